@@ -1,0 +1,6 @@
+/**
+ * skein: parallel compute on Node.js worker threads.
+ * Layers, bottom to top: memory, sync, pool, resilience, flow, observe (see DESIGN.md).
+ */
+export * from './memory/index.js';
+export * from './sync/index.js';

@@ -1,0 +1,21 @@
+/**
+ * One monotonic clock for every thread of the process.
+ *
+ * `performance.now()` counts from each thread's own start, so two threads disagree. `process.hrtime`
+ * reads CLOCK_MONOTONIC, whose origin is the same for all threads of a process, so a deadline or a
+ * timestamp written to shared memory by one thread means the same instant in every other.
+ */
+const hrtime = process.hrtime;
+
+/** Milliseconds (fractional) on the process-wide monotonic clock. */
+export function now(): number {
+  const [s, ns] = hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
+/** Absolute deadline on {@link now}'s clock for a relative `timeout` in ms; Infinity when none. */
+export function deadlineFor(timeout: number | undefined): number {
+  return timeout === undefined || timeout === Number.POSITIVE_INFINITY
+    ? Number.POSITIVE_INFINITY
+    : now() + timeout;
+}

@@ -1,0 +1,125 @@
+/**
+ * The handle protocol: how a shared object crosses to another thread and is rebuilt there.
+ *
+ * Every shared object keeps all its state in SharedArrayBuffers and exposes exactly one own,
+ * enumerable property, `handle`: `{ kind, id, sab, ... }`. Everything else is private. So the
+ * structured clone of the object (what `postMessage` or `workerData` delivers) is `{ handle }`, and
+ * `X.from(received)` rebuilds a live `X` over the same memory. Inside skein's own transports (pool
+ * task inputs and results, channel messages) {@link reviveDeep} does this for the caller.
+ *
+ * Within one thread, reviving the same `id` twice returns the same object, so event listeners and
+ * local caches attached to it are shared by every copy that arrives.
+ */
+import { InvalidArgumentError } from './errors.js';
+
+/** What travels between threads for a shared object. */
+export interface SharedHandle {
+  /** Class name, e.g. `'Semaphore'`; picks the reviver. */
+  readonly kind: string;
+  /** Unique per object (not per copy); keys the per-thread cache. */
+  readonly id: string;
+  /** The state. */
+  readonly sab: SharedArrayBuffer;
+  /** Immutable construction options that are not in shared memory. */
+  readonly [extra: string]: unknown;
+}
+
+/** A shared object: its `handle` is its only own enumerable property. */
+export interface SharedObject {
+  readonly handle: SharedHandle;
+}
+
+type Reviver = (handle: SharedHandle) => SharedObject;
+const revivers = new Map<string, Reviver>();
+const live = new Map<string, WeakRef<SharedObject>>();
+const cleanup = new FinalizationRegistry<string>((id) => {
+  const ref = live.get(id);
+  if (ref && ref.deref() === undefined) live.delete(id);
+});
+
+/** Called once per class at module load: how to rebuild that kind from its handle. */
+export function registerSharedKind(kind: string, revive: Reviver): void {
+  revivers.set(kind, revive);
+}
+
+let idCounter = 0;
+const idPrefix = `${process.pid.toString(36)}-${Math.random().toString(36).slice(2, 10)}-`;
+/** A new process-unique object id. */
+export function newSharedId(): string {
+  return idPrefix + (idCounter++).toString(36);
+}
+
+/** Records `obj` as the live object for its handle in this thread (constructors call this). */
+export function adopt<T extends SharedObject>(obj: T): T {
+  live.set(obj.handle.id, new WeakRef(obj));
+  cleanup.register(obj, obj.handle.id);
+  return obj;
+}
+
+function isHandle(x: unknown): x is SharedHandle {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as SharedHandle).kind === 'string' &&
+    typeof (x as SharedHandle).id === 'string' &&
+    (x as SharedHandle).sab instanceof SharedArrayBuffer
+  );
+}
+
+/** The handle inside what arrived: the structured clone of a shared object, or its `handle`. */
+export function handleOf(received: unknown, kind: string): SharedHandle {
+  const h = isHandle(received) ? received : (received as SharedObject | null)?.handle;
+  if (!isHandle(h)) throw new InvalidArgumentError(`${kind}.from() needs a ${kind} or its .handle`);
+  if (h.kind !== kind) throw new InvalidArgumentError(`${kind}.from() was given a handle of a ${h.kind}`);
+  return h;
+}
+
+/**
+ * The live object of this thread for `handle`, built with `make` if there is none yet.
+ * Classes implement `static from(received)` as `fromHandle(handleOf(received, 'X'), h => new X(h))`.
+ */
+export function fromHandle<T extends SharedObject>(handle: SharedHandle, make: (h: SharedHandle) => T): T {
+  const existing = live.get(handle.id)?.deref();
+  if (existing) return existing as T;
+  return adopt(make(handle));
+}
+
+/** Rebuilds one handle through its registered class; unknown kinds stay as they are. */
+export function reviveHandle(handle: SharedHandle): SharedObject | undefined {
+  const existing = live.get(handle.id)?.deref();
+  if (existing) return existing;
+  return revivers.get(handle.kind)?.(handle);
+}
+
+/** Whether `x` is (the clone of) a shared object whose kind this thread knows. */
+function asShared(x: object): SharedObject | undefined {
+  const h = (x as { handle?: unknown }).handle;
+  if (!isHandle(h) || !revivers.has(h.kind)) return undefined;
+  const keys = Object.keys(x);
+  return keys.length === 1 ? reviveHandle(h) : undefined;
+}
+
+/**
+ * Replaces, inside a freshly decoded value, every clone of a shared object with the live object.
+ * Walks arrays, plain objects, Maps and Sets; cycles are followed once.
+ */
+export function reviveDeep(value: unknown, seen = new Set<object>()): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (seen.has(value)) return value;
+  seen.add(value);
+  const shared = asShared(value);
+  if (shared) return shared;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveDeep(value[i], seen);
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) value.set(k, reviveDeep(v, seen));
+  } else if (value instanceof Set) {
+    const items = [...value];
+    value.clear();
+    for (const v of items) value.add(reviveDeep(v, seen));
+  } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+    const rec = value as Record<string, unknown>;
+    for (const k of Object.keys(rec)) rec[k] = reviveDeep(rec[k], seen);
+  }
+  return value;
+}

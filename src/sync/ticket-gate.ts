@@ -1,0 +1,168 @@
+/**
+ * A FIFO-fair weighted gate in shared memory: the core of `Semaphore` and `Mutex`.
+ *
+ * Layout (Int32 slots of `sab`):
+ *
+ *   0 AVAILABLE  permits free now
+ *   1 NEXT       next ticket to hand out
+ *   2 SERVING    ticket now at the head of the line
+ *   3 SEQ        wait word: bumped on every release and every change of SERVING (see wait.ts)
+ *   4 SLEEPERS   threads asleep on SEQ
+ *   5 MAX        permits the gate was made with; AVAILABLE never exceeds it
+ *   6.. ABANDON  ring of RING slots: ABANDON[t % RING] === t marks ticket t as given up
+ *
+ * A waiter takes a ticket (CAS on NEXT) and waits until SERVING reaches it and enough permits are
+ * free; only the head subtracts permits, so a large request at the head is never overtaken by small
+ * ones behind it. The head then advances SERVING. Tickets are numbered mod 2^32; all comparisons
+ * are of differences, so wrap-around is harmless.
+ *
+ * Giving up (timeout, abort) while not at the head: the waiter writes its ticket into ABANDON, then
+ * re-reads SERVING. Whoever finds SERVING === t next (the advancing head, or the waiter itself on
+ * that re-read) clears the mark with a CAS from t; exactly one CAS wins, and the winner advances
+ * SERVING past t. So a timed-out waiter leaves no hole in the line and takes no permit.
+ *
+ * At most RING tickets may be out at once (NEXT - SERVING < RING), so two live tickets never share
+ * an ABANDON slot; further waiters wait for room before taking a ticket.
+ */
+import { InvalidArgumentError } from '../memory/errors.js';
+import { blockUntil, type WaitOptions, waitUntil, wake } from '../memory/wait.js';
+
+const AVAILABLE = 0;
+const NEXT = 1;
+const SERVING = 2;
+const SEQ = 3;
+const MAX = 5;
+const ABANDON = 6;
+export const RING = 1024;
+const SLOTS = ABANDON + RING;
+
+/** Allocates and initializes a gate's memory. */
+export function createGate(permits: number): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(SLOTS * 4);
+  const v = new Int32Array(sab);
+  v[AVAILABLE] = permits;
+  v[MAX] = permits;
+  // A cleared slot i must never equal a ticket that maps to it (t % RING === i): i + RING/2 does not.
+  for (let i = 0; i < RING; i++) v[ABANDON + i] = i + RING / 2;
+  return sab;
+}
+
+export class TicketGate {
+  readonly v: Int32Array;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.v = new Int32Array(sab);
+  }
+
+  get available(): number {
+    return Atomics.load(this.v, AVAILABLE);
+  }
+
+  get max(): number {
+    return this.v[MAX];
+  }
+
+  /** Advances SERVING past `t` (the caller is the head, holding ticket t) and past abandoned tickets. */
+  #advance(t: number): void {
+    const v = this.v;
+    let s = (t + 1) | 0;
+    for (;;) {
+      Atomics.store(v, SERVING, s);
+      const slot = ABANDON + (s & (RING - 1));
+      if (Atomics.compareExchange(v, slot, s, (s + RING / 2) | 0) !== s) break;
+      s = (s + 1) | 0;
+    }
+    wake(v, SEQ);
+  }
+
+  #abandon(t: number): void {
+    const v = this.v;
+    if (Atomics.load(v, SERVING) === t) {
+      this.#advance(t);
+      return;
+    }
+    const slot = ABANDON + (t & (RING - 1));
+    Atomics.store(v, slot, t);
+    if (Atomics.load(v, SERVING) === t && Atomics.compareExchange(v, slot, t, (t + RING / 2) | 0) === t) {
+      this.#advance(t);
+    }
+  }
+
+  /** Takes `n` permits only if no one is waiting and they are free now. */
+  tryTake(n: number): boolean {
+    const v = this.v;
+    const s = Atomics.load(v, SERVING);
+    if (Atomics.compareExchange(v, NEXT, s, (s + 1) | 0) !== s) return false;
+    const ok = Atomics.load(v, AVAILABLE) >= n;
+    if (ok) Atomics.sub(v, AVAILABLE, n);
+    this.#advance(s);
+    return ok;
+  }
+
+  /** Returns an attempt function for the wait helpers, and what to do if the wait is given up. */
+  #taker(n: number): { attempt: () => true | undefined; giveUp: () => void } {
+    const v = this.v;
+    let ticket: number | undefined;
+    const attempt = (): true | undefined => {
+      if (ticket === undefined) {
+        const t = Atomics.load(v, NEXT);
+        if (((t - Atomics.load(v, SERVING)) | 0) >= RING) return undefined;
+        if (Atomics.compareExchange(v, NEXT, t, (t + 1) | 0) !== t) return attempt();
+        ticket = t;
+      }
+      if (Atomics.load(v, SERVING) !== ticket || Atomics.load(v, AVAILABLE) < n) return undefined;
+      Atomics.sub(v, AVAILABLE, n);
+      const t = ticket;
+      ticket = undefined;
+      this.#advance(t);
+      return true;
+    };
+    const giveUp = (): void => {
+      if (ticket !== undefined) this.#abandon(ticket);
+      ticket = undefined;
+    };
+    return { attempt, giveUp };
+  }
+
+  takeSync(n: number, opts: WaitOptions | undefined, what: string): void {
+    const { attempt, giveUp } = this.#taker(n);
+    try {
+      blockUntil(this.v, SEQ, attempt, opts, what);
+    } catch (err) {
+      giveUp();
+      throw err;
+    }
+  }
+
+  async take(n: number, opts: WaitOptions | undefined, what: string): Promise<void> {
+    const { attempt, giveUp } = this.#taker(n);
+    try {
+      await waitUntil(this.v, SEQ, attempt, opts, what);
+    } catch (err) {
+      giveUp();
+      throw err;
+    }
+  }
+
+  /** Adds `n` permits; returns false (and adds nothing) if that would pass MAX. */
+  give(n: number): boolean {
+    const v = this.v;
+    for (;;) {
+      const a = Atomics.load(v, AVAILABLE);
+      if (a + n > v[MAX]) return false;
+      if (Atomics.compareExchange(v, AVAILABLE, a, a + n) === a) break;
+    }
+    wake(v, SEQ);
+    return true;
+  }
+}
+
+/** Checks a permit count argument: a positive safe integer. */
+export function checkCount(n: unknown, what: string, allowZero = false): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 0x3fffffff) {
+    throw new InvalidArgumentError(
+      `${what} must be an integer ${allowZero ? '>= 0' : '>= 1'}, got ${String(n)}`,
+    );
+  }
+  return n;
+}
