@@ -4,3 +4,4 @@
  */
 export * from './memory/index.js';
 export * from './sync/index.js';
+export * from './resilience/index.js';

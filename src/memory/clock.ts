@@ -5,11 +5,14 @@
  * reads CLOCK_MONOTONIC, whose origin is the same for all threads of a process, so a deadline or a
  * timestamp written to shared memory by one thread means the same instant in every other.
  */
-const hrtime = process.hrtime;
 
-/** Milliseconds (fractional) on the process-wide monotonic clock. */
+/**
+ * Milliseconds (fractional) on the process-wide monotonic clock. `process.hrtime` is looked up on
+ * each call (not captured) so that fake timers that replace it (`vi.useFakeTimers({ toFake: ['hrtime'] })`)
+ * drive every policy that reads this clock.
+ */
 export function now(): number {
-  const [s, ns] = hrtime();
+  const [s, ns] = process.hrtime();
   return s * 1e3 + ns / 1e6;
 }
 

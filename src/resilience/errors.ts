@@ -1,0 +1,10 @@
+import { SkeinError } from '../memory/errors.js';
+
+/** A call was refused because the circuit breaker is open (or forced open). */
+export class BrokenCircuitError extends SkeinError {}
+
+/** A bulkhead is full: all `maxConcurrent` slots are busy and its `maxQueue` is full (or `maxWait` passed). */
+export class BulkheadRejectedError extends SkeinError {}
+
+/** A concurrency manager's `queueLimit` is reached: the acquire is refused at once. */
+export class ConcurrencyQueueFullError extends SkeinError {}
