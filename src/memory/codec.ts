@@ -1,9 +1,9 @@
 /**
  * The codec: a value to bytes and back, for values that travel through shared memory.
  *
- * Fast paths (no serializer): undefined, null, booleans, int32 and float64 numbers, strings (UTF-8),
- * `Uint8Array`, `Buffer` and `ArrayBuffer`. Every other structured-cloneable value goes through
- * `v8.serialize`. SharedArrayBuffers inside a value (shared objects carry theirs in `handle.sab`)
+ * Fast paths (no serializer): undefined, null, booleans, int32 and float64 numbers, well-formed
+ * strings (UTF-8), and `Uint8Array`, `Buffer` and `ArrayBuffer` over unshared memory. Every other
+ * structured-cloneable value goes through `v8.serialize`. SharedArrayBuffers inside a value (shared objects carry theirs in `handle.sab`)
  * cannot be put in bytes: they are listed in `Encoded.sabs`, and the bytes refer to them by index;
  * whoever moves the bytes must move that list too (see `Channel`, the pool).
  *
@@ -50,6 +50,15 @@ class SabDetectingSerializer extends v8.DefaultSerializer {
   _getSharedArrayBufferId(): number {
     throw SAB_FOUND;
   }
+
+  // Node's serializer writes every typed array and DataView as a host object, copying its bytes,
+  // so a view over a SAB would arrive as a copy: it must count as a SAB too.
+  _writeHostObject(view: ArrayBufferView): void {
+    if (view.buffer instanceof SharedArrayBuffer) throw SAB_FOUND;
+    (
+      v8.DefaultSerializer.prototype as unknown as { _writeHostObject(o: unknown): void }
+    )._writeHostObject.call(this, view);
+  }
 }
 
 function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object, unknown>): unknown {
@@ -65,13 +74,14 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
     const sab = replaceSabs(value.buffer, sabs, seen) as Record<string, number>;
     const length =
       value instanceof DataView ? value.byteLength : (value as unknown as { length: number }).length;
-    return { [SAB_MARK]: sab[SAB_MARK], type: value.constructor.name, offset: value.byteOffset, length };
+    return { [SAB_MARK]: sab[SAB_MARK], type: viewType(value), offset: value.byteOffset, length };
   }
   let copy: unknown;
   if (Array.isArray(value)) {
-    const a: unknown[] = [];
+    // Index by index so holes stay holes (structuredClone keeps sparse arrays sparse).
+    const a: unknown[] = new Array(value.length);
     seen.set(value, a);
-    for (const v of value) a.push(replaceSabs(v, sabs, seen));
+    for (let i = 0; i < value.length; i++) if (i in value) a[i] = replaceSabs(value[i], sabs, seen);
     copy = a;
   } else if (value instanceof Map) {
     const m = new Map();
@@ -83,9 +93,8 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
     seen.set(value, st);
     for (const v of value) st.add(replaceSabs(v, sabs, seen));
     copy = st;
-  } else if (value instanceof Error || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
-    copy = value;
-  } else if (value instanceof Date || value instanceof RegExp) {
+  } else if (isCloneLeaf(value)) {
+    // Cloned whole by v8.serialize; walking their keys would turn them into plain objects.
     copy = value;
   } else {
     const o: Record<string, unknown> = {};
@@ -94,6 +103,30 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
     copy = o;
   }
   return copy;
+}
+
+/**
+ * The global constructor that rebuilds a view: 'Buffer' for a Buffer (so it comes back a Buffer, as
+ * the Buffer fast path does), else the built-in type (a subclass of Uint8Array comes back a Uint8Array,
+ * as with structuredClone).
+ */
+function viewType(view: ArrayBufferView): string {
+  return Buffer.isBuffer(view) ? 'Buffer' : Object.prototype.toString.call(view).slice(8, -1);
+}
+
+/** Objects v8.serialize clones as a unit (boxed primitives, dates, errors, unshared buffers). */
+function isCloneLeaf(value: object): boolean {
+  return (
+    value instanceof Error ||
+    ArrayBuffer.isView(value) ||
+    value instanceof ArrayBuffer ||
+    value instanceof Date ||
+    value instanceof RegExp ||
+    value instanceof Number ||
+    value instanceof String ||
+    value instanceof Boolean ||
+    value instanceof BigInt
+  );
 }
 
 function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[], seen: Set<object>): unknown {
@@ -105,13 +138,14 @@ function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[], seen: S
     if (!sab) throw new CorruptMemoryError(`shared buffer #${mark} is missing from a decoded value`);
     const { type, offset, length } = value as { type?: string; offset: number; length: number };
     if (type === undefined) return sab;
+    if (type === 'Buffer') return Buffer.from(sab, offset, length);
     const Ctor = (
       globalThis as unknown as Record<string, new (b: SharedArrayBuffer, o: number, l: number) => unknown>
     )[type];
     return new Ctor(sab, offset, length);
   }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = restoreSabs(value[i], sabs, seen);
+    for (let i = 0; i < value.length; i++) if (i in value) value[i] = restoreSabs(value[i], sabs, seen);
   } else if (value instanceof Map) {
     const entries = [...value];
     value.clear();
@@ -177,6 +211,9 @@ export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
       out.tag = (value | 0) === value && !Object.is(value, -0) ? Tag.Int32 : Tag.Float64;
       return out;
     case 'string':
+      // UTF-8 cannot hold a lone surrogate (it would come back as U+FFFD): such rare strings take
+      // the serializer, which keeps UTF-16 exactly.
+      if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) break;
       out.tag = Tag.String;
       out.bytes = Buffer.from(value, 'utf8');
       return out;
@@ -195,7 +232,10 @@ export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
     return out;
   }
   const proto = Object.getPrototypeOf(value);
-  if (proto === Uint8Array.prototype) {
+  if (typeof value !== 'object' || (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer)) {
+    // Bigints and ill-formed strings; views over shared memory, which must stay shared, not be copied.
+    serialize(value, out);
+  } else if (proto === Uint8Array.prototype) {
     out.tag = Tag.Bytes;
     out.bytes = value as Uint8Array;
   } else if (proto === Buffer.prototype) {
