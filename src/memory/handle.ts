@@ -101,18 +101,24 @@ function asShared(x: object): SharedObject | undefined {
 
 /**
  * Replaces, inside a freshly decoded value, every clone of a shared object with the live object.
- * Walks arrays, plain objects, Maps and Sets; cycles are followed once.
+ * Walks arrays, plain objects, Maps and Sets; cycles are followed once. `seen` maps each object
+ * met to what replaces it, so a clone referenced twice is replaced at both places.
  */
-export function reviveDeep(value: unknown, seen = new Set<object>()): unknown {
+export function reviveDeep(value: unknown, seen = new Map<object, unknown>()): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  if (seen.has(value)) return value;
-  seen.add(value);
+  if (seen.has(value)) return seen.get(value);
+  seen.set(value, value);
   const shared = asShared(value);
-  if (shared) return shared;
+  if (shared) {
+    seen.set(value, shared);
+    return shared;
+  }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = reviveDeep(value[i], seen);
+    for (let i = 0; i < value.length; i++) if (i in value) value[i] = reviveDeep(value[i], seen);
   } else if (value instanceof Map) {
-    for (const [k, v] of value) value.set(k, reviveDeep(v, seen));
+    const entries = [...value];
+    value.clear();
+    for (const [k, v] of entries) value.set(reviveDeep(k, seen), reviveDeep(v, seen));
   } else if (value instanceof Set) {
     const items = [...value];
     value.clear();
