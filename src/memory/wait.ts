@@ -75,9 +75,12 @@ export function blockUntil<T>(
     const seen = Atomics.load(view, at);
     const r = attempt();
     if (r !== undefined) return r;
-    if (spinWhileEqual(view, at, seen, isMainThread ? MAIN_SPIN : WORKER_SPIN)) continue;
-    const left = deadline - now();
+    const changed = spinWhileEqual(view, at, seen, isMainThread ? MAIN_SPIN : WORKER_SPIN);
+    // The deadline is checked even when the word moved: a word that keeps changing (busy writers,
+    // or an attempt that itself wakes others) must not keep a timed wait alive past its timeout.
+    const left = deadline === Number.POSITIVE_INFINITY ? deadline : deadline - now();
     if (left <= 0) throw new TimeoutError(`${what} timed out after ${opts?.timeout} ms`);
+    if (changed) continue;
     Atomics.add(view, at + 1, 1);
     try {
       if (Atomics.load(view, at) === seen)
