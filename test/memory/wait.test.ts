@@ -1,0 +1,210 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  AbortError,
+  blockUntil,
+  checkWaitOptions,
+  InvalidArgumentError,
+  now,
+  pendingAsyncWaitCount,
+  TimeoutError,
+  waitUntil,
+  wake,
+} from 'skein';
+import { describe, expect, it } from 'vitest';
+import { runOp, sleep } from '../fixtures/sync-run.js';
+
+function word(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(8));
+}
+
+describe('checkWaitOptions', () => {
+  it.each([-1, Number.NaN, '5', null])('timeout %s is InvalidArgumentError', (timeout) => {
+    expect(() => checkWaitOptions({ timeout } as never)).toThrow(InvalidArgumentError);
+  });
+
+  it('a signal that is not an AbortSignal is InvalidArgumentError', () => {
+    expect(() => checkWaitOptions({ signal: {} } as never)).toThrow(InvalidArgumentError);
+  });
+
+  it('accepts no options, 0, Infinity and a real signal', () => {
+    checkWaitOptions(undefined);
+    checkWaitOptions({});
+    checkWaitOptions({ timeout: 0 });
+    checkWaitOptions({ timeout: Number.POSITIVE_INFINITY, signal: new AbortController().signal });
+  });
+});
+
+describe('waitUntil (async)', () => {
+  it('resolves once a writer makes attempt() succeed, and leaves no pending wait', async () => {
+    const v = word();
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    expect(pendingAsyncWaitCount()).toBe(0);
+    const p = waitUntil(v, 0, () => (Atomics.load(flag, 0) === 1 ? 'yes' : undefined), { timeout: 5000 });
+    expect(pendingAsyncWaitCount()).toBe(1);
+    const q = waitUntil(v, 0, () => (Atomics.load(flag, 0) === 1 ? 'also' : undefined));
+    expect(pendingAsyncWaitCount()).toBe(2);
+    await sleep(20);
+    wake(v, 0); // a wake-up with nothing changed: both go back to sleep
+    await sleep(20);
+    expect(pendingAsyncWaitCount()).toBe(2);
+    Atomics.store(flag, 0, 1);
+    wake(v, 0);
+    expect(await p).toBe('yes');
+    expect(await q).toBe('also');
+    expect(pendingAsyncWaitCount()).toBe(0);
+    expect(Atomics.load(v, 1)).toBe(0); // no sleeper left counted
+  });
+
+  it('returns at once without waiting when the first attempt succeeds', async () => {
+    const p = waitUntil(word(), 0, () => 7);
+    expect(pendingAsyncWaitCount()).toBe(0);
+    expect(await p).toBe(7);
+  });
+
+  it('rejects with TimeoutError near its timeout, and leaves no pending wait', async () => {
+    const t0 = now();
+    await expect(waitUntil(word(), 0, () => undefined, { timeout: 50 })).rejects.toThrow(TimeoutError);
+    const took = now() - t0;
+    expect(took).toBeGreaterThanOrEqual(49);
+    expect(took).toBeLessThan(1000);
+    expect(pendingAsyncWaitCount()).toBe(0);
+  });
+
+  it('timeout 0 is one attempt', async () => {
+    await expect(waitUntil(word(), 0, () => undefined, { timeout: 0 })).rejects.toBeInstanceOf(TimeoutError);
+    expect(await waitUntil(word(), 0, () => 1, { timeout: 0 })).toBe(1);
+  });
+
+  it('rejects with AbortError (cause: the reason) when aborted mid-wait, and leaves no pending wait', async () => {
+    const ac = new AbortController();
+    const v = word();
+    const p = waitUntil(v, 0, () => undefined, { signal: ac.signal });
+    await sleep(10);
+    ac.abort('enough');
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as AbortError).cause).toBe('enough');
+    expect(pendingAsyncWaitCount()).toBe(0);
+    expect(Atomics.load(v, 1)).toBe(0);
+  });
+
+  it('an already aborted signal rejects before the first attempt', async () => {
+    let tried = false;
+    const signal = AbortSignal.abort('no');
+    await expect(
+      waitUntil(
+        word(),
+        0,
+        () => {
+          tried = true;
+          return 1;
+        },
+        { signal },
+      ),
+    ).rejects.toThrow(AbortError);
+    expect(tried).toBe(false);
+  });
+
+  it('honours its timeout even when every attempt changes the wait word', async () => {
+    const v = word();
+    const t0 = now();
+    const attempt = () => {
+      wake(v, 0);
+      return now() - t0 > 3000 ? 'stuck' : undefined;
+    };
+    await expect(waitUntil(v, 0, attempt, { timeout: 50 })).rejects.toThrow(TimeoutError);
+    expect(now() - t0).toBeLessThan(1000);
+    expect(pendingAsyncWaitCount()).toBe(0);
+  });
+
+  it('times out on time even while another thread wakes it constantly', async () => {
+    const v = word();
+    const stop = new SharedArrayBuffer(4);
+    const poker = runOp<number>('poke', { word: v.buffer, stop });
+    await sleep(50);
+    const t0 = now();
+    await expect(waitUntil(v, 0, () => undefined, { timeout: 100 })).rejects.toThrow(TimeoutError);
+    const took = now() - t0;
+    Atomics.store(new Int32Array(stop), 0, 1);
+    expect(await poker).toBeGreaterThan(0);
+    expect(took).toBeLessThan(1500);
+  });
+});
+
+describe('blockUntil (sync, in a worker)', () => {
+  it('throws TimeoutError on time', async () => {
+    const r = await runOp<{ error: string; ms: number }>('blockTimeout', {
+      word: new SharedArrayBuffer(8),
+      timeout: 50,
+    });
+    expect(r.error).toBe('TimeoutError');
+    expect(r.ms).toBeGreaterThanOrEqual(49);
+    expect(r.ms).toBeLessThan(1000);
+  });
+
+  it('times out on time even while another thread wakes it constantly', async () => {
+    const wordSab = new SharedArrayBuffer(8);
+    const stop = new SharedArrayBuffer(4);
+    const poker = runOp<number>('poke', { word: wordSab, stop });
+    // Stop the poker after 4 s whatever happens, so a waiter that never times out still ends.
+    const safety = setTimeout(() => Atomics.store(new Int32Array(stop), 0, 1), 4000);
+    const r = await runOp<{ error: string; ms: number }>('blockTimeout', { word: wordSab, timeout: 100 });
+    Atomics.store(new Int32Array(stop), 0, 1);
+    clearTimeout(safety);
+    expect(await poker).toBeGreaterThan(0);
+    expect(r.error).toBe('TimeoutError');
+    expect(r.ms).toBeLessThan(1500);
+  });
+
+  it('honours its timeout even when every attempt changes the wait word', () => {
+    const v = word();
+    const t0 = now();
+    // Pre-fix, a word that changed during the spin skipped the deadline check: this would spin until
+    // the attempt gave up by itself after 3 s and returned 'stuck'.
+    const attempt = () => {
+      wake(v, 0);
+      return now() - t0 > 3000 ? 'stuck' : undefined;
+    };
+    expect(() => blockUntil(v, 0, attempt, { timeout: 50 })).toThrow(TimeoutError);
+    expect(now() - t0).toBeLessThan(1000);
+  });
+
+  it('on the main thread too (blocking it), with an already aborted signal: AbortError', () => {
+    expect(() => blockUntil(word(), 0, () => undefined, { timeout: 20 })).toThrow(TimeoutError);
+    expect(() => blockUntil(word(), 0, () => 1, { signal: AbortSignal.abort() })).toThrow(AbortError);
+    expect(blockUntil(word(), 0, () => 3)).toBe(3);
+  });
+});
+
+describe('an async wait keeps its process alive (Node 20 waitAsync issue)', () => {
+  const child = fileURLToPath(new URL('../fixtures/sync-child-wait.mjs', import.meta.url));
+
+  function runChild(mode: string): Promise<{ code: number | null; out: string; ms: number }> {
+    return new Promise((resolve, reject) => {
+      const t0 = Date.now();
+      const p = spawn(process.execPath, [child, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      p.on('error', reject);
+      p.on('close', (code) => resolve({ code, out, ms: Date.now() - t0 }));
+    });
+  }
+
+  it('a process awaiting sem.acquire() released by a worker after 200 ms waits for it, then exits', async () => {
+    const r = await runChild('semaphore');
+    expect(r.code).toBe(0);
+    const line = JSON.parse(r.out.trim().split('\n').pop()!);
+    expect(line.mode).toBe('semaphore');
+    expect(line.waitedMs).toBeGreaterThanOrEqual(190);
+    expect(line.pending).toBe(0);
+    expect(r.ms).toBeLessThan(10_000); // exited by itself: no timer or handle left behind
+  });
+
+  it('control: the same wait done with a bare Atomics.waitAsync lets the process exit under it', async () => {
+    const r = await runChild('raw');
+    expect(r.out).not.toContain('"mode"');
+    expect(r.code).toBe(13); // Node: unsettled top-level await
+  });
+});
