@@ -31,7 +31,7 @@ export class Mutex {
 
   constructor(handle?: SharedHandle) {
     this.handle = handle ?? { kind: 'Mutex', id: newSharedId(), sab: createGate(1) };
-    this.#gate = new TicketGate(this.handle.sab);
+    this.#gate = new TicketGate(this.handle.sab, 'Mutex');
     if (!handle) adopt(this);
   }
 

@@ -39,7 +39,7 @@ export class Semaphore {
       checkCount(permits, 'Semaphore permits', true);
       this.handle = { kind: 'Semaphore', id: newSharedId(), sab: createGate(permits) };
     }
-    this.#gate = new TicketGate(this.handle.sab);
+    this.#gate = new TicketGate(this.handle.sab, 'Semaphore');
     if (typeof permits !== 'object') adopt(this);
   }
 

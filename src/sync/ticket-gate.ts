@@ -50,7 +50,15 @@ export function createGate(permits: number): SharedArrayBuffer {
 export class TicketGate {
   readonly v: Int32Array;
 
-  constructor(sab: SharedArrayBuffer) {
+  /** Views a gate's memory; `kind` names the owner in the error for memory of the wrong size. */
+  constructor(sab: SharedArrayBuffer, kind = 'TicketGate') {
+    // A handle can arrive from anywhere: memory of another size is not a gate, and reading past its
+    // end would throw RangeError deep inside a wait (or, if larger, silently misread the layout).
+    if (sab.byteLength !== SLOTS * 4) {
+      throw new InvalidArgumentError(
+        `a ${kind} handle needs ${SLOTS * 4} bytes of memory, got ${sab.byteLength}`,
+      );
+    }
     this.v = new Int32Array(sab);
   }
 

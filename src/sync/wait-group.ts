@@ -15,6 +15,7 @@ import { WaitGroupNegativeError } from './errors.js';
 // it to zero wakes the waiters, who re-check COUNT.
 const COUNT = 0;
 const SEQ = 1;
+const BYTES = 12;
 
 /**
  * Go's WaitGroup over shared memory: `add(n)` before starting work, `done()` when a piece ends,
@@ -33,7 +34,12 @@ export class WaitGroup {
   readonly #v: Int32Array;
 
   constructor(handle?: SharedHandle) {
-    this.handle = handle ?? { kind: 'WaitGroup', id: newSharedId(), sab: new SharedArrayBuffer(12) };
+    this.handle = handle ?? { kind: 'WaitGroup', id: newSharedId(), sab: new SharedArrayBuffer(BYTES) };
+    if (this.handle.sab.byteLength !== BYTES) {
+      throw new InvalidArgumentError(
+        `a WaitGroup handle needs ${BYTES} bytes of memory, got ${this.handle.sab.byteLength}`,
+      );
+    }
     this.#v = new Int32Array(this.handle.sab);
     if (!handle) adopt(this);
   }
