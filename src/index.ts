@@ -4,4 +4,5 @@
  */
 export * from './memory/index.js';
 export * from './sync/index.js';
+export * from './pool/index.js';
 export * from './resilience/index.js';

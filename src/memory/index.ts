@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './handle.js';
 export * from './spin.js';
 export * from './wait.js';
+export * from './histogram.js';

@@ -96,10 +96,10 @@ export function blockUntil<T>(
 // pending, one ref'd interval keeps the loop alive; it is dropped when the last wait ends.
 let pendingAsyncWaits = 0;
 let keepAlive: ReturnType<typeof setInterval> | undefined;
-function holdLoop(): void {
+export function holdLoop(): void {
   if (pendingAsyncWaits++ === 0) keepAlive = setInterval(() => {}, 1 << 30);
 }
-function releaseLoop(): void {
+export function releaseLoop(): void {
   if (--pendingAsyncWaits === 0 && keepAlive !== undefined) {
     clearInterval(keepAlive);
     keepAlive = undefined;

@@ -1,0 +1,103 @@
+/**
+ * A log-bucketed histogram in shared memory that any thread records into.
+ *
+ * Layout (Int32 slots): bucket i counts values v (in microseconds) with
+ *   i = 0                        for v < 1
+ *   i = 1 + floor(4 * log2(v))   otherwise (four buckets per doubling, about 19% wide), capped
+ * so 1 µs .. ~2^31 µs (35 minutes) fit in BUCKETS slots; slot BUCKETS holds the count, BUCKETS + 1
+ * the max value in µs (clamped to int32). Recording is `Atomics.add` on one bucket and the count,
+ * so concurrent recorders never lose a sample; a reader may see a bucket bumped before the count,
+ * which only makes a snapshot off by the samples in flight.
+ *
+ * Hot writers (pool workers) each get their own histogram and a reader merges them, so no cache
+ * line is shared between recording threads.
+ */
+const BUCKETS = 126;
+const COUNT = BUCKETS;
+const MAX = BUCKETS + 1;
+const SLOTS = BUCKETS + 2;
+
+/** Summary of a histogram: durations in milliseconds. */
+export interface HistogramSummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+function bucketOf(us: number): number {
+  if (!(us >= 1)) return 0;
+  const i = 1 + Math.floor(4 * Math.log2(us));
+  return i < BUCKETS ? i : BUCKETS - 1;
+}
+
+/** Lower bound (µs) of bucket i; a bucket is reported by its geometric midpoint. */
+function bucketMid(i: number): number {
+  if (i === 0) return 0.5;
+  return 2 ** ((i - 1 + 0.5) / 4);
+}
+
+export class SharedHistogram {
+  readonly sab: SharedArrayBuffer;
+  readonly #v: Int32Array;
+
+  constructor(sab?: SharedArrayBuffer) {
+    this.sab = sab ?? new SharedArrayBuffer(SLOTS * 4);
+    this.#v = new Int32Array(this.sab);
+  }
+
+  /** Records a duration given in milliseconds. */
+  record(ms: number): void {
+    const us = ms * 1000;
+    const v = this.#v;
+    Atomics.add(v, bucketOf(us), 1);
+    Atomics.add(v, COUNT, 1);
+    const m = us >= 0x7fffffff ? 0x7fffffff : Math.ceil(us);
+    let cur = Atomics.load(v, MAX);
+    while (m > cur) {
+      const prev = Atomics.compareExchange(v, MAX, cur, m);
+      if (prev === cur) break;
+      cur = prev;
+    }
+  }
+
+  /** Bucket counts, the total count and the max (µs) added into `into` (for merging). */
+  addTo(into: Float64Array): void {
+    const v = this.#v;
+    for (let i = 0; i < BUCKETS; i++) into[i] += Atomics.load(v, i);
+    into[COUNT] += Atomics.load(v, COUNT);
+    into[MAX] = Math.max(into[MAX], Atomics.load(v, MAX));
+  }
+
+  /** Clears every bucket. */
+  reset(): void {
+    for (let i = 0; i < SLOTS; i++) Atomics.store(this.#v, i, 0);
+  }
+
+  /** A summary of this histogram alone. */
+  summary(): HistogramSummary {
+    return summarize([this]);
+  }
+}
+
+/** Merges several histograms (e.g. one per worker) into one summary, in milliseconds. */
+export function summarize(hists: Iterable<SharedHistogram>): HistogramSummary {
+  const acc = new Float64Array(SLOTS);
+  for (const h of hists) h.addTo(acc);
+  const count = acc.slice(0, BUCKETS).reduce((a, b) => a + b, 0);
+  if (count === 0) return { count: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
+  const at = (q: number): number => {
+    const rank = q * count;
+    let seen = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      seen += acc[i];
+      if (seen >= rank) return Math.min(bucketMid(i), acc[MAX]) / 1000;
+    }
+    return acc[MAX] / 1000;
+  };
+  let sum = 0;
+  for (let i = 0; i < BUCKETS; i++) sum += acc[i] * bucketMid(i);
+  return { count, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: acc[MAX] / 1000, mean: sum / count / 1000 };
+}

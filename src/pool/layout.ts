@@ -1,0 +1,123 @@
+/**
+ * The pool's shared control block: what the main thread and the workers agree on.
+ *
+ * Int32 `ctl` (one SharedArrayBuffer):
+ *   0 TASK_SEQ, 1 TASK_SLEEPERS   wait word the workers sleep on: bumped when tasks are published,
+ *                                 mail is posted, or the pool stops (see memory/wait.ts)
+ *   2 MAIN_SEQ, 3 MAIN_SLEEPERS   wait word the main thread sleeps on: bumped when results are published
+ *   4 STOP                        0 run; 1 finish what is queued then exit; 2 exit when the current task ends
+ *   5 PRIO_MASK                   bit p set once the ring of priority p has carried a task (workers scan only those)
+ *   6 CLAIMED                     ring records claimed by workers so far (mod 2^32); the main thread counts
+ *                                 records written, so the difference is what waits in the rings
+ *   16 + w * W_STRIDE             block of worker index w:
+ *        +0 MAIL      1 when the main thread has posted messages to this worker (it pulls them synchronously)
+ *        +1 STATE     WorkerState
+ *        +2 DONE      tasks this worker completed (single writer: the worker)
+ *        +3 FAILED    tasks that ended in an error
+ *        +4 RETIRE    1 asks this worker to exit once it holds no task
+ *        +5 INFLIGHT  tasks it is running now
+ *   SLOT_STATE + s   SlotState of task slot s: FREE -> QUEUED (main) -> CLAIMED (worker CAS) -> RUNNING
+ *                    (worker CAS) -> FREE (main, once it read the result); the main thread may CAS
+ *                    QUEUED or CLAIMED -> CANCELLED, and a worker then skips the task. The CAS on the
+ *                    same word decides every race between an abort and a worker starting the task.
+ *   SLOT_OWNER + s   worker index that claimed slot s (stored before the CLAIMED CAS, so it is valid
+ *                    whenever the state reads CLAIMED or RUNNING)
+ *
+ * Float64 `times` (another SharedArrayBuffer), all on the shared clock (memory/clock.ts):
+ *   slot s: ENQ + s  when the task was queued;  START + s  when a worker started it
+ *   worker w: ACTIVE + w   when it last finished a task (for idle shrinking and health)
+ */
+export const TASK_SEQ = 0;
+export const MAIN_SEQ = 2;
+export const STOP = 4;
+export const PRIO_MASK = 5;
+export const CLAIMED = 6;
+export const WORKERS_AT = 16;
+export const W_STRIDE = 16;
+export const W_MAIL = 0;
+export const W_STATE = 1;
+export const W_DONE = 2;
+export const W_FAILED = 3;
+export const W_RETIRE = 4;
+export const W_INFLIGHT = 5;
+
+/** Most worker indices a pool can have at once (a hard cap on maxWorkers). */
+export const MAX_WORKER_INDEX = 256;
+
+export const enum SlotState {
+  Free = 0,
+  Queued = 1,
+  Claimed = 2,
+  Running = 3,
+  Cancelled = 4,
+}
+
+export const enum WorkerState {
+  Starting = 0,
+  Idle = 1,
+  Busy = 2,
+  Exited = 3,
+}
+
+export const enum ResultStatus {
+  Ok = 0,
+  Error = 1,
+  /** The task was cancelled before it started: nothing ran. */
+  Skipped = 2,
+}
+
+export interface Layout {
+  slots: number;
+  slotState: number;
+  slotOwner: number;
+  ctlInts: number;
+  enq: number;
+  start: number;
+  active: number;
+  timesDoubles: number;
+}
+
+export function layoutFor(slots: number): Layout {
+  const slotState = WORKERS_AT + MAX_WORKER_INDEX * W_STRIDE;
+  const slotOwner = slotState + slots;
+  return {
+    slots,
+    slotState,
+    slotOwner,
+    ctlInts: slotOwner + slots,
+    enq: 0,
+    start: slots,
+    active: 2 * slots,
+    timesDoubles: 2 * slots + MAX_WORKER_INDEX,
+  };
+}
+
+/** Everything a worker needs to join a pool (sent in its first message). */
+export interface WorkerInit {
+  filename: string;
+  index: number;
+  workerId: number;
+  concurrency: number;
+  slots: number;
+  ctl: SharedArrayBuffer;
+  times: SharedArrayBuffer;
+  /** Task rings by priority (index 1..10; 0 unused). */
+  rings: SharedArrayBuffer[];
+  results: SharedArrayBuffer;
+  waitHist: SharedArrayBuffer;
+  runHist: SharedArrayBuffer;
+  /** Function names by id (id 0: the default export). */
+  fnNames: string[];
+}
+
+/** Messages a worker posts to the main thread. */
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'init-error'; error: unknown }
+  | { type: 'result'; slot: number; status: ResultStatus; value: unknown };
+
+/** Messages the main thread posts to a worker (pulled with receiveMessageOnPort after MAIL is set). */
+export type MainMessage =
+  | { type: 'fn'; id: number; name: string }
+  | { type: 'abort'; slot: number }
+  | { type: 'task'; slot: number; fnId: number; input: unknown };

@@ -1,0 +1,128 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
+import { InvalidArgumentError } from '../memory/errors.js';
+import { MAX_WORKER_INDEX } from './layout.js';
+import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
+
+/** Options of a {@link WorkerPool}. Every time is in milliseconds. */
+export interface WorkerPoolOptions {
+  /** Task module: path or file URL of a `.js`/`.mjs`/`.cjs` (or `.ts` under a TS-capable Node). */
+  filename: string | URL;
+  /** Workers kept even when idle. Default: `maxWorkers` for a fixed pool, 0 for a dynamic one. */
+  minWorkers?: number;
+  /** Most workers. Default: `os.availableParallelism()` (honours container CPU limits). */
+  maxWorkers?: number;
+  /** A worker above `minWorkers` idle this long exits. Default 10 000. */
+  idleTimeout?: number;
+  /** Most tasks waiting (not yet running); past it `submit` rejects with QueueFullError. Default Infinity. */
+  maxQueue?: number;
+  /** Time limit of every task's run; a task past it rejects with TimeoutError and its worker is replaced. */
+  taskTimeout?: number;
+  /** Tasks one worker runs at once (useful for async tasks). Default 1. */
+  concurrentTasksPerWorker?: number;
+  /** Passed to each `new Worker`. */
+  resourceLimits?: ResourceLimits;
+  /** Each worker's `workerData` (from `node:worker_threads`). */
+  workerData?: unknown;
+  /** Most tasks handed to workers at once (the shared slot table). Default 8192. */
+  maxInFlight?: number;
+  /**
+   * Opt-in low latency: after handing out tasks, the main thread spins up to this many
+   * microseconds for results before it yields to the event loop. Default 0 (never spins).
+   */
+  spinMicros?: number;
+  /** Grace after a timeout or abort before a worker that does not give the task up is terminated. Default 100. */
+  killGrace?: number;
+  /** A worker running one task longer than this counts as unhealthy. Default 30 000. */
+  unhealthyAfter?: number;
+}
+
+/** Per-task options of `submit`. */
+export interface SubmitOptions {
+  /** Name of the module's export to run; default: the default export. */
+  fn?: string;
+  /** 1..10, higher first; default 5. FIFO within a priority. */
+  priority?: number;
+  /** Aborting it removes a queued task, or aborts `ctx.signal` of a running one; rejects with AbortError. */
+  signal?: AbortSignal;
+  /** Run-time limit for this task (overrides the pool's `taskTimeout`). */
+  timeout?: number;
+  /** ArrayBuffers (and ports) to move to the worker instead of copying. */
+  transfer?: readonly TransferListItem[];
+}
+
+export interface ResolvedOptions {
+  filename: string;
+  minWorkers: number;
+  maxWorkers: number;
+  idleTimeout: number;
+  maxQueue: number;
+  taskTimeout: number;
+  concurrency: number;
+  resourceLimits?: ResourceLimits;
+  workerData?: unknown;
+  slots: number;
+  spinMicros: number;
+  killGrace: number;
+  unhealthyAfter: number;
+}
+
+function int(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function ms(v: unknown, name: string, allowInfinity = true): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowInfinity && !Number.isFinite(v))) {
+    throw new InvalidArgumentError(`${name} must be a number of milliseconds >= 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): ResolvedOptions {
+  if (!o || (typeof o.filename !== 'string' && !(o.filename instanceof URL))) {
+    throw new InvalidArgumentError('WorkerPool needs { filename }: the path or file URL of a task module');
+  }
+  const filename =
+    o.filename instanceof URL || o.filename.startsWith('file:') ? fileURLToPath(o.filename) : o.filename;
+  if (!existsSync(filename)) throw new InvalidArgumentError(`task module not found: ${filename}`);
+  const maxWorkers = int(o.maxWorkers ?? os.availableParallelism(), 'maxWorkers', 1, MAX_WORKER_INDEX);
+  const minWorkers = int(o.minWorkers ?? (dynamic ? 0 : maxWorkers), 'minWorkers', 0, maxWorkers);
+  const slots = int(o.maxInFlight ?? 8192, 'maxInFlight', 1, 1 << 20);
+  return {
+    filename,
+    minWorkers,
+    maxWorkers,
+    idleTimeout: ms(o.idleTimeout ?? 10_000, 'idleTimeout'),
+    maxQueue: o.maxQueue === undefined || o.maxQueue === Infinity ? Infinity : int(o.maxQueue, 'maxQueue', 0),
+    taskTimeout: o.taskTimeout === undefined ? 0 : ms(o.taskTimeout, 'taskTimeout'),
+    concurrency: int(o.concurrentTasksPerWorker ?? 1, 'concurrentTasksPerWorker', 1, 1024),
+    resourceLimits: o.resourceLimits,
+    workerData: o.workerData,
+    slots,
+    spinMicros: ms(o.spinMicros ?? 0, 'spinMicros', false),
+    killGrace: ms(o.killGrace ?? 100, 'killGrace', false),
+    unhealthyAfter: ms(o.unhealthyAfter ?? 30_000, 'unhealthyAfter'),
+  };
+}
+
+/** Validates a submit's options; returns the priority. */
+export function checkSubmit(o: SubmitOptions): number {
+  const p = o.priority ?? DEFAULT_PRIORITY;
+  if (!Number.isInteger(p) || p < MIN_PRIORITY || p > MAX_PRIORITY) {
+    throw new InvalidArgumentError(`priority must be an integer in ${MIN_PRIORITY}..${MAX_PRIORITY}, got ${String(p)}`);
+  }
+  if (o.fn !== undefined && (typeof o.fn !== 'string' || o.fn === '')) {
+    throw new InvalidArgumentError(`fn must be the name of an export, got ${String(o.fn)}`);
+  }
+  if (o.timeout !== undefined) ms(o.timeout, 'timeout');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('signal must be an AbortSignal');
+  }
+  if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw new InvalidArgumentError('transfer must be an array');
+  return p;
+}

@@ -1,0 +1,290 @@
+/**
+ * Byte rings in shared memory that carry pool tasks and results as records.
+ *
+ * Ring SAB layout:
+ *   bytes   0..3    HEAD   consumer position (bytes, mod 2^32)
+ *   bytes  64..67   TAIL   producer position, published after a record's bytes are written
+ *   bytes 128..     DATA   `size` bytes, a power of two
+ * HEAD and TAIL sit on different cache lines so a producer and a consumer do not bounce one line.
+ *
+ * Record layout (16-byte aligned, never split at the ring's end: a PAD record fills the gap):
+ *   +0   LEN_FLAGS  record length in bytes (a multiple of 16) | CONSUMED | PAD
+ *   +4   SLOT       the task's slot in the pool's slot table
+ *   +8   META       codec tag (low 8 bits) | function id or result status (<< 8)
+ *   +12  PAYLOAD    payload length in bytes
+ *   +16  payload    Int32 / Float64 written in place; other values as codec bytes
+ *
+ * Why it is race-free: the producer writes a record with plain stores and only then publishes it
+ * with `Atomics.store(TAIL)`; a consumer reads TAIL with `Atomics.load` before reading any record
+ * below it, so it sees the record whole (Atomics are sequentially consistent and order the plain
+ * accesses around them). Task rings have one producer (the main thread) and many consumers
+ * (workers): a worker claims a run of records with a CAS on HEAD, copies them out, then marks each
+ * CONSUMED with `Atomics.store`; the producer reuses space only behind records it has seen
+ * CONSUMED, so it never overwrites a record a slow worker is still copying. Result rings have one
+ * producer (a worker) and one consumer (the main thread), which advances HEAD after reading.
+ */
+import { CorruptMemoryError } from '../memory/errors.js';
+import { decode, type Encoded, payloadLength, Tag } from '../memory/codec.js';
+
+const HEAD = 0;
+const TAIL = 16;
+const DATA = 128;
+const CONSUMED = 1 << 30;
+const PAD = 1 << 29;
+const LEN_MASK = PAD - 1;
+const HDR = 16;
+
+/** Allocates a ring with `size` data bytes (a power of two, >= 4096). */
+export function createRing(size: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(DATA + size);
+}
+
+/** Views of one ring. */
+class Ring {
+  readonly ctl: Int32Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly u8: Uint8Array;
+  readonly buf: Buffer;
+  readonly size: number;
+  readonly mask: number;
+  /** Largest payload a record may carry; bigger values travel by postMessage. */
+  readonly maxPayload: number;
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.size = sab.byteLength - DATA;
+    this.mask = this.size - 1;
+    this.ctl = new Int32Array(sab, 0, DATA / 4);
+    this.i32 = new Int32Array(sab, DATA);
+    this.f64 = new Float64Array(sab, DATA);
+    this.u8 = new Uint8Array(sab, DATA);
+    this.buf = Buffer.from(sab, DATA, this.size);
+    this.maxPayload = this.size / 4 - HDR;
+  }
+
+  /** Writes one record at `pos` (already known to fit contiguously). Returns its length. */
+  put(pos: number, slot: number, meta: number, e: Encoded, plen: number): number {
+    const off = pos & this.mask;
+    const len = (HDR + plen + 15) & ~15;
+    const i = off >> 2;
+    const i32 = this.i32;
+    i32[i + 1] = slot;
+    i32[i + 2] = e.tag | (meta << 8);
+    i32[i + 3] = plen;
+    if (e.tag === Tag.Int32) i32[i + 4] = e.num;
+    else if (e.tag === Tag.Float64) this.f64[(off + HDR) >> 3] = e.num;
+    else if (plen > 0) this.u8.set(e.bytes as Uint8Array, off + HDR);
+    i32[i] = len;
+    return len;
+  }
+
+  /** Record length at `pos`, checked: a corrupt one must not send a reader past the buffer. */
+  lengthAt(pos: number, hdr: number): number {
+    const len = hdr & LEN_MASK;
+    if (len < HDR || (len & 15) !== 0 || len > this.size - (pos & this.mask)) {
+      throw new CorruptMemoryError(`ring record at ${pos & this.mask} has impossible length ${len}`);
+    }
+    return len;
+  }
+
+  /** Reads the value of the record at `pos` (copied out of shared memory). */
+  value(pos: number): unknown {
+    const off = pos & this.mask;
+    const i = off >> 2;
+    const tag = this.i32[i + 2] & 0xff;
+    const plen = this.i32[i + 3];
+    if (tag === Tag.Int32) return this.i32[i + 4];
+    if (tag === Tag.Float64) return this.f64[(off + HDR) >> 3];
+    if (plen < 0 || plen > this.size - off - HDR) {
+      throw new CorruptMemoryError(`ring record at ${off} has impossible payload length ${plen}`);
+    }
+    if (tag === Tag.String) return this.buf.toString('utf8', off + HDR, off + HDR + plen);
+    return decode(tag, this.u8.slice(off + HDR, off + HDR + plen));
+  }
+
+  slotAt(pos: number): number {
+    return this.i32[((pos & this.mask) >> 2) + 1];
+  }
+
+  metaAt(pos: number): number {
+    return this.i32[((pos & this.mask) >> 2) + 2] >>> 8;
+  }
+
+  /** Where a record of `plen` payload bytes goes from `pos`: the pad before it (0 if none) and its length. */
+  fit(pos: number, plen: number): { pad: number; len: number } {
+    const len = (HDR + plen + 15) & ~15;
+    const off = pos & this.mask;
+    return { pad: off + len > this.size ? this.size - off : 0, len };
+  }
+
+  writePad(pos: number, pad: number, consumed: boolean): void {
+    this.i32[(pos & this.mask) >> 2] = pad | PAD | (consumed ? CONSUMED : 0);
+  }
+}
+
+/** Payload size of an encoded value as a ring stores it. */
+export { payloadLength };
+
+/** The main thread's end of a task ring: the only writer. */
+export class TaskRingWriter extends Ring {
+  #write = 0;
+  #reclaim = 0;
+  #published = 0;
+
+  /** Claims back space behind records that workers have marked CONSUMED. */
+  #reclaimSpace(): void {
+    const head = Atomics.load(this.ctl, HEAD);
+    let r = this.#reclaim;
+    while (r !== head) {
+      const hdr = Atomics.load(this.i32, (r & this.mask) >> 2);
+      if ((hdr & CONSUMED) === 0) break;
+      r = (r + (hdr & LEN_MASK)) | 0;
+    }
+    this.#reclaim = r;
+  }
+
+  /** Appends a task record unless the ring lacks room; it becomes visible at the next {@link publish}. */
+  tryWrite(slot: number, fnId: number, e: Encoded, plen: number): boolean {
+    const { pad, len } = this.fit(this.#write, plen);
+    if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) {
+      this.#reclaimSpace();
+      if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) return false;
+    }
+    if (pad > 0) {
+      this.writePad(this.#write, pad, true);
+      this.#write = (this.#write + pad) | 0;
+    }
+    this.put(this.#write, slot, fnId, e, plen);
+    this.#write = (this.#write + len) | 0;
+    return true;
+  }
+
+  /** Makes every written record visible to workers; returns whether there was anything new. */
+  publish(): boolean {
+    if (this.#published === this.#write) return false;
+    this.#published = this.#write;
+    Atomics.store(this.ctl, TAIL, this.#write);
+    return true;
+  }
+
+  /** Bytes written but not yet claimed by a worker: zero means no task waits in this ring. */
+  get pendingBytes(): number {
+    return (this.#published - Atomics.load(this.ctl, HEAD)) | 0;
+  }
+}
+
+/** A worker's end of a task ring: one of many readers. */
+export class TaskRingReader extends Ring {
+  /** Whether a published record is waiting to be claimed. */
+  hasWork(): boolean {
+    return Atomics.load(this.ctl, HEAD) !== Atomics.load(this.ctl, TAIL);
+  }
+
+  /**
+   * Claims up to `max` task records and hands each to `take(slot, fnId, value)`, marking it
+   * CONSUMED right after it is copied out. Returns how many were claimed.
+   */
+  claim(max: number, take: (slot: number, fnId: number, value: unknown) => void): number {
+    const ctl = this.ctl;
+    for (;;) {
+      const h = Atomics.load(ctl, HEAD);
+      const t = Atomics.load(ctl, TAIL);
+      if (h === t) return 0;
+      let pos = h;
+      let n = 0;
+      while (pos !== t && n < max) {
+        const hdr = this.i32[(pos & this.mask) >> 2];
+        if ((hdr & PAD) === 0) n++;
+        pos = (pos + this.lengthAt(pos, hdr)) | 0;
+      }
+      if (Atomics.compareExchange(ctl, HEAD, h, pos) !== h) continue;
+      for (let p = h; p !== pos; ) {
+        const at = (p & this.mask) >> 2;
+        const hdr = this.i32[at];
+        const len = hdr & LEN_MASK;
+        if ((hdr & PAD) === 0) {
+          let value: unknown;
+          let failed: unknown;
+          try {
+            value = this.value(p);
+          } catch (err) {
+            failed = err;
+          }
+          const slot = this.slotAt(p);
+          const fnId = this.metaAt(p);
+          Atomics.store(this.i32, at, hdr | CONSUMED);
+          take(slot, failed === undefined ? fnId : -1, failed === undefined ? value : failed);
+        }
+        p = (p + len) | 0;
+      }
+      return n;
+    }
+  }
+}
+
+/** A worker's end of its result ring: the only writer. */
+export class ResultRingWriter extends Ring {
+  #write = 0;
+
+  /** Appends a result record unless the ring lacks room (the main thread has not read enough yet). */
+  tryWrite(slot: number, status: number, e: Encoded, plen: number): boolean {
+    const { pad, len } = this.fit(this.#write, plen);
+    const used = (this.#write - Atomics.load(this.ctl, HEAD)) | 0;
+    if (used + pad + len > this.size) return false;
+    if (pad > 0) {
+      this.writePad(this.#write, pad, false);
+      this.#write = (this.#write + pad) | 0;
+    }
+    this.put(this.#write, slot, status, e, plen);
+    this.#write = (this.#write + len) | 0;
+    return true;
+  }
+
+  /** Publishes what was written; returns whether there was anything new. */
+  publish(): boolean {
+    if (Atomics.load(this.ctl, TAIL) === this.#write) return false;
+    Atomics.store(this.ctl, TAIL, this.#write);
+    return true;
+  }
+
+  /** Whether unpublished records are waiting. */
+  get dirty(): boolean {
+    return Atomics.load(this.ctl, TAIL) !== this.#write;
+  }
+}
+
+/** The main thread's end of one worker's result ring. */
+export class ResultRingReader extends Ring {
+  hasResults(): boolean {
+    return Atomics.load(this.ctl, HEAD) !== Atomics.load(this.ctl, TAIL);
+  }
+
+  /**
+   * Hands every published result to `settle(slot, status, value, error)` and frees their space.
+   * A record whose value cannot be decoded is settled with the decode error instead.
+   */
+  drain(settle: (slot: number, status: number, value: unknown, decodeError: unknown) => void): number {
+    const ctl = this.ctl;
+    const t = Atomics.load(ctl, TAIL);
+    let h = Atomics.load(ctl, HEAD);
+    let n = 0;
+    while (h !== t) {
+      const hdr = this.i32[(h & this.mask) >> 2];
+      const len = this.lengthAt(h, hdr);
+      if ((hdr & PAD) === 0) {
+        let value: unknown;
+        let failed: unknown;
+        try {
+          value = this.value(h);
+        } catch (err) {
+          failed = err;
+        }
+        settle(this.slotAt(h), this.metaAt(h), value, failed);
+        n++;
+      }
+      h = (h + len) | 0;
+    }
+    Atomics.store(ctl, HEAD, h);
+    return n;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The main thread's record of one worker: the thread, its index in the shared layout, its result
+ * ring and histograms (which outlive it and pass to its replacement), and what health reports need.
+ */
+import { Worker } from 'node:worker_threads';
+import { SharedHistogram } from '../memory/histogram.js';
+import { ResultRingReader } from './ring.js';
+
+const bootstrap = new URL('./worker-main.js', import.meta.url);
+
+/** Per-index shared memory that survives a worker's replacement. */
+export interface IndexMemory {
+  results: ResultRingReader;
+  waitHist: SharedHistogram;
+  runHist: SharedHistogram;
+}
+
+export class WorkerEntry {
+  readonly worker: Worker;
+  ready = false;
+  exited = false;
+  /** Set when the pool asked it to leave (idle shrink, close, restart): its exit is no crash. */
+  leaving = false;
+  lastError: Error | undefined;
+  /** When a grace period for a timed-out or aborted task ends (terminate then if still running). */
+  killAt = 0;
+
+  constructor(
+    readonly id: number,
+    readonly index: number,
+    readonly mem: IndexMemory,
+    options: { workerData?: unknown; resourceLimits?: import('node:worker_threads').ResourceLimits },
+  ) {
+    this.worker = new Worker(bootstrap, {
+      workerData: options.workerData,
+      resourceLimits: options.resourceLimits,
+      name: `skein-worker-${id}`,
+    });
+    // Idle workers keep no process alive; pending tasks do (the pool holds a handle while any is pending).
+    this.worker.unref();
+  }
+}

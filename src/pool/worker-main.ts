@@ -1,0 +1,309 @@
+/**
+ * The worker-side bootstrap: joins a pool through shared memory and runs tasks until told to stop.
+ *
+ * Loop: pull mail (messages the main thread posted, read synchronously), claim a batch of tasks from
+ * the highest-priority non-empty ring, run them, write results to this worker's result ring, publish
+ * and wake the main thread once per batch. When there is nothing to do it spins briefly, then sleeps in
+ * `Atomics.wait` (bounded, so the event loop still gets turns for the task module's own timers).
+ */
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
+import { now } from '../memory/clock.js';
+import { encode, newEncoded, payloadLength } from '../memory/codec.js';
+import { AbortError } from '../memory/errors.js';
+import { SharedHistogram } from '../memory/histogram.js';
+import { spinWhileEqual, WORKER_SPIN } from '../memory/spin.js';
+import { wake } from '../memory/wait.js';
+import { errorToRecord } from './error-codec.js';
+import {
+  CLAIMED,
+  layoutFor,
+  type MainMessage,
+  MAIN_SEQ,
+  PRIO_MASK,
+  ResultStatus,
+  SlotState,
+  STOP,
+  TASK_SEQ,
+  W_DONE,
+  W_FAILED,
+  W_INFLIGHT,
+  W_MAIL,
+  W_RETIRE,
+  W_STATE,
+  W_STRIDE,
+  type WorkerInit,
+  WORKERS_AT,
+  WorkerState,
+} from './layout.js';
+import { ResultRingWriter, TaskRingReader } from './ring.js';
+import { findTaskFunction, loadTaskModule, type TaskFunction, type TaskModule } from './task-module.js';
+
+import type { TaskContext } from './worker-main-types.js';
+
+const port = parentPort;
+if (!port) throw new Error('skein worker-main must run in a worker thread');
+const init = (await new Promise((resolve) => port.once('message', resolve))) as WorkerInit;
+
+let mod: TaskModule;
+try {
+  mod = await loadTaskModule(init.filename);
+} catch (err) {
+  port.postMessage({ type: 'init-error', error: errorToRecord(err) });
+  process.exit(1);
+}
+
+const L = layoutFor(init.slots);
+const ctl = new Int32Array(init.ctl);
+const times = new Float64Array(init.times);
+const rings = init.rings.map((sab) => (sab ? new TaskRingReader(sab) : undefined));
+const results = new ResultRingWriter(init.results);
+const waitHist = new SharedHistogram(init.waitHist);
+const runHist = new SharedHistogram(init.runHist);
+const me = WORKERS_AT + init.index * W_STRIDE;
+const fnNames = init.fnNames.slice();
+const fns: (TaskFunction | Error | undefined)[] = [];
+const enc = newEncoded();
+const concurrency = init.concurrency;
+
+const controllers = new Map<number, AbortController>();
+const abortedEarly = new Set<number>();
+
+class Context implements TaskContext {
+  constructor(readonly slot: number) {}
+  get workerId(): number {
+    return init.workerId;
+  }
+  get signal(): AbortSignal {
+    let c = controllers.get(this.slot);
+    if (!c) {
+      c = new AbortController();
+      controllers.set(this.slot, c);
+      if (abortedEarly.delete(this.slot)) c.abort(new AbortError('the task was aborted'));
+    }
+    return c.signal;
+  }
+}
+
+function fnFor(id: number): TaskFunction | Error {
+  let f = fns[id];
+  if (f) return f;
+  if (fnNames[id] === undefined) pullMail();
+  try {
+    f = findTaskFunction(mod, fnNames[id] ?? '', init.filename);
+  } catch (err) {
+    f = err as Error;
+  }
+  fns[id] = f;
+  return f;
+}
+
+// Tasks the main thread posted directly (transfer lists, oversized inputs): already CLAIMED for us.
+const direct: { slot: number; fnId: number; input: unknown }[] = [];
+
+function pullMail(): void {
+  Atomics.store(ctl, me + W_MAIL, 0);
+  for (let m = receiveMessageOnPort(port as never); m; m = receiveMessageOnPort(port as never)) {
+    const msg = m.message as MainMessage;
+    if (msg.type === 'fn') fnNames[msg.id] = msg.name;
+    else if (msg.type === 'task') direct.push(msg);
+    else if (msg.type === 'abort') {
+      const c = controllers.get(msg.slot);
+      if (c) c.abort(new AbortError('the task was aborted'));
+      else if (Atomics.load(ctl, L.slotState + msg.slot) === SlotState.Running) abortedEarly.add(msg.slot);
+    }
+  }
+}
+
+let inflight = 0;
+let settled: (() => void) | undefined;
+
+function publish(): void {
+  if (results.publish()) wake(ctl, MAIN_SEQ);
+}
+
+function writeResult(slot: number, status: ResultStatus, value: unknown): void {
+  let e = enc;
+  try {
+    e = encode(value, enc);
+  } catch (err) {
+    status = ResultStatus.Error;
+    e = encode(errorToRecord(err), enc);
+  }
+  const plen = payloadLength(e);
+  if (e.sabs || plen > results.maxPayload) {
+    port?.postMessage({ type: 'result', slot, status, value });
+    return;
+  }
+  while (!results.tryWrite(slot, status, e, plen)) {
+    // The main thread has not read enough yet: hand it what we have and give it a moment.
+    publish();
+    Atomics.wait(ctl, STOP, Atomics.load(ctl, STOP), 1);
+  }
+}
+
+function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
+  const t1 = now();
+  runHist.record(t1 - t0);
+  times[L.active + init.index] = t1;
+  inflight--;
+  Atomics.store(ctl, me + W_INFLIGHT, inflight);
+  Atomics.add(ctl, me + (ok ? W_DONE : W_FAILED), 1);
+  controllers.delete(slot);
+  abortedEarly.delete(slot);
+  writeResult(slot, ok ? ResultStatus.Ok : ResultStatus.Error, ok ? value : errorToRecord(value));
+}
+
+function settleAsync(slot: number, t0: number, ok: boolean, value: unknown): void {
+  finish(slot, t0, ok, value);
+  publish();
+  const s = settled;
+  settled = undefined;
+  s?.();
+}
+
+/** Runs one claimed task (or skips it if it was cancelled meanwhile). */
+function start(slot: number, fnId: number, input: unknown): void {
+  if (Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Claimed, SlotState.Running) !== SlotState.Claimed) {
+    writeResult(slot, ResultStatus.Skipped, undefined);
+    return;
+  }
+  const t0 = now();
+  times[L.start + slot] = t0;
+  waitHist.record(t0 - times[L.enq + slot]);
+  inflight++;
+  Atomics.store(ctl, me + W_INFLIGHT, inflight);
+  if (fnId < 0) {
+    finish(slot, t0, false, input); // the input could not be decoded: `input` is that error
+    return;
+  }
+  const fn = fnFor(fnId);
+  if (fn instanceof Error) {
+    finish(slot, t0, false, fn);
+    return;
+  }
+  let r: unknown;
+  try {
+    r = fn(input, new Context(slot));
+  } catch (err) {
+    finish(slot, t0, false, err);
+    return;
+  }
+  if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+    (r as PromiseLike<unknown>).then(
+      (v) => settleAsync(slot, t0, true, v),
+      (e) => settleAsync(slot, t0, false, e),
+    );
+  } else {
+    finish(slot, t0, true, r);
+  }
+}
+
+// Claimed batch, held in parallel arrays so claiming allocates nothing per task.
+const bSlot: number[] = [];
+const bFn: number[] = [];
+const bInput: unknown[] = [];
+let bLen = 0;
+function take(slot: number, fnId: number, value: unknown): void {
+  Atomics.store(ctl, L.slotOwner + slot, init.index);
+  if (Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued) {
+    writeResult(slot, ResultStatus.Skipped, undefined);
+    return;
+  }
+  bSlot[bLen] = slot;
+  bFn[bLen] = fnId;
+  bInput[bLen++] = value;
+}
+
+// Batch size adapts to task length: short tasks are claimed many at a time (fewer CASes on the
+// shared head), long ones one at a time (so an idle worker never waits behind another's backlog).
+let batch = 1;
+let runAvg = 1;
+
+function claimAndRun(room: number): number {
+  const mask = Atomics.load(ctl, PRIO_MASK);
+  const want = Math.min(room, batch);
+  let n = 0;
+  for (let p = 10; p >= 1 && n === 0; p--) {
+    if ((mask & (1 << p)) !== 0) n = (rings[p] as TaskRingReader).claim(want, take);
+  }
+  if (n > 0) Atomics.add(ctl, CLAIMED, n);
+  if (bLen === 0) return n;
+  const t0 = now();
+  const count = bLen;
+  for (let i = 0; i < count; i++) {
+    start(bSlot[i], bFn[i], bInput[i]);
+    bInput[i] = undefined;
+  }
+  bLen = 0;
+  runAvg = runAvg * 0.8 + ((now() - t0) / count) * 0.2;
+  batch = Math.max(1, Math.min(64, Math.floor(0.2 / Math.max(runAvg, 0.001))));
+  return n;
+}
+
+function runDirect(): number {
+  let n = 0;
+  while (direct.length > 0 && inflight < concurrency) {
+    const t = direct.shift() as { slot: number; fnId: number; input: unknown };
+    start(t.slot, t.fnId, t.input);
+    n++;
+  }
+  return n;
+}
+
+function hasWork(): boolean {
+  const mask = Atomics.load(ctl, PRIO_MASK);
+  for (let p = 10; p >= 1; p--) if ((mask & (1 << p)) !== 0 && (rings[p] as TaskRingReader).hasWork()) return true;
+  return direct.length > 0;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+async function loop(): Promise<void> {
+  let lastYield = now();
+  Atomics.store(ctl, me + W_STATE, WorkerState.Idle);
+  port?.postMessage({ type: 'ready' });
+  for (;;) {
+    const seen = Atomics.load(ctl, TASK_SEQ);
+    if (Atomics.load(ctl, me + W_MAIL) !== 0) pullMail();
+    if (Atomics.load(ctl, STOP) === 2) return;
+    let n = runDirect();
+    if (inflight < concurrency) n += claimAndRun(concurrency - inflight);
+    publish();
+    if (n > 0) {
+      Atomics.store(ctl, me + W_STATE, WorkerState.Busy);
+      if (now() - lastYield > 20) {
+        await yieldToLoop();
+        lastYield = now();
+      }
+      continue;
+    }
+    if (inflight > 0) {
+      // Async tasks are running: wait for one to settle or for new work, without blocking the loop.
+      const done = new Promise<void>((r) => {
+        settled = r;
+      });
+      const w = Atomics.waitAsync(ctl, TASK_SEQ, seen, 50);
+      await (w.async ? Promise.race([done, w.value]) : done);
+      settled = undefined;
+      lastYield = now();
+      continue;
+    }
+    if (Atomics.load(ctl, me + W_RETIRE) !== 0) {
+      Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
+      process.exit(0);
+    }
+    Atomics.store(ctl, me + W_STATE, WorkerState.Idle);
+    if (!spinWhileEqual(ctl, TASK_SEQ, seen, WORKER_SPIN) && !hasWork()) {
+      Atomics.add(ctl, TASK_SEQ + 1, 1);
+      if (Atomics.load(ctl, TASK_SEQ) === seen) Atomics.wait(ctl, TASK_SEQ, seen, 50);
+      Atomics.sub(ctl, TASK_SEQ + 1, 1);
+    }
+    if (now() - lastYield > 50) {
+      await yieldToLoop();
+      lastYield = now();
+    }
+  }
+}
+
+await loop();
+process.exit(0);
