@@ -11,11 +11,15 @@ import { blockUntil, checkWaitOptions, type WaitOptions, waitUntil, wake } from 
 import { WaitGroupNegativeError } from './errors.js';
 
 // Layout (Int32): 0 COUNT outstanding; 1 SEQ, 2 SLEEPERS (wait word, see wait.ts).
-// COUNT changes by Atomics.add, so concurrent add/done never lose an update; the thread that takes
-// it to zero wakes the waiters, who re-check COUNT.
+// COUNT changes only by a compare-exchange from the value the change was checked against, so
+// concurrent add/done never lose an update and COUNT never holds a value that no valid order of
+// them could give (an add-then-undo would: a transient negative makes a valid done() fail, and a
+// transient zero wakes waiters while work is outstanding). The thread that takes it to zero wakes
+// the waiters, who re-check COUNT.
 const COUNT = 0;
 const SEQ = 1;
 const BYTES = 12;
+const MAX_COUNT = 0x7fffffff;
 
 /**
  * Go's WaitGroup over shared memory: `add(n)` before starting work, `done()` when a piece ends,
@@ -54,16 +58,23 @@ export class WaitGroup {
     return Atomics.load(this.#v, COUNT);
   }
 
-  /** Adds `n` (may be negative) to the count; throws WaitGroupNegativeError below zero. */
+  /**
+   * Adds `n` (may be negative) to the count; throws WaitGroupNegativeError below zero and
+   * InvalidArgumentError past 2^31 - 1, changing nothing in either case.
+   */
   add(n = 1): void {
-    if (!Number.isInteger(n))
-      throw new InvalidArgumentError(`WaitGroup.add needs an integer, got ${String(n)}`);
-    const after = Atomics.add(this.#v, COUNT, n) + n;
-    if (after < 0) {
-      Atomics.sub(this.#v, COUNT, n);
-      throw new WaitGroupNegativeError(`WaitGroup count would fall to ${after}`);
+    if (!Number.isInteger(n) || Math.abs(n) > MAX_COUNT)
+      throw new InvalidArgumentError(`WaitGroup.add needs an int32 integer, got ${String(n)}`);
+    const v = this.#v;
+    for (;;) {
+      const cur = Atomics.load(v, COUNT);
+      const after = cur + n;
+      if (after < 0) throw new WaitGroupNegativeError(`WaitGroup count would fall to ${after}`);
+      if (after > MAX_COUNT) throw new InvalidArgumentError(`WaitGroup count would pass ${MAX_COUNT}`);
+      if (Atomics.compareExchange(v, COUNT, cur, after) !== cur) continue;
+      if (after === 0 && n !== 0) wake(v, SEQ);
+      return;
     }
-    if (after === 0) wake(this.#v, SEQ);
   }
 
   /** One piece of work is done: `add(-1)`. */
