@@ -1,0 +1,80 @@
+/**
+ * What the rate limiters share: the clock in integer nanoseconds, option checks, and the timer
+ * sleep a waiting acquire uses.
+ *
+ * Limiter state holds instants as BigInt nanoseconds on {@link now}'s clock (the one monotonic clock
+ * of the process, so every thread reads the same instant), which fits 2^63 ns (292 years) and lets
+ * `Atomics.compareExchange` on a BigInt64 slot update a whole instant at once.
+ */
+import { now } from '../memory/clock.js';
+import { AbortError, InvalidArgumentError } from '../memory/errors.js';
+
+/** Now on the shared clock, in whole nanoseconds (floored, so never ahead of the clock). */
+export function nowNs(): bigint {
+  return BigInt(Math.floor(now() * 1e6));
+}
+
+/** Milliseconds to whole nanoseconds, rounded up; Infinity (no limit) stays as `NO_LIMIT`. */
+export function msToNs(ms: number): bigint {
+  return ms === Number.POSITIVE_INFINITY ? NO_LIMIT : BigInt(Math.ceil(ms * 1e6));
+}
+
+/** A distance no reservation reaches (2^62 ns, 146 years): stands for "no limit". */
+export const NO_LIMIT = 1n << 62n;
+
+/** Checks a positive finite number option (rates, windows). */
+export function checkPositive(x: unknown, what: string): number {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {
+    throw new InvalidArgumentError(`${what} must be a finite number > 0, got ${String(x)}`);
+  }
+  return x;
+}
+
+/** Checks an integer option in [min, max]. */
+export function checkInt(x: unknown, what: string, min: number, max: number): number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) {
+    throw new InvalidArgumentError(`${what} must be an integer in [${min}, ${max}], got ${String(x)}`);
+  }
+  return x;
+}
+
+/** Checks that the options argument is an object. */
+export function checkOptions<T>(opts: T | undefined, what: string): T {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new InvalidArgumentError(`${what} needs an options object`);
+  }
+  return opts;
+}
+
+export function abortError(signal: AbortSignal): AbortError {
+  return new AbortError('the operation was aborted', { cause: signal.reason });
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Sleeps on a timer until the shared clock reaches `dueNs` (no spinning), or rejects with
+ * {@link AbortError}. Timers may fire a little early against the clock (libuv rounds to whole
+ * milliseconds), so it re-reads the clock and sleeps again until the instant has truly passed: the
+ * caller may act as of `dueNs` once this resolves.
+ */
+export async function sleepUntilNs(dueNs: bigint, signal?: AbortSignal): Promise<void> {
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    const left = dueNs - nowNs();
+    if (left <= 0n) return;
+    await delay(Math.max(1, Math.ceil(Number(left) / 1e6)), signal);
+  }
+}

@@ -1,0 +1,151 @@
+import { AbortError, InvalidArgumentError, TimeoutError, TokenBucket } from 'skein';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+// Time is the subject here: fake timers drive both the shared clock (process.hrtime) and the
+// timers a waiting acquire sleeps on.
+const FAKE = { toFake: ['hrtime', 'setTimeout', 'clearTimeout'] as const };
+
+describe('TokenBucket options', () => {
+  it.each([
+    ['capacity 0', { capacity: 0, refillPerSecond: 1 }],
+    ['negative capacity', { capacity: -1, refillPerSecond: 1 }],
+    ['fractional capacity', { capacity: 1.5, refillPerSecond: 1 }],
+    ['refillPerSecond 0', { capacity: 1, refillPerSecond: 0 }],
+    ['negative refillPerSecond', { capacity: 1, refillPerSecond: -2 }],
+    ['NaN refillPerSecond', { capacity: 1, refillPerSecond: Number.NaN }],
+    ['infinite refillPerSecond', { capacity: 1, refillPerSecond: Number.POSITIVE_INFINITY }],
+    ['missing refillPerSecond', { capacity: 1 }],
+  ])('rejects %s with InvalidArgumentError', (_, opts) => {
+    expect(() => new TokenBucket(opts as never)).toThrow(InvalidArgumentError);
+  });
+
+  it('rejects bad token counts at the call site', async () => {
+    const b = new TokenBucket({ capacity: 3, refillPerSecond: 1 });
+    expect(() => b.tryAcquire(0)).toThrow(InvalidArgumentError);
+    expect(() => b.tryAcquire(1.5)).toThrow(InvalidArgumentError);
+    expect(() => b.tryAcquire(4)).toThrow(/\[1, 3\]/);
+    await expect(b.acquire(4)).rejects.toThrow(InvalidArgumentError);
+    await expect(b.acquire(1, { timeout: -1 })).rejects.toThrow(InvalidArgumentError);
+    expect(b.available).toBe(3);
+  });
+});
+
+describe('TokenBucket on a fake clock', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: [...FAKE.toFake] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('starts full, refills continuously, never past capacity', () => {
+    const b = new TokenBucket({ capacity: 3, refillPerSecond: 2 });
+    expect(b.available).toBe(3);
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire(2)).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+    expect(b.available).toBe(0);
+    vi.advanceTimersByTime(250);
+    expect(b.available).toBeCloseTo(0.5, 9);
+    expect(b.tryAcquire()).toBe(false);
+    vi.advanceTimersByTime(249);
+    expect(b.tryAcquire()).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(b.tryAcquire()).toBe(true);
+    vi.advanceTimersByTime(60_000);
+    expect(b.available).toBe(3);
+    expect(b.tryAcquire(3)).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+  });
+
+  it('acquire sleeps until the tokens are due, serving waiters in order', async () => {
+    const b = new TokenBucket({ capacity: 2, refillPerSecond: 10 });
+    expect(b.tryAcquire(2)).toBe(true);
+    const order: string[] = [];
+    const big = b.acquire(2).then(() => order.push('big'));
+    const small = b.acquire(1).then(() => order.push('small'));
+    await vi.advanceTimersByTimeAsync(199);
+    expect(order).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(order).toEqual(['big']);
+    // A tryAcquire cannot jump the line while `small` waits.
+    expect(b.tryAcquire()).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    await Promise.all([big, small]);
+    expect(order).toEqual(['big', 'small']);
+    expect(b.tryAcquire()).toBe(false);
+  });
+
+  it('a timeout it cannot meet rejects at once and takes nothing', async () => {
+    const b = new TokenBucket({ capacity: 1, refillPerSecond: 1 });
+    expect(b.tryAcquire()).toBe(true);
+    await vi.advanceTimersByTimeAsync(500);
+    await expect(b.acquire(1, { timeout: 499 })).rejects.toThrow(TimeoutError);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(b.tryAcquire()).toBe(true);
+  });
+
+  it('a timeout it can meet waits and succeeds', async () => {
+    const b = new TokenBucket({ capacity: 1, refillPerSecond: 1 });
+    expect(b.tryAcquire()).toBe(true);
+    let done = false;
+    const p = b.acquire(1, { timeout: 1000 }).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await p;
+    expect(done).toBe(true);
+  });
+
+  it('an aborted acquire rejects with AbortError and gives its booking back', async () => {
+    const b = new TokenBucket({ capacity: 1, refillPerSecond: 1 });
+    expect(b.tryAcquire()).toBe(true);
+    const ac = new AbortController();
+    const first = b.acquire(1, { signal: ac.signal });
+    const second = b.acquire(1); // booked behind `first`: due at 2000 ms
+    let secondDone = false;
+    void second.then(() => (secondDone = true));
+    await vi.advanceTimersByTimeAsync(300);
+    ac.abort(new Error('stop'));
+    await expect(first).rejects.toThrow(AbortError);
+    await expect(first).rejects.toMatchObject({ cause: { message: 'stop' } });
+    // The refund moves the bookings back by one token: a third acquire is due at 2000 ms (the slot
+    // the abort freed), not 3000; `second` keeps its own 2000 ms.
+    let thirdDone = false;
+    const third = b.acquire(1).then(() => (thirdDone = true));
+    await vi.advanceTimersByTimeAsync(1699);
+    expect([secondDone, thirdDone]).toEqual([false, false]);
+    await vi.advanceTimersByTimeAsync(1);
+    await third;
+    expect([secondDone, thirdDone]).toEqual([true, true]);
+    expect(b.tryAcquire()).toBe(false);
+  });
+
+  it('an already-aborted signal rejects without booking', async () => {
+    const b = new TokenBucket({ capacity: 1, refillPerSecond: 1 });
+    await expect(b.acquire(1, { signal: AbortSignal.abort() })).rejects.toThrow(AbortError);
+    expect(b.tryAcquire()).toBe(true);
+  });
+});
+
+describe('TokenBucket sharing', () => {
+  it('crosses by handle: from() accepts the clone or the handle and returns the live object', () => {
+    const b = new TokenBucket({ capacity: 5, refillPerSecond: 1 });
+    expect(Object.keys(b)).toEqual(['handle']);
+    const clone = structuredClone(b);
+    expect(TokenBucket.from(clone)).toBe(b);
+    expect(TokenBucket.from(b.handle)).toBe(b);
+    expect(() => TokenBucket.from({ nope: 1 })).toThrow(InvalidArgumentError);
+  });
+
+  it('two objects over the same memory draw from the same tokens', () => {
+    const b = new TokenBucket({ capacity: 2, refillPerSecond: 0.001 });
+    // A second object over the same memory, as another thread would build it.
+    const other = new TokenBucket(structuredClone(b.handle));
+    expect(other).not.toBe(b);
+    expect(b.tryAcquire()).toBe(true);
+    expect(other.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+    expect(other.tryAcquire()).toBe(false);
+  });
+});
