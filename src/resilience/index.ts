@@ -1,2 +1,17 @@
 export * from './errors.js';
 export * from './token-bucket.js';
+export type { ExecuteOptions, Policy, PolicyContext } from './policy.js';
+export type { BackoffFn, BackoffKind, BackoffOptions } from './backoff.js';
+export * from './retry.js';
+export * from './bulkhead.js';
+export * from './timeout.js';
+export * from './compose.js';
+export type {
+  BreakerConfig,
+  BreakerWindow,
+  CircuitBreakerOptions,
+  CircuitState,
+  FailureVerdict,
+} from './circuit-breaker-options.js';
+export type { BreakerSnapshot, Transition } from './circuit-breaker-state.js';
+export * from './circuit-breaker.js';

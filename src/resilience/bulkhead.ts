@@ -1,0 +1,153 @@
+import { InvalidArgumentError } from '../memory/errors.js';
+import { BulkheadRejectedError } from './errors.js';
+import {
+  abortErrorFor,
+  checkExecuteOptions,
+  checkFunction,
+  contextFor,
+  type ExecuteOptions,
+  type Policy,
+  type PolicyContext,
+} from './policy.js';
+
+/** Options of a {@link Bulkhead}. */
+export interface BulkheadOptions {
+  /** Calls that may run at once: an integer >= 1. */
+  maxConcurrent: number;
+  /** Calls that may wait for a slot: an integer >= 0 (default 0: a full bulkhead rejects at once). */
+  maxQueue?: number;
+  /** Longest wait in the queue, in ms; past it the call is rejected. Default Infinity. */
+  maxWait?: number;
+}
+
+/** A queued call: a node of a doubly linked list, so the head leaves and an aborted call unlinks in O(1). */
+interface Waiter {
+  start: () => void;
+  fail: (err: unknown) => void;
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+}
+
+function count(v: unknown, name: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    if (v === Number.POSITIVE_INFINITY && min === 0) return v;
+    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Limits how many calls run at once in this thread, with a bounded waiting line. A call that finds
+ * every slot busy and the line full, or that waits past `maxWait`, is rejected with
+ * {@link BulkheadRejectedError}. The line is FIFO. (For a limit shared by all threads, use a
+ * `Semaphore` or a `ConcurrencyManager`.)
+ *
+ * @example
+ * ```ts
+ * const bulkhead = new Bulkhead({ maxConcurrent: 8, maxQueue: 100, maxWait: 5000 });
+ * const user = await bulkhead.execute(() => db.loadUser(id));
+ * ```
+ */
+export class Bulkhead implements Policy<PolicyContext> {
+  readonly #maxConcurrent: number;
+  readonly #maxQueue: number;
+  readonly #maxWait: number;
+  #active = 0;
+  #queued = 0;
+  #head: Waiter | undefined;
+  #tail: Waiter | undefined;
+
+  constructor(opts: BulkheadOptions) {
+    if (typeof opts !== 'object' || opts === null)
+      throw new InvalidArgumentError('Bulkhead options must be an object');
+    this.#maxConcurrent = count(opts.maxConcurrent, 'maxConcurrent', 1);
+    this.#maxQueue = count(opts.maxQueue ?? 0, 'maxQueue', 0);
+    const w = opts.maxWait ?? Number.POSITIVE_INFINITY;
+    if (typeof w !== 'number' || Number.isNaN(w) || w < 0) {
+      throw new InvalidArgumentError(`maxWait must be a number of milliseconds >= 0, got ${String(w)}`);
+    }
+    this.#maxWait = w;
+  }
+
+  /** Calls running now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Calls waiting for a slot now. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Runs `fn({ signal })` in a free slot, waiting in line for one if needed. */
+  execute<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
+    checkFunction(fn, 'Bulkhead.execute: fn');
+    checkExecuteOptions(opts, 'Bulkhead.execute');
+    const signal = opts?.signal;
+    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    const ctx = contextFor(opts);
+    if (this.#active < this.#maxConcurrent) return this.#run(fn, ctx);
+    if (this.#queued >= this.#maxQueue) {
+      return Promise.reject(
+        new BulkheadRejectedError(
+          `bulkhead full: ${this.#active} of ${this.#maxConcurrent} running, ${this.#queued} of ${this.#maxQueue} queued`,
+        ),
+      );
+    }
+    return new Promise<T>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const leave = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter: Waiter = {
+        start: () => {
+          leave();
+          this.#run(fn, ctx).then(resolve, reject);
+        },
+        fail: (err) => {
+          leave();
+          this.#unlink(waiter);
+          reject(err);
+        },
+        prev: this.#tail,
+        next: undefined,
+      };
+      const onAbort = (): void => waiter.fail(abortErrorFor(signal as AbortSignal));
+      if (this.#maxWait !== Number.POSITIVE_INFINITY) {
+        timer = setTimeout(
+          () => waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`)),
+          this.#maxWait,
+        );
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.#tail) this.#tail.next = waiter;
+      else this.#head = waiter;
+      this.#tail = waiter;
+      this.#queued++;
+    });
+  }
+
+  async #run<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, ctx: PolicyContext): Promise<T> {
+    this.#active++;
+    try {
+      return await fn(ctx);
+    } finally {
+      this.#active--;
+      const w = this.#head;
+      if (w !== undefined) {
+        this.#unlink(w);
+        w.start();
+      }
+    }
+  }
+
+  #unlink(w: Waiter): void {
+    if (w.prev) w.prev.next = w.next;
+    else this.#head = w.next;
+    if (w.next) w.next.prev = w.prev;
+    else this.#tail = w.prev;
+    w.prev = w.next = undefined;
+    this.#queued--;
+  }
+}

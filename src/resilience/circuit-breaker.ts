@@ -1,0 +1,319 @@
+import { now } from '../memory/clock.js';
+import { InvalidArgumentError } from '../memory/errors.js';
+import {
+  adopt,
+  fromHandle,
+  handleOf,
+  newSharedId,
+  registerSharedKind,
+  type SharedHandle,
+} from '../memory/handle.js';
+import {
+  type BreakerConfig,
+  type CircuitBreakerOptions,
+  type CircuitState,
+  type FailureVerdict,
+  resolveBreakerOptions,
+} from './circuit-breaker-options.js';
+import {
+  BreakerMemory,
+  type BreakerSnapshot,
+  CLOSED,
+  createBreakerMemory,
+  FAILURE,
+  FORCED_CLOSED,
+  FORCED_OPEN,
+  IGNORE,
+  PERMANENT,
+  REFUSED,
+  STATE,
+  STATE_NAMES,
+  SUCCESS,
+  type Transition,
+  WATCHERS,
+} from './circuit-breaker-state.js';
+import { BrokenCircuitError } from './errors.js';
+import {
+  abortErrorFor,
+  checkExecuteOptions,
+  checkFunction,
+  contextFor,
+  type ExecuteOptions,
+  type Policy,
+  type PolicyContext,
+} from './policy.js';
+
+/** A `stateChange` event: the state left and the state entered. */
+export type StateChangeEvent = Transition;
+
+/** What `metrics()` returns: counts of the window (as of now) and lifetime totals of all threads. */
+export interface CircuitBreakerMetrics extends BreakerSnapshot {
+  /** windowFailures / windowCalls (0 for an empty window). */
+  failureRate: number;
+  /** windowSlowCalls / windowCalls (0 for an empty window). */
+  slowCallRate: number;
+}
+
+/** The functions of a breaker, which stay in the thread that gave them. */
+export interface BreakerFunctions {
+  isFailure?: CircuitBreakerOptions['isFailure'];
+  fallback?: CircuitBreakerOptions['fallback'];
+}
+
+function isBreakerHandle(x: unknown): x is SharedHandle {
+  const h = x as SharedHandle | null;
+  return (
+    typeof h === 'object' && h !== null && h.kind === 'CircuitBreaker' && h.sab instanceof SharedArrayBuffer
+  );
+}
+
+/**
+ * A circuit breaker whose whole state lives in shared memory: pass it to many workers and they
+ * share one breaker (failures in one open it for all; see `circuit-breaker-state.ts` for the layout).
+ *
+ * Closed, it admits calls and counts outcomes: it opens after `failureThreshold` failures in a row,
+ * or when the failure rate (or the slow-call rate) in the window reaches its threshold once the
+ * window holds `minimumCalls`. Open, it refuses calls with {@link BrokenCircuitError} for
+ * `resetTimeout` ms (growing by `resetBackoff` after each failed probe); the first call after that
+ * moves it to half-open (lazily: there is no timer, so `state` reads `'open'` until a call comes).
+ * Half-open admits `halfOpenMaxCalls` probes: all succeed, it closes; one fails, it opens again.
+ *
+ * `stateChange` listeners run in every thread that holds the breaker and listens: each thread's
+ * instance sleeps in `Atomics.waitAsync` on the state word while it has listeners (a pending wait
+ * keeps no process or worker alive), and also checks for news after each of its own calls, so a
+ * thread sees its own transitions synchronously. A listener may miss states when more than 16
+ * transitions happen before its thread looks; it then gets one event from the state it last saw to
+ * the current one.
+ *
+ * Functions cannot cross threads: `isFailure` and `fallback` stay in the thread that gave them. A
+ * breaker rebuilt elsewhere (by `CircuitBreaker.from(received, { isFailure, fallback })`, or by a
+ * pool or channel) has the same numeric configuration, and the functions that thread gives it.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ failureRateThreshold: 0.5, window: { kind: 'time', size: 10_000 },
+ *   minimumCalls: 20, resetTimeout: 5000, resetBackoff: { multiplier: 2, maxDelay: 60_000 },
+ *   isFailure: (err) => (err instanceof HttpError && err.status < 500 ? 'ignore' : 'failure') });
+ * breaker.on('stateChange', ({ from, to }) => log(`breaker ${from} -> ${to}`));
+ * const user = await breaker.execute(({ signal }) => api.getUser(id, { signal }));
+ * // in a worker: const b = CircuitBreaker.from(workerData.breaker, { isFailure });
+ * ```
+ */
+export class CircuitBreaker implements Policy<PolicyContext> {
+  readonly handle: SharedHandle;
+  readonly #config: BreakerConfig;
+  readonly #mem: BreakerMemory;
+  readonly #timed: boolean;
+  #isFailure: BreakerFunctions['isFailure'];
+  #fallback: BreakerFunctions['fallback'];
+  #listeners: Set<(e: StateChangeEvent) => void> | undefined;
+  /** The STATE word up to which this thread's listeners have been told. */
+  #seen = 0;
+  #watching = false;
+
+  constructor(opts?: CircuitBreakerOptions);
+  /** @internal rebuilds over existing memory; use {@link CircuitBreaker.from}. */
+  constructor(opts: CircuitBreakerOptions | SharedHandle);
+  constructor(opts: CircuitBreakerOptions | SharedHandle = {}) {
+    if (isBreakerHandle(opts)) {
+      this.handle = opts;
+      this.#config = opts.config as BreakerConfig;
+    } else {
+      this.#config = resolveBreakerOptions(opts);
+      this.handle = {
+        kind: 'CircuitBreaker',
+        id: newSharedId(),
+        sab: createBreakerMemory(this.#config),
+        config: this.#config,
+      };
+      this.#isFailure = opts.isFailure;
+      this.#fallback = opts.fallback;
+    }
+    this.#mem = new BreakerMemory(this.handle.sab, this.#config);
+    this.#timed = this.#config.slowCallDuration !== Number.POSITIVE_INFINITY;
+    if (!isBreakerHandle(opts)) adopt(this);
+  }
+
+  /**
+   * The live breaker of this thread for what arrived from another thread (the clone of one, or its
+   * `handle`). `fns` gives this thread's `isFailure` and `fallback` (they replace any it had).
+   */
+  static from(received: unknown, fns?: BreakerFunctions): CircuitBreaker {
+    const b = fromHandle(handleOf(received, 'CircuitBreaker'), (h) => new CircuitBreaker(h));
+    if (fns !== undefined) {
+      if (fns.isFailure !== undefined) checkFunction(fns.isFailure, 'isFailure');
+      if (fns.fallback !== undefined) checkFunction(fns.fallback, 'fallback');
+      b.#isFailure = fns.isFailure;
+      b.#fallback = fns.fallback;
+    }
+    return b;
+  }
+
+  /** The configuration, with defaults filled in (the same in every thread). */
+  get config(): BreakerConfig {
+    return this.#config;
+  }
+
+  /** The state now, as all threads see it. */
+  get state(): CircuitState {
+    return STATE_NAMES[Atomics.load(this.#mem.v, STATE) & 7];
+  }
+
+  /**
+   * Runs `fn({ signal })` if the breaker admits it and records how it ended. Refused: rejects with
+   * {@link BrokenCircuitError} (or returns what `fallback` gives). Errors of `fn` are rethrown as
+   * they are (or given to `fallback` when they count as failures).
+   */
+  async execute<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function') checkFunction(fn, 'CircuitBreaker.execute: fn');
+    if (opts !== undefined) {
+      checkExecuteOptions(opts, 'CircuitBreaker.execute');
+      if (opts.signal?.aborted) throw abortErrorFor(opts.signal);
+    }
+    const mem = this.#mem;
+    const ticket = mem.admit();
+    if (ticket === REFUSED) {
+      mem.refused();
+      this.#notice();
+      const err = new BrokenCircuitError(`the circuit breaker is ${this.state}; call refused`);
+      if (this.#fallback !== undefined) return (await this.#fallback(err)) as T;
+      throw err;
+    }
+    this.#notice();
+    const t0 = this.#timed ? now() : 0;
+    let value: T;
+    try {
+      value = await fn(contextFor(opts));
+    } catch (err) {
+      const verdict = this.#classify(err);
+      mem.settle(ticket, verdict, this.#timed && now() - t0 >= this.#config.slowCallDuration);
+      this.#notice();
+      if (this.#fallback !== undefined && (verdict === FAILURE || verdict === PERMANENT)) {
+        return (await this.#fallback(err)) as T;
+      }
+      throw err;
+    }
+    mem.settle(ticket, SUCCESS, this.#timed && now() - t0 >= this.#config.slowCallDuration);
+    this.#notice();
+    return value;
+  }
+
+  /** Anything `isFailure` returns besides the verdicts, and any error it throws, counts as a failure. */
+  #classify(err: unknown): number {
+    const f = this.#isFailure;
+    if (f === undefined) return FAILURE;
+    let r: boolean | FailureVerdict;
+    try {
+      r = f(err);
+    } catch {
+      return FAILURE;
+    }
+    if (r === false || r === 'ignore') return IGNORE;
+    if (r === 'success') return SUCCESS;
+    if (r === 'permanent') return PERMANENT;
+    return FAILURE;
+  }
+
+  /** Opens the circuit until `forceClose()` or `reset()`: every call is refused. */
+  forceOpen(): void {
+    this.#mem.force(FORCED_OPEN);
+    this.#notice();
+  }
+
+  /** Holds the circuit closed until `forceOpen()` or `reset()`: every call is admitted, nothing counted. */
+  forceClose(): void {
+    this.#mem.force(FORCED_CLOSED);
+    this.#notice();
+  }
+
+  /** Back to closed with empty counters and no backoff, from any state. */
+  reset(): void {
+    this.#mem.force(CLOSED);
+    this.#notice();
+  }
+
+  /** Counts of the window and lifetime totals, summed over all threads. */
+  metrics(): CircuitBreakerMetrics {
+    const s = this.#mem.snapshot();
+    const n = s.windowCalls;
+    return {
+      ...s,
+      failureRate: n === 0 ? 0 : s.windowFailures / n,
+      slowCallRate: n === 0 ? 0 : s.windowSlowCalls / n,
+    };
+  }
+
+  /** Calls `listener` on each state change made by any thread; see the class notes. */
+  on(event: 'stateChange', listener: (e: StateChangeEvent) => void): this {
+    if (event !== 'stateChange')
+      throw new InvalidArgumentError(`CircuitBreaker has no '${String(event)}' event`);
+    checkFunction(listener, 'listener');
+    if (this.#listeners === undefined) {
+      this.#listeners = new Set();
+      this.#seen = Atomics.load(this.#mem.v, STATE);
+    }
+    this.#listeners.add(listener);
+    void this.#watch();
+    return this;
+  }
+
+  /** Removes a listener; with the last one gone this thread stops watching. */
+  off(event: 'stateChange', listener: (e: StateChangeEvent) => void): this {
+    if (event !== 'stateChange')
+      throw new InvalidArgumentError(`CircuitBreaker has no '${String(event)}' event`);
+    const ls = this.#listeners;
+    if (ls?.delete(listener) && ls.size === 0) {
+      this.#listeners = undefined;
+      // Wake this thread's watcher so that it ends (watchers of other threads wake, find no news and sleep again).
+      Atomics.notify(this.#mem.v, STATE);
+    }
+    return this;
+  }
+
+  /** Tells this thread's listeners about transitions they have not heard of yet. */
+  #notice(): void {
+    if (this.#listeners === undefined || Atomics.load(this.#mem.v, STATE) === this.#seen) return;
+    const { word, changes } = this.#mem.since(this.#seen);
+    this.#seen = word;
+    for (const change of changes) {
+      for (const l of [...(this.#listeners ?? [])]) {
+        try {
+          l(change);
+        } catch (err) {
+          // Like an EventEmitter listener's throw, but never into the call that noticed the change.
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      }
+    }
+  }
+
+  /**
+   * This thread's watcher: sleeps on the STATE word while there are listeners. Wake-ups are not lost:
+   * it registers in WATCHERS before `waitAsync` compares STATE with what it has seen, and a writer
+   * stores STATE before it reads WATCHERS (all sequentially consistent), so either the wait sees the
+   * new word or the writer sees the watcher and notifies.
+   */
+  async #watch(): Promise<void> {
+    if (this.#watching) return;
+    this.#watching = true;
+    const v = this.#mem.v;
+    try {
+      while (this.#listeners !== undefined) {
+        Atomics.add(v, WATCHERS, 1);
+        try {
+          const w = Atomics.waitAsync(v, STATE, this.#seen);
+          if (w.async) await w.value;
+        } finally {
+          Atomics.sub(v, WATCHERS, 1);
+        }
+        this.#notice();
+      }
+    } finally {
+      this.#watching = false;
+    }
+  }
+}
+
+registerSharedKind('CircuitBreaker', (h) => CircuitBreaker.from(h));

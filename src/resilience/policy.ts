@@ -1,0 +1,67 @@
+/**
+ * What every resilience policy has in common: `execute(fn, { signal })`.
+ *
+ * Each policy calls `fn` with the argument that suits it: a {@link RetryPolicy} passes
+ * `{ attempt, signal }`, a {@link CircuitBreaker} and a {@link Bulkhead} pass `{ signal }`, a
+ * {@link Timeout} passes its `AbortSignal` itself. {@link compose} reads the signal (and the attempt,
+ * where one is given) out of whichever of these it gets, so policies of every kind nest.
+ */
+import { AbortError, InvalidArgumentError } from '../memory/errors.js';
+
+/** Options of every `execute`. */
+export interface ExecuteOptions {
+  /** Stops the call: the policy rejects with `AbortError` and passes the abort on to `fn`. */
+  signal?: AbortSignal;
+}
+
+/** What a breaker or a bulkhead passes to `fn`. */
+export interface PolicyContext {
+  /** Aborted when the caller's signal aborts; never aborted when the caller gave none. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A policy that runs a function: `A` is what it passes to that function.
+ *
+ * @example
+ * ```ts
+ * const p: Policy<PolicyContext> = new Bulkhead({ maxConcurrent: 4 });
+ * await p.execute(({ signal }) => fetch(url, { signal }));
+ * ```
+ */
+export interface Policy<A = PolicyContext> {
+  execute<T>(fn: (arg: A) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T>;
+}
+
+/** A signal that never aborts: what `fn` gets when the caller passed no signal. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+/** The context for a call without a signal: one frozen object, so the common path allocates nothing. */
+export const NO_SIGNAL_CONTEXT: PolicyContext = Object.freeze({ signal: NEVER_ABORTED });
+
+/** The context to pass to `fn` for these options. */
+export function contextFor(opts: ExecuteOptions | undefined): PolicyContext {
+  const signal = opts?.signal;
+  return signal === undefined ? NO_SIGNAL_CONTEXT : { signal };
+}
+
+/** The `AbortError` for an aborted signal, its reason as `cause`. */
+export function abortErrorFor(signal: AbortSignal): AbortError {
+  return new AbortError('the operation was aborted', { cause: signal.reason });
+}
+
+/** Validates `execute` options at the call site. */
+export function checkExecuteOptions(opts: ExecuteOptions | undefined, what: string): void {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null)
+    throw new InvalidArgumentError(`${what}: options must be an object`);
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError(`${what}: signal must be an AbortSignal`);
+  }
+}
+
+/** Throws InvalidArgumentError unless `fn` is a function. */
+export function checkFunction(fn: unknown, what: string): void {
+  if (typeof fn !== 'function')
+    throw new InvalidArgumentError(`${what} must be a function, got ${typeof fn}`);
+}

@@ -1,0 +1,140 @@
+import { InvalidArgumentError } from '../memory/errors.js';
+import { type BackoffOptions, delays, type ResolvedBackoff, resolveBackoff } from './backoff.js';
+import {
+  abortErrorFor,
+  checkExecuteOptions,
+  checkFunction,
+  type ExecuteOptions,
+  NEVER_ABORTED,
+  type Policy,
+} from './policy.js';
+
+/** What a {@link RetryPolicy} passes to each try. */
+export interface RetryContext {
+  /** 1 for the first try, 2 for the first retry, ... */
+  readonly attempt: number;
+  /** The caller's signal (never aborted when it gave none). */
+  readonly signal: AbortSignal;
+}
+
+/** Options of a {@link RetryPolicy}; the delay options are described in {@link BackoffOptions}. */
+export interface RetryOptions extends BackoffOptions {
+  /** Tries in all, the first included: an integer >= 1, or `Infinity`. Default 3. */
+  maxAttempts?: number;
+  /** Whether to retry after `err` (thrown by try number `attempt`). Default: retry every error. */
+  retryIf?: (err: unknown, attempt: number) => boolean;
+}
+
+// setTimeout fires at once (with a warning) past 2^31 - 1 ms, so longer delays are cut to that.
+const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * Runs a function again when it fails, waiting between tries as `backoff` says. When it gives up
+ * (tries used up, or `retryIf` said no) it rethrows the last error itself, its `cause` chain intact.
+ * An abort of `execute`'s signal stops it at once, during a try or during a wait: it rejects with
+ * `AbortError` and clears the pending timer. No timer outlives an `execute`.
+ *
+ * @example
+ * ```ts
+ * const retry = new RetryPolicy({ maxAttempts: 5, backoff: 'decorrelated', initialDelay: 50,
+ *                                 retryIf: (err) => !(err instanceof BrokenCircuitError) });
+ * const body = await retry.execute(({ attempt, signal }) => fetchJson(url, { signal }));
+ * ```
+ */
+export class RetryPolicy implements Policy<RetryContext> {
+  readonly #maxAttempts: number;
+  readonly #backoff: ResolvedBackoff;
+  readonly #retryIf: ((err: unknown, attempt: number) => boolean) | undefined;
+
+  constructor(opts: RetryOptions = {}) {
+    if (typeof opts !== 'object' || opts === null)
+      throw new InvalidArgumentError('RetryPolicy options must be an object');
+    const max = opts.maxAttempts ?? 3;
+    if (
+      typeof max !== 'number' ||
+      !(max >= 1) ||
+      (!Number.isInteger(max) && max !== Number.POSITIVE_INFINITY)
+    ) {
+      throw new InvalidArgumentError(`maxAttempts must be an integer >= 1 or Infinity, got ${String(max)}`);
+    }
+    if (opts.retryIf !== undefined) checkFunction(opts.retryIf, 'retryIf');
+    this.#maxAttempts = max;
+    this.#backoff = resolveBackoff(opts);
+    this.#retryIf = opts.retryIf;
+  }
+
+  /** Tries in all, the first included. */
+  get maxAttempts(): number {
+    return this.#maxAttempts;
+  }
+
+  /** Runs `fn({ attempt, signal })` until it succeeds, the tries run out, or `retryIf` says no. */
+  async execute<T>(fn: (ctx: RetryContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
+    checkFunction(fn, 'RetryPolicy.execute: fn');
+    checkExecuteOptions(opts, 'RetryPolicy.execute');
+    const signal = opts?.signal ?? NEVER_ABORTED;
+    if (signal.aborted) throw abortErrorFor(signal);
+    const next = delays(this.#backoff);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ctx: RetryContext = { attempt, signal };
+        return await (signal === NEVER_ABORTED ? fn(ctx) : untilAborted(fn, ctx, signal));
+      } catch (err) {
+        if (signal.aborted) throw abortErrorFor(signal);
+        if (attempt >= this.#maxAttempts || (this.#retryIf !== undefined && !this.#retryIf(err, attempt))) {
+          throw err;
+        }
+        await sleep(Math.min(next(), MAX_TIMER), signal);
+      }
+    }
+  }
+}
+
+/** `fn(ctx)`, but rejects with AbortError as soon as `signal` aborts (what `fn` does later is dropped). */
+function untilAborted<T>(
+  fn: (ctx: RetryContext) => T | PromiseLike<T>,
+  ctx: RetryContext,
+  signal: AbortSignal,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortErrorFor(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    let out: T | PromiseLike<T>;
+    try {
+      out = fn(ctx);
+    } catch (err) {
+      signal.removeEventListener('abort', onAbort);
+      reject(err);
+      return;
+    }
+    Promise.resolve(out).then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Waits `ms`; an abort clears the timer and rejects with AbortError. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal === NEVER_ABORTED) {
+      setTimeout(resolve, ms);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortErrorFor(signal));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

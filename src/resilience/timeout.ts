@@ -1,0 +1,84 @@
+import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
+import {
+  abortErrorFor,
+  checkExecuteOptions,
+  checkFunction,
+  type ExecuteOptions,
+  type Policy,
+} from './policy.js';
+
+/**
+ * Bounds how long a call may take. `execute(fn)` passes `fn` an `AbortSignal`; when `ms` pass first,
+ * the signal aborts (its reason is the {@link TimeoutError}) and `execute` rejects with that
+ * `TimeoutError` at once, without waiting for `fn` to notice. Whatever `fn` settles with later is
+ * dropped. An abort of the caller's own signal rejects with `AbortError` the same way. The timer is
+ * cleared however the call ends, so a finished call leaves nothing behind.
+ *
+ * @example
+ * ```ts
+ * const timeout = new Timeout(2000);
+ * const res = await timeout.execute((signal) => fetch(url, { signal }));
+ * ```
+ */
+export class Timeout implements Policy<AbortSignal> {
+  readonly #ms: number;
+
+  /** @param ms milliseconds, >= 0; `Infinity` sets no timer (the policy then only forwards aborts). */
+  constructor(ms: number) {
+    if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
+      throw new InvalidArgumentError(`Timeout needs a number of milliseconds >= 0, got ${String(ms)}`);
+    }
+    this.#ms = ms;
+  }
+
+  /** The limit in milliseconds. */
+  get ms(): number {
+    return this.#ms;
+  }
+
+  /** Runs `fn(signal)`; rejects with `TimeoutError` past the limit, `AbortError` on the caller's abort. */
+  execute<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
+    checkFunction(fn, 'Timeout.execute: fn');
+    checkExecuteOptions(opts, 'Timeout.execute');
+    const parent = opts?.signal;
+    if (parent?.aborted) return Promise.reject(abortErrorFor(parent));
+    const ms = this.#ms;
+    const ctrl = new AbortController();
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        if (timer !== undefined) clearTimeout(timer);
+        parent?.removeEventListener('abort', onAbort);
+        return true;
+      };
+      const fail = (err: unknown): void => {
+        if (!finish()) return;
+        ctrl.abort(err);
+        reject(err);
+      };
+      const onAbort = (): void => fail(abortErrorFor(parent as AbortSignal));
+      if (ms !== Number.POSITIVE_INFINITY) {
+        timer = setTimeout(() => fail(new TimeoutError(`the operation timed out after ${ms} ms`)), ms);
+      }
+      parent?.addEventListener('abort', onAbort, { once: true });
+      let out: T | PromiseLike<T>;
+      try {
+        out = fn(ctrl.signal);
+      } catch (err) {
+        if (finish()) reject(err);
+        return;
+      }
+      Promise.resolve(out).then(
+        (value) => {
+          if (finish()) resolve(value);
+        },
+        (err: unknown) => {
+          if (finish()) reject(err);
+        },
+      );
+    });
+  }
+}
