@@ -8,3 +8,6 @@ export class BulkheadRejectedError extends SkeinError {}
 
 /** A concurrency manager's `queueLimit` is reached: the acquire is refused at once. */
 export class ConcurrencyQueueFullError extends SkeinError {}
+
+/** A leaky bucket already holds `capacity` waiting calls: the acquire overflows and is refused at once. */
+export class LeakyBucketFullError extends SkeinError {}

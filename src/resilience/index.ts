@@ -15,3 +15,4 @@ export type {
 } from './circuit-breaker-options.js';
 export type { BreakerSnapshot, Transition } from './circuit-breaker-state.js';
 export * from './circuit-breaker.js';
+export * from './leaky-bucket.js';

@@ -34,7 +34,12 @@ const TAT = 0;
 const MAX_CAPACITY = 0x7fffffff;
 
 function isOwnHandle(x: unknown): x is SharedHandle {
-  return (x as SharedHandle).kind === 'TokenBucket' && (x as SharedHandle).sab instanceof SharedArrayBuffer;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as SharedHandle).kind === 'TokenBucket' &&
+    (x as SharedHandle).sab instanceof SharedArrayBuffer
+  );
 }
 
 /**
