@@ -1,3 +1,4 @@
+export * from './channel.js';
 export * from './errors.js';
 export * from './guard.js';
 export * from './mutex.js';

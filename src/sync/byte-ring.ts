@@ -1,0 +1,181 @@
+/**
+ * The shared memory of a `Channel`: a control block of Int32 slots, then a byte ring of records.
+ *
+ * One SharedArrayBuffer: bytes [0, DATA_OFFSET) are the control block, [DATA_OFFSET, +size) the
+ * ring (`size` a power of two). Slots are grouped in 128-byte lines by who writes them, so the
+ * producer and the consumer do not invalidate each other's cache line on every message:
+ *
+ *   line 0 (read-mostly)
+ *     0  CAP        messages the ring may hold (1 for a rendezvous channel)
+ *     1  USER_CAP   capacity as given (0 = rendezvous)
+ *     2  SIZE       ring bytes (power of two)
+ *     3  WAITING    receivers now waiting in recv/select (a rendezvous send is ready only then)
+ *   line 1: producer side, written only by the producer holding the lock
+ *     32 TAIL       byte position after the last published record (u32, wraps)
+ *     33 SENT       messages published (u32, wraps); also the sequence number of the next one
+ *     34 PLOCK      bit 0 HELD: a producer owns TAIL/SENT; bit 1 CLOSED: the channel is closed
+ *   line 2: consumer side, written only by the consumer holding the lock
+ *     64 HEAD       byte position of the oldest unread record (u32, wraps)
+ *     65 RECVD      messages fully read (u32, wraps)
+ *     66 CLOCK      1 while a consumer owns HEAD/RECVD
+ *   wait words (seq, sleepers; protocol in memory/wait.ts), one line each
+ *     96  DATA      bumped by producers: record published, stream given up, close
+ *     128 ROOM      bumped by consumers: record consumed; also close, a receiver starting to wait
+ *     160 PLW       bumped when a producer releases PLOCK (and on close)
+ *     192 CLW       bumped when a consumer releases CLOCK
+ *
+ * Why CLOSED lives in the producer lock word: a producer takes the lock with CAS(0 -> HELD), which
+ * fails once CLOSED is set, and it publishes TAIL before it clears HELD. So a consumer that reads
+ * PLOCK === CLOSED (closed, not held) and then TAIL == HEAD knows that no message can still appear:
+ * "closed and drained" is exact, never "drained, then one more message arrives".
+ *
+ * Producer and consumer meet only through TAIL/HEAD: the producer writes a record with plain stores
+ * and then publishes it with Atomics.store(TAIL); the consumer Atomics.load(TAIL)s and only then
+ * reads the bytes (SC atomics order the plain accesses around them), and hands the space back with
+ * Atomics.store(HEAD). SENT is stored before TAIL, RECVD after HEAD, so RECVD never passes SENT.
+ *
+ * Records start 8-byte aligned. Header (8 bytes, never split by the ring's end since SIZE % 8 == 0):
+ *   Int32  [0] L       payload bytes of this record, 0 <= L <= SIZE - 8
+ *   Uint8  [4] tag     codec tag (memory/codec.ts) or a channel tag (PLAIN_TAG)
+ *   Uint8  [5] flags   WHOLE (a message in one record), or FIRST, MORE, LAST (chunks of one)
+ *   Uint8  [6] MAGIC   0xA7: a scribbled header is caught here, not decoded as garbage
+ *   Uint8  [7] 0
+ * then L payload bytes, which may wrap past the end of the ring (copied in two parts), padded to 8.
+ * A message too large for the ring is sent as a FIRST chunk, whose payload begins with
+ * [u32 total][u32 0], then MORE chunks, then a LAST chunk.
+ */
+import { CorruptMemoryError } from '../memory/errors.js';
+
+export const CAP = 0;
+export const USER_CAP = 1;
+export const SIZE = 2;
+export const WAITING = 3;
+export const TAIL = 32;
+export const SENT = 33;
+export const PLOCK = 34;
+export const HEAD = 64;
+export const RECVD = 65;
+export const CLOCK = 66;
+export const DATA = 96;
+export const ROOM = 128;
+export const PLW = 160;
+export const CLW = 192;
+
+export const HELD = 1;
+export const CLOSED = 2;
+
+export const FIRST = 1;
+export const LAST = 2;
+export const WHOLE = FIRST | LAST;
+export const MORE = 4;
+export const MAGIC = 0xa7;
+export const HEADER = 8;
+/** Extra bytes at the start of a FIRST chunk's payload: [u32 total][u32 0]. */
+export const STREAM_PREFIX = 8;
+/** Largest message a channel carries (bytes of its encoding). */
+export const MAX_MESSAGE = 1 << 30;
+/** Highest tag a record may carry (codec tags, then the channel's own). */
+export const MAX_RECORD_TAG = 32;
+
+const DATA_OFFSET = 1024;
+export const MIN_RING = 64;
+export const MAX_RING = 1 << 30;
+
+/** Rounds `n` up to a power of two within [MIN_RING, MAX_RING]. */
+export function ringSizeFor(n: number): number {
+  let s = MIN_RING;
+  while (s < n && s < MAX_RING) s *= 2;
+  return s;
+}
+
+/** Bytes a record of `payload` bytes occupies. */
+export function recordBytes(payload: number): number {
+  return HEADER + ((payload + 7) & ~7);
+}
+
+/** Allocates a channel's memory. */
+export function createRing(capacity: number, size: number): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(DATA_OFFSET + size);
+  const c = new Int32Array(sab, 0, DATA_OFFSET / 4);
+  c[USER_CAP] = capacity;
+  c[CAP] = capacity === 0 ? 1 : capacity;
+  c[SIZE] = size;
+  return sab;
+}
+
+/** Typed views over one channel's memory; every thread builds its own over the same SAB. */
+export class RingViews {
+  /** Control block. */
+  readonly c: Int32Array;
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly buf: Buffer;
+  readonly size: number;
+  readonly mask: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.c = new Int32Array(sab, 0, DATA_OFFSET / 4);
+    const size = this.c[SIZE];
+    if (
+      !(size >= MIN_RING && size <= MAX_RING && (size & (size - 1)) === 0) ||
+      sab.byteLength !== DATA_OFFSET + size
+    ) {
+      throw new CorruptMemoryError(`channel memory has a ring size of ${size} bytes, which no channel uses`);
+    }
+    this.size = size;
+    this.mask = size - 1;
+    this.u8 = new Uint8Array(sab, DATA_OFFSET, size);
+    this.i32 = new Int32Array(sab, DATA_OFFSET, size / 4);
+    this.f64 = new Float64Array(sab, DATA_OFFSET, size / 8);
+    this.buf = Buffer.from(sab, DATA_OFFSET, size);
+  }
+
+  /** Writes a record header at ring offset `off` (8-aligned). */
+  writeHeader(off: number, length: number, tag: number, flags: number): void {
+    const w = off >> 2;
+    this.i32[w] = length;
+    this.i32[w + 1] = tag | (flags << 8) | (MAGIC << 16);
+  }
+
+  /**
+   * Reads the header at `off`; checks it against the `avail` published bytes. Returns the packed
+   * word (tag | flags << 8) and leaves the length in {@link lastLength}.
+   */
+  readHeader(off: number, avail: number): number {
+    const w = off >> 2;
+    const length = this.i32[w];
+    const word = this.i32[w + 1];
+    const tag = word & 0xff;
+    const flags = (word >>> 8) & 0xff;
+    if (word >>> 16 !== MAGIC || flags === 0 || flags > MORE || tag > MAX_RECORD_TAG) {
+      throw new CorruptMemoryError(
+        `channel record header at ring offset ${off} is corrupt (word 0x${(word >>> 0).toString(16)})`,
+      );
+    }
+    if (length < 0 || length > this.size - HEADER || recordBytes(length) > avail) {
+      throw new CorruptMemoryError(
+        `channel record at ring offset ${off} claims ${length} bytes; ${avail - HEADER} are published`,
+      );
+    }
+    this.lastLength = length;
+    return word & 0xffff;
+  }
+  lastLength = 0;
+
+  /** Copies `src[from, from + n)` into the ring at logical position `pos`, wrapping at the end. */
+  put(pos: number, src: Uint8Array, from: number, n: number): void {
+    const off = pos & this.mask;
+    const first = Math.min(n, this.size - off);
+    this.u8.set(first === src.byteLength && from === 0 ? src : src.subarray(from, from + first), off);
+    if (n > first) this.u8.set(src.subarray(from + first, from + n), 0);
+  }
+
+  /** Copies `n` ring bytes at logical position `pos` into `dst[at...]`, wrapping at the end. */
+  get(pos: number, dst: Uint8Array, at: number, n: number): void {
+    const off = pos & this.mask;
+    const first = Math.min(n, this.size - off);
+    dst.set(this.u8.subarray(off, off + first), at);
+    if (n > first) dst.set(this.u8.subarray(0, n - first), at + first);
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Messages larger than a channel's ring, moved as a stream of chunk records (layout: byte-ring.ts).
+ *
+ * The sender holds PLOCK from its FIRST chunk to its LAST, the receiver holds CLOCK from reading
+ * the FIRST to reading the LAST, so no other message can interleave and order is kept. Chunks are
+ * written as room appears, at least a quarter of the ring at a time (or the rest of the message),
+ * so a 16 MiB message crosses a 4 KiB ring in about 5000 chunks with both threads busy.
+ *
+ * Once the FIRST chunk is written the message completes regardless of the caller's timeout or
+ * signal: the receiver may already hold part of it. The only way out is `close()`: a sender that
+ * must wait for room on a closed channel stops with ChannelClosedError and releases PLOCK, and a
+ * receiver that finds no more chunks while PLOCK is not held knows the rest will never come and
+ * drops the partial message (counting it as received, so the counts stay balanced).
+ */
+
+import type { Encoded } from '../memory/codec.js';
+import { CorruptMemoryError } from '../memory/errors.js';
+import * as R from './byte-ring.js';
+import type { ChannelCore, RecvResult } from './channel-core.js';
+import type { Wait } from './channel-wait.js';
+import { ChannelClosedError } from './errors.js';
+
+const NEED = 0;
+const ABANDONED = 1;
+
+function corrupt(what: string): CorruptMemoryError {
+  return new CorruptMemoryError(`channel stream is corrupt: ${what}`);
+}
+
+export class StreamOut {
+  /** Free bytes a stream waits for before writing its next chunk (unless the rest is smaller). */
+  static startNeed(size: number): number {
+    return size / 4;
+  }
+
+  readonly #core: ChannelCore;
+  readonly #src: Uint8Array;
+  readonly #total: number;
+  readonly #tag: number;
+  #done: number;
+
+  /** Under PLOCK, with `free` >= startNeed bytes after `tail`: writes the FIRST chunk. */
+  constructor(core: ChannelCore, enc: Encoded, total: number, tail: number, free: number) {
+    this.#core = core;
+    this.#src = enc.bytes as Uint8Array;
+    this.#total = total;
+    this.#tag = enc.tag;
+    const r = core.r;
+    const n = Math.min(total, (free - R.HEADER - R.STREAM_PREFIX) & ~7);
+    r.writeHeader(tail & r.mask, n + R.STREAM_PREFIX, this.#tag, R.FIRST);
+    const p = ((tail + R.HEADER) & r.mask) >> 2;
+    r.i32[p] = total;
+    r.i32[p + 1] = 0;
+    r.put((tail + R.HEADER + R.STREAM_PREFIX) | 0, this.#src, 0, n);
+    core.publish((tail + R.recordBytes(n + R.STREAM_PREFIX)) | 0, 1);
+    this.#done = n;
+  }
+
+  #need(): number {
+    return Math.min(R.recordBytes(this.#total - this.#done), StreamOut.startNeed(this.#core.r.size));
+  }
+
+  /** Under PLOCK: writes chunks while there is room; true once the LAST is written. */
+  #pump(): boolean {
+    const core = this.#core;
+    const r = core.r;
+    for (;;) {
+      const tail = core.tailP();
+      const free = core.freeP(tail);
+      if (free < this.#need()) return false;
+      const rest = this.#total - this.#done;
+      const n = Math.min(rest, (free - R.HEADER) & ~7);
+      r.writeHeader(tail & r.mask, n, this.#tag, n === rest ? R.LAST : R.MORE);
+      r.put((tail + R.HEADER) | 0, this.#src, this.#done, n);
+      core.publish((tail + R.recordBytes(n)) | 0, 0);
+      this.#done += n;
+      if (n === rest) return true;
+    }
+  }
+
+  /** The rest of the stream; releases PLOCK however it ends. */
+  *steps(): Generator<Wait, void, undefined> {
+    const core = this.#core;
+    const room = (): true | undefined =>
+      core.closed || core.freeP(core.tailP()) >= this.#need() ? true : undefined;
+    try {
+      while (!this.#pump()) {
+        if (core.closed) {
+          throw new ChannelClosedError(
+            'the channel was closed while a message was being sent; the message was not delivered',
+          );
+        }
+        yield { at: R.ROOM, ready: room, timed: false };
+      }
+    } finally {
+      core.out = undefined;
+      core.unlockP();
+    }
+  }
+}
+
+export class StreamIn {
+  readonly #core: ChannelCore;
+  readonly #tag: number;
+  readonly #bytes: Uint8Array;
+  #got: number;
+
+  /** Under CLOCK: reads the FIRST chunk (`len` payload bytes) at `head`. */
+  constructor(core: ChannelCore, tag: number, head: number, len: number) {
+    this.#core = core;
+    this.#tag = tag;
+    const r = core.r;
+    const p = ((head + R.HEADER) & r.mask) >> 2;
+    const total = r.i32[p];
+    const n = len - R.STREAM_PREFIX;
+    if (n < 0 || r.i32[p + 1] !== 0 || total <= r.size - R.HEADER || total > R.MAX_MESSAGE || n > total) {
+      throw corrupt(`first chunk of ${len} bytes announces a message of ${total} bytes`);
+    }
+    this.#bytes = new Uint8Array(total);
+    r.get((head + R.HEADER + R.STREAM_PREFIX) | 0, this.#bytes, 0, n);
+    this.#got = n;
+    core.consume((head + R.recordBytes(len)) | 0, 0);
+  }
+
+  /** Under CLOCK: reads the chunks that are there; the result at the LAST. */
+  #pump<T>(): RecvResult<T> | number {
+    const core = this.#core;
+    const r = core.r;
+    for (;;) {
+      let head = core.headC();
+      let avail = core.availC(head);
+      if (avail === 0) {
+        // HELD is read before TAIL is re-read: a sender that released PLOCK published all it wrote.
+        if ((Atomics.load(core.c, R.PLOCK) & R.HELD) !== 0) return NEED;
+        head = core.headC();
+        avail = core.availC(head);
+        if (avail === 0) return ABANDONED;
+      }
+      const word = r.readHeader(head & r.mask, avail);
+      const len = r.lastLength;
+      const flags = word >>> 8;
+      if (flags !== R.MORE && flags !== R.LAST) throw corrupt(`expected a chunk, found flags ${flags}`);
+      if (this.#got + len > this.#bytes.byteLength) throw corrupt('chunks run past the announced size');
+      r.get((head + R.HEADER) | 0, this.#bytes, this.#got, len);
+      this.#got += len;
+      const next = (head + R.recordBytes(len)) | 0;
+      if (flags === R.LAST) {
+        if (this.#got !== this.#bytes.byteLength) throw corrupt('the last chunk came before the end');
+        const value = core.decodeBytes(this.#tag, this.#bytes) as T;
+        core.consume(next, 1);
+        return { ok: true, value };
+      }
+      core.consume(next, 0);
+    }
+  }
+
+  /** The rest of the stream: its value, or undefined when the sender gave up. Releases CLOCK. */
+  *steps<T>(): Generator<Wait, RecvResult<T> | undefined, undefined> {
+    const core = this.#core;
+    const c = core.c;
+    const more = (): true | undefined =>
+      Atomics.load(c, R.TAIL) !== Atomics.load(c, R.HEAD) || (Atomics.load(c, R.PLOCK) & R.HELD) === 0
+        ? true
+        : undefined;
+    try {
+      for (;;) {
+        const res = this.#pump<T>();
+        if (typeof res === 'object') return res;
+        if (res === ABANDONED) {
+          core.consume(core.headC(), 1);
+          return undefined;
+        }
+        yield { at: R.DATA, ready: more, timed: false };
+      }
+    } finally {
+      core.in = undefined;
+      core.unlockC();
+    }
+  }
+}

@@ -1,0 +1,227 @@
+import { type Encoded, encode, newEncoded } from '../memory/codec.js';
+import { InvalidArgumentError } from '../memory/errors.js';
+import {
+  adopt,
+  fromHandle,
+  handleOf,
+  newSharedId,
+  registerSharedKind,
+  type SharedHandle,
+} from '../memory/handle.js';
+import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { createRing, MAX_RING, MIN_RING, ringSizeFor } from './byte-ring.js';
+import {
+  ChannelCore,
+  checkSize,
+  closedError,
+  PUT_OK,
+  type RecvResult,
+  TAKE_BUSY,
+  TAKE_EMPTY,
+} from './channel-core.js';
+import { checkAborted, runAsync, runSync } from './channel-wait.js';
+
+export type { RecvResult } from './channel-core.js';
+
+/** Options of `new Channel()`. */
+export interface ChannelOptions {
+  /**
+   * Messages the channel holds before `send` waits: an integer >= 0. 0 makes a rendezvous channel,
+   * where a send completes only once a receiver has taken the message.
+   */
+  capacity: number;
+  /**
+   * Bytes of the ring that holds the messages (rounded up to a power of two, 64 B to 1 GiB).
+   * Default `capacity * 1 KiB` within [128 KiB, 1 MiB]. Messages larger than the ring still go
+   * through, streamed in chunks.
+   */
+  bytes?: number;
+}
+
+const cores = new WeakMap<object, ChannelCore>();
+
+/** @internal The engine of a channel (for `select`). */
+export function coreOf(ch: Channel<unknown>): ChannelCore {
+  const core = cores.get(ch);
+  if (!core) throw new InvalidArgumentError('select() cases need a Channel');
+  return core;
+}
+
+function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; bytes: number } {
+  const capacity = opts?.capacity;
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > 0x3fffffff) {
+    throw new InvalidArgumentError(`Channel capacity must be an integer >= 0, got ${String(capacity)}`);
+  }
+  let bytes = opts?.bytes;
+  if (bytes === undefined) {
+    bytes = Math.min(Math.max(capacity * 1024, 128 * 1024), 1024 * 1024);
+  } else if (typeof bytes !== 'number' || !Number.isInteger(bytes) || bytes < 1 || bytes > MAX_RING) {
+    throw new InvalidArgumentError(
+      `Channel bytes must be an integer in [1, ${MAX_RING}], got ${String(bytes)} (rounded up to >= ${MIN_RING})`,
+    );
+  }
+  return { capacity, bytes: ringSizeFor(bytes) };
+}
+
+/**
+ * Go's channel over shared memory: a bounded FIFO of messages between any threads. Many senders
+ * and receivers may use one channel at once; each sender's messages arrive in the order it sent
+ * them, and each message is received exactly once.
+ *
+ * A message is any value the codec copies (structured-cloneable values; numbers, strings and bytes
+ * skip the serializer), of any size up to 1 GiB encoded: messages larger than the ring stream
+ * through it in order. Shared objects inside a message (a `Semaphore`, another `Channel`) arrive as
+ * live objects. An uncloneable value throws `SerializationError` at the sender, before anything is
+ * written.
+ *
+ * Closing follows Go: `send` on a closed channel throws `ChannelClosedError`, receivers drain what
+ * is buffered and then get `{ ok: false }`, `close()` wakes every waiting sender and receiver, and
+ * closing twice throws `ChannelClosedError`.
+ *
+ * On the main thread use the async forms; `sendSync`/`recvSync` block and are for workers.
+ *
+ * @example
+ * ```ts
+ * const jobs = new Channel<{ id: number }>({ capacity: 64 });
+ * new Worker('./consumer.js', { workerData: jobs });   // there: Channel.from(workerData)
+ * for (let id = 0; id < 1000; id++) await jobs.send({ id });
+ * jobs.close();
+ * // in the worker:
+ * for (let r = jobs.recvSync(); r.ok; r = jobs.recvSync()) handle(r.value);
+ * ```
+ */
+export class Channel<T = unknown> implements AsyncIterable<T> {
+  readonly handle: SharedHandle;
+  readonly #core: ChannelCore;
+  readonly #enc: Encoded = newEncoded();
+
+  constructor(opts: ChannelOptions);
+  /** @internal rebuilds over existing memory; use {@link Channel.from}. */
+  constructor(opts: ChannelOptions | SharedHandle);
+  constructor(opts: ChannelOptions | SharedHandle) {
+    if (opts && typeof (opts as SharedHandle).kind === 'string') {
+      this.handle = opts as SharedHandle;
+    } else {
+      const { capacity, bytes } = checkCapacity(opts as ChannelOptions);
+      this.handle = { kind: 'Channel', id: newSharedId(), sab: createRing(capacity, bytes) };
+    }
+    this.#core = new ChannelCore(this.handle.sab, this.handle.id, this);
+    cores.set(this, this.#core);
+    if (this.handle !== opts) adopt(this);
+  }
+
+  /** The live Channel for what arrived from another thread (the clone of one, or its `handle`). */
+  static from<T = unknown>(received: unknown): Channel<T> {
+    return fromHandle(handleOf(received, 'Channel'), (h) => new Channel<T>(h));
+  }
+
+  /** Messages the channel holds before a send waits (0: rendezvous). */
+  get capacity(): number {
+    return this.#core.rendezvous ? 0 : this.#core.cap;
+  }
+
+  /** Messages sent and not yet received (always 0 on a rendezvous channel). */
+  get length(): number {
+    return this.#core.length;
+  }
+
+  /** Whether `close()` has been called (messages may still be buffered). */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  /** Encodes into the reused scratch (the fast path uses it and returns before anyone else can). */
+  #encode(value: T): Encoded {
+    const e = encode(value, this.#enc);
+    checkSize(e);
+    return e;
+  }
+
+  /**
+   * Sends `value`, waiting for room. Rejects with ChannelClosedError, TimeoutError or AbortError
+   * (then nothing was sent), or SerializationError. A message larger than the ring is not timed out
+   * or aborted once its first chunk is written; it completes (or the channel is closed).
+   */
+  async send(value: T, opts?: WaitOptions): Promise<void> {
+    checkWaitOptions(opts);
+    checkAborted(opts);
+    const core = this.#core;
+    const e = this.#encode(value);
+    if (!core.rendezvous && core.tryPut(e, false) === PUT_OK) return;
+    await runAsync(core.c, core.putSteps({ ...e }), opts, 'Channel.send');
+  }
+
+  /** Blocking form of {@link send}, for worker threads. */
+  sendSync(value: T, opts?: WaitOptions): void {
+    checkWaitOptions(opts);
+    checkAborted(opts);
+    const core = this.#core;
+    const e = this.#encode(value);
+    if (!core.rendezvous && core.tryPut(e, false) === PUT_OK) return;
+    runSync(core.c, core.putSteps({ ...e }), opts, 'Channel.sendSync');
+  }
+
+  /**
+   * Sends `value` if that can be done without waiting; returns whether it was sent. Throws
+   * ChannelClosedError on a closed channel. All or nothing: a message larger than the ring's free
+   * space returns false (send it with `send`). On a rendezvous channel it succeeds only when a
+   * receiver is waiting and takes the message at once.
+   */
+  trySend(value: T): boolean {
+    const core = this.#core;
+    const e = this.#encode(value);
+    if (core.rendezvous) return core.tryHandoff(e);
+    const r = core.tryPut(e, false);
+    if (r !== PUT_OK && core.closed) throw closedError();
+    return r === PUT_OK;
+  }
+
+  /**
+   * Receives the next message, waiting for one: `{ ok: true, value }`, or `{ ok: false }` once the
+   * channel is closed and drained. Rejects with TimeoutError or AbortError (then nothing was taken).
+   */
+  async recv(opts?: WaitOptions): Promise<RecvResult<T>> {
+    checkWaitOptions(opts);
+    checkAborted(opts);
+    const core = this.#core;
+    const r = core.tryTake<T>(false);
+    if (typeof r === 'object') return r;
+    return runAsync(core.c, core.takeSteps<T>(), opts, 'Channel.recv');
+  }
+
+  /** Blocking form of {@link recv}, for worker threads. */
+  recvSync(opts?: WaitOptions): RecvResult<T> {
+    checkWaitOptions(opts);
+    checkAborted(opts);
+    const core = this.#core;
+    const r = core.tryTake<T>(false);
+    if (typeof r === 'object') return r;
+    return runSync(core.c, core.takeSteps<T>(), opts, 'Channel.recvSync');
+  }
+
+  /**
+   * Receives without waiting: `{ ok: true, value }`; `{ ok: false }` when the channel is closed and
+   * drained; `undefined` when nothing can be taken right now (empty, another receiver is copying,
+   * or the next message is larger than the ring and must be received with `recv`).
+   */
+  tryRecv(): RecvResult<T> | undefined {
+    const r = this.#core.tryTake<T>(false);
+    return r === TAKE_EMPTY || r === TAKE_BUSY || typeof r === 'number' ? undefined : r;
+  }
+
+  /** Closes the channel: no more sends; receivers drain what is buffered. Throws if already closed. */
+  close(): void {
+    this.#core.close();
+  }
+
+  /** Yields every message until the channel is closed and drained. */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const r = await this.recv();
+      if (!r.ok) return;
+      yield r.value;
+    }
+  }
+}
+
+registerSharedKind('Channel', (h) => Channel.from(h));
