@@ -22,3 +22,13 @@ export function deadlineFor(timeout: number | undefined): number {
     ? Number.POSITIVE_INFINITY
     : now() + timeout;
 }
+
+// `performance.now()` is cheaper than `process.hrtime()` (no array per call) but counts from this
+// thread's start; adding this thread's offset once puts it on the shared clock. Both are monotonic,
+// so they stay together to within microseconds. For hot paths only: fake timers do not drive it.
+const offset = now() - performance.now();
+
+/** {@link now} without an allocation, for hot paths (pool dispatch and workers). */
+export function fastNow(): number {
+  return performance.now() + offset;
+}

@@ -25,7 +25,16 @@ interface ErrorRecord {
 
 type ErrorClass = new (...args: never[]) => Error;
 const classes = new Map<string, ErrorClass>();
-for (const C of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError]) {
+for (const C of [
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+  AggregateError,
+]) {
   classes.set(C.name, C);
 }
 for (const mod of [memoryErrors, poolErrors]) {
@@ -74,9 +83,18 @@ export function errorToRecord(err: unknown, depth = 0): ErrorRecord {
     message: err.message,
     stack: err.stack,
     hasCause,
-    cause: !hasCause ? undefined : depth < 8 && cause instanceof Error ? errorToRecord(cause, depth + 1) : cloneable(cause) ? cause : String(cause),
+    cause: !hasCause
+      ? undefined
+      : depth < 8 && cause instanceof Error
+        ? errorToRecord(cause, depth + 1)
+        : cloneable(cause)
+          ? cause
+          : String(cause),
     fields,
-    errors: err instanceof AggregateError ? err.errors.map((e) => (e instanceof Error ? errorToRecord(e, depth + 1) : e)) : undefined,
+    errors:
+      err instanceof AggregateError
+        ? err.errors.map((e) => (e instanceof Error ? errorToRecord(e, depth + 1) : e))
+        : undefined,
   };
 }
 
@@ -102,7 +120,8 @@ export function recordToError(rec: ErrorRecord): Error {
   const C = classFor(rec.name);
   const err = Object.create(C.prototype) as Error;
   Object.defineProperty(err, 'message', { value: rec.message, writable: true, configurable: true });
-  if (rec.stack !== undefined) Object.defineProperty(err, 'stack', { value: rec.stack, writable: true, configurable: true });
+  if (rec.stack !== undefined)
+    Object.defineProperty(err, 'stack', { value: rec.stack, writable: true, configurable: true });
   if (rec.hasCause) {
     const cause = isErrorRecord(rec.cause) ? recordToError(rec.cause) : rec.cause;
     Object.defineProperty(err, 'cause', { value: cause, writable: true, configurable: true });
@@ -114,7 +133,8 @@ export function recordToError(rec: ErrorRecord): Error {
       configurable: true,
     });
   }
-  if (err.name !== rec.name) Object.defineProperty(err, 'name', { value: rec.name, writable: true, configurable: true });
+  if (err.name !== rec.name)
+    Object.defineProperty(err, 'name', { value: rec.name, writable: true, configurable: true });
   Object.assign(err, rec.fields);
   return err;
 }

@@ -12,7 +12,8 @@ import { WorkerPool } from './worker-pool.js';
  */
 export class FixedWorkerPool extends WorkerPool {
   constructor(n: number, options: Omit<WorkerPoolOptions, 'minWorkers' | 'maxWorkers'>) {
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`FixedWorkerPool needs n >= 1 workers, got ${String(n)}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`FixedWorkerPool needs n >= 1 workers, got ${String(n)}`);
     super({ ...options, minWorkers: n, maxWorkers: n }, false);
   }
 }

@@ -44,7 +44,7 @@ export const W_INFLIGHT = 5;
 /** Most worker indices a pool can have at once (a hard cap on maxWorkers). */
 export const MAX_WORKER_INDEX = 256;
 
-export const enum SlotState {
+export enum SlotState {
   Free = 0,
   Queued = 1,
   Claimed = 2,
@@ -52,14 +52,14 @@ export const enum SlotState {
   Cancelled = 4,
 }
 
-export const enum WorkerState {
+export enum WorkerState {
   Starting = 0,
   Idle = 1,
   Busy = 2,
   Exited = 3,
 }
 
-export const enum ResultStatus {
+export enum ResultStatus {
   Ok = 0,
   Error = 1,
   /** The task was cancelled before it started: nothing ran. */

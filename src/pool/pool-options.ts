@@ -114,7 +114,9 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
 export function checkSubmit(o: SubmitOptions): number {
   const p = o.priority ?? DEFAULT_PRIORITY;
   if (!Number.isInteger(p) || p < MIN_PRIORITY || p > MAX_PRIORITY) {
-    throw new InvalidArgumentError(`priority must be an integer in ${MIN_PRIORITY}..${MAX_PRIORITY}, got ${String(p)}`);
+    throw new InvalidArgumentError(
+      `priority must be an integer in ${MIN_PRIORITY}..${MAX_PRIORITY}, got ${String(p)}`,
+    );
   }
   if (o.fn !== undefined && (typeof o.fn !== 'string' || o.fn === '')) {
     throw new InvalidArgumentError(`fn must be the name of an export, got ${String(o.fn)}`);
@@ -123,6 +125,7 @@ export function checkSubmit(o: SubmitOptions): number {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('signal must be an AbortSignal');
   }
-  if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw new InvalidArgumentError('transfer must be an array');
+  if (o.transfer !== undefined && !Array.isArray(o.transfer))
+    throw new InvalidArgumentError('transfer must be an array');
   return p;
 }

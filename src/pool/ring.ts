@@ -23,8 +23,9 @@
  * CONSUMED, so it never overwrites a record a slow worker is still copying. Result rings have one
  * producer (a worker) and one consumer (the main thread), which advances HEAD after reading.
  */
-import { CorruptMemoryError } from '../memory/errors.js';
+
 import { decode, type Encoded, payloadLength, Tag } from '../memory/codec.js';
+import { CorruptMemoryError } from '../memory/errors.js';
 
 const HEAD = 0;
 const TAIL = 16;

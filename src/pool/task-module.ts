@@ -20,7 +20,10 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
   } catch (err) {
     const code = (err as { code?: string }).code;
     let hint = '';
-    if (TS.test(filename) && (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING')) {
+    if (
+      TS.test(filename) &&
+      (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING')
+    ) {
       hint = ` (Node ${process.versions.node} cannot run TypeScript by itself: run under a loader such as tsx, e.g. \`node --import tsx\`, use Node >= 22.18, or point the pool at the compiled .js)`;
     }
     throw new WorkerModuleError(`cannot load task module ${filename}: ${(err as Error).message}${hint}`, {
@@ -35,8 +38,10 @@ export function findTaskFunction(mod: TaskModule, name: string, filename: string
   const fn = name === '' ? def : (mod[name] ?? (def && typeof def === 'object' ? def[name] : undefined));
   if (typeof fn === 'function') return fn as TaskFunction;
   const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-  if (def && typeof def === 'object') for (const k of Object.keys(def)) if (typeof def[k] === 'function') names.push(k);
-  const what = name === '' ? 'default export that is a function' : `export named '${name}' that is a function`;
+  if (def && typeof def === 'object')
+    for (const k of Object.keys(def)) if (typeof def[k] === 'function') names.push(k);
+  const what =
+    name === '' ? 'default export that is a function' : `export named '${name}' that is a function`;
   throw new TaskFunctionNotFoundError(
     `task module ${filename} has no ${what} (its functions: ${names.length ? names.join(', ') : 'none'})`,
   );

@@ -61,7 +61,14 @@ class Deque {
   }
 
   /** Appends; returns the task's sequence number (its handle for cancel). */
-  push(input: unknown, fn: number, target: Target, aux: Aux, extras: TaskExtras | undefined, enq: number): number {
+  push(
+    input: unknown,
+    fn: number,
+    target: Target,
+    aux: Aux,
+    extras: TaskExtras | undefined,
+    enq: number,
+  ): number {
     if (this.tail - this.head === this.cap) this.#grow();
     const s = this.tail++;
     const i = s & this.mask;

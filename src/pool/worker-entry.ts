@@ -3,8 +3,8 @@
  * ring and histograms (which outlive it and pass to its replacement), and what health reports need.
  */
 import { Worker } from 'node:worker_threads';
-import { SharedHistogram } from '../memory/histogram.js';
-import { ResultRingReader } from './ring.js';
+import type { SharedHistogram } from '../memory/histogram.js';
+import type { ResultRingReader } from './ring.js';
 
 const bootstrap = new URL('./worker-main.js', import.meta.url);
 
@@ -24,6 +24,8 @@ export class WorkerEntry {
   lastError: Error | undefined;
   /** When a grace period for a timed-out or aborted task ends (terminate then if still running). */
   killAt = 0;
+  /** Tasks posted to it directly and not yet settled (counted when choosing a worker for the next). */
+  direct = 0;
 
   constructor(
     readonly id: number,

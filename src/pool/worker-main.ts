@@ -7,7 +7,7 @@
  * `Atomics.wait` (bounded, so the event loop still gets turns for the task module's own timers).
  */
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
-import { now } from '../memory/clock.js';
+import { fastNow as now } from '../memory/clock.js';
 import { encode, newEncoded, payloadLength } from '../memory/codec.js';
 import { AbortError } from '../memory/errors.js';
 import { SharedHistogram } from '../memory/histogram.js';
@@ -17,8 +17,8 @@ import { errorToRecord } from './error-codec.js';
 import {
   CLAIMED,
   layoutFor,
-  type MainMessage,
   MAIN_SEQ,
+  type MainMessage,
   PRIO_MASK,
   ResultStatus,
   SlotState,
@@ -31,8 +31,8 @@ import {
   W_RETIRE,
   W_STATE,
   W_STRIDE,
-  type WorkerInit,
   WORKERS_AT,
+  type WorkerInit,
   WorkerState,
 } from './layout.js';
 import { ResultRingWriter, TaskRingReader } from './ring.js';
@@ -163,7 +163,10 @@ function settleAsync(slot: number, t0: number, ok: boolean, value: unknown): voi
 
 /** Runs one claimed task (or skips it if it was cancelled meanwhile). */
 function start(slot: number, fnId: number, input: unknown): void {
-  if (Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Claimed, SlotState.Running) !== SlotState.Claimed) {
+  if (
+    Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Claimed, SlotState.Running) !==
+    SlotState.Claimed
+  ) {
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
@@ -205,7 +208,9 @@ const bInput: unknown[] = [];
 let bLen = 0;
 function take(slot: number, fnId: number, value: unknown): void {
   Atomics.store(ctl, L.slotOwner + slot, init.index);
-  if (Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued) {
+  if (
+    Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued
+  ) {
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
@@ -252,7 +257,8 @@ function runDirect(): number {
 
 function hasWork(): boolean {
   const mask = Atomics.load(ctl, PRIO_MASK);
-  for (let p = 10; p >= 1; p--) if ((mask & (1 << p)) !== 0 && (rings[p] as TaskRingReader).hasWork()) return true;
+  for (let p = 10; p >= 1; p--)
+    if ((mask & (1 << p)) !== 0 && (rings[p] as TaskRingReader).hasWork()) return true;
   return direct.length > 0;
 }
 

@@ -1,0 +1,500 @@
+/**
+ * The pool's dispatch core: everything the main thread does per task.
+ *
+ * Per task the main thread encodes the input, writes one record into the ring of the task's
+ * priority and stores its resolvers in a slot: no message, no syscall, no O(n) queue operation.
+ * Records are published (one `Atomics.store`) and sleeping workers woken (one notify, only if some
+ * sleep) once per burst of submits, in a microtask. Results come back through one ring per worker;
+ * the main thread sleeps in `Atomics.waitAsync` and drains every ring once per wake-up, settling
+ * results in batches. `postMessage` is kept for what rings cannot carry: transfer lists, oversized
+ * values and shared objects.
+ *
+ * Worker lifecycle (worker-lifecycle.ts), timeouts (pool-sweep.ts) and aborts (abort-watch.ts)
+ * work on this core; `WorkerPool` is the public face.
+ * @internal
+ */
+import type { TransferListItem } from 'node:worker_threads';
+import { fastNow as now } from '../memory/clock.js';
+import { decode, type Encoded, encode, newEncoded, payloadLength, Tag } from '../memory/codec.js';
+import { AbortError } from '../memory/errors.js';
+import { reviveDeep } from '../memory/handle.js';
+import { holdLoop, releaseLoop, wake } from '../memory/wait.js';
+import { watchAbort } from './abort-watch.js';
+import { isErrorRecord, recordToError } from './error-codec.js';
+import { PoolClosedError, QueueFullError } from './errors.js';
+import {
+  CLAIMED,
+  type Layout,
+  layoutFor,
+  MAIN_SEQ,
+  type MainMessage,
+  PRIO_MASK,
+  ResultStatus,
+  SlotState,
+  TASK_SEQ,
+  W_INFLIGHT,
+  W_MAIL,
+  W_STRIDE,
+  WORKERS_AT,
+} from './layout.js';
+import { checkSubmit, type ResolvedOptions, type SubmitOptions } from './pool-options.js';
+import { createRing, TaskRingWriter } from './ring.js';
+import { SlotTable } from './slot-table.js';
+import {
+  type Aux,
+  DEFAULT_PRIORITY,
+  MAX_PRIORITY,
+  type Target,
+  type TaskExtras,
+  TaskQueue,
+} from './task-queue.js';
+import type { IndexMemory, WorkerEntry } from './worker-entry.js';
+
+const DEFAULT_RING = 1 << 20;
+const OTHER_RING = 1 << 17;
+/** Publish early inside a long synchronous burst of submits, so workers start before it ends. */
+const EARLY_PUBLISH = 256;
+
+export class PoolCore {
+  readonly L: Layout;
+  readonly ctlSab: SharedArrayBuffer;
+  readonly timesSab: SharedArrayBuffer;
+  readonly ctl: Int32Array;
+  readonly times: Float64Array;
+  readonly rings: TaskRingWriter[] = [];
+  readonly slots: SlotTable;
+  readonly queue = new TaskQueue();
+  readonly fnNames: string[] = [''];
+  readonly entries: (WorkerEntry | undefined)[] = [];
+  readonly indexMem: IndexMemory[] = [];
+  readonly #fnIds = new Map<string, number>([['', 0]]);
+  readonly #enc: Encoded = newEncoded();
+  workerCount = 0;
+  completed = 0;
+  failed = 0;
+  closing = false;
+  broken: Error | undefined;
+  idleWaiters: (() => void)[] = [];
+  #ringWritten = 0;
+  #unpublished = 0;
+  #burstAt = 0;
+  #flushScheduled = false;
+  #looping = false;
+  /** Called after each flush (the lifecycle grows a dynamic pool here). */
+  afterFlush: () => void = () => {};
+  /** Called when a slot with a timeout is filled (the sweep shortens its period). */
+  onTimed: (ms: number) => void = () => {};
+
+  constructor(readonly o: ResolvedOptions) {
+    this.L = layoutFor(o.slots);
+    this.ctlSab = new SharedArrayBuffer(this.L.ctlInts * 4);
+    this.timesSab = new SharedArrayBuffer(this.L.timesDoubles * 8);
+    this.ctl = new Int32Array(this.ctlSab);
+    this.times = new Float64Array(this.timesSab);
+    for (let p = 1; p <= MAX_PRIORITY; p++) {
+      this.rings[p] = new TaskRingWriter(createRing(p === DEFAULT_PRIORITY ? DEFAULT_RING : OTHER_RING));
+    }
+    this.slots = new SlotTable(o.slots);
+  }
+
+  workerWord(index: number, field: number): number {
+    return Atomics.load(this.ctl, WORKERS_AT + index * W_STRIDE + field);
+  }
+
+  // ---------------------------------------------------------------- submitting
+
+  /** Queues one task whose outcome goes to `target`/`aux` (a resolver pair or a batch collector). */
+  submit(input: unknown, opts: SubmitOptions | undefined, target: Target, aux: Aux): void {
+    if (this.closing || this.broken) {
+      this.settle(target, aux, false, this.broken ?? new PoolClosedError('the pool is closed'));
+      return;
+    }
+    let priority = DEFAULT_PRIORITY;
+    let fnId = 0;
+    let extras: TaskExtras | undefined;
+    let stored = input;
+    try {
+      const timeout = opts?.timeout ?? this.o.taskTimeout;
+      if (opts !== undefined) {
+        priority = checkSubmit(opts);
+        if (opts.fn !== undefined) fnId = this.fnId(opts.fn);
+        if (opts.signal?.aborted) {
+          throw new AbortError('the task was aborted before it was queued', { cause: opts.signal.reason });
+        }
+      }
+      if (opts?.signal || opts?.transfer || timeout > 0) {
+        extras = { signal: opts?.signal, timeout, transfer: opts?.transfer };
+      }
+      if (this.#queueFull()) {
+        throw new QueueFullError(
+          `the pool's queue is full (maxQueue ${this.o.maxQueue}); await pool.drain() for room`,
+        );
+      }
+      // Objects are encoded now, so an uncloneable input fails here, at the caller.
+      if (typeof input === 'object' && input !== null && !extras?.transfer)
+        stored = markEncoded(encode(input, newEncoded()));
+    } catch (err) {
+      this.settle(target, aux, false, err);
+      return;
+    }
+    if (extras?.signal) watchAbort(this, extras, priority, target, aux);
+    const at = this.#tick();
+    if (this.queue.length === 0 && this.place(priority, stored, fnId, target, aux, extras, at)) {
+      this.#scheduleFlush();
+      return;
+    }
+    const seq = this.queue.push(priority, stored, fnId, target, aux, extras, at);
+    if (extras?.ticket) extras.ticket.seq = seq;
+    this.#scheduleFlush();
+  }
+
+  fnId(name: string): number {
+    let id = this.#fnIds.get(name);
+    if (id === undefined) {
+      id = this.fnNames.push(name) - 1;
+      this.#fnIds.set(name, id);
+      for (const e of this.entries) if (e && !e.exited) this.mail(e, { type: 'fn', id, name });
+    }
+    return id;
+  }
+
+  /** Tasks written to the rings and not yet claimed by a worker. */
+  ringBacklog(): number {
+    return (this.#ringWritten - Atomics.load(this.ctl, CLAIMED)) | 0;
+  }
+
+  /** Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now. */
+  #queueFull(): boolean {
+    if (this.o.maxQueue === Infinity) return false;
+    let running = 0;
+    for (const e of this.entries) if (e) running += this.workerWord(e.index, W_INFLIGHT);
+    const free = Math.max(0, this.o.maxWorkers * this.o.concurrency - running);
+    return this.queue.length + this.ringBacklog() >= this.o.maxQueue + free;
+  }
+
+  /**
+   * Hands a task to the workers: a ring record, or a message to one worker. False if there is no
+   * room (no free slot, or its ring is full); the caller keeps it queued.
+   */
+  place(
+    priority: number,
+    stored: unknown,
+    fnId: number,
+    target: Target,
+    aux: Aux,
+    extras: TaskExtras | undefined,
+    enqueued: number,
+  ): boolean {
+    const slots = this.slots;
+    if (!slots.hasFree) return false;
+    // `stored` is a primitive, an object's encoding (made at submit), or a raw object with a transfer list.
+    const enc = extras?.transfer ? undefined : isEncoded(stored) ? stored : encode(stored, this.#enc);
+    const ring = this.rings[priority];
+    const plen = enc ? payloadLength(enc) : 0;
+    if (enc === undefined || enc.sabs !== null || plen > ring.maxPayload) {
+      return this.#placeDirect(priority, stored, fnId, target, aux, extras, enqueued);
+    }
+    const s = slots.alloc();
+    if (!ring.tryWrite(s, fnId, enc, plen)) {
+      slots.release(s);
+      return false;
+    }
+    this.#ringWritten++;
+    this.times[this.L.enq + s] = enqueued;
+    Atomics.store(this.ctl, this.L.slotState + s, SlotState.Queued);
+    this.#fill(s, priority, fnId, target, aux, extras, stored);
+    if ((this.ctl[PRIO_MASK] & (1 << priority)) === 0) Atomics.or(this.ctl, PRIO_MASK, 1 << priority);
+    if (++this.#unpublished >= EARLY_PUBLISH) this.publish();
+    return true;
+  }
+
+  #fill(
+    s: number,
+    priority: number,
+    fnId: number,
+    target: Target,
+    aux: Aux,
+    extras: TaskExtras | undefined,
+    input: unknown,
+  ): void {
+    const slots = this.slots;
+    slots.target[s] = target;
+    slots.aux[s] = aux;
+    slots.input[s] = input;
+    slots.fnId[s] = fnId;
+    slots.priority[s] = priority;
+    if (extras) {
+      slots.extras[s] = extras;
+      if (extras.ticket) extras.ticket.slot = s;
+      const t = extras.timeout ?? 0;
+      if (t > 0) {
+        slots.timeout[s] = t;
+        slots.timed++;
+        this.onTimed(t);
+      }
+    }
+    this.#ensureResultLoop();
+  }
+
+  /** Posts a task to the least busy live worker (transfer lists, oversized or shared-object inputs). */
+  #placeDirect(
+    priority: number,
+    stored: unknown,
+    fnId: number,
+    target: Target,
+    aux: Aux,
+    extras: TaskExtras | undefined,
+    enqueued: number,
+  ): boolean {
+    let best: WorkerEntry | undefined;
+    let bestLoad = Infinity;
+    for (const e of this.entries) {
+      if (!e || e.exited || e.leaving) continue;
+      const load = this.workerWord(e.index, W_INFLIGHT) + e.direct;
+      if (load < bestLoad) {
+        best = e;
+        bestLoad = load;
+      }
+    }
+    if (!best) return false;
+    const s = this.slots.alloc();
+    const input = !extras?.transfer && isEncoded(stored) ? decodeEncoded(stored) : stored;
+    this.times[this.L.enq + s] = enqueued;
+    Atomics.store(this.ctl, this.L.slotOwner + s, best.index);
+    Atomics.store(this.ctl, this.L.slotState + s, SlotState.Claimed);
+    this.#fill(s, priority, fnId, target, aux, extras, undefined);
+    this.slots.direct[s] = 1;
+    best.direct++;
+    try {
+      this.mail(best, { type: 'task', slot: s, fnId, input }, extras?.transfer);
+    } catch (err) {
+      this.finishSlot(s, false, err);
+    }
+    return true;
+  }
+
+  /** Posts a message to a worker and raises its MAIL flag; the worker pulls it synchronously. */
+  mail(e: WorkerEntry, msg: MainMessage, transfer?: readonly TransferListItem[]): void {
+    e.worker.postMessage(msg, transfer as TransferListItem[] | undefined);
+    Atomics.store(this.ctl, WORKERS_AT + e.index * W_STRIDE + W_MAIL, 1);
+    wake(this.ctl, TASK_SEQ);
+  }
+
+  /** The enqueue time of a submit: read once per burst of submits (a burst shares one flush). */
+  #tick(): number {
+    if (!this.#flushScheduled) this.#burstAt = now();
+    return this.#burstAt;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.publish();
+      this.afterFlush();
+      if (this.o.spinMicros > 0) this.#spinForResults();
+    });
+  }
+
+  /** Makes written records visible and wakes sleeping workers (one notify at most). */
+  publish(): void {
+    this.#unpublished = 0;
+    let any = false;
+    for (let p = 1; p <= MAX_PRIORITY; p++) if (this.rings[p].publish()) any = true;
+    if (any) wake(this.ctl, TASK_SEQ);
+  }
+
+  /** Moves queued tasks into free slots and ring space, highest priority first. */
+  dispatch(): void {
+    const q = this.queue;
+    for (let d = q.peek(); d; d = q.peek()) {
+      const i = d.head & d.mask;
+      if (
+        !this.place(d.priority, d.input[i], d.fn[i], d.target[i] as Target, d.aux[i], d.extras[i], d.enq[i])
+      )
+        break;
+      q.take(d);
+    }
+    if (q.length === 0) this.notifyIdle();
+  }
+
+  // ---------------------------------------------------------------- results
+
+  #ensureResultLoop(): void {
+    if (!this.#looping) {
+      this.#looping = true;
+      holdLoop();
+      void this.#resultLoop();
+    }
+  }
+
+  /**
+   * Sleeps in `Atomics.waitAsync` on MAIN_SEQ while tasks are out, draining every result ring per
+   * wake-up. While it runs it holds a ref'd handle (memory/wait.ts), so pending tasks keep the
+   * process alive and a pool with nothing pending keeps nothing alive.
+   */
+  async #resultLoop(): Promise<void> {
+    const ctl = this.ctl;
+    let lastYield = now();
+    try {
+      while (this.slots.inUse > 0) {
+        const seen = Atomics.load(ctl, MAIN_SEQ);
+        if (this.drain() > 0) {
+          // Let the settled promises' reactions run (they often submit more), and now and then
+          // the rest of the event loop, before the next drain.
+          if (now() - lastYield > 10) {
+            await new Promise((r) => setImmediate(r));
+            lastYield = now();
+          } else {
+            await null;
+          }
+          continue;
+        }
+        Atomics.add(ctl, MAIN_SEQ + 1, 1);
+        try {
+          if (Atomics.load(ctl, MAIN_SEQ) === seen) {
+            const w = Atomics.waitAsync(ctl, MAIN_SEQ, seen, 1000);
+            if (w.async) await w.value;
+          }
+        } finally {
+          Atomics.sub(ctl, MAIN_SEQ + 1, 1);
+        }
+        lastYield = now();
+      }
+    } finally {
+      this.#looping = false;
+      releaseLoop();
+    }
+  }
+
+  /** Opt-in: spin briefly for results right after handing out tasks (lower latency, more CPU). */
+  #spinForResults(): void {
+    const until = now() + this.o.spinMicros / 1000;
+    const seen = Atomics.load(this.ctl, MAIN_SEQ);
+    while (now() < until) {
+      if (Atomics.load(this.ctl, MAIN_SEQ) !== seen) {
+        this.drain();
+        return;
+      }
+    }
+  }
+
+  /** Reads every worker's published results and settles them; then refills the rings. */
+  drain(): number {
+    let n = 0;
+    for (const mem of this.indexMem) if (mem.results.hasResults()) n += mem.results.drain(this.onResult);
+    if (n > 0) {
+      this.dispatch();
+      this.publish();
+    }
+    return n;
+  }
+
+  readonly onResult = (slot: number, status: number, value: unknown, decodeError: unknown): void => {
+    if (decodeError !== undefined) this.finishSlot(slot, false, decodeError);
+    else this.finishResult(slot, status, value);
+  };
+
+  finishResult(slot: number, status: number, value: unknown): void {
+    if (status === ResultStatus.Skipped) this.finishSlot(slot, false, undefined);
+    else if (status === ResultStatus.Ok) this.finishSlot(slot, true, value);
+    else this.finishSlot(slot, false, isErrorRecord(value) ? recordToError(value) : value);
+  }
+
+  /** A result that came by message (oversized, or holding shared objects). */
+  messageResult(slot: number, status: number, value: unknown): void {
+    this.finishResult(slot, status, reviveDeep(value));
+    this.dispatch();
+    this.publish();
+  }
+
+  /** Settles a slot's task (if nobody settled it yet) and frees the slot. */
+  finishSlot(s: number, ok: boolean, value: unknown): void {
+    const slots = this.slots;
+    const target = slots.target[s];
+    const aux = slots.aux[s];
+    const extras = slots.extras[s];
+    if (extras?.onAbort) extras.signal?.removeEventListener('abort', extras.onAbort);
+    if (slots.direct[s]) {
+      const e = this.entries[Atomics.load(this.ctl, this.L.slotOwner + s)];
+      if (e) e.direct--;
+    }
+    Atomics.store(this.ctl, this.L.slotState + s, SlotState.Free);
+    slots.release(s);
+    if (target !== undefined) {
+      if (ok) this.completed++;
+      else this.failed++;
+      this.settle(target, aux, ok, value);
+    }
+    if (slots.inUse === 0 && this.queue.length === 0) this.notifyIdle();
+  }
+
+  /** Settles now and detaches the slot from its outcome; the worker's late result is then ignored. */
+  settleEarly(s: number, err: Error): void {
+    const slots = this.slots;
+    const target = slots.target[s];
+    if (target === undefined) return;
+    const aux = slots.aux[s];
+    slots.target[s] = undefined;
+    this.failed++;
+    this.settle(target, aux, false, err);
+  }
+
+  settle(target: Target, aux: Aux, ok: boolean, value: unknown): void {
+    if (typeof target === 'function') {
+      if (ok) target(value);
+      else (aux as (e: unknown) => void)(value);
+    } else {
+      target.settle(aux as number, ok, value);
+    }
+  }
+
+  /** Rejects everything queued or out with `err` (force close, a module that cannot load). */
+  rejectAll(err: Error): void {
+    this.queue.clear((t, a) => {
+      this.failed++;
+      this.settle(t, a, false, err);
+    });
+    for (let s = 0; s < this.slots.size; s++)
+      if (this.slots.target[s] !== undefined) this.settleEarly(s, err);
+    this.notifyIdle();
+  }
+
+  /** Whether nothing is queued or out. */
+  isIdle(): boolean {
+    return this.queue.length === 0 && this.slots.inUse === 0;
+  }
+
+  /** Resolves when `ready()` holds, re-checking whenever work drains. */
+  waitFor(ready: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (ready() || this.broken) resolve();
+        else this.idleWaiters.push(check);
+      };
+      check();
+    });
+  }
+
+  notifyIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+}
+
+// Encodings made at submit, told apart from user objects that travel raw (with a transfer list).
+const encodedSet = new WeakSet<object>();
+function markEncoded(e: Encoded): Encoded {
+  encodedSet.add(e);
+  return e;
+}
+function isEncoded(x: unknown): x is Encoded {
+  return typeof x === 'object' && x !== null && encodedSet.has(x);
+}
+function decodeEncoded(e: Encoded): unknown {
+  if (e.tag === Tag.Int32 || e.tag === Tag.Float64) return e.num;
+  return decode(e.tag, e.bytes ? e.bytes.slice() : new Uint8Array(0), e.sabs);
+}

@@ -1,0 +1,110 @@
+/**
+ * What the pool checks on a timer: task timeouts, kill graces, idle shrinking.
+ *
+ * A task past its time limit rejects with TimeoutError at once and its `ctx.signal` aborts; a
+ * worker that still runs it `killGrace` ms later is stuck (a synchronous loop) and is terminated,
+ * and the lifecycle replaces it. The timer is unref'd: it keeps no process alive.
+ * @internal
+ */
+import { fastNow as now } from '../memory/clock.js';
+import { TimeoutError } from '../memory/errors.js';
+import { SlotState, W_INFLIGHT, W_STATE, WorkerState } from './layout.js';
+import type { PoolCore } from './pool-core.js';
+import type { WorkerEntry } from './worker-entry.js';
+import { abortRunning, retire } from './worker-lifecycle.js';
+
+export class Sweeper {
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #period = Infinity;
+  readonly #base: number;
+
+  constructor(private readonly core: PoolCore) {
+    this.#base = Math.max(10, Math.min(1000, core.o.idleTimeout / 4));
+    this.every(this.#base);
+    core.onTimed = (ms) => this.every(Math.max(1, Math.min(this.#base, ms / 4)));
+  }
+
+  /** Runs the sweep at least every `ms`. */
+  every(ms: number): void {
+    if (ms >= this.#period || this.#timer === null) return;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#period = ms;
+    this.#timer = setInterval(() => this.sweep(), ms);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#period = 0;
+  }
+
+  sweep(): void {
+    const core = this.core;
+    const t = now();
+    const { L, slots, ctl } = core;
+    if (slots.timed > 0) {
+      for (let s = 0; s < slots.size; s++) {
+        const limit = slots.timeout[s];
+        if (limit <= 0 || slots.target[s] === undefined) continue;
+        if (Atomics.load(ctl, L.slotState + s) !== SlotState.Running) continue;
+        if (t - core.times[L.start + s] < limit) continue;
+        core.settleEarly(s, new TimeoutError(`task timed out after ${limit} ms`));
+        abortRunning(core, s);
+      }
+    }
+    for (const e of core.entries) {
+      if (!e || e.exited) continue;
+      if (e.killAt > 0 && t >= e.killAt) {
+        e.killAt = 0;
+        if (holdsDetached(core, e)) {
+          e.lastError = new TimeoutError(
+            `worker ${e.id} did not give up a timed-out or aborted task; terminated`,
+          );
+          void e.worker.terminate();
+        }
+      }
+      if (
+        !core.closing &&
+        core.workerCount > core.o.minWorkers &&
+        e.ready &&
+        !e.leaving &&
+        core.workerWord(e.index, W_STATE) === WorkerState.Idle &&
+        core.workerWord(e.index, W_INFLIGHT) === 0 &&
+        t - core.times[L.active + e.index] > core.o.idleTimeout
+      ) {
+        retire(core, e, false);
+      }
+    }
+  }
+}
+
+/** Whether worker `e` still runs a task whose caller was already answered (timeout or abort). */
+function holdsDetached(core: PoolCore, e: WorkerEntry): boolean {
+  const { L, ctl, slots } = core;
+  for (let s = 0; s < slots.size; s++) {
+    if (
+      Atomics.load(ctl, L.slotOwner + s) === e.index &&
+      Atomics.load(ctl, L.slotState + s) === SlotState.Running &&
+      slots.target[s] === undefined
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Whether worker `e` has run one task longer than `limit` ms. */
+export function isStuck(core: PoolCore, e: WorkerEntry, t: number, limit: number): boolean {
+  const { L, ctl, slots } = core;
+  for (let s = 0; s < slots.size; s++) {
+    if (
+      Atomics.load(ctl, L.slotState + s) === SlotState.Running &&
+      Atomics.load(ctl, L.slotOwner + s) === e.index &&
+      t - core.times[L.start + s] > limit
+    ) {
+      return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,186 @@
+/**
+ * Starting, replacing and retiring workers.
+ *
+ * A worker that exits unasked (a crash, `process.exit`, an uncaught error, running out of memory)
+ * fails only the tasks it was running, with a WorkerCrashedError naming it and its exit code; tasks
+ * it had claimed but not started go back to the rings, and it is replaced while the pool needs it.
+ * @internal
+ */
+import { fastNow as now } from '../memory/clock.js';
+import { SharedHistogram } from '../memory/histogram.js';
+import { wake } from '../memory/wait.js';
+import { isErrorRecord, recordToError } from './error-codec.js';
+import { WorkerCrashedError, WorkerModuleError } from './errors.js';
+import {
+  MAX_WORKER_INDEX,
+  SlotState,
+  TASK_SEQ,
+  W_INFLIGHT,
+  W_MAIL,
+  W_RETIRE,
+  W_STATE,
+  W_STRIDE,
+  WORKERS_AT,
+  type WorkerInit,
+  type WorkerMessage,
+  WorkerState,
+} from './layout.js';
+import type { PoolCore } from './pool-core.js';
+import { createRing, ResultRingReader } from './ring.js';
+import type { Target } from './task-queue.js';
+import { WorkerEntry } from './worker-entry.js';
+
+const RESULT_RING = 1 << 20;
+let nextWorkerId = 1;
+
+/** Pool-wide counters the lifecycle keeps. */
+export interface LifecycleStats {
+  peakWorkers: number;
+  starting: number;
+}
+
+export function spawnWorker(core: PoolCore, stats: LifecycleStats): WorkerEntry | undefined {
+  if (core.broken) return undefined;
+  let index = core.entries.indexOf(undefined);
+  if (index < 0) index = core.entries.length;
+  if (index >= MAX_WORKER_INDEX) return undefined;
+  let mem = core.indexMem[index];
+  if (!mem) {
+    mem = {
+      results: new ResultRingReader(createRing(RESULT_RING)),
+      waitHist: new SharedHistogram(),
+      runHist: new SharedHistogram(),
+    };
+    core.indexMem[index] = mem;
+  }
+  const base = WORKERS_AT + index * W_STRIDE;
+  for (const k of [W_MAIL, W_RETIRE, W_INFLIGHT]) Atomics.store(core.ctl, base + k, 0);
+  Atomics.store(core.ctl, base + W_STATE, WorkerState.Starting);
+  const e = new WorkerEntry(nextWorkerId++, index, mem, core.o);
+  core.entries[index] = e;
+  core.workerCount++;
+  stats.starting++;
+  stats.peakWorkers = Math.max(stats.peakWorkers, core.workerCount);
+  core.times[core.L.active + index] = now();
+  const init: WorkerInit = {
+    filename: core.o.filename,
+    index,
+    workerId: e.id,
+    concurrency: core.o.concurrency,
+    slots: core.o.slots,
+    ctl: core.ctlSab,
+    times: core.timesSab,
+    rings: core.rings.map((r) => r?.sab),
+    results: mem.results.sab,
+    waitHist: mem.waitHist.sab,
+    runHist: mem.runHist.sab,
+    fnNames: core.fnNames.slice(),
+  };
+  e.worker.postMessage(init);
+  e.worker.on('message', (m: WorkerMessage) => onMessage(core, stats, e, m));
+  e.worker.on('error', (err) => {
+    e.lastError = err;
+  });
+  e.worker.on('exit', (code) => onExit(core, stats, e, code));
+  return e;
+}
+
+function onMessage(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, msg: WorkerMessage): void {
+  if (msg.type === 'ready') {
+    e.ready = true;
+    stats.starting--;
+  } else if (msg.type === 'result') {
+    core.messageResult(msg.slot, msg.status, msg.value);
+  } else if (msg.type === 'init-error') {
+    // The task module cannot load: every task fails with that error rather than respawning forever.
+    const err = isErrorRecord(msg.error)
+      ? recordToError(msg.error)
+      : new WorkerModuleError(String(msg.error));
+    if (core.broken) return;
+    core.broken = err;
+    core.rejectAll(err);
+    for (const en of core.entries) if (en) retire(core, en, true);
+  }
+}
+
+function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: number): void {
+  e.exited = true;
+  if (!e.ready) stats.starting--;
+  core.workerCount--;
+  core.entries[e.index] = undefined;
+  const base = WORKERS_AT + e.index * W_STRIDE;
+  Atomics.store(core.ctl, base + W_STATE, WorkerState.Exited);
+  // Results it published before it died are real results.
+  if (e.mem.results.hasResults()) e.mem.results.drain(core.onResult);
+  const crash = new WorkerCrashedError(
+    `worker ${e.id} exited with code ${code} while running the task${e.lastError ? `: ${e.lastError.message}` : ''}`,
+    e.id,
+    code,
+    e.lastError ? { cause: e.lastError } : undefined,
+  );
+  const { L, slots, ctl } = core;
+  for (let s = 0; s < slots.size; s++) {
+    const st = Atomics.load(ctl, L.slotState + s);
+    if (
+      (st !== SlotState.Claimed && st !== SlotState.Running) ||
+      Atomics.load(ctl, L.slotOwner + s) !== e.index
+    )
+      continue;
+    if (st === SlotState.Claimed && !slots.direct[s] && slots.target[s] !== undefined) requeue(core, s);
+    else core.finishSlot(s, false, slots.target[s] === undefined ? undefined : crash);
+  }
+  Atomics.store(ctl, base + W_INFLIGHT, 0);
+  if (!e.leaving) e.lastError ??= crash;
+  // Replace it if the pool still needs workers: to run what is pending, or to keep minWorkers.
+  const pending = core.queue.length > 0 || slots.inUse > 0;
+  const wanted = pending || (!core.closing && core.workerCount < core.o.minWorkers);
+  if (!core.broken && wanted && core.workerCount < core.o.maxWorkers) spawnWorker(core, stats);
+  core.dispatch();
+  core.publish();
+  core.notifyIdle();
+}
+
+/** Puts a claimed-but-not-started task of a dead worker back in its ring (or the queue). */
+function requeue(core: PoolCore, s: number): void {
+  const { slots } = core;
+  const target = slots.target[s] as Target;
+  const aux = slots.aux[s];
+  const extras = slots.extras[s];
+  const prio = slots.priority[s];
+  const fnId = slots.fnId[s];
+  const input = slots.input[s];
+  const enq = core.times[core.L.enq + s];
+  Atomics.store(core.ctl, core.L.slotState + s, SlotState.Free);
+  slots.release(s);
+  if (!core.place(prio, input, fnId, target, aux, extras, enq)) {
+    const seq = core.queue.push(prio, input, fnId, target, aux, extras, enq);
+    if (extras?.ticket) extras.ticket.seq = seq;
+  }
+}
+
+/** Asks a worker to leave once it holds no task (or terminates it now). */
+export function retire(core: PoolCore, e: WorkerEntry, terminate: boolean): void {
+  e.leaving = true;
+  Atomics.store(core.ctl, WORKERS_AT + e.index * W_STRIDE + W_RETIRE, 1);
+  wake(core.ctl, TASK_SEQ);
+  if (terminate) void e.worker.terminate();
+}
+
+/** Dynamic growth: start workers while tasks wait and no worker is idle or starting. */
+export function maybeGrow(core: PoolCore, stats: LifecycleStats): void {
+  if (core.workerCount >= core.o.maxWorkers || core.closing) return;
+  const backlog = core.queue.length + core.ringBacklog();
+  if (backlog <= 0) return;
+  let idle = stats.starting;
+  for (const e of core.entries) if (e && core.workerWord(e.index, W_STATE) === WorkerState.Idle) idle++;
+  let want = Math.min(core.o.maxWorkers - core.workerCount, backlog - idle);
+  while (want-- > 0) spawnWorker(core, stats);
+}
+
+/** Aborts `ctx.signal` of a running task and arms the kill grace of its worker. */
+export function abortRunning(core: PoolCore, s: number): void {
+  const e = core.entries[Atomics.load(core.ctl, core.L.slotOwner + s)];
+  if (!e || e.exited) return;
+  core.mail(e, { type: 'abort', slot: s });
+  if (e.killAt === 0) e.killAt = now() + core.o.killGrace;
+}
