@@ -131,7 +131,8 @@ describe('WaitGroup', () => {
     const waiter = runOp<{ error?: string }>('wgWaitSync', { wg, timeout: 1500 });
     const [churn, bad] = await Promise.all([
       runOp<{ failed: number; pairs: number }>('wgChurn', { wg, ms: 600 }),
-      runOp<Record<string, number>>('wgBadAdds', { wg, ms: 600, n: -3 }), // the count is 1 or 2: always invalid,
+      // The count is 1 or 2, so add(-3) is always invalid.
+      runOp<Record<string, number>>('wgBadAdds', { wg, ms: 600, n: -3 }),
     ]);
     expect(churn.pairs).toBeGreaterThan(1000);
     expect(churn.failed).toBe(0);
