@@ -16,3 +16,4 @@ export type {
 export type { BreakerSnapshot, Transition } from './circuit-breaker-state.js';
 export * from './circuit-breaker.js';
 export * from './leaky-bucket.js';
+export * from './sliding-window-limiter.js';

@@ -15,6 +15,8 @@ import {
   checkInt,
   checkOptions,
   checkPositive,
+  maxBig,
+  minBig,
   msToNs,
   NO_LIMIT,
   nowNs,
@@ -147,7 +149,7 @@ export class LeakyBucket {
     // slot lies at most tau ahead, and a timeout of T means at most T.
     const roomLimit = this.#tau + inc;
     const timeLimit = opts?.timeout === undefined ? NO_LIMIT : msToNs(opts.timeout) + inc;
-    const next = this.#cell.reserve(t, inc, roomLimit < timeLimit ? roomLimit : timeLimit);
+    const next = this.#cell.reserve(t, inc, minBig(roomLimit, timeLimit));
     if (next < 0n) {
       if (-next > roomLimit) {
         throw new LeakyBucketFullError(`LeakyBucket is full: ${this.#capacity} call(s) already wait`);
@@ -157,11 +159,9 @@ export class LeakyBucket {
         `LeakyBucket.acquire timed out: the next slot is ${slotMs.toFixed(3)} ms away, timeout is ${opts?.timeout} ms`,
       );
     }
-    // The slot, but never before the token-bucket bound allows (only differs for capacity 1, by
-    // under 1 ns of rounding).
-    const slot = next - inc;
-    const bound = next - this.#tau;
-    const due = slot > bound ? slot : bound;
+    // The slot (next - inc), but never before the bound of gcra.ts allows (next - tau; only later
+    // for capacity 1, by under 1 ns of rounding).
+    const due = maxBig(next - inc, next - this.#tau);
     if (due <= t) return;
     try {
       await sleepUntilNs(due, signal);

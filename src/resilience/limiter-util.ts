@@ -22,6 +22,18 @@ export function msToNs(ms: number): bigint {
 /** A distance no reservation reaches (2^62 ns, 146 years): stands for "no limit". */
 export const NO_LIMIT = 1n << 62n;
 
+/** The larger of two BigInts (Math.max takes numbers only). */
+export function maxBig(a: bigint, b: bigint): bigint {
+  if (a > b) return a;
+  return b;
+}
+
+/** The smaller of two BigInts. */
+export function minBig(a: bigint, b: bigint): bigint {
+  if (a < b) return a;
+  return b;
+}
+
 /** Checks a positive finite number option (rates, windows). */
 export function checkPositive(x: unknown, what: string): number {
   if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {

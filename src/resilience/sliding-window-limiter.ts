@@ -1,0 +1,181 @@
+import { TimeoutError } from '../memory/errors.js';
+import {
+  adopt,
+  fromHandle,
+  handleOf,
+  newSharedId,
+  registerSharedKind,
+  type SharedHandle,
+} from '../memory/handle.js';
+import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import {
+  abortError,
+  checkInt,
+  checkOptions,
+  checkPositive,
+  msToNs,
+  NO_LIMIT,
+  nowNs,
+  sleepUntilNs,
+} from './limiter-util.js';
+
+/** Options of a {@link SlidingWindowLimiter}. */
+export interface SlidingWindowLimiterOptions {
+  /** Length of the window in milliseconds; > 0. */
+  windowMs: number;
+  /** Most admissions in any window of that length; an integer >= 1 (8 bytes of memory each). */
+  limit: number;
+}
+
+// Layout: an exact sliding log, lock-free.
+//
+//   Int32[0]        CURSOR   k in [0, 2 * limit): the admission to claim next (mod 2 * limit)
+//   Int32[1]        unused (pads the ring to 8 bytes)
+//   BigInt64[1 + s] RING[s]  for s < limit: 2 * t + p, the clock reading t (ns) of the latest
+//                            admission that claimed slot s, and p the parity of its round
+//
+// Admission number k uses slot s = k mod limit, in round floor(k / limit) (parity p = k >= limit).
+// Slot s holds the admission `limit` before, so admitting at t needs its time <= t - window.
+// To claim: read k, read RING[s]. If its parity is already p, admission k was claimed but CURSOR not
+// yet moved: help move it (CAS k -> k + 1) and retry. Otherwise check the time and CAS RING[s]
+// from the value read to 2t + p; CAS on the whole slot is the claim, so of several threads exactly
+// one wins it; the winner then moves CURSOR (a failed CAS there means someone helped).
+//
+// Why exact: every successful CAS replaces a slot's time t' with a t >= t' + window (even a claim
+// made from a stale CURSOR: it checks the value it replaces). So each of the `limit` slots holds a
+// chain of admission times spaced at least `window` apart, and any window of that length contains
+// at most one admission per slot: at most `limit`. A slot's time only grows, so its value never
+// returns to one seen before (no ABA). Initial slots hold time -2^61 with parity 1 (round -1).
+const CURSOR = 0;
+const RING = 1;
+const MAX_LIMIT = 1 << 20;
+const EMPTY = -(1n << 62n) + 1n;
+/** What the claim returns on success (a refusal returns the instant a slot frees, >= 0). */
+const ADMITTED = -1n;
+
+function isOwnHandle(x: unknown): x is SharedHandle {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as SharedHandle).kind === 'SlidingWindowLimiter' &&
+    (x as SharedHandle).sab instanceof SharedArrayBuffer
+  );
+}
+
+/**
+ * A sliding-window rate limiter in shared memory: at most `limit` admissions in any `windowMs`
+ * span, counted across every thread that holds it. Exact (a log of the last `limit` admission
+ * times, not an estimate) and lock-free. Waiting acquires sleep on a timer until the oldest
+ * admission leaves the window; they are not queued in order.
+ *
+ * @example
+ * ```ts
+ * const limiter = new SlidingWindowLimiter({ windowMs: 60_000, limit: 100 });   // 100 per minute
+ * if (!limiter.tryAcquire()) return reply(429);
+ * await limiter.acquire({ timeout: 5000 });
+ * ```
+ */
+export class SlidingWindowLimiter {
+  readonly handle: SharedHandle;
+  readonly #cursor: Int32Array;
+  readonly #ring: BigInt64Array;
+  readonly #limit: number;
+  readonly #windowMs: number;
+  readonly #window: bigint;
+
+  constructor(options: SlidingWindowLimiterOptions);
+  /** @internal rebuilds over existing memory; use {@link SlidingWindowLimiter.from}. */
+  constructor(options: SlidingWindowLimiterOptions | SharedHandle);
+  constructor(options: SlidingWindowLimiterOptions | SharedHandle) {
+    const own = isOwnHandle(options);
+    const opts = own
+      ? (options as unknown as SlidingWindowLimiterOptions)
+      : checkOptions(options, 'SlidingWindowLimiter');
+    this.#windowMs = checkPositive(opts.windowMs, 'SlidingWindowLimiter windowMs');
+    this.#limit = checkInt(opts.limit, 'SlidingWindowLimiter limit', 1, MAX_LIMIT);
+    this.#window = msToNs(this.#windowMs);
+    if (own) {
+      this.handle = options;
+    } else {
+      const sab = new SharedArrayBuffer(8 * (1 + this.#limit));
+      new BigInt64Array(sab).fill(EMPTY, RING);
+      this.handle = {
+        kind: 'SlidingWindowLimiter',
+        id: newSharedId(),
+        sab,
+        windowMs: this.#windowMs,
+        limit: this.#limit,
+      };
+    }
+    this.#cursor = new Int32Array(this.handle.sab, 0, 2);
+    this.#ring = new BigInt64Array(this.handle.sab);
+    if (!own) adopt(this);
+  }
+
+  /** The live limiter for what arrived from another thread (the clone of one, or its `handle`). */
+  static from(received: unknown): SlidingWindowLimiter {
+    return fromHandle(handleOf(received, 'SlidingWindowLimiter'), (h) => new SlidingWindowLimiter(h));
+  }
+
+  /** Most admissions in any window. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** Length of the window in milliseconds. */
+  get windowMs(): number {
+    return this.#windowMs;
+  }
+
+  /** Claims an admission at clock reading `t`: ADMITTED, or the instant (ns) the next slot frees. */
+  #claim(t: bigint): bigint {
+    const cursor = this.#cursor;
+    const ring = this.#ring;
+    const limit = this.#limit;
+    for (;;) {
+      const k = Atomics.load(cursor, CURSOR);
+      const round = k >= limit ? 1n : 0n;
+      const at = RING + (k >= limit ? k - limit : k);
+      const v = Atomics.load(ring, at);
+      const next = k + 1 === 2 * limit ? 0 : k + 1;
+      if ((v & 1n) === round) {
+        Atomics.compareExchange(cursor, CURSOR, k, next);
+        continue;
+      }
+      const free = (v >> 1n) + this.#window;
+      if (free > t) return free;
+      if (Atomics.compareExchange(ring, at, v, 2n * t + round) === v) {
+        Atomics.compareExchange(cursor, CURSOR, k, next);
+        return ADMITTED;
+      }
+    }
+  }
+
+  /** Admits now if fewer than `limit` admissions lie in the last `windowMs`; returns whether it did. */
+  tryAcquire(): boolean {
+    return this.#claim(nowNs()) === ADMITTED;
+  }
+
+  /**
+   * Waits for an admission. Rejects with TimeoutError as soon as it is clear none can come within
+   * `timeout` (the window frees no slot before then), or with AbortError; a refused call takes nothing.
+   */
+  async acquire(opts?: WaitOptions): Promise<void> {
+    checkWaitOptions(opts);
+    const signal = opts?.signal;
+    const deadline = opts?.timeout === undefined ? NO_LIMIT : nowNs() + msToNs(opts.timeout);
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal);
+      const free = this.#claim(nowNs());
+      if (free === ADMITTED) return;
+      if (free > deadline) {
+        throw new TimeoutError(
+          `SlidingWindowLimiter.acquire timed out: no admission frees within ${opts?.timeout} ms`,
+        );
+      }
+      await sleepUntilNs(free, signal);
+    }
+  }
+}
+
+registerSharedKind('SlidingWindowLimiter', (h) => SlidingWindowLimiter.from(h));

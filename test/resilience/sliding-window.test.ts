@@ -1,0 +1,126 @@
+import { AbortError, InvalidArgumentError, now, SlidingWindowLimiter, TimeoutError } from 'skein';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+describe('SlidingWindowLimiter options', () => {
+  it.each([
+    ['a window of size 0', { windowMs: 0, limit: 1 }],
+    ['a negative window', { windowMs: -5, limit: 1 }],
+    ['an infinite window', { windowMs: Number.POSITIVE_INFINITY, limit: 1 }],
+    ['limit 0', { windowMs: 1000, limit: 0 }],
+    ['a negative limit', { windowMs: 1000, limit: -1 }],
+    ['a fractional limit', { windowMs: 1000, limit: 1.5 }],
+    ['a limit past 2^20', { windowMs: 1000, limit: 2 ** 20 + 1 }],
+  ])('rejects %s with InvalidArgumentError', (_, opts) => {
+    expect(() => new SlidingWindowLimiter(opts)).toThrow(InvalidArgumentError);
+  });
+
+  it('rejects a bad timeout at the call site', async () => {
+    const l = new SlidingWindowLimiter({ windowMs: 10, limit: 1 });
+    await expect(l.acquire({ timeout: Number.NaN })).rejects.toThrow(InvalidArgumentError);
+    expect(l.tryAcquire()).toBe(true);
+  });
+});
+
+describe('SlidingWindowLimiter on a fake clock', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['hrtime', 'setTimeout', 'clearTimeout'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('admits `limit` per window; a slot frees exactly windowMs after its admission', () => {
+    const l = new SlidingWindowLimiter({ windowMs: 1000, limit: 3 });
+    expect([l.tryAcquire(), l.tryAcquire(), l.tryAcquire(), l.tryAcquire()]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+    vi.advanceTimersByTime(999);
+    expect(l.tryAcquire()).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(l.tryAcquire()).toBe(true);
+    expect(l.tryAcquire()).toBe(true);
+    expect(l.tryAcquire()).toBe(true);
+    expect(l.tryAcquire()).toBe(false);
+  });
+
+  it('slides: what leaves the window is the oldest admission, not a whole fixed window', () => {
+    const l = new SlidingWindowLimiter({ windowMs: 1000, limit: 3 });
+    expect(l.tryAcquire()).toBe(true); // 0
+    vi.advanceTimersByTime(400);
+    expect(l.tryAcquire()).toBe(true); // 400
+    vi.advanceTimersByTime(400);
+    expect(l.tryAcquire()).toBe(true); // 800
+    vi.advanceTimersByTime(200);
+    expect(l.tryAcquire()).toBe(true); // 1000: the one at 0 left
+    expect(l.tryAcquire()).toBe(false);
+    vi.advanceTimersByTime(399);
+    expect(l.tryAcquire()).toBe(false); // 1399: 400, 800, 1000 are all inside
+    vi.advanceTimersByTime(1);
+    expect(l.tryAcquire()).toBe(true); // 1400
+  });
+
+  it('acquire sleeps until the oldest admission leaves the window', async () => {
+    const l = new SlidingWindowLimiter({ windowMs: 500, limit: 2 });
+    const t0 = now();
+    const at: number[] = [];
+    const calls = [0, 1, 2, 3, 4].map(() => l.acquire().then(() => at.push(now() - t0)));
+    await vi.advanceTimersByTimeAsync(1000);
+    await Promise.all(calls);
+    expect(at).toEqual([0, 0, 500, 500, 1000]);
+  });
+
+  it('a timeout no slot can meet rejects at once, taking nothing', async () => {
+    const l = new SlidingWindowLimiter({ windowMs: 500, limit: 1 });
+    expect(l.tryAcquire()).toBe(true);
+    await expect(l.acquire({ timeout: 499 })).rejects.toThrow(TimeoutError);
+    let done = false;
+    const p = l.acquire({ timeout: 500 }).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(500);
+    await p;
+    expect(done).toBe(true);
+    expect(l.tryAcquire()).toBe(false);
+  });
+
+  it('an aborted acquire rejects with AbortError and takes nothing', async () => {
+    const l = new SlidingWindowLimiter({ windowMs: 500, limit: 1 });
+    expect(l.tryAcquire()).toBe(true);
+    const ac = new AbortController();
+    const p = l.acquire({ signal: ac.signal });
+    await vi.advanceTimersByTimeAsync(100);
+    ac.abort();
+    await expect(p).rejects.toThrow(AbortError);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(l.tryAcquire()).toBe(true);
+  });
+
+  it('keeps counting right across many rounds of its ring', () => {
+    const l = new SlidingWindowLimiter({ windowMs: 10, limit: 3 });
+    for (let round = 0; round < 50; round++) {
+      expect([l.tryAcquire(), l.tryAcquire(), l.tryAcquire(), l.tryAcquire()]).toEqual([
+        true,
+        true,
+        true,
+        false,
+      ]);
+      vi.advanceTimersByTime(10);
+    }
+  });
+});
+
+describe('SlidingWindowLimiter sharing', () => {
+  it('crosses by handle; copies share the window', () => {
+    const l = new SlidingWindowLimiter({ windowMs: 60_000, limit: 2 });
+    expect(Object.keys(l)).toEqual(['handle']);
+    expect(SlidingWindowLimiter.from(structuredClone(l))).toBe(l);
+    const other = new SlidingWindowLimiter(structuredClone(l.handle));
+    expect(other.limit).toBe(2);
+    expect(other.windowMs).toBe(60_000);
+    expect(l.tryAcquire()).toBe(true);
+    expect(other.tryAcquire()).toBe(true);
+    expect(l.tryAcquire()).toBe(false);
+    expect(other.tryAcquire()).toBe(false);
+  });
+});
