@@ -311,7 +311,15 @@ export class PoolCore {
     for (let d = q.peek(); d; d = q.peek()) {
       const i = d.head & d.mask;
       if (
-        !this.place(d.priority, d.input[i], d.fn[i], d.target[i] as Target, d.aux[i], d.extras[i], d.enq[i])
+        !this.place(
+          d.priority,
+          d.input[i],
+          d.fn[i],
+          d.target[i] as Target,
+          d.aux[i],
+          d.headExtras(),
+          d.enq[i],
+        )
       )
         break;
       q.take(d);
@@ -442,12 +450,8 @@ export class PoolCore {
   }
 
   settle(target: Target, aux: Aux, ok: boolean, value: unknown): void {
-    if (typeof target === 'function') {
-      if (ok) target(value);
-      else (aux as (e: unknown) => void)(value);
-    } else {
-      target.settle(aux as number, ok, value);
-    }
+    if (typeof target === 'function') target(ok ? value : Promise.reject(value));
+    else target.settle(aux, ok, value);
   }
 
   /** Rejects everything queued or out with `err` (force close, a module that cannot load). */

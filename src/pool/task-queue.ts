@@ -11,13 +11,18 @@ export const MIN_PRIORITY = 1;
 export const MAX_PRIORITY = 10;
 export const DEFAULT_PRIORITY = 5;
 
-/** Where a settled task's outcome goes: a resolver pair, or a collector for batches. */
+/** Where a settled task's outcome goes: a batch collector, or a single task's `resolve`. */
 export interface Collector {
   settle(index: number, ok: boolean, value: unknown): void;
 }
+/**
+ * A single task keeps only its promise's `resolve` and fails through `resolve(Promise.reject(err))`,
+ * which rejects it just the same: one closure per pending task instead of two, on the path where a
+ * million tasks may wait at once.
+ */
 export type Target = ((value: unknown) => void) | Collector;
-/** The reject function of a single task, or the index of a batch item. */
-export type Aux = ((err: unknown) => void) | number;
+/** The index of a batch item (0 for a single task). */
+export type Aux = number;
 
 /** Per-task options that are rare; most tasks carry `undefined` here. */
 export interface TaskExtras {
@@ -30,32 +35,32 @@ export interface TaskExtras {
 }
 
 class Deque {
-  constructor(readonly priority: number) {}
   cap = 16;
   mask = 15;
   head = 0;
   tail = 0;
   input: unknown[] = new Array(16);
-  fn: number[] = new Array(16).fill(0);
   target: (Target | undefined)[] = new Array(16);
-  aux: Aux[] = new Array(16);
-  extras: (TaskExtras | undefined)[] = new Array(16);
-  enq: number[] = new Array(16).fill(0);
+  aux: Aux[] = new Array(16).fill(0);
+  fn = new Int32Array(16);
+  enq = new Float64Array(16);
+  /** The rare tasks with a signal, timeout or transfer list, by sequence number. */
+  readonly extras = new Map<number, TaskExtras>();
+
+  constructor(readonly priority: number) {}
 
   #grow(): void {
     const cap = this.cap * 2;
     const mask = cap - 1;
-    const re = <T>(a: T[]): T[] => {
-      const b = new Array<T>(cap);
+    const re = <A extends { [i: number]: unknown }>(a: A, b: A): A => {
       for (let s = this.head; s !== this.tail; s++) b[s & mask] = a[s & this.mask];
       return b;
     };
-    this.input = re(this.input);
-    this.fn = re(this.fn);
-    this.target = re(this.target);
-    this.aux = re(this.aux);
-    this.extras = re(this.extras);
-    this.enq = re(this.enq);
+    this.input = re(this.input, new Array(cap));
+    this.target = re(this.target, new Array(cap));
+    this.aux = re(this.aux, new Array(cap).fill(0));
+    this.fn = re(this.fn, new Int32Array(cap));
+    this.enq = re(this.enq, new Float64Array(cap));
     this.cap = cap;
     this.mask = mask;
   }
@@ -76,9 +81,14 @@ class Deque {
     this.fn[i] = fn;
     this.target[i] = target;
     this.aux[i] = aux;
-    this.extras[i] = extras;
     this.enq[i] = enq;
+    if (extras) this.extras.set(s, extras);
     return s;
+  }
+
+  /** The extras of the head task. */
+  headExtras(): TaskExtras | undefined {
+    return this.extras.size === 0 ? undefined : this.extras.get(this.head);
   }
 
   /** Drops the head (after its fields were read). */
@@ -86,8 +96,7 @@ class Deque {
     const i = this.head & this.mask;
     this.input[i] = undefined;
     this.target[i] = undefined;
-    this.aux[i] = 0;
-    this.extras[i] = undefined;
+    if (this.extras.size > 0) this.extras.delete(this.head);
     this.head++;
   }
 }

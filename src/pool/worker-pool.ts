@@ -51,8 +51,8 @@ export class WorkerPool {
    * SerializationError (an input that cannot be copied) or WorkerCrashedError.
    */
   submit<R = unknown>(input: unknown, opts?: SubmitOptions): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.#core.submit(input, opts, resolve as (v: unknown) => void, reject);
+    return new Promise<R>((resolve) => {
+      this.#core.submit(input, opts, resolve as (v: unknown) => void, 0);
     });
   }
 
