@@ -89,6 +89,9 @@ function onMessage(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, msg: W
   if (msg.type === 'ready') {
     e.ready = true;
     stats.starting--;
+    // Tasks that wait for a live worker (direct ones, when the pool had none) can go now.
+    core.dispatch();
+    core.publish();
   } else if (msg.type === 'result') {
     core.messageResult(msg.slot, msg.status, msg.value);
   } else if (msg.type === 'init-error') {

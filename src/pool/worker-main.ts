@@ -6,7 +6,7 @@
  * and wake the main thread once per batch. When there is nothing to do it spins briefly, then sleeps in
  * `Atomics.wait` (bounded, so the event loop still gets turns for the task module's own timers).
  */
-import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
+import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { fastNow as now } from '../memory/clock.js';
 import { encode, newEncoded, payloadLength } from '../memory/codec.js';
 import { AbortError } from '../memory/errors.js';
@@ -40,9 +40,19 @@ import { findTaskFunction, loadTaskModule, type TaskFunction, type TaskModule } 
 
 import type { TaskContext } from './worker-main-types.js';
 
-const port = parentPort;
-if (!port) throw new Error('skein worker-main must run in a worker thread');
-const init = (await new Promise((resolve) => port.once('message', resolve))) as WorkerInit;
+if (!parentPort) throw new Error('skein worker-main must run in a worker thread');
+const port: MessagePort = parentPort;
+// The init message is posted right after the Worker is made, so it is normally queued already. It is
+// pulled with receiveMessageOnPort, as all later mail is: a 'message' listener would be handed (and
+// on removal could drop) messages meant to be pulled synchronously.
+async function receiveInit(p: MessagePort): Promise<WorkerInit> {
+  for (;;) {
+    const m = receiveMessageOnPort(p);
+    if (m) return m.message as WorkerInit;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+const init = await receiveInit(port);
 
 let mod: TaskModule;
 try {
@@ -102,7 +112,7 @@ const direct: { slot: number; fnId: number; input: unknown }[] = [];
 
 function pullMail(): void {
   Atomics.store(ctl, me + W_MAIL, 0);
-  for (let m = receiveMessageOnPort(port as never); m; m = receiveMessageOnPort(port as never)) {
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
     const msg = m.message as MainMessage;
     if (msg.type === 'fn') fnNames[msg.id] = msg.name;
     else if (msg.type === 'task') direct.push(msg);
@@ -131,7 +141,7 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
   }
   const plen = payloadLength(e);
   if (e.sabs || plen > results.maxPayload) {
-    port?.postMessage({ type: 'result', slot, status, value });
+    port.postMessage({ type: 'result', slot, status, value });
     return;
   }
   while (!results.tryWrite(slot, status, e, plen)) {
@@ -267,7 +277,7 @@ const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 async function loop(): Promise<void> {
   let lastYield = now();
   Atomics.store(ctl, me + W_STATE, WorkerState.Idle);
-  port?.postMessage({ type: 'ready' });
+  port.postMessage({ type: 'ready' });
   for (;;) {
     const seen = Atomics.load(ctl, TASK_SEQ);
     if (Atomics.load(ctl, me + W_MAIL) !== 0) pullMail();
