@@ -2,5 +2,6 @@ export * from './channel.js';
 export * from './errors.js';
 export * from './guard.js';
 export * from './mutex.js';
+export * from './select.js';
 export * from './semaphore.js';
 export * from './wait-group.js';

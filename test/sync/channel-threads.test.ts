@@ -82,6 +82,19 @@ describe('Channel across worker threads', () => {
     expect(await runOp('recvTimeout', { ch, timeout: 1000 })).toEqual({ ok: true, value: 5 });
   });
 
+  it('rendezvous: trySend hands a message to a worker waiting in recvSync', async () => {
+    const ch = new Channel<number>({ capacity: 0 });
+    const p = runOp('recvTimeout', { ch, timeout: 10_000 });
+    let tries = 0;
+    while (!ch.trySend(5)) {
+      tries++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(await p).toEqual({ ok: true, value: 5 });
+    expect(tries).toBeLessThan(2000);
+    expect(ch.length).toBe(0);
+  });
+
   it('close wakes a worker blocked in recvSync', async () => {
     const ch = new Channel<number>({ capacity: 1 });
     const p = runOp('recvTimeout', { ch, timeout: 10_000 });

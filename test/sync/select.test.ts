@@ -1,0 +1,164 @@
+import { Worker } from 'node:worker_threads';
+import {
+  AbortError,
+  Channel,
+  ChannelClosedError,
+  defaultCase,
+  InvalidArgumentError,
+  pendingAsyncWaitCount,
+  recv,
+  SerializationError,
+  select,
+  selectSync,
+  send,
+  TimeoutError,
+} from 'skein';
+import { describe, expect, it } from 'vitest';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
+
+function runOp<T = unknown>(op: string, data: Record<string, unknown>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const w = new Worker(OPS, { workerData: { op, ...data } });
+    w.once('message', (m: { ok: boolean; value?: T; name?: string; message?: string }) => {
+      if (m.ok) resolve(m.value as T);
+      else reject(Object.assign(new Error(m.message), { name: m.name }));
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => reject(new Error(`worker ${op} exited with ${code} before answering`)));
+  });
+}
+
+function filled(n: number): Channel<number> {
+  const ch = new Channel<number>({ capacity: n });
+  for (let i = 0; i < n; i++) ch.trySend(i);
+  return ch;
+}
+
+describe('select', () => {
+  it('rejects what is not a list of cases', async () => {
+    const ch = new Channel<number>({ capacity: 1 });
+    await expect(select([])).rejects.toThrow(InvalidArgumentError);
+    await expect(select([{ ch } as never])).rejects.toThrow(InvalidArgumentError);
+    await expect(select([defaultCase(), defaultCase()])).rejects.toThrow(InvalidArgumentError);
+    expect(() => recv({} as never)).toThrow(InvalidArgumentError);
+    expect(() => selectSync(null as never)).toThrow(InvalidArgumentError);
+  });
+
+  it('does the ready case: a receive gives its value, a send puts it', async () => {
+    const a = new Channel<number>({ capacity: 1 });
+    const b = filled(1);
+    expect(await select([recv(a), recv(b)])).toEqual({ index: 1, ok: true, value: 0 });
+    expect(await select([recv(a), send(b, 9)])).toEqual({ index: 1, ok: true });
+    expect(selectSync([recv(a), recv(b)])).toEqual({ index: 1, ok: true, value: 9 });
+  });
+
+  it('with a default case it never waits', async () => {
+    const a = new Channel<number>({ capacity: 1 });
+    const full = filled(1);
+    expect(await select([recv(a), send(full, 1), defaultCase()])).toEqual({ index: 2, ok: true });
+    expect(selectSync([defaultCase(), recv(a)])).toEqual({ index: 0, ok: true });
+    expect(full.length).toBe(1);
+    a.trySend(5);
+    expect(await select([recv(a), defaultCase()])).toEqual({ index: 0, ok: true, value: 5 });
+  });
+
+  it('chooses at random among ready cases: two always-ready channels get ~50% each', async () => {
+    const a = filled(4000);
+    const b = filled(4000);
+    const idle = new Channel<number>({ capacity: 1 });
+    const picks = [0, 0, 0];
+    for (let i = 0; i < 2000; i++) picks[(await select([recv(a), recv(idle), recv(b)])).index]++;
+    expect(picks[1]).toBe(0);
+    expect(picks[0]).toBeGreaterThan(850);
+    expect(picks[2]).toBeGreaterThan(850);
+    const s = [0, 0];
+    const x = new Channel<number>({ capacity: 4000 });
+    const y = new Channel<number>({ capacity: 4000 });
+    for (let i = 0; i < 2000; i++) s[selectSync([send(x, i), send(y, i)]).index]++;
+    expect(s[0]).toBeGreaterThan(850);
+    expect(s[1]).toBeGreaterThan(850);
+    expect(x.length + y.length).toBe(2000);
+  });
+
+  it('waits for the first case that becomes ready, without leaving waits behind', async () => {
+    const a = new Channel<number>({ capacity: 1 });
+    const b = new Channel<number>({ capacity: 1 });
+    setTimeout(() => b.trySend(42), 20);
+    expect(await select([recv(a), recv(b)], { timeout: 5000 })).toEqual({ index: 1, ok: true, value: 42 });
+    const full = filled(1);
+    setTimeout(() => full.tryRecv(), 20);
+    expect(await select([recv(a), send(full, 7)], { timeout: 5000 })).toEqual({ index: 1, ok: true });
+    setTimeout(() => a.close(), 20);
+    expect(await select([recv(a), recv(b)])).toEqual({ index: 0, ok: false, value: undefined });
+    expect(pendingAsyncWaitCount()).toBe(0);
+  });
+
+  it('times out or aborts with nothing done', async () => {
+    const a = new Channel<number>({ capacity: 1 });
+    const full = filled(1);
+    const cases = [recv(a), send(full, 1)];
+    await expect(select(cases, { timeout: 20 })).rejects.toThrow(TimeoutError);
+    expect(() => selectSync(cases, { timeout: 20 })).toThrow(TimeoutError);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 20);
+    await expect(select(cases, { signal: ac.signal })).rejects.toThrow(AbortError);
+    await expect(select(cases, { signal: AbortSignal.abort() })).rejects.toThrow(AbortError);
+    expect(full.length).toBe(1);
+    expect(full.tryRecv()).toEqual({ ok: true, value: 0 });
+    a.trySend(3);
+    expect(a.tryRecv()).toEqual({ ok: true, value: 3 });
+    expect(pendingAsyncWaitCount()).toBe(0);
+  });
+
+  it('a send case on a closed channel throws; an uncloneable send value throws before anything', async () => {
+    const closed = new Channel<number>({ capacity: 1 });
+    closed.close();
+    await expect(select([send(closed, 1)])).rejects.toThrow(ChannelClosedError);
+    const a = new Channel<unknown>({ capacity: 1 });
+    const b = new Channel<unknown>({ capacity: 1 });
+    await expect(select([send(a, 1), send(b, () => 1)])).rejects.toThrow(SerializationError);
+    expect(a.length).toBe(0);
+  });
+
+  it('works with rendezvous channels and with messages larger than the ring', async () => {
+    const rv = new Channel<number>({ capacity: 0 });
+    const sent = rv.send(11);
+    expect(await select([recv(rv)], { timeout: 1000 })).toEqual({ index: 0, ok: true, value: 11 });
+    await sent;
+    const r = select([recv(rv)], { timeout: 2000 });
+    await sleep(10);
+    await rv.send(12);
+    expect(await r).toEqual({ index: 0, ok: true, value: 12 });
+
+    const small = new Channel<unknown>({ capacity: 2, bytes: 256 });
+    const big = 'z'.repeat(10_000);
+    const s = select([send(small, big)]);
+    expect(await select([recv(small)])).toEqual({ index: 0, ok: true, value: big });
+    expect(await s).toEqual({ index: 0, ok: true });
+  });
+
+  it('across threads: worker selects over several channels, async and blocking', async () => {
+    for (const sync of [false, true]) {
+      const chs = [0, 1, 2].map(() => new Channel<number>({ capacity: 4 }));
+      const worker = runOp<number[][]>('selectRecv', { chs, sync });
+      for (let i = 0; i < 300; i++) await chs[i % 3].send(i);
+      for (const c of chs) c.close();
+      const got = await worker;
+      got.forEach((vals, k) => {
+        expect(vals).toEqual(Array.from({ length: 100 }, (_, j) => 3 * j + k));
+      });
+    }
+    const outs = [0, 1].map(() => new Channel<number>({ capacity: 8 }));
+    const sender = runOp<number[]>('selectSend', { chs: outs, count: 400, sync: true });
+    const seen: number[] = [];
+    while (seen.length < 400) {
+      const r = await select<number>([recv(outs[0]), recv(outs[1])], { timeout: 10_000 });
+      seen.push(r.value as number);
+    }
+    const picks = await sender;
+    expect(picks[0] + picks[1]).toBe(400);
+    expect(seen.sort((x, y) => x - y)).toEqual(Array.from({ length: 400 }, (_, i) => i));
+  });
+});
