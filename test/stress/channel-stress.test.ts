@@ -1,0 +1,79 @@
+import { Worker } from 'node:worker_threads';
+import { Channel, recv, select, TimeoutError } from 'skein';
+import { describe, expect, it } from 'vitest';
+
+const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
+
+function runOp<T = unknown>(op: string, data: Record<string, unknown>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const w = new Worker(OPS, { workerData: { op, ...data } });
+    w.once('message', (m: { ok: boolean; value?: T; name?: string; message?: string }) => {
+      if (m.ok) resolve(m.value as T);
+      else reject(Object.assign(new Error(m.message), { name: m.name }));
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => reject(new Error(`worker ${op} exited with ${code} before answering`)));
+  });
+}
+
+describe('Channel under churn', () => {
+  it('timeouts, aborts, large messages and a close racing with sends: delivered == sent, exactly once', async () => {
+    for (const bigEvery of [0, 7]) {
+      const ch = new Channel<{ p: number; i: number }>({ capacity: 8, bytes: 4096 });
+      const producers = [1, 2, 3].map((id) =>
+        runOp<number[]>('produceRace', { ch, id, bigEvery, timeout: 1 }),
+      );
+      const consumers = [0, 1].map(() => runOp<[number, number][]>('consumeRace', { ch, timeout: 1 }));
+      // main receives too, alternating short timeouts, aborts and select with a timeout
+      const mainGot: [number, number][] = [];
+      const idle = new Channel<{ p: number; i: number }>({ capacity: 1 });
+      let stop = false;
+      const mainConsumer = (async () => {
+        for (let k = 0; ; k++) {
+          try {
+            let r: { ok: boolean; value?: { p: number; i: number } };
+            if (k % 3 === 0) r = await ch.recv({ timeout: 1 });
+            else if (k % 3 === 1) r = await ch.recv({ signal: AbortSignal.timeout(1) });
+            else r = await select<{ p: number; i: number }>([recv(idle), recv(ch)], { timeout: 1 });
+            if (!r.ok) {
+              if (stop) return;
+              continue;
+            }
+            const v = r.value as { p: number; i: number };
+            mainGot.push([v.p, v.i]);
+          } catch (e) {
+            if (!(e instanceof TimeoutError) && (e as Error).name !== 'AbortError') throw e;
+          }
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 1500));
+      stop = true;
+      ch.close();
+      const sent = await Promise.all(producers);
+      const got = [...(await Promise.all(consumers)), mainGot];
+      await mainConsumer;
+      idle.close();
+
+      const delivered = new Map<number, number[]>([1, 2, 3].map((p) => [p, []]));
+      for (const list of got) {
+        const last = new Map<number, number>();
+        for (const [p, i] of list) {
+          expect(i).toBeGreaterThan(last.get(p) ?? -1);
+          last.set(p, i);
+          delivered.get(p)?.push(i);
+        }
+      }
+      let total = 0;
+      for (const [p, idx] of delivered) {
+        idx.sort((a, b) => a - b);
+        expect(idx, `producer ${p}`).toEqual(sent[p - 1]);
+        total += idx.length;
+      }
+      expect(total).toBeGreaterThan(100);
+      expect(ch.length).toBe(0);
+      const c = new Int32Array(ch.handle.sab, 0, 256);
+      expect(c[34]).toBe(2); // PLOCK: closed, not held
+      expect(c[66]).toBe(0); // CLOCK free
+    }
+  });
+});
