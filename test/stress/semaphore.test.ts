@@ -1,0 +1,118 @@
+// Stress: many threads, many iterations, timeouts mixed in; bounded in time (each test a few
+// seconds on 2 busy cores). Invariants: never more permits in use than the semaphore has, nobody
+// starves, and at the end every permit is back and nobody is left in line.
+import { pendingAsyncWaitCount, Semaphore, TimeoutError } from 'skein';
+import { describe, expect, it } from 'vitest';
+import { queued, runOp } from '../fixtures/sync-run.js';
+
+interface StressResult {
+  ok: number;
+  timeouts: number;
+}
+
+/** Runs 6 workers and the main thread against `sem` for `ms`; returns the per-thread results. */
+async function hammer(sem: Semaphore, ms: number): Promise<{ results: StressResult[]; st: Int32Array }> {
+  const stats = new SharedArrayBuffer(16);
+  const st = new Int32Array(stats);
+  const p = sem.permits;
+  const plan = [
+    { weights: [1], mode: 'sync', timeoutEvery: 0 },
+    { weights: [1, 2], mode: 'sync', timeoutEvery: 7 },
+    { weights: [p, 1], mode: 'sync', timeoutEvery: 5 },
+    { weights: [2, 3], mode: 'async', timeoutEvery: 0 },
+    { weights: [1, p], mode: 'mixed', timeoutEvery: 3 },
+    { weights: [3, 1, 2], mode: 'mixed', timeoutEvery: 0 },
+  ];
+  const workers = plan.map((o) => runOp<StressResult>('semStress', { sem, stats, ms, spins: 100, ...o }));
+  const main = (async (): Promise<StressResult> => {
+    let ok = 0;
+    let timeouts = 0;
+    for (let i = 0, end = performance.now() + ms; performance.now() < end; i++) {
+      const w = 1 + (i % p);
+      try {
+        const g = await sem.acquire(w, i % 4 === 0 ? { timeout: 1 } : undefined);
+        const inUse = Atomics.add(st, 0, w) + w;
+        if (inUse > p) Atomics.add(st, 2, 1);
+        Atomics.sub(st, 0, w);
+        Atomics.add(st, 3, 1);
+        g.release();
+        ok++;
+      } catch (err) {
+        expect(err).toBeInstanceOf(TimeoutError);
+        timeouts++;
+      }
+    }
+    return { ok, timeouts };
+  })();
+  return { results: await Promise.all([...workers, main]), st };
+}
+
+async function expectAtRest(sem: Semaphore): Promise<void> {
+  expect(sem.available).toBe(sem.permits);
+  expect(queued(sem)).toBe(0);
+  (await sem.acquire(sem.permits, { timeout: 1000 })).release();
+  expect(pendingAsyncWaitCount()).toBe(0);
+}
+
+describe('Semaphore under stress', () => {
+  it('6 workers + main, weighted, sync/async, with timeouts: never over its permits, nobody starves', async () => {
+    const sem = new Semaphore(4);
+    const { results, st } = await hammer(sem, 2500);
+    const ok = results.reduce((a, r) => a + r.ok, 0);
+    const timeouts = results.reduce((a, r) => a + r.timeouts, 0);
+    expect(Atomics.load(st, 2)).toBe(0);
+    expect(Atomics.load(st, 1)).toBeLessThanOrEqual(4);
+    expect(Atomics.load(st, 3)).toBe(ok);
+    for (const r of results) expect(r.ok).toBeGreaterThan(10); // FIFO: every thread got through
+    expect(timeouts).toBeGreaterThan(0);
+    await expectAtRest(sem);
+    console.log(`semaphore stress: ${ok} acquires, ${timeouts} timeouts in 2.5 s`);
+  });
+
+  it('still exact when the ticket numbers wrap around 2^31', async () => {
+    const sem = new Semaphore(3);
+    // Documented layout (ticket-gate.ts): slot 1 NEXT, slot 2 SERVING. Start just below the wrap.
+    const v = new Int32Array(sem.handle.sab);
+    v[1] = 0x7fffffff - 200;
+    v[2] = 0x7fffffff - 200;
+    const { results, st } = await hammer(sem, 1000);
+    expect(Atomics.load(st, 2)).toBe(0);
+    for (const r of results) expect(r.ok).toBeGreaterThan(0);
+    expect(v[1]).toBeLessThan(0); // the tickets did wrap
+    await expectAtRest(sem);
+  });
+
+  it('more waiters than the ticket ring holds (1024): all served, the first 1024 in order', async () => {
+    const sem = new Semaphore(1);
+    sem.tryAcquire();
+    const order: number[] = [];
+    const waits = Array.from({ length: 1500 }, (_, i) =>
+      sem.acquire().then((g) => {
+        order.push(i);
+        g.release();
+      }),
+    );
+    expect(queued(sem)).toBe(1024); // the rest wait for room in the line
+    sem.release();
+    await Promise.all(waits);
+    expect(order.length).toBe(1500);
+    expect(order.slice(0, 1024)).toEqual(Array.from({ length: 1024 }, (_, i) => i));
+    expect(new Set(order).size).toBe(1500);
+    await expectAtRest(sem);
+  });
+
+  it('more timed-out waiters than the ring holds, behind a live head: the line recovers', async () => {
+    const sem = new Semaphore(2);
+    sem.tryAcquire(2);
+    const head = sem.acquire(2);
+    const waits = await Promise.allSettled(
+      Array.from({ length: 1500 }, (_, i) => sem.acquire(1, { timeout: 5 + (i % 20) })),
+    );
+    expect(waits.every((w) => w.status === 'rejected' && w.reason instanceof TimeoutError)).toBe(true);
+    const names = await runOp<string[]>('semTimeouts', { sem, n: 1, count: 20, timeout: 2 });
+    expect(new Set(names)).toEqual(new Set(['TimeoutError']));
+    sem.release(2);
+    (await head).release();
+    await expectAtRest(sem);
+  });
+});
