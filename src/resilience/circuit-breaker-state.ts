@@ -1,120 +1,48 @@
 /**
- * The shared memory of a `CircuitBreaker`: every piece of its state, so one breaker passed to many
- * threads is one breaker.
- *
- * Int32 slots of `sab`:
- *
- *   0  LOCK       0 free, 1 held, 2 held and a thread may sleep on it (Drepper's futex mutex)
- *   1  STATE      (version << 3) | state code; written only under LOCK, read lock-free by every call
- *   2  WATCHERS   threads whose stateChange watcher sleeps on STATE; a transition notifies only if > 0
- *   3  CONSEC     counted failures in a row in this closed epoch
- *   4  PROBES     probes admitted in this half-open epoch
- *   5  PROBES_OK  of those, probes that succeeded
- *   6  LEVEL      reset backoff level: failed probes since the circuit last closed
- *   7  W_CALLS    outcomes in the window          8 W_FAILS  of them failures    9 W_SLOW  of them slow
- *   10 CURSOR     count window: the ring slot the next outcome overwrites
- *   11..15        lifetime totals: successes, failures, ignored, rejected, slow (Atomics.add, no LOCK)
- *   16..31 LOG    the last 16 transitions: ((version & 0x3ffffff) << 6) | (from << 3) | to, at version & 15
- *   32..          count window: `size` ring slots, each 0 (empty) or 1 | 2 if failed | 4 if slow;
- *                 time window: BUCKETS × (calls, fails, slow)
- *
- * Float64 slots, after the Int32 ones: OPENED_AT, OPEN_UNTIL (both on `now()`'s clock, the same in
- * every thread), LAST_EPOCH (time window: the newest epoch swept; bucket i holds epoch k with
- * k % BUCKETS === i, for the BUCKETS epochs up to LAST_EPOCH).
- *
- * A transition to the state it leaves (`reset()` of a closed breaker) still bumps the version, so
- * outcomes of calls admitted before it are dropped, but it is not reported as a stateChange.
- *
- * Why it is race-free. Every change of any slot except the lifetime totals and one CONSEC reset
- * happens under LOCK, so each change is a critical section that sees and leaves a consistent state
- * (the ring and its aggregates, the buckets and theirs, STATE and its LOG entry). A lock, not CAS
- * loops, because most changes touch several slots at once. Its critical sections are a few dozen
- * loads and stores that call nothing and allocate nothing, so a waiter spins briefly and only then
- * sleeps in `Atomics.wait` (allowed on Node's main thread too). The Float64 slots are touched only
- * under LOCK, whose acquire and release (sequentially consistent RMWs) order those plain accesses.
- *
- * Lock-free reads: each call loads STATE once (the hot check) and admits at once when it is closed.
- * The call keeps that word as its ticket; when it settles, its outcome counts only if STATE still
- * holds the same word (same version): outcomes of calls admitted before a transition do not leak
- * into the next epoch, and a half-open probe is matched to its own half-open epoch. The one change
- * outside LOCK: in consecutive-only mode a success with CONSEC already 0 records nothing, and one that
- * finds CONSEC > 0 stores 0 (atomically); that is a linearizable reset of the run of failures
- * (a concurrent failure's increment under LOCK either precedes it or follows it).
- *
- * Caveat: a worker terminated inside a critical section would leave LOCK held. The sections are a few
- * hundred nanoseconds of straight-line code; bound the work you run through a breaker instead of
- * terminating the threads that run it.
+ * One thread's view of a breaker's shared memory: admission, outcomes, transitions, the windows.
+ * The layout, and why every access is race-free, is described in `circuit-breaker-layout.ts`.
  */
 import { now } from '../memory/clock.js';
-import { cpuRelax } from '../memory/spin.js';
+import {
+  BUCKETS,
+  CLOSED,
+  CONSEC,
+  CURSOR,
+  F_LAST_EPOCH,
+  F_OPEN_UNTIL,
+  F_OPENED_AT,
+  F_SLOTS,
+  FORCED_CLOSED,
+  FORCED_OPEN,
+  HALF_OPEN,
+  IGNORE,
+  intSlots,
+  LEVEL,
+  LOCK,
+  LOG,
+  LOG_SIZE,
+  OPEN,
+  PERMANENT,
+  PROBES,
+  PROBES_OK,
+  REFUSED,
+  STATE,
+  STATE_NAMES,
+  SUCCESS,
+  T_FAILURE,
+  T_IGNORED,
+  T_REJECTED,
+  T_SLOW,
+  T_SUCCESS,
+  VERSION_MASK,
+  W_CALLS,
+  W_FAILS,
+  W_SLOW,
+  WATCHERS,
+  WIN,
+} from './circuit-breaker-layout.js';
+import { lockWord, unlockWord } from './circuit-breaker-lock.js';
 import { type BreakerConfig, type CircuitState, openDuration } from './circuit-breaker-options.js';
-
-const LOCK = 0;
-export const STATE = 1;
-export const WATCHERS = 2;
-const CONSEC = 3;
-const PROBES = 4;
-const PROBES_OK = 5;
-const LEVEL = 6;
-const W_CALLS = 7;
-const W_FAILS = 8;
-const W_SLOW = 9;
-const CURSOR = 10;
-const T_SUCCESS = 11;
-const T_FAILURE = 12;
-const T_IGNORED = 13;
-const T_REJECTED = 14;
-const T_SLOW = 15;
-const LOG = 16;
-const LOG_SIZE = 16;
-const WIN = 32;
-
-const F_OPENED_AT = 0;
-const F_OPEN_UNTIL = 1;
-const F_LAST_EPOCH = 2;
-const F_SLOTS = 3;
-
-/** Buckets of a time window: a call leaves it between size × 19/20 and size ms after it was recorded. */
-export const BUCKETS = 20;
-
-/** State codes (the low 3 bits of STATE). */
-export const CLOSED = 0;
-export const OPEN = 1;
-export const HALF_OPEN = 2;
-export const FORCED_OPEN = 3;
-export const FORCED_CLOSED = 4;
-export const STATE_NAMES: readonly CircuitState[] = [
-  'closed',
-  'open',
-  'half-open',
-  'forced-open',
-  'forced-closed',
-];
-
-/** The ticket of a refused call: code 7 is no state, so no STATE word equals it. */
-export const REFUSED = 7;
-
-/** Outcomes a settled call records. */
-export const SUCCESS = 0;
-export const FAILURE = 1;
-export const IGNORE = 2;
-export const PERMANENT = 3;
-
-const VERSION_MASK = 0x1fffffff;
-const LOCK_SPINS = 200;
-
-function intSlots(c: BreakerConfig): number {
-  return WIN + (c.windowKind === 'count' ? c.windowSize : 3 * BUCKETS);
-}
-
-/** Allocates a breaker's memory, closed at version 0. */
-export function createBreakerMemory(c: BreakerConfig): SharedArrayBuffer {
-  const ints = (intSlots(c) + 1) & ~1; // round up so the Float64 part is 8-byte aligned
-  const sab = new SharedArrayBuffer(ints * 4 + F_SLOTS * 8);
-  const f = new Float64Array(sab, ints * 4);
-  f[F_LAST_EPOCH] = Number.NEGATIVE_INFINITY;
-  return sab;
-}
 
 /** A transition, as the LOG keeps it. */
 export interface Transition {
@@ -152,36 +80,12 @@ export class BreakerMemory {
   #openUntil = 0;
 
   constructor(sab: SharedArrayBuffer, c: BreakerConfig) {
-    const ints = (intSlots(c) + 1) & ~1;
+    const ints = intSlots(c);
     this.v = new Int32Array(sab, 0, ints);
     this.#f = new Float64Array(sab, ints * 4, F_SLOTS);
     this.#c = c;
     this.#rate = c.failureRateThreshold > 0 || c.slowCallRateThreshold > 0;
     this.#width = c.windowKind === 'time' ? c.windowSize / BUCKETS : 0;
-  }
-
-  #lock(): void {
-    const v = this.v;
-    let c = Atomics.compareExchange(v, LOCK, 0, 1);
-    if (c === 0) return;
-    for (let i = 0; i < LOCK_SPINS; i++) {
-      cpuRelax();
-      if (Atomics.load(v, LOCK) === 0 && (c = Atomics.compareExchange(v, LOCK, 0, 1)) === 0) return;
-    }
-    // Mark the lock contended (2) before sleeping, so the holder's unlock knows to notify.
-    if (c !== 2) c = Atomics.exchange(v, LOCK, 2);
-    while (c !== 0) {
-      Atomics.wait(v, LOCK, 2);
-      c = Atomics.exchange(v, LOCK, 2);
-    }
-  }
-
-  #unlock(): void {
-    const v = this.v;
-    if (Atomics.sub(v, LOCK, 1) !== 1) {
-      Atomics.store(v, LOCK, 0);
-      Atomics.notify(v, LOCK, 1);
-    }
   }
 
   /** Moves to state `to` (under LOCK): logs the transition and bumps the version. */
@@ -222,12 +126,12 @@ export class BreakerMemory {
       if (code === CLOSED || code === FORCED_CLOSED) return s;
       if (code === FORCED_OPEN) return REFUSED;
       if (code === OPEN && s === this.#openWord && now() < this.#openUntil) return REFUSED;
-      this.#lock();
+      lockWord(this.v, LOCK);
       let r: number;
       try {
         r = this.#admitLocked(s, code);
       } finally {
-        this.#unlock();
+        unlockWord(this.v, LOCK);
       }
       if (r !== -1) return r;
     }
@@ -271,11 +175,11 @@ export class BreakerMemory {
         return;
       }
     }
-    this.#lock();
+    lockWord(this.v, LOCK);
     try {
       this.#settleLocked(ticket, code, outcome, slow);
     } finally {
-      this.#unlock();
+      unlockWord(this.v, LOCK);
     }
   }
 
@@ -360,7 +264,8 @@ export class BreakerMemory {
     const e = Math.floor(now() / this.#width);
     const last = f[F_LAST_EPOCH];
     if (e > last) {
-      for (let k = Math.max(last + 1, e - BUCKETS + 1); k <= e; k++) {
+      // now() >= 0, so epochs are >= 0 and k % BUCKETS is a bucket index.
+      for (let k = Math.max(last + 1, e - BUCKETS + 1, 0); k <= e; k++) {
         const b = WIN + 3 * (k % BUCKETS);
         v[W_CALLS] -= v[b];
         v[W_FAILS] -= v[b + 1];
@@ -374,7 +279,7 @@ export class BreakerMemory {
 
   /** Moves to `to` unless already there: forceOpen, forceClose, reset. */
   force(to: number): void {
-    this.#lock();
+    lockWord(this.v, LOCK);
     try {
       const cur = this.v[STATE] & 7;
       if (to === CLOSED) {
@@ -384,7 +289,7 @@ export class BreakerMemory {
         this.#set(to);
       }
     } finally {
-      this.#unlock();
+      unlockWord(this.v, LOCK);
     }
   }
 
@@ -394,7 +299,7 @@ export class BreakerMemory {
    */
   since(seen: number): { word: number; changes: Transition[] } {
     const v = this.v;
-    this.#lock();
+    lockWord(this.v, LOCK);
     try {
       const word = v[STATE];
       const changes: Transition[] = [];
@@ -414,7 +319,7 @@ export class BreakerMemory {
       }
       return { word, changes };
     } finally {
-      this.#unlock();
+      unlockWord(this.v, LOCK);
     }
   }
 
@@ -422,7 +327,7 @@ export class BreakerMemory {
   snapshot(): BreakerSnapshot {
     const v = this.v;
     const f = this.#f;
-    this.#lock();
+    lockWord(this.v, LOCK);
     try {
       if (this.#rate && this.#width > 0) this.#sweep();
       const code = v[STATE] & 7;
@@ -444,7 +349,7 @@ export class BreakerMemory {
         slowCalls: Atomics.load(v, T_SLOW),
       };
     } finally {
-      this.#unlock();
+      unlockWord(this.v, LOCK);
     }
   }
 }

@@ -9,15 +9,6 @@ import {
   type SharedHandle,
 } from '../memory/handle.js';
 import {
-  type BreakerConfig,
-  type CircuitBreakerOptions,
-  type CircuitState,
-  type FailureVerdict,
-  resolveBreakerOptions,
-} from './circuit-breaker-options.js';
-import {
-  BreakerMemory,
-  type BreakerSnapshot,
   CLOSED,
   createBreakerMemory,
   FAILURE,
@@ -29,9 +20,16 @@ import {
   STATE,
   STATE_NAMES,
   SUCCESS,
-  type Transition,
   WATCHERS,
-} from './circuit-breaker-state.js';
+} from './circuit-breaker-layout.js';
+import {
+  type BreakerConfig,
+  type CircuitBreakerOptions,
+  type CircuitState,
+  type FailureVerdict,
+  resolveBreakerOptions,
+} from './circuit-breaker-options.js';
+import { BreakerMemory, type BreakerSnapshot, type Transition } from './circuit-breaker-state.js';
 import { BrokenCircuitError } from './errors.js';
 import {
   abortErrorFor,

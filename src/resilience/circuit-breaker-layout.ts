@@ -1,0 +1,115 @@
+/**
+ * The shared-memory layout of a `CircuitBreaker`: every piece of its state, so one breaker passed to
+ * many threads is one breaker. `circuit-breaker-state.ts` reads and changes it.
+ *
+ * Int32 slots of `sab`:
+ *
+ *   0  LOCK       0 free, 1 held, 2 held and a thread may sleep on it (Drepper's futex mutex)
+ *   1  STATE      (version << 3) | state code; written only under LOCK, read lock-free by every call
+ *   2  WATCHERS   threads whose stateChange watcher sleeps on STATE; a transition notifies only if > 0
+ *   3  CONSEC     counted failures in a row in this closed epoch
+ *   4  PROBES     probes admitted in this half-open epoch
+ *   5  PROBES_OK  of those, probes that succeeded
+ *   6  LEVEL      reset backoff level: failed probes since the circuit last closed
+ *   7  W_CALLS    outcomes in the window          8 W_FAILS  of them failures    9 W_SLOW  of them slow
+ *   10 CURSOR     count window: the ring slot the next outcome overwrites
+ *   11..15        lifetime totals: successes, failures, ignored, rejected, slow (Atomics.add, no LOCK)
+ *   16..31 LOG    the last 16 transitions: ((version & 0x3ffffff) << 6) | (from << 3) | to, at version & 15
+ *   32..          count window: `size` ring slots, each 0 (empty) or 1 | 2 if failed | 4 if slow;
+ *                 time window: BUCKETS × (calls, fails, slow)
+ *
+ * Float64 slots, after the Int32 ones: OPENED_AT, OPEN_UNTIL (both on `now()`'s clock, the same in
+ * every thread), LAST_EPOCH (time window: the newest epoch swept; bucket i holds epoch k with
+ * k % BUCKETS === i, for the BUCKETS epochs up to LAST_EPOCH).
+ *
+ * A transition to the state it leaves (`reset()` of a closed breaker) still bumps the version, so
+ * outcomes of calls admitted before it are dropped, but it is not reported as a stateChange.
+ *
+ * Why it is race-free. Every change of any slot except the lifetime totals and one CONSEC reset
+ * happens under LOCK, so each change is a critical section that sees and leaves a consistent state
+ * (the ring and its aggregates, the buckets and theirs, STATE and its LOG entry). A lock, not CAS
+ * loops, because most changes touch several slots at once. Its critical sections are a few dozen
+ * loads and stores that call nothing and allocate nothing, so a waiter spins briefly and only then
+ * sleeps in `Atomics.wait` (allowed on Node's main thread too). The Float64 slots are touched only
+ * under LOCK, whose acquire and release (sequentially consistent RMWs) order those plain accesses.
+ *
+ * Lock-free reads: each call loads STATE once (the hot check) and admits at once when it is closed.
+ * The call keeps that word as its ticket; when it settles, its outcome counts only if STATE still
+ * holds the same word (same version): outcomes of calls admitted before a transition do not leak
+ * into the next epoch, and a half-open probe is matched to its own half-open epoch. The one change
+ * outside LOCK: in consecutive-only mode a success with CONSEC already 0 records nothing, and one that
+ * finds CONSEC > 0 stores 0 (atomically); that is a linearizable reset of the run of failures
+ * (a concurrent failure's increment under LOCK either precedes it or follows it).
+ *
+ * Caveat: a worker terminated inside a critical section would leave LOCK held. The sections are a few
+ * hundred nanoseconds of straight-line code; bound the work you run through a breaker instead of
+ * terminating the threads that run it.
+ */
+import type { BreakerConfig, CircuitState } from './circuit-breaker-options.js';
+
+export const LOCK = 0;
+export const STATE = 1;
+export const WATCHERS = 2;
+export const CONSEC = 3;
+export const PROBES = 4;
+export const PROBES_OK = 5;
+export const LEVEL = 6;
+export const W_CALLS = 7;
+export const W_FAILS = 8;
+export const W_SLOW = 9;
+export const CURSOR = 10;
+export const T_SUCCESS = 11;
+export const T_FAILURE = 12;
+export const T_IGNORED = 13;
+export const T_REJECTED = 14;
+export const T_SLOW = 15;
+export const LOG = 16;
+export const LOG_SIZE = 16;
+export const WIN = 32;
+
+export const F_OPENED_AT = 0;
+export const F_OPEN_UNTIL = 1;
+export const F_LAST_EPOCH = 2;
+export const F_SLOTS = 3;
+
+/** Buckets of a time window: a call leaves it between size × 19/20 and size ms after it was recorded. */
+export const BUCKETS = 20;
+
+/** State codes (the low 3 bits of STATE). */
+export const CLOSED = 0;
+export const OPEN = 1;
+export const HALF_OPEN = 2;
+export const FORCED_OPEN = 3;
+export const FORCED_CLOSED = 4;
+export const STATE_NAMES: readonly CircuitState[] = [
+  'closed',
+  'open',
+  'half-open',
+  'forced-open',
+  'forced-closed',
+];
+
+/** The ticket of a refused call: code 7 is no state, so no STATE word equals it. */
+export const REFUSED = 7;
+
+/** Outcomes a settled call records. */
+export const SUCCESS = 0;
+export const FAILURE = 1;
+export const IGNORE = 2;
+export const PERMANENT = 3;
+
+export const VERSION_MASK = 0x1fffffff;
+
+/** Int32 slots before the Float64 part: an even count, so the Float64 part is 8-byte aligned. */
+export function intSlots(c: BreakerConfig): number {
+  return (WIN + (c.windowKind === 'count' ? c.windowSize : 3 * BUCKETS) + 1) & ~1;
+}
+
+/** Allocates a breaker's memory, closed at version 0. */
+export function createBreakerMemory(c: BreakerConfig): SharedArrayBuffer {
+  const ints = intSlots(c);
+  const sab = new SharedArrayBuffer(ints * 4 + F_SLOTS * 8);
+  const f = new Float64Array(sab, ints * 4);
+  f[F_LAST_EPOCH] = Number.NEGATIVE_INFINITY;
+  return sab;
+}
