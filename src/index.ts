@@ -3,6 +3,6 @@
  * Layers, bottom to top: memory, sync, pool, resilience, flow, observe (see DESIGN.md).
  */
 export * from './memory/index.js';
-export * from './sync/index.js';
 export * from './pool/index.js';
 export * from './resilience/index.js';
+export * from './sync/index.js';

@@ -2,6 +2,6 @@ export * from './clock.js';
 export * from './codec.js';
 export * from './errors.js';
 export * from './handle.js';
+export * from './histogram.js';
 export * from './spin.js';
 export * from './wait.js';
-export * from './histogram.js';
