@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import {
   AbortError,
   blockUntil,
@@ -116,6 +119,54 @@ describe('waitUntil (async)', () => {
     await expect(waitUntil(v, 0, attempt, { timeout: 50 })).rejects.toThrow(TimeoutError);
     expect(now() - t0).toBeLessThan(1000);
     expect(pendingAsyncWaitCount()).toBe(0);
+  });
+
+  it('many waits sharing one signal add one abort listener, not one each (no MaxListeners warning)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const ac = new AbortController();
+      const v = word();
+      const waits = Array.from({ length: 50 }, () =>
+        waitUntil(v, 0, () => undefined, { signal: ac.signal }).catch((e: unknown) => e),
+      );
+      expect(getEventListeners(ac.signal, 'abort').length).toBe(1);
+      // Waits that end leave nothing behind on the signal either.
+      const short = await Promise.allSettled(
+        Array.from({ length: 30 }, () => waitUntil(v, 0, () => undefined, { signal: ac.signal, timeout: 1 })),
+      );
+      expect(short.every((r) => r.status === 'rejected')).toBe(true);
+      expect(getEventListeners(ac.signal, 'abort').length).toBe(1);
+      ac.abort('all');
+      for (const e of await Promise.all(waits)) expect(e).toBeInstanceOf(AbortError);
+      await sleep(10);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      expect(pendingAsyncWaitCount()).toBe(0);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('a waiter with a signal woken many times keeps no memory per wake-up', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const v = word();
+    let done = false;
+    const p = waitUntil(v, 0, () => (done ? 1 : undefined), { signal: new AbortController().signal });
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 20_000; i++) {
+      wake(v, 0);
+      await new Promise((r) => setImmediate(r)); // let it wake, fail its attempt and sleep again
+    }
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    done = true;
+    wake(v, 0);
+    expect(await p).toBe(1);
+    // Racing each sleep against one long-lived abort promise kept ~300 bytes per wake-up (6 MB here).
+    expect(grown).toBeLessThan(2 * 1024 * 1024);
   });
 
   it('times out on time even while another thread wakes it constantly', async () => {
