@@ -1,0 +1,230 @@
+// AbortSignal and time limits. Side effects go into a SharedArrayBuffer given to the workers as
+// `workerData`, so "the task never ran" is observed, not assumed.
+import { AbortError, TimeoutError, WorkerPool } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rejection, sharedCounters, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
+
+let pool: WorkerPool | undefined;
+afterEach(async () => {
+  if (pool) await within(pool.close({ force: true }), 5000, 'close');
+  pool = undefined;
+});
+
+function make(opts: Partial<ConstructorParameters<typeof WorkerPool>[0]> = {}): {
+  pool: WorkerPool;
+  counters: Int32Array;
+} {
+  const counters = sharedCounters(64);
+  pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, workerData: { counters }, ...opts });
+  return { pool, counters };
+}
+
+const workerIds = (p: WorkerPool): number[] => p.getHealthStatus().map((h) => h.workerId);
+
+describe('AbortSignal', () => {
+  it('a queued task (in the shared rings) that is aborted never runs and rejects AbortError', async () => {
+    const { pool, counters } = make();
+    await pool.submit(0);
+    const blocker = pool.submit(250, { fn: 'spin' });
+    await until(() => pool.metrics().busy === 1, 2000);
+    const ac = new AbortController();
+    const reason = new Error('user went away');
+    const queued = pool.submit(5, { fn: 'mark', signal: ac.signal });
+    const kept = pool.submit(6, { fn: 'mark' });
+    await sleep(20);
+    ac.abort(reason);
+    const err = await within(rejection(queued), 500, 'abort of a queued task');
+    expect(err).toBeInstanceOf(AbortError);
+    expect(err.cause).toBe(reason);
+    expect(await blocker).toBe(250);
+    expect(await kept).toBe(6);
+    await pool.submit(7, { fn: 'mark' });
+    expect(counters[5]).toBe(0);
+    expect(counters[6]).toBe(1);
+    expect(counters[7]).toBe(1);
+  });
+
+  it('a task waiting in the main-thread queue (no free slot) that is aborted never runs', async () => {
+    const { pool, counters } = make({ maxInFlight: 1 });
+    await pool.submit(0);
+    const blocker = pool.submit(200, { fn: 'spin' });
+    await until(() => pool.metrics().busy === 1, 2000);
+    const acs = Array.from({ length: 5 }, () => new AbortController());
+    const tasks = acs.map((ac, i) => pool.submit(10 + i, { fn: 'mark', signal: ac.signal }));
+    expect(pool.getQueueLength()).toBe(5);
+    acs[1].abort();
+    acs[3].abort();
+    expect(pool.getQueueLength()).toBe(3);
+    const settled = await Promise.allSettled(tasks);
+    await blocker;
+    expect(settled.map((s) => s.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect((settled[1] as PromiseRejectedResult).reason).toBeInstanceOf(AbortError);
+    expect([...counters.subarray(10, 15)]).toEqual([1, 0, 1, 0, 1]);
+  });
+
+  it('an already-aborted signal rejects at once and the task never runs', async () => {
+    const { pool, counters } = make();
+    const reason = new Error('too late');
+    const err = await within(
+      rejection(pool.submit(3, { fn: 'mark', signal: AbortSignal.abort(reason) })),
+      100,
+      'reject',
+    );
+    expect(err).toBeInstanceOf(AbortError);
+    expect(err.cause).toBe(reason);
+    await pool.submit(4, { fn: 'mark' });
+    expect(counters[3]).toBe(0);
+    expect(counters[4]).toBe(1);
+  });
+
+  it('a running async task sees ctx.signal abort; the caller gets AbortError at once', async () => {
+    const { pool, counters } = make();
+    const ac = new AbortController();
+    const running = pool.submit({ id: 9, ms: 5000 }, { fn: 'waitForAbort', signal: ac.signal });
+    expect(await until(() => counters[9] === 1, 3000)).toBe(true);
+    const t0 = Date.now();
+    ac.abort();
+    const err = await rejection(running);
+    expect(err).toBeInstanceOf(AbortError);
+    expect(Date.now() - t0).toBeLessThan(200);
+    // The task itself saw the signal (2 = aborted), and the worker stays (it gave the task up).
+    expect(await until(() => counters[9] === 2, 2000)).toBe(true);
+    const ids = workerIds(pool);
+    expect(await pool.submit(21, { fn: 'double' })).toBe(42);
+    await sleep(250);
+    expect(workerIds(pool)).toEqual(ids);
+  });
+
+  it('a running synchronous task that is aborted: rejects at once; its worker is replaced after the grace', async () => {
+    const { pool } = make({ killGrace: 50 });
+    const ac = new AbortController();
+    const stuck = pool.submit(null, { fn: 'forever', signal: ac.signal });
+    await until(() => pool.metrics().busy === 1, 2000);
+    const before = workerIds(pool);
+    ac.abort();
+    expect(await within(rejection(stuck), 300, 'abort of a stuck task')).toBeInstanceOf(AbortError);
+    expect(await until(() => workerIds(pool).length === 1 && workerIds(pool)[0] !== before[0], 3000)).toBe(
+      true,
+    );
+    expect(await within(pool.submit(4, { fn: 'double' }), 3000, 'task after abort')).toBe(8);
+  });
+
+  // BUG: killGrace is not honoured after an abort: the kill is checked by the sweep, whose period
+  // is min(1000, idleTimeout / 4) unless a task has a timeout, so a stuck worker lives ~1 s, not 50 ms.
+  it.fails('BUG: an aborted stuck worker is terminated about killGrace ms later', async () => {
+    const { pool } = make({ killGrace: 50 });
+    const ac = new AbortController();
+    const stuck = pool.submit(null, { fn: 'forever', signal: ac.signal });
+    await until(() => pool.metrics().busy === 1, 2000);
+    const before = workerIds(pool)[0];
+    const t0 = Date.now();
+    ac.abort();
+    await rejection(stuck);
+    await until(() => workerIds(pool)[0] !== before, 3000);
+    expect(Date.now() - t0).toBeLessThan(50 + 300);
+  });
+
+  // BUG: a replacement worker at a reused worker index writes its results from ring position 0
+  // (ResultRingWriter#write starts at 0) while the main thread's HEAD is past the dead worker's
+  // results: the replacement's results are never read and its tasks hang forever.
+  it.fails('BUG: after a stuck task is aborted and its worker replaced, the next task settles', async () => {
+    const { pool } = make({ killGrace: 50 });
+    await pool.submit(0); // the worker writes one result before it gets stuck
+    const ac = new AbortController();
+    const stuck = pool.submit(null, { fn: 'forever', signal: ac.signal });
+    await until(() => pool.metrics().busy === 1, 2000);
+    ac.abort();
+    await rejection(stuck);
+    expect(await within(pool.submit(4, { fn: 'double' }), 3000, 'task after abort')).toBe(8);
+  });
+
+  it('aborting after the task settled changes nothing', async () => {
+    const { pool } = make();
+    const ac = new AbortController();
+    expect(await pool.submit(2, { fn: 'double', signal: ac.signal })).toBe(4);
+    ac.abort();
+    expect(await pool.submit(3, { fn: 'double', signal: ac.signal }).catch((e) => e)).toBeInstanceOf(
+      AbortError,
+    );
+    expect(pool.metrics().completed).toBe(1);
+  });
+});
+
+describe('timeouts', () => {
+  it('per-task timeout: a synchronous endless loop rejects TimeoutError and its worker is replaced', async () => {
+    const { pool } = make({ maxWorkers: 2, minWorkers: 2 });
+    const before = workerIds(pool);
+    const t0 = Date.now();
+    const err = await within(rejection(pool.submit(null, { fn: 'forever', timeout: 200 })), 3000, 'timeout');
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err.message).toContain('200');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    // The other worker keeps serving meanwhile.
+    const out = await within(
+      Promise.all(Array.from({ length: 10 }, (_, i) => pool.submit(i, { fn: 'double' }))),
+      3000,
+      'after',
+    );
+    expect(out).toEqual(Array.from({ length: 10 }, (_, i) => i * 2));
+    const replaced = () => workerIds(pool).filter((id) => !before.includes(id)).length === 1;
+    expect(await until(() => replaced() && pool.getWorkerCount() === 2, 3000)).toBe(true);
+    expect(pool.metrics().failed).toBe(1);
+  });
+
+  // BUG: same root cause as the abort case: the replacement worker's results are lost when the
+  // timed-out worker had written results before (ResultRingWriter restarts at position 0).
+  it.fails('BUG: after a timeout replaced a worker that had done work, later tasks on the replacement settle', async () => {
+    const { pool } = make();
+    expect(await pool.submit(1)).toBe(1);
+    await rejection(pool.submit(null, { fn: 'forever', timeout: 100 }));
+    const out = await within(
+      Promise.all([1, 2, 3].map((i) => pool.submit(i, { fn: 'double' }))),
+      3000,
+      'after timeout',
+    );
+    expect(out).toEqual([2, 4, 6]);
+  });
+
+  it("pool taskTimeout applies to every task; a task's own timeout overrides it; 0 means none", async () => {
+    const { pool } = make({ taskTimeout: 150, killGrace: 20 });
+    expect(await rejection(pool.submit(null, { fn: 'forever' }))).toBeInstanceOf(TimeoutError);
+    expect(await pool.submit(5, { fn: 'double' })).toBe(10);
+    expect(await pool.submit(400, { fn: 'spin', timeout: 2000 })).toBe(400);
+    expect(await pool.submit(400, { fn: 'spin', timeout: 0 })).toBe(400);
+    expect(await rejection(pool.submit(1000, { fn: 'sleep' }))).toBeInstanceOf(TimeoutError);
+  });
+
+  it('a timeout counts run time, not time waiting in the queue', async () => {
+    const { pool } = make();
+    await pool.submit(0);
+    const blocker = pool.submit(400, { fn: 'spin' });
+    const waiting = pool.submit(20, { fn: 'spin', timeout: 250 });
+    expect(await blocker).toBe(400);
+    expect(await waiting).toBe(20);
+  });
+
+  it('an async task past its timeout sees ctx.signal abort and keeps its worker', async () => {
+    const { pool, counters } = make();
+    await pool.submit(0);
+    const ids = workerIds(pool);
+    const err = await rejection(pool.submit({ id: 12, ms: 5000 }, { fn: 'waitForAbort', timeout: 100 }));
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(await until(() => counters[12] === 2, 2000)).toBe(true);
+    await sleep(200);
+    expect(workerIds(pool)).toEqual(ids);
+  });
+
+  it('a timed-out task rejects close to its limit (not a sweep period later)', async () => {
+    const { pool } = make();
+    await pool.submit(0);
+    const t0 = Date.now();
+    await rejection(pool.submit(null, { fn: 'forever', timeout: 100 }));
+    expect(Date.now() - t0).toBeLessThan(100 + 400);
+  });
+});
