@@ -17,3 +17,4 @@ export type { BreakerSnapshot, Transition } from './circuit-breaker-state.js';
 export * from './circuit-breaker.js';
 export * from './leaky-bucket.js';
 export * from './sliding-window-limiter.js';
+export * from './concurrency-manager.js';

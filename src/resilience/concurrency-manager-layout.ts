@@ -1,0 +1,200 @@
+/**
+ * Shared-memory layout of a `ConcurrencyManager`, and the short lock that guards it.
+ *
+ * One SharedArrayBuffer, Int32 regions first, then Float64 regions (8-byte aligned). With
+ * M = maxConcurrency permit slots and Q = queueLimit waiter slots:
+ *
+ * Header, Int32:
+ *   0  LOCK        the lock word (below)
+ *   1  IN_USE      permits held (granted and not yet released or reclaimed); never above MAX
+ *   2  QUEUED      waiters in the lists
+ *   3  MAX         M
+ *   4  QCAP        Q
+ *   5  TICKET      next waiter ticket (mod 2^32; compared by difference): FIFO order and ties
+ *   6  PTOP        free permit slots on the permit free stack
+ *   7  WTOP        free waiter slots on the waiter free stack
+ *   8..17  HEAD[p - 1]  first waiter of priority p (1..10), -1 if none
+ *   18..27 TAIL[p - 1]  last waiter of priority p, -1 if none
+ * Header, Float64 (index FH + k):
+ *   MIN_EXPIRY  a lower bound on the earliest lease expiry among held permits (Infinity: none);
+ *               acquirers reclaim only once the clock passes it, and waiters sleep at most until it
+ *   WAIT_SUM, WAIT_MAX (ms), ACQUIRED, RELEASED, REJECTED, TIMED_OUT, ABORTED, EXPIRED: counters
+ *
+ * The lease table (permit slot s < M):
+ *   PGEN[s]    Int32  bumped at every grant of the slot: a permit remembers (s, gen), so releasing
+ *                     a permit twice, or after its lease was reclaimed and the slot re-granted, is
+ *                     recognised and ignored
+ *   PSTATE[s]  Int32  FREE or HELD
+ *   PWAITER[s] Int32  the waiter slot a handed-off grant waits in until its owner picks it up; -1
+ *   PPRIO[s]   Int32  priority of the holder (for events)
+ *   PSTACK[k]  Int32  the permit free stack, PSTACK[0 .. PTOP)
+ *   PEXP[s]    Float64  lease expiry on the shared clock (ms), Infinity without a lease
+ *   PSINCE[s]  Float64  when the slot was granted
+ *
+ * The waiter table (waiter slot w < Q):
+ *   WWORD[2w], WWORD[2w+1]  Int32  the waiter's own wait word (seq, sleepers; see memory/wait.ts):
+ *                                  a grant wakes exactly the waiter it is for
+ *   WSTATE[w]  Int32  FREE, WAITING or GRANTED (Atomics.store: the owner reads it without the lock)
+ *   WGEN[w]    Int32  bumped whenever the slot is freed: the owner holds (w, gen) and sees at once
+ *                     that a releaser removed it (its deadline passed) or a reclaim took its grant
+ *   WPRIO, WTICKET, WPREV, WNEXT  Int32  priority, FIFO ticket, doubly linked list of its priority
+ *   WPERMIT, WPGEN  Int32  the permit slot (and its gen) handed to this waiter
+ *   WSTACK[k]  Int32  the waiter free stack, WSTACK[0 .. WTOP)
+ *   WENQ, WLEASE, WDEADLINE  Float64  enqueue instant, lease (ms) to start at grant, give-up instant
+ */
+import { InvalidArgumentError } from '../memory/errors.js';
+import { cpuRelax } from '../memory/spin.js';
+
+export const LOCK = 0;
+export const IN_USE = 1;
+export const QUEUED = 2;
+export const MAX = 3;
+export const QCAP = 4;
+export const TICKET = 5;
+export const PTOP = 6;
+export const WTOP = 7;
+export const HEAD = 8;
+export const TAIL = 18;
+const HEADER_I32 = 32;
+
+/** Float64 header slots (offsets from `FH`). */
+export const MIN_EXPIRY = 0;
+export const WAIT_SUM = 1;
+export const WAIT_MAX = 2;
+export const ACQUIRED = 3;
+export const RELEASED = 4;
+export const REJECTED = 5;
+export const TIMED_OUT = 6;
+export const ABORTED = 7;
+export const EXPIRED = 8;
+const HEADER_F64 = 16;
+
+export const FREE = 0;
+export const HELD = 1;
+export const WAITING = 1;
+export const GRANTED = 2;
+
+export const MAX_PERMITS = 1 << 16;
+export const MAX_QUEUE = 1 << 16;
+
+/** Where each region starts: an index into the Int32 view or the Float64 view. */
+export class ManagerLayout {
+  readonly max: number;
+  readonly qcap: number;
+  readonly pgen: number;
+  readonly pstate: number;
+  readonly pwaiter: number;
+  readonly pprio: number;
+  readonly pstack: number;
+  readonly wword: number;
+  readonly wstate: number;
+  readonly wgen: number;
+  readonly wprio: number;
+  readonly wticket: number;
+  readonly wprev: number;
+  readonly wnext: number;
+  readonly wpermit: number;
+  readonly wpgen: number;
+  readonly wstack: number;
+  /** Float64 regions. */
+  readonly fh: number;
+  readonly pexp: number;
+  readonly psince: number;
+  readonly wenq: number;
+  readonly wlease: number;
+  readonly wdeadline: number;
+  readonly bytes: number;
+
+  constructor(max: number, qcap: number) {
+    this.max = max;
+    this.qcap = qcap;
+    let i = HEADER_I32;
+    const take = (n: number): number => {
+      const at = i;
+      i += n;
+      return at;
+    };
+    this.pgen = take(max);
+    this.pstate = take(max);
+    this.pwaiter = take(max);
+    this.pprio = take(max);
+    this.pstack = take(max);
+    this.wword = take(2 * qcap);
+    this.wstate = take(qcap);
+    this.wgen = take(qcap);
+    this.wprio = take(qcap);
+    this.wticket = take(qcap);
+    this.wprev = take(qcap);
+    this.wnext = take(qcap);
+    this.wpermit = take(qcap);
+    this.wpgen = take(qcap);
+    this.wstack = take(qcap);
+    let f = Math.ceil(i / 2);
+    const takeF = (n: number): number => {
+      const at = f;
+      f += n;
+      return at;
+    };
+    this.fh = takeF(HEADER_F64);
+    this.pexp = takeF(max);
+    this.psince = takeF(max);
+    this.wenq = takeF(qcap);
+    this.wlease = takeF(qcap);
+    this.wdeadline = takeF(qcap);
+    this.bytes = f * 8;
+  }
+
+  /** Allocates and initializes the memory: all permits and waiter slots free, lists empty. */
+  create(): SharedArrayBuffer {
+    const sab = new SharedArrayBuffer(this.bytes);
+    const v = new Int32Array(sab);
+    const d = new Float64Array(sab);
+    v[MAX] = this.max;
+    v[QCAP] = this.qcap;
+    v.fill(-1, HEAD, TAIL + 10);
+    // Stacks hold the highest index at the bottom, so slot 0 is handed out first.
+    for (let k = 0; k < this.max; k++) v[this.pstack + k] = this.max - 1 - k;
+    for (let k = 0; k < this.qcap; k++) v[this.wstack + k] = this.qcap - 1 - k;
+    v[PTOP] = this.max;
+    v[WTOP] = this.qcap;
+    d[this.fh + MIN_EXPIRY] = Number.POSITIVE_INFINITY;
+    d.fill(Number.POSITIVE_INFINITY, this.pexp, this.pexp + this.max);
+    return sab;
+  }
+
+  /** Checks that memory that arrived from elsewhere has this layout's size and header. */
+  check(sab: SharedArrayBuffer): void {
+    const v = new Int32Array(sab, 0, HEADER_I32);
+    if (sab.byteLength !== this.bytes || v[MAX] !== this.max || v[QCAP] !== this.qcap) {
+      throw new InvalidArgumentError('ConcurrencyManager.from() was given memory of another shape');
+    }
+  }
+}
+
+// The lock: Drepper's futex mutex ("Futexes Are Tricky", mutex 3) in LOCK: 0 free, 1 held, 2 held
+// and some thread may sleep on it. Taking: CAS 0 -> 1; else spin briefly (critical sections here
+// are a few dozen loads and stores, plus an O(M) scan when leases expire), then swap in 2 and sleep
+// in Atomics.wait while it is 2. Releasing: swap in 0; if it was 2, wake one sleeper. No wake-up is
+// lost: a thread sleeps only after storing 2 itself, and Atomics.wait compares with 2 atomically
+// with going to sleep. Atomics.wait is allowed on Node's main thread and is reached only when the
+// holder was descheduled mid-section. A thread killed inside a section (worker.terminate() at that
+// very instant) would leave it held: sections never call user code, so that is the only way.
+const SPINS = 200;
+
+export function lock(v: Int32Array): void {
+  let c = Atomics.compareExchange(v, LOCK, 0, 1);
+  if (c === 0) return;
+  for (let i = 0; i < SPINS; i++) {
+    cpuRelax();
+    if (Atomics.load(v, LOCK) === 0 && (c = Atomics.compareExchange(v, LOCK, 0, 1)) === 0) return;
+  }
+  if (c !== 2) c = Atomics.exchange(v, LOCK, 2);
+  while (c !== 0) {
+    Atomics.wait(v, LOCK, 2);
+    c = Atomics.exchange(v, LOCK, 2);
+  }
+}
+
+export function unlock(v: Int32Array): void {
+  if (Atomics.exchange(v, LOCK, 0) === 2) Atomics.notify(v, LOCK, 1);
+}

@@ -1,0 +1,441 @@
+import { EventEmitter } from 'node:events';
+import { now } from '../memory/clock.js';
+import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
+import {
+  adopt,
+  fromHandle,
+  handleOf,
+  newSharedId,
+  registerSharedKind,
+  type SharedHandle,
+} from '../memory/handle.js';
+import { type HistogramSummary, SharedHistogram } from '../memory/histogram.js';
+import { checkWaitOptions, type WaitOptions, waitUntil } from '../memory/wait.js';
+import {
+  ABORTED,
+  ACQUIRED,
+  EXPIRED,
+  IN_USE,
+  lock,
+  MAX_PERMITS,
+  MAX_QUEUE,
+  ManagerLayout,
+  QUEUED,
+  REJECTED,
+  RELEASED,
+  TIMED_OUT,
+  unlock,
+  WAIT_MAX,
+  WAIT_SUM,
+} from './concurrency-manager-layout.js';
+import { ConcurrencyPermit } from './concurrency-manager-permit.js';
+import { ConcurrencyQueueFullError } from './errors.js';
+import { type ExpiredLease, LeaseTable } from './lease-table.js';
+import { abortError, checkInt, checkOptions } from './limiter-util.js';
+
+export { ConcurrencyPermit } from './concurrency-manager-permit.js';
+
+/** Options of a {@link ConcurrencyManager}. Every time is in milliseconds. */
+export interface ConcurrencyManagerOptions {
+  /** Most permits held at once, across all threads; integer >= 1. */
+  maxConcurrency: number;
+  /** Most acquires waiting at once (0: none wait); past it ConcurrencyQueueFullError. Default 1024, at most 65536. */
+  queueLimit?: number;
+  /** Default wait limit of an acquire (TimeoutError past it). Default Infinity. */
+  acquireTimeout?: number;
+  /** Age waiting acquires so low priorities are not starved: +1 priority per `agingInterval` waited. */
+  fair?: boolean;
+  /** With `fair`: ms of waiting that raise a waiter's priority by one (up to 10). Default 1000. */
+  agingInterval?: number;
+  /** Default lease of a permit: it is reclaimed this long after the grant unless renewed. Default Infinity. */
+  lease?: number;
+}
+
+/** Options of one acquire. */
+export interface ConcurrencyAcquireOptions extends WaitOptions {
+  /** 1 (lowest) .. 10 (highest); default 5. Higher priorities are served first, FIFO within one. */
+  priority?: number;
+  /** This permit's lease (ms); default the manager's `lease`. */
+  lease?: number;
+}
+
+/** A snapshot of a manager's state, gathered from all threads. */
+export interface ConcurrencyManagerMetrics {
+  maxConcurrency: number;
+  inUse: number;
+  available: number;
+  queued: number;
+  queueLimit: number;
+  acquired: number;
+  released: number;
+  /** Refused at once: the queue was full. */
+  rejected: number;
+  timedOut: number;
+  aborted: number;
+  leasesExpired: number;
+  /** Time from acquire to grant, ms: count, exact mean and max; p50/p90/p99 from log buckets (about 19% wide). */
+  wait: HistogramSummary;
+}
+
+/** Events, each emitted in the thread that observes it. */
+export interface ConcurrencyManagerEvents {
+  acquire: [{ priority: number; waitedMs: number; permit: number }];
+  release: [{ priority: number; heldMs: number; permit: number }];
+  leaseExpired: [{ priority: number; heldMs: number; permit: number }];
+  reject: [{ priority: number; reason: 'queueFull' | 'timeout' | 'abort' }];
+}
+
+function checkMs(x: unknown, what: string, allowZero: boolean): number {
+  if (typeof x !== 'number' || Number.isNaN(x) || x < 0 || (!allowZero && x === 0)) {
+    throw new InvalidArgumentError(
+      `${what} must be a number of milliseconds ${allowZero ? '>= 0' : '> 0'}, got ${String(x)}`,
+    );
+  }
+  return x;
+}
+
+function isOwnHandle(x: unknown): x is SharedHandle {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as SharedHandle).kind === 'ConcurrencyManager' &&
+    (x as SharedHandle).sab instanceof SharedArrayBuffer
+  );
+}
+
+/**
+ * A global priority semaphore in shared memory: at most `maxConcurrency` permits are held at once
+ * by all threads together. Waiters are served by priority (10 first), FIFO within a priority, and
+ * with `fair` their priority rises while they wait. Permits may carry a lease, so a worker that dies
+ * holding one cannot leak it: it comes back when the lease expires. See lease-table.ts for the
+ * scheduling and concurrency-manager-layout.ts for the memory.
+ *
+ * @example
+ * ```ts
+ * const db = new ConcurrencyManager({ maxConcurrency: 10, queueLimit: 500, acquireTimeout: 5000, fair: true });
+ * const rows = await db.run(() => query(sql), { priority: 8 });
+ * pool.submit({ db });                           // workers share the same 10 permits
+ * db.on('leaseExpired', (e) => log.warn('a holder died', e));
+ * ```
+ */
+export class ConcurrencyManager {
+  readonly handle: SharedHandle;
+  readonly #L: ManagerLayout;
+  readonly #t: LeaseTable;
+  readonly #v: Int32Array;
+  readonly #waits: SharedHistogram;
+  readonly #events = new EventEmitter();
+  readonly #timeout: number;
+  readonly #lease: number;
+  readonly #maxConcurrency: number;
+  readonly #queueLimit: number;
+
+  constructor(options: ConcurrencyManagerOptions);
+  /** @internal rebuilds over existing memory; use {@link ConcurrencyManager.from}. */
+  constructor(options: ConcurrencyManagerOptions | SharedHandle);
+  constructor(options: ConcurrencyManagerOptions | SharedHandle) {
+    const own = isOwnHandle(options);
+    const o = own
+      ? (options as unknown as ConcurrencyManagerOptions)
+      : checkOptions(options, 'ConcurrencyManager');
+    const max = checkInt(o.maxConcurrency, 'ConcurrencyManager maxConcurrency', 1, MAX_PERMITS);
+    const qcap = checkInt(o.queueLimit ?? 1024, 'ConcurrencyManager queueLimit', 0, MAX_QUEUE);
+    const acquireTimeout = checkMs(o.acquireTimeout ?? Number.POSITIVE_INFINITY, 'acquireTimeout', true);
+    const agingInterval = checkMs(o.agingInterval ?? 1000, 'agingInterval', false);
+    const lease = checkMs(o.lease ?? Number.POSITIVE_INFINITY, 'lease', false);
+    if (o.fair !== undefined && typeof o.fair !== 'boolean') {
+      throw new InvalidArgumentError(`ConcurrencyManager fair must be a boolean, got ${String(o.fair)}`);
+    }
+    const fair = o.fair ?? false;
+    this.#L = new ManagerLayout(max, qcap);
+    if (own) {
+      this.#L.check(options.sab);
+      if (!((options as { waits?: unknown }).waits instanceof SharedArrayBuffer)) {
+        throw new InvalidArgumentError(
+          'ConcurrencyManager.from() was given a handle without its wait histogram',
+        );
+      }
+      this.handle = options;
+    } else {
+      this.handle = {
+        kind: 'ConcurrencyManager',
+        id: newSharedId(),
+        sab: this.#L.create(),
+        waits: new SharedHistogram().sab,
+        maxConcurrency: max,
+        queueLimit: qcap,
+        acquireTimeout,
+        fair,
+        agingInterval,
+        lease,
+      };
+    }
+    this.#maxConcurrency = max;
+    this.#queueLimit = qcap;
+    this.#timeout = acquireTimeout;
+    this.#lease = lease;
+    this.#waits = new SharedHistogram(this.handle.waits as SharedArrayBuffer);
+    this.#t = new LeaseTable(this.handle.sab, this.#L, fair, agingInterval, (ms) => this.#waits.record(ms));
+    this.#v = this.#t.v;
+    if (!own) adopt(this);
+  }
+
+  /** The live manager for what arrived from another thread (the clone of one, or its `handle`). */
+  static from(received: unknown): ConcurrencyManager {
+    return fromHandle(handleOf(received, 'ConcurrencyManager'), (h) => new ConcurrencyManager(h));
+  }
+
+  /** Permits held now, by all threads. */
+  get inUse(): number {
+    return Atomics.load(this.#v, IN_USE);
+  }
+
+  /** Acquires waiting now, in all threads. */
+  get queued(): number {
+    return Atomics.load(this.#v, QUEUED);
+  }
+
+  /** Listens to an event of this thread. */
+  on<E extends keyof ConcurrencyManagerEvents>(
+    event: E,
+    listener: (...a: ConcurrencyManagerEvents[E]) => void,
+  ): this {
+    this.#events.on(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+
+  /** Stops listening. */
+  off<E extends keyof ConcurrencyManagerEvents>(
+    event: E,
+    listener: (...a: ConcurrencyManagerEvents[E]) => void,
+  ): this {
+    this.#events.off(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+
+  #emit<E extends keyof ConcurrencyManagerEvents>(event: E, ...args: ConcurrencyManagerEvents[E]): void {
+    if (this.#events.listenerCount(event) === 0) return;
+    try {
+      this.#events.emit(event, ...args);
+    } catch (err) {
+      // A throwing listener must not undo a grant or a release half-way: report it on its own.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  #emitExpired(expired: ExpiredLease[]): void {
+    for (const e of expired) this.#emit('leaseExpired', e);
+  }
+
+  #check(opts: ConcurrencyAcquireOptions | undefined): { priority: number; lease: number; timeout: number } {
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
+      throw new InvalidArgumentError('acquire options must be an object');
+    }
+    checkWaitOptions(opts);
+    const priority = checkInt(opts?.priority ?? 5, 'priority', 1, 10);
+    const lease = opts?.lease === undefined ? this.#lease : checkMs(opts.lease, 'lease', false);
+    return { priority, lease, timeout: opts?.timeout ?? this.#timeout };
+  }
+
+  #permit(s: number, priority: number, waitedMs: number, lease: number): ConcurrencyPermit {
+    const t = this.#t;
+    const v = this.#v;
+    const gen = t.permitGen(s);
+    const since = now();
+    const permit = new ConcurrencyPermit(
+      {
+        release: () => {
+          const at = now();
+          lock(v);
+          const ok = t.release(s, gen, at);
+          unlock(v);
+          if (ok) this.#emit('release', { priority, heldMs: at - since, permit: s });
+        },
+        isHeld: () => {
+          lock(v);
+          const held = t.isHeld(s, gen);
+          unlock(v);
+          return held;
+        },
+        renew: (ms) => {
+          const l = ms === undefined ? lease : checkMs(ms, 'lease', false);
+          lock(v);
+          const ok = t.renew(s, gen, l, now());
+          unlock(v);
+          return ok;
+        },
+      },
+      priority,
+      waitedMs,
+    );
+    this.#emit('acquire', { priority, waitedMs, permit: s });
+    return permit;
+  }
+
+  /** Takes a permit if one is free now and nobody waits; `undefined` otherwise. */
+  tryAcquire(opts?: Pick<ConcurrencyAcquireOptions, 'priority' | 'lease'>): ConcurrencyPermit | undefined {
+    const { priority, lease } = this.#check(opts);
+    const v = this.#v;
+    const expired: ExpiredLease[] = [];
+    const t = now();
+    lock(v);
+    this.#t.reclaimDue(t, expired);
+    const s = this.#t.tryTake(priority, lease, t);
+    unlock(v);
+    this.#emitExpired(expired);
+    return s < 0 ? undefined : this.#permit(s, priority, 0, lease);
+  }
+
+  /**
+   * Waits for a permit. Rejects with ConcurrencyQueueFullError at once when `queueLimit` acquires
+   * already wait, with TimeoutError past `timeout` (default `acquireTimeout`), with AbortError on
+   * abort; a rejected acquire holds nothing.
+   */
+  async acquire(opts?: ConcurrencyAcquireOptions): Promise<ConcurrencyPermit> {
+    const { priority, lease, timeout } = this.#check(opts);
+    const signal = opts?.signal;
+    if (signal?.aborted) {
+      this.#emit('reject', { priority, reason: 'abort' });
+      throw abortError(signal);
+    }
+    const v = this.#v;
+    const t = now();
+    const deadline = t + timeout;
+    const expired: ExpiredLease[] = [];
+    lock(v);
+    this.#t.reclaimDue(t, expired);
+    const s = this.#t.tryTake(priority, lease, t);
+    const w = s >= 0 || timeout === 0 ? -1 : this.#t.enqueue(priority, lease, deadline, t);
+    if (s < 0 && timeout === 0) this.#t.count(TIMED_OUT);
+    const gen = w >= 0 ? this.#t.waiterGen(w) : 0;
+    unlock(v);
+    this.#emitExpired(expired);
+    if (s >= 0) return this.#permit(s, priority, 0, lease);
+    if (timeout === 0) {
+      this.#emit('reject', { priority, reason: 'timeout' });
+      throw new TimeoutError('ConcurrencyManager.acquire timed out: no permit free and timeout is 0 ms');
+    }
+    if (w < 0) {
+      this.#emit('reject', { priority, reason: 'queueFull' });
+      throw new ConcurrencyQueueFullError(
+        `ConcurrencyManager queue is full: ${this.#queueLimit} acquire(s) already wait for ${this.#maxConcurrency} permit(s)`,
+      );
+    }
+    return this.#wait(w, gen, priority, lease, t, deadline, timeout, signal);
+  }
+
+  async #wait(
+    w: number,
+    gen: number,
+    priority: number,
+    lease: number,
+    since: number,
+    deadline: number,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ConcurrencyPermit> {
+    const t = this.#t;
+    const v = this.#v;
+    const settled = (): true | undefined => (t.settled(w, gen) ? true : undefined);
+    for (;;) {
+      // Sleep until granted (or removed), the deadline, or the instant the earliest lease may
+      // expire: then reclaim it ourselves, since its holder may be dead.
+      const at = now();
+      const expired: ExpiredLease[] = [];
+      lock(v);
+      t.reclaimDue(at, expired);
+      const until = Math.min(deadline, t.minExpiry);
+      unlock(v);
+      this.#emitExpired(expired);
+      if (t.settled(w, gen)) break;
+      try {
+        const left = until - at;
+        await waitUntil(v, t.wordOf(w), settled, {
+          signal,
+          timeout: left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
+        });
+        break;
+      } catch (err) {
+        const timedOut = err instanceof TimeoutError;
+        if (timedOut && now() < deadline) continue; // woke for a lease, not for our deadline
+        lock(v);
+        t.withdraw(w, gen, timedOut ? TIMED_OUT : ABORTED, now());
+        unlock(v);
+        this.#emit('reject', { priority, reason: timedOut ? 'timeout' : 'abort' });
+        if (!timedOut) throw err;
+        throw new TimeoutError(`ConcurrencyManager.acquire timed out after ${timeout} ms`);
+      }
+    }
+    lock(v);
+    const s = t.pickup(w, gen);
+    unlock(v);
+    if (s < 0) {
+      // Our slot was taken from us: a releaser found our deadline passed, or our grant's lease ran
+      // out before we came for it.
+      this.#emit('reject', { priority, reason: 'timeout' });
+      throw new TimeoutError(`ConcurrencyManager.acquire timed out after ${timeout} ms`);
+    }
+    return this.#permit(s, priority, now() - since, lease);
+  }
+
+  /** Runs `fn` holding a permit and releases it however `fn` ends. */
+  async run<T>(
+    fn: (permit: ConcurrencyPermit) => T | Promise<T>,
+    opts?: ConcurrencyAcquireOptions,
+  ): Promise<T> {
+    const permit = await this.acquire(opts);
+    try {
+      return await fn(permit);
+    } finally {
+      permit.release();
+    }
+  }
+
+  /** Reclaims every expired lease now (acquirers do this by themselves); returns how many. */
+  reclaimExpired(): number {
+    const v = this.#v;
+    const expired: ExpiredLease[] = [];
+    const at = now();
+    lock(v);
+    this.#t.reclaimDue(at, expired);
+    unlock(v);
+    this.#emitExpired(expired);
+    return expired.length;
+  }
+
+  /** A consistent snapshot of the shared state. */
+  metrics(): ConcurrencyManagerMetrics {
+    const v = this.#v;
+    const d = this.#t.d;
+    const fh = this.#L.fh;
+    lock(v);
+    const inUse = v[IN_USE];
+    const m = {
+      maxConcurrency: this.#maxConcurrency,
+      inUse,
+      available: this.#maxConcurrency - inUse,
+      queued: v[QUEUED],
+      queueLimit: this.#queueLimit,
+      acquired: d[fh + ACQUIRED],
+      released: d[fh + RELEASED],
+      rejected: d[fh + REJECTED],
+      timedOut: d[fh + TIMED_OUT],
+      aborted: d[fh + ABORTED],
+      leasesExpired: d[fh + EXPIRED],
+    };
+    const sum = d[fh + WAIT_SUM];
+    const max = d[fh + WAIT_MAX];
+    unlock(v);
+    const wait = this.#waits.summary();
+    // Exact mean and max from the locked counters; percentiles from the histogram.
+    if (m.acquired > 0) {
+      wait.mean = sum / m.acquired;
+      wait.max = max;
+    }
+    return { ...m, wait };
+  }
+}
+
+registerSharedKind('ConcurrencyManager', (h) => ConcurrencyManager.from(h));

@@ -1,0 +1,102 @@
+import { Worker } from 'node:worker_threads';
+import { ConcurrencyManager, now } from 'skein';
+import { describe, expect, it } from 'vitest';
+
+const CM = new URL('../fixtures/cm-worker.mjs', import.meta.url);
+
+function exited(w: Worker): Promise<number> {
+  return new Promise((resolve, reject) => {
+    w.once('error', reject);
+    w.once('exit', resolve);
+  });
+}
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = now() + ms;
+  while (!cond()) {
+    if (now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+describe('ConcurrencyManager across worker threads', () => {
+  it('never lets more than maxConcurrency in, with workers and main hammering it', async () => {
+    const m = new ConcurrencyManager({ maxConcurrency: 2, queueLimit: 64 });
+    const cur = new Int32Array(new SharedArrayBuffer(12));
+    const ms = 400;
+    const workers = Array.from(
+      { length: 3 },
+      () => new Worker(CM, { workerData: { mode: 'hammer', manager: m, cur, ms } }),
+    );
+    const codes = workers.map(exited);
+    // The main thread hammers too, with the same protocol.
+    const end = now() + ms;
+    while (now() < end) {
+      await m.run(
+        async () => {
+          const c = Atomics.add(cur, 0, 1) + 1;
+          for (let seen = Atomics.load(cur, 1); c > seen; ) {
+            const prev = Atomics.compareExchange(cur, 1, seen, c);
+            if (prev === seen) break;
+            seen = prev;
+          }
+          await new Promise((r) => setTimeout(r, 1));
+          Atomics.sub(cur, 0, 1);
+        },
+        { priority: 1 + Math.floor(Math.random() * 10) },
+      );
+      Atomics.add(cur, 2, 1);
+    }
+    expect(await Promise.all(codes)).toEqual([0, 0, 0]);
+    expect(Atomics.load(cur, 1)).toBeLessThanOrEqual(2);
+    expect(Atomics.load(cur, 1)).toBe(2); // it was really contended
+    const mt = m.metrics();
+    expect(mt.inUse).toBe(0);
+    expect(mt.queued).toBe(0);
+    expect(mt.acquired).toBe(Atomics.load(cur, 2));
+    expect(mt.released).toBe(mt.acquired);
+    expect(mt.wait.count).toBe(mt.acquired);
+    expect(mt.wait.max).toBeGreaterThan(0); // and some acquires had to wait
+  });
+
+  it('gives a crashed worker’s permit back once its lease expires', async () => {
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const expired: unknown[] = [];
+    m.on('leaseExpired', (e) => expired.push(e));
+    const w = new Worker(CM, { workerData: { mode: 'crash', manager: m, lease: 300, flag } });
+    const code = exited(w);
+    await waitFor(() => Atomics.load(flag, 0) === 1);
+    const t0 = now();
+    expect(await code).toBe(1);
+    expect(m.inUse).toBe(1); // the dead worker still holds it...
+    const permit = await m.acquire({ timeout: 5000 }); // ...until the lease runs out: this waiter reclaims it
+    const waited = now() - t0;
+    expect(waited).toBeLessThan(2000);
+    expect(expired).toEqual([expect.objectContaining({ permit: 0, priority: 5 })]);
+    expect(m.metrics().leasesExpired).toBe(1);
+    permit.release();
+    expect(m.inUse).toBe(0);
+  });
+
+  it('serves waiters from several threads by priority', async () => {
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const held = await m.acquire();
+    const queued = new Int32Array(new SharedArrayBuffer(4));
+    const order = new Int32Array(new SharedArrayBuffer(4 * 8));
+    const priorities = [2, 9, 5, 7, 1];
+    const workers: Worker[] = [];
+    const codes: Promise<number>[] = [];
+    // Start them one by one so that equal arrival order is not what decides.
+    for (const priority of priorities) {
+      workers.push(new Worker(CM, { workerData: { mode: 'prio', manager: m, priority, queued, order } }));
+      codes.push(exited(workers[workers.length - 1]));
+      await waitFor(() => Atomics.load(queued, 0) === workers.length);
+    }
+    expect(m.queued).toBe(priorities.length);
+    held.release();
+    expect(await Promise.all(codes)).toEqual([0, 0, 0, 0, 0]);
+    expect(Array.from(order.subarray(1, 1 + priorities.length))).toEqual([9, 7, 5, 2, 1]);
+    expect(m.inUse).toBe(0);
+  });
+});
