@@ -17,15 +17,15 @@ async function settle(): Promise<void> {
 function track(ps: Array<Promise<ConcurrencyPermit>>, labels: string[]) {
   const order: string[] = [];
   const permits = new Map<string, ConcurrencyPermit>();
-  ps.forEach((p, i) =>
+  for (const [i, p] of ps.entries()) {
     p.then(
       (g) => {
         order.push(labels[i]);
         permits.set(labels[i], g);
       },
       () => {},
-    ),
-  );
+    );
+  }
   return { order, permits };
 }
 
