@@ -18,7 +18,7 @@ export interface ComposedContext {
 /** A policy built by {@link compose}; it can itself be composed again. */
 export interface ComposedPolicy extends Policy<ComposedContext> {
   /** The policies, outermost first. */
-  readonly policies: readonly Policy<never>[];
+  readonly policies: readonly Policy<unknown>[];
 }
 
 /** The context inside one policy, read from whatever that policy passed to its function. */
@@ -43,7 +43,7 @@ function innerContext(arg: unknown, outer: ComposedContext): ComposedContext {
  * const res = await policy.execute(({ signal, attempt }) => fetch(url, { signal }));
  * ```
  */
-export function compose(...policies: Policy<never>[]): ComposedPolicy {
+export function compose(...policies: Policy<unknown>[]): ComposedPolicy {
   policies.forEach((p, i) => {
     if (typeof (p as { execute?: unknown } | null)?.execute !== 'function') {
       throw new InvalidArgumentError(`compose: argument ${i} is not a policy (it has no execute method)`);
@@ -58,7 +58,7 @@ export function compose(...policies: Policy<never>[]): ComposedPolicy {
     if (i === list.length) return (async () => fn(ctx))();
     const inner = (arg: unknown): Promise<T> => run(i + 1, fn, innerContext(arg, ctx));
     const opts = ctx.signal === NEVER_ABORTED ? undefined : { signal: ctx.signal };
-    return list[i].execute(inner as (arg: never) => Promise<T>, opts);
+    return list[i].execute(inner, opts);
   };
   return {
     policies: list,

@@ -21,7 +21,8 @@ export interface PolicyContext {
 }
 
 /**
- * A policy that runs a function: `A` is what it passes to that function.
+ * A policy that runs a function: `A` is what it passes to that function. `Policy<unknown>` is any
+ * policy at all (what {@link compose} takes).
  *
  * @example
  * ```ts
