@@ -11,6 +11,7 @@
  * - `memory`: 1M `echo` tasks at once; the process's peak RSS, and heapUsed after GC per round.
  *   `floor` is the same caller with no pool: 1M pending promises, resolved later.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { hash } from '../workers/bench-tasks.js';
 import { type LibName, type Runner, startLib, type TaskName } from './pool-libs.js';
@@ -51,6 +52,60 @@ function gc(): void {
   g();
 }
 
+interface ThreadTimes {
+  mainCpu: number;
+  mainSleeps: number;
+  otherCpu: number;
+  otherPreempted: number;
+}
+
+/**
+ * CPU time and context switches of this process's threads (Linux `/proc`; zeros elsewhere): the
+ * main thread (tid = pid) apart, every other thread (pool workers, and V8's and libuv's helpers)
+ * summed. A main-thread voluntary switch is one sleep (one wake-up later); a worker's involuntary
+ * switch is a preemption, on a machine with fewer cores than busy threads often by the main thread.
+ */
+function threadTimes(): ThreadTimes {
+  const t: ThreadTimes = { mainCpu: 0, mainSleeps: 0, otherCpu: 0, otherPreempted: 0 };
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return t;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cpuMs = (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in 10 ms ticks
+      const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+      const vol = Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const nonvol = Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      if (Number(tid) === process.pid) {
+        t.mainCpu += cpuMs;
+        t.mainSleeps += vol;
+      } else {
+        t.otherCpu += cpuMs;
+        t.otherPreempted += nonvol;
+      }
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return t;
+}
+
+/** Per-task thread figures between two snapshots, for `tasks` tasks. */
+function perTask(a: ThreadTimes, b: ThreadTimes, tasks: number): Metrics {
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return {
+    mainCpuUsPerTask: r(((b.mainCpu - a.mainCpu) * 1000) / tasks),
+    mainSleepsPer1k: r(((b.mainSleeps - a.mainSleeps) * 1000) / tasks),
+    otherCpuUsPerTask: r(((b.otherCpu - a.otherCpu) * 1000) / tasks),
+    workerPreemptsPer1k: r(((b.otherPreempted - a.otherPreempted) * 1000) / tasks),
+  };
+}
+
 /** Fills `n` inputs of the same value (the CPU tasks' input is their round count). */
 function inputsOf(n: number, value: number | ((i: number) => number)): number[] {
   const a = new Array<number>(n);
@@ -88,12 +143,14 @@ async function trivial(a: ChildArgs): Promise<Metrics> {
     const inputs = inputsOf(n, (i) => i);
     for (let w = 0; w < 2; w++) await timeAll(r, 'echo', inputs.slice(0, 2000));
     const rates: number[] = [];
+    const t0 = threadTimes();
     for (let k = 0; k < rounds; k++) rates.push(n / ((await timeAll(r, 'echo', inputs)) / 1000));
     return {
       n,
       rounds: rates.map(Math.round),
       best: Math.round(Math.max(...rates)),
       median: Math.round(median(rates)),
+      ...perTask(t0, threadTimes(), n * rounds),
     };
   } finally {
     await r.close();
@@ -109,6 +166,7 @@ async function latency(a: ChildArgs): Promise<Metrics> {
     const lat = new Float64Array(n);
     const p50s: number[] = [];
     let bestSorted: Float64Array | undefined;
+    const t0 = threadTimes();
     for (let k = 0; k < rounds; k++) {
       for (let i = 0; i < n; i++) {
         const t0 = performance.now();
@@ -128,6 +186,7 @@ async function latency(a: ChildArgs): Promise<Metrics> {
       p99us: us(pct(s, 0.99)),
       meanUs: us(s.reduce((x, y) => x + y, 0) / s.length),
       roundsP50us: p50s.map((x) => Math.round(x * 10) / 10),
+      ...perTask(t0, threadTimes(), n * rounds),
     };
   } finally {
     await r.close();
@@ -142,7 +201,9 @@ async function cpu(a: ChildArgs, n: number, rounds: number, warm: number): Promi
     const inputs = inputsOf(n, iters);
     for (let w = 0; w < 2; w++) await timeAll(r, 'hash', inputs.slice(0, warm));
     const walls: number[] = [];
+    const t0 = threadTimes();
     for (let k = 0; k < rounds; k++) walls.push(await timeAll(r, 'hash', inputs));
+    const threads = perTask(t0, threadTimes(), n * rounds);
     const best = Math.min(...walls);
     const round2 = (x: number) => Math.round(x * 100) / 100;
     return {
@@ -153,6 +214,7 @@ async function cpu(a: ChildArgs, n: number, rounds: number, warm: number): Promi
       bestMs: round2(best),
       speedup: round2(serial / best),
       speedupMedian: round2(serial / median(walls)),
+      ...threads,
     };
   } finally {
     await r.close();
