@@ -51,7 +51,8 @@ export function wake(view: Int32Array, at: number): void {
   if (Atomics.load(view, at + 1) > 0) Atomics.notify(view, at);
 }
 
-function abortError(signal: AbortSignal): AbortError {
+/** The AbortError an aborted wait rejects with; `cause` is the signal's reason. */
+export function abortError(signal: AbortSignal): AbortError {
   return new AbortError('the operation was aborted', { cause: signal.reason });
 }
 
@@ -115,7 +116,8 @@ export function pendingAsyncWaitCount(): number {
 // per pool or per request, say) would otherwise collect a listener per pending wait, tripping Node's
 // MaxListenersExceededWarning past 10. The listener lives as long as the signal does.
 const abortWatchers = new WeakMap<AbortSignal, Set<() => void>>();
-function watchAbort(signal: AbortSignal, fn: () => void): () => void {
+/** Calls `fn` when `signal` aborts, until the returned function is called (one listener per signal). */
+export function watchAbort(signal: AbortSignal, fn: () => void): () => void {
   let set = abortWatchers.get(signal);
   if (!set) {
     const fns = new Set<() => void>();
