@@ -15,7 +15,7 @@ import {
   wake,
 } from 'skein';
 import { describe, expect, it } from 'vitest';
-import { runOp, sleep } from '../fixtures/sync-run.js';
+import { runOp, sleep, until } from '../fixtures/sync-run.js';
 
 function word(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(8));
@@ -173,7 +173,7 @@ describe('waitUntil (async)', () => {
     const v = word();
     const stop = new SharedArrayBuffer(4);
     const poker = runOp<number>('poke', { word: v.buffer, stop });
-    await sleep(50);
+    await until(() => Atomics.load(v, 0) > 0, 10_000, 'the poker to start');
     const t0 = now();
     await expect(waitUntil(v, 0, () => undefined, { timeout: 100 })).rejects.toThrow(TimeoutError);
     const took = now() - t0;
@@ -198,6 +198,7 @@ describe('blockUntil (sync, in a worker)', () => {
     const wordSab = new SharedArrayBuffer(8);
     const stop = new SharedArrayBuffer(4);
     const poker = runOp<number>('poke', { word: wordSab, stop });
+    await until(() => Atomics.load(new Int32Array(wordSab), 0) > 0, 10_000, 'the poker to start');
     // Stop the poker after 4 s whatever happens, so a waiter that never times out still ends.
     const safety = setTimeout(() => Atomics.store(new Int32Array(stop), 0, 1), 4000);
     const r = await runOp<{ error: string; ms: number }>('blockTimeout', { word: wordSab, timeout: 100 });

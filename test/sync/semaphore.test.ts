@@ -235,6 +235,26 @@ describe('Semaphore waits on the main thread', () => {
     await expectAtRest(sem);
   });
 
+  it('each waiter times out on its own deadline, also one that came after a waiter with a later one', async () => {
+    const sem = new Semaphore(1);
+    sem.tryAcquire();
+    const t0 = performance.now();
+    const slow = sem.acquire(1, { timeout: 3000 });
+    const fast = sem.acquire(1, { timeout: 30 });
+    const mid = sem.acquire(1, { timeout: 80 });
+    await expect(fast).rejects.toThrow(TimeoutError);
+    const tFast = performance.now() - t0;
+    await expect(mid).rejects.toThrow(TimeoutError);
+    const tMid = performance.now() - t0;
+    expect(tFast).toBeGreaterThanOrEqual(29);
+    expect(tFast).toBeLessThan(1000);
+    expect(tMid).toBeGreaterThanOrEqual(79);
+    expect(tMid).toBeLessThan(1500);
+    sem.release();
+    (await slow).release(); // still in line, served by the release
+    await expectAtRest(sem);
+  });
+
   it('acquire with timeout 0 is a try: it succeeds when free and fails at once when not', async () => {
     const sem = new Semaphore(2);
     const g = await sem.acquire(2, { timeout: 0 });
