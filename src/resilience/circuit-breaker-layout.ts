@@ -13,7 +13,9 @@
  *   6  LEVEL      reset backoff level: failed probes since the circuit last closed
  *   7  W_CALLS    outcomes in the window          8 W_FAILS  of them failures    9 W_SLOW  of them slow
  *   10 CURSOR     count window: the ring slot the next outcome overwrites
- *   11..15        lifetime totals: successes, failures, ignored, rejected, slow (Atomics.add, no LOCK)
+ *   11..15        lifetime totals: successes, failures, ignored, rejected, slow. REJECTED: Atomics.add
+ *                 without LOCK. The others: the same in consecutive-only mode; plain increments under
+ *                 LOCK in rate mode, which takes LOCK for every outcome anyway (the mode never changes)
  *   16..31 LOG    the last 16 transitions: ((version & 0x3ffffff) << 6) | (from << 3) | to, at version & 15
  *   32..          count window: `size` ring slots, each 0 (empty) or 1 | 2 if failed | 4 if slow;
  *                 time window: BUCKETS × (calls, fails, slow)
@@ -25,7 +27,7 @@
  * A transition to the state it leaves (`reset()` of a closed breaker) still bumps the version, so
  * outcomes of calls admitted before it are dropped, but it is not reported as a stateChange.
  *
- * Why it is race-free. Every change of any slot except the lifetime totals and one CONSEC reset
+ * Why it is race-free. Every change of any slot except the atomic lifetime totals and one CONSEC reset
  * happens under LOCK, so each change is a critical section that sees and leaves a consistent state
  * (the ring and its aggregates, the buckets and theirs, STATE and its LOG entry). A lock, not CAS
  * loops, because most changes touch several slots at once. Its critical sections are a few dozen
