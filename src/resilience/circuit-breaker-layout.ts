@@ -2,22 +2,28 @@
  * The shared-memory layout of a `CircuitBreaker`: every piece of its state, so one breaker passed to
  * many threads is one breaker. `circuit-breaker-state.ts` reads and changes it.
  *
- * Int32 slots of `sab`:
+ * Int32 slots of `sab`, grouped in 16-slot (64-byte) lines by who writes them, so that the line a
+ * healthy call reads (STATE) is not the line other threads write on every call:
  *
- *   0  LOCK       0 free, 1 held, 2 held and a thread may sleep on it (Drepper's futex mutex)
- *   1  STATE      (version << 3) | state code; written only under LOCK, read lock-free by every call
- *   2  WATCHERS   threads whose stateChange watcher sleeps on STATE; a transition notifies only if > 0
- *   3  CONSEC     counted failures in a row in this closed epoch
- *   4  PROBES     probes admitted in this half-open epoch
- *   5  PROBES_OK  of those, probes that succeeded
- *   6  LEVEL      reset backoff level: failed probes since the circuit last closed
- *   7  W_CALLS    outcomes in the window          8 W_FAILS  of them failures    9 W_SLOW  of them slow
- *   10 CURSOR     count window: the ring slot the next outcome overwrites
- *   11..15        lifetime totals: successes, failures, ignored, rejected, slow. REJECTED: Atomics.add
+ *   line 0, read by every call, written rarely:
+ *   0  STATE      (version << 3) | state code; written only under LOCK, read lock-free by every call
+ *   1  WATCHERS   threads whose stateChange watcher sleeps on STATE; a transition notifies only if > 0
+ *   2  CONSEC     counted failures in a row in this closed epoch
+ *   line 1, written under LOCK:
+ *   16 LOCK       0 free, 1 held, 2 held and a thread may sleep on it (see circuit-breaker-lock.ts)
+ *   17 PROBES     probes admitted in this half-open epoch
+ *   18 PROBES_OK  of those, probes that succeeded
+ *   19 LEVEL      reset backoff level: failed probes since the circuit last closed
+ *   20 W_CALLS    outcomes in the window        21 W_FAILS  of them failures    22 W_SLOW  of them slow
+ *   23 CURSOR     count window: the ring slot the next outcome overwrites
+ *   line 2:
+ *   32..47 LOG    the last 16 transitions: ((version & 0x3ffffff) << 6) | (from << 3) | to, at version & 15
+ *   lines 3..10, one per stripe: lifetime totals, striped by thread (threadId % STRIPES) so that
+ *                 threads count without sharing a line; metrics() sums the stripes. In each stripe:
+ *                 +0 successes, +1 failures, +2 ignored, +3 rejected, +4 slow. Rejected: Atomics.add
  *                 without LOCK. The others: the same in consecutive-only mode; plain increments under
  *                 LOCK in rate mode, which takes LOCK for every outcome anyway (the mode never changes)
- *   16..31 LOG    the last 16 transitions: ((version & 0x3ffffff) << 6) | (from << 3) | to, at version & 15
- *   32..          count window: `size` ring slots, each 0 (empty) or 1 | 2 if failed | 4 if slow;
+ *   176..         count window: `size` ring slots, each 0 (empty) or 1 | 2 if failed | 4 if slow;
  *                 time window: BUCKETS × (calls, fails, slow)
  *
  * Float64 slots, after the Int32 ones: OPENED_AT, OPEN_UNTIL (both on `now()`'s clock, the same in
@@ -49,25 +55,30 @@
  */
 import type { BreakerConfig, CircuitState } from './circuit-breaker-options.js';
 
-export const LOCK = 0;
-export const STATE = 1;
-export const WATCHERS = 2;
-export const CONSEC = 3;
-export const PROBES = 4;
-export const PROBES_OK = 5;
-export const LEVEL = 6;
-export const W_CALLS = 7;
-export const W_FAILS = 8;
-export const W_SLOW = 9;
-export const CURSOR = 10;
-export const T_SUCCESS = 11;
-export const T_FAILURE = 12;
-export const T_IGNORED = 13;
-export const T_REJECTED = 14;
-export const T_SLOW = 15;
-export const LOG = 16;
+export const STATE = 0;
+export const WATCHERS = 1;
+export const CONSEC = 2;
+export const LOCK = 16;
+export const PROBES = 17;
+export const PROBES_OK = 18;
+export const LEVEL = 19;
+export const W_CALLS = 20;
+export const W_FAILS = 21;
+export const W_SLOW = 22;
+export const CURSOR = 23;
+export const LOG = 32;
 export const LOG_SIZE = 16;
-export const WIN = 32;
+/** First stripe of totals; stripe i starts at STRIPE0 + i * STRIPE_STRIDE. */
+export const STRIPE0 = 48;
+export const STRIPE_STRIDE = 16;
+export const STRIPES = 8;
+/** Offsets of the totals inside a stripe. */
+export const T_SUCCESS = 0;
+export const T_FAILURE = 1;
+export const T_IGNORED = 2;
+export const T_REJECTED = 3;
+export const T_SLOW = 4;
+export const WIN = STRIPE0 + STRIPES * STRIPE_STRIDE;
 
 export const F_OPENED_AT = 0;
 export const F_OPEN_UNTIL = 1;

@@ -2,6 +2,7 @@
  * One thread's view of a breaker's shared memory: admission, outcomes, transitions, the windows.
  * The layout, and why every access is race-free, is described in `circuit-breaker-layout.ts`.
  */
+import { threadId } from 'node:worker_threads';
 import { now } from '../memory/clock.js';
 import {
   BUCKETS,
@@ -28,6 +29,9 @@ import {
   REFUSED,
   STATE,
   STATE_NAMES,
+  STRIPE_STRIDE,
+  STRIPE0,
+  STRIPES,
   SUCCESS,
   T_FAILURE,
   T_IGNORED,
@@ -78,6 +82,8 @@ export class BreakerMemory {
   /** This thread's copy of OPEN_UNTIL, valid while STATE === #openWord. */
   #openWord = REFUSED;
   #openUntil = 0;
+  /** This thread's stripe of totals. */
+  readonly #stripe = STRIPE0 + (threadId % STRIPES) * STRIPE_STRIDE;
 
   constructor(sab: SharedArrayBuffer, c: BreakerConfig) {
     const ints = intSlots(c);
@@ -158,13 +164,14 @@ export class BreakerMemory {
 
   /** Counts a refused call. */
   refused(): void {
-    Atomics.add(this.v, T_REJECTED, 1);
+    Atomics.add(this.v, this.#stripe + T_REJECTED, 1);
   }
 
   /** Records how a call admitted under `ticket` ended. */
   settle(ticket: number, outcome: number, slow: boolean): void {
     const v = this.v;
-    const total = outcome === SUCCESS ? T_SUCCESS : outcome === IGNORE ? T_IGNORED : T_FAILURE;
+    const total =
+      this.#stripe + (outcome === SUCCESS ? T_SUCCESS : outcome === IGNORE ? T_IGNORED : T_FAILURE);
     const code = ticket & 7;
     if (this.#rate) {
       // Rate mode takes LOCK for (nearly) every outcome anyway, so its totals are counted inside it
@@ -173,7 +180,7 @@ export class BreakerMemory {
       lockWord(v, LOCK);
       try {
         v[total]++;
-        if (slow) v[T_SLOW]++;
+        if (slow) v[this.#stripe + T_SLOW]++;
         if (code !== FORCED_CLOSED && (code !== CLOSED || outcome !== IGNORE)) {
           this.#settleLocked(ticket, code, outcome, slow);
         }
@@ -183,7 +190,7 @@ export class BreakerMemory {
       return;
     }
     Atomics.add(v, total, 1);
-    if (slow) Atomics.add(v, T_SLOW, 1);
+    if (slow) Atomics.add(v, this.#stripe + T_SLOW, 1);
     if (code === FORCED_CLOSED) return;
     if (code === CLOSED) {
       if (outcome === IGNORE) return;
@@ -340,6 +347,13 @@ export class BreakerMemory {
     }
   }
 
+  /** One lifetime total, summed over the stripes. */
+  #total(offset: number): number {
+    let sum = 0;
+    for (let i = 0; i < STRIPES; i++) sum += Atomics.load(this.v, STRIPE0 + i * STRIPE_STRIDE + offset);
+    return sum;
+  }
+
   /** A consistent snapshot of everything. */
   snapshot(): BreakerSnapshot {
     const v = this.v;
@@ -359,11 +373,11 @@ export class BreakerMemory {
         backoffLevel: v[LEVEL],
         openedAt: open ? f[F_OPENED_AT] : undefined,
         nextAttemptAt: open ? f[F_OPEN_UNTIL] : undefined,
-        successes: Atomics.load(v, T_SUCCESS),
-        failures: Atomics.load(v, T_FAILURE),
-        ignored: Atomics.load(v, T_IGNORED),
-        rejected: Atomics.load(v, T_REJECTED),
-        slowCalls: Atomics.load(v, T_SLOW),
+        successes: this.#total(T_SUCCESS),
+        failures: this.#total(T_FAILURE),
+        ignored: this.#total(T_IGNORED),
+        rejected: this.#total(T_REJECTED),
+        slowCalls: this.#total(T_SLOW),
       };
     } finally {
       unlockWord(this.v, LOCK);
