@@ -1,0 +1,204 @@
+// Dynamic sizing, scaleUp/scaleDown, health reports, restarting stuck workers, metrics().
+import { DynamicWorkerPool, FixedWorkerPool, WorkerCrashedError, WorkerPool } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rejection, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
+
+let pool: WorkerPool | undefined;
+afterEach(async () => {
+  if (pool) await within(pool.close({ force: true }), 5000, 'close');
+  pool = undefined;
+});
+
+describe('DynamicWorkerPool', () => {
+  it('starts with minWorkers, grows to maxWorkers while tasks wait, shrinks back after idleTimeout', async () => {
+    const p = (pool = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 3, idleTimeout: 200 }));
+    expect(p.getWorkerCount()).toBe(0);
+    expect(p.metrics().peakWorkers).toBe(0);
+    const counts: number[] = [];
+    const tasks = Array.from({ length: 9 }, () => p.submit(100, { fn: 'sleep' }));
+    expect(await until(() => counts.push(p.getWorkerCount()) > 0 && p.getWorkerCount() === 3, 3000)).toBe(
+      true,
+    );
+    await within(Promise.all(tasks), 5000, 'tasks');
+    expect(Math.max(...counts)).toBe(3);
+    expect(p.metrics().peakWorkers).toBe(3);
+    const t0 = Date.now();
+    expect(await until(() => p.getWorkerCount() === 0, 3000)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
+    expect(p.metrics().workers).toBe(0);
+  });
+
+  // BUG: a dynamic pool that shrank and grows again reuses a worker index whose result ring the
+  // new worker writes from position 0 (ResultRingWriter#write = 0): its results are lost, or the
+  // main thread throws CorruptMemoryError ("ring record at N has impossible length 0") out of its
+  // result loop or the worker 'exit' handler (uncaught), and close() may never settle. Skipped,
+  // not it.fails, because the failure escapes as an uncaught error.
+  it.skip('BUG: after shrinking to zero, the pool grows again and runs tasks', async () => {
+    const p = (pool = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 2, idleTimeout: 100 }));
+    expect(await p.submit(1)).toBe(1);
+    expect(await until(() => p.getWorkerCount() === 0, 3000)).toBe(true);
+    expect(await within(p.submit(21, { fn: 'double' }), 3000, 'after shrink')).toBe(42);
+  });
+
+  // BUG: the idle sweep retires every idle worker above minWorkers in one pass without counting
+  // the ones it just retired (workerCount drops only on exit), so a pool with minWorkers 1 retires
+  // both of its 2 workers and then starts a new one (at a reused index: see the BUG above).
+  it.skip('BUG: shrinks to minWorkers, keeping one of the workers it had', async () => {
+    const p = (pool = new DynamicWorkerPool({
+      filename: TASKS,
+      minWorkers: 1,
+      maxWorkers: 2,
+      idleTimeout: 150,
+    }));
+    await Promise.all(Array.from({ length: 6 }, () => p.submit(60, { fn: 'sleep' })));
+    expect(p.metrics().peakWorkers).toBe(2);
+    const ids = p.getHealthStatus().map((h) => h.workerId);
+    expect(await until(() => p.getWorkerCount() === 1, 3000)).toBe(true);
+    await sleep(400);
+    expect(p.getWorkerCount()).toBe(1);
+    expect(ids).toContain(p.getHealthStatus()[0].workerId);
+  });
+
+  // BUG: a sequential trickle (each submit awaited) grows the pool: right after a result the
+  // worker has not yet marked itself Idle, so maybeGrow counts a waiting task and no idle worker.
+  // Seen 5 of 5 runs in a plain script (peakWorkers 2), not always under vitest: skipped.
+  it.skip('BUG: does not grow past need: a trickle of awaited quick tasks keeps one worker', async () => {
+    const p = (pool = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 3, idleTimeout: 5000 }));
+    for (let i = 0; i < 20; i++) expect(await p.submit(i)).toBe(i);
+    expect(p.metrics().peakWorkers).toBe(1);
+  });
+
+  it('a fixed pool never shrinks', async () => {
+    const p = (pool = new FixedWorkerPool(2, { filename: TASKS, idleTimeout: 50 }));
+    await p.submit(1);
+    await sleep(300);
+    expect(p.getWorkerCount()).toBe(2);
+  });
+});
+
+describe('scaleUp and scaleDown', () => {
+  it('scaleUp adds workers at once (raising maxWorkers); scaleDown retires them', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
+    expect(p.getWorkerCount()).toBe(1);
+    p.scaleUp(2);
+    expect(p.getWorkerCount()).toBe(3);
+    expect(await until(() => p.getHealthStatus().every((h) => h.ready), 3000)).toBe(true);
+    const ids = new Set(
+      await Promise.all(Array.from({ length: 12 }, () => p.submit<number>(null, { fn: 'whoami' }))),
+    );
+    expect(ids.size).toBeGreaterThanOrEqual(1);
+    p.scaleDown(2);
+    expect(await until(() => p.getWorkerCount() === 1, 3000)).toBe(true);
+    await sleep(200);
+    expect(p.getWorkerCount()).toBe(1); // a fixed pool does not refill what scaleDown removed
+    expect(await p.submit(2, { fn: 'double' })).toBe(4);
+  });
+
+  // BUG: a worker retired by scaleDown while tasks are pending is replaced as soon as it exits
+  // (onExit spawns when anything is pending), undoing the scaleDown; the replacement reuses the
+  // index, so CorruptMemoryError escapes from the exit handler (see the result-ring BUG in the
+  // dynamic tests) and close() hangs. Skipped because the error is uncaught.
+  it.skip('BUG: scaleDown while tasks run: nothing is lost and the pool ends one smaller', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
+    const tasks = Array.from({ length: 10 }, (_, i) => p.submit(30, { fn: 'sleep' }).then(() => i));
+    p.scaleDown(1);
+    expect(await within(Promise.all(tasks), 5000, 'tasks')).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(await until(() => p.getWorkerCount() === 1, 3000)).toBe(true);
+  });
+
+  // BUG: flaky for the result-ring bug: if the worker sees its retire flag before the burst is
+  // published it exits, a replacement starts at the reused index, and its results are lost.
+  it.skip('BUG: scaleDown of the only worker while tasks are queued: they still run', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
+    await p.submit(0);
+    const blocker = p.submit(100, { fn: 'spin' });
+    const queued = [1, 2, 3].map((i) => p.submit(i, { fn: 'double' }));
+    p.scaleDown(1);
+    await blocker;
+    expect(await within(Promise.all(queued), 3000, 'queued after scaleDown')).toEqual([2, 4, 6]);
+  });
+});
+
+describe('health', () => {
+  it('getHealthStatus reports every worker with its fields', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
+    expect(await until(() => p.getHealthStatus().every((h) => h.ready), 3000)).toBe(true);
+    await Promise.all([p.submit(1), p.submit(2, { fn: 'fail' }).catch(() => 0), p.submit(3)]);
+    const busy = p.submit(300, { fn: 'spin' });
+    await until(() => p.getHealthStatus().some((h) => h.busy), 2000);
+    const hs = p.getHealthStatus();
+    expect(hs).toHaveLength(2);
+    for (const h of hs) {
+      expect(h).toMatchObject({ alive: true, ready: true, healthy: true });
+      expect(typeof h.workerId).toBe('number');
+      expect(h.eventLoopUtilization).toBeGreaterThanOrEqual(0);
+      expect(h.eventLoopUtilization).toBeLessThanOrEqual(1);
+      expect(h.idleMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(hs.filter((h) => h.busy)).toHaveLength(1);
+    expect(hs.find((h) => h.busy)?.idleMs).toBe(0);
+    expect(hs.reduce((n, h) => n + h.tasksDone, 0)).toBe(2);
+    expect(hs.reduce((n, h) => n + h.tasksFailed, 0)).toBe(1);
+    await busy;
+  });
+
+  it('a worker stuck past unhealthyAfter is unhealthy; restartUnhealthyWorkers replaces it', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2, unhealthyAfter: 150 }));
+    const stuck = p.submit(null, { fn: 'forever' });
+    const fine = p.submit(20, { fn: 'sleep' });
+    await until(() => p.getHealthStatus().some((h) => h.busy), 2000);
+    expect(await p.restartUnhealthyWorkers()).toBe(0); // not yet past the limit
+    expect(await until(() => p.getHealthStatus().some((h) => !h.healthy), 2000)).toBe(true);
+    const sick = p.getHealthStatus().find((h) => !h.healthy);
+    expect(sick).toMatchObject({ alive: true, busy: true });
+    expect(await within(p.restartUnhealthyWorkers(), 3000, 'restart')).toBe(1);
+    const err = (await within(rejection(stuck), 2000, 'stuck task')) as WorkerCrashedError;
+    expect(err).toBeInstanceOf(WorkerCrashedError);
+    expect(err.workerId).toBe(sick?.workerId);
+    expect(await fine).toBe(20);
+    expect(await until(() => p.getWorkerCount() === 2, 3000)).toBe(true);
+    expect(p.getHealthStatus().every((h) => h.healthy && h.workerId !== sick?.workerId)).toBe(true);
+    expect(await p.restartUnhealthyWorkers()).toBe(0);
+  });
+});
+
+describe('metrics()', () => {
+  it('counts workers, busy, queued, completed, failed; histograms and utilization make sense', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
+    const m0 = p.metrics();
+    expect(m0).toMatchObject({ workers: 2, busy: 0, queued: 0, inFlight: 0, completed: 0, failed: 0 });
+    await Promise.all([p.submit(0), p.submit(0)]);
+    expect(await until(() => p.getHealthStatus().every((h) => h.ready), 3000)).toBe(true);
+    // Two long tasks hold both workers; four quick ones wait behind them.
+    const spins = [p.submit(400, { fn: 'spin' }), p.submit(400, { fn: 'spin' })];
+    await until(() => p.metrics().busy === 2, 2000);
+    const quick = [1, 2, 3, 4].map((i) => p.submit(i, { fn: 'double' }));
+    await sleep(20);
+    const mid = p.metrics();
+    expect(mid.busy).toBe(2);
+    expect(mid.queued).toBe(4);
+    expect(mid.inFlight).toBe(6);
+    await Promise.all([...spins, ...quick]);
+    await Promise.allSettled([p.submit(1, { fn: 'fail' }), p.submit(1, { fn: 'nope' })]);
+    const m = p.metrics();
+    expect(m).toMatchObject({
+      workers: 2,
+      peakWorkers: 2,
+      busy: 0,
+      queued: 0,
+      inFlight: 0,
+      completed: 8,
+      failed: 2,
+    });
+    expect(m.runTime.count).toBe(10);
+    expect(m.runTime.p50).toBeLessThan(50);
+    expect(m.runTime.p99).toBeGreaterThanOrEqual(300);
+    expect(m.runTime.p99).toBeGreaterThanOrEqual(m.runTime.p90);
+    expect(m.runTime.p90).toBeGreaterThanOrEqual(m.runTime.p50);
+    expect(m.runTime.max).toBeLessThan(2000);
+    expect(m.waitTime.count).toBe(10);
+    expect(m.waitTime.p99).toBeGreaterThanOrEqual(200); // the quick ones waited for a worker
+    expect(m.utilization).toBeGreaterThan(0);
+    expect(m.utilization).toBeLessThanOrEqual(1);
+  });
+});
