@@ -9,8 +9,8 @@ export type BackoffKind = 'fixed' | 'exponential' | 'fibonacci' | 'decorrelated'
 
 /**
  * A custom delay: `attempt` is the number of the retry about to wait (1 for the first retry),
- * `lastDelay` the delay it returned for the previous retry (0 before the first). Returns milliseconds;
- * `maxDelay` and `jitter` still apply.
+ * `lastDelay` the delay waited before the previous retry (0 before the first retry). Returns
+ * milliseconds; `maxDelay` and `jitter` still apply to it.
  */
 export type BackoffFn = (attempt: number, lastDelay: number) => number;
 

@@ -50,7 +50,8 @@ export interface CircuitBreakerOptions {
   resetTimeout?: number;
   /**
    * Grows the open time after each failed probe: `resetTimeout * multiplier ** level`, at most
-   * `maxDelay`; it shrinks back to `resetTimeout` when the circuit closes. Off by default.
+   * `maxDelay`; it shrinks back to `resetTimeout` when the circuit closes. Off by default; when given,
+   * `multiplier` defaults to 2 and `maxDelay` to 300 000 (or `resetTimeout`, if longer).
    */
   resetBackoff?: { multiplier?: number; maxDelay?: number };
   /** Probes half-open admits (an integer >= 1); all must succeed to close it. Default 1. */

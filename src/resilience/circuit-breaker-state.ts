@@ -5,11 +5,8 @@
 import { threadId } from 'node:worker_threads';
 import { now } from '../memory/clock.js';
 import {
-  BUCKETS,
   CLOSED,
   CONSEC,
-  CURSOR,
-  F_LAST_EPOCH,
   F_OPEN_UNTIL,
   F_OPENED_AT,
   F_SLOTS,
@@ -43,10 +40,10 @@ import {
   W_FAILS,
   W_SLOW,
   WATCHERS,
-  WIN,
 } from './circuit-breaker-layout.js';
 import { lockWord, unlockWord } from './circuit-breaker-lock.js';
 import { type BreakerConfig, type CircuitState, openDuration } from './circuit-breaker-options.js';
+import { OutcomeWindow } from './circuit-breaker-window.js';
 
 /** A transition, as the LOG keeps it. */
 export interface Transition {
@@ -78,7 +75,8 @@ export class BreakerMemory {
   readonly #f: Float64Array;
   readonly #c: BreakerConfig;
   readonly #rate: boolean;
-  readonly #width: number;
+  /** The window, in rate mode only. */
+  readonly #win: OutcomeWindow | undefined;
   /** This thread's copy of OPEN_UNTIL, valid while STATE === #openWord. */
   #openWord = REFUSED;
   #openUntil = 0;
@@ -91,7 +89,7 @@ export class BreakerMemory {
     this.#f = new Float64Array(sab, ints * 4, F_SLOTS);
     this.#c = c;
     this.#rate = c.failureRateThreshold > 0 || c.slowCallRateThreshold > 0;
-    this.#width = c.windowKind === 'time' ? c.windowSize / BUCKETS : 0;
+    this.#win = this.#rate ? new OutcomeWindow(this.v, this.#f, c) : undefined;
   }
 
   /** Moves to state `to` (under LOCK): logs the transition and bumps the version. */
@@ -107,20 +105,13 @@ export class BreakerMemory {
       v[PROBES] = 0;
       v[PROBES_OK] = 0;
     } else if (to === CLOSED) {
-      this.#clearWindow();
+      if (this.#win) this.#win.clear();
+      else Atomics.store(v, CONSEC, 0);
       v[LEVEL] = 0;
     }
     v[LOG + (ver & (LOG_SIZE - 1))] = ((ver & 0x3ffffff) << 6) | ((cur & 7) << 3) | to;
     Atomics.store(v, STATE, (ver << 3) | to);
     if (Atomics.load(v, WATCHERS) > 0) Atomics.notify(v, STATE);
-  }
-
-  #clearWindow(): void {
-    const v = this.v;
-    v.fill(0, WIN);
-    v[W_CALLS] = v[W_FAILS] = v[W_SLOW] = v[CURSOR] = 0;
-    Atomics.store(v, CONSEC, 0);
-    this.#f[F_LAST_EPOCH] = Number.NEGATIVE_INFINITY;
   }
 
   /** The STATE word to admit a call under, or {@link REFUSED}. Probes get a HALF_OPEN word. */
@@ -232,73 +223,14 @@ export class BreakerMemory {
     const c = this.#c;
     if (failed) Atomics.add(v, CONSEC, 1);
     else if (Atomics.load(v, CONSEC) !== 0) Atomics.store(v, CONSEC, 0);
-    if (this.#rate) this.#record(failed, slow);
+    this.#win?.record(failed, slow);
     if (
       outcome === PERMANENT ||
       (c.failureThreshold > 0 && Atomics.load(v, CONSEC) >= c.failureThreshold) ||
-      this.#rateTripped()
+      this.#win?.tripped() === true
     ) {
       this.#set(OPEN);
     }
-  }
-
-  #rateTripped(): boolean {
-    if (!this.#rate) return false;
-    const v = this.v;
-    const c = this.#c;
-    const calls = v[W_CALLS];
-    if (calls < c.minimumCalls || calls === 0) return false;
-    return (
-      (c.failureRateThreshold > 0 && v[W_FAILS] >= c.failureRateThreshold * calls) ||
-      (c.slowCallRateThreshold > 0 && v[W_SLOW] >= c.slowCallRateThreshold * calls)
-    );
-  }
-
-  /** Adds one outcome to the window (under LOCK). */
-  #record(failed: boolean, slow: boolean): void {
-    const v = this.v;
-    if (this.#width === 0) {
-      const at = WIN + v[CURSOR];
-      const old = v[at];
-      if (old !== 0) {
-        v[W_CALLS]--;
-        if (old & 2) v[W_FAILS]--;
-        if (old & 4) v[W_SLOW]--;
-      }
-      v[at] = 1 | (failed ? 2 : 0) | (slow ? 4 : 0);
-      v[CURSOR] = (v[CURSOR] + 1) % this.#c.windowSize;
-    } else {
-      const b = WIN + 3 * (this.#sweep() % BUCKETS);
-      v[b]++;
-      if (failed) v[b + 1]++;
-      if (slow) v[b + 2]++;
-    }
-    v[W_CALLS]++;
-    if (failed) v[W_FAILS]++;
-    if (slow) v[W_SLOW]++;
-  }
-
-  /**
-   * Time window (under LOCK): drops the buckets that fell out of the window and returns the current
-   * epoch. The time is read under LOCK, so epochs only grow from one critical section to the next.
-   */
-  #sweep(): number {
-    const v = this.v;
-    const f = this.#f;
-    const e = Math.floor(now() / this.#width);
-    const last = f[F_LAST_EPOCH];
-    if (e > last) {
-      // now() >= 0, so epochs are >= 0 and k % BUCKETS is a bucket index.
-      for (let k = Math.max(last + 1, e - BUCKETS + 1, 0); k <= e; k++) {
-        const b = WIN + 3 * (k % BUCKETS);
-        v[W_CALLS] -= v[b];
-        v[W_FAILS] -= v[b + 1];
-        v[W_SLOW] -= v[b + 2];
-        v[b] = v[b + 1] = v[b + 2] = 0;
-      }
-      f[F_LAST_EPOCH] = e;
-    }
-    return e;
   }
 
   /** Moves to `to` unless already there: forceOpen, forceClose, reset. */
@@ -360,7 +292,7 @@ export class BreakerMemory {
     const f = this.#f;
     lockWord(this.v, LOCK);
     try {
-      if (this.#rate && this.#width > 0) this.#sweep();
+      if (this.#c.windowKind === 'time') this.#win?.sweep();
       const code = v[STATE] & 7;
       const open = code === OPEN;
       return {

@@ -75,6 +75,9 @@ function isBreakerHandle(x: unknown): x is SharedHandle {
  * `resetTimeout` ms (growing by `resetBackoff` after each failed probe); the first call after that
  * moves it to half-open (lazily: there is no timer, so `state` reads `'open'` until a call comes).
  * Half-open admits `halfOpenMaxCalls` probes: all succeed, it closes; one fails, it opens again.
+ * A probe that never settles keeps it half-open, so bound the calls (`compose(breaker, new Timeout(ms))`).
+ * Outcomes count only in the state epoch their call was admitted in: a call that began before the
+ * breaker opened (or was reset) and fails after it is not counted again.
  *
  * `stateChange` listeners run in every thread that holds the breaker and listens: each thread's
  * instance sleeps in `Atomics.waitAsync` on the state word while it has listeners (a pending wait
