@@ -15,6 +15,8 @@ import * as poolErrors from './errors.js';
 interface ErrorRecord {
   '\u0000skeinError': 1;
   name: string;
+  /** `err.constructor.name`: differs from `name` for a class that does not set its own name. */
+  className?: string;
   message: string;
   stack?: string;
   cause?: unknown;
@@ -80,6 +82,7 @@ export function errorToRecord(err: unknown, depth = 0): ErrorRecord {
   return {
     '\u0000skeinError': 1,
     name: err.name,
+    className: err.constructor?.name,
     message: err.message,
     stack: err.stack,
     hasCause,
@@ -117,7 +120,7 @@ function classFor(name: string): ErrorClass {
 
 /** Rebuilds an error from {@link errorToRecord}'s record. */
 export function recordToError(rec: ErrorRecord): Error {
-  const C = classFor(rec.name);
+  const C = classFor(rec.className || rec.name);
   const err = Object.create(C.prototype) as Error;
   Object.defineProperty(err, 'message', { value: rec.message, writable: true, configurable: true });
   if (rec.stack !== undefined)

@@ -108,6 +108,8 @@ export interface WorkerInit {
   runHist: SharedArrayBuffer;
   /** Function names by id (id 0: the default export). */
   fnNames: string[];
+  /** Modules to import before the task module (see `setWorkerPreload`). */
+  preload: string[];
 }
 
 /** Messages a worker posts to the main thread. */

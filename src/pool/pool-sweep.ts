@@ -53,6 +53,9 @@ export class Sweeper {
         abortRunning(core, s);
       }
     }
+    // Workers that stay: retiring stops at minWorkers, counting the ones retired in this pass.
+    let staying = 0;
+    for (const e of core.entries) if (e && !e.exited && !e.leaving) staying++;
     for (const e of core.entries) {
       if (!e || e.exited) continue;
       if (e.killAt > 0 && t >= e.killAt) {
@@ -66,7 +69,7 @@ export class Sweeper {
       }
       if (
         !core.closing &&
-        core.workerCount > core.o.minWorkers &&
+        staying > core.o.minWorkers &&
         e.ready &&
         !e.leaving &&
         core.workerWord(e.index, W_STATE) === WorkerState.Idle &&
@@ -74,6 +77,7 @@ export class Sweeper {
         t - core.times[L.active + e.index] > core.o.idleTimeout
       ) {
         retire(core, e, false);
+        staying--;
       }
     }
   }

@@ -256,6 +256,12 @@ export class ResultRingWriter extends Ring {
 
 /** The main thread's end of one worker's result ring. */
 export class ResultRingReader extends Ring {
+  /** Empties the ring for a new writer (its old writer has exited, and its records were drained). */
+  reset(): void {
+    Atomics.store(this.ctl, HEAD, 0);
+    Atomics.store(this.ctl, TAIL, 0);
+  }
+
   hasResults(): boolean {
     return Atomics.load(this.ctl, HEAD) !== Atomics.load(this.ctl, TAIL);
   }

@@ -32,6 +32,16 @@ import { WorkerEntry } from './worker-entry.js';
 
 const RESULT_RING = 1 << 20;
 let nextWorkerId = 1;
+const preload = new Set<string>();
+
+/**
+ * Adds a module every new worker imports before its task module. The package root calls it with
+ * itself, so every shared kind (Semaphore, CircuitBreaker, ...) is registered in workers and shared
+ * objects in task inputs arrive live, without the pool layer importing the layers above it.
+ */
+export function setWorkerPreload(url: string): void {
+  preload.add(url);
+}
 
 /** Pool-wide counters the lifecycle keeps. */
 export interface LifecycleStats {
@@ -52,6 +62,10 @@ export function spawnWorker(core: PoolCore, stats: LifecycleStats): WorkerEntry 
       runHist: new SharedHistogram(),
     };
     core.indexMem[index] = mem;
+  } else {
+    // A replacement at a reused index: the writer of the ring starts at 0, so must its reader.
+    if (mem.results.hasResults()) mem.results.drain(core.onResult);
+    mem.results.reset();
   }
   const base = WORKERS_AT + index * W_STRIDE;
   for (const k of [W_MAIL, W_RETIRE, W_INFLIGHT]) Atomics.store(core.ctl, base + k, 0);
@@ -75,6 +89,7 @@ export function spawnWorker(core: PoolCore, stats: LifecycleStats): WorkerEntry 
     waitHist: mem.waitHist.sab,
     runHist: mem.runHist.sab,
     fnNames: core.fnNames.slice(),
+    preload: [...preload],
   };
   e.worker.postMessage(init);
   e.worker.on('message', (m: WorkerMessage) => onMessage(core, stats, e, m));
@@ -134,9 +149,12 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
   }
   Atomics.store(ctl, base + W_INFLIGHT, 0);
   if (!e.leaving) e.lastError ??= crash;
-  // Replace it if the pool still needs workers: to run what is pending, or to keep minWorkers.
+  // Replace a crashed worker while the pool needs it (work pending, or below minWorkers). One that
+  // left on purpose (idle, scaleDown, close) is replaced only if no worker is left for pending work.
   const pending = core.queue.length > 0 || slots.inUse > 0;
-  const wanted = pending || (!core.closing && core.workerCount < core.o.minWorkers);
+  const wanted = e.leaving
+    ? pending && core.workerCount === 0
+    : pending || (!core.closing && core.workerCount < core.o.minWorkers);
   if (!core.broken && wanted && core.workerCount < core.o.maxWorkers) spawnWorker(core, stats);
   core.dispatch();
   core.publish();
@@ -174,9 +192,13 @@ export function maybeGrow(core: PoolCore, stats: LifecycleStats): void {
   if (core.workerCount >= core.o.maxWorkers || core.closing) return;
   const backlog = core.queue.length + core.ringBacklog();
   if (backlog <= 0) return;
-  let idle = stats.starting;
-  for (const e of core.entries) if (e && core.workerWord(e.index, W_STATE) === WorkerState.Idle) idle++;
-  let want = Math.min(core.o.maxWorkers - core.workerCount, backlog - idle);
+  // Room the existing workers have now: a worker between tasks counts as free even before it has
+  // marked itself idle, so a trickle of awaited tasks does not grow the pool.
+  const c = core.o.concurrency;
+  let free = stats.starting * c;
+  for (const e of core.entries)
+    if (e && !e.leaving) free += Math.max(0, c - core.workerWord(e.index, W_INFLIGHT));
+  let want = Math.min(core.o.maxWorkers - core.workerCount, Math.ceil((backlog - free) / c));
   while (want-- > 0) spawnWorker(core, stats);
 }
 
@@ -185,5 +207,8 @@ export function abortRunning(core: PoolCore, s: number): void {
   const e = core.entries[Atomics.load(core.ctl, core.L.slotOwner + s)];
   if (!e || e.exited) return;
   core.mail(e, { type: 'abort', slot: s });
-  if (e.killAt === 0) e.killAt = now() + core.o.killGrace;
+  if (e.killAt === 0) {
+    e.killAt = now() + core.o.killGrace;
+    core.onTimed(core.o.killGrace);
+  }
 }

@@ -10,6 +10,7 @@ import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_
 import { fastNow as now } from '../memory/clock.js';
 import { encode, newEncoded, payloadLength } from '../memory/codec.js';
 import { AbortError } from '../memory/errors.js';
+import { reviveDeep } from '../memory/handle.js';
 import { SharedHistogram } from '../memory/histogram.js';
 import { spinWhileEqual, WORKER_SPIN } from '../memory/spin.js';
 import { wake } from '../memory/wait.js';
@@ -56,6 +57,8 @@ const init = await receiveInit(port);
 
 let mod: TaskModule;
 try {
+  // Modules that register shared kinds (the package root), so shared objects in inputs arrive live.
+  for (const url of init.preload) await import(url);
   mod = await loadTaskModule(init.filename);
 } catch (err) {
   port.postMessage({ type: 'init-error', error: errorToRecord(err) });
@@ -115,7 +118,8 @@ function pullMail(): void {
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
     const msg = m.message as MainMessage;
     if (msg.type === 'fn') fnNames[msg.id] = msg.name;
-    else if (msg.type === 'task') direct.push(msg);
+    else if (msg.type === 'task')
+      direct.push({ slot: msg.slot, fnId: msg.fnId, input: reviveDeep(msg.input) });
     else if (msg.type === 'abort') {
       const c = controllers.get(msg.slot);
       if (c) c.abort(new AbortError('the task was aborted'));
@@ -282,6 +286,10 @@ async function loop(): Promise<void> {
     const seen = Atomics.load(ctl, TASK_SEQ);
     if (Atomics.load(ctl, me + W_MAIL) !== 0) pullMail();
     if (Atomics.load(ctl, STOP) === 2) return;
+    if (Atomics.load(ctl, me + W_RETIRE) !== 0 && inflight === 0 && direct.length === 0) {
+      Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
+      process.exit(0);
+    }
     let n = runDirect();
     if (inflight < concurrency) n += claimAndRun(concurrency - inflight);
     publish();
@@ -303,10 +311,6 @@ async function loop(): Promise<void> {
       settled = undefined;
       lastYield = now();
       continue;
-    }
-    if (Atomics.load(ctl, me + W_RETIRE) !== 0) {
-      Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
-      process.exit(0);
     }
     Atomics.store(ctl, me + W_STATE, WorkerState.Idle);
     if (!spinWhileEqual(ctl, TASK_SEQ, seen, WORKER_SPIN) && !hasWork()) {
