@@ -14,9 +14,12 @@
  * node dist/bench/pool.js --json bench/out/pool.json                   # raw results too
  * node dist/bench/pool.js --repeat 2        # every child twice, interleaved; best run of each
  * ```
+ *
+ * Children run from a private copy of dist/ (see `snapshotDist`; `--no-snapshot` runs them from
+ * dist/ itself), and each child is killed past `--timeout` seconds (default 300).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +79,12 @@ async function child(argv: string[]): Promise<void> {
     iters10ms: Number(argValue(argv, '--iters10ms')),
     memRounds: argValue(argv, '--mem-rounds') ? Number(argValue(argv, '--mem-rounds')) : undefined,
   };
+  process.on('exit', (code) => {
+    if (code === 13)
+      console.error(
+        `${a.lib} ${a.scenario}: the event loop emptied while a task was pending (a worker failed to start?)`,
+      );
+  });
   const metrics = await runChild(a);
   process.stdout.write(`${MARK}${JSON.stringify(metrics)}\n`);
   // Some peers leave timers or workers behind after close; the result is out, so leave now.
@@ -328,8 +337,32 @@ function bestRuns(runs: Result[]): Result[] {
 
 // ------------------------------------------------------------------------------------------ parent
 
+/**
+ * Copies the built package (dist/src, dist/workers, dist/bench) to a private folder under bench/out
+ * and returns the copy of this script there. Children run from the copy, so a rebuild of dist/ while
+ * the bench runs (a shared checkout, a watcher) cannot hand a child half-written modules. Bare
+ * imports (piscina, ...) still resolve: node_modules is found by walking up from the copy.
+ */
+function snapshotDist(script: string): { script: string; dir: string } {
+  const dist = path.resolve(path.dirname(script), '..');
+  const dir = path.resolve('bench/out', `pool-dist-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  for (const sub of ['src', 'workers', 'bench'])
+    cpSync(path.join(dist, sub), path.join(dir, sub), { recursive: true });
+  return { script: path.join(dir, 'bench', path.basename(script)), dir };
+}
+
 async function parent(argv: string[]): Promise<void> {
-  const script = fileURLToPath(import.meta.url);
+  const snap = argv.includes('--no-snapshot') ? undefined : snapshotDist(fileURLToPath(import.meta.url));
+  const script = snap?.script ?? fileURLToPath(import.meta.url);
+  try {
+    await runPlan(argv, script);
+  } finally {
+    if (snap) rmSync(snap.dir, { recursive: true, force: true });
+  }
+}
+
+async function runPlan(argv: string[], script: string): Promise<void> {
   const quick = argv.includes('--quick');
   const threadsList = (argValue(argv, '--threads') ?? String(os.availableParallelism()))
     .split(',')
