@@ -6,7 +6,8 @@
  * for skein's shared objects, shared (a worker thread hammers the same object meanwhile).
  *
  * Every row is a loop of `--n` calls (awaited one after another for async rows) after a warm-up of
- * n / 4, repeated `--runs` times (default 5); the table shows the median nanoseconds per call.
+ * n / 4, repeated `--runs` times (default 5), all rows round-robin; the table shows the median
+ * nanoseconds per call.
  * The function under the policy is `() => 1`, so what is measured is the policy itself.
  *
  * ```sh
@@ -127,16 +128,15 @@ async function main(): Promise<void> {
   const n = Number(arg('n', '200000'));
   const only = arg('only', 'floor,breaker,retry,compose,check,bucket').split(',');
   const rows: Row[] = [];
-  const measure = async (group: string, name: string, once: () => Promise<number>) => {
-    if (!only.includes(group)) return;
-    const xs: number[] = [];
-    for (let r = 0; r < runs; r++) xs.push(await once());
-    rows.push({ group, name, ns: median(xs) });
-    console.error(`${group.padEnd(8)} ${name.padEnd(58)} ${median(xs).toFixed(1)} ns`);
+  // Cases are registered first and then run round-robin, one run of each per round, so that a
+  // change of machine load during the bench shifts every case alike and the ratios hold.
+  const cases: { group: string; name: string; once: () => Promise<number>; xs: number[] }[] = [];
+  const measure = (group: string, name: string, once: () => Promise<number>): void => {
+    if (only.includes(group)) cases.push({ group, name, once, xs: [] });
   };
 
   // The floor: an async function that awaits fn, what every promise-returning policy pays.
-  await measure('floor', 'async call floor: (async () => fn())()', () => timeAsync(async () => fn(), n));
+  measure('floor', 'async call floor: (async () => fn())()', () => timeAsync(async () => fn(), n));
 
   const sk = new CircuitBreaker({ failureThreshold: 5, resetTimeout: 10_000 });
   const skRate = new CircuitBreaker({ failureRateThreshold: 0.5, window: { kind: 'count', size: 100 } });
@@ -146,65 +146,69 @@ async function main(): Promise<void> {
     timeout: false,
     resetTimeout: 10_000,
   });
-  await measure('breaker', 'skein CircuitBreaker.execute (consecutive), local', () =>
+  measure('breaker', 'skein CircuitBreaker.execute (consecutive), local', () =>
     timeAsync(() => sk.execute(fn), n),
   );
-  await measure('breaker', 'skein CircuitBreaker.execute (count window), local', () =>
+  measure('breaker', 'skein CircuitBreaker.execute (count window), local', () =>
     timeAsync(() => skRate.execute(fn), n),
   );
-  await measure('breaker', 'cockatiel circuitBreaker(ConsecutiveBreaker).execute', () =>
+  measure('breaker', 'cockatiel circuitBreaker(ConsecutiveBreaker).execute', () =>
     timeAsync(() => ck.execute(fn), n),
   );
-  await measure('breaker', 'opossum fire (timeout: false)', () => timeAsync(() => op.fire(), n));
-  await measure('breaker', 'skein CircuitBreaker.execute (consecutive), shared', () =>
+  measure('breaker', 'opossum fire (timeout: false)', () => timeAsync(() => op.fire(), n));
+  measure('breaker', 'skein CircuitBreaker.execute (consecutive), shared', () =>
     withHammer('execute', sk, () => timeAsync(() => sk.execute(fn), n)),
   );
-  await measure('breaker', 'skein CircuitBreaker.execute (count window), shared', () =>
+  measure('breaker', 'skein CircuitBreaker.execute (count window), shared', () =>
     withHammer('execute', skRate, () => timeAsync(() => skRate.execute(fn), n)),
   );
-  op.shutdown();
 
   const skRetry = new RetryPolicy({ maxAttempts: 3, backoff: 'exponential' });
   const ckRetry = retry(handleAll, { maxAttempts: 3, backoff: new ExponentialBackoff() });
-  await measure('retry', 'skein RetryPolicy.execute, first try succeeds', () =>
+  measure('retry', 'skein RetryPolicy.execute, first try succeeds', () =>
     timeAsync(() => skRetry.execute(fn), n),
   );
-  await measure('retry', 'cockatiel retry.execute, first try succeeds', () =>
+  measure('retry', 'cockatiel retry.execute, first try succeeds', () =>
     timeAsync(() => ckRetry.execute(fn), n),
   );
 
   const skAll = compose(skRetry, sk, new Timeout(10_000));
   const ckAll = wrap(ckRetry, ck, timeout(10_000, TimeoutStrategy.Aggressive));
-  await measure('compose', 'skein compose(retry, breaker, timeout).execute', () =>
+  measure('compose', 'skein compose(retry, breaker, timeout).execute', () =>
     timeAsync(() => skAll.execute(fn), n),
   );
-  await measure('compose', 'cockatiel wrap(retry, breaker, timeout).execute', () =>
+  measure('compose', 'cockatiel wrap(retry, breaker, timeout).execute', () =>
     timeAsync(() => ckAll.execute(fn), n),
   );
 
   const check = checker(sk);
   const checkRate = checker(skRate);
   const m = n * 5;
-  await measure('check', 'breaker.state (one Atomics.load)', async () => timeSync(() => sk.state, m));
-  await measure('check', 'shared-state check, consecutive: admit + record, local', async () =>
-    timeSync(check, m),
-  );
-  await measure('check', 'shared-state check, count window: admit + record, local', async () =>
+  measure('check', 'breaker.state (one Atomics.load)', async () => timeSync(() => sk.state, m));
+  measure('check', 'shared-state check, consecutive: admit + record, local', async () => timeSync(check, m));
+  measure('check', 'shared-state check, count window: admit + record, local', async () =>
     timeSync(checkRate, m),
   );
-  await measure('check', 'shared-state check, consecutive, shared', () =>
+  measure('check', 'shared-state check, consecutive, shared', () =>
     withHammer('check', sk, async () => timeSync(check, m)),
   );
-  await measure('check', 'shared-state check, count window, shared', () =>
+  measure('check', 'shared-state check, count window, shared', () =>
     withHammer('check', skRate, async () => timeSync(checkRate, m)),
   );
 
   const bucket = new TokenBucket({ capacity: 0x7fffffff, refillPerSecond: 1e9 });
   const take = bucketOp(bucket);
-  await measure('bucket', 'skein TokenBucket.tryAcquire, local', async () => timeSync(take, m));
-  await measure('bucket', 'skein TokenBucket.tryAcquire, shared', () =>
+  measure('bucket', 'skein TokenBucket.tryAcquire, local', async () => timeSync(take, m));
+  measure('bucket', 'skein TokenBucket.tryAcquire, shared', () =>
     withHammer('bucket', bucket, async () => timeSync(take, m)),
   );
+
+  for (let r = 0; r < runs; r++) {
+    for (const c of cases) c.xs.push(await c.once());
+    console.error(`round ${r + 1} of ${runs} done`);
+  }
+  op.shutdown();
+  for (const c of cases) rows.push({ group: c.group, name: c.name, ns: median(c.xs) });
 
   const get = (name: string) => rows.find((r) => r.name.startsWith(name))?.ns;
   const ratio = (a: string, b: string) => {

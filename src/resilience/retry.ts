@@ -74,7 +74,7 @@ export class RetryPolicy implements Policy<RetryContext> {
     checkExecuteOptions(opts, 'RetryPolicy.execute');
     const signal = opts?.signal ?? NEVER_ABORTED;
     if (signal.aborted) throw abortErrorFor(signal);
-    const next = delays(this.#backoff);
+    let next: (() => number) | undefined; // made on the first failure: a success at once allocates none
     for (let attempt = 1; ; attempt++) {
       try {
         const ctx: RetryContext = { attempt, signal };
@@ -84,6 +84,7 @@ export class RetryPolicy implements Policy<RetryContext> {
         if (attempt >= this.#maxAttempts || (this.#retryIf !== undefined && !this.#retryIf(err, attempt))) {
           throw err;
         }
+        next ??= delays(this.#backoff);
         await sleep(Math.min(next(), MAX_TIMER), signal);
       }
     }
