@@ -338,7 +338,11 @@ export class ConcurrencyManager {
   ): Promise<ConcurrencyPermit> {
     const t = this.#t;
     const v = this.#v;
-    const settled = (): true | undefined => (t.settled(w, gen) ? true : undefined);
+    let until = deadline;
+    // Wakes on a grant or removal, and also when a lease that expires before `until` is granted
+    // (the granter bumps every waiter's word then): time to plan the sleep again. MIN_EXPIRY is read
+    // without the lock, but after the wake-up that announced it, so the value is whole.
+    const news = (): true | undefined => (t.settled(w, gen) || t.minExpiry < until ? true : undefined);
     for (;;) {
       // Sleep until granted (or removed), the deadline, or the instant the earliest lease may
       // expire: then reclaim it ourselves, since its holder may be dead.
@@ -346,17 +350,17 @@ export class ConcurrencyManager {
       const expired: ExpiredLease[] = [];
       lock(v);
       t.reclaimDue(at, expired);
-      const until = Math.min(deadline, t.minExpiry);
+      until = Math.min(deadline, t.minExpiry);
       unlock(v);
       this.#emitExpired(expired);
       if (t.settled(w, gen)) break;
       try {
         const left = until - at;
-        await waitUntil(v, t.wordOf(w), settled, {
+        await waitUntil(v, t.wordOf(w), news, {
           signal,
           timeout: left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
         });
-        break;
+        if (t.settled(w, gen)) break;
       } catch (err) {
         const timedOut = err instanceof TimeoutError;
         if (timedOut && now() < deadline) continue; // woke for a lease, not for our deadline

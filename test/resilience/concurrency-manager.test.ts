@@ -233,6 +233,22 @@ describe('ConcurrencyManager leases', () => {
   });
 });
 
+describe('ConcurrencyManager leases granted while others wait', () => {
+  it('a waiter re-plans its sleep when a lease is handed to someone ahead of it', async () => {
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const first = await m.acquire(); // no lease
+    const ahead = m.acquire({ priority: 10, lease: 50 }); // will get a lease, then forget it
+    const t0 = Date.now();
+    const behind = m.acquire({ priority: 1, timeout: 3000 }); // went to sleep with no lease in sight
+    first.release(); // `ahead` is granted: the earliest expiry is now 50 ms away
+    await ahead; // ...and never released
+    const g = await behind; // `behind` must wake at that expiry and reclaim it
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(m.metrics().leasesExpired).toBe(1);
+    g.release();
+  });
+});
+
 describe('ConcurrencyManager on a fake clock', () => {
   afterEach(() => {
     vi.useRealTimers();
