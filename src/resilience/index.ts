@@ -1,11 +1,6 @@
-export * from './errors.js';
-export * from './token-bucket.js';
-export type { ExecuteOptions, Policy, PolicyContext } from './policy.js';
 export type { BackoffFn, BackoffKind, BackoffOptions } from './backoff.js';
-export * from './retry.js';
 export * from './bulkhead.js';
-export * from './timeout.js';
-export * from './compose.js';
+export * from './circuit-breaker.js';
 export type {
   BreakerConfig,
   BreakerWindow,
@@ -14,7 +9,12 @@ export type {
   FailureVerdict,
 } from './circuit-breaker-options.js';
 export type { BreakerSnapshot, Transition } from './circuit-breaker-state.js';
-export * from './circuit-breaker.js';
-export * from './leaky-bucket.js';
-export * from './sliding-window-limiter.js';
+export * from './compose.js';
 export * from './concurrency-manager.js';
+export * from './errors.js';
+export * from './leaky-bucket.js';
+export type { ExecuteOptions, Policy, PolicyContext } from './policy.js';
+export * from './retry.js';
+export * from './sliding-window-limiter.js';
+export * from './timeout.js';
+export * from './token-bucket.js';
