@@ -9,7 +9,13 @@ afterEach(() => {
 function gate<T>(value: T) {
   let open!: () => void;
   const ready = new Promise<void>((r) => (open = r));
-  return { open, fn: async () => (await ready, value) };
+  return {
+    open,
+    fn: async () => {
+      await ready;
+      return value;
+    },
+  };
 }
 
 describe('Bulkhead', () => {

@@ -38,7 +38,12 @@ describe('compose', () => {
   it('nests policies outermost first', async () => {
     const log: string[] = [];
     const p = compose(tracer('a', log), tracer('b', log), tracer('c', log));
-    expect(await p.execute(() => (log.push('fn'), 42))).toBe(42);
+    expect(
+      await p.execute(() => {
+        log.push('fn');
+        return 42;
+      }),
+    ).toBe(42);
     expect(log).toEqual(['enter a', 'enter b', 'enter c', 'fn', 'leave c', 'leave b', 'leave a']);
     const nested = compose(tracer('x', log), p);
     log.length = 0;
