@@ -9,16 +9,14 @@ import {
   registerSharedKind,
   type SharedHandle,
 } from '../memory/handle.js';
-import { type HistogramSummary, SharedHistogram } from '../memory/histogram.js';
-import { checkWaitOptions, type WaitOptions, waitUntil } from '../memory/wait.js';
+import { SharedHistogram } from '../memory/histogram.js';
+import { checkWaitOptions, waitUntil } from '../memory/wait.js';
 import {
   ABORTED,
   ACQUIRED,
   EXPIRED,
   IN_USE,
   lock,
-  MAX_PERMITS,
-  MAX_QUEUE,
   ManagerLayout,
   QUEUED,
   REJECTED,
@@ -28,71 +26,26 @@ import {
   WAIT_MAX,
   WAIT_SUM,
 } from './concurrency-manager-layout.js';
+import {
+  type ConcurrencyAcquireOptions,
+  type ConcurrencyManagerEvents,
+  type ConcurrencyManagerMetrics,
+  type ConcurrencyManagerOptions,
+  checkMs,
+  managerConfig,
+} from './concurrency-manager-options.js';
 import { ConcurrencyPermit } from './concurrency-manager-permit.js';
 import { ConcurrencyQueueFullError } from './errors.js';
 import { type ExpiredLease, LeaseTable } from './lease-table.js';
-import { abortError, checkInt, checkOptions } from './limiter-util.js';
+import { abortError, checkInt } from './limiter-util.js';
 
+export type {
+  ConcurrencyAcquireOptions,
+  ConcurrencyManagerEvents,
+  ConcurrencyManagerMetrics,
+  ConcurrencyManagerOptions,
+} from './concurrency-manager-options.js';
 export { ConcurrencyPermit } from './concurrency-manager-permit.js';
-
-/** Options of a {@link ConcurrencyManager}. Every time is in milliseconds. */
-export interface ConcurrencyManagerOptions {
-  /** Most permits held at once, across all threads; integer >= 1. */
-  maxConcurrency: number;
-  /** Most acquires waiting at once (0: none wait); past it ConcurrencyQueueFullError. Default 1024, at most 65536. */
-  queueLimit?: number;
-  /** Default wait limit of an acquire (TimeoutError past it). Default Infinity. */
-  acquireTimeout?: number;
-  /** Age waiting acquires so low priorities are not starved: +1 priority per `agingInterval` waited. */
-  fair?: boolean;
-  /** With `fair`: ms of waiting that raise a waiter's priority by one (up to 10). Default 1000. */
-  agingInterval?: number;
-  /** Default lease of a permit: it is reclaimed this long after the grant unless renewed. Default Infinity. */
-  lease?: number;
-}
-
-/** Options of one acquire. */
-export interface ConcurrencyAcquireOptions extends WaitOptions {
-  /** 1 (lowest) .. 10 (highest); default 5. Higher priorities are served first, FIFO within one. */
-  priority?: number;
-  /** This permit's lease (ms); default the manager's `lease`. */
-  lease?: number;
-}
-
-/** A snapshot of a manager's state, gathered from all threads. */
-export interface ConcurrencyManagerMetrics {
-  maxConcurrency: number;
-  inUse: number;
-  available: number;
-  queued: number;
-  queueLimit: number;
-  acquired: number;
-  released: number;
-  /** Refused at once: the queue was full. */
-  rejected: number;
-  timedOut: number;
-  aborted: number;
-  leasesExpired: number;
-  /** Time from acquire to grant, ms: count, exact mean and max; p50/p90/p99 from log buckets (about 19% wide). */
-  wait: HistogramSummary;
-}
-
-/** Events, each emitted in the thread that observes it. */
-export interface ConcurrencyManagerEvents {
-  acquire: [{ priority: number; waitedMs: number; permit: number }];
-  release: [{ priority: number; heldMs: number; permit: number }];
-  leaseExpired: [{ priority: number; heldMs: number; permit: number }];
-  reject: [{ priority: number; reason: 'queueFull' | 'timeout' | 'abort' }];
-}
-
-function checkMs(x: unknown, what: string, allowZero: boolean): number {
-  if (typeof x !== 'number' || Number.isNaN(x) || x < 0 || (!allowZero && x === 0)) {
-    throw new InvalidArgumentError(
-      `${what} must be a number of milliseconds ${allowZero ? '>= 0' : '> 0'}, got ${String(x)}`,
-    );
-  }
-  return x;
-}
 
 function isOwnHandle(x: unknown): x is SharedHandle {
   return (
@@ -109,6 +62,13 @@ function isOwnHandle(x: unknown): x is SharedHandle {
  * with `fair` their priority rises while they wait. Permits may carry a lease, so a worker that dies
  * holding one cannot leak it: it comes back when the lease expires. See lease-table.ts for the
  * scheduling and concurrency-manager-layout.ts for the memory.
+ *
+ * Crash safety: a dead holder's permit returns when its lease expires (any acquirer, or a waiter
+ * that wakes for it, reclaims it; `permit.renew()` keeps a long job's lease alive). A thread that
+ * dies while waiting leaves its place in line until its deadline passes (a releaser then drops it)
+ * or, with no timeout, until it is granted a permit it never collects, which comes back after that
+ * grant's lease. So where threads may die, give permits a lease (the `lease` option) and waits a
+ * timeout (`acquireTimeout`); without either, a dead thread's permit stays taken.
  *
  * @example
  * ```ts
@@ -135,18 +95,9 @@ export class ConcurrencyManager {
   constructor(options: ConcurrencyManagerOptions | SharedHandle);
   constructor(options: ConcurrencyManagerOptions | SharedHandle) {
     const own = isOwnHandle(options);
-    const o = own
-      ? (options as unknown as ConcurrencyManagerOptions)
-      : checkOptions(options, 'ConcurrencyManager');
-    const max = checkInt(o.maxConcurrency, 'ConcurrencyManager maxConcurrency', 1, MAX_PERMITS);
-    const qcap = checkInt(o.queueLimit ?? 1024, 'ConcurrencyManager queueLimit', 0, MAX_QUEUE);
-    const acquireTimeout = checkMs(o.acquireTimeout ?? Number.POSITIVE_INFINITY, 'acquireTimeout', true);
-    const agingInterval = checkMs(o.agingInterval ?? 1000, 'agingInterval', false);
-    const lease = checkMs(o.lease ?? Number.POSITIVE_INFINITY, 'lease', false);
-    if (o.fair !== undefined && typeof o.fair !== 'boolean') {
-      throw new InvalidArgumentError(`ConcurrencyManager fair must be a boolean, got ${String(o.fair)}`);
-    }
-    const fair = o.fair ?? false;
+    const c = managerConfig(own ? (options as unknown as ConcurrencyManagerOptions) : options);
+    const max = c.maxConcurrency;
+    const qcap = c.queueLimit;
     this.#L = new ManagerLayout(max, qcap);
     if (own) {
       this.#L.check(options.sab);
@@ -162,20 +113,17 @@ export class ConcurrencyManager {
         id: newSharedId(),
         sab: this.#L.create(),
         waits: new SharedHistogram().sab,
-        maxConcurrency: max,
-        queueLimit: qcap,
-        acquireTimeout,
-        fair,
-        agingInterval,
-        lease,
+        ...c,
       };
     }
     this.#maxConcurrency = max;
     this.#queueLimit = qcap;
-    this.#timeout = acquireTimeout;
-    this.#lease = lease;
+    this.#timeout = c.acquireTimeout;
+    this.#lease = c.lease;
     this.#waits = new SharedHistogram(this.handle.waits as SharedArrayBuffer);
-    this.#t = new LeaseTable(this.handle.sab, this.#L, fair, agingInterval, (ms) => this.#waits.record(ms));
+    this.#t = new LeaseTable(this.handle.sab, this.#L, c.fair, c.agingInterval, (ms) =>
+      this.#waits.record(ms),
+    );
     this.#v = this.#t.v;
     if (!own) adopt(this);
   }
