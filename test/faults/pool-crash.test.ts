@@ -34,20 +34,16 @@ describe('worker crashes', () => {
     expect(pool.metrics().failed).toBe(1);
   });
 
-  // BUG: the replacement of a crashed worker reuses its index and result ring but writes from
-  // position 0 (ResultRingWriter#write = 0) while the main thread's HEAD is past the dead worker's
-  // results: nothing the replacement returns is ever read, so its tasks hang. Every crash of a
-  // worker that had returned results before loses the tasks that then run on its replacement.
-  it.fails('BUG: after a worker that had done work crashes, tasks on its replacement settle', async () => {
+  // Regression: the replacement of a crashed worker reuses its index and result ring; it used to
+  // write from position 0 while the main thread's HEAD was past the dead worker's results.
+  it('after a worker that had done work crashes, tasks on its replacement settle', async () => {
     const pool = make({ maxWorkers: 1 });
     expect(await pool.submit(1)).toBe(1);
     await rejection(pool.submit(3, { fn: 'exit' }));
     expect(await within(pool.submit(2, { fn: 'double' }), 3000, 'task on the replacement')).toBe(4);
   });
 
-  // BUG: same root cause, seen in the natural case (workers that did work, then one crashes):
-  // fails or passes depending on which worker the queued tasks land on, so it is skipped.
-  it.skip('BUG: tasks queued behind a crash of a busy worker and on other workers all settle', async () => {
+  it('tasks queued behind a crash of a busy worker and on other workers all settle', async () => {
     const pool = make({ maxWorkers: 2, minWorkers: 2 });
     await Promise.all([pool.submit(0), pool.submit(0)]);
     const before = pool.getHealthStatus().map((h) => h.workerId);
@@ -65,7 +61,7 @@ describe('worker crashes', () => {
   });
 
   it('tasks queued behind a crash and on the other worker all settle; the pool keeps its size', async () => {
-    // The crashing task is the first on its worker (no earlier results): keeps the bug above out.
+    // The crashing task is the first on a fresh worker.
     const pool = make({ maxWorkers: 2, minWorkers: 2 });
     const before = pool.getHealthStatus().map((h) => h.workerId);
     const crash = pool.submit(3, { fn: 'exit' });
@@ -83,8 +79,7 @@ describe('worker crashes', () => {
   });
 
   it('tasks queued behind a crash of a fresh worker and on other workers all settle', async () => {
-    // Same as above, but the crashing task is the first on its worker (no earlier results), which
-    // keeps the result-ring bug out of the way.
+    // The crashing task is the first on its (only) worker.
     const pool = make({ maxWorkers: 1 });
     const tasks: Promise<unknown>[] = [];
     const crash = pool.submit(3, { fn: 'exit' });
@@ -99,7 +94,7 @@ describe('worker crashes', () => {
 
   it('a task that throws from a timer (uncaught, asynchronous) fails only itself', async () => {
     const pool = make({ maxWorkers: 2, minWorkers: 2 });
-    // The throwing task goes first, so its worker has no earlier results (see the BUG above).
+    // The throwing task goes first, on a fresh worker.
     const thrower = pool.submit(300, { fn: 'throwLater' });
     const others = Array.from({ length: 6 }, (_, i) => pool.submit(100, { fn: 'sleep' }).then(() => i));
     const err = (await within(rejection(thrower), 3000, 'async throw')) as WorkerCrashedError;
@@ -116,7 +111,7 @@ describe('worker crashes', () => {
       minWorkers: 2,
       resourceLimits: { maxOldGenerationSizeMb: 24, maxYoungGenerationSizeMb: 4 },
     });
-    const hog = pool.submit(null, { fn: 'oom' }); // first on its worker (see the BUG above)
+    const hog = pool.submit(null, { fn: 'oom' });
     const others = Array.from({ length: 6 }, (_, i) => pool.submit(50, { fn: 'sleep' }).then(() => i));
     const err = (await within(rejection(hog), 10_000, 'oom')) as WorkerCrashedError;
     expect(err).toBeInstanceOf(WorkerCrashedError);
@@ -159,8 +154,7 @@ describe('worker crashes', () => {
   // resets W_MAIL, W_RETIRE and W_INFLIGHT of the reused index but not W_DONE / W_FAILED.
   it.fails("BUG: a replacement worker's tasksDone starts at 0", async () => {
     const pool = make({ maxWorkers: 1 });
-    // A large result travels by message, so the result ring stays untouched (keeps the
-    // result-ring BUG above out of this test).
+    // A large result travels by message (the result ring stays untouched).
     expect((await pool.submit<Uint8Array>(2_000_000, { fn: 'bytes' })).length).toBe(2_000_000);
     expect(pool.getHealthStatus()[0].tasksDone).toBe(1);
     await rejection(pool.submit(3, { fn: 'exit' }));

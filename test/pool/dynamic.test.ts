@@ -28,22 +28,16 @@ describe('DynamicWorkerPool', () => {
     expect(p.metrics().workers).toBe(0);
   });
 
-  // BUG: a dynamic pool that shrank and grows again reuses a worker index whose result ring the
-  // new worker writes from position 0 (ResultRingWriter#write = 0): its results are lost, or the
-  // main thread throws CorruptMemoryError ("ring record at N has impossible length 0") out of its
-  // result loop or the worker 'exit' handler (uncaught), and close() may never settle. Skipped,
-  // not it.fails, because the failure escapes as an uncaught error.
-  it.skip('BUG: after shrinking to zero, the pool grows again and runs tasks', async () => {
+  // Regression: the regrown worker reused an index whose result ring it wrote from position 0.
+  it('after shrinking to zero, the pool grows again and runs tasks', async () => {
     const p = (pool = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 2, idleTimeout: 100 }));
     expect(await p.submit(1)).toBe(1);
     expect(await until(() => p.getWorkerCount() === 0, 3000)).toBe(true);
     expect(await within(p.submit(21, { fn: 'double' }), 3000, 'after shrink')).toBe(42);
   });
 
-  // BUG: the idle sweep retires every idle worker above minWorkers in one pass without counting
-  // the ones it just retired (workerCount drops only on exit), so a pool with minWorkers 1 retires
-  // both of its 2 workers and then starts a new one (at a reused index: see the BUG above).
-  it.skip('BUG: shrinks to minWorkers, keeping one of the workers it had', async () => {
+  // Regression: the idle sweep used to retire every idle worker above minWorkers in one pass.
+  it('shrinks to minWorkers, keeping one of the workers it had', async () => {
     const p = (pool = new DynamicWorkerPool({
       filename: TASKS,
       minWorkers: 1,
@@ -59,10 +53,8 @@ describe('DynamicWorkerPool', () => {
     expect(ids).toContain(p.getHealthStatus()[0].workerId);
   });
 
-  // BUG: a sequential trickle (each submit awaited) grows the pool: right after a result the
-  // worker has not yet marked itself Idle, so maybeGrow counts a waiting task and no idle worker.
-  // Seen 5 of 5 runs in a plain script (peakWorkers 2), not always under vitest: skipped.
-  it.skip('BUG: does not grow past need: a trickle of awaited quick tasks keeps one worker', async () => {
+  // Regression: right after a result the worker had not yet marked itself Idle, so a trickle grew the pool.
+  it('does not grow past need: a trickle of awaited quick tasks keeps one worker', async () => {
     const p = (pool = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 3, idleTimeout: 5000 }));
     for (let i = 0; i < 20; i++) expect(await p.submit(i)).toBe(i);
     expect(p.metrics().peakWorkers).toBe(1);
@@ -94,11 +86,8 @@ describe('scaleUp and scaleDown', () => {
     expect(await p.submit(2, { fn: 'double' })).toBe(4);
   });
 
-  // BUG: a worker retired by scaleDown while tasks are pending is replaced as soon as it exits
-  // (onExit spawns when anything is pending), undoing the scaleDown; the replacement reuses the
-  // index, so CorruptMemoryError escapes from the exit handler (see the result-ring BUG in the
-  // dynamic tests) and close() hangs. Skipped because the error is uncaught.
-  it.skip('BUG: scaleDown while tasks run: nothing is lost and the pool ends one smaller', async () => {
+  // Regression: a worker retired while tasks were pending used to be replaced at once.
+  it('scaleDown while tasks run: nothing is lost and the pool ends one smaller', async () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
     const tasks = Array.from({ length: 10 }, (_, i) => p.submit(30, { fn: 'sleep' }).then(() => i));
     p.scaleDown(1);
@@ -106,9 +95,7 @@ describe('scaleUp and scaleDown', () => {
     expect(await until(() => p.getWorkerCount() === 1, 3000)).toBe(true);
   });
 
-  // BUG: flaky for the result-ring bug: if the worker sees its retire flag before the burst is
-  // published it exits, a replacement starts at the reused index, and its results are lost.
-  it.skip('BUG: scaleDown of the only worker while tasks are queued: they still run', async () => {
+  it('scaleDown of the only worker while tasks are queued: they still run', async () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
     await p.submit(0);
     const blocker = p.submit(100, { fn: 'spin' });

@@ -52,9 +52,8 @@ describe('errors across threads', () => {
     expect(err.stack).toContain('quota 3 exceeded');
   });
 
-  // BUG: an error class that does not assign `this.name` (the common way to write one) arrives as
-  // a plain Error: `err.constructor.name` is 'Error', not 'QuotaError' (error-codec keys on err.name only).
-  it.fails('BUG: constructor.name of a class without its own `name` survives', async () => {
+  // Regression: a class that does not assign `this.name` used to arrive as a plain Error.
+  it('constructor.name of a class without its own `name` survives', async () => {
     const err = await rejection(pool.submit(3, { fn: 'quota' }));
     expect(err.constructor.name).toBe('QuotaError');
   });
@@ -74,9 +73,8 @@ describe('errors across threads', () => {
     expect((err.cause as Error).message).toBe('inner');
   });
 
-  // BUG: registerErrorClass(C) for a class that does not set `name` has no effect: the record
-  // carries err.name ('Error'), so the error arrives as Error, not C.
-  it.fails('BUG: registerErrorClass works for a class that does not set `name`', async () => {
+  // Regression: registration used to be keyed on err.name only.
+  it('registerErrorClass works for a class that does not set `name`', async () => {
     class QuotaError extends Error {}
     registerErrorClass(QuotaError);
     const err = await rejection(pool.submit(1, { fn: 'quota' }));
