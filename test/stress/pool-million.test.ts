@@ -15,7 +15,9 @@ afterAll(() => pool.close({ force: true }));
 
 const MiB = 2 ** 20;
 
-it('1M submit(i) all resolve in order of their inputs, with bounded memory', { timeout: 30_000 }, async () => {
+it('1M submit(i) all resolve in order of their inputs, with bounded memory', {
+  timeout: 30_000,
+}, async () => {
   expect(await pool.submit(0)).toBe(0);
   gc();
   const before = process.memoryUsage();
