@@ -2,27 +2,30 @@
  * The shared memory of a `Channel`: a control block of Int32 slots, then a byte ring of records.
  *
  * One SharedArrayBuffer: bytes [0, DATA_OFFSET) are the control block, [DATA_OFFSET, +size) the
- * ring (`size` a power of two). Slots are grouped in 128-byte lines by who writes them, so the
- * producer and the consumer do not invalidate each other's cache line on every message:
+ * ring (`size` a power of two). Slots sit in 128-byte lines (two cache lines: Intel prefetches
+ * pairs) grouped by who writes them and who polls them, so that a consumer polling for data reads
+ * a line the producer writes once per message, and nothing else of the producer's:
  *
  *   line 0 (read-mostly)
  *     0  CAP        messages the ring may hold (1 for a rendezvous channel)
  *     1  USER_CAP   capacity as given (0 = rendezvous)
  *     2  SIZE       ring bytes (power of two)
  *     3  WAITING    receivers now waiting in recv/select (a rendezvous send is ready only then)
- *   line 1: producer side, written only by the producer holding the lock
+ *   line 1: published by the producer, polled by consumers
  *     32 TAIL       byte position after the last published record (u32, wraps)
- *     33 SENT       messages published (u32, wraps); also the sequence number of the next one
- *     34 PLOCK      bit 0 HELD: a producer owns TAIL/SENT; bit 1 CLOSED: the channel is closed
- *   line 2: consumer side, written only by the consumer holding the lock
+ *   line 2: published by the consumer, read by producers when they seem full
  *     64 HEAD       byte position of the oldest unread record (u32, wraps)
  *     65 RECVD      messages fully read (u32, wraps)
- *     66 CLOCK      1 while a consumer owns HEAD/RECVD
- *   wait words (seq, sleepers; protocol in memory/wait.ts), one line each
- *     96  DATA      bumped by producers: record published, stream given up, close
- *     128 ROOM      bumped by consumers: record consumed; also close, a receiver starting to wait
- *     160 PLW       bumped when a producer releases PLOCK (and on close)
- *     192 CLW       bumped when a consumer releases CLOCK
+ *   line 3: producers only
+ *     96 PLOCK      bit 0 HELD: a producer owns TAIL/SENT; bit 1 CLOSED: the channel is closed
+ *     97 SENT       messages published (u32, wraps); also the sequence number of the next one
+ *   line 4: consumers only
+ *     128 CLOCK     1 while a consumer owns HEAD/RECVD
+ *   wait words (seq, sleepers; protocol in channel-wait.ts), one line each
+ *     160 DATA      rung by producers: record published, stream given up, close
+ *     192 ROOM      rung by consumers: record consumed; also close, a receiver starting to wait
+ *     224 PLW       rung when a producer releases PLOCK (and on close)
+ *     256 CLW       rung when a consumer releases CLOCK
  *
  * Why CLOSED lives in the producer lock word: a producer takes the lock with CAS(0 -> HELD), which
  * fails once CLOSED is set, and it publishes TAIL before it clears HELD. So a consumer that reads
@@ -51,15 +54,15 @@ export const USER_CAP = 1;
 export const SIZE = 2;
 export const WAITING = 3;
 export const TAIL = 32;
-export const SENT = 33;
-export const PLOCK = 34;
 export const HEAD = 64;
 export const RECVD = 65;
-export const CLOCK = 66;
-export const DATA = 96;
-export const ROOM = 128;
-export const PLW = 160;
-export const CLW = 192;
+export const PLOCK = 96;
+export const SENT = 97;
+export const CLOCK = 128;
+export const DATA = 160;
+export const ROOM = 192;
+export const PLW = 224;
+export const CLW = 256;
 
 export const HELD = 1;
 export const CLOSED = 2;
@@ -77,7 +80,7 @@ export const MAX_MESSAGE = 1 << 30;
 /** Highest tag a record may carry (codec tags, then the channel's own). */
 export const MAX_RECORD_TAG = 32;
 
-const DATA_OFFSET = 1024;
+const DATA_OFFSET = 2048;
 export const MIN_RING = 64;
 export const MAX_RING = 1 << 30;
 
@@ -166,9 +169,31 @@ export class RingViews {
   /** Copies `src[from, from + n)` into the ring at logical position `pos`, wrapping at the end. */
   put(pos: number, src: Uint8Array, from: number, n: number): void {
     const off = pos & this.mask;
+    if (n <= 64 && off + n <= this.size) {
+      // small and contiguous: a loop beats creating a subarray view for set()
+      const u8 = this.u8;
+      for (let i = 0; i < n; i++) u8[off + i] = src[from + i];
+      return;
+    }
     const first = Math.min(n, this.size - off);
     this.u8.set(first === src.byteLength && from === 0 ? src : src.subarray(from, from + first), off);
     if (n > first) this.u8.set(src.subarray(from + first, from + n), 0);
+  }
+
+  /**
+   * Copies the first `n` bytes of `words` into the ring at logical position `pos` (8-aligned), four
+   * at a time; the last word may write up to 3 bytes past `n`, inside the record's padding.
+   */
+  putWords(pos: number, words: Int32Array, n: number): void {
+    const off = pos & this.mask;
+    if (off + n > this.size) {
+      this.put(pos, new Uint8Array(words.buffer, words.byteOffset, n), 0, n);
+      return;
+    }
+    const i32 = this.i32;
+    const at = off >> 2;
+    const count = (n + 3) >> 2;
+    for (let i = 0; i < count; i++) i32[at + i] = words[i];
   }
 
   /** Copies `n` ring bytes at logical position `pos` into `dst[at...]`, wrapping at the end. */

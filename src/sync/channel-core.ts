@@ -19,14 +19,14 @@
  * has taken it; a sender that gives up takes its message back under CLOCK (see {@link retract}).
  */
 import { now } from '../memory/clock.js';
-import { decode, type Encoded, payloadLength, Tag } from '../memory/codec.js';
+import { decode, type Encoded, encode, payloadLength, Tag } from '../memory/codec.js';
 import { CorruptMemoryError, SerializationError } from '../memory/errors.js';
 import { cpuRelax } from '../memory/spin.js';
-import { blockUntil, wake } from '../memory/wait.js';
 import * as R from './byte-ring.js';
 import { StreamIn, StreamOut } from './channel-stream.js';
-import type { Wait } from './channel-wait.js';
+import { POLL_SPIN, pause, ring, sleepSync, type Wait } from './channel-wait.js';
 import { ChannelClosedError } from './errors.js';
+import { decodePlain, encodePlain, PLAIN_TAG, plainBuffer, plainWords } from './plain-codec.js';
 import { SabSideChannel } from './sab-side-channel.js';
 
 /** What a receive yields: a value, or `{ ok: false }` once the channel is closed and drained. */
@@ -88,10 +88,10 @@ export class ChannelCore {
   close(): void {
     const prev = Atomics.or(this.c, R.PLOCK, R.CLOSED);
     if (prev & R.CLOSED) throw new ChannelClosedError('close of a closed channel');
-    wake(this.c, R.DATA);
-    wake(this.c, R.ROOM);
-    wake(this.c, R.PLW);
-    wake(this.c, R.CLW);
+    ring(this.c, R.DATA);
+    ring(this.c, R.ROOM);
+    ring(this.c, R.PLW);
+    ring(this.c, R.CLW);
   }
 
   // ---------------------------------------------------------------- producer side
@@ -106,9 +106,9 @@ export class ChannelCore {
 
   unlockP(): void {
     const prev = Atomics.sub(this.c, R.PLOCK, R.HELD);
-    wake(this.c, R.PLW);
+    ring(this.c, R.PLW);
     // A receiver waiting for "closed and drained" or for the rest of a stream needs to see HELD clear.
-    if (prev & R.CLOSED) wake(this.c, R.DATA);
+    if (prev & R.CLOSED) ring(this.c, R.DATA);
   }
 
   /** Under PLOCK: TAIL, with the caches reloaded if another producer moved it. */
@@ -129,11 +129,11 @@ export class ChannelCore {
     return ((c[R.SENT] - this.#recvdSeen) | 0) >= this.cap;
   }
 
-  /** Under PLOCK: free bytes after `tail`. */
-  freeP(tail: number): number {
+  /** Under PLOCK: free bytes after `tail` (HEAD is re-read only when fewer than `need` seem free). */
+  freeP(tail: number, need: number): number {
     const size = this.r.size;
     let free = size - ((tail - this.#headSeen) >>> 0);
-    if (free < size) {
+    if (free < need) {
       this.#headSeen = Atomics.load(this.c, R.HEAD);
       free = size - ((tail - this.#headSeen) >>> 0);
     }
@@ -146,7 +146,7 @@ export class ChannelCore {
     if (msgs) Atomics.store(c, R.SENT, (c[R.SENT] + 1) | 0);
     Atomics.store(c, R.TAIL, tail);
     this.#myTail = tail;
-    wake(c, R.DATA);
+    ring(c, R.DATA);
   }
 
   /** Under PLOCK, before the record of a message holding SABs is published. */
@@ -159,7 +159,7 @@ export class ChannelCore {
    * may start streaming (then PLOCK stays held and `this.out` carries on).
    */
   tryPut(enc: Encoded, stream: boolean): number {
-    const plen = payloadLength(enc);
+    const plen = msgLength(enc);
     const rec = R.recordBytes(plen);
     if (this.rendezvous && !this.#offerable(rec, stream)) {
       if (this.closed) throw closedError();
@@ -170,7 +170,7 @@ export class ChannelCore {
     try {
       const tail = this.tailP();
       if (this.fullP()) return PUT_FULL;
-      const free = this.freeP(tail);
+      const free = this.freeP(tail, rec <= this.r.size ? rec : StreamOut.startNeed(this.r.size));
       if (rec <= this.r.size) {
         if (free >= rec) {
           this.lastSeq = this.c[R.SENT];
@@ -205,6 +205,7 @@ export class ChannelCore {
     const p = (tail + R.HEADER) & r.mask;
     if (enc.tag === Tag.Int32) r.i32[p >> 2] = enc.num;
     else if (enc.tag === Tag.Float64) r.f64[p >> 3] = enc.num;
+    else if (enc.bytes === plainBuffer()) r.putWords(p, plainWords(), plen);
     else if (plen > 0) r.put(p, enc.bytes as Uint8Array, 0, plen);
   }
 
@@ -221,7 +222,7 @@ export class ChannelCore {
 
   /** The steps of a blocking send; `enc` must stay untouched until it ends. */
   *putSteps(enc: Encoded): Generator<Wait, void, undefined> {
-    const plen = payloadLength(enc);
+    const plen = msgLength(enc);
     const c = this.c;
     const pFree = (): true | undefined => ((Atomics.load(c, R.PLOCK) & R.HELD) === 0 ? true : undefined);
     const room = (): true | undefined => (this.roomHint(plen) ? true : undefined);
@@ -241,6 +242,31 @@ export class ChannelCore {
         ? { at: R.PLW, ready: pFree, timed: true }
         : { at: R.ROOM, ready: room, timed: true };
     }
+  }
+
+  /**
+   * Worker fast path of a blocking send: polls for room a few µs, so a sender that is just ahead
+   * of its receiver does not pay for a generator and a sleep per message. True once sent.
+   */
+  spinPut(enc: Encoded): boolean {
+    const plen = msgLength(enc);
+    for (let k = 0; k < POLL_SPIN; k++) {
+      pause();
+      if (this.roomHint(plen) && !this.closed && this.tryPut(enc, false) === PUT_OK) return true;
+    }
+    return false;
+  }
+
+  /** Worker fast path of a blocking receive (see {@link spinPut}). */
+  spinTake<T>(): RecvResult<T> | undefined {
+    for (let k = 0; k < POLL_SPIN; k++) {
+      pause();
+      if (this.dataHint()) {
+        const r = this.tryTake<T>(false);
+        if (typeof r === 'object') return r;
+      }
+    }
+    return undefined;
   }
 
   /** Whether message `seq` has been received (or taken back). */
@@ -290,10 +316,12 @@ export class ChannelCore {
           this.#side.forget(seq);
         }
         this.unlockC();
-        wake(c, R.ROOM);
+        ring(c, R.ROOM);
         return mine;
       }
-      blockUntil(c, R.CLW, () => (Atomics.load(c, R.CLOCK) === 0 || this.taken(seq) ? true : undefined));
+      const free = (): true | undefined =>
+        Atomics.load(c, R.CLOCK) === 0 || this.taken(seq) ? true : undefined;
+      sleepSync(c, R.CLW, free, Number.POSITIVE_INFINITY, undefined, 'Channel.retract');
     }
   }
 
@@ -301,7 +329,7 @@ export class ChannelCore {
 
   unlockC(): void {
     Atomics.store(this.c, R.CLOCK, 0);
-    wake(this.c, R.CLW);
+    ring(this.c, R.CLW);
   }
 
   /** Under CLOCK: HEAD and the bytes published after it. */
@@ -321,7 +349,7 @@ export class ChannelCore {
     Atomics.store(c, R.HEAD, head);
     this.#myHead = head;
     if (msgs) Atomics.store(c, R.RECVD, (c[R.RECVD] + 1) | 0);
-    wake(c, R.ROOM);
+    ring(c, R.ROOM);
   }
 
   /**
@@ -367,7 +395,10 @@ export class ChannelCore {
     const p = pos & r.mask;
     if (tag === Tag.Int32 && len === 4) return r.i32[p >> 2];
     if (tag === Tag.Float64 && len === 8) return r.f64[p >> 3];
-    if (tag === Tag.String && p + len <= r.size) return r.buf.toString('utf8', p, p + len);
+    if (p + len <= r.size) {
+      if (tag === PLAIN_TAG) return decodePlain(r.buf, p, len);
+      if (tag === Tag.String) return r.buf.toString('utf8', p, p + len);
+    }
     const bytes = new Uint8Array(len);
     if (len > 0) r.get(pos, bytes, 0, len);
     return this.decodeBytes(tag, bytes);
@@ -375,6 +406,8 @@ export class ChannelCore {
 
   /** Under CLOCK: decodes a whole message's bytes (fetching its SABs if it has some). */
   decodeBytes(tag: number, bytes: Uint8Array): unknown {
+    if (tag === PLAIN_TAG)
+      return decodePlain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength);
     const sabs = tag === Tag.V8Shared ? this.#side.take(this.c[R.RECVD]) : null;
     return decode(tag, bytes, sabs);
   }
@@ -382,7 +415,7 @@ export class ChannelCore {
   /** Whether a receive might succeed now (a hint, read without the lock). */
   dataHint(): boolean {
     const c = this.c;
-    return Atomics.load(c, R.PLOCK) === R.CLOSED || Atomics.load(c, R.TAIL) !== Atomics.load(c, R.HEAD);
+    return Atomics.load(c, R.TAIL) !== Atomics.load(c, R.HEAD) || Atomics.load(c, R.PLOCK) === R.CLOSED;
   }
 
   /** The steps of a blocking receive. */
@@ -392,7 +425,7 @@ export class ChannelCore {
     const data = (): true | undefined => (this.dataHint() ? true : undefined);
     if (this.rendezvous) {
       Atomics.add(c, R.WAITING, 1);
-      wake(c, R.ROOM);
+      ring(c, R.ROOM);
     }
     try {
       for (;;) {
@@ -413,11 +446,48 @@ export class ChannelCore {
   }
 }
 
+/**
+ * Encodes a message into `out`: plain objects and arrays through the plain codec (whose bytes are
+ * valid only until the next message is encoded: see {@link ownEncoded}), the rest through the codec.
+ * Throws SerializationError for an uncloneable or too large value.
+ */
+export function encodeMessage(value: unknown, out: Encoded): Encoded {
+  let e = out;
+  const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
+  const n = proto === Object.prototype || proto === Array.prototype ? encodePlain(value as object) : -1;
+  if (n >= 0) {
+    // the whole scratch buffer, with the length in `num` (see msgLength)
+    e.tag = PLAIN_TAG as Tag;
+    e.num = n;
+    e.bytes = plainBuffer();
+    e.sabs = null;
+  } else {
+    e = encode(value, out);
+  }
+  checkSize(e);
+  return e;
+}
+
+/**
+ * A copy of `e` that owns its bytes, for a send that waits: the plain codec's buffer is reused by
+ * the next message, and the caller may change a Uint8Array or ArrayBuffer it sent meanwhile.
+ */
+export function ownEncoded(e: Encoded): Encoded {
+  const fresh = e.tag === Tag.String || e.tag === Tag.V8 || e.tag === Tag.V8Shared;
+  const bytes = e.bytes && !fresh ? e.bytes.slice(0, msgLength(e)) : e.bytes;
+  return { tag: e.tag, num: e.num, sabs: e.sabs, bytes };
+}
+
+/** Payload bytes of an encoded message (a plain-coded one keeps its length in `num`). */
+export function msgLength(e: Encoded): number {
+  return e.tag === (PLAIN_TAG as Tag) ? e.num : payloadLength(e);
+}
+
 /** Validates a message's size before anything is written. */
 export function checkSize(enc: Encoded): void {
-  if (payloadLength(enc) > R.MAX_MESSAGE) {
+  if (msgLength(enc) > R.MAX_MESSAGE) {
     throw new SerializationError(
-      `a channel message may be at most ${R.MAX_MESSAGE} bytes encoded, got ${payloadLength(enc)}`,
+      `a channel message may be at most ${R.MAX_MESSAGE} bytes encoded, got ${msgLength(enc)}`,
     );
   }
 }

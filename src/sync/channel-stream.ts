@@ -66,8 +66,9 @@ export class StreamOut {
     const r = core.r;
     for (;;) {
       const tail = core.tailP();
-      const free = core.freeP(tail);
-      if (free < this.#need()) return false;
+      const need = this.#need();
+      const free = core.freeP(tail, need);
+      if (free < need) return false;
       const rest = this.#total - this.#done;
       const n = Math.min(rest, (free - R.HEADER) & ~7);
       r.writeHeader(tail & r.mask, n, this.#tag, n === rest ? R.LAST : R.MORE);
@@ -82,7 +83,7 @@ export class StreamOut {
   *steps(): Generator<Wait, void, undefined> {
     const core = this.#core;
     const room = (): true | undefined =>
-      core.closed || core.freeP(core.tailP()) >= this.#need() ? true : undefined;
+      core.closed || core.freeP(core.tailP(), this.#need()) >= this.#need() ? true : undefined;
     try {
       while (!this.#pump()) {
         if (core.closed) {

@@ -1,18 +1,34 @@
 /**
- * Runs a channel operation written once as a generator of waits, either blocking (workers) or
- * async (any thread).
+ * How channel operations wait, and the generator drivers that run one operation either blocking
+ * (workers) or async (any thread).
  *
- * A channel operation tries, and when it cannot go on it yields a {@link Wait}: which wait word to
- * sleep on and when to wake up. {@link runSync} sleeps with `blockUntil`, {@link runAsync} with
- * `waitUntil`; both charge every timed wait against one deadline and throw the wait's error (timeout,
- * abort) back into the generator, so its `catch`/`finally` blocks undo what it holds.
+ * Wait words are (seq, sleepers) pairs like memory/wait.ts's, with the order of the steps changed
+ * so that a writer whom nobody waits for pays one plain load and no read-modify-write:
+ *
+ *   waiter:  Atomics.add(sleepers, 1); seen = load(seq); if ready() stop; else wait(seq, seen)
+ *   writer:  change state; if (load(sleepers) > 0) { Atomics.add(seq, 1); notify(seq) }   ({@link ring})
+ *
+ * Why no wake-up is lost (all accesses sequentially consistent): if the writer's load of sleepers
+ * comes before the waiter's add, the writer's state change came before it too, so the waiter's
+ * ready() sees it. Otherwise the writer sees the waiter and bumps seq after it: either the waiter
+ * read seq before the bump, and Atomics.wait (which compares seq with `seen` atomically with joining
+ * the queue) returns at once or is woken by the notify; or it read the bumped seq, which means the
+ * writer's state change is visible to the ready() that follows. The pool and the Semaphore use
+ * memory/wait.ts, whose writers always bump seq; channels are hotter, so they take this variant.
+ *
+ * A channel operation is written once as a generator: it tries, and when it cannot go on it
+ * yields a {@link Wait}. {@link runSync} sleeps with {@link sleepSync}, {@link runAsync} with
+ * {@link sleepAsync}; both charge every timed wait against one deadline and throw the wait's error
+ * (timeout, abort) back into the generator, so its `catch`/`finally` blocks undo what it holds.
  */
+import { isMainThread } from 'node:worker_threads';
 import { deadlineFor, now } from '../memory/clock.js';
 import { AbortError, TimeoutError } from '../memory/errors.js';
-import { blockUntil, type WaitOptions, waitUntil } from '../memory/wait.js';
+import { cpuRelax, WORKER_SPIN } from '../memory/spin.js';
+import { holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
 
 export interface Wait {
-  /** Wait word (seq slot) in the channel's control block. */
+  /** Wait word (seq slot; sleepers is the next slot) in the channel's control block. */
   at: number;
   /** Returns true once it is worth trying again. */
   ready: () => true | undefined;
@@ -20,23 +36,121 @@ export interface Wait {
   timed: boolean;
 }
 
-function waitOpts(opts: WaitOptions | undefined, deadline: number): WaitOptions | undefined {
-  if (!opts) return undefined;
-  return {
-    signal: opts.signal,
-    timeout: deadline === Number.POSITIVE_INFINITY ? undefined : Math.max(0, deadline - now()),
-  };
+const local = new Int32Array(1);
+
+/**
+ * A short pause between polls of shared memory (tens of ns): a poller that re-reads the other
+ * side's line back to back takes it away from the writer on every store. Atomics.pause where the
+ * runtime has it (Node 24+); otherwise loads of a word no other thread touches, which the JIT
+ * cannot drop.
+ */
+export function pause(): void {
+  for (let i = 0; i < 24; i++) {
+    Atomics.load(local, 0);
+    cpuRelax();
+  }
 }
 
-function restate(err: unknown, opts: WaitOptions | undefined, what: string): unknown {
-  if (err instanceof TimeoutError) return new TimeoutError(`${what} timed out after ${opts?.timeout} ms`);
-  return err;
+/** Polls a worker may make for data or room before it sleeps (a few µs: see spinPut/spinTake). */
+export const POLL_SPIN = isMainThread ? 0 : 200;
+
+/** Writer side: after a state change, wakes whoever sleeps on the word at `at`. */
+export function ring(c: Int32Array, at: number): void {
+  if (Atomics.load(c, at + 1) > 0) {
+    Atomics.add(c, at, 1);
+    Atomics.notify(c, at);
+  }
+}
+
+export function abortError(signal: AbortSignal): AbortError {
+  return new AbortError('the operation was aborted', { cause: signal.reason });
 }
 
 /** Throws AbortError when the signal has already fired (before anything is tried). */
 export function checkAborted(opts: WaitOptions | undefined): void {
   const s = opts?.signal;
-  if (s?.aborted) throw new AbortError('the operation was aborted', { cause: s.reason });
+  if (s?.aborted) throw abortError(s);
+}
+
+function timeoutError(what: string, timeout: number | undefined): TimeoutError {
+  return new TimeoutError(`${what} timed out after ${timeout} ms`);
+}
+
+/**
+ * Blocks until `ready()`; throws TimeoutError past `deadline` (on clock.now()) and AbortError when
+ * `signal` has fired (checked between sleeps: a blocked thread runs no event loop).
+ */
+export function sleepSync(
+  c: Int32Array,
+  at: number,
+  ready: () => true | undefined,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  what: string,
+  timeout?: number,
+): void {
+  const spin = isMainThread ? 0 : WORKER_SPIN / 4;
+  for (let i = 0; i < spin; i++) {
+    if (ready()) return;
+    pause();
+  }
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    Atomics.add(c, at + 1, 1);
+    try {
+      const seen = Atomics.load(c, at);
+      if (ready()) return;
+      const left = deadline - now();
+      if (left <= 0) throw timeoutError(what, timeout);
+      Atomics.wait(c, at, seen, left === Number.POSITIVE_INFINITY ? undefined : left);
+    } finally {
+      Atomics.sub(c, at + 1, 1);
+    }
+  }
+}
+
+/**
+ * Async form of {@link sleepSync}: sleeps in `Atomics.waitAsync`, holding the event loop open
+ * meanwhile (a pending waitAsync does not, on Node 20), and stops at once when `signal` fires.
+ */
+export async function sleepAsync(
+  c: Int32Array,
+  at: number,
+  ready: () => true | undefined,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  what: string,
+  timeout?: number,
+): Promise<void> {
+  if (ready()) return;
+  let onAbort: (() => void) | undefined;
+  const aborted = signal
+    ? new Promise<'aborted'>((resolve) =>
+        signal.addEventListener('abort', (onAbort = () => resolve('aborted'))),
+      )
+    : undefined;
+  holdLoop();
+  try {
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal);
+      Atomics.add(c, at + 1, 1);
+      try {
+        const seen = Atomics.load(c, at);
+        if (ready()) return;
+        const left = deadline - now();
+        if (left <= 0) throw timeoutError(what, timeout);
+        const w = Atomics.waitAsync(c, at, seen, left === Number.POSITIVE_INFINITY ? undefined : left);
+        if (w.async && (aborted ? await Promise.race([w.value, aborted]) : await w.value) === 'aborted') {
+          throw abortError(signal as AbortSignal);
+        }
+      } finally {
+        Atomics.sub(c, at + 1, 1);
+      }
+    }
+  } finally {
+    releaseLoop();
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 export function runSync<R>(
@@ -50,9 +164,10 @@ export function runSync<R>(
   while (!s.done) {
     const w = s.value;
     try {
-      blockUntil(c, w.at, w.ready, w.timed ? waitOpts(opts, deadline) : undefined, what);
+      if (w.timed) sleepSync(c, w.at, w.ready, deadline, opts?.signal, what, opts?.timeout);
+      else sleepSync(c, w.at, w.ready, Number.POSITIVE_INFINITY, undefined, what);
     } catch (err) {
-      s = g.throw(restate(err, opts, what));
+      s = g.throw(err);
       continue;
     }
     s = g.next();
@@ -71,9 +186,10 @@ export async function runAsync<R>(
   while (!s.done) {
     const w = s.value;
     try {
-      await waitUntil(c, w.at, w.ready, w.timed ? waitOpts(opts, deadline) : undefined, what);
+      if (w.timed) await sleepAsync(c, w.at, w.ready, deadline, opts?.signal, what, opts?.timeout);
+      else await sleepAsync(c, w.at, w.ready, Number.POSITIVE_INFINITY, undefined, what);
     } catch (err) {
-      s = g.throw(restate(err, opts, what));
+      s = g.throw(err);
       continue;
     }
     s = g.next();

@@ -12,8 +12,9 @@ import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
 import { createRing, MAX_RING, MIN_RING, ringSizeFor } from './byte-ring.js';
 import {
   ChannelCore,
-  checkSize,
   closedError,
+  encodeMessage,
+  ownEncoded,
   PUT_OK,
   type RecvResult,
   TAKE_BUSY,
@@ -132,9 +133,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
 
   /** Encodes into the reused scratch (the fast path uses it and returns before anyone else can). */
   #encode(value: T): Encoded {
-    const e = encode(value, this.#enc);
-    checkSize(e);
-    return e;
+    return encodeMessage(value, this.#enc);
   }
 
   /**
@@ -148,7 +147,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const core = this.#core;
     const e = this.#encode(value);
     if (!core.rendezvous && core.tryPut(e, false) === PUT_OK) return;
-    await runAsync(core.c, core.putSteps({ ...e }), opts, 'Channel.send');
+    await runAsync(core.c, core.putSteps(ownEncoded(e)), opts, 'Channel.send');
   }
 
   /** Blocking form of {@link send}, for worker threads. */
@@ -157,8 +156,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     checkAborted(opts);
     const core = this.#core;
     const e = this.#encode(value);
-    if (!core.rendezvous && core.tryPut(e, false) === PUT_OK) return;
-    runSync(core.c, core.putSteps({ ...e }), opts, 'Channel.sendSync');
+    if (!core.rendezvous && (core.tryPut(e, false) === PUT_OK || core.spinPut(e))) return;
+    runSync(core.c, core.putSteps(ownEncoded(e)), opts, 'Channel.sendSync');
   }
 
   /**
@@ -196,7 +195,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const core = this.#core;
     const r = core.tryTake<T>(false);
     if (typeof r === 'object') return r;
-    return runSync(core.c, core.takeSteps<T>(), opts, 'Channel.recvSync');
+    return core.spinTake<T>() ?? runSync(core.c, core.takeSteps<T>(), opts, 'Channel.recvSync');
   }
 
   /**

@@ -2,32 +2,33 @@
  * Go's `select` over channels: waits until one of several sends or receives can go, does exactly
  * that one, and says which.
  *
- * Each round snapshots the wait words of every case, then tries the cases in a fresh random order
- * (so among ready cases each is equally likely: no case starves another), and the first that goes
- * wins. If none can, it waits for any of the snapshotted words to change: a receive case on the
- * channel's DATA word (or its consumer-lock word while another receiver is copying), a send case
- * on ROOM (or the producer-lock word). Then it tries again.
+ * Each round tries the cases in a fresh random order (so among ready cases each is equally likely:
+ * no case starves another), and the first that goes wins. If none can, it waits for a change on
+ * any of the channels' wait words: for a receive case the channel's DATA word and its consumer-lock
+ * word, for a send case ROOM and the producer-lock word. Then it tries again.
  *
- * How it waits (the writers of a word notify only when its sleepers count is non-zero, see
- * memory/wait.ts):
- * - async: registers as a sleeper on every word and races one `Atomics.waitAsync` per word (with
- *   a ref'd timer that keeps the loop alive and bounds the wait to {@link ASYNC_SLICE_MS}). V8 cannot
- *   cancel a waitAsync, so afterwards the words that did not fire are notified once more when no one
- *   else sleeps on them, which settles this select's leftover waits at once; the slice bounds the rest.
- * - sync (workers): a thread can block on one word only, so with several words it blocks on them in
- *   turn for at most {@link SYNC_SLICE_MS} each, re-trying every case in between; a change on another
- *   word is seen at most that late. With a single word it blocks until that word changes.
+ * How it waits (protocol in channel-wait.ts: a writer bumps and notifies a word only while someone
+ * is registered on it, so a waiter registers first, then snapshots the words, then tries):
+ * - async: registers on every word and races one `Atomics.waitAsync` per word (with a ref'd timer
+ *   that keeps the loop alive and bounds the wait to {@link ASYNC_SLICE_MS}). V8 cannot cancel a
+ *   waitAsync, so afterwards the words that did not fire are notified once more when no one else
+ *   sleeps on them, which settles this select's leftover waits at once; the slice bounds the rest.
+ * - sync (workers): registers on every word and spins a little watching them all; a thread can then
+ *   block on one word only, so it blocks on the cases' words in turn for at most {@link SYNC_SLICE_MS}
+ *   each, re-trying every case in between: a change on another channel is seen at most that late.
+ *   With a single case it blocks until that case's word changes.
  */
 import { now } from '../memory/clock.js';
-import { type Encoded, encode } from '../memory/codec.js';
-import { AbortError, InvalidArgumentError, TimeoutError } from '../memory/errors.js';
-import { spinWhileEqual, WORKER_SPIN } from '../memory/spin.js';
-import { checkWaitOptions, holdLoop, releaseLoop, type WaitOptions, wake } from '../memory/wait.js';
+import { type Encoded, newEncoded } from '../memory/codec.js';
+import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
+import { cpuRelax, WORKER_SPIN } from '../memory/spin.js';
+import { checkWaitOptions, holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
 import * as R from './byte-ring.js';
 import { type Channel, coreOf } from './channel.js';
 import {
   type ChannelCore,
-  checkSize,
+  encodeMessage,
+  ownEncoded,
   PUT_BUSY,
   PUT_OK,
   PUT_STREAM,
@@ -35,7 +36,7 @@ import {
   TAKE_STREAM,
 } from './channel-core.js';
 import type { StreamIn, StreamOut } from './channel-stream.js';
-import { checkAborted, runAsync, runSync, type Wait } from './channel-wait.js';
+import { abortError, checkAborted, ring, runAsync, runSync, type Wait } from './channel-wait.js';
 
 /** Longest single async wait before every case is tried again (a backstop; wake-ups are exact). */
 export const ASYNC_SLICE_MS = 1000;
@@ -96,9 +97,12 @@ interface Prepared {
   dflt: number;
   /** Indices of the channel cases. */
   order: number[];
-  /** Wait word per case for the next wait, and its snapshot: [2 * i] DATA/ROOM, [2 * i + 1] lock word. */
+  /** Snapshot of both wait words of case i: [2 * i] DATA or ROOM, [2 * i + 1] its lock word. */
   seen: Int32Array;
+  /** Why case i's last try failed: 0 no data / no room, 1 its lock was busy. */
   pick: Uint8Array;
+  /** Words of case i this select is registered on: bit 0 data/room, bit 1 the lock word. */
+  reg: Uint8Array;
 }
 
 function prepare(cases: readonly SelectCase[]): Prepared {
@@ -112,6 +116,7 @@ function prepare(cases: readonly SelectCase[]): Prepared {
     order: [],
     seen: new Int32Array(cases.length * 2),
     pick: new Uint8Array(cases.length),
+    reg: new Uint8Array(cases.length),
   };
   cases.forEach((k, i) => {
     const kind = (k as { [KIND]?: string } | null)?.[KIND];
@@ -126,9 +131,7 @@ function prepare(cases: readonly SelectCase[]): Prepared {
     p.cores.push(kind === 'default' ? (undefined as never) : coreOf((k as RecvCase).ch));
     p.encs.push(null);
     if (kind === 'send') {
-      const e = encode((k as SendCase).value);
-      checkSize(e);
-      p.encs[i] = e;
+      p.encs[i] = ownEncoded(encodeMessage((k as SendCase).value, newEncoded()));
     }
   });
   return p;
@@ -145,14 +148,31 @@ interface Committed {
   stream: StreamIn | StreamOut;
 }
 
-/** One round: snapshot, then try every channel case in random order. */
-function tryAll(p: Prepared): SelectResult | Committed | undefined {
-  const { order, cores, encs, seen, pick } = p;
-  for (const i of order) {
-    const [a, b] = words(p, i);
-    seen[2 * i] = Atomics.load(cores[i].c, a);
-    seen[2 * i + 1] = Atomics.load(cores[i].c, b);
+/** Tries case `i` once: its result, or undefined with `pick[i]` saying why it could not go. */
+function tryOne(p: Prepared, i: number): SelectResult | Committed | undefined {
+  const core = p.cores[i];
+  const enc = p.encs[i];
+  if (enc) {
+    if (core.rendezvous) {
+      p.pick[i] = 0;
+      return core.tryHandoff(enc) ? { index: i, ok: true } : undefined;
+    }
+    const r = core.tryPut(enc, true);
+    if (r === PUT_OK) return { index: i, ok: true };
+    if (r === PUT_STREAM) return { index: i, stream: core.out as StreamOut };
+    p.pick[i] = r === PUT_BUSY ? 1 : 0;
+    return undefined;
   }
+  const r = core.tryTake<unknown>(true);
+  if (typeof r === 'object') return { index: i, ok: r.ok, value: r.ok ? r.value : undefined };
+  if (r === TAKE_STREAM) return { index: i, stream: core.in as StreamIn };
+  p.pick[i] = r === TAKE_BUSY ? 1 : 0;
+  return undefined;
+}
+
+/** One round: tries every channel case once, in a fresh random order. */
+function tryAll(p: Prepared): SelectResult | Committed | undefined {
+  const { order } = p;
   for (let k = order.length - 1; k > 0; k--) {
     const j = Math.floor(Math.random() * (k + 1));
     const t = order[k];
@@ -160,24 +180,8 @@ function tryAll(p: Prepared): SelectResult | Committed | undefined {
     order[j] = t;
   }
   for (const i of order) {
-    const core = cores[i];
-    const enc = encs[i];
-    if (enc) {
-      if (core.rendezvous) {
-        if (core.tryHandoff(enc)) return { index: i, ok: true };
-        pick[i] = 0;
-        continue;
-      }
-      const r = core.tryPut(enc, true);
-      if (r === PUT_OK) return { index: i, ok: true };
-      if (r === PUT_STREAM) return { index: i, stream: core.out as StreamOut };
-      pick[i] = r === PUT_BUSY ? 1 : 0;
-    } else {
-      const r = core.tryTake<unknown>(true);
-      if (typeof r === 'object') return { index: i, ok: r.ok, value: r.ok ? r.value : undefined };
-      if (r === TAKE_STREAM) return { index: i, stream: core.in as StreamIn };
-      pick[i] = r === TAKE_BUSY ? 1 : 0;
-    }
+    const r = tryOne(p, i);
+    if (r) return r;
   }
   return p.dflt >= 0 ? { index: p.dflt, ok: true } : undefined;
 }
@@ -188,86 +192,120 @@ function markWaiting(p: Prepared, delta: number): void {
     const core = p.cores[i];
     if (core.rendezvous && !p.encs[i]) {
       Atomics.add(core.c, R.WAITING, delta);
-      if (delta > 0) wake(core.c, R.ROOM);
+      if (delta > 0) ring(core.c, R.ROOM);
     }
   }
 }
 
-function abortError(signal: AbortSignal): AbortError {
-  return new AbortError('the operation was aborted', { cause: signal.reason });
+/**
+ * One waiting round (protocol in channel-wait.ts: register, snapshot, then try). It registers on
+ * every case's data word (DATA for a receive, ROOM for a send) and tries all cases. A failed try
+ * never rings its own case's data word, but it does ring the lock word it took and released, so
+ * this select registers on a case's lock word only when that case found the lock busy, and then
+ * snapshots that word and tries the case once more. Returns a result, or undefined after which the
+ * caller waits on the registered words and then calls {@link unregister}.
+ */
+function prepareWait(p: Prepared): SelectResult | Committed | undefined {
+  const { order, cores, seen, reg } = p;
+  for (const i of order) {
+    const c = cores[i].c;
+    const w = words(p, i)[0];
+    Atomics.add(c, w + 1, 1);
+    reg[i] = 1;
+    seen[2 * i] = Atomics.load(c, w);
+  }
+  const r = tryAll(p);
+  if (r) return r;
+  for (const i of order) {
+    if (p.pick[i] !== 1) continue;
+    const c = cores[i].c;
+    const w = words(p, i)[1];
+    Atomics.add(c, w + 1, 1);
+    reg[i] = 3;
+    seen[2 * i + 1] = Atomics.load(c, w);
+    const again = tryOne(p, i);
+    if (again) return again;
+  }
+  return undefined;
+}
+
+/** The registered (word, snapshot) pairs of case i. */
+function registered(p: Prepared, i: number): [number, number][] {
+  const [a, b] = words(p, i);
+  const out: [number, number][] = [];
+  if (p.reg[i] & 1) out.push([a, p.seen[2 * i]]);
+  if (p.reg[i] & 2) out.push([b, p.seen[2 * i + 1]]);
+  return out;
+}
+
+/**
+ * Takes the registrations back. After an async wait it also settles this select's own leftover
+ * waitAsyncs (V8 cannot cancel them) by a notify on each word that did not change, where no one
+ * else is registered to be woken by it.
+ */
+function unregister(p: Prepared, waitedAsync: boolean): void {
+  for (const i of p.order) {
+    const c = p.cores[i].c;
+    for (const [w, seen] of registered(p, i)) {
+      if (Atomics.sub(c, w + 1, 1) === 1 && waitedAsync && Atomics.load(c, w) === seen) Atomics.notify(c, w);
+    }
+    p.reg[i] = 0;
+  }
+}
+
+function changed(p: Prepared): boolean {
+  for (const i of p.order) {
+    for (const [w, seen] of registered(p, i)) if (Atomics.load(p.cores[i].c, w) !== seen) return true;
+  }
+  return false;
 }
 
 function timeoutError(opts: WaitOptions | undefined, what: string): TimeoutError {
   return new TimeoutError(`${what} timed out after ${opts?.timeout} ms`);
 }
 
-function changed(p: Prepared): boolean {
-  for (const i of p.order) {
-    const w = words(p, i)[p.pick[i]];
-    if (Atomics.load(p.cores[i].c, w) !== p.seen[2 * i + p.pick[i]]) return true;
-  }
-  return false;
-}
-
+/** Registered and snapshotted: waits until a word changes, the slice ends, or the signal fires. */
 async function waitAny(p: Prepared, deadline: number, signal: AbortSignal | undefined): Promise<void> {
-  const { order, cores, pick, seen } = p;
-  for (const i of order) Atomics.add(cores[i].c, words(p, i)[pick[i]] + 1, 1);
+  const slice = Math.min(deadline - now(), ASYNC_SLICE_MS);
+  if (slice <= 0) return;
+  const racers: Promise<unknown>[] = [];
+  for (const i of p.order) {
+    for (const [w, seen] of registered(p, i)) {
+      const r = Atomics.waitAsync(p.cores[i].c, w, seen, slice);
+      if (!r.async) return;
+      racers.push(r.value);
+    }
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
+  racers.push(new Promise((resolve) => (timer = setTimeout(resolve, slice))));
+  if (signal)
+    racers.push(new Promise((resolve) => signal.addEventListener('abort', (onAbort = () => resolve(0)))));
   try {
-    if (changed(p)) return;
-    const slice = Math.min(deadline - now(), ASYNC_SLICE_MS);
-    if (slice <= 0) return;
-    const racers: Promise<unknown>[] = [];
-    for (const i of order) {
-      const w = Atomics.waitAsync(cores[i].c, words(p, i)[pick[i]], seen[2 * i + pick[i]], slice);
-      if (!w.async) return;
-      racers.push(w.value);
-    }
-    racers.push(new Promise((resolve) => (timer = setTimeout(resolve, slice))));
-    if (signal) {
-      racers.push(new Promise((resolve) => signal.addEventListener('abort', (onAbort = () => resolve(0)))));
-    }
     await Promise.race(racers);
   } finally {
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener('abort', onAbort);
-    for (const i of order) {
-      const c = cores[i].c;
-      const w = words(p, i)[pick[i]];
-      // Settle this select's own leftover waitAsync now, unless that would wake someone else.
-      if (Atomics.sub(c, w + 1, 1) === 1 && Atomics.load(c, w) === seen[2 * i + pick[i]])
-        Atomics.notify(c, w);
-    }
   }
 }
 
+/** Registered and snapshotted: spins, then blocks on one case's word (in turn) for a slice. */
 function waitOneSync(p: Prepared, deadline: number, turn: number): void {
-  const { order, cores, pick, seen } = p;
-  const i = order[turn % order.length];
-  const c = cores[i].c;
-  const w = words(p, i)[pick[i]];
-  const s = seen[2 * i + pick[i]];
-  if (spinWhileEqual(c, w, s, WORKER_SPIN) || changed(p)) return;
+  for (let k = 0; k < WORKER_SPIN; k++) {
+    if (changed(p)) return;
+    cpuRelax();
+  }
   const left = deadline - now();
   if (left <= 0) return;
-  Atomics.add(c, w + 1, 1);
-  try {
-    if (!changed(p)) {
-      Atomics.wait(c, w, s, order.length === 1 ? left : Math.min(left, SYNC_SLICE_MS));
-    }
-  } finally {
-    Atomics.sub(c, w + 1, 1);
-  }
+  const i = p.order[turn % p.order.length];
+  const mine = registered(p, i);
+  const [w, seen] = mine[p.pick[i] === 1 && mine.length > 1 ? 1 : 0];
+  const single = p.order.length === 1 && mine.length === 1;
+  Atomics.wait(p.cores[i].c, w, seen, single ? left : Math.min(left, SYNC_SLICE_MS));
 }
 
-function finishSync(p: Prepared, done: Committed, what: string): SelectResult {
-  const c = p.cores[done.index].c;
-  const v = runSync(c, done.stream.steps() as Generator<Wait, unknown, undefined>, undefined, what);
-  return p.encs[done.index] ? { index: done.index, ok: true } : resultOf(done.index, v);
-}
-
-function resultOf(index: number, v: unknown): SelectResult {
+function resultOf(p: Prepared, index: number, v: unknown): SelectResult {
+  if (p.encs[index]) return { index, ok: true };
   const r = v as { ok: boolean; value?: unknown } | undefined;
   // a receive whose streamed message was abandoned (close) reports the channel closed
   return r ? { index, ok: r.ok, value: r.value } : { index, ok: false };
@@ -276,7 +314,9 @@ function resultOf(index: number, v: unknown): SelectResult {
 /**
  * Waits until one case can go and does it; among cases ready at once, one at random.
  * Rejects with TimeoutError or AbortError (then no case went), ChannelClosedError when the send case
- * it picks is on a closed channel, SerializationError for an uncloneable send value.
+ * it picks is on a closed channel, SerializationError for an uncloneable send value. A message
+ * larger than a channel's ring, once its case is picked, is moved to the end regardless of the
+ * timeout (see Channel.send).
  *
  * @example
  * ```ts
@@ -291,30 +331,34 @@ export async function select<V = unknown>(
   checkWaitOptions(opts);
   checkAborted(opts);
   const p = prepare(cases);
-  const first = tryAll(p);
-  if (first && !('stream' in first)) return first as SelectResult<V>;
+  let r = tryAll(p);
+  if (r && !('stream' in r)) return r as SelectResult<V>;
   const deadline = opts?.timeout === undefined ? Number.POSITIVE_INFINITY : now() + opts.timeout;
   const signal = opts?.signal;
   markWaiting(p, 1);
   holdLoop();
   try {
-    let r: SelectResult | Committed | undefined = first;
-    for (;;) {
-      if (r) {
-        if (!('stream' in r)) return r as SelectResult<V>;
-        const v = await runAsync(
-          p.cores[r.index].c,
-          r.stream.steps() as Generator<Wait, unknown>,
-          undefined,
-          'select',
-        );
-        return (p.encs[r.index] ? { index: r.index, ok: true } : resultOf(r.index, v)) as SelectResult<V>;
-      }
+    while (!r) {
       if (signal?.aborted) throw abortError(signal);
       if (now() >= deadline) throw timeoutError(opts, 'select');
-      await waitAny(p, deadline, signal);
-      r = tryAll(p);
+      let waited = false;
+      try {
+        r = prepareWait(p);
+        if (!r) {
+          waited = true;
+          await waitAny(p, deadline, signal);
+        }
+      } finally {
+        unregister(p, waited);
+      }
     }
+    if (!('stream' in r)) return r as SelectResult<V>;
+    const steps = r.stream.steps() as Generator<Wait, unknown, undefined>;
+    return resultOf(
+      p,
+      r.index,
+      await runAsync(p.cores[r.index].c, steps, undefined, 'select'),
+    ) as SelectResult<V>;
   } finally {
     releaseLoop();
     markWaiting(p, -1);
@@ -326,17 +370,29 @@ export function selectSync<V = unknown>(cases: readonly SelectCase[], opts?: Wai
   checkWaitOptions(opts);
   checkAborted(opts);
   const p = prepare(cases);
+  let r = tryAll(p);
+  if (r && !('stream' in r)) return r as SelectResult<V>;
   const deadline = opts?.timeout === undefined ? Number.POSITIVE_INFINITY : now() + opts.timeout;
   const signal = opts?.signal;
   markWaiting(p, 1);
   try {
-    for (let turn = 0; ; turn++) {
-      const r = tryAll(p);
-      if (r) return ('stream' in r ? finishSync(p, r, 'selectSync') : r) as SelectResult<V>;
+    for (let turn = 0; !r; turn++) {
       if (signal?.aborted) throw abortError(signal);
       if (now() >= deadline) throw timeoutError(opts, 'selectSync');
-      waitOneSync(p, deadline, turn);
+      try {
+        r = prepareWait(p);
+        if (!r) waitOneSync(p, deadline, turn);
+      } finally {
+        unregister(p, false);
+      }
     }
+    if (!('stream' in r)) return r as SelectResult<V>;
+    const steps = r.stream.steps() as Generator<Wait, unknown, undefined>;
+    return resultOf(
+      p,
+      r.index,
+      runSync(p.cores[r.index].c, steps, undefined, 'selectSync'),
+    ) as SelectResult<V>;
   } finally {
     markWaiting(p, -1);
   }

@@ -71,9 +71,9 @@ describe('Channel under churn', () => {
       }
       expect(total).toBeGreaterThan(100);
       expect(ch.length).toBe(0);
-      const c = new Int32Array(ch.handle.sab, 0, 256);
-      expect(c[34]).toBe(2); // PLOCK: closed, not held
-      expect(c[66]).toBe(0); // CLOCK free
+      const c = new Int32Array(ch.handle.sab, 0, 512);
+      expect(c[96]).toBe(2); // PLOCK: closed, not held
+      expect(c[128]).toBe(0); // CLOCK free
     }
   });
 });

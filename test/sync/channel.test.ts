@@ -13,14 +13,14 @@ import { describe, expect, it } from 'vitest';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Control-block slots (src/sync/byte-ring.ts) the tests look at. */
-const SENT = 33;
-const PLOCK = 34;
+const SENT = 97;
+const PLOCK = 96;
 const RECVD = 65;
-const CLOCK = 66;
-const DATA_OFFSET = 1024;
+const CLOCK = 128;
+const DATA_OFFSET = 2048;
 
 function ctrl(ch: Channel<unknown>): Int32Array {
-  return new Int32Array(ch.handle.sab, 0, 256);
+  return new Int32Array(ch.handle.sab, 0, 512);
 }
 
 /** No lock held, and SENT - RECVD equals the visible length: nothing left behind. */
