@@ -474,7 +474,8 @@ export function encodeMessage(value: unknown, out: Encoded): Encoded {
  */
 export function ownEncoded(e: Encoded): Encoded {
   const fresh = e.tag === Tag.String || e.tag === Tag.V8 || e.tag === Tag.V8Shared;
-  const bytes = e.bytes && !fresh ? e.bytes.slice(0, msgLength(e)) : e.bytes;
+  // TypedArray#slice copies (Buffer#slice would be a view)
+  const bytes = e.bytes && !fresh ? Uint8Array.prototype.slice.call(e.bytes, 0, msgLength(e)) : e.bytes;
   return { tag: e.tag, num: e.num, sabs: e.sabs, bytes };
 }
 

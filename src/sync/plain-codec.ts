@@ -203,7 +203,7 @@ function value(v: unknown, depth: number): void {
     out[countAt] = count;
   } else {
     // a count of 128 or more takes a longer varint: move the body to make room for it
-    const body = out.subarray(countAt + 1, pos).slice();
+    const body = Uint8Array.prototype.slice.call(out, countAt + 1, pos); // a copy (Buffer#slice is a view)
     pos = countAt;
     varint(count);
     room(body.length);

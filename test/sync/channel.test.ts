@@ -184,6 +184,22 @@ describe('Channel', () => {
     expect(pendingAsyncWaitCount()).toBe(0);
   });
 
+  it('a send that waits sends the value as it was at the call', async () => {
+    const ch = new Channel<unknown>({ capacity: 1 });
+    await ch.send(0);
+    const buf = Buffer.from('abc');
+    const p1 = ch.send(buf);
+    buf[0] = 0x7a;
+    expect(await ch.recv()).toEqual({ ok: true, value: 0 });
+    await p1;
+    const obj = { n: 1 };
+    const p2 = ch.send(obj);
+    obj.n = 2;
+    expect(await ch.recv()).toEqual({ ok: true, value: Buffer.from('abc') });
+    await p2;
+    expect(await ch.recv()).toEqual({ ok: true, value: { n: 1 } });
+  });
+
   it('bad timeouts fail at the call site', async () => {
     const ch = new Channel<number>({ capacity: 1 });
     await expect(ch.recv({ timeout: -1 })).rejects.toThrow(InvalidArgumentError);
