@@ -44,6 +44,15 @@ export const TAKE_STREAM = 2;
 /** How long a rendezvous trySend waits for a waiting receiver to take its message. */
 const HANDOFF_SPIN_MS = 0.2;
 
+/**
+ * A Uint8Array of `n` bytes that the caller fills entirely: no zero-fill (4x faster for 64 KiB),
+ * and its own ArrayBuffer (allocUnsafeSlow does not pool), so `bytes.buffer` is exactly the bytes.
+ */
+export function uninitialized(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
 export function closedError(): ChannelClosedError {
   return new ChannelClosedError('send on a closed channel');
 }
@@ -399,7 +408,7 @@ export class ChannelCore {
       if (tag === PLAIN_TAG) return decodePlain(r.buf, p, len);
       if (tag === Tag.String) return r.buf.toString('utf8', p, p + len);
     }
-    const bytes = new Uint8Array(len);
+    const bytes = uninitialized(len);
     if (len > 0) r.get(pos, bytes, 0, len);
     return this.decodeBytes(tag, bytes);
   }

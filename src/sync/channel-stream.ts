@@ -16,7 +16,7 @@
 import type { Encoded } from '../memory/codec.js';
 import { CorruptMemoryError } from '../memory/errors.js';
 import * as R from './byte-ring.js';
-import type { ChannelCore, RecvResult } from './channel-core.js';
+import { type ChannelCore, type RecvResult, uninitialized } from './channel-core.js';
 import type { Wait } from './channel-wait.js';
 import { ChannelClosedError } from './errors.js';
 
@@ -117,7 +117,7 @@ export class StreamIn {
     if (n < 0 || r.i32[p + 1] !== 0 || total <= r.size - R.HEADER || total > R.MAX_MESSAGE || n > total) {
       throw corrupt(`first chunk of ${len} bytes announces a message of ${total} bytes`);
     }
-    this.#bytes = new Uint8Array(total);
+    this.#bytes = uninitialized(total);
     r.get((head + R.HEADER + R.STREAM_PREFIX) | 0, this.#bytes, 0, n);
     this.#got = n;
     core.consume((head + R.recordBytes(len)) | 0, 0);

@@ -157,7 +157,9 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const core = this.#core;
     const e = this.#encode(value);
     if (!core.rendezvous && (core.tryPut(e, false) === PUT_OK || core.spinPut(e))) return;
-    runSync(core.c, core.putSteps(ownEncoded(e)), opts, 'Channel.sendSync');
+    // No copy of `e`: this thread runs nothing else until the send ends, so neither the caller's
+    // value nor the plain codec's buffer can change meanwhile.
+    runSync(core.c, core.putSteps(e), opts, 'Channel.sendSync');
   }
 
   /**

@@ -266,13 +266,6 @@ let end = 0;
 const fcc = String.fromCharCode;
 
 /**
- * Keys repeat from message to message. Building the same key string anew each time would make
- * every property store hash it; returning the string already made keeps it internalized.
- */
-const KEYS = 512;
-const keyCache: string[] = new Array(KEYS).fill('');
-
-/**
  * Object shapes seen in decoded messages: a trie on key sequences. A shape seen twice gets a
  * compiled factory, `(v) => ({ "id": v[0], "name": v[1] })`, which makes objects of one hidden class
  * in one step; adding the keys one by one costs a megamorphic keyed store each (about 3x slower).
@@ -343,8 +336,7 @@ function readObject(n: number, depth: number): object {
     for (let i = 0; i < n; i++) rec[keys[i]] = vals[i];
     o = rec;
   }
-  for (let i = 0; i < n; i++) vals[i] = undefined;
-  return o;
+  return o; // (vals keeps its last values until the next object of this depth: at most 16)
 }
 
 function corrupt(what: string): CorruptMemoryError {
@@ -356,6 +348,11 @@ function overrun(): void {
 }
 
 function readVarint(): number {
+  const first = src[at];
+  if (first < 0x80) {
+    at++;
+    return first;
+  }
   let n = 0;
   for (let shift = 0; shift < 35; shift += 7) {
     const b = src[at++];
@@ -365,7 +362,7 @@ function readVarint(): number {
   throw corrupt('varint too long');
 }
 
-/** ASCII bytes [o, o + n) of `src` as a string: short ones without a native call. */
+/** ASCII bytes [o, o + n) of `src` as a string: up to 16 in one fromCharCode, no native call. */
 function ascii(o: number, n: number): string {
   const s = src;
   switch (n) {
@@ -387,17 +384,151 @@ function ascii(o: number, n: number): string {
       return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4], s[o + 5], s[o + 6]);
     case 8:
       return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4], s[o + 5], s[o + 6], s[o + 7]);
+    case 9:
+      return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4], s[o + 5], s[o + 6], s[o + 7], s[o + 8]);
+    case 10:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+      );
+    case 11:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+      );
+    case 12:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+      );
+    case 13:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+      );
+    case 14:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+        s[o + 13],
+      );
+    case 15:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+        s[o + 13],
+        s[o + 14],
+      );
+    case 16:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+        s[o + 13],
+        s[o + 14],
+        s[o + 15],
+      );
   }
-  if (n > 24) return s.latin1Slice(o, o + n);
-  let r = '';
-  for (; n > 8; n -= 8, o += 8) r += ascii(o, 8);
-  return r + ascii(o, n);
+  if (n > 32) return s.latin1Slice(o, o + n);
+  return ascii(o, 16) + ascii(o + 16, n - 16);
+}
+
+/**
+ * Short ASCII strings repeat from message to message (keys always, values often: tags, names,
+ * states). A small cache indexed by length and three bytes returns the string made last time when
+ * the bytes match: no allocation, and a key that is already internalized stays fast to store.
+ */
+const CACHE = 1024;
+const cache: string[] = new Array(CACHE).fill('');
+const CACHED_MAX = 24;
+
+function cachedAscii(o: number, n: number): string {
+  const b = src;
+  const h = n === 0 ? 0 : (n * 97 + b[o] * 31 + b[o + n - 1] * 7 + b[o + (n >> 1)]) & (CACHE - 1);
+  const k = cache[h];
+  if (k.length === n) {
+    let i = 0;
+    while (i < n && k.charCodeAt(i) === b[o + i]) i++;
+    if (i === n) return k;
+  }
+  return (cache[h] = ascii(o, n));
 }
 
 function stringAt(t: number, o: number, n: number): string {
   if (o + n > end) throw corrupt(`string of ${n} bytes runs past the end`);
   // (bytes above 0x7f in an "ASCII" string could only come from corruption; they decode as Latin-1)
-  return t === T_ASCII ? ascii(o, n) : src.utf8Slice(o, o + n);
+  if (t !== T_ASCII) return src.utf8Slice(o, o + n);
+  return n <= CACHED_MAX ? cachedAscii(o, n) : ascii(o, n);
 }
 
 function readKey(): string {
@@ -406,16 +537,7 @@ function readKey(): string {
   const n = readVarint();
   const o = at;
   at += n;
-  if (t !== T_ASCII || n > 32 || o + n > end) return stringAt(t, o, n);
-  const b = src;
-  const h = n === 0 ? 0 : (n * 97 + b[o] * 31 + b[o + n - 1] * 7 + b[o + (n >> 1)]) & (KEYS - 1);
-  const k = keyCache[h];
-  if (k.length === n) {
-    let i = 0;
-    while (i < n && k.charCodeAt(i) === b[o + i]) i++;
-    if (i === n) return k;
-  }
-  return (keyCache[h] = stringAt(t, o, n));
+  return stringAt(t, o, n);
 }
 
 function read(depth: number): unknown {
