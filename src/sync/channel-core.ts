@@ -257,9 +257,9 @@ export class ChannelCore {
    * Worker fast path of a blocking send: polls for room a few µs, so a sender that is just ahead
    * of its receiver does not pay for a generator and a sleep per message. True once sent.
    */
-  spinPut(enc: Encoded): boolean {
+  spinPut(enc: Encoded, polls = POLL_SPIN): boolean {
     const plen = msgLength(enc);
-    for (let k = 0; k < POLL_SPIN; k++) {
+    for (let k = 0; k < polls; k++) {
       pause();
       if (this.roomHint(plen) && !this.closed && this.tryPut(enc, false) === PUT_OK) return true;
     }
@@ -267,8 +267,8 @@ export class ChannelCore {
   }
 
   /** Worker fast path of a blocking receive (see {@link spinPut}). */
-  spinTake<T>(): RecvResult<T> | undefined {
-    for (let k = 0; k < POLL_SPIN; k++) {
+  spinTake<T>(polls = POLL_SPIN): RecvResult<T> | undefined {
+    for (let k = 0; k < polls; k++) {
       pause();
       if (this.dataHint()) {
         const r = this.tryTake<T>(false);

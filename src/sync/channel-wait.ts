@@ -51,8 +51,14 @@ export function pause(): void {
   }
 }
 
-/** Polls a worker may make for data or room before it sleeps (a few µs: see spinPut/spinTake). */
+/**
+ * Polls a blocking send or receive makes for room or data before it sleeps (see spinPut/spinTake):
+ * about 10 µs in a worker. An async one polls too, on any thread, but only about 1 µs: long enough
+ * to catch a producer that is just ahead (a sleep through waitAsync costs an event-loop task per
+ * wake-up), short enough to hold the event loop no longer than a small task does.
+ */
 export const POLL_SPIN = isMainThread ? 0 : 200;
+export const ASYNC_POLL_SPIN = 30;
 
 /** Writer side: after a state change, wakes whoever sleeps on the word at `at`. */
 export function ring(c: Int32Array, at: number): void {

@@ -20,7 +20,7 @@ import {
   TAKE_BUSY,
   TAKE_EMPTY,
 } from './channel-core.js';
-import { checkAborted, runAsync, runSync } from './channel-wait.js';
+import { ASYNC_POLL_SPIN, checkAborted, runAsync, runSync } from './channel-wait.js';
 
 export type { RecvResult } from './channel-core.js';
 
@@ -146,7 +146,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     checkAborted(opts);
     const core = this.#core;
     const e = this.#encode(value);
-    if (!core.rendezvous && core.tryPut(e, false) === PUT_OK) return;
+    if (!core.rendezvous && (core.tryPut(e, false) === PUT_OK || core.spinPut(e, ASYNC_POLL_SPIN))) return;
     await runAsync(core.c, core.putSteps(ownEncoded(e)), opts, 'Channel.send');
   }
 
@@ -187,7 +187,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const core = this.#core;
     const r = core.tryTake<T>(false);
     if (typeof r === 'object') return r;
-    return runAsync(core.c, core.takeSteps<T>(), opts, 'Channel.recv');
+    return core.spinTake<T>(ASYNC_POLL_SPIN) ?? runAsync(core.c, core.takeSteps<T>(), opts, 'Channel.recv');
   }
 
   /** Blocking form of {@link recv}, for worker threads. */
