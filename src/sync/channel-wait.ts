@@ -2,19 +2,32 @@
  * How channel operations wait, and the generator drivers that run one operation either blocking
  * (workers) or async (any thread).
  *
- * Wait words are (seq, sleepers) pairs like memory/wait.ts's, with the order of the steps changed
- * so that a writer whom nobody waits for pays one plain load and no read-modify-write:
+ * A wait word is three Int32 slots: [at] seq, [at + 1] sleepers, [at + 2] armed. It works like
+ * memory/wait.ts's (seq, sleepers) pair with two changes that keep writers cheap:
  *
- *   waiter:  Atomics.add(sleepers, 1); seen = load(seq); if ready() stop; else wait(seq, seen)
- *   writer:  change state; if (load(sleepers) > 0) { Atomics.add(seq, 1); notify(seq) }   ({@link ring})
+ *   waiter:  Atomics.add(sleepers, 1); seen = load(seq); armed = max(armed, seen);
+ *            if ready() stop; else wait(seq, seen)
+ *   writer:  change state; if (load(sleepers) > 0 && load(seq) === load(armed)) { add(seq, 1); notify(seq) }
+ *            ({@link ring})
+ *
+ * 1. The waiter registers before it looks, so a writer whom nobody waits for pays one plain load
+ *    and no read-modify-write (wait.ts's writers always bump seq).
+ * 2. `armed` is the newest seq a waiter has gone to sleep on. Once a writer has bumped seq past it,
+ *    every sleeper is being woken and later writers skip the bump and the notify (a syscall) until
+ *    a waiter arms again: a producer publishing into a channel whose consumer is still waking up
+ *    pays for one notify, not one per message.
  *
  * Why no wake-up is lost (all accesses sequentially consistent): if the writer's load of sleepers
  * comes before the waiter's add, the writer's state change came before it too, so the waiter's
- * ready() sees it. Otherwise the writer sees the waiter and bumps seq after it: either the waiter
- * read seq before the bump, and Atomics.wait (which compares seq with `seen` atomically with joining
- * the queue) returns at once or is woken by the notify; or it read the bumped seq, which means the
- * writer's state change is visible to the ready() that follows. The pool and the Semaphore use
- * memory/wait.ts, whose writers always bump seq; channels are hotter, so they take this variant.
+ * ready() sees it. Otherwise the writer sees the waiter. If it also sees armed === seq, it bumps
+ * seq after the waiter's registration: the waiter either read seq before the bump, and Atomics.wait
+ * (which compares seq with `seen` atomically with joining the queue) returns at once or is woken
+ * by the notify; or it read the bumped seq, so the state change is visible to its ready(). If it
+ * sees armed !== seq, then either armed is behind seq, meaning this waiter has not armed yet (its
+ * max comes after the writer's load, so its ready() comes after the state change and sees it) or
+ * it read a seq older than the current one (then Atomics.wait returns at once: seq moved); or a
+ * waiter armed on a newer seq than the writer read, which the writer's own earlier load of seq
+ * rules out (seq only moves forward).
  *
  * A channel operation is written once as a generator: it tries, and when it cannot go on it
  * yields a {@link Wait}. {@link runSync} sleeps with {@link sleepSync}, {@link runAsync} with
@@ -62,9 +75,18 @@ export const ASYNC_POLL_SPIN = 30;
 
 /** Writer side: after a state change, wakes whoever sleeps on the word at `at`. */
 export function ring(c: Int32Array, at: number): void {
-  if (Atomics.load(c, at + 1) > 0) {
+  if (Atomics.load(c, at + 1) > 0 && Atomics.load(c, at) === Atomics.load(c, at + 2)) {
     Atomics.add(c, at, 1);
     Atomics.notify(c, at);
+  }
+}
+
+/** Waiter side, registered: reads seq and arms the word with it (armed = max(armed, seq)). */
+export function arm(c: Int32Array, at: number): number {
+  const seen = Atomics.load(c, at);
+  for (;;) {
+    const a = Atomics.load(c, at + 2);
+    if (((seen - a) | 0) <= 0 || Atomics.compareExchange(c, at + 2, a, seen) === a) return seen;
   }
 }
 
@@ -95,7 +117,7 @@ export function sleepSync(
   what: string,
   timeout?: number,
 ): void {
-  const spin = isMainThread ? 0 : WORKER_SPIN / 4;
+  const spin = isMainThread ? 0 : WORKER_SPIN / 16;
   for (let i = 0; i < spin; i++) {
     if (ready()) return;
     pause();
@@ -104,7 +126,7 @@ export function sleepSync(
     if (signal?.aborted) throw abortError(signal);
     Atomics.add(c, at + 1, 1);
     try {
-      const seen = Atomics.load(c, at);
+      const seen = arm(c, at);
       if (ready()) return;
       const left = deadline - now();
       if (left <= 0) throw timeoutError(what, timeout);
@@ -141,7 +163,7 @@ export async function sleepAsync(
       if (signal?.aborted) throw abortError(signal);
       Atomics.add(c, at + 1, 1);
       try {
-        const seen = Atomics.load(c, at);
+        const seen = arm(c, at);
         if (ready()) return;
         const left = deadline - now();
         if (left <= 0) throw timeoutError(what, timeout);

@@ -36,7 +36,7 @@ import {
   TAKE_STREAM,
 } from './channel-core.js';
 import type { StreamIn, StreamOut } from './channel-stream.js';
-import { abortError, checkAborted, ring, runAsync, runSync, type Wait } from './channel-wait.js';
+import { abortError, arm, checkAborted, ring, runAsync, runSync, type Wait } from './channel-wait.js';
 
 /** Longest single async wait before every case is tried again (a backstop; wake-ups are exact). */
 export const ASYNC_SLICE_MS = 1000;
@@ -212,7 +212,7 @@ function prepareWait(p: Prepared): SelectResult | Committed | undefined {
     const w = words(p, i)[0];
     Atomics.add(c, w + 1, 1);
     reg[i] = 1;
-    seen[2 * i] = Atomics.load(c, w);
+    seen[2 * i] = arm(c, w);
   }
   const r = tryAll(p);
   if (r) return r;
@@ -222,7 +222,7 @@ function prepareWait(p: Prepared): SelectResult | Committed | undefined {
     const w = words(p, i)[1];
     Atomics.add(c, w + 1, 1);
     reg[i] = 3;
-    seen[2 * i + 1] = Atomics.load(c, w);
+    seen[2 * i + 1] = arm(c, w);
     const again = tryOne(p, i);
     if (again) return again;
   }
