@@ -85,6 +85,8 @@ export async function startLib(lib: LibName, threads: number): Promise<Runner> {
       const pool = new FixedThreadPool<number, unknown>(threads, fileURLToPath(poolifierFile), {
         errorHandler: (e) => console.error(e),
       });
+      // poolifier can drop tasks executed before its workers report ready: wait for that first.
+      if (!pool.info.ready) await new Promise((r) => pool.emitter?.once('ready', r));
       const run: Runner['run'] = (fn, input) => pool.execute(input, fn);
       return {
         run,

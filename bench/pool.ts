@@ -79,11 +79,11 @@ async function child(argv: string[]): Promise<void> {
     iters10ms: Number(argValue(argv, '--iters10ms')),
     memRounds: argValue(argv, '--mem-rounds') ? Number(argValue(argv, '--mem-rounds')) : undefined,
   };
-  process.on('exit', (code) => {
-    if (code === 13)
-      console.error(
-        `${a.lib} ${a.scenario}: the event loop emptied while a task was pending (a worker failed to start?)`,
-      );
+  // Exit 13 (unsettled top-level await) prints nothing by itself; say what it means.
+  process.on('beforeExit', () => {
+    console.error(
+      `${a.lib} ${a.scenario}: the event loop emptied while the scenario was pending (a lost task?)`,
+    );
   });
   const metrics = await runChild(a);
   process.stdout.write(`${MARK}${JSON.stringify(metrics)}\n`);
