@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Channel, Semaphore } from 'skein';
 import { describe, expect, it } from 'vitest';
@@ -151,5 +153,15 @@ describe('Channel across worker threads', () => {
     await late.send({ sem: sem2 });
     expect(await runOp('takePermits', { ch: late, take: 1 })).toBe(3);
     expect(sem2.available).toBe(3);
+  });
+
+  it('leaves nothing open: a process that used channels exits by itself', async () => {
+    const script = fileURLToPath(new URL('../fixtures/channel-exit.mjs', import.meta.url));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [script], { timeout: 15_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    expect(out.trim()).toBe('done 7');
   });
 });
