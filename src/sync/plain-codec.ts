@@ -274,6 +274,9 @@ const fcc = String.fromCharCode;
  */
 class Shape {
   readonly next = new Map<string, Shape>();
+  /** The child looked up last: messages of one shape in a row skip the Map. */
+  lastKey = '';
+  lastChild: Shape | null = null;
   hits = 0;
   make: ((v: unknown[]) => object) | null = null;
   constructor(readonly keys: readonly string[]) {}
@@ -287,8 +290,13 @@ const valStack: unknown[][] = [];
 const keyStack: string[][] = [];
 
 function childShape(s: Shape, k: string): Shape | null {
+  if (s.lastKey === k && s.lastChild) return s.lastChild;
   const c = s.next.get(k);
-  if (c) return c;
+  if (c) {
+    s.lastKey = k;
+    s.lastChild = c;
+    return c;
+  }
   if (shapes >= MAX_SHAPES) return null;
   shapes++;
   const made = new Shape([...s.keys, k]);
