@@ -70,16 +70,29 @@ function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; by
  * them, and each message is received exactly once.
  *
  * A message is any value the codec copies (structured-cloneable values; numbers, strings and bytes
- * skip the serializer), of any size up to 1 GiB encoded: messages larger than the ring stream
- * through it in order. Shared objects inside a message (a `Semaphore`, another `Channel`) arrive as
- * live objects. An uncloneable value throws `SerializationError` at the sender, before anything is
- * written.
+ * skip the serializer, plain objects and arrays go through a faster codec of their own, see
+ * plain-codec.ts), of any size up to 1 GiB encoded: messages larger than the ring stream through
+ * it in order. Shared objects inside a message (a `Semaphore`, another `Channel`) arrive as live
+ * objects. An uncloneable value throws `SerializationError` at the sender, before anything is
+ * written. What arrives is what `structuredClone` would give, except that named (non-index)
+ * properties of arrays are dropped.
  *
  * Closing follows Go: `send` on a closed channel throws `ChannelClosedError`, receivers drain what
  * is buffered and then get `{ ok: false }`, `close()` wakes every waiting sender and receiver, and
- * closing twice throws `ChannelClosedError`.
+ * closing twice throws `ChannelClosedError`. `capacity: 0` makes a rendezvous channel: a send
+ * completes once a receiver has taken the message (a send that times out takes it back).
  *
- * On the main thread use the async forms; `sendSync`/`recvSync` block and are for workers.
+ * On the main thread use the async forms; `sendSync`/`recvSync` block and are for workers. Waits
+ * poll briefly (about 10 µs in a worker, 1 µs in an async call) and then sleep on a wait word;
+ * see channel-core.ts for the queue and channel-wait.ts for the wake-up protocol.
+ *
+ * Limits: a thread that is terminated while it holds one of the channel's two locks (it does so
+ * only while copying a message, and for the whole of a message larger than the ring) leaves that
+ * side of the channel blocked. A message larger than the ring is not timed out or aborted once its
+ * first chunk is written. Shared objects travel beside the bytes on a BroadcastChannel; a thread
+ * that rebuilt the channel only after such a message was sent gets its buffers from the sending
+ * thread on request, which needs that thread alive and running its event loop (or sending again)
+ * within 5 s, else the receive throws `SerializationError`.
  *
  * @example
  * ```ts
