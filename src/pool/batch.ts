@@ -75,32 +75,37 @@ export async function* mapThroughPool<R>(
   let yielded = 0;
   let exhausted = false;
   let arrivalRead = 0;
-  for (;;) {
-    while (!exhausted && submitted - yielded < window) {
-      const r = await it.next();
-      if (r.done) {
-        exhausted = true;
-        break;
+  try {
+    for (;;) {
+      while (!exhausted && submitted - yielded < window) {
+        const r = await it.next();
+        if (r.done) {
+          exhausted = true;
+          break;
+        }
+        submit(r.value, c, submitted++);
       }
-      submit(r.value, c, submitted++);
-    }
-    if (exhausted && yielded === submitted) return;
-    let index: number;
-    if (ordered) {
-      index = yielded;
-      while (!c.values.has(index)) await c.next();
-    } else {
-      while (arrivalRead >= c.arrivals.length) await c.next();
-      index = c.arrivals[arrivalRead++];
-      if (arrivalRead > 1024) {
-        c.arrivals.splice(0, arrivalRead);
-        arrivalRead = 0;
+      if (exhausted && yielded === submitted) return;
+      let index: number;
+      if (ordered) {
+        index = yielded;
+        while (!c.values.has(index)) await c.next();
+      } else {
+        while (arrivalRead >= c.arrivals.length) await c.next();
+        index = c.arrivals[arrivalRead++];
+        if (arrivalRead > 1024) {
+          c.arrivals.splice(0, arrivalRead);
+          arrivalRead = 0;
+        }
       }
+      const got = c.values.get(index) as { ok: boolean; value: unknown };
+      c.values.delete(index);
+      yielded++;
+      if (!got.ok) throw got.value;
+      yield got.value as R;
     }
-    const got = c.values.get(index) as { ok: boolean; value: unknown };
-    c.values.delete(index);
-    yielded++;
-    if (!got.ok) throw got.value;
-    yield got.value as R;
+  } finally {
+    // The consumer broke off (or a task failed): close the input, as for-of would.
+    if (!exhausted) await it.return?.();
   }
 }

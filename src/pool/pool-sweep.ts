@@ -59,12 +59,15 @@ export class Sweeper {
     for (const e of core.entries) {
       if (!e || e.exited) continue;
       if (e.killAt > 0 && t >= e.killAt) {
-        e.killAt = 0;
-        if (holdsDetached(core, e)) {
+        const next = nextKill(core, e, t);
+        if (next < 0) {
+          e.killAt = 0;
           e.lastError = new TimeoutError(
             `worker ${e.id} did not give up a timed-out or aborted task; terminated`,
           );
           void e.worker.terminate();
+        } else {
+          e.killAt = next;
         }
       }
       if (
@@ -83,19 +86,25 @@ export class Sweeper {
   }
 }
 
-/** Whether worker `e` still runs a task whose caller was already answered (timeout or abort). */
-function holdsDetached(core: PoolCore, e: WorkerEntry): boolean {
+/**
+ * For worker `e`: -1 if a task whose caller was already answered (timeout, abort) is still running
+ * past its kill grace; otherwise the earliest grace end still ahead (0 if none).
+ */
+function nextKill(core: PoolCore, e: WorkerEntry, t: number): number {
   const { L, ctl, slots } = core;
+  let next = 0;
   for (let s = 0; s < slots.size; s++) {
+    const due = slots.killAt[s];
+    if (due === 0 || slots.target[s] !== undefined) continue;
     if (
-      Atomics.load(ctl, L.slotOwner + s) === e.index &&
-      Atomics.load(ctl, L.slotState + s) === SlotState.Running &&
-      slots.target[s] === undefined
-    ) {
-      return true;
-    }
+      Atomics.load(ctl, L.slotOwner + s) !== e.index ||
+      Atomics.load(ctl, L.slotState + s) !== SlotState.Running
+    )
+      continue;
+    if (due <= t) return -1;
+    if (next === 0 || due < next) next = due;
   }
-  return false;
+  return next;
 }
 
 /** Whether worker `e` has run one task longer than `limit` ms. */

@@ -16,6 +16,8 @@ export class SlotTable {
   readonly extras: (TaskExtras | undefined)[];
   /** Run-time limit in ms (0: none). */
   readonly timeout: Float64Array;
+  /** When the kill grace of a timed-out or aborted running task ends (0: none). */
+  readonly killAt: Float64Array;
   /** 1 for a task posted to one worker (it cannot be resent elsewhere). */
   readonly direct: Uint8Array;
   readonly #free: Int32Array;
@@ -32,6 +34,7 @@ export class SlotTable {
     this.extras = new Array(size);
     this.timeout = new Float64Array(size);
     this.direct = new Uint8Array(size);
+    this.killAt = new Float64Array(size);
     this.#free = new Int32Array(size);
     for (let i = 0; i < size; i++) this.#free[i] = size - 1 - i;
     this.#nFree = size;
@@ -59,6 +62,7 @@ export class SlotTable {
     if (this.timeout[s] > 0) this.timed--;
     this.timeout[s] = 0;
     this.direct[s] = 0;
+    this.killAt[s] = 0;
     this.#free[this.#nFree++] = s;
   }
 }

@@ -47,7 +47,14 @@ class Deque {
   /** The rare tasks with a signal, timeout or transfer list, by sequence number. */
   readonly extras = new Map<number, TaskExtras>();
 
-  constructor(readonly priority: number) {}
+  constructor(
+    readonly priority: number,
+    start = 0,
+  ) {
+    // Sequence numbers continue across a replaced deque, so a stale ticket never names a new task.
+    this.head = start;
+    this.tail = start;
+  }
 
   #grow(): void {
     const cap = this.cap * 2;
@@ -139,6 +146,7 @@ export class TaskQueue {
   take(d: Deque): void {
     d.dropHead();
     this.length--;
+    if (d.head === d.tail && d.cap > 4096) this.#q[d.priority] = new Deque(d.priority, d.tail); // give back a burst's memory
   }
 
   /** Tombstones a queued task; returns false if it already left the queue. */

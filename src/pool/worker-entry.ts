@@ -22,7 +22,7 @@ export class WorkerEntry {
   /** Set when the pool asked it to leave (idle shrink, close, restart): its exit is no crash. */
   leaving = false;
   lastError: Error | undefined;
-  /** When a grace period for a timed-out or aborted task ends (terminate then if still running). */
+  /** The earliest end of a kill grace among its timed-out or aborted tasks (0: none). */
   killAt = 0;
   /** Tasks posted to it directly and not yet settled (counted when choosing a worker for the next). */
   direct = 0;
@@ -38,7 +38,5 @@ export class WorkerEntry {
       resourceLimits: options.resourceLimits,
       name: `skein-worker-${id}`,
     });
-    // Idle workers keep no process alive; pending tasks do (the pool holds a handle while any is pending).
-    this.worker.unref();
   }
 }

@@ -15,6 +15,8 @@ import {
   MAX_WORKER_INDEX,
   SlotState,
   TASK_SEQ,
+  W_DONE,
+  W_FAILED,
   W_INFLIGHT,
   W_MAIL,
   W_RETIRE,
@@ -68,7 +70,7 @@ export function spawnWorker(core: PoolCore, stats: LifecycleStats): WorkerEntry 
     mem.results.reset();
   }
   const base = WORKERS_AT + index * W_STRIDE;
-  for (const k of [W_MAIL, W_RETIRE, W_INFLIGHT]) Atomics.store(core.ctl, base + k, 0);
+  for (const k of [W_MAIL, W_RETIRE, W_INFLIGHT, W_DONE, W_FAILED]) Atomics.store(core.ctl, base + k, 0);
   Atomics.store(core.ctl, base + W_STATE, WorkerState.Starting);
   const e = new WorkerEntry(nextWorkerId++, index, mem, core.o);
   core.entries[index] = e;
@@ -97,6 +99,9 @@ export function spawnWorker(core: PoolCore, stats: LifecycleStats): WorkerEntry 
     e.lastError = err;
   });
   e.worker.on('exit', (code) => onExit(core, stats, e, code));
+  // Unref after the listeners: adding a 'message' listener refs the worker's port again. Idle
+  // workers keep no process alive; pending tasks do (the result loop holds a handle meanwhile).
+  e.worker.unref();
   return e;
 }
 
@@ -207,8 +212,9 @@ export function abortRunning(core: PoolCore, s: number): void {
   const e = core.entries[Atomics.load(core.ctl, core.L.slotOwner + s)];
   if (!e || e.exited) return;
   core.mail(e, { type: 'abort', slot: s });
-  if (e.killAt === 0) {
-    e.killAt = now() + core.o.killGrace;
-    core.onTimed(core.o.killGrace);
-  }
+  // Each detached task gets its own grace; the sweep kills the worker only when one has run out.
+  const due = now() + core.o.killGrace;
+  core.slots.killAt[s] = due;
+  if (e.killAt === 0 || due < e.killAt) e.killAt = due;
+  core.onTimed(core.o.killGrace);
 }

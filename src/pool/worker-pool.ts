@@ -36,6 +36,7 @@ export class WorkerPool {
   readonly #sweeper: Sweeper;
   readonly #startedAt = now();
   #closed: Promise<void> | undefined;
+  #forced = false;
 
   constructor(options: WorkerPoolOptions, dynamic = false) {
     const core = new PoolCore(resolveOptions(options, dynamic));
@@ -194,8 +195,17 @@ export class WorkerPool {
    * afterwards the pool holds no handle, so the process can exit.
    */
   close(opts?: { force?: boolean }): Promise<void> {
-    if (this.#closed) return this.#closed;
     const core = this.#core;
+    if (this.#closed) {
+      // A forced close overrides a graceful one still waiting for work to finish.
+      if (opts?.force && !this.#forced) {
+        this.#forced = true;
+        core.rejectAll(new PoolClosedError('the pool was closed with force'));
+        for (const e of core.entries) if (e) void e.worker.terminate();
+      }
+      return this.#closed;
+    }
+    this.#forced = !!opts?.force;
     core.closing = true;
     this.#closed = (async () => {
       if (opts?.force) core.rejectAll(new PoolClosedError('the pool was closed with force'));

@@ -129,11 +129,11 @@ describe('AbortSignal', () => {
     expect(Date.now() - t0).toBeLessThan(50 + 300);
   });
 
-  // BUG: a worker's kill deadline (killAt) is armed by the first abort and never cleared when the
+  // Regression (fixed): a worker's kill deadline (killAt) is armed by the first abort and never cleared when the
   // aborted task gives up, so a later abort on the same worker gets no grace at all: the worker is
   // terminated while a well-behaved async task is still giving up, and the unrelated task running
   // beside it (concurrentTasksPerWorker > 1) fails with WorkerCrashedError. Found by the property test.
-  it.fails('BUG: a second abort on a worker gets its own kill grace; tasks beside it are not killed', async () => {
+  it('a second abort on a worker gets its own kill grace; tasks beside it are not killed', async () => {
     const { pool, counters } = make({ concurrentTasksPerWorker: 2, killGrace: 600, idleTimeout: 400 });
     // The aborted tasks return their (large) results by message: the result ring stays untouched.
     const ac1 = new AbortController();

@@ -82,9 +82,9 @@ describe('map', () => {
     expect(await pool.submit(3)).toBe(3);
   });
 
-  // BUG: breaking out of map() never calls return() on the input iterator, so a generator's
+  // Regression (fixed): breaking out of map() never calls return() on the input iterator, so a generator's
   // finally block (closing a file, a cursor) never runs; for-of / for-await close it.
-  it.fails('BUG: breaking out of map closes the input iterator', async () => {
+  it('breaking out of map closes the input iterator', async () => {
     const src = counting();
     for await (const v of pool.map<number>(src.gen, { window: 8 })) if (v === 10) break;
     await sleep(50);

@@ -90,9 +90,9 @@ describe('close()', () => {
     expect(await rejection(p.submit(1))).toBeInstanceOf(PoolClosedError);
   });
 
-  // BUG: close({ force: true }) after a graceful close() that waits on a stuck task returns the
+  // Regression (fixed): close({ force: true }) after a graceful close() that waits on a stuck task returns the
   // first close's promise, so there is no way to escalate: both wait for the task to end.
-  it.fails('BUG: close({ force: true }) after a pending close() settles at once', async () => {
+  it('close({ force: true }) after a pending close() settles at once', async () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
     const long = p.submit(3000, { fn: 'spin' }).catch(() => 'rejected');
     await until(() => p.metrics().busy === 1, 2000);
@@ -121,11 +121,11 @@ describe('the process exits by itself', () => {
     expect(JSON.parse(r.stdout)).toEqual({ stuck: 'PoolClosedError', queued: 'PoolClosedError' });
   });
 
-  // BUG: a pool that is never closed keeps the process alive forever, even with nothing
+  // Regression (fixed): a pool that is never closed keeps the process alive forever, even with nothing
   // submitted: WorkerEntry calls worker.unref() before spawnWorker adds the 'message' listener,
   // and adding that listener refs the worker's MessagePort again (process.getActiveResourcesInfo()
   // shows one 'MessagePort' per worker). DESIGN: no leaked handles; workers are unref'd.
-  it.fails('BUG: when the pool is never closed but every task settled (fixed and dynamic pools)', async () => {
+  it('when the pool is never closed but every task settled (fixed and dynamic pools)', async () => {
     const [fixed, dynamic] = await Promise.all([
       runScript('pool-exit-noclose.mjs', ['fixed'], 5000),
       runScript('pool-exit-noclose.mjs', ['dynamic'], 5000),

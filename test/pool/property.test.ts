@@ -13,7 +13,6 @@ const pool = new WorkerPool({
   filename: TASKS,
   maxWorkers: 2,
   concurrentTasksPerWorker: 2,
-  killGrace: 60_000,
 });
 afterAll(() => pool.close({ force: true }));
 
