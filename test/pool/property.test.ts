@@ -6,9 +6,8 @@ import { AbortError, InvalidArgumentError, WorkerPool } from 'skein';
 import { afterAll, expect, it } from 'vitest';
 import { TASKS, until, within } from '../fixtures/pool-helpers.js';
 
-// killGrace is long so no worker is terminated during the run: every task here ends by itself
-// within ms. (With the default 100 ms this property found the stale-killAt BUG, pinned down in
-// abort-timeout.test.ts: "a second abort on a worker gets its own kill grace".)
+// The default killGrace: with it this property once found the stale kill-deadline bug, now pinned
+// down in abort-timeout.test.ts ("a second abort on a worker gets its own kill grace").
 const pool = new WorkerPool({
   filename: TASKS,
   maxWorkers: 2,
