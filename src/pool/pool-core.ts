@@ -16,17 +16,13 @@
 import type { TransferListItem } from 'node:worker_threads';
 import { fastNow as now } from '../memory/clock.js';
 import { decode, type Encoded, encode, newEncoded, payloadLength, Tag } from '../memory/codec.js';
-import { AbortError } from '../memory/errors.js';
 import { reviveDeep } from '../memory/handle.js';
-import { holdLoop, releaseLoop, wake } from '../memory/wait.js';
-import { watchAbort } from './abort-watch.js';
+import { wake } from '../memory/wait.js';
 import { isErrorRecord, recordToError } from './error-codec.js';
-import { PoolClosedError, QueueFullError } from './errors.js';
 import {
   CLAIMED,
   type Layout,
   layoutFor,
-  MAIN_SEQ,
   type MainMessage,
   PRIO_MASK,
   ResultStatus,
@@ -37,7 +33,8 @@ import {
   W_STRIDE,
   WORKERS_AT,
 } from './layout.js';
-import { checkSubmit, type ResolvedOptions, type SubmitOptions } from './pool-options.js';
+import type { ResolvedOptions } from './pool-options.js';
+import { runResultLoop, spinForResults } from './result-loop.js';
 import { createRing, TaskRingWriter } from './ring.js';
 import { SlotTable } from './slot-table.js';
 import {
@@ -79,7 +76,8 @@ export class PoolCore {
   #unpublished = 0;
   #burstAt = 0;
   #flushScheduled = false;
-  #looping = false;
+  /** Whether the result loop (result-loop.ts) is running. */
+  looping = false;
   /** Called after each flush (the lifecycle grows a dynamic pool here). */
   afterFlush: () => void = () => {};
   /** Called when a slot with a timeout is filled (the sweep shortens its period). */
@@ -103,51 +101,6 @@ export class PoolCore {
 
   // ---------------------------------------------------------------- submitting
 
-  /** Queues one task whose outcome goes to `target`/`aux` (a resolver pair or a batch collector). */
-  submit(input: unknown, opts: SubmitOptions | undefined, target: Target, aux: Aux): void {
-    if (this.closing || this.broken) {
-      this.settle(target, aux, false, this.broken ?? new PoolClosedError('the pool is closed'));
-      return;
-    }
-    let priority = DEFAULT_PRIORITY;
-    let fnId = 0;
-    let extras: TaskExtras | undefined;
-    let stored = input;
-    try {
-      const timeout = opts?.timeout ?? this.o.taskTimeout;
-      if (opts !== undefined) {
-        priority = checkSubmit(opts);
-        if (opts.fn !== undefined) fnId = this.fnId(opts.fn);
-        if (opts.signal?.aborted) {
-          throw new AbortError('the task was aborted before it was queued', { cause: opts.signal.reason });
-        }
-      }
-      if (opts?.signal || opts?.transfer || timeout > 0) {
-        extras = { signal: opts?.signal, timeout, transfer: opts?.transfer };
-      }
-      if (this.#queueFull()) {
-        throw new QueueFullError(
-          `the pool's queue is full (maxQueue ${this.o.maxQueue}); await pool.drain() for room`,
-        );
-      }
-      // Objects are encoded now, so an uncloneable input fails here, at the caller.
-      if (typeof input === 'object' && input !== null && !extras?.transfer)
-        stored = markEncoded(encode(input, newEncoded()));
-    } catch (err) {
-      this.settle(target, aux, false, err);
-      return;
-    }
-    if (extras?.signal) watchAbort(this, extras, priority, target, aux);
-    const at = this.#tick();
-    if (this.queue.length === 0 && this.place(priority, stored, fnId, target, aux, extras, at)) {
-      this.#scheduleFlush();
-      return;
-    }
-    const seq = this.queue.push(priority, stored, fnId, target, aux, extras, at);
-    if (extras?.ticket) extras.ticket.seq = seq;
-    this.#scheduleFlush();
-  }
-
   fnId(name: string): number {
     let id = this.#fnIds.get(name);
     if (id === undefined) {
@@ -161,15 +114,6 @@ export class PoolCore {
   /** Tasks written to the rings and not yet claimed by a worker. */
   ringBacklog(): number {
     return (this.#ringWritten - Atomics.load(this.ctl, CLAIMED)) | 0;
-  }
-
-  /** Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now. */
-  #queueFull(): boolean {
-    if (this.o.maxQueue === Infinity) return false;
-    let running = 0;
-    for (const e of this.entries) if (e) running += this.workerWord(e.index, W_INFLIGHT);
-    const free = Math.max(0, this.o.maxWorkers * this.o.concurrency - running);
-    return this.queue.length + this.ringBacklog() >= this.o.maxQueue + free;
   }
 
   /**
@@ -233,7 +177,7 @@ export class PoolCore {
         this.onTimed(t);
       }
     }
-    this.#ensureResultLoop();
+    this.ensureResultLoop();
   }
 
   /** Posts a task to the least busy live worker (transfer lists, oversized or shared-object inputs). */
@@ -281,19 +225,19 @@ export class PoolCore {
   }
 
   /** The enqueue time of a submit: read once per burst of submits (a burst shares one flush). */
-  #tick(): number {
+  tick(): number {
     if (!this.#flushScheduled) this.#burstAt = now();
     return this.#burstAt;
   }
 
-  #scheduleFlush(): void {
+  scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
       this.publish();
       this.afterFlush();
-      if (this.o.spinMicros > 0) this.#spinForResults();
+      if (this.o.spinMicros > 0) spinForResults(this);
     });
   }
 
@@ -329,63 +273,8 @@ export class PoolCore {
 
   // ---------------------------------------------------------------- results
 
-  #ensureResultLoop(): void {
-    if (!this.#looping) {
-      this.#looping = true;
-      holdLoop();
-      void this.#resultLoop();
-    }
-  }
-
-  /**
-   * Sleeps in `Atomics.waitAsync` on MAIN_SEQ while tasks are out, draining every result ring per
-   * wake-up. While it runs it holds a ref'd handle (memory/wait.ts), so pending tasks keep the
-   * process alive and a pool with nothing pending keeps nothing alive.
-   */
-  async #resultLoop(): Promise<void> {
-    const ctl = this.ctl;
-    let lastYield = now();
-    try {
-      while (this.slots.inUse > 0) {
-        const seen = Atomics.load(ctl, MAIN_SEQ);
-        if (this.drain() > 0) {
-          // Let the settled promises' reactions run (they often submit more), and now and then
-          // the rest of the event loop, before the next drain.
-          if (now() - lastYield > 10) {
-            await new Promise((r) => setImmediate(r));
-            lastYield = now();
-          } else {
-            await null;
-          }
-          continue;
-        }
-        Atomics.add(ctl, MAIN_SEQ + 1, 1);
-        try {
-          if (Atomics.load(ctl, MAIN_SEQ) === seen) {
-            const w = Atomics.waitAsync(ctl, MAIN_SEQ, seen, 1000);
-            if (w.async) await w.value;
-          }
-        } finally {
-          Atomics.sub(ctl, MAIN_SEQ + 1, 1);
-        }
-        lastYield = now();
-      }
-    } finally {
-      this.#looping = false;
-      releaseLoop();
-    }
-  }
-
-  /** Opt-in: spin briefly for results right after handing out tasks (lower latency, more CPU). */
-  #spinForResults(): void {
-    const until = now() + this.o.spinMicros / 1000;
-    const seen = Atomics.load(this.ctl, MAIN_SEQ);
-    while (now() < until) {
-      if (Atomics.load(this.ctl, MAIN_SEQ) !== seen) {
-        this.drain();
-        return;
-      }
-    }
+  ensureResultLoop(): void {
+    if (!this.looping) runResultLoop(this);
   }
 
   /** Reads every worker's published results and settles them; then refills the rings. */
@@ -491,7 +380,7 @@ export class PoolCore {
 
 // Encodings made at submit, told apart from user objects that travel raw (with a transfer list).
 const encodedSet = new WeakSet<object>();
-function markEncoded(e: Encoded): Encoded {
+export function markEncoded(e: Encoded): Encoded {
   encodedSet.add(e);
   return e;
 }

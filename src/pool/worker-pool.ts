@@ -11,6 +11,7 @@ import { PoolCore } from './pool-core.js';
 import type { HealthStatus, PoolMetrics } from './pool-metrics.js';
 import { resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './pool-options.js';
 import { isStuck, Sweeper } from './pool-sweep.js';
+import { intake } from './task-intake.js';
 import type { WorkerEntry } from './worker-entry.js';
 import { type LifecycleStats, maybeGrow, retire, spawnWorker } from './worker-lifecycle.js';
 
@@ -53,7 +54,7 @@ export class WorkerPool {
    */
   submit<R = unknown>(input: unknown, opts?: SubmitOptions): Promise<R> {
     return new Promise<R>((resolve) => {
-      this.#core.submit(input, opts, resolve as (v: unknown) => void, 0);
+      intake(this.#core, input, opts, resolve as (v: unknown) => void, 0);
     });
   }
 
@@ -62,7 +63,7 @@ export class WorkerPool {
     const items = Array.isArray(inputs) ? inputs : [...inputs];
     return new Promise<R[]>((resolve, reject) => {
       const c = new BatchCollector(items.length, resolve as (v: unknown[]) => void, reject);
-      for (let i = 0; i < items.length; i++) this.#core.submit(items[i], opts, c, i);
+      for (let i = 0; i < items.length; i++) intake(this.#core, items[i], opts, c, i);
     });
   }
 
@@ -77,7 +78,7 @@ export class WorkerPool {
     const o = this.#core.o;
     const window = opts?.window ?? Math.max(64, o.maxWorkers * o.concurrency * 32);
     return mapThroughPool<R>(inputs, opts?.ordered ?? true, window, (input, c, i) =>
-      this.#core.submit(input, opts, c, i),
+      intake(this.#core, input, opts, c, i),
     );
   }
 

@@ -1,0 +1,66 @@
+/**
+ * How results come back to the main thread.
+ * @internal
+ */
+import { fastNow as now } from '../memory/clock.js';
+import { holdLoop, releaseLoop } from '../memory/wait.js';
+import { MAIN_SEQ } from './layout.js';
+import type { PoolCore } from './pool-core.js';
+
+/** Starts the result loop; it runs while any task is out and stops by itself. */
+export function runResultLoop(core: PoolCore): void {
+  core.looping = true;
+  holdLoop();
+  void resultLoop(core);
+}
+
+/**
+ * Sleeps in `Atomics.waitAsync` on MAIN_SEQ while tasks are out, draining every result ring per
+ * wake-up. While it runs it holds a ref'd handle (memory/wait.ts), so pending tasks keep the
+ * process alive and a pool with nothing pending keeps nothing alive.
+ */
+async function resultLoop(core: PoolCore): Promise<void> {
+  const ctl = core.ctl;
+  let lastYield = now();
+  try {
+    while (core.slots.inUse > 0) {
+      const seen = Atomics.load(ctl, MAIN_SEQ);
+      if (core.drain() > 0) {
+        // Let the settled promises' reactions run (they often submit more), and now and then
+        // the rest of the event loop, before the next drain.
+        if (now() - lastYield > 10) {
+          await new Promise((r) => setImmediate(r));
+          lastYield = now();
+        } else {
+          await null;
+        }
+        continue;
+      }
+      Atomics.add(ctl, MAIN_SEQ + 1, 1);
+      try {
+        if (Atomics.load(ctl, MAIN_SEQ) === seen) {
+          const w = Atomics.waitAsync(ctl, MAIN_SEQ, seen, 1000);
+          if (w.async) await w.value;
+        }
+      } finally {
+        Atomics.sub(ctl, MAIN_SEQ + 1, 1);
+      }
+      lastYield = now();
+    }
+  } finally {
+    core.looping = false;
+    releaseLoop();
+  }
+}
+
+/** Opt-in: spin briefly for results right after handing out tasks (lower latency, more CPU). */
+export function spinForResults(core: PoolCore): void {
+  const until = now() + core.o.spinMicros / 1000;
+  const seen = Atomics.load(core.ctl, MAIN_SEQ);
+  while (now() < until) {
+    if (Atomics.load(core.ctl, MAIN_SEQ) !== seen) {
+      core.drain();
+      return;
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A task's way in: options checked, input encoded (so an uncloneable value fails at the caller),
+ * `maxQueue` enforced, then handed to the workers at once or queued by priority.
+ * @internal
+ */
+
+import { encode, newEncoded } from '../memory/codec.js';
+import { AbortError } from '../memory/errors.js';
+import { watchAbort } from './abort-watch.js';
+import { PoolClosedError, QueueFullError } from './errors.js';
+import { W_INFLIGHT } from './layout.js';
+import { markEncoded, type PoolCore } from './pool-core.js';
+import { checkSubmit, type SubmitOptions } from './pool-options.js';
+import { type Aux, DEFAULT_PRIORITY, type Target, type TaskExtras } from './task-queue.js';
+
+/** Queues one task whose outcome goes to `target`/`aux` (a resolver pair or a batch collector). */
+export function intake(
+  core: PoolCore,
+  input: unknown,
+  opts: SubmitOptions | undefined,
+  target: Target,
+  aux: Aux,
+): void {
+  if (core.closing || core.broken) {
+    core.settle(target, aux, false, core.broken ?? new PoolClosedError('the pool is closed'));
+    return;
+  }
+  let priority = DEFAULT_PRIORITY;
+  let fnId = 0;
+  let extras: TaskExtras | undefined;
+  let stored = input;
+  try {
+    const timeout = opts?.timeout ?? core.o.taskTimeout;
+    if (opts !== undefined) {
+      priority = checkSubmit(opts);
+      if (opts.fn !== undefined) fnId = core.fnId(opts.fn);
+      if (opts.signal?.aborted) {
+        throw new AbortError('the task was aborted before it was queued', { cause: opts.signal.reason });
+      }
+    }
+    if (opts?.signal || opts?.transfer || timeout > 0) {
+      extras = { signal: opts?.signal, timeout, transfer: opts?.transfer };
+    }
+    if (queueFull(core)) {
+      throw new QueueFullError(
+        `the pool's queue is full (maxQueue ${core.o.maxQueue}); await pool.drain() for room`,
+      );
+    }
+    // Objects are encoded now, so an uncloneable input fails here, at the caller.
+    if (typeof input === 'object' && input !== null && !extras?.transfer)
+      stored = markEncoded(encode(input, newEncoded()));
+  } catch (err) {
+    core.settle(target, aux, false, err);
+    return;
+  }
+  if (extras?.signal) watchAbort(core, extras, priority, target, aux);
+  const at = core.tick();
+  if (core.queue.length === 0 && core.place(priority, stored, fnId, target, aux, extras, at)) {
+    core.scheduleFlush();
+    return;
+  }
+  const seq = core.queue.push(priority, stored, fnId, target, aux, extras, at);
+  if (extras?.ticket) extras.ticket.seq = seq;
+  core.scheduleFlush();
+}
+
+/** Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now. */
+function queueFull(core: PoolCore): boolean {
+  if (core.o.maxQueue === Infinity) return false;
+  let running = 0;
+  for (const e of core.entries) if (e) running += core.workerWord(e.index, W_INFLIGHT);
+  const free = Math.max(0, core.o.maxWorkers * core.o.concurrency - running);
+  return core.queue.length + core.ringBacklog() >= core.o.maxQueue + free;
+}
