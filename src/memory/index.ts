@@ -4,4 +4,5 @@ export * from './errors.js';
 export * from './handle.js';
 export * from './histogram.js';
 export * from './spin.js';
+export * from './spin-lock.js';
 export * from './wait.js';

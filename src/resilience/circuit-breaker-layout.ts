@@ -10,12 +10,12 @@
  *   1  WATCHERS   threads whose stateChange watcher sleeps on STATE; a transition notifies only if > 0
  *   2  CONSEC     counted failures in a row in this closed epoch
  *   line 1, written under LOCK:
- *   16 LOCK       0 free, 1 held, 2 held and a thread may sleep on it (see circuit-breaker-lock.ts)
- *   17 PROBES     probes admitted in this half-open epoch
- *   18 PROBES_OK  of those, probes that succeeded
- *   19 LEVEL      reset backoff level: failed probes since the circuit last closed
- *   20 W_CALLS    outcomes in the window        21 W_FAILS  of them failures    22 W_SLOW  of them slow
- *   23 CURSOR     count window: the ring slot the next outcome overwrites
+ *   16 LOCK       the lock word, and 17 its holder's stamp (memory/spin-lock.ts)
+ *   18 PROBES     probes admitted in this half-open epoch
+ *   19 PROBES_OK  of those, probes that succeeded
+ *   20 LEVEL      reset backoff level: failed probes since the circuit last closed
+ *   21 W_CALLS    outcomes in the window        22 W_FAILS  of them failures    23 W_SLOW  of them slow
+ *   24 CURSOR     count window: the ring slot the next outcome overwrites
  *   line 2:
  *   32..47 LOG    the last 16 transitions: ((version & 0x3ffffff) << 6) | (from << 3) | to, at version & 15
  *   lines 3..10, one per stripe: lifetime totals, striped by thread (threadId % STRIPES) so that
@@ -49,9 +49,10 @@
  * finds CONSEC > 0 stores 0 (atomically); that is a linearizable reset of the run of failures
  * (a concurrent failure's increment under LOCK either precedes it or follows it).
  *
- * Caveat: a worker terminated inside a critical section would leave LOCK held. The sections are a few
- * hundred nanoseconds of straight-line code; bound the work you run through a breaker instead of
- * terminating the threads that run it.
+ * A worker terminated inside a critical section (a few hundred nanoseconds of straight-line code)
+ * leaves LOCK held; the next thread that needs it takes it over after a second (memory/spin-lock.ts).
+ * That section's change may be half made (say, a window aggregate off by one until the window is next
+ * cleared, when the breaker closes); every later section still sees the slots in range.
  */
 import type { BreakerConfig, CircuitState } from './circuit-breaker-options.js';
 
@@ -59,13 +60,13 @@ export const STATE = 0;
 export const WATCHERS = 1;
 export const CONSEC = 2;
 export const LOCK = 16;
-export const PROBES = 17;
-export const PROBES_OK = 18;
-export const LEVEL = 19;
-export const W_CALLS = 20;
-export const W_FAILS = 21;
-export const W_SLOW = 22;
-export const CURSOR = 23;
+export const PROBES = 18;
+export const PROBES_OK = 19;
+export const LEVEL = 20;
+export const W_CALLS = 21;
+export const W_FAILS = 22;
+export const W_SLOW = 23;
+export const CURSOR = 24;
 export const LOG = 32;
 export const LOG_SIZE = 16;
 /** First stripe of totals; stripe i starts at STRIPE0 + i * STRIPE_STRIDE. */

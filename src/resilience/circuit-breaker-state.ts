@@ -4,6 +4,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { now } from '../memory/clock.js';
+import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import {
   CLOSED,
   CONSEC,
@@ -41,7 +42,6 @@ import {
   W_SLOW,
   WATCHERS,
 } from './circuit-breaker-layout.js';
-import { lockWord, unlockWord } from './circuit-breaker-lock.js';
 import { type BreakerConfig, type CircuitState, openDuration } from './circuit-breaker-options.js';
 import { OutcomeWindow } from './circuit-breaker-window.js';
 
@@ -123,12 +123,12 @@ export class BreakerMemory {
       if (code === CLOSED || code === FORCED_CLOSED) return s;
       if (code === FORCED_OPEN) return REFUSED;
       if (code === OPEN && s === this.#openWord && now() < this.#openUntil) return REFUSED;
-      lockWord(this.v, LOCK);
+      spinLock(this.v, LOCK);
       let r: number;
       try {
         r = this.#admitLocked(s, code);
       } finally {
-        unlockWord(this.v, LOCK);
+        spinUnlock(this.v, LOCK);
       }
       if (r !== -1) return r;
     }
@@ -168,7 +168,7 @@ export class BreakerMemory {
       // Rate mode takes LOCK for (nearly) every outcome anyway, so its totals are counted inside it
       // with plain increments: one atomic read-modify-write less per call. (Consecutive mode counts
       // them with Atomics.add outside LOCK; a breaker never changes mode, so no slot mixes the two.)
-      lockWord(v, LOCK);
+      spinLock(v, LOCK);
       try {
         v[total]++;
         if (slow) v[this.#stripe + T_SLOW]++;
@@ -176,7 +176,7 @@ export class BreakerMemory {
           this.#settleLocked(ticket, code, outcome, slow);
         }
       } finally {
-        unlockWord(v, LOCK);
+        spinUnlock(v, LOCK);
       }
       return;
     }
@@ -190,11 +190,11 @@ export class BreakerMemory {
         return;
       }
     }
-    lockWord(v, LOCK);
+    spinLock(v, LOCK);
     try {
       this.#settleLocked(ticket, code, outcome, slow);
     } finally {
-      unlockWord(v, LOCK);
+      spinUnlock(v, LOCK);
     }
   }
 
@@ -235,7 +235,7 @@ export class BreakerMemory {
 
   /** Moves to `to` unless already there: forceOpen, forceClose, reset. */
   force(to: number): void {
-    lockWord(this.v, LOCK);
+    spinLock(this.v, LOCK);
     try {
       const cur = this.v[STATE] & 7;
       if (to === CLOSED) {
@@ -245,7 +245,7 @@ export class BreakerMemory {
         this.#set(to);
       }
     } finally {
-      unlockWord(this.v, LOCK);
+      spinUnlock(this.v, LOCK);
     }
   }
 
@@ -255,7 +255,7 @@ export class BreakerMemory {
    */
   since(seen: number): { word: number; changes: Transition[] } {
     const v = this.v;
-    lockWord(this.v, LOCK);
+    spinLock(this.v, LOCK);
     try {
       const word = v[STATE];
       const changes: Transition[] = [];
@@ -275,7 +275,7 @@ export class BreakerMemory {
       }
       return { word, changes };
     } finally {
-      unlockWord(this.v, LOCK);
+      spinUnlock(this.v, LOCK);
     }
   }
 
@@ -290,7 +290,7 @@ export class BreakerMemory {
   snapshot(): BreakerSnapshot {
     const v = this.v;
     const f = this.#f;
-    lockWord(this.v, LOCK);
+    spinLock(this.v, LOCK);
     try {
       if (this.#c.windowKind === 'time') this.#win?.sweep();
       const code = v[STATE] & 7;
@@ -312,7 +312,7 @@ export class BreakerMemory {
         slowCalls: this.#total(T_SLOW),
       };
     } finally {
-      unlockWord(this.v, LOCK);
+      spinUnlock(this.v, LOCK);
     }
   }
 }

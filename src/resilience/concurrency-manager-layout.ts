@@ -1,20 +1,21 @@
 /**
- * Shared-memory layout of a `ConcurrencyManager`, and the short lock that guards it.
+ * Shared-memory layout of a `ConcurrencyManager`.
  *
  * One SharedArrayBuffer, Int32 regions first, then Float64 regions (8-byte aligned). With
  * M = maxConcurrency permit slots and Q = queueLimit waiter slots:
  *
  * Header, Int32:
- *   0  LOCK        the lock word (below)
- *   1  IN_USE      permits held (granted and not yet released or reclaimed); never above MAX
- *   2  QUEUED      waiters in the lists
- *   3  MAX         M
- *   4  QCAP        Q
- *   5  TICKET      next waiter ticket (mod 2^32; compared by difference): FIFO order and ties
- *   6  PTOP        free permit slots on the permit free stack
- *   7  WTOP        free waiter slots on the waiter free stack
- *   8..17  HEAD[p - 1]  first waiter of priority p (1..10), -1 if none
- *   18..27 TAIL[p - 1]  last waiter of priority p, -1 if none
+ *   0  LOCK        the lock word, and 1 its holder's stamp (memory/spin-lock.ts); every change of
+ *                  the state below is made holding it (see lease-table.ts)
+ *   2  IN_USE      permits held (granted and not yet released or reclaimed); never above MAX
+ *   3  QUEUED      waiters in the lists
+ *   4  MAX         M
+ *   5  QCAP        Q
+ *   6  TICKET      next waiter ticket (mod 2^32; compared by difference): FIFO order and ties
+ *   7  PTOP        free permit slots on the permit free stack
+ *   8  WTOP        free waiter slots on the waiter free stack
+ *   9..18  HEAD[p - 1]  first waiter of priority p (1..10), -1 if none
+ *   19..28 TAIL[p - 1]  last waiter of priority p, -1 if none
  * Header, Float64 (index FH + k):
  *   MIN_EXPIRY  a lower bound on the earliest lease expiry among held permits (Infinity: none);
  *               acquirers reclaim only once the clock passes it, and waiters sleep at most until it
@@ -41,20 +42,26 @@
  *   WPERMIT, WPGEN  Int32  the permit slot (and its gen) handed to this waiter
  *   WSTACK[k]  Int32  the waiter free stack, WSTACK[0 .. WTOP)
  *   WENQ, WLEASE, WDEADLINE  Float64  enqueue instant, lease (ms) to start at grant, give-up instant
+ *
+ * The lock's critical sections never call user code: a few dozen loads and stores, plus an O(M) scan
+ * when leases expire. So the only way to leave it held is a thread terminated inside one
+ * (`worker.terminate()` at that very instant); the next thread that needs the lock takes it over
+ * after a second. That section's change may be half made (a waiter half linked, a count off by one),
+ * and nothing repairs it: an unlikely loss (the instant is sub-microsecond), but a manager whose
+ * workers were terminated is safest replaced.
  */
 import { InvalidArgumentError } from '../memory/errors.js';
-import { cpuRelax } from '../memory/spin.js';
 
 export const LOCK = 0;
-export const IN_USE = 1;
-export const QUEUED = 2;
-export const MAX = 3;
-export const QCAP = 4;
-export const TICKET = 5;
-export const PTOP = 6;
-export const WTOP = 7;
-export const HEAD = 8;
-export const TAIL = 18;
+export const IN_USE = 2;
+export const QUEUED = 3;
+export const MAX = 4;
+export const QCAP = 5;
+export const TICKET = 6;
+export const PTOP = 7;
+export const WTOP = 8;
+export const HEAD = 9;
+export const TAIL = 19;
 const HEADER_I32 = 32;
 
 /** Float64 header slots (offsets from `FH`). */
@@ -169,32 +176,4 @@ export class ManagerLayout {
       throw new InvalidArgumentError('ConcurrencyManager.from() was given memory of another shape');
     }
   }
-}
-
-// The lock: Drepper's futex mutex ("Futexes Are Tricky", mutex 3) in LOCK: 0 free, 1 held, 2 held
-// and some thread may sleep on it. Taking: CAS 0 -> 1; else spin briefly (critical sections here
-// are a few dozen loads and stores, plus an O(M) scan when leases expire), then swap in 2 and sleep
-// in Atomics.wait while it is 2. Releasing: swap in 0; if it was 2, wake one sleeper. No wake-up is
-// lost: a thread sleeps only after storing 2 itself, and Atomics.wait compares with 2 atomically
-// with going to sleep. Atomics.wait is allowed on Node's main thread and is reached only when the
-// holder was descheduled mid-section. A thread killed inside a section (worker.terminate() at that
-// very instant) would leave it held: sections never call user code, so that is the only way.
-const SPINS = 200;
-
-export function lock(v: Int32Array): void {
-  let c = Atomics.compareExchange(v, LOCK, 0, 1);
-  if (c === 0) return;
-  for (let i = 0; i < SPINS; i++) {
-    cpuRelax();
-    if (Atomics.load(v, LOCK) === 0 && (c = Atomics.compareExchange(v, LOCK, 0, 1)) === 0) return;
-  }
-  if (c !== 2) c = Atomics.exchange(v, LOCK, 2);
-  while (c !== 0) {
-    Atomics.wait(v, LOCK, 2);
-    c = Atomics.exchange(v, LOCK, 2);
-  }
-}
-
-export function unlock(v: Int32Array): void {
-  if (Atomics.exchange(v, LOCK, 0) === 2) Atomics.notify(v, LOCK, 1);
 }

@@ -10,19 +10,19 @@ import {
   type SharedHandle,
 } from '../memory/handle.js';
 import { SharedHistogram } from '../memory/histogram.js';
+import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import { checkWaitOptions, waitUntil } from '../memory/wait.js';
 import {
   ABORTED,
   ACQUIRED,
   EXPIRED,
   IN_USE,
-  lock,
+  LOCK,
   ManagerLayout,
   QUEUED,
   REJECTED,
   RELEASED,
   TIMED_OUT,
-  unlock,
   WAIT_MAX,
   WAIT_SUM,
 } from './concurrency-manager-layout.js';
@@ -196,22 +196,22 @@ export class ConcurrencyManager {
       {
         release: () => {
           const at = now();
-          lock(v);
+          spinLock(v, LOCK);
           const ok = t.release(s, gen, at);
-          unlock(v);
+          spinUnlock(v, LOCK);
           if (ok) this.#emit('release', { priority, heldMs: at - since, permit: s });
         },
         isHeld: () => {
-          lock(v);
+          spinLock(v, LOCK);
           const held = t.isHeld(s, gen);
-          unlock(v);
+          spinUnlock(v, LOCK);
           return held;
         },
         renew: (ms) => {
           const l = ms === undefined ? lease : checkMs(ms, 'lease', false);
-          lock(v);
+          spinLock(v, LOCK);
           const ok = t.renew(s, gen, l, now());
-          unlock(v);
+          spinUnlock(v, LOCK);
           return ok;
         },
       },
@@ -228,10 +228,10 @@ export class ConcurrencyManager {
     const v = this.#v;
     const expired: ExpiredLease[] = [];
     const t = now();
-    lock(v);
+    spinLock(v, LOCK);
     this.#t.reclaimDue(t, expired);
     const s = this.#t.tryTake(priority, lease, t);
-    unlock(v);
+    spinUnlock(v, LOCK);
     this.#emitExpired(expired);
     return s < 0 ? undefined : this.#permit(s, priority, 0, lease);
   }
@@ -252,13 +252,13 @@ export class ConcurrencyManager {
     const t = now();
     const deadline = t + timeout;
     const expired: ExpiredLease[] = [];
-    lock(v);
+    spinLock(v, LOCK);
     this.#t.reclaimDue(t, expired);
     const s = this.#t.tryTake(priority, lease, t);
     const w = s >= 0 || timeout === 0 ? -1 : this.#t.enqueue(priority, lease, deadline, t);
     if (s < 0 && timeout === 0) this.#t.count(TIMED_OUT);
     const gen = w >= 0 ? this.#t.waiterGen(w) : 0;
-    unlock(v);
+    spinUnlock(v, LOCK);
     this.#emitExpired(expired);
     if (s >= 0) return this.#permit(s, priority, 0, lease);
     if (timeout === 0) {
@@ -296,10 +296,10 @@ export class ConcurrencyManager {
       // expire: then reclaim it ourselves, since its holder may be dead.
       const at = now();
       const expired: ExpiredLease[] = [];
-      lock(v);
+      spinLock(v, LOCK);
       t.reclaimDue(at, expired);
       until = Math.min(deadline, t.minExpiry);
-      unlock(v);
+      spinUnlock(v, LOCK);
       this.#emitExpired(expired);
       if (t.settled(w, gen)) break;
       try {
@@ -312,17 +312,17 @@ export class ConcurrencyManager {
       } catch (err) {
         const timedOut = err instanceof TimeoutError;
         if (timedOut && now() < deadline) continue; // woke for a lease, not for our deadline
-        lock(v);
+        spinLock(v, LOCK);
         t.withdraw(w, gen, timedOut ? TIMED_OUT : ABORTED, now());
-        unlock(v);
+        spinUnlock(v, LOCK);
         this.#emit('reject', { priority, reason: timedOut ? 'timeout' : 'abort' });
         if (!timedOut) throw err;
         throw new TimeoutError(`ConcurrencyManager.acquire timed out after ${timeout} ms`);
       }
     }
-    lock(v);
+    spinLock(v, LOCK);
     const s = t.pickup(w, gen);
-    unlock(v);
+    spinUnlock(v, LOCK);
     if (s < 0) {
       // Our slot was taken from us: a releaser found our deadline passed, or our grant's lease ran
       // out before we came for it.
@@ -350,9 +350,9 @@ export class ConcurrencyManager {
     const v = this.#v;
     const expired: ExpiredLease[] = [];
     const at = now();
-    lock(v);
+    spinLock(v, LOCK);
     this.#t.reclaimDue(at, expired);
-    unlock(v);
+    spinUnlock(v, LOCK);
     this.#emitExpired(expired);
     return expired.length;
   }
@@ -362,7 +362,7 @@ export class ConcurrencyManager {
     const v = this.#v;
     const d = this.#t.d;
     const fh = this.#L.fh;
-    lock(v);
+    spinLock(v, LOCK);
     const inUse = v[IN_USE];
     const m = {
       maxConcurrency: this.#maxConcurrency,
@@ -379,7 +379,7 @@ export class ConcurrencyManager {
     };
     const sum = d[fh + WAIT_SUM];
     const max = d[fh + WAIT_MAX];
-    unlock(v);
+    spinUnlock(v, LOCK);
     const wait = this.#waits.summary();
     // Exact mean and max from the locked counters; percentiles from the histogram.
     if (m.acquired > 0) {

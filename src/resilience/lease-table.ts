@@ -1,9 +1,9 @@
 /**
  * The scheduling core of `ConcurrencyManager`: the lease table (permit slots), the waiter table
  * (one doubly linked FIFO list per priority) and the hand-off between them. Every method here runs
- * with the manager's lock held (see concurrency-manager-layout.ts for the memory and the lock), so
- * inside them plain loads and stores are safe; the few fields a waiter reads without the lock
- * (its WSTATE, WGEN and wait word) are written with Atomics.
+ * with the manager's lock held (concurrency-manager-layout.ts has the memory, memory/spin-lock.ts
+ * the lock), so inside them plain loads and stores are safe; the few fields a waiter reads without
+ * the lock (its WSTATE, WGEN and wait word) are written with Atomics.
  *
  * Grant by hand-off: a permit that is given up (released, reclaimed from an expired lease, or
  * returned by a waiter that gave up just as it was granted) goes straight to the best waiter: the
