@@ -10,7 +10,6 @@
  * scenario's baseline, the caller's own pending promises (see `bench/pool-scenarios.ts`).
  */
 import { fileURLToPath } from 'node:url';
-import { FixedWorkerPool } from '../src/index.js';
 
 export type TaskName = 'echo' | 'hash';
 
@@ -45,6 +44,8 @@ export async function startLib(lib: LibName, threads: number): Promise<Runner> {
     case 'skein':
     case 'skein-batch':
     case 'skein-spin': {
+      // Loaded here, not at the top: the parent process never needs the package itself.
+      const { FixedWorkerPool } = await import('../src/index.js');
       const pool = new FixedWorkerPool(threads, {
         filename: tasksFile,
         spinMicros: lib === 'skein-spin' ? 50 : 0,
