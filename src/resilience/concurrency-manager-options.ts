@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../memory/errors.js';
 import type { HistogramSummary } from '../memory/histogram.js';
 import type { WaitOptions } from '../memory/wait.js';
 import { MAX_PERMITS, MAX_QUEUE } from './concurrency-manager-layout.js';
-import { checkInt, checkOptions } from './limiter-util.js';
+import { checkInt } from './limiter-util.js';
 
 /** Options of a {@link ConcurrencyManager}. Every time is in milliseconds. */
 export interface ConcurrencyManagerOptions {
@@ -73,9 +73,8 @@ export interface ManagerConfig {
   lease: number;
 }
 
-/** Checks a manager's options (named errors at the call site) and fills in the defaults. */
-export function managerConfig(options: ConcurrencyManagerOptions): ManagerConfig {
-  const o = checkOptions(options, 'ConcurrencyManager');
+/** Checks a manager's options object (named errors at the call site) and fills in the defaults. */
+export function managerConfig(o: ConcurrencyManagerOptions): ManagerConfig {
   if (o.fair !== undefined && typeof o.fair !== 'boolean') {
     throw new InvalidArgumentError(`ConcurrencyManager fair must be a boolean, got ${String(o.fair)}`);
   }

@@ -1,17 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { now } from '../memory/clock.js';
 import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
-import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../memory/handle.js';
+import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
 import { SharedHistogram } from '../memory/histogram.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
-import { checkWaitOptions, waitUntil } from '../memory/wait.js';
+import { abortError, checkWaitOptions, waitUntil } from '../memory/wait.js';
 import {
   ABORTED,
   ACQUIRED,
@@ -32,12 +25,13 @@ import {
   type ConcurrencyManagerMetrics,
   type ConcurrencyManagerOptions,
   checkMs,
+  type ManagerConfig,
   managerConfig,
 } from './concurrency-manager-options.js';
 import { ConcurrencyPermit } from './concurrency-manager-permit.js';
 import { ConcurrencyQueueFullError } from './errors.js';
 import { type ExpiredLease, LeaseTable } from './lease-table.js';
-import { abortError, checkInt } from './limiter-util.js';
+import { checkInt, openShared } from './limiter-util.js';
 
 export type {
   ConcurrencyAcquireOptions,
@@ -47,13 +41,12 @@ export type {
 } from './concurrency-manager-options.js';
 export { ConcurrencyPermit } from './concurrency-manager-permit.js';
 
-function isOwnHandle(x: unknown): x is SharedHandle {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    (x as SharedHandle).kind === 'ConcurrencyManager' &&
-    (x as SharedHandle).sab instanceof SharedArrayBuffer
-  );
+/** A new manager's memory: the layout's, and the histogram of wait times. */
+function createMemory(c: ManagerConfig): { sab: SharedArrayBuffer; waits: SharedArrayBuffer } {
+  return {
+    sab: new ManagerLayout(c.maxConcurrency, c.queueLimit).create(),
+    waits: new SharedHistogram().sab,
+  };
 }
 
 /**
@@ -94,38 +87,29 @@ export class ConcurrencyManager {
   /** @internal rebuilds over existing memory; use {@link ConcurrencyManager.from}. */
   constructor(options: ConcurrencyManagerOptions | SharedHandle);
   constructor(options: ConcurrencyManagerOptions | SharedHandle) {
-    const own = isOwnHandle(options);
-    const c = managerConfig(own ? (options as unknown as ConcurrencyManagerOptions) : options);
-    const max = c.maxConcurrency;
-    const qcap = c.queueLimit;
-    this.#L = new ManagerLayout(max, qcap);
-    if (own) {
-      this.#L.check(options.sab);
-      if (!((options as { waits?: unknown }).waits instanceof SharedArrayBuffer)) {
+    const {
+      handle,
+      config: c,
+      fresh,
+    } = openShared('ConcurrencyManager', options, managerConfig, createMemory);
+    this.#L = new ManagerLayout(c.maxConcurrency, c.queueLimit);
+    if (!fresh) {
+      this.#L.check(handle.sab);
+      if (!(handle.waits instanceof SharedArrayBuffer)) {
         throw new InvalidArgumentError(
           'ConcurrencyManager.from() was given a handle without its wait histogram',
         );
       }
-      this.handle = options;
-    } else {
-      this.handle = {
-        kind: 'ConcurrencyManager',
-        id: newSharedId(),
-        sab: this.#L.create(),
-        waits: new SharedHistogram().sab,
-        ...c,
-      };
     }
-    this.#maxConcurrency = max;
-    this.#queueLimit = qcap;
+    this.handle = handle;
+    this.#maxConcurrency = c.maxConcurrency;
+    this.#queueLimit = c.queueLimit;
     this.#timeout = c.acquireTimeout;
     this.#lease = c.lease;
-    this.#waits = new SharedHistogram(this.handle.waits as SharedArrayBuffer);
-    this.#t = new LeaseTable(this.handle.sab, this.#L, c.fair, c.agingInterval, (ms) =>
-      this.#waits.record(ms),
-    );
+    this.#waits = new SharedHistogram(handle.waits as SharedArrayBuffer);
+    this.#t = new LeaseTable(handle.sab, this.#L, c.fair, c.agingInterval, (ms) => this.#waits.record(ms));
     this.#v = this.#t.v;
-    if (!own) adopt(this);
+    if (fresh) adopt(this);
   }
 
   /** The live manager for what arrived from another thread (the clone of one, or its `handle`). */

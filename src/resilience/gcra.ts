@@ -1,5 +1,5 @@
 /**
- * A lock-free GCRA cell: the core of `TokenBucket` and `LeakyBucket`.
+ * A lock-free GCRA bucket: the core of `TokenBucket` and `LeakyBucket`, all that they share.
  *
  * GCRA ("generic cell rate algorithm") keeps one number, TAT, the theoretical arrival time: the
  * instant (BigInt ns on the shared clock) at which the bucket would be empty again if nothing more
@@ -14,7 +14,7 @@
  * n tokens" (tokens = capacity - (base - t) / period). A waiting caller books further (a larger
  * `limit`) and proceeds at `next - tau`, when those tokens would have been there: a reservation.
  *
- * Layout: one BigInt64 slot (the caller's `at`) holds TAT; 0 at creation means "full".
+ * Layout: one BigInt64 slot, the whole 8-byte `sab`, holds TAT; 0 at creation means "full".
  *
  * Race-freedom: a thread reads TAT, computes `next` from it and publishes with
  * `Atomics.compareExchange(TAT, old, next)`; if another thread changed TAT in between, the CAS
@@ -29,19 +29,87 @@
  * t >= next - tau, so k <= capacity + (t - t0) / period. Periods are rounded up to whole ns and
  * tau down, so rounding only ever admits less.
  */
+import { InvalidArgumentError } from '../memory/errors.js';
+import type { SharedHandle } from '../memory/handle.js';
+import { checkInt, checkPositive, nowNs, openShared, sleepUntilNs } from './limiter-util.js';
 
-export class GcraCell {
+const TAT = 0;
+const MAX_CAPACITY = 0x7fffffff;
+const NS_PER_YEAR = 365.25 * 24 * 3600 * 1e9;
+
+/** The options of a GCRA limiter: a capacity and a rate per second named `R`. */
+export type GcraOptions<R extends string> = { capacity: number } & { [k in R]: number };
+
+/**
+ * How a GCRA limiter's constructor opens its bucket: new, or from a handle of `kind` (see
+ * `openShared`). The handle is `{ kind, id, sab, capacity, [rateName] }`. `maxTau` bounds the
+ * span `capacity / rate` so that the limiter's longest booking stays within 2^63 ns.
+ */
+export function openGcra<R extends string>(
+  kind: string,
+  rateName: R,
+  options: GcraOptions<R> | SharedHandle,
+  maxTau: bigint,
+): { handle: SharedHandle; bucket: GcraBucket; fresh: boolean } {
+  const check = (o: GcraOptions<R>): GcraOptions<R> =>
+    ({
+      capacity: checkInt(o.capacity, `${kind} capacity`, 1, MAX_CAPACITY),
+      [rateName]: checkPositive(o[rateName], `${kind} ${rateName}`),
+    }) as GcraOptions<R>;
+  const { handle, config, fresh } = openShared(kind, options, check, () => ({
+    sab: new SharedArrayBuffer(8),
+  }));
+  const bucket = new GcraBucket(
+    handle.sab,
+    config.capacity,
+    config[rateName],
+    maxTau,
+    `${kind} capacity / ${rateName}`,
+  );
+  return { handle, bucket, fresh };
+}
+
+export class GcraBucket {
+  /** Most units the bucket holds (tokens, or waiting calls). */
+  readonly capacity: number;
+  /** Units per second. */
+  readonly rate: number;
+  /** ns of TAT one unit costs, rounded up. */
+  readonly period: bigint;
+  /** Burst tolerance in ns: capacity * period, rounded down. */
+  readonly tau: bigint;
   readonly #v: BigInt64Array;
-  readonly #at: number;
 
-  constructor(v: BigInt64Array, at: number) {
-    this.#v = v;
-    this.#at = at;
+  /**
+   * Views a bucket's memory. `what` names capacity and rate in the error for a `tau` of
+   * `maxTau` or more, which the caller's limits would overflow.
+   */
+  constructor(sab: SharedArrayBuffer, capacity: number, rate: number, maxTau: bigint, what: string) {
+    this.capacity = capacity;
+    this.rate = rate;
+    this.period = BigInt(Math.ceil(1e9 / rate));
+    this.tau = BigInt(Math.floor((capacity * 1e9) / rate));
+    if (this.tau >= maxTau) {
+      const years = Math.floor(Number(maxTau) / NS_PER_YEAR);
+      throw new InvalidArgumentError(`${what} is too long a span (> ${years} years)`);
+    }
+    this.#v = new BigInt64Array(sab);
   }
 
-  /** TAT now (0 = never used). */
-  get tat(): bigint {
-    return Atomics.load(this.#v, this.#at);
+  /** ns of TAT that `n` units cost, rounded up. */
+  cost(n: number): bigint {
+    return BigInt(Math.ceil((n * 1e9) / this.rate));
+  }
+
+  /** Units booked ahead of the clock now (fractional: the bucket drains continuously); 0 when idle. */
+  level(): number {
+    const backlog = Atomics.load(this.#v, TAT) - nowNs();
+    return backlog <= 0n ? 0 : (Number(backlog) * this.rate) / 1e9;
+  }
+
+  /** Books `inc` ns now if the booking ends within `tau`, i.e. if there is room now; returns whether it did. */
+  tryTake(inc: bigint): boolean {
+    return this.reserve(nowNs(), inc, this.tau) > 0n;
   }
 
   /**
@@ -50,12 +118,11 @@ export class GcraCell {
    */
   reserve(t: bigint, inc: bigint, limit: bigint): bigint {
     const v = this.#v;
-    const at = this.#at;
-    let old = Atomics.load(v, at);
+    let old = Atomics.load(v, TAT);
     for (;;) {
       const next = (old > t ? old : t) + inc;
       if (next - t > limit) return t - next;
-      const seen = Atomics.compareExchange(v, at, old, next);
+      const seen = Atomics.compareExchange(v, TAT, old, next);
       if (seen === old) return next;
       old = seen;
     }
@@ -64,12 +131,25 @@ export class GcraCell {
   /** Gives back a booking of `inc` ns that was never used (an aborted wait). */
   refund(inc: bigint): void {
     const v = this.#v;
-    const at = this.#at;
-    let old = Atomics.load(v, at);
+    let old = Atomics.load(v, TAT);
     for (;;) {
-      const seen = Atomics.compareExchange(v, at, old, old - inc);
+      const seen = Atomics.compareExchange(v, TAT, old, old - inc);
       if (seen === old) return;
       old = seen;
+    }
+  }
+
+  /**
+   * A booked caller's wait: sleeps until `due` (nothing to do when it is not after the booking's
+   * clock reading `t`). An aborted sleep gives the booking of `inc` back and rejects with AbortError.
+   */
+  async sleepBooked(t: bigint, due: bigint, inc: bigint, signal: AbortSignal | undefined): Promise<void> {
+    if (due <= t) return;
+    try {
+      await sleepUntilNs(due, signal);
+    } catch (err) {
+      this.refund(inc);
+      throw err;
     }
   }
 }

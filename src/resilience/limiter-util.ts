@@ -1,5 +1,7 @@
 /**
- * What the rate limiters share: the clock in integer nanoseconds, option checks, and the timer
+ * What the shared limiters (`TokenBucket`, `LeakyBucket`, `SlidingWindowLimiter`,
+ * `ConcurrencyManager`) have in common: how a constructor opens its memory (new, or from a handle),
+ * option checks, the start of a waiting acquire, the clock in integer nanoseconds, and the timer
  * sleep a waiting acquire uses.
  *
  * Limiter state holds instants as BigInt nanoseconds on {@link now}'s clock (the one monotonic clock
@@ -7,7 +9,60 @@
  * `Atomics.compareExchange` on a BigInt64 slot update a whole instant at once.
  */
 import { now } from '../memory/clock.js';
-import { AbortError, InvalidArgumentError } from '../memory/errors.js';
+import { InvalidArgumentError } from '../memory/errors.js';
+import { newSharedId, type SharedHandle } from '../memory/handle.js';
+import { abortError, checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+
+/** Whether `x` is a handle of `kind`: what `X.from()` passes to X's constructor. */
+export function isHandleOf(x: unknown, kind: string): x is SharedHandle {
+  const h = x as SharedHandle | null;
+  return typeof h === 'object' && h !== null && h.kind === kind && h.sab instanceof SharedArrayBuffer;
+}
+
+/** What {@link openShared} gives a constructor. */
+export interface OpenedShared<C> {
+  readonly handle: SharedHandle;
+  /** The checked options. */
+  readonly config: C;
+  /** A new object (not rebuilt from a handle): the constructor ends with `adopt(this)`. */
+  readonly fresh: boolean;
+}
+
+/**
+ * How a shared limiter's constructor starts. It is called with the caller's options, or by
+ * `X.from()` with a handle of its kind, whose extra fields are the options the object was made with.
+ * Either way `check` validates them (a handle can arrive from anywhere) and returns the config. A new
+ * object gets the handle `{ kind, id, ...memory(config), ...config }`: its shared memory and what
+ * `from()` reads back in another thread.
+ */
+export function openShared<O, C extends object>(
+  kind: string,
+  options: O | SharedHandle,
+  check: (opts: O) => C,
+  memory: (config: C) => { sab: SharedArrayBuffer; [extra: string]: unknown },
+): OpenedShared<C> {
+  if (isHandleOf(options, kind)) {
+    return { handle: options, config: check(options as unknown as O), fresh: false };
+  }
+  const config = check(checkOptions(options as O, kind));
+  return { handle: { kind, id: newSharedId(), ...memory(config), ...config }, config, fresh: true };
+}
+
+/**
+ * The start of every waiting acquire: checks the wait options at the call site and returns the
+ * signal, or throws {@link AbortError} if it has already aborted.
+ */
+export function beginWait(opts: WaitOptions | undefined): AbortSignal | undefined {
+  checkWaitOptions(opts);
+  const signal = opts?.signal;
+  if (signal?.aborted) throw abortError(signal);
+  return signal;
+}
+
+/** The `timeout` of wait options in ns; {@link NO_LIMIT} when there is none. */
+export function timeoutNs(opts: WaitOptions | undefined): bigint {
+  return opts?.timeout === undefined ? NO_LIMIT : msToNs(opts.timeout);
+}
 
 /** Now on the shared clock, in whole nanoseconds (floored, so never ahead of the clock). */
 export function nowNs(): bigint {
@@ -56,10 +111,6 @@ export function checkOptions<T>(opts: T | undefined, what: string): T {
     throw new InvalidArgumentError(`${what} needs an options object`);
   }
   return opts;
-}
-
-export function abortError(signal: AbortSignal): AbortError {
-  return new AbortError('the operation was aborted', { cause: signal.reason });
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {

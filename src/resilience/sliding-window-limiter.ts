@@ -1,22 +1,15 @@
 import { TimeoutError } from '../memory/errors.js';
+import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
+import { abortError, type WaitOptions } from '../memory/wait.js';
 import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../memory/handle.js';
-import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
-import {
-  abortError,
+  beginWait,
   checkInt,
-  checkOptions,
   checkPositive,
   msToNs,
-  NO_LIMIT,
   nowNs,
+  openShared,
   sleepUntilNs,
+  timeoutNs,
 } from './limiter-util.js';
 
 /** Options of a {@link SlidingWindowLimiter}. */
@@ -53,13 +46,17 @@ const EMPTY = -(1n << 62n) + 1n;
 /** What the claim returns on success (a refusal returns the instant a slot frees, >= 0). */
 const ADMITTED = -1n;
 
-function isOwnHandle(x: unknown): x is SharedHandle {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    (x as SharedHandle).kind === 'SlidingWindowLimiter' &&
-    (x as SharedHandle).sab instanceof SharedArrayBuffer
-  );
+function config(o: SlidingWindowLimiterOptions): SlidingWindowLimiterOptions {
+  return {
+    windowMs: checkPositive(o.windowMs, 'SlidingWindowLimiter windowMs'),
+    limit: checkInt(o.limit, 'SlidingWindowLimiter limit', 1, MAX_LIMIT),
+  };
+}
+
+function createRing(c: SlidingWindowLimiterOptions): { sab: SharedArrayBuffer } {
+  const sab = new SharedArrayBuffer(8 * (1 + c.limit));
+  new BigInt64Array(sab).fill(EMPTY, RING);
+  return { sab };
 }
 
 /**
@@ -87,29 +84,14 @@ export class SlidingWindowLimiter {
   /** @internal rebuilds over existing memory; use {@link SlidingWindowLimiter.from}. */
   constructor(options: SlidingWindowLimiterOptions | SharedHandle);
   constructor(options: SlidingWindowLimiterOptions | SharedHandle) {
-    const own = isOwnHandle(options);
-    const opts = own
-      ? (options as unknown as SlidingWindowLimiterOptions)
-      : checkOptions(options, 'SlidingWindowLimiter');
-    this.#windowMs = checkPositive(opts.windowMs, 'SlidingWindowLimiter windowMs');
-    this.#limit = checkInt(opts.limit, 'SlidingWindowLimiter limit', 1, MAX_LIMIT);
-    this.#window = msToNs(this.#windowMs);
-    if (own) {
-      this.handle = options;
-    } else {
-      const sab = new SharedArrayBuffer(8 * (1 + this.#limit));
-      new BigInt64Array(sab).fill(EMPTY, RING);
-      this.handle = {
-        kind: 'SlidingWindowLimiter',
-        id: newSharedId(),
-        sab,
-        windowMs: this.#windowMs,
-        limit: this.#limit,
-      };
-    }
-    this.#cursor = new Int32Array(this.handle.sab, 0, 2);
-    this.#ring = new BigInt64Array(this.handle.sab);
-    if (!own) adopt(this);
+    const { handle, config: c, fresh } = openShared('SlidingWindowLimiter', options, config, createRing);
+    this.#windowMs = c.windowMs;
+    this.#limit = c.limit;
+    this.#window = msToNs(c.windowMs);
+    this.handle = handle;
+    this.#cursor = new Int32Array(handle.sab, 0, 2);
+    this.#ring = new BigInt64Array(handle.sab);
+    if (fresh) adopt(this);
   }
 
   /** The live limiter for what arrived from another thread (the clone of one, or its `handle`). */
@@ -161,9 +143,8 @@ export class SlidingWindowLimiter {
    * `timeout` (the window frees no slot before then), or with AbortError; a refused call takes nothing.
    */
   async acquire(opts?: WaitOptions): Promise<void> {
-    checkWaitOptions(opts);
-    const signal = opts?.signal;
-    const deadline = opts?.timeout === undefined ? NO_LIMIT : nowNs() + msToNs(opts.timeout);
+    const signal = beginWait(opts);
+    const deadline = nowNs() + timeoutNs(opts);
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
       const free = this.#claim(nowNs());

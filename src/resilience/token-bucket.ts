@@ -1,24 +1,8 @@
-import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
-import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../memory/handle.js';
-import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
-import { GcraCell } from './gcra.js';
-import {
-  abortError,
-  checkInt,
-  checkOptions,
-  checkPositive,
-  msToNs,
-  NO_LIMIT,
-  nowNs,
-  sleepUntilNs,
-} from './limiter-util.js';
+import { TimeoutError } from '../memory/errors.js';
+import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
+import type { WaitOptions } from '../memory/wait.js';
+import { type GcraBucket, openGcra } from './gcra.js';
+import { beginWait, checkInt, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';
 
 /** Options of a {@link TokenBucket}. */
 export interface TokenBucketOptions {
@@ -28,19 +12,8 @@ export interface TokenBucketOptions {
   refillPerSecond: number;
 }
 
-// Layout: one BigInt64 slot, TAT in ns on the shared clock (see gcra.ts for the algorithm and why
-// concurrent updates are exact). capacity and refillPerSecond are immutable and travel in the handle.
-const TAT = 0;
-const MAX_CAPACITY = 0x7fffffff;
-
-function isOwnHandle(x: unknown): x is SharedHandle {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    (x as SharedHandle).kind === 'TokenBucket' &&
-    (x as SharedHandle).sab instanceof SharedArrayBuffer
-  );
-}
+// Layout: one GCRA bucket (gcra.ts: the algorithm, and why concurrent updates are exact), a token
+// costing one period of its TAT. capacity and refillPerSecond are immutable and travel in the handle.
 
 /**
  * A token bucket whose state lives in shared memory: every thread that holds it draws from the same
@@ -61,42 +34,17 @@ function isOwnHandle(x: unknown): x is SharedHandle {
  */
 export class TokenBucket {
   readonly handle: SharedHandle;
-  readonly #cell: GcraCell;
-  readonly #capacity: number;
-  readonly #rate: number;
-  /** ns of TAT one token costs, rounded up. */
-  readonly #period: bigint;
-  /** Burst tolerance in ns: capacity * period, rounded down. */
-  readonly #tau: bigint;
+  readonly #bucket: GcraBucket;
 
   constructor(options: TokenBucketOptions);
   /** @internal rebuilds over existing memory; use {@link TokenBucket.from}. */
   constructor(options: TokenBucketOptions | SharedHandle);
   constructor(options: TokenBucketOptions | SharedHandle) {
-    const own = isOwnHandle(options);
-    const opts = own ? (options as unknown as TokenBucketOptions) : checkOptions(options, 'TokenBucket');
-    const capacity = checkInt(opts.capacity, 'TokenBucket capacity', 1, MAX_CAPACITY);
-    const rate = checkPositive(opts.refillPerSecond, 'TokenBucket refillPerSecond');
-    this.#capacity = capacity;
-    this.#rate = rate;
-    this.#period = BigInt(Math.ceil(1e9 / rate));
-    this.#tau = BigInt(Math.floor((capacity * 1e9) / rate));
-    if (this.#tau >= NO_LIMIT / 2n) {
-      throw new InvalidArgumentError(
-        'TokenBucket capacity / refillPerSecond is too long a span (> 73 years)',
-      );
-    }
-    this.handle = own
-      ? options
-      : {
-          kind: 'TokenBucket',
-          id: newSharedId(),
-          sab: new SharedArrayBuffer(8),
-          capacity,
-          refillPerSecond: rate,
-        };
-    this.#cell = new GcraCell(new BigInt64Array(this.handle.sab), TAT);
-    if (!own) adopt(this);
+    // An acquire books up to tau + its timeout (at most NO_LIMIT) ahead: keep that within 2^63.
+    const { handle, bucket, fresh } = openGcra('TokenBucket', 'refillPerSecond', options, NO_LIMIT / 2n);
+    this.#bucket = bucket;
+    this.handle = handle;
+    if (fresh) adopt(this);
   }
 
   /** The live TokenBucket for what arrived from another thread (the clone of one, or its `handle`). */
@@ -106,30 +54,26 @@ export class TokenBucket {
 
   /** Most tokens the bucket holds. */
   get capacity(): number {
-    return this.#capacity;
+    return this.#bucket.capacity;
   }
 
   /** Tokens added per second. */
   get refillPerSecond(): number {
-    return this.#rate;
+    return this.#bucket.rate;
   }
 
   /** Tokens available now (fractional: the bucket refills continuously); 0 while acquires wait. */
   get available(): number {
-    const backlog = this.#cell.tat - nowNs();
-    if (backlog <= 0n) return this.#capacity;
-    return Math.max(0, this.#capacity - (Number(backlog) * this.#rate) / 1e9);
+    return Math.max(0, this.#bucket.capacity - this.#bucket.level());
   }
 
   #cost(n: number | undefined): bigint {
-    const c = checkInt(n ?? 1, 'token count', 1, this.#capacity);
-    return BigInt(Math.ceil((c * 1e9) / this.#rate));
+    return this.#bucket.cost(checkInt(n ?? 1, 'token count', 1, this.#bucket.capacity));
   }
 
   /** Takes `n` tokens (default 1) if they are there now and no acquire is waiting; returns whether it did. */
   tryAcquire(n?: number): boolean {
-    const inc = n === undefined ? this.#period : this.#cost(n);
-    return this.#cell.reserve(nowNs(), inc, this.#tau) > 0n;
+    return this.#bucket.tryTake(n === undefined ? this.#bucket.period : this.#cost(n));
   }
 
   /**
@@ -138,27 +82,18 @@ export class TokenBucket {
    * AbortError and gives the booking back. Either way nothing is taken.
    */
   async acquire(n?: number, opts?: WaitOptions): Promise<void> {
+    const b = this.#bucket;
     const inc = this.#cost(n);
-    checkWaitOptions(opts);
-    const signal = opts?.signal;
-    if (signal?.aborted) throw abortError(signal);
+    const signal = beginWait(opts);
     const t = nowNs();
-    const wait = opts?.timeout === undefined ? NO_LIMIT : msToNs(opts.timeout);
-    const next = this.#cell.reserve(t, inc, this.#tau + wait);
+    const next = b.reserve(t, inc, b.tau + timeoutNs(opts));
     if (next < 0n) {
-      const needMs = Number(-next - this.#tau) / 1e6;
+      const needMs = Number(-next - b.tau) / 1e6;
       throw new TimeoutError(
         `TokenBucket.acquire timed out: ${n ?? 1} token(s) are ${needMs.toFixed(3)} ms away, timeout is ${opts?.timeout} ms`,
       );
     }
-    const due = next - this.#tau;
-    if (due <= t) return;
-    try {
-      await sleepUntilNs(due, signal);
-    } catch (err) {
-      this.#cell.refund(inc);
-      throw err;
-    }
+    await b.sleepBooked(t, next - b.tau, inc, signal);
   }
 }
 
