@@ -24,23 +24,13 @@
  * At most RING tickets may be out at once (NEXT - SERVING < RING), so two live tickets never share
  * an ABANDON slot; further waiters wait for room before taking a ticket.
  *
- * Async waiters of one thread do not each sleep on SEQ: every release and every advance bumps SEQ,
- * and waking N sleepers per hand-off made N queued acquires cost O(N^2) (4000 `withPermit` calls
- * on a Semaphore(8) took 1.4 s). Instead one pump per gate and thread sleeps for all of them and
- * tries only the first of its line: the ones behind it hold later tickets, so they cannot be served
- * before it. Blocking waiters (`takeSync`) are one per thread and sleep on SEQ themselves.
+ * Waiting: a blocking waiter (`takeSync`) sleeps on SEQ itself (memory/wait.ts). The async waiters
+ * of one thread share one sleep on SEQ (ticket-gate-sleeper.ts), which serves them in ticket order.
  */
 import { deadlineFor, now } from '../memory/clock.js';
 import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
-import {
-  abortError,
-  blockUntil,
-  holdLoop,
-  releaseLoop,
-  type WaitOptions,
-  wake,
-  watchAbort,
-} from '../memory/wait.js';
+import { abortError, blockUntil, type WaitOptions, wake } from '../memory/wait.js';
+import { GateSleeper, type Taker } from './ticket-gate-sleeper.js';
 
 const AVAILABLE = 0;
 const NEXT = 1;
@@ -62,60 +52,10 @@ export function createGate(permits: number): SharedArrayBuffer {
   return sab;
 }
 
-/** A FIFO list with O(1) removal from the front (`Array#shift` copies arrays past ~16k items). */
-class Fifo<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  first(): T | undefined {
-    return this.#items[this.#head];
-  }
-
-  push(item: T): void {
-    this.#items.push(item);
-  }
-
-  shift(): void {
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  *[Symbol.iterator](): IterableIterator<T> {
-    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
-  }
-}
-
-/** An async waiter of this thread (see {@link TicketGate.take}). */
-interface AsyncWaiter {
-  attempt: () => true | undefined;
-  giveUp: () => void;
-  hasTicket: () => boolean;
-  deadline: number;
-  timeoutError: () => Error;
-  /** Resolves (no error) or rejects the waiter's promise; once. */
-  settle: (err?: Error) => void;
-  done: boolean;
-}
-
 export class TicketGate {
   readonly v: Int32Array;
-  // This thread's async waiters: those holding tickets, in ticket order, then those still waiting
-  // for room in the line, in arrival order. Served and given-up waiters are marked done and
-  // dropped when they reach the front.
-  #inLine = new Fifo<AsyncWaiter>();
-  #forRoom = new Fifo<AsyncWaiter>();
-  #pumping = false;
-  /** Wakes the sleeping pump (a waiter gave up, or one with an earlier deadline came). */
-  #kick: ((v: unknown) => void) | undefined;
-  /** No waiter's deadline comes before this (it may be earlier than needed: then a spare wake-up). */
-  #nextDeadline = Number.POSITIVE_INFINITY;
+  /** This thread's async waiters on this gate. */
+  readonly #sleeper: GateSleeper;
 
   /** Views a gate's memory; `kind` names the owner in the error for memory of the wrong size. */
   constructor(sab: SharedArrayBuffer, kind = 'TicketGate') {
@@ -127,6 +67,7 @@ export class TicketGate {
       );
     }
     this.v = new Int32Array(sab);
+    this.#sleeper = new GateSleeper(this.v, SEQ);
   }
 
   get available(): number {
@@ -175,7 +116,7 @@ export class TicketGate {
   }
 
   /** Returns an attempt function for the wait helpers, and what to do if the wait is given up. */
-  #taker(n: number): { attempt: () => true | undefined; giveUp: () => void; hasTicket: () => boolean } {
+  #taker(n: number): Taker {
     const v = this.v;
     let ticket: number | undefined;
     const attempt = (): true | undefined => {
@@ -211,131 +152,21 @@ export class TicketGate {
 
   /**
    * Waits for `n` permits without blocking the thread. The ticket is taken now, so the place in
-   * line is the call's; then the waiter joins this thread's line, which {@link #pump} serves.
+   * line is the call's; then the waiter joins this thread's line, which the sleeper serves.
    */
   take(n: number, opts: WaitOptions | undefined, what: string): Promise<void> {
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const t = this.#taker(n);
     // Behind this thread's own waiters for room, a newcomer must not take a ticket before them.
-    if (this.#forRoom.length === 0 && t.attempt()) return Promise.resolve();
+    if (!this.#sleeper.waitingForRoom && t.attempt()) return Promise.resolve();
     const deadline = deadlineFor(opts?.timeout);
     const timeoutError = () => new TimeoutError(`${what} timed out after ${opts?.timeout} ms`);
     if (deadline <= now()) {
       t.giveUp();
       return Promise.reject(timeoutError());
     }
-    return new Promise<void>((resolve, reject) => {
-      let unwatch: (() => void) | undefined;
-      const w: AsyncWaiter = {
-        ...t,
-        deadline,
-        timeoutError,
-        done: false,
-        settle: (err) => {
-          w.done = true;
-          unwatch?.();
-          if (err) reject(err);
-          else resolve();
-        },
-      };
-      if (signal) {
-        unwatch = watchAbort(signal, () => {
-          if (w.done) return;
-          w.giveUp();
-          w.settle(abortError(signal));
-          this.#kick?.(undefined);
-        });
-      }
-      (t.hasTicket() ? this.#inLine : this.#forRoom).push(w);
-      if (deadline < this.#nextDeadline) {
-        this.#nextDeadline = deadline;
-        this.#kick?.(undefined); // the pump sleeps with a later timeout: make it re-arm
-      }
-      void this.#pump();
-    });
-  }
-
-  /**
-   * Sleeps on SEQ for all of this thread's async waiters and serves them in order. While it runs it
-   * holds the event loop (Node 20's waitAsync does not, see wait.ts) and counts as one sleeper.
-   */
-  async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    holdLoop();
-    const v = this.v;
-    try {
-      for (;;) {
-        const seen = Atomics.load(v, SEQ);
-        this.#serve();
-        if (this.#inLine.length === 0 && this.#forRoom.length === 0) return;
-        const left = this.#nextDeadline - now();
-        Atomics.add(v, SEQ + 1, 1);
-        try {
-          const r = Atomics.waitAsync(
-            v,
-            SEQ,
-            seen,
-            left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
-          );
-          if (r.async) {
-            await new Promise((resolve) => {
-              this.#kick = resolve;
-              void r.value.then(resolve);
-            });
-          }
-          this.#kick = undefined;
-        } finally {
-          Atomics.sub(v, SEQ + 1, 1);
-        }
-      }
-    } finally {
-      this.#pumping = false;
-      releaseLoop();
-    }
-  }
-
-  /** Times out the waiters past their deadline, then serves, in order, those that can go now. */
-  #serve(): void {
-    if (this.#nextDeadline <= now()) this.#expire();
-    const line = this.#inLine;
-    while (line.length > 0) {
-      const w = line.first()!;
-      if (!w.done) {
-        if (!w.attempt()) break; // not its turn (or too few permits): nor anyone's behind it
-        w.settle();
-      }
-      line.shift();
-    }
-    const room = this.#forRoom;
-    while (room.length > 0) {
-      const w = room.first()!;
-      if (!w.done) {
-        const ok = w.attempt();
-        if (!ok && !w.hasTicket()) break; // still no room in the line
-        if (ok) w.settle();
-        else line.push(w); // its ticket is later than every ticket already in `line`
-      }
-      room.shift();
-    }
-  }
-
-  #expire(): void {
-    const t = now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const list of [this.#inLine, this.#forRoom]) {
-      for (const w of list) {
-        if (w.done) continue;
-        if (w.deadline <= t) {
-          w.giveUp();
-          w.settle(w.timeoutError());
-        } else if (w.deadline < next) {
-          next = w.deadline;
-        }
-      }
-    }
-    this.#nextDeadline = next;
+    return this.#sleeper.wait(t, deadline, timeoutError, signal);
   }
 
   /** Adds `n` permits; returns false (and adds nothing) if that would pass MAX. */

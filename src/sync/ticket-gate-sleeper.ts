@@ -1,0 +1,214 @@
+/**
+ * The async waiters of one ticket gate in one thread, and the one sleep they share.
+ *
+ * Async waiters of one thread do not each sleep on the gate's wait word: every release and every
+ * advance of the line bumps it, and waking N sleepers per hand-off made N queued acquires cost
+ * O(N^2) (4000 `withPermit` calls on a Semaphore(8) took 1.4 s). Instead one pump per gate and
+ * thread sleeps for all of them and tries only the first of its line: the ones behind it hold later
+ * tickets, so they cannot be served before it. (Blocking waiters, `takeSync`, are one per thread and
+ * sleep on the word themselves.)
+ *
+ * The pump is one of the word's sleepers (memory/wait.ts): it counts itself in the SLEEPERS slot
+ * beside the word while it sleeps, so writers notify. Nothing here touches the gate's other slots:
+ * each waiter brings its own `attempt` and `giveUp` (ticket-gate.ts).
+ */
+import { now } from '../memory/clock.js';
+import { abortError, holdLoop, releaseLoop, watchAbort } from '../memory/wait.js';
+
+/** A FIFO list with O(1) removal from the front (`Array#shift` copies arrays past ~16k items). */
+class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  first(): T | undefined {
+    return this.#items[this.#head];
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  shift(): void {
+    this.#items[this.#head++] = undefined;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
+  }
+}
+
+/** What a waiter brings from its gate: one try at its permits, and how to leave the line. */
+export interface Taker {
+  /** Takes a ticket if it has none and there is room, then the permits if it is its turn. */
+  attempt: () => true | undefined;
+  /** Gives up the ticket, if it holds one, leaving no hole in the line. */
+  giveUp: () => void;
+  hasTicket: () => boolean;
+}
+
+/** An async waiter of this thread. */
+interface AsyncWaiter extends Taker {
+  deadline: number;
+  timeoutError: () => Error;
+  /** Resolves (no error) or rejects the waiter's promise; once. */
+  settle: (err?: Error) => void;
+  done: boolean;
+}
+
+export class GateSleeper {
+  readonly #v: Int32Array;
+  /** The gate's wait word: `[#seq]` seq, `[#seq + 1]` sleepers. */
+  readonly #seq: number;
+  // This thread's async waiters: those holding tickets, in ticket order, then those still waiting
+  // for room in the line, in arrival order. Served and given-up waiters are marked done and
+  // dropped when they reach the front.
+  #inLine = new Fifo<AsyncWaiter>();
+  #forRoom = new Fifo<AsyncWaiter>();
+  #pumping = false;
+  /** Wakes the sleeping pump (a waiter gave up, or one with an earlier deadline came). */
+  #kick: ((v: unknown) => void) | undefined;
+  /** No waiter's deadline comes before this (it may be earlier than needed: then a spare wake-up). */
+  #nextDeadline = Number.POSITIVE_INFINITY;
+
+  constructor(v: Int32Array, seq: number) {
+    this.#v = v;
+    this.#seq = seq;
+  }
+
+  /** Whether waiters of this thread wait for room in the line: a newcomer must not pass them. */
+  get waitingForRoom(): boolean {
+    return this.#forRoom.length > 0;
+  }
+
+  /**
+   * Waits, in this thread's line, until `taker` is served; rejects with `timeoutError()` past
+   * `deadline`, or with AbortError when `signal` aborts. Either way the ticket is given up.
+   */
+  wait(
+    taker: Taker,
+    deadline: number,
+    timeoutError: () => Error,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let unwatch: (() => void) | undefined;
+      const w: AsyncWaiter = {
+        ...taker,
+        deadline,
+        timeoutError,
+        done: false,
+        settle: (err) => {
+          w.done = true;
+          unwatch?.();
+          if (err) reject(err);
+          else resolve();
+        },
+      };
+      if (signal) {
+        unwatch = watchAbort(signal, () => {
+          if (w.done) return;
+          w.giveUp();
+          w.settle(abortError(signal));
+          this.#kick?.(undefined);
+        });
+      }
+      (taker.hasTicket() ? this.#inLine : this.#forRoom).push(w);
+      if (deadline < this.#nextDeadline) {
+        this.#nextDeadline = deadline;
+        this.#kick?.(undefined); // the pump sleeps with a later timeout: make it re-arm
+      }
+      void this.#pump();
+    });
+  }
+
+  /**
+   * Sleeps on the word for all of this thread's async waiters and serves them in order. While it
+   * runs it holds the event loop (Node 20's waitAsync does not, see wait.ts) and counts as one sleeper.
+   */
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    holdLoop();
+    const v = this.#v;
+    const seq = this.#seq;
+    try {
+      for (;;) {
+        const seen = Atomics.load(v, seq);
+        this.#serve();
+        if (this.#inLine.length === 0 && this.#forRoom.length === 0) return;
+        const left = this.#nextDeadline - now();
+        Atomics.add(v, seq + 1, 1);
+        try {
+          const r = Atomics.waitAsync(
+            v,
+            seq,
+            seen,
+            left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
+          );
+          if (r.async) {
+            await new Promise((resolve) => {
+              this.#kick = resolve;
+              void r.value.then(resolve);
+            });
+          }
+          this.#kick = undefined;
+        } finally {
+          Atomics.sub(v, seq + 1, 1);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+      releaseLoop();
+    }
+  }
+
+  /** Times out the waiters past their deadline, then serves, in order, those that can go now. */
+  #serve(): void {
+    if (this.#nextDeadline <= now()) this.#expire();
+    const line = this.#inLine;
+    while (line.length > 0) {
+      const w = line.first()!;
+      if (!w.done) {
+        if (!w.attempt()) break; // not its turn (or too few permits): nor anyone's behind it
+        w.settle();
+      }
+      line.shift();
+    }
+    const room = this.#forRoom;
+    while (room.length > 0) {
+      const w = room.first()!;
+      if (!w.done) {
+        const ok = w.attempt();
+        if (!ok && !w.hasTicket()) break; // still no room in the line
+        if (ok) w.settle();
+        else line.push(w); // its ticket is later than every ticket already in `line`
+      }
+      room.shift();
+    }
+  }
+
+  #expire(): void {
+    const t = now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const list of [this.#inLine, this.#forRoom]) {
+      for (const w of list) {
+        if (w.done) continue;
+        if (w.deadline <= t) {
+          w.giveUp();
+          w.settle(w.timeoutError());
+        } else if (w.deadline < next) {
+          next = w.deadline;
+        }
+      }
+    }
+    this.#nextDeadline = next;
+  }
+}
