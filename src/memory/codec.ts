@@ -1,11 +1,28 @@
 /**
  * The codec: a value to bytes and back, for values that travel through shared memory.
  *
- * Fast paths (no serializer): undefined, null, booleans, int32 and float64 numbers, well-formed
- * strings (UTF-8), and `Uint8Array`, `Buffer` and `ArrayBuffer` over unshared memory. Every other
- * structured-cloneable value goes through `v8.serialize`. SharedArrayBuffers inside a value (shared objects carry theirs in `handle.sab`)
- * cannot be put in bytes: they are listed in `Encoded.sabs`, and the bytes refer to them by index;
- * whoever moves the bytes must move that list too (see `Channel`, the pool).
+ * Which encoding a value gets:
+ *
+ *   value                                                   tag                  cost (small value)
+ *   undefined, null, booleans                               Undefined..False     none: the tag alone
+ *   int32 / other numbers                                   Int32 / Float64      none: `num`
+ *   well-formed strings                                     String (UTF-8)       one native copy
+ *   Uint8Array, Buffer, ArrayBuffer over unshared memory    Bytes, Buffer, ...   none: the bytes as they are
+ *   plain objects and arrays of the above (JSON-like)       Plain                a few hundred ns (plain-codec.ts)
+ *   everything else structured clone takes                  V8 / V8Shared        v8.serialize, about 4 us
+ *
+ * There are two entries. {@link encodeTransient} is the one for a writer that copies the bytes into
+ * shared memory at once (a channel; the pool's rings later): it tries the plain codec first for a
+ * plain object or array, whose bytes land in a scratch buffer the next call reuses (copy them out
+ * first, or take {@link ownEncoded}), and gives every other value, and every plain value the plain
+ * codec declines (a cycle, a Date inside, a sparse array...), to {@link encode}. `encode` never
+ * uses the plain codec: its bytes are the caller's to keep. {@link decode} reads every tag. The
+ * plain codec's one difference from structured clone is that named (non-index) properties of an
+ * array are dropped; `encode` keeps them.
+ *
+ * SharedArrayBuffers inside a value (shared objects carry theirs in `handle.sab`) cannot be put in
+ * bytes: they are listed in `Encoded.sabs`, and the bytes refer to them by index; whoever moves the
+ * bytes must move that list too (see `Channel`, the pool).
  *
  * A value that cannot be cloned throws {@link SerializationError} from `encode`, before anything
  * is written anywhere.
@@ -13,6 +30,7 @@
 import v8 from 'node:v8';
 import { CorruptMemoryError, SerializationError } from './errors.js';
 import { reviveDeep } from './handle.js';
+import { decodePlain, encodePlain, plainBuffer } from './plain-codec.js';
 
 export enum Tag {
   Undefined = 0,
@@ -28,10 +46,16 @@ export enum Tag {
   V8 = 10,
   /** v8-serialized, with SharedArrayBuffers passed beside the bytes. */
   V8Shared = 11,
+  /** A plain object or array in the plain codec's format (plain-codec.ts); its length is in `num`. */
+  Plain = 32,
 }
-const MAX_TAG = Tag.V8Shared;
+/** Highest tag an encoder writes. */
+export const MAX_TAG = Tag.Plain;
 
-/** A value ready to be written: `tag`, then `num` (Int32/Float64) or `bytes`. */
+/**
+ * A value ready to be written: `tag`, then `num` (Int32/Float64) or `bytes`. A `Plain` value's
+ * bytes are the first `num` bytes of `bytes` (see {@link payloadLength}).
+ */
 export interface Encoded {
   tag: Tag;
   num: number;
@@ -250,10 +274,46 @@ export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
   return out;
 }
 
-/** Payload length in bytes of an encoded value (numbers: 4 or 8). */
+/**
+ * Encodes `value` into `out` (reused) through the plain codec when it is a plain object or array
+ * the plain codec takes, else through {@link encode}. A `Plain` result's `bytes` are the plain
+ * codec's scratch buffer (its first `num` bytes), valid until the next `encodeTransient` in this
+ * thread: copy them into shared memory at once, or keep {@link ownEncoded}.
+ *
+ * @example
+ * ```ts
+ * const e = encodeTransient({ id: 1, tags: ['a'] }, scratch);   // e.tag === Tag.Plain
+ * ring.set(e.bytes.subarray(0, payloadLength(e)), at);          // copy before the next encode
+ * ```
+ */
+export function encodeTransient(value: unknown, out: Encoded = newEncoded()): Encoded {
+  const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
+  const n = proto === Object.prototype || proto === Array.prototype ? encodePlain(value as object) : -1;
+  if (n < 0) return encode(value, out);
+  out.tag = Tag.Plain;
+  out.num = n;
+  out.bytes = plainBuffer();
+  out.sabs = null;
+  return out;
+}
+
+/**
+ * A copy of `e` that owns its bytes, for a writer that keeps them past the next encode: the plain
+ * codec's scratch buffer is reused, and the caller may change a Uint8Array or ArrayBuffer it passed.
+ * (Strings and v8-serialized values already have bytes of their own.)
+ */
+export function ownEncoded(e: Encoded): Encoded {
+  const fresh = e.tag === Tag.String || e.tag === Tag.V8 || e.tag === Tag.V8Shared;
+  // TypedArray#slice copies (Buffer#slice would be a view)
+  const bytes = e.bytes && !fresh ? Uint8Array.prototype.slice.call(e.bytes, 0, payloadLength(e)) : e.bytes;
+  return { tag: e.tag, num: e.num, sabs: e.sabs, bytes };
+}
+
+/** Payload length in bytes of an encoded value (numbers: 4 or 8; Plain: `num`). */
 export function payloadLength(e: Encoded): number {
   if (e.tag === Tag.Int32) return 4;
   if (e.tag === Tag.Float64) return 8;
+  if (e.tag === Tag.Plain) return e.num;
   return e.bytes ? e.bytes.byteLength : 0;
 }
 
@@ -290,9 +350,11 @@ export function decode(tag: number, bytes: Uint8Array, sabs?: readonly SharedArr
     case Tag.V8:
     case Tag.V8Shared:
       return deserialize(tag, bytes, sabs);
+    case Tag.Plain:
+      return decodePlain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength);
   }
   throw new CorruptMemoryError(
-    tag > MAX_TAG || tag < 0
+    Tag[tag] === undefined
       ? `unknown value tag ${tag} in shared memory`
       : `payload of ${bytes.byteLength} bytes does not fit tag ${tag}`,
   );

@@ -39,7 +39,7 @@
  *
  * Records start 8-byte aligned. Header (8 bytes, never split by the ring's end since SIZE % 8 == 0):
  *   Int32  [0] L       payload bytes of this record, 0 <= L <= SIZE - 8
- *   Uint8  [4] tag     codec tag (memory/codec.ts) or a channel tag (PLAIN_TAG)
+ *   Uint8  [4] tag     codec tag (memory/codec.ts)
  *   Uint8  [5] flags   WHOLE (a message in one record), or FIRST, MORE, LAST (chunks of one)
  *   Uint8  [6] MAGIC   0xA7: a scribbled header is caught here, not decoded as garbage
  *   Uint8  [7] 0
@@ -47,6 +47,7 @@
  * A message too large for the ring is sent as a FIRST chunk, whose payload begins with
  * [u32 total][u32 0], then MORE chunks, then a LAST chunk.
  */
+import { MAX_TAG } from '../memory/codec.js';
 import { CorruptMemoryError } from '../memory/errors.js';
 
 export const CAP = 0;
@@ -77,8 +78,8 @@ export const HEADER = 8;
 export const STREAM_PREFIX = 8;
 /** Largest message a channel carries (bytes of its encoding). */
 export const MAX_MESSAGE = 1 << 30;
-/** Highest tag a record may carry (codec tags, then the channel's own). */
-export const MAX_RECORD_TAG = 32;
+/** Highest tag a record may carry. */
+export const MAX_RECORD_TAG = MAX_TAG;
 
 const DATA_OFFSET = 2048;
 export const MIN_RING = 64;

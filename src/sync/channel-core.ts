@@ -19,14 +19,14 @@
  * has taken it; a sender that gives up takes its message back under CLOCK (see {@link retract}).
  */
 import { now } from '../memory/clock.js';
-import { decode, type Encoded, encode, payloadLength, Tag } from '../memory/codec.js';
+import { decode, type Encoded, encodeTransient, payloadLength, Tag } from '../memory/codec.js';
 import { CorruptMemoryError, SerializationError } from '../memory/errors.js';
+import { decodePlain, plainBuffer, plainWords } from '../memory/plain-codec.js';
 import { cpuRelax } from '../memory/spin.js';
 import * as R from './byte-ring.js';
 import { StreamIn, StreamOut } from './channel-stream.js';
 import { POLL_SPIN, pause, ring, sleepSync, type Wait } from './channel-wait.js';
 import { ChannelClosedError } from './errors.js';
-import { decodePlain, encodePlain, PLAIN_TAG, plainBuffer, plainWords } from './plain-codec.js';
 import { SabSideChannel } from './sab-side-channel.js';
 
 /** What a receive yields: a value, or `{ ok: false }` once the channel is closed and drained. */
@@ -168,7 +168,7 @@ export class ChannelCore {
    * may start streaming (then PLOCK stays held and `this.out` carries on).
    */
   tryPut(enc: Encoded, stream: boolean): number {
-    const plen = msgLength(enc);
+    const plen = payloadLength(enc);
     const rec = R.recordBytes(plen);
     if (this.rendezvous && !this.#offerable(rec, stream)) {
       if (this.closed) throw closedError();
@@ -231,7 +231,7 @@ export class ChannelCore {
 
   /** The steps of a blocking send; `enc` must stay untouched until it ends. */
   *putSteps(enc: Encoded): Generator<Wait, void, undefined> {
-    const plen = msgLength(enc);
+    const plen = payloadLength(enc);
     const c = this.c;
     const pFree = (): true | undefined => ((Atomics.load(c, R.PLOCK) & R.HELD) === 0 ? true : undefined);
     const room = (): true | undefined => (this.roomHint(plen) ? true : undefined);
@@ -258,7 +258,7 @@ export class ChannelCore {
    * of its receiver does not pay for a generator and a sleep per message. True once sent.
    */
   spinPut(enc: Encoded, polls = POLL_SPIN): boolean {
-    const plen = msgLength(enc);
+    const plen = payloadLength(enc);
     for (let k = 0; k < polls; k++) {
       pause();
       if (this.roomHint(plen) && !this.closed && this.tryPut(enc, false) === PUT_OK) return true;
@@ -405,7 +405,8 @@ export class ChannelCore {
     if (tag === Tag.Int32 && len === 4) return r.i32[p >> 2];
     if (tag === Tag.Float64 && len === 8) return r.f64[p >> 3];
     if (p + len <= r.size) {
-      if (tag === PLAIN_TAG) return decodePlain(r.buf, p, len);
+      // in place: the two encodings whose decoded value keeps none of the bytes
+      if (tag === Tag.Plain) return decodePlain(r.buf, p, len);
       if (tag === Tag.String) return r.buf.toString('utf8', p, p + len);
     }
     const bytes = uninitialized(len);
@@ -415,8 +416,6 @@ export class ChannelCore {
 
   /** Under CLOCK: decodes a whole message's bytes (fetching its SABs if it has some). */
   decodeBytes(tag: number, bytes: Uint8Array): unknown {
-    if (tag === PLAIN_TAG)
-      return decodePlain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength);
     const sabs = tag === Tag.V8Shared ? this.#side.take(this.c[R.RECVD]) : null;
     return decode(tag, bytes, sabs);
   }
@@ -456,48 +455,16 @@ export class ChannelCore {
 }
 
 /**
- * Encodes a message into `out`: plain objects and arrays through the plain codec (whose bytes are
- * valid only until the next message is encoded: see {@link ownEncoded}), the rest through the codec.
- * Throws SerializationError for an uncloneable or too large value.
+ * Encodes a message into `out` (codec.ts's `encodeTransient`: a plain-coded message's bytes are
+ * valid only until the next message is encoded; a send that waits keeps `ownEncoded`). Throws
+ * SerializationError for an uncloneable or too large value.
  */
 export function encodeMessage(value: unknown, out: Encoded): Encoded {
-  let e = out;
-  const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
-  const n = proto === Object.prototype || proto === Array.prototype ? encodePlain(value as object) : -1;
-  if (n >= 0) {
-    // the whole scratch buffer, with the length in `num` (see msgLength)
-    e.tag = PLAIN_TAG as Tag;
-    e.num = n;
-    e.bytes = plainBuffer();
-    e.sabs = null;
-  } else {
-    e = encode(value, out);
-  }
-  checkSize(e);
-  return e;
-}
-
-/**
- * A copy of `e` that owns its bytes, for a send that waits: the plain codec's buffer is reused by
- * the next message, and the caller may change a Uint8Array or ArrayBuffer it sent meanwhile.
- */
-export function ownEncoded(e: Encoded): Encoded {
-  const fresh = e.tag === Tag.String || e.tag === Tag.V8 || e.tag === Tag.V8Shared;
-  // TypedArray#slice copies (Buffer#slice would be a view)
-  const bytes = e.bytes && !fresh ? Uint8Array.prototype.slice.call(e.bytes, 0, msgLength(e)) : e.bytes;
-  return { tag: e.tag, num: e.num, sabs: e.sabs, bytes };
-}
-
-/** Payload bytes of an encoded message (a plain-coded one keeps its length in `num`). */
-export function msgLength(e: Encoded): number {
-  return e.tag === (PLAIN_TAG as Tag) ? e.num : payloadLength(e);
-}
-
-/** Validates a message's size before anything is written. */
-export function checkSize(enc: Encoded): void {
-  if (msgLength(enc) > R.MAX_MESSAGE) {
+  const e = encodeTransient(value, out);
+  if (payloadLength(e) > R.MAX_MESSAGE) {
     throw new SerializationError(
-      `a channel message may be at most ${R.MAX_MESSAGE} bytes encoded, got ${msgLength(enc)}`,
+      `a channel message may be at most ${R.MAX_MESSAGE} bytes encoded, got ${payloadLength(e)}`,
     );
   }
+  return e;
 }

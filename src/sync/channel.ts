@@ -1,4 +1,4 @@
-import { type Encoded, encode, newEncoded } from '../memory/codec.js';
+import { type Encoded, newEncoded, ownEncoded } from '../memory/codec.js';
 import { InvalidArgumentError } from '../memory/errors.js';
 import {
   adopt,
@@ -14,7 +14,6 @@ import {
   ChannelCore,
   closedError,
   encodeMessage,
-  ownEncoded,
   PUT_OK,
   type RecvResult,
   TAKE_BUSY,
@@ -69,9 +68,8 @@ function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; by
  * and receivers may use one channel at once; each sender's messages arrive in the order it sent
  * them, and each message is received exactly once.
  *
- * A message is any value the codec copies (structured-cloneable values; numbers, strings and bytes
- * skip the serializer, plain objects and arrays go through a faster codec of their own, see
- * plain-codec.ts), of any size up to 1 GiB encoded: messages larger than the ring stream through
+ * A message is any value the codec copies (structured-cloneable values; numbers, strings, bytes
+ * and plain objects and arrays skip the serializer, see memory/codec.ts), of any size up to 1 GiB encoded: messages larger than the ring stream through
  * it in order. Shared objects inside a message (a `Semaphore`, another `Channel`) arrive as live
  * objects. An uncloneable value throws `SerializationError` at the sender, before anything is
  * written. What arrives is what `structuredClone` would give, except that named (non-index)

@@ -19,7 +19,7 @@
  *   With a single case it blocks until that case's word changes.
  */
 import { now } from '../memory/clock.js';
-import { type Encoded, newEncoded } from '../memory/codec.js';
+import { type Encoded, newEncoded, ownEncoded } from '../memory/codec.js';
 import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
 import { cpuRelax, WORKER_SPIN } from '../memory/spin.js';
 import { checkWaitOptions, holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
@@ -28,7 +28,6 @@ import { type Channel, coreOf } from './channel.js';
 import {
   type ChannelCore,
   encodeMessage,
-  ownEncoded,
   PUT_BUSY,
   PUT_OK,
   PUT_STREAM,

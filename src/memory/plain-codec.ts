@@ -1,13 +1,14 @@
 /**
- * A fast codec for the messages channels carry most: plain objects and arrays of numbers, strings,
- * booleans, null and undefined (JSON-like data). `v8.serialize` costs about 4 µs for a small
+ * The plain codec (codec tag `Plain`): a fast path for the values messages carry most, plain objects
+ * and arrays of numbers, strings, booleans, null and undefined (JSON-like data). codec.ts's
+ * `encodeTransient` sends plain objects and arrays here first. `v8.serialize` costs about 4 µs for a small
  * object here (a fresh serializer per value); this walk writes the same value in a compact form in
  * a few hundred ns, and reading it back builds the objects directly, without a deserializer.
  *
  * It is exact or it declines, with one exception: anything structured clone would treat differently
  * from this walk (a class instance, a Date, a Map, a typed array, a sparse array, an object reached
  * twice or a cycle, a key named `__proto__`, nesting deeper than {@link MAX_DEPTH}) makes
- * {@link encodePlain} return -1, and the caller uses the general codec. The exception: named
+ * {@link encodePlain} return -1, and the caller uses the general codec (`encode`). The exception: named
  * (non-index) properties of an array are dropped, as JSON drops them (structured clone keeps
  * them). Telling such an array apart costs an `Object.keys` per array, about 70 ns, more than the
  * rest of a small message's encoding; a RegExp match array therefore arrives as a plain array.
@@ -20,7 +21,7 @@
  *   8 array      varint length, items          9 object varint count, (key string, value) pairs
  * varint: 7 bits per byte, low first, high bit = more.
  */
-import { CorruptMemoryError } from '../memory/errors.js';
+import { CorruptMemoryError } from './errors.js';
 
 /** Buffer's native one-encoding helpers: present at runtime, missing from @types/node. */
 type FastBuffer = Buffer & {
@@ -29,8 +30,6 @@ type FastBuffer = Buffer & {
   utf8Slice(start: number, end: number): string;
 };
 
-/** The record tag of a plain-coded message (above every codec tag). */
-export const PLAIN_TAG = 32;
 export const MAX_DEPTH = 64;
 
 const T_UNDEF = 0;
@@ -348,7 +347,7 @@ function readObject(n: number, depth: number): object {
 }
 
 function corrupt(what: string): CorruptMemoryError {
-  return new CorruptMemoryError(`plain-coded channel message is corrupt: ${what}`);
+  return new CorruptMemoryError(`plain-coded value is corrupt: ${what}`);
 }
 
 function overrun(): void {

@@ -1,0 +1,100 @@
+import fc from 'fast-check';
+import {
+  CorruptMemoryError,
+  decode,
+  type Encoded,
+  encode,
+  encodeTransient,
+  newEncoded,
+  ownEncoded,
+  payloadLength,
+  Tag,
+} from 'skein';
+import { describe, expect, it } from 'vitest';
+
+/** The payload of `e` as bytes of its own (what a writer copies into shared memory). */
+function copied(e: Encoded): Uint8Array {
+  return Uint8Array.prototype.slice.call(e.bytes ?? new Uint8Array(0), 0, payloadLength(e));
+}
+
+function throughTransient(v: unknown): unknown {
+  const e = encodeTransient(v);
+  return decode(e.tag, copied(e), e.sabs);
+}
+
+describe('codec: encodeTransient, the entry that tries the plain codec first', () => {
+  it('takes the plain codec for plain objects and arrays, with the length in num', () => {
+    for (const v of [{}, [], { id: 1, name: 'x', tags: ['a', 'b'] }, [1, 'two', null, true, { x: 0.5 }]]) {
+      const e = encodeTransient(v);
+      expect(e.tag).toBe(Tag.Plain);
+      expect(payloadLength(e)).toBe(e.num);
+      expect(e.num).toBeGreaterThan(0);
+      expect(e.num).toBeLessThanOrEqual((e.bytes as Uint8Array).byteLength);
+    }
+  });
+
+  it('gives what the plain codec declines to encode, and encode never uses the plain codec', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const shared = { n: 1 };
+    for (const v of [
+      new Date(0),
+      new Map([[1, 2]]),
+      { when: new Date(0) },
+      cyclic,
+      [shared, shared],
+      // biome-ignore lint/suspicious/noSparseArray: the hole is the point
+      [1, , 3],
+      new (class Point {
+        x = 1;
+      })(),
+    ]) {
+      expect(encodeTransient(v).tag).toBe(Tag.V8);
+      expect(throughTransient(v)).toStrictEqual(structuredClone(v));
+    }
+    expect(encode({ a: 1 }).tag).toBe(Tag.V8);
+    expect(encode([1, 2]).tag).toBe(Tag.V8);
+    for (const v of [7, 0.5, 'text', null, undefined, true, new Uint8Array([1, 2])]) {
+      expect(encodeTransient(v).tag).toBe(encode(v).tag);
+    }
+  });
+
+  it('round-trips JSON-like values as structured clone does (property)', () => {
+    const leaf = fc.oneof(fc.integer(), fc.double(), fc.string(), fc.boolean(), fc.constant(null));
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.array(tie('node')),
+        fc.dictionary(fc.string(), tie('node')),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(fc.oneof(fc.array(tree), fc.dictionary(fc.string(), tree)), (v) => {
+        expect(throughTransient(v)).toStrictEqual(structuredClone(v));
+      }),
+    );
+  });
+
+  it('its scratch bytes are reused by the next call; ownEncoded keeps a copy of its own', () => {
+    const out = newEncoded();
+    const first = ownEncoded(encodeTransient({ a: 'first' }, out));
+    const e = encodeTransient({ a: 'second, longer' }, out);
+    expect(decode(first.tag, copied(first))).toEqual({ a: 'first' });
+    expect(decode(e.tag, copied(e))).toEqual({ a: 'second, longer' });
+
+    const bytes = new Uint8Array([1, 2, 3]);
+    const kept = ownEncoded(encodeTransient(bytes));
+    bytes[0] = 9;
+    expect(Array.from(decode(kept.tag, copied(kept)) as Uint8Array)).toEqual([1, 2, 3]);
+  });
+
+  it('corrupt plain bytes and unknown tags are CorruptMemoryError', () => {
+    const e = encodeTransient({ a: 1, b: 'two' });
+    const bytes = copied(e);
+    bytes[0] = 0xee;
+    expect(() => decode(Tag.Plain, bytes)).toThrow(CorruptMemoryError);
+    expect(() => decode(Tag.Plain, copied(e).subarray(0, e.num - 1))).toThrow(CorruptMemoryError);
+    expect(() => decode(12, new Uint8Array(0))).toThrow(/unknown value tag 12/);
+  });
+});
