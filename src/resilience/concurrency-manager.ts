@@ -239,9 +239,9 @@ export class ConcurrencyManager {
     spinLock(v, LOCK);
     this.#t.reclaimDue(t, expired);
     const s = this.#t.tryTake(priority, lease, t);
-    const w = s >= 0 || timeout === 0 ? -1 : this.#t.enqueue(priority, lease, deadline, t);
+    const w = s >= 0 || timeout === 0 ? -1 : this.#t.waiters.enqueue(priority, lease, deadline, t);
     if (s < 0 && timeout === 0) this.#t.count(TIMED_OUT);
-    const gen = w >= 0 ? this.#t.waiterGen(w) : 0;
+    const gen = w >= 0 ? this.#t.waiters.gen(w) : 0;
     spinUnlock(v, LOCK);
     this.#emitExpired(expired);
     if (s >= 0) return this.#permit(s, priority, 0, lease);
@@ -269,12 +269,13 @@ export class ConcurrencyManager {
     signal: AbortSignal | undefined,
   ): Promise<ConcurrencyPermit> {
     const t = this.#t;
+    const waiters = t.waiters;
     const v = this.#v;
     let until = deadline;
     // Wakes on a grant or removal, and also when a lease that expires before `until` is granted
     // (the granter bumps every waiter's word then): time to plan the sleep again. MIN_EXPIRY is read
     // without the lock, but after the wake-up that announced it, so the value is whole.
-    const news = (): true | undefined => (t.settled(w, gen) || t.minExpiry < until ? true : undefined);
+    const news = (): true | undefined => (waiters.settled(w, gen) || t.minExpiry < until ? true : undefined);
     for (;;) {
       // Sleep until granted (or removed), the deadline, or the instant the earliest lease may
       // expire: then reclaim it ourselves, since its holder may be dead.
@@ -285,14 +286,14 @@ export class ConcurrencyManager {
       until = Math.min(deadline, t.minExpiry);
       spinUnlock(v, LOCK);
       this.#emitExpired(expired);
-      if (t.settled(w, gen)) break;
+      if (waiters.settled(w, gen)) break;
       try {
         const left = until - at;
-        await waitUntil(v, t.wordOf(w), news, {
+        await waitUntil(v, waiters.wordOf(w), news, {
           signal,
           timeout: left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
         });
-        if (t.settled(w, gen)) break;
+        if (waiters.settled(w, gen)) break;
       } catch (err) {
         const timedOut = err instanceof TimeoutError;
         if (timedOut && now() < deadline) continue; // woke for a lease, not for our deadline
