@@ -1,10 +1,52 @@
+import { now } from '../memory/clock.js';
+import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import { Guard } from '../sync/guard.js';
+import { LOCK } from './concurrency-manager-layout.js';
+import { checkMs } from './concurrency-manager-options.js';
+import type { LeaseTable } from './lease-table.js';
 
 /** What a permit needs from its manager (private to the manager). */
 export interface PermitHooks {
   release(): void;
   isHeld(): boolean;
   renew(lease: number | undefined): boolean;
+}
+
+/**
+ * The hooks of the holding of permit slot `s` in `t` that starts now (the slot's current
+ * generation): each takes the manager's lock, and each is a no-op once that holding is over.
+ * `lease` is what `renew()` extends by default; `onRelease(at)` runs after a release that counted.
+ */
+export function permitHooks(
+  t: LeaseTable,
+  s: number,
+  lease: number,
+  onRelease: (at: number) => void,
+): PermitHooks {
+  const v = t.v;
+  const gen = t.permitGen(s);
+  return {
+    release: () => {
+      const at = now();
+      spinLock(v, LOCK);
+      const ok = t.release(s, gen, at);
+      spinUnlock(v, LOCK);
+      if (ok) onRelease(at);
+    },
+    isHeld: () => {
+      spinLock(v, LOCK);
+      const held = t.isHeld(s, gen);
+      spinUnlock(v, LOCK);
+      return held;
+    },
+    renew: (ms) => {
+      const l = ms === undefined ? lease : checkMs(ms, 'lease', false);
+      spinLock(v, LOCK);
+      const ok = t.renew(s, gen, l, now());
+      spinUnlock(v, LOCK);
+      return ok;
+    },
+  };
 }
 
 /**

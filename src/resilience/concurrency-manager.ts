@@ -5,20 +5,7 @@ import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } fr
 import { SharedHistogram } from '../memory/histogram.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import { abortError, checkWaitOptions, waitUntil } from '../memory/wait.js';
-import {
-  ABORTED,
-  ACQUIRED,
-  EXPIRED,
-  IN_USE,
-  LOCK,
-  ManagerLayout,
-  QUEUED,
-  REJECTED,
-  RELEASED,
-  TIMED_OUT,
-  WAIT_MAX,
-  WAIT_SUM,
-} from './concurrency-manager-layout.js';
+import { ABORTED, IN_USE, LOCK, ManagerLayout, QUEUED, TIMED_OUT } from './concurrency-manager-layout.js';
 import {
   type ConcurrencyAcquireOptions,
   type ConcurrencyManagerEvents,
@@ -28,7 +15,7 @@ import {
   type ManagerConfig,
   managerConfig,
 } from './concurrency-manager-options.js';
-import { ConcurrencyPermit } from './concurrency-manager-permit.js';
+import { ConcurrencyPermit, permitHooks } from './concurrency-manager-permit.js';
 import { ConcurrencyQueueFullError } from './errors.js';
 import { type ExpiredLease, LeaseTable } from './lease-table.js';
 import { checkInt, openShared } from './limiter-util.js';
@@ -172,36 +159,11 @@ export class ConcurrencyManager {
   }
 
   #permit(s: number, priority: number, waitedMs: number, lease: number): ConcurrencyPermit {
-    const t = this.#t;
-    const v = this.#v;
-    const gen = t.permitGen(s);
     const since = now();
-    const permit = new ConcurrencyPermit(
-      {
-        release: () => {
-          const at = now();
-          spinLock(v, LOCK);
-          const ok = t.release(s, gen, at);
-          spinUnlock(v, LOCK);
-          if (ok) this.#emit('release', { priority, heldMs: at - since, permit: s });
-        },
-        isHeld: () => {
-          spinLock(v, LOCK);
-          const held = t.isHeld(s, gen);
-          spinUnlock(v, LOCK);
-          return held;
-        },
-        renew: (ms) => {
-          const l = ms === undefined ? lease : checkMs(ms, 'lease', false);
-          spinLock(v, LOCK);
-          const ok = t.renew(s, gen, l, now());
-          spinUnlock(v, LOCK);
-          return ok;
-        },
-      },
-      priority,
-      waitedMs,
+    const hooks = permitHooks(this.#t, s, lease, (at) =>
+      this.#emit('release', { priority, heldMs: at - since, permit: s }),
     );
+    const permit = new ConcurrencyPermit(hooks, priority, waitedMs);
     this.#emit('acquire', { priority, waitedMs, permit: s });
     return permit;
   }
@@ -345,33 +307,29 @@ export class ConcurrencyManager {
   /** A consistent snapshot of the shared state. */
   metrics(): ConcurrencyManagerMetrics {
     const v = this.#v;
-    const d = this.#t.d;
-    const fh = this.#L.fh;
     spinLock(v, LOCK);
-    const inUse = v[IN_USE];
-    const m = {
-      maxConcurrency: this.#maxConcurrency,
-      inUse,
-      available: this.#maxConcurrency - inUse,
-      queued: v[QUEUED],
-      queueLimit: this.#queueLimit,
-      acquired: d[fh + ACQUIRED],
-      released: d[fh + RELEASED],
-      rejected: d[fh + REJECTED],
-      timedOut: d[fh + TIMED_OUT],
-      aborted: d[fh + ABORTED],
-      leasesExpired: d[fh + EXPIRED],
-    };
-    const sum = d[fh + WAIT_SUM];
-    const max = d[fh + WAIT_MAX];
+    const c = this.#t.counters();
     spinUnlock(v, LOCK);
     const wait = this.#waits.summary();
     // Exact mean and max from the locked counters; percentiles from the histogram.
-    if (m.acquired > 0) {
-      wait.mean = sum / m.acquired;
-      wait.max = max;
+    if (c.acquired > 0) {
+      wait.mean = c.waitSum / c.acquired;
+      wait.max = c.waitMax;
     }
-    return { ...m, wait };
+    return {
+      maxConcurrency: this.#maxConcurrency,
+      inUse: c.inUse,
+      available: this.#maxConcurrency - c.inUse,
+      queued: c.queued,
+      queueLimit: this.#queueLimit,
+      acquired: c.acquired,
+      released: c.released,
+      rejected: c.rejected,
+      timedOut: c.timedOut,
+      aborted: c.aborted,
+      leasesExpired: c.leasesExpired,
+      wait,
+    };
   }
 }
 

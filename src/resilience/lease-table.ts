@@ -17,7 +17,7 @@
  * release is a no-op) and hands it on. A crashed worker's permit therefore returns after its lease.
  */
 import {
-  type ABORTED,
+  ABORTED,
   ACQUIRED,
   EXPIRED,
   FREE,
@@ -29,13 +29,28 @@ import {
   MIN_EXPIRY,
   PTOP,
   QUEUED,
+  REJECTED,
   RELEASED,
-  type TIMED_OUT,
+  TIMED_OUT,
   WAIT_MAX,
   WAIT_SUM,
   WAITING,
 } from './concurrency-manager-layout.js';
 import { WaiterTable } from './concurrency-manager-waiters.js';
+
+/** The shared counters of a manager (see concurrency-manager-layout.ts); wait times in ms. */
+export interface ManagerCounters {
+  inUse: number;
+  queued: number;
+  acquired: number;
+  released: number;
+  rejected: number;
+  timedOut: number;
+  aborted: number;
+  leasesExpired: number;
+  waitSum: number;
+  waitMax: number;
+}
 
 /** A lease reclaimed by this thread (reported as a 'leaseExpired' event). */
 export interface ExpiredLease {
@@ -81,6 +96,24 @@ export class LeaseTable {
 
   count(k: number): void {
     this.d[this.#L.fh + k]++;
+  }
+
+  /** The counters, as of now. */
+  counters(): ManagerCounters {
+    const { v, d } = this;
+    const fh = this.#L.fh;
+    return {
+      inUse: v[IN_USE],
+      queued: v[QUEUED],
+      acquired: d[fh + ACQUIRED],
+      released: d[fh + RELEASED],
+      rejected: d[fh + REJECTED],
+      timedOut: d[fh + TIMED_OUT],
+      aborted: d[fh + ABORTED],
+      leasesExpired: d[fh + EXPIRED],
+      waitSum: d[fh + WAIT_SUM],
+      waitMax: d[fh + WAIT_MAX],
+    };
   }
 
   /** Reclaims every expired lease if the clock has passed MIN_EXPIRY; appends them to `out`. */
