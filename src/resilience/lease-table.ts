@@ -36,21 +36,14 @@ import {
   WAIT_SUM,
   WAITING,
 } from './concurrency-manager-layout.js';
+import type { ConcurrencyManagerMetrics } from './concurrency-manager-options.js';
 import { WaiterTable } from './concurrency-manager-waiters.js';
 
-/** The shared counters of a manager (see concurrency-manager-layout.ts); wait times in ms. */
-export interface ManagerCounters {
-  inUse: number;
-  queued: number;
-  acquired: number;
-  released: number;
-  rejected: number;
-  timedOut: number;
-  aborted: number;
-  leasesExpired: number;
-  waitSum: number;
-  waitMax: number;
-}
+/** The counters of a manager's memory, as `metrics()` reports them, and the wait sum and max (ms). */
+export type ManagerCounters = Omit<
+  ConcurrencyManagerMetrics,
+  'maxConcurrency' | 'available' | 'queueLimit' | 'wait'
+> & { waitSum: number; waitMax: number };
 
 /** A lease reclaimed by this thread (reported as a 'leaseExpired' event). */
 export interface ExpiredLease {
