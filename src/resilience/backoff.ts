@@ -3,6 +3,7 @@
  * caller's own function. Every delay is capped at `maxDelay`, then `jitter` takes a random part off.
  */
 import { InvalidArgumentError } from '../memory/errors.js';
+import { checkMs } from './limiter-util.js';
 
 /** The built-in delay shapes. */
 export type BackoffKind = 'fixed' | 'exponential' | 'fibonacci' | 'decorrelated';
@@ -43,11 +44,7 @@ export interface ResolvedBackoff {
 const KINDS: readonly string[] = ['fixed', 'exponential', 'fibonacci', 'decorrelated'];
 
 function ms(v: unknown, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) {
-    throw new InvalidArgumentError(`${name} must be a number of milliseconds >= 0, got ${String(v)}`);
-  }
-  return v;
+  return v === undefined ? dflt : checkMs(v, name, true);
 }
 
 /** Validates backoff options and fills in the defaults. */

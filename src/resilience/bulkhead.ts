@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from '../memory/errors.js';
+import { abortError } from '../memory/wait.js';
 import { BulkheadRejectedError } from './errors.js';
+import { checkMs } from './limiter-util.js';
 import {
-  abortErrorFor,
   checkExecuteOptions,
   checkFunction,
   contextFor,
@@ -62,11 +63,7 @@ export class Bulkhead implements Policy<PolicyContext> {
       throw new InvalidArgumentError('Bulkhead options must be an object');
     this.#maxConcurrent = count(opts.maxConcurrent, 'maxConcurrent', 1);
     this.#maxQueue = count(opts.maxQueue ?? 0, 'maxQueue', 0);
-    const w = opts.maxWait ?? Number.POSITIVE_INFINITY;
-    if (typeof w !== 'number' || Number.isNaN(w) || w < 0) {
-      throw new InvalidArgumentError(`maxWait must be a number of milliseconds >= 0, got ${String(w)}`);
-    }
-    this.#maxWait = w;
+    this.#maxWait = checkMs(opts.maxWait ?? Number.POSITIVE_INFINITY, 'maxWait', true);
   }
 
   /** Calls running now. */
@@ -84,7 +81,7 @@ export class Bulkhead implements Policy<PolicyContext> {
     checkFunction(fn, 'Bulkhead.execute: fn');
     checkExecuteOptions(opts, 'Bulkhead.execute');
     const signal = opts?.signal;
-    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     const ctx = contextFor(opts);
     if (this.#active < this.#maxConcurrent) return this.#run(fn, ctx);
     if (this.#queued >= this.#maxQueue) {
@@ -113,7 +110,7 @@ export class Bulkhead implements Policy<PolicyContext> {
         prev: this.#tail,
         next: undefined,
       };
-      const onAbort = (): void => waiter.fail(abortErrorFor(signal as AbortSignal));
+      const onAbort = (): void => waiter.fail(abortError(signal as AbortSignal));
       if (this.#maxWait !== Number.POSITIVE_INFINITY) {
         timer = setTimeout(
           () => waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`)),

@@ -8,6 +8,7 @@ import {
   registerSharedKind,
   type SharedHandle,
 } from '../memory/handle.js';
+import { abortError } from '../memory/wait.js';
 import {
   CLOSED,
   createBreakerMemory,
@@ -31,8 +32,8 @@ import {
 } from './circuit-breaker-options.js';
 import { BreakerMemory, type BreakerSnapshot, type Transition } from './circuit-breaker-state.js';
 import { BrokenCircuitError } from './errors.js';
+import { isHandleOf } from './limiter-util.js';
 import {
-  abortErrorFor,
   checkExecuteOptions,
   checkFunction,
   contextFor,
@@ -56,13 +57,6 @@ export interface CircuitBreakerMetrics extends BreakerSnapshot {
 export interface BreakerFunctions {
   isFailure?: CircuitBreakerOptions['isFailure'];
   fallback?: CircuitBreakerOptions['fallback'];
-}
-
-function isBreakerHandle(x: unknown): x is SharedHandle {
-  const h = x as SharedHandle | null;
-  return (
-    typeof h === 'object' && h !== null && h.kind === 'CircuitBreaker' && h.sab instanceof SharedArrayBuffer
-  );
 }
 
 /**
@@ -116,7 +110,7 @@ export class CircuitBreaker implements Policy<PolicyContext> {
   /** @internal rebuilds over existing memory; use {@link CircuitBreaker.from}. */
   constructor(opts: CircuitBreakerOptions | SharedHandle);
   constructor(opts: CircuitBreakerOptions | SharedHandle = {}) {
-    if (isBreakerHandle(opts)) {
+    if (isHandleOf(opts, 'CircuitBreaker')) {
       this.handle = opts;
       this.#config = opts.config as BreakerConfig;
     } else {
@@ -132,7 +126,7 @@ export class CircuitBreaker implements Policy<PolicyContext> {
     }
     this.#mem = new BreakerMemory(this.handle.sab, this.#config);
     this.#timed = this.#config.slowCallDuration !== Number.POSITIVE_INFINITY;
-    if (!isBreakerHandle(opts)) adopt(this);
+    if (!isHandleOf(opts, 'CircuitBreaker')) adopt(this);
   }
 
   /**
@@ -169,7 +163,7 @@ export class CircuitBreaker implements Policy<PolicyContext> {
     if (typeof fn !== 'function') checkFunction(fn, 'CircuitBreaker.execute: fn');
     if (opts !== undefined) {
       checkExecuteOptions(opts, 'CircuitBreaker.execute');
-      if (opts.signal?.aborted) throw abortErrorFor(opts.signal);
+      if (opts.signal?.aborted) throw abortError(opts.signal);
     }
     const mem = this.#mem;
     const ticket = mem.admit();

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../memory/errors.js';
 import type { HistogramSummary } from '../memory/histogram.js';
 import type { WaitOptions } from '../memory/wait.js';
 import { MAX_PERMITS, MAX_QUEUE } from './concurrency-manager-layout.js';
-import { checkInt } from './limiter-util.js';
+import { checkInt, checkMs } from './limiter-util.js';
 
 /** Options of a {@link ConcurrencyManager}. Every time is in milliseconds. */
 export interface ConcurrencyManagerOptions {
@@ -52,15 +52,6 @@ export interface ConcurrencyManagerEvents {
   release: [{ priority: number; heldMs: number; permit: number }];
   leaseExpired: [{ priority: number; heldMs: number; permit: number }];
   reject: [{ priority: number; reason: 'queueFull' | 'timeout' | 'abort' }];
-}
-
-export function checkMs(x: unknown, what: string, allowZero: boolean): number {
-  if (typeof x !== 'number' || Number.isNaN(x) || x < 0 || (!allowZero && x === 0)) {
-    throw new InvalidArgumentError(
-      `${what} must be a number of milliseconds ${allowZero ? '>= 0' : '> 0'}, got ${String(x)}`,
-    );
-  }
-  return x;
 }
 
 /** Options after checks and defaults: what travels in the handle. */

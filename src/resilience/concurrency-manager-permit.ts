@@ -2,7 +2,7 @@ import { now } from '../memory/clock.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import { Guard } from '../sync/guard.js';
 import { LOCK } from './concurrency-manager-layout.js';
-import { checkMs } from './concurrency-manager-options.js';
+import { checkMs } from './limiter-util.js';
 import type { LeaseTable } from './lease-table.js';
 
 /** What a permit needs from its manager (private to the manager). */

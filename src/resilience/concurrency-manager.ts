@@ -11,14 +11,13 @@ import {
   type ConcurrencyManagerEvents,
   type ConcurrencyManagerMetrics,
   type ConcurrencyManagerOptions,
-  checkMs,
   type ManagerConfig,
   managerConfig,
 } from './concurrency-manager-options.js';
 import { ConcurrencyPermit, permitHooks } from './concurrency-manager-permit.js';
 import { ConcurrencyQueueFullError } from './errors.js';
 import { type ExpiredLease, LeaseTable } from './lease-table.js';
-import { checkInt, openShared } from './limiter-util.js';
+import { checkInt, checkMs, openShared } from './limiter-util.js';
 
 export type {
   ConcurrencyAcquireOptions,

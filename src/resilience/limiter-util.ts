@@ -1,8 +1,8 @@
 /**
  * What the shared limiters (`TokenBucket`, `LeakyBucket`, `SlidingWindowLimiter`,
  * `ConcurrencyManager`) have in common: how a constructor opens its memory (new, or from a handle),
- * option checks, the start of a waiting acquire, the clock in integer nanoseconds, and the timer
- * sleep a waiting acquire uses.
+ * the start of a waiting acquire, the clock in integer nanoseconds, and the timer sleep a waiting
+ * acquire uses. The option checks and the handle test serve the other policies of this layer too.
  *
  * Limiter state holds instants as BigInt nanoseconds on {@link now}'s clock (the one monotonic clock
  * of the process, so every thread reads the same instant), which fits 2^63 ns (292 years) and lets
@@ -12,6 +12,7 @@ import { now } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { newSharedId, type SharedHandle } from '../memory/handle.js';
 import { abortError, checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { delay } from './policy.js';
 
 /** Whether `x` is a handle of `kind`: what `X.from()` passes to X's constructor. */
 export function isHandleOf(x: unknown, kind: string): x is SharedHandle {
@@ -97,6 +98,16 @@ export function checkPositive(x: unknown, what: string): number {
   return x;
 }
 
+/** Checks a number of milliseconds option: >= 0 (or > 0 without `allowZero`); Infinity passes. */
+export function checkMs(x: unknown, what: string, allowZero: boolean): number {
+  if (typeof x !== 'number' || Number.isNaN(x) || x < 0 || (!allowZero && x === 0)) {
+    throw new InvalidArgumentError(
+      `${what} must be a number of milliseconds ${allowZero ? '>= 0' : '> 0'}, got ${String(x)}`,
+    );
+  }
+  return x;
+}
+
 /** Checks an integer option in [min, max]. */
 export function checkInt(x: unknown, what: string, min: number, max: number): number {
   if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) {
@@ -111,20 +122,6 @@ export function checkOptions<T>(opts: T | undefined, what: string): T {
     throw new InvalidArgumentError(`${what} needs an options object`);
   }
   return opts;
-}
-
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**

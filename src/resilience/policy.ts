@@ -6,7 +6,8 @@
  * {@link Timeout} passes its `AbortSignal` itself. {@link compose} reads the signal (and the attempt,
  * where one is given) out of whichever of these it gets, so policies of every kind nest.
  */
-import { AbortError, InvalidArgumentError } from '../memory/errors.js';
+import { InvalidArgumentError } from '../memory/errors.js';
+import { abortError } from '../memory/wait.js';
 
 /** Options of every `execute`. */
 export interface ExecuteOptions {
@@ -46,9 +47,23 @@ export function contextFor(opts: ExecuteOptions | undefined): PolicyContext {
   return signal === undefined ? NO_SIGNAL_CONTEXT : { signal };
 }
 
-/** The `AbortError` for an aborted signal, its reason as `cause`. */
-export function abortErrorFor(signal: AbortSignal): AbortError {
-  return new AbortError('the operation was aborted', { cause: signal.reason });
+/** Waits `ms` on a timer; an abort of `signal` clears the timer and rejects with AbortError. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal === undefined) {
+      setTimeout(resolve, ms);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Validates `execute` options at the call site. */

@@ -1,9 +1,10 @@
 import { InvalidArgumentError } from '../memory/errors.js';
+import { abortError } from '../memory/wait.js';
 import { type BackoffOptions, delays, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import {
-  abortErrorFor,
   checkExecuteOptions,
   checkFunction,
+  delay,
   type ExecuteOptions,
   NEVER_ABORTED,
   type Policy,
@@ -73,19 +74,19 @@ export class RetryPolicy implements Policy<RetryContext> {
     checkFunction(fn, 'RetryPolicy.execute: fn');
     checkExecuteOptions(opts, 'RetryPolicy.execute');
     const signal = opts?.signal ?? NEVER_ABORTED;
-    if (signal.aborted) throw abortErrorFor(signal);
+    if (signal.aborted) throw abortError(signal);
     let next: (() => number) | undefined; // made on the first failure: a success at once allocates none
     for (let attempt = 1; ; attempt++) {
       try {
         const ctx: RetryContext = { attempt, signal };
         return await (signal === NEVER_ABORTED ? fn(ctx) : untilAborted(fn, ctx, signal));
       } catch (err) {
-        if (signal.aborted) throw abortErrorFor(signal);
+        if (signal.aborted) throw abortError(signal);
         if (attempt >= this.#maxAttempts || (this.#retryIf !== undefined && !this.#retryIf(err, attempt))) {
           throw err;
         }
         next ??= delays(this.#backoff);
-        await sleep(Math.min(next(), MAX_TIMER), signal);
+        await delay(Math.min(next(), MAX_TIMER), signal === NEVER_ABORTED ? undefined : signal);
       }
     }
   }
@@ -98,7 +99,7 @@ function untilAborted<T>(
   signal: AbortSignal,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortErrorFor(signal));
+    const onAbort = (): void => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     let out: T | PromiseLike<T>;
     try {
@@ -118,24 +119,5 @@ function untilAborted<T>(
         reject(err);
       },
     );
-  });
-}
-
-/** Waits `ms`; an abort clears the timer and rejects with AbortError. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal === NEVER_ABORTED) {
-      setTimeout(resolve, ms);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortErrorFor(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

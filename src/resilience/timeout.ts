@@ -1,6 +1,6 @@
 import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
+import { abortError } from '../memory/wait.js';
 import {
-  abortErrorFor,
   checkExecuteOptions,
   checkFunction,
   type ExecuteOptions,
@@ -41,7 +41,7 @@ export class Timeout implements Policy<AbortSignal> {
     checkFunction(fn, 'Timeout.execute: fn');
     checkExecuteOptions(opts, 'Timeout.execute');
     const parent = opts?.signal;
-    if (parent?.aborted) return Promise.reject(abortErrorFor(parent));
+    if (parent?.aborted) return Promise.reject(abortError(parent));
     const ms = this.#ms;
     const ctrl = new AbortController();
     return new Promise<T>((resolve, reject) => {
@@ -59,7 +59,7 @@ export class Timeout implements Policy<AbortSignal> {
         ctrl.abort(err);
         reject(err);
       };
-      const onAbort = (): void => fail(abortErrorFor(parent as AbortSignal));
+      const onAbort = (): void => fail(abortError(parent as AbortSignal));
       if (ms !== Number.POSITIVE_INFINITY) {
         timer = setTimeout(() => fail(new TimeoutError(`the operation timed out after ${ms} ms`)), ms);
       }
