@@ -1,4 +1,4 @@
-import { deadlineFor, now } from 'skein';
+import { deadlineFor, fastNow, now } from 'skein';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runOp, sleep } from '../fixtures/sync-run.js';
 
@@ -58,5 +58,19 @@ describe('deadlineFor()', () => {
     const d = deadlineFor(250);
     expect(d).toBeGreaterThanOrEqual(before + 250);
     expect(d).toBeLessThanOrEqual(now() + 250);
+  });
+});
+
+describe('fastNow()', () => {
+  it('stays on the shared clock through a second of busy work (performance.now() drifts against it)', () => {
+    const end = now() + 1000;
+    let worst = 0;
+    while (now() < end) {
+      const a = now();
+      const f = fastNow();
+      const b = now();
+      worst = Math.max(worst, a - f, f - b);
+    }
+    expect(worst).toBeLessThan(0.5);
   });
 });
