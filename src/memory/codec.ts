@@ -8,7 +8,7 @@
  *   int32 / other numbers                                   Int32 / Float64      none: `num`
  *   well-formed strings                                     String (UTF-8)       one native copy
  *   Uint8Array, Buffer, ArrayBuffer over unshared memory    Bytes, Buffer, ...   none: the bytes as they are
- *   plain objects and arrays of the above (JSON-like)       Plain                a few hundred ns (plain-codec.ts)
+ *   plain objects and arrays of the above (JSON-like)       Plain                a few hundred ns (plain-format.ts)
  *   everything else structured clone takes                  V8 / V8Shared        v8.serialize, about 4 us
  *
  * There are two entries. {@link encodeTransient} is the one for a writer that copies the bytes into
@@ -27,10 +27,10 @@
  * A value that cannot be cloned throws {@link SerializationError} from `encode`, before anything
  * is written anywhere.
  */
-import v8 from 'node:v8';
+import { describeValue, deserializeV8, serializeV8 } from './codec-v8.js';
 import { CorruptMemoryError, SerializationError } from './errors.js';
-import { reviveDeep } from './handle.js';
-import { decodePlain, encodePlain, plainBuffer } from './plain-codec.js';
+import { decodePlain } from './plain-decode.js';
+import { encodePlain, plainBuffer } from './plain-encode.js';
 
 export enum Tag {
   Undefined = 0,
@@ -46,7 +46,7 @@ export enum Tag {
   V8 = 10,
   /** v8-serialized, with SharedArrayBuffers passed beside the bytes. */
   V8Shared = 11,
-  /** A plain object or array in the plain codec's format (plain-codec.ts); its length is in `num`. */
+  /** A plain object or array in the plain codec's format (plain-format.ts); its length is in `num`. */
   Plain = 32,
 }
 /** Highest tag an encoder writes. */
@@ -63,160 +63,11 @@ export interface Encoded {
   sabs: SharedArrayBuffer[] | null;
 }
 
-// V8's serializer can name a SharedArrayBuffer by id but Node's deserializer cannot resolve one, so
-// a value holding SABs is rewritten first: each SAB (or typed array over one) becomes a marker
-// `{ [SAB_MARK]: index }` and the SAB goes in `Encoded.sabs`. Finding them costs nothing for values
-// without SABs: the first serializer attempt aborts on the first SAB it meets.
-const SAB_MARK = '\u0000skein.sab';
-const SAB_FOUND = Symbol('sab found');
-
-class SabDetectingSerializer extends v8.DefaultSerializer {
-  _getSharedArrayBufferId(): number {
-    throw SAB_FOUND;
-  }
-
-  // Node's serializer writes every typed array and DataView as a host object, copying its bytes,
-  // so a view over a SAB would arrive as a copy: it must count as a SAB too.
-  _writeHostObject(view: ArrayBufferView): void {
-    if (view.buffer instanceof SharedArrayBuffer) throw SAB_FOUND;
-    (
-      v8.DefaultSerializer.prototype as unknown as { _writeHostObject(o: unknown): void }
-    )._writeHostObject.call(this, view);
-  }
-}
-
-function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object, unknown>): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  const done = seen.get(value);
-  if (done !== undefined) return done;
-  if (value instanceof SharedArrayBuffer) {
-    let i = sabs.indexOf(value);
-    if (i < 0) i = sabs.push(value) - 1;
-    return { [SAB_MARK]: i };
-  }
-  if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer) {
-    const sab = replaceSabs(value.buffer, sabs, seen) as Record<string, number>;
-    const length =
-      value instanceof DataView ? value.byteLength : (value as unknown as { length: number }).length;
-    return { [SAB_MARK]: sab[SAB_MARK], type: viewType(value), offset: value.byteOffset, length };
-  }
-  let copy: unknown;
-  if (Array.isArray(value)) {
-    // Index by index so holes stay holes (structuredClone keeps sparse arrays sparse).
-    const a: unknown[] = new Array(value.length);
-    seen.set(value, a);
-    for (let i = 0; i < value.length; i++) if (i in value) a[i] = replaceSabs(value[i], sabs, seen);
-    copy = a;
-  } else if (value instanceof Map) {
-    const m = new Map();
-    seen.set(value, m);
-    for (const [k, v] of value) m.set(replaceSabs(k, sabs, seen), replaceSabs(v, sabs, seen));
-    copy = m;
-  } else if (value instanceof Set) {
-    const st = new Set();
-    seen.set(value, st);
-    for (const v of value) st.add(replaceSabs(v, sabs, seen));
-    copy = st;
-  } else if (isCloneLeaf(value)) {
-    // Cloned whole by v8.serialize; walking their keys would turn them into plain objects.
-    copy = value;
-  } else {
-    const o: Record<string, unknown> = {};
-    seen.set(value, o);
-    for (const k of Object.keys(value)) o[k] = replaceSabs((value as Record<string, unknown>)[k], sabs, seen);
-    copy = o;
-  }
-  return copy;
-}
-
-/**
- * The global constructor that rebuilds a view: 'Buffer' for a Buffer (so it comes back a Buffer, as
- * the Buffer fast path does), else the built-in type (a subclass of Uint8Array comes back a Uint8Array,
- * as with structuredClone).
- */
-function viewType(view: ArrayBufferView): string {
-  return Buffer.isBuffer(view) ? 'Buffer' : Object.prototype.toString.call(view).slice(8, -1);
-}
-
-/** Objects v8.serialize clones as a unit (boxed primitives, dates, errors, unshared buffers). */
-function isCloneLeaf(value: object): boolean {
-  return (
-    value instanceof Error ||
-    ArrayBuffer.isView(value) ||
-    value instanceof ArrayBuffer ||
-    value instanceof Date ||
-    value instanceof RegExp ||
-    value instanceof Number ||
-    value instanceof String ||
-    value instanceof Boolean ||
-    value instanceof BigInt
-  );
-}
-
-function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[], seen: Set<object>): unknown {
-  if (typeof value !== 'object' || value === null || seen.has(value)) return value;
-  seen.add(value);
-  const mark = (value as Record<string, unknown>)[SAB_MARK];
-  if (typeof mark === 'number') {
-    const sab = sabs[mark];
-    if (!sab) throw new CorruptMemoryError(`shared buffer #${mark} is missing from a decoded value`);
-    const { type, offset, length } = value as { type?: string; offset: number; length: number };
-    if (type === undefined) return sab;
-    if (type === 'Buffer') return Buffer.from(sab, offset, length);
-    const Ctor = (
-      globalThis as unknown as Record<string, new (b: SharedArrayBuffer, o: number, l: number) => unknown>
-    )[type];
-    return new Ctor(sab, offset, length);
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (i in value) value[i] = restoreSabs(value[i], sabs, seen);
-  } else if (value instanceof Map) {
-    const entries = [...value];
-    value.clear();
-    for (const [k, v] of entries) value.set(restoreSabs(k, sabs, seen), restoreSabs(v, sabs, seen));
-  } else if (value instanceof Set) {
-    const items = [...value];
-    value.clear();
-    for (const v of items) value.add(restoreSabs(v, sabs, seen));
-  } else if (Object.getPrototypeOf(value) === Object.prototype) {
-    const rec = value as Record<string, unknown>;
-    for (const k of Object.keys(rec)) rec[k] = restoreSabs(rec[k], sabs, seen);
-  }
-  return value;
-}
-
-function writeV8(value: unknown): Buffer {
-  const s = new SabDetectingSerializer();
-  s.writeHeader();
-  s.writeValue(value);
-  return s.releaseBuffer();
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
-  if (typeof value === 'symbol') return value.toString();
-  if (typeof value === 'object' && value !== null) return value.constructor?.name ?? 'object';
-  return typeof value;
-}
-
 function serialize(value: unknown, out: Encoded): void {
-  try {
-    try {
-      out.bytes = writeV8(value);
-      out.tag = Tag.V8;
-    } catch (err) {
-      if (err !== SAB_FOUND) throw err;
-      const sabs: SharedArrayBuffer[] = [];
-      out.bytes = writeV8(replaceSabs(value, sabs, new Map()));
-      out.tag = Tag.V8Shared;
-      out.sabs = sabs;
-    }
-  } catch (err) {
-    throw new SerializationError(
-      `value cannot be copied to another thread (${(err as Error).message}); top-level type: ${describe(value)}`,
-      { cause: err },
-    );
-  }
+  const { bytes, sabs } = serializeV8(value);
+  out.tag = sabs ? Tag.V8Shared : Tag.V8;
+  out.bytes = bytes;
+  out.sabs = sabs;
 }
 
 /** A fresh, empty {@link Encoded} (reuse one per writer to avoid an allocation per value). */
@@ -249,7 +100,7 @@ export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
       return out;
     case 'function':
     case 'symbol':
-      throw new SerializationError(`value cannot be copied to another thread: ${describe(value)}`);
+      throw new SerializationError(`value cannot be copied to another thread: ${describeValue(value)}`);
   }
   if (value === null) {
     out.tag = Tag.Null;
@@ -349,7 +200,7 @@ export function decode(tag: number, bytes: Uint8Array, sabs?: readonly SharedArr
         : bytes.slice().buffer;
     case Tag.V8:
     case Tag.V8Shared:
-      return deserialize(tag, bytes, sabs);
+      return deserializeV8(bytes, tag === Tag.V8Shared, sabs);
     case Tag.Plain:
       return decodePlain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength);
   }
@@ -358,25 +209,6 @@ export function decode(tag: number, bytes: Uint8Array, sabs?: readonly SharedArr
       ? `unknown value tag ${tag} in shared memory`
       : `payload of ${bytes.byteLength} bytes does not fit tag ${tag}`,
   );
-}
-
-function deserialize(tag: number, bytes: Uint8Array, sabs?: readonly SharedArrayBuffer[] | null): unknown {
-  try {
-    const d = new v8.DefaultDeserializer(bytes as Buffer);
-    d.readHeader();
-    const value = d.readValue();
-    if (tag !== Tag.V8Shared) return value;
-    if (!sabs) throw new CorruptMemoryError('a value with shared buffers arrived without them');
-    return reviveDeep(restoreSabs(value, sabs, new Set()));
-  } catch (err) {
-    if (err instanceof CorruptMemoryError) throw err;
-    throw new CorruptMemoryError(
-      `serialized value in shared memory cannot be read: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
 }
 
 /** Encodes and decodes in one step: a structured clone that also revives shared objects. */

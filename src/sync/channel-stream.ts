@@ -16,7 +16,9 @@
 import type { Encoded } from '../memory/codec.js';
 import { CorruptMemoryError } from '../memory/errors.js';
 import * as R from './byte-ring.js';
-import { type ChannelCore, type RecvResult, uninitialized } from './channel-core.js';
+import type { ChannelConsumer } from './channel-consumer.js';
+import { type RecvResult, uninitialized } from './channel-message.js';
+import type { ChannelProducer } from './channel-producer.js';
 import type { Wait } from './channel-wait.js';
 import { ChannelClosedError } from './errors.js';
 
@@ -33,47 +35,47 @@ export class StreamOut {
     return size / 4;
   }
 
-  readonly #core: ChannelCore;
+  readonly #p: ChannelProducer;
   readonly #src: Uint8Array;
   readonly #total: number;
   readonly #tag: number;
   #done: number;
 
   /** Under PLOCK, with `free` >= startNeed bytes after `tail`: writes the FIRST chunk. */
-  constructor(core: ChannelCore, enc: Encoded, total: number, tail: number, free: number) {
-    this.#core = core;
+  constructor(p: ChannelProducer, enc: Encoded, total: number, tail: number, free: number) {
+    this.#p = p;
     this.#src = enc.bytes as Uint8Array;
     this.#total = total;
     this.#tag = enc.tag;
-    const r = core.r;
+    const r = p.r;
     const n = Math.min(total, (free - R.HEADER - R.STREAM_PREFIX) & ~7);
     r.writeHeader(tail & r.mask, n + R.STREAM_PREFIX, this.#tag, R.FIRST);
-    const p = ((tail + R.HEADER) & r.mask) >> 2;
-    r.i32[p] = total;
-    r.i32[p + 1] = 0;
+    const w = ((tail + R.HEADER) & r.mask) >> 2;
+    r.i32[w] = total;
+    r.i32[w + 1] = 0;
     r.put((tail + R.HEADER + R.STREAM_PREFIX) | 0, this.#src, 0, n);
-    core.publish((tail + R.recordBytes(n + R.STREAM_PREFIX)) | 0, 1);
+    p.publish((tail + R.recordBytes(n + R.STREAM_PREFIX)) | 0, 1);
     this.#done = n;
   }
 
   #need(): number {
-    return Math.min(R.recordBytes(this.#total - this.#done), StreamOut.startNeed(this.#core.r.size));
+    return Math.min(R.recordBytes(this.#total - this.#done), StreamOut.startNeed(this.#p.r.size));
   }
 
   /** Under PLOCK: writes chunks while there is room; true once the LAST is written. */
   #pump(): boolean {
-    const core = this.#core;
-    const r = core.r;
+    const p = this.#p;
+    const r = p.r;
     for (;;) {
-      const tail = core.tailP();
+      const tail = p.tail();
       const need = this.#need();
-      const free = core.freeP(tail, need);
+      const free = p.free(tail, need);
       if (free < need) return false;
       const rest = this.#total - this.#done;
       const n = Math.min(rest, (free - R.HEADER) & ~7);
       r.writeHeader(tail & r.mask, n, this.#tag, n === rest ? R.LAST : R.MORE);
       r.put((tail + R.HEADER) | 0, this.#src, this.#done, n);
-      core.publish((tail + R.recordBytes(n)) | 0, 0);
+      p.publish((tail + R.recordBytes(n)) | 0, 0);
       this.#done += n;
       if (n === rest) return true;
     }
@@ -81,12 +83,12 @@ export class StreamOut {
 
   /** The rest of the stream; releases PLOCK however it ends. */
   *steps(): Generator<Wait, void, undefined> {
-    const core = this.#core;
+    const p = this.#p;
     const room = (): true | undefined =>
-      core.closed || core.freeP(core.tailP(), this.#need()) >= this.#need() ? true : undefined;
+      p.core.closed || p.free(p.tail(), this.#need()) >= this.#need() ? true : undefined;
     try {
       while (!this.#pump()) {
-        if (core.closed) {
+        if (p.core.closed) {
           throw new ChannelClosedError(
             'the channel was closed while a message was being sent; the message was not delivered',
           );
@@ -94,23 +96,23 @@ export class StreamOut {
         yield { at: R.ROOM, ready: room, timed: false };
       }
     } finally {
-      core.out = undefined;
-      core.unlockP();
+      p.out = undefined;
+      p.unlock();
     }
   }
 }
 
 export class StreamIn {
-  readonly #core: ChannelCore;
+  readonly #q: ChannelConsumer;
   readonly #tag: number;
   readonly #bytes: Uint8Array;
   #got: number;
 
   /** Under CLOCK: reads the FIRST chunk (`len` payload bytes) at `head`. */
-  constructor(core: ChannelCore, tag: number, head: number, len: number) {
-    this.#core = core;
+  constructor(q: ChannelConsumer, tag: number, head: number, len: number) {
+    this.#q = q;
     this.#tag = tag;
-    const r = core.r;
+    const r = q.r;
     const p = ((head + R.HEADER) & r.mask) >> 2;
     const total = r.i32[p];
     const n = len - R.STREAM_PREFIX;
@@ -120,21 +122,21 @@ export class StreamIn {
     this.#bytes = uninitialized(total);
     r.get((head + R.HEADER + R.STREAM_PREFIX) | 0, this.#bytes, 0, n);
     this.#got = n;
-    core.consume((head + R.recordBytes(len)) | 0, 0);
+    q.consume((head + R.recordBytes(len)) | 0, 0);
   }
 
   /** Under CLOCK: reads the chunks that are there; the result at the LAST. */
   #pump<T>(): RecvResult<T> | number {
-    const core = this.#core;
-    const r = core.r;
+    const q = this.#q;
+    const r = q.r;
     for (;;) {
-      let head = core.headC();
-      let avail = core.availC(head);
+      let head = q.head();
+      let avail = q.avail(head);
       if (avail === 0) {
         // HELD is read before TAIL is re-read: a sender that released PLOCK published all it wrote.
-        if ((Atomics.load(core.c, R.PLOCK) & R.HELD) !== 0) return NEED;
-        head = core.headC();
-        avail = core.availC(head);
+        if ((Atomics.load(q.c, R.PLOCK) & R.HELD) !== 0) return NEED;
+        head = q.head();
+        avail = q.avail(head);
         if (avail === 0) return ABANDONED;
       }
       const word = r.readHeader(head & r.mask, avail);
@@ -147,18 +149,18 @@ export class StreamIn {
       const next = (head + R.recordBytes(len)) | 0;
       if (flags === R.LAST) {
         if (this.#got !== this.#bytes.byteLength) throw corrupt('the last chunk came before the end');
-        const value = core.decodeBytes(this.#tag, this.#bytes) as T;
-        core.consume(next, 1);
+        const value = q.decodeBytes(this.#tag, this.#bytes) as T;
+        q.consume(next, 1);
         return { ok: true, value };
       }
-      core.consume(next, 0);
+      q.consume(next, 0);
     }
   }
 
   /** The rest of the stream: its value, or undefined when the sender gave up. Releases CLOCK. */
   *steps<T>(): Generator<Wait, RecvResult<T> | undefined, undefined> {
-    const core = this.#core;
-    const c = core.c;
+    const q = this.#q;
+    const c = q.c;
     const more = (): true | undefined =>
       Atomics.load(c, R.TAIL) !== Atomics.load(c, R.HEAD) || (Atomics.load(c, R.PLOCK) & R.HELD) === 0
         ? true
@@ -168,14 +170,14 @@ export class StreamIn {
         const res = this.#pump<T>();
         if (typeof res === 'object') return res;
         if (res === ABANDONED) {
-          core.consume(core.headC(), 1);
+          q.consume(q.head(), 1);
           return undefined;
         }
         yield { at: R.DATA, ready: more, timed: false };
       }
     } finally {
-      core.in = undefined;
-      core.unlockC();
+      q.in = undefined;
+      q.unlock();
     }
   }
 }

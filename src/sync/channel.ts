@@ -10,18 +10,14 @@ import {
 } from '../memory/handle.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
 import { createRing, MAX_RING, MIN_RING, ringSizeFor } from './byte-ring.js';
-import {
-  ChannelCore,
-  closedError,
-  encodeMessage,
-  PUT_OK,
-  type RecvResult,
-  TAKE_BUSY,
-  TAKE_EMPTY,
-} from './channel-core.js';
+import { ChannelCore } from './channel-core.js';
+import type { ChannelConsumer } from './channel-consumer.js';
+import { closedError, encodeMessage, PUT_OK, type RecvResult } from './channel-message.js';
+import type { ChannelProducer } from './channel-producer.js';
+import { tryHandoff } from './channel-rendezvous.js';
 import { ASYNC_POLL_SPIN, checkAborted, runAsync, runSync } from './channel-wait.js';
 
-export type { RecvResult } from './channel-core.js';
+export type { RecvResult } from './channel-message.js';
 
 /** Options of `new Channel()`. */
 export interface ChannelOptions {
@@ -105,6 +101,8 @@ function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; by
 export class Channel<T = unknown> implements AsyncIterable<T> {
   readonly handle: SharedHandle;
   readonly #core: ChannelCore;
+  readonly #p: ChannelProducer;
+  readonly #q: ChannelConsumer;
   readonly #enc: Encoded = newEncoded();
 
   constructor(opts: ChannelOptions);
@@ -118,6 +116,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
       this.handle = { kind: 'Channel', id: newSharedId(), sab: createRing(capacity, bytes) };
     }
     this.#core = new ChannelCore(this.handle.sab, this.handle.id, this);
+    this.#p = this.#core.producer;
+    this.#q = this.#core.consumer;
     cores.set(this, this.#core);
     if (this.handle !== opts) adopt(this);
   }
@@ -155,22 +155,22 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   async send(value: T, opts?: WaitOptions): Promise<void> {
     checkWaitOptions(opts);
     checkAborted(opts);
-    const core = this.#core;
+    const p = this.#p;
     const e = this.#encode(value);
-    if (!core.rendezvous && (core.tryPut(e, false) === PUT_OK || core.spinPut(e, ASYNC_POLL_SPIN))) return;
-    await runAsync(core.c, core.putSteps(ownEncoded(e)), opts, 'Channel.send');
+    if (!p.rendezvous && (p.tryPut(e, false) === PUT_OK || p.spinPut(e, ASYNC_POLL_SPIN))) return;
+    await runAsync(p.c, p.putSteps(ownEncoded(e)), opts, 'Channel.send');
   }
 
   /** Blocking form of {@link send}, for worker threads. */
   sendSync(value: T, opts?: WaitOptions): void {
     checkWaitOptions(opts);
     checkAborted(opts);
-    const core = this.#core;
+    const p = this.#p;
     const e = this.#encode(value);
-    if (!core.rendezvous && (core.tryPut(e, false) === PUT_OK || core.spinPut(e))) return;
+    if (!p.rendezvous && (p.tryPut(e, false) === PUT_OK || p.spinPut(e))) return;
     // No copy of `e`: this thread runs nothing else until the send ends, so neither the caller's
     // value nor the plain codec's buffer can change meanwhile.
-    runSync(core.c, core.putSteps(e), opts, 'Channel.sendSync');
+    runSync(p.c, p.putSteps(e), opts, 'Channel.sendSync');
   }
 
   /**
@@ -180,11 +180,11 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
    * receiver is waiting and takes the message at once.
    */
   trySend(value: T): boolean {
-    const core = this.#core;
+    const p = this.#p;
     const e = this.#encode(value);
-    if (core.rendezvous) return core.tryHandoff(e);
-    const r = core.tryPut(e, false);
-    if (r !== PUT_OK && core.closed) throw closedError();
+    if (p.rendezvous) return tryHandoff(p, e);
+    const r = p.tryPut(e, false);
+    if (r !== PUT_OK && p.core.closed) throw closedError();
     return r === PUT_OK;
   }
 
@@ -195,20 +195,20 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   async recv(opts?: WaitOptions): Promise<RecvResult<T>> {
     checkWaitOptions(opts);
     checkAborted(opts);
-    const core = this.#core;
-    const r = core.tryTake<T>(false);
+    const q = this.#q;
+    const r = q.tryTake<T>(false);
     if (typeof r === 'object') return r;
-    return core.spinTake<T>(ASYNC_POLL_SPIN) ?? runAsync(core.c, core.takeSteps<T>(), opts, 'Channel.recv');
+    return q.spinTake<T>(ASYNC_POLL_SPIN) ?? runAsync(q.c, q.takeSteps<T>(), opts, 'Channel.recv');
   }
 
   /** Blocking form of {@link recv}, for worker threads. */
   recvSync(opts?: WaitOptions): RecvResult<T> {
     checkWaitOptions(opts);
     checkAborted(opts);
-    const core = this.#core;
-    const r = core.tryTake<T>(false);
+    const q = this.#q;
+    const r = q.tryTake<T>(false);
     if (typeof r === 'object') return r;
-    return core.spinTake<T>() ?? runSync(core.c, core.takeSteps<T>(), opts, 'Channel.recvSync');
+    return q.spinTake<T>() ?? runSync(q.c, q.takeSteps<T>(), opts, 'Channel.recvSync');
   }
 
   /**
@@ -217,8 +217,8 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
    * or the next message is larger than the ring and must be received with `recv`).
    */
   tryRecv(): RecvResult<T> | undefined {
-    const r = this.#core.tryTake<T>(false);
-    return r === TAKE_EMPTY || r === TAKE_BUSY || typeof r === 'number' ? undefined : r;
+    const r = this.#q.tryTake<T>(false);
+    return typeof r === 'number' ? undefined : r;
   }
 
   /** Closes the channel: no more sends; receivers drain what is buffered. Throws if already closed. */

@@ -43,7 +43,6 @@ describe('codec: encodeTransient, the entry that tries the plain codec first', (
       { when: new Date(0) },
       cyclic,
       [shared, shared],
-      // biome-ignore lint/suspicious/noSparseArray: the hole is the point
       [1, , 3],
       new (class Point {
         x = 1;

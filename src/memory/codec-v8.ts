@@ -1,0 +1,194 @@
+/**
+ * The codec's general path (tags V8 and V8Shared): `v8.serialize`, for every structured-cloneable
+ * value that no fast path takes (codec.ts says which those are).
+ *
+ * SharedArrayBuffers inside a value travel beside the bytes: V8's serializer can name a SAB by id
+ * but Node's deserializer cannot resolve one, so a value holding SABs is rewritten first: each SAB
+ * (or typed array over one) becomes a marker `{ [SAB_MARK]: index }` and the SAB goes in a list,
+ * which whoever moves the bytes must move too. Finding them costs nothing for values without SABs:
+ * the first serializer attempt aborts on the first SAB it meets.
+ */
+import v8 from 'node:v8';
+import { CorruptMemoryError, SerializationError } from './errors.js';
+import { reviveDeep } from './handle.js';
+
+const SAB_MARK = '\u0000skein.sab';
+const SAB_FOUND = Symbol('sab found');
+
+class SabDetectingSerializer extends v8.DefaultSerializer {
+  _getSharedArrayBufferId(): number {
+    throw SAB_FOUND;
+  }
+
+  // Node's serializer writes every typed array and DataView as a host object, copying its bytes,
+  // so a view over a SAB would arrive as a copy: it must count as a SAB too.
+  _writeHostObject(view: ArrayBufferView): void {
+    if (view.buffer instanceof SharedArrayBuffer) throw SAB_FOUND;
+    (
+      v8.DefaultSerializer.prototype as unknown as { _writeHostObject(o: unknown): void }
+    )._writeHostObject.call(this, view);
+  }
+}
+
+function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  if (value instanceof SharedArrayBuffer) {
+    let i = sabs.indexOf(value);
+    if (i < 0) i = sabs.push(value) - 1;
+    return { [SAB_MARK]: i };
+  }
+  if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer) {
+    const sab = replaceSabs(value.buffer, sabs, seen) as Record<string, number>;
+    const length =
+      value instanceof DataView ? value.byteLength : (value as unknown as { length: number }).length;
+    return { [SAB_MARK]: sab[SAB_MARK], type: viewType(value), offset: value.byteOffset, length };
+  }
+  let copy: unknown;
+  if (Array.isArray(value)) {
+    // Index by index so holes stay holes (structuredClone keeps sparse arrays sparse).
+    const a: unknown[] = new Array(value.length);
+    seen.set(value, a);
+    for (let i = 0; i < value.length; i++) if (i in value) a[i] = replaceSabs(value[i], sabs, seen);
+    copy = a;
+  } else if (value instanceof Map) {
+    const m = new Map();
+    seen.set(value, m);
+    for (const [k, v] of value) m.set(replaceSabs(k, sabs, seen), replaceSabs(v, sabs, seen));
+    copy = m;
+  } else if (value instanceof Set) {
+    const st = new Set();
+    seen.set(value, st);
+    for (const v of value) st.add(replaceSabs(v, sabs, seen));
+    copy = st;
+  } else if (isCloneLeaf(value)) {
+    // Cloned whole by v8.serialize; walking their keys would turn them into plain objects.
+    copy = value;
+  } else {
+    const o: Record<string, unknown> = {};
+    seen.set(value, o);
+    for (const k of Object.keys(value)) o[k] = replaceSabs((value as Record<string, unknown>)[k], sabs, seen);
+    copy = o;
+  }
+  return copy;
+}
+
+/**
+ * The global constructor that rebuilds a view: 'Buffer' for a Buffer (so it comes back a Buffer, as
+ * the Buffer fast path does), else the built-in type (a subclass of Uint8Array comes back a Uint8Array,
+ * as with structuredClone).
+ */
+function viewType(view: ArrayBufferView): string {
+  return Buffer.isBuffer(view) ? 'Buffer' : Object.prototype.toString.call(view).slice(8, -1);
+}
+
+/** Objects v8.serialize clones as a unit (boxed primitives, dates, errors, unshared buffers). */
+function isCloneLeaf(value: object): boolean {
+  return (
+    value instanceof Error ||
+    ArrayBuffer.isView(value) ||
+    value instanceof ArrayBuffer ||
+    value instanceof Date ||
+    value instanceof RegExp ||
+    value instanceof Number ||
+    value instanceof String ||
+    value instanceof Boolean ||
+    value instanceof BigInt
+  );
+}
+
+function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[], seen: Set<object>): unknown {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return value;
+  seen.add(value);
+  const mark = (value as Record<string, unknown>)[SAB_MARK];
+  if (typeof mark === 'number') {
+    const sab = sabs[mark];
+    if (!sab) throw new CorruptMemoryError(`shared buffer #${mark} is missing from a decoded value`);
+    const { type, offset, length } = value as { type?: string; offset: number; length: number };
+    if (type === undefined) return sab;
+    if (type === 'Buffer') return Buffer.from(sab, offset, length);
+    const Ctor = (
+      globalThis as unknown as Record<string, new (b: SharedArrayBuffer, o: number, l: number) => unknown>
+    )[type];
+    return new Ctor(sab, offset, length);
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (i in value) value[i] = restoreSabs(value[i], sabs, seen);
+  } else if (value instanceof Map) {
+    const entries = [...value];
+    value.clear();
+    for (const [k, v] of entries) value.set(restoreSabs(k, sabs, seen), restoreSabs(v, sabs, seen));
+  } else if (value instanceof Set) {
+    const items = [...value];
+    value.clear();
+    for (const v of items) value.add(restoreSabs(v, sabs, seen));
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    const rec = value as Record<string, unknown>;
+    for (const k of Object.keys(rec)) rec[k] = restoreSabs(rec[k], sabs, seen);
+  }
+  return value;
+}
+
+function writeV8(value: unknown): Buffer {
+  const s = new SabDetectingSerializer();
+  s.writeHeader();
+  s.writeValue(value);
+  return s.releaseBuffer();
+}
+
+/** What a value is, for error messages ("function f", "Map", "symbol"). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'symbol') return value.toString();
+  if (typeof value === 'object' && value !== null) return value.constructor?.name ?? 'object';
+  return typeof value;
+}
+
+/**
+ * `value` through v8.serialize: its bytes, and the SharedArrayBuffers it holds (null when none;
+ * then the bytes name no SAB). Throws {@link SerializationError} for what cannot be cloned.
+ */
+export function serializeV8(value: unknown): { bytes: Buffer; sabs: SharedArrayBuffer[] | null } {
+  try {
+    try {
+      return { bytes: writeV8(value), sabs: null };
+    } catch (err) {
+      if (err !== SAB_FOUND) throw err;
+      const sabs: SharedArrayBuffer[] = [];
+      return { bytes: writeV8(replaceSabs(value, sabs, new Map())), sabs };
+    }
+  } catch (err) {
+    throw new SerializationError(
+      `value cannot be copied to another thread (${(err as Error).message}); top-level type: ${describeValue(value)}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Reads what {@link serializeV8} wrote; `shared`: the value held SABs, which `sabs` brings back
+ * (shared objects among them are revived). Throws {@link CorruptMemoryError} for bytes it cannot read.
+ */
+export function deserializeV8(
+  bytes: Uint8Array,
+  shared: boolean,
+  sabs: readonly SharedArrayBuffer[] | null | undefined,
+): unknown {
+  try {
+    const d = new v8.DefaultDeserializer(bytes as Buffer);
+    d.readHeader();
+    const value = d.readValue();
+    if (!shared) return value;
+    if (!sabs) throw new CorruptMemoryError('a value with shared buffers arrived without them');
+    return reviveDeep(restoreSabs(value, sabs, new Set()));
+  } catch (err) {
+    if (err instanceof CorruptMemoryError) throw err;
+    throw new CorruptMemoryError(
+      `serialized value in shared memory cannot be read: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The plain codec's decoder (format: plain-format.ts): builds the value straight from the bytes.
+ *
+ * Reads do not check every byte against the end: a read past it yields `undefined` (past the
+ * buffer) or bytes of a neighbouring record, and is caught by the checks at every item of an
+ * array or object and at the end (`at` must land exactly on `end`). Counts are checked against the
+ * bytes left before anything is allocated for them, so corrupt input cannot make a huge array.
+ */
+import { CorruptMemoryError } from './errors.js';
+import {
+  type FastBuffer,
+  MAX_DEPTH,
+  T_ARR,
+  T_ASCII,
+  T_F64,
+  T_FALSE,
+  T_INT,
+  T_NULL,
+  T_OBJ,
+  T_TRUE,
+  T_UNDEF,
+  T_UTF8,
+} from './plain-format.js';
+import { canCompile, childShape, factoryOf, MAX_SHAPE_KEYS, ROOT_SHAPE, type Shape } from './plain-shapes.js';
+
+let src = Buffer.alloc(0) as FastBuffer;
+let at = 0;
+let end = 0;
+const fcc = String.fromCharCode;
+
+const valStack: unknown[][] = [];
+const keyStack: string[][] = [];
+
+function readObject(n: number, depth: number): object {
+  if (n > MAX_SHAPE_KEYS || !canCompile()) {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      const k = readKey();
+      if (k === '__proto__') throw corrupt('key __proto__');
+      o[k] = read(depth + 1);
+      overrun();
+    }
+    return o;
+  }
+  const vals = (valStack[depth] ??= new Array(MAX_SHAPE_KEYS).fill(undefined));
+  const keys = (keyStack[depth] ??= new Array(MAX_SHAPE_KEYS).fill(''));
+  let shape: Shape | null = ROOT_SHAPE;
+  for (let i = 0; i < n; i++) {
+    const k = readKey();
+    if (k === '__proto__') throw corrupt('key __proto__');
+    keys[i] = k;
+    if (shape) shape = childShape(shape, k);
+    vals[i] = read(depth + 1);
+    overrun();
+  }
+  const make = shape && factoryOf(shape);
+  if (make) return make(vals); // (vals keeps its last values until the next object of this depth)
+  const rec: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) rec[keys[i]] = vals[i];
+  return rec;
+}
+
+function corrupt(what: string): CorruptMemoryError {
+  return new CorruptMemoryError(`plain-coded value is corrupt: ${what}`);
+}
+
+function overrun(): void {
+  if (at > end) throw corrupt(`it runs ${at - end} bytes past its end`);
+}
+
+function readVarint(): number {
+  const first = src[at];
+  if (first < 0x80) {
+    at++;
+    return first;
+  }
+  let n = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    const b = src[at++];
+    n += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) return n;
+  }
+  throw corrupt('varint too long');
+}
+
+/** ASCII bytes [o, o + n) of `src` as a string: up to 16 in one fromCharCode, no native call. */
+function ascii(o: number, n: number): string {
+  const s = src;
+  switch (n) {
+    case 0:
+      return '';
+    case 1:
+      return fcc(s[o]);
+    case 2:
+      return fcc(s[o], s[o + 1]);
+    case 3:
+      return fcc(s[o], s[o + 1], s[o + 2]);
+    case 4:
+      return fcc(s[o], s[o + 1], s[o + 2], s[o + 3]);
+    case 5:
+      return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4]);
+    case 6:
+      return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4], s[o + 5]);
+    case 7:
+      return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4], s[o + 5], s[o + 6]);
+    case 8:
+      return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4], s[o + 5], s[o + 6], s[o + 7]);
+    case 9:
+      return fcc(s[o], s[o + 1], s[o + 2], s[o + 3], s[o + 4], s[o + 5], s[o + 6], s[o + 7], s[o + 8]);
+    case 10:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+      );
+    case 11:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+      );
+    case 12:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+      );
+    case 13:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+      );
+    case 14:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+        s[o + 13],
+      );
+    case 15:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+        s[o + 13],
+        s[o + 14],
+      );
+    case 16:
+      return fcc(
+        s[o],
+        s[o + 1],
+        s[o + 2],
+        s[o + 3],
+        s[o + 4],
+        s[o + 5],
+        s[o + 6],
+        s[o + 7],
+        s[o + 8],
+        s[o + 9],
+        s[o + 10],
+        s[o + 11],
+        s[o + 12],
+        s[o + 13],
+        s[o + 14],
+        s[o + 15],
+      );
+  }
+  if (n > 32) return s.latin1Slice(o, o + n);
+  return ascii(o, 16) + ascii(o + 16, n - 16);
+}
+
+/**
+ * Short ASCII strings repeat from message to message (keys always, values often: tags, names,
+ * states). A small cache indexed by length and three bytes returns the string made last time when
+ * the bytes match: no allocation, and a key that is already internalized stays fast to store.
+ */
+const CACHE = 1024;
+const cache: string[] = new Array(CACHE).fill('');
+const CACHED_MAX = 24;
+
+function cachedAscii(o: number, n: number): string {
+  const b = src;
+  const h = n === 0 ? 0 : (n * 97 + b[o] * 31 + b[o + n - 1] * 7 + b[o + (n >> 1)]) & (CACHE - 1);
+  const k = cache[h];
+  if (k.length === n) {
+    let i = 0;
+    while (i < n && k.charCodeAt(i) === b[o + i]) i++;
+    if (i === n) return k;
+  }
+  return (cache[h] = ascii(o, n));
+}
+
+function stringAt(t: number, o: number, n: number): string {
+  if (o + n > end) throw corrupt(`string of ${n} bytes runs past the end`);
+  // (bytes above 0x7f in an "ASCII" string could only come from corruption; they decode as Latin-1)
+  if (t !== T_ASCII) return src.utf8Slice(o, o + n);
+  return n <= CACHED_MAX ? cachedAscii(o, n) : ascii(o, n);
+}
+
+function readKey(): string {
+  const t = src[at++];
+  if (t !== T_ASCII && t !== T_UTF8) throw corrupt(`key of type ${t}`);
+  const n = readVarint();
+  const o = at;
+  at += n;
+  return stringAt(t, o, n);
+}
+
+function read(depth: number): unknown {
+  const t = src[at++];
+  switch (t) {
+    case T_UNDEF:
+      return undefined;
+    case T_NULL:
+      return null;
+    case T_TRUE:
+      return true;
+    case T_FALSE:
+      return false;
+    case T_INT: {
+      const s = src;
+      const v = s[at] | (s[at + 1] << 8) | (s[at + 2] << 16) | (s[at + 3] << 24);
+      at += 4;
+      return v;
+    }
+    case T_F64: {
+      if (at + 8 > end) throw corrupt('float64 runs past the end');
+      const v = src.readDoubleLE(at);
+      at += 8;
+      return v;
+    }
+    case T_ASCII:
+    case T_UTF8: {
+      const n = readVarint();
+      const o = at;
+      at += n;
+      return stringAt(t, o, n);
+    }
+  }
+  if (depth >= MAX_DEPTH) throw corrupt('nested too deep');
+  if (t === T_ARR) {
+    const n = readVarint();
+    if (n > end - at) throw corrupt(`array of ${n} items in ${end - at} bytes`);
+    const a = new Array(n);
+    for (let i = 0; i < n; i++) {
+      a[i] = read(depth + 1);
+      overrun();
+    }
+    return a;
+  }
+  if (t === T_OBJ) {
+    const n = readVarint();
+    if (n > end - at) throw corrupt(`object of ${n} keys in ${end - at} bytes`);
+    return readObject(n, depth);
+  }
+  throw corrupt(`unknown type ${t} at ${at - 1}`);
+}
+
+/** Decodes the `n` plain-coded bytes at `buf[o...]`. Throws CorruptMemoryError for bad bytes. */
+export function decodePlain(buf: Buffer, o: number, n: number): unknown {
+  src = buf as FastBuffer;
+  at = o;
+  end = o + n;
+  const v = read(0);
+  if (at !== end)
+    throw corrupt(at > end ? `it runs ${at - end} bytes past its end` : `${end - at} bytes left over`);
+  return v;
+}

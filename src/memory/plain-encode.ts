@@ -1,0 +1,227 @@
+/**
+ * The plain codec's encoder (format: plain-format.ts): one walk over a plain object or array into a
+ * scratch buffer that every call reuses, or -1 when the value is not one the format carries exactly.
+ */
+import {
+  type FastBuffer,
+  MAX_DEPTH,
+  T_ARR,
+  T_ASCII,
+  T_F64,
+  T_FALSE,
+  T_INT,
+  T_NULL,
+  T_OBJ,
+  T_TRUE,
+  T_UNDEF,
+  T_UTF8,
+} from './plain-format.js';
+
+/** Strings longer than this are written by Buffer (native) rather than char by char. */
+const LONG_STRING = 48;
+/** Objects seen so far are checked by a linear scan up to this many, then by a Set. */
+const SCAN_LIMIT = 16;
+
+let out = Buffer.allocUnsafeSlow(4096) as FastBuffer;
+/** Int32 view of `out`, for copying it out four bytes at a time. */
+let outWords = new Int32Array(out.buffer, 0, out.length >> 2);
+let busy = false;
+let pos = 0;
+const seen: (object | null)[] = new Array(SCAN_LIMIT + 1).fill(null);
+let seenN = 0;
+let seenSet: Set<object> | null = null;
+const f64 = new Float64Array(1);
+const f64b = new Uint8Array(f64.buffer);
+
+const DECLINE = -1;
+class Decline {}
+const declined = new Decline();
+
+function room(n: number): void {
+  if (pos + n <= out.length) return;
+  let size = out.length * 2;
+  while (size < pos + n) size *= 2;
+  const bigger = Buffer.allocUnsafeSlow(size) as FastBuffer;
+  out.copy(bigger, 0, 0, pos);
+  out = bigger;
+  outWords = new Int32Array(out.buffer, 0, out.length >> 2);
+}
+
+function varint(n: number): void {
+  room(5);
+  while (n >= 0x80) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[pos++] = n;
+}
+
+function str(s: string): void {
+  const n = s.length;
+  if (n <= LONG_STRING) {
+    room(n + 6);
+    // locals: the module bindings cost a context load and a check on every access
+    const o = out;
+    let p = pos;
+    o[p++] = T_ASCII;
+    o[p++] = n; // n <= 48 < 0x80: a one-byte varint
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) {
+        utf8(s);
+        return;
+      }
+      o[p++] = c;
+    }
+    pos = p;
+    return;
+  }
+  utf8(s);
+}
+
+function utf8(s: string): void {
+  const max = s.length * 3;
+  room(max + 6);
+  out[pos++] = T_UTF8;
+  // Write after room for the longest varint, then move the bytes back if the varint is shorter.
+  const at = pos + 5;
+  const n = out.utf8Write(s, at, max);
+  varint(n);
+  if (pos !== at) out.copyWithin(pos, at, at + n);
+  pos += n;
+}
+
+function visit(o: object): void {
+  if (seenSet) {
+    if (seenSet.has(o)) throw declined;
+    seenSet.add(o);
+    return;
+  }
+  for (let i = 0; i < seenN; i++) if (seen[i] === o) throw declined;
+  seen[seenN++] = o;
+  if (seenN > SCAN_LIMIT) seenSet = new Set(seen as object[]);
+}
+
+function value(v: unknown, depth: number): void {
+  switch (typeof v) {
+    case 'number':
+      room(9);
+      if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
+        out[pos] = T_INT;
+        out[pos + 1] = v;
+        out[pos + 2] = v >> 8;
+        out[pos + 3] = v >> 16;
+        out[pos + 4] = v >> 24;
+        pos += 5;
+      } else {
+        out[pos++] = T_F64;
+        f64[0] = v;
+        out.set(f64b, pos);
+        pos += 8;
+      }
+      return;
+    case 'string':
+      str(v);
+      return;
+    case 'boolean':
+      room(1);
+      out[pos++] = v ? T_TRUE : T_FALSE;
+      return;
+    case 'undefined':
+      room(1);
+      out[pos++] = T_UNDEF;
+      return;
+    case 'object':
+      break;
+    default:
+      throw declined;
+  }
+  if (v === null) {
+    room(1);
+    out[pos++] = T_NULL;
+    return;
+  }
+  if (depth >= MAX_DEPTH) throw declined;
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Array.prototype) {
+    const a = v as unknown[];
+    visit(a);
+    const n = a.length;
+    room(1);
+    out[pos++] = T_ARR;
+    varint(n);
+    for (let i = 0; i < n; i++) {
+      const x = a[i];
+      if (x === undefined && !(i in a)) throw declined; // a hole
+      value(x, depth + 1);
+    }
+    return;
+  }
+  if (proto !== Object.prototype) throw declined;
+  visit(v);
+  const rec = v as Record<string, unknown>;
+  room(2);
+  out[pos++] = T_OBJ;
+  const countAt = pos++;
+  let count = 0;
+  // for-in reads `rec[k]` through V8's enum cache, ~3x faster than Object.keys + a keyed load; it
+  // would also list inherited enumerable keys, which encodePlain rules out (see noInheritedKeys).
+  for (const k in rec) {
+    if (k === '__proto__') throw declined;
+    str(k);
+    value(rec[k], depth + 1);
+    count++;
+  }
+  if (count < 0x80) {
+    out[countAt] = count;
+  } else {
+    // a count of 128 or more takes a longer varint: move the body to make room for it
+    const body = Uint8Array.prototype.slice.call(out, countAt + 1, pos); // a copy (Buffer#slice is a view)
+    pos = countAt;
+    varint(count);
+    room(body.length);
+    out.set(body, pos);
+    pos += body.length;
+  }
+}
+
+/** Whether Object.prototype has no enumerable keys (someone may add some: then for-in would list them). */
+function noInheritedKeys(): boolean {
+  for (const _ in Object.prototype) return false;
+  return true;
+}
+
+/**
+ * Encodes a plain object or array; returns its byte length (the bytes are in {@link plainBytes},
+ * valid until the next call), or -1 when this codec declines the value.
+ */
+export function encodePlain(v: object): number {
+  // A getter that sends on a channel would re-enter while this walk owns the buffer.
+  if (busy || !noInheritedKeys()) return DECLINE;
+  busy = true;
+  pos = 0;
+  seenN = 0;
+  seenSet = null;
+  try {
+    value(v, 0);
+  } catch (err) {
+    if (err === declined || err instanceof RangeError) return DECLINE;
+    throw err;
+  } finally {
+    busy = false;
+    // (a fixed array with a count: setting .length would free and regrow its store every message)
+    for (let i = 0; i < seenN; i++) seen[i] = null;
+    seenSet = null;
+  }
+  return pos;
+}
+
+/** The buffer holding the last {@link encodePlain}'s bytes at [0, n) (no view is made per message). */
+export function plainBuffer(): Uint8Array {
+  return out;
+}
+
+/** The same bytes as Int32 words (the buffer starts 8-aligned: allocUnsafeSlow is not pooled). */
+export function plainWords(): Int32Array {
+  return outWords;
+}

@@ -1,0 +1,175 @@
+/**
+ * The receive path of a channel (queue: channel-core.ts; layout: byte-ring.ts).
+ *
+ * A receive takes CLOCK, reads the record at HEAD if TAIL says one is published, decodes it
+ * (plain-coded values and strings straight from the ring when they do not wrap), hands its bytes
+ * back (HEAD, then RECVD) and releases CLOCK. A FIRST chunk starts a stream instead
+ * (channel-stream.ts), which keeps CLOCK.
+ */
+import { decode, Tag } from '../memory/codec.js';
+import { CorruptMemoryError } from '../memory/errors.js';
+import { decodePlain } from '../memory/plain-decode.js';
+import * as R from './byte-ring.js';
+import type { ChannelCore } from './channel-core.js';
+import {
+  CLOSED_RESULT,
+  type RecvResult,
+  TAKE_BUSY,
+  TAKE_EMPTY,
+  TAKE_STREAM,
+  uninitialized,
+} from './channel-message.js';
+import { countWaiting } from './channel-rendezvous.js';
+import { StreamIn } from './channel-stream.js';
+import { POLL_SPIN, pause, ring, type Wait } from './channel-wait.js';
+
+/** This thread's receiving side of one channel. */
+export class ChannelConsumer {
+  readonly core: ChannelCore;
+  readonly r: R.RingViews;
+  readonly c: Int32Array;
+  // cache (valid while HEAD is where this thread left it)
+  #myHead = -1;
+  #tailSeen = 0;
+  /** The stream this thread is receiving (at most one: it holds CLOCK). */
+  in: StreamIn | undefined;
+
+  constructor(core: ChannelCore) {
+    this.core = core;
+    this.r = core.r;
+    this.c = core.c;
+  }
+
+  /** Takes CLOCK: true, or false when another consumer holds it. */
+  lock(): boolean {
+    return Atomics.compareExchange(this.c, R.CLOCK, 0, 1) === 0;
+  }
+
+  unlock(): void {
+    Atomics.store(this.c, R.CLOCK, 0);
+    ring(this.c, R.CLW);
+  }
+
+  /** Under CLOCK: HEAD, with TAIL re-read if another consumer moved HEAD or all seemed read. */
+  head(): number {
+    const head = this.c[R.HEAD];
+    if (head !== this.#myHead || head === this.#tailSeen) this.#tailSeen = Atomics.load(this.c, R.TAIL);
+    return head;
+  }
+
+  /** Under CLOCK: the bytes published after `head`. */
+  avail(head: number): number {
+    return (this.#tailSeen - head) >>> 0;
+  }
+
+  /** Under CLOCK: hands bytes up to `head` back to producers; `msgs` is 1 when a message ended. */
+  consume(head: number, msgs: number): void {
+    const c = this.c;
+    Atomics.store(c, R.HEAD, head);
+    this.#myHead = head;
+    if (msgs) Atomics.store(c, R.RECVD, (c[R.RECVD] + 1) | 0);
+    ring(c, R.ROOM);
+  }
+
+  /**
+   * Tries to receive without waiting: a result, or TAKE_EMPTY / TAKE_BUSY, or TAKE_STREAM when a
+   * large message started (CLOCK stays held and `this.in` carries on).
+   */
+  tryTake<T>(stream: boolean): RecvResult<T> | number {
+    const c = this.c;
+    if (!this.lock()) return TAKE_BUSY;
+    let streaming = false;
+    try {
+      const head = this.head();
+      const avail = this.avail(head);
+      if (avail === 0) {
+        // PLOCK is read before TAIL: closed and not held means no producer can still publish.
+        if (Atomics.load(c, R.PLOCK) === R.CLOSED && Atomics.load(c, R.TAIL) === head) return CLOSED_RESULT;
+        return TAKE_EMPTY;
+      }
+      const r = this.r;
+      const word = r.readHeader(head & r.mask, avail);
+      const len = r.lastLength;
+      const flags = word >>> 8;
+      if (flags === R.FIRST) {
+        if (!stream) return TAKE_EMPTY;
+        this.in = new StreamIn(this, word & 0xff, head, len);
+        streaming = true;
+        return TAKE_STREAM;
+      }
+      if (flags !== R.WHOLE) {
+        throw new CorruptMemoryError(`channel record at ring offset ${head & r.mask} continues no message`);
+      }
+      const value = this.#decodeAt((head + R.HEADER) | 0, len, word & 0xff) as T;
+      this.consume((head + R.recordBytes(len)) | 0, 1);
+      return { ok: true, value };
+    } finally {
+      if (!streaming) this.unlock();
+    }
+  }
+
+  /** Under CLOCK: the value of the record whose payload of `len` bytes is at `pos`. */
+  #decodeAt(pos: number, len: number, tag: number): unknown {
+    const r = this.r;
+    const p = pos & r.mask;
+    if (tag === Tag.Int32 && len === 4) return r.i32[p >> 2];
+    if (tag === Tag.Float64 && len === 8) return r.f64[p >> 3];
+    if (p + len <= r.size) {
+      // in place: the two encodings whose decoded value keeps none of the bytes
+      if (tag === Tag.Plain) return decodePlain(r.buf, p, len);
+      if (tag === Tag.String) return r.buf.toString('utf8', p, p + len);
+    }
+    const bytes = uninitialized(len);
+    if (len > 0) r.get(pos, bytes, 0, len);
+    return this.decodeBytes(tag, bytes);
+  }
+
+  /** Under CLOCK: decodes a whole message's bytes (fetching its SABs if it has some). */
+  decodeBytes(tag: number, bytes: Uint8Array): unknown {
+    const sabs = tag === Tag.V8Shared ? this.core.side.take(this.c[R.RECVD]) : null;
+    return decode(tag, bytes, sabs);
+  }
+
+  /** Whether a receive might succeed now (a hint, read without the lock). */
+  dataHint(): boolean {
+    const c = this.c;
+    return Atomics.load(c, R.TAIL) !== Atomics.load(c, R.HEAD) || Atomics.load(c, R.PLOCK) === R.CLOSED;
+  }
+
+  /** The steps of a blocking receive. */
+  *takeSteps<T>(): Generator<Wait, RecvResult<T>, undefined> {
+    const c = this.c;
+    const cFree = (): true | undefined => (Atomics.load(c, R.CLOCK) === 0 ? true : undefined);
+    const data = (): true | undefined => (this.dataHint() ? true : undefined);
+    const rendezvous = this.core.rendezvous;
+    if (rendezvous) countWaiting(c, 1);
+    try {
+      for (;;) {
+        const res = this.tryTake<T>(true);
+        if (typeof res === 'object') return res;
+        if (res === TAKE_STREAM) {
+          const v = yield* (this.in as StreamIn).steps<T>();
+          if (v) return v;
+          continue;
+        }
+        yield res === TAKE_BUSY
+          ? { at: R.CLW, ready: cFree, timed: true }
+          : { at: R.DATA, ready: data, timed: true };
+      }
+    } finally {
+      if (rendezvous) countWaiting(c, -1);
+    }
+  }
+
+  /** Worker fast path of a blocking receive (see ChannelProducer.spinPut). */
+  spinTake<T>(polls = POLL_SPIN): RecvResult<T> | undefined {
+    for (let k = 0; k < polls; k++) {
+      pause();
+      if (this.dataHint()) {
+        const r = this.tryTake<T>(false);
+        if (typeof r === 'object') return r;
+      }
+    }
+    return undefined;
+  }
+}
