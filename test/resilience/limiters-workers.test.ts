@@ -102,6 +102,6 @@ describe('SlidingWindowLimiter shared by worker threads', () => {
     const r = await hammer(limiter, { workers: 2, ms: 300, mode: 'acquire', burst: 4, perMs: 0.2 });
     expect(r.violations).toBe(0);
     expect(r.admitted).toBeLessThanOrEqual(4 + 0.2 * r.elapsed);
-    expect(r.admitted).toBeGreaterThan(2); // windows keep opening
+    expect(r.admitted).toBeGreaterThan(4); // windows keep opening past the first
   });
 });
