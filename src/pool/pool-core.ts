@@ -243,10 +243,15 @@ export class PoolCore {
 
   /** Makes written records visible and wakes sleeping workers (one notify at most). */
   publish(): void {
-    this.#unpublished = 0;
     let any = false;
     for (let p = 1; p <= MAX_PRIORITY; p++) if (this.rings[p].publish()) any = true;
-    if (any) wake(this.ctl, TASK_SEQ);
+    if (any) {
+      // Wake as many sleeping workers as there are new tasks (a worker that finds more passes the
+      // wake-up on), not all of them for one task.
+      Atomics.add(this.ctl, TASK_SEQ, 1);
+      if (Atomics.load(this.ctl, TASK_SEQ + 1) > 0) Atomics.notify(this.ctl, TASK_SEQ, Math.max(1, this.#unpublished));
+    }
+    this.#unpublished = 0;
   }
 
   /** Moves queued tasks into free slots and ring space, highest priority first. */

@@ -131,8 +131,17 @@ function pullMail(): void {
 let inflight = 0;
 let settled: (() => void) | undefined;
 
-function publish(): void {
-  if (results.publish()) wake(ctl, MAIN_SEQ);
+// Waking the main thread (an Atomics.notify) costs more than a short task. So results are published
+// (made readable) at once, but the main thread is woken only when this worker is about to wait or
+// sleep, when its tasks are long enough that the wake-up is cheap beside them, or every 64 results.
+// A main thread that is awake reads published results on its own next drain.
+let unannounced = 0;
+function publish(announce = false): void {
+  if (results.publish()) unannounced++;
+  if (unannounced > 0 && (announce || runAvg > 0.05 || unannounced >= 64)) {
+    unannounced = 0;
+    wake(ctl, MAIN_SEQ);
+  }
 }
 
 function writeResult(slot: number, status: ResultStatus, value: unknown): void {
@@ -150,7 +159,7 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
   }
   while (!results.tryWrite(slot, status, e, plen)) {
     // The main thread has not read enough yet: hand it what we have and give it a moment.
-    publish();
+    publish(true);
     Atomics.wait(ctl, STOP, Atomics.load(ctl, STOP), 1);
   }
 }
@@ -169,7 +178,7 @@ function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
 
 function settleAsync(slot: number, t0: number, ok: boolean, value: unknown): void {
   finish(slot, t0, ok, value);
-  publish();
+  publish(true);
   const s = settled;
   settled = undefined;
   s?.();
@@ -245,7 +254,11 @@ function claimAndRun(room: number): number {
   for (let p = 10; p >= 1 && n === 0; p--) {
     if ((mask & (1 << p)) !== 0) n = (rings[p] as TaskRingReader).claim(want, take);
   }
-  if (n > 0) Atomics.add(ctl, CLAIMED, n);
+  if (n > 0) {
+    Atomics.add(ctl, CLAIMED, n);
+    // The main thread wakes as few workers as it publishes tasks; pass the wake-up on while work remains.
+    if (Atomics.load(ctl, TASK_SEQ + 1) > 0 && hasWork()) Atomics.notify(ctl, TASK_SEQ, 1);
+  }
   if (bLen === 0) return n;
   const t0 = now();
   const count = bLen;
@@ -292,7 +305,7 @@ async function loop(): Promise<void> {
     }
     let n = runDirect();
     if (inflight < concurrency) n += claimAndRun(concurrency - inflight);
-    publish();
+    publish(n === 0);
     if (n > 0) {
       Atomics.store(ctl, me + W_STATE, WorkerState.Busy);
       if (now() - lastYield > 20) {
