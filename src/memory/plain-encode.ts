@@ -2,27 +2,14 @@
  * The plain codec's encoder (format: plain-format.ts): one walk over a plain object or array into a
  * scratch buffer that every call reuses, or -1 when the value is not one the format carries exactly.
  */
-import {
-  type FastBuffer,
-  MAX_DEPTH,
-  T_ARR,
-  T_ASCII,
-  T_F64,
-  T_FALSE,
-  T_INT,
-  T_NULL,
-  T_OBJ,
-  T_TRUE,
-  T_UNDEF,
-  T_UTF8,
-} from './plain-format.js';
+import * as F from './plain-format.js';
 
 /** Strings longer than this are written by Buffer (native) rather than char by char. */
 const LONG_STRING = 48;
 /** Objects seen so far are checked by a linear scan up to this many, then by a Set. */
 const SCAN_LIMIT = 16;
 
-let out = Buffer.allocUnsafeSlow(4096) as FastBuffer;
+let out = Buffer.allocUnsafeSlow(4096) as F.FastBuffer;
 /** Int32 view of `out`, for copying it out four bytes at a time. */
 let outWords = new Int32Array(out.buffer, 0, out.length >> 2);
 let busy = false;
@@ -41,7 +28,7 @@ function room(n: number): void {
   if (pos + n <= out.length) return;
   let size = out.length * 2;
   while (size < pos + n) size *= 2;
-  const bigger = Buffer.allocUnsafeSlow(size) as FastBuffer;
+  const bigger = Buffer.allocUnsafeSlow(size) as F.FastBuffer;
   out.copy(bigger, 0, 0, pos);
   out = bigger;
   outWords = new Int32Array(out.buffer, 0, out.length >> 2);
@@ -63,7 +50,7 @@ function str(s: string): void {
     // locals: the module bindings cost a context load and a check on every access
     const o = out;
     let p = pos;
-    o[p++] = T_ASCII;
+    o[p++] = F.T_ASCII;
     o[p++] = n; // n <= 48 < 0x80: a one-byte varint
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
@@ -82,7 +69,7 @@ function str(s: string): void {
 function utf8(s: string): void {
   const max = s.length * 3;
   room(max + 6);
-  out[pos++] = T_UTF8;
+  out[pos++] = F.T_UTF8;
   // Write after room for the longest varint, then move the bytes back if the varint is shorter.
   const at = pos + 5;
   const n = out.utf8Write(s, at, max);
@@ -107,14 +94,14 @@ function value(v: unknown, depth: number): void {
     case 'number':
       room(9);
       if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
-        out[pos] = T_INT;
+        out[pos] = F.T_INT;
         out[pos + 1] = v;
         out[pos + 2] = v >> 8;
         out[pos + 3] = v >> 16;
         out[pos + 4] = v >> 24;
         pos += 5;
       } else {
-        out[pos++] = T_F64;
+        out[pos++] = F.T_F64;
         f64[0] = v;
         out.set(f64b, pos);
         pos += 8;
@@ -125,11 +112,11 @@ function value(v: unknown, depth: number): void {
       return;
     case 'boolean':
       room(1);
-      out[pos++] = v ? T_TRUE : T_FALSE;
+      out[pos++] = v ? F.T_TRUE : F.T_FALSE;
       return;
     case 'undefined':
       room(1);
-      out[pos++] = T_UNDEF;
+      out[pos++] = F.T_UNDEF;
       return;
     case 'object':
       break;
@@ -138,17 +125,17 @@ function value(v: unknown, depth: number): void {
   }
   if (v === null) {
     room(1);
-    out[pos++] = T_NULL;
+    out[pos++] = F.T_NULL;
     return;
   }
-  if (depth >= MAX_DEPTH) throw declined;
+  if (depth >= F.MAX_DEPTH) throw declined;
   const proto = Object.getPrototypeOf(v);
   if (proto === Array.prototype) {
     const a = v as unknown[];
     visit(a);
     const n = a.length;
     room(1);
-    out[pos++] = T_ARR;
+    out[pos++] = F.T_ARR;
     varint(n);
     for (let i = 0; i < n; i++) {
       const x = a[i];
@@ -161,7 +148,7 @@ function value(v: unknown, depth: number): void {
   visit(v);
   const rec = v as Record<string, unknown>;
   room(2);
-  out[pos++] = T_OBJ;
+  out[pos++] = F.T_OBJ;
   const countAt = pos++;
   let count = 0;
   // for-in reads `rec[k]` through V8's enum cache, ~3x faster than Object.keys + a keyed load; it

@@ -14,7 +14,7 @@ import { cpuRelax } from '../memory/spin.js';
 import * as R from './byte-ring.js';
 import { closedError, PUT_OK } from './channel-message.js';
 import type { ChannelProducer } from './channel-producer.js';
-import { ring, sleepSync, type Wait } from './channel-wait.js';
+import { ring, sleepSync, unlimited, type Wait } from './channel-wait.js';
 
 /** How long a rendezvous trySend waits for a waiting receiver to take its message. */
 const HANDOFF_SPIN_MS = 0.2;
@@ -83,6 +83,6 @@ export function retract(p: ChannelProducer, seq: number): boolean {
       return mine;
     }
     const free = (): true | undefined => (Atomics.load(c, R.CLOCK) === 0 || taken(c, seq) ? true : undefined);
-    sleepSync(c, R.CLW, free, Number.POSITIVE_INFINITY, undefined, 'Channel.retract');
+    sleepSync(c, { at: R.CLW, ready: free, timed: false }, unlimited('Channel.retract'));
   }
 }

@@ -36,9 +36,9 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import { deadlineFor, now } from '../memory/clock.js';
-import { AbortError, TimeoutError } from '../memory/errors.js';
+import { TimeoutError } from '../memory/errors.js';
 import { cpuRelax, WORKER_SPIN } from '../memory/spin.js';
-import { holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
+import { abortError, holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
 
 export interface Wait {
   /** Wait word (seq slot; sleepers is the next slot) in the channel's control block. */
@@ -90,67 +90,89 @@ export function arm(c: Int32Array, at: number): number {
   }
 }
 
-export function abortError(signal: AbortSignal): AbortError {
-  return new AbortError('the operation was aborted', { cause: signal.reason });
-}
-
 /** Throws AbortError when the signal has already fired (before anything is tried). */
 export function checkAborted(opts: WaitOptions | undefined): void {
   const s = opts?.signal;
   if (s?.aborted) throw abortError(s);
 }
 
-function timeoutError(what: string, timeout: number | undefined): TimeoutError {
+export function timeoutError(what: string, timeout: number | undefined): TimeoutError {
   return new TimeoutError(`${what} timed out after ${timeout} ms`);
 }
 
+/** What a sleep may spend: a deadline on clock.now() and a signal; `what` and `timeout` name it in errors. */
+export interface Limits {
+  deadline: number;
+  signal: AbortSignal | undefined;
+  what: string;
+  timeout: number | undefined;
+}
+
+/** The limits of an operation called with `opts`, from now. */
+export function limitsOf(opts: WaitOptions | undefined, what: string): Limits {
+  return { deadline: deadlineFor(opts?.timeout), signal: opts?.signal, what, timeout: opts?.timeout };
+}
+
+/** No deadline and no signal (a wait that must finish: the rest of a stream, a retract). */
+export function unlimited(what: string): Limits {
+  return { deadline: Number.POSITIVE_INFINITY, signal: undefined, what, timeout: undefined };
+}
+
 /**
- * Blocks until `ready()`; throws TimeoutError past `deadline` (on clock.now()) and AbortError when
- * `signal` has fired (checked between sleeps: a blocked thread runs no event loop).
+ * The waiter's half of the protocol before each sleep: fails if the signal has fired, registers as
+ * a sleeper on the word, arms it and looks. Returns undefined when `ready()` (registration taken
+ * back); else the seq to sleep on, and the caller sleeps and then takes the registration back
+ * (`Atomics.sub(c, w.at + 1, 1)`).
  */
-export function sleepSync(
-  c: Int32Array,
-  at: number,
-  ready: () => true | undefined,
-  deadline: number,
-  signal: AbortSignal | undefined,
-  what: string,
-  timeout?: number,
-): void {
+function register(c: Int32Array, w: Wait, lim: Limits): number | undefined {
+  if (lim.signal?.aborted) throw abortError(lim.signal);
+  Atomics.add(c, w.at + 1, 1);
+  let seen: number | undefined;
+  try {
+    seen = arm(c, w.at);
+    if (w.ready()) seen = undefined;
+  } finally {
+    if (seen === undefined) Atomics.sub(c, w.at + 1, 1);
+  }
+  return seen;
+}
+
+/** The timeout argument of the next sleep (undefined: none); TimeoutError once past the deadline. */
+function sleepTimeout(lim: Limits): number | undefined {
+  if (lim.deadline === Number.POSITIVE_INFINITY) return undefined;
+  const left = lim.deadline - now();
+  if (left <= 0) throw timeoutError(lim.what, lim.timeout);
+  return left;
+}
+
+/**
+ * Blocks until `w.ready()`; throws TimeoutError past the deadline and AbortError when the signal
+ * has fired (checked between sleeps: a blocked thread runs no event loop).
+ */
+export function sleepSync(c: Int32Array, w: Wait, lim: Limits): void {
   const spin = isMainThread ? 0 : WORKER_SPIN / 16;
   for (let i = 0; i < spin; i++) {
-    if (ready()) return;
+    if (w.ready()) return;
     pause();
   }
   for (;;) {
-    if (signal?.aborted) throw abortError(signal);
-    Atomics.add(c, at + 1, 1);
+    const seen = register(c, w, lim);
+    if (seen === undefined) return;
     try {
-      const seen = arm(c, at);
-      if (ready()) return;
-      const left = deadline - now();
-      if (left <= 0) throw timeoutError(what, timeout);
-      Atomics.wait(c, at, seen, left === Number.POSITIVE_INFINITY ? undefined : left);
+      Atomics.wait(c, w.at, seen, sleepTimeout(lim));
     } finally {
-      Atomics.sub(c, at + 1, 1);
+      Atomics.sub(c, w.at + 1, 1);
     }
   }
 }
 
 /**
  * Async form of {@link sleepSync}: sleeps in `Atomics.waitAsync`, holding the event loop open
- * meanwhile (a pending waitAsync does not, on Node 20), and stops at once when `signal` fires.
+ * meanwhile (a pending waitAsync does not, on Node 20), and stops at once when the signal fires.
  */
-export async function sleepAsync(
-  c: Int32Array,
-  at: number,
-  ready: () => true | undefined,
-  deadline: number,
-  signal: AbortSignal | undefined,
-  what: string,
-  timeout?: number,
-): Promise<void> {
-  if (ready()) return;
+export async function sleepAsync(c: Int32Array, w: Wait, lim: Limits): Promise<void> {
+  if (w.ready()) return;
+  const signal = lim.signal;
   let onAbort: (() => void) | undefined;
   const aborted = signal
     ? new Promise<'aborted'>((resolve) =>
@@ -160,19 +182,15 @@ export async function sleepAsync(
   holdLoop();
   try {
     for (;;) {
-      if (signal?.aborted) throw abortError(signal);
-      Atomics.add(c, at + 1, 1);
+      const seen = register(c, w, lim);
+      if (seen === undefined) return;
       try {
-        const seen = arm(c, at);
-        if (ready()) return;
-        const left = deadline - now();
-        if (left <= 0) throw timeoutError(what, timeout);
-        const w = Atomics.waitAsync(c, at, seen, left === Number.POSITIVE_INFINITY ? undefined : left);
-        if (w.async && (aborted ? await Promise.race([w.value, aborted]) : await w.value) === 'aborted') {
+        const r = Atomics.waitAsync(c, w.at, seen, sleepTimeout(lim));
+        if (r.async && (aborted ? await Promise.race([r.value, aborted]) : await r.value) === 'aborted') {
           throw abortError(signal as AbortSignal);
         }
       } finally {
-        Atomics.sub(c, at + 1, 1);
+        Atomics.sub(c, w.at + 1, 1);
       }
     }
   } finally {
@@ -181,19 +199,19 @@ export async function sleepAsync(
   }
 }
 
+/** Runs a channel operation's steps in a blocking thread, sleeping with {@link sleepSync}. */
 export function runSync<R>(
   c: Int32Array,
   g: Generator<Wait, R, undefined>,
   opts: WaitOptions | undefined,
   what: string,
 ): R {
-  const deadline = deadlineFor(opts?.timeout);
+  const timed = limitsOf(opts, what);
+  const untimed = unlimited(what);
   let s = g.next();
   while (!s.done) {
-    const w = s.value;
     try {
-      if (w.timed) sleepSync(c, w.at, w.ready, deadline, opts?.signal, what, opts?.timeout);
-      else sleepSync(c, w.at, w.ready, Number.POSITIVE_INFINITY, undefined, what);
+      sleepSync(c, s.value, s.value.timed ? timed : untimed);
     } catch (err) {
       s = g.throw(err);
       continue;
@@ -203,19 +221,19 @@ export function runSync<R>(
   return s.value;
 }
 
+/** Runs a channel operation's steps without blocking, sleeping with {@link sleepAsync}. */
 export async function runAsync<R>(
   c: Int32Array,
   g: Generator<Wait, R, undefined>,
   opts: WaitOptions | undefined,
   what: string,
 ): Promise<R> {
-  const deadline = deadlineFor(opts?.timeout);
+  const timed = limitsOf(opts, what);
+  const untimed = unlimited(what);
   let s = g.next();
   while (!s.done) {
-    const w = s.value;
     try {
-      if (w.timed) await sleepAsync(c, w.at, w.ready, deadline, opts?.signal, what, opts?.timeout);
-      else await sleepAsync(c, w.at, w.ready, Number.POSITIVE_INFINITY, undefined, what);
+      await sleepAsync(c, s.value, s.value.timed ? timed : untimed);
     } catch (err) {
       s = g.throw(err);
       continue;

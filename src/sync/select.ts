@@ -19,9 +19,8 @@
  *   With a single case it blocks until that case's word changes.
  */
 import { deadlineFor, now } from '../memory/clock.js';
-import { TimeoutError } from '../memory/errors.js';
-import { holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
-import { abortError, runAsync, runSync, type Wait } from './channel-wait.js';
+import { abortError, holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
+import { runAsync, runSync, timeoutError, type Wait } from './channel-wait.js';
 import {
   type Committed,
   markWaiting,
@@ -55,7 +54,7 @@ function steps(c: Committed): Generator<Wait, unknown, undefined> {
 function checkRound(p: Prepared, deadline: number, opts: WaitOptions | undefined, what: string): void {
   const signal = opts?.signal;
   if (signal?.aborted) throw abortError(signal);
-  if (now() >= deadline) throw new TimeoutError(`${what} timed out after ${opts?.timeout} ms`);
+  if (now() >= deadline) throw timeoutError(what, opts?.timeout);
 }
 
 /**

@@ -1,20 +1,6 @@
-import { Worker } from 'node:worker_threads';
 import { Channel, recv, select, TimeoutError } from 'skein';
 import { describe, expect, it } from 'vitest';
-
-const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
-
-function runOp<T = unknown>(op: string, data: Record<string, unknown>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const w = new Worker(OPS, { workerData: { op, ...data } });
-    w.once('message', (m: { ok: boolean; value?: T; name?: string; message?: string }) => {
-      if (m.ok) resolve(m.value as T);
-      else reject(Object.assign(new Error(m.message), { name: m.name }));
-    });
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`worker ${op} exited with ${code} before answering`)));
-  });
-}
+import { runOp } from '../fixtures/channel-helpers.js';
 
 describe('Channel under churn', () => {
   it('timeouts, aborts, large messages and a close racing with sends: delivered == sent, exactly once', async () => {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import fc from 'fast-check';
 import { Channel, CorruptMemoryError } from 'skein';
 import { describe, expect, it } from 'vitest';
@@ -123,5 +124,29 @@ describe('channel messages keep structured-clone semantics', () => {
       new Uint8Array(ch.handle.sab, DATA_OFFSET)[at] = byte;
       expect(() => ch.tryRecv()).toThrow(CorruptMemoryError);
     }
+  });
+
+  it('decodes the same where code generation from strings is disallowed (no compiled readers or shapes)', async () => {
+    // every ASCII length a compiled reader covers (0..16), the split lengths up to 32, a long one,
+    // and objects of one shape several times (a shape gets its factory at its second object)
+    const script = `
+      import { Channel } from 'skein';
+      const ch = new Channel({ capacity: 4 });
+      const alpha = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ';
+      const values = [];
+      for (let n = 0; n <= 40; n++) values.push({ [alpha.slice(0, n) || 'k']: alpha.slice(n % 7, n % 7 + n), n });
+      for (let i = 0; i < 3; i++) values.push({ id: i, name: 'item-' + i, tags: ['red', 'green'] });
+      const bad = values.filter((v) => { ch.trySend(v); return JSON.stringify(ch.tryRecv().value) !== JSON.stringify(v); });
+      console.log(bad.length === 0 ? 'same' : JSON.stringify(bad));
+    `;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script],
+        { timeout: 15_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
+    expect(out.trim()).toBe('same');
   });
 });

@@ -1,23 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { Channel, Semaphore } from 'skein';
 import { describe, expect, it } from 'vitest';
-
-const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
-
-/** Runs one op of channel-ops.mjs in a new worker; resolves with its value. */
-function runOp<T = unknown>(op: string, data: Record<string, unknown>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const w = new Worker(OPS, { workerData: { op, ...data } });
-    w.once('message', (m: { ok: boolean; value?: T; name?: string; message?: string }) => {
-      if (m.ok) resolve(m.value as T);
-      else reject(Object.assign(new Error(m.message), { name: m.name }));
-    });
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`worker ${op} exited with ${code} before answering`)));
-  });
-}
+import { runOp } from '../fixtures/channel-helpers.js';
 
 /** [producer, index] of a message made by `message()` in channel-ops.mjs. */
 function origin(v: unknown): [number, number] {

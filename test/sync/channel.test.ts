@@ -9,8 +9,7 @@ import {
   TimeoutError,
 } from 'skein';
 import { describe, expect, it } from 'vitest';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../fixtures/channel-helpers.js';
 
 /** Control-block slots (src/sync/byte-ring.ts) the tests look at. */
 const SENT = 97;

@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import {
   AbortError,
   Channel,
@@ -14,21 +13,7 @@ import {
   TimeoutError,
 } from 'skein';
 import { describe, expect, it } from 'vitest';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
-
-function runOp<T = unknown>(op: string, data: Record<string, unknown>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const w = new Worker(OPS, { workerData: { op, ...data } });
-    w.once('message', (m: { ok: boolean; value?: T; name?: string; message?: string }) => {
-      if (m.ok) resolve(m.value as T);
-      else reject(Object.assign(new Error(m.message), { name: m.name }));
-    });
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`worker ${op} exited with ${code} before answering`)));
-  });
-}
+import { runOp, sleep } from '../fixtures/channel-helpers.js';
 
 function filled(n: number): Channel<number> {
   const ch = new Channel<number>({ capacity: n });
