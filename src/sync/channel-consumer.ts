@@ -9,10 +9,12 @@
 import { decode, Tag } from '../memory/codec.js';
 import { CorruptMemoryError } from '../memory/errors.js';
 import { decodePlain } from '../memory/plain-decode.js';
+import { pause, ring, type Wait } from '../memory/wait-armed.js';
 import * as R from './byte-ring.js';
 import type { ChannelCore } from './channel-core.js';
 import {
   CLOSED_RESULT,
+  POLL_SPIN,
   type RecvResult,
   TAKE_BUSY,
   TAKE_EMPTY,
@@ -21,7 +23,6 @@ import {
 } from './channel-message.js';
 import { countWaiting } from './channel-rendezvous.js';
 import { StreamIn } from './channel-stream.js';
-import { POLL_SPIN, pause, ring, type Wait } from './channel-wait.js';
 
 /** This thread's receiving side of one channel. */
 export class ChannelConsumer {

@@ -18,10 +18,10 @@
  * The send path is channel-producer.ts, the receive path channel-consumer.ts, a rendezvous
  * channel's hand-off channel-rendezvous.ts; this file holds what both sides share, and close.
  */
+import { ring } from '../memory/wait-armed.js';
 import * as R from './byte-ring.js';
 import { ChannelConsumer } from './channel-consumer.js';
 import { ChannelProducer } from './channel-producer.js';
-import { ring } from './channel-wait.js';
 import { ChannelClosedError } from './errors.js';
 import { SabSideChannel } from './sab-side-channel.js';
 

@@ -1,11 +1,22 @@
 /**
- * What a channel message is on either side of the ring: its encoding (the codec's, within the
- * channel's size limit), the buffer a received message is copied into, and what a receive yields.
+ * What both sides of a channel share: a message's encoding (the codec's, within the channel's size
+ * limit), the buffer a received message is copied into, what a try and a receive yield, and how
+ * long a blocking operation polls before it sleeps.
  */
+import { isMainThread } from 'node:worker_threads';
 import { type Encoded, encodeTransient, payloadLength } from '../memory/codec.js';
 import { SerializationError } from '../memory/errors.js';
 import { MAX_MESSAGE } from './byte-ring.js';
 import { ChannelClosedError } from './errors.js';
+
+/**
+ * Polls a blocking send or receive makes for room or data before it sleeps (see spinPut/spinTake):
+ * about 10 µs in a worker. An async one polls too, on any thread, but only about 1 µs: long enough
+ * to catch a producer that is just ahead (a sleep through waitAsync costs an event-loop task per
+ * wake-up), short enough to hold the event loop no longer than a small task does.
+ */
+export const POLL_SPIN = isMainThread ? 0 : 200;
+export const ASYNC_POLL_SPIN = 30;
 
 /** What `ChannelProducer.tryPut` returns. */
 export const PUT_OK = 0;

@@ -7,12 +7,12 @@
  */
 import { type Encoded, payloadLength, Tag } from '../memory/codec.js';
 import { plainBuffer, plainWords } from '../memory/plain-encode.js';
+import { pause, ring, type Wait } from '../memory/wait-armed.js';
 import * as R from './byte-ring.js';
 import type { ChannelCore } from './channel-core.js';
-import { closedError, PUT_BUSY, PUT_FULL, PUT_OK, PUT_STREAM } from './channel-message.js';
+import { closedError, POLL_SPIN, PUT_BUSY, PUT_FULL, PUT_OK, PUT_STREAM } from './channel-message.js';
 import { handoff, offerable } from './channel-rendezvous.js';
 import { StreamOut } from './channel-stream.js';
-import { POLL_SPIN, pause, ring, type Wait } from './channel-wait.js';
 
 /** This thread's sending side of one channel. */
 export class ChannelProducer {

@@ -11,10 +11,10 @@
 import { now } from '../memory/clock.js';
 import type { Encoded } from '../memory/codec.js';
 import { cpuRelax } from '../memory/spin.js';
+import { ring, sleepSync, unlimited, type Wait } from '../memory/wait-armed.js';
 import * as R from './byte-ring.js';
 import { closedError, PUT_OK } from './channel-message.js';
 import type { ChannelProducer } from './channel-producer.js';
-import { ring, sleepSync, unlimited, type Wait } from './channel-wait.js';
 
 /** How long a rendezvous trySend waits for a waiting receiver to take its message. */
 const HANDOFF_SPIN_MS = 0.2;

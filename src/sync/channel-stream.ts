@@ -15,11 +15,11 @@
 
 import type { Encoded } from '../memory/codec.js';
 import { CorruptMemoryError } from '../memory/errors.js';
+import type { Wait } from '../memory/wait-armed.js';
 import * as R from './byte-ring.js';
 import type { ChannelConsumer } from './channel-consumer.js';
 import { type RecvResult, uninitialized } from './channel-message.js';
 import type { ChannelProducer } from './channel-producer.js';
-import type { Wait } from './channel-wait.js';
 import { ChannelClosedError } from './errors.js';
 
 const NEED = 0;

@@ -9,13 +9,14 @@ import {
   type SharedHandle,
 } from '../memory/handle.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { checkAborted } from '../memory/wait-armed.js';
+import { runAsync, runSync } from '../memory/wait-steps.js';
 import { createRing, MAX_RING, MIN_RING, ringSizeFor } from './byte-ring.js';
 import { ChannelCore } from './channel-core.js';
 import type { ChannelConsumer } from './channel-consumer.js';
-import { closedError, encodeMessage, PUT_OK, type RecvResult } from './channel-message.js';
+import { ASYNC_POLL_SPIN, closedError, encodeMessage, PUT_OK, type RecvResult } from './channel-message.js';
 import type { ChannelProducer } from './channel-producer.js';
 import { tryHandoff } from './channel-rendezvous.js';
-import { ASYNC_POLL_SPIN, checkAborted, runAsync, runSync } from './channel-wait.js';
 
 export type { RecvResult } from './channel-message.js';
 
@@ -78,7 +79,7 @@ function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; by
  *
  * On the main thread use the async forms; `sendSync`/`recvSync` block and are for workers. Waits
  * poll briefly (about 10 µs in a worker, 1 µs in an async call) and then sleep on a wait word;
- * see channel-core.ts for the queue and channel-wait.ts for the wake-up protocol.
+ * see channel-core.ts for the queue and memory/wait-armed.ts for the wake-up protocol.
  *
  * Limits: a thread that is terminated while it holds one of the channel's two locks (it does so
  * only while copying a message, and for the whole of a message larger than the ring) leaves that

@@ -4,12 +4,12 @@
 import { type Encoded, newEncoded, ownEncoded } from '../memory/codec.js';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { checkAborted } from '../memory/wait-armed.js';
 import { type Channel, coreOf } from './channel.js';
 import type { ChannelCore } from './channel-core.js';
 import { encodeMessage, PUT_BUSY, PUT_OK, PUT_STREAM, TAKE_BUSY, TAKE_STREAM } from './channel-message.js';
 import { countWaiting, tryHandoff } from './channel-rendezvous.js';
 import type { StreamIn, StreamOut } from './channel-stream.js';
-import { checkAborted } from './channel-wait.js';
 
 const KIND = Symbol('skein.selectCase');
 

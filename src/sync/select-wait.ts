@@ -1,13 +1,14 @@
 /**
  * How a `select` (select.ts) waits on several channels at once: it registers on the wait words of
- * its cases (protocol: channel-wait.ts), then sleeps until one of them changes, by racing one
+ * its cases (protocol: memory/wait-armed.ts), then sleeps until one of them changes, by racing one
  * `Atomics.waitAsync` per word (async) or by spinning over all of them and then blocking on one
  * word at a time (sync).
  */
 import { now } from '../memory/clock.js';
 import { cpuRelax, WORKER_SPIN } from '../memory/spin.js';
+import { watchAbort } from '../memory/wait.js';
+import { arm, disarm } from '../memory/wait-armed.js';
 import * as R from './byte-ring.js';
-import { arm } from './channel-wait.js';
 import { type Committed, type Prepared, type SelectResult, tryAll, tryOne } from './select-cases.js';
 
 /** Longest single async wait before every case is tried again (a backstop; wake-ups are exact). */
@@ -30,7 +31,7 @@ function register(p: Prepared, i: number, bit: 0 | 1): void {
 }
 
 /**
- * One waiting round (protocol in channel-wait.ts: register, snapshot, then try). It registers on
+ * One waiting round (protocol in memory/wait-armed.ts: register, snapshot, then try). It registers on
  * every case's data word (DATA for a receive, ROOM for a send) and tries all cases. A failed try
  * never rings its own case's data word, but it does ring the lock word it took and released, so
  * this select registers on a case's lock word only when that case found the lock busy, and then
@@ -67,9 +68,7 @@ function registered(p: Prepared, i: number): [number, number][] {
 export function unregister(p: Prepared, waitedAsync: boolean): void {
   for (const i of p.order) {
     const c = p.cores[i].c;
-    for (const [w, seen] of registered(p, i)) {
-      if (Atomics.sub(c, w + 1, 1) === 1 && waitedAsync && Atomics.load(c, w) === seen) Atomics.notify(c, w);
-    }
+    for (const [w, seen] of registered(p, i)) disarm(c, w, seen, waitedAsync);
     p.reg[i] = 0;
   }
 }
@@ -98,15 +97,15 @@ export async function waitAny(p: Prepared, deadline: number, signal: AbortSignal
     }
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
+  let unwatch: (() => void) | undefined;
   racers.push(new Promise((resolve) => (timer = setTimeout(resolve, slice))));
-  if (signal)
-    racers.push(new Promise((resolve) => signal.addEventListener('abort', (onAbort = () => resolve(0)))));
+  // one listener per signal however many selects share it (see wait.ts's watchAbort)
+  if (signal) racers.push(new Promise((resolve) => (unwatch = watchAbort(signal, () => resolve(0)))));
   try {
     await Promise.race(racers);
   } finally {
     clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    unwatch?.();
   }
 }
 

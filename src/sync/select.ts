@@ -7,7 +7,7 @@
  * any of the channels' wait words: for a receive case the channel's DATA word and its consumer-lock
  * word, for a send case ROOM and the producer-lock word. Then it tries again.
  *
- * How it waits (protocol in channel-wait.ts: a writer bumps and notifies a word only while someone
+ * How it waits (protocol in memory/wait-armed.ts: a writer bumps and notifies a word only while someone
  * is registered on it, so a waiter registers first, then snapshots the words, then tries):
  * - async: registers on every word and races one `Atomics.waitAsync` per word (with a ref'd timer
  *   that keeps the loop alive and bounds the wait to {@link ASYNC_SLICE_MS}). V8 cannot cancel a
@@ -20,7 +20,8 @@
  */
 import { deadlineFor, now } from '../memory/clock.js';
 import { abortError, holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
-import { runAsync, runSync, timeoutError, type Wait } from './channel-wait.js';
+import { timeoutError, type Wait } from '../memory/wait-armed.js';
+import { runAsync, runSync } from '../memory/wait-steps.js';
 import {
   type Committed,
   markWaiting,
