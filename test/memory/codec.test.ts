@@ -219,7 +219,7 @@ describe('codec: shared memory inside values', () => {
 
   it('boxed primitives beside a SharedArrayBuffer keep their values', () => {
     const sab = new SharedArrayBuffer(8);
-    // biome-ignore lint/suspicious/noExplicitAny: boxed primitives on purpose
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- boxed primitives on purpose
     const v = { sab, n: new (Number as any)(5), s: new (String as any)('x'), b: new (Boolean as any)(false) };
     const back = roundTrip(v);
     expect(back.sab).toBe(sab);
