@@ -9,6 +9,8 @@
  *   5 PRIO_MASK                   bit p set once the ring of priority p has carried a task (workers scan only those)
  *   6 CLAIMED                     ring records claimed by workers so far (mod 2^32); the main thread counts
  *                                 records written, so the difference is what waits in the rings
+ *   7 SPINNER                     index + 1 of the one idle worker allowed to spin before it sleeps (0: none);
+ *                                 taken and given back by CAS, so spinners never outnumber one
  *   16 + w * W_STRIDE             block of worker index w:
  *        +0 MAIL      1 when the main thread has posted messages to this worker (it pulls them synchronously)
  *        +1 STATE     WorkerState
@@ -32,6 +34,7 @@ export const MAIN_SEQ = 2;
 export const STOP = 4;
 export const PRIO_MASK = 5;
 export const CLAIMED = 6;
+export const SPINNER = 7;
 export const WORKERS_AT = 16;
 export const W_STRIDE = 16;
 export const W_MAIL = 0;

@@ -17,6 +17,7 @@ import { wake } from '../memory/wait.js';
 import { errorToRecord } from './error-codec.js';
 import {
   CLAIMED,
+  SPINNER,
   layoutFor,
   MAIN_SEQ,
   type MainMessage,
@@ -326,7 +327,14 @@ async function loop(): Promise<void> {
       continue;
     }
     Atomics.store(ctl, me + W_STATE, WorkerState.Idle);
-    if (!spinWhileEqual(ctl, TASK_SEQ, seen, WORKER_SPIN) && !hasWork()) {
+    // One idle worker at a time spins before sleeping: it catches the next task without a wake-up,
+    // and the others sleep, so spinners never crowd out the main thread on a machine with few cores.
+    let woke = false;
+    if (Atomics.compareExchange(ctl, SPINNER, 0, init.index + 1) === 0) {
+      woke = spinWhileEqual(ctl, TASK_SEQ, seen, WORKER_SPIN);
+      Atomics.store(ctl, SPINNER, 0);
+    }
+    if (!woke && !hasWork()) {
       Atomics.add(ctl, TASK_SEQ + 1, 1);
       if (Atomics.load(ctl, TASK_SEQ) === seen) Atomics.wait(ctl, TASK_SEQ, seen, 50);
       Atomics.sub(ctl, TASK_SEQ + 1, 1);
