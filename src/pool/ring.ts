@@ -24,7 +24,7 @@
  * producer (a worker) and one consumer (the main thread), which advances HEAD after reading.
  */
 
-import { decode, type Encoded, payloadLength, Tag } from '../memory/codec.js';
+import { decode, type Encoded, Tag } from '../memory/codec.js';
 import { CorruptMemoryError } from '../memory/errors.js';
 
 const HEAD = 0;
@@ -123,9 +123,6 @@ class Ring {
   }
 }
 
-/** Payload size of an encoded value as a ring stores it. */
-export { payloadLength };
-
 /** The main thread's end of a task ring: the only writer. */
 export class TaskRingWriter extends Ring {
   #write = 0;
@@ -166,11 +163,6 @@ export class TaskRingWriter extends Ring {
     this.#published = this.#write;
     Atomics.store(this.ctl, TAIL, this.#write);
     return true;
-  }
-
-  /** Bytes written but not yet claimed by a worker: zero means no task waits in this ring. */
-  get pendingBytes(): number {
-    return (this.#published - Atomics.load(this.ctl, HEAD)) | 0;
   }
 }
 
@@ -246,11 +238,6 @@ export class ResultRingWriter extends Ring {
     if (Atomics.load(this.ctl, TAIL) === this.#write) return false;
     Atomics.store(this.ctl, TAIL, this.#write);
     return true;
-  }
-
-  /** Whether unpublished records are waiting. */
-  get dirty(): boolean {
-    return Atomics.load(this.ctl, TAIL) !== this.#write;
   }
 }
 
