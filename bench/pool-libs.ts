@@ -4,8 +4,9 @@
  * queueing, and the same task functions (`workers/bench-tasks.ts`, or its thin wrappers for
  * poolifier and workerpool, which want their own module shapes).
  *
- * Variants of skein: `skein` (one `submit` per task), `skein-batch` (`submitBatch`: no promise per
- * task), `skein-spin` (`spinMicros: 50`, the opt-in low-latency mode). Variant of poolifier:
+ * Variants of skein: `skein` (one `submit` per task, default options: `spinMicros: 'auto'`),
+ * `skein-batch` (`submitBatch`: no promise per task), `skein-nospin` (`spinMicros: 0`: the main
+ * thread never spins), `skein-spin` (`spinMicros: 50` after every flush, the opt-in low-latency mode). Variant of poolifier:
  * `poolifier-map` (its own batch call, `mapExecute`). `floor` is no pool at all: the memory
  * scenario's baseline, the caller's own pending promises (see `bench/pool-scenarios.ts`).
  */
@@ -22,7 +23,7 @@ export interface Runner {
 }
 
 export const PEERS = ['piscina', 'tinypool', 'poolifier', 'poolifier-map', 'workerpool'] as const;
-export const SKEINS = ['skein', 'skein-batch', 'skein-spin'] as const;
+export const SKEINS = ['skein', 'skein-batch', 'skein-nospin', 'skein-spin'] as const;
 export const ALL_LIBS = [...SKEINS, ...PEERS, 'floor'] as const;
 export type LibName = (typeof ALL_LIBS)[number];
 
@@ -43,12 +44,13 @@ export async function startLib(lib: LibName, threads: number): Promise<Runner> {
   switch (lib) {
     case 'skein':
     case 'skein-batch':
+    case 'skein-nospin':
     case 'skein-spin': {
       // Loaded here, not at the top: the parent process never needs the package itself.
       const { FixedWorkerPool } = await import('../src/index.js');
       const pool = new FixedWorkerPool(threads, {
         filename: tasksFile,
-        spinMicros: lib === 'skein-spin' ? 50 : 0,
+        spinMicros: lib === 'skein-spin' ? 50 : lib === 'skein-nospin' ? 0 : 'auto',
       });
       const run: Runner['run'] = (fn, input) => pool.submit(input, { fn });
       return {

@@ -36,7 +36,7 @@ import {
 
 const DEFAULT_LIBS: Record<Scenario, LibName[]> = {
   trivial: ['skein', 'skein-batch', 'piscina', 'tinypool', 'poolifier', 'poolifier-map', 'workerpool'],
-  latency: ['skein', 'skein-spin', 'piscina', 'tinypool', 'poolifier', 'workerpool'],
+  latency: ['skein', 'skein-nospin', 'skein-spin', 'piscina', 'tinypool', 'poolifier', 'workerpool'],
   cpu10ms: ['skein', 'skein-batch', 'piscina', 'tinypool', 'poolifier', 'workerpool'],
   cpu20us: ['skein', 'skein-batch', 'piscina', 'tinypool', 'poolifier', 'poolifier-map', 'workerpool'],
   // tinypool and workerpool take minutes for a million tasks; ask for them with --libs.
@@ -263,6 +263,9 @@ function targets(scenario: Scenario, rs: Result[]): string[] {
           `skein p50 ≤ 0.6x workerpool: ${ratio(s, w)} (${fmt(s, 1)} vs ${fmt(w, 1)} µs)`,
         ),
       );
+      const ns = num(by('skein-nospin'), 'p50us');
+      if (ns !== undefined)
+        out.push(`- skein-nospin (spinMicros 0) p50: ${fmt(ns, 1)} µs = ${ratio(ns, w)} workerpool`);
       const sp = num(by('skein-spin'), 'p50us');
       if (sp !== undefined)
         out.push(`- skein-spin (spinMicros 50) p50: ${fmt(sp, 1)} µs = ${ratio(sp, w)} workerpool`);

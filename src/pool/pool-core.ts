@@ -27,6 +27,7 @@ import {
   PRIO_MASK,
   ResultStatus,
   SlotState,
+  SPINNER,
   TASK_SEQ,
   W_INFLIGHT,
   W_MAIL,
@@ -34,7 +35,8 @@ import {
   WORKERS_AT,
 } from './layout.js';
 import type { ResolvedOptions } from './pool-options.js';
-import { runResultLoop, spinForResults } from './result-loop.js';
+import { runResultLoop } from './result-loop.js';
+import { ResultSpin } from './result-spin.js';
 import { createRing, TaskRingWriter } from './ring.js';
 import { SlotTable } from './slot-table.js';
 import {
@@ -76,6 +78,9 @@ export class PoolCore {
   #unpublished = 0;
   #burstAt = 0;
   #flushScheduled = false;
+  readonly spin: ResultSpin;
+  /** Whether, at the last publish, some worker was awake (spinning or busy) rather than asleep. */
+  workerAwake = false;
   /** Whether the result loop (result-loop.ts) is running. */
   looping = false;
   /** Called after each flush (the lifecycle grows a dynamic pool here). */
@@ -93,6 +98,7 @@ export class PoolCore {
       this.rings[p] = new TaskRingWriter(createRing(p === DEFAULT_PRIORITY ? DEFAULT_RING : OTHER_RING));
     }
     this.slots = new SlotTable(o.slots);
+    this.spin = new ResultSpin(o.spinMicros, o.spinAuto);
   }
 
   workerWord(index: number, field: number): number {
@@ -237,7 +243,7 @@ export class PoolCore {
       this.#flushScheduled = false;
       this.publish();
       this.afterFlush();
-      if (this.o.spinMicros > 0) spinForResults(this);
+      this.spin.afterFlush(this);
     });
   }
 
@@ -247,9 +253,15 @@ export class PoolCore {
     for (let p = 1; p <= MAX_PRIORITY; p++) if (this.rings[p].publish()) any = true;
     if (any) {
       // Wake as many sleeping workers as there are new tasks (a worker that finds more passes the
-      // wake-up on), not all of them for one task.
+      // wake-up on), not all of them for one task, less the one spinning worker: it sees TASK_SEQ
+      // change before it can sleep (it clears SPINNER, then counts itself a sleeper, then re-reads
+      // TASK_SEQ; this add comes before our SPINNER load, so before its clear, so before its re-read).
       Atomics.add(this.ctl, TASK_SEQ, 1);
-      if (Atomics.load(this.ctl, TASK_SEQ + 1) > 0) Atomics.notify(this.ctl, TASK_SEQ, Math.max(1, this.#unpublished));
+      const spinning = Atomics.load(this.ctl, SPINNER) !== 0;
+      const sleepers = Atomics.load(this.ctl, TASK_SEQ + 1);
+      const toWake = Math.max(1, this.#unpublished) - (spinning ? 1 : 0);
+      if (sleepers > 0 && toWake > 0) Atomics.notify(this.ctl, TASK_SEQ, toWake);
+      this.workerAwake = spinning || sleepers < this.workerCount;
     }
     this.#unpublished = 0;
   }

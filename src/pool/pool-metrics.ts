@@ -18,6 +18,11 @@ export interface PoolMetrics {
   runTime: HistogramSummary;
   /** Share of worker time spent running tasks since the pool started (0..1). */
   utilization: number;
+  /**
+   * The main thread's short spins for results after handing out tasks (option `spinMicros`):
+   * how many it did, and how many found a result before giving up.
+   */
+  mainSpins: { tries: number; hits: number };
 }
 
 /** One worker's entry in `pool.getHealthStatus()`. */

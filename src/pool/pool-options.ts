@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { MAX_WORKER_INDEX } from './layout.js';
+import { AUTO_SPIN_MICROS } from './result-spin.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
 
 /** Options of a {@link WorkerPool}. Every time is in milliseconds. */
@@ -29,10 +30,13 @@ export interface WorkerPoolOptions {
   /** Most tasks handed to workers at once (the shared slot table). Default 8192. */
   maxInFlight?: number;
   /**
-   * Opt-in low latency: after handing out tasks, the main thread spins up to this many
-   * microseconds for results before it yields to the event loop. Default 0 (never spins).
+   * How long the main thread may spin for results right after it hands out tasks, before it
+   * yields to the event loop. `'auto'` (default): up to 20 µs, only while every task out is
+   * already in a worker, backing off after spins that found nothing (see `result-spin.ts`).
+   * `0`: never spin. A number: spin that many microseconds after every flush (lowest latency,
+   * most CPU).
    */
-  spinMicros?: number;
+  spinMicros?: number | 'auto';
   /** Grace after a timeout or abort before a worker that does not give the task up is terminated. Default 100. */
   killGrace?: number;
   /** A worker running one task longer than this counts as unhealthy. Default 30 000. */
@@ -65,6 +69,7 @@ export interface ResolvedOptions {
   workerData?: unknown;
   slots: number;
   spinMicros: number;
+  spinAuto: boolean;
   killGrace: number;
   unhealthyAfter: number;
 }
@@ -79,6 +84,14 @@ function int(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGE
 function ms(v: unknown, name: string, allowInfinity = true): number {
   if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowInfinity && !Number.isFinite(v))) {
     throw new InvalidArgumentError(`${name} must be a number of milliseconds >= 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+function spinMicros(v: unknown): number {
+  if (v === undefined || v === 'auto') return AUTO_SPIN_MICROS;
+  if (typeof v !== 'number' || !(v >= 0) || v > 10_000) {
+    throw new InvalidArgumentError(`spinMicros must be 'auto' or microseconds in 0..10000, got ${String(v)}`);
   }
   return v;
 }
@@ -104,7 +117,8 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
     resourceLimits: o.resourceLimits,
     workerData: o.workerData,
     slots,
-    spinMicros: ms(o.spinMicros ?? 0, 'spinMicros', false),
+    spinMicros: spinMicros(o.spinMicros),
+    spinAuto: o.spinMicros === undefined || o.spinMicros === 'auto',
     killGrace: ms(o.killGrace ?? 100, 'killGrace', false),
     unhealthyAfter: ms(o.unhealthyAfter ?? 30_000, 'unhealthyAfter'),
   };

@@ -52,15 +52,3 @@ async function resultLoop(core: PoolCore): Promise<void> {
     releaseLoop();
   }
 }
-
-/** Opt-in: spin briefly for results right after handing out tasks (lower latency, more CPU). */
-export function spinForResults(core: PoolCore): void {
-  const until = now() + core.o.spinMicros / 1000;
-  const seen = Atomics.load(core.ctl, MAIN_SEQ);
-  while (now() < until) {
-    if (Atomics.load(core.ctl, MAIN_SEQ) !== seen) {
-      core.drain();
-      return;
-    }
-  }
-}

@@ -12,7 +12,7 @@ import { encode, newEncoded, payloadLength } from '../memory/codec.js';
 import { AbortError } from '../memory/errors.js';
 import { reviveDeep } from '../memory/handle.js';
 import { SharedHistogram } from '../memory/histogram.js';
-import { spinWhileEqual, WORKER_SPIN } from '../memory/spin.js';
+import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../memory/spin.js';
 import { wake } from '../memory/wait.js';
 import { errorToRecord } from './error-codec.js';
 import {
@@ -331,7 +331,7 @@ async function loop(): Promise<void> {
     // and the others sleep, so spinners never crowd out the main thread on a machine with few cores.
     let woke = false;
     if (Atomics.compareExchange(ctl, SPINNER, 0, init.index + 1) === 0) {
-      woke = spinWhileEqual(ctl, TASK_SEQ, seen, WORKER_SPIN);
+      woke = spinWhileEqualFor(ctl, TASK_SEQ, seen, WORKER_IDLE_SPIN_MICROS);
       Atomics.store(ctl, SPINNER, 0);
     }
     if (!woke && !hasWork()) {

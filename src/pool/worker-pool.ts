@@ -187,6 +187,7 @@ export class WorkerPool {
       waitTime: summarize(core.indexMem.map((m) => m.waitHist)),
       runTime: run,
       utilization: capacity > 0 ? Math.min(1, (run.mean * run.count) / capacity) : 0,
+      mainSpins: { tries: core.spin.tries, hits: core.spin.hits },
     };
   }
 

@@ -1,0 +1,61 @@
+// The main thread's short spin for results (option `spinMicros`), seen through metrics().mainSpins.
+import { InvalidArgumentError, WorkerPool } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TASKS } from '../fixtures/pool-helpers.js';
+
+let pool: WorkerPool | undefined;
+afterEach(async () => {
+  await pool?.close({ force: true });
+  pool = undefined;
+});
+
+async function sequential(p: WorkerPool, n: number, fn: string, input: unknown): Promise<void> {
+  for (let i = 0; i < n; i++) await p.submit(input, { fn });
+}
+
+describe('spinMicros', () => {
+  it('accepts auto, 0 and microseconds; refuses anything else by name', () => {
+    for (const bad of [-1, Number.NaN, 20_000, 'fast', null]) {
+      expect(() => new WorkerPool({ filename: TASKS, spinMicros: bad as never })).toThrow(InvalidArgumentError);
+      expect(() => new WorkerPool({ filename: TASKS, spinMicros: bad as never })).toThrow(/spinMicros/);
+    }
+    for (const ok of ['auto', 0, 50] as const) {
+      const p = new WorkerPool({ filename: TASKS, maxWorkers: 1, spinMicros: ok });
+      void p.close();
+    }
+  });
+
+  it('0 never spins', async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, spinMicros: 0 });
+    await sequential(pool, 50, 'double', 2);
+    expect(pool.metrics().mainSpins).toEqual({ tries: 0, hits: 0 });
+  });
+
+  it('a number spins after every flush, whether or not it pays', async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, spinMicros: 30 });
+    await sequential(pool, 10, 'sleep', 5);
+    // Each awaited submit is one flush.
+    expect(pool.metrics().mainSpins.tries).toBe(10);
+  });
+
+  it("'auto' backs off when spins find nothing (long tasks cost a few spins, not one per task)", async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 2 });
+    // A long task keeps one worker busy, so a worker always counts as awake and every flush may spin.
+    const background = pool.submit(1500, { fn: 'sleep' });
+    await sequential(pool, 40, 'sleep', 5);
+    const { tries, hits } = pool.metrics().mainSpins;
+    // Misses skip 1, 2, 4, 8, then 16 chances: at most flushes 1, 3, 6, 11, 20 and 37 spin. A
+    // 5 ms task answers within the 20 µs spin only if the main thread was preempted meanwhile
+    // (a loaded machine), and such a hit restarts the back-off; allow one.
+    expect(hits).toBeLessThanOrEqual(1);
+    expect(tries).toBeLessThanOrEqual(hits === 0 ? 6 : 10);
+    expect(tries).toBeGreaterThan(0);
+    await background;
+  });
+
+  it("'auto' never spins while tasks wait in the queue", async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => pool?.submit(i, { fn: 'double' })));
+    expect(pool.metrics().mainSpins.tries).toBe(0);
+  });
+});
