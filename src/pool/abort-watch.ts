@@ -12,6 +12,7 @@ import { SlotState } from './layout.js';
 import type { PoolCore } from './pool-core.js';
 import type { Aux, Target, TaskExtras } from './task-queue.js';
 import { abortRunning } from './worker-lifecycle.js';
+import { settle, settleEarly } from './settlement.js';
 
 export function watchAbort(core: PoolCore, extras: TaskExtras, prio: number, target: Target, aux: Aux): void {
   const signal = extras.signal as AbortSignal;
@@ -23,7 +24,7 @@ export function watchAbort(core: PoolCore, extras: TaskExtras, prio: number, tar
     if (s < 0 || core.slots.extras[s] !== extras) {
       if (core.queue.cancel(prio, ticket.seq)) {
         core.failed++;
-        core.settle(target, aux, false, err);
+        settle(target, aux, false, err);
       }
       return;
     }
@@ -31,7 +32,7 @@ export function watchAbort(core: PoolCore, extras: TaskExtras, prio: number, tar
     const notStarted =
       Atomics.compareExchange(core.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued ||
       Atomics.compareExchange(core.ctl, at, SlotState.Claimed, SlotState.Cancelled) === SlotState.Claimed;
-    core.settleEarly(s, err);
+    settleEarly(core, s, err);
     if (!notStarted) abortRunning(core, s);
   };
   signal.addEventListener('abort', extras.onAbort, { once: true });

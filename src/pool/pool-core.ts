@@ -15,17 +15,15 @@
  */
 import type { TransferListItem } from 'node:worker_threads';
 import { fastNow as now } from '../memory/clock.js';
-import { decode, type Encoded, encode, newEncoded, payloadLength, Tag } from '../memory/codec.js';
-import { reviveDeep } from '../memory/handle.js';
+import { type Encoded, encode, newEncoded, payloadLength } from '../memory/codec.js';
 import { wake } from '../memory/wait.js';
-import { isErrorRecord, recordToError } from './error-codec.js';
+import { decodeEncoded, isEncoded } from './encoded-input.js';
 import {
   CLAIMED,
   type Layout,
   layoutFor,
   type MainMessage,
   PRIO_MASK,
-  ResultStatus,
   SlotState,
   SPINNER,
   TASK_SEQ,
@@ -38,6 +36,7 @@ import type { ResolvedOptions } from './pool-options.js';
 import { runResultLoop } from './result-loop.js';
 import { ResultSpin } from './result-spin.js';
 import { createRing, TaskRingWriter } from './ring.js';
+import { finishResult, finishSlot, notifyIdle } from './settlement.js';
 import { SlotTable } from './slot-table.js';
 import {
   type Aux,
@@ -218,7 +217,7 @@ export class PoolCore {
     try {
       this.mail(best, { type: 'task', slot: s, fnId, input }, extras?.transfer);
     } catch (err) {
-      this.finishSlot(s, false, err);
+      finishSlot(this, s, false, err);
     }
     return true;
   }
@@ -285,126 +284,17 @@ export class PoolCore {
         break;
       q.take(d);
     }
-    if (q.length === 0) this.notifyIdle();
+    if (q.length === 0) notifyIdle(this);
   }
 
-  // ---------------------------------------------------------------- results
+  // ---------------------------------------------------------------- results (settlement.ts)
 
   ensureResultLoop(): void {
     if (!this.looping) runResultLoop(this);
   }
 
-  /** Reads every worker's published results and settles them; then refills the rings. */
-  drain(): number {
-    let n = 0;
-    for (const mem of this.indexMem) if (mem.results.hasResults()) n += mem.results.drain(this.onResult);
-    if (n > 0) {
-      this.dispatch();
-      this.publish();
-    }
-    return n;
-  }
-
   readonly onResult = (slot: number, status: number, value: unknown, decodeError: unknown): void => {
-    if (decodeError !== undefined) this.finishSlot(slot, false, decodeError);
-    else this.finishResult(slot, status, value);
+    if (decodeError !== undefined) finishSlot(this, slot, false, decodeError);
+    else finishResult(this, slot, status, value);
   };
-
-  finishResult(slot: number, status: number, value: unknown): void {
-    if (status === ResultStatus.Skipped) this.finishSlot(slot, false, undefined);
-    else if (status === ResultStatus.Ok) this.finishSlot(slot, true, value);
-    else this.finishSlot(slot, false, isErrorRecord(value) ? recordToError(value) : value);
-  }
-
-  /** A result that came by message (oversized, or holding shared objects). */
-  messageResult(slot: number, status: number, value: unknown): void {
-    this.finishResult(slot, status, reviveDeep(value));
-    this.dispatch();
-    this.publish();
-  }
-
-  /** Settles a slot's task (if nobody settled it yet) and frees the slot. */
-  finishSlot(s: number, ok: boolean, value: unknown): void {
-    const slots = this.slots;
-    const target = slots.target[s];
-    const aux = slots.aux[s];
-    const extras = slots.extras[s];
-    if (extras?.onAbort) extras.signal?.removeEventListener('abort', extras.onAbort);
-    if (slots.direct[s]) {
-      const e = this.entries[Atomics.load(this.ctl, this.L.slotOwner + s)];
-      if (e) e.direct--;
-    }
-    Atomics.store(this.ctl, this.L.slotState + s, SlotState.Free);
-    slots.release(s);
-    if (target !== undefined) {
-      if (ok) this.completed++;
-      else this.failed++;
-      this.settle(target, aux, ok, value);
-    }
-    if (slots.inUse === 0 && this.queue.length === 0) this.notifyIdle();
-  }
-
-  /** Settles now and detaches the slot from its outcome; the worker's late result is then ignored. */
-  settleEarly(s: number, err: Error): void {
-    const slots = this.slots;
-    const target = slots.target[s];
-    if (target === undefined) return;
-    const aux = slots.aux[s];
-    slots.target[s] = undefined;
-    this.failed++;
-    this.settle(target, aux, false, err);
-  }
-
-  settle(target: Target, aux: Aux, ok: boolean, value: unknown): void {
-    if (typeof target === 'function') target(ok ? value : Promise.reject(value));
-    else target.settle(aux, ok, value);
-  }
-
-  /** Rejects everything queued or out with `err` (force close, a module that cannot load). */
-  rejectAll(err: Error): void {
-    this.queue.clear((t, a) => {
-      this.failed++;
-      this.settle(t, a, false, err);
-    });
-    for (let s = 0; s < this.slots.size; s++)
-      if (this.slots.target[s] !== undefined) this.settleEarly(s, err);
-    this.notifyIdle();
-  }
-
-  /** Whether nothing is queued or out. */
-  isIdle(): boolean {
-    return this.queue.length === 0 && this.slots.inUse === 0;
-  }
-
-  /** Resolves when `ready()` holds, re-checking whenever work drains. */
-  waitFor(ready: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (ready() || this.broken) resolve();
-        else this.idleWaiters.push(check);
-      };
-      check();
-    });
-  }
-
-  notifyIdle(): void {
-    if (this.idleWaiters.length === 0) return;
-    const w = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const f of w) f();
-  }
-}
-
-// Encodings made at submit, told apart from user objects that travel raw (with a transfer list).
-const encodedSet = new WeakSet<object>();
-export function markEncoded(e: Encoded): Encoded {
-  encodedSet.add(e);
-  return e;
-}
-function isEncoded(x: unknown): x is Encoded {
-  return typeof x === 'object' && x !== null && encodedSet.has(x);
-}
-function decodeEncoded(e: Encoded): unknown {
-  if (e.tag === Tag.Int32 || e.tag === Tag.Float64) return e.num;
-  return decode(e.tag, e.bytes ? e.bytes.slice() : new Uint8Array(0), e.sabs);
 }

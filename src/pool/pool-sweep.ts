@@ -12,6 +12,7 @@ import { SlotState, W_INFLIGHT, W_STATE, WorkerState } from './layout.js';
 import type { PoolCore } from './pool-core.js';
 import type { WorkerEntry } from './worker-entry.js';
 import { abortRunning, retire } from './worker-lifecycle.js';
+import { settleEarly } from './settlement.js';
 
 export class Sweeper {
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -49,7 +50,7 @@ export class Sweeper {
         if (limit <= 0 || slots.target[s] === undefined) continue;
         if (Atomics.load(ctl, L.slotState + s) !== SlotState.Running) continue;
         if (t - core.times[L.start + s] < limit) continue;
-        core.settleEarly(s, new TimeoutError(`task timed out after ${limit} ms`));
+        settleEarly(core, s, new TimeoutError(`task timed out after ${limit} ms`));
         abortRunning(core, s);
       }
     }

@@ -6,6 +6,7 @@ import { fastNow as now } from '../memory/clock.js';
 import { holdLoop, releaseLoop } from '../memory/wait.js';
 import { MAIN_SEQ } from './layout.js';
 import type { PoolCore } from './pool-core.js';
+import { drain } from './settlement.js';
 
 /** Starts the result loop; it runs while any task is out and stops by itself. */
 export function runResultLoop(core: PoolCore): void {
@@ -25,7 +26,7 @@ async function resultLoop(core: PoolCore): Promise<void> {
   try {
     while (core.slots.inUse > 0) {
       const seen = Atomics.load(ctl, MAIN_SEQ);
-      if (core.drain() > 0) {
+      if (drain(core) > 0) {
         // Let the settled promises' reactions run (they often submit more), and now and then
         // the rest of the event loop, before the next drain.
         if (now() - lastYield > 10) {

@@ -21,6 +21,7 @@
  */
 import { fastNow as now } from '../memory/clock.js';
 import type { PoolCore } from './pool-core.js';
+import { drain } from './settlement.js';
 
 /** Spin budget of `spinMicros: 'auto'`: ~5x a round trip to an awake worker here. */
 export const AUTO_SPIN_MICROS = 20;
@@ -68,7 +69,7 @@ export class ResultSpin {
 function spinForResults(core: PoolCore, micros: number): boolean {
   const until = now() + micros / 1000;
   do {
-    if (core.drain() > 0) return true;
+    if (drain(core) > 0) return true;
   } while (now() < until);
   return false;
 }

@@ -9,9 +9,11 @@ import { AbortError } from '../memory/errors.js';
 import { watchAbort } from './abort-watch.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
 import { W_INFLIGHT } from './layout.js';
-import { markEncoded, type PoolCore } from './pool-core.js';
+import { markEncoded } from './encoded-input.js';
+import type { PoolCore } from './pool-core.js';
 import { checkSubmit, type SubmitOptions } from './pool-options.js';
 import { type Aux, DEFAULT_PRIORITY, type Target, type TaskExtras } from './task-queue.js';
+import { settle } from './settlement.js';
 
 /** Queues one task whose outcome goes to `target`/`aux` (a resolver pair or a batch collector). */
 export function intake(
@@ -22,7 +24,7 @@ export function intake(
   aux: Aux,
 ): void {
   if (core.closing || core.broken) {
-    core.settle(target, aux, false, core.broken ?? new PoolClosedError('the pool is closed'));
+    settle(target, aux, false, core.broken ?? new PoolClosedError('the pool is closed'));
     return;
   }
   let priority = DEFAULT_PRIORITY;
@@ -50,7 +52,7 @@ export function intake(
     if (typeof input === 'object' && input !== null && !extras?.transfer)
       stored = markEncoded(encode(input, newEncoded()));
   } catch (err) {
-    core.settle(target, aux, false, err);
+    settle(target, aux, false, err);
     return;
   }
   if (extras?.signal) watchAbort(core, extras, priority, target, aux);

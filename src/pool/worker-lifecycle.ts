@@ -31,6 +31,7 @@ import type { PoolCore } from './pool-core.js';
 import { createRing, ResultRingReader } from './ring.js';
 import type { Target } from './task-queue.js';
 import { WorkerEntry } from './worker-entry.js';
+import { finishSlot, messageResult, notifyIdle, rejectAll } from './settlement.js';
 
 const RESULT_RING = 1 << 20;
 let nextWorkerId = 1;
@@ -113,7 +114,7 @@ function onMessage(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, msg: W
     core.dispatch();
     core.publish();
   } else if (msg.type === 'result') {
-    core.messageResult(msg.slot, msg.status, msg.value);
+    messageResult(core, msg.slot, msg.status, msg.value);
   } else if (msg.type === 'init-error') {
     // The task module cannot load: every task fails with that error rather than respawning forever.
     const err = isErrorRecord(msg.error)
@@ -121,7 +122,7 @@ function onMessage(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, msg: W
       : new WorkerModuleError(String(msg.error));
     if (core.broken) return;
     core.broken = err;
-    core.rejectAll(err);
+    rejectAll(core, err);
     for (const en of core.entries) if (en) retire(core, en, true);
   }
 }
@@ -150,7 +151,7 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
     )
       continue;
     if (st === SlotState.Claimed && !slots.direct[s] && slots.target[s] !== undefined) requeue(core, s);
-    else core.finishSlot(s, false, slots.target[s] === undefined ? undefined : crash);
+    else finishSlot(core, s, false, slots.target[s] === undefined ? undefined : crash);
   }
   Atomics.store(ctl, base + W_INFLIGHT, 0);
   if (!e.leaving) e.lastError ??= crash;
@@ -163,7 +164,7 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
   if (!core.broken && wanted && core.workerCount < core.o.maxWorkers) spawnWorker(core, stats);
   core.dispatch();
   core.publish();
-  core.notifyIdle();
+  notifyIdle(core);
 }
 
 /** Puts a claimed-but-not-started task of a dead worker back in its ring (or the queue). */

@@ -14,6 +14,7 @@ import { isStuck, Sweeper } from './pool-sweep.js';
 import { intake } from './task-intake.js';
 import type { WorkerEntry } from './worker-entry.js';
 import { type LifecycleStats, maybeGrow, retire, spawnWorker } from './worker-lifecycle.js';
+import { finishSlot, isIdle, rejectAll, waitFor } from './settlement.js';
 
 /**
  * A pool of worker threads running the functions of one task module.
@@ -115,12 +116,12 @@ export class WorkerPool {
 
   /** Whether no task is queued or running. */
   isIdle(): boolean {
-    return this.#core.isIdle();
+    return isIdle(this.#core);
   }
 
   /** Resolves once no task waits to start, so the queue has room again (see `maxQueue`). */
   drain(): Promise<void> {
-    return this.#core.waitFor(() => this.getQueueLength() === 0);
+    return waitFor(this.#core, () => this.getQueueLength() === 0);
   }
 
   /** Per worker: alive, busy, tasks done and failed, last error, event-loop utilization. */
@@ -202,7 +203,7 @@ export class WorkerPool {
       // A forced close overrides a graceful one still waiting for work to finish.
       if (opts?.force && !this.#forced) {
         this.#forced = true;
-        core.rejectAll(new PoolClosedError('the pool was closed with force'));
+        rejectAll(core, new PoolClosedError('the pool was closed with force'));
         for (const e of core.entries) if (e) void e.worker.terminate();
       }
       return this.#closed;
@@ -210,8 +211,8 @@ export class WorkerPool {
     this.#forced = !!opts?.force;
     core.closing = true;
     this.#closed = (async () => {
-      if (opts?.force) core.rejectAll(new PoolClosedError('the pool was closed with force'));
-      else await core.waitFor(() => core.isIdle());
+      if (opts?.force) rejectAll(core, new PoolClosedError('the pool was closed with force'));
+      else await waitFor(core, () => isIdle(core));
       Atomics.store(core.ctl, STOP, 2);
       wake(core.ctl, TASK_SEQ);
       this.#sweeper.stop();
@@ -219,10 +220,10 @@ export class WorkerPool {
       for (const e of live) e.leaving = true;
       await Promise.all(live.map((e) => e.worker.terminate()));
       // Anything still out (a worker that died mid-close) must settle too.
-      core.rejectAll(new PoolClosedError('the pool closed'));
+      rejectAll(core, new PoolClosedError('the pool closed'));
       for (let s = 0; s < core.slots.size; s++) {
         if (Atomics.load(core.ctl, core.L.slotState + s) !== SlotState.Free)
-          core.finishSlot(s, false, undefined);
+          finishSlot(core, s, false, undefined);
       }
     })();
     return this.#closed;
