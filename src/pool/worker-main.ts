@@ -1,15 +1,16 @@
 /**
- * The worker-side bootstrap: joins a pool through shared memory and runs tasks until told to stop.
+ * A pool worker's main module: joins a pool through shared memory (worker-boot.ts) and runs tasks
+ * until told to stop.
  *
  * Loop: pull mail (messages the main thread posted, read synchronously), claim a batch of tasks from
  * the highest-priority non-empty ring, run them, write results to this worker's result ring, publish
- * and wake the main thread once per batch. When there is nothing to do it spins briefly, then sleeps in
- * `Atomics.wait` (bounded, so the event loop still gets turns for the task module's own timers).
+ * and wake the main thread once per batch. When there is nothing to do one idle worker at a time
+ * spins up to 50 µs, then sleeps in `Atomics.wait` (bounded, so the event loop still gets turns for
+ * the task module's own timers).
  */
 import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { fastNow as now } from '../memory/clock.js';
 import { encode, newEncoded, payloadLength } from '../memory/codec.js';
-import { AbortError } from '../memory/errors.js';
 import { reviveDeep } from '../memory/handle.js';
 import { SharedHistogram } from '../memory/histogram.js';
 import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../memory/spin.js';
@@ -17,13 +18,13 @@ import { wake } from '../memory/wait.js';
 import { errorToRecord } from './error-codec.js';
 import {
   CLAIMED,
-  SPINNER,
   layoutFor,
   MAIN_SEQ,
   type MainMessage,
   PRIO_MASK,
   ResultStatus,
   SlotState,
+  SPINNER,
   STOP,
   TASK_SEQ,
   W_DONE,
@@ -34,37 +35,16 @@ import {
   W_STATE,
   W_STRIDE,
   WORKERS_AT,
-  type WorkerInit,
   WorkerState,
 } from './layout.js';
 import { ResultRingWriter, TaskRingReader } from './ring.js';
-import { findTaskFunction, loadTaskModule, type TaskFunction, type TaskModule } from './task-module.js';
-
-import type { TaskContext } from './worker-main-types.js';
+import { findTaskFunction, type TaskFunction } from './task-module.js';
+import { boot } from './worker-boot.js';
+import { TaskControls } from './worker-context.js';
 
 if (!parentPort) throw new Error('skein worker-main must run in a worker thread');
 const port: MessagePort = parentPort;
-// The init message is posted right after the Worker is made, so it is normally queued already. It is
-// pulled with receiveMessageOnPort, as all later mail is: a 'message' listener would be handed (and
-// on removal could drop) messages meant to be pulled synchronously.
-async function receiveInit(p: MessagePort): Promise<WorkerInit> {
-  for (;;) {
-    const m = receiveMessageOnPort(p);
-    if (m) return m.message as WorkerInit;
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-const init = await receiveInit(port);
-
-let mod: TaskModule;
-try {
-  // Modules that register shared kinds (the package root), so shared objects in inputs arrive live.
-  for (const url of init.preload) await import(url);
-  mod = await loadTaskModule(init.filename);
-} catch (err) {
-  port.postMessage({ type: 'init-error', error: errorToRecord(err) });
-  process.exit(1);
-}
+const { init, mod } = await boot(port);
 
 const L = layoutFor(init.slots);
 const ctl = new Int32Array(init.ctl);
@@ -79,24 +59,7 @@ const fns: (TaskFunction | Error | undefined)[] = [];
 const enc = newEncoded();
 const concurrency = init.concurrency;
 
-const controllers = new Map<number, AbortController>();
-const abortedEarly = new Set<number>();
-
-class Context implements TaskContext {
-  constructor(readonly slot: number) {}
-  get workerId(): number {
-    return init.workerId;
-  }
-  get signal(): AbortSignal {
-    let c = controllers.get(this.slot);
-    if (!c) {
-      c = new AbortController();
-      controllers.set(this.slot, c);
-      if (abortedEarly.delete(this.slot)) c.abort(new AbortError('the task was aborted'));
-    }
-    return c.signal;
-  }
-}
+const controls = new TaskControls(init.workerId);
 
 function fnFor(id: number): TaskFunction | Error {
   let f = fns[id];
@@ -122,9 +85,7 @@ function pullMail(): void {
     else if (msg.type === 'task')
       direct.push({ slot: msg.slot, fnId: msg.fnId, input: reviveDeep(msg.input) });
     else if (msg.type === 'abort') {
-      const c = controllers.get(msg.slot);
-      if (c) c.abort(new AbortError('the task was aborted'));
-      else if (Atomics.load(ctl, L.slotState + msg.slot) === SlotState.Running) abortedEarly.add(msg.slot);
+      controls.abort(msg.slot, Atomics.load(ctl, L.slotState + msg.slot) === SlotState.Running);
     }
   }
 }
@@ -172,8 +133,7 @@ function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   inflight--;
   Atomics.store(ctl, me + W_INFLIGHT, inflight);
   Atomics.add(ctl, me + (ok ? W_DONE : W_FAILED), 1);
-  controllers.delete(slot);
-  abortedEarly.delete(slot);
+  controls.release(slot);
   writeResult(slot, ok ? ResultStatus.Ok : ResultStatus.Error, ok ? value : errorToRecord(value));
 }
 
@@ -210,7 +170,7 @@ function start(slot: number, fnId: number, input: unknown): void {
   }
   let r: unknown;
   try {
-    r = fn(input, new Context(slot));
+    r = fn(input, controls.context(slot));
   } catch (err) {
     finish(slot, t0, false, err);
     return;
