@@ -5,19 +5,27 @@
  * sleeps at once, 1.5 µs when it first spins up to 100 loads. So waiters spin a little, never without
  * bound, and use `Atomics.pause` (Node 24+) where the runtime has it to be kind to the sibling
  * hyper-thread. It is feature-detected: Node 20 and 22 lack it.
+ *
+ * On one CPU (a container limited to one, or a process pinned with `taskset`) a spinning thread
+ * only delays the thread it waits for, so there nothing spins at all.
  */
+import { availableParallelism } from 'node:os';
+
+/** Whether this process may run two threads at once: spinning can only pay off if so. */
+export const SPIN_PAYS = availableParallelism() > 1;
+
 const atomicsPause: ((n?: number) => void) | undefined = (
   Atomics as unknown as { pause?: (n?: number) => void }
 ).pause;
 
 /** Spins a worker thread does before it blocks in `Atomics.wait`. */
-export const WORKER_SPIN = 2000;
+export const WORKER_SPIN = SPIN_PAYS ? 2000 : 0;
 /**
  * Microseconds an idle pool worker spins before it sleeps. Time, not a count: 2000 loads take 12 µs
  * on Node 20 here and 59 µs with `Atomics.pause` on Node 24. 50 µs outlasts the main thread's
  * turnaround between one result and the next submit, so a sequential caller finds a worker awake.
  */
-export const WORKER_IDLE_SPIN_MICROS = 50;
+export const WORKER_IDLE_SPIN_MICROS = SPIN_PAYS ? 50 : 0;
 /** Spins the main thread does before it yields to `Atomics.waitAsync`: the event loop is not ours to hold. */
 export const MAIN_SPIN = 0;
 

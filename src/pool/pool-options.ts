@@ -3,6 +3,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
 import { InvalidArgumentError } from '../memory/errors.js';
+import { SPIN_PAYS } from '../memory/spin.js';
 import { MAX_WORKER_INDEX } from './layout.js';
 import { AUTO_SPIN_MICROS } from './result-spin.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
@@ -32,7 +33,8 @@ export interface WorkerPoolOptions {
   /**
    * How long the main thread may spin for results right after it hands out tasks, before it
    * yields to the event loop. `'auto'` (default): up to 20 µs, only while every task out is
-   * already in a worker, backing off after spins that found nothing (see `result-spin.ts`).
+   * already in a worker, backing off after spins that found nothing, never on a single CPU
+   * (see `result-spin.ts`).
    * `0`: never spin. A number: spin that many microseconds after every flush (lowest latency,
    * most CPU).
    */
@@ -89,7 +91,7 @@ function ms(v: unknown, name: string, allowInfinity = true): number {
 }
 
 function spinMicros(v: unknown): number {
-  if (v === undefined || v === 'auto') return AUTO_SPIN_MICROS;
+  if (v === undefined || v === 'auto') return SPIN_PAYS ? AUTO_SPIN_MICROS : 0;
   if (typeof v !== 'number' || !(v >= 0) || v > 10_000) {
     throw new InvalidArgumentError(`spinMicros must be 'auto' or microseconds in 0..10000, got ${String(v)}`);
   }

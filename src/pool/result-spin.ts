@@ -14,7 +14,7 @@
  *   sleeping one costs more than the budget here;
  * - only if every task out is already in a worker (no queue, at most one per worker slot): with a
  *   backlog the workers are busy and results come back in batches anyway;
- * - for at most {@link AUTO_SPIN_MICROS};
+ * - for at most {@link AUTO_SPIN_MICROS}, and never on a single CPU (`SPIN_PAYS`, memory/spin.ts);
  * - after a spin that found nothing it skips the next 1, 2, 4, 8, then 16 chances; one that finds
  *   a result resets that. Long tasks thus cost at most one 20 µs spin per 17 flushes.
  * @internal

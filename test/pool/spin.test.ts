@@ -1,4 +1,7 @@
 // The main thread's short spin for results (option `spinMicros`), seen through metrics().mainSpins.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, WorkerPool } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TASKS } from '../fixtures/pool-helpers.js';
@@ -57,5 +60,15 @@ describe('spinMicros', () => {
     pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 });
     await Promise.all(Array.from({ length: 200 }, (_, i) => pool?.submit(i, { fn: 'double' })));
     expect(pool.metrics().mainSpins.tries).toBe(0);
+  });
+
+  const taskset = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
+  it.skipIf(!taskset)('never spins on a single CPU (a spin there only delays the worker it waits for)', () => {
+    const script = fileURLToPath(new URL('../fixtures/pool-spin-one-cpu.mjs', import.meta.url));
+    const out = execFileSync(taskset as string, ['-c', '0', process.execPath, script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(JSON.parse(out)).toEqual({ cpus: 1, tries: 0, hits: 0 });
   });
 });
