@@ -50,11 +50,13 @@ export function spinWhileEqual(view: Int32Array, index: number, expected: number
  */
 export function spinWhileEqualFor(view: Int32Array, index: number, expected: number, micros: number): boolean {
   const until = performance.now() + micros / 1000;
-  do {
+  // 64 loads take at least ~0.1 µs: the round cap bounds the spin even if the clock stands still.
+  for (let rounds = micros * 10; rounds > 0; rounds--) {
     for (let i = 0; i < 64; i++) {
       if (Atomics.load(view, index) !== expected) return true;
       cpuRelax();
     }
-  } while (performance.now() < until);
+    if (performance.now() >= until) break;
+  }
   return Atomics.load(view, index) !== expected;
 }

@@ -10,9 +10,9 @@
 import { AbortError } from '../memory/errors.js';
 import { SlotState } from './layout.js';
 import type { PoolCore } from './pool-core.js';
+import { settle, settleEarly } from './settlement.js';
 import type { Aux, Target, TaskExtras } from './task-queue.js';
 import { abortRunning } from './worker-lifecycle.js';
-import { settle, settleEarly } from './settlement.js';
 
 export function watchAbort(core: PoolCore, extras: TaskExtras, prio: number, target: Target, aux: Aux): void {
   const signal = extras.signal as AbortSignal;

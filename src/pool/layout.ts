@@ -10,7 +10,12 @@
  *   6 CLAIMED                     ring records claimed by workers so far (mod 2^32); the main thread counts
  *                                 records written, so the difference is what waits in the rings
  *   7 SPINNER                     index + 1 of the one idle worker allowed to spin before it sleeps (0: none);
- *                                 taken and given back by CAS, so spinners never outnumber one
+ *                                 taken and given back by CAS, so spinners never outnumber one; a worker
+ *                                 that dies holding it is cleared by the main thread (worker-lifecycle.ts)
+ *   8 ASYNC_WAITERS               workers registered in an Atomics.waitAsync on TASK_SEQ (async tasks running),
+ *                                 counted until that wait itself ends, not until the worker stops caring: a
+ *                                 left-over waiter still takes one of a counted notify's wake-ups, so the
+ *                                 main thread adds this count to every counted notify on TASK_SEQ
  *   16 + w * W_STRIDE             block of worker index w:
  *        +0 MAIL      1 when the main thread has posted messages to this worker (it pulls them synchronously)
  *        +1 STATE     WorkerState
@@ -35,6 +40,7 @@ export const STOP = 4;
 export const PRIO_MASK = 5;
 export const CLAIMED = 6;
 export const SPINNER = 7;
+export const ASYNC_WAITERS = 8;
 export const WORKERS_AT = 16;
 export const W_STRIDE = 16;
 export const W_MAIL = 0;

@@ -19,6 +19,7 @@ import { type Encoded, encode, newEncoded, payloadLength } from '../memory/codec
 import { wake } from '../memory/wait.js';
 import { decodeEncoded, isEncoded } from './encoded-input.js';
 import {
+  ASYNC_WAITERS,
   CLAIMED,
   type Layout,
   layoutFor,
@@ -255,12 +256,17 @@ export class PoolCore {
       // wake-up on), not all of them for one task, less the one spinning worker: it sees TASK_SEQ
       // change before it can sleep (it clears SPINNER, then counts itself a sleeper, then re-reads
       // TASK_SEQ; this add comes before our SPINNER load, so before its clear, so before its re-read).
-      Atomics.add(this.ctl, TASK_SEQ, 1);
-      const spinning = Atomics.load(this.ctl, SPINNER) !== 0;
-      const sleepers = Atomics.load(this.ctl, TASK_SEQ + 1);
+      // A spinner that is leaving or being terminated may never claim, so it does not count.
+      const ctl = this.ctl;
+      Atomics.add(ctl, TASK_SEQ, 1);
+      const sp = Atomics.load(ctl, SPINNER);
+      const spinner = sp > 0 ? this.entries[sp - 1] : undefined;
+      const spinning = spinner !== undefined && !spinner.exited && !spinner.leaving && !spinner.killed;
+      const sleepers = Atomics.load(ctl, TASK_SEQ + 1);
+      const asyncWaiters = Atomics.load(ctl, ASYNC_WAITERS);
       const toWake = Math.max(1, this.#unpublished) - (spinning ? 1 : 0);
-      if (sleepers > 0 && toWake > 0) Atomics.notify(this.ctl, TASK_SEQ, toWake);
-      this.workerAwake = spinning || sleepers < this.workerCount;
+      if (sleepers + asyncWaiters > 0 && toWake > 0) Atomics.notify(ctl, TASK_SEQ, toWake + asyncWaiters);
+      this.workerAwake = sp > 0 || sleepers < this.workerCount;
     }
     this.#unpublished = 0;
   }

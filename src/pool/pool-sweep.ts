@@ -10,9 +10,9 @@ import { fastNow as now } from '../memory/clock.js';
 import { TimeoutError } from '../memory/errors.js';
 import { SlotState, W_INFLIGHT, W_STATE, WorkerState } from './layout.js';
 import type { PoolCore } from './pool-core.js';
+import { settleEarly } from './settlement.js';
 import type { WorkerEntry } from './worker-entry.js';
 import { abortRunning, retire } from './worker-lifecycle.js';
-import { settleEarly } from './settlement.js';
 
 export class Sweeper {
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -66,7 +66,7 @@ export class Sweeper {
           e.lastError = new TimeoutError(
             `worker ${e.id} did not give up a timed-out or aborted task; terminated`,
           );
-          void e.worker.terminate();
+          void e.terminate();
         } else {
           e.killAt = next;
         }

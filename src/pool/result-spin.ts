@@ -61,15 +61,20 @@ export class ResultSpin {
   }
 }
 
+/** Polls per microsecond of budget at most: a bound that holds even if the clock stands still. */
+const MAX_POLLS_PER_MICRO = 100;
+
 /**
  * Spins up to `micros` until some result ring holds results, then drains them; true if it did.
  * It polls the rings themselves, not MAIN_SEQ: a fast worker may publish before the spin starts,
- * and announces (bumps MAIN_SEQ) only when it runs out of work.
+ * and announces (bumps MAIN_SEQ) only when it runs out of work. The poll count is capped too, so a
+ * clock that does not move (fake timers in a caller's tests) cannot hold the event loop.
  */
 function spinForResults(core: PoolCore, micros: number): boolean {
   const until = now() + micros / 1000;
-  do {
+  for (let polls = micros * MAX_POLLS_PER_MICRO; polls > 0; polls--) {
     if (drain(core) > 0) return true;
-  } while (now() < until);
+    if (now() >= until) break;
+  }
   return false;
 }

@@ -21,6 +21,8 @@ export class WorkerEntry {
   exited = false;
   /** Set when the pool asked it to leave (idle shrink, close, restart): its exit is no crash. */
   leaving = false;
+  /** `terminate()` was called on it: it may stop at any instruction (see pool-core.ts `publish`). */
+  killed = false;
   lastError: Error | undefined;
   /** The earliest end of a kill grace among its timed-out or aborted tasks (0: none). */
   killAt = 0;
@@ -38,5 +40,11 @@ export class WorkerEntry {
       resourceLimits: options.resourceLimits,
       name: `skein-worker-${id}`,
     });
+  }
+
+  /** Stops the thread wherever it is; marked first, so nothing waits on it to act again. */
+  terminate(): Promise<number> {
+    this.killed = true;
+    return this.worker.terminate();
   }
 }

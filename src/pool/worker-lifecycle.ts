@@ -14,6 +14,7 @@ import { WorkerCrashedError, WorkerModuleError } from './errors.js';
 import {
   MAX_WORKER_INDEX,
   SlotState,
+  SPINNER,
   TASK_SEQ,
   W_DONE,
   W_FAILED,
@@ -30,8 +31,8 @@ import {
 import type { PoolCore } from './pool-core.js';
 import { createRing, ResultRingReader } from './ring.js';
 import type { Target } from './task-queue.js';
-import { WorkerEntry } from './worker-entry.js';
 import { finishSlot, messageResult, notifyIdle, rejectAll } from './settlement.js';
+import { WorkerEntry } from './worker-entry.js';
 
 const RESULT_RING = 1 << 20;
 let nextWorkerId = 1;
@@ -134,6 +135,9 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
   core.entries[e.index] = undefined;
   const base = WORKERS_AT + e.index * W_STRIDE;
   Atomics.store(core.ctl, base + W_STATE, WorkerState.Exited);
+  // Killed while it spun: give SPINNER back (only its owner ever clears it), and wake a sleeper for
+  // any task published meanwhile that publish() left to the spinner.
+  if (Atomics.compareExchange(core.ctl, SPINNER, e.index + 1, 0) === e.index + 1) wake(core.ctl, TASK_SEQ);
   // Results it published before it died are real results.
   if (e.mem.results.hasResults()) e.mem.results.drain(core.onResult);
   const crash = new WorkerCrashedError(
@@ -190,7 +194,7 @@ export function retire(core: PoolCore, e: WorkerEntry, terminate: boolean): void
   e.leaving = true;
   Atomics.store(core.ctl, WORKERS_AT + e.index * W_STRIDE + W_RETIRE, 1);
   wake(core.ctl, TASK_SEQ);
-  if (terminate) void e.worker.terminate();
+  if (terminate) void e.terminate();
 }
 
 /** Dynamic growth: start workers while tasks wait and no worker is idle or starting. */

@@ -17,6 +17,7 @@ import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../memory/spin.js';
 import { wake } from '../memory/wait.js';
 import { errorToRecord } from './error-codec.js';
 import {
+  ASYNC_WAITERS,
   CLAIMED,
   layoutFor,
   MAIN_SEQ,
@@ -218,7 +219,8 @@ function claimAndRun(room: number): number {
   if (n > 0) {
     Atomics.add(ctl, CLAIMED, n);
     // The main thread wakes as few workers as it publishes tasks; pass the wake-up on while work remains.
-    if (Atomics.load(ctl, TASK_SEQ + 1) > 0 && hasWork()) Atomics.notify(ctl, TASK_SEQ, 1);
+    if (Atomics.load(ctl, TASK_SEQ + 1) > 0 && hasWork())
+      Atomics.notify(ctl, TASK_SEQ, 1 + Atomics.load(ctl, ASYNC_WAITERS));
   }
   if (bLen === 0) return n;
   const t0 = now();
@@ -250,6 +252,10 @@ function hasWork(): boolean {
   return direct.length > 0;
 }
 
+const leaveAsyncWait = (): void => {
+  Atomics.sub(ctl, ASYNC_WAITERS, 1);
+};
+
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function loop(): Promise<void> {
@@ -262,6 +268,8 @@ async function loop(): Promise<void> {
     if (Atomics.load(ctl, STOP) === 2) return;
     if (Atomics.load(ctl, me + W_RETIRE) !== 0 && inflight === 0 && direct.length === 0) {
       Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
+      // A wake-up meant for us may have been spent on our leaving: pass it on if work is waiting.
+      if (hasWork()) wake(ctl, TASK_SEQ);
       process.exit(0);
     }
     let n = runDirect();
@@ -281,6 +289,12 @@ async function loop(): Promise<void> {
         settled = r;
       });
       const w = Atomics.waitAsync(ctl, TASK_SEQ, seen, 50);
+      if (w.async) {
+        // Counted until the wait itself ends (ASYNC_WAITERS in layout.ts): it stays in V8's queue
+        // after `done` wins the race, and takes a wake-up from any counted notify meanwhile.
+        Atomics.add(ctl, ASYNC_WAITERS, 1);
+        void w.value.then(leaveAsyncWait);
+      }
       await (w.async ? Promise.race([done, w.value]) : done);
       settled = undefined;
       lastYield = now();

@@ -11,10 +11,10 @@ import { PoolCore } from './pool-core.js';
 import type { HealthStatus, PoolMetrics } from './pool-metrics.js';
 import { resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './pool-options.js';
 import { isStuck, Sweeper } from './pool-sweep.js';
+import { finishSlot, isIdle, rejectAll, waitFor } from './settlement.js';
 import { intake } from './task-intake.js';
 import type { WorkerEntry } from './worker-entry.js';
 import { type LifecycleStats, maybeGrow, retire, spawnWorker } from './worker-lifecycle.js';
-import { finishSlot, isIdle, rejectAll, waitFor } from './settlement.js';
 
 /**
  * A pool of worker threads running the functions of one task module.
@@ -166,7 +166,7 @@ export class WorkerPool {
     );
     for (const e of stuck)
       e.lastError = new Error(`worker ${e.id} was stuck past ${core.o.unhealthyAfter} ms and was restarted`);
-    await Promise.all(stuck.map((e) => e.worker.terminate()));
+    await Promise.all(stuck.map((e) => e.terminate()));
     return stuck.length;
   }
 
@@ -204,7 +204,7 @@ export class WorkerPool {
       if (opts?.force && !this.#forced) {
         this.#forced = true;
         rejectAll(core, new PoolClosedError('the pool was closed with force'));
-        for (const e of core.entries) if (e) void e.worker.terminate();
+        for (const e of core.entries) if (e) void e.terminate();
       }
       return this.#closed;
     }
@@ -218,7 +218,7 @@ export class WorkerPool {
       this.#sweeper.stop();
       const live = core.entries.filter((e): e is WorkerEntry => !!e);
       for (const e of live) e.leaving = true;
-      await Promise.all(live.map((e) => e.worker.terminate()));
+      await Promise.all(live.map((e) => e.terminate()));
       // Anything still out (a worker that died mid-close) must settle too.
       rejectAll(core, new PoolClosedError('the pool closed'));
       for (let s = 0; s < core.slots.size; s++) {

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, WorkerPool } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TASKS } from '../fixtures/pool-helpers.js';
+import { sleep, TASKS } from '../fixtures/pool-helpers.js';
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {
@@ -22,10 +22,12 @@ describe('spinMicros', () => {
       expect(() => new WorkerPool({ filename: TASKS, spinMicros: bad as never })).toThrow(InvalidArgumentError);
       expect(() => new WorkerPool({ filename: TASKS, spinMicros: bad as never })).toThrow(/spinMicros/);
     }
-    for (const ok of ['auto', 0, 50] as const) {
-      const p = new WorkerPool({ filename: TASKS, maxWorkers: 1, spinMicros: ok });
-      void p.close();
-    }
+  });
+
+  it.each(['auto', 0, 50] as const)('accepts %s', async (ok) => {
+    const p = new WorkerPool({ filename: TASKS, maxWorkers: 1, spinMicros: ok });
+    await expect(p.submit(21, { fn: 'double' })).resolves.toBe(42);
+    await p.close();
   });
 
   it('0 never spins', async () => {
@@ -56,7 +58,18 @@ describe('spinMicros', () => {
     await background;
   });
 
-  it("'auto' never spins while tasks wait in the queue", async () => {
+  it("'auto' does not spin when every worker sleeps (waking one costs more than the spin)", async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 });
+    await pool.submit(1, { fn: 'double' });
+    for (let i = 0; i < 30; i++) {
+      await sleep(3); // the worker spins 50 µs, then sleeps
+      await pool.submit(i, { fn: 'double' });
+    }
+    // Without the check, misses would still spin at flushes 1, 3, 6, 11 and 20.
+    expect(pool.metrics().mainSpins.tries).toBeLessThanOrEqual(2);
+  });
+
+  it("'auto' never spins while more tasks are out than workers can run", async () => {
     pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 });
     await Promise.all(Array.from({ length: 200 }, (_, i) => pool?.submit(i, { fn: 'double' })));
     expect(pool.metrics().mainSpins.tries).toBe(0);
@@ -70,5 +83,43 @@ describe('spinMicros', () => {
       timeout: 20_000,
     });
     expect(JSON.parse(out)).toEqual({ cpus: 1, tries: 0, hits: 0 });
+  });
+
+  it('a spin ends even if the clock stands still (fake timers)', async () => {
+    pool = new WorkerPool({ filename: TASKS, minWorkers: 2, maxWorkers: 2 });
+    await Promise.all([pool.submit(1, { fn: 'double' }), pool.submit(1, { fn: 'double' })]);
+    // One worker busy for 3 s, so a worker counts as awake and the main thread spins; the 1 MB
+    // result comes by message, which the spin does not see: only its bound ends it.
+    const background = pool.submit(3000, { fn: 'sleep' }).catch(() => undefined);
+    await sleep(20);
+    const realNow = performance.now;
+    const t0 = Date.now();
+    performance.now = () => 1000;
+    try {
+      const big = (await pool.submit(1_000_000, { fn: 'bytes' })) as Uint8Array;
+      expect(big.length).toBe(1_000_000);
+    } finally {
+      performance.now = realNow;
+    }
+    expect(Date.now() - t0).toBeLessThan(1500);
+    await pool.close({ force: true });
+    await background;
+  });
+});
+
+describe('wake-ups', () => {
+  it('a task after an async one is not left to a worker wait timeout (left-over waitAsync)', async () => {
+    pool = new WorkerPool({ filename: TASKS, minWorkers: 2, maxWorkers: 2, spinMicros: 0 });
+    await Promise.all([pool.submit(1, { fn: 'double' }), pool.submit(1, { fn: 'double' })]);
+    let stalls = 0;
+    for (let i = 0; i < 120; i++) {
+      await pool.submit(2, { fn: 'sleep' }); // an async task: its worker waits in Atomics.waitAsync
+      await sleep(1); // every worker goes to sleep
+      const t0 = Date.now();
+      await pool.submit(3, { fn: 'double' });
+      // A lost wake-up costs a worker's 50 ms wait timeout.
+      if (Date.now() - t0 >= 30) stalls++;
+    }
+    expect(stalls).toBeLessThanOrEqual(3);
   });
 });
