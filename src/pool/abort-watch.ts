@@ -29,9 +29,13 @@ export function watchAbort(core: PoolCore, extras: TaskExtras, prio: number, tar
       return;
     }
     const at = core.L.slotState + s;
-    const notStarted =
-      Atomics.compareExchange(core.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued ||
+    const wasQueued =
+      Atomics.compareExchange(core.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued;
+    const wasClaimed =
+      !wasQueued &&
       Atomics.compareExchange(core.ctl, at, SlotState.Claimed, SlotState.Cancelled) === SlotState.Claimed;
+    if (wasClaimed) core.slots.cancelledAfterClaim[s] = 1;
+    const notStarted = wasQueued || wasClaimed;
     settleEarly(core, s, err);
     if (!notStarted) abortRunning(core, s);
   };

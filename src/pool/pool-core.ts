@@ -72,8 +72,12 @@ export class PoolCore {
   completed = 0;
   failed = 0;
   closing = false;
+  /** STOP = 2 was set: workers are being terminated and never replaced. */
+  stopped = false;
   broken: Error | undefined;
   idleWaiters: (() => void)[] = [];
+  /** Re-checks idleWaiters while there are any (settlement.ts `waitFor`). */
+  idlePoll: ReturnType<typeof setInterval> | undefined;
   #ringWritten = 0;
   #unpublished = 0;
   #burstAt = 0;

@@ -6,7 +6,8 @@
  */
 import { reviveDeep } from '../memory/handle.js';
 import { isErrorRecord, recordToError } from './error-codec.js';
-import { ResultStatus, SlotState } from './layout.js';
+import { wake } from '../memory/wait.js';
+import { MAIN_SEQ, ResultStatus, SlotState } from './layout.js';
 import type { PoolCore } from './pool-core.js';
 import type { Aux, Target } from './task-queue.js';
 
@@ -32,6 +33,15 @@ export function messageResult(core: PoolCore, slot: number, status: number, valu
   finishResult(core, slot, status, reviveDeep(value));
   core.dispatch();
   core.publish();
+  endResultLoopIfIdle(core);
+}
+
+/**
+ * When the last task ended off the result rings (a message, a crash, a close), the result loop
+ * still sleeps in its 1 s waitAsync holding the process alive: wake it so it sees nothing is out.
+ */
+export function endResultLoopIfIdle(core: PoolCore): void {
+  if (core.looping && core.slots.inUse === 0) wake(core.ctl, MAIN_SEQ);
 }
 
 /** Settles a slot's task (if nobody settled it yet) and frees the slot. */
@@ -80,6 +90,7 @@ export function rejectAll(core: PoolCore, err: Error): void {
   });
   for (let s = 0; s < core.slots.size; s++) if (core.slots.target[s] !== undefined) settleEarly(core, s, err);
   notifyIdle(core);
+  endResultLoopIfIdle(core);
 }
 
 /** Whether nothing is queued or out. */
@@ -87,20 +98,38 @@ export function isIdle(core: PoolCore): boolean {
   return core.queue.length === 0 && core.slots.inUse === 0;
 }
 
-/** Resolves when `ready()` holds (or the pool broke), re-checking whenever work drains. */
+/** How often waiters re-check on their own (see {@link waitFor}). */
+const IDLE_POLL_MS = 5;
+
+/**
+ * Resolves when `ready()` holds (or the pool broke), re-checking whenever work drains, and every
+ * few ms besides: a worker claiming the last queued record makes the queue empty without any event
+ * on the main thread. The poll timer is unref'd and runs only while someone waits.
+ */
 export function waitFor(core: PoolCore, ready: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
       if (ready() || core.broken) resolve();
-      else core.idleWaiters.push(check);
+      else {
+        core.idleWaiters.push(check);
+        if (!core.idlePoll) {
+          core.idlePoll = setInterval(() => notifyIdle(core), IDLE_POLL_MS);
+          core.idlePoll.unref();
+        }
+      }
     };
     check();
   });
 }
 
 export function notifyIdle(core: PoolCore): void {
-  if (core.idleWaiters.length === 0) return;
-  const w = core.idleWaiters;
-  core.idleWaiters = [];
-  for (const f of w) f();
+  if (core.idleWaiters.length > 0) {
+    const w = core.idleWaiters;
+    core.idleWaiters = [];
+    for (const f of w) f();
+  }
+  if (core.idleWaiters.length === 0 && core.idlePoll) {
+    clearInterval(core.idlePoll);
+    core.idlePoll = undefined;
+  }
 }

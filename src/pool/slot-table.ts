@@ -20,6 +20,11 @@ export class SlotTable {
   readonly killAt: Float64Array;
   /** 1 for a task posted to one worker (it cannot be resent elsewhere). */
   readonly direct: Uint8Array;
+  /**
+   * 1 when an abort cancelled the task after a worker had claimed it: its record has left the ring,
+   * so only that worker's Skipped result frees the slot, and if it dies its exit must.
+   */
+  readonly cancelledAfterClaim: Uint8Array;
   readonly #free: Int32Array;
   #nFree: number;
   /** Slots with a timeout now, so the sweep can skip its scan when there are none. */
@@ -34,6 +39,7 @@ export class SlotTable {
     this.extras = new Array(size);
     this.timeout = new Float64Array(size);
     this.direct = new Uint8Array(size);
+    this.cancelledAfterClaim = new Uint8Array(size);
     this.killAt = new Float64Array(size);
     this.#free = new Int32Array(size);
     for (let i = 0; i < size; i++) this.#free[i] = size - 1 - i;
@@ -62,6 +68,7 @@ export class SlotTable {
     if (this.timeout[s] > 0) this.timed--;
     this.timeout[s] = 0;
     this.direct[s] = 0;
+    this.cancelledAfterClaim[s] = 0;
     this.killAt[s] = 0;
     this.#free[this.#nFree++] = s;
   }

@@ -31,7 +31,7 @@ import {
 import type { PoolCore } from './pool-core.js';
 import { createRing, ResultRingReader } from './ring.js';
 import type { Target } from './task-queue.js';
-import { finishSlot, messageResult, notifyIdle, rejectAll } from './settlement.js';
+import { endResultLoopIfIdle, finishSlot, messageResult, notifyIdle, rejectAll } from './settlement.js';
 import { WorkerEntry } from './worker-entry.js';
 
 const RESULT_RING = 1 << 20;
@@ -149,11 +149,12 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
   const { L, slots, ctl } = core;
   for (let s = 0; s < slots.size; s++) {
     const st = Atomics.load(ctl, L.slotState + s);
-    if (
-      (st !== SlotState.Claimed && st !== SlotState.Running) ||
-      Atomics.load(ctl, L.slotOwner + s) !== e.index
-    )
+    if (Atomics.load(ctl, L.slotOwner + s) !== e.index) continue;
+    if (st === SlotState.Cancelled && slots.cancelledAfterClaim[s]) {
+      finishSlot(core, s, false, undefined); // aborted in its hands: the caller has its AbortError
       continue;
+    }
+    if (st !== SlotState.Claimed && st !== SlotState.Running) continue;
     if (st === SlotState.Claimed && !slots.direct[s] && slots.target[s] !== undefined) requeue(core, s);
     else finishSlot(core, s, false, slots.target[s] === undefined ? undefined : crash);
   }
@@ -165,10 +166,11 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
   const wanted = e.leaving
     ? pending && core.workerCount === 0
     : pending || (!core.closing && core.workerCount < core.o.minWorkers);
-  if (!core.broken && wanted && core.workerCount < core.o.maxWorkers) spawnWorker(core, stats);
+  if (!core.broken && !core.stopped && wanted && core.workerCount < core.o.maxWorkers) spawnWorker(core, stats);
   core.dispatch();
   core.publish();
   notifyIdle(core);
+  endResultLoopIfIdle(core);
 }
 
 /** Puts a claimed-but-not-started task of a dead worker back in its ring (or the queue). */

@@ -125,6 +125,9 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
     publish(true);
     Atomics.wait(ctl, STOP, Atomics.load(ctl, STOP), 1);
   }
+  // Published at once (one store), announced later in batches: a task that ran keeps its result
+  // even if a later task of the same batch kills this worker.
+  if (results.publish()) unannounced++;
 }
 
 function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
@@ -288,14 +291,19 @@ async function loop(): Promise<void> {
       const done = new Promise<void>((r) => {
         settled = r;
       });
+      // Counted before it registers (so a publish that misses the registration sees the count)
+      // and until the wait itself ends, not the race (ASYNC_WAITERS in layout.ts): it stays in
+      // V8's queue after `done` wins, and takes a wake-up from any counted notify meanwhile.
+      Atomics.add(ctl, ASYNC_WAITERS, 1);
       const w = Atomics.waitAsync(ctl, TASK_SEQ, seen, 50);
-      if (w.async) {
-        // Counted until the wait itself ends (ASYNC_WAITERS in layout.ts): it stays in V8's queue
-        // after `done` wins the race, and takes a wake-up from any counted notify meanwhile.
-        Atomics.add(ctl, ASYNC_WAITERS, 1);
-        void w.value.then(leaveAsyncWait);
+      if (!w.async) {
+        // TASK_SEQ moved since `seen`: new work or mail, so look again now.
+        leaveAsyncWait();
+        settled = undefined;
+        continue;
       }
-      await (w.async ? Promise.race([done, w.value]) : done);
+      void w.value.then(leaveAsyncWait);
+      await Promise.race([done, w.value]);
       settled = undefined;
       lastYield = now();
       continue;

@@ -11,7 +11,7 @@ import { PoolCore } from './pool-core.js';
 import type { HealthStatus, PoolMetrics } from './pool-metrics.js';
 import { resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './pool-options.js';
 import { isStuck, Sweeper } from './pool-sweep.js';
-import { finishSlot, isIdle, rejectAll, waitFor } from './settlement.js';
+import { endResultLoopIfIdle, finishSlot, isIdle, notifyIdle, rejectAll, waitFor } from './settlement.js';
 import { intake } from './task-intake.js';
 import type { WorkerEntry } from './worker-entry.js';
 import { type LifecycleStats, maybeGrow, retire, spawnWorker } from './worker-lifecycle.js';
@@ -204,7 +204,9 @@ export class WorkerPool {
       if (opts?.force && !this.#forced) {
         this.#forced = true;
         rejectAll(core, new PoolClosedError('the pool was closed with force'));
-        for (const e of core.entries) if (e) void e.terminate();
+        // Stop the workers now, so none runs the rejected tasks; freeing their slots then lets the
+        // graceful close's wait for idleness end.
+        void this.#stopWorkers();
       }
       return this.#closed;
     }
@@ -213,20 +215,28 @@ export class WorkerPool {
     this.#closed = (async () => {
       if (opts?.force) rejectAll(core, new PoolClosedError('the pool was closed with force'));
       else await waitFor(core, () => isIdle(core));
-      Atomics.store(core.ctl, STOP, 2);
-      wake(core.ctl, TASK_SEQ);
       this.#sweeper.stop();
-      const live = core.entries.filter((e): e is WorkerEntry => !!e);
-      for (const e of live) e.leaving = true;
-      await Promise.all(live.map((e) => e.terminate()));
+      await this.#stopWorkers();
       // Anything still out (a worker that died mid-close) must settle too.
       rejectAll(core, new PoolClosedError('the pool closed'));
-      for (let s = 0; s < core.slots.size; s++) {
-        if (Atomics.load(core.ctl, core.L.slotState + s) !== SlotState.Free)
-          finishSlot(core, s, false, undefined);
-      }
     })();
     return this.#closed;
+  }
+
+  /** Tells every worker to stop, terminates them, and frees what they held (once they are gone). */
+  async #stopWorkers(): Promise<void> {
+    const core = this.#core;
+    core.stopped = true;
+    Atomics.store(core.ctl, STOP, 2);
+    wake(core.ctl, TASK_SEQ);
+    const live = core.entries.filter((e): e is WorkerEntry => !!e);
+    for (const e of live) e.leaving = true;
+    await Promise.all(live.map((e) => e.terminate()));
+    for (let s = 0; s < core.slots.size; s++) {
+      if (Atomics.load(core.ctl, core.L.slotState + s) !== SlotState.Free) finishSlot(core, s, false, undefined);
+    }
+    notifyIdle(core);
+    endResultLoopIfIdle(core);
   }
 
   /** `await using pool = new WorkerPool(...)` closes it at scope end. */
