@@ -1,0 +1,98 @@
+// Liveness: nothing waits on a wake-up that never comes, nothing is held after its worker died,
+// and close() means what it says. Each case once hung or stalled (see the commit that added it).
+import { DynamicWorkerPool, WorkerPool } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rejection, sharedCounters, sleep, TASKS, within } from '../fixtures/pool-helpers.js';
+
+let pool: WorkerPool | undefined;
+afterEach(async () => {
+  if (pool) await within(pool.close({ force: true }), 5000, 'close');
+  pool = undefined;
+});
+
+describe('pool liveness', () => {
+  it('a worker with an async task running still takes new work at once', async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, concurrentTasksPerWorker: 2 });
+    await pool.submit(1);
+    // Keeps one async task in flight: a worker that waited only for it would leave the rest 30 s.
+    const long = pool.submit(30_000, { fn: 'sleep' }).catch(() => undefined);
+    let worst = 0;
+    const end = Date.now() + 1500;
+    for (let i = 0; Date.now() < end; i++) {
+      const t0 = Date.now();
+      await within(pool.submit(i, { fn: 'double' }), 2000, `task ${i}`);
+      worst = Math.max(worst, Date.now() - t0);
+    }
+    // A lost wake-up costs a 50 ms wait timeout; a parked worker, the 30 s task.
+    expect(worst).toBeLessThan(45);
+    await pool.close({ force: true });
+    await long;
+  });
+
+  it('an aborted task held by a worker that dies frees its slot (close does not hang)', async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, killGrace: 30 });
+    await pool.submit(1);
+    const blocker = rejection(pool.submit(400, { fn: 'spin', timeout: 60 }));
+    await sleep(20); // the worker is inside the synchronous spin
+    const ac = new AbortController();
+    const buf = new ArrayBuffer(8);
+    // A transfer list makes it a direct task, posted to (and held by) the busy worker.
+    const held = rejection(pool.submit(buf, { fn: 'sum', transfer: [buf], signal: ac.signal }));
+    ac.abort();
+    expect((await held).name).toBe('AbortError');
+    expect((await blocker).name).toBe('TimeoutError'); // its worker is terminated and replaced
+    await sleep(100);
+    expect(await pool.submit(5)).toBe(5);
+    expect(pool.metrics().inFlight).toBe(0);
+    await within(pool.close(), 3000, 'close');
+  });
+
+  it('close({ force }) after a graceful close runs none of the rejected tasks', async () => {
+    const counters = sharedCounters(16);
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, workerData: { counters } });
+    await pool.submit(1);
+    const spin = rejection(pool.submit(300, { fn: 'spin' }));
+    const queued = Array.from({ length: 10 }, (_, i) =>
+      rejection(pool?.submit({ id: i + 1, ms: 50 }, { fn: 'markThenSleep' }) as Promise<unknown>),
+    );
+    await sleep(30);
+    const graceful = pool.close();
+    await sleep(10);
+    await within(pool.close({ force: true }), 2000, 'forced close');
+    for (const e of await Promise.all([spin, ...queued])) expect(e.name).toBe('PoolClosedError');
+    await within(graceful, 1000, 'graceful close');
+    await sleep(100);
+    expect(Array.from(counters.slice(1, 11))).toEqual(new Array(10).fill(0));
+    pool = undefined;
+  });
+
+  it('tasks that finished before a crash in the same batch keep their results', async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, concurrentTasksPerWorker: 8 });
+    // Warm up, so the worker claims tasks in batches.
+    for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 200 }, (_, i) => pool?.submit(i)));
+    let lost = 0;
+    for (let round = 0; round < 5; round++) {
+      const before = Array.from({ length: 5 }, (_, i) => pool?.submit(i) as Promise<unknown>);
+      const exit = rejection(pool.submit(1, { fn: 'exit' }));
+      for (const r of await Promise.allSettled(before)) if (r.status === 'rejected') lost++;
+      expect((await exit).name).toBe('WorkerCrashedError');
+    }
+    expect(lost).toBe(0);
+  });
+
+  it('drain() resolves when a worker claims the last queued task, without waiting for a result', async () => {
+    pool = new DynamicWorkerPool({ filename: TASKS, minWorkers: 1, maxWorkers: 2 });
+    await pool.submit(1);
+    const a = pool.submit(2000, { fn: 'sleep' }).catch(() => undefined);
+    await sleep(20);
+    // Grows a second worker; its 'ready' re-checks drain() just before it claims this task, and no
+    // result comes for 2 s.
+    const b = pool.submit(2000, { fn: 'sleep' }).catch(() => undefined);
+    const t0 = Date.now();
+    await within(pool.drain(), 1500, 'drain');
+    expect(pool.getQueueLength()).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    await pool.close({ force: true });
+    await Promise.all([a, b]);
+  });
+});
