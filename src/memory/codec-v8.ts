@@ -68,7 +68,12 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
   } else {
     const o: Record<string, unknown> = {};
     seen.set(value, o);
-    for (const k of Object.keys(value)) o[k] = replaceSabs((value as Record<string, unknown>)[k], sabs, seen);
+    for (const k of Object.keys(value)) {
+      const v = replaceSabs((value as Record<string, unknown>)[k], sabs, seen);
+      // An own key named __proto__ must stay a key: assigning it would set the prototype instead.
+      if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+      else o[k] = v;
+    }
     copy = o;
   }
   return copy;

@@ -184,6 +184,16 @@ describe('codec: shared memory inside values', () => {
     );
   });
 
+  it('an own key named __proto__ stays a key beside shared memory (it does not set the prototype)', () => {
+    const data = JSON.parse('{"__proto__": {"x": 1}, "a": 1}') as Record<string, unknown>;
+    const sab = new SharedArrayBuffer(8);
+    const back = viaBytes({ data, sab }) as { data: Record<string, unknown>; sab: SharedArrayBuffer };
+    expect(back.sab).toBe(sab);
+    expect(Object.getPrototypeOf(back.data)).toBe(Object.prototype);
+    expect(Object.keys(back.data)).toEqual(['__proto__', 'a']);
+    expect(Object.getOwnPropertyDescriptor(back.data, '__proto__')?.value).toEqual({ x: 1 });
+  });
+
   it('a Uint8Array or Buffer over a SharedArrayBuffer stays shared, like structuredClone', () => {
     const sab = new SharedArrayBuffer(16);
     const u8 = new Uint8Array(sab, 4, 8);
