@@ -202,14 +202,16 @@ export function retire(core: PoolCore, e: WorkerEntry, terminate: boolean): void
 /** Dynamic growth: start workers while tasks wait and no worker is idle or starting. */
 export function maybeGrow(core: PoolCore, stats: LifecycleStats): void {
   if (core.workerCount >= core.o.maxWorkers || core.closing) return;
-  const backlog = core.queue.length + core.ringBacklog();
-  if (backlog <= 0) return;
   // Room the existing workers have now: a worker between tasks counts as free even before it has
-  // marked itself idle, so a trickle of awaited tasks does not grow the pool.
+  // marked itself idle, so a trickle of awaited tasks does not grow the pool. Read before the
+  // backlog: a worker that claims meanwhile moves a task from backlog to in flight, and reading in
+  // this order can then only see it in neither (no growth), never in both (growth for nothing).
   const c = core.o.concurrency;
   let free = stats.starting * c;
   for (const e of core.entries)
     if (e && !e.leaving) free += Math.max(0, c - core.workerWord(e.index, W_INFLIGHT));
+  const backlog = core.queue.length + core.ringBacklog();
+  if (backlog <= 0) return;
   let want = Math.min(core.o.maxWorkers - core.workerCount, Math.ceil((backlog - free) / c));
   while (want-- > 0) spawnWorker(core, stats);
 }
