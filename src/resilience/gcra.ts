@@ -23,7 +23,8 @@
  *
  * Why no interleaving admits more than `capacity + rate * elapsed`: let S be the units booked and
  * not refunded. Each booking raises TAT by at least `inc` (from max(TAT, t) >= TAT) and each refund
- * lowers it by exactly `inc`, so TAT - S * period never decreases, and TAT starts at or before
+ * lowers it by exactly `inc`, and only while no booking came after it (a CAS from its own `next`),
+ * so TAT - S * period never decreases, and TAT starts at or before
  * the creation time t0: TAT >= t0 + S * period. Take the last-booked of k admitted units, booked
  * with value `next`: then next >= t0 + k * period, and it was admitted at a clock reading
  * t >= next - tau, so k <= capacity + (t - t0) / period. Periods are rounded up to whole ns and
@@ -128,27 +129,28 @@ export class GcraBucket {
     }
   }
 
-  /** Gives back a booking of `inc` ns that was never used (an aborted wait). */
-  refund(inc: bigint): void {
-    const v = this.#v;
-    let old = Atomics.load(v, TAT);
-    for (;;) {
-      const seen = Atomics.compareExchange(v, TAT, old, old - inc);
-      if (seen === old) return;
-      old = seen;
-    }
+  /**
+   * Gives back a booking that was never used (an aborted wait), if it is still the last one: TAT
+   * still equals the booking's `next`. A booking made after it was placed behind it, at times
+   * computed from the higher TAT; lowering TAT under it would let the next booking take the same
+   * time again (two admitted where the bucket held one). So a booking with others after it is
+   * simply lost, which only ever admits less.
+   */
+  refund(next: bigint, inc: bigint): void {
+    Atomics.compareExchange(this.#v, TAT, next, next - inc);
   }
 
   /**
    * A booked caller's wait: sleeps until `due` (nothing to do when it is not after the booking's
-   * clock reading `t`). An aborted sleep gives the booking of `inc` back and rejects with AbortError.
+   * clock reading `t`). An aborted sleep gives the booking (`next`, `inc`) back where it can (see
+   * {@link refund}) and rejects with AbortError.
    */
-  async sleepBooked(t: bigint, due: bigint, inc: bigint, signal: AbortSignal | undefined): Promise<void> {
+  async sleepBooked(t: bigint, due: bigint, next: bigint, inc: bigint, signal: AbortSignal | undefined): Promise<void> {
     if (due <= t) return;
     try {
       await sleepUntilNs(due, signal);
     } catch (err) {
-      this.refund(inc);
+      this.refund(next, inc);
       throw err;
     }
   }

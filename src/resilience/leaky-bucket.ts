@@ -107,7 +107,7 @@ export class LeakyBucket {
     }
     // The slot (next - inc), but never before the bound of gcra.ts allows (next - tau; only later
     // for capacity 1, by under 1 ns of rounding).
-    await b.sleepBooked(t, maxBig(next - inc, next - b.tau), inc, signal);
+    await b.sleepBooked(t, maxBig(next - inc, next - b.tau), next, inc, signal);
   }
 }
 

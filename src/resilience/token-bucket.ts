@@ -22,7 +22,7 @@ export interface TokenBucketOptions {
  *
  * Waiting acquires book their tokens at once and sleep on a timer until they are due, so waiters
  * are served in the order they asked (a large request is not starved by small ones) and nobody
- * spins. A waiter that times out or is aborted gives its booking back.
+ * spins. A waiter that times out or is aborted gives its booking back, unless a later one is booked behind it.
  *
  * @example
  * ```ts
@@ -93,7 +93,7 @@ export class TokenBucket {
         `TokenBucket.acquire timed out: ${n ?? 1} token(s) are ${needMs.toFixed(3)} ms away, timeout is ${opts?.timeout} ms`,
       );
     }
-    await b.sleepBooked(t, next - b.tau, inc, signal);
+    await b.sleepBooked(t, next - b.tau, next, inc, signal);
   }
 }
 

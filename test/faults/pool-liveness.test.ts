@@ -16,15 +16,17 @@ describe('pool liveness', () => {
     await pool.submit(1);
     // Keeps one async task in flight: a worker that waited only for it would leave the rest 30 s.
     const long = pool.submit(30_000, { fn: 'sleep' }).catch(() => undefined);
-    let worst = 0;
+    let stalls = 0;
     const end = Date.now() + 1500;
     for (let i = 0; Date.now() < end; i++) {
       const t0 = Date.now();
+      // A parked worker would leave a task for the whole 30 s.
       await within(pool.submit(i, { fn: 'double' }), 2000, `task ${i}`);
-      worst = Math.max(worst, Date.now() - t0);
+      if (Date.now() - t0 >= 45) stalls++;
     }
-    // A lost wake-up costs a 50 ms wait timeout; a parked worker, the 30 s task.
-    expect(worst).toBeLessThan(45);
+    // A lost wake-up costs a 50 ms wait timeout, once every ~100 ms when it was broken; a loaded
+    // machine may stall a few tasks on its own.
+    expect(stalls).toBeLessThanOrEqual(4);
     await pool.close({ force: true });
     await long;
   });

@@ -97,28 +97,45 @@ describe('TokenBucket on a fake clock', () => {
     expect(done).toBe(true);
   });
 
-  it('an aborted acquire rejects with AbortError and gives its booking back', async () => {
+  it('an aborted acquire rejects with AbortError and gives its booking back when it is the last', async () => {
     const b = new TokenBucket({ capacity: 1, refillPerSecond: 1 });
     expect(b.tryAcquire()).toBe(true);
     const ac = new AbortController();
-    const first = b.acquire(1, { signal: ac.signal });
-    const second = b.acquire(1); // booked behind `first`: due at 2000 ms
-    let secondDone = false;
-    void second.then(() => (secondDone = true));
+    const first = b.acquire(1, { signal: ac.signal }); // booked: due at 1000 ms
     await vi.advanceTimersByTimeAsync(300);
     ac.abort(new Error('stop'));
     await expect(first).rejects.toThrow(AbortError);
     await expect(first).rejects.toMatchObject({ cause: { message: 'stop' } });
-    // The refund moves the bookings back by one token: a third acquire is due at 2000 ms (the slot
-    // the abort freed), not 3000; `second` keeps its own 2000 ms.
+    // The abort gave the 1000 ms token back: the next acquire gets it.
+    let secondDone = false;
+    const second = b.acquire(1).then(() => (secondDone = true));
+    await vi.advanceTimersByTimeAsync(699);
+    expect(secondDone).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await second;
+    expect(b.tryAcquire()).toBe(false);
+  });
+
+  it('an aborted booking with a later one behind it is not given back (that would double-book)', async () => {
+    const b = new TokenBucket({ capacity: 1, refillPerSecond: 1 });
+    expect(b.tryAcquire()).toBe(true);
+    const ac = new AbortController();
+    const first = b.acquire(1, { signal: ac.signal }); // due at 1000 ms
+    let secondDone = false;
+    const second = b.acquire(1).then(() => (secondDone = true)); // booked behind it: due at 2000 ms
+    await vi.advanceTimersByTimeAsync(300);
+    ac.abort();
+    await expect(first).rejects.toThrow(AbortError);
+    // A refund here would put `third` at 2000 ms too: two tokens at once from a bucket of one.
     let thirdDone = false;
     const third = b.acquire(1).then(() => (thirdDone = true));
-    await vi.advanceTimersByTimeAsync(1699);
-    expect([secondDone, thirdDone]).toEqual([false, false]);
+    await vi.advanceTimersByTimeAsync(1700);
+    expect([secondDone, thirdDone]).toEqual([true, false]);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(thirdDone).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     await third;
-    expect([secondDone, thirdDone]).toEqual([true, true]);
-    expect(b.tryAcquire()).toBe(false);
+    await second;
   });
 
   it('an already-aborted signal rejects without booking', async () => {
