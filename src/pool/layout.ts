@@ -23,6 +23,9 @@
  *        +3 FAILED    tasks that ended in an error
  *        +4 RETIRE    1 asks this worker to exit once it holds no task
  *        +5 INFLIGHT  tasks it is running now
+ *        +6 CLAIMING  1 while it is inside a claim (from before its HEAD CAS until every claimed record is
+ *                     marked CONSUMED): records below HEAD and not CONSUMED belong to a claimer that is
+ *                     mid-claim or dead, and the main thread tells them apart by this word (worker-lifecycle.ts)
  *   SLOT_STATE + s   SlotState of task slot s: FREE -> QUEUED (main) -> CLAIMED (worker CAS) -> RUNNING
  *                    (worker CAS) -> FREE (main, once it read the result); the main thread may CAS
  *                    QUEUED or CLAIMED -> CANCELLED, and a worker then skips the task. The CAS on the
@@ -49,6 +52,7 @@ export const W_DONE = 2;
 export const W_FAILED = 3;
 export const W_RETIRE = 4;
 export const W_INFLIGHT = 5;
+export const W_CLAIMING = 6;
 
 /** Most worker indices a pool can have at once (a hard cap on maxWorkers). */
 export const MAX_WORKER_INDEX = 256;

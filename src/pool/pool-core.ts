@@ -72,6 +72,8 @@ export class PoolCore {
   completed = 0;
   failed = 0;
   closing = false;
+  /** Indexes of workers that died since their unclaimed records were last recovered. */
+  readonly deadIndexes = new Set<number>();
   /** STOP = 2 was set: workers are being terminated and never replaced. */
   stopped = false;
   broken: Error | undefined;
@@ -155,6 +157,7 @@ export class PoolCore {
     }
     this.#ringWritten++;
     this.times[this.L.enq + s] = enqueued;
+    Atomics.store(this.ctl, this.L.slotOwner + s, -1); // no claimer yet (worker-lifecycle.ts recoverClaims)
     Atomics.store(this.ctl, this.L.slotState + s, SlotState.Queued);
     this.#fill(s, priority, fnId, target, aux, extras, stored);
     if ((this.ctl[PRIO_MASK] & (1 << priority)) === 0) Atomics.or(this.ctl, PRIO_MASK, 1 << priority);

@@ -157,6 +157,29 @@ export class TaskRingWriter extends Ring {
     return true;
   }
 
+  /** The claim position: records below it are claimed (a worker's HEAD CAS moved past them). */
+  head(): number {
+    return Atomics.load(this.ctl, HEAD);
+  }
+
+  /**
+   * Takes back the records below `head` that no worker marked CONSUMED: their claimer died between
+   * its HEAD CAS and its marks. Only safe when no live worker is inside a claim (the caller checks
+   * each one's CLAIMING word after reading `head`): then nobody else will ever mark them. Each is
+   * marked CONSUMED (so space is reclaimed past it) and its slot handed to `orphan`.
+   */
+  recoverOrphans(head: number, orphan: (slot: number) => void): void {
+    for (let r = this.#reclaim; r !== head; ) {
+      const at = (r & this.mask) >> 2;
+      const hdr = Atomics.load(this.i32, at);
+      if ((hdr & CONSUMED) === 0) {
+        Atomics.store(this.i32, at, hdr | CONSUMED);
+        if ((hdr & PAD) === 0) orphan(this.slotAt(r));
+      }
+      r = (r + (hdr & LEN_MASK)) | 0;
+    }
+  }
+
   /** Makes every written record visible to workers; returns whether there was anything new. */
   publish(): boolean {
     if (this.#published === this.#write) return false;
@@ -175,9 +198,15 @@ export class TaskRingReader extends Ring {
 
   /**
    * Claims up to `max` task records and hands each to `take(slot, fnId, value)`, marking it
-   * CONSUMED right after it is copied out. Returns how many were claimed.
+   * CONSUMED right after it is copied out and `own(slot)` has named the claimer. `claimed(n)` hears
+   * the count right after the HEAD CAS, before any copying. Returns how many were claimed.
    */
-  claim(max: number, take: (slot: number, fnId: number, value: unknown) => void): number {
+  claim(
+    max: number,
+    take: (slot: number, fnId: number, value: unknown) => void,
+    claimed: (n: number) => void,
+    own: (slot: number) => void,
+  ): number {
     const ctl = this.ctl;
     for (;;) {
       const h = Atomics.load(ctl, HEAD);
@@ -191,6 +220,7 @@ export class TaskRingReader extends Ring {
         pos = (pos + this.lengthAt(pos, hdr)) | 0;
       }
       if (Atomics.compareExchange(ctl, HEAD, h, pos) !== h) continue;
+      claimed(n);
       for (let p = h; p !== pos; ) {
         const at = (p & this.mask) >> 2;
         const hdr = this.i32[at];
@@ -205,6 +235,9 @@ export class TaskRingReader extends Ring {
           }
           const slot = this.slotAt(p);
           const fnId = this.metaAt(p);
+          // Owner first, then CONSUMED: a claimer that dies after the mark has left its name on
+          // the slot, one that dies before it has left the record (see worker-lifecycle.ts).
+          own(slot);
           Atomics.store(this.i32, at, hdr | CONSUMED);
           take(slot, failed === undefined ? fnId : -1, failed === undefined ? value : failed);
         }

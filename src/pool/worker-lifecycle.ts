@@ -16,6 +16,7 @@ import {
   SlotState,
   SPINNER,
   TASK_SEQ,
+  W_CLAIMING,
   W_DONE,
   W_FAILED,
   W_INFLIGHT,
@@ -30,8 +31,8 @@ import {
 } from './layout.js';
 import type { PoolCore } from './pool-core.js';
 import { createRing, ResultRingReader } from './ring.js';
-import type { Target } from './task-queue.js';
 import { endResultLoopIfIdle, finishSlot, messageResult, notifyIdle, rejectAll } from './settlement.js';
+import { MAX_PRIORITY, type Target } from './task-queue.js';
 import { WorkerEntry } from './worker-entry.js';
 
 const RESULT_RING = 1 << 20;
@@ -159,6 +160,9 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
     else finishSlot(core, s, false, slots.target[s] === undefined ? undefined : crash);
   }
   Atomics.store(ctl, base + W_INFLIGHT, 0);
+  Atomics.store(ctl, base + W_CLAIMING, 0);
+  core.deadIndexes.add(e.index);
+  recoverClaims(core);
   if (!e.leaving) e.lastError ??= crash;
   // Replace a crashed worker while the pool needs it (work pending, or below minWorkers). One that
   // left on purpose (idle, scaleDown, close) is replaced only if no worker is left for pending work.
@@ -171,6 +175,47 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
   core.publish();
   notifyIdle(core);
   endResultLoopIfIdle(core);
+}
+
+/**
+ * Recovers what dead workers left inside a claim (terminated or out of memory between their HEAD
+ * CAS and their slot CASes). A claimer names itself on each slot (SLOT_OWNER), then marks the
+ * record CONSUMED, then CASes the slot QUEUED -> CLAIMED. So a dead claimer leaves either a record
+ * below HEAD not CONSUMED, or a QUEUED slot with its name on it (place() resets the name to -1).
+ * Such tasks go back in the rings, or are freed if an abort cancelled them meanwhile; without this
+ * they would never settle and their ring would stall at the record.
+ *
+ * Safe only while no live worker is inside a claim: HEAD is read first, so any claim its value
+ * includes had set its worker's CLAIMING before; if one is set, this retries in 1 ms. Claims begun
+ * later start at or above that HEAD and touch none of these records or slots.
+ */
+function recoverClaims(core: PoolCore): void {
+  if (core.deadIndexes.size === 0) return;
+  const heads: number[] = [];
+  for (let p = 1; p <= MAX_PRIORITY; p++) heads[p] = core.rings[p].head();
+  for (const e of core.entries) {
+    if (e && !e.exited && Atomics.load(core.ctl, WORKERS_AT + e.index * W_STRIDE + W_CLAIMING) !== 0) {
+      setTimeout(() => recoverClaims(core), 1).unref();
+      return;
+    }
+  }
+  const { ctl, L, slots } = core;
+  const lost = new Set<number>();
+  for (let p = 1; p <= MAX_PRIORITY; p++) core.rings[p].recoverOrphans(heads[p], (s) => lost.add(s));
+  for (let s = 0; s < slots.size; s++) {
+    const owner = Atomics.load(ctl, L.slotOwner + s);
+    if (Atomics.load(ctl, L.slotState + s) === SlotState.Queued && core.deadIndexes.has(owner)) lost.add(s);
+  }
+  core.deadIndexes.clear();
+  for (const s of lost) {
+    const st = Atomics.load(ctl, L.slotState + s);
+    if (st === SlotState.Queued) requeue(core, s);
+    else if (st === SlotState.Cancelled && !slots.cancelledAfterClaim[s]) finishSlot(core, s, false, undefined);
+  }
+  if (lost.size > 0) {
+    core.dispatch();
+    core.publish();
+  }
 }
 
 /** Puts a claimed-but-not-started task of a dead worker back in its ring (or the queue). */

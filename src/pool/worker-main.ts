@@ -28,6 +28,7 @@ import {
   SPINNER,
   STOP,
   TASK_SEQ,
+  W_CLAIMING,
   W_DONE,
   W_FAILED,
   W_INFLIGHT,
@@ -194,8 +195,10 @@ const bSlot: number[] = [];
 const bFn: number[] = [];
 const bInput: unknown[] = [];
 let bLen = 0;
-function take(slot: number, fnId: number, value: unknown): void {
+function own(slot: number): void {
   Atomics.store(ctl, L.slotOwner + slot, init.index);
+}
+function take(slot: number, fnId: number, value: unknown): void {
   if (
     Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued
   ) {
@@ -216,11 +219,12 @@ function claimAndRun(room: number): number {
   const mask = Atomics.load(ctl, PRIO_MASK);
   const want = Math.min(room, batch);
   let n = 0;
+  Atomics.store(ctl, me + W_CLAIMING, 1);
   for (let p = 10; p >= 1 && n === 0; p--) {
-    if ((mask & (1 << p)) !== 0) n = (rings[p] as TaskRingReader).claim(want, take);
+    if ((mask & (1 << p)) !== 0) n = (rings[p] as TaskRingReader).claim(want, take, countClaimed, own);
   }
+  Atomics.store(ctl, me + W_CLAIMING, 0);
   if (n > 0) {
-    Atomics.add(ctl, CLAIMED, n);
     // The main thread wakes as few workers as it publishes tasks; pass the wake-up on while work remains.
     if (Atomics.load(ctl, TASK_SEQ + 1) > 0 && hasWork())
       Atomics.notify(ctl, TASK_SEQ, 1 + Atomics.load(ctl, ASYNC_WAITERS));
@@ -254,6 +258,11 @@ function hasWork(): boolean {
     if ((mask & (1 << p)) !== 0 && (rings[p] as TaskRingReader).hasWork()) return true;
   return direct.length > 0;
 }
+
+/** Counted at the HEAD CAS, so the main thread's backlog never counts a claimed record twice. */
+const countClaimed = (n: number): void => {
+  Atomics.add(ctl, CLAIMED, n);
+};
 
 const leaveAsyncWait = (): void => {
   Atomics.sub(ctl, ASYNC_WAITERS, 1);
