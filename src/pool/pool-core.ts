@@ -193,7 +193,7 @@ export class PoolCore {
     this.ensureResultLoop();
   }
 
-  /** Posts a task to the least busy live worker (transfer lists, oversized or shared-object inputs). */
+  /** Posts a task to the least busy worker with room (transfer lists, oversized or shared-object inputs). */
   #placeDirect(
     priority: number,
     stored: unknown,
@@ -203,10 +203,12 @@ export class PoolCore {
     extras: TaskExtras | undefined,
     enqueued: number,
   ): boolean {
+    // Only to a worker with room: a task posted to a busy one would wait behind its work while
+    // another goes idle. Without room it stays queued, and the next result or exit places it.
     let best: WorkerEntry | undefined;
-    let bestLoad = Infinity;
+    let bestLoad = this.o.concurrency;
     for (const e of this.entries) {
-      if (!e || e.exited || e.leaving) continue;
+      if (!e || e.exited || e.leaving || !e.ready) continue;
       const load = this.workerWord(e.index, W_INFLIGHT) + e.direct;
       if (load < bestLoad) {
         best = e;
@@ -219,7 +221,8 @@ export class PoolCore {
     this.times[this.L.enq + s] = enqueued;
     Atomics.store(this.ctl, this.L.slotOwner + s, best.index);
     Atomics.store(this.ctl, this.L.slotState + s, SlotState.Claimed);
-    this.#fill(s, priority, fnId, target, aux, extras, undefined);
+    // The input is kept (unless its buffers were transferred) to resend it if the worker dies first.
+    this.#fill(s, priority, fnId, target, aux, extras, extras?.transfer ? undefined : stored);
     this.slots.direct[s] = 1;
     best.direct++;
     try {

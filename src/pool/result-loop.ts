@@ -8,7 +8,7 @@ import { MAIN_SEQ } from './layout.js';
 import type { PoolCore } from './pool-core.js';
 import { drain } from './settlement.js';
 
-/** Starts the result loop; it runs while any task is out and stops by itself. */
+/** Starts the result loop; it runs while any task is out or queued and stops by itself. */
 export function runResultLoop(core: PoolCore): void {
   core.looping = true;
   holdLoop();
@@ -16,7 +16,7 @@ export function runResultLoop(core: PoolCore): void {
 }
 
 /**
- * Sleeps in `Atomics.waitAsync` on MAIN_SEQ while tasks are out, draining every result ring per
+ * Sleeps in `Atomics.waitAsync` on MAIN_SEQ while tasks are out or queued, draining every result ring per
  * wake-up. While it runs it holds a ref'd handle (memory/wait.ts), so pending tasks keep the
  * process alive and a pool with nothing pending keeps nothing alive.
  */
@@ -24,7 +24,7 @@ async function resultLoop(core: PoolCore): Promise<void> {
   const ctl = core.ctl;
   let lastYield = now();
   try {
-    while (core.slots.inUse > 0) {
+    while (core.slots.inUse > 0 || core.queue.length > 0) {
       const seen = Atomics.load(ctl, MAIN_SEQ);
       if (drain(core) > 0) {
         // Let the settled promises' reactions run (they often submit more), and now and then

@@ -41,7 +41,7 @@ export function messageResult(core: PoolCore, slot: number, status: number, valu
  * still sleeps in its 1 s waitAsync holding the process alive: wake it so it sees nothing is out.
  */
 export function endResultLoopIfIdle(core: PoolCore): void {
-  if (core.looping && core.slots.inUse === 0) wake(core.ctl, MAIN_SEQ);
+  if (core.looping && core.slots.inUse === 0 && core.queue.length === 0) wake(core.ctl, MAIN_SEQ);
 }
 
 /** Settles a slot's task (if nobody settled it yet) and frees the slot. */

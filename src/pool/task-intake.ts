@@ -63,6 +63,7 @@ export function intake(
   }
   const seq = core.queue.push(priority, stored, fnId, target, aux, extras, at);
   if (extras?.ticket) extras.ticket.seq = seq;
+  core.ensureResultLoop(); // it keeps the process alive while anything waits, placed or not
   core.scheduleFlush();
 }
 

@@ -156,7 +156,8 @@ function onExit(core: PoolCore, stats: LifecycleStats, e: WorkerEntry, code: num
       continue;
     }
     if (st !== SlotState.Claimed && st !== SlotState.Running) continue;
-    if (st === SlotState.Claimed && !slots.direct[s] && slots.target[s] !== undefined) requeue(core, s);
+    const resendable = !slots.direct[s] || slots.input[s] !== undefined; // direct without a transfer
+    if (st === SlotState.Claimed && resendable && slots.target[s] !== undefined) requeue(core, s);
     else finishSlot(core, s, false, slots.target[s] === undefined ? undefined : crash);
   }
   Atomics.store(ctl, base + W_INFLIGHT, 0);
@@ -232,6 +233,7 @@ function requeue(core: PoolCore, s: number): void {
   slots.release(s);
   if (!core.place(prio, input, fnId, target, aux, extras, enq)) {
     const seq = core.queue.push(prio, input, fnId, target, aux, extras, enq);
+    core.ensureResultLoop();
     if (extras?.ticket) extras.ticket.seq = seq;
   }
 }

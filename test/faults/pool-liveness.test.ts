@@ -97,4 +97,32 @@ describe('pool liveness', () => {
     await pool.close({ force: true });
     await Promise.all([a, b]);
   });
+
+  it('a task too big for a ring waits for a worker with room, not behind a busy one', async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 2, minWorkers: 2 });
+    await Promise.all([pool.submit(1), pool.submit(2)]);
+    const t0 = Date.now();
+    const long = pool.submit(2000, { fn: 'spin' });
+    const short = pool.submit(100, { fn: 'spin' });
+    await sleep(20);
+    const big = 'x'.repeat(400_000); // travels by message: bound to one worker once posted
+    const done = pool.submit(big).then((v) => [(v as string).length, Date.now() - t0]);
+    const [length, at] = await within(done, 1800, 'the big task');
+    expect(length).toBe(400_000);
+    expect(at).toBeLessThan(1500); // after the 100 ms task, not the 2 s one
+    await Promise.all([long, short]);
+  });
+
+  it('a big task posted to a worker that dies before starting it is resent, not failed', async () => {
+    // Room for two: the big task is posted to the worker while it is stuck in a synchronous loop.
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, concurrentTasksPerWorker: 2, killGrace: 10 });
+    await pool.submit(1);
+    const stuck = rejection(pool.submit(1000, { fn: 'spin', timeout: 30 }));
+    await sleep(5);
+    const big = pool.submit('y'.repeat(400_000));
+    const small = pool.submit(7);
+    expect((await stuck).name).toBe('TimeoutError');
+    expect(((await within(big, 3000, 'the big task')) as string).length).toBe(400_000);
+    expect(await small).toBe(7);
+  });
 });
