@@ -6,7 +6,7 @@ import { fastNow as now } from '../memory/clock.js';
 import { holdLoop, releaseLoop } from '../memory/wait.js';
 import { MAIN_SEQ } from './layout.js';
 import type { PoolCore } from './pool-core.js';
-import { drain } from './settlement.js';
+import { drain, isIdle } from './settlement.js';
 
 /** Starts the result loop; it runs while any task is out or queued and stops by itself. */
 export function runResultLoop(core: PoolCore): void {
@@ -24,7 +24,7 @@ async function resultLoop(core: PoolCore): Promise<void> {
   const ctl = core.ctl;
   let lastYield = now();
   try {
-    while (core.slots.inUse > 0 || core.queue.length > 0) {
+    while (!isIdle(core)) {
       const seen = Atomics.load(ctl, MAIN_SEQ);
       if (drain(core) > 0) {
         // Let the settled promises' reactions run (they often submit more), and now and then

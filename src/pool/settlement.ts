@@ -41,7 +41,7 @@ export function messageResult(core: PoolCore, slot: number, status: number, valu
  * still sleeps in its 1 s waitAsync holding the process alive: wake it so it sees nothing is out.
  */
 export function endResultLoopIfIdle(core: PoolCore): void {
-  if (core.looping && core.slots.inUse === 0 && core.queue.length === 0) wake(core.ctl, MAIN_SEQ);
+  if (core.looping && isIdle(core)) wake(core.ctl, MAIN_SEQ);
 }
 
 /** Settles a slot's task (if nobody settled it yet) and frees the slot. */
@@ -62,7 +62,7 @@ export function finishSlot(core: PoolCore, s: number, ok: boolean, value: unknow
     else core.failed++;
     settle(target, aux, ok, value);
   }
-  if (slots.inUse === 0 && core.queue.length === 0) notifyIdle(core);
+  if (isIdle(core)) notifyIdle(core);
 }
 
 /** Settles now and detaches the slot from its outcome; the worker's late result is then ignored. */
