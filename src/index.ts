@@ -7,7 +7,7 @@ export * from './pool/index.js';
 export * from './resilience/index.js';
 export * from './sync/index.js';
 
-import { setWorkerPreload } from './pool/worker-lifecycle.js';
+import { setWorkerPreload } from './pool/main/index.js';
 
 // Pool workers import this module first, so every shared kind is registered there and shared
 // objects in task inputs arrive as live objects.

@@ -1,4 +1,4 @@
-import type { WorkerPoolOptions } from './pool-options.js';
+import type { WorkerPoolOptions } from './main/index.js';
 import { WorkerPool } from './worker-pool.js';
 
 /**

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../memory/errors.js';
-import type { WorkerPoolOptions } from './pool-options.js';
+import type { WorkerPoolOptions } from './main/index.js';
 import { WorkerPool } from './worker-pool.js';
 
 /**

@@ -1,8 +1,7 @@
 export * from './dynamic-pool.js';
-export { registerErrorClass } from './error-codec.js';
+export { registerErrorClass } from './shared/index.js';
 export * from './errors.js';
 export * from './fixed-pool.js';
-export type { HealthStatus, PoolMetrics } from './pool-metrics.js';
-export type { SubmitOptions, WorkerPoolOptions } from './pool-options.js';
-export type { TaskContext } from './worker-main-types.js';
+export type { HealthStatus, PoolMetrics, SubmitOptions, WorkerPoolOptions } from './main/index.js';
+export type { TaskContext } from './worker/index.js';
 export * from './worker-pool.js';

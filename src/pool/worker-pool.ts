@@ -4,17 +4,32 @@
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
 import { wake } from '../memory/wait.js';
-import { BatchCollector, mapThroughPool } from './batch.js';
+import {
+  BatchCollector,
+  endResultLoopIfIdle,
+  finishSlot,
+  type HealthStatus,
+  intake,
+  isIdle,
+  isStuck,
+  type LifecycleStats,
+  mapThroughPool,
+  maybeGrow,
+  notifyIdle,
+  PoolCore,
+  type PoolMetrics,
+  rejectAll,
+  resolveOptions,
+  retire,
+  spawnWorker,
+  type SubmitOptions,
+  Sweeper,
+  waitFor,
+  type WorkerEntry,
+  type WorkerPoolOptions,
+} from './main/index.js';
 import { PoolClosedError } from './errors.js';
-import { MAX_WORKER_INDEX, SlotState, STOP, TASK_SEQ, W_DONE, W_FAILED, W_INFLIGHT } from './layout.js';
-import { PoolCore } from './pool-core.js';
-import type { HealthStatus, PoolMetrics } from './pool-metrics.js';
-import { resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './pool-options.js';
-import { isStuck, Sweeper } from './pool-sweep.js';
-import { endResultLoopIfIdle, finishSlot, isIdle, notifyIdle, rejectAll, waitFor } from './settlement.js';
-import { intake } from './task-intake.js';
-import type { WorkerEntry } from './worker-entry.js';
-import { type LifecycleStats, maybeGrow, retire, spawnWorker } from './worker-lifecycle.js';
+import { MAX_WORKER_INDEX, SlotState, STOP, TASK_SEQ, W_DONE, W_FAILED, W_INFLIGHT } from './shared/index.js';
 
 /**
  * A pool of worker threads running the functions of one task module.

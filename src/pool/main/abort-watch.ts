@@ -7,8 +7,8 @@
  * skips the task; if the worker won, the task is running and its signal is aborted by message.
  * Either way the caller's promise rejects with AbortError at once.
  */
-import { AbortError } from '../memory/errors.js';
-import { SlotState } from './layout.js';
+import { AbortError } from '../../memory/errors.js';
+import { SlotState } from '../shared/index.js';
 import type { PoolCore } from './pool-core.js';
 import { settle, settleEarly } from './settlement.js';
 import type { Aux, Target, TaskExtras } from './task-queue.js';

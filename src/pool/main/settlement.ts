@@ -4,10 +4,9 @@
  * core (pool-core.ts) holds only the submit side.
  * @internal
  */
-import { reviveDeep } from '../memory/handle.js';
-import { isErrorRecord, recordToError } from './error-codec.js';
-import { wake } from '../memory/wait.js';
-import { MAIN_SEQ, ResultStatus, SlotState } from './layout.js';
+import { reviveDeep } from '../../memory/handle.js';
+import { isErrorRecord, MAIN_SEQ, recordToError, ResultStatus, SlotState } from '../shared/index.js';
+import { wake } from '../../memory/wait.js';
 import type { PoolCore } from './pool-core.js';
 import type { Aux, Target } from './task-queue.js';
 

@@ -19,7 +19,7 @@
  *   a result resets that. Long tasks thus cost at most one 20 µs spin per 17 flushes.
  * @internal
  */
-import { fastNow as now } from '../memory/clock.js';
+import { fastNow as now } from '../../memory/clock.js';
 import type { PoolCore } from './pool-core.js';
 import { drain } from './settlement.js';
 

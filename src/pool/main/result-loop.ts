@@ -2,9 +2,9 @@
  * How results come back to the main thread.
  * @internal
  */
-import { fastNow as now } from '../memory/clock.js';
-import { holdLoop, releaseLoop } from '../memory/wait.js';
-import { MAIN_SEQ } from './layout.js';
+import { fastNow as now } from '../../memory/clock.js';
+import { holdLoop, releaseLoop } from '../../memory/wait.js';
+import { MAIN_SEQ } from '../shared/index.js';
 import type { PoolCore } from './pool-core.js';
 import { drain, isIdle } from './settlement.js';
 

@@ -5,8 +5,7 @@
  * @internal
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { errorToRecord } from './error-codec.js';
-import type { WorkerInit } from './layout.js';
+import { errorToRecord, type WorkerInit } from '../shared/index.js';
 import { loadTaskModule, type TaskModule } from './task-module.js';
 
 // The init message is posted right after the Worker is made, so it is normally queued already. It is

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
-import { InvalidArgumentError } from '../memory/errors.js';
-import { SPIN_PAYS } from '../memory/spin.js';
-import { MAX_WORKER_INDEX } from './layout.js';
+import { InvalidArgumentError } from '../../memory/errors.js';
+import { SPIN_PAYS } from '../../memory/spin.js';
+import { MAX_WORKER_INDEX } from '../shared/index.js';
 import { AUTO_SPIN_MICROS } from './result-spin.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
 

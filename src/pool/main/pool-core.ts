@@ -9,18 +9,19 @@
  * results in batches. `postMessage` is kept for what rings cannot carry: transfer lists, oversized
  * values and shared objects.
  *
- * Worker lifecycle (worker-lifecycle.ts), timeouts (pool-sweep.ts) and aborts (abort-watch.ts)
+ * Worker lifecycle (worker-lifecycle.ts), timeouts (sweep.ts) and aborts (abort-watch.ts)
  * work on this core; `WorkerPool` is the public face.
  * @internal
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { fastNow as now } from '../memory/clock.js';
-import { type Encoded, encode, newEncoded, payloadLength } from '../memory/codec.js';
-import { wake } from '../memory/wait.js';
+import { fastNow as now } from '../../memory/clock.js';
+import { type Encoded, encode, newEncoded, payloadLength } from '../../memory/codec.js';
+import { wake } from '../../memory/wait.js';
 import { decodeEncoded, isEncoded } from './encoded-input.js';
 import {
   ASYNC_WAITERS,
   CLAIMED,
+  createRing,
   type Layout,
   layoutFor,
   type MainMessage,
@@ -28,15 +29,15 @@ import {
   SlotState,
   SPINNER,
   TASK_SEQ,
+  TaskRingWriter,
   W_INFLIGHT,
   W_MAIL,
   W_STRIDE,
   WORKERS_AT,
-} from './layout.js';
-import type { ResolvedOptions } from './pool-options.js';
+} from '../shared/index.js';
+import type { ResolvedOptions } from './options.js';
 import { runResultLoop } from './result-loop.js';
 import { ResultSpin } from './result-spin.js';
-import { createRing, TaskRingWriter } from './ring.js';
 import { finishResult, finishSlot, notifyIdle } from './settlement.js';
 import { SlotTable } from './slot-table.js';
 import {

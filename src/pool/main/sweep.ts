@@ -6,9 +6,9 @@
  * and the lifecycle replaces it. The timer is unref'd: it keeps no process alive.
  * @internal
  */
-import { fastNow as now } from '../memory/clock.js';
-import { TimeoutError } from '../memory/errors.js';
-import { SlotState, W_INFLIGHT, W_STATE, WorkerState } from './layout.js';
+import { fastNow as now } from '../../memory/clock.js';
+import { TimeoutError } from '../../memory/errors.js';
+import { SlotState, W_INFLIGHT, W_STATE, WorkerState } from '../shared/index.js';
 import type { PoolCore } from './pool-core.js';
 import { settleEarly } from './settlement.js';
 import type { WorkerEntry } from './worker-entry.js';

@@ -4,14 +4,14 @@
  * @internal
  */
 
-import { encode, newEncoded } from '../memory/codec.js';
-import { AbortError } from '../memory/errors.js';
+import { encode, newEncoded } from '../../memory/codec.js';
+import { AbortError } from '../../memory/errors.js';
 import { watchAbort } from './abort-watch.js';
 import { markEncoded } from './encoded-input.js';
-import { PoolClosedError, QueueFullError } from './errors.js';
-import { W_INFLIGHT } from './layout.js';
+import { PoolClosedError, QueueFullError } from '../errors.js';
+import { W_INFLIGHT } from '../shared/index.js';
 import type { PoolCore } from './pool-core.js';
-import { checkSubmit, type SubmitOptions } from './pool-options.js';
+import { checkSubmit, type SubmitOptions } from './options.js';
 import { settle } from './settlement.js';
 import { type Aux, DEFAULT_PRIORITY, type Target, type TaskExtras } from './task-queue.js';
 

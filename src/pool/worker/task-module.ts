@@ -7,7 +7,7 @@
  * strips types (22.18+). Otherwise the error says so instead of Node's bare ERR_UNKNOWN_FILE_EXTENSION.
  */
 import { pathToFileURL } from 'node:url';
-import { TaskFunctionNotFoundError, WorkerModuleError } from './errors.js';
+import { TaskFunctionNotFoundError, WorkerModuleError } from '../errors.js';
 
 export type TaskFunction = (input: unknown, ctx: unknown) => unknown;
 export type TaskModule = Record<string, unknown>;

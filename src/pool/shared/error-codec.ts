@@ -9,8 +9,8 @@
  * `err.constructor.name` and `String(err)` read as they did in the worker.
  */
 import { inspect } from 'node:util';
-import * as memoryErrors from '../memory/errors.js';
-import * as poolErrors from './errors.js';
+import * as memoryErrors from '../../memory/errors.js';
+import * as poolErrors from '../errors.js';
 
 interface ErrorRecord {
   '\u0000skeinError': 1;

@@ -9,25 +9,27 @@
  * the task module's own timers).
  */
 import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
-import { fastNow as now } from '../memory/clock.js';
-import { encode, newEncoded, payloadLength } from '../memory/codec.js';
-import { reviveDeep } from '../memory/handle.js';
-import { SharedHistogram } from '../memory/histogram.js';
-import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../memory/spin.js';
-import { wake } from '../memory/wait.js';
-import { errorToRecord } from './error-codec.js';
+import { fastNow as now } from '../../memory/clock.js';
+import { encode, newEncoded, payloadLength } from '../../memory/codec.js';
+import { reviveDeep } from '../../memory/handle.js';
+import { SharedHistogram } from '../../memory/histogram.js';
+import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../../memory/spin.js';
+import { wake } from '../../memory/wait.js';
 import {
   ASYNC_WAITERS,
   CLAIMED,
+  errorToRecord,
   layoutFor,
   MAIN_SEQ,
   type MainMessage,
   PRIO_MASK,
+  ResultRingWriter,
   ResultStatus,
   SlotState,
   SPINNER,
   STOP,
   TASK_SEQ,
+  TaskRingReader,
   W_CLAIMING,
   W_DONE,
   W_FAILED,
@@ -38,8 +40,7 @@ import {
   W_STRIDE,
   WORKERS_AT,
   WorkerState,
-} from './layout.js';
-import { ResultRingWriter, TaskRingReader } from './ring.js';
+} from '../shared/index.js';
 import { findTaskFunction, type TaskFunction } from './task-module.js';
 import { boot } from './worker-boot.js';
 import { TaskControls } from './worker-context.js';

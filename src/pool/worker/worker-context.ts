@@ -5,7 +5,7 @@
  * arrives for a running task before it read its signal is remembered, and the signal is born aborted.
  * @internal
  */
-import { AbortError } from '../memory/errors.js';
+import { AbortError } from '../../memory/errors.js';
 import type { TaskContext } from './worker-main-types.js';
 
 export class TaskControls {

@@ -3,10 +3,9 @@
  * ring and histograms (which outlive it and pass to its replacement), and what health reports need.
  */
 import { Worker } from 'node:worker_threads';
-import type { SharedHistogram } from '../memory/histogram.js';
-import type { ResultRingReader } from './ring.js';
-
-const bootstrap = new URL('./worker-main.js', import.meta.url);
+import type { SharedHistogram } from '../../memory/histogram.js';
+import type { ResultRingReader } from '../shared/index.js';
+import { WORKER_MAIN_URL } from '../worker/index.js';
 
 /** Per-index shared memory that survives a worker's replacement. */
 export interface IndexMemory {
@@ -35,7 +34,7 @@ export class WorkerEntry {
     readonly mem: IndexMemory,
     options: { workerData?: unknown; resourceLimits?: import('node:worker_threads').ResourceLimits },
   ) {
-    this.worker = new Worker(bootstrap, {
+    this.worker = new Worker(WORKER_MAIN_URL, {
       workerData: options.workerData,
       resourceLimits: options.resourceLimits,
       name: `skein-worker-${id}`,

@@ -3,7 +3,7 @@
  * raw (with a transfer list) and from primitives.
  * @internal
  */
-import { decode, type Encoded, Tag } from '../memory/codec.js';
+import { decode, type Encoded, Tag } from '../../memory/codec.js';
 
 const encodedSet = new WeakSet<object>();
 

@@ -1,4 +1,4 @@
-import type { HistogramSummary } from '../memory/histogram.js';
+import type { HistogramSummary } from '../../memory/histogram.js';
 
 /** What `pool.metrics()` returns. Times are milliseconds. */
 export interface PoolMetrics {

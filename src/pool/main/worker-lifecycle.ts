@@ -6,13 +6,15 @@
  * it had claimed but not started go back to the rings, and it is replaced while the pool needs it.
  * @internal
  */
-import { fastNow as now } from '../memory/clock.js';
-import { SharedHistogram } from '../memory/histogram.js';
-import { wake } from '../memory/wait.js';
-import { isErrorRecord, recordToError } from './error-codec.js';
-import { WorkerCrashedError, WorkerModuleError } from './errors.js';
+import { fastNow as now } from '../../memory/clock.js';
+import { SharedHistogram } from '../../memory/histogram.js';
+import { wake } from '../../memory/wait.js';
 import {
+  createRing,
+  isErrorRecord,
   MAX_WORKER_INDEX,
+  recordToError,
+  ResultRingReader,
   SlotState,
   SPINNER,
   TASK_SEQ,
@@ -24,13 +26,13 @@ import {
   W_RETIRE,
   W_STATE,
   W_STRIDE,
-  WORKERS_AT,
   type WorkerInit,
   type WorkerMessage,
+  WORKERS_AT,
   WorkerState,
-} from './layout.js';
+} from '../shared/index.js';
+import { WorkerCrashedError, WorkerModuleError } from '../errors.js';
 import type { PoolCore } from './pool-core.js';
-import { createRing, ResultRingReader } from './ring.js';
 import { endResultLoopIfIdle, finishSlot, messageResult, notifyIdle, rejectAll } from './settlement.js';
 import { MAX_PRIORITY, type Target } from './task-queue.js';
 import { WorkerEntry } from './worker-entry.js';

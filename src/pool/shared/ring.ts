@@ -24,8 +24,8 @@
  * producer (a worker) and one consumer (the main thread), which advances HEAD after reading.
  */
 
-import { decode, type Encoded, Tag } from '../memory/codec.js';
-import { CorruptMemoryError } from '../memory/errors.js';
+import { decode, type Encoded, Tag } from '../../memory/codec.js';
+import { CorruptMemoryError } from '../../memory/errors.js';
 
 const HEAD = 0;
 const TAIL = 16;

@@ -1,0 +1,13 @@
+/**
+ * The main-thread side of a pool: task intake and queue, dispatch onto the rings, settlement of
+ * results, worker lifecycle, the sweeper, batches, options and metrics. `WorkerPool` is built on it.
+ */
+export { BatchCollector, mapThroughPool } from './batch.js';
+export type { HealthStatus, PoolMetrics } from './metrics.js';
+export { resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './options.js';
+export { PoolCore } from './pool-core.js';
+export { endResultLoopIfIdle, finishSlot, isIdle, notifyIdle, rejectAll, waitFor } from './settlement.js';
+export { isStuck, Sweeper } from './sweep.js';
+export { intake } from './task-intake.js';
+export type { WorkerEntry } from './worker-entry.js';
+export { type LifecycleStats, maybeGrow, retire, setWorkerPreload, spawnWorker } from './worker-lifecycle.js';

@@ -1,0 +1,33 @@
+/**
+ * What both sides of a pool use: the control block's layout and messages, the task and result
+ * rings, and the error codec that carries a thrown error across the thread.
+ */
+export { errorToRecord, isErrorRecord, recordToError, registerErrorClass } from './error-codec.js';
+export {
+  ASYNC_WAITERS,
+  CLAIMED,
+  type Layout,
+  layoutFor,
+  MAIN_SEQ,
+  type MainMessage,
+  MAX_WORKER_INDEX,
+  PRIO_MASK,
+  ResultStatus,
+  SlotState,
+  SPINNER,
+  STOP,
+  TASK_SEQ,
+  W_CLAIMING,
+  W_DONE,
+  W_FAILED,
+  W_INFLIGHT,
+  W_MAIL,
+  W_RETIRE,
+  W_STATE,
+  W_STRIDE,
+  type WorkerInit,
+  type WorkerMessage,
+  WORKERS_AT,
+  WorkerState,
+} from './layout.js';
+export { createRing, ResultRingReader, ResultRingWriter, TaskRingReader, TaskRingWriter } from './ring.js';
