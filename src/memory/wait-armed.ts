@@ -1,7 +1,7 @@
 /**
  * An armed wait word: a variant of wait.ts's protocol whose writers pay one load when nobody waits
  * and one notify per sleep, not one per state change. Channels and select use it
- * (src/sync/channel-*.ts); anything with many writes and few sleepers can.
+ * (src/sync/channel/*.ts); anything with many writes and few sleepers can.
  *
  * A wait word is three Int32 slots:
  *

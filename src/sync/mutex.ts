@@ -9,7 +9,7 @@ import {
 import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
 import { MutexUnlockError } from './errors.js';
 import { Guard } from './guard.js';
-import { createGate, TicketGate } from './ticket-gate.js';
+import { createGate, TicketGate } from './ticket-gate/index.js';
 
 /**
  * A FIFO mutex in shared memory (a one-permit ticket gate): waiters get the lock in arrival order,

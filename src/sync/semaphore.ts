@@ -10,7 +10,7 @@ import {
 import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
 import { SemaphoreReleaseError } from './errors.js';
 import { Guard } from './guard.js';
-import { checkCount, createGate, TicketGate } from './ticket-gate.js';
+import { checkCount, createGate, TicketGate } from './ticket-gate/index.js';
 
 /**
  * A counting semaphore in shared memory, usable from every thread: async on the main thread,

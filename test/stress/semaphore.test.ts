@@ -71,7 +71,7 @@ describe('Semaphore under stress', () => {
 
   it('still exact when the ticket numbers wrap around 2^31', async () => {
     const sem = new Semaphore(3);
-    // Documented layout (ticket-gate.ts): slot 1 NEXT, slot 2 SERVING. Start just below the wrap.
+    // Documented layout (src/sync/ticket-gate/gate.ts): slot 1 NEXT, slot 2 SERVING. Start just below the wrap.
     const v = new Int32Array(sem.handle.sab);
     v[1] = 0x7fffffff - 200;
     v[2] = 0x7fffffff - 200;

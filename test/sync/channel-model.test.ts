@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The sequential model: a FIFO bounded by a message count and by ring bytes. A record takes an
- * 8-byte header plus its payload rounded up to 8 (src/sync/byte-ring.ts); payloads here are int32
+ * 8-byte header plus its payload rounded up to 8 (src/sync/channel/byte-ring.ts); payloads here are int32
  * (4 bytes) or ASCII strings (one byte per character). A try never streams, so a record larger
  * than the ring never fits.
  */

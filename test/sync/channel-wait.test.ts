@@ -5,7 +5,7 @@ import { AbortError, Channel, pendingAsyncWaitCount, recv, select, send } from '
 import { describe, expect, it } from 'vitest';
 import { heapGrowth, sleep, warningsDuring } from '../fixtures/channel-helpers.js';
 
-/** Wait words in a channel's control block (seq slot; layout in src/sync/byte-ring.ts). */
+/** Wait words in a channel's control block (seq slot; layout in src/sync/channel/byte-ring.ts). */
 const DATA = 160;
 const ROOM = 192;
 

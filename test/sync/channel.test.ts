@@ -11,7 +11,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../fixtures/channel-helpers.js';
 
-/** Control-block slots (src/sync/byte-ring.ts) the tests look at. */
+/** Control-block slots (src/sync/channel/byte-ring.ts) the tests look at. */
 const SENT = 97;
 const PLOCK = 96;
 const RECVD = 65;

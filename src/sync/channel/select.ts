@@ -18,10 +18,10 @@
  *   each, re-trying every case in between: a change on another channel is seen at most that late.
  *   With a single case it blocks until that case's word changes.
  */
-import { deadlineFor, now } from '../memory/clock.js';
-import { abortError, holdLoop, releaseLoop, type WaitOptions } from '../memory/wait.js';
-import { timeoutError, type Wait } from '../memory/wait-armed.js';
-import { runAsync, runSync } from '../memory/wait-steps.js';
+import { deadlineFor, now } from '../../memory/clock.js';
+import { abortError, holdLoop, releaseLoop, type WaitOptions } from '../../memory/wait.js';
+import { timeoutError, type Wait } from '../../memory/wait-armed.js';
+import { runAsync, runSync } from '../../memory/wait-steps.js';
 import {
   type Committed,
   markWaiting,

@@ -8,13 +8,13 @@
  * that gives up (timeout, abort, close) takes its message back under CLOCK ({@link retract}), so
  * a send that fails was never received.
  */
-import { now } from '../memory/clock.js';
-import type { Encoded } from '../memory/codec.js';
-import { cpuRelax } from '../memory/spin.js';
-import { ring, sleepSync, unlimited, type Wait } from '../memory/wait-armed.js';
+import { now } from '../../memory/clock.js';
+import type { Encoded } from '../../memory/codec.js';
+import { cpuRelax } from '../../memory/spin.js';
+import { ring, sleepSync, unlimited, type Wait } from '../../memory/wait-armed.js';
 import * as R from './byte-ring.js';
-import { closedError, PUT_OK } from './channel-message.js';
-import type { ChannelProducer } from './channel-producer.js';
+import { closedError, PUT_OK } from './message.js';
+import type { ChannelProducer } from './producer.js';
 
 /** How long a rendezvous trySend waits for a waiting receiver to take its message. */
 const HANDOFF_SPIN_MS = 0.2;

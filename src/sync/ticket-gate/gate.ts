@@ -25,12 +25,12 @@
  * an ABANDON slot; further waiters wait for room before taking a ticket.
  *
  * Waiting: a blocking waiter (`takeSync`) sleeps on SEQ itself (memory/wait.ts). The async waiters
- * of one thread share one sleep on SEQ (ticket-gate-sleeper.ts), which serves them in ticket order.
+ * of one thread share one sleep on SEQ (sleeper.ts), which serves them in ticket order.
  */
-import { deadlineFor, now } from '../memory/clock.js';
-import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
-import { abortError, blockUntil, type WaitOptions, wake } from '../memory/wait.js';
-import { GateSleeper, type Taker } from './ticket-gate-sleeper.js';
+import { deadlineFor, now } from '../../memory/clock.js';
+import { InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
+import { abortError, blockUntil, type WaitOptions, wake } from '../../memory/wait.js';
+import { GateSleeper, type Taker } from './sleeper.js';
 
 const AVAILABLE = 0;
 const NEXT = 1;

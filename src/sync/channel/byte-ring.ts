@@ -47,8 +47,8 @@
  * A message too large for the ring is sent as a FIRST chunk, whose payload begins with
  * [u32 total][u32 0], then MORE chunks, then a LAST chunk.
  */
-import { MAX_TAG } from '../memory/codec.js';
-import { CorruptMemoryError } from '../memory/errors.js';
+import { MAX_TAG } from '../../memory/codec.js';
+import { CorruptMemoryError } from '../../memory/errors.js';
 
 export const CAP = 0;
 export const USER_CAP = 1;

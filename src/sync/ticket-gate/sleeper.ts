@@ -10,10 +10,10 @@
  *
  * The pump is one of the word's sleepers (memory/wait.ts): it counts itself in the SLEEPERS slot
  * beside the word while it sleeps, so writers notify. Nothing here touches the gate's other slots:
- * each waiter brings its own `attempt` and `giveUp` (ticket-gate.ts).
+ * each waiter brings its own `attempt` and `giveUp` (gate.ts).
  */
-import { now } from '../memory/clock.js';
-import { abortError, holdLoop, releaseLoop, watchAbort } from '../memory/wait.js';
+import { now } from '../../memory/clock.js';
+import { abortError, holdLoop, releaseLoop, watchAbort } from '../../memory/wait.js';
 
 /** A FIFO list with O(1) removal from the front (`Array#shift` copies arrays past ~16k items). */
 class Fifo<T> {

@@ -13,14 +13,14 @@
  * drops the partial message (counting it as received, so the counts stay balanced).
  */
 
-import type { Encoded } from '../memory/codec.js';
-import { CorruptMemoryError } from '../memory/errors.js';
-import type { Wait } from '../memory/wait-armed.js';
+import type { Encoded } from '../../memory/codec.js';
+import { CorruptMemoryError } from '../../memory/errors.js';
+import type { Wait } from '../../memory/wait-armed.js';
 import * as R from './byte-ring.js';
-import type { ChannelConsumer } from './channel-consumer.js';
-import { type RecvResult, uninitialized } from './channel-message.js';
-import type { ChannelProducer } from './channel-producer.js';
-import { ChannelClosedError } from './errors.js';
+import type { ChannelConsumer } from './consumer.js';
+import { type RecvResult, uninitialized } from './message.js';
+import type { ChannelProducer } from './producer.js';
+import { ChannelClosedError } from '../errors.js';
 
 const NEED = 0;
 const ABANDONED = 1;

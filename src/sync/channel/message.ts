@@ -4,10 +4,10 @@
  * long a blocking operation polls before it sleeps.
  */
 import { isMainThread } from 'node:worker_threads';
-import { type Encoded, encodeTransient, payloadLength } from '../memory/codec.js';
-import { SerializationError } from '../memory/errors.js';
+import { type Encoded, encodeTransient, payloadLength } from '../../memory/codec.js';
+import { SerializationError } from '../../memory/errors.js';
 import { MAX_MESSAGE } from './byte-ring.js';
-import { ChannelClosedError } from './errors.js';
+import { ChannelClosedError } from '../errors.js';
 
 /**
  * Polls a blocking send or receive makes for room or data before it sleeps (see spinPut/spinTake):

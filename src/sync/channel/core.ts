@@ -9,20 +9,20 @@
  * than the ring: it streams as chunks while the sender holds PLOCK and the receiver holds CLOCK
  * (order is kept), and once its first chunk is written it completes without timeout; if the
  * channel is closed meanwhile the sender stops (ChannelClosedError) and the receiver drops the
- * partial message (channel-stream.ts).
+ * partial message (stream.ts).
  *
  * Each thread keeps lower bounds of the other side's counters (producer: HEAD and RECVD, consumer:
  * TAIL) and reloads them only when they say "full" or "empty", or when another thread of its own
  * side moved since (then the bound may be stale by more than a ring).
  *
- * The send path is channel-producer.ts, the receive path channel-consumer.ts, a rendezvous
- * channel's hand-off channel-rendezvous.ts; this file holds what both sides share, and close.
+ * The send path is producer.ts, the receive path consumer.ts, a rendezvous
+ * channel's hand-off rendezvous.ts; this file holds what both sides share, and close.
  */
-import { ring } from '../memory/wait-armed.js';
+import { ring } from '../../memory/wait-armed.js';
 import * as R from './byte-ring.js';
-import { ChannelConsumer } from './channel-consumer.js';
-import { ChannelProducer } from './channel-producer.js';
-import { ChannelClosedError } from './errors.js';
+import { ChannelConsumer } from './consumer.js';
+import { ChannelProducer } from './producer.js';
+import { ChannelClosedError } from '../errors.js';
 import { SabSideChannel } from './sab-side-channel.js';
 
 /** One thread's view of one channel: its memory, and this thread's producer and consumer state. */

@@ -1,15 +1,15 @@
 /**
  * The cases of a `select` (select.ts): how they are built and checked, and one try of each.
  */
-import { type Encoded, newEncoded, ownEncoded } from '../memory/codec.js';
-import { InvalidArgumentError } from '../memory/errors.js';
-import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
-import { checkAborted } from '../memory/wait-armed.js';
+import { type Encoded, newEncoded, ownEncoded } from '../../memory/codec.js';
+import { InvalidArgumentError } from '../../memory/errors.js';
+import { checkWaitOptions, type WaitOptions } from '../../memory/wait.js';
+import { checkAborted } from '../../memory/wait-armed.js';
 import { type Channel, coreOf } from './channel.js';
-import type { ChannelCore } from './channel-core.js';
-import { encodeMessage, PUT_BUSY, PUT_OK, PUT_STREAM, TAKE_BUSY, TAKE_STREAM } from './channel-message.js';
-import { countWaiting, tryHandoff } from './channel-rendezvous.js';
-import type { StreamIn, StreamOut } from './channel-stream.js';
+import type { ChannelCore } from './core.js';
+import { encodeMessage, PUT_BUSY, PUT_OK, PUT_STREAM, TAKE_BUSY, TAKE_STREAM } from './message.js';
+import { countWaiting, tryHandoff } from './rendezvous.js';
+import type { StreamIn, StreamOut } from './stream.js';
 
 const KIND = Symbol('skein.selectCase');
 

@@ -1,17 +1,17 @@
 /**
- * The receive path of a channel (queue: channel-core.ts; layout: byte-ring.ts).
+ * The receive path of a channel (queue: core.ts; layout: byte-ring.ts).
  *
  * A receive takes CLOCK, reads the record at HEAD if TAIL says one is published, decodes it
  * (plain-coded values and strings straight from the ring when they do not wrap), hands its bytes
  * back (HEAD, then RECVD) and releases CLOCK. A FIRST chunk starts a stream instead
- * (channel-stream.ts), which keeps CLOCK.
+ * (stream.ts), which keeps CLOCK.
  */
-import { decode, Tag } from '../memory/codec.js';
-import { CorruptMemoryError } from '../memory/errors.js';
-import { decodePlain } from '../memory/plain-decode.js';
-import { pause, ring, type Wait } from '../memory/wait-armed.js';
+import { decode, Tag } from '../../memory/codec.js';
+import { CorruptMemoryError } from '../../memory/errors.js';
+import { decodePlain } from '../../memory/plain-decode.js';
+import { pause, ring, type Wait } from '../../memory/wait-armed.js';
 import * as R from './byte-ring.js';
-import type { ChannelCore } from './channel-core.js';
+import type { ChannelCore } from './core.js';
 import {
   CLOSED_RESULT,
   POLL_SPIN,
@@ -20,9 +20,9 @@ import {
   TAKE_EMPTY,
   TAKE_STREAM,
   uninitialized,
-} from './channel-message.js';
-import { countWaiting } from './channel-rendezvous.js';
-import { StreamIn } from './channel-stream.js';
+} from './message.js';
+import { countWaiting } from './rendezvous.js';
+import { StreamIn } from './stream.js';
 
 /** This thread's receiving side of one channel. */
 export class ChannelConsumer {

@@ -1,5 +1,5 @@
-import { type Encoded, newEncoded, ownEncoded } from '../memory/codec.js';
-import { InvalidArgumentError } from '../memory/errors.js';
+import { type Encoded, newEncoded, ownEncoded } from '../../memory/codec.js';
+import { InvalidArgumentError } from '../../memory/errors.js';
 import {
   adopt,
   fromHandle,
@@ -7,18 +7,18 @@ import {
   newSharedId,
   registerSharedKind,
   type SharedHandle,
-} from '../memory/handle.js';
-import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
-import { checkAborted } from '../memory/wait-armed.js';
-import { runAsync, runSync } from '../memory/wait-steps.js';
+} from '../../memory/handle.js';
+import { checkWaitOptions, type WaitOptions } from '../../memory/wait.js';
+import { checkAborted } from '../../memory/wait-armed.js';
+import { runAsync, runSync } from '../../memory/wait-steps.js';
 import { createRing, MAX_RING, MIN_RING, ringSizeFor } from './byte-ring.js';
-import { ChannelCore } from './channel-core.js';
-import type { ChannelConsumer } from './channel-consumer.js';
-import { ASYNC_POLL_SPIN, closedError, encodeMessage, PUT_OK, type RecvResult } from './channel-message.js';
-import type { ChannelProducer } from './channel-producer.js';
-import { tryHandoff } from './channel-rendezvous.js';
+import { ChannelCore } from './core.js';
+import type { ChannelConsumer } from './consumer.js';
+import { ASYNC_POLL_SPIN, closedError, encodeMessage, PUT_OK, type RecvResult } from './message.js';
+import type { ChannelProducer } from './producer.js';
+import { tryHandoff } from './rendezvous.js';
 
-export type { RecvResult } from './channel-message.js';
+export type { RecvResult } from './message.js';
 
 /** Options of `new Channel()`. */
 export interface ChannelOptions {
@@ -79,7 +79,7 @@ function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; by
  *
  * On the main thread use the async forms; `sendSync`/`recvSync` block and are for workers. Waits
  * poll briefly (about 10 µs in a worker, 1 µs in an async call) and then sleep on a wait word;
- * see channel-core.ts for the queue and memory/wait-armed.ts for the wake-up protocol.
+ * see core.ts for the queue and memory/wait-armed.ts for the wake-up protocol.
  *
  * Limits: a thread that is terminated while it holds one of the channel's two locks (it does so
  * only while copying a message, and for the whole of a message larger than the ring) leaves that

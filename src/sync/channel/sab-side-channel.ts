@@ -22,8 +22,8 @@
  * object of this thread is garbage-collected.
  */
 import { BroadcastChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { now } from '../memory/clock.js';
-import { SerializationError } from '../memory/errors.js';
+import { now } from '../../memory/clock.js';
+import { SerializationError } from '../../memory/errors.js';
 
 /** How long a receiver waits for another thread to re-send a message's shared buffers. */
 export const RESEND_WAIT_MS = 5000;

@@ -1,18 +1,18 @@
 /**
- * The send path of a channel (queue: channel-core.ts; layout: byte-ring.ts).
+ * The send path of a channel (queue: core.ts; layout: byte-ring.ts).
  *
  * A send takes PLOCK, checks the message count against CAP and the bytes after TAIL against the
  * record, writes the record with plain stores, publishes it (SENT, then TAIL) and releases PLOCK.
- * A message larger than the ring starts a stream instead (channel-stream.ts), which keeps PLOCK.
+ * A message larger than the ring starts a stream instead (stream.ts), which keeps PLOCK.
  */
-import { type Encoded, payloadLength, Tag } from '../memory/codec.js';
-import { plainBuffer, plainWords } from '../memory/plain-encode.js';
-import { pause, ring, type Wait } from '../memory/wait-armed.js';
+import { type Encoded, payloadLength, Tag } from '../../memory/codec.js';
+import { plainBuffer, plainWords } from '../../memory/plain-encode.js';
+import { pause, ring, type Wait } from '../../memory/wait-armed.js';
 import * as R from './byte-ring.js';
-import type { ChannelCore } from './channel-core.js';
-import { closedError, POLL_SPIN, PUT_BUSY, PUT_FULL, PUT_OK, PUT_STREAM } from './channel-message.js';
-import { handoff, offerable } from './channel-rendezvous.js';
-import { StreamOut } from './channel-stream.js';
+import type { ChannelCore } from './core.js';
+import { closedError, POLL_SPIN, PUT_BUSY, PUT_FULL, PUT_OK, PUT_STREAM } from './message.js';
+import { handoff, offerable } from './rendezvous.js';
+import { StreamOut } from './stream.js';
 
 /** This thread's sending side of one channel. */
 export class ChannelProducer {

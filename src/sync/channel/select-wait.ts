@@ -4,10 +4,10 @@
  * `Atomics.waitAsync` per word (async) or by spinning over all of them and then blocking on one
  * word at a time (sync).
  */
-import { now } from '../memory/clock.js';
-import { cpuRelax, WORKER_SPIN } from '../memory/spin.js';
-import { watchAbort } from '../memory/wait.js';
-import { arm, disarm } from '../memory/wait-armed.js';
+import { now } from '../../memory/clock.js';
+import { cpuRelax, WORKER_SPIN } from '../../memory/spin.js';
+import { watchAbort } from '../../memory/wait.js';
+import { arm, disarm } from '../../memory/wait-armed.js';
 import * as R from './byte-ring.js';
 import { type Committed, type Prepared, type SelectResult, tryAll, tryOne } from './select-cases.js';
 
