@@ -20,7 +20,7 @@
 
 import os from 'node:os';
 import { MessageChannel, type MessagePort, parentPort, Worker, workerData } from 'node:worker_threads';
-import { Channel, now } from '../src/index.js';
+import { Channel, now } from '../src/internal.js';
 
 type Kind = 'int' | 'small' | 'bytes64k';
 type Transport = 'channel' | 'postMessage';

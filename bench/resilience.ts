@@ -30,7 +30,7 @@ import {
   wrap,
 } from 'cockatiel';
 import OpossumBreaker from 'opossum';
-import { CircuitBreaker, compose, now, RetryPolicy, Timeout, TokenBucket } from '../src/index.js';
+import { CircuitBreaker, compose, now, RetryPolicy, Timeout, TokenBucket } from '../src/internal.js';
 import { BreakerMemory } from '../src/resilience/circuit-breaker-state.js';
 
 type Hammer = 'execute' | 'check' | 'bucket';

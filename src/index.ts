@@ -1,11 +1,105 @@
 /**
  * skein: parallel compute on Node.js worker threads.
  * Layers, bottom to top: memory, sync, pool, resilience, flow, observe (see DESIGN.md).
+ *
+ * This file is the public contract: DESIGN.md's names and their option, result and error types,
+ * listed one by one. Internals that tests and bench need live behind `skein/internal`
+ * (src/internal.ts); test/public-surface.test.ts keeps this list and DESIGN.md in step.
  */
-export * from './memory/index.js';
-export * from './pool/index.js';
-export * from './resilience/index.js';
-export * from './sync/index.js';
+
+// errors shared by every layer
+export {
+  AbortError,
+  CorruptMemoryError,
+  InvalidArgumentError,
+  SerializationError,
+  SkeinError,
+  TimeoutError,
+} from './memory/index.js';
+export type { SharedHandle, SharedObject, WaitOptions } from './memory/index.js';
+
+// sync
+export {
+  Channel,
+  ChannelClosedError,
+  Mutex,
+  MutexUnlockError,
+  defaultCase,
+  recv,
+  select,
+  selectSync,
+  Semaphore,
+  SemaphoreReleaseError,
+  send,
+  WaitGroup,
+  WaitGroupNegativeError,
+} from './sync/index.js';
+export type {
+  ChannelOptions,
+  DefaultCase,
+  Guard,
+  RecvCase,
+  RecvResult,
+  SelectCase,
+  SelectResult,
+  SendCase,
+} from './sync/index.js';
+
+// pool
+export {
+  DynamicWorkerPool,
+  FixedWorkerPool,
+  PoolClosedError,
+  QueueFullError,
+  registerErrorClass,
+  TaskFunctionNotFoundError,
+  WorkerCrashedError,
+  WorkerModuleError,
+  WorkerPool,
+} from './pool/index.js';
+export type { HealthStatus, PoolMetrics, SubmitOptions, TaskContext, WorkerPoolOptions } from './pool/index.js';
+
+// resilience
+export {
+  BrokenCircuitError,
+  Bulkhead,
+  BulkheadRejectedError,
+  CircuitBreaker,
+  compose,
+  ConcurrencyManager,
+  ConcurrencyPermit,
+  ConcurrencyQueueFullError,
+  LeakyBucket,
+  LeakyBucketFullError,
+  RetryPolicy,
+  SlidingWindowLimiter,
+  Timeout,
+  TokenBucket,
+} from './resilience/index.js';
+export type {
+  BackoffFn,
+  BackoffKind,
+  BackoffOptions,
+  BreakerWindow,
+  BulkheadOptions,
+  CircuitBreakerMetrics,
+  CircuitBreakerOptions,
+  CircuitState,
+  ComposedPolicy,
+  ConcurrencyAcquireOptions,
+  ConcurrencyManagerMetrics,
+  ConcurrencyManagerOptions,
+  ExecuteOptions,
+  FailureVerdict,
+  LeakyBucketOptions,
+  Policy,
+  PolicyContext,
+  RetryContext,
+  RetryOptions,
+  SlidingWindowLimiterOptions,
+  StateChangeEvent,
+  TokenBucketOptions,
+} from './resilience/index.js';
 
 import { setWorkerPreload } from './pool/main/index.js';
 

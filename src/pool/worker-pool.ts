@@ -55,6 +55,9 @@ export class WorkerPool {
   #closed: Promise<void> | undefined;
   #forced = false;
 
+  constructor(options: WorkerPoolOptions);
+  /** @internal `dynamic` picks DynamicWorkerPool's defaults; users construct that subclass instead. */
+  constructor(options: WorkerPoolOptions, dynamic: boolean);
   constructor(options: WorkerPoolOptions, dynamic = false) {
     const core = new PoolCore(resolveOptions(options, dynamic));
     this.#core = core;

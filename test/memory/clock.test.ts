@@ -1,4 +1,4 @@
-import { deadlineFor, fastNow, now } from 'skein';
+import { deadlineFor, fastNow, now } from 'skein/internal';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runOp, sleep } from '../fixtures/sync-run.js';
 

@@ -10,7 +10,7 @@ import {
   SerializationError,
   SkeinError,
   Tag,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 /** What a reader does: copy the payload out of shared memory, then decode it. */

@@ -10,7 +10,7 @@ import {
   Semaphore,
   type SharedHandle,
   WaitGroup,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { runOp } from '../fixtures/sync-run.js';
 

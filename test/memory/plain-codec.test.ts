@@ -9,7 +9,7 @@ import {
   ownEncoded,
   payloadLength,
   Tag,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 /** The payload of `e` as bytes of its own (what a writer copies into shared memory). */

@@ -1,5 +1,5 @@
 import { threadId, Worker } from 'node:worker_threads';
-import { SPIN_LOCK_SLOTS, SPIN_LOCK_STEAL_MS, spinLock, spinLockStats, spinUnlock } from 'skein';
+import { SPIN_LOCK_SLOTS, SPIN_LOCK_STEAL_MS, spinLock, spinLockStats, spinUnlock } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 // Slots (see fixtures/spin-lock-worker.mjs): [0, 1] the lock, [2] counter, [3] start, [4] held, [5] stolen.

@@ -13,7 +13,7 @@ import {
   TimeoutError,
   waitUntil,
   wake,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { runOp, sleep, until } from '../fixtures/sync-run.js';
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { BrokenCircuitError, CircuitBreaker, now } from 'skein';
+import { BrokenCircuitError, CircuitBreaker, now } from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // The breaker against a plain sequential model of its rules, on a fake clock.

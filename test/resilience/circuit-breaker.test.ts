@@ -5,7 +5,7 @@ import {
   InvalidArgumentError,
   now,
   type StateChangeEvent,
-} from 'skein';
+} from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // Time is the subject here: fake timers drive setTimeout and process.hrtime (which skein's clock reads).

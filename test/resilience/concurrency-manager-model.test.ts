@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ConcurrencyManager, type ConcurrencyPermit, now } from 'skein';
+import { ConcurrencyManager, type ConcurrencyPermit, now } from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // Model-based test: fast-check drives a ConcurrencyManager and a plain sequential model through the

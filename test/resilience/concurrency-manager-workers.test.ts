@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { ConcurrencyManager, now } from 'skein';
+import { ConcurrencyManager, now } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 const CM = new URL('../fixtures/cm-worker.mjs', import.meta.url);

@@ -6,7 +6,7 @@ import {
   now,
   SkeinError,
   TimeoutError,
-} from 'skein';
+} from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 describe('LeakyBucket options', () => {

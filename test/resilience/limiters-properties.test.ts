@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { LeakyBucket, now, SlidingWindowLimiter, TokenBucket } from 'skein';
+import { LeakyBucket, now, SlidingWindowLimiter, TokenBucket } from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // Property tests on a fake clock: fast-check picks interleavings of tryAcquire, waiting acquires,

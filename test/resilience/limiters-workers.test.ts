@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { LeakyBucket, now, SlidingWindowLimiter, TokenBucket } from 'skein';
+import { LeakyBucket, now, SlidingWindowLimiter, TokenBucket } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 const HAMMER = new URL('../fixtures/limiter-hammer.mjs', import.meta.url);

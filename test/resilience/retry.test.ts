@@ -1,4 +1,4 @@
-import { AbortError, InvalidArgumentError, now, type RetryOptions, RetryPolicy } from 'skein';
+import { AbortError, InvalidArgumentError, now, type RetryOptions, RetryPolicy } from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // Time is the subject: delays run on fake timers, and the fake hrtime tells when each try began.

@@ -1,4 +1,4 @@
-import { AbortError, InvalidArgumentError, now, SlidingWindowLimiter, TimeoutError } from 'skein';
+import { AbortError, InvalidArgumentError, now, SlidingWindowLimiter, TimeoutError } from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 describe('SlidingWindowLimiter options', () => {

@@ -1,7 +1,7 @@
 // Stress: 8 workers and the main thread increment a plain (non-atomic) counter under one Mutex
 // for a fixed time, some locks with tiny timeouts that run out; the counter must equal the number
 // of successful lock holds exactly.
-import { Mutex, pendingAsyncWaitCount } from 'skein';
+import { Mutex, pendingAsyncWaitCount } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { queued, runOp } from '../fixtures/sync-run.js';
 

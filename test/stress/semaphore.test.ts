@@ -1,7 +1,7 @@
 // Stress: many threads, many iterations, timeouts mixed in; bounded in time (each test a few
 // seconds on 2 busy cores). Invariants: never more permits in use than the semaphore has, nobody
 // starves, and at the end every permit is back and nobody is left in line.
-import { pendingAsyncWaitCount, Semaphore, TimeoutError } from 'skein';
+import { pendingAsyncWaitCount, Semaphore, TimeoutError } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { queued, runOp } from '../fixtures/sync-run.js';
 

@@ -1,6 +1,6 @@
 // Stress: 1000 rounds of a WaitGroup shared by 4 doer workers, 2 waiting workers and the main
 // thread. No wait may return before every piece of its round is done.
-import { pendingAsyncWaitCount, WaitGroup } from 'skein';
+import { pendingAsyncWaitCount, WaitGroup } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { runOp } from '../fixtures/sync-run.js';
 

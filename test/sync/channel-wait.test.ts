@@ -1,7 +1,7 @@
 // Channel waits as seen from outside: abort signals (one listener per signal, no memory per
 // wake-up) and Atomics.waitAsync left behind (protocol: src/memory/wait-armed.ts).
 import { getEventListeners } from 'node:events';
-import { AbortError, Channel, pendingAsyncWaitCount, recv, select, send } from 'skein';
+import { AbortError, Channel, pendingAsyncWaitCount, recv, select, send } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { heapGrowth, sleep, warningsDuring } from '../fixtures/channel-helpers.js';
 

@@ -7,7 +7,7 @@ import {
   pendingAsyncWaitCount,
   SerializationError,
   TimeoutError,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../fixtures/channel-helpers.js';
 

@@ -6,7 +6,7 @@ import {
   pendingAsyncWaitCount,
   SkeinError,
   TimeoutError,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { queued, runOp, sleep, until } from '../fixtures/sync-run.js';
 

@@ -11,7 +11,7 @@ import {
   selectSync,
   send,
   TimeoutError,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { runOp, sleep } from '../fixtures/channel-helpers.js';
 

@@ -9,7 +9,7 @@ import {
   Semaphore,
   SemaphoreReleaseError,
   TimeoutError,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { queued, sleep, until } from '../fixtures/sync-run.js';
 

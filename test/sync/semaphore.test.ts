@@ -7,7 +7,7 @@ import {
   SemaphoreReleaseError,
   SkeinError,
   TimeoutError,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { queued, runOp, sleep, until } from '../fixtures/sync-run.js';
 

@@ -6,7 +6,7 @@ import {
   TimeoutError,
   WaitGroup,
   WaitGroupNegativeError,
-} from 'skein';
+} from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { runOp, sleep } from '../fixtures/sync-run.js';
 

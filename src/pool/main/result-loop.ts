@@ -1,6 +1,6 @@
 /**
  * How results come back to the main thread.
- * @internal
+ * Internal to the pool (not exported from the package root).
  */
 import { fastNow as now } from '../../memory/clock.js';
 import { holdLoop, releaseLoop } from '../../memory/wait.js';

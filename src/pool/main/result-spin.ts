@@ -17,7 +17,7 @@
  * - for at most {@link AUTO_SPIN_MICROS}, and never on a single CPU (`SPIN_PAYS`, memory/spin.ts);
  * - after a spin that found nothing it skips the next 1, 2, 4, 8, then 16 chances; one that finds
  *   a result resets that. Long tasks thus cost at most one 20 µs spin per 17 flushes.
- * @internal
+ * Internal to the pool (not exported from the package root).
  */
 import { fastNow as now } from '../../memory/clock.js';
 import type { PoolCore } from './pool-core.js';

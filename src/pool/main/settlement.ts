@@ -2,7 +2,7 @@
  * The main thread's half of a task's end: reading results, settling callers, freeing slots, and
  * waking whoever waits for the pool to drain. Free functions over the PoolCore's state, so that the
  * core (pool-core.ts) holds only the submit side.
- * @internal
+ * Internal to the pool (not exported from the package root).
  */
 import { reviveDeep } from '../../memory/handle.js';
 import { isErrorRecord, MAIN_SEQ, recordToError, ResultStatus, SlotState } from '../shared/index.js';

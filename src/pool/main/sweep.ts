@@ -4,7 +4,7 @@
  * A task past its time limit rejects with TimeoutError at once and its `ctx.signal` aborts; a
  * worker that still runs it `killGrace` ms later is stuck (a synchronous loop) and is terminated,
  * and the lifecycle replaces it. The timer is unref'd: it keeps no process alive.
- * @internal
+ * Internal to the pool (not exported from the package root).
  */
 import { fastNow as now } from '../../memory/clock.js';
 import { TimeoutError } from '../../memory/errors.js';

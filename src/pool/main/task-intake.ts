@@ -1,7 +1,7 @@
 /**
  * A task's way in: options checked, input encoded (so an uncloneable value fails at the caller),
  * `maxQueue` enforced, then handed to the workers at once or queued by priority.
- * @internal
+ * Internal to the pool (not exported from the package root).
  */
 
 import { encode, newEncoded } from '../../memory/codec.js';

@@ -2,7 +2,7 @@
  * Worker side: the first steps of a pool worker, before its loop: receive the init message, load
  * the modules that register shared kinds, then the task module. A module that fails to load is
  * reported to the main thread (which fails the pool's tasks with WorkerModuleError) and the worker exits.
- * @internal
+ * Internal to the pool (not exported from the package root).
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { errorToRecord, type WorkerInit } from '../shared/index.js';

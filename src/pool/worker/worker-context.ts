@@ -3,7 +3,7 @@
  *
  * An AbortController is made only when a task reads `ctx.signal` (most never do). An abort that
  * arrives for a running task before it read its signal is remembered, and the signal is born aborted.
- * @internal
+ * Internal to the pool (not exported from the package root).
  */
 import { AbortError } from '../../memory/errors.js';
 import type { TaskContext } from './worker-main-types.js';

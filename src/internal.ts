@@ -1,0 +1,12 @@
+/**
+ * `skein/internal`: what tests, bench and skein's own task modules need of the internals. Not part
+ * of the public contract (that is src/index.ts): names here may change in any release.
+ */
+// The package root first: it sets the pool workers' preload, so shared objects revive there.
+import './index.js';
+
+export * from './memory/index.js';
+export * from './sync/index.js';
+export * from './pool/index.js';
+export * from './resilience/index.js';
+export { BreakerMemory } from './resilience/circuit-breaker-state.js';
