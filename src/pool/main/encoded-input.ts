@@ -1,7 +1,7 @@
 /**
  * Task inputs encoded once at submit (task-intake.ts), told apart from user objects that travel
  * raw (with a transfer list) and from primitives.
- * @internal
+ * Internal (not exported from the package root).
  */
 import { decode, type Encoded, Tag } from '../../memory/codec.js';
 

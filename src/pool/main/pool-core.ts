@@ -11,7 +11,7 @@
  *
  * Worker lifecycle (worker-lifecycle.ts), timeouts (sweep.ts) and aborts (abort-watch.ts)
  * work on this core; `WorkerPool` is the public face.
- * @internal
+ * Internal (not exported from the package root).
  */
 import type { TransferListItem } from 'node:worker_threads';
 import { fastNow as now } from '../../memory/clock.js';

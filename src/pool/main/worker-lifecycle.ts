@@ -4,7 +4,7 @@
  * A worker that exits unasked (a crash, `process.exit`, an uncaught error, running out of memory)
  * fails only the tasks it was running, with a WorkerCrashedError naming it and its exit code; tasks
  * it had claimed but not started go back to the rings, and it is replaced while the pool needs it.
- * @internal
+ * Internal (not exported from the package root).
  */
 import { fastNow as now } from '../../memory/clock.js';
 import { SharedHistogram } from '../../memory/histogram.js';

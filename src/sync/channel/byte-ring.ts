@@ -79,7 +79,7 @@ export const STREAM_PREFIX = 8;
 /** Largest message a channel carries (bytes of its encoding). */
 export const MAX_MESSAGE = 1 << 30;
 /** Highest tag a record may carry. */
-export const MAX_RECORD_TAG = MAX_TAG;
+export const MAX_RECORD_TAG: number = MAX_TAG;
 
 const DATA_OFFSET = 2048;
 export const MIN_RING = 64;

@@ -1,0 +1,74 @@
+// The package as a user meets it: `npm pack`ed, unpacked into a scratch consumer project, then
+// typechecked with skipLibCheck: false (ESM and CommonJS consumers) and run on this Node.
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+  dependencies?: Record<string, string>;
+};
+let scratch = '';
+let files: string[] = [];
+
+function run(cmd: string, args: string[], cwd: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Links a package of the repo's node_modules into the consumer's. */
+function link(name: string): void {
+  const to = join(scratch, 'node_modules', name);
+  mkdirSync(join(to, '..'), { recursive: true });
+  if (!existsSync(to)) symlinkSync(join(repo, 'node_modules', name), to, 'dir');
+}
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'skein-consumer-'));
+  const out = run('npm', ['pack', '--json', '--pack-destination', scratch], repo);
+  const [packed] = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+  files = packed.files.map((f) => f.path);
+  const dest = join(scratch, 'node_modules', 'skein');
+  mkdirSync(dest, { recursive: true });
+  run('tar', ['-xzf', join(scratch, packed.filename), '-C', dest, '--strip-components=1'], scratch);
+  // The consumer's own dependencies come from this checkout (no registry needed).
+  for (const dep of Object.keys(pkg.dependencies ?? {})) link(dep);
+  link('typescript');
+  link('@types/node');
+  cpSync(join(repo, 'test/package/consumer'), scratch, { recursive: true });
+}, 120_000);
+
+afterAll(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('the packed package', () => {
+  it('ships the library and its workers, no bench code and no source maps to absent sources', () => {
+    expect(files).toContain('dist/src/index.js');
+    expect(files).toContain('dist/src/index.d.ts');
+    expect(files).toContain('dist/src/internal.js');
+    expect(files.filter((f) => f.includes('bench'))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+  });
+
+  it('typechecks ESM and CommonJS consumers with skipLibCheck: false', () => {
+    const tsc = join(scratch, 'node_modules/typescript/bin/tsc');
+    let out = '';
+    try {
+      out = run(process.execPath, [tsc, '-p', 'tsconfig.json'], scratch);
+    } catch (e) {
+      out = String((e as { stdout?: string }).stdout ?? e);
+    }
+    expect(out).toBe('');
+  }, 120_000);
+
+  it('runs a pool from an ESM consumer', () => {
+    expect(run(process.execPath, ['esm.mjs'], scratch).trim()).toBe('esm ok 42 Semaphore');
+  }, 60_000);
+
+  it('loads with require() from a CommonJS consumer', () => {
+    expect(run(process.execPath, ['cjs.cjs'], scratch).trim()).toBe('cjs ok 3 function');
+  }, 60_000);
+});
