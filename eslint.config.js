@@ -20,4 +20,9 @@ export default tseslint.config(
     files: ['test/**'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off', 'no-sparse-arrays': 'off' },
   },
+  {
+    // A CommonJS consumer of the packed package: require() is what it tests.
+    files: ['test/package/consumer/**'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -1,7 +1,7 @@
 // The package as a user meets it: `npm pack`ed, unpacked into a scratch consumer project, then
 // typechecked with skipLibCheck: false (ESM and CommonJS consumers) and run on this Node.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
