@@ -1,4 +1,129 @@
 #!/usr/bin/env node
-/** The `skein` command. A placeholder until the command lands: it says so and exits non-zero. */
-process.stderr.write('usage: skein run <task-module> [options]\n(skein run is not built yet in this version)\n');
-process.exitCode = 2;
+/**
+ * The `skein` command. Arguments are parsed by commander (help, usage errors, subcommands); the
+ * work is done in run.ts and bench-command.ts.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { Command, CommanderError, InvalidArgumentError as BadArg, Option } from 'commander';
+import { ExitCode, UsageError } from './errors.js';
+import { type RunConfig, runBatch } from './run.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function intAtLeast(min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new BadArg(`expected an integer >= ${min}, got '${v}'`);
+    return n;
+  };
+}
+
+function rate(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*s)?\s*$/.exec(v);
+  const n = m ? Number(m[1]) : NaN;
+  if (!(n > 0)) throw new BadArg(`expected items per second such as 100 or 100/s, got '${v}'`);
+  return n;
+}
+
+function fnList(v: string): string[] {
+  const names = v.split(',').map((s) => s.trim());
+  if (names.some((s) => s === '')) throw new BadArg(`expected export names separated by commas, got '${v}'`);
+  return names;
+}
+
+const RUN_HELP = `
+Each input line is one JSON value. It is parsed in a worker, passed to the module's function (the
+default export unless --fn names others; several names run as stages, each one's output the next
+one's input), and the result is written as one JSON line. A result of undefined writes nothing.
+
+Lines that are not JSON and items that throw go to the errors file, one JSON line each:
+  {"line":7,"input":{...},"stage":"enrich","error":{"class":"TypeError","message":"..."}}
+and never stop the batch unless --fail-fast. A progress bar with rate and ETA is drawn on stderr
+when stderr is a terminal.
+
+Ctrl-C (SIGINT) or SIGTERM stops reading input, finishes the items already started, flushes and
+exits 130 (143 for SIGTERM); a second Ctrl-C stops at once. With --output FILE, a job log
+(FILE.joblog, or --joblog) records finished lines; --resume then runs only the lines not yet done,
+appending to the same files, so every line ends up exactly once in the output or the errors.
+
+Exit status:
+  0    every line was read and every item succeeded
+  1    every line was read; some items failed or were malformed (see the errors file)
+  2    usage error: bad option, task module or function not found (nothing ran)
+  3    --fail-fast stopped at the first failure
+  4    the command failed (a file could not be read or written)
+  130  stopped by SIGINT (143: SIGTERM); --resume continues
+
+Examples:
+  skein run ./hash.js < in.jsonl > out.jsonl
+  skein run ./tasks.js --fn parse,enrich,pack -i in.jsonl -o out.jsonl --errors bad.jsonl
+  skein run ./tasks.js -i in.jsonl -o out.jsonl --retries 2 --timeout 5000 --rate 500/s
+  skein run ./tasks.js -i in.jsonl -o out.jsonl --resume      # after Ctrl-C
+`;
+
+export function program(): Command {
+  const cmd = new Command('skein')
+    .description('Parallel compute on Node.js worker threads: run JSONL batches and benchmarks on every core.')
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  cmd
+    .command('run')
+    .description('run each line of a JSONL batch through a task module on every core')
+    .argument('<task-module>', 'a .js/.mjs/.cjs module exporting (input, ctx) => output functions')
+    .option('-f, --fn <names>', 'export(s) to run, comma-separated stages (default: the default export)', fnList)
+    .option('-i, --input <file>', "JSONL input, '-' for stdin", '-')
+    .option('-o, --output <file>', "where results go, '-' for stdout", '-')
+    .option('-e, --errors <file>', "where failed and malformed lines go, '-' for stderr", '-')
+    .option('-w, --workers <n>', 'worker threads', intAtLeast(1), os.availableParallelism())
+    .option('-r, --retries <n>', 'retries of a failing item (with exponential backoff)', intAtLeast(0), 0)
+    .option('-t, --timeout <ms>', 'fail an item that runs longer (its worker is replaced)', intAtLeast(1))
+    .addOption(new Option('--rate <n/s>', 'start at most n items per second').argParser(rate))
+    .option('--ordered', 'write results in input order (default: as they finish)')
+    .option('--fail-fast', 'stop at the first failed or malformed line')
+    .option('--resume', 'continue a stopped run: skip the lines its job log lists')
+    .option('--joblog <file>', 'job log path (default: OUTPUT.joblog when --output is a file)')
+    .option('--no-progress', 'never draw the progress bar')
+    .addHelpText('after', RUN_HELP)
+    .action(async (module: string, o: Record<string, unknown>) => {
+      const cfg: RunConfig = {
+        module,
+        fns: (o.fn as string[] | undefined) ?? [],
+        input: o.input as string,
+        output: o.output as string,
+        errors: o.errors as string,
+        joblog: o.joblog as string | undefined,
+        resume: o.resume === true,
+        workers: o.workers as number,
+        retries: o.retries as number,
+        timeout: o.timeout as number | undefined,
+        rate: o.rate as number | undefined,
+        ordered: o.ordered === true,
+        failFast: o.failFast === true,
+        progress: o.progress === false ? false : undefined,
+      };
+      process.exitCode = await runBatch(cfg);
+    });
+  return cmd;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : ExitCode.Usage;
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`skein: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`skein: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = ExitCode.Fatal;
+    }
+  }
+  // Everything is flushed and closed by now; if some handle still holds the loop, do not hang.
+  setTimeout(() => process.exit(), 2000).unref();
+}
+
+await main(process.argv);

@@ -1,0 +1,107 @@
+/**
+ * Writes finished items: outputs to the output stream, failures to the errors stream, and then a
+ * job-log record naming those lines (joblog.ts, invariant 2: the record only after the bytes it
+ * covers are flushed). Items are gathered and written in chunks, one flush at a time.
+ */
+import type { Writable } from 'node:stream';
+import { jobLogRecord } from './joblog.js';
+
+/** A failed or malformed line as it is written to the errors file. */
+export interface ErrorRecord {
+  line: number;
+  input: unknown;
+  stage: string | null;
+  error: { class: string; message: string };
+  attempts?: number;
+}
+
+/** Where a BatchWriter writes, and the lengths the files already have (when resuming). */
+export interface WriterTargets {
+  out: Writable;
+  err: Writable;
+  log?: Writable;
+  outBytes?: number;
+  errBytes?: number;
+  /** Called before failures are written (the progress bar clears its line when they go to stderr). */
+  beforeErrWrite?: () => void;
+}
+
+const CHUNK = 64 * 1024;
+
+function write(s: Writable, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    s.write(text, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+export class BatchWriter {
+  readonly #t: WriterTargets;
+  #out: string[] = [];
+  #err: string[] = [];
+  #lines: number[] = [];
+  #pending = 0;
+  #outBytes: number;
+  #errBytes: number;
+  #flushing: Promise<void> = Promise.resolve();
+  #failed: unknown;
+
+  constructor(targets: WriterTargets) {
+    this.#t = targets;
+    this.#outBytes = targets.outBytes ?? 0;
+    this.#errBytes = targets.errBytes ?? 0;
+  }
+
+  /** Line `no` succeeded with `json` (undefined: no output line). */
+  ok(no: number, json: string | undefined): void {
+    if (json !== undefined) {
+      const s = `${json}\n`;
+      this.#out.push(s);
+      this.#pending += s.length;
+    }
+    this.#lines.push(no);
+  }
+
+  /** Line `no` failed. */
+  fail(rec: ErrorRecord): void {
+    const s = `${JSON.stringify(rec)}\n`;
+    this.#err.push(s);
+    this.#pending += s.length;
+    this.#lines.push(rec.line);
+  }
+
+  /** Whether enough is gathered that the caller should flush (and wait for it) before going on. */
+  get full(): boolean {
+    return this.#pending >= CHUNK || this.#lines.length >= 4096;
+  }
+
+  /** Writes everything gathered so far; resolves once it (and every earlier flush) is written. */
+  flush(): Promise<void> {
+    if (this.#lines.length === 0) return this.#flushing;
+    const out = this.#out.join('');
+    const err = this.#err.join('');
+    const lines = this.#lines;
+    this.#out = [];
+    this.#err = [];
+    this.#lines = [];
+    this.#pending = 0;
+    this.#flushing = this.#flushing.then(async () => {
+      if (this.#failed) throw this.#failed;
+      try {
+        const writes: Promise<void>[] = [];
+        if (out) writes.push(write(this.#t.out, out));
+        if (err) {
+          this.#t.beforeErrWrite?.();
+          writes.push(write(this.#t.err, err));
+        }
+        await Promise.all(writes);
+        this.#outBytes += Buffer.byteLength(out);
+        this.#errBytes += Buffer.byteLength(err);
+        if (this.#t.log) await write(this.#t.log, jobLogRecord(lines, this.#outBytes, this.#errBytes));
+      } catch (e) {
+        this.#failed = e;
+        throw e;
+      }
+    });
+    return this.#flushing;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Errors of the `skein` command. Each carries the exit code the command ends with.
+ */
+/** How `skein` ends: the code says whether every item succeeded, and if not, why not. */
+export const ExitCode = {
+  /** Every line was read and every item succeeded. */
+  Ok: 0,
+  /** Every line was read; some were malformed or failed (they are in the errors file). */
+  ItemsFailed: 1,
+  /** A bad option, or a task module or function that cannot be found. Nothing ran. */
+  Usage: 2,
+  /** `--fail-fast` stopped the batch at the first failure; the rest of the input was not read. */
+  FailFast: 3,
+  /** The command itself failed (a file could not be read or written, the pool broke). */
+  Fatal: 4,
+  /** Stopped by SIGINT (128 + 2): in-flight items were finished; `--resume` continues. */
+  Interrupted: 130,
+  /** Stopped by SIGTERM (128 + 15): as for SIGINT. */
+  Terminated: 143,
+} as const;
+
+/** Bad command-line input: an option out of range, a missing file, module or function. */
+export class UsageError extends Error {
+  readonly exitCode: number = ExitCode.Usage;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UsageError';
+  }
+}
+
+/** A line of the input is not valid JSON (thrown in the worker; `cause` is the SyntaxError). */
+export class MalformedLineError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MalformedLineError';
+  }
+}

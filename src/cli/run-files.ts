@@ -1,0 +1,90 @@
+/**
+ * Opening what `skein run` reads and writes: the input (a file or stdin), the output and errors
+ * (files or stdout/stderr) and the job log, cut back to the job log's record when resuming.
+ */
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { UsageError } from './errors.js';
+import { cutBack, DoneLines, type JobLogState, readJobLog } from './joblog.js';
+
+export interface FileOptions {
+  input: string;
+  output: string;
+  errors: string | undefined;
+  joblog: string | undefined;
+  resume: boolean;
+}
+
+export interface OpenFiles {
+  input: Readable;
+  /** The input's size in bytes when it is a file. */
+  inputBytes: number | undefined;
+  out: Writable;
+  err: Writable;
+  errToStderr: boolean;
+  log: Writable | undefined;
+  logPath: string | undefined;
+  state: JobLogState;
+  /** Closes the files this opened (not stdout or stderr); resolves once they are flushed. */
+  close(): Promise<void>;
+}
+
+const isStd = (p: string | undefined): boolean => p === undefined || p === '-';
+
+function end(s: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    s.once('error', () => resolve());
+    s.end(() => resolve());
+  });
+}
+
+/** The job log's path: --joblog, or beside an output file; none when the output is stdout. */
+export function jobLogPath(o: FileOptions): string | undefined {
+  if (o.joblog) return o.joblog;
+  return isStd(o.output) ? undefined : `${o.output}.joblog`;
+}
+
+export function openFiles(o: FileOptions, onError: (err: Error) => void): OpenFiles {
+  let input: Readable;
+  let inputBytes: number | undefined;
+  if (isStd(o.input)) input = process.stdin;
+  else {
+    if (!existsSync(o.input)) throw new UsageError(`input file not found: ${o.input}`);
+    inputBytes = statSync(o.input).size;
+    input = createReadStream(o.input, { highWaterMark: 256 * 1024 });
+  }
+  const logPath = jobLogPath(o);
+  let state: JobLogState = { done: new DoneLines(), outBytes: 0, errBytes: 0 };
+  if (o.resume) {
+    if (!logPath) throw new UsageError('--resume needs --output FILE or --joblog FILE (where the last run kept its log)');
+    state = readJobLog(logPath);
+    // joblog.ts invariant 2: drop whatever was written after the last record.
+    if (!isStd(o.output)) cutBack(o.output, state.outBytes);
+    if (!isStd(o.errors)) cutBack(o.errors as string, state.errBytes);
+  }
+  const flags = o.resume ? 'a' : 'w';
+  const opened: Writable[] = [];
+  const file = (path: string): Writable => {
+    const s = createWriteStream(path, { flags });
+    s.on('error', onError);
+    opened.push(s);
+    return s;
+  };
+  const out = isStd(o.output) ? process.stdout : file(o.output);
+  const err = isStd(o.errors) ? process.stderr : file(o.errors as string);
+  const log = logPath ? file(logPath) : undefined;
+  input.on('error', onError);
+  return {
+    input,
+    inputBytes,
+    out,
+    err,
+    errToStderr: isStd(o.errors),
+    log,
+    logPath,
+    state,
+    close: async () => {
+      await Promise.all(opened.map(end));
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Finding the task module and its functions before any worker starts, so that a typo gets one
+ * clear message naming the module or the function (and the functions it does have).
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { UsageError } from './errors.js';
+
+/** The names of a module's functions: its function exports and those of an object default export. */
+function functionNames(mod: Record<string, unknown>): string[] {
+  const names = Object.keys(mod).filter((k) => k !== 'default' && typeof mod[k] === 'function');
+  if (typeof mod.default === 'function') names.unshift('default');
+  const def = mod.default as Record<string, unknown> | undefined;
+  if (def && typeof def === 'object')
+    for (const k of Object.keys(def)) if (typeof def[k] === 'function') names.push(k);
+  return names;
+}
+
+/** The function `name` of `mod` ('' or 'default' for the default export), or a UsageError naming it. */
+export function findFunction(mod: Record<string, unknown>, name: string, file: string): unknown {
+  const def = mod.default as Record<string, unknown> | undefined;
+  const fn =
+    name === '' || name === 'default'
+      ? def
+      : (mod[name] ?? (def && typeof def === 'object' ? def[name] : undefined));
+  if (typeof fn === 'function') return fn;
+  const have = functionNames(mod);
+  const what = name === '' || name === 'default' ? 'no default export that is a function' : `no function '${name}'`;
+  throw new UsageError(
+    `task module ${file} has ${what} (its functions: ${have.length > 0 ? have.join(', ') : 'none'})`,
+  );
+}
+
+/**
+ * Resolves `spec` against the working directory, loads it and checks that every name in `fns`
+ * is a function of it. Returns the absolute path.
+ */
+export async function checkTaskModule(spec: string, fns: string[]): Promise<string> {
+  const file = resolve(spec);
+  if (!existsSync(file)) throw new UsageError(`task module not found: ${spec} (looked for ${file})`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`cannot load task module ${spec}: ${(err as Error).message}`, { cause: err });
+  }
+  for (const name of fns.length > 0 ? fns : ['']) findFunction(mod, name, spec);
+  return file;
+}

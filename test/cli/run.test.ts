@@ -1,0 +1,173 @@
+// `skein run` as a user runs it: the built command in a child process, on real JSONL.
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { jsonLines, lines, numbered, RECORDS, skein, start, tmp } from '../fixtures/cli-helpers.js';
+
+type N = { n: number };
+const ns = (xs: unknown[]): number[] => (xs as N[]).map((x) => x.n).sort((a, b) => a - b);
+const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+describe('skein run', () => {
+  it('reads stdin and writes stdout by default, one JSON line per input line; exit 0', async () => {
+    const r = await skein(['run', RECORDS, '--fn', 'double', '--workers', '2'], numbered(200));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(''); // stderr is not a terminal: no progress bar, no chatter
+    expect(ns(lines(r.stdout))).toEqual(range(1, 200).map((n) => n * 2));
+  });
+
+  it('runs several --fn names as stages, each output the next input', async () => {
+    const r = await skein(['run', RECORDS, '--fn', 'double,double,double'], numbered(50));
+    expect(r.code).toBe(0);
+    expect(ns(lines(r.stdout))).toEqual(range(1, 50).map((n) => n * 8));
+  });
+
+  it('sends malformed lines and failing items to the errors file with line, input, stage and error; exit 1', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    const text = '{"n":1}\n{"n":2,\nnot json at all\n\n{"n":5,"fail":true}\n{"n":6}\n';
+    writeFileSync(input, text);
+    const out = join(dir, 'out.jsonl');
+    const errors = join(dir, 'errors.jsonl');
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail,double', '-i', input, '-o', out, '-e', errors]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('3 of 5 items failed');
+    expect(ns(jsonLines(out))).toEqual([2, 12]);
+    const errs = (jsonLines(errors) as { line: number }[]).sort((a, b) => a.line - b.line);
+    expect(errs).toEqual([
+      { line: 2, input: '{"n":2,', stage: 'parse', error: { class: 'SyntaxError', message: expect.any(String) } },
+      { line: 3, input: 'not json at all', stage: 'parse', error: { class: 'SyntaxError', message: expect.any(String) } },
+      {
+        line: 5,
+        input: { n: 5, fail: true },
+        stage: 'maybeFail',
+        error: { class: 'RangeError', message: 'item 5 asked to fail' },
+      },
+    ]);
+  });
+
+  it('writes errors to stderr as JSON lines when no --errors is given', async () => {
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail'], '{"n":1,"fail":true}\n{"n":2}\n');
+    expect(r.code).toBe(1);
+    expect(lines(r.stdout)).toEqual([{ n: 2 }]);
+    const rec = JSON.parse(r.stderr.split('\n')[0]) as { line: number; error: { class: string } };
+    expect(rec.line).toBe(1);
+    expect(rec.error.class).toBe('RangeError');
+  });
+
+  it('handles empty input (and blank lines only): no output, exit 0', async () => {
+    expect(await skein(['run', RECORDS, '--fn', 'double'], '')).toMatchObject({ code: 0, stdout: '' });
+    expect(await skein(['run', RECORDS, '--fn', 'double'], '\n\n  \n')).toMatchObject({ code: 0, stdout: '' });
+  });
+
+  it('names a missing module and a missing function; exit 2', async () => {
+    const m = await skein(['run', './no/such/module.js'], '{"n":1}\n');
+    expect(m.code).toBe(2);
+    expect(m.stderr).toContain('task module not found: ./no/such/module.js');
+    const f = await skein(['run', RECORDS, '--fn', 'double,nope'], '{"n":1}\n');
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/has no function 'nope' \(its functions: .*double.*\)/);
+    expect(f.stdout).toBe('');
+  });
+
+  it('rejects bad options with a usage message; exit 2', async () => {
+    const r = await skein(['run', RECORDS, '--workers', '0'], '');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("expected an integer >= 1, got '0'");
+    const u = await skein(['run'], '');
+    expect(u.code).toBe(2);
+    expect(u.stderr).toContain("missing required argument 'task-module'");
+  });
+
+  it('--ordered writes results in input order even when later items finish first', async () => {
+    let input = '';
+    for (let i = 1; i <= 60; i++) input += `${JSON.stringify({ n: i, ms: (61 - i) % 7 === 0 ? 30 : 1 })}\n`;
+    const r = await skein(['run', RECORDS, '--fn', 'slow', '--ordered', '--workers', '3'], input);
+    expect(r.code).toBe(0);
+    expect((lines(r.stdout) as N[]).map((x) => x.n)).toEqual(range(1, 60));
+  });
+
+  it('--fail-fast stops reading at the first failure; exit 3', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    let text = '';
+    for (let i = 1; i <= 20_000; i++) text += `${JSON.stringify({ n: i, fail: i === 10 })}\n`;
+    writeFileSync(input, text);
+    const errors = join(dir, 'e.jsonl');
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail', '-i', input, '-e', errors, '--fail-fast']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('--fail-fast');
+    expect((jsonLines(errors) as { line: number }[]).map((e) => e.line)).toEqual([10]);
+    expect(lines(r.stdout).length).toBeLessThan(19_999);
+  });
+
+  it('--retries runs a failing item again and --timeout fails one that runs too long', async () => {
+    const ok = await skein(['run', RECORDS, '--fn', 'flakyOnce', '--retries', '2', '--workers', '1'], numbered(5));
+    expect(ok.code).toBe(0);
+    expect(ns(lines(ok.stdout))).toEqual(range(1, 5));
+    const t = await skein(['run', RECORDS, '--fn', 'slow', '--timeout', '200'], '{"n":1,"ms":5000}\n{"n":2}\n');
+    expect(t.code).toBe(1);
+    expect(lines(t.stdout)).toEqual([{ n: 2 }]);
+    expect(JSON.parse(t.stderr.split('\n')[0])).toMatchObject({ line: 1, error: { class: 'TimeoutError' } });
+  });
+
+  it('SIGINT mid-run finishes in-flight items and exits 130; --resume then does every line exactly once', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    const N = 600;
+    let text = '';
+    for (let i = 1; i <= N; i++) text += `${JSON.stringify({ n: i, ms: 8, fail: i % 97 === 0 })}\n`;
+    writeFileSync(input, text);
+    const out = join(dir, 'out.jsonl');
+    const errors = join(dir, 'errors.jsonl');
+    const args = ['run', RECORDS, '--fn', 'slow,maybeFail', '-i', input, '-o', out, '-e', errors, '-w', '2'];
+    const first = start(args);
+    // Interrupt once some output has been flushed, well before the end (~2.4 s of work on 2 workers).
+    for (let t = 0; t < 200; t++) {
+      await delay(25);
+      try {
+        if (statSync(out).size > 0) break;
+      } catch {}
+    }
+    first.child.kill('SIGINT');
+    const r1 = await first.done;
+    expect(r1.code).toBe(130);
+    expect(r1.stderr).toContain('--resume');
+    const done1 = jsonLines(out).length + jsonLines(errors).length;
+    expect(done1).toBeGreaterThan(0);
+    expect(done1).toBeLessThan(N);
+
+    const r2 = await skein([...args, '--resume']);
+    expect(r2.code).toBe(1); // the items that fail on purpose
+    const okNs = ns(jsonLines(out));
+    const errLines = (jsonLines(errors) as { line: number }[]).map((e) => e.line).sort((a, b) => a - b);
+    const failing = range(1, N).filter((i) => i % 97 === 0);
+    expect(errLines).toEqual(failing);
+    expect(okNs).toEqual(range(1, N).filter((i) => i % 97 !== 0));
+    expect(readFileSync(`${out}.joblog`, 'utf8').endsWith('\n')).toBe(true);
+  });
+
+  it('--resume after a completed run does nothing more; without a file output it is a usage error', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, numbered(30));
+    const out = join(dir, 'out.jsonl');
+    expect((await skein(['run', RECORDS, '--fn', 'double', '-i', input, '-o', out])).code).toBe(0);
+    expect((await skein(['run', RECORDS, '--fn', 'double', '-i', input, '-o', out, '--resume'])).code).toBe(0);
+    expect(ns(jsonLines(out))).toEqual(range(1, 30).map((n) => n * 2));
+    const r = await skein(['run', RECORDS, '--resume'], '');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--resume needs --output FILE');
+  });
+
+  it('--help reads like a manual: usage, options, exit status, examples', async () => {
+    const top = await skein(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain('Usage: skein [options] [command]');
+    expect(top.stdout).toContain('run [options] <task-module>');
+    const run = await skein(['run', '--help']);
+    expect(run.code).toBe(0);
+    for (const s of ['--fn <names>', '--resume', 'Exit status:', '130', 'Examples:']) expect(run.stdout).toContain(s);
+  });
+});
