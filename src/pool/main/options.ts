@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
 import { InvalidArgumentError } from '../../memory/errors.js';
@@ -104,7 +105,14 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
   }
   const filename =
     o.filename instanceof URL || o.filename.startsWith('file:') ? fileURLToPath(o.filename) : o.filename;
-  if (!existsSync(filename)) throw new InvalidArgumentError(`task module not found: ${filename}`);
+  if (!existsSync(filename)) {
+    // A relative path resolves against process.cwd(), not the calling module: say so, and show the
+    // form that resolves beside the caller.
+    const relative = !isAbsolute(filename)
+      ? ` (a relative path resolves against the current directory, ${process.cwd()}; to name a file beside your module use new URL('${filename.startsWith('.') ? filename : `./${filename}`}', import.meta.url))`
+      : '';
+    throw new InvalidArgumentError(`task module not found: ${resolve(filename)}${relative}`);
+  }
   const maxWorkers = int(o.maxWorkers ?? os.availableParallelism(), 'maxWorkers', 1, MAX_WORKER_INDEX);
   const minWorkers = int(o.minWorkers ?? (dynamic ? 0 : maxWorkers), 'minWorkers', 0, maxWorkers);
   const slots = int(o.maxInFlight ?? 8192, 'maxInFlight', 1, 1 << 20);

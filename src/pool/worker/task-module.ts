@@ -2,10 +2,13 @@
  * Loading a task module in a worker and finding its functions.
  *
  * A task module exports a default and/or named functions `(input, ctx) => output | Promise<output>`.
- * `.js`, `.mjs` and `.cjs` load everywhere; `.ts`/`.mts`/`.cts` load when the process runs under a
- * TypeScript loader (workers inherit `execArgv`, so `node --import tsx` covers them) or on a Node that
- * strips types (22.18+). Otherwise the error says so instead of Node's bare ERR_UNKNOWN_FILE_EXTENSION.
+ * `.js`, `.mjs` and `.cjs` load everywhere. `.ts`/`.mts`/`.cts` load on a Node that strips types
+ * (22.18+), or when the process runs under tsx (`node --import tsx`, `tsx main.ts`): on Node 20 tsx
+ * registers its ESM hooks on the main thread only, so a worker that cannot import the file asks tsx's
+ * require hook for it instead. Otherwise the error names both routes instead of Node's bare
+ * ERR_UNKNOWN_FILE_EXTENSION.
  */
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { TaskFunctionNotFoundError, WorkerModuleError } from '../errors.js';
 
@@ -13,6 +16,19 @@ export type TaskFunction = (input: unknown, ctx: unknown) => unknown;
 export type TaskModule = Record<string, unknown>;
 
 const TS = /\.[mc]?ts$/;
+
+/** Whether this process was started under tsx (workers inherit execArgv and the environment). */
+function underTsx(): boolean {
+  return /(^|[\s/\\=])tsx([\s/\\]|$)/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '));
+}
+
+/** Loads a TypeScript file through tsx's require hook (tsx compiles import/export to CommonJS). */
+async function requireThroughTsx(filename: string): Promise<TaskModule> {
+  const req = createRequire(filename);
+  const api = (await import(pathToFileURL(req.resolve('tsx/cjs/api')).href)) as { register(): unknown };
+  api.register();
+  return req(filename) as TaskModule;
+}
 
 export async function loadTaskModule(filename: string): Promise<TaskModule> {
   try {
@@ -24,7 +40,16 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
       TS.test(filename) &&
       (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING')
     ) {
-      hint = ` (Node ${process.versions.node} cannot run TypeScript by itself: run under a loader such as tsx, e.g. \`node --import tsx\`, use Node >= 22.18, or point the pool at the compiled .js)`;
+      if (underTsx()) {
+        try {
+          return await requireThroughTsx(filename);
+        } catch (tsxErr) {
+          throw new WorkerModuleError(`cannot load task module ${filename} through tsx: ${(tsxErr as Error).message}`, {
+            cause: tsxErr,
+          });
+        }
+      }
+      hint = ` (Node ${process.versions.node} cannot run TypeScript by itself: use Node >= 22.18, which strips types, or install tsx and run under it, \`node --import tsx main.js\` or \`tsx main.ts\`; or point the pool at the compiled .js)`;
     }
     throw new WorkerModuleError(`cannot load task module ${filename}: ${(err as Error).message}${hint}`, {
       cause: err,
@@ -35,7 +60,15 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
 /** The function `name` (or the default export for `''`) of a loaded module. */
 export function findTaskFunction(mod: TaskModule, name: string, filename: string): TaskFunction {
   const def = mod.default as Record<string, unknown> | TaskFunction | undefined;
-  const fn = name === '' ? def : (mod[name] ?? (def && typeof def === 'object' ? def[name] : undefined));
+  // A CommonJS module imported as ESM arrives whole as `default`; tsc's CommonJS output of
+  // `export default fn` is `exports.default = fn`, so its default function sits one level down.
+  const nested = def && typeof def === 'object' ? def.default : undefined;
+  const fn =
+    name === ''
+      ? typeof def === 'function'
+        ? def
+        : nested
+      : (mod[name] ?? (def && typeof def === 'object' ? def[name] : undefined));
   if (typeof fn === 'function') return fn as TaskFunction;
   const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
   if (def && typeof def === 'object')
