@@ -6,26 +6,53 @@
  * QUEUED or CLAIMED -> CANCELLED wins before the worker's CLAIMED -> RUNNING, and the worker then
  * skips the task; if the worker won, the task is running and its signal is aborted by message.
  * Either way the caller's promise rejects with AbortError at once.
+ *
+ * A batch often shares one signal: every task that carries it is one watcher in that signal's
+ * registry (memory/signal-watch.ts, one listener per signal, O(1) add and remove), removed when
+ * the task settles by any path (settlement.ts), so the signal keeps nothing of the pool's.
  */
+import type { TransferListItem } from 'node:worker_threads';
 import { AbortError } from '../../memory/errors.js';
+import { SignalWatcher, watchSignal } from '../../memory/signal-watch.js';
 import { SlotState } from '../shared/index.js';
 import type { PoolCore } from './pool-core.js';
 import { settle, settleEarly } from './settlement.js';
-import type { Aux, Target, TaskExtras } from './task-queue.js';
+import type { TaskExtras, TaskTicket } from './task-queue.js';
 import { abortRunning } from './worker-lifecycle.js';
 
-export function watchAbort(core: PoolCore, extras: TaskExtras, prio: number, target: Target, aux: Aux): void {
-  const signal = extras.signal as AbortSignal;
-  const ticket = { seq: -1, slot: -1 };
-  extras.ticket = ticket;
-  extras.onAbort = () => {
-    const err = new AbortError('the task was aborted', { cause: signal.reason });
-    const s = ticket.slot;
-    if (s < 0 || core.slots.extras[s] !== extras) {
-      if (core.queue.cancel(prio, ticket.seq)) {
+/**
+ * The extras of a task with a signal, which are also its watch on that signal and its abort state:
+ * one object per task (a batch of 160k tasks on one signal allocates nothing else for it).
+ */
+class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
+  /** The task's sequence number in the main thread's queue (while it is queued there). */
+  seq = -1;
+  /** The slot it was placed in (-1 until placed). */
+  slot = -1;
+
+  constructor(
+    readonly core: PoolCore,
+    readonly prio: number,
+    readonly signal: AbortSignal,
+    readonly timeout: number,
+    readonly transfer: readonly TransferListItem[] | undefined,
+  ) {
+    super();
+  }
+
+  get ticket(): TaskTicket {
+    return this;
+  }
+
+  onAbort(): void {
+    const core = this.core;
+    const err = new AbortError('the task was aborted', { cause: this.signal.reason });
+    const s = this.slot;
+    if (s < 0 || core.slots.extras[s] !== this) {
+      core.queue.cancel(this.prio, this.seq, (target, aux) => {
         core.failed++;
         settle(target, aux, false, err);
-      }
+      });
       return;
     }
     const at = core.L.slotState + s;
@@ -38,6 +65,21 @@ export function watchAbort(core: PoolCore, extras: TaskExtras, prio: number, tar
     const notStarted = wasQueued || wasClaimed;
     settleEarly(core, s, err);
     if (!notStarted) abortRunning(core, s);
-  };
-  signal.addEventListener('abort', extras.onAbort, { once: true });
+  }
+}
+
+/** The extras of a task of priority `prio` with `signal` (not watched yet: see {@link watchAbort}). */
+export function abortableExtras(
+  core: PoolCore,
+  prio: number,
+  signal: AbortSignal,
+  timeout: number,
+  transfer: readonly TransferListItem[] | undefined,
+): TaskExtras {
+  return new AbortTicket(core, prio, signal, timeout, transfer);
+}
+
+/** Makes the task watch its signal (the caller checked it has not aborted yet). */
+export function watchAbort(extras: TaskExtras): void {
+  if (extras.ticket) watchSignal(extras.signal as AbortSignal, extras.ticket);
 }

@@ -5,10 +5,11 @@
  * Internal to the pool (not exported from the package root).
  */
 import { reviveDeep } from '../../memory/handle.js';
+import { unwatchSignal } from '../../memory/signal-watch.js';
 import { isErrorRecord, MAIN_SEQ, recordToError, ResultStatus, SlotState } from '../shared/index.js';
 import { wake } from '../../memory/wait.js';
 import type { PoolCore } from './pool-core.js';
-import type { Aux, Target } from './task-queue.js';
+import type { Aux, Target, TaskExtras } from './task-queue.js';
 
 /** Reads every worker's published results and settles them; then refills the rings. */
 export function drain(core: PoolCore): number {
@@ -49,7 +50,7 @@ export function finishSlot(core: PoolCore, s: number, ok: boolean, value: unknow
   const target = slots.target[s];
   const aux = slots.aux[s];
   const extras = slots.extras[s];
-  if (extras?.onAbort) extras.signal?.removeEventListener('abort', extras.onAbort);
+  unwatch(extras);
   if (slots.direct[s]) {
     const e = core.entries[Atomics.load(core.ctl, core.L.slotOwner + s)];
     if (e) e.direct--;
@@ -71,8 +72,14 @@ export function settleEarly(core: PoolCore, s: number, err: Error): void {
   if (target === undefined) return;
   const aux = slots.aux[s];
   slots.target[s] = undefined;
+  unwatch(slots.extras[s]);
   core.failed++;
   settle(target, aux, false, err);
+}
+
+/** A task that settled stops watching its signal (abort-watch.ts); O(1), and a no-op the second time. */
+function unwatch(extras: TaskExtras | undefined): void {
+  if (extras?.ticket !== undefined) unwatchSignal(extras.ticket);
 }
 
 /** Hands an outcome to its caller: a single task's resolver, or a batch collector. */
@@ -83,7 +90,8 @@ export function settle(target: Target, aux: Aux, ok: boolean, value: unknown): v
 
 /** Rejects everything queued or out with `err` (force close, a module that cannot load). */
 export function rejectAll(core: PoolCore, err: Error): void {
-  core.queue.clear((t, a) => {
+  core.queue.clear((t, a, extras) => {
+    unwatch(extras);
     core.failed++;
     settle(t, a, false, err);
   });

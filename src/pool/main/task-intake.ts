@@ -6,7 +6,7 @@
 
 import { encode, newEncoded } from '../../memory/codec.js';
 import { AbortError } from '../../memory/errors.js';
-import { watchAbort } from './abort-watch.js';
+import { abortableExtras, watchAbort } from './abort-watch.js';
 import { markEncoded } from './encoded-input.js';
 import { PoolClosedError, QueueFullError } from '../errors.js';
 import { W_INFLIGHT } from '../shared/index.js';
@@ -40,8 +40,10 @@ export function intake(
         throw new AbortError('the task was aborted before it was queued', { cause: opts.signal.reason });
       }
     }
-    if (opts?.signal || opts?.transfer || timeout > 0) {
-      extras = { signal: opts?.signal, timeout, transfer: opts?.transfer };
+    if (opts?.signal) {
+      extras = abortableExtras(core, priority, opts.signal, timeout, opts.transfer);
+    } else if (opts?.transfer || timeout > 0) {
+      extras = { timeout, transfer: opts?.transfer };
     }
     if (queueFull(core)) {
       throw new QueueFullError(
@@ -55,7 +57,7 @@ export function intake(
     settle(target, aux, false, err);
     return;
   }
-  if (extras?.signal) watchAbort(core, extras, priority, target, aux);
+  if (extras?.signal) watchAbort(extras);
   const at = core.tick();
   if (core.queue.length === 0 && core.place(priority, stored, fnId, target, aux, extras, at)) {
     core.scheduleFlush();

@@ -6,6 +6,7 @@
  * costs a few array cells rather than an object. Cancellation leaves a tombstone that `shift` skips.
  */
 import type { TransferListItem } from 'node:worker_threads';
+import type { SignalWatcher } from '../../memory/signal-watch.js';
 
 export const MIN_PRIORITY = 1;
 export const MAX_PRIORITY = 10;
@@ -29,9 +30,14 @@ export interface TaskExtras {
   signal?: AbortSignal;
   timeout?: number;
   transfer?: readonly TransferListItem[];
-  /** Set while the task sits in a queue or slot, so an abort can find it. */
-  ticket?: { seq: number; slot: number };
-  onAbort?: () => void;
+  /** Set for a task with a signal: where the task sits (queue seq or slot), so an abort can find it. */
+  ticket?: TaskTicket;
+}
+
+/** A task's watch on its signal (abort-watch.ts). */
+export interface TaskTicket extends SignalWatcher {
+  seq: number;
+  slot: number;
 }
 
 class Deque {
@@ -44,8 +50,13 @@ class Deque {
   aux: Aux[] = new Array(16).fill(0);
   fn = new Int32Array(16);
   enq = new Float64Array(16);
-  /** The rare tasks with a signal, timeout or transfer list, by sequence number. */
-  readonly extras = new Map<number, TaskExtras>();
+  /**
+   * The extras of the rare tasks with a signal, timeout or transfer list, parallel to the other
+   * arrays; made when the first such task arrives, so a deque of plain tasks pays nothing for it.
+   * (A Map by sequence number cost a hash insert and delete per task: 2x the submit time of a
+   * batch sharing one signal.)
+   */
+  extras: (TaskExtras | undefined)[] | undefined = undefined;
 
   constructor(
     readonly priority: number,
@@ -68,6 +79,7 @@ class Deque {
     this.aux = re(this.aux, new Array(cap).fill(0));
     this.fn = re(this.fn, new Int32Array(cap));
     this.enq = re(this.enq, new Float64Array(cap));
+    if (this.extras) this.extras = re(this.extras, new Array(cap));
     this.cap = cap;
     this.mask = mask;
   }
@@ -89,13 +101,13 @@ class Deque {
     this.target[i] = target;
     this.aux[i] = aux;
     this.enq[i] = enq;
-    if (extras) this.extras.set(s, extras);
+    if (extras) (this.extras ??= new Array(this.cap))[i] = extras;
     return s;
   }
 
   /** The extras of the head task. */
   headExtras(): TaskExtras | undefined {
-    return this.extras.size === 0 ? undefined : this.extras.get(this.head);
+    return this.extras?.[this.head & this.mask];
   }
 
   /** Drops the head (after its fields were read). */
@@ -103,7 +115,7 @@ class Deque {
     const i = this.head & this.mask;
     this.input[i] = undefined;
     this.target[i] = undefined;
-    if (this.extras.size > 0) this.extras.delete(this.head);
+    if (this.extras) this.extras[i] = undefined;
     this.head++;
   }
 }
@@ -149,27 +161,33 @@ export class TaskQueue {
     if (d.head === d.tail && d.cap > 4096) this.#q[d.priority] = new Deque(d.priority, d.tail); // give back a burst's memory
   }
 
-  /** Tombstones a queued task; returns false if it already left the queue. */
-  cancel(priority: number, seq: number): boolean {
+  /**
+   * Tombstones a queued task and hands its target and aux to `each`; returns false (calling
+   * nothing) if it already left the queue.
+   */
+  cancel(priority: number, seq: number, each: (target: Target, aux: Aux) => void): boolean {
     const d = this.#q[priority];
     if (seq < d.head || seq >= d.tail) return false;
     const i = seq & d.mask;
-    if (d.target[i] === undefined) return false;
+    const t = d.target[i];
+    if (t === undefined) return false;
     d.target[i] = undefined;
     this.length--;
+    each(t, d.aux[i]);
     return true;
   }
 
-  /** Removes every live task, calling `each` with its target and aux. */
-  clear(each: (target: Target, aux: Aux) => void): void {
+  /** Removes every live task, calling `each` with its target, aux and extras. */
+  clear(each: (target: Target, aux: Aux, extras: TaskExtras | undefined) => void): void {
     for (let p = MAX_PRIORITY; p >= MIN_PRIORITY; p--) {
       const d = this.#q[p];
       while (d.head !== d.tail) {
         const i = d.head & d.mask;
         const t = d.target[i];
         const a = d.aux[i];
+        const x = d.headExtras();
         d.dropHead();
-        if (t !== undefined) each(t, a);
+        if (t !== undefined) each(t, a, x);
       }
     }
     this.length = 0;
