@@ -4,11 +4,11 @@
  */
 import cliProgress from 'cli-progress';
 
-/** What the bar shows. `bytes` of `totalBytes` drive the bar and ETA when the input size is known. */
+/** What the bar shows: `value` of the total (bytes read, items done) drives the bar and the ETA. */
 export interface ProgressState {
   items: number;
   failed: number;
-  bytes: number;
+  value: number;
 }
 
 export class Progress {
@@ -17,12 +17,12 @@ export class Progress {
   readonly #sized: boolean;
 
   /**
-   * @param totalBytes the input's size when it is a file (a bar and an ETA), else undefined
-   *   (a counter and a rate).
+   * @param total what `value` counts up to (the input's size in bytes, or the items): a bar and an
+   *   ETA; undefined when unknown (stdin): a counter and a rate.
    * @param enabled defaults to whether stderr is a terminal.
    */
-  constructor(totalBytes: number | undefined, enabled = process.stderr.isTTY === true, label = '') {
-    this.#sized = totalBytes !== undefined && totalBytes > 0;
+  constructor(total: number | undefined, enabled = process.stderr.isTTY === true, label = '') {
+    this.#sized = total !== undefined && total > 0;
     if (!enabled) return;
     const format = this.#sized
       ? `${label}{bar} {percentage}% | {items} items | {rate}/s | {failed} failed | ETA {eta_formatted}`
@@ -31,7 +31,7 @@ export class Progress {
       { format, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 8 },
       cliProgress.Presets.shades_classic,
     );
-    this.#bar.start(this.#sized ? (totalBytes as number) : 1, 0, { items: 0, rate: 0, failed: 0 });
+    this.#bar.start(this.#sized ? (total as number) : 1, 0, { items: 0, rate: 0, failed: 0 });
   }
 
   get active(): boolean {
@@ -42,7 +42,7 @@ export class Progress {
     if (!this.#bar) return;
     const secs = (performance.now() - this.#t0) / 1000;
     const rate = secs > 0 ? Math.round(s.items / secs) : 0;
-    this.#bar.update(this.#sized ? s.bytes : 0, { items: s.items, rate, failed: s.failed });
+    this.#bar.update(this.#sized ? s.value : 0, { items: s.items, rate, failed: s.failed });
   }
 
   /** Clears the bar's line so that other stderr output starts on a clean line (the bar redraws). */

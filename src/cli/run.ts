@@ -172,7 +172,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
       wake = r;
     });
   const tick = setInterval(() => {
-    progress.update({ items, failed, bytes });
+    progress.update({ items, failed, value: bytes });
     void writer.flush().catch(() => {});
   }, 200);
   tick.unref();
@@ -209,7 +209,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   } catch (err) {
     fatal ??= err as Error;
   }
-  progress.update({ items, failed, bytes });
+  progress.update({ items, failed, value: bytes });
   progress.stop();
   await pool.close();
   await files.close();
