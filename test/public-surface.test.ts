@@ -36,6 +36,7 @@ const TYPES = [
   'ConcurrencyManagerMetrics', 'ConcurrencyManagerOptions', 'ExecuteOptions',
   'FailureVerdict', 'LeakyBucketOptions', 'Policy', 'PolicyContext', 'RetryContext', 'RetryOptions',
   'SlidingWindowLimiterOptions', 'StateChangeEvent', 'TokenBucketOptions',
+  'BulkheadRejectEvent', 'GiveUpEvent', 'RetryEvent', 'Subscription', 'TimeoutEvent', 'TimeoutSignal',
 ];
 
 /** Every `.d.ts` under dist/src. */

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../memory/errors.js';
 import { abortError } from '../memory/wait.js';
 import { BulkheadRejectedError } from './errors.js';
+import { PolicyEvent, type Subscription } from './events.js';
 import { checkMs } from './limiter-util.js';
 import {
   checkExecuteOptions,
@@ -37,6 +38,15 @@ function count(v: unknown, name: string, min: number): number {
   return v;
 }
 
+/** `onReject`: a call was turned away, because line and slots were full or it waited `maxWait`. */
+export interface BulkheadRejectEvent {
+  readonly reason: 'full' | 'maxWait';
+  /** Calls running when it was turned away. */
+  readonly active: number;
+  /** Calls waiting then. */
+  readonly queued: number;
+}
+
 /**
  * Limits how many calls run at once in this thread, with a bounded waiting line. A call that finds
  * every slot busy and the line full, or that waits past `maxWait`, is rejected with
@@ -50,6 +60,7 @@ function count(v: unknown, name: string, min: number): number {
  * ```
  */
 export class Bulkhead implements Policy<PolicyContext> {
+  readonly #rejected = new PolicyEvent<BulkheadRejectEvent>();
   readonly #maxConcurrent: number;
   readonly #maxQueue: number;
   readonly #maxWait: number;
@@ -64,6 +75,11 @@ export class Bulkhead implements Policy<PolicyContext> {
     this.#maxConcurrent = count(opts.maxConcurrent, 'maxConcurrent', 1);
     this.#maxQueue = count(opts.maxQueue ?? 0, 'maxQueue', 0);
     this.#maxWait = checkMs(opts.maxWait ?? Number.POSITIVE_INFINITY, 'maxWait', true);
+  }
+
+  /** Calls `listener` each time a call is turned away (`BulkheadRejectedError`). */
+  onReject(listener: (e: BulkheadRejectEvent) => void): Subscription {
+    return this.#rejected.subscribe(listener, 'Bulkhead.onReject: listener');
   }
 
   /** Calls running now. */
@@ -85,6 +101,7 @@ export class Bulkhead implements Policy<PolicyContext> {
     const ctx = contextFor(opts);
     if (this.#active < this.#maxConcurrent) return this.#run(fn, ctx);
     if (this.#queued >= this.#maxQueue) {
+      this.#rejected.emit({ reason: 'full', active: this.#active, queued: this.#queued });
       return Promise.reject(
         new BulkheadRejectedError(
           `bulkhead full: ${this.#active} of ${this.#maxConcurrent} running, ${this.#queued} of ${this.#maxQueue} queued`,
@@ -113,7 +130,10 @@ export class Bulkhead implements Policy<PolicyContext> {
       const onAbort = (): void => waiter.fail(abortError(signal as AbortSignal));
       if (this.#maxWait !== Number.POSITIVE_INFINITY) {
         timer = setTimeout(
-          () => waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`)),
+          () => {
+            waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`));
+            this.#rejected.emit({ reason: 'maxWait', active: this.#active, queued: this.#queued });
+          },
           this.#maxWait,
         );
       }

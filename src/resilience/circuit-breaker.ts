@@ -32,6 +32,7 @@ import {
 } from './circuit-breaker-options.js';
 import { BreakerMemory, type BreakerSnapshot, type Transition } from './circuit-breaker-state.js';
 import { BrokenCircuitError } from './errors.js';
+import { type Subscription } from './events.js';
 import { isHandleOf } from './limiter-util.js';
 import {
   checkExecuteOptions,
@@ -250,6 +251,42 @@ export class CircuitBreaker implements Policy<PolicyContext> {
     this.#listeners.add(listener);
     void this.#watch();
     return this;
+  }
+
+  /** Calls `listener` on every state change (any thread's); what it returns removes it. */
+  onStateChange(listener: (e: StateChangeEvent) => void): Subscription {
+    return this.#subscribe(() => true, listener, 'onStateChange');
+  }
+
+  /** Calls `listener` when the breaker opens (`'open'` or `'forced-open'`), by any thread. */
+  onBreak(listener: (e: StateChangeEvent) => void): Subscription {
+    return this.#subscribe((e) => e.to === 'open' || e.to === 'forced-open', listener, 'onBreak');
+  }
+
+  /** Calls `listener` when the breaker closes again (`'closed'`), by any thread. */
+  onReset(listener: (e: StateChangeEvent) => void): Subscription {
+    return this.#subscribe((e) => e.to === 'closed', listener, 'onReset');
+  }
+
+  /** Calls `listener` when the breaker lets probes through (`'half-open'`), by any thread. */
+  onHalfOpen(listener: (e: StateChangeEvent) => void): Subscription {
+    return this.#subscribe((e) => e.to === 'half-open', listener, 'onHalfOpen');
+  }
+
+  #subscribe(
+    pick: (e: StateChangeEvent) => boolean,
+    listener: (e: StateChangeEvent) => void,
+    what: string,
+  ): Subscription {
+    checkFunction(listener, `CircuitBreaker.${what}: listener`);
+    const l = (e: StateChangeEvent): void => {
+      if (pick(e)) listener(e);
+    };
+    this.on('stateChange', l);
+    const dispose = (): void => {
+      this.off('stateChange', l);
+    };
+    return { dispose, [Symbol.dispose]: dispose };
   }
 
   /** Removes a listener; with the last one gone this thread stops watching. */

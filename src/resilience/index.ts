@@ -18,3 +18,7 @@ export * from './retry.js';
 export * from './sliding-window-limiter.js';
 export * from './timeout.js';
 export * from './token-bucket.js';
+export type { PolicyEvent, Subscription } from './events.js';
+export type { BulkheadRejectEvent } from './bulkhead.js';
+export type { GiveUpEvent, RetryEvent } from './retry.js';
+export type { TimeoutEvent, TimeoutSignal } from './timeout.js';

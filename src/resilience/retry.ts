@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../memory/errors.js';
 import { abortError } from '../memory/wait.js';
 import { type BackoffOptions, delays, type ResolvedBackoff, resolveBackoff } from './backoff.js';
+import { PolicyEvent, type Subscription } from './events.js';
 import {
   checkExecuteOptions,
   checkFunction,
@@ -42,7 +43,26 @@ const MAX_TIMER = 2 ** 31 - 1;
  * const body = await retry.execute(({ attempt, signal }) => fetchJson(url, { signal }));
  * ```
  */
+/** `onRetry`: a try failed and another follows after `delay` ms. */
+export interface RetryEvent {
+  /** The try that failed (1 for the first). */
+  readonly attempt: number;
+  /** Milliseconds before the next try. */
+  readonly delay: number;
+  readonly error: unknown;
+}
+
+/** `onGiveUp`: the policy rethrows `error` after `attempts` tries. */
+export interface GiveUpEvent {
+  readonly attempts: number;
+  readonly error: unknown;
+  /** `'attempts'` when the tries ran out, `'retryIf'` when `retryIf` refused the error. */
+  readonly reason: 'attempts' | 'retryIf';
+}
+
 export class RetryPolicy implements Policy<RetryContext> {
+  readonly #retried = new PolicyEvent<RetryEvent>();
+  readonly #gaveUp = new PolicyEvent<GiveUpEvent>();
   readonly #maxAttempts: number;
   readonly #backoff: ResolvedBackoff;
   readonly #retryIf: ((err: unknown, attempt: number) => boolean) | undefined;
@@ -69,6 +89,16 @@ export class RetryPolicy implements Policy<RetryContext> {
     return this.#maxAttempts;
   }
 
+  /** Calls `listener` each time a try fails and another will follow (before the wait). */
+  onRetry(listener: (e: RetryEvent) => void): Subscription {
+    return this.#retried.subscribe(listener, 'RetryPolicy.onRetry: listener');
+  }
+
+  /** Calls `listener` when the policy stops retrying and rethrows (not on an abort). */
+  onGiveUp(listener: (e: GiveUpEvent) => void): Subscription {
+    return this.#gaveUp.subscribe(listener, 'RetryPolicy.onGiveUp: listener');
+  }
+
   /** Runs `fn({ attempt, signal })` until it succeeds, the tries run out, or `retryIf` says no. */
   async execute<T>(fn: (ctx: RetryContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
     checkFunction(fn, 'RetryPolicy.execute: fn');
@@ -82,11 +112,15 @@ export class RetryPolicy implements Policy<RetryContext> {
         return await (signal === NEVER_ABORTED ? fn(ctx) : untilAborted(fn, ctx, signal));
       } catch (err) {
         if (signal.aborted) throw abortError(signal);
-        if (attempt >= this.#maxAttempts || (this.#retryIf !== undefined && !this.#retryIf(err, attempt))) {
+        const outOfTries = attempt >= this.#maxAttempts;
+        if (outOfTries || (this.#retryIf !== undefined && !this.#retryIf(err, attempt))) {
+          this.#gaveUp.emit({ attempts: attempt, error: err, reason: outOfTries ? 'attempts' : 'retryIf' });
           throw err;
         }
         next ??= delays(this.#backoff);
-        await delay(Math.min(next(), MAX_TIMER), signal === NEVER_ABORTED ? undefined : signal);
+        const wait = Math.min(next(), MAX_TIMER);
+        this.#retried.emit({ attempt, delay: wait, error: err });
+        await delay(wait, signal === NEVER_ABORTED ? undefined : signal);
       }
     }
   }

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
 import { abortError } from '../memory/wait.js';
+import { PolicyEvent, type Subscription } from './events.js';
 import {
   checkExecuteOptions,
   checkFunction,
@@ -7,8 +8,18 @@ import {
   type Policy,
 } from './policy.js';
 
+/** What a {@link Timeout} passes to `fn`: its signal, which also names itself as `.signal`. */
+export type TimeoutSignal = AbortSignal & { readonly signal: AbortSignal };
+
+/** `onTimeout`: a call ran past the limit. */
+export interface TimeoutEvent {
+  readonly ms: number;
+}
+
 /**
- * Bounds how long a call may take. `execute(fn)` passes `fn` an `AbortSignal`; when `ms` pass first,
+ * Bounds how long a call may take. `execute(fn)` passes `fn` an `AbortSignal` (which also carries
+ * itself as `.signal`, so a `({ signal }) =>` callback written for the other policies works
+ * unchanged); when `ms` pass first,
  * the signal aborts (its reason is the {@link TimeoutError}) and `execute` rejects with that
  * `TimeoutError` at once, without waiting for `fn` to notice. Whatever `fn` settles with later is
  * dropped. An abort of the caller's own signal rejects with `AbortError` the same way. The timer is
@@ -18,10 +29,13 @@ import {
  * ```ts
  * const timeout = new Timeout(2000);
  * const res = await timeout.execute((signal) => fetch(url, { signal }));
+ * const same = await timeout.execute(({ signal }) => fetch(url, { signal }));
+ * timeout.onTimeout(({ ms }) => log(`gave up after ${ms} ms`));
  * ```
  */
-export class Timeout implements Policy<AbortSignal> {
+export class Timeout implements Policy<TimeoutSignal> {
   readonly #ms: number;
+  readonly #timedOut = new PolicyEvent<TimeoutEvent>();
 
   /** @param ms milliseconds, >= 0; `Infinity` sets no timer (the policy then only forwards aborts). */
   constructor(ms: number) {
@@ -36,8 +50,13 @@ export class Timeout implements Policy<AbortSignal> {
     return this.#ms;
   }
 
+  /** Calls `listener` each time a call runs past the limit. */
+  onTimeout(listener: (e: TimeoutEvent) => void): Subscription {
+    return this.#timedOut.subscribe(listener, 'Timeout.onTimeout: listener');
+  }
+
   /** Runs `fn(signal)`; rejects with `TimeoutError` past the limit, `AbortError` on the caller's abort. */
-  execute<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
+  execute<T>(fn: (signal: TimeoutSignal) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
     checkFunction(fn, 'Timeout.execute: fn');
     checkExecuteOptions(opts, 'Timeout.execute');
     const parent = opts?.signal;
@@ -61,12 +80,15 @@ export class Timeout implements Policy<AbortSignal> {
       };
       const onAbort = (): void => fail(abortError(parent as AbortSignal));
       if (ms !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(() => fail(new TimeoutError(`the operation timed out after ${ms} ms`)), ms);
+        timer = setTimeout(() => {
+          fail(new TimeoutError(`the operation timed out after ${ms} ms`));
+          this.#timedOut.emit({ ms });
+        }, ms);
       }
       parent?.addEventListener('abort', onAbort, { once: true });
       let out: T | PromiseLike<T>;
       try {
-        out = fn(ctrl.signal);
+        out = fn(Object.defineProperty(ctrl.signal, 'signal', { value: ctrl.signal }) as TimeoutSignal);
       } catch (err) {
         if (finish()) reject(err);
         return;
