@@ -1,5 +1,5 @@
 // Events on every policy, in cockatiel's shape: onX(listener) -> { dispose() }.
-import { Bulkhead, BulkheadRejectedError, CircuitBreaker, RetryPolicy, Timeout, TimeoutError } from 'skein';
+import { Bulkhead, BulkheadRejectedError, CircuitBreaker, RetryPolicy, Timeout, TimeoutError, type TimeoutSignal } from 'skein';
 import { describe, expect, it, vi } from 'vitest';
 
 const fail = (msg: string) => () => Promise.reject(new Error(msg));
@@ -51,7 +51,7 @@ describe('Timeout events and callback shape', () => {
     const t = new Timeout(20);
     const fired: number[] = [];
     t.onTimeout(({ ms }) => fired.push(ms));
-    let asArg: AbortSignal | undefined;
+    let asArg: TimeoutSignal | undefined;
     let destructured: AbortSignal | undefined;
     await t.execute((signal) => {
       asArg = signal;
