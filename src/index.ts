@@ -49,6 +49,7 @@ export type {
 export {
   DynamicWorkerPool,
   FixedWorkerPool,
+  ClosureVariableError,
   PoolClosedError,
   QueueFullError,
   registerErrorClass,
@@ -106,6 +107,16 @@ export type {
   TimeoutSignal,
   TokenBucketOptions,
 } from './resilience/index.js';
+
+// flow
+export { ParallelError, parallelFor, parallelMap, parallelReduce } from './flow/index.js';
+export type {
+  IndexRange,
+  ParallelMapOptions,
+  ParallelOptions,
+  ParallelReduceOptions,
+  TypedArray,
+} from './flow/index.js';
 
 import { setWorkerPreload } from './pool/main/index.js';
 

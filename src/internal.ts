@@ -9,4 +9,5 @@ export * from './memory/index.js';
 export * from './sync/index.js';
 export * from './pool/index.js';
 export * from './resilience/index.js';
+export * from './flow/index.js';
 export { BreakerMemory } from './resilience/circuit-breaker-state.js';

@@ -18,12 +18,14 @@ const VALUES = [
   // resilience
   'CircuitBreaker', 'RetryPolicy', 'Bulkhead', 'Timeout', 'TokenBucket', 'LeakyBucket',
   'SlidingWindowLimiter', 'ConcurrencyManager', 'ConcurrencyPermit', 'compose',
+  // flow
+  'parallelFor', 'parallelMap', 'parallelReduce',
   // errors
   'SkeinError', 'TimeoutError', 'AbortError', 'InvalidArgumentError', 'SerializationError',
   'CorruptMemoryError', 'ChannelClosedError', 'MutexUnlockError', 'SemaphoreReleaseError',
   'WaitGroupNegativeError', 'WorkerCrashedError', 'WorkerModuleError', 'TaskFunctionNotFoundError',
   'PoolClosedError', 'QueueFullError', 'BrokenCircuitError', 'BulkheadRejectedError',
-  'ConcurrencyQueueFullError', 'LeakyBucketFullError',
+  'ConcurrencyQueueFullError', 'LeakyBucketFullError', 'ClosureVariableError', 'ParallelError',
 ];
 
 /** Types the root exports (option, result and event shapes of the values above). */
@@ -37,6 +39,7 @@ const TYPES = [
   'FailureVerdict', 'LeakyBucketOptions', 'Policy', 'PolicyContext', 'RetryContext', 'RetryOptions',
   'SlidingWindowLimiterOptions', 'StateChangeEvent', 'TokenBucketOptions',
   'BulkheadRejectEvent', 'GiveUpEvent', 'RetryEvent', 'Subscription', 'TimeoutEvent', 'TimeoutSignal',
+  'IndexRange', 'ParallelMapOptions', 'ParallelOptions', 'ParallelReduceOptions', 'TypedArray',
 ];
 
 /** Every `.d.ts` under dist/src. */

@@ -23,3 +23,19 @@ export class TaskFunctionNotFoundError extends SkeinError {}
 
 /** The task module could not be found or loaded in a worker. */
 export class WorkerModuleError extends SkeinError {}
+
+/**
+ * A self-contained function (`pool.exec`, or a function given to `parallelFor`) read a variable
+ * that does not exist in the worker: most often one it closed over where it was written. Such a
+ * function travels as source text and runs in another thread, so it sees only its arguments and
+ * the worker's globals. `variable` names what it reached for.
+ */
+export class ClosureVariableError extends SkeinError {
+  constructor(
+    message: string,
+    readonly variable: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

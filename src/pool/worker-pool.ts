@@ -29,7 +29,18 @@ import {
   type WorkerPoolOptions,
 } from './main/index.js';
 import { PoolClosedError } from './errors.js';
-import { MAX_WORKER_INDEX, SlotState, STOP, TASK_SEQ, W_DONE, W_FAILED, W_INFLIGHT } from './shared/index.js';
+import {
+  EXEC_TASK,
+  type ExecInput,
+  functionSource,
+  MAX_WORKER_INDEX,
+  SlotState,
+  STOP,
+  TASK_SEQ,
+  W_DONE,
+  W_FAILED,
+  W_INFLIGHT,
+} from './shared/index.js';
 
 /**
  * A pool of worker threads running the functions of one task module.
@@ -75,6 +86,32 @@ export class WorkerPool {
     return new Promise<R>((resolve) => {
       intake(this.#core, input, opts, resolve as (v: unknown) => void, 0);
     });
+  }
+
+  /** `submit` under piscina's name: runs `input` through the module's function `opts.fn`. */
+  run<R = unknown>(input: unknown, opts?: SubmitOptions): Promise<R> {
+    return this.submit<R>(input, opts);
+  }
+
+  /**
+   * Runs a self-contained function in a worker: `fn(...args)`, resolving to what it returns (or
+   * resolves to). `fn` travels as source text, so it sees only its arguments and the worker's
+   * globals; reading a variable it closed over rejects with ClosureVariableError naming it.
+   *
+   * @example
+   * ```ts
+   * const n = await pool.exec((a: number, b: number) => a * b, 6, 7); // 42
+   * ```
+   */
+  exec<F extends (...args: never[]) => unknown>(fn: F, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> {
+    let source: string;
+    try {
+      source = functionSource(fn, 'pool.exec\'s function');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const input: ExecInput = { source, args };
+    return this.submit(input, { fn: EXEC_TASK });
   }
 
   /** Runs every input; resolves to the outputs in input order, or rejects with the first error. */

@@ -31,3 +31,10 @@ export {
   WorkerState,
 } from './layout.js';
 export { createRing, ResultRingReader, ResultRingWriter, TaskRingReader, TaskRingWriter } from './ring.js';
+export {
+  closureError,
+  compileFunction,
+  EXEC_TASK,
+  type ExecInput,
+  functionSource,
+} from './self-contained.js';

@@ -6,3 +6,4 @@ export type { TaskContext } from './worker-main-types.js';
 
 /** The module a pool worker thread runs. */
 export const WORKER_MAIN_URL = new URL('./worker-main.js', import.meta.url);
+export { BUILTIN_PREFIX, registerBuiltinTask, taskFunction } from './builtin-tasks.js';

@@ -41,6 +41,7 @@ import {
   WORKERS_AT,
   WorkerState,
 } from '../shared/index.js';
+import { builtinTask, setTaskModule } from './builtin-tasks.js';
 import { findTaskFunction, type TaskFunction } from './task-module.js';
 import { boot } from './worker-boot.js';
 import { TaskControls } from './worker-context.js';
@@ -48,6 +49,7 @@ import { TaskControls } from './worker-context.js';
 if (!parentPort) throw new Error('skein worker-main must run in a worker thread');
 const port: MessagePort = parentPort;
 const { init, mod } = await boot(port);
+setTaskModule(mod, init.filename);
 
 const L = layoutFor(init.slots);
 const ctl = new Int32Array(init.ctl);
@@ -69,7 +71,8 @@ function fnFor(id: number): TaskFunction | Error {
   if (f) return f;
   if (fnNames[id] === undefined) pullMail();
   try {
-    f = findTaskFunction(mod, fnNames[id] ?? '', init.filename);
+    const name = fnNames[id] ?? '';
+    f = builtinTask(name) ?? findTaskFunction(mod, name, init.filename);
   } catch (err) {
     f = err as Error;
   }

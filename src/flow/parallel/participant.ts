@@ -1,0 +1,94 @@
+/**
+ * Worker side of a data-parallel call: one participant, run as the pool's builtin task
+ * `skein:parallel`. It claims chunks from the shared cursor and runs the call's function over them,
+ * in place on the shared memory (the protocol and its invariants P1..P5 are in layout.ts).
+ *
+ * The package root imports this module, and every pool worker imports the root before its task
+ * module, so the builtin exists in every worker.
+ * Internal (not exported from the package root).
+ */
+import { registerBuiltinTask, taskFunction } from '../../pool/worker/index.js';
+import { closureError, compileFunction } from '../../pool/shared/index.js';
+import {
+  CURSOR,
+  DONE,
+  FAILED,
+  type FunctionRef,
+  JobKind,
+  NOT_STARTED,
+  PARALLEL_TASK,
+  type ParallelJob,
+  type ParticipantInput,
+  STARTED,
+  STOP,
+  TICKET,
+} from './layout.js';
+
+type Fn = (...args: never[]) => unknown;
+type Body = (start: number, end: number, data: unknown, arg: unknown) => void;
+type MapFn = (value: unknown, index: number, arg: unknown) => unknown;
+type ReduceFn = (acc: number, value: unknown, index: number, arg: unknown) => number;
+
+function resolve(ref: FunctionRef): Fn {
+  return (typeof ref === 'string' ? taskFunction(ref) : compileFunction(ref.source)) as Fn;
+}
+
+function runFor(body: Body, s: number, e: number, j: ParallelJob): void {
+  body(s, e, j.data, j.arg);
+}
+
+function runMap(fn: MapFn, s: number, e: number, j: ParallelJob): void {
+  const { data, out, start, arg } = j;
+  const o = out as { [i: number]: unknown };
+  if (data) for (let i = s; i < e; i++) o[i - start] = fn(data[i], i, arg);
+  else for (let i = s; i < e; i++) o[i - start] = fn(i, i, arg);
+}
+
+function runReduce(fn: ReduceFn, s: number, e: number, j: ParallelJob): number {
+  const { data, arg } = j;
+  let acc = j.identity;
+  if (data) for (let i = s; i < e; i++) acc = fn(acc, data[i], i, arg);
+  else for (let i = s; i < e; i++) acc = fn(acc, i, i, arg);
+  if (typeof acc !== 'number') {
+    throw new TypeError(`parallelReduce's function must return a number, got ${typeof acc}`);
+  }
+  return acc;
+}
+
+/** Combines every chunk's partial in chunk order (P3) and stores the result (P4). */
+function combineAll(j: ParallelJob, chunks: number): number {
+  const parts = j.parts as Float64Array;
+  const combine = resolve(j.combine ?? j.body) as (a: number, b: number, arg: unknown) => number;
+  let r = parts[0];
+  for (let k = 1; k < chunks; k++) r = combine(r, parts[k], j.arg);
+  parts[chunks] = r; // P5
+  return r;
+}
+
+function participate({ job: j, id }: ParticipantInput): number | undefined {
+  const { ctl, start, end, chunk, kind } = j;
+  // P4: start only if the caller has not cancelled us.
+  if (Atomics.compareExchange(ctl, TICKET + id, NOT_STARTED, STARTED) !== NOT_STARTED) return undefined;
+  const chunks = Math.ceil((end - start) / chunk);
+  const fn = resolve(j.body);
+  let result: number | undefined;
+  for (;;) {
+    if (Atomics.load(ctl, STOP) !== 0) return undefined; // P2
+    const k = Atomics.add(ctl, CURSOR, 1); // P1
+    if (k >= chunks) return result;
+    const s = start + k * chunk;
+    const e = Math.min(end, s + chunk);
+    try {
+      if (kind === JobKind.For) runFor(fn as Body, s, e, j);
+      else if (kind === JobKind.Map) runMap(fn as MapFn, s, e, j);
+      else (j.parts as Float64Array)[k] = runReduce(fn as ReduceFn, s, e, j); // P3: before DONE
+      if (Atomics.add(ctl, DONE, 1) === chunks - 1 && kind === JobKind.Reduce) result = combineAll(j, chunks);
+    } catch (err) {
+      Atomics.compareExchange(ctl, FAILED, 0, k + 1);
+      Atomics.store(ctl, STOP, 1);
+      throw typeof j.body === 'string' ? err : closureError(err, 'the function given to a parallel call');
+    }
+  }
+}
+
+registerBuiltinTask(PARALLEL_TASK, (input) => participate(input as ParticipantInput));
