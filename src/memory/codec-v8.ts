@@ -10,6 +10,7 @@
  */
 import v8 from 'node:v8';
 import { CorruptMemoryError, SerializationError } from './errors.js';
+import { findCloneProblem } from './clone-check.js';
 import { reviveDeep } from './handle.js';
 
 const SAB_MARK = '\u0000skein.sab';
@@ -152,9 +153,17 @@ export function describeValue(value: unknown): string {
 
 /**
  * `value` through v8.serialize: its bytes, and the SharedArrayBuffers it holds (null when none;
- * then the bytes name no SAB). Throws {@link SerializationError} for what cannot be cloned.
+ * then the bytes name no SAB). Throws {@link SerializationError} for what cannot be cloned and for
+ * what would arrive changed (a class instance: see clone-check.ts), naming where it sits in
+ * `label` (what the value is to the caller: `'task input'`, `'task result'`, `'value'`).
  */
-export function serializeV8(value: unknown): { bytes: Buffer; sabs: SharedArrayBuffer[] | null } {
+export function serializeV8(value: unknown, label = 'value'): { bytes: Buffer; sabs: SharedArrayBuffer[] | null } {
+  const problem = findCloneProblem(value);
+  if (problem) {
+    throw new SerializationError(`${label}${problem.path} cannot be copied to another thread: it is ${problem.what}`, {
+      path: problem.path,
+    });
+  }
   try {
     try {
       return { bytes: writeV8(value), sabs: null };
@@ -165,7 +174,7 @@ export function serializeV8(value: unknown): { bytes: Buffer; sabs: SharedArrayB
     }
   } catch (err) {
     throw new SerializationError(
-      `value cannot be copied to another thread (${(err as Error).message}); top-level type: ${describeValue(value)}`,
+      `${label} cannot be copied to another thread (${(err as Error).message}); top-level type: ${describeValue(value)}`,
       { cause: err },
     );
   }

@@ -63,8 +63,8 @@ export interface Encoded {
   sabs: SharedArrayBuffer[] | null;
 }
 
-function serialize(value: unknown, out: Encoded): void {
-  const { bytes, sabs } = serializeV8(value);
+function serialize(value: unknown, out: Encoded, label: string): void {
+  const { bytes, sabs } = serializeV8(value, label);
   out.tag = sabs ? Tag.V8Shared : Tag.V8;
   out.bytes = bytes;
   out.sabs = sabs;
@@ -75,8 +75,11 @@ export function newEncoded(): Encoded {
   return { tag: Tag.Undefined, num: 0, bytes: null, sabs: null };
 }
 
-/** Encodes `value` into `out` (reused) and returns it. */
-export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
+/**
+ * Encodes `value` into `out` (reused) and returns it. `label` names the value in a
+ * SerializationError (`'task input'` gives "task input.items[2] is a function ...").
+ */
+export function encode(value: unknown, out: Encoded = newEncoded(), label = 'value'): Encoded {
   out.bytes = null;
   out.sabs = null;
   out.num = 0;
@@ -100,7 +103,9 @@ export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
       return out;
     case 'function':
     case 'symbol':
-      throw new SerializationError(`value cannot be copied to another thread: ${describeValue(value)}`);
+      throw new SerializationError(`${label} cannot be copied to another thread: it is ${describeValue(value)}`, {
+        path: '',
+      });
   }
   if (value === null) {
     out.tag = Tag.Null;
@@ -109,7 +114,7 @@ export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
   const proto = Object.getPrototypeOf(value);
   if (typeof value !== 'object' || (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer)) {
     // Bigints and ill-formed strings; views over shared memory, which must stay shared, not be copied.
-    serialize(value, out);
+    serialize(value, out, label);
   } else if (proto === Uint8Array.prototype) {
     out.tag = Tag.Bytes;
     out.bytes = value as Uint8Array;
@@ -120,7 +125,7 @@ export function encode(value: unknown, out: Encoded = newEncoded()): Encoded {
     out.tag = Tag.ArrayBuffer;
     out.bytes = new Uint8Array(value as ArrayBuffer);
   } else {
-    serialize(value, out);
+    serialize(value, out, label);
   }
   return out;
 }

@@ -27,8 +27,20 @@ export class AbortError extends SkeinError {
 /** An option or argument is out of range or of the wrong type (negative capacity, priority 11, ...). */
 export class InvalidArgumentError extends SkeinError {}
 
-/** A value cannot be copied to another thread (a function, a symbol, a class with native state, ...). */
-export class SerializationError extends SkeinError {}
+/**
+ * A value cannot be copied to another thread as it is: a function, a symbol, native state, or a
+ * class instance (structured clone would drop its prototype, methods and private fields, so skein
+ * refuses it rather than deliver a stripped copy; send plain data). The message names where the
+ * problem sits (`task input.items[2]`, `task result.value`) and `path` holds that spot.
+ */
+export class SerializationError extends SkeinError {
+  /** Where in the value the problem sits (`.items[2].fn`; `''` for the value itself), when known. */
+  readonly path?: string;
+  constructor(message: string, options?: { cause?: unknown; path?: string }) {
+    super(message, options);
+    if (options?.path !== undefined) this.path = options.path;
+  }
+}
 
 /** Shared memory holds something no writer could have written (a length past the buffer, an unknown tag). */
 export class CorruptMemoryError extends SkeinError {}

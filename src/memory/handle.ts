@@ -91,6 +91,11 @@ export function reviveHandle(handle: SharedHandle): SharedObject | undefined {
   return revivers.get(handle.kind)?.(handle);
 }
 
+/** Whether `x` is a shared object or its clone: `handle` (a valid handle) is its only own key. */
+export function isSharedObjectClone(x: object): boolean {
+  return isHandle((x as { handle?: unknown }).handle) && Object.keys(x).length === 1;
+}
+
 /** Whether `x` is (the clone of) a shared object whose kind this thread knows. */
 function asShared(x: object): SharedObject | undefined {
   const h = (x as { handle?: unknown }).handle;

@@ -65,7 +65,7 @@ describe('channel messages keep structured-clone semantics', () => {
     expectClone({ a: [1.5, -0, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 40] });
   });
 
-  it('keeps what only structured clone keeps: shared references, cycles, class-less shapes', () => {
+  it('keeps what only structured clone keeps: shared references, cycles, null-prototype shapes', () => {
     const shared = { x: 1 };
     const got = through({ a: shared, b: shared });
     expect(got.a).toBe(got.b);
@@ -85,13 +85,7 @@ describe('channel messages keep structured-clone semantics', () => {
     delete holey[1];
     expect(through(holey)).toStrictEqual(structuredClone(holey));
     expect(1 in through(holey)).toBe(false);
-    class Point {
-      constructor(
-        public x: number,
-        public y: number,
-      ) {}
-    }
-    expectClone({ p: new Point(1, 2), d: new Date(3), m: new Map([[1, 2]]), u: new Uint8Array([1]) });
+    expectClone({ d: new Date(3), m: new Map([[1, 2]]), u: new Uint8Array([1]) });
     expect(Object.getPrototypeOf(through(Object.assign(Object.create(null), { a: 1 })))).toBe(
       Object.prototype,
     );

@@ -52,7 +52,7 @@ export function intake(
     }
     // Objects are encoded now, so an uncloneable input fails here, at the caller.
     if (typeof input === 'object' && input !== null && !extras?.transfer)
-      stored = markEncoded(encode(input, newEncoded()));
+      stored = markEncoded(encode(input, newEncoded(), 'task input'));
   } catch (err) {
     settle(target, aux, false, err);
     return;

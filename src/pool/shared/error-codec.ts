@@ -57,6 +57,21 @@ function cloneable(v: unknown): boolean {
   }
 }
 
+/**
+ * An error's field as it can travel: its structured clone, so a class instance inside (an HTTP
+ * client's request object, say) arrives as the plain object clone makes of it, which the codec
+ * would refuse in a result; `NOT_CLONEABLE` when clone refuses it.
+ */
+const NOT_CLONEABLE = Symbol('not cloneable');
+function travelling(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return cloneable(v) ? v : NOT_CLONEABLE;
+  try {
+    return structuredClone(v);
+  } catch {
+    return NOT_CLONEABLE;
+  }
+}
+
 const SKIP = new Set(['name', 'message', 'stack', 'cause', 'errors']);
 
 /** Flattens an error (or any thrown value) into a structured-cloneable record. */
@@ -74,8 +89,8 @@ export function errorToRecord(err: unknown, depth = 0): ErrorRecord {
   const fields: Record<string, unknown> = {};
   for (const k of Object.keys(err)) {
     if (SKIP.has(k)) continue;
-    const v = (err as unknown as Record<string, unknown>)[k];
-    if (cloneable(v)) fields[k] = v;
+    const v = travelling((err as unknown as Record<string, unknown>)[k]);
+    if (v !== NOT_CLONEABLE) fields[k] = v;
   }
   const hasCause = 'cause' in err;
   const cause = (err as { cause?: unknown }).cause;

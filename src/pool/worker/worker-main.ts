@@ -115,7 +115,7 @@ function publish(announce = false): void {
 function writeResult(slot: number, status: ResultStatus, value: unknown): void {
   let e = enc;
   try {
-    e = encode(value, enc);
+    e = encode(value, enc, 'task result');
   } catch (err) {
     status = ResultStatus.Error;
     e = encode(errorToRecord(err), enc);
