@@ -5,3 +5,8 @@ export * from './fixed-pool.js';
 export type { HealthStatus, PoolMetrics, SubmitOptions, WorkerPoolOptions } from './main/index.js';
 export type { TaskContext } from './worker/index.js';
 export * from './worker-pool.js';
+
+// For the layers above (src/flow): what they build on besides the pool itself. They import the
+// pool only through this face (test/pool/structure.test.ts).
+export { closureError, compileFunction, functionSource } from './shared/index.js';
+export { registerBuiltinTask, taskFunction } from './worker/index.js';

@@ -1,46 +1,23 @@
 /**
- * `WorkerPool`: worker threads fed through shared-memory rings (see pool-core.ts for how).
+ * `WorkerPool`: worker threads fed through shared-memory rings (see main/pool-core.ts and main/dispatch.ts for how).
  */
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
-import { wake } from '../memory/wait.js';
+import { PoolClosedError } from './errors.js';
 import {
   BatchCollector,
-  endResultLoopIfIdle,
-  finishSlot,
   type HealthStatus,
   intake,
-  isIdle,
   isStuck,
-  type LifecycleStats,
   mapThroughPool,
-  maybeGrow,
-  notifyIdle,
   PoolCore,
   type PoolMetrics,
-  rejectAll,
   resolveOptions,
-  retire,
-  spawnWorker,
   type SubmitOptions,
-  Sweeper,
-  waitFor,
   type WorkerEntry,
   type WorkerPoolOptions,
 } from './main/index.js';
-import { PoolClosedError } from './errors.js';
-import {
-  EXEC_TASK,
-  type ExecInput,
-  functionSource,
-  MAX_WORKER_INDEX,
-  SlotState,
-  STOP,
-  TASK_SEQ,
-  W_DONE,
-  W_FAILED,
-  W_INFLIGHT,
-} from './shared/index.js';
+import { EXEC_TASK, type ExecInput, functionSource, W_DONE, W_FAILED, W_INFLIGHT } from './shared/index.js';
 
 /**
  * A pool of worker threads running the functions of one task module.
@@ -60,8 +37,6 @@ import {
  */
 export class WorkerPool {
   readonly #core: PoolCore;
-  readonly #stats: LifecycleStats = { peakWorkers: 0, starting: 0 };
-  readonly #sweeper: Sweeper;
   readonly #startedAt = now();
   #closed: Promise<void> | undefined;
   #forced = false;
@@ -72,9 +47,7 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions, dynamic = false) {
     const core = new PoolCore(resolveOptions(options, dynamic));
     this.#core = core;
-    core.afterFlush = () => maybeGrow(core, this.#stats);
-    for (let i = 0; i < core.o.minWorkers; i++) spawnWorker(core, this.#stats);
-    this.#sweeper = new Sweeper(core);
+    for (let i = 0; i < core.o.minWorkers; i++) core.workers.spawn();
   }
 
   /**
@@ -140,53 +113,41 @@ export class WorkerPool {
 
   /** Starts `n` more workers now (raising maxWorkers if needed). */
   scaleUp(n = 1): void {
-    const o = this.#core.o;
-    for (let i = 0; i < n; i++) {
-      if (this.#core.workerCount >= o.maxWorkers) o.maxWorkers = Math.min(MAX_WORKER_INDEX, o.maxWorkers + 1);
-      if (!spawnWorker(this.#core, this.#stats)) break;
-    }
+    this.#core.workers.scaleUp(n);
   }
 
   /** Asks `n` workers to leave once they hold no task; minWorkers drops with them. */
   scaleDown(n = 1): void {
-    const core = this.#core;
-    let left = n;
-    for (let i = core.entries.length - 1; i >= 0 && left > 0; i--) {
-      const e = core.entries[i];
-      if (!e || e.exited || e.leaving) continue;
-      retire(core, e, false);
-      left--;
-    }
-    core.o.minWorkers = Math.max(0, Math.min(core.o.minWorkers, core.workerCount - n));
+    this.#core.workers.scaleDown(n);
   }
 
   getWorkerCount(): number {
-    return this.#core.workerCount;
+    return this.#core.workers.workerCount;
   }
 
   /** Tasks waiting to start: queued on the main thread or in the rings. */
   getQueueLength(): number {
-    return this.#core.queue.length + Math.max(0, this.#core.ringBacklog());
+    return this.#core.mem.queue.length + Math.max(0, this.#core.dispatch.ringBacklog());
   }
 
   /** Whether no task is queued or running. */
   isIdle(): boolean {
-    return isIdle(this.#core);
+    return this.#core.settlement.isIdle();
   }
 
   /** Resolves once no task waits to start, so the queue has room again (see `maxQueue`). */
   drain(): Promise<void> {
-    return waitFor(this.#core, () => this.getQueueLength() === 0);
+    return this.#core.settlement.waitFor(() => this.getQueueLength() === 0);
   }
 
   /** Per worker: alive, busy, tasks done and failed, last error, event-loop utilization. */
   getHealthStatus(): HealthStatus[] {
-    const core = this.#core;
+    const { mem, o, workers } = this.#core;
     const t = now();
     const out: HealthStatus[] = [];
-    for (const e of core.entries) {
+    for (const e of workers.entries) {
       if (!e) continue;
-      const inflight = core.workerWord(e.index, W_INFLIGHT);
+      const inflight = mem.workerWord(e.index, W_INFLIGHT);
       let elu = 0;
       try {
         elu = e.worker.performance.eventLoopUtilization().utilization;
@@ -198,12 +159,12 @@ export class WorkerPool {
         alive: !e.exited,
         ready: e.ready,
         busy: inflight > 0,
-        tasksDone: core.workerWord(e.index, W_DONE),
-        tasksFailed: core.workerWord(e.index, W_FAILED),
+        tasksDone: mem.workerWord(e.index, W_DONE),
+        tasksFailed: mem.workerWord(e.index, W_FAILED),
         lastError: e.lastError,
         eventLoopUtilization: elu,
-        idleMs: inflight > 0 ? 0 : t - core.times[core.L.active + e.index],
-        healthy: !e.exited && !isStuck(core, e, t, core.o.unhealthyAfter),
+        idleMs: inflight > 0 ? 0 : t - mem.times[mem.L.active + e.index],
+        healthy: !e.exited && !isStuck(mem, e, t, o.unhealthyAfter),
       });
     }
     return out;
@@ -214,36 +175,36 @@ export class WorkerPool {
    * WorkerCrashedError) and starts replacements. Resolves to how many were restarted.
    */
   async restartUnhealthyWorkers(): Promise<number> {
-    const core = this.#core;
+    const { mem, o, workers } = this.#core;
     const t = now();
-    const stuck = core.entries.filter(
-      (e): e is WorkerEntry => !!e && !e.exited && isStuck(core, e, t, core.o.unhealthyAfter),
+    const stuck = workers.entries.filter(
+      (e): e is WorkerEntry => !!e && !e.exited && isStuck(mem, e, t, o.unhealthyAfter),
     );
     for (const e of stuck)
-      e.lastError = new Error(`worker ${e.id} was stuck past ${core.o.unhealthyAfter} ms and was restarted`);
+      e.lastError = new Error(`worker ${e.id} was stuck past ${o.unhealthyAfter} ms and was restarted`);
     await Promise.all(stuck.map((e) => e.terminate()));
     return stuck.length;
   }
 
   metrics(): PoolMetrics {
-    const core = this.#core;
+    const { mem, workers, settlement, dispatch } = this.#core;
     let busy = 0;
-    for (const e of core.entries) if (e && core.workerWord(e.index, W_INFLIGHT) > 0) busy++;
-    const run = summarize(core.indexMem.map((m) => m.runHist));
+    for (const e of workers.entries) if (e && mem.workerWord(e.index, W_INFLIGHT) > 0) busy++;
+    const run = summarize(workers.indexMem.map((m) => m.runHist));
     const elapsed = now() - this.#startedAt;
-    const capacity = elapsed * Math.max(1, this.#stats.peakWorkers);
+    const capacity = elapsed * Math.max(1, workers.peakWorkers);
     return {
-      workers: core.workerCount,
-      peakWorkers: this.#stats.peakWorkers,
+      workers: workers.workerCount,
+      peakWorkers: workers.peakWorkers,
       busy,
       queued: this.getQueueLength(),
-      inFlight: core.slots.inUse,
-      completed: core.completed,
-      failed: core.failed,
-      waitTime: summarize(core.indexMem.map((m) => m.waitHist)),
+      inFlight: mem.slots.inUse,
+      completed: settlement.completed,
+      failed: settlement.failed,
+      waitTime: summarize(workers.indexMem.map((m) => m.waitHist)),
       runTime: run,
       utilization: capacity > 0 ? Math.min(1, (run.mean * run.count) / capacity) : 0,
-      mainSpins: { tries: core.spin.tries, hits: core.spin.hits },
+      mainSpins: { tries: dispatch.spin.tries, hits: dispatch.spin.hits },
     };
   }
 
@@ -258,7 +219,7 @@ export class WorkerPool {
       // A forced close overrides a graceful one still waiting for work to finish.
       if (opts?.force && !this.#forced) {
         this.#forced = true;
-        rejectAll(core, new PoolClosedError('the pool was closed with force'));
+        core.settlement.rejectAll(new PoolClosedError('the pool was closed with force'));
         // Stop the workers now, so none runs the rejected tasks; freeing their slots then lets the
         // graceful close's wait for idleness end.
         void this.#stopWorkers();
@@ -266,32 +227,22 @@ export class WorkerPool {
       return this.#closed;
     }
     this.#forced = !!opts?.force;
-    core.closing = true;
+    const { settlement } = core;
+    core.workers.beginClose();
     this.#closed = (async () => {
-      if (opts?.force) rejectAll(core, new PoolClosedError('the pool was closed with force'));
-      else await waitFor(core, () => isIdle(core));
-      this.#sweeper.stop();
+      if (opts?.force) settlement.rejectAll(new PoolClosedError('the pool was closed with force'));
+      else await settlement.waitFor(() => settlement.isIdle());
+      core.sweeper.stop();
       await this.#stopWorkers();
       // Anything still out (a worker that died mid-close) must settle too.
-      rejectAll(core, new PoolClosedError('the pool closed'));
+      settlement.rejectAll(new PoolClosedError('the pool closed'));
     })();
     return this.#closed;
   }
 
   /** Tells every worker to stop, terminates them, and frees what they held (once they are gone). */
-  async #stopWorkers(): Promise<void> {
-    const core = this.#core;
-    core.stopped = true;
-    Atomics.store(core.ctl, STOP, 2);
-    wake(core.ctl, TASK_SEQ);
-    const live = core.entries.filter((e): e is WorkerEntry => !!e);
-    for (const e of live) e.leaving = true;
-    await Promise.all(live.map((e) => e.terminate()));
-    for (let s = 0; s < core.slots.size; s++) {
-      if (Atomics.load(core.ctl, core.L.slotState + s) !== SlotState.Free) finishSlot(core, s, false, undefined);
-    }
-    notifyIdle(core);
-    endResultLoopIfIdle(core);
+  #stopWorkers(): Promise<void> {
+    return this.#core.workers.stopAll();
   }
 
   /** `await using pool = new WorkerPool(...)` closes it at scope end. */

@@ -7,8 +7,7 @@
  * reductions are combined by the worker that finishes the last chunk, not on the calling thread.
  */
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
-import { functionSource } from '../../pool/shared/index.js';
-import { WorkerPool } from '../../pool/worker-pool.js';
+import { functionSource, WorkerPool } from '../../pool/index.js';
 import { ParallelError } from '../errors.js';
 import {
   CANCELLED,

@@ -7,8 +7,7 @@
  * module, so the builtin exists in every worker.
  * Internal (not exported from the package root).
  */
-import { registerBuiltinTask, taskFunction } from '../../pool/worker/index.js';
-import { closureError, compileFunction } from '../../pool/shared/index.js';
+import { closureError, compileFunction, registerBuiltinTask, taskFunction } from '../../pool/index.js';
 import {
   CURSOR,
   DONE,

@@ -16,9 +16,7 @@ import { AbortError } from '../../memory/errors.js';
 import { SignalWatcher, watchSignal } from '../../memory/signal-watch.js';
 import { SlotState } from '../shared/index.js';
 import type { PoolCore } from './pool-core.js';
-import { settle, settleEarly } from './settlement.js';
 import type { TaskExtras, TaskTicket } from './task-queue.js';
-import { abortRunning } from './worker-lifecycle.js';
 
 /**
  * The extras of a task with a signal, which are also its watch on that signal and its abort state:
@@ -45,27 +43,25 @@ class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
   }
 
   onAbort(): void {
-    const core = this.core;
+    const { mem, settlement, workers } = this.core;
     const err = new AbortError('the task was aborted', { cause: this.signal.reason });
     const s = this.slot;
-    if (s < 0 || core.slots.extras[s] !== this) {
-      core.queue.cancel(this.prio, this.seq, (target, aux) => {
-        core.failed++;
-        settle(target, aux, false, err);
-      });
+    if (s < 0 || mem.slots.extras[s] !== this) {
+      mem.queue.cancel(this.prio, this.seq, (target, aux) => settlement.failUnplaced(target, aux, err));
       return;
     }
-    const at = core.L.slotState + s;
+    const at = mem.L.slotState + s;
     const wasQueued =
-      Atomics.compareExchange(core.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued;
+      Atomics.compareExchange(mem.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued;
     const wasClaimed =
       !wasQueued &&
-      Atomics.compareExchange(core.ctl, at, SlotState.Claimed, SlotState.Cancelled) === SlotState.Claimed;
-    if (wasClaimed) core.slots.cancelledAfterClaim[s] = 1;
+      Atomics.compareExchange(mem.ctl, at, SlotState.Claimed, SlotState.Cancelled) === SlotState.Claimed;
+    if (wasClaimed) mem.slots.cancelledAfterClaim[s] = 1;
     const notStarted = wasQueued || wasClaimed;
-    settleEarly(core, s, err);
-    if (!notStarted) abortRunning(core, s);
+    settlement.settleEarly(s, err);
+    if (!notStarted) workers.abortRunning(s);
   }
+
 }
 
 /** The extras of a task of priority `prio` with `signal` (not watched yet: see {@link watchAbort}). */

@@ -5,14 +5,20 @@
 import { fastNow as now } from '../../memory/clock.js';
 import { holdLoop, releaseLoop } from '../../memory/wait.js';
 import { MAIN_SEQ } from '../shared/index.js';
-import type { PoolCore } from './pool-core.js';
-import { drain, isIdle } from './settlement.js';
 
-/** Starts the result loop; it runs while any task is out or queued and stops by itself. */
-export function runResultLoop(core: PoolCore): void {
-  core.looping = true;
+/** What the loop drains (settlement.ts). */
+export interface ResultSource {
+  readonly ctl: Int32Array;
+  /** Settles every published result; returns how many. */
+  drain(): number;
+  /** Whether nothing is queued or out. */
+  isIdle(): boolean;
+}
+
+/** Starts the result loop; it runs while any task is out or queued, then calls `ended`. */
+export function runResultLoop(src: ResultSource, ended: () => void): void {
   holdLoop();
-  void resultLoop(core);
+  void resultLoop(src, ended);
 }
 
 /**
@@ -20,13 +26,13 @@ export function runResultLoop(core: PoolCore): void {
  * wake-up. While it runs it holds a ref'd handle (memory/wait.ts), so pending tasks keep the
  * process alive and a pool with nothing pending keeps nothing alive.
  */
-async function resultLoop(core: PoolCore): Promise<void> {
-  const ctl = core.ctl;
+async function resultLoop(src: ResultSource, ended: () => void): Promise<void> {
+  const ctl = src.ctl;
   let lastYield = now();
   try {
-    while (!isIdle(core)) {
+    while (!src.isIdle()) {
       const seen = Atomics.load(ctl, MAIN_SEQ);
-      if (drain(core) > 0) {
+      if (src.drain() > 0) {
         // Let the settled promises' reactions run (they often submit more), and now and then
         // the rest of the event loop, before the next drain.
         if (now() - lastYield > 10) {
@@ -49,7 +55,7 @@ async function resultLoop(core: PoolCore): Promise<void> {
       lastYield = now();
     }
   } finally {
-    core.looping = false;
+    ended();
     releaseLoop();
   }
 }

@@ -20,8 +20,16 @@
  * Internal to the pool (not exported from the package root).
  */
 import { fastNow as now } from '../../memory/clock.js';
-import type { PoolCore } from './pool-core.js';
-import { drain } from './settlement.js';
+
+/** What the spin reads after a flush (dispatch.ts gives it). */
+export interface SpinState {
+  /** Tasks wait in the queue, or more are out than workers run at once. */
+  backlog(): boolean;
+  /** Some worker was awake (spinning or busy) at the last publish. */
+  workerAwake(): boolean;
+  /** Settles every published result; returns how many. */
+  drain(): number;
+}
 
 /** Spin budget of `spinMicros: 'auto'`: ~5x a round trip to an awake worker here. */
 export const AUTO_SPIN_MICROS = 20;
@@ -42,17 +50,16 @@ export class ResultSpin {
   ) {}
 
   /** Called after each flush of submitted tasks. */
-  afterFlush(core: PoolCore): void {
+  afterFlush(state: SpinState): void {
     if (this.micros <= 0) return;
     if (this.auto) {
-      const backlog = core.queue.length > 0 || core.slots.inUse > core.workerCount * core.o.concurrency;
-      if (backlog || !core.workerAwake) return;
+      if (state.backlog() || !state.workerAwake()) return;
       if (this.#skip > 0) {
         this.#skip--;
         return;
       }
     }
-    const hit = spinForResults(core, this.micros);
+    const hit = spinForResults(state, this.micros);
     this.tries++;
     if (hit) this.hits++;
     if (!this.auto) return;
@@ -70,10 +77,10 @@ const MAX_POLLS_PER_MICRO = 100;
  * and announces (bumps MAIN_SEQ) only when it runs out of work. The poll count is capped too, so a
  * clock that does not move (fake timers in a caller's tests) cannot hold the event loop.
  */
-function spinForResults(core: PoolCore, micros: number): boolean {
+function spinForResults(state: SpinState, micros: number): boolean {
   const until = now() + micros / 1000;
   for (let polls = micros * MAX_POLLS_PER_MICRO; polls > 0; polls--) {
-    if (drain(core) > 0) return true;
+    if (state.drain() > 0) return true;
     if (now() >= until) break;
   }
   return false;

@@ -9,20 +9,30 @@
 import { fastNow as now } from '../../memory/clock.js';
 import { TimeoutError } from '../../memory/errors.js';
 import { SlotState, W_INFLIGHT, W_STATE, WorkerState } from '../shared/index.js';
-import type { PoolCore } from './pool-core.js';
-import { settleEarly } from './settlement.js';
+import type { ResolvedOptions } from './options.js';
+import type { PoolMemory } from './pool-memory.js';
+import type { Settler } from './ports.js';
 import type { WorkerEntry } from './worker-entry.js';
-import { abortRunning, retire } from './worker-lifecycle.js';
+import type { WorkerLifecycle } from './worker-lifecycle.js';
 
 export class Sweeper {
   #timer: ReturnType<typeof setInterval> | undefined;
   #period = Infinity;
   readonly #base: number;
 
-  constructor(private readonly core: PoolCore) {
-    this.#base = Math.max(10, Math.min(1000, core.o.idleTimeout / 4));
+  constructor(
+    private readonly mem: PoolMemory,
+    private readonly o: ResolvedOptions,
+    private readonly settler: Settler,
+    private readonly workers: WorkerLifecycle,
+  ) {
+    this.#base = Math.max(10, Math.min(1000, o.idleTimeout / 4));
     this.every(this.#base);
-    core.onTimed = (ms) => this.every(Math.max(1, Math.min(this.#base, ms / 4)));
+  }
+
+  /** A task with a time limit (or a kill grace) of `ms` began: sweep often enough for it. */
+  armFor(ms: number): void {
+    this.every(Math.max(1, Math.min(this.#base, ms / 4)));
   }
 
   /** Runs the sweep at least every `ms`. */
@@ -41,26 +51,26 @@ export class Sweeper {
   }
 
   sweep(): void {
-    const core = this.core;
+    const { mem, o, workers } = this;
     const t = now();
-    const { L, slots, ctl } = core;
+    const { L, slots } = mem;
     if (slots.timed > 0) {
       for (let s = 0; s < slots.size; s++) {
         const limit = slots.timeout[s];
         if (limit <= 0 || slots.target[s] === undefined) continue;
-        if (Atomics.load(ctl, L.slotState + s) !== SlotState.Running) continue;
-        if (t - core.times[L.start + s] < limit) continue;
-        settleEarly(core, s, new TimeoutError(`task timed out after ${limit} ms`));
-        abortRunning(core, s);
+        if (mem.slotState(s) !== SlotState.Running) continue;
+        if (t - mem.times[L.start + s] < limit) continue;
+        this.settler.settleEarly(s, new TimeoutError(`task timed out after ${limit} ms`));
+        workers.abortRunning(s);
       }
     }
     // Workers that stay: retiring stops at minWorkers, counting the ones retired in this pass.
     let staying = 0;
-    for (const e of core.entries) if (e && !e.exited && !e.leaving) staying++;
-    for (const e of core.entries) {
+    for (const e of workers.entries) if (e && !e.exited && !e.leaving) staying++;
+    for (const e of workers.entries) {
       if (!e || e.exited) continue;
       if (e.killAt > 0 && t >= e.killAt) {
-        const next = nextKill(core, e, t);
+        const next = nextKill(mem, e, t);
         if (next < 0) {
           e.killAt = 0;
           e.lastError = new TimeoutError(
@@ -72,15 +82,15 @@ export class Sweeper {
         }
       }
       if (
-        !core.closing &&
-        staying > core.o.minWorkers &&
+        !workers.closing &&
+        staying > o.minWorkers &&
         e.ready &&
         !e.leaving &&
-        core.workerWord(e.index, W_STATE) === WorkerState.Idle &&
-        core.workerWord(e.index, W_INFLIGHT) === 0 &&
-        t - core.times[L.active + e.index] > core.o.idleTimeout
+        mem.workerWord(e.index, W_STATE) === WorkerState.Idle &&
+        mem.workerWord(e.index, W_INFLIGHT) === 0 &&
+        t - mem.times[L.active + e.index] > o.idleTimeout
       ) {
-        retire(core, e, false);
+        workers.retire(e, false);
         staying--;
       }
     }
@@ -91,17 +101,13 @@ export class Sweeper {
  * For worker `e`: -1 if a task whose caller was already answered (timeout, abort) is still running
  * past its kill grace; otherwise the earliest grace end still ahead (0 if none).
  */
-function nextKill(core: PoolCore, e: WorkerEntry, t: number): number {
-  const { L, ctl, slots } = core;
+function nextKill(mem: PoolMemory, e: WorkerEntry, t: number): number {
+  const { slots } = mem;
   let next = 0;
   for (let s = 0; s < slots.size; s++) {
     const due = slots.killAt[s];
     if (due === 0 || slots.target[s] !== undefined) continue;
-    if (
-      Atomics.load(ctl, L.slotOwner + s) !== e.index ||
-      Atomics.load(ctl, L.slotState + s) !== SlotState.Running
-    )
-      continue;
+    if (mem.slotOwner(s) !== e.index || mem.slotState(s) !== SlotState.Running) continue;
     if (due <= t) return -1;
     if (next === 0 || due < next) next = due;
   }
@@ -109,13 +115,13 @@ function nextKill(core: PoolCore, e: WorkerEntry, t: number): number {
 }
 
 /** Whether worker `e` has run one task longer than `limit` ms. */
-export function isStuck(core: PoolCore, e: WorkerEntry, t: number, limit: number): boolean {
-  const { L, ctl, slots } = core;
+export function isStuck(mem: PoolMemory, e: WorkerEntry, t: number, limit: number): boolean {
+  const { L, slots } = mem;
   for (let s = 0; s < slots.size; s++) {
     if (
-      Atomics.load(ctl, L.slotState + s) === SlotState.Running &&
-      Atomics.load(ctl, L.slotOwner + s) === e.index &&
-      t - core.times[L.start + s] > limit
+      mem.slotState(s) === SlotState.Running &&
+      mem.slotOwner(s) === e.index &&
+      t - mem.times[L.start + s] > limit
     ) {
       return true;
     }

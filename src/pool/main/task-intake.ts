@@ -10,8 +10,8 @@ import { abortableExtras, watchAbort } from './abort-watch.js';
 import { markEncoded } from './encoded-input.js';
 import { PoolClosedError, QueueFullError } from '../errors.js';
 import { W_INFLIGHT } from '../shared/index.js';
-import type { PoolCore } from './pool-core.js';
 import { checkSubmit, type SubmitOptions } from './options.js';
+import type { PoolCore } from './pool-core.js';
 import { settle } from './settlement.js';
 import { type Aux, DEFAULT_PRIORITY, type Target, type TaskExtras } from './task-queue.js';
 
@@ -23,8 +23,9 @@ export function intake(
   target: Target,
   aux: Aux,
 ): void {
-  if (core.closing || core.broken) {
-    settle(target, aux, false, core.broken ?? new PoolClosedError('the pool is closed'));
+  const { dispatch, workers } = core;
+  if (workers.closing || workers.broken) {
+    settle(target, aux, false, workers.broken ?? new PoolClosedError('the pool is closed'));
     return;
   }
   let priority = DEFAULT_PRIORITY;
@@ -35,7 +36,7 @@ export function intake(
     const timeout = opts?.timeout ?? core.o.taskTimeout;
     if (opts !== undefined) {
       priority = checkSubmit(opts);
-      if (opts.fn !== undefined) fnId = core.fnId(opts.fn);
+      if (opts.fn !== undefined) fnId = dispatch.fnId(opts.fn);
       if (opts.signal?.aborted) {
         throw new AbortError('the task was aborted before it was queued', { cause: opts.signal.reason });
       }
@@ -58,22 +59,23 @@ export function intake(
     return;
   }
   if (extras?.signal) watchAbort(extras);
-  const at = core.tick();
-  if (core.queue.length === 0 && core.place(priority, stored, fnId, target, aux, extras, at)) {
-    core.scheduleFlush();
+  const at = dispatch.tick();
+  if (core.mem.queue.length === 0 && dispatch.place(priority, stored, fnId, target, aux, extras, at)) {
+    dispatch.scheduleFlush();
     return;
   }
-  const seq = core.queue.push(priority, stored, fnId, target, aux, extras, at);
+  const seq = core.mem.queue.push(priority, stored, fnId, target, aux, extras, at);
   if (extras?.ticket) extras.ticket.seq = seq;
-  core.ensureResultLoop(); // it keeps the process alive while anything waits, placed or not
-  core.scheduleFlush();
+  core.settlement.ensureResultLoop(); // it keeps the process alive while anything waits, placed or not
+  dispatch.scheduleFlush();
 }
 
 /** Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now. */
 function queueFull(core: PoolCore): boolean {
-  if (core.o.maxQueue === Infinity) return false;
+  const { o, mem } = core;
+  if (o.maxQueue === Infinity) return false;
   let running = 0;
-  for (const e of core.entries) if (e) running += core.workerWord(e.index, W_INFLIGHT);
-  const free = Math.max(0, core.o.maxWorkers * core.o.concurrency - running);
-  return core.queue.length + core.ringBacklog() >= core.o.maxQueue + free;
+  for (const e of core.workers.entries) if (e) running += mem.workerWord(e.index, W_INFLIGHT);
+  const free = Math.max(0, o.maxWorkers * o.concurrency - running);
+  return mem.queue.length + core.dispatch.ringBacklog() >= o.maxQueue + free;
 }

@@ -20,7 +20,7 @@ export class WorkerEntry {
   exited = false;
   /** Set when the pool asked it to leave (idle shrink, close, restart): its exit is no crash. */
   leaving = false;
-  /** `terminate()` was called on it: it may stop at any instruction (see pool-core.ts `publish`). */
+  /** `terminate()` was called on it: it may stop at any instruction (see dispatch.ts `publish`). */
   killed = false;
   lastError: Error | undefined;
   /** The earliest end of a kill grace among its timed-out or aborted tasks (0: none). */
