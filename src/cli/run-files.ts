@@ -38,10 +38,14 @@ function end(s: Writable): Promise<void> {
   });
 }
 
-/** The job log's path: --joblog, or beside an output file; none when the output is stdout. */
+/**
+ * The job log's path: --joblog, or beside an output file; none when the output is stdout or not a
+ * regular file (/dev/null, a pipe: nothing to resume into).
+ */
 export function jobLogPath(o: FileOptions): string | undefined {
   if (o.joblog) return o.joblog;
-  return isStd(o.output) ? undefined : `${o.output}.joblog`;
+  if (isStd(o.output) || (existsSync(o.output) && !statSync(o.output).isFile())) return undefined;
+  return `${o.output}.joblog`;
 }
 
 export function openFiles(o: FileOptions, onError: (err: Error) => void): OpenFiles {

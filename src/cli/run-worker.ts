@@ -59,12 +59,33 @@ async function finishAsync(v: PromiseLike<unknown>, from: number, ctx: unknown):
   return out(value);
 }
 
+/** How a line failed, flattened so a batch's failures cross back as plain data. */
+export interface LineFailure {
+  class: string;
+  message: string;
+  /** The stage that threw, 'parse' for a malformed line, null when unknown. */
+  stage: string | null;
+}
+
+/** Per line of a batch: its output JSON, 0 for no output (the last stage returned undefined), or its failure. */
+export type LineResult = string | 0 | LineFailure;
+
+function failure(err: unknown): LineFailure {
+  const e = err as { name?: unknown; message?: unknown; skeinStage?: unknown } | null;
+  if (e instanceof MalformedLineError) return { class: 'SyntaxError', message: e.message, stage: 'parse' };
+  return {
+    class: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    stage: typeof e?.skeinStage === 'string' ? e.skeinStage : null,
+  };
+}
+
 /**
  * One line through every stage. Returns the last stage's output as a JSON line, or undefined when
  * it returned undefined (the item is then dropped, like a filter). Stays synchronous while every
  * stage is.
  */
-export default function runLine(line: string, ctx: unknown): string | undefined | Promise<string | undefined> {
+function runLine(line: string, ctx: unknown): string | undefined | Promise<string | undefined> {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -80,4 +101,47 @@ export default function runLine(line: string, ctx: unknown): string | undefined 
     if (isThenable(value)) return finishAsync(value, i, ctx);
   }
   return out(value);
+}
+
+/**
+ * A batch of lines joined by '\n' (one task for many lines: the per-task cost is paid once per
+ * batch). Lines run one after another, as separate tasks would on this worker; every line gets its
+ * own result, and one line's failure does not touch the others.
+ */
+export default function runLines(batch: string, ctx: unknown): LineResult[] | Promise<LineResult[]> {
+  const lines = batch.split('\n');
+  const results: LineResult[] = new Array<LineResult>(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    try {
+      const r = runLine(lines[i], ctx);
+      if (typeof r === 'object') return finishBatch(lines, results, i, r, ctx);
+      results[i] = r ?? 0;
+    } catch (err) {
+      results[i] = failure(err);
+    }
+  }
+  return results;
+}
+
+/** The rest of a batch once line `i` turned out asynchronous. */
+async function finishBatch(
+  lines: string[],
+  results: LineResult[],
+  i: number,
+  pending: Promise<string | undefined>,
+  ctx: unknown,
+): Promise<LineResult[]> {
+  try {
+    results[i] = (await pending) ?? 0;
+  } catch (err) {
+    results[i] = failure(err);
+  }
+  for (let k = i + 1; k < lines.length; k++) {
+    try {
+      results[k] = (await runLine(lines[k], ctx)) ?? 0;
+    } catch (err) {
+      results[k] = failure(err);
+    }
+  }
+  return results;
 }

@@ -9,7 +9,7 @@ import { ExitCode } from './errors.js';
 import { readLines } from './jsonl-reader.js';
 import { Progress } from './progress.js';
 import { type FileOptions, openFiles } from './run-files.js';
-import type { RunWorkerData } from './run-worker.js';
+import type { LineFailure, LineResult, RunWorkerData } from './run-worker.js';
 import { checkTaskModule } from './task-functions.js';
 
 /** `skein run`'s options, parsed and checked (main.ts parses the command line). */
@@ -27,32 +27,50 @@ export interface RunConfig extends FileOptions {
   progress?: boolean;
 }
 
-type Outcome = { ok: true; json: string | undefined } | { ok: false; err: unknown; attempts: number };
+/** One input line's outcome: its output (0: none), or its failure and how many tries it had. */
+type Outcome = { ok: true; json: string | 0 } | { ok: false; fail: LineFailure; attempts: number };
+interface Item {
+  no: number;
+  text: string;
+}
 
 const WORKER = new URL('./run-worker.js', import.meta.url);
 
-function errorRecord(no: number, text: string, err: unknown, attempts: number): ErrorRecord {
-  const e = err as { name?: string; message?: string; skeinStage?: string; constructor?: { name?: string } };
-  const malformed = e?.name === 'MalformedLineError';
-  let input: unknown = text;
-  if (!malformed) {
+/** A failure as written to the errors file: the input parsed back when it is JSON. */
+function errorRecord(item: Item, fail: LineFailure, attempts: number): ErrorRecord {
+  let input: unknown = item.text;
+  if (fail.stage !== 'parse') {
     try {
-      input = JSON.parse(text);
+      input = JSON.parse(item.text);
     } catch {
-      input = text;
+      input = item.text;
     }
   }
-  const rec: ErrorRecord = {
-    line: no,
-    input,
-    stage: malformed ? 'parse' : (e?.skeinStage ?? null),
-    error: {
-      class: malformed ? 'SyntaxError' : String(e?.name ?? e?.constructor?.name ?? 'Error'),
-      message: String(e?.message ?? err),
-    },
-  };
+  const rec: ErrorRecord = { line: item.no, input, stage: fail.stage, error: { class: fail.class, message: fail.message } };
   if (attempts > 1) rec.attempts = attempts;
   return rec;
+}
+
+/** A failure of the task as a whole (timeout, crashed worker) as one line's failure. */
+function taskFailure(err: unknown): LineFailure {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  return {
+    class: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    stage: null,
+  };
+}
+
+/** Thrown inside a retry so that RetryPolicy sees a line's failure as an error. */
+class LineFailed extends Error {
+  constructor(readonly fail: LineFailure) {
+    super(fail.message);
+  }
+}
+
+/** Lines per task: enough to pay the per-task cost rarely, few enough that every worker gets some. */
+function batchSize(lines: number, workers: number): number {
+  return Math.max(1, Math.min(64, Math.ceil(lines / (workers * 2))));
 }
 
 /** Runs the batch; resolves to the exit code (errors.ts `ExitCode`). Throws UsageError before starting. */
@@ -87,15 +105,10 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   });
   const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns } };
   const pool = new FixedWorkerPool(cfg.workers, { filename: WORKER, workerData });
+  // Retries after a line's first try (made inside its batch), one line per task.
   const retry =
     cfg.retries > 0
-      ? new RetryPolicy({
-          maxAttempts: cfg.retries + 1,
-          backoff: 'exponential',
-          initialDelay: 10,
-          maxDelay: 1000,
-          retryIf: (err) => (err as Error)?.name !== 'MalformedLineError',
-        })
+      ? new RetryPolicy({ maxAttempts: cfg.retries, backoff: 'exponential', initialDelay: 10, maxDelay: 1000 })
       : undefined;
   const bucket = cfg.rate
     ? new TokenBucket({ capacity: Math.max(1, Math.ceil(cfg.rate / 10)), refillPerSecond: cfg.rate })
@@ -120,53 +133,78 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
 
-  const window = Math.max(256, cfg.workers * 128);
-  const done = new Map<number, { no: number; text: string; o: Outcome }>();
+  // Lines started and not yet written: bounds memory (and, with --ordered, the reorder buffer).
+  const window = Math.max(512, cfg.workers * 256);
+  const held = new Map<number, { batch: Item[]; res: Outcome[] }>();
   let seq = 0;
   let nextWrite = 0;
+  let outstanding = 0;
   let inFlight = 0;
   let items = 0;
   let failed = 0;
   let bytes = 0;
 
-  const record = (no: number, text: string, o: Outcome): void => {
-    items++;
-    if (o.ok) writer.ok(no, o.json);
-    else {
-      failed++;
-      writer.fail(errorRecord(no, text, o.err, o.attempts));
-      if (cfg.failFast) stopped ??= 'fail-fast';
+  const record = (batch: Item[], res: Outcome[]): void => {
+    outstanding -= batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      const o = res[i];
+      items++;
+      if (o.ok) writer.ok(batch[i].no, o.json === 0 ? undefined : o.json);
+      else {
+        failed++;
+        writer.fail(errorRecord(batch[i], o.fail, o.attempts));
+        if (cfg.failFast) stopped ??= 'fail-fast';
+      }
     }
   };
-  const settle = (s: number, no: number, text: string, o: Outcome): void => {
+  const settle = (s: number, batch: Item[], res: Outcome[] | undefined): void => {
     inFlight--;
-    if (forced && !o.ok) return; // cut off by the second signal: left for --resume
-    if (!cfg.ordered) record(no, text, o);
+    if (!res) outstanding -= batch.length; // cut off by a second signal: left for --resume
+    else if (!cfg.ordered) record(batch, res);
     else {
-      done.set(s, { no, text, o });
-      for (let d = done.get(nextWrite); d; d = done.get(nextWrite)) {
-        done.delete(nextWrite++);
-        record(d.no, d.text, d.o);
+      held.set(s, { batch, res });
+      for (let h = held.get(nextWrite); h; h = held.get(nextWrite)) {
+        held.delete(nextWrite++);
+        record(h.batch, h.res);
       }
     }
     poke();
   };
-  const start = (no: number, text: string): void => {
+  const retryLine = async (item: Item): Promise<Outcome> => {
+    let attempts = 1;
+    try {
+      const json = await retry!.execute(async ({ attempt }) => {
+        attempts = attempt + 1;
+        const [r] = await pool.submit<LineResult[]>(item.text, submitOpts);
+        if (typeof r === 'object') throw new LineFailed(r);
+        return r;
+      });
+      return { ok: true, json };
+    } catch (err) {
+      return { ok: false, fail: err instanceof LineFailed ? err.fail : taskFailure(err), attempts };
+    }
+  };
+  const runTask = async (batch: Item[]): Promise<Outcome[] | undefined> => {
+    let results: LineResult[];
+    try {
+      results = await pool.submit<LineResult[]>(batch.map((b) => b.text).join('\n'), submitOpts);
+    } catch (err) {
+      if (forced) return undefined;
+      results = batch.map(() => taskFailure(err));
+    }
+    const res = results.map((r): Outcome => (typeof r === 'object' ? { ok: false, fail: r, attempts: 1 } : { ok: true, json: r }));
+    if (retry && !forced) {
+      const again = res.map((r, i) => (!r.ok && r.fail.stage !== 'parse' ? retryLine(batch[i]).then((o) => (res[i] = o)) : undefined));
+      await Promise.all(again);
+    }
+    return forced && res.some((r) => !r.ok) ? undefined : res;
+  };
+  const start = (batch: Item[]): void => {
     const s = seq++;
     inFlight++;
-    let attempts = 1;
-    const run = retry
-      ? retry.execute(({ attempt }) => {
-          attempts = attempt;
-          return pool.submit<string | undefined>(text, submitOpts);
-        })
-      : pool.submit<string | undefined>(text, submitOpts);
-    run.then(
-      (json) => settle(s, no, text, { ok: true, json }),
-      (err: unknown) => settle(s, no, text, { ok: false, err, attempts }),
-    );
+    outstanding += batch.length;
+    void runTask(batch).then((res) => settle(s, batch, res));
   };
-  const hasRoom = (): boolean => (cfg.ordered ? seq - nextWrite < window : inFlight < window);
   const sleep = (): Promise<void> =>
     new Promise((r) => {
       wake = r;
@@ -178,16 +216,22 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   tick.unref();
 
   try {
-    reading: for await (const batch of readLines(files.input, (n) => (bytes = n))) {
-      for (const { no, text } of batch) {
-        if (stopped) break reading;
-        if (files.state.done.has(no)) continue;
-        while (!hasRoom() && !stopped) await sleep();
+    reading: for await (const lines of readLines(files.input, (n) => (bytes = n))) {
+      // With --timeout or --rate each line is its own task: the timeout and the rate are per line.
+      const size = cfg.timeout || cfg.rate ? 1 : batchSize(lines.length, cfg.workers);
+      let batch: Item[] = [];
+      for (const item of lines) {
+        if (files.state.done.has(item.no)) continue;
+        batch.push(item);
+        if (batch.length < size && item !== lines[lines.length - 1]) continue;
+        while (outstanding >= window && !stopped) await sleep();
         if (writer.full) await writer.flush();
         if (bucket) await bucket.acquire();
         if (stopped) break reading;
-        start(no, text);
+        start(batch);
+        batch = [];
       }
+      if (batch.length > 0 && !stopped) start(batch);
     }
   } catch (err) {
     if (!stopped) {
@@ -200,10 +244,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
   // After a forced stop, results held back for order are written as they are, gaps and all.
-  for (const s of [...done.keys()].sort((a, b) => a - b)) {
-    const d = done.get(s)!;
-    record(d.no, d.text, d.o);
-  }
+  for (const k of [...held.keys()].sort((x, y) => x - y)) record(held.get(k)!.batch, held.get(k)!.res);
   try {
     await writer.flush();
   } catch (err) {

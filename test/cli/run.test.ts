@@ -115,7 +115,7 @@ describe('skein run', () => {
   it('SIGINT mid-run finishes in-flight items and exits 130; --resume then does every line exactly once', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
-    const N = 600;
+    const N = 1000;
     let text = '';
     for (let i = 1; i <= N; i++) text += `${JSON.stringify({ n: i, ms: 8, fail: i % 97 === 0 })}\n`;
     writeFileSync(input, text);
@@ -123,7 +123,7 @@ describe('skein run', () => {
     const errors = join(dir, 'errors.jsonl');
     const args = ['run', RECORDS, '--fn', 'slow,maybeFail', '-i', input, '-o', out, '-e', errors, '-w', '2'];
     const first = start(args);
-    // Interrupt once some output has been flushed, well before the end (~2.4 s of work on 2 workers).
+    // Interrupt once some output has been flushed, well before the end (~4 s of work on 2 workers).
     for (let t = 0; t < 200; t++) {
       await delay(25);
       try {
