@@ -11,3 +11,4 @@ export * from './pool/index.js';
 export * from './resilience/index.js';
 export * from './flow/index.js';
 export { BreakerMemory } from './resilience/circuit-breaker-state.js';
+export { TaskControls } from './pool/worker/worker-context.js';

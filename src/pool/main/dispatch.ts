@@ -144,6 +144,7 @@ export class Dispatcher implements Placer {
     this.#ringWritten++;
     mem.times[mem.L.enq + s] = enqueued;
     mem.setSlotOwner(s, -1); // no claimer yet (worker-lifecycle.ts recoverClaims)
+    mem.nextSlotGen(s);
     mem.setSlotState(s, SlotState.Queued);
     this.#fill(s, priority, fnId, target, aux, extras, stored);
     const ctl = mem.ctl;
@@ -223,6 +224,7 @@ export class Dispatcher implements Placer {
     const input = !extras?.transfer && isEncoded(stored) ? decodeEncoded(stored) : stored;
     mem.times[mem.L.enq + s] = enqueued;
     mem.setSlotOwner(s, best.index);
+    mem.nextSlotGen(s);
     mem.setSlotState(s, SlotState.Claimed);
     // The input is kept (unless its buffers were transferred) to resend it if the worker dies first.
     this.#fill(s, priority, fnId, target, aux, extras, extras?.transfer ? undefined : stored);

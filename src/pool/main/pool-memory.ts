@@ -52,4 +52,15 @@ export class PoolMemory {
   setSlotOwner(s: number, index: number): void {
     Atomics.store(this.ctl, this.L.slotOwner + s, index);
   }
+
+  /** Generation of the task now in slot `s` (SLOT_GEN in shared/layout.ts): with `s`, it names the task. */
+  slotGen(s: number): number {
+    return Atomics.load(this.ctl, this.L.slotGen + s);
+  }
+
+  /** A new task goes into slot `s`: its generation is bumped, before the state store that publishes it. */
+  nextSlotGen(s: number): void {
+    const at = this.L.slotGen + s;
+    Atomics.store(this.ctl, at, (Atomics.load(this.ctl, at) + 1) | 0);
+  }
 }

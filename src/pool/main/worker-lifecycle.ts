@@ -262,7 +262,9 @@ export class WorkerLifecycle implements WorkerView {
   abortRunning(s: number): void {
     const e = this.#entries[this.mem.slotOwner(s)];
     if (!e || e.exited) return;
-    this.#placer.mail(e, { type: 'abort', slot: s });
+    // Names the task, not only the slot: by the time the worker reads this, the task may have ended
+    // and the slot hold another (SLOT_GEN in shared/layout.ts).
+    this.#placer.mail(e, { type: 'abort', slot: s, gen: this.mem.slotGen(s) });
     // Each detached task gets its own grace; the sweep kills the worker only when one has run out.
     const due = now() + this.o.killGrace;
     this.mem.slots.killAt[s] = due;

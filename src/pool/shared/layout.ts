@@ -32,6 +32,11 @@
  *                    same word decides every race between an abort and a worker starting the task.
  *   SLOT_OWNER + s   worker index that claimed slot s (stored before the CLAIMED CAS, so it is valid
  *                    whenever the state reads CLAIMED or RUNNING)
+ *   SLOT_GEN + s     generation of the task now in slot s: bumped by the main thread each time it
+ *                    places a task there, before the QUEUED (or CLAIMED) store that publishes it, and
+ *                    constant until the slot is FREE again. (slot, generation) names one task: an abort
+ *                    message carries both, so one that arrives after its task ended and the slot was
+ *                    reused names a task the worker no longer runs, and is dropped.
  *
  * Float64 `times` (another SharedArrayBuffer), all on the shared clock (memory/clock.ts):
  *   slot s: ENQ + s  when the task was queued;  START + s  when a worker started it
@@ -83,6 +88,7 @@ export interface Layout {
   slots: number;
   slotState: number;
   slotOwner: number;
+  slotGen: number;
   ctlInts: number;
   enq: number;
   start: number;
@@ -93,11 +99,13 @@ export interface Layout {
 export function layoutFor(slots: number): Layout {
   const slotState = WORKERS_AT + MAX_WORKER_INDEX * W_STRIDE;
   const slotOwner = slotState + slots;
+  const slotGen = slotOwner + slots;
   return {
     slots,
     slotState,
     slotOwner,
-    ctlInts: slotOwner + slots,
+    slotGen,
+    ctlInts: slotGen + slots,
     enq: 0,
     start: slots,
     active: 2 * slots,
@@ -134,5 +142,5 @@ export type WorkerMessage =
 /** Messages the main thread posts to a worker (pulled with receiveMessageOnPort after MAIL is set). */
 export type MainMessage =
   | { type: 'fn'; id: number; name: string }
-  | { type: 'abort'; slot: number }
+  | { type: 'abort'; slot: number; gen: number }
   | { type: 'task'; slot: number; fnId: number; input: unknown };

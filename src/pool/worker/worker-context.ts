@@ -1,8 +1,15 @@
 /**
  * Worker side: the `ctx` a task function receives, and the abort state behind `ctx.signal`.
  *
+ * A task is named by its slot and the slot's generation (SLOT_GEN in shared/layout.ts): an abort
+ * message names both, and is dropped unless that very task is running here now. A slot's number is
+ * reused as soon as the main thread has read a task's result, so an abort sent for a task that
+ * was ending can arrive when the slot holds the next task (on this worker or another); by slot
+ * alone it would abort that unrelated task.
+ *
  * An AbortController is made only when a task reads `ctx.signal` (most never do). An abort that
- * arrives for a running task before it read its signal is remembered, and the signal is born aborted.
+ * arrives for a running task before it read its signal is noted, and the signal is born aborted;
+ * the note belongs to that task and dies with it (`release`).
  * Internal to the pool (not exported from the package root).
  */
 import { AbortError } from '../../memory/errors.js';
@@ -10,36 +17,63 @@ import type { TaskContext } from './worker-main-types.js';
 
 export class TaskControls {
   readonly #controllers = new Map<number, AbortController>();
-  readonly #abortedEarly = new Set<number>();
+  /** Per slot: 1 while a task of this worker runs in it. */
+  readonly #live: Uint8Array;
+  /** Per slot: the generation of the task running in it. */
+  readonly #gen: Int32Array;
+  /** Per slot: 1 when its running task was aborted before it read `ctx.signal`. */
+  readonly #abortedEarly: Uint8Array;
 
-  constructor(readonly workerId: number) {}
-
-  /** The context of the task in `slot`. */
-  context(slot: number): TaskContext {
-    return new Context(this, slot);
+  constructor(
+    readonly workerId: number,
+    slots: number,
+  ) {
+    this.#live = new Uint8Array(slots);
+    this.#gen = new Int32Array(slots);
+    this.#abortedEarly = new Uint8Array(slots);
   }
 
-  signalOf(slot: number): AbortSignal {
+  /** The task of generation `gen` starts running in `slot`. */
+  begin(slot: number, gen: number): void {
+    this.#live[slot] = 1;
+    this.#gen[slot] = gen;
+    this.#abortedEarly[slot] = 0;
+  }
+
+  /** The context of the task now running in `slot`. */
+  context(slot: number): TaskContext {
+    return new Context(this, slot, this.#gen[slot]);
+  }
+
+  #runs(slot: number, gen: number): boolean {
+    return this.#live[slot] === 1 && this.#gen[slot] === gen;
+  }
+
+  /** The signal of task (slot, gen); a context kept past its task's end gets a signal of its own that never aborts. */
+  signalOf(slot: number, gen: number): AbortSignal {
+    if (!this.#runs(slot, gen)) return new AbortController().signal;
     let c = this.#controllers.get(slot);
     if (!c) {
       c = new AbortController();
       this.#controllers.set(slot, c);
-      if (this.#abortedEarly.delete(slot)) c.abort(new AbortError('the task was aborted'));
+      if (this.#abortedEarly[slot] === 1) c.abort(new AbortError('the task was aborted'));
     }
     return c.signal;
   }
 
-  /** The main thread asked to abort the task in `slot`; `running` says whether it is still running. */
-  abort(slot: number, running: boolean): void {
+  /** The main thread asked to abort task (slot, gen): ignored unless that task runs here now. */
+  abort(slot: number, gen: number): void {
+    if (!this.#runs(slot, gen)) return;
     const c = this.#controllers.get(slot);
     if (c) c.abort(new AbortError('the task was aborted'));
-    else if (running) this.#abortedEarly.add(slot);
+    else this.#abortedEarly[slot] = 1;
   }
 
-  /** The task in `slot` ended: forget its abort state. */
+  /** The task in `slot` ended: forget its abort state, note included. */
   release(slot: number): void {
+    this.#live[slot] = 0;
+    this.#abortedEarly[slot] = 0;
     this.#controllers.delete(slot);
-    this.#abortedEarly.delete(slot);
   }
 }
 
@@ -47,11 +81,12 @@ class Context implements TaskContext {
   constructor(
     readonly controls: TaskControls,
     readonly slot: number,
+    readonly gen: number,
   ) {}
   get workerId(): number {
     return this.controls.workerId;
   }
   get signal(): AbortSignal {
-    return this.controls.signalOf(this.slot);
+    return this.controls.signalOf(this.slot, this.gen);
   }
 }

@@ -64,7 +64,7 @@ const fns: (TaskFunction | Error | undefined)[] = [];
 const enc = newEncoded();
 const concurrency = init.concurrency;
 
-const controls = new TaskControls(init.workerId);
+const controls = new TaskControls(init.workerId, init.slots);
 
 function fnFor(id: number): TaskFunction | Error {
   let f = fns[id];
@@ -90,9 +90,7 @@ function pullMail(): void {
     if (msg.type === 'fn') fnNames[msg.id] = msg.name;
     else if (msg.type === 'task')
       direct.push({ slot: msg.slot, fnId: msg.fnId, input: reviveDeep(msg.input) });
-    else if (msg.type === 'abort') {
-      controls.abort(msg.slot, Atomics.load(ctl, L.slotState + msg.slot) === SlotState.Running);
-    }
+    else if (msg.type === 'abort') controls.abort(msg.slot, msg.gen);
   }
 }
 
@@ -163,6 +161,8 @@ function start(slot: number, fnId: number, input: unknown): void {
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
+  // RUNNING is ours now, so the slot cannot be freed and its generation is this task's (layout.ts).
+  controls.begin(slot, Atomics.load(ctl, L.slotGen + slot));
   const t0 = now();
   times[L.start + slot] = t0;
   waitHist.record(t0 - times[L.enq + slot]);
