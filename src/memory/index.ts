@@ -5,4 +5,4 @@ export * from './handle.js';
 export * from './histogram.js';
 export * from './spin.js';
 export * from './spin-lock.js';
-export * from './wait.js';
+export * from './wait/index.js';

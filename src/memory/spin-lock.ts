@@ -54,6 +54,7 @@
 import { threadId } from 'node:worker_threads';
 import { fastNow } from './clock.js';
 import { cpuRelax } from './spin.js';
+import { parkSync } from './wait/park.js';
 
 /** Int32 slots one spin lock takes, from the index the caller gives: the word and the stamp. */
 export const SPIN_LOCK_SLOTS = 2;
@@ -132,7 +133,7 @@ function lockSlow(v: Int32Array, at: number): void {
       }
       continue;
     }
-    Atomics.wait(v, at, w, SPIN_LOCK_STEAL_MS - (t - since) + 1);
+    parkSync(v, at, w, SPIN_LOCK_STEAL_MS - (t - since) + 1);
   }
 }
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../memory/errors.js';
-import { abortError } from '../memory/wait.js';
+import { abortError } from '../memory/wait/index.js';
 import { BulkheadRejectedError } from './errors.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import { checkMs } from './limiter-util.js';

@@ -8,7 +8,7 @@ import {
   registerSharedKind,
   type SharedHandle,
 } from '../memory/handle.js';
-import { abortError } from '../memory/wait.js';
+import { abortError, parkAsync } from '../memory/wait/index.js';
 import {
   CLOSED,
   createBreakerMemory,
@@ -335,7 +335,9 @@ export class CircuitBreaker implements Policy<PolicyContext> {
       while (this.#listeners !== undefined) {
         Atomics.add(v, WATCHERS, 1);
         try {
-          const w = Atomics.waitAsync(v, STATE, this.#seen);
+          // Parks on STATE itself (a value word, like the spin lock's): it holds no ref'd handle on
+          // purpose, since listeners must not keep a process alive.
+          const w = parkAsync(v, STATE, this.#seen, undefined);
           if (w.async) await w.value;
         } finally {
           Atomics.sub(v, WATCHERS, 1);

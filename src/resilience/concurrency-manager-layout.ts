@@ -33,8 +33,8 @@
  *   PSINCE[s]  Float64  when the slot was granted
  *
  * The waiter table (waiter slot w < Q):
- *   WWORD[2w], WWORD[2w+1]  Int32  the waiter's own wait word (seq, sleepers; see memory/wait.ts):
- *                                  a grant wakes exactly the waiter it is for
+ *   WWORD[4w .. 4w+3]  Int32  the waiter's own wait word (memory/wait/word.ts): a grant wakes
+ *                             exactly the waiter it is for
  *   WSTATE[w]  Int32  FREE, WAITING or GRANTED (Atomics.store: the owner reads it without the lock)
  *   WGEN[w]    Int32  bumped whenever the slot is freed: the owner holds (w, gen) and sees at once
  *                     that a releaser removed it (its deadline passed) or a reclaim took its grant
@@ -51,6 +51,7 @@
  * workers were terminated is safest replaced.
  */
 import { InvalidArgumentError } from '../memory/errors.js';
+import { WORD_SLOTS } from '../memory/wait/index.js';
 
 export const LOCK = 0;
 export const IN_USE = 2;
@@ -126,7 +127,7 @@ export class ManagerLayout {
     this.pwaiter = take(max);
     this.pprio = take(max);
     this.pstack = take(max);
-    this.wword = take(2 * qcap);
+    this.wword = take(WORD_SLOTS * qcap);
     this.wstate = take(qcap);
     this.wgen = take(qcap);
     this.wprio = take(qcap);

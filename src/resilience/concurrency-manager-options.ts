@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../memory/errors.js';
 import type { HistogramSummary } from '../memory/histogram.js';
-import type { WaitOptions } from '../memory/wait.js';
+import type { WaitOptions } from '../memory/wait/index.js';
 import { MAX_PERMITS, MAX_QUEUE } from './concurrency-manager-layout.js';
 import { checkInt, checkMs } from './limiter-util.js';
 

@@ -10,7 +10,7 @@
  * on the way (its owner finds its slot gone and rejects with TimeoutError): the grant does not go
  * to a waiter that is leaving, or dead.
  */
-import { wake } from '../memory/wait.js';
+import { notifyAll, type WaitWord, WORD_SLOTS, wordAt } from '../memory/wait/index.js';
 import {
   FREE,
   GRANTED,
@@ -40,9 +40,9 @@ export class WaiterTable {
     this.#aging = aging;
   }
 
-  /** Index in the Int32 view of waiter slot `w`'s wait word. */
-  wordOf(w: number): number {
-    return this.#L.wword + 2 * w;
+  /** Waiter slot `w`'s wait word. */
+  wordOf(w: number): WaitWord<'ConcurrencyManager.waiter'> {
+    return wordAt(this.#v, this.#L.wword + WORD_SLOTS * w);
   }
 
   /** Whether waiter `w` (enqueued with generation `gen`) has news: granted, or removed. No lock needed. */
@@ -134,7 +134,7 @@ export class WaiterTable {
     v[L.wpermit + w] = s;
     v[L.wpgen + w] = pgen;
     Atomics.store(v, L.wstate + w, GRANTED);
-    wake(v, this.wordOf(w));
+    notifyAll(this.wordOf(w));
   }
 
   /** Frees waiter slot `w` and bumps its generation, waking an owner that may still sleep on it. */
@@ -144,14 +144,14 @@ export class WaiterTable {
     Atomics.store(v, L.wstate + w, FREE);
     Atomics.store(v, L.wgen + w, (v[L.wgen + w] + 1) | 0);
     v[L.wstack + v[WTOP]++] = w;
-    wake(v, this.wordOf(w));
+    notifyAll(this.wordOf(w));
   }
 
   /** Wakes every waiter in the lists (each plans its sleep again). */
   wakeAll(): void {
     const v = this.#v;
     for (let p = 0; p < 10; p++) {
-      for (let w = v[HEAD + p]; w >= 0; w = v[this.#L.wnext + w]) wake(v, this.wordOf(w));
+      for (let w = v[HEAD + p]; w >= 0; w = v[this.#L.wnext + w]) notifyAll(this.wordOf(w));
     }
   }
 }

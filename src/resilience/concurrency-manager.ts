@@ -4,7 +4,7 @@ import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
 import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
 import { SharedHistogram } from '../memory/histogram.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
-import { abortError, checkWaitOptions, waitUntil } from '../memory/wait.js';
+import { abortError, checkWaitOptions, limitsOf, waitUntil } from '../memory/wait/index.js';
 import { ABORTED, IN_USE, LOCK, ManagerLayout, QUEUED, TIMED_OUT } from './concurrency-manager-layout.js';
 import {
   type ConcurrencyAcquireOptions,
@@ -250,10 +250,8 @@ export class ConcurrencyManager {
       if (waiters.settled(w, gen)) break;
       try {
         const left = until - at;
-        await waitUntil(v, waiters.wordOf(w), news, {
-          signal,
-          timeout: left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
-        });
+        const lim = { signal, timeout: left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left) };
+        await waitUntil(waiters.wordOf(w), news, limitsOf(lim, 'ConcurrencyManager.acquire'));
         if (waiters.settled(w, gen)) break;
       } catch (err) {
         const timedOut = err instanceof TimeoutError;

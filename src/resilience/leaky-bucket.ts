@@ -1,6 +1,6 @@
 import { TimeoutError } from '../memory/errors.js';
 import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
-import type { WaitOptions } from '../memory/wait.js';
+import type { WaitOptions } from '../memory/wait/index.js';
 import { LeakyBucketFullError } from './errors.js';
 import { type GcraBucket, openGcra } from './gcra.js';
 import { beginWait, maxBig, minBig, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';

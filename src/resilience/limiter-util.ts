@@ -11,7 +11,7 @@
 import { now } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { newSharedId, type SharedHandle } from '../memory/handle.js';
-import { abortError, checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { abortError, checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { delay } from './policy.js';
 
 /** Whether `x` is a handle of `kind`: what `X.from()` passes to X's constructor. */

@@ -7,7 +7,7 @@
  * where one is given) out of whichever of these it gets, so policies of every kind nest.
  */
 import { InvalidArgumentError } from '../memory/errors.js';
-import { abortError } from '../memory/wait.js';
+import { abortError } from '../memory/wait/index.js';
 
 /** Options of every `execute`. */
 export interface ExecuteOptions {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../memory/errors.js';
-import { abortError } from '../memory/wait.js';
+import { abortError } from '../memory/wait/index.js';
 import { type BackoffOptions, delays, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import {

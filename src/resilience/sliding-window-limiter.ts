@@ -1,6 +1,6 @@
 import { TimeoutError } from '../memory/errors.js';
 import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
-import { abortError, type WaitOptions } from '../memory/wait.js';
+import { abortError, type WaitOptions } from '../memory/wait/index.js';
 import {
   beginWait,
   checkInt,

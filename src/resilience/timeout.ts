@@ -1,5 +1,5 @@
 import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
-import { abortError } from '../memory/wait.js';
+import { abortError } from '../memory/wait/index.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import {
   checkExecuteOptions,

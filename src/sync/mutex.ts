@@ -6,7 +6,7 @@ import {
   registerSharedKind,
   type SharedHandle,
 } from '../memory/handle.js';
-import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { MutexUnlockError } from './errors.js';
 import { Guard } from './guard.js';
 import { createGate, TicketGate } from './ticket-gate/index.js';

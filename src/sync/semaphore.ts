@@ -7,7 +7,7 @@ import {
   registerSharedKind,
   type SharedHandle,
 } from '../memory/handle.js';
-import { checkWaitOptions, type WaitOptions } from '../memory/wait.js';
+import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { SemaphoreReleaseError } from './errors.js';
 import { Guard } from './guard.js';
 import { checkCount, createGate, TicketGate } from './ticket-gate/index.js';

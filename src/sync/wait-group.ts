@@ -7,18 +7,28 @@ import {
   registerSharedKind,
   type SharedHandle,
 } from '../memory/handle.js';
-import { blockUntil, checkWaitOptions, type WaitOptions, waitUntil, wake } from '../memory/wait.js';
+import {
+  blockUntil,
+  checkWaitOptions,
+  limitsOf,
+  notifyAll,
+  type WaitOptions,
+  type WaitWord,
+  waitUntil,
+  WORD_SLOTS,
+  wordAt,
+} from '../memory/wait/index.js';
 import { WaitGroupNegativeError } from './errors.js';
 
-// Layout (Int32): 0 COUNT outstanding; 1 SEQ, 2 SLEEPERS (wait word, see wait.ts).
+// Layout (Int32): 0 COUNT outstanding; 1..4 ZERO, the wait word (memory/wait/word.ts) waiters sleep on.
 // COUNT changes only by a compare-exchange from the value the change was checked against, so
 // concurrent add/done never lose an update and COUNT never holds a value that no valid order of
 // them could give (an add-then-undo would: a transient negative makes a valid done() fail, and a
 // transient zero wakes waiters while work is outstanding). The thread that takes it to zero wakes
 // the waiters, who re-check COUNT.
 const COUNT = 0;
-const SEQ = 1;
-const BYTES = 12;
+const ZERO = 1;
+const BYTES = (ZERO + WORD_SLOTS) * 4;
 const MAX_COUNT = 0x7fffffff;
 
 /**
@@ -36,6 +46,7 @@ const MAX_COUNT = 0x7fffffff;
 export class WaitGroup {
   readonly handle: SharedHandle;
   readonly #v: Int32Array;
+  readonly #zeroWord: WaitWord<'WaitGroup.zero'>;
 
   constructor(handle?: SharedHandle) {
     this.handle = handle ?? { kind: 'WaitGroup', id: newSharedId(), sab: new SharedArrayBuffer(BYTES) };
@@ -45,6 +56,7 @@ export class WaitGroup {
       );
     }
     this.#v = new Int32Array(this.handle.sab);
+    this.#zeroWord = wordAt(this.#v, ZERO);
     if (!handle) adopt(this);
   }
 
@@ -72,7 +84,7 @@ export class WaitGroup {
       if (after < 0) throw new WaitGroupNegativeError(`WaitGroup count would fall to ${after}`);
       if (after > MAX_COUNT) throw new InvalidArgumentError(`WaitGroup count would pass ${MAX_COUNT}`);
       if (Atomics.compareExchange(v, COUNT, cur, after) !== cur) continue;
-      if (after === 0 && n !== 0) wake(v, SEQ);
+      if (after === 0 && n !== 0) notifyAll(this.#zeroWord);
       return;
     }
   }
@@ -87,13 +99,13 @@ export class WaitGroup {
   /** Resolves when the count is zero. */
   async wait(opts?: WaitOptions): Promise<void> {
     checkWaitOptions(opts);
-    await waitUntil(this.#v, SEQ, this.#zero, opts, 'WaitGroup.wait');
+    await waitUntil(this.#zeroWord, this.#zero, limitsOf(opts, 'WaitGroup.wait'));
   }
 
   /** Blocks (workers) until the count is zero. */
   waitSync(opts?: WaitOptions): void {
     checkWaitOptions(opts);
-    blockUntil(this.#v, SEQ, this.#zero, opts, 'WaitGroup.waitSync');
+    blockUntil(this.#zeroWord, this.#zero, limitsOf(opts, 'WaitGroup.waitSync'));
   }
 }
 

@@ -5,20 +5,35 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import {
   AbortError,
-  blockUntil,
+  blockUntil as blockUntilOn,
   checkWaitOptions,
   InvalidArgumentError,
+  limitsOf,
+  notifyAll,
   now,
   pendingAsyncWaitCount,
   TimeoutError,
-  waitUntil,
-  wake,
+  type WaitOptions,
+  waitUntil as waitUntilOn,
+  wordAt,
 } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { runOp, sleep, until } from '../fixtures/sync-run.js';
 
+/** A wait word's memory (memory/wait/word.ts: SEQ, SLEEPERS, ARMED, LINGERING). */
 function word(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(8));
+  return new Int32Array(new SharedArrayBuffer(16));
+}
+
+// The suites below address a word by (view, index), as the layouts that hold words do.
+function waitUntil<T>(v: Int32Array, at: number, attempt: () => T | undefined, opts?: WaitOptions): Promise<T> {
+  return waitUntilOn(wordAt(v, at), attempt, limitsOf(opts, 'wait'));
+}
+function blockUntil<T>(v: Int32Array, at: number, attempt: () => T | undefined, opts?: WaitOptions): T {
+  return blockUntilOn(wordAt(v, at), attempt, limitsOf(opts, 'wait'));
+}
+function wake(v: Int32Array, at: number): void {
+  notifyAll(wordAt(v, at));
 }
 
 describe('checkWaitOptions', () => {
@@ -186,7 +201,7 @@ describe('waitUntil (async)', () => {
 describe('blockUntil (sync, in a worker)', () => {
   it('throws TimeoutError on time', async () => {
     const r = await runOp<{ error: string; ms: number }>('blockTimeout', {
-      word: new SharedArrayBuffer(8),
+      word: new SharedArrayBuffer(16),
       timeout: 50,
     });
     expect(r.error).toBe('TimeoutError');
@@ -195,7 +210,7 @@ describe('blockUntil (sync, in a worker)', () => {
   });
 
   it('times out on time even while another thread wakes it constantly', async () => {
-    const wordSab = new SharedArrayBuffer(8);
+    const wordSab = new SharedArrayBuffer(16);
     const stop = new SharedArrayBuffer(4);
     const poker = runOp<number>('poke', { word: wordSab, stop });
     await until(() => Atomics.load(new Int32Array(wordSab), 0) > 0, 10_000, 'the poker to start');

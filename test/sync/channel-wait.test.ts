@@ -1,5 +1,5 @@
 // Channel waits as seen from outside: abort signals (one listener per signal, no memory per
-// wake-up) and Atomics.waitAsync left behind (protocol: src/memory/wait-armed.ts).
+// wake-up) and Atomics.waitAsync left behind (protocol: src/memory/wait/word.ts).
 import { getEventListeners } from 'node:events';
 import { AbortError, Channel, pendingAsyncWaitCount, recv, select, send } from 'skein/internal';
 import { describe, expect, it } from 'vitest';

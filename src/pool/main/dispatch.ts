@@ -14,15 +14,14 @@
 import type { TransferListItem } from 'node:worker_threads';
 import { fastNow as now } from '../../memory/clock.js';
 import { type Encoded, encode, newEncoded, payloadLength } from '../../memory/codec.js';
-import { wake } from '../../memory/wait.js';
+import { bump, notifyAll, notifyCounted, sleepersOf } from '../../memory/wait/index.js';
 import {
-  ASYNC_WAITERS,
   createRing,
   type MainMessage,
   PRIO_MASK,
   SlotState,
   SPINNER,
-  TASK_SEQ,
+  taskWord,
   TaskRingWriter,
   W_INFLIGHT,
   W_MAIL,
@@ -241,7 +240,7 @@ export class Dispatcher implements Placer {
   mail(e: WorkerEntry, msg: MainMessage, transfer?: readonly TransferListItem[]): void {
     e.worker.postMessage(msg, transfer as TransferListItem[] | undefined);
     this.mem.setWorkerWord(e.index, W_MAIL, 1);
-    wake(this.mem.ctl, TASK_SEQ);
+    notifyAll(taskWord(this.mem.ctl));
   }
 
   /** The enqueue time of a submit: read once per burst of submits (a burst shares one flush). */
@@ -272,14 +271,14 @@ export class Dispatcher implements Placer {
       // TASK_SEQ; this add comes before our SPINNER load, so before its clear, so before its re-read).
       // A spinner that is leaving or being terminated may never claim, so it does not count.
       const ctl = this.mem.ctl;
-      Atomics.add(ctl, TASK_SEQ, 1);
+      // The notify is counted (memory/wait/word.ts invariant 6: it adds the lingering parks itself).
+      const moved = taskWord(ctl);
+      bump(moved);
       const sp = Atomics.load(ctl, SPINNER);
       const spinner = sp > 0 ? this.workers.entryAt(sp - 1) : undefined;
       const spinning = spinner !== undefined && !spinner.exited && !spinner.leaving && !spinner.killed;
-      const sleepers = Atomics.load(ctl, TASK_SEQ + 1);
-      const asyncWaiters = Atomics.load(ctl, ASYNC_WAITERS);
-      const toWake = Math.max(1, this.#unpublished) - (spinning ? 1 : 0);
-      if (sleepers + asyncWaiters > 0 && toWake > 0) Atomics.notify(ctl, TASK_SEQ, toWake + asyncWaiters);
+      const sleepers = sleepersOf(moved);
+      notifyCounted(moved, Math.max(1, this.#unpublished) - (spinning ? 1 : 0));
       this.#workerAwake = sp > 0 || sleepers < this.workers.workerCount;
     }
     this.#unpublished = 0;

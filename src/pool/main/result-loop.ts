@@ -3,8 +3,8 @@
  * Internal to the pool (not exported from the package root).
  */
 import { fastNow as now } from '../../memory/clock.js';
-import { holdLoop, releaseLoop } from '../../memory/wait.js';
-import { MAIN_SEQ } from '../shared/index.js';
+import { register, seqOf, sleepAsync, unregister } from '../../memory/wait/index.js';
+import { mainWord } from '../shared/index.js';
 
 /** What the loop drains (settlement.ts). */
 export interface ResultSource {
@@ -17,21 +17,26 @@ export interface ResultSource {
 
 /** Starts the result loop; it runs while any task is out or queued, then calls `ended`. */
 export function runResultLoop(src: ResultSource, ended: () => void): void {
-  holdLoop();
   void resultLoop(src, ended);
 }
 
 /**
- * Sleeps in `Atomics.waitAsync` on MAIN_SEQ while tasks are out or queued, draining every result ring per
- * wake-up. While it runs it holds a ref'd handle (memory/wait.ts), so pending tasks keep the
- * process alive and a pool with nothing pending keeps nothing alive.
+ * Sleeps on the main wait word while tasks are out or queued, draining every result ring per
+ * wake-up. Its sleeps hold a ref'd handle (memory/wait/sleep.ts) and between them it is never idle
+ * (a microtask or a setImmediate away), so pending tasks keep the process alive and a pool with
+ * nothing pending keeps nothing alive.
  */
 async function resultLoop(src: ResultSource, ended: () => void): Promise<void> {
-  const ctl = src.ctl;
+  const moved = mainWord(src.ctl);
+  const words = [moved];
+  const seens = [0];
   let lastYield = now();
   try {
     while (!src.isIdle()) {
-      const seen = Atomics.load(ctl, MAIN_SEQ);
+      // MAIN_SEQ's writers always bump it (notifyAll), so the SEQ read before the drain is the one
+      // to park on: registered afterwards, a publish since shows as a moved SEQ. (Registering
+      // before the drain would make every worker's announce a notify while this loop is awake.)
+      const seen = seqOf(moved);
       if (src.drain() > 0) {
         // Let the settled promises' reactions run (they often submit more), and now and then
         // the rest of the event loop, before the next drain.
@@ -43,19 +48,15 @@ async function resultLoop(src: ResultSource, ended: () => void): Promise<void> {
         }
         continue;
       }
-      Atomics.add(ctl, MAIN_SEQ + 1, 1);
-      try {
-        if (Atomics.load(ctl, MAIN_SEQ) === seen) {
-          const w = Atomics.waitAsync(ctl, MAIN_SEQ, seen, 1000);
-          if (w.async) await w.value;
-        }
-      } finally {
-        Atomics.sub(ctl, MAIN_SEQ + 1, 1);
+      if (register(moved) !== seen) {
+        unregister(moved, seen);
+        continue;
       }
+      seens[0] = seen;
+      await sleepAsync(words, seens, 1000);
       lastYield = now();
     }
   } finally {
     ended();
-    releaseLoop();
   }
 }

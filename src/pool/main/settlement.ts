@@ -6,8 +6,8 @@
  */
 import { reviveDeep } from '../../memory/handle.js';
 import { unwatchSignal } from '../../memory/signal-watch.js';
-import { wake } from '../../memory/wait.js';
-import { isErrorRecord, MAIN_SEQ, recordToError, ResultStatus, SlotState } from '../shared/index.js';
+import { notifyAll } from '../../memory/wait/index.js';
+import { isErrorRecord, mainWord, recordToError, ResultStatus, SlotState } from '../shared/index.js';
 import type { PoolMemory } from './pool-memory.js';
 import type { Placer, Settler, WorkerView } from './ports.js';
 import { runResultLoop } from './result-loop.js';
@@ -74,7 +74,7 @@ export class Settlement implements Settler {
    * still sleeps in its 1 s waitAsync holding the process alive: wake it so it sees nothing is out.
    */
   endResultLoopIfIdle(): void {
-    if (this.#looping && this.isIdle()) wake(this.mem.ctl, MAIN_SEQ);
+    if (this.#looping && this.isIdle()) notifyAll(mainWord(this.mem.ctl));
   }
 
   ensureResultLoop(): void {

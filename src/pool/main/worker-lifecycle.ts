@@ -11,7 +11,7 @@
  */
 import { fastNow as now } from '../../memory/clock.js';
 import { SharedHistogram } from '../../memory/histogram.js';
-import { wake } from '../../memory/wait.js';
+import { notifyAll } from '../../memory/wait/index.js';
 import { WorkerModuleError } from '../errors.js';
 import {
   createRing,
@@ -22,7 +22,7 @@ import {
   SlotState,
   SPINNER,
   STOP,
-  TASK_SEQ,
+  taskWord,
   W_DONE,
   W_FAILED,
   W_INFLIGHT,
@@ -195,7 +195,7 @@ export class WorkerLifecycle implements WorkerView {
     mem.setWorkerWord(e.index, W_STATE, WorkerState.Exited);
     // Killed while it spun: give SPINNER back (only its owner ever clears it), and wake a sleeper for
     // any task published meanwhile that publish() left to the spinner.
-    if (Atomics.compareExchange(ctl, SPINNER, e.index + 1, 0) === e.index + 1) wake(ctl, TASK_SEQ);
+    if (Atomics.compareExchange(ctl, SPINNER, e.index + 1, 0) === e.index + 1) notifyAll(taskWord(ctl));
     // Results it published before it died are real results.
     if (e.mem.results.hasResults()) e.mem.results.drain(this.#settler.onResult);
     const crash = this.#recovery.workerExited(e, code);
@@ -216,7 +216,7 @@ export class WorkerLifecycle implements WorkerView {
   retire(e: WorkerEntry, terminate: boolean): void {
     e.leaving = true;
     this.mem.setWorkerWord(e.index, W_RETIRE, 1);
-    wake(this.mem.ctl, TASK_SEQ);
+    notifyAll(taskWord(this.mem.ctl));
     if (terminate) void e.terminate();
   }
 
@@ -277,7 +277,7 @@ export class WorkerLifecycle implements WorkerView {
     const { mem } = this;
     this.#stopped = true;
     Atomics.store(mem.ctl, STOP, 2);
-    wake(mem.ctl, TASK_SEQ);
+    notifyAll(taskWord(mem.ctl));
     const live = this.#entries.filter((e): e is WorkerEntry => !!e);
     for (const e of live) e.leaving = true;
     await Promise.all(live.map((e) => e.terminate()));

@@ -4,11 +4,11 @@
  */
 export { errorToRecord, isErrorRecord, recordToError, registerErrorClass } from './error-codec.js';
 export {
-  ASYNC_WAITERS,
   CLAIMED,
   type Layout,
   layoutFor,
   MAIN_SEQ,
+  mainWord,
   type MainMessage,
   MAX_WORKER_INDEX,
   PRIO_MASK,
@@ -17,6 +17,7 @@ export {
   SPINNER,
   STOP,
   TASK_SEQ,
+  taskWord,
   W_CLAIMING,
   W_DONE,
   W_FAILED,

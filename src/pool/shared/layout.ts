@@ -2,9 +2,13 @@
  * The pool's shared control block: what the main thread and the workers agree on.
  *
  * Int32 `ctl` (one SharedArrayBuffer):
- *   0 TASK_SEQ, 1 TASK_SLEEPERS   wait word the workers sleep on: bumped when tasks are published,
- *                                 mail is posted, or the pool stops (see memory/wait.ts)
- *   2 MAIN_SEQ, 3 MAIN_SLEEPERS   wait word the main thread sleeps on: bumped when results are published
+ *   0..3 TASK_SEQ                 wait word (memory/wait/word.ts) the workers sleep on: bumped when
+ *                                 tasks are published, mail is posted, or the pool stops; writers always
+ *                                 bump it (an idle worker spins on its SEQ). Published tasks wake workers
+ *                                 by a counted notify, with word.ts's left-over-waiter rule (invariant 6):
+ *                                 a worker whose async wait was interrupted looks for work before it
+ *                                 sleeps again
+ *   9..12 MAIN_SEQ                wait word the main thread sleeps on: bumped when results are published
  *   4 STOP                        0 run; 1 finish what is queued then exit; 2 exit when the current task ends
  *   5 PRIO_MASK                   bit p set once the ring of priority p has carried a task (workers scan only those)
  *   6 CLAIMED                     ring records claimed by workers so far (mod 2^32); the main thread counts
@@ -12,10 +16,6 @@
  *   7 SPINNER                     index + 1 of the one idle worker allowed to spin before it sleeps (0: none);
  *                                 taken and given back by CAS, so spinners never outnumber one; a worker
  *                                 that dies holding it is cleared by the main thread (worker-lifecycle.ts)
- *   8 ASYNC_WAITERS               workers registered in an Atomics.waitAsync on TASK_SEQ (async tasks running),
- *                                 counted until that wait itself ends, not until the worker stops caring: a
- *                                 left-over waiter still takes one of a counted notify's wake-ups, so the
- *                                 main thread adds this count to every counted notify on TASK_SEQ
  *   16 + w * W_STRIDE             block of worker index w:
  *        +0 MAIL      1 when the main thread has posted messages to this worker (it pulls them synchronously)
  *        +1 STATE     WorkerState
@@ -42,14 +42,30 @@
  *   slot s: ENQ + s  when the task was queued;  START + s  when a worker started it
  *   worker w: ACTIVE + w   when it last finished a task (for idle shrinking and health)
  */
+import { type WaitWord, wordAt } from '../../memory/wait/index.js';
+
 export const TASK_SEQ = 0;
-export const MAIN_SEQ = 2;
+export const MAIN_SEQ = 9;
 export const STOP = 4;
 export const PRIO_MASK = 5;
 export const CLAIMED = 6;
 export const SPINNER = 7;
-export const ASYNC_WAITERS = 8;
 export const WORKERS_AT = 16;
+
+const taskWords = new WeakMap<Int32Array, WaitWord<'pool.task'>>();
+const mainWords = new WeakMap<Int32Array, WaitWord<'pool.main'>>();
+/** The wait word workers sleep on, in control block `ctl`. */
+export function taskWord(ctl: Int32Array): WaitWord<'pool.task'> {
+  let w = taskWords.get(ctl);
+  if (!w) taskWords.set(ctl, (w = wordAt(ctl, TASK_SEQ)));
+  return w;
+}
+/** The wait word the main thread sleeps on, in control block `ctl`. */
+export function mainWord(ctl: Int32Array): WaitWord<'pool.main'> {
+  let w = mainWords.get(ctl);
+  if (!w) mainWords.set(ctl, (w = wordAt(ctl, MAIN_SEQ)));
+  return w;
+}
 export const W_STRIDE = 16;
 export const W_MAIL = 0;
 export const W_STATE = 1;

@@ -5,8 +5,8 @@
  * Loop: pull mail (messages the main thread posted, read synchronously), claim a batch of tasks from
  * the highest-priority non-empty ring, run them, write results to this worker's result ring, publish
  * and wake the main thread once per batch. When there is nothing to do one idle worker at a time
- * spins up to 50 µs, then sleeps in `Atomics.wait` (bounded, so the event loop still gets turns for
- * the task module's own timers).
+ * spins up to 50 µs, then sleeps on the task word (memory/wait: bounded, so the event loop still gets
+ * turns for the task module's own timers).
  */
 import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { fastNow as now } from '../../memory/clock.js';
@@ -14,13 +14,22 @@ import { encode, newEncoded, payloadLength } from '../../memory/codec.js';
 import { reviveDeep } from '../../memory/handle.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../../memory/spin.js';
-import { wake } from '../../memory/wait.js';
 import {
-  ASYNC_WAITERS,
+  type Interrupt,
+  napSync,
+  notifyAll,
+  notifyCounted,
+  register,
+  sleepAsync,
+  sleepersOf,
+  sleepSync,
+  unregister,
+} from '../../memory/wait/index.js';
+import {
   CLAIMED,
   errorToRecord,
   layoutFor,
-  MAIN_SEQ,
+  mainWord,
   type MainMessage,
   PRIO_MASK,
   ResultRingWriter,
@@ -29,6 +38,7 @@ import {
   SPINNER,
   STOP,
   TASK_SEQ,
+  taskWord,
   TaskRingReader,
   W_CLAIMING,
   W_DONE,
@@ -53,6 +63,9 @@ setTaskModule(mod, init.filename);
 
 const L = layoutFor(init.slots);
 const ctl = new Int32Array(init.ctl);
+const tasksMoved = taskWord(ctl);
+const tasksMovedList = [tasksMoved];
+const resultsMoved = mainWord(ctl);
 const times = new Float64Array(init.times);
 const rings = init.rings.map((sab) => (sab ? new TaskRingReader(sab) : undefined));
 const results = new ResultRingWriter(init.results);
@@ -106,7 +119,7 @@ function publish(announce = false): void {
   if (results.publish()) unannounced++;
   if (unannounced > 0 && (announce || runAvg > 0.05 || unannounced >= 64)) {
     unannounced = 0;
-    wake(ctl, MAIN_SEQ);
+    notifyAll(resultsMoved);
   }
 }
 
@@ -126,7 +139,7 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
   while (!results.tryWrite(slot, status, e, plen)) {
     // The main thread has not read enough yet: hand it what we have and give it a moment.
     publish(true);
-    Atomics.wait(ctl, STOP, Atomics.load(ctl, STOP), 1);
+    napSync(1);
   }
   // Published at once (one store), announced later in batches: a task that ran keeps its result
   // even if a later task of the same batch kills this worker.
@@ -230,8 +243,7 @@ function claimAndRun(room: number): number {
   Atomics.store(ctl, me + W_CLAIMING, 0);
   if (n > 0) {
     // The main thread wakes as few workers as it publishes tasks; pass the wake-up on while work remains.
-    if (Atomics.load(ctl, TASK_SEQ + 1) > 0 && hasWork())
-      Atomics.notify(ctl, TASK_SEQ, 1 + Atomics.load(ctl, ASYNC_WAITERS));
+    if (sleepersOf(tasksMoved) > 0 && hasWork()) notifyCounted(tasksMoved, 1);
   }
   if (bLen === 0) return n;
   const t0 = now();
@@ -268,9 +280,10 @@ const countClaimed = (n: number): void => {
   Atomics.add(ctl, CLAIMED, n);
 };
 
-const leaveAsyncWait = (): void => {
-  Atomics.sub(ctl, ASYNC_WAITERS, 1);
-};
+/** Ends the async wait below early when an async task settles. */
+const taskSettled: Interrupt = { wake: undefined };
+const seens = [0];
+const wakeOnSettle = (): void => taskSettled.wake?.();
 
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -285,7 +298,7 @@ async function loop(): Promise<void> {
     if (Atomics.load(ctl, me + W_RETIRE) !== 0 && inflight === 0 && direct.length === 0) {
       Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
       // A wake-up meant for us may have been spent on our leaving: pass it on if work is waiting.
-      if (hasWork()) wake(ctl, TASK_SEQ);
+      if (hasWork()) notifyAll(tasksMoved);
       process.exit(0);
     }
     let n = runDirect();
@@ -301,22 +314,17 @@ async function loop(): Promise<void> {
     }
     if (inflight > 0) {
       // Async tasks are running: wait for one to settle or for new work, without blocking the loop.
-      const done = new Promise<void>((r) => {
-        settled = r;
-      });
-      // Counted before it registers (so a publish that misses the registration sees the count)
-      // and until the wait itself ends, not the race (ASYNC_WAITERS in layout.ts): it stays in
-      // V8's queue after `done` wins, and takes a wake-up from any counted notify meanwhile.
-      Atomics.add(ctl, ASYNC_WAITERS, 1);
-      const w = Atomics.waitAsync(ctl, TASK_SEQ, seen, 50);
-      if (!w.async) {
-        // TASK_SEQ moved since `seen`: new work or mail, so look again now.
-        leaveAsyncWait();
-        settled = undefined;
+      // Registered now, parked on the SEQ read at the top of the loop: TASK_SEQ writers always bump
+      // it, so a publish since then shows as a moved SEQ. A sleep that a settling task interrupts
+      // leaves its park lingering (word.ts invariant 6), and this loop looks for work before it
+      // sleeps again.
+      if (register(tasksMoved) !== seen) {
+        unregister(tasksMoved, seen);
         continue;
       }
-      void w.value.then(leaveAsyncWait);
-      await Promise.race([done, w.value]);
+      seens[0] = seen;
+      settled = wakeOnSettle;
+      await sleepAsync(tasksMovedList, seens, 50, undefined, taskSettled);
       settled = undefined;
       lastYield = now();
       continue;
@@ -330,9 +338,9 @@ async function loop(): Promise<void> {
       Atomics.store(ctl, SPINNER, 0);
     }
     if (!woke && !hasWork()) {
-      Atomics.add(ctl, TASK_SEQ + 1, 1);
-      if (Atomics.load(ctl, TASK_SEQ) === seen) Atomics.wait(ctl, TASK_SEQ, seen, 50);
-      Atomics.sub(ctl, TASK_SEQ + 1, 1);
+      // As above: registered, then parked on the SEQ of the top of the loop unless it moved.
+      if (register(tasksMoved) === seen) sleepSync(tasksMoved, seen, 50);
+      else unregister(tasksMoved, seen);
     }
     if (now() - lastYield > 50) {
       await yieldToLoop();

@@ -21,7 +21,7 @@
  *     97 SENT       messages published (u32, wraps); also the sequence number of the next one
  *   line 4: consumers only
  *     128 CLOCK     1 while a consumer owns HEAD/RECVD
- *   wait words (seq, sleepers, armed; protocol in memory/wait-armed.ts), one line each
+ *   wait words (memory/wait/word.ts: four slots each, writers ring()), one line each
  *     160 DATA      rung by producers: record published, stream given up, close
  *     192 ROOM      rung by consumers: record consumed; also close, a receiver starting to wait
  *     224 PLW       rung when a producer releases PLOCK (and on close)

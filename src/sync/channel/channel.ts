@@ -8,9 +8,7 @@ import {
   registerSharedKind,
   type SharedHandle,
 } from '../../memory/handle.js';
-import { checkWaitOptions, type WaitOptions } from '../../memory/wait.js';
-import { checkAborted } from '../../memory/wait-armed.js';
-import { runAsync, runSync } from '../../memory/wait-steps.js';
+import { checkAborted, checkWaitOptions, runAsync, runSync, type WaitOptions } from '../../memory/wait/index.js';
 import { createRing, MAX_RING, MIN_RING, ringSizeFor } from './byte-ring.js';
 import { ChannelCore } from './core.js';
 import type { ChannelConsumer } from './consumer.js';
@@ -79,7 +77,7 @@ function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; by
  *
  * On the main thread use the async forms; `sendSync`/`recvSync` block and are for workers. Waits
  * poll briefly (about 10 µs in a worker, 1 µs in an async call) and then sleep on a wait word;
- * see core.ts for the queue and memory/wait-armed.ts for the wake-up protocol.
+ * see core.ts for the queue and memory/wait/word.ts for the wake-up protocol.
  *
  * Limits: a thread that is terminated while it holds one of the channel's two locks (it does so
  * only while copying a message, and for the whole of a message larger than the ring) leaves that
@@ -159,7 +157,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const p = this.#p;
     const e = this.#encode(value);
     if (!p.rendezvous && (p.tryPut(e, false) === PUT_OK || p.spinPut(e, ASYNC_POLL_SPIN))) return;
-    await runAsync(p.c, p.putSteps(ownEncoded(e)), opts, 'Channel.send');
+    await runAsync(p.putSteps(ownEncoded(e)), opts, 'Channel.send');
   }
 
   /** Blocking form of {@link send}, for worker threads. */
@@ -171,7 +169,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     if (!p.rendezvous && (p.tryPut(e, false) === PUT_OK || p.spinPut(e))) return;
     // No copy of `e`: this thread runs nothing else until the send ends, so neither the caller's
     // value nor the plain codec's buffer can change meanwhile.
-    runSync(p.c, p.putSteps(e), opts, 'Channel.sendSync');
+    runSync(p.putSteps(e), opts, 'Channel.sendSync');
   }
 
   /**
@@ -199,7 +197,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const q = this.#q;
     const r = q.tryTake<T>(false);
     if (typeof r === 'object') return r;
-    return q.spinTake<T>(ASYNC_POLL_SPIN) ?? runAsync(q.c, q.takeSteps<T>(), opts, 'Channel.recv');
+    return q.spinTake<T>(ASYNC_POLL_SPIN) ?? runAsync(q.takeSteps<T>(), opts, 'Channel.recv');
   }
 
   /** Blocking form of {@link recv}, for worker threads. */
@@ -209,7 +207,7 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
     const q = this.#q;
     const r = q.tryTake<T>(false);
     if (typeof r === 'object') return r;
-    return q.spinTake<T>() ?? runSync(q.c, q.takeSteps<T>(), opts, 'Channel.recvSync');
+    return q.spinTake<T>() ?? runSync(q.takeSteps<T>(), opts, 'Channel.recvSync');
   }
 
   /**

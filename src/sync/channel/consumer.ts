@@ -9,7 +9,7 @@
 import { decode, Tag } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
 import { decodePlain } from '../../memory/plain-decode.js';
-import { pause, ring, type Wait } from '../../memory/wait-armed.js';
+import { pause, ring, type Wait } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import type { ChannelCore } from './core.js';
 import {
@@ -48,7 +48,7 @@ export class ChannelConsumer {
 
   unlock(): void {
     Atomics.store(this.c, R.CLOCK, 0);
-    ring(this.c, R.CLW);
+    ring(this.core.clw);
   }
 
   /** Under CLOCK: HEAD, with TAIL re-read if another consumer moved HEAD or all seemed read. */
@@ -69,7 +69,7 @@ export class ChannelConsumer {
     Atomics.store(c, R.HEAD, head);
     this.#myHead = head;
     if (msgs) Atomics.store(c, R.RECVD, (c[R.RECVD] + 1) | 0);
-    ring(c, R.ROOM);
+    ring(this.core.room);
   }
 
   /**
@@ -143,7 +143,7 @@ export class ChannelConsumer {
     const cFree = (): true | undefined => (Atomics.load(c, R.CLOCK) === 0 ? true : undefined);
     const data = (): true | undefined => (this.dataHint() ? true : undefined);
     const rendezvous = this.core.rendezvous;
-    if (rendezvous) countWaiting(c, 1);
+    if (rendezvous) countWaiting(this.core, 1);
     try {
       for (;;) {
         const res = this.tryTake<T>(true);
@@ -154,11 +154,11 @@ export class ChannelConsumer {
           continue;
         }
         yield res === TAKE_BUSY
-          ? { at: R.CLW, ready: cFree, timed: true }
-          : { at: R.DATA, ready: data, timed: true };
+          ? { word: this.core.clw, ready: cFree, timed: true }
+          : { word: this.core.data, ready: data, timed: true };
       }
     } finally {
-      if (rendezvous) countWaiting(c, -1);
+      if (rendezvous) countWaiting(this.core, -1);
     }
   }
 

@@ -18,7 +18,7 @@
  * The send path is producer.ts, the receive path consumer.ts, a rendezvous
  * channel's hand-off rendezvous.ts; this file holds what both sides share, and close.
  */
-import { ring } from '../../memory/wait-armed.js';
+import { ring, type WaitWord, wordAt } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import { ChannelConsumer } from './consumer.js';
 import { ChannelProducer } from './producer.js';
@@ -36,12 +36,21 @@ export class ChannelCore {
   readonly side: SabSideChannel;
   readonly producer: ChannelProducer;
   readonly consumer: ChannelConsumer;
+  /** Wait words (byte-ring.ts): rung when data appears, room appears, PLOCK or CLOCK is released. */
+  readonly data: WaitWord<'channel.data'>;
+  readonly room: WaitWord<'channel.room'>;
+  readonly plw: WaitWord<'channel.plock'>;
+  readonly clw: WaitWord<'channel.clock'>;
 
   constructor(sab: SharedArrayBuffer, id: string, owner: object) {
     this.r = new R.RingViews(sab);
     this.c = this.r.c;
     this.cap = this.c[R.CAP];
     this.rendezvous = this.c[R.USER_CAP] === 0;
+    this.data = wordAt(this.c, R.DATA);
+    this.room = wordAt(this.c, R.ROOM);
+    this.plw = wordAt(this.c, R.PLW);
+    this.clw = wordAt(this.c, R.CLW);
     this.side = new SabSideChannel(`skein.channel.${id}`, () => Atomics.load(this.c, R.RECVD), owner);
     this.producer = new ChannelProducer(this);
     this.consumer = new ChannelConsumer(this);
@@ -60,9 +69,9 @@ export class ChannelCore {
   close(): void {
     const prev = Atomics.or(this.c, R.PLOCK, R.CLOSED);
     if (prev & R.CLOSED) throw new ChannelClosedError('close of a closed channel');
-    ring(this.c, R.DATA);
-    ring(this.c, R.ROOM);
-    ring(this.c, R.PLW);
-    ring(this.c, R.CLW);
+    ring(this.data);
+    ring(this.room);
+    ring(this.plw);
+    ring(this.clw);
   }
 }

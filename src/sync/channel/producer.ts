@@ -7,7 +7,7 @@
  */
 import { type Encoded, payloadLength, Tag } from '../../memory/codec.js';
 import { plainBuffer, plainWords } from '../../memory/plain-encode.js';
-import { pause, ring, type Wait } from '../../memory/wait-armed.js';
+import { pause, ring, type Wait } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import type { ChannelCore } from './core.js';
 import { closedError, POLL_SPIN, PUT_BUSY, PUT_FULL, PUT_OK, PUT_STREAM } from './message.js';
@@ -48,9 +48,9 @@ export class ChannelProducer {
 
   unlock(): void {
     const prev = Atomics.sub(this.c, R.PLOCK, R.HELD);
-    ring(this.c, R.PLW);
+    ring(this.core.plw);
     // A receiver waiting for "closed and drained" or for the rest of a stream needs to see HELD clear.
-    if (prev & R.CLOSED) ring(this.c, R.DATA);
+    if (prev & R.CLOSED) ring(this.core.data);
   }
 
   /** Under PLOCK: TAIL, with the caches reloaded if another producer moved it. */
@@ -88,7 +88,7 @@ export class ChannelProducer {
     if (msgs) Atomics.store(c, R.SENT, (c[R.SENT] + 1) | 0);
     Atomics.store(c, R.TAIL, tail);
     this.#myTail = tail;
-    ring(c, R.DATA);
+    ring(this.core.data);
   }
 
   /** Under PLOCK, before the record of a message holding SABs is published. */
@@ -170,8 +170,8 @@ export class ChannelProducer {
         return;
       }
       yield res === PUT_BUSY
-        ? { at: R.PLW, ready: pFree, timed: true }
-        : { at: R.ROOM, ready: room, timed: true };
+        ? { word: this.core.plw, ready: pFree, timed: true }
+        : { word: this.core.room, ready: room, timed: true };
     }
   }
 

@@ -11,18 +11,19 @@
 import { now } from '../../memory/clock.js';
 import type { Encoded } from '../../memory/codec.js';
 import { cpuRelax } from '../../memory/spin.js';
-import { ring, sleepSync, unlimited, type Wait } from '../../memory/wait-armed.js';
+import { blockUntil, ring, unlimited, type Wait } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import { closedError, PUT_OK } from './message.js';
+import type { ChannelCore } from './core.js';
 import type { ChannelProducer } from './producer.js';
 
 /** How long a rendezvous trySend waits for a waiting receiver to take its message. */
 const HANDOFF_SPIN_MS = 0.2;
 
 /** Counts receivers waiting (`delta` 1 when one starts, -1 when it stops) and wakes senders. */
-export function countWaiting(c: Int32Array, delta: number): void {
-  Atomics.add(c, R.WAITING, delta);
-  if (delta > 0) ring(c, R.ROOM);
+export function countWaiting(core: ChannelCore, delta: number): void {
+  Atomics.add(core.c, R.WAITING, delta);
+  if (delta > 0) ring(core.room);
 }
 
 /** Whether a send of a `rec`-byte record may be offered now (`stream`: a blocking send). */
@@ -40,7 +41,7 @@ export function* handoff(p: ChannelProducer, seq: number): Generator<Wait, void,
   const c = p.c;
   const done = (): true | undefined => (taken(c, seq) || p.core.closed ? true : undefined);
   try {
-    yield { at: R.ROOM, ready: done, timed: true };
+    yield { word: p.core.room, ready: done, timed: true };
   } catch (err) {
     if (retract(p, seq)) throw err;
     return;
@@ -79,10 +80,10 @@ export function retract(p: ChannelProducer, seq: number): boolean {
         p.core.side.forget(seq);
       }
       consumer.unlock();
-      ring(c, R.ROOM);
+      ring(p.core.room);
       return mine;
     }
     const free = (): true | undefined => (Atomics.load(c, R.CLOCK) === 0 || taken(c, seq) ? true : undefined);
-    sleepSync(c, { at: R.CLW, ready: free, timed: false }, unlimited('Channel.retract'));
+    blockUntil(p.core.clw, free, unlimited('Channel.retract'));
   }
 }

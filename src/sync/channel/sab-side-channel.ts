@@ -24,6 +24,7 @@
 import { BroadcastChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { now } from '../../memory/clock.js';
 import { SerializationError } from '../../memory/errors.js';
+import { napSync } from '../../memory/wait/index.js';
 
 /** How long a receiver waits for another thread to re-send a message's shared buffers. */
 export const RESEND_WAIT_MS = 5000;
@@ -37,7 +38,6 @@ interface SideMessage {
 const closer = new FinalizationRegistry<BroadcastChannel[]>((bcs) => {
   for (const bc of bcs) bc.close();
 });
-const napView = new Int32Array(new SharedArrayBuffer(4));
 
 export class SabSideChannel {
   readonly #name: string;
@@ -124,7 +124,7 @@ export class SabSideChannel {
     const deadline = now() + RESEND_WAIT_MS;
     let nap = 0.05;
     while (now() < deadline) {
-      Atomics.wait(napView, 0, 0, nap);
+      napSync(nap);
       nap = Math.min(nap * 2, 10);
       this.#drain();
       const late = this.#stash.get(seq);

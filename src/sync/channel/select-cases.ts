@@ -3,8 +3,7 @@
  */
 import { type Encoded, newEncoded, ownEncoded } from '../../memory/codec.js';
 import { InvalidArgumentError } from '../../memory/errors.js';
-import { checkWaitOptions, type WaitOptions } from '../../memory/wait.js';
-import { checkAborted } from '../../memory/wait-armed.js';
+import { checkAborted, checkWaitOptions, type WaitOptions } from '../../memory/wait/index.js';
 import { type Channel, coreOf } from './channel.js';
 import type { ChannelCore } from './core.js';
 import { encodeMessage, PUT_BUSY, PUT_OK, PUT_STREAM, TAKE_BUSY, TAKE_STREAM } from './message.js';
@@ -157,7 +156,7 @@ export function tryAll(p: Prepared): SelectResult | Committed | undefined {
 export function markWaiting(p: Prepared, delta: number): void {
   for (const i of p.order) {
     const core = p.cores[i];
-    if (core.rendezvous && !p.encs[i]) countWaiting(core.c, delta);
+    if (core.rendezvous && !p.encs[i]) countWaiting(core, delta);
   }
 }
 

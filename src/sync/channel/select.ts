@@ -7,21 +7,18 @@
  * any of the channels' wait words: for a receive case the channel's DATA word and its consumer-lock
  * word, for a send case ROOM and the producer-lock word. Then it tries again.
  *
- * How it waits (protocol in memory/wait-armed.ts: a writer bumps and notifies a word only while someone
+ * How it waits (protocol in memory/wait/word.ts: a writer bumps and notifies a word only while someone
  * is registered on it, so a waiter registers first, then snapshots the words, then tries):
- * - async: registers on every word and races one `Atomics.waitAsync` per word (with a ref'd timer
- *   that keeps the loop alive and bounds the wait to {@link ASYNC_SLICE_MS}). V8 cannot cancel a
- *   waitAsync, so afterwards the words that did not fire are notified once more when no one else
- *   sleeps on them, which settles this select's leftover waits at once; the slice bounds the rest.
+ * - async: registers on every word and sleeps on all of them at once (memory/wait/sleep.ts: one
+ *   park per word in one sleep, which holds the loop and is bounded to {@link ASYNC_SLICE_MS}). The
+ *   parks on words that did not fire linger until their word is notified: word.ts invariant 5.
  * - sync (workers): registers on every word and spins a little watching them all; a thread can then
  *   block on one word only, so it blocks on the cases' words in turn for at most {@link SYNC_SLICE_MS}
  *   each, re-trying every case in between: a change on another channel is seen at most that late.
  *   With a single case it blocks until that case's word changes.
  */
 import { deadlineFor, now } from '../../memory/clock.js';
-import { abortError, holdLoop, releaseLoop, type WaitOptions } from '../../memory/wait.js';
-import { timeoutError, type Wait } from '../../memory/wait-armed.js';
-import { runAsync, runSync } from '../../memory/wait-steps.js';
+import { abortError, runAsync, runSync, timeoutError, type Wait, type WaitOptions } from '../../memory/wait/index.js';
 import {
   type Committed,
   markWaiting,
@@ -32,7 +29,7 @@ import {
   streamed,
   tryAll,
 } from './select-cases.js';
-import { prepareWait, unregister, waitAny, waitOneSync } from './select-wait.js';
+import { prepareWait, unregisterAll, waitAny, waitOneSync } from './select-wait.js';
 
 export {
   type DefaultCase,
@@ -80,7 +77,6 @@ export async function select<V = unknown>(
   if (r && !('stream' in r)) return r as SelectResult<V>;
   const deadline = deadlineFor(opts?.timeout);
   markWaiting(p, 1);
-  holdLoop();
   try {
     while (!r) {
       checkRound(p, deadline, opts, 'select');
@@ -88,14 +84,13 @@ export async function select<V = unknown>(
         r = prepareWait(p);
         if (!r) await waitAny(p, deadline, opts?.signal);
       } finally {
-        unregister(p, !r);
+        unregisterAll(p);
       }
     }
     if (!('stream' in r)) return r as SelectResult<V>;
-    const v = await runAsync(p.cores[r.index].c, steps(r), undefined, 'select');
+    const v = await runAsync(steps(r), undefined, 'select');
     return streamed(p, r, v) as SelectResult<V>;
   } finally {
-    releaseLoop();
     markWaiting(p, -1);
   }
 }
@@ -114,11 +109,11 @@ export function selectSync<V = unknown>(cases: readonly SelectCase[], opts?: Wai
         r = prepareWait(p);
         if (!r) waitOneSync(p, deadline, turn);
       } finally {
-        unregister(p, false);
+        unregisterAll(p);
       }
     }
     if (!('stream' in r)) return r as SelectResult<V>;
-    const v = runSync(p.cores[r.index].c, steps(r), undefined, 'selectSync');
+    const v = runSync(steps(r), undefined, 'selectSync');
     return streamed(p, r, v) as SelectResult<V>;
   } finally {
     markWaiting(p, -1);

@@ -15,7 +15,7 @@
 
 import type { Encoded } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
-import type { Wait } from '../../memory/wait-armed.js';
+import type { Wait } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import type { ChannelConsumer } from './consumer.js';
 import { type RecvResult, uninitialized } from './message.js';
@@ -93,7 +93,7 @@ export class StreamOut {
             'the channel was closed while a message was being sent; the message was not delivered',
           );
         }
-        yield { at: R.ROOM, ready: room, timed: false };
+        yield { word: p.core.room, ready: room, timed: false };
       }
     } finally {
       p.out = undefined;
@@ -173,7 +173,7 @@ export class StreamIn {
           q.consume(q.head(), 1);
           return undefined;
         }
-        yield { at: R.DATA, ready: more, timed: false };
+        yield { word: q.core.data, ready: more, timed: false };
       }
     } finally {
       q.in = undefined;

@@ -6,10 +6,9 @@
  *   0 AVAILABLE  permits free now
  *   1 NEXT       next ticket to hand out
  *   2 SERVING    ticket now at the head of the line
- *   3 SEQ        wait word: bumped on every release and every change of SERVING (see wait.ts)
- *   4 SLEEPERS   threads asleep on SEQ
- *   5 MAX        permits the gate was made with; AVAILABLE never exceeds it
- *   6.. ABANDON  ring of RING slots: ABANDON[t % RING] === t marks ticket t as given up
+ *   3 MAX        permits the gate was made with; AVAILABLE never exceeds it
+ *   4..7 MOVED   wait word (memory/wait/word.ts): notified on every release and every change of SERVING
+ *   8.. ABANDON  ring of RING slots: ABANDON[t % RING] === t marks ticket t as given up
  *
  * A waiter takes a ticket (CAS on NEXT) and waits until SERVING reaches it and enough permits are
  * free; only the head subtracts permits, so a large request at the head is never overtaken by small
@@ -24,20 +23,29 @@
  * At most RING tickets may be out at once (NEXT - SERVING < RING), so two live tickets never share
  * an ABANDON slot; further waiters wait for room before taking a ticket.
  *
- * Waiting: a blocking waiter (`takeSync`) sleeps on SEQ itself (memory/wait.ts). The async waiters
- * of one thread share one sleep on SEQ (sleeper.ts), which serves them in ticket order.
+ * Waiting: a blocking waiter (`takeSync`) sleeps on MOVED itself (memory/wait/until.ts). The async
+ * waiters of one thread share one sleep on MOVED (sleeper.ts), which serves them in ticket order.
  */
 import { deadlineFor, now } from '../../memory/clock.js';
 import { InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
-import { abortError, blockUntil, type WaitOptions, wake } from '../../memory/wait.js';
+import {
+  abortError,
+  blockUntil,
+  limitsOf,
+  notifyAll,
+  type WaitOptions,
+  type WaitWord,
+  WORD_SLOTS,
+  wordAt,
+} from '../../memory/wait/index.js';
 import { GateSleeper, type Taker } from './sleeper.js';
 
 const AVAILABLE = 0;
 const NEXT = 1;
 const SERVING = 2;
-const SEQ = 3;
-const MAX = 5;
-const ABANDON = 6;
+const MAX = 3;
+const MOVED = 4;
+const ABANDON = MOVED + WORD_SLOTS;
 export const RING = 1024;
 const SLOTS = ABANDON + RING;
 
@@ -54,6 +62,7 @@ export function createGate(permits: number): SharedArrayBuffer {
 
 export class TicketGate {
   readonly v: Int32Array;
+  readonly #moved: WaitWord<'TicketGate.moved'>;
   /** This thread's async waiters on this gate. */
   readonly #sleeper: GateSleeper;
 
@@ -67,7 +76,8 @@ export class TicketGate {
       );
     }
     this.v = new Int32Array(sab);
-    this.#sleeper = new GateSleeper(this.v, SEQ);
+    this.#moved = wordAt(this.v, MOVED);
+    this.#sleeper = new GateSleeper(this.#moved);
   }
 
   get available(): number {
@@ -88,7 +98,7 @@ export class TicketGate {
       if (Atomics.compareExchange(v, slot, s, (s + RING / 2) | 0) !== s) break;
       s = (s + 1) | 0;
     }
-    wake(v, SEQ);
+    notifyAll(this.#moved);
   }
 
   #abandon(t: number): void {
@@ -143,7 +153,7 @@ export class TicketGate {
   takeSync(n: number, opts: WaitOptions | undefined, what: string): void {
     const { attempt, giveUp } = this.#taker(n);
     try {
-      blockUntil(this.v, SEQ, attempt, opts, what);
+      blockUntil(this.#moved, attempt, limitsOf(opts, what));
     } catch (err) {
       giveUp();
       throw err;
@@ -177,7 +187,7 @@ export class TicketGate {
       if (a + n > v[MAX]) return false;
       if (Atomics.compareExchange(v, AVAILABLE, a, a + n) === a) break;
     }
-    wake(v, SEQ);
+    notifyAll(this.#moved);
     return true;
   }
 }

@@ -8,12 +8,21 @@
  * tickets, so they cannot be served before it. (Blocking waiters, `takeSync`, are one per thread and
  * sleep on the word themselves.)
  *
- * The pump is one of the word's sleepers (memory/wait.ts): it counts itself in the SLEEPERS slot
- * beside the word while it sleeps, so writers notify. Nothing here touches the gate's other slots:
- * each waiter brings its own `attempt` and `giveUp` (gate.ts).
+ * The pump is one waiter of the word (memory/wait/word.ts): it registers before it serves and
+ * sleeps through the wait module's one async sleep, which holds the event loop meanwhile. A waiter
+ * that gives up, or one with an earlier deadline, interrupts that sleep. Nothing here touches the
+ * gate's other slots: each waiter brings its own `attempt` and `giveUp` (gate.ts).
  */
 import { now } from '../../memory/clock.js';
-import { abortError, holdLoop, releaseLoop, watchAbort } from '../../memory/wait.js';
+import {
+  abortError,
+  type Interrupt,
+  register,
+  sleepAsync,
+  unregister,
+  type WaitWord,
+  watchAbort,
+} from '../../memory/wait/index.js';
 
 /** A FIFO list with O(1) removal from the front (`Array#shift` copies arrays past ~16k items). */
 class Fifo<T> {
@@ -64,9 +73,9 @@ interface AsyncWaiter extends Taker {
 }
 
 export class GateSleeper {
-  readonly #v: Int32Array;
-  /** The gate's wait word: `[#seq]` seq, `[#seq + 1]` sleepers. */
-  readonly #seq: number;
+  /** The gate's wait word. */
+  readonly #moved: WaitWord<'TicketGate.moved'>;
+  readonly #words: WaitWord[];
   // This thread's async waiters: those holding tickets, in ticket order, then those still waiting
   // for room in the line, in arrival order. Served and given-up waiters are marked done and
   // dropped when they reach the front.
@@ -74,13 +83,13 @@ export class GateSleeper {
   #forRoom = new Fifo<AsyncWaiter>();
   #pumping = false;
   /** Wakes the sleeping pump (a waiter gave up, or one with an earlier deadline came). */
-  #kick: ((v: unknown) => void) | undefined;
+  readonly #kick: Interrupt = { wake: undefined };
   /** No waiter's deadline comes before this (it may be earlier than needed: then a spare wake-up). */
   #nextDeadline = Number.POSITIVE_INFINITY;
 
-  constructor(v: Int32Array, seq: number) {
-    this.#v = v;
-    this.#seq = seq;
+  constructor(moved: WaitWord<'TicketGate.moved'>) {
+    this.#moved = moved;
+    this.#words = [moved];
   }
 
   /** Whether waiters of this thread wait for room in the line: a newcomer must not pass them. */
@@ -117,56 +126,51 @@ export class GateSleeper {
           if (w.done) return;
           w.giveUp();
           w.settle(abortError(signal));
-          this.#kick?.(undefined);
+          this.#kick.wake?.();
         });
       }
       (taker.hasTicket() ? this.#inLine : this.#forRoom).push(w);
       if (deadline < this.#nextDeadline) {
         this.#nextDeadline = deadline;
-        this.#kick?.(undefined); // the pump sleeps with a later timeout: make it re-arm
+        this.#kick.wake?.(); // the pump sleeps with a later timeout: make it re-arm
       }
       void this.#pump();
     });
   }
 
   /**
-   * Sleeps on the word for all of this thread's async waiters and serves them in order. While it
-   * runs it holds the event loop (Node 20's waitAsync does not, see wait.ts) and counts as one sleeper.
+   * Sleeps on the word for all of this thread's async waiters and serves them in order, as one
+   * waiter of the word: register, serve, sleep (word.ts invariant 1).
    */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
-    holdLoop();
-    const v = this.#v;
-    const seq = this.#seq;
+    const seens = [0];
     try {
       for (;;) {
-        const seen = Atomics.load(v, seq);
-        this.#serve();
-        if (this.#inLine.length === 0 && this.#forRoom.length === 0) return;
-        const left = this.#nextDeadline - now();
-        Atomics.add(v, seq + 1, 1);
+        const seen = register(this.#moved);
         try {
-          const r = Atomics.waitAsync(
-            v,
-            seq,
-            seen,
-            left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
-          );
-          if (r.async) {
-            await new Promise((resolve) => {
-              this.#kick = resolve;
-              void r.value.then(resolve);
-            });
-          }
-          this.#kick = undefined;
-        } finally {
-          Atomics.sub(v, seq + 1, 1);
+          this.#serve();
+        } catch (err) {
+          unregister(this.#moved, seen);
+          throw err;
         }
+        if (this.#inLine.length === 0 && this.#forRoom.length === 0) {
+          unregister(this.#moved, seen);
+          return;
+        }
+        const left = this.#nextDeadline - now();
+        seens[0] = seen;
+        await sleepAsync(
+          this.#words,
+          seens,
+          left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
+          undefined,
+          this.#kick,
+        );
       }
     } finally {
       this.#pumping = false;
-      releaseLoop();
     }
   }
 
