@@ -109,12 +109,29 @@ export type {
 } from './resilience/index.js';
 
 // flow
-export { ParallelError, parallelFor, parallelMap, parallelReduce } from './flow/index.js';
+export {
+  ParallelError,
+  parallelFor,
+  parallelMap,
+  parallelReduce,
+  Pipeline,
+  StageFailedError,
+  UnhandledDeadLettersError,
+} from './flow/index.js';
 export type {
+  DeadLetter,
   IndexRange,
   ParallelMapOptions,
   ParallelOptions,
   ParallelReduceOptions,
+  PipelineMetrics,
+  PipelineOptions,
+  PoolStage,
+  RunStage,
+  StageLimiter,
+  StageMetrics,
+  StageOptions,
+  StageRunContext,
   TypedArray,
 } from './flow/index.js';
 

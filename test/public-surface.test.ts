@@ -20,12 +20,14 @@ const VALUES = [
   'SlidingWindowLimiter', 'ConcurrencyManager', 'ConcurrencyPermit', 'compose',
   // flow
   'parallelFor', 'parallelMap', 'parallelReduce',
+  'Pipeline',
   // errors
   'SkeinError', 'TimeoutError', 'AbortError', 'InvalidArgumentError', 'SerializationError',
   'CorruptMemoryError', 'ChannelClosedError', 'MutexUnlockError', 'SemaphoreReleaseError',
   'WaitGroupNegativeError', 'WorkerCrashedError', 'WorkerModuleError', 'TaskFunctionNotFoundError',
   'PoolClosedError', 'QueueFullError', 'BrokenCircuitError', 'BulkheadRejectedError',
   'ConcurrencyQueueFullError', 'LeakyBucketFullError', 'ClosureVariableError', 'ParallelError',
+  'StageFailedError', 'UnhandledDeadLettersError',
 ];
 
 /** Types the root exports (option, result and event shapes of the values above). */
@@ -40,6 +42,8 @@ const TYPES = [
   'SlidingWindowLimiterOptions', 'StateChangeEvent', 'TokenBucketOptions',
   'BulkheadRejectEvent', 'GiveUpEvent', 'RetryEvent', 'Subscription', 'TimeoutEvent', 'TimeoutSignal',
   'IndexRange', 'ParallelMapOptions', 'ParallelOptions', 'ParallelReduceOptions', 'TypedArray',
+  'DeadLetter', 'PipelineMetrics', 'PipelineOptions', 'PoolStage', 'RunStage', 'StageLimiter', 'StageMetrics',
+  'StageOptions', 'StageRunContext',
 ];
 
 /** Every `.d.ts` under dist/src. */

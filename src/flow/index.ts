@@ -1,3 +1,4 @@
-/** The flow layer: data-parallel loops (and, in time, pipelines and fan-out/fan-in). */
-export * from './errors.js';
+/** The flow layer: data-parallel loops and pipelines (fan-out/fan-in in time). */
+export { ParallelError, StageFailedError, UnhandledDeadLettersError, type DeadLetter } from './errors.js';
 export * from './parallel/index.js';
+export * from './pipeline/index.js';

@@ -1,0 +1,103 @@
+/**
+ * Chain tasks: several functions of one task module run in turn inside one task, each under its own
+ * policies, with per-stage counters in shared memory. This is how consecutive pipeline stages on one
+ * pool meet in the worker instead of passing each item back through the main thread.
+ *
+ * A chain task is an ordinary task whose `fn` is the builtin {@link CHAIN_FN} and whose input is a
+ * {@link ChainTask}. The worker side (chain-task.ts) knows policies only by shape: a stage's breaker
+ * is any object with `execute(fn, { signal })`, its limiter and its gate any object with `acquire`;
+ * they arrive live in a worker because they are shared objects (handle protocol).
+ *
+ * The spec (functions, policies, shared counters) crosses to each worker once: a task carries the
+ * spec's `id`, and a worker that has not seen that id throws {@link ChainSpecMissingError}, so the
+ * main thread sends that one task again with the spec (PoolSegment in segment.ts).
+ *
+ * Stats layout: Int32 words over `spec.stats`. Stage j owns [j * STAGE_WORDS, (j + 1) * STAGE_WORDS):
+ * INFLIGHT (running now), QUEUED (waiting for its gate or limiter), DONE, FAILED (tries that threw),
+ * RETRIED, DEAD (dead-lettered). Any thread adds to them with Atomics.add; readers only load.
+ * Then, from `progressAt(stages)`, one progress word per ticket (a chain task in flight):
+ * `gen * STATE_SPAN + state`, where state 2j means "at stage j, not running it" and 2j + 1 "running
+ * stage j" (INFLIGHT[j] counts it). The progress protocol:
+ *
+ *  P1. The main thread writes (gen, 2k) before it submits a chain starting at stage k; gen counts up
+ *      per submission (24 bits), so a word left by an earlier task on the same ticket never matches.
+ *  P2. A runner enters stage j by CAS (gen, 2j) -> (gen, 2j + 1), and only then adds INFLIGHT[j]. A
+ *      failed CAS means the main thread gave the task up: the runner stops without running stage j.
+ *  P3. A runner leaves stage j by CAS (gen, 2j + 1) -> (gen, 2j + 2) on success or (gen, 2j) on
+ *      failure, and subtracts INFLIGHT[j] only if its CAS succeeded.
+ *  P4. When a chain task settles without the runner's verdict (worker crash, pool timeout, abort),
+ *      the main thread reads the word: 2j or 2j + 1 names stage j as the one that failed. It CASes an
+ *      odd word to (gen, 2j) and subtracts INFLIGHT[j] only if that CAS succeeded. By P3 and P4
+ *      exactly one thread (whoever wins the CAS on the odd word) subtracts, so INFLIGHT never drifts.
+ */
+
+/** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */
+export const CHAIN_FN = 'skein:chain';
+
+export const STAGE_WORDS = 8;
+export const INFLIGHT = 0;
+export const QUEUED = 1;
+export const DONE = 2;
+export const FAILED = 3;
+export const RETRIED = 4;
+export const DEAD = 5;
+/** A progress word's state part: 2 * stage (+1 while running); at most 63 stages. */
+export const STATE_SPAN = 128;
+export const MAX_CHAIN_STAGES = 63;
+export const GEN_MASK = 0xffffff;
+
+/** Index of the first progress word. */
+export function progressAt(stages: number): number {
+  return stages * STAGE_WORDS;
+}
+
+/** Bytes of a stats buffer for `stages` stages and `tickets` chain tasks in flight. */
+export function statsBytes(stages: number, tickets: number): number {
+  return (progressAt(stages) + tickets) * 4;
+}
+
+/** A breaker as a chain sees it (a CircuitBreaker, or any policy). */
+export interface ChainBreaker {
+  execute<T>(fn: (ctx: { signal: AbortSignal }) => T | PromiseLike<T>, opts?: { signal?: AbortSignal }): Promise<T>;
+}
+
+/** A limiter or gate as a chain sees it: TokenBucket takes `(n, opts)`, the others `(opts)`. */
+export interface ChainAcquirer {
+  readonly handle?: { readonly kind: string };
+  acquire(...args: never[]): Promise<unknown>;
+}
+
+/** A gate's permit. */
+export interface ChainPermit {
+  release(): void;
+}
+
+/** Everything about a chain that stays the same from task to task. */
+export interface ChainSpec {
+  /** Unique per chain; keys the worker's cache of specs. */
+  readonly id: string;
+  /** The module export each stage runs ('' for the default export). */
+  readonly fns: readonly string[];
+  readonly stats: SharedArrayBuffer;
+  /** One SharedHistogram buffer per stage: run time of each try. */
+  readonly hists: readonly SharedArrayBuffer[];
+  readonly breakers: readonly (ChainBreaker | null)[];
+  readonly limiters: readonly (ChainAcquirer | null)[];
+  /** Semaphores that cap a stage below the chain's own concurrency (per-stage concurrency). */
+  readonly gates: readonly (ChainAcquirer | null)[];
+  /** Per-stage time limit in ms; 0 for none. */
+  readonly timeouts: readonly number[];
+}
+
+/** The input of one chain task: run stages [k, e) on `v`. */
+export interface ChainTask {
+  v: unknown;
+  k: number;
+  e: number;
+  id: string;
+  /** Ticket (progress word index past progressAt), or -1 for none. */
+  t: number;
+  g: number;
+  /** The spec, sent only to a worker that asked for it. */
+  s?: ChainSpec;
+}

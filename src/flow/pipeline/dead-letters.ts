@@ -1,0 +1,72 @@
+/**
+ * Where a pipeline's dead letters go. The rules (also in Pipeline's TSDoc):
+ *
+ * 1. `onDeadLetter` given: each dead letter is passed to it at once; nothing is kept.
+ * 2. Otherwise, once `pipeline.deadLetters` has been read (the getter, before or during a run), dead
+ *    letters are queued for its iterators until read, never blocking the pipeline (so reading the
+ *    output first and the dead letters after cannot deadlock). The iteration ends when the queue is
+ *    empty and no run is active.
+ * 3. Otherwise nobody receives them: the run counts them and keeps only the first, and its output
+ *    iteration throws UnhandledDeadLettersError after the last output. Unread failures are never
+ *    lost silently and never held in memory.
+ */
+import type { DeadLetter } from '../errors.js';
+
+export class DeadLetterSink {
+  readonly #onDeadLetter: ((letter: DeadLetter) => void) | undefined;
+  #wanted = false;
+  readonly #queue: DeadLetter[] = [];
+  #head = 0;
+  #waiters: (() => void)[] = [];
+  activeRuns = 0;
+
+  constructor(onDeadLetter?: (letter: DeadLetter) => void) {
+    this.#onDeadLetter = onDeadLetter;
+  }
+
+  /** Delivers `letter`; false if nobody receives dead letters (rule 3). May throw what the callback threw. */
+  deliver(letter: DeadLetter): boolean {
+    if (this.#onDeadLetter) {
+      this.#onDeadLetter(letter);
+      return true;
+    }
+    if (!this.#wanted) return false;
+    this.#queue.push(letter);
+    this.#wake();
+    return true;
+  }
+
+  /** A run ended: an iterator waiting on an empty queue may now be done. */
+  runEnded(): void {
+    this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  iterable(): AsyncIterable<DeadLetter> {
+    this.#wanted = true;
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<DeadLetter>> => {
+          for (;;) {
+            if (this.#head < this.#queue.length) {
+              const letter = this.#queue[this.#head] as DeadLetter;
+              this.#queue[this.#head++] = undefined as unknown as DeadLetter;
+              if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+                this.#queue.splice(0, this.#head);
+                this.#head = 0;
+              }
+              return { value: letter, done: false };
+            }
+            if (this.activeRuns === 0) return { value: undefined, done: true };
+            await new Promise<void>((r) => this.#waiters.push(r));
+          }
+        },
+      }),
+    };
+  }
+}

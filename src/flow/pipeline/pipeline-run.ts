@@ -1,0 +1,413 @@
+/**
+ * One run of a pipeline over a source: the main thread's scheduler and the output iterator.
+ *
+ * Flow control (pull-based): segment s holds at most `concurrency + buffer` items of this run (waiting
+ * in front of it, running, or finished and waiting for room downstream); the source is pulled only
+ * while segment 0 has room and the run holds fewer than `window` items (the sum of all segments'
+ * capacities) that the consumer has not taken yet. So the source is never further ahead of the
+ * consumer than the buffers allow, and a consumer that stops reading stops the source.
+ *
+ * No deadlock in order: the last segment always hands its items to the output, so every segment
+ * drains downstream of the oldest item, which therefore always progresses.
+ */
+import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
+import { DEAD } from './chain.js';
+import type { DeadLetterSink } from './dead-letters.js';
+import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
+import type { PipelineStats } from './pipeline-stats.js';
+import { DROPPED, type Segment } from './segment.js';
+import { runThroughSegment, type SegmentResult } from './segment-tries.js';
+import type { StageDef } from './stage-options.js';
+
+interface Item {
+  seq: number;
+  input: unknown;
+  value: unknown;
+}
+
+/** A FIFO that frees its front without shifting the array each time. */
+class Fifo<T> {
+  #a: (T | undefined)[] = [];
+  #h = 0;
+  get length(): number {
+    return this.#a.length - this.#h;
+  }
+  push(x: T): void {
+    this.#a.push(x);
+  }
+  shift(): T {
+    const x = this.#a[this.#h] as T;
+    this.#a[this.#h++] = undefined;
+    if (this.#h === this.#a.length) {
+      this.#a = [];
+      this.#h = 0;
+    } else if (this.#h > 1024 && this.#h * 2 > this.#a.length) {
+      this.#a = this.#a.slice(this.#h);
+      this.#h = 0;
+    }
+    return x;
+  }
+}
+
+interface SegState {
+  seg: Segment;
+  queue: Fifo<Item>;
+  /** This run's items running here, or finished here and waiting for room downstream. */
+  holding: number;
+  blocked: Fifo<Item>;
+  cap: number;
+}
+
+/** What a run needs from its pipeline. */
+export interface RunShape {
+  segments: readonly Segment[];
+  defs: readonly StageDef[];
+  stats: PipelineStats;
+  sink: DeadLetterSink;
+  ordered: boolean;
+  deadLetter: boolean;
+  signal?: AbortSignal;
+}
+
+const SKIP: unique symbol = Symbol('skip');
+type Source = Iterator<unknown> | AsyncIterator<unknown>;
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
+}
+
+export function openSource(src: unknown): Source {
+  const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null;
+  const a = s?.[Symbol.asyncIterator];
+  if (typeof a === 'function') return a.call(s);
+  const i = s?.[Symbol.iterator];
+  if (typeof i === 'function') return i.call(s);
+  throw new InvalidArgumentError('the pipeline needs an Iterable or an AsyncIterable of inputs');
+}
+
+export class PipelineRun<O> implements AsyncIterableIterator<O> {
+  readonly #x: RunShape;
+  readonly #src: Source;
+  readonly #segs: SegState[];
+  readonly #window: number;
+  /** One controller per item in flight (a signal shared by many tasks would gather a listener per task). */
+  readonly #ctls = new Set<AbortController>();
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #out = new Fifo<O>();
+  readonly #finished = new Map<number, unknown>();
+  readonly #wake = (): void => this.#pump();
+  #nextSeq = 0;
+  #pulled = 0;
+  #released = 0;
+  #pulling = false;
+  #srcDone = false;
+  #started = false;
+  #stopping = false;
+  #pumping = false;
+  #again = false;
+  #closed = false;
+  #failure: { error: unknown } | undefined;
+  #unhandled = 0;
+  #firstUnhandled: DeadLetter | undefined;
+  #consumer: (() => void) | undefined;
+  readonly #onAbort = (): void => this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason }));
+
+  constructor(shape: RunShape, source: unknown) {
+    this.#x = shape;
+    this.#src = openSource(source);
+    this.#segs = shape.segments.map((seg) => ({
+      seg,
+      queue: new Fifo<Item>(),
+      holding: 0,
+      blocked: new Fifo<Item>(),
+      cap: seg.concurrency + seg.buffer,
+    }));
+    this.#window = this.#segs.reduce((n, s) => n + s.cap, 0);
+    shape.sink.activeRuns++;
+    if (shape.signal?.aborted) this.#onAbort();
+    else shape.signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<O>> {
+    if (!this.#started) {
+      this.#started = true;
+      this.#pump();
+    }
+    for (;;) {
+      if (this.#out.length > 0) {
+        const value = this.#out.shift();
+        this.#release();
+        this.#x.stats.outputs++;
+        this.#pump();
+        return { value, done: false };
+      }
+      if (this.#failure) {
+        await this.#settle();
+        const f = this.#failure;
+        if (f.error !== undefined) {
+          this.#failure = { error: undefined };
+          throw f.error;
+        }
+        return { value: undefined, done: true };
+      }
+      if (this.#ended()) {
+        this.#close();
+        if (this.#unhandled > 0 && this.#firstUnhandled) {
+          const err = new UnhandledDeadLettersError(this.#unhandled, this.#firstUnhandled);
+          this.#unhandled = 0;
+          throw err;
+        }
+        return { value: undefined, done: true };
+      }
+      await new Promise<void>((r) => {
+        this.#consumer = r;
+      });
+    }
+  }
+
+  /** The consumer stopped (`break`): cancel in-flight work, stop pulling, and wait for it to settle. */
+  async return(): Promise<IteratorResult<O>> {
+    this.#stop(new AbortError('the consumer stopped reading the pipeline'));
+    this.#failure ??= { error: undefined };
+    await this.#settle();
+    return { value: undefined, done: true };
+  }
+
+  async throw(err?: unknown): Promise<IteratorResult<O>> {
+    await this.return();
+    throw err;
+  }
+
+  #ended(): boolean {
+    if (!this.#srcDone || this.#pulling || this.#inflight.size > 0 || this.#finished.size > 0) return false;
+    for (const s of this.#segs) if (s.queue.length > 0 || s.blocked.length > 0) return false;
+    return true;
+  }
+
+  #room(s: number): boolean {
+    const st = this.#segs[s];
+    return st.queue.length + st.holding < st.cap;
+  }
+
+  #enqueue(s: number, item: Item): void {
+    this.#segs[s].queue.push(item);
+    this.#x.stats.waiting[this.#segs[s].seg.start]++;
+  }
+
+  #pump(): void {
+    if (this.#stopping || !this.#started) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#again = false;
+        for (let s = this.#segs.length - 1; s >= 0; s--) {
+          const st = this.#segs[s];
+          while (st.blocked.length > 0 && s + 1 < this.#segs.length && this.#room(s + 1)) {
+            const item = st.blocked.shift();
+            this.#x.stats.waiting[this.#segs[s + 1].seg.start]--;
+            st.holding--;
+            this.#enqueue(s + 1, item);
+            this.#again = true;
+          }
+          while (st.queue.length > 0 && !this.#stopping) {
+            const ticket = st.seg.take(this.#wake);
+            if (ticket < 0) break;
+            const item = st.queue.shift();
+            this.#x.stats.waiting[st.seg.start]--;
+            st.holding++;
+            this.#start(s, item, ticket);
+          }
+        }
+        if (this.#pullSync()) this.#again = true;
+      } while (this.#again && !this.#stopping);
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#ended()) this.#wakeConsumer();
+  }
+
+  /** Pulls what the source gives synchronously while there is room; true if it took any. */
+  #pullSync(): boolean {
+    let took = false;
+    while (!this.#pulling && !this.#srcDone && !this.#stopping && this.#room(0)) {
+      if (this.#pulled - this.#released >= this.#window) break;
+      this.#pulling = true;
+      let r: IteratorResult<unknown> | Promise<IteratorResult<unknown>>;
+      try {
+        r = this.#src.next();
+      } catch (err) {
+        this.#pulling = false;
+        this.#fail(err);
+        return took;
+      }
+      if (isThenable(r)) {
+        r.then(
+          (res) => {
+            this.#pulling = false;
+            this.#accept(res);
+            this.#pump();
+          },
+          (err: unknown) => {
+            this.#pulling = false;
+            this.#fail(err);
+          },
+        );
+        return took;
+      }
+      this.#pulling = false;
+      this.#accept(r);
+      took = true;
+    }
+    return took;
+  }
+
+  #accept(res: IteratorResult<unknown>): void {
+    if (this.#stopping) return;
+    if (res.done) {
+      this.#srcDone = true;
+      return;
+    }
+    const stats = this.#x.stats;
+    stats.started();
+    stats.inFlight++;
+    this.#enqueue(0, { seq: this.#pulled++, input: res.value, value: res.value });
+  }
+
+  #start(s: number, item: Item, ticket: number): void {
+    const st = this.#segs[s];
+    const x = this.#x;
+    const ctl = new AbortController();
+    this.#ctls.add(ctl);
+    const p = runThroughSegment(st.seg, x.defs, x.stats, item.value, ticket, ctl.signal)
+      .catch((error: unknown): SegmentResult => ({ kind: 'dead', stage: st.seg.start, error, attempts: 1 }))
+      .then((r) => {
+        this.#inflight.delete(p);
+        this.#ctls.delete(ctl);
+        st.seg.release(ticket);
+        st.holding--;
+        this.#finish(s, item, r);
+        this.#pump();
+      });
+    this.#inflight.add(p);
+  }
+
+  #finish(s: number, item: Item, r: SegmentResult): void {
+    if (this.#stopping || r.kind === 'cancelled') return;
+    if (r.kind === 'dead') {
+      const stats = this.#x.stats;
+      const letter: DeadLetter = { input: item.input, stage: this.#x.defs[r.stage].name, error: r.error, attempts: r.attempts };
+      stats.add(r.stage, DEAD);
+      if (!this.#x.deadLetter) {
+        this.#fail(new StageFailedError(letter));
+        return;
+      }
+      let handled: boolean;
+      try {
+        handled = this.#x.sink.deliver(letter);
+      } catch (err) {
+        this.#fail(err); // onDeadLetter threw: stop, as a failing consumer would
+        return;
+      }
+      if (!handled) {
+        this.#unhandled++;
+        this.#firstUnhandled ??= letter;
+      }
+      this.#emit(item, SKIP);
+      return;
+    }
+    if (r.value === DROPPED) {
+      this.#emit(item, SKIP);
+      return;
+    }
+    item.value = r.value;
+    if (s === this.#segs.length - 1) this.#emit(item, r.value);
+    else if (this.#room(s + 1)) this.#enqueue(s + 1, item);
+    else {
+      const st = this.#segs[s];
+      st.blocked.push(item);
+      st.holding++;
+      this.#x.stats.waiting[this.#segs[s + 1].seg.start]++;
+    }
+  }
+
+  #emit(item: Item, v: unknown): void {
+    if (!this.#x.ordered) {
+      if (v === SKIP) this.#release();
+      else this.#out.push(v as O);
+    } else {
+      this.#finished.set(item.seq, v);
+      while (this.#finished.has(this.#nextSeq)) {
+        const w = this.#finished.get(this.#nextSeq);
+        this.#finished.delete(this.#nextSeq++);
+        if (w === SKIP) this.#release();
+        else this.#out.push(w as O);
+      }
+    }
+    this.#wakeConsumer();
+  }
+
+  #release(): void {
+    if (this.#closed) return; // #close already counted it out
+    this.#released++;
+    this.#x.stats.inFlight--;
+  }
+
+  #wakeConsumer(): void {
+    const c = this.#consumer;
+    this.#consumer = undefined;
+    c?.();
+  }
+
+  #fail(error: unknown): void {
+    if (this.#stopping) return;
+    this.#failure = { error };
+    this.#stop(error);
+    this.#wakeConsumer();
+  }
+
+  /** Stops pulling and cancels in-flight tries: their tasks' `ctx.signal` aborts. */
+  #stop(reason: unknown): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const c of this.#ctls) c.abort(reason);
+    try {
+      const r = this.#src.return?.();
+      if (isThenable(r)) r.then(undefined, () => {});
+    } catch {
+      // A source that fails to close has nothing more to give us.
+    }
+  }
+
+  /** Waits for every in-flight try to settle, then lets go of the run. */
+  async #settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const stats = this.#x.stats;
+    // Items that never reached the consumer (a stopped run): no longer inside the pipeline.
+    stats.inFlight -= this.#pulled - this.#released;
+    this.#released = this.#pulled;
+    for (const st of this.#segs) {
+      stats.waiting[st.seg.start] -= st.queue.length;
+      if (st.blocked.length > 0) {
+        const next = this.#segs[this.#segs.indexOf(st) + 1];
+        if (next) stats.waiting[next.seg.start] -= st.blocked.length;
+      }
+    }
+    this.#x.signal?.removeEventListener('abort', this.#onAbort);
+    this.#x.sink.activeRuns--;
+    this.#x.sink.runEnded();
+  }
+}

@@ -1,0 +1,203 @@
+import os from 'node:os';
+import { InvalidArgumentError } from '../../memory/errors.js';
+import { type ChainSpec, MAX_CHAIN_STAGES } from './chain.js';
+import type { StageFunction } from './chain-runner.js';
+import { DeadLetterSink } from './dead-letters.js';
+import { type DeadLetter, StageFailedError } from '../errors.js';
+import { type PipelineMetrics, PipelineStats } from './pipeline-stats.js';
+import { PipelineRun, type RunShape } from './pipeline-run.js';
+import { DROPPED, LocalSegment, PoolSegment, type Segment } from './segment.js';
+import { type PoolStage, type RunStage, resolveStage, type StageDef, type StageOptions, type StageRunContext } from './stage-options.js';
+
+/** Options of a {@link Pipeline}. */
+export interface PipelineOptions {
+  /** Outputs in input order (the default, as `Readable.map` keeps it); `false`: as they finish. */
+  ordered?: boolean;
+  /** Aborting it stops every run: in-flight tasks see `ctx.signal` abort; the output rejects with AbortError. */
+  signal?: AbortSignal;
+  /**
+   * `true` (default): an input that fails a stage for good becomes a dead letter and the run goes on.
+   * `false`: the first such failure stops the run, which rejects with StageFailedError.
+   */
+  deadLetter?: boolean;
+  /** Receives each dead letter as it happens (then nothing is queued for `deadLetters`). */
+  onDeadLetter?: (letter: DeadLetter) => void;
+}
+
+/**
+ * A multi-stage pipeline: each input flows through the stages in turn, each stage with its own
+ * concurrency, input buffer and policies (retry, breaker, timeout, limiter).
+ *
+ * **Stages meet in the workers.** Consecutive stages on one pool run as one task: the worker runs
+ * them in turn, applying each stage's breaker, limiter, timeout and concurrency there (they are shared
+ * objects, so a breaker that stage 2 opens in one worker is open in all), and counts each stage's
+ * figures in shared memory; the item crosses to the workers once for all of them. Stages on different
+ * pools, `run` stages and filters hand items over through the main thread.
+ *
+ * **Flow.** Pull-based with bounded buffers: the source is pulled only as fast as the slowest stage
+ * and the consumer allow. Outputs come in input order unless `ordered: false`.
+ *
+ * **Nothing lost.** Every input ends once, either in the output or as a dead letter
+ * `{ input, stage, error, attempts }` (thrown error, timeout, open breaker, worker crash, after the
+ * stage's retries). Dead letters go to `onDeadLetter` if given; else to `deadLetters` once that has
+ * been read (queued until read, never blocking the pipeline, so output and dead letters can be read
+ * one after the other or side by side); else the run's output iteration throws
+ * UnhandledDeadLettersError after its last output (keeping only a count and the first), so a user who
+ * reads only the output neither leaks memory nor loses a failure silently.
+ *
+ * **Stopping.** The `signal` option, a failure with `deadLetter: false`, or a consumer that leaves its
+ * `for await` early cancels in-flight work (the tasks' `ctx.signal` aborts) and stops pulling the source.
+ *
+ * @example
+ * ```ts
+ * const pool = new FixedWorkerPool(4, { filename: new URL('./records.js', import.meta.url) });
+ * const pipeline = new Pipeline<string>()
+ *   .stage('parse', { pool, fn: 'parse' })
+ *   .filter((r) => r.active)
+ *   .stage('enrich', { pool, fn: 'enrich' }, { retry: new RetryPolicy({ maxAttempts: 3 }), breaker, timeout: 500 })
+ *   .stage('save', { run: (r) => db.insert(r) }, { concurrency: 8 });
+ * for await (const saved of pipeline.processStream(lines)) console.log(saved);
+ * for await (const { input, stage, error } of pipeline.deadLetters) console.warn(stage, error, input);
+ * ```
+ */
+export class Pipeline<I, O = I> {
+  readonly #opts: PipelineOptions;
+  readonly #defs: StageDef[] = [];
+  readonly #sink: DeadLetterSink;
+  #compiled: { segments: Segment[]; stats: PipelineStats; fused: boolean[] } | undefined;
+
+  constructor(opts: PipelineOptions = {}) {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('Pipeline options must be an object');
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError('Expected signal to be an AbortSignal');
+    }
+    if (opts.onDeadLetter !== undefined && typeof opts.onDeadLetter !== 'function') {
+      throw new InvalidArgumentError('Expected onDeadLetter to be a function');
+    }
+    this.#opts = { ...opts };
+    this.#sink = new DeadLetterSink(opts.onDeadLetter);
+  }
+
+  /** Adds a stage that runs an export of `pool`'s task module, or a function on this thread. */
+  stage<R>(name: string, target: (PoolStage | RunStage<O, R>) & StageOptions, opts?: StageOptions): Pipeline<I, R> {
+    this.#checkOpen();
+    this.#defs.push(resolveStage(name, target, opts, (n) => this.#defs.some((d) => d.name === n)));
+    return this as unknown as Pipeline<I, R>;
+  }
+
+  /** Keeps the items for which `pred` is true (runs on this thread; may return a promise). */
+  filter(pred: (item: O) => boolean | PromiseLike<boolean>, opts?: { concurrency?: number }): Pipeline<I, O> {
+    this.#checkOpen();
+    if (typeof pred !== 'function') throw new InvalidArgumentError('filter needs a predicate function');
+    const keep = (v: unknown): unknown => {
+      const k = pred(v as O);
+      return typeof (k as PromiseLike<boolean>)?.then === 'function'
+        ? Promise.resolve(k).then((b) => (b ? v : DROPPED))
+        : k
+          ? v
+          : DROPPED;
+    };
+    const def = resolveStage(`filter#${this.#defs.length}`, { run: keep }, { concurrency: opts?.concurrency ?? os.availableParallelism(), buffer: 0 }, () => false);
+    def.kind = 'filter';
+    this.#defs.push(def);
+    return this;
+  }
+
+  /** Runs every input of a (possibly endless, possibly async) iterable; yields the outputs. */
+  processStream(inputs: Iterable<I> | AsyncIterable<I>): AsyncIterableIterator<O> {
+    return new PipelineRun<O>(this.#shape(), inputs);
+  }
+
+  /** Runs all `inputs`; resolves to the outputs (in input order unless `ordered: false`). */
+  async processBatch(inputs: Iterable<I> | AsyncIterable<I>): Promise<O[]> {
+    const out: O[] = [];
+    for await (const o of this.processStream(inputs)) out.push(o);
+    return out;
+  }
+
+  /**
+   * Runs one input. Resolves to its output, or to `undefined` if a filter dropped it; rejects with
+   * StageFailedError if it failed a stage (the caller receives that dead letter, so it does not go
+   * to `deadLetters` or `onDeadLetter`).
+   */
+  async process(input: I): Promise<O | undefined> {
+    let letter: DeadLetter | undefined;
+    const shape = { ...this.#shape(), sink: new DeadLetterSink((l) => (letter = l)) };
+    const run = new PipelineRun<O>(shape, [input]);
+    let out: O | undefined;
+    for await (const o of run) out = o;
+    if (letter) throw new StageFailedError(letter);
+    return out;
+  }
+
+  /** Dead letters as they happen (see the class notes for when they are queued and when it ends). */
+  get deadLetters(): AsyncIterable<DeadLetter<I>> {
+    return this.#sink.iterable() as AsyncIterable<DeadLetter<I>>;
+  }
+
+  /** Per stage: in flight, queued, done, failed, retried, dead-lettered, throughput, latency. */
+  metrics(): PipelineMetrics {
+    const c = this.#compile();
+    return c.stats.snapshot(this.#defs, c.fused);
+  }
+
+  #checkOpen(): void {
+    if (this.#compiled) throw new InvalidArgumentError('a pipeline cannot take stages after it has run');
+    if (this.#defs.length >= MAX_CHAIN_STAGES) throw new InvalidArgumentError(`a pipeline has at most ${MAX_CHAIN_STAGES} stages`);
+  }
+
+  #shape(): RunShape {
+    const c = this.#compile();
+    return {
+      segments: c.segments,
+      defs: this.#defs,
+      stats: c.stats,
+      sink: this.#sink,
+      ordered: this.#opts.ordered ?? true,
+      deadLetter: this.#opts.deadLetter ?? true,
+      signal: this.#opts.signal,
+    };
+  }
+
+  /** Groups consecutive stages on one pool into one segment (one chain task). */
+  #compile(): { segments: Segment[]; stats: PipelineStats; fused: boolean[] } {
+    if (this.#compiled) return this.#compiled;
+    const defs = this.#defs;
+    if (defs.length === 0) throw new InvalidArgumentError('the pipeline has no stages');
+    const groups: [number, number][] = [];
+    for (let j = 0; j < defs.length; ) {
+      let e = j + 1;
+      if (defs[j].kind === 'pool') while (e < defs.length && defs[e].kind === 'pool' && defs[e].pool === defs[j].pool) e++;
+      groups.push([j, e]);
+      j = e;
+    }
+    const concurrencyOf = (s: number, e: number): number => Math.max(...defs.slice(s, e).map((d) => d.concurrency));
+    const tickets = groups.reduce((n, [s, e]) => n + (defs[s].kind === 'pool' ? concurrencyOf(s, e) : 0), 0);
+    const stats = new PipelineStats(defs.length, tickets);
+    const fused = defs.map(() => false);
+    let base = 0;
+    const segments = groups.map(([s, e]): Segment => {
+      if (defs[s].kind === 'pool') {
+        const seg = new PoolSegment(s, e, defs, stats, base);
+        base += seg.concurrency;
+        for (let j = s; j < e; j++) fused[j] = e - s > 1;
+        return seg;
+      }
+      const spec: ChainSpec = {
+        id: '',
+        fns: defs.map(() => ''),
+        stats: stats.sab,
+        hists: stats.hists,
+        breakers: defs.map((d, j) => (j === s && d.breaker ? d.breaker : null)),
+        limiters: defs.map((d, j) => (j === s && d.limiter ? d.limiter : null)),
+        gates: defs.map(() => null),
+        timeouts: defs.map((d, j) => (j === s ? d.timeout : 0)),
+      };
+      const run = defs[s].run as (input: unknown, ctx: StageRunContext) => unknown;
+      const fns: StageFunction[] = defs.map(() => run);
+      return new LocalSegment(s, defs[s], spec, fns);
+    });
+    this.#compiled = { segments, stats, fused };
+    return this.#compiled;
+  }
+}

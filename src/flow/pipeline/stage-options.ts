@@ -1,0 +1,142 @@
+/**
+ * What a pipeline stage is made of, and the checks that give bad input a named error at `stage()`.
+ */
+import os from 'node:os';
+import { InvalidArgumentError } from '../../memory/errors.js';
+import type { WorkerPool } from '../../pool/worker-pool.js';
+import type { CircuitBreaker } from '../../resilience/circuit-breaker.js';
+import type { LeakyBucket } from '../../resilience/leaky-bucket.js';
+import type { RetryPolicy } from '../../resilience/retry.js';
+import type { SlidingWindowLimiter } from '../../resilience/sliding-window-limiter.js';
+import { Timeout } from '../../resilience/timeout.js';
+import type { TokenBucket } from '../../resilience/token-bucket.js';
+
+/** What a stage function gets besides its input. */
+export interface StageRunContext {
+  /** Aborts when the run stops (signal, error, consumer `break`) or the stage's timeout passes. */
+  readonly signal: AbortSignal;
+  /** The pool's worker id in a worker; 0 on the main thread. */
+  readonly workerId: number;
+}
+
+/** A stage that runs an export of a pool's task module in its workers. */
+export interface PoolStage {
+  pool: WorkerPool;
+  /** The export to run; the default export by default. */
+  fn?: string;
+}
+
+/** A stage that runs a function on the calling thread (I/O, light work). */
+export interface RunStage<I, O> {
+  run: (input: I, ctx: StageRunContext) => O | PromiseLike<O>;
+}
+
+/** The limiters a stage accepts: each stage item takes one token or turn. */
+export type StageLimiter = TokenBucket | LeakyBucket | SlidingWindowLimiter;
+
+/** How a stage runs: its concurrency, its input buffer and its policies. */
+export interface StageOptions {
+  /** Most items in this stage at once. Default: 4 x cores for a pool stage, cores for a run stage. */
+  concurrency?: number;
+  /** Items that may wait in front of this stage. Default: its concurrency. */
+  buffer?: number;
+  /** Tries a failed item again (backoff and `retryIf` as configured). */
+  retry?: RetryPolicy;
+  /** Refuses items while open; shared by every worker that runs the stage. */
+  breaker?: CircuitBreaker;
+  /** Time limit of one try, in ms (or a Timeout). */
+  timeout?: number | Timeout;
+  /** Paces the stage's tries. */
+  limiter?: StageLimiter;
+}
+
+/** A stage as the pipeline keeps it. @internal */
+export interface StageDef {
+  name: string;
+  kind: 'pool' | 'run' | 'filter';
+  pool?: WorkerPool;
+  fn: string;
+  run?: (input: unknown, ctx: StageRunContext) => unknown;
+  concurrency: number;
+  buffer: number;
+  retry?: RetryPolicy;
+  breaker?: CircuitBreaker;
+  timeout: number;
+  limiter?: StageLimiter;
+}
+
+function count(v: unknown, name: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new InvalidArgumentError(`Expected ${name} to be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function isShared(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && typeof (x as { handle?: { kind?: unknown } }).handle?.kind === 'string';
+}
+
+/** Validates and resolves `stage(name, target, opts)`. */
+export function resolveStage(
+  name: unknown,
+  target: unknown,
+  opts: StageOptions | undefined,
+  taken: (name: string) => boolean,
+): StageDef {
+  if (typeof name !== 'string' || name === '') {
+    throw new InvalidArgumentError(`Expected a stage name (a non-empty string), got ${String(name)}`);
+  }
+  if (taken(name)) throw new InvalidArgumentError(`the pipeline already has a stage named '${name}'`);
+  if (typeof target !== 'object' || target === null) {
+    throw new InvalidArgumentError(`stage '${name}' needs { pool, fn? } or { run }`);
+  }
+  const t = target as Partial<PoolStage & RunStage<unknown, unknown>> & StageOptions;
+  const o: StageOptions = { ...t, ...opts };
+  const hasPool = t.pool !== undefined;
+  const hasRun = t.run !== undefined;
+  if (hasPool === hasRun) throw new InvalidArgumentError(`stage '${name}' needs exactly one of pool and run`);
+  if (hasPool && typeof (t.pool as { submit?: unknown }).submit !== 'function') {
+    throw new InvalidArgumentError(`stage '${name}': pool must be a WorkerPool`);
+  }
+  if (hasRun && typeof t.run !== 'function') throw new InvalidArgumentError(`stage '${name}': run must be a function`);
+  if (t.fn !== undefined && (typeof t.fn !== 'string' || t.fn === '' || !hasPool)) {
+    throw new InvalidArgumentError(`stage '${name}': fn must name an export of the pool's task module`);
+  }
+  const cores = os.availableParallelism();
+  const concurrency = count(o.concurrency ?? (hasPool ? 4 * cores : cores), `stage '${name}' concurrency`, 1);
+  const buffer = count(o.buffer ?? concurrency, `stage '${name}' buffer`, 0);
+  if (o.retry !== undefined && typeof (o.retry as { execute?: unknown }).execute !== 'function') {
+    throw new InvalidArgumentError(`stage '${name}': retry must be a RetryPolicy`);
+  }
+  // A pool stage's breaker and limiter run in the workers, so they must be shared objects.
+  for (const [key, v] of [
+    ['breaker', o.breaker],
+    ['limiter', o.limiter],
+  ] as const) {
+    if (v !== undefined && !isShared(v)) {
+      throw new InvalidArgumentError(`stage '${name}': ${key} must be a skein ${key === 'breaker' ? 'CircuitBreaker' : 'TokenBucket, LeakyBucket or SlidingWindowLimiter'}`);
+    }
+  }
+  let timeout = 0;
+  if (o.timeout instanceof Timeout) timeout = o.timeout.ms;
+  else if (o.timeout !== undefined) {
+    if (typeof o.timeout !== 'number' || !(o.timeout > 0)) {
+      throw new InvalidArgumentError(`Expected stage '${name}' timeout to be milliseconds > 0 or a Timeout, got ${String(o.timeout)}`);
+    }
+    timeout = o.timeout;
+  }
+  if (timeout === Number.POSITIVE_INFINITY) timeout = 0;
+  return {
+    name,
+    kind: hasPool ? 'pool' : 'run',
+    pool: t.pool,
+    fn: t.fn ?? '',
+    run: t.run as StageDef['run'],
+    concurrency,
+    buffer,
+    retry: o.retry,
+    breaker: o.breaker,
+    timeout,
+    limiter: o.limiter,
+  };
+}

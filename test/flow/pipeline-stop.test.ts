@@ -1,0 +1,117 @@
+// Stopping a pipeline and its flow control: a signal, a failure with dead-lettering off, and a
+// consumer that breaks out all cancel in-flight tasks (their ctx.signal fires) and stop the source;
+// the source is never pulled further ahead of the consumer than the buffers allow.
+import { AbortError, Pipeline, StageFailedError } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { countingSource, PoolBag } from '../fixtures/flow-helpers.js';
+import { until } from '../fixtures/pool-helpers.js';
+
+const bag = new PoolBag();
+afterEach(() => bag.closeAll());
+
+describe('Pipeline stopping and backpressure', () => {
+  it('a consumer that breaks cancels in-flight tasks and stops the source within one buffer', async () => {
+    const pool = bag.make(2, { concurrentTasksPerWorker: 8 });
+    const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const conc = 4;
+    const buffer = 3;
+    const p = new Pipeline<number>()
+      .stage('prep', { run: (i: number) => ({ i, aborted, ms: i < 5 ? 1 : 60_000 }) }, { concurrency: 2, buffer: 1 })
+      .stage('slow', { pool, fn: 'sleepy' }, { concurrency: conc, buffer });
+    const window = 2 + 1 + conc + buffer;
+    const src = countingSource(1_000_000);
+    let taken = 0;
+    let running = 0;
+    for await (const _ of p.processStream(src.source)) {
+      if (++taken === 3) {
+        await until(() => p.metrics().stages[1].inFlight === conc, 20_000);
+        running = p.metrics().stages[1].inFlight;
+        break;
+      }
+    }
+    expect(src.closed()).toBe(true);
+    expect(src.pulled()).toBeLessThanOrEqual(taken + window);
+    const pulledAtBreak = src.pulled();
+    // The tasks that were sleeping for a minute saw their signal abort and gave up.
+    await until(() => Atomics.load(aborted, 0) === running, 10_000);
+    expect(p.metrics().stages[1].inFlight).toBe(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(src.pulled()).toBe(pulledAtBreak);
+    // The pool is usable afterwards.
+    expect(await pool.submit(1, { fn: 'inc' })).toBe(2);
+  });
+
+  it('a signal cancels in-flight tasks (ctx.signal fires) and the output rejects with AbortError', async () => {
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4 });
+    const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const ctl = new AbortController();
+    const p = new Pipeline<number>({ signal: ctl.signal })
+      .stage('prep', { run: () => ({ aborted }) })
+      .stage('wait', { pool, fn: 'waitAbort' }, { concurrency: 6 });
+    const src = countingSource(1000, { async: true });
+    const run = p.processBatch(src.source);
+    await until(() => p.metrics().stages[1].inFlight === 6, 20_000);
+    ctl.abort(new Error('stop now'));
+    const err = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AbortError);
+    await until(() => Atomics.load(aborted, 0) === 6, 10_000);
+    expect(src.closed()).toBe(true);
+    expect(p.metrics().stages[1].inFlight).toBe(0);
+  });
+
+  it('a failure with deadLetter: false cancels the other in-flight tasks', async () => {
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4 });
+    const aborted = new Int32Array(new SharedArrayBuffer(4));
+    // Input 5 reaches the pool stage (and fails there at once) only when the six others run in it.
+    const p: Pipeline<number, unknown> = new Pipeline<number>({ deadLetter: false })
+      .stage(
+        'prep',
+        {
+          run: async (i: number) => {
+            if (i !== 5) return { aborted };
+            await until(() => p.metrics().stages[1].inFlight === 6, 20_000);
+            return i;
+          },
+        },
+        { concurrency: 8, buffer: 0 },
+      )
+      .stage('wait', { pool, fn: 'waitAbort' }, { concurrency: 8 })
+      .stage('never', { run: (x: unknown) => x });
+    const numbersFail = p.processBatch([0, 1, 2, 3, 4, 5, 6]);
+    const err = await numbersFail.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StageFailedError);
+    expect((err as StageFailedError).input).toBe(5); // waitAbort on a number throws at once
+    await until(() => Atomics.load(aborted, 0) === 6, 10_000);
+  });
+
+  it('never pulls further ahead of a slow consumer than the buffers allow', async () => {
+    const pool = bag.make(2);
+    const stages = [
+      { conc: 3, buffer: 2 },
+      { conc: 2, buffer: 0 },
+      { conc: 1, buffer: 4 },
+    ];
+    const p = new Pipeline<number>()
+      .stage<number>('a', { pool, fn: 'inc' }, { concurrency: stages[0].conc, buffer: stages[0].buffer })
+      .stage<number>('b', { run: (x: number) => x }, { concurrency: stages[1].conc, buffer: stages[1].buffer })
+      .stage<number>('c', { pool, fn: 'later' }, { concurrency: stages[2].conc, buffer: stages[2].buffer });
+    const window = stages.reduce((n, s) => n + s.conc + s.buffer, 0);
+    const src = countingSource(60);
+    let taken = 0;
+    let maxAhead = 0;
+    for await (const _ of p.processStream(src.source)) {
+      taken++;
+      await new Promise((r) => setTimeout(r, 3));
+      maxAhead = Math.max(maxAhead, src.pulled() - taken);
+    }
+    expect(taken).toBe(60);
+    expect(maxAhead).toBeLessThanOrEqual(window);
+    expect(maxAhead).toBeGreaterThan(0);
+  });
+});
