@@ -11,12 +11,12 @@ afterEach(() => bag.closeAll());
 
 describe('Pipeline stopping and backpressure', () => {
   it('a consumer that breaks cancels in-flight tasks and stops the source within one buffer', async () => {
-    const pool = bag.make(2, { concurrentTasksPerWorker: 8 });
     const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const pool = bag.make(2, { concurrentTasksPerWorker: 8, workerData: { counters: aborted } });
     const conc = 4;
     const buffer = 3;
     const p = new Pipeline<number>()
-      .stage('prep', { run: (i: number) => ({ i, aborted, ms: i < 5 ? 1 : 60_000 }) }, { concurrency: 2, buffer: 1 })
+      .stage('prep', { run: (i: number) => ({ i, ms: i < 5 ? 1 : 60_000 }) }, { concurrency: 2, buffer: 1 })
       .stage('slow', { pool, fn: 'sleepy' }, { concurrency: conc, buffer });
     const window = 2 + 1 + conc + buffer;
     const src = countingSource(1_000_000);
@@ -42,11 +42,11 @@ describe('Pipeline stopping and backpressure', () => {
   });
 
   it('a signal cancels in-flight tasks (ctx.signal fires) and the output rejects with AbortError', async () => {
-    const pool = bag.make(2, { concurrentTasksPerWorker: 4 });
     const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted } });
     const ctl = new AbortController();
     const p = new Pipeline<number>({ signal: ctl.signal })
-      .stage('prep', { run: () => ({ aborted }) })
+      .stage('prep', { run: (i: number) => i })
       .stage('wait', { pool, fn: 'waitAbort' }, { concurrency: 6 });
     const src = countingSource(1000, { async: true });
     const run = p.processBatch(src.source);
@@ -63,17 +63,17 @@ describe('Pipeline stopping and backpressure', () => {
   });
 
   it('a failure with deadLetter: false cancels the other in-flight tasks', async () => {
-    const pool = bag.make(2, { concurrentTasksPerWorker: 4 });
     const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted } });
     // Input 5 reaches the pool stage (and fails there at once) only when the six others run in it.
     const p: Pipeline<number, unknown> = new Pipeline<number>({ deadLetter: false })
       .stage(
         'prep',
         {
           run: async (i: number) => {
-            if (i !== 5) return { aborted };
+            if (i !== 5) return i;
             await until(() => p.metrics().stages[1].inFlight === 6, 20_000);
-            return i;
+            return 'fail';
           },
         },
         { concurrency: 8, buffer: 0 },
@@ -86,7 +86,7 @@ describe('Pipeline stopping and backpressure', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(StageFailedError);
-    expect((err as StageFailedError).input).toBe(5); // waitAbort on a number throws at once
+    expect((err as StageFailedError).input).toBe(5); // waitAbort('fail') throws at once
     await until(() => Atomics.load(aborted, 0) === 6, 10_000);
   });
 

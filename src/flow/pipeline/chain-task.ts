@@ -3,7 +3,7 @@
  * ChainRunner per chain id it has been sent (the most recent 64), so a spec crosses to a worker once.
  * Registered in every thread that loads the package root, which pool workers import first.
  */
-import { registerBuiltinTask, taskFunction } from '../../pool/worker/index.js';
+import { registerBuiltinTask, taskFunction } from '../../pool/index.js';
 import { ChainSpecMissingError } from '../errors.js';
 import { CHAIN_FN, type ChainTask } from './chain.js';
 import { ChainRunner, type StageContext, type StageFunction } from './chain-runner.js';

@@ -10,9 +10,9 @@
 import { newSharedId } from '../../memory/handle.js';
 import { CHAIN_FN, type ChainSpec, type ChainTask, FAILED, GEN_MASK, INFLIGHT, progressAt, STAGE_WORDS, STATE_SPAN } from './chain.js';
 import { ChainRunner, type StageFunction } from './chain-runner.js';
-import { registerErrorClass } from '../../pool/shared/error-codec.js';
+import { registerErrorClass } from '../../pool/index.js';
 import { ChainAbandonedError, ChainSpecMissingError, ChainStageError } from '../errors.js';
-import type { WorkerPool } from '../../pool/worker-pool.js';
+import type { WorkerPool } from '../../pool/index.js';
 import { Semaphore } from '../../sync/semaphore.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import type { StageDef } from './stage-options.js';

@@ -3,7 +3,7 @@
  */
 import os from 'node:os';
 import { InvalidArgumentError } from '../../memory/errors.js';
-import type { WorkerPool } from '../../pool/worker-pool.js';
+import type { WorkerPool } from '../../pool/index.js';
 import type { CircuitBreaker } from '../../resilience/circuit-breaker.js';
 import type { LeakyBucket } from '../../resilience/leaky-bucket.js';
 import type { RetryPolicy } from '../../resilience/retry.js';
