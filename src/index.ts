@@ -54,6 +54,7 @@ export {
   QueueFullError,
   registerErrorClass,
   TaskFunctionNotFoundError,
+  UncloneableTaskError,
   WorkerCrashedError,
   WorkerModuleError,
   WorkerPool,

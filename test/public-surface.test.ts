@@ -25,7 +25,7 @@ const VALUES = [
   'SkeinError', 'TimeoutError', 'AbortError', 'InvalidArgumentError', 'SerializationError',
   'CorruptMemoryError', 'ChannelClosedError', 'MutexUnlockError', 'SemaphoreReleaseError',
   'WaitGroupNegativeError', 'WorkerCrashedError', 'WorkerModuleError', 'TaskFunctionNotFoundError',
-  'PoolClosedError', 'QueueFullError', 'BrokenCircuitError', 'BulkheadRejectedError',
+  'PoolClosedError', 'QueueFullError', 'UncloneableTaskError', 'BrokenCircuitError', 'BulkheadRejectedError',
   'ConcurrencyQueueFullError', 'LeakyBucketFullError', 'ClosureVariableError', 'ParallelError',
   'StageFailedError', 'UnhandledDeadLettersError',
 ];

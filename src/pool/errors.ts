@@ -39,3 +39,33 @@ export class ClosureVariableError extends SkeinError {
     super(message, options);
   }
 }
+
+/**
+ * A task threw an error that cannot cross to the main thread whole: an own getter that throws, a
+ * field that cannot be cloned, a `stack` or `message` getter that throws, a Proxy, an
+ * AggregateError holding a value that cannot be cloned. The task rejects with this error in its
+ * place; its worker and that worker's other tasks are untouched. It keeps what could be kept: the
+ * message and the worker's stack, the own fields, `cause` and `errors` that can be cloned; it names
+ * the original class in `originalName` and what was dropped in `lost`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await pool.submit(input);
+ * } catch (err) {
+ *   if (err instanceof UncloneableTaskError) console.error(err.originalName, err.message, err.lost);
+ * }
+ * ```
+ */
+export class UncloneableTaskError extends SkeinError {
+  constructor(
+    message: string,
+    /** The class name of the error the task threw (`'Proxy'` for a thrown Proxy). */
+    readonly originalName: string,
+    /** What could not be copied, one phrase each (`"field 'socket' (not cloneable)"`). */
+    readonly lost: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -8,7 +8,7 @@
  * any other is rebuilt as a subclass of Error with the same name, so `err.name`,
  * `err.constructor.name` and `String(err)` read as they did in the worker.
  */
-import { inspect } from 'node:util';
+import { inspect, types } from 'node:util';
 import * as memoryErrors from '../../memory/errors.js';
 import * as poolErrors from '../errors.js';
 
@@ -58,9 +58,9 @@ function cloneable(v: unknown): boolean {
 }
 
 /**
- * An error's field as it can travel: its structured clone, so a class instance inside (an HTTP
- * client's request object, say) arrives as the plain object clone makes of it, which the codec
- * would refuse in a result; `NOT_CLONEABLE` when clone refuses it.
+ * A value as it can travel: its structured clone, so a class instance inside (an HTTP client's
+ * request object, say) arrives as the plain object clone makes of it, which the codec would refuse
+ * in a result; `NOT_CLONEABLE` when clone refuses it.
  */
 const NOT_CLONEABLE = Symbol('not cloneable');
 function travelling(v: unknown): unknown {
@@ -72,48 +72,146 @@ function travelling(v: unknown): unknown {
   }
 }
 
-const SKIP = new Set(['name', 'message', 'stack', 'cause', 'errors']);
+/** `inspect` that never throws (it runs no getters and no Proxy traps, but a custom inspect may throw). */
+function shown(v: unknown): string {
+  try {
+    return inspect(v, { depth: 2, breakLength: Infinity });
+  } catch {
+    return '[a value that cannot be inspected]';
+  }
+}
 
-/** Flattens an error (or any thrown value) into a structured-cloneable record. */
+/** `read()`, or undefined with `what` noted in `lost` when it throws (a getter, a trap). */
+function attempt<T>(read: () => T, lost: string[], what: string): T | undefined {
+  try {
+    return read();
+  } catch {
+    lost.push(what);
+    return undefined;
+  }
+}
+
+/** Whether `v` is an Error, without running a Proxy trap. */
+function isError(v: unknown): v is Error {
+  if (types.isProxy(v)) return false;
+  try {
+    return v instanceof Error;
+  } catch {
+    return false;
+  }
+}
+
+const SKIP = new Set(['name', 'message', 'stack', 'cause', 'errors']);
+const MARK = '\u0000skeinError';
+
+/**
+ * Flattens an error (or any thrown value) into a structured-cloneable record. Never throws: what
+ * cannot be read or cloned is left out, and then the record is an UncloneableTaskError's (class
+ * name, message, stack and the rest kept, `lost` saying what went), so a hostile error rejects
+ * only its own task instead of killing the worker.
+ */
 export function errorToRecord(err: unknown, depth = 0): ErrorRecord {
-  if (!(err instanceof Error)) {
-    const shown = inspect(err, { depth: 2, breakLength: Infinity });
+  try {
+    return recordOf(err, depth);
+  } catch {
+    return unencodable('Error', 'the task threw a value that could not be read', undefined, ['the whole error']);
+  }
+}
+
+function recordOf(err: unknown, depth: number): ErrorRecord {
+  if (types.isProxy(err)) {
+    // Reading a Proxy runs its traps (which may throw, hang or have effects); inspect does not.
+    const text = shown(err);
+    const first = text.split('\n', 1)[0];
+    return unencodable('Proxy', `the task threw a Proxy, which cannot cross threads: ${first}`, text, [
+      'the Proxy (its traps are not run)',
+    ]);
+  }
+  if (!isError(err)) {
+    const thrown = travelling(err);
     return {
-      '\u0000skeinError': 1,
+      [MARK]: 1,
       name: 'Error',
-      message: `task threw a non-Error value: ${shown}`,
+      message: `task threw a non-Error value: ${shown(err)}`,
       hasCause: false,
-      fields: cloneable(err) ? { thrown: err } : {},
-    };
+      fields: thrown === NOT_CLONEABLE ? {} : { thrown },
+    } as ErrorRecord;
   }
+  const lost: string[] = [];
+  const e = err as Error & Record<string, unknown>;
+  const name = text(attempt(() => e.name, lost, 'name (its getter threw)')) ?? 'Error';
+  const className = text(attempt(() => e.constructor?.name, lost, 'class name (its getter threw)'));
+  const message = text(attempt(() => e.message, lost, 'message (its getter threw)'));
+  const stack = text(attempt(() => e.stack, lost, 'stack (its getter threw)'));
   const fields: Record<string, unknown> = {};
-  for (const k of Object.keys(err)) {
+  for (const k of attempt(() => Object.keys(e), lost, 'own fields') ?? []) {
     if (SKIP.has(k)) continue;
-    const v = travelling((err as unknown as Record<string, unknown>)[k]);
-    if (v !== NOT_CLONEABLE) fields[k] = v;
+    let v: unknown;
+    try {
+      v = e[k];
+    } catch {
+      lost.push(`field '${k}' (its getter threw)`);
+      continue;
+    }
+    const t = travelling(v);
+    if (t !== NOT_CLONEABLE) fields[k] = t;
+    else lost.push(`field '${k}' (not cloneable)`);
   }
-  const hasCause = 'cause' in err;
-  const cause = (err as { cause?: unknown }).cause;
+  const hasCause = attempt(() => 'cause' in e, lost, 'cause') ?? false;
+  let cause: unknown;
+  if (hasCause) {
+    const c = attempt(() => e.cause, lost, 'cause (its getter threw)');
+    if (depth < 8 && (isError(c) || types.isProxy(c))) cause = recordOf(c, depth + 1);
+    else if ((cause = travelling(c)) === NOT_CLONEABLE) {
+      cause = shown(c);
+      lost.push('cause (not cloneable: kept as text)');
+    }
+  }
+  let errors: unknown[] | undefined;
+  if (err instanceof AggregateError) {
+    const list = attempt(() => Array.from(e.errors as unknown[]), lost, 'errors') ?? [];
+    errors = [];
+    for (const [i, x] of list.entries()) {
+      if (depth < 8 && (isError(x) || types.isProxy(x))) errors.push(recordOf(x, depth + 1));
+      else {
+        const t = travelling(x);
+        if (t !== NOT_CLONEABLE) errors.push(t);
+        else lost.push(`errors[${i}] (not cloneable)`);
+      }
+    }
+  }
+  if (lost.length > 0) {
+    const rec = unencodable(className || name, message ?? `(the ${className || name}'s message could not be read)`, stack, lost);
+    return { ...rec, hasCause, cause, errors, fields: { ...fields, ...rec.fields } };
+  }
+  return { [MARK]: 1, name, className, message: message ?? '', stack, hasCause, cause, fields, errors } as ErrorRecord;
+}
+
+/** A string as is; anything else as undefined (a `message` that is not a string is not kept). */
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The record of an UncloneableTaskError standing in for an error that could not be copied whole. */
+function unencodable(originalName: string, message: string, stack: string | undefined, lost: string[]): ErrorRecord {
   return {
-    '\u0000skeinError': 1,
-    name: err.name,
-    className: err.constructor?.name,
-    message: err.message,
-    stack: err.stack,
-    hasCause,
-    cause: !hasCause
-      ? undefined
-      : depth < 8 && cause instanceof Error
-        ? errorToRecord(cause, depth + 1)
-        : cloneable(cause)
-          ? cause
-          : String(cause),
-    fields,
-    errors:
-      err instanceof AggregateError
-        ? err.errors.map((e) => (e instanceof Error ? errorToRecord(e, depth + 1) : e))
-        : undefined,
-  };
+    [MARK]: 1,
+    name: 'UncloneableTaskError',
+    className: 'UncloneableTaskError',
+    message,
+    stack: stack ?? `${originalName}: ${message}\n    (its stack could not be read)`,
+    hasCause: false,
+    fields: { originalName, lost },
+  } as ErrorRecord;
+}
+
+/**
+ * A record that failed to encode after all (no known case; a safety net for the worker): only its
+ * strings are kept.
+ */
+export function bareRecord(rec: ErrorRecord): ErrorRecord {
+  const original = typeof rec.fields.originalName === 'string' ? rec.fields.originalName : rec.className || rec.name;
+  return unencodable(original, rec.message, rec.stack, ['everything but the message and the stack']);
 }
 
 export function isErrorRecord(x: unknown): x is ErrorRecord {

@@ -2,7 +2,7 @@
  * What both sides of a pool use: the control block's layout and messages, the task and result
  * rings, and the error codec that carries a thrown error across the thread.
  */
-export { errorToRecord, isErrorRecord, recordToError, registerErrorClass } from './error-codec.js';
+export { bareRecord, errorToRecord, isErrorRecord, recordToError, registerErrorClass } from './error-codec.js';
 export {
   CLAIMED,
   type Layout,

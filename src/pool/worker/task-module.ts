@@ -34,7 +34,15 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
   try {
     return (await import(pathToFileURL(filename).href)) as TaskModule;
   } catch (err) {
-    const code = (err as { code?: string }).code;
+    // Read defensively: a module may throw null, a Proxy, or an error whose getters throw.
+    let code: unknown;
+    let why: string;
+    try {
+      code = (err as { code?: unknown }).code;
+      why = String((err as Error).message);
+    } catch {
+      why = 'it threw a value that cannot be read';
+    }
     let hint = '';
     if (
       TS.test(filename) &&
@@ -51,7 +59,7 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
       }
       hint = ` (Node ${process.versions.node} cannot run TypeScript by itself: use Node >= 22.18, which strips types, or install tsx and run under it, \`node --import tsx main.js\` or \`tsx main.ts\`; or point the pool at the compiled .js)`;
     }
-    throw new WorkerModuleError(`cannot load task module ${filename}: ${(err as Error).message}${hint}`, {
+    throw new WorkerModuleError(`cannot load task module ${filename}: ${why}${hint}`, {
       cause: err,
     });
   }

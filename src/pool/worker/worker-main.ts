@@ -27,7 +27,9 @@ import {
 } from '../../memory/wait/index.js';
 import {
   CLAIMED,
+  bareRecord,
   errorToRecord,
+  isErrorRecord,
   layoutFor,
   mainWord,
   type MainMessage,
@@ -128,8 +130,10 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
   try {
     e = encode(value, enc, 'task result');
   } catch (err) {
+    // A result that cannot be copied: SerializationError. An error record that still cannot (a
+    // safety net: errorToRecord keeps only cloneable parts) keeps its strings.
+    e = encode(status === ResultStatus.Error && isErrorRecord(value) ? bareRecord(value) : errorToRecord(err), enc);
     status = ResultStatus.Error;
-    e = encode(errorToRecord(err), enc);
   }
   const plen = payloadLength(e);
   if (e.sabs || plen > results.maxPayload) {
