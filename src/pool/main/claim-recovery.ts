@@ -43,7 +43,8 @@ export class ClaimRecovery {
         settler.finishSlot(s, false, undefined); // aborted in its hands: the caller has its AbortError
         continue;
       }
-      if (st !== SlotState.Claimed && st !== SlotState.Running) continue;
+      // FINISHED with no result read (its ring was drained before this) fails as RUNNING does.
+      if (st !== SlotState.Claimed && st !== SlotState.Running && st !== SlotState.Finished) continue;
       const resendable = !slots.direct[s] || slots.input[s] !== undefined; // direct without a transfer
       if (st === SlotState.Claimed && resendable && slots.target[s] !== undefined) this.#requeue(s);
       else settler.finishSlot(s, false, slots.target[s] === undefined ? undefined : crash);

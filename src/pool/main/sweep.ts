@@ -52,8 +52,13 @@ export class Sweeper {
 
   sweep(): void {
     const { mem, o, workers } = this;
-    const t = now();
     const { L, slots } = mem;
+    if (slots.timed > 0) {
+      // Results first: a task whose result waits for a busy main thread has ended (FINISHED, never
+      // timed out below); reading it now hands its caller the value without waiting for the loop.
+      this.settler.drain();
+    }
+    const t = now();
     if (slots.timed > 0) {
       for (let s = 0; s < slots.size; s++) {
         const limit = slots.timeout[s];

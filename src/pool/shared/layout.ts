@@ -27,11 +27,14 @@
  *                     marked CONSUMED): records below HEAD and not CONSUMED belong to a claimer that is
  *                     mid-claim or dead, and the main thread tells them apart by this word (worker-lifecycle.ts)
  *   SLOT_STATE + s   SlotState of task slot s: FREE -> QUEUED (main) -> CLAIMED (worker CAS) -> RUNNING
- *                    (worker CAS) -> FREE (main, once it read the result); the main thread may CAS
- *                    QUEUED or CLAIMED -> CANCELLED, and a worker then skips the task. The CAS on the
- *                    same word decides every race between an abort and a worker starting the task.
+ *                    (worker CAS) -> FINISHED (worker store, before it writes the result) -> FREE
+ *                    (main, once it read the result); the main thread may CAS QUEUED or CLAIMED ->
+ *                    CANCELLED, and a worker then skips the task. The CAS on the same word decides
+ *                    every race between an abort and a worker starting the task. FINISHED ends the
+ *                    task's run time where the worker ended it: a timeout or kill grace counts only
+ *                    RUNNING, so a result that waits for a busy main thread is never timed out.
  *   SLOT_OWNER + s   worker index that claimed slot s (stored before the CLAIMED CAS, so it is valid
- *                    whenever the state reads CLAIMED or RUNNING)
+ *                    whenever the state reads CLAIMED, RUNNING or FINISHED)
  *   SLOT_GEN + s     generation of the task now in slot s: bumped by the main thread each time it
  *                    places a task there, before the QUEUED (or CLAIMED) store that publishes it, and
  *                    constant until the slot is FREE again. (slot, generation) names one task: an abort
@@ -84,6 +87,8 @@ export enum SlotState {
   Claimed = 2,
   Running = 3,
   Cancelled = 4,
+  /** The worker ended the task and is writing (or has written) its result; the main thread frees it. */
+  Finished = 5,
 }
 
 export enum WorkerState {

@@ -157,6 +157,8 @@ function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   inflight--;
   Atomics.store(ctl, me + W_INFLIGHT, inflight);
   Atomics.add(ctl, me + (ok ? W_DONE : W_FAILED), 1);
+  // The task's time ends here, not when the main thread reads the result (FINISHED in layout.ts).
+  Atomics.store(ctl, L.slotState + slot, SlotState.Finished);
   controls.release(slot);
   writeResult(slot, ok ? ResultStatus.Ok : ResultStatus.Error, ok ? value : errorToRecord(value));
 }
