@@ -2,26 +2,26 @@
  * The handle protocol: how a shared object crosses to another thread and is rebuilt there.
  *
  * Every shared object keeps all its state in SharedArrayBuffers and exposes exactly one own,
- * enumerable property, `handle`: `{ kind, id, sab, ... }`. Everything else is private. So the
+ * enumerable property, `handle`: `{ kind, id, sab, config }`. Everything else is private. So the
  * structured clone of the object (what `postMessage` or `workerData` delivers) is `{ handle }`, and
- * `X.from(received)` rebuilds a live `X` over the same memory. Inside skein's own transports (pool
- * task inputs and results, channel messages) {@link reviveDeep} does this for the caller.
+ * `X.from(received)` rebuilds a live `X` over the same memory, after checking it (shared-object.ts:
+ * the one path every kind is built and rebuilt by). Inside skein's own transports (pool task inputs
+ * and results, channel messages) {@link reviveDeep} does this for the caller.
  *
  * Within one thread, reviving the same `id` twice returns the same object, so event listeners and
  * local caches attached to it are shared by every copy that arrives.
  */
-import { InvalidArgumentError } from './errors.js';
 
 /** What travels between threads for a shared object. */
-export interface SharedHandle {
+export interface SharedHandle<C = unknown> {
   /** Class name, e.g. `'Semaphore'`; picks the reviver. */
   readonly kind: string;
   /** Unique per object (not per copy); keys the per-thread cache. */
   readonly id: string;
-  /** The state. */
+  /** The state, ending in its tag block (shared-tag.ts). */
   readonly sab: SharedArrayBuffer;
-  /** Immutable construction options that are not in shared memory. */
-  readonly [extra: string]: unknown;
+  /** Immutable construction options that are not in shared memory (plain data, checked on arrival). */
+  readonly config: C;
 }
 
 /** A shared object: its `handle` is its only own enumerable property. */
@@ -37,8 +37,8 @@ const cleanup = new FinalizationRegistry<string>((id) => {
   if (ref && ref.deref() === undefined) live.delete(id);
 });
 
-/** Called once per class at module load: how to rebuild that kind from its handle. */
-export function registerSharedKind(kind: string, revive: Reviver): void {
+/** Called once per kind (by `defineSharedKind`): how to rebuild that kind from its handle. */
+export function registerReviver(kind: string, revive: Reviver): void {
   revivers.set(kind, revive);
 }
 
@@ -49,14 +49,20 @@ export function newSharedId(): string {
   return idPrefix + (idCounter++).toString(36);
 }
 
-/** Records `obj` as the live object for its handle in this thread (constructors call this). */
+/** Records `obj` as the live object for its handle in this thread. */
 export function adopt<T extends SharedObject>(obj: T): T {
   live.set(obj.handle.id, new WeakRef(obj));
   cleanup.register(obj, obj.handle.id);
   return obj;
 }
 
-function isHandle(x: unknown): x is SharedHandle {
+/** The live object of this thread for object id `id`, if there is one. */
+export function liveObject(id: string): SharedObject | undefined {
+  return live.get(id)?.deref();
+}
+
+/** Whether `x` has the shape of a handle (its memory and configuration are checked later). */
+export function isHandle(x: unknown): x is SharedHandle {
   return (
     typeof x === 'object' &&
     x !== null &&
@@ -66,28 +72,8 @@ function isHandle(x: unknown): x is SharedHandle {
   );
 }
 
-/** The handle inside what arrived: the structured clone of a shared object, or its `handle`. */
-export function handleOf(received: unknown, kind: string): SharedHandle {
-  const h = isHandle(received) ? received : (received as SharedObject | null)?.handle;
-  if (!isHandle(h)) throw new InvalidArgumentError(`${kind}.from() needs a ${kind} or its .handle`);
-  if (h.kind !== kind) throw new InvalidArgumentError(`${kind}.from() was given a handle of a ${h.kind}`);
-  return h;
-}
-
-/**
- * The live object of this thread for `handle`, built with `make` if there is none yet.
- * Classes implement `static from(received)` as `fromHandle(handleOf(received, 'X'), h => new X(h))`.
- */
-export function fromHandle<T extends SharedObject>(handle: SharedHandle, make: (h: SharedHandle) => T): T {
-  const existing = live.get(handle.id)?.deref();
-  if (existing) return existing as T;
-  return adopt(make(handle));
-}
-
-/** Rebuilds one handle through its registered class; unknown kinds stay as they are. */
+/** Rebuilds one handle through its registered kind (which checks it); unknown kinds give undefined. */
 export function reviveHandle(handle: SharedHandle): SharedObject | undefined {
-  const existing = live.get(handle.id)?.deref();
-  if (existing) return existing;
   return revivers.get(handle.kind)?.(handle);
 }
 

@@ -16,6 +16,8 @@ const BUCKETS = 126;
 const COUNT = BUCKETS;
 const MAX = BUCKETS + 1;
 const SLOTS = BUCKETS + 2;
+/** Bytes of a histogram's memory. */
+export const HISTOGRAM_BYTES = SLOTS * 4;
 
 /** Summary of a histogram: durations in milliseconds. */
 export interface HistogramSummary {
@@ -43,9 +45,10 @@ export class SharedHistogram {
   readonly sab: SharedArrayBuffer;
   readonly #v: Int32Array;
 
-  constructor(sab?: SharedArrayBuffer) {
-    this.sab = sab ?? new SharedArrayBuffer(SLOTS * 4);
-    this.#v = new Int32Array(this.sab);
+  /** Over `HISTOGRAM_BYTES` of `sab` from `byteOffset` (a multiple of 4), or over new memory. */
+  constructor(sab?: SharedArrayBuffer, byteOffset = 0) {
+    this.sab = sab ?? new SharedArrayBuffer(HISTOGRAM_BYTES);
+    this.#v = new Int32Array(this.sab, byteOffset, SLOTS);
   }
 
   /** Records a duration given in milliseconds. */

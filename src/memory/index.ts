@@ -3,6 +3,8 @@ export * from './codec.js';
 export * from './errors.js';
 export * from './handle.js';
 export * from './histogram.js';
+export * from './shared-object.js';
+export { TAG_BYTES } from './shared-tag.js';
 export * from './spin.js';
 export * from './spin-lock.js';
 export * from './wait/index.js';

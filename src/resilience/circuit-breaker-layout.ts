@@ -119,11 +119,13 @@ export function intSlots(c: BreakerConfig): number {
   return (WIN + (c.windowKind === 'count' ? c.windowSize : 3 * BUCKETS) + 1) & ~1;
 }
 
-/** Allocates a breaker's memory, closed at version 0. */
-export function createBreakerMemory(c: BreakerConfig): SharedArrayBuffer {
-  const ints = intSlots(c);
-  const sab = new SharedArrayBuffer(ints * 4 + F_SLOTS * 8);
-  const f = new Float64Array(sab, ints * 4);
+/** Bytes of a breaker's memory (its body: the tag block follows, memory/shared-tag.ts). */
+export function breakerBytes(c: BreakerConfig): number {
+  return intSlots(c) * 4 + F_SLOTS * 8;
+}
+
+/** Initializes a new breaker's (zeroed) memory: closed at version 0. */
+export function initBreakerMemory(sab: SharedArrayBuffer, c: BreakerConfig): void {
+  const f = new Float64Array(sab, intSlots(c) * 4, F_SLOTS);
   f[F_LAST_EPOCH] = Number.NEGATIVE_INFINITY;
-  return sab;
 }

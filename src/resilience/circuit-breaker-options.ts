@@ -3,7 +3,7 @@
  * of {@link resolveBreakerOptions} is plain data (no functions), so it travels in the breaker's
  * handle and a breaker rebuilt in another thread has the same configuration.
  */
-import { InvalidArgumentError } from '../memory/errors.js';
+import { callable, fraction, integer, invalid, millis, number, object, oneOf } from '../memory/validate.js';
 
 /** The states a breaker reports. `forced-closed` (after `forceClose()`) admits every call. */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'forced-open' | 'forced-closed';
@@ -90,50 +90,19 @@ export const MAX_COUNT_WINDOW = 100_000;
 /** Most probes half-open may admit. */
 const MAX_PROBES = 1 << 20;
 
-function bad(name: string, want: string, got: unknown): never {
-  throw new InvalidArgumentError(`CircuitBreaker ${name} must be ${want}, got ${String(got)}`);
-}
-
-function integer(v: unknown, name: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    bad(name, `an integer in [${min}, ${max}]`, v);
-  }
-  return v;
-}
-
-function fraction(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !(v > 0 && v <= 1)) bad(name, 'a fraction in (0, 1]', v);
-  return v;
-}
-
-function millis(v: unknown, name: string, positive: boolean): number {
-  if (
-    typeof v !== 'number' ||
-    Number.isNaN(v) ||
-    v < 0 ||
-    (positive && v === 0) ||
-    v === Number.POSITIVE_INFINITY
-  ) {
-    bad(name, `a finite number of milliseconds ${positive ? '> 0' : '>= 0'}`, v);
-  }
-  return v;
-}
-
 /** Validates options (InvalidArgumentError naming the bad one) and fills in the defaults. */
 export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
-  if (typeof o !== 'object' || o === null)
-    throw new InvalidArgumentError('CircuitBreaker options must be an object');
-  if (o.isFailure !== undefined && typeof o.isFailure !== 'function')
-    bad('isFailure', 'a function', o.isFailure);
-  if (o.fallback !== undefined && typeof o.fallback !== 'function') bad('fallback', 'a function', o.fallback);
+  object(o, 'CircuitBreaker options');
+  if (o.isFailure !== undefined) callable(o.isFailure, 'isFailure');
+  if (o.fallback !== undefined) callable(o.fallback, 'fallback');
   const failureRateThreshold =
     o.failureRateThreshold === undefined ? 0 : fraction(o.failureRateThreshold, 'failureRateThreshold');
   const slowCallDuration =
     o.slowCallDuration === undefined
       ? Number.POSITIVE_INFINITY
-      : millis(o.slowCallDuration, 'slowCallDuration', true);
+      : millis(o.slowCallDuration, 'slowCallDuration', { positive: true });
   if (o.slowCallRateThreshold !== undefined && o.slowCallDuration === undefined) {
-    bad('slowCallRateThreshold', 'given together with slowCallDuration', o.slowCallRateThreshold);
+    invalid('slowCallRateThreshold', 'given together with slowCallDuration', o.slowCallRateThreshold);
   }
   const slowCallRateThreshold =
     o.slowCallDuration === undefined
@@ -147,43 +116,39 @@ export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
       ? anyRate
         ? 0
         : 5
-      : integer(o.failureThreshold, 'failureThreshold', 1, 2 ** 30);
+      : integer(o.failureThreshold, 'failureThreshold', { min: 1, max: 2 ** 30 });
   const w = o.window ?? { kind: 'count', size: 100 };
-  if (typeof w !== 'object' || w === null) bad('window', "{ kind: 'count' | 'time', size }", w);
-  if (w.kind !== 'count' && w.kind !== 'time') bad('window.kind', "'count' or 'time'", w.kind);
+  object(w, 'window');
+  oneOf(w.kind, 'window.kind', ['count', 'time']);
   const windowSize =
     w.kind === 'count'
-      ? integer(w.size, 'window.size', 1, MAX_COUNT_WINDOW)
-      : millis(w.size, 'window.size', true);
+      ? integer(w.size, 'window.size', { min: 1, max: MAX_COUNT_WINDOW })
+      : millis(w.size, 'window.size', { positive: true });
   const minimumCalls =
     o.minimumCalls === undefined
       ? w.kind === 'count'
         ? windowSize
         : 10
-      : integer(o.minimumCalls, 'minimumCalls', 1, w.kind === 'count' ? windowSize : 2 ** 30);
-  const resetTimeout = o.resetTimeout === undefined ? 30_000 : millis(o.resetTimeout, 'resetTimeout', false);
+      : integer(o.minimumCalls, 'minimumCalls', { min: 1, max: w.kind === 'count' ? windowSize : 2 ** 30 });
+  const resetTimeout = o.resetTimeout === undefined ? 30_000 : millis(o.resetTimeout, 'resetTimeout');
   let backoffMultiplier = 1;
   let backoffMaxDelay = resetTimeout;
   if (o.resetBackoff !== undefined) {
     const b = o.resetBackoff;
-    if (typeof b !== 'object' || b === null) bad('resetBackoff', '{ multiplier?, maxDelay? }', b);
-    backoffMultiplier = b.multiplier ?? 2;
-    if (
-      typeof backoffMultiplier !== 'number' ||
-      !(backoffMultiplier >= 1) ||
-      !Number.isFinite(backoffMultiplier)
-    ) {
-      bad('resetBackoff.multiplier', 'a finite number >= 1', b.multiplier);
-    }
+    object(b, 'resetBackoff');
+    backoffMultiplier = number(b.multiplier ?? 2, 'resetBackoff.multiplier', { min: 1 });
     backoffMaxDelay =
       b.maxDelay === undefined
         ? Math.max(resetTimeout, 300_000)
-        : millis(b.maxDelay, 'resetBackoff.maxDelay', false);
-    if (backoffMaxDelay < resetTimeout)
-      bad('resetBackoff.maxDelay', `>= resetTimeout (${resetTimeout})`, b.maxDelay);
+        : millis(b.maxDelay, 'resetBackoff.maxDelay');
+    if (backoffMaxDelay < resetTimeout) {
+      invalid('resetBackoff.maxDelay', `>= resetTimeout (${resetTimeout})`, b.maxDelay);
+    }
   }
   const halfOpenMaxCalls =
-    o.halfOpenMaxCalls === undefined ? 1 : integer(o.halfOpenMaxCalls, 'halfOpenMaxCalls', 1, MAX_PROBES);
+    o.halfOpenMaxCalls === undefined
+      ? 1
+      : integer(o.halfOpenMaxCalls, 'halfOpenMaxCalls', { min: 1, max: MAX_PROBES });
   return Object.freeze({
     failureThreshold,
     failureRateThreshold,
@@ -196,6 +161,38 @@ export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
     backoffMultiplier,
     backoffMaxDelay,
     halfOpenMaxCalls,
+  });
+}
+
+/**
+ * Checks a configuration that arrived in a handle (it may come from anywhere): every field in the
+ * range {@link resolveBreakerOptions} gives it. InvalidArgumentError naming the first bad field.
+ */
+export function checkBreakerConfig(raw: unknown): BreakerConfig {
+  const c = object<Record<keyof BreakerConfig, unknown>>(raw, 'CircuitBreaker config');
+  const windowKind = oneOf(c.windowKind, 'windowKind', ['count', 'time'] as const);
+  const windowSize =
+    windowKind === 'count'
+      ? integer(c.windowSize, 'windowSize', { min: 1, max: MAX_COUNT_WINDOW })
+      : millis(c.windowSize, 'windowSize', { positive: true });
+  const failureRateThreshold = number(c.failureRateThreshold, 'failureRateThreshold', { min: 0, max: 1 });
+  const slowCallRateThreshold = number(c.slowCallRateThreshold, 'slowCallRateThreshold', { min: 0, max: 1 });
+  const resetTimeout = millis(c.resetTimeout, 'resetTimeout');
+  return Object.freeze({
+    failureThreshold: integer(c.failureThreshold, 'failureThreshold', { min: 0, max: 2 ** 30 }),
+    failureRateThreshold,
+    windowKind,
+    windowSize,
+    minimumCalls: integer(c.minimumCalls, 'minimumCalls', {
+      min: 1,
+      max: windowKind === 'count' ? windowSize : 2 ** 30,
+    }),
+    slowCallDuration: millis(c.slowCallDuration, 'slowCallDuration', { positive: true, infinity: true }),
+    slowCallRateThreshold,
+    resetTimeout,
+    backoffMultiplier: number(c.backoffMultiplier, 'backoffMultiplier', { min: 1 }),
+    backoffMaxDelay: number(c.backoffMaxDelay, 'backoffMaxDelay', { min: resetTimeout }),
+    halfOpenMaxCalls: integer(c.halfOpenMaxCalls, 'halfOpenMaxCalls', { min: 1, max: MAX_PROBES }),
   });
 }
 

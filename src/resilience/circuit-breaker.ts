@@ -1,21 +1,15 @@
 import { now } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
-import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../memory/handle.js';
+import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { abortError, parkAsync } from '../memory/wait/index.js';
 import {
+  breakerBytes,
   CLOSED,
-  createBreakerMemory,
   FAILURE,
   FORCED_CLOSED,
   FORCED_OPEN,
   IGNORE,
+  initBreakerMemory,
   PERMANENT,
   REFUSED,
   STATE,
@@ -27,13 +21,13 @@ import {
   type BreakerConfig,
   type CircuitBreakerOptions,
   type CircuitState,
+  checkBreakerConfig,
   type FailureVerdict,
   resolveBreakerOptions,
 } from './circuit-breaker-options.js';
 import { BreakerMemory, type BreakerSnapshot, type Transition } from './circuit-breaker-state.js';
 import { BrokenCircuitError } from './errors.js';
 import { type Subscription } from './events.js';
-import { isHandleOf } from './limiter-util.js';
 import {
   checkExecuteOptions,
   checkFunction,
@@ -59,6 +53,21 @@ export interface BreakerFunctions {
   isFailure?: CircuitBreakerOptions['isFailure'];
   fallback?: CircuitBreakerOptions['fallback'];
 }
+
+const KIND = defineSharedKind<BreakerConfig, CircuitBreaker>({
+  name: 'CircuitBreaker',
+  tag: 5,
+  layout: 1,
+  checkConfig: checkBreakerConfig,
+  bodyBytes: breakerBytes,
+  init: initBreakerMemory,
+  // STATE's low 3 bits are always one of the five state codes.
+  checkBody: (sab) => {
+    const code = new Int32Array(sab, 0, 1)[STATE] & 7;
+    if (code >= STATE_NAMES.length) throw corrupt('CircuitBreaker', `its state code is ${code}`);
+  },
+  make: (r) => new CircuitBreaker(r),
+});
 
 /**
  * A circuit breaker whose whole state lives in shared memory: pass it to many workers and they
@@ -95,8 +104,7 @@ export interface BreakerFunctions {
  * // in a worker: const b = CircuitBreaker.from(workerData.breaker, { isFailure });
  * ```
  */
-export class CircuitBreaker implements Policy<PolicyContext> {
-  readonly handle: SharedHandle;
+export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements Policy<PolicyContext> {
   readonly #config: BreakerConfig;
   readonly #mem: BreakerMemory;
   readonly #timed: boolean;
@@ -108,26 +116,17 @@ export class CircuitBreaker implements Policy<PolicyContext> {
   #watching = false;
 
   constructor(opts?: CircuitBreakerOptions);
-  /** @internal rebuilds over existing memory; use {@link CircuitBreaker.from}. */
-  constructor(opts: CircuitBreakerOptions | SharedHandle);
-  constructor(opts: CircuitBreakerOptions | SharedHandle = {}) {
-    if (isHandleOf(opts, 'CircuitBreaker')) {
-      this.handle = opts;
-      this.#config = opts.config as BreakerConfig;
-    } else {
-      this.#config = resolveBreakerOptions(opts);
-      this.handle = {
-        kind: 'CircuitBreaker',
-        id: newSharedId(),
-        sab: createBreakerMemory(this.#config),
-        config: this.#config,
-      };
+  /** @internal rebuilds over checked memory; use {@link CircuitBreaker.from}. */
+  constructor(opts: CircuitBreakerOptions | Reopen<BreakerConfig>);
+  constructor(opts: CircuitBreakerOptions | Reopen<BreakerConfig> = {}) {
+    super(KIND, isReopen(opts) ? opts : resolveBreakerOptions(opts));
+    this.#config = this.handle.config;
+    if (!isReopen(opts)) {
       this.#isFailure = opts.isFailure;
       this.#fallback = opts.fallback;
     }
     this.#mem = new BreakerMemory(this.handle.sab, this.#config);
     this.#timed = this.#config.slowCallDuration !== Number.POSITIVE_INFINITY;
-    if (!isHandleOf(opts, 'CircuitBreaker')) adopt(this);
   }
 
   /**
@@ -135,7 +134,7 @@ export class CircuitBreaker implements Policy<PolicyContext> {
    * `handle`). `fns` gives this thread's `isFailure` and `fallback` (they replace any it had).
    */
   static from(received: unknown, fns?: BreakerFunctions): CircuitBreaker {
-    const b = fromHandle(handleOf(received, 'CircuitBreaker'), (h) => new CircuitBreaker(h));
+    const b = KIND.open(received);
     if (fns !== undefined) {
       if (fns.isFailure !== undefined) checkFunction(fns.isFailure, 'isFailure');
       if (fns.fallback !== undefined) checkFunction(fns.fallback, 'fallback');
@@ -350,4 +349,3 @@ export class CircuitBreaker implements Policy<PolicyContext> {
   }
 }
 
-registerSharedKind('CircuitBreaker', (h) => CircuitBreaker.from(h));

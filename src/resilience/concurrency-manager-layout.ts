@@ -1,7 +1,8 @@
 /**
  * Shared-memory layout of a `ConcurrencyManager`.
  *
- * One SharedArrayBuffer, Int32 regions first, then Float64 regions (8-byte aligned). With
+ * One SharedArrayBuffer, Int32 regions first, then Float64 regions (8-byte aligned), then the wait
+ * histogram (memory/histogram.ts, at `bytes`), then the tag block (memory/shared-tag.ts). With
  * M = maxConcurrency permit slots and Q = queueLimit waiter slots:
  *
  * Header, Int32:
@@ -50,7 +51,7 @@
  * and nothing repairs it: an unlikely loss (the instant is sub-microsecond), but a manager whose
  * workers were terminated is safest replaced.
  */
-import { InvalidArgumentError } from '../memory/errors.js';
+import { CorruptMemoryError } from '../memory/errors.js';
 import { WORD_SLOTS } from '../memory/wait/index.js';
 
 export const LOCK = 0;
@@ -149,14 +150,14 @@ export class ManagerLayout {
     this.wenq = takeF(qcap);
     this.wlease = takeF(qcap);
     this.wdeadline = takeF(qcap);
+    /** Bytes of the lease and waiter tables (the histogram starts here). */
     this.bytes = f * 8;
   }
 
-  /** Allocates and initializes the memory: all permits and waiter slots free, lists empty. */
-  create(): SharedArrayBuffer {
-    const sab = new SharedArrayBuffer(this.bytes);
-    const v = new Int32Array(sab);
-    const d = new Float64Array(sab);
+  /** Initializes new (zeroed) memory: all permits and waiter slots free, lists empty. */
+  init(sab: SharedArrayBuffer): void {
+    const v = new Int32Array(sab, 0, this.bytes / 4);
+    const d = new Float64Array(sab, 0, this.bytes / 8);
     v[MAX] = this.max;
     v[QCAP] = this.qcap;
     v.fill(-1, HEAD, TAIL + 10);
@@ -167,14 +168,15 @@ export class ManagerLayout {
     v[WTOP] = this.qcap;
     d[this.fh + MIN_EXPIRY] = Number.POSITIVE_INFINITY;
     d.fill(Number.POSITIVE_INFINITY, this.pexp, this.pexp + this.max);
-    return sab;
   }
 
-  /** Checks that memory that arrived from elsewhere has this layout's size and header. */
+  /** Checks the fixed words of memory that arrived from elsewhere (its size is checked already). */
   check(sab: SharedArrayBuffer): void {
     const v = new Int32Array(sab, 0, HEADER_I32);
-    if (sab.byteLength !== this.bytes || v[MAX] !== this.max || v[QCAP] !== this.qcap) {
-      throw new InvalidArgumentError('ConcurrencyManager.from() was given memory of another shape');
+    if (v[MAX] !== this.max || v[QCAP] !== this.qcap) {
+      throw new CorruptMemoryError(
+        `ConcurrencyManager memory is damaged: it says ${v[MAX]} permits and ${v[QCAP]} waiter slots`,
+      );
     }
   }
 }

@@ -1,8 +1,7 @@
-import { InvalidArgumentError } from '../memory/errors.js';
 import type { HistogramSummary } from '../memory/histogram.js';
 import type { WaitOptions } from '../memory/wait/index.js';
 import { MAX_PERMITS, MAX_QUEUE } from './concurrency-manager-layout.js';
-import { checkInt, checkMs } from './limiter-util.js';
+import { boolean, integer, millis, object } from '../memory/validate.js';
 
 /** Options of a {@link ConcurrencyManager}. Every time is in milliseconds. */
 export interface ConcurrencyManagerOptions {
@@ -65,16 +64,14 @@ export interface ManagerConfig {
 }
 
 /** Checks a manager's options object (named errors at the call site) and fills in the defaults. */
-export function managerConfig(o: ConcurrencyManagerOptions): ManagerConfig {
-  if (o.fair !== undefined && typeof o.fair !== 'boolean') {
-    throw new InvalidArgumentError(`ConcurrencyManager fair must be a boolean, got ${String(o.fair)}`);
-  }
+export function managerConfig(options: unknown): ManagerConfig {
+  const o = object<ConcurrencyManagerOptions>(options, 'ConcurrencyManager options');
   return {
-    maxConcurrency: checkInt(o.maxConcurrency, 'ConcurrencyManager maxConcurrency', 1, MAX_PERMITS),
-    queueLimit: checkInt(o.queueLimit ?? 1024, 'ConcurrencyManager queueLimit', 0, MAX_QUEUE),
-    acquireTimeout: checkMs(o.acquireTimeout ?? Number.POSITIVE_INFINITY, 'acquireTimeout', true),
-    fair: o.fair ?? false,
-    agingInterval: checkMs(o.agingInterval ?? 1000, 'agingInterval', false),
-    lease: checkMs(o.lease ?? Number.POSITIVE_INFINITY, 'lease', false),
+    maxConcurrency: integer(o.maxConcurrency, 'maxConcurrency', { min: 1, max: MAX_PERMITS }),
+    queueLimit: integer(o.queueLimit ?? 1024, 'queueLimit', { min: 0, max: MAX_QUEUE }),
+    acquireTimeout: millis(o.acquireTimeout ?? Number.POSITIVE_INFINITY, 'acquireTimeout', { infinity: true }),
+    fair: boolean(o.fair ?? false, 'fair'),
+    agingInterval: millis(o.agingInterval ?? 1000, 'agingInterval', { positive: true }),
+    lease: millis(o.lease ?? Number.POSITIVE_INFINITY, 'lease', { positive: true, infinity: true }),
   };
 }

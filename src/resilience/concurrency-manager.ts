@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { now } from '../memory/clock.js';
 import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
-import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
-import { SharedHistogram } from '../memory/histogram.js';
+import { HISTOGRAM_BYTES, SharedHistogram } from '../memory/histogram.js';
+import { defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import { abortError, checkWaitOptions, limitsOf, waitUntil } from '../memory/wait/index.js';
 import { ABORTED, IN_USE, LOCK, ManagerLayout, QUEUED, TIMED_OUT } from './concurrency-manager-layout.js';
@@ -17,7 +17,7 @@ import {
 import { ConcurrencyPermit, permitHooks } from './concurrency-manager-permit.js';
 import { ConcurrencyQueueFullError } from './errors.js';
 import { type ExpiredLease, LeaseTable } from './lease-table.js';
-import { checkInt, checkMs, openShared } from './limiter-util.js';
+import { checkInt, checkMs } from './limiter-util.js';
 
 export type {
   ConcurrencyAcquireOptions,
@@ -27,13 +27,17 @@ export type {
 } from './concurrency-manager-options.js';
 export { ConcurrencyPermit } from './concurrency-manager-permit.js';
 
-/** A new manager's memory: the layout's, and the histogram of wait times. */
-function createMemory(c: ManagerConfig): { sab: SharedArrayBuffer; waits: SharedArrayBuffer } {
-  return {
-    sab: new ManagerLayout(c.maxConcurrency, c.queueLimit).create(),
-    waits: new SharedHistogram().sab,
-  };
-}
+// Memory: the lease and waiter tables (concurrency-manager-layout.ts), the wait histogram, the tag block.
+const KIND = defineSharedKind<ManagerConfig, ConcurrencyManager>({
+  name: 'ConcurrencyManager',
+  tag: 9,
+  layout: 1,
+  checkConfig: managerConfig,
+  bodyBytes: (c) => new ManagerLayout(c.maxConcurrency, c.queueLimit).bytes + HISTOGRAM_BYTES,
+  init: (sab, c) => new ManagerLayout(c.maxConcurrency, c.queueLimit).init(sab),
+  checkBody: (sab, c) => new ManagerLayout(c.maxConcurrency, c.queueLimit).check(sab),
+  make: (r) => new ConcurrencyManager(r),
+});
 
 /**
  * A global priority semaphore in shared memory: at most `maxConcurrency` permits are held at once
@@ -57,8 +61,7 @@ function createMemory(c: ManagerConfig): { sab: SharedArrayBuffer; waits: Shared
  * db.on('leaseExpired', (e) => log.warn('a holder died', e));
  * ```
  */
-export class ConcurrencyManager {
-  readonly handle: SharedHandle;
+export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
   readonly #L: ManagerLayout;
   readonly #t: LeaseTable;
   readonly #v: Int32Array;
@@ -70,37 +73,24 @@ export class ConcurrencyManager {
   readonly #queueLimit: number;
 
   constructor(options: ConcurrencyManagerOptions);
-  /** @internal rebuilds over existing memory; use {@link ConcurrencyManager.from}. */
-  constructor(options: ConcurrencyManagerOptions | SharedHandle);
-  constructor(options: ConcurrencyManagerOptions | SharedHandle) {
-    const {
-      handle,
-      config: c,
-      fresh,
-    } = openShared('ConcurrencyManager', options, managerConfig, createMemory);
+  /** @internal rebuilds over checked memory; use {@link ConcurrencyManager.from}. */
+  constructor(options: ConcurrencyManagerOptions | Reopen<ManagerConfig>);
+  constructor(options: ConcurrencyManagerOptions | Reopen<ManagerConfig>) {
+    super(KIND, isReopen(options) ? options : managerConfig(options));
+    const { sab, config: c } = this.handle;
     this.#L = new ManagerLayout(c.maxConcurrency, c.queueLimit);
-    if (!fresh) {
-      this.#L.check(handle.sab);
-      if (!(handle.waits instanceof SharedArrayBuffer)) {
-        throw new InvalidArgumentError(
-          'ConcurrencyManager.from() was given a handle without its wait histogram',
-        );
-      }
-    }
-    this.handle = handle;
     this.#maxConcurrency = c.maxConcurrency;
     this.#queueLimit = c.queueLimit;
     this.#timeout = c.acquireTimeout;
     this.#lease = c.lease;
-    this.#waits = new SharedHistogram(handle.waits as SharedArrayBuffer);
-    this.#t = new LeaseTable(handle.sab, this.#L, c.fair, c.agingInterval, (ms) => this.#waits.record(ms));
+    this.#waits = new SharedHistogram(sab, this.#L.bytes);
+    this.#t = new LeaseTable(sab, this.#L, c.fair, c.agingInterval, (ms) => this.#waits.record(ms));
     this.#v = this.#t.v;
-    if (fresh) adopt(this);
   }
 
   /** The live manager for what arrived from another thread (the clone of one, or its `handle`). */
   static from(received: unknown): ConcurrencyManager {
-    return fromHandle(handleOf(received, 'ConcurrencyManager'), (h) => new ConcurrencyManager(h));
+    return KIND.open(received);
   }
 
   /** Permits held now, by all threads. */
@@ -330,4 +320,3 @@ export class ConcurrencyManager {
   }
 }
 
-registerSharedKind('ConcurrencyManager', (h) => ConcurrencyManager.from(h));

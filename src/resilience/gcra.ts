@@ -31,8 +31,10 @@
  * tau down, so rounding only ever admits less.
  */
 import { InvalidArgumentError } from '../memory/errors.js';
-import type { SharedHandle } from '../memory/handle.js';
-import { checkInt, checkPositive, nowNs, openShared, sleepUntilNs } from './limiter-util.js';
+import type { SharedObject } from '../memory/handle.js';
+import { defineSharedKind, type Reopen, type SharedKind } from '../memory/shared-object.js';
+import { integer, object, positive } from '../memory/validate.js';
+import { nowNs, sleepUntilNs } from './limiter-util.js';
 
 const TAT = 0;
 const MAX_CAPACITY = 0x7fffffff;
@@ -41,33 +43,52 @@ const NS_PER_YEAR = 365.25 * 24 * 3600 * 1e9;
 /** The options of a GCRA limiter: a capacity and a rate per second named `R`. */
 export type GcraOptions<R extends string> = { capacity: number } & { [k in R]: number };
 
-/**
- * How a GCRA limiter's constructor opens its bucket: new, or from a handle of `kind` (see
- * `openShared`). The handle is `{ kind, id, sab, capacity, [rateName] }`. `maxTau` bounds the
- * span `capacity / rate` so that the limiter's longest booking stays within 2^63 ns.
- */
-export function openGcra<R extends string>(
-  kind: string,
+/** What a GCRA limiter's handle carries besides its memory: `{ capacity, [rateName] }`. */
+export type GcraConfig<R extends string> = Readonly<GcraOptions<R>>;
+
+/** The kind of a GCRA limiter, for {@link gcraKind}. */
+export interface GcraKindSpec<R extends string, T extends SharedObject> {
+  readonly name: string;
+  readonly tag: number;
+  readonly rateName: R;
+  /** Bound on `capacity / rate` in ns, so that the limiter's longest booking stays within 2^63. */
+  readonly maxTau: bigint;
+  readonly make: (r: Reopen<GcraConfig<R>>) => T;
+}
+
+/** Checks a GCRA limiter's options (the user's, or a handle's config): named errors at the call site. */
+export function checkGcraOptions<R extends string>(
+  name: string,
   rateName: R,
-  options: GcraOptions<R> | SharedHandle,
   maxTau: bigint,
-): { handle: SharedHandle; bucket: GcraBucket; fresh: boolean } {
-  const check = (o: GcraOptions<R>): GcraOptions<R> =>
-    ({
-      capacity: checkInt(o.capacity, `${kind} capacity`, 1, MAX_CAPACITY),
-      [rateName]: checkPositive(o[rateName], `${kind} ${rateName}`),
-    }) as GcraOptions<R>;
-  const { handle, config, fresh } = openShared(kind, options, check, () => ({
-    sab: new SharedArrayBuffer(8),
-  }));
-  const bucket = new GcraBucket(
-    handle.sab,
-    config.capacity,
-    config[rateName],
-    maxTau,
-    `${kind} capacity / ${rateName}`,
-  );
-  return { handle, bucket, fresh };
+  options: unknown,
+): GcraConfig<R> {
+  const o = object<Record<string, unknown>>(options, `${name} options`);
+  const capacity = integer(o.capacity, `${name} capacity`, { min: 1, max: MAX_CAPACITY });
+  const rate = positive(o[rateName], `${name} ${rateName}`);
+  if (BigInt(Math.floor((capacity * 1e9) / rate)) >= maxTau) {
+    const years = Math.floor(Number(maxTau) / NS_PER_YEAR);
+    throw new InvalidArgumentError(`${name} capacity / ${rateName} is too long a span (> ${years} years)`);
+  }
+  return { capacity, [rateName]: rate } as GcraConfig<R>;
+}
+
+/**
+ * The shared kind of a GCRA limiter. Memory: one BigInt64 slot, TAT (0 at creation: "full"), then
+ * the tag block. Every TAT is a valid state (a far-future one only refuses for a while), so there is
+ * no fixed word to check.
+ */
+export function gcraKind<R extends string, T extends SharedObject>(
+  k: GcraKindSpec<R, T>,
+): SharedKind<GcraConfig<R>, T> {
+  return defineSharedKind<GcraConfig<R>, T>({
+    name: k.name,
+    tag: k.tag,
+    layout: 1,
+    checkConfig: (c) => checkGcraOptions(k.name, k.rateName, k.maxTau, c),
+    bodyBytes: () => 8,
+    make: k.make,
+  });
 }
 
 export class GcraBucket {
@@ -81,20 +102,13 @@ export class GcraBucket {
   readonly tau: bigint;
   readonly #v: BigInt64Array;
 
-  /**
-   * Views a bucket's memory. `what` names capacity and rate in the error for a `tau` of
-   * `maxTau` or more, which the caller's limits would overflow.
-   */
-  constructor(sab: SharedArrayBuffer, capacity: number, rate: number, maxTau: bigint, what: string) {
+  /** Views a bucket's memory, for checked options ({@link checkGcraOptions}). */
+  constructor(sab: SharedArrayBuffer, capacity: number, rate: number) {
     this.capacity = capacity;
     this.rate = rate;
     this.period = BigInt(Math.ceil(1e9 / rate));
     this.tau = BigInt(Math.floor((capacity * 1e9) / rate));
-    if (this.tau >= maxTau) {
-      const years = Math.floor(Number(maxTau) / NS_PER_YEAR);
-      throw new InvalidArgumentError(`${what} is too long a span (> ${years} years)`);
-    }
-    this.#v = new BigInt64Array(sab);
+    this.#v = new BigInt64Array(sab, 0, 1);
   }
 
   /** ns of TAT that `n` units cost, rounded up. */

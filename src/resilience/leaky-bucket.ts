@@ -1,8 +1,8 @@
 import { TimeoutError } from '../memory/errors.js';
-import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
+import { isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import type { WaitOptions } from '../memory/wait/index.js';
 import { LeakyBucketFullError } from './errors.js';
-import { type GcraBucket, openGcra } from './gcra.js';
+import { checkGcraOptions, GcraBucket, type GcraConfig, gcraKind } from './gcra.js';
 import { beginWait, maxBig, minBig, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';
 
 /** Options of a {@link LeakyBucket}. */
@@ -26,6 +26,19 @@ export interface LeakyBucketOptions {
 // capacity + leakPerSecond * elapsed (the proof in gcra.ts, with tau = capacity * I: an acquire
 // passes at its slot, next - I >= next - tau).
 
+type LeakyBucketConfig = GcraConfig<'leakPerSecond'>;
+
+// An acquire of a LeakyBucket books up to min(tau, its timeout) + one drop ahead: keep that far within 2^63.
+const MAX_TAU = NO_LIMIT / 4n;
+
+const KIND = gcraKind({
+  name: 'LeakyBucket',
+  tag: 7,
+  rateName: 'leakPerSecond',
+  maxTau: MAX_TAU,
+  make: (r) => new LeakyBucket(r),
+});
+
 /**
  * A leaky bucket in shared memory: calls from every thread that holds it leave at a steady rate,
  * one every `1000 / leakPerSecond` ms, however bursty they arrive. At most `capacity` calls wait; one
@@ -39,24 +52,24 @@ export interface LeakyBucketOptions {
  * if (bucket.tryAcquire()) logSample();   // only when there is room now
  * ```
  */
-export class LeakyBucket {
-  readonly handle: SharedHandle;
+export class LeakyBucket extends SharedObjectBase<LeakyBucketConfig> {
   readonly #bucket: GcraBucket;
 
   constructor(options: LeakyBucketOptions);
-  /** @internal rebuilds over existing memory; use {@link LeakyBucket.from}. */
-  constructor(options: LeakyBucketOptions | SharedHandle);
-  constructor(options: LeakyBucketOptions | SharedHandle) {
-    // An acquire books up to min(tau, its timeout) + one drop ahead: keep that far within 2^63.
-    const { handle, bucket, fresh } = openGcra('LeakyBucket', 'leakPerSecond', options, NO_LIMIT / 4n);
-    this.#bucket = bucket;
-    this.handle = handle;
-    if (fresh) adopt(this);
+  /** @internal rebuilds over checked memory; use {@link LeakyBucket.from}. */
+  constructor(options: LeakyBucketOptions | Reopen<LeakyBucketConfig>);
+  constructor(options: LeakyBucketOptions | Reopen<LeakyBucketConfig>) {
+    super(
+      KIND,
+      isReopen(options) ? options : checkGcraOptions('LeakyBucket', 'leakPerSecond', MAX_TAU, options),
+    );
+    const c = this.handle.config;
+    this.#bucket = new GcraBucket(this.handle.sab, c.capacity, c.leakPerSecond);
   }
 
   /** The live LeakyBucket for what arrived from another thread (the clone of one, or its `handle`). */
   static from(received: unknown): LeakyBucket {
-    return fromHandle(handleOf(received, 'LeakyBucket'), (h) => new LeakyBucket(h));
+    return KIND.open(received);
   }
 
   /** Most calls the bucket holds. */
@@ -111,4 +124,3 @@ export class LeakyBucket {
   }
 }
 
-registerSharedKind('LeakyBucket', (h) => LeakyBucket.from(h));

@@ -66,8 +66,8 @@ export class LeaseTable {
     aging: number,
     onWait: (ms: number) => void,
   ) {
-    this.v = new Int32Array(sab);
-    this.d = new Float64Array(sab);
+    this.v = new Int32Array(sab, 0, layout.bytes / 4);
+    this.d = new Float64Array(sab, 0, layout.bytes / 8);
     this.waiters = new WaiterTable(this.v, this.d, layout, fair, aging);
     this.#L = layout;
     this.#onWait = onWait;

@@ -1,8 +1,7 @@
 /**
  * What the shared limiters (`TokenBucket`, `LeakyBucket`, `SlidingWindowLimiter`,
- * `ConcurrencyManager`) have in common: how a constructor opens its memory (new, or from a handle),
- * the start of a waiting acquire, the clock in integer nanoseconds, and the timer sleep a waiting
- * acquire uses. The option checks and the handle test serve the other policies of this layer too.
+ * `ConcurrencyManager`) have in common: the start of a waiting acquire, the clock in integer
+ * nanoseconds, and the timer sleep a waiting acquire uses.
  *
  * Limiter state holds instants as BigInt nanoseconds on {@link now}'s clock (the one monotonic clock
  * of the process, so every thread reads the same instant), which fits 2^63 ns (292 years) and lets
@@ -10,44 +9,8 @@
  */
 import { now } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
-import { newSharedId, type SharedHandle } from '../memory/handle.js';
 import { abortError, checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { delay } from './policy.js';
-
-/** Whether `x` is a handle of `kind`: what `X.from()` passes to X's constructor. */
-export function isHandleOf(x: unknown, kind: string): x is SharedHandle {
-  const h = x as SharedHandle | null;
-  return typeof h === 'object' && h !== null && h.kind === kind && h.sab instanceof SharedArrayBuffer;
-}
-
-/** What {@link openShared} gives a constructor. */
-export interface OpenedShared<C> {
-  readonly handle: SharedHandle;
-  /** The checked options. */
-  readonly config: C;
-  /** A new object (not rebuilt from a handle): the constructor ends with `adopt(this)`. */
-  readonly fresh: boolean;
-}
-
-/**
- * How a shared limiter's constructor starts. It is called with the caller's options, or by
- * `X.from()` with a handle of its kind, whose extra fields are the options the object was made with.
- * Either way `check` validates them (a handle can arrive from anywhere) and returns the config. A new
- * object gets the handle `{ kind, id, ...memory(config), ...config }`: its shared memory and what
- * `from()` reads back in another thread.
- */
-export function openShared<O, C extends object>(
-  kind: string,
-  options: O | SharedHandle,
-  check: (opts: O) => C,
-  memory: (config: C) => { sab: SharedArrayBuffer; [extra: string]: unknown },
-): OpenedShared<C> {
-  if (isHandleOf(options, kind)) {
-    return { handle: options, config: check(options as unknown as O), fresh: false };
-  }
-  const config = check(checkOptions(options as O, kind));
-  return { handle: { kind, id: newSharedId(), ...memory(config), ...config }, config, fresh: true };
-}
 
 /**
  * The start of every waiting acquire: checks the wait options at the call site and returns the

@@ -1,13 +1,11 @@
 import { TimeoutError } from '../memory/errors.js';
-import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
+import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import { integer, object, positive } from '../memory/validate.js';
 import { abortError, type WaitOptions } from '../memory/wait/index.js';
 import {
   beginWait,
-  checkInt,
-  checkPositive,
   msToNs,
   nowNs,
-  openShared,
   sleepUntilNs,
   timeoutNs,
 } from './limiter-util.js';
@@ -46,18 +44,33 @@ const EMPTY = -(1n << 62n) + 1n;
 /** What the claim returns on success (a refusal returns the instant a slot frees, >= 0). */
 const ADMITTED = -1n;
 
-function config(o: SlidingWindowLimiterOptions): SlidingWindowLimiterOptions {
+/** What the handle carries besides the memory: the checked options. */
+type SlidingWindowConfig = Readonly<SlidingWindowLimiterOptions>;
+
+function config(options: unknown): SlidingWindowConfig {
+  const o = object<SlidingWindowLimiterOptions>(options, 'SlidingWindowLimiter options');
   return {
-    windowMs: checkPositive(o.windowMs, 'SlidingWindowLimiter windowMs'),
-    limit: checkInt(o.limit, 'SlidingWindowLimiter limit', 1, MAX_LIMIT),
+    windowMs: positive(o.windowMs, 'SlidingWindowLimiter windowMs'),
+    limit: integer(o.limit, 'SlidingWindowLimiter limit', { min: 1, max: MAX_LIMIT }),
   };
 }
 
-function createRing(c: SlidingWindowLimiterOptions): { sab: SharedArrayBuffer } {
-  const sab = new SharedArrayBuffer(8 * (1 + c.limit));
-  new BigInt64Array(sab).fill(EMPTY, RING);
-  return { sab };
-}
+const KIND = defineSharedKind<SlidingWindowConfig, SlidingWindowLimiter>({
+  name: 'SlidingWindowLimiter',
+  tag: 8,
+  layout: 1,
+  checkConfig: config,
+  bodyBytes: (c) => 8 * (RING + c.limit),
+  init: (sab, c) => {
+    new BigInt64Array(sab, 0, RING + c.limit).fill(EMPTY, RING);
+  },
+  // CURSOR only ever holds k in [0, 2 * limit).
+  checkBody: (sab, c) => {
+    const k = new Int32Array(sab, 0, 1)[CURSOR];
+    if (!(k >= 0 && k < 2 * c.limit)) throw corrupt('SlidingWindowLimiter', `its cursor is ${k}`);
+  },
+  make: (r) => new SlidingWindowLimiter(r),
+});
 
 /**
  * A sliding-window rate limiter in shared memory: at most `limit` admissions in any `windowMs`
@@ -72,8 +85,7 @@ function createRing(c: SlidingWindowLimiterOptions): { sab: SharedArrayBuffer } 
  * await limiter.acquire({ timeout: 5000 });
  * ```
  */
-export class SlidingWindowLimiter {
-  readonly handle: SharedHandle;
+export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> {
   readonly #cursor: Int32Array;
   readonly #ring: BigInt64Array;
   readonly #limit: number;
@@ -81,22 +93,21 @@ export class SlidingWindowLimiter {
   readonly #window: bigint;
 
   constructor(options: SlidingWindowLimiterOptions);
-  /** @internal rebuilds over existing memory; use {@link SlidingWindowLimiter.from}. */
-  constructor(options: SlidingWindowLimiterOptions | SharedHandle);
-  constructor(options: SlidingWindowLimiterOptions | SharedHandle) {
-    const { handle, config: c, fresh } = openShared('SlidingWindowLimiter', options, config, createRing);
+  /** @internal rebuilds over checked memory; use {@link SlidingWindowLimiter.from}. */
+  constructor(options: SlidingWindowLimiterOptions | Reopen<SlidingWindowConfig>);
+  constructor(options: SlidingWindowLimiterOptions | Reopen<SlidingWindowConfig>) {
+    super(KIND, isReopen(options) ? options : config(options));
+    const c = this.handle.config;
     this.#windowMs = c.windowMs;
     this.#limit = c.limit;
     this.#window = msToNs(c.windowMs);
-    this.handle = handle;
-    this.#cursor = new Int32Array(handle.sab, 0, 2);
-    this.#ring = new BigInt64Array(handle.sab);
-    if (fresh) adopt(this);
+    this.#cursor = new Int32Array(this.handle.sab, 0, 2);
+    this.#ring = new BigInt64Array(this.handle.sab, 0, RING + c.limit);
   }
 
   /** The live limiter for what arrived from another thread (the clone of one, or its `handle`). */
   static from(received: unknown): SlidingWindowLimiter {
-    return fromHandle(handleOf(received, 'SlidingWindowLimiter'), (h) => new SlidingWindowLimiter(h));
+    return KIND.open(received);
   }
 
   /** Most admissions in any window. */
@@ -159,4 +170,3 @@ export class SlidingWindowLimiter {
   }
 }
 
-registerSharedKind('SlidingWindowLimiter', (h) => SlidingWindowLimiter.from(h));

@@ -1,7 +1,7 @@
 import { TimeoutError } from '../memory/errors.js';
-import { adopt, fromHandle, handleOf, registerSharedKind, type SharedHandle } from '../memory/handle.js';
+import { isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import type { WaitOptions } from '../memory/wait/index.js';
-import { type GcraBucket, openGcra } from './gcra.js';
+import { checkGcraOptions, GcraBucket, type GcraConfig, gcraKind } from './gcra.js';
 import { beginWait, checkInt, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';
 
 /** Options of a {@link TokenBucket}. */
@@ -14,6 +14,19 @@ export interface TokenBucketOptions {
 
 // Layout: one GCRA bucket (gcra.ts: the algorithm, and why concurrent updates are exact), a token
 // costing one period of its TAT. capacity and refillPerSecond are immutable and travel in the handle.
+
+type TokenBucketConfig = GcraConfig<'refillPerSecond'>;
+
+// An acquire of a TokenBucket books up to tau + its timeout (at most NO_LIMIT) ahead: keep that within 2^63.
+const MAX_TAU = NO_LIMIT / 2n;
+
+const KIND = gcraKind({
+  name: 'TokenBucket',
+  tag: 6,
+  rateName: 'refillPerSecond',
+  maxTau: MAX_TAU,
+  make: (r) => new TokenBucket(r),
+});
 
 /**
  * A token bucket whose state lives in shared memory: every thread that holds it draws from the same
@@ -32,24 +45,24 @@ export interface TokenBucketOptions {
  * pool.submit({ bucket });                      // arrives in the worker as the same bucket
  * ```
  */
-export class TokenBucket {
-  readonly handle: SharedHandle;
+export class TokenBucket extends SharedObjectBase<TokenBucketConfig> {
   readonly #bucket: GcraBucket;
 
   constructor(options: TokenBucketOptions);
-  /** @internal rebuilds over existing memory; use {@link TokenBucket.from}. */
-  constructor(options: TokenBucketOptions | SharedHandle);
-  constructor(options: TokenBucketOptions | SharedHandle) {
-    // An acquire books up to tau + its timeout (at most NO_LIMIT) ahead: keep that within 2^63.
-    const { handle, bucket, fresh } = openGcra('TokenBucket', 'refillPerSecond', options, NO_LIMIT / 2n);
-    this.#bucket = bucket;
-    this.handle = handle;
-    if (fresh) adopt(this);
+  /** @internal rebuilds over checked memory; use {@link TokenBucket.from}. */
+  constructor(options: TokenBucketOptions | Reopen<TokenBucketConfig>);
+  constructor(options: TokenBucketOptions | Reopen<TokenBucketConfig>) {
+    super(
+      KIND,
+      isReopen(options) ? options : checkGcraOptions('TokenBucket', 'refillPerSecond', MAX_TAU, options),
+    );
+    const c = this.handle.config;
+    this.#bucket = new GcraBucket(this.handle.sab, c.capacity, c.refillPerSecond);
   }
 
   /** The live TokenBucket for what arrived from another thread (the clone of one, or its `handle`). */
   static from(received: unknown): TokenBucket {
-    return fromHandle(handleOf(received, 'TokenBucket'), (h) => new TokenBucket(h));
+    return KIND.open(received);
   }
 
   /** Most tokens the bucket holds. */
@@ -97,4 +110,3 @@ export class TokenBucket {
   }
 }
 
-registerSharedKind('TokenBucket', (h) => TokenBucket.from(h));

@@ -1,15 +1,26 @@
-import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../memory/handle.js';
+import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import { object } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { MutexUnlockError } from './errors.js';
 import { Guard } from './guard.js';
-import { createGate, TicketGate } from './ticket-gate/index.js';
+import { GATE_BYTES, gateMax, initGate, TicketGate } from './ticket-gate/index.js';
+
+/** A Mutex's handle carries no configuration. */
+type MutexConfig = Record<string, never>;
+
+// Memory: a one-permit ticket gate (ticket-gate.ts), then the tag block.
+const MUTEX = defineSharedKind<MutexConfig, Mutex>({
+  name: 'Mutex',
+  tag: 2,
+  layout: 1,
+  checkConfig: (c) => (object(c, 'config'), {}),
+  bodyBytes: () => GATE_BYTES,
+  init: (sab) => initGate(sab, 1),
+  checkBody: (sab) => {
+    if (gateMax(sab) !== 1) throw corrupt('Mutex', `its gate says ${gateMax(sab)} permits, not 1`);
+  },
+  make: (r) => new Mutex(r),
+});
 
 /**
  * A FIFO mutex in shared memory (a one-permit ticket gate): waiters get the lock in arrival order,
@@ -25,19 +36,20 @@ import { createGate, TicketGate } from './ticket-gate/index.js';
  * m.withLock(() => counter[0]++);
  * ```
  */
-export class Mutex {
-  readonly handle: SharedHandle;
+export class Mutex extends SharedObjectBase<MutexConfig> {
   readonly #gate: TicketGate;
 
-  constructor(handle?: SharedHandle) {
-    this.handle = handle ?? { kind: 'Mutex', id: newSharedId(), sab: createGate(1) };
-    this.#gate = new TicketGate(this.handle.sab, 'Mutex');
-    if (!handle) adopt(this);
+  constructor();
+  /** @internal rebuilds over checked memory; use {@link Mutex.from}. */
+  constructor(reopen?: Reopen<MutexConfig>);
+  constructor(reopen?: Reopen<MutexConfig>) {
+    super(MUTEX, isReopen(reopen) ? reopen : {});
+    this.#gate = new TicketGate(this.handle.sab);
   }
 
   /** The live Mutex for what arrived from another thread. */
   static from(received: unknown): Mutex {
-    return fromHandle(handleOf(received, 'Mutex'), (h) => new Mutex(h));
+    return MUTEX.open(received);
   }
 
   /** Whether some thread holds the lock now. */
@@ -94,4 +106,3 @@ export class Mutex {
   }
 }
 
-registerSharedKind('Mutex', (h) => Mutex.from(h));

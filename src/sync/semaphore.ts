@@ -1,16 +1,31 @@
 import { InvalidArgumentError } from '../memory/errors.js';
-import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../memory/handle.js';
+import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import { integer, object } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { SemaphoreReleaseError } from './errors.js';
 import { Guard } from './guard.js';
-import { checkCount, createGate, TicketGate } from './ticket-gate/index.js';
+import { checkCount, GATE_BYTES, gateMax, initGate, MAX_COUNT, TicketGate } from './ticket-gate/index.js';
+
+/** What a Semaphore's handle carries besides its memory. */
+interface SemaphoreConfig {
+  readonly permits: number;
+}
+
+// Memory: a ticket gate (ticket-gate.ts) whose MAX is `permits`, then the tag block.
+const SEMAPHORE = defineSharedKind<SemaphoreConfig, Semaphore>({
+  name: 'Semaphore',
+  tag: 1,
+  layout: 1,
+  checkConfig: (c) => ({
+    permits: integer(object<SemaphoreConfig>(c, 'config').permits, 'permits', { min: 0, max: MAX_COUNT }),
+  }),
+  bodyBytes: () => GATE_BYTES,
+  init: (sab, c) => initGate(sab, c.permits),
+  checkBody: (sab, c) => {
+    if (gateMax(sab) !== c.permits) throw corrupt('Semaphore', `its gate says ${gateMax(sab)} permits, not ${c.permits}`);
+  },
+  make: (r) => new Semaphore(r),
+});
 
 /**
  * A counting semaphore in shared memory, usable from every thread: async on the main thread,
@@ -25,27 +40,20 @@ import { checkCount, createGate, TicketGate } from './ticket-gate/index.js';
  * using permit = await sem.acquire(2, { timeout: 1000 });
  * ```
  */
-export class Semaphore {
-  readonly handle: SharedHandle;
+export class Semaphore extends SharedObjectBase<SemaphoreConfig> {
   readonly #gate: TicketGate;
 
   constructor(permits: number);
-  /** @internal rebuilds over existing memory; use {@link Semaphore.from}. */
-  constructor(permits: number | SharedHandle);
-  constructor(permits: number | SharedHandle) {
-    if (typeof permits === 'object') {
-      this.handle = permits;
-    } else {
-      checkCount(permits, 'Semaphore permits', true);
-      this.handle = { kind: 'Semaphore', id: newSharedId(), sab: createGate(permits) };
-    }
-    this.#gate = new TicketGate(this.handle.sab, 'Semaphore');
-    if (typeof permits !== 'object') adopt(this);
+  /** @internal rebuilds over checked memory; use {@link Semaphore.from}. */
+  constructor(permits: number | Reopen<SemaphoreConfig>);
+  constructor(permits: number | Reopen<SemaphoreConfig>) {
+    super(SEMAPHORE, isReopen(permits) ? permits : { permits: checkCount(permits, 'Semaphore permits', true) });
+    this.#gate = new TicketGate(this.handle.sab);
   }
 
   /** The live Semaphore for what arrived from another thread (the clone of one, or its `handle`). */
   static from(received: unknown): Semaphore {
-    return fromHandle(handleOf(received, 'Semaphore'), (h) => new Semaphore(h));
+    return SEMAPHORE.open(received);
   }
 
   /** Permits free now. */
@@ -113,4 +121,3 @@ export class Semaphore {
   }
 }
 
-registerSharedKind('Semaphore', (h) => Semaphore.from(h));

@@ -1,12 +1,6 @@
 import { InvalidArgumentError } from '../memory/errors.js';
-import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../memory/handle.js';
+import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import { object } from '../memory/validate.js';
 import {
   blockUntil,
   checkWaitOptions,
@@ -31,6 +25,22 @@ const ZERO = 1;
 const BYTES = (ZERO + WORD_SLOTS) * 4;
 const MAX_COUNT = 0x7fffffff;
 
+/** A WaitGroup's handle carries no configuration. */
+type WaitGroupConfig = Record<string, never>;
+
+const WAIT_GROUP = defineSharedKind<WaitGroupConfig, WaitGroup>({
+  name: 'WaitGroup',
+  tag: 3,
+  layout: 1,
+  checkConfig: (c) => (object(c, 'config'), {}),
+  bodyBytes: () => BYTES,
+  // COUNT is never negative (every change is a CAS from a checked value).
+  checkBody: (sab) => {
+    if (new Int32Array(sab, 0, 1)[COUNT] < 0) throw corrupt('WaitGroup', 'its count is negative');
+  },
+  make: (r) => new WaitGroup(r),
+});
+
 /**
  * Go's WaitGroup over shared memory: `add(n)` before starting work, `done()` when a piece ends,
  * `wait()` until the count is back to zero — from any thread.
@@ -43,26 +53,22 @@ const MAX_COUNT = 0x7fffffff;
  * await wg.wait({ timeout: 5000 });
  * ```
  */
-export class WaitGroup {
-  readonly handle: SharedHandle;
+export class WaitGroup extends SharedObjectBase<WaitGroupConfig> {
   readonly #v: Int32Array;
   readonly #zeroWord: WaitWord<'WaitGroup.zero'>;
 
-  constructor(handle?: SharedHandle) {
-    this.handle = handle ?? { kind: 'WaitGroup', id: newSharedId(), sab: new SharedArrayBuffer(BYTES) };
-    if (this.handle.sab.byteLength !== BYTES) {
-      throw new InvalidArgumentError(
-        `a WaitGroup handle needs ${BYTES} bytes of memory, got ${this.handle.sab.byteLength}`,
-      );
-    }
-    this.#v = new Int32Array(this.handle.sab);
+  constructor();
+  /** @internal rebuilds over checked memory; use {@link WaitGroup.from}. */
+  constructor(reopen?: Reopen<WaitGroupConfig>);
+  constructor(reopen?: Reopen<WaitGroupConfig>) {
+    super(WAIT_GROUP, isReopen(reopen) ? reopen : {});
+    this.#v = new Int32Array(this.handle.sab, 0, BYTES / 4);
     this.#zeroWord = wordAt(this.#v, ZERO);
-    if (!handle) adopt(this);
   }
 
   /** The live WaitGroup for what arrived from another thread. */
   static from(received: unknown): WaitGroup {
-    return fromHandle(handleOf(received, 'WaitGroup'), (h) => new WaitGroup(h));
+    return WAIT_GROUP.open(received);
   }
 
   /** Outstanding count. */
@@ -109,4 +115,3 @@ export class WaitGroup {
   }
 }
 
-registerSharedKind('WaitGroup', (h) => WaitGroup.from(h));

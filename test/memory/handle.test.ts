@@ -1,14 +1,16 @@
 import {
-  adopt,
-  fromHandle,
-  handleOf,
+  CorruptMemoryError,
+  defineSharedKind,
   InvalidArgumentError,
+  isReopen,
   Mutex,
   newSharedId,
-  registerSharedKind,
+  newView,
+  type Reopen,
   reviveDeep,
   Semaphore,
-  type SharedHandle,
+  SharedObjectBase,
+  TAG_BYTES,
   WaitGroup,
 } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
@@ -77,49 +79,114 @@ describe('shared objects', () => {
     expect(() => Semaphore.from(junk)).toThrow(InvalidArgumentError);
   });
 
-  it('from() of a handle whose memory has the wrong size is InvalidArgumentError', () => {
-    for (const bytes of [0, 4, 64]) {
-      const h = { kind: 'Semaphore', id: newSharedId(), sab: new SharedArrayBuffer(bytes) };
+  it('from() of a handle whose memory has the wrong size, kind or tag is a named error', () => {
+    for (const bytes of [0, 4, 64, 4120, 4136]) {
+      const h = { kind: 'Semaphore', id: newSharedId(), sab: new SharedArrayBuffer(bytes), config: { permits: 1 } };
       expect(() => Semaphore.from(h)).toThrow(InvalidArgumentError);
-      expect(() => Mutex.from({ ...h, kind: 'Mutex' })).toThrow(InvalidArgumentError);
-      expect(() => WaitGroup.from({ ...h, kind: 'WaitGroup' })).toThrow(InvalidArgumentError);
+      expect(() => Mutex.from({ ...h, kind: 'Mutex', config: {} })).toThrow(InvalidArgumentError);
+      expect(() => WaitGroup.from({ ...h, kind: 'WaitGroup', config: {} })).toThrow(InvalidArgumentError);
     }
+    // A Mutex's memory has a Semaphore's size: its tag block tells them apart.
+    const m = new Mutex();
+    expect(() => Semaphore.from({ ...m.handle, kind: 'Semaphore', id: newSharedId(), config: { permits: 1 } })).toThrow(
+      /the memory of a Mutex/,
+    );
+    // The right kind and size, but a tag block that contradicts the buffer, or a damaged fixed word.
+    const sem = new Semaphore(2);
+    const damaged = (at: number, value: number): unknown => {
+      const sab = new SharedArrayBuffer(sem.handle.sab.byteLength);
+      new Uint8Array(sab).set(new Uint8Array(sem.handle.sab));
+      new Int32Array(sab)[at] = value;
+      return { ...sem.handle, id: newSharedId(), sab };
+    };
+    const last = sem.handle.sab.byteLength / 4 - 1;
+    expect(() => Semaphore.from(damaged(last, 8))).toThrow(CorruptMemoryError); // BYTES
+    expect(() => Semaphore.from(damaged(last - 1, 99))).toThrow(/layout version 99/);
+    expect(() => Semaphore.from(damaged(3, 3))).toThrow(CorruptMemoryError); // MAX: 3 permits, config says 2
+    expect(() => Semaphore.from({ ...sem.handle, id: newSharedId(), config: { permits: 3 } })).toThrow(
+      CorruptMemoryError,
+    );
+    expect(() => Semaphore.from({ ...sem.handle, id: newSharedId(), config: { permits: -1 } })).toThrow(
+      /configuration is bad: Expected permits to be an integer >= 0, got -1/,
+    );
+  });
+
+  it('the memory ends in its tag block', () => {
+    const sem = new Semaphore(1);
+    const n = sem.handle.sab.byteLength;
+    expect(new Int32Array(sem.handle.sab, n - TAG_BYTES, 4)).toEqual(new Int32Array([0x534b4e31, 1, 1, n]));
   });
 
   it('Mutex.from and WaitGroup.from refuse other kinds', () => {
     expect(() => Mutex.from(new Semaphore(1))).toThrow(/handle of a Semaphore/);
     expect(() => WaitGroup.from(new Mutex().handle)).toThrow(InvalidArgumentError);
-    expect(() => handleOf({ handle: new Mutex().handle }, 'WaitGroup')).toThrow(InvalidArgumentError);
+    // Another kind's handle relabelled, carrying the id of a live object of that kind.
+    const m = new Mutex();
+    expect(() => WaitGroup.from({ ...m.handle, kind: 'WaitGroup' })).toThrow(/the id of a Mutex/);
+  });
+
+  it('public constructors take options only: a handle is not mistaken for one', () => {
+    const sem = new Semaphore(1);
+    expect(() => new Semaphore(sem.handle as never)).toThrow(/Expected Semaphore permits|Expected permits/);
+    expect(() => new Semaphore(null as never)).toThrow(InvalidArgumentError);
+    expect(isReopen({ handle: sem.handle })).toBe(false);
   });
 });
 
 describe('the handle protocol', () => {
-  class Box {
-    readonly handle: SharedHandle;
-    constructor(handle?: SharedHandle) {
-      this.handle = handle ?? { kind: 'TestBox', id: newSharedId(), sab: new SharedArrayBuffer(4) };
-      if (!handle) adopt(this);
+  interface BoxConfig {
+    readonly size: number;
+  }
+  const BOX = defineSharedKind<BoxConfig, Box>({
+    name: 'TestBox',
+    tag: 100,
+    layout: 1,
+    checkConfig: (c) => ({ size: (c as BoxConfig).size }),
+    bodyBytes: (c) => 4 * c.size,
+    make: (r) => new Box(r),
+  });
+  class Box extends SharedObjectBase<BoxConfig> {
+    constructor(size: number | Reopen<BoxConfig>) {
+      super(BOX, isReopen(size) ? size : { size });
     }
     static from(x: unknown): Box {
-      return fromHandle(handleOf(x, 'TestBox'), (h) => new Box(h));
+      return BOX.open(x);
     }
   }
-  registerSharedKind('TestBox', (h) => Box.from(h));
 
   it('ids are unique', () => {
     const ids = new Set(Array.from({ length: 1000 }, () => newSharedId()));
     expect(ids.size).toBe(1000);
   });
 
-  it('a handle of a kind not yet seen here is built once, then reused', () => {
-    const h = { kind: 'TestBox', id: newSharedId(), sab: new SharedArrayBuffer(4) };
+  it('a handle not yet seen here is built once, then reused; newView builds a separate one', () => {
+    const src = new Box(1);
+    const h = { ...structuredClone(src.handle), id: newSharedId() };
     const a = Box.from(h);
     expect(a).toBeInstanceOf(Box);
+    expect(a).not.toBe(src);
     expect(Box.from({ handle: { ...h } })).toBe(a);
+    const v = newView<Box>(h);
+    expect(v).toBeInstanceOf(Box);
+    expect(v).not.toBe(a);
+    expect(v.handle.sab).toBe(h.sab);
+  });
+
+  it('a second kind cannot take a tag already taken', () => {
+    expect(() =>
+      defineSharedKind({
+        name: 'OtherBox',
+        tag: 100,
+        layout: 1,
+        checkConfig: () => ({}),
+        bodyBytes: () => 4,
+        make: () => new Box(1),
+      }),
+    ).toThrow(/tag 100, which TestBox has/);
   });
 
   it('reviveDeep replaces clones inside arrays, objects, Maps and Sets; unknown kinds stay as they are', () => {
-    const box = new Box();
+    const box = new Box(1);
     const sem = new Semaphore(1);
     const unknown = { handle: { kind: 'NoSuchKind', id: 'z', sab: new SharedArrayBuffer(4) } };
     const c = structuredClone({
@@ -139,6 +206,11 @@ describe('the handle protocol', () => {
     expect([...v.s][0]).toBe(sem);
     expect(v.unknown).toEqual(unknown);
     expect(v.notShared).not.toBeInstanceOf(Box); // more than one key: not a shared object's clone
+  });
+
+  it('reviveDeep checks what it revives: a forged clone is a named error', () => {
+    const forged = { handle: { kind: 'Semaphore', id: newSharedId(), sab: new SharedArrayBuffer(64), config: {} } };
+    expect(() => reviveDeep(structuredClone({ forged }))).toThrow(InvalidArgumentError);
   });
 
   it('reviveDeep follows cycles once', () => {

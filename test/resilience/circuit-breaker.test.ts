@@ -3,6 +3,7 @@ import {
   BrokenCircuitError,
   CircuitBreaker,
   InvalidArgumentError,
+  newView,
   now,
   type StateChangeEvent,
 } from 'skein/internal';
@@ -328,7 +329,7 @@ describe('CircuitBreaker stateChange', () => {
 
   it('collapses more than 16 unseen transitions into one event', async () => {
     const b = new CircuitBreaker();
-    const twin = new CircuitBreaker(structuredClone(b.handle)); // a second view, as another thread has
+    const twin = newView<CircuitBreaker>(structuredClone(b.handle)); // a second view, as another thread has
     const seen: StateChangeEvent[] = [];
     twin.on('stateChange', (e) => seen.push(e));
     for (let i = 0; i < 10; i++) {

@@ -4,8 +4,9 @@ import {
   ConcurrencyPermit,
   ConcurrencyQueueFullError,
   InvalidArgumentError,
+  newView,
   TimeoutError,
-} from 'skein';
+} from 'skein/internal';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 /** Lets grants land: a grant wakes its waiter through Atomics.waitAsync, which resolves in a later task. */
@@ -318,7 +319,7 @@ describe('ConcurrencyManager sharing', () => {
     const m = new ConcurrencyManager({ maxConcurrency: 1, queueLimit: 4, fair: true });
     expect(Object.keys(m)).toEqual(['handle']);
     expect(ConcurrencyManager.from(structuredClone(m))).toBe(m);
-    const other = new ConcurrencyManager(structuredClone(m.handle));
+    const other = newView<ConcurrencyManager>(structuredClone(m.handle));
     const g = await m.acquire();
     expect(other.inUse).toBe(1);
     const w = other.acquire();
@@ -330,8 +331,8 @@ describe('ConcurrencyManager sharing', () => {
 
   it('from() refuses memory of another shape', () => {
     const m = new ConcurrencyManager({ maxConcurrency: 2 });
-    const h = { ...m.handle, maxConcurrency: 3 };
-    expect(() => new ConcurrencyManager(h)).toThrow(InvalidArgumentError);
+    const h = { ...m.handle, id: 'another', config: { ...m.handle.config, maxConcurrency: 3 } };
+    expect(() => ConcurrencyManager.from(h)).toThrow(InvalidArgumentError);
     expect(() =>
       ConcurrencyManager.from({ handle: { kind: 'Semaphore', id: 'x', sab: m.handle.sab } }),
     ).toThrow(InvalidArgumentError);

@@ -3,6 +3,7 @@ import {
   InvalidArgumentError,
   LeakyBucket,
   LeakyBucketFullError,
+  newView,
   now,
   SkeinError,
   TimeoutError,
@@ -127,7 +128,7 @@ describe('LeakyBucket sharing', () => {
     const b = new LeakyBucket({ capacity: 1, leakPerSecond: 0.001 });
     expect(Object.keys(b)).toEqual(['handle']);
     expect(LeakyBucket.from(structuredClone(b))).toBe(b);
-    const other = new LeakyBucket(structuredClone(b.handle));
+    const other = newView<LeakyBucket>(structuredClone(b.handle));
     expect(other.tryAcquire()).toBe(true);
     expect(b.tryAcquire()).toBe(false);
     expect(other.capacity).toBe(1);

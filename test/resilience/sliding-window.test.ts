@@ -1,4 +1,4 @@
-import { AbortError, InvalidArgumentError, now, SlidingWindowLimiter, TimeoutError } from 'skein/internal';
+import { AbortError, InvalidArgumentError, newView, now, SlidingWindowLimiter, TimeoutError } from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 describe('SlidingWindowLimiter options', () => {
@@ -115,7 +115,7 @@ describe('SlidingWindowLimiter sharing', () => {
     const l = new SlidingWindowLimiter({ windowMs: 60_000, limit: 2 });
     expect(Object.keys(l)).toEqual(['handle']);
     expect(SlidingWindowLimiter.from(structuredClone(l))).toBe(l);
-    const other = new SlidingWindowLimiter(structuredClone(l.handle));
+    const other = newView<SlidingWindowLimiter>(structuredClone(l.handle));
     expect(other.limit).toBe(2);
     expect(other.windowMs).toBe(60_000);
     expect(l.tryAcquire()).toBe(true);

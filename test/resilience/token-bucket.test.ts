@@ -1,4 +1,4 @@
-import { AbortError, InvalidArgumentError, TimeoutError, TokenBucket } from 'skein';
+import { AbortError, InvalidArgumentError, newView, TimeoutError, TokenBucket } from 'skein/internal';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // Time is the subject here: fake timers drive both the shared clock (process.hrtime) and the
@@ -158,7 +158,7 @@ describe('TokenBucket sharing', () => {
   it('two objects over the same memory draw from the same tokens', () => {
     const b = new TokenBucket({ capacity: 2, refillPerSecond: 0.001 });
     // A second object over the same memory, as another thread would build it.
-    const other = new TokenBucket(structuredClone(b.handle));
+    const other = newView<TokenBucket>(structuredClone(b.handle));
     expect(other).not.toBe(b);
     expect(b.tryAcquire()).toBe(true);
     expect(other.tryAcquire()).toBe(true);

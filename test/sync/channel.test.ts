@@ -6,6 +6,7 @@ import {
   InvalidArgumentError,
   pendingAsyncWaitCount,
   SerializationError,
+  TAG_BYTES,
   TimeoutError,
 } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
@@ -81,8 +82,8 @@ describe('Channel', () => {
     expect(new Channel({ capacity: 0 }).capacity).toBe(0);
     expect(new Channel({ capacity: 3 }).capacity).toBe(3);
     // bytes round up to a power of two, at least 64
-    expect(new Channel({ capacity: 1, bytes: 100 }).handle.sab.byteLength).toBe(DATA_OFFSET + 128);
-    expect(new Channel({ capacity: 1, bytes: 1 }).handle.sab.byteLength).toBe(DATA_OFFSET + 64);
+    expect(new Channel({ capacity: 1, bytes: 100 }).handle.sab.byteLength).toBe(DATA_OFFSET + 128 + TAG_BYTES);
+    expect(new Channel({ capacity: 1, bytes: 1 }).handle.sab.byteLength).toBe(DATA_OFFSET + 64 + TAG_BYTES);
   });
 
   it('counts messages against capacity: trySend is false when full, tryRecv undefined when empty', () => {

@@ -97,14 +97,23 @@ export function recordBytes(payload: number): number {
   return HEADER + ((payload + 7) & ~7);
 }
 
-/** Allocates a channel's memory. */
-export function createRing(capacity: number, size: number): SharedArrayBuffer {
-  const sab = new SharedArrayBuffer(DATA_OFFSET + size);
+/** Bytes of a channel's memory with a ring of `size` bytes (its owner's tag block follows). */
+export function ringBytes(size: number): number {
+  return DATA_OFFSET + size;
+}
+
+/** Initializes a new channel's (zeroed) memory. */
+export function initRing(sab: SharedArrayBuffer, capacity: number, size: number): void {
   const c = new Int32Array(sab, 0, DATA_OFFSET / 4);
   c[USER_CAP] = capacity;
   c[CAP] = capacity === 0 ? 1 : capacity;
   c[SIZE] = size;
-  return sab;
+}
+
+/** The fixed words of a channel's memory: capacity as given, and ring bytes. */
+export function ringShape(sab: SharedArrayBuffer): { capacity: number; cap: number; size: number } {
+  const c = new Int32Array(sab, 0, DATA_OFFSET / 4);
+  return { capacity: c[USER_CAP], cap: c[CAP], size: c[SIZE] };
 }
 
 /** Typed views over one channel's memory; every thread builds its own over the same SAB. */
@@ -123,7 +132,7 @@ export class RingViews {
     const size = this.c[SIZE];
     if (
       !(size >= MIN_RING && size <= MAX_RING && (size & (size - 1)) === 0) ||
-      sab.byteLength !== DATA_OFFSET + size
+      sab.byteLength < DATA_OFFSET + size
     ) {
       throw new CorruptMemoryError(`channel memory has a ring size of ${size} bytes, which no channel uses`);
     }

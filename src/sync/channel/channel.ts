@@ -1,15 +1,9 @@
 import { type Encoded, newEncoded, ownEncoded } from '../../memory/codec.js';
 import { InvalidArgumentError } from '../../memory/errors.js';
-import {
-  adopt,
-  fromHandle,
-  handleOf,
-  newSharedId,
-  registerSharedKind,
-  type SharedHandle,
-} from '../../memory/handle.js';
+import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../../memory/shared-object.js';
+import { integer, object } from '../../memory/validate.js';
 import { checkAborted, checkWaitOptions, runAsync, runSync, type WaitOptions } from '../../memory/wait/index.js';
-import { createRing, MAX_RING, MIN_RING, ringSizeFor } from './byte-ring.js';
+import { initRing, MAX_RING, MIN_RING, ringBytes, ringShape, ringSizeFor } from './byte-ring.js';
 import { ChannelCore } from './core.js';
 import type { ChannelConsumer } from './consumer.js';
 import { ASYNC_POLL_SPIN, closedError, encodeMessage, PUT_OK, type RecvResult } from './message.js';
@@ -42,21 +36,46 @@ export function coreOf(ch: Channel<unknown>): ChannelCore {
   return core;
 }
 
-function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; bytes: number } {
-  const capacity = opts?.capacity;
-  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > 0x3fffffff) {
-    throw new InvalidArgumentError(`Channel capacity must be an integer >= 0, got ${String(capacity)}`);
-  }
-  let bytes = opts?.bytes;
-  if (bytes === undefined) {
-    bytes = Math.min(Math.max(capacity * 1024, 128 * 1024), 1024 * 1024);
-  } else if (typeof bytes !== 'number' || !Number.isInteger(bytes) || bytes < 1 || bytes > MAX_RING) {
-    throw new InvalidArgumentError(
-      `Channel bytes must be an integer in [1, ${MAX_RING}], got ${String(bytes)} (rounded up to >= ${MIN_RING})`,
-    );
-  }
+/** Most messages a channel holds. */
+const MAX_CAPACITY = 0x3fffffff;
+
+/** What a Channel's handle carries besides its memory: capacity as given, and ring bytes. */
+interface ChannelConfig {
+  readonly capacity: number;
+  readonly bytes: number;
+}
+
+function checkCapacity(opts: ChannelOptions | undefined): ChannelConfig {
+  const o = object<ChannelOptions>(opts, 'Channel options');
+  const capacity = integer(o.capacity, 'Channel capacity', { min: 0, max: MAX_CAPACITY });
+  let bytes = o.bytes;
+  if (bytes === undefined) bytes = Math.min(Math.max(capacity * 1024, 128 * 1024), 1024 * 1024);
+  else integer(bytes, 'Channel bytes', { min: 1, max: MAX_RING });
   return { capacity, bytes: ringSizeFor(bytes) };
 }
+
+// Memory: the control block and ring of byte-ring.ts, then the tag block.
+const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
+  name: 'Channel',
+  tag: 4,
+  layout: 1,
+  checkConfig: (c) => {
+    const { capacity, bytes } = checkCapacity(c as ChannelOptions);
+    if (bytes !== (c as ChannelConfig).bytes) {
+      throw new InvalidArgumentError(`Channel ring bytes must be a power of two in [${MIN_RING}, ${MAX_RING}]`);
+    }
+    return { capacity, bytes };
+  },
+  bodyBytes: (c) => ringBytes(c.bytes),
+  init: (sab, c) => initRing(sab, c.capacity, c.bytes),
+  checkBody: (sab, c) => {
+    const m = ringShape(sab);
+    if (m.capacity !== c.capacity || m.cap !== (c.capacity || 1) || m.size !== c.bytes) {
+      throw corrupt('Channel', `its control block says capacity ${m.capacity} and ${m.size} ring bytes`);
+    }
+  },
+  make: (r) => new Channel(r),
+});
 
 /**
  * Go's channel over shared memory: a bounded FIFO of messages between any threads. Many senders
@@ -97,33 +116,26 @@ function checkCapacity(opts: ChannelOptions | undefined): { capacity: number; by
  * for (let r = jobs.recvSync(); r.ok; r = jobs.recvSync()) handle(r.value);
  * ```
  */
-export class Channel<T = unknown> implements AsyncIterable<T> {
-  readonly handle: SharedHandle;
+export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implements AsyncIterable<T> {
   readonly #core: ChannelCore;
   readonly #p: ChannelProducer;
   readonly #q: ChannelConsumer;
   readonly #enc: Encoded = newEncoded();
 
   constructor(opts: ChannelOptions);
-  /** @internal rebuilds over existing memory; use {@link Channel.from}. */
-  constructor(opts: ChannelOptions | SharedHandle);
-  constructor(opts: ChannelOptions | SharedHandle) {
-    if (opts && typeof (opts as SharedHandle).kind === 'string') {
-      this.handle = opts as SharedHandle;
-    } else {
-      const { capacity, bytes } = checkCapacity(opts as ChannelOptions);
-      this.handle = { kind: 'Channel', id: newSharedId(), sab: createRing(capacity, bytes) };
-    }
+  /** @internal rebuilds over checked memory; use {@link Channel.from}. */
+  constructor(opts: ChannelOptions | Reopen<ChannelConfig>);
+  constructor(opts: ChannelOptions | Reopen<ChannelConfig>) {
+    super(CHANNEL, isReopen(opts) ? opts : checkCapacity(opts));
     this.#core = new ChannelCore(this.handle.sab, this.handle.id, this);
     this.#p = this.#core.producer;
     this.#q = this.#core.consumer;
     cores.set(this, this.#core);
-    if (this.handle !== opts) adopt(this);
   }
 
   /** The live Channel for what arrived from another thread (the clone of one, or its `handle`). */
   static from<T = unknown>(received: unknown): Channel<T> {
-    return fromHandle(handleOf(received, 'Channel'), (h) => new Channel<T>(h));
+    return CHANNEL.open(received) as Channel<T>;
   }
 
   /** Messages the channel holds before a send waits (0: rendezvous). */
@@ -235,4 +247,3 @@ export class Channel<T = unknown> implements AsyncIterable<T> {
   }
 }
 
-registerSharedKind('Channel', (h) => Channel.from(h));

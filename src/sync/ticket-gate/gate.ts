@@ -27,7 +27,8 @@
  * waiters of one thread share one sleep on MOVED (sleeper.ts), which serves them in ticket order.
  */
 import { deadlineFor, now } from '../../memory/clock.js';
-import { InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
+import { TimeoutError } from '../../memory/errors.js';
+import { integer } from '../../memory/validate.js';
 import {
   abortError,
   blockUntil,
@@ -47,17 +48,25 @@ const MAX = 3;
 const MOVED = 4;
 const ABANDON = MOVED + WORD_SLOTS;
 export const RING = 1024;
+/** Most permits a gate holds, and most taken or given at once. */
+export const MAX_COUNT = 0x3fffffff;
 const SLOTS = ABANDON + RING;
 
-/** Allocates and initializes a gate's memory. */
-export function createGate(permits: number): SharedArrayBuffer {
-  const sab = new SharedArrayBuffer(SLOTS * 4);
-  const v = new Int32Array(sab);
+/** Bytes of a gate's memory (its body: the owner's tag block follows, memory/shared-tag.ts). */
+export const GATE_BYTES = SLOTS * 4;
+
+/** Initializes a new gate's (zeroed) memory. */
+export function initGate(sab: SharedArrayBuffer, permits: number): void {
+  const v = new Int32Array(sab, 0, SLOTS);
   v[AVAILABLE] = permits;
   v[MAX] = permits;
   // A cleared slot i must never equal a ticket that maps to it (t % RING === i): i + RING/2 does not.
   for (let i = 0; i < RING; i++) v[ABANDON + i] = i + RING / 2;
-  return sab;
+}
+
+/** The permits a gate's memory says it was made with (its one fixed word), for the owner's body check. */
+export function gateMax(sab: SharedArrayBuffer): number {
+  return new Int32Array(sab, 0, SLOTS)[MAX];
 }
 
 export class TicketGate {
@@ -66,16 +75,9 @@ export class TicketGate {
   /** This thread's async waiters on this gate. */
   readonly #sleeper: GateSleeper;
 
-  /** Views a gate's memory; `kind` names the owner in the error for memory of the wrong size. */
-  constructor(sab: SharedArrayBuffer, kind = 'TicketGate') {
-    // A handle can arrive from anywhere: memory of another size is not a gate, and reading past its
-    // end would throw RangeError deep inside a wait (or, if larger, silently misread the layout).
-    if (sab.byteLength !== SLOTS * 4) {
-      throw new InvalidArgumentError(
-        `a ${kind} handle needs ${SLOTS * 4} bytes of memory, got ${sab.byteLength}`,
-      );
-    }
-    this.v = new Int32Array(sab);
+  /** Views a gate's memory (checked by its owner's kind, memory/shared-object.ts). */
+  constructor(sab: SharedArrayBuffer) {
+    this.v = new Int32Array(sab, 0, SLOTS);
     this.#moved = wordAt(this.v, MOVED);
     this.#sleeper = new GateSleeper(this.#moved);
   }
@@ -194,10 +196,5 @@ export class TicketGate {
 
 /** Checks a permit count argument: a positive safe integer. */
 export function checkCount(n: unknown, what: string, allowZero = false): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 0x3fffffff) {
-    throw new InvalidArgumentError(
-      `${what} must be an integer ${allowZero ? '>= 0' : '>= 1'}, got ${String(n)}`,
-    );
-  }
-  return n;
+  return integer(n, what, { min: allowZero ? 0 : 1, max: MAX_COUNT });
 }

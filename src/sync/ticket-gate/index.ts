@@ -1,3 +1,3 @@
 // The ticket gate: the FIFO-fair permit counter under Semaphore and Mutex (gate.ts), and the
 // sleeper that parks its waiters (sleeper.ts).
-export { checkCount, createGate, RING, TicketGate } from './gate.js';
+export { checkCount, GATE_BYTES, gateMax, initGate, MAX_COUNT, RING, TicketGate } from './gate.js';
