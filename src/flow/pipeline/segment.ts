@@ -13,10 +13,13 @@ import { ChainRunner, type StageFunction } from './chain-runner.js';
 import { registerErrorClass } from '../../pool/index.js';
 import { ChainAbandonedError, ChainSpecMissingError, ChainStageError } from '../errors.js';
 import type { WorkerPool } from '../../pool/index.js';
+import * as resilienceErrors from '../../resilience/errors.js';
 import { Semaphore } from '../../sync/semaphore.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import type { StageDef } from './stage-options.js';
 
+// Errors a stage's policies throw in a worker arrive here as their own classes.
+for (const C of Object.values(resilienceErrors)) registerErrorClass(C);
 registerErrorClass(ChainStageError);
 registerErrorClass(ChainSpecMissingError);
 registerErrorClass(ChainAbandonedError);
