@@ -136,6 +136,10 @@ export type {
   TypedArray,
 } from './flow/index.js';
 
+// observe
+export { MissingPeerDependencyError, serveMetrics } from './observe/index.js';
+export type { HealthReport, MetricsServer, ServeMetricsOptions } from './observe/index.js';
+
 import { setWorkerPreload } from './pool/main/index.js';
 
 // Pool workers import this module first, so every shared kind is registered there and shared

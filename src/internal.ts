@@ -10,5 +10,6 @@ export * from './sync/index.js';
 export * from './pool/index.js';
 export * from './resilience/index.js';
 export * from './flow/index.js';
+export * from './observe/index.js';
 export { BreakerMemory } from './resilience/circuit-breaker-state.js';
 export { TaskControls } from './pool/worker/worker-context.js';

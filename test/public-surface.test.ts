@@ -21,6 +21,8 @@ const VALUES = [
   // flow
   'parallelFor', 'parallelMap', 'parallelReduce',
   'Pipeline',
+  // observe
+  'serveMetrics',
   // errors
   'SkeinError', 'TimeoutError', 'AbortError', 'InvalidArgumentError', 'SerializationError',
   'CorruptMemoryError', 'ChannelClosedError', 'MutexUnlockError', 'SemaphoreReleaseError',
@@ -28,6 +30,7 @@ const VALUES = [
   'PoolClosedError', 'QueueFullError', 'UncloneableTaskError', 'BrokenCircuitError', 'BulkheadRejectedError',
   'ConcurrencyQueueFullError', 'LeakyBucketFullError', 'ClosureVariableError', 'ParallelError',
   'StageFailedError', 'UnhandledDeadLettersError',
+  'MissingPeerDependencyError',
 ];
 
 /** Types the root exports (option, result and event shapes of the values above). */
@@ -44,6 +47,7 @@ const TYPES = [
   'IndexRange', 'ParallelMapOptions', 'ParallelOptions', 'ParallelReduceOptions', 'TypedArray',
   'DeadLetter', 'PipelineMetrics', 'PipelineOptions', 'PoolStage', 'RunStage', 'StageLimiter', 'StageMetrics',
   'StageOptions', 'StageRunContext',
+  'HealthReport', 'MetricsServer', 'ServeMetricsOptions',
 ];
 
 /** Every `.d.ts` under dist/src. */

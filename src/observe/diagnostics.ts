@@ -1,0 +1,108 @@
+/**
+ * `node:diagnostics_channel` events of skein. Subscribe with `diagnostics_channel.subscribe(name, fn)`.
+ *
+ * | channel | message | published when |
+ * |---|---|---|
+ * | `skein:task:start` | `{ pool, fn, id }` | a traced pool's `submit` (or `submitBatch`, with `count`) starts |
+ * | `skein:task:end` | `{ pool, fn, id, ok, durationMs, error? }` | that task settles (value or error) |
+ * | `skein:breaker:state` | `{ breaker, from, to }` | a traced breaker changes state (seen in this thread) |
+ *
+ * Pools and breakers given to {@link serveMetrics} are traced; {@link tracePool} and
+ * {@link traceBreaker} trace others. Publishing costs nothing while a channel has no subscriber.
+ */
+import diagnostics from 'node:diagnostics_channel';
+import type { SubmitOptions, WorkerPool } from '../pool/index.js';
+import type { CircuitBreaker, StateChangeEvent } from '../resilience/index.js';
+
+/** The channel names skein publishes on. */
+export const CHANNELS = {
+  taskStart: 'skein:task:start',
+  taskEnd: 'skein:task:end',
+  breakerState: 'skein:breaker:state',
+} as const;
+
+const taskStart = diagnostics.channel(CHANNELS.taskStart);
+const taskEnd = diagnostics.channel(CHANNELS.taskEnd);
+const breakerState = diagnostics.channel(CHANNELS.breakerState);
+
+/** `skein:task:start`'s message. */
+export interface TaskStartMessage {
+  pool: string;
+  fn: string;
+  id: number;
+  /** Tasks in a `submitBatch` (absent for one `submit`). */
+  count?: number;
+}
+
+/** `skein:task:end`'s message. */
+export interface TaskEndMessage extends TaskStartMessage {
+  ok: boolean;
+  durationMs: number;
+  error?: unknown;
+}
+
+/** `skein:breaker:state`'s message. */
+export interface BreakerStateMessage extends StateChangeEvent {
+  breaker: string;
+}
+
+const traced = new WeakSet<object>();
+let nextId = 1;
+
+function traceCall<R>(pool: string, fn: string, count: number | undefined, run: () => Promise<R>): Promise<R> {
+  if (!taskStart.hasSubscribers && !taskEnd.hasSubscribers) return run();
+  const id = nextId++;
+  const base: TaskStartMessage = count === undefined ? { pool, fn, id } : { pool, fn, id, count };
+  taskStart.publish(base);
+  const t0 = performance.now();
+  return run().then(
+    (v) => {
+      taskEnd.publish({ ...base, ok: true, durationMs: performance.now() - t0 } satisfies TaskEndMessage);
+      return v;
+    },
+    (error: unknown) => {
+      taskEnd.publish({ ...base, ok: false, durationMs: performance.now() - t0, error } satisfies TaskEndMessage);
+      throw error;
+    },
+  );
+}
+
+/**
+ * Makes `pool.submit` and `pool.submitBatch` publish `skein:task:start` / `skein:task:end` (on the
+ * main thread, from submit to settle). Idempotent; returns the pool.
+ *
+ * @example
+ * ```ts
+ * diagnostics_channel.subscribe('skein:task:end', (m) => log(m.pool, m.fn, m.durationMs));
+ * tracePool(pool, 'hash');
+ * ```
+ */
+export function tracePool<P extends WorkerPool>(pool: P, name: string): P {
+  if (traced.has(pool)) return pool;
+  traced.add(pool);
+  const submit = pool.submit.bind(pool);
+  const submitBatch = pool.submitBatch.bind(pool);
+  Object.defineProperty(pool, 'submit', {
+    configurable: true,
+    value: <R>(input: unknown, opts?: SubmitOptions): Promise<R> =>
+      traceCall(name, opts?.fn ?? 'default', undefined, () => submit<R>(input, opts)),
+  });
+  Object.defineProperty(pool, 'submitBatch', {
+    configurable: true,
+    value: <R>(inputs: Iterable<unknown>, opts?: SubmitOptions): Promise<R[]> => {
+      const items = Array.isArray(inputs) ? inputs : [...inputs];
+      return traceCall(name, opts?.fn ?? 'default', items.length, () => submitBatch<R>(items, opts));
+    },
+  });
+  return pool;
+}
+
+/** Makes `breaker`'s state changes publish `skein:breaker:state`. Idempotent; returns the breaker. */
+export function traceBreaker(breaker: CircuitBreaker, name: string): CircuitBreaker {
+  if (traced.has(breaker)) return breaker;
+  traced.add(breaker);
+  breaker.on('stateChange', (e) => {
+    if (breakerState.hasSubscribers) breakerState.publish({ breaker: name, from: e.from, to: e.to } satisfies BreakerStateMessage);
+  });
+  return breaker;
+}

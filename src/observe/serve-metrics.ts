@@ -1,0 +1,119 @@
+/**
+ * `serveMetrics`: an HTTP endpoint with `/metrics` (Prometheus text through prom-client) and
+ * `/health` (JSON), bound to loopback unless told otherwise: metrics can reveal what a process does,
+ * so exposing them beyond the machine is a choice the caller makes by passing `host`.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WorkerPool } from '../pool/index.js';
+import { CircuitBreaker } from '../resilience/index.js';
+import { traceBreaker, tracePool } from './diagnostics.js';
+import { createPrometheusExport, type Observed } from './prometheus.js';
+
+/** Options of {@link serveMetrics}. */
+export interface ServeMetricsOptions {
+  /** TCP port; 0 picks a free one (read it from the result). Default 9464. */
+  port?: number;
+  /** Address to bind. Default '127.0.0.1' (loopback only). */
+  host?: string;
+  /**
+   * What to export, by name: pools, breakers, TokenBuckets, ConcurrencyManagers, SharedHistograms
+   * (or a function returning them, read at each scrape). Pools and breakers are also traced on the
+   * diagnostics channels (see diagnostics.ts).
+   */
+  objects?: Observed | (() => Observed);
+}
+
+/** A running metrics endpoint. */
+export interface MetricsServer {
+  readonly server: Server;
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port` */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** What `/health` answers: 200 with status 'ok', or 503 with 'degraded' and the reasons. */
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  problems: string[];
+  pools: Record<string, { workers: number; healthy: number }>;
+  breakers: Record<string, string>;
+}
+
+function health(objects: Observed): HealthReport {
+  const r: HealthReport = { status: 'ok', problems: [], pools: {}, breakers: {} };
+  for (const [name, o] of Object.entries(objects)) {
+    if (o instanceof WorkerPool) {
+      const hs = o.getHealthStatus();
+      const healthy = hs.filter((h) => h.healthy).length;
+      r.pools[name] = { workers: hs.length, healthy };
+      if (hs.length > 0 && healthy === 0) r.problems.push(`pool ${name}: no healthy worker`);
+    } else if (o instanceof CircuitBreaker) {
+      r.breakers[name] = o.state;
+      if (o.state !== 'closed' && o.state !== 'forced-closed') r.problems.push(`breaker ${name}: ${o.state}`);
+    }
+  }
+  if (r.problems.length > 0) r.status = 'degraded';
+  return r;
+}
+
+/**
+ * Serves `/metrics` and `/health` for `objects`. Resolves once listening. Needs prom-client (an
+ * optional peer dependency): without it, rejects with MissingPeerDependencyError.
+ *
+ * @example
+ * ```ts
+ * const m = await serveMetrics({ port: 9464, objects: { hash: pool, upstream: breaker } });
+ * // curl http://127.0.0.1:9464/metrics
+ * await m.close();
+ * ```
+ */
+export async function serveMetrics(opts: ServeMetricsOptions = {}): Promise<MetricsServer> {
+  const { port = 9464, host = '127.0.0.1', objects = {} } = opts;
+  const read = (): Observed => {
+    const o = typeof objects === 'function' ? objects() : objects;
+    for (const [name, x] of Object.entries(o)) {
+      if (x instanceof WorkerPool) tracePool(x, name);
+      else if (x instanceof CircuitBreaker) traceBreaker(x, name);
+    }
+    return o;
+  };
+  read();
+  const prom = createPrometheusExport(read);
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    } else if (path === '/metrics') {
+      prom.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': prom.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
+      );
+    } else if (path === '/health') {
+      const h = health(read());
+      res.writeHead(h.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));
+    } else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /health\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    server,
+    host: addr.address,
+    port: addr.port,
+    url: `http://${shown}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
