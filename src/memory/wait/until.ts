@@ -19,12 +19,15 @@ import { type Interrupt, sleepAsync, sleepSync } from './sleep.js';
 import { register, unregister, type WaitWord } from './word.js';
 import { WORKER_SPIN } from '../spin.js';
 
-/** The timeout of the next sleep (undefined: none); throws TimeoutError once past the deadline. */
-function sleepMs(lim: Limits): number | undefined {
-  if (lim.deadline === Number.POSITIVE_INFINITY) return undefined;
+/**
+ * The timeout of the next sleep (undefined: none), at most `pollMs`; throws TimeoutError once past
+ * the deadline.
+ */
+function sleepMs(lim: Limits, pollMs: number | undefined): number | undefined {
+  if (lim.deadline === Number.POSITIVE_INFINITY) return pollMs;
   const left = lim.deadline - now();
   if (left <= 0) throw timeoutError(lim.what, lim.timeout);
-  return left;
+  return pollMs === undefined ? left : Math.min(left, pollMs);
 }
 
 /**
@@ -49,9 +52,10 @@ function look<T>(w: WaitWord, attempt: () => T | undefined, lim: Limits): { r: T
  * Blocks the calling thread until `attempt()` returns something other than undefined, trying it
  * again after every change of `w`. Throws TimeoutError past the deadline (checked even while the
  * word keeps changing) and AbortError when the signal has fired (checked between sleeps: a
- * blocked thread runs no event loop).
+ * blocked thread runs no event loop). `pollMs`: sleep at most this long before trying again even
+ * if the word did not move (for an attempt that also watches time, like the ticket gate's).
  */
-export function blockUntil<T>(w: WaitWord, attempt: () => T | undefined, lim: Limits): T {
+export function blockUntil<T>(w: WaitWord, attempt: () => T | undefined, lim: Limits, pollMs?: number): T {
   const spin = isMainThread ? 0 : WORKER_SPIN / 16;
   for (let i = 0; i < spin; i++) {
     const r = attempt();
@@ -63,7 +67,7 @@ export function blockUntil<T>(w: WaitWord, attempt: () => T | undefined, lim: Li
     if (r !== undefined) return r;
     let ms: number | undefined;
     try {
-      ms = sleepMs(lim);
+      ms = sleepMs(lim, pollMs);
     } catch (err) {
       unregister(w, seen);
       throw err;
@@ -81,6 +85,7 @@ export async function waitUntil<T>(
   attempt: () => T | undefined,
   lim: Limits,
   interrupt?: Interrupt,
+  pollMs?: number,
 ): Promise<T> {
   if (lim.signal?.aborted) throw abortError(lim.signal);
   const first = attempt();
@@ -92,7 +97,7 @@ export async function waitUntil<T>(
     if (r !== undefined) return r;
     let ms: number | undefined;
     try {
-      ms = sleepMs(lim);
+      ms = sleepMs(lim, pollMs);
     } catch (err) {
       unregister(w, seen);
       throw err;

@@ -8,7 +8,10 @@
  *   2 SERVING    ticket now at the head of the line
  *   3 MAX        permits the gate was made with; AVAILABLE never exceeds it
  *   4..7 MOVED   wait word (memory/wait/word.ts): notified on every release and every change of SERVING
- *   8.. ABANDON  ring of RING slots: ABANDON[t % RING] === t marks ticket t as given up
+ *   8.. ABANDON  ring of RING slots, the state of ticket t in ABANDON[t % RING] (H = RING / 2):
+ *                  t: given up; t + H + 1: claimed by its owner at the head; t + H + 2: done
+ *                  (passed over); anything else: pending (a value left by ticket t - RING)
+ *   8 + RING.. NEED  ring of RING slots: NEED[t % RING] permits ticket t waits for
  *
  * A waiter takes a ticket (CAS on NEXT) and waits until SERVING reaches it and enough permits are
  * free; only the head subtracts permits, so a large request at the head is never overtaken by small
@@ -23,6 +26,18 @@
  * At most RING tickets may be out at once (NEXT - SERVING < RING), so two live tickets never share
  * an ABANDON slot; further waiters wait for room before taking a ticket.
  *
+ * Invariants of the gate's line, cited below as "gate.ts invariant N":
+ * 1. SERVING moves only by #advance, called by exactly one thread per ticket: the one whose CAS
+ *    moved that ticket's ABANDON slot to claimed (its owner at the head) or from given-up to done.
+ * 2. The owner of ticket t takes permits only after claiming t (CAS from a pending value). Once t
+ *    is given up or done, the claim fails and the owner lines up again with a new ticket.
+ * 3. A waiter that dies keeps its ticket: so a waiter that sees the same head h, with the permits h
+ *    waits for free (AVAILABLE >= NEED[h]) and the word not moved, for GATE_STALL_MS on its own
+ *    clock, gives h up on its owner's behalf (CAS pending -> h) and, h being the head, passes it.
+ *    A live owner that was merely stalled that long loses its place (invariant 2), never a permit.
+ * 4. Giving up is the same CAS for the owner (timeout, abort) and for another thread (invariant 3),
+ *    so exactly one of them passes the ticket, and no ticket is passed twice.
+ *
  * Waiting: a blocking waiter (`takeSync`) sleeps on MOVED itself (memory/wait/until.ts). The async
  * waiters of one thread share one sleep on MOVED (sleeper.ts), which serves them in ticket order.
  */
@@ -34,6 +49,7 @@ import {
   blockUntil,
   limitsOf,
   notifyAll,
+  seqOf,
   type WaitOptions,
   type WaitWord,
   WORD_SLOTS,
@@ -50,7 +66,24 @@ const ABANDON = MOVED + WORD_SLOTS;
 export const RING = 1024;
 /** Most permits a gate holds, and most taken or given at once. */
 export const MAX_COUNT = 0x3fffffff;
-const SLOTS = ABANDON + RING;
+const NEED = ABANDON + RING;
+const SLOTS = NEED + RING;
+const MASK = RING - 1;
+const H = RING / 2;
+/** How long a head that could take its permits may stand still before others pass it (invariant 3). */
+export const GATE_STALL_MS = 1000;
+/** Longest sleep of a waiter, so that it looks at a head that stands still. */
+const POLL_MS = GATE_STALL_MS / 4;
+
+const claimedMark = (t: number): number => (t + H + 1) | 0;
+const doneMark = (t: number): number => (t + H + 2) | 0;
+
+/** What a waiter saw of the head: which ticket, the word's SEQ then, and since when (its own clock). */
+interface HeadWatch {
+  head: number;
+  seq: number;
+  since: number;
+}
 
 /** Bytes of a gate's memory (its body: the owner's tag block follows, memory/shared-tag.ts). */
 export const GATE_BYTES = SLOTS * 4;
@@ -61,13 +94,16 @@ export function initGate(sab: SharedArrayBuffer, permits: number): void {
   v[AVAILABLE] = permits;
   v[MAX] = permits;
   // A cleared slot i must never equal a ticket that maps to it (t % RING === i): i + RING/2 does not.
-  for (let i = 0; i < RING; i++) v[ABANDON + i] = i + RING / 2;
+  for (let i = 0; i < RING; i++) v[ABANDON + i] = i + H;
 }
 
 /** The permits a gate's memory says it was made with (its one fixed word), for the owner's body check. */
 export function gateMax(sab: SharedArrayBuffer): number {
   return new Int32Array(sab, 0, SLOTS)[MAX];
 }
+
+/** Heads of a ticket line this thread passed because they stood still (invariant 3). */
+export const gateStats = { passedDead: 0 };
 
 export class TicketGate {
   readonly v: Int32Array;
@@ -96,23 +132,54 @@ export class TicketGate {
     let s = (t + 1) | 0;
     for (;;) {
       Atomics.store(v, SERVING, s);
-      const slot = ABANDON + (s & (RING - 1));
-      if (Atomics.compareExchange(v, slot, s, (s + RING / 2) | 0) !== s) break;
+      const slot = ABANDON + (s & MASK);
+      if (Atomics.compareExchange(v, slot, s, doneMark(s)) !== s) break;
       s = (s + 1) | 0;
     }
     notifyAll(this.#moved);
   }
 
-  #abandon(t: number): void {
+  /** Claims ticket `t` for its owner (invariant 2); false when it was given up or passed meanwhile. */
+  #claim(t: number): boolean {
+    const slot = ABANDON + (t & MASK);
+    const x = Atomics.load(this.v, slot);
+    if (x === t || x === doneMark(t) || x === claimedMark(t)) return false;
+    return Atomics.compareExchange(this.v, slot, x, claimedMark(t)) === x;
+  }
+
+  /** Gives ticket `t` up (its owner, or another thread for a dead owner: invariant 4). */
+  #abandon(t: number): boolean {
     const v = this.v;
-    if (Atomics.load(v, SERVING) === t) {
+    const slot = ABANDON + (t & MASK);
+    const x = Atomics.load(v, slot);
+    if (x === t || x === doneMark(t) || x === claimedMark(t)) return false;
+    if (Atomics.compareExchange(v, slot, x, t) !== x) return false;
+    if (Atomics.load(v, SERVING) === t && Atomics.compareExchange(v, slot, t, doneMark(t)) === t) {
       this.#advance(t);
+    }
+    return true;
+  }
+
+  /**
+   * Invariant 3: a waiter not at the head watches it, and passes a head that stood still for
+   * GATE_STALL_MS while it could have taken its permits.
+   */
+  #watchHead(w: HeadWatch): void {
+    const v = this.v;
+    const h = Atomics.load(v, SERVING);
+    if (h === Atomics.load(v, NEXT) || Atomics.load(v, AVAILABLE) < Atomics.load(v, NEED + (h & MASK))) {
+      w.since = -1;
       return;
     }
-    const slot = ABANDON + (t & (RING - 1));
-    Atomics.store(v, slot, t);
-    if (Atomics.load(v, SERVING) === t && Atomics.compareExchange(v, slot, t, (t + RING / 2) | 0) === t) {
-      this.#advance(t);
+    const seq = seqOf(this.#moved);
+    const t = now();
+    if (w.since < 0 || w.head !== h || w.seq !== seq) {
+      w.head = h;
+      w.seq = seq;
+      w.since = t;
+    } else if (t - w.since >= GATE_STALL_MS && this.#abandon(h)) {
+      gateStats.passedDead++;
+      w.since = -1;
     }
   }
 
@@ -121,6 +188,7 @@ export class TicketGate {
     const v = this.v;
     const s = Atomics.load(v, SERVING);
     if (Atomics.compareExchange(v, NEXT, s, (s + 1) | 0) !== s) return false;
+    if (!this.#claim(s)) return false; // passed over meanwhile (stalled a second): it advanced
     const ok = Atomics.load(v, AVAILABLE) >= n;
     if (ok) Atomics.sub(v, AVAILABLE, n);
     this.#advance(s);
@@ -131,31 +199,57 @@ export class TicketGate {
   #taker(n: number): Taker {
     const v = this.v;
     let ticket: number | undefined;
-    const attempt = (): true | undefined => {
-      if (ticket === undefined) {
-        const t = Atomics.load(v, NEXT);
-        if (((t - Atomics.load(v, SERVING)) | 0) >= RING) return undefined;
-        if (Atomics.compareExchange(v, NEXT, t, (t + 1) | 0) !== t) return attempt();
-        ticket = t;
-      }
-      if (Atomics.load(v, SERVING) !== ticket || Atomics.load(v, AVAILABLE) < n) return undefined;
-      Atomics.sub(v, AVAILABLE, n);
-      const t = ticket;
-      ticket = undefined;
-      this.#advance(t);
-      return true;
+    const watch: HeadWatch = { head: 0, seq: 0, since: -1 };
+    const taker: Taker = {
+      attempt: () => {
+        for (;;) {
+          if (ticket === undefined) {
+            const t = Atomics.load(v, NEXT);
+            if (((t - Atomics.load(v, SERVING)) | 0) >= RING) {
+              this.#watchHead(watch);
+              return undefined;
+            }
+            if (Atomics.compareExchange(v, NEXT, t, (t + 1) | 0) !== t) continue;
+            Atomics.store(v, NEED + (t & MASK), n);
+            ticket = t;
+          }
+          if (Atomics.load(v, SERVING) !== ticket) {
+            this.#watchHead(watch);
+            return undefined;
+          }
+          if (Atomics.load(v, AVAILABLE) < n) return undefined;
+          const t = ticket;
+          ticket = undefined;
+          if (!this.#claim(t)) {
+            taker.requeued = true; // passed over as dead (invariant 3): line up again
+            continue;
+          }
+          Atomics.sub(v, AVAILABLE, n);
+          this.#advance(t);
+          return true;
+        }
+      },
+      giveUp: () => {
+        const t = ticket;
+        ticket = undefined;
+        if (t === undefined) return;
+        // At the head it passes its own ticket, unless another thread passed it already.
+        if (Atomics.load(v, SERVING) === t) {
+          if (this.#claim(t)) this.#advance(t);
+        } else {
+          this.#abandon(t);
+        }
+      },
+      hasTicket: () => ticket !== undefined,
+      requeued: false,
     };
-    const giveUp = (): void => {
-      if (ticket !== undefined) this.#abandon(ticket);
-      ticket = undefined;
-    };
-    return { attempt, giveUp, hasTicket: () => ticket !== undefined };
+    return taker;
   }
 
   takeSync(n: number, opts: WaitOptions | undefined, what: string): void {
     const { attempt, giveUp } = this.#taker(n);
     try {
-      blockUntil(this.#moved, attempt, limitsOf(opts, what));
+      blockUntil(this.#moved, attempt, limitsOf(opts, what), POLL_MS);
     } catch (err) {
       giveUp();
       throw err;
@@ -178,7 +272,7 @@ export class TicketGate {
       t.giveUp();
       return Promise.reject(timeoutError());
     }
-    return this.#sleeper.wait(t, deadline, timeoutError, signal);
+    return this.#sleeper.wait(t, deadline, timeoutError, signal, POLL_MS);
   }
 
   /** Adds `n` permits; returns false (and adds nothing) if that would pass MAX. */

@@ -61,6 +61,8 @@ export interface Taker {
   /** Gives up the ticket, if it holds one, leaving no hole in the line. */
   giveUp: () => void;
   hasTicket: () => boolean;
+  /** Set by attempt() when the waiter was passed over as dead and lined up again (gate.ts invariant 3). */
+  requeued: boolean;
 }
 
 /** An async waiter of this thread. */
@@ -86,6 +88,8 @@ export class GateSleeper {
   readonly #kick: Interrupt = { wake: undefined };
   /** No waiter's deadline comes before this (it may be earlier than needed: then a spare wake-up). */
   #nextDeadline = Number.POSITIVE_INFINITY;
+  /** Longest sleep: the first in line watches the gate's head for standing still. */
+  #pollMs = Number.POSITIVE_INFINITY;
 
   constructor(moved: WaitWord<'TicketGate.moved'>) {
     this.#moved = moved;
@@ -106,7 +110,9 @@ export class GateSleeper {
     deadline: number,
     timeoutError: () => Error,
     signal: AbortSignal | undefined,
+    pollMs: number,
   ): Promise<void> {
+    this.#pollMs = pollMs;
     return new Promise<void>((resolve, reject) => {
       let unwatch: (() => void) | undefined;
       const w: AsyncWaiter = {
@@ -159,7 +165,7 @@ export class GateSleeper {
           unregister(this.#moved, seen);
           return;
         }
-        const left = this.#nextDeadline - now();
+        const left = Math.min(this.#nextDeadline - now(), this.#pollMs);
         seens[0] = seen;
         await sleepAsync(
           this.#words,
@@ -181,7 +187,16 @@ export class GateSleeper {
     while (line.length > 0) {
       const w = line.first()!;
       if (!w.done) {
-        if (!w.attempt()) break; // not its turn (or too few permits): nor anyone's behind it
+        const ok = w.attempt();
+        if (!ok && w.requeued) {
+          // Passed over as dead while this thread was stalled: its new ticket is the latest.
+          w.requeued = false;
+          line.shift();
+          line.push(w);
+          if (line.first() === w) break;
+          continue;
+        }
+        if (!ok) break; // not its turn (or too few permits): nor anyone's behind it
         w.settle();
       }
       line.shift();
