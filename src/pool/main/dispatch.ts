@@ -4,8 +4,9 @@
  * Per task the main thread encodes the input, writes one record into the ring of the task's
  * priority and stores its resolvers in a slot: no message, no syscall, no O(n) queue operation.
  * Records are published (one `Atomics.store`) and sleeping workers woken (one notify, only if some
- * sleep) once per burst of submits, in a microtask. `postMessage` is kept for what rings cannot
- * carry: transfer lists, oversized values and shared objects.
+ * sleep) once per burst of submits, in a microtask. An input holding shared memory rides the rings
+ * too: its buffers go to each worker once, and its record names them by id (sab-shipper.ts).
+ * `postMessage` is kept for what rings cannot carry: transfer lists and oversized values.
  *
  * It owns the task rings, the function ids, the publish and flush state and the main thread's
  * result spin; settlement and the lifecycle reach it through {@link Placer}.
@@ -21,6 +22,7 @@ import {
   PRIO_MASK,
   SlotState,
   SPINNER,
+  sabPrefix,
   taskWord,
   TaskRingWriter,
   W_INFLIGHT,
@@ -32,6 +34,7 @@ import type { ResolvedOptions } from './options.js';
 import type { PoolMemory } from './pool-memory.js';
 import type { Placer, Settler, WorkerView } from './ports.js';
 import { ResultSpin, type SpinState } from './result-spin.js';
+import { SabShipper } from './sab-shipper.js';
 import { type Aux, DEFAULT_PRIORITY, MAX_PRIORITY, type Target, type TaskExtras } from './task-queue.js';
 import type { WorkerEntry } from './worker-entry.js';
 
@@ -61,6 +64,7 @@ export class Dispatcher implements Placer {
   #workerAwake = false;
   readonly spin: ResultSpin;
   readonly #spinState: SpinState;
+  readonly #shipper: SabShipper;
 
   constructor(
     private readonly mem: PoolMemory,
@@ -73,6 +77,9 @@ export class Dispatcher implements Placer {
       this.#rings[p] = new TaskRingWriter(createRing(p === DEFAULT_PRIORITY ? DEFAULT_RING : OTHER_RING));
     }
     this.spin = new ResultSpin(o.spinMicros, o.spinAuto);
+    this.#shipper = new SabShipper((msg) => {
+      for (const e of workers.entries) if (e && !e.exited) this.mail(e, msg);
+    });
     this.#spinState = {
       backlog: () => mem.queue.length > 0 || mem.slots.inUse > workers.workerCount * o.concurrency,
       workerAwake: () => this.#workerAwake,
@@ -88,6 +95,19 @@ export class Dispatcher implements Placer {
 
   ringSabs(): SharedArrayBuffer[] {
     return this.#rings.map((r) => r?.sab);
+  }
+
+  sabsForInit(): { sabIds: number[]; sabs: SharedArrayBuffer[] } {
+    return this.#shipper.forInit();
+  }
+
+  resolveSab(id: number): SharedArrayBuffer {
+    return this.#shipper.resolve(id);
+  }
+
+  /** Shared buffers the workers hold for this pool now. */
+  get shippedBuffers(): number {
+    return this.#shipper.size;
   }
 
   ringHeads(): number[] {
@@ -131,12 +151,18 @@ export class Dispatcher implements Placer {
     // `stored` is a primitive, an object's encoding (made at submit), or a raw object with a transfer list.
     const enc = extras?.transfer ? undefined : isEncoded(stored) ? stored : encode(stored, this.#enc);
     const ring = this.#rings[priority];
-    const plen = enc ? payloadLength(enc) : 0;
-    if (enc === undefined || enc.sabs !== null || plen > ring.maxPayload) {
+    let plen = enc ? payloadLength(enc) : 0;
+    let sabIds: number[] | undefined;
+    if (enc !== undefined && enc.sabs !== null && plen + sabPrefix(enc.sabs.length) <= ring.maxPayload) {
+      // Ships the buffers new to the workers before the record exists (sab-shipper.ts S1).
+      sabIds = this.#shipper.ship(enc.sabs);
+      plen += sabPrefix(sabIds.length);
+    }
+    if (enc === undefined || (enc.sabs !== null && sabIds === undefined) || plen > ring.maxPayload) {
       return this.#placeDirect(priority, stored, fnId, target, aux, extras, enqueued);
     }
     const s = slots.alloc();
-    if (!ring.tryWrite(s, fnId, enc, plen)) {
+    if (!ring.tryWrite(s, fnId, enc, plen, sabIds)) {
       slots.release(s);
       return false;
     }
@@ -195,7 +221,7 @@ export class Dispatcher implements Placer {
     this.settler.ensureResultLoop();
   }
 
-  /** Posts a task to the least busy worker with room (transfer lists, oversized or shared-object inputs). */
+  /** Posts a task to the least busy worker with room (transfer lists, oversized inputs). */
   #placeDirect(
     priority: number,
     stored: unknown,

@@ -63,6 +63,10 @@ export interface Placer {
   fnNamesNow(): string[];
   /** Task ring buffers by priority, for a new worker's init. */
   ringSabs(): SharedArrayBuffer[];
+  /** Every shared buffer shipped to the workers so far, for a new worker's init (sab-shipper.ts). */
+  sabsForInit(): { sabIds: number[]; sabs: SharedArrayBuffer[] };
+  /** The buffer a result record names by id. */
+  resolveSab(id: number): SharedArrayBuffer;
   /** The claim position of each ring (index 1..10), read before a recovery. */
   ringHeads(): number[];
   /** Records below `heads` that no worker marked CONSUMED (their claimer died); see ring.ts. */

@@ -121,8 +121,10 @@ export class WorkerLifecycle implements WorkerView {
     if (index >= MAX_WORKER_INDEX) return undefined;
     let im = this.#indexMem[index];
     if (!im) {
+      const results = new ResultRingReader(createRing(RESULT_RING));
+      results.resolveSab = (id) => this.#placer.resolveSab(id);
       im = {
-        results: new ResultRingReader(createRing(RESULT_RING)),
+        results,
         waitHist: new SharedHistogram(),
         runHist: new SharedHistogram(),
       };
@@ -154,6 +156,7 @@ export class WorkerLifecycle implements WorkerView {
       runHist: im.runHist.sab,
       fnNames: this.#placer.fnNamesNow(),
       preload: [...preload],
+      ...this.#placer.sabsForInit(),
     };
     e.worker.postMessage(init);
     e.worker.on('message', (m: WorkerMessage) => this.#onMessage(e, m));

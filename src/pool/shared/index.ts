@@ -31,7 +31,7 @@ export {
   WORKERS_AT,
   WorkerState,
 } from './layout.js';
-export { createRing, ResultRingReader, ResultRingWriter, TaskRingReader, TaskRingWriter } from './ring.js';
+export { createRing, ResultRingReader, ResultRingWriter, sabPrefix, TaskRingReader, TaskRingWriter } from './ring.js';
 export {
   closureError,
   compileFunction,

@@ -152,6 +152,9 @@ export interface WorkerInit {
   fnNames: string[];
   /** Modules to import before the task module (see `setWorkerPreload`). */
   preload: string[];
+  /** The shared buffers the pool has shipped so far, with their ids (main/sab-shipper.ts). */
+  sabIds: number[];
+  sabs: SharedArrayBuffer[];
 }
 
 /** Messages a worker posts to the main thread. */
@@ -164,4 +167,8 @@ export type WorkerMessage =
 export type MainMessage =
   | { type: 'fn'; id: number; name: string }
   | { type: 'abort'; slot: number; gen: number }
-  | { type: 'task'; slot: number; fnId: number; input: unknown };
+  | { type: 'task'; slot: number; fnId: number; input: unknown }
+  /** Shared buffers that ring records may name by id from now on (main/sab-shipper.ts). */
+  | { type: 'sabs'; ids: number[]; sabs: SharedArrayBuffer[] }
+  /** Ids no record will name again: the worker drops its table's hold on them. */
+  | { type: 'sab-forget'; ids: number[] };

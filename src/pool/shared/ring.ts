@@ -12,7 +12,13 @@
  *   +4   SLOT       the task's slot in the pool's slot table
  *   +8   META       codec tag (low 8 bits) | function id or result status (<< 8)
  *   +12  PAYLOAD    payload length in bytes
- *   +16  payload    Int32 / Float64 written in place; other values as codec bytes
+ *   +16  payload    Int32 / Float64 written in place; other values as codec bytes. A value that holds
+ *                   SharedArrayBuffers (codec tag V8Shared) starts with their ids instead of the
+ *                   buffers, which cannot be written to memory:
+ *                     +16 COUNT (u32) | +20 unused | +24 ids (f64 each, `sabId`) | then the v8 bytes
+ *                   Its reader turns the ids back into buffers through `resolveSab` (a SabTable that
+ *                   the buffers were shipped to beforehand; see main/sab-shipper.ts for why they are
+ *                   always there first).
  *
  * Why it is race-free: the producer writes a record with plain stores and only then publishes it
  * with `Atomics.store(TAIL)`; a consumer reads TAIL with `Atomics.load` before reading any record
@@ -34,6 +40,10 @@ const CONSUMED = 1 << 30;
 const PAD = 1 << 29;
 const LEN_MASK = PAD - 1;
 const HDR = 16;
+/** Bytes before the v8 bytes of a V8Shared payload with `n` buffer ids. */
+export function sabPrefix(n: number): number {
+  return 8 + 8 * n;
+}
 
 /** Allocates a ring with `size` data bytes (a power of two, >= 4096). */
 export function createRing(size: number): SharedArrayBuffer {
@@ -51,6 +61,8 @@ class Ring {
   readonly mask: number;
   /** Largest payload a record may carry; bigger values travel by postMessage. */
   readonly maxPayload: number;
+  /** Turns a buffer id of a V8Shared record back into the buffer (readers of such records set it). */
+  resolveSab: ((id: number) => SharedArrayBuffer) | undefined;
 
   constructor(readonly sab: SharedArrayBuffer) {
     this.size = sab.byteLength - DATA;
@@ -63,8 +75,11 @@ class Ring {
     this.maxPayload = this.size / 4 - HDR;
   }
 
-  /** Writes one record at `pos` (already known to fit contiguously). Returns its length. */
-  put(pos: number, slot: number, meta: number, e: Encoded, plen: number): number {
+  /**
+   * Writes one record at `pos` (already known to fit contiguously). Returns its length. `plen`
+   * counts the payload as written: with `sabIds`, their prefix too.
+   */
+  put(pos: number, slot: number, meta: number, e: Encoded, plen: number, sabIds?: readonly number[]): number {
     const off = pos & this.mask;
     const len = (HDR + plen + 15) & ~15;
     const i = off >> 2;
@@ -74,7 +89,13 @@ class Ring {
     i32[i + 3] = plen;
     if (e.tag === Tag.Int32) i32[i + 4] = e.num;
     else if (e.tag === Tag.Float64) this.f64[(off + HDR) >> 3] = e.num;
-    else if (plen > 0) this.u8.set(e.bytes as Uint8Array, off + HDR);
+    else if (sabIds !== undefined) {
+      const n = sabIds.length;
+      i32[i + 4] = n;
+      const at = (off + HDR + 8) >> 3;
+      for (let k = 0; k < n; k++) this.f64[at + k] = sabIds[k];
+      this.u8.set(e.bytes as Uint8Array, off + HDR + sabPrefix(n));
+    } else if (plen > 0) this.u8.set(e.bytes as Uint8Array, off + HDR);
     i32[i] = len;
     return len;
   }
@@ -100,7 +121,21 @@ class Ring {
       throw new CorruptMemoryError(`ring record at ${off} has impossible payload length ${plen}`);
     }
     if (tag === Tag.String) return this.buf.toString('utf8', off + HDR, off + HDR + plen);
+    if (tag === Tag.V8Shared) return this.#sharedValue(off, plen);
     return decode(tag, this.u8.slice(off + HDR, off + HDR + plen));
+  }
+
+  #sharedValue(off: number, plen: number): unknown {
+    const n = this.i32[(off + HDR) >> 2];
+    if (n <= 0 || sabPrefix(n) > plen) {
+      throw new CorruptMemoryError(`ring record at ${off} names ${n} shared buffers in ${plen} bytes`);
+    }
+    const resolve = this.resolveSab;
+    if (!resolve) throw new CorruptMemoryError(`ring record at ${off} names shared buffers this reader cannot resolve`);
+    const sabs: SharedArrayBuffer[] = new Array(n);
+    const at = (off + HDR + 8) >> 3;
+    for (let k = 0; k < n; k++) sabs[k] = resolve(this.f64[at + k]);
+    return decode(Tag.V8Shared, this.u8.slice(off + HDR + sabPrefix(n), off + HDR + plen), sabs);
   }
 
   slotAt(pos: number): number {
@@ -141,8 +176,11 @@ export class TaskRingWriter extends Ring {
     this.#reclaim = r;
   }
 
-  /** Appends a task record unless the ring lacks room; it becomes visible at the next {@link publish}. */
-  tryWrite(slot: number, fnId: number, e: Encoded, plen: number): boolean {
+  /**
+   * Appends a task record unless the ring lacks room; it becomes visible at the next {@link publish}.
+   * A V8Shared value passes the ids of its buffers (`plen` counts their prefix).
+   */
+  tryWrite(slot: number, fnId: number, e: Encoded, plen: number, sabIds?: readonly number[]): boolean {
     const { pad, len } = this.fit(this.#write, plen);
     if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) {
       this.#reclaimSpace();
@@ -152,7 +190,7 @@ export class TaskRingWriter extends Ring {
       this.writePad(this.#write, pad, true);
       this.#write = (this.#write + pad) | 0;
     }
-    this.put(this.#write, slot, fnId, e, plen);
+    this.put(this.#write, slot, fnId, e, plen, sabIds);
     this.#write = (this.#write + len) | 0;
     return true;
   }
@@ -253,7 +291,7 @@ export class ResultRingWriter extends Ring {
   #write = 0;
 
   /** Appends a result record unless the ring lacks room (the main thread has not read enough yet). */
-  tryWrite(slot: number, status: number, e: Encoded, plen: number): boolean {
+  tryWrite(slot: number, status: number, e: Encoded, plen: number, sabIds?: readonly number[]): boolean {
     const { pad, len } = this.fit(this.#write, plen);
     const used = (this.#write - Atomics.load(this.ctl, HEAD)) | 0;
     if (used + pad + len > this.size) return false;
@@ -261,7 +299,7 @@ export class ResultRingWriter extends Ring {
       this.writePad(this.#write, pad, false);
       this.#write = (this.#write + pad) | 0;
     }
-    this.put(this.#write, slot, status, e, plen);
+    this.put(this.#write, slot, status, e, plen, sabIds);
     this.#write = (this.#write + len) | 0;
     return true;
   }

@@ -11,6 +11,8 @@
 import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { fastNow as now } from '../../memory/clock.js';
 import { encode, newEncoded, payloadLength } from '../../memory/codec.js';
+import { CorruptMemoryError } from '../../memory/errors.js';
+import { SabTable } from '../../memory/sab-registry.js';
 import { reviveDeep } from '../../memory/handle.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../../memory/spin.js';
@@ -36,6 +38,7 @@ import {
   PRIO_MASK,
   ResultRingWriter,
   ResultStatus,
+  sabPrefix,
   SlotState,
   SPINNER,
   STOP,
@@ -70,6 +73,24 @@ const tasksMovedList = [tasksMoved];
 const resultsMoved = mainWord(ctl);
 const times = new Float64Array(init.times);
 const rings = init.rings.map((sab) => (sab ? new TaskRingReader(sab) : undefined));
+// Shared buffers the pool shipped to this worker, by id (main/sab-shipper.ts S1..S4).
+const sabTable = new SabTable();
+sabTable.addAll(init.sabIds, init.sabs);
+/** Ids the record being claimed named, then (in `take`) the slot's: results may name only these (S3). */
+let recordSabIds: number[] | undefined;
+const slotSabIds: (number[] | undefined)[] = [];
+/** S2: a buffer a record names was posted to us before the record was published; pull it if it is not here yet. */
+function resolveSab(id: number): SharedArrayBuffer {
+  let sab = sabTable.get(id);
+  if (sab === undefined) {
+    pullMail();
+    sab = sabTable.get(id);
+    if (sab === undefined) throw new CorruptMemoryError(`a task names shared buffer #${id}, which never reached this worker`);
+  }
+  (recordSabIds ??= []).push(id);
+  return sab;
+}
+for (const r of rings) if (r) r.resolveSab = resolveSab;
 const results = new ResultRingWriter(init.results);
 const waitHist = new SharedHistogram(init.waitHist);
 const runHist = new SharedHistogram(init.runHist);
@@ -106,6 +127,8 @@ function pullMail(): void {
     else if (msg.type === 'task')
       direct.push({ slot: msg.slot, fnId: msg.fnId, input: reviveDeep(msg.input) });
     else if (msg.type === 'abort') controls.abort(msg.slot, msg.gen);
+    else if (msg.type === 'sabs') sabTable.addAll(msg.ids, msg.sabs);
+    else if (msg.type === 'sab-forget') for (const id of msg.ids) sabTable.delete(id);
   }
 }
 
@@ -135,12 +158,15 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
     e = encode(status === ResultStatus.Error && isErrorRecord(value) ? bareRecord(value) : errorToRecord(err), enc);
     status = ResultStatus.Error;
   }
-  const plen = payloadLength(e);
-  if (e.sabs || plen > results.maxPayload) {
+  let plen = payloadLength(e);
+  const ids = e.sabs ? resultSabIds(e.sabs, slot) : undefined;
+  slotSabIds[slot] = undefined;
+  if (ids) plen += sabPrefix(ids.length);
+  if ((e.sabs && !ids) || plen > results.maxPayload) {
     port.postMessage({ type: 'result', slot, status, value });
     return;
   }
-  while (!results.tryWrite(slot, status, e, plen)) {
+  while (!results.tryWrite(slot, status, e, plen, ids)) {
     // The main thread has not read enough yet: hand it what we have and give it a moment.
     publish(true);
     napSync(1);
@@ -148,6 +174,19 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
   // Published at once (one store), announced later in batches: a task that ran keeps its result
   // even if a later task of the same batch kills this worker.
   if (results.publish()) unannounced++;
+}
+
+/** The ids of a result's buffers if each came with the task's own input (S3), else undefined. */
+function resultSabIds(sabs: SharedArrayBuffer[], slot: number): number[] | undefined {
+  const mine = slotSabIds[slot];
+  if (!mine) return undefined;
+  const ids: number[] = [];
+  for (const sab of sabs) {
+    const id = sabTable.idOf(sab);
+    if (id === undefined || !mine.includes(id)) return undefined;
+    ids.push(id);
+  }
+  return ids;
 }
 
 function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
@@ -222,6 +261,8 @@ function own(slot: number): void {
   Atomics.store(ctl, L.slotOwner + slot, init.index);
 }
 function take(slot: number, fnId: number, value: unknown): void {
+  slotSabIds[slot] = recordSabIds;
+  recordSabIds = undefined;
   if (
     Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued
   ) {
