@@ -55,6 +55,7 @@ export {
   registerErrorClass,
   TaskFunctionNotFoundError,
   UncloneableTaskError,
+  WorkerBootError,
   WorkerCrashedError,
   WorkerModuleError,
   WorkerPool,

@@ -27,7 +27,7 @@ const VALUES = [
   'SkeinError', 'TimeoutError', 'AbortError', 'InvalidArgumentError', 'SerializationError',
   'CorruptMemoryError', 'ChannelClosedError', 'MutexUnlockError', 'SemaphoreReleaseError',
   'WaitGroupNegativeError', 'WorkerCrashedError', 'WorkerModuleError', 'TaskFunctionNotFoundError',
-  'PoolClosedError', 'QueueFullError', 'UncloneableTaskError', 'BrokenCircuitError', 'BulkheadRejectedError',
+  'PoolClosedError', 'QueueFullError', 'UncloneableTaskError', 'WorkerBootError', 'BrokenCircuitError', 'BulkheadRejectedError',
   'ConcurrencyQueueFullError', 'LeakyBucketFullError', 'ClosureVariableError', 'ParallelError',
   'StageFailedError', 'UnhandledDeadLettersError',
   'MissingPeerDependencyError',

@@ -69,3 +69,27 @@ export class UncloneableTaskError extends SkeinError {
     super(message, options);
   }
 }
+
+/**
+ * The pool's workers cannot start: they died before their task module finished loading several
+ * times in a row (the module calls `process.exit` or crashes the thread while it loads, or
+ * `resourceLimits` are too small for a thread to start), or one did not finish loading within
+ * `bootTimeout` ms (a top-level await that never settles; then `cause` is a TimeoutError). Pending
+ * and new tasks reject with it, and the pool starts no more workers; `close()` still returns.
+ * `cause` is the last worker's error where it had one; `exitCode` its exit code (null on timeout).
+ *
+ * @example
+ * ```ts
+ * const err = await pool.submit(1).catch((e) => e);
+ * if (err instanceof WorkerBootError) console.error('task module cannot start:', err.exitCode, err.cause);
+ * ```
+ */
+export class WorkerBootError extends SkeinError {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

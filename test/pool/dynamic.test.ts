@@ -67,20 +67,26 @@ describe('DynamicWorkerPool', () => {
 });
 
 describe('scaleUp and scaleDown', () => {
-  it('scaleUp adds workers at once (raising maxWorkers); scaleDown retires them', async () => {
-    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
+  it('scaleUp adds workers at once, never past maxWorkers; scaleDown retires them', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, minWorkers: 1, maxWorkers: 4 }));
     expect(p.getWorkerCount()).toBe(1);
     p.scaleUp(2);
     expect(p.getWorkerCount()).toBe(3);
-    await until(() => p.getHealthStatus().every((h) => h.ready), 3000);
+    // DESIGN.md: scaleUp clamps to maxWorkers, the limit the user set (it used to raise it: 13 here).
+    p.scaleUp(10);
+    expect(p.getWorkerCount()).toBe(4);
+    p.scaleUp(1);
+    expect(p.getWorkerCount()).toBe(4);
+    expect(p.metrics().peakWorkers).toBe(4);
+    await until(() => p.getHealthStatus().every((h) => h.ready), 10_000);
     const ids = new Set(
       await Promise.all(Array.from({ length: 12 }, () => p.submit<number>(null, { fn: 'whoami' }))),
     );
     expect(ids.size).toBeGreaterThanOrEqual(1);
-    p.scaleDown(2);
+    p.scaleDown(3);
     await until(() => p.getWorkerCount() === 1, 3000);
     await sleep(200);
-    expect(p.getWorkerCount()).toBe(1); // a fixed pool does not refill what scaleDown removed
+    expect(p.getWorkerCount()).toBe(1); // the pool does not refill what scaleDown removed
     expect(await p.submit(2, { fn: 'double' })).toBe(4);
   });
 

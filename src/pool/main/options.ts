@@ -44,6 +44,12 @@ export interface WorkerPoolOptions {
   killGrace?: number;
   /** A worker running one task longer than this counts as unhealthy. Default 30 000. */
   unhealthyAfter?: number;
+  /**
+   * Longest a new worker may take to load its task module. A module that has not finished loading
+   * by then (a top-level await that never settles) fails pending and new tasks with WorkerBootError,
+   * and the pool starts no more workers. Default 30 000; `Infinity` waits for ever.
+   */
+  bootTimeout?: number;
 }
 
 /** Per-task options of `submit`. */
@@ -75,6 +81,7 @@ export interface ResolvedOptions {
   spinAuto: boolean;
   killGrace: number;
   unhealthyAfter: number;
+  bootTimeout: number;
 }
 
 function int(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -89,6 +96,12 @@ function ms(v: unknown, name: string, allowInfinity = true): number {
     throw new InvalidArgumentError(`${name} must be a number of milliseconds >= 0, got ${String(v)}`);
   }
   return v;
+}
+
+function bootTimeout(v: unknown): number {
+  const t = ms(v ?? 30_000, 'bootTimeout');
+  if (t === 0) throw new InvalidArgumentError('bootTimeout must be a number of milliseconds >= 1, got 0');
+  return t;
 }
 
 function spinMicros(v: unknown): number {
@@ -131,6 +144,7 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
     spinAuto: o.spinMicros === undefined || o.spinMicros === 'auto',
     killGrace: ms(o.killGrace ?? 100, 'killGrace', false),
     unhealthyAfter: ms(o.unhealthyAfter ?? 30_000, 'unhealthyAfter'),
+    bootTimeout: bootTimeout(o.bootTimeout),
   };
 }
 

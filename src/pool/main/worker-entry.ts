@@ -23,6 +23,8 @@ export class WorkerEntry {
   /** `terminate()` was called on it: it may stop at any instruction (see dispatch.ts `publish`). */
   killed = false;
   lastError: Error | undefined;
+  /** Fires if the worker is not ready within `bootTimeout` (cleared when it is, or exits). */
+  bootTimer: ReturnType<typeof setTimeout> | undefined;
   /** The earliest end of a kill grace among its timed-out or aborted tasks (0: none). */
   killAt = 0;
   /** Tasks posted to it directly and not yet settled (counted when choosing a worker for the next). */

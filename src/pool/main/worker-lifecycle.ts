@@ -12,7 +12,8 @@
 import { fastNow as now } from '../../memory/clock.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import { notifyAll } from '../../memory/wait/index.js';
-import { WorkerModuleError } from '../errors.js';
+import { TimeoutError } from '../../memory/errors.js';
+import { WorkerBootError, WorkerModuleError } from '../errors.js';
 import {
   createRing,
   isErrorRecord,
@@ -40,6 +41,10 @@ import type { Placer, Settler, WorkerView } from './ports.js';
 import { type IndexMemory, WorkerEntry } from './worker-entry.js';
 
 const RESULT_RING = 1 << 20;
+/** Workers that die before they are ready, in a row, after which the pool stops starting them. */
+export const MAX_BOOT_FAILURES = 3;
+/** Longest delay setTimeout takes as given (a longer one fires at once). */
+const MAX_TIMER = 2 ** 31 - 1;
 let nextWorkerId = 1;
 const preload = new Set<string>();
 
@@ -62,6 +67,8 @@ export class WorkerLifecycle implements WorkerView {
   /** STOP = 2 was set: workers are being terminated and never replaced. */
   #stopped = false;
   #broken: Error | undefined;
+  /** Workers that exited before 'ready' since the last one that got there. */
+  #bootFailures = 0;
   #settler!: Settler;
   #placer!: Placer;
   #recovery!: ClaimRecovery;
@@ -164,6 +171,12 @@ export class WorkerLifecycle implements WorkerView {
       e.lastError = err;
     });
     e.worker.on('exit', (code) => this.#onExit(e, code));
+    // A module that never finishes loading (a top-level await that never settles) would leave its
+    // tasks pending forever: past the deadline the pool is broken, as when the module throws.
+    if (o.bootTimeout <= MAX_TIMER) {
+      e.bootTimer = setTimeout(() => this.#bootTimedOut(e), o.bootTimeout);
+      e.bootTimer.unref();
+    }
     // Unref after the listeners: adding a 'message' listener refs the worker's port again. Idle
     // workers keep no process alive; pending tasks do (the result loop holds a handle meanwhile).
     e.worker.unref();
@@ -173,6 +186,8 @@ export class WorkerLifecycle implements WorkerView {
   #onMessage(e: WorkerEntry, msg: WorkerMessage): void {
     if (msg.type === 'ready') {
       e.ready = true;
+      clearTimeout(e.bootTimer);
+      this.#bootFailures = 0;
       this.#starting--;
       // Tasks that wait for a live worker (direct ones, when the pool had none) can go now.
       this.#placer.refill();
@@ -181,11 +196,29 @@ export class WorkerLifecycle implements WorkerView {
     } else if (msg.type === 'init-error') {
       // The task module cannot load: every task fails with that error rather than respawning forever.
       const err = isErrorRecord(msg.error) ? recordToError(msg.error) : new WorkerModuleError(String(msg.error));
-      if (this.#broken) return;
-      this.#broken = err;
-      this.#settler.rejectAll(err);
-      for (const en of this.#entries) if (en) this.retire(en, true);
+      this.#break(err);
     }
+  }
+
+  /** The workers cannot start: every pending and later task fails with `err`; none is started again. */
+  #break(err: Error): void {
+    if (this.#broken || this.#stopped) return;
+    this.#broken = err;
+    this.#settler.rejectAll(err);
+    for (const en of this.#entries) if (en) this.retire(en, true);
+  }
+
+  #bootTimedOut(e: WorkerEntry): void {
+    if (e.ready || e.exited) return;
+    const ms = this.o.bootTimeout;
+    const cause = new TimeoutError(`worker ${e.id} did not finish loading its task module within ${ms} ms`);
+    this.#break(
+      new WorkerBootError(
+        `the task module ${this.o.filename} did not finish loading within bootTimeout (${ms} ms), so the pool starts no workers (a top-level await that never settles?)`,
+        null,
+        { cause },
+      ),
+    );
   }
 
   #onExit(e: WorkerEntry, code: number): void {
@@ -201,6 +234,19 @@ export class WorkerLifecycle implements WorkerView {
     if (Atomics.compareExchange(ctl, SPINNER, e.index + 1, 0) === e.index + 1) notifyAll(taskWord(ctl));
     // Results it published before it died are real results.
     if (e.mem.results.hasResults()) e.mem.results.drain(this.#settler.onResult);
+    clearTimeout(e.bootTimer);
+    // Died before it was ready, unasked: a module that exits or crashes its thread while loading, or
+    // resourceLimits too small for a thread, would otherwise be respawned without end.
+    if (!e.ready && !e.leaving && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
+      const why = e.lastError ? `: ${e.lastError.message}` : '';
+      this.#break(
+        new WorkerBootError(
+          `workers of ${this.o.filename} died before they were ready ${this.#bootFailures} times in a row (the last exited with code ${code}${why}), so the pool starts no more`,
+          code,
+          e.lastError ? { cause: e.lastError } : undefined,
+        ),
+      );
+    }
     const crash = this.#recovery.workerExited(e, code);
     if (!e.leaving) e.lastError ??= crash;
     // Replace a crashed worker while the pool needs it (work pending, or below minWorkers). One that
@@ -240,13 +286,10 @@ export class WorkerLifecycle implements WorkerView {
     while (want-- > 0) this.spawn();
   }
 
-  /** Starts `n` more workers now (raising maxWorkers if needed). */
+  /** Starts up to `n` more workers now, never past maxWorkers (the limit the user set: it clamps). */
   scaleUp(n: number): void {
-    const o = this.o;
-    for (let i = 0; i < n; i++) {
-      if (this.#workerCount >= o.maxWorkers) o.maxWorkers = Math.min(MAX_WORKER_INDEX, o.maxWorkers + 1);
-      if (!this.spawn()) break;
-    }
+    const room = Math.min(n, this.o.maxWorkers - this.#workerCount);
+    for (let i = 0; i < room; i++) if (!this.spawn()) break;
   }
 
   /** Asks `n` workers to leave once they hold no task; minWorkers drops with them. */

@@ -1,0 +1,82 @@
+// Workers that cannot start (issue 10, issue 17): a task module that exits or never finishes loading,
+// or resourceLimits too small for a thread. Before the fix the pool respawned such workers without
+// end (over 100 in 4 s), their tasks never settled and close() with one pending hung.
+import { InvalidArgumentError, TimeoutError, WorkerBootError, WorkerPool } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rejection, sleep, TASKS, within } from '../fixtures/pool-helpers.js';
+
+const fixture = (name: string): URL => new URL(`../fixtures/${name}`, import.meta.url);
+
+let pool: WorkerPool | undefined;
+afterEach(async () => {
+  if (pool) await within(pool.close({ force: true }), 5000, 'force close');
+  pool = undefined;
+});
+
+/** The pool started no more workers after it gave up: none is alive, and none comes. */
+async function stoppedStarting(p: WorkerPool): Promise<void> {
+  const peak = p.metrics().peakWorkers;
+  await sleep(500);
+  expect(p.getWorkerCount()).toBe(0);
+  expect(p.metrics().peakWorkers).toBe(peak);
+}
+
+describe('workers that cannot start', () => {
+  it('a module that calls process.exit while loading: WorkerBootError with the exit code, no respawn loop', async () => {
+    const p = (pool = new WorkerPool({ filename: fixture('pool-boot-exit.mjs'), maxWorkers: 2 }));
+    const err = (await within(rejection(p.submit(1)), 20_000, 'the pending task')) as WorkerBootError;
+    expect(err).toBeInstanceOf(WorkerBootError);
+    expect(err.exitCode).toBe(7);
+    expect(err.message).toContain('pool-boot-exit.mjs');
+    expect(err.message).toContain('code 7');
+    // A few tries (MAX_BOOT_FAILURES in a row, plus those already starting), not a hundred.
+    expect(p.metrics().peakWorkers).toBeLessThanOrEqual(2);
+    await stoppedStarting(p);
+    expect(await rejection(p.submit(2))).toBe(err); // new tasks too, at once
+    await within(p.close(), 5000, 'close');
+  });
+
+  it('close() with a task pending returns once the pool gives up', async () => {
+    const p = (pool = new WorkerPool({ filename: fixture('pool-boot-exit.mjs'), maxWorkers: 1 }));
+    const task = rejection(p.submit(1));
+    await within(p.close(), 20_000, 'graceful close with a task pending');
+    expect(await task).toBeInstanceOf(WorkerBootError);
+  });
+
+  it('resourceLimits too small for a thread: WorkerBootError carrying the out-of-memory error', async () => {
+    const p = (pool = new WorkerPool({
+      filename: TASKS,
+      maxWorkers: 1,
+      resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 1 },
+    }));
+    const err = await within(rejection(p.submit(1)), 20_000, 'the pending task');
+    expect(err).toBeInstanceOf(WorkerBootError);
+    expect(String((err.cause as Error | undefined)?.message)).toMatch(/memory/i);
+    await stoppedStarting(p);
+    await within(p.close(), 5000, 'close');
+  });
+
+  it('a module that never finishes loading: tasks reject after bootTimeout, close() returns', async () => {
+    const p = (pool = new WorkerPool({ filename: fixture('pool-boot-never.mjs'), maxWorkers: 2, bootTimeout: 300 }));
+    const task = rejection(p.submit(1));
+    const closed = p.close(); // graceful, with the task pending
+    const err = await within(task, 10_000, 'the pending task');
+    expect(err).toBeInstanceOf(WorkerBootError);
+    expect((err as WorkerBootError).exitCode).toBeNull();
+    expect(err.cause).toBeInstanceOf(TimeoutError);
+    expect(err.message).toContain('bootTimeout');
+    await within(closed, 5000, 'graceful close');
+    expect(p.getWorkerCount()).toBe(0);
+  });
+
+  it('a module that loads slowly but within bootTimeout runs its tasks', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, bootTimeout: 20_000 }));
+    expect(await within(p.submit(3, { fn: 'double' }), 20_000, 'task')).toBe(6);
+  });
+
+  it('bootTimeout must be milliseconds >= 1', () => {
+    for (const bad of [0, -1, Number.NaN, '5']) {
+      expect(() => new WorkerPool({ filename: TASKS, bootTimeout: bad as number })).toThrow(InvalidArgumentError);
+    }
+  });
+});
