@@ -37,6 +37,8 @@ beforeAll(() => {
   for (const dep of Object.keys(pkg.dependencies ?? {})) link(dep);
   link('typescript');
   link('@types/node');
+  link('tsx');
+  for (const dep of ['esbuild', '@esbuild']) link(dep); // tsx's own dependencies
   cpSync(join(repo, 'test/package/consumer'), scratch, { recursive: true });
 }, 120_000);
 
@@ -62,10 +64,27 @@ describe('the packed package', () => {
       out = String((e as { stdout?: string }).stdout ?? e);
     }
     expect(out).toBe('');
-  }, 120_000);
+  }, 300_000); // checking every .d.ts (skipLibCheck: false), @types/node's too, takes ~35 s when idle
 
   it('runs a pool from an ESM consumer', () => {
     expect(run(process.execPath, ['esm.mjs'], scratch).trim()).toBe('esm ok 42 Semaphore');
+  }, 60_000);
+
+  it('runs a TypeScript task module under tsx (Node 20 included)', () => {
+    const out = run(process.execPath, ['--import', 'tsx', 'tsx-main.mjs'], scratch);
+    expect(out.trim()).toBe('tsx ok 21');
+  }, 60_000);
+
+  it('without tsx, a .ts task module loads where Node strips types, else names both routes', () => {
+    const [major, minor] = process.versions.node.split('.').map(Number);
+    const strips = major > 22 || (major === 22 && minor >= 18);
+    const out = run(process.execPath, ['tsx-main.mjs'], scratch).trim();
+    if (strips) expect(out).toBe('tsx ok 21');
+    else {
+      expect(out).toMatch(/^WorkerModuleError: /);
+      expect(out).toContain('Node >= 22.18');
+      expect(out).toContain('tsx');
+    }
   }, 60_000);
 
   it('loads with require() from a CommonJS consumer', () => {
