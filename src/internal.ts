@@ -13,3 +13,5 @@ export * from './flow/index.js';
 export * from './observe/index.js';
 export { BreakerMemory } from './resilience/circuit-breaker-state.js';
 export { TaskControls } from './pool/worker/worker-context.js';
+export { setStepHook, Step, StepGate, stepHook } from './memory/step-hook.js';
+export { createRing, TaskRingReader, TaskRingWriter } from './pool/shared/index.js';

@@ -50,7 +50,7 @@ class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
       mem.queue.cancel(this.prio, this.seq, (target, aux) => settlement.failUnplaced(target, aux, err));
       return;
     }
-    const at = mem.L.slotState + s;
+    const at = mem.L.slotState + s; // claim C7: this CAS or the worker's CLAIMED -> RUNNING wins
     const wasQueued =
       Atomics.compareExchange(mem.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued;
     const wasClaimed =

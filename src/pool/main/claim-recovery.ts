@@ -43,7 +43,7 @@ export class ClaimRecovery {
         settler.finishSlot(s, false, undefined); // aborted in its hands: the caller has its AbortError
         continue;
       }
-      // FINISHED with no result read (its ring was drained before this) fails as RUNNING does.
+      // claim C9: FINISHED with no result read (its ring was drained before this) fails as RUNNING does.
       if (st !== SlotState.Claimed && st !== SlotState.Running && st !== SlotState.Finished) continue;
       const resendable = !slots.direct[s] || slots.input[s] !== undefined; // direct without a transfer
       if (st === SlotState.Claimed && resendable && slots.target[s] !== undefined) this.#requeue(s);
@@ -71,7 +71,8 @@ export class ClaimRecovery {
   #recover(): void {
     if (this.#dead.size === 0) return;
     const { mem, placer } = this;
-    const heads = placer.ringHeads();
+    const heads = placer.ringHeads(); // claim C9: HEAD first, then every live worker's CLAIMING
+
     for (const e of this.entries) {
       if (e && !e.exited && mem.workerWord(e.index, W_CLAIMING) !== 0) {
         setTimeout(() => this.#recover(), 1).unref();
@@ -93,7 +94,7 @@ export class ClaimRecovery {
     if (lost.size > 0) placer.refill();
   }
 
-  /** Puts a claimed-but-not-started task of a dead worker back in its ring (or the queue). */
+  /** Puts a claimed-but-not-started task of a dead worker back in its ring (or the queue): claim C10. */
   #requeue(s: number): void {
     const { mem } = this;
     const { slots } = mem;

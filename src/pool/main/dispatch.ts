@@ -168,7 +168,8 @@ export class Dispatcher implements Placer {
     }
     this.#ringWritten++;
     mem.times[mem.L.enq + s] = enqueued;
-    mem.setSlotOwner(s, -1); // no claimer yet (worker-lifecycle.ts recoverClaims)
+    // claim C1: owner, generation, then the state; the record is visible only at publish (C2).
+    mem.setSlotOwner(s, -1); // no claimer yet (claim C9)
     mem.nextSlotGen(s);
     mem.setSlotState(s, SlotState.Queued);
     this.#fill(s, priority, fnId, target, aux, extras, stored);
@@ -248,6 +249,7 @@ export class Dispatcher implements Placer {
     const s = mem.slots.alloc();
     const input = !extras?.transfer && isEncoded(stored) ? decodeEncoded(stored) : stored;
     mem.times[mem.L.enq + s] = enqueued;
+    // claim C1, for a task claimed on the worker's behalf (it starts at C7).
     mem.setSlotOwner(s, best.index);
     mem.nextSlotGen(s);
     mem.setSlotState(s, SlotState.Claimed);

@@ -95,7 +95,7 @@ export class Settlement implements Settler {
       const e = this.workers.entryAt(this.mem.slotOwner(s));
       if (e) e.direct--;
     }
-    this.mem.setSlotState(s, SlotState.Free);
+    this.mem.setSlotState(s, SlotState.Free); // claim C8: its result was read, or its owner is gone
     slots.release(s);
     if (target !== undefined) {
       if (ok) this.#completed++;

@@ -44,6 +44,48 @@
  * Float64 `times` (another SharedArrayBuffer), all on the shared clock (memory/clock.ts):
  *   slot s: ENQ + s  when the task was queued;  START + s  when a worker started it
  *   worker w: ACTIVE + w   when it last finished a task (for idle shrinking and health)
+ *
+ * The claim and recovery protocol: how a task goes from the main thread to one worker and back,
+ * and how the main thread takes back what a dead worker held. The code cites these as "claim C<n>"
+ * (in the manner of Go's runtime/chan.go). Task rings: ring.ts; slot table: main/slot-table.ts.
+ *
+ * C1. Placing (main, dispatch.ts). A slot comes from the free list (no thread refers to a free
+ *     slot: C8). The main thread writes the ring record, then SLOT_OWNER = -1, then bumps
+ *     SLOT_GEN, then stores SLOT_STATE = QUEUED; all before C2 makes the record visible.
+ * C2. Publishing (main). A record becomes visible only through the `Atomics.store` of the ring's
+ *     TAIL, after its bytes were written with plain stores, so every record below TAIL is whole.
+ * C3. Scanning (worker). A claimer reads HEAD h, then TAIL t, and walks the records in [h, t) to
+ *     choose how many to take. Those bytes are its to read only while HEAD is still h: once others
+ *     claimed past h they may be CONSUMED and reused by the writer (C6). So a record length that
+ *     is impossible, or runs past t, means HEAD moved (reload it and rescan) or, if HEAD is still h,
+ *     corrupt memory (CorruptMemoryError). A scan that looked sane is settled by C4's CAS.
+ * C4. Claiming (worker). The claimer sets its CLAIMING word, then CASes HEAD h -> pos: the winner
+ *     owns the records in [h, pos) alone; a loser rescans (C3). CLAIMED += n right after the CAS.
+ *     CLAIMING stays set until every record it took is marked CONSUMED (C5).
+ * C5. Copying (worker, per claimed record): copy the value out, store SLOT_OWNER = its index, mark
+ *     the record CONSUMED, then CAS SLOT_STATE QUEUED -> CLAIMED. A failed CAS means the main thread
+ *     cancelled the task (C7): the worker answers with a Skipped result instead of running it.
+ * C6. Reusing ring space (main). The writer reclaims space only behind records marked CONSUMED, in
+ *     order from its reclaim point up to HEAD, so a record is never overwritten while its claimer
+ *     still copies it (C5); bytes above a stale h are not protected (C3).
+ * C7. Starting and aborting. The worker CASes CLAIMED -> RUNNING; the main thread's abort CASes
+ *     QUEUED or CLAIMED -> CANCELLED. The CAS that wins decides: a cancelled task never runs, and a
+ *     running one is aborted by a message naming (slot, SLOT_GEN), which the worker drops unless
+ *     that very task still runs there (worker/worker-context.ts).
+ * C8. Finishing. The worker stores FINISHED (its run time ends), then writes and publishes the
+ *     result. The main thread frees the slot (FREE, back on the free list) only after it read that
+ *     result (or a Skipped one), or after the owner died (C9): a slot number is never reused while
+ *     a worker may still refer to it.
+ * C9. Recovery (main, after a worker exits; main/claim-recovery.ts). Its slots that were CLAIMED
+ *     (not started) go back to the queue when their input can be resent; RUNNING or FINISHED ones
+ *     with no result read fail with WorkerCrashedError. A claimer that died inside C4-C5 left either
+ *     records below HEAD not CONSUMED, or QUEUED slots with its name on them. The main thread reads
+ *     each ring's HEAD first, then every live worker's CLAIMING: if one is set it retries later
+ *     (that claim may be one of these), otherwise no live worker will touch those records or slots
+ *     again (claims begun after the HEAD read start at or above it), so it marks the records
+ *     CONSUMED and puts their tasks, and the QUEUED slots named by the dead, back in the rings.
+ * C10. A task put back is placed anew (C1): new slot or not, a new SLOT_GEN, so a late abort
+ *     message for the old placement names no task (C7).
  */
 import { type WaitWord, wordAt } from '../../memory/wait/index.js';
 

@@ -26,12 +26,15 @@
  * accesses around them). Task rings have one producer (the main thread) and many consumers
  * (workers): a worker claims a run of records with a CAS on HEAD, copies them out, then marks each
  * CONSUMED with `Atomics.store`; the producer reuses space only behind records it has seen
- * CONSUMED, so it never overwrites a record a slow worker is still copying. Result rings have one
+ * CONSUMED, so it never overwrites a record a slow worker is still copying; the bytes a worker
+ * scans before its CAS have no such guard, so it rescans when HEAD moved under it (claim C3 in
+ * layout.ts, where the whole claim protocol is written down). Result rings have one
  * producer (a worker) and one consumer (the main thread), which advances HEAD after reading.
  */
 
 import { decode, type Encoded, Tag } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
+import { Step, stepHook } from '../../memory/step-hook.js';
 
 const HEAD = 0;
 const TAIL = 16;
@@ -164,7 +167,7 @@ export class TaskRingWriter extends Ring {
   #reclaim = 0;
   #published = 0;
 
-  /** Claims back space behind records that workers have marked CONSUMED. */
+  /** Claims back space behind records that workers have marked CONSUMED (claim C6 in layout.ts). */
   #reclaimSpace(): void {
     const head = Atomics.load(this.ctl, HEAD);
     let r = this.#reclaim;
@@ -204,7 +207,7 @@ export class TaskRingWriter extends Ring {
    * Takes back the records below `head` that no worker marked CONSUMED: their claimer died between
    * its HEAD CAS and its marks. Only safe when no live worker is inside a claim (the caller checks
    * each one's CLAIMING word after reading `head`): then nobody else will ever mark them. Each is
-   * marked CONSUMED (so space is reclaimed past it) and its slot handed to `orphan`.
+   * marked CONSUMED (so space is reclaimed past it) and its slot handed to `orphan` (claim C9).
    */
   recoverOrphans(head: number, orphan: (slot: number) => void): void {
     for (let r = this.#reclaim; r !== head; ) {
@@ -220,6 +223,7 @@ export class TaskRingWriter extends Ring {
 
   /** Makes every written record visible to workers; returns whether there was anything new. */
   publish(): boolean {
+    // claim C2: the one store that publishes; every record below it was written whole before.
     if (this.#published === this.#write) return false;
     this.#published = this.#write;
     Atomics.store(this.ctl, TAIL, this.#write);
@@ -250,15 +254,34 @@ export class TaskRingReader extends Ring {
       const h = Atomics.load(ctl, HEAD);
       const t = Atomics.load(ctl, TAIL);
       if (h === t) return 0;
+      if (stepHook !== undefined) stepHook(Step.RingClaimScan);
       let pos = h;
       let n = 0;
+      let moved = false;
       while (pos !== t && n < max) {
         const hdr = this.i32[(pos & this.mask) >> 2];
+        const len = hdr & LEN_MASK;
+        // claim C3: these bytes are ours to read only while HEAD is still h. A length that is impossible,
+        // or that runs past TAIL (records below TAIL are published whole), means either they were
+        // reused (HEAD moved: others claimed past h and the writer lapped the ring) or the memory is
+        // corrupt (HEAD did not move).
+        const impossible = len < HDR || (len & 15) !== 0 || len > this.size - (pos & this.mask);
+        if (impossible || ((pos + len - h) | 0) > ((t - h) | 0)) {
+          if (Atomics.load(ctl, HEAD) !== h) {
+            moved = true;
+            break;
+          }
+          this.lengthAt(pos, hdr); // throws CorruptMemoryError when the length itself is impossible
+          throw new CorruptMemoryError(`ring record at ${pos & this.mask} (length ${len}) runs past TAIL`);
+        }
         if ((hdr & PAD) === 0) n++;
-        pos = (pos + this.lengthAt(pos, hdr)) | 0;
+        pos = (pos + len) | 0;
       }
-      if (Atomics.compareExchange(ctl, HEAD, h, pos) !== h) continue;
+      if (moved) continue; // claim C3: rescan from the new HEAD
+      if (stepHook !== undefined) stepHook(Step.RingClaimCas);
+      if (Atomics.compareExchange(ctl, HEAD, h, pos) !== h) continue; // claim C4: lost, rescan
       claimed(n);
+      if (stepHook !== undefined) stepHook(Step.RingClaimCopy);
       for (let p = h; p !== pos; ) {
         const at = (p & this.mask) >> 2;
         const hdr = this.i32[at];
@@ -273,8 +296,8 @@ export class TaskRingReader extends Ring {
           }
           const slot = this.slotAt(p);
           const fnId = this.metaAt(p);
-          // Owner first, then CONSUMED: a claimer that dies after the mark has left its name on
-          // the slot, one that dies before it has left the record (see worker-lifecycle.ts).
+          // claim C5: owner first, then CONSUMED: a claimer that dies after the mark has left its
+          // name on the slot, one that dies before it has left the record (both recovered by C9).
           own(slot);
           Atomics.store(this.i32, at, hdr | CONSUMED);
           take(slot, failed === undefined ? fnId : -1, failed === undefined ? value : failed);

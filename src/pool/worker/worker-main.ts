@@ -196,7 +196,7 @@ function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   inflight--;
   Atomics.store(ctl, me + W_INFLIGHT, inflight);
   Atomics.add(ctl, me + (ok ? W_DONE : W_FAILED), 1);
-  // The task's time ends here, not when the main thread reads the result (FINISHED in layout.ts).
+  // claim C8: the task's time ends here, not when the main thread reads the result.
   Atomics.store(ctl, L.slotState + slot, SlotState.Finished);
   controls.release(slot);
   writeResult(slot, ok ? ResultStatus.Ok : ResultStatus.Error, ok ? value : errorToRecord(value));
@@ -219,7 +219,7 @@ function start(slot: number, fnId: number, input: unknown): void {
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
-  // RUNNING is ours now, so the slot cannot be freed and its generation is this task's (layout.ts).
+  // claim C7: RUNNING is ours now, so the slot cannot be freed and its generation is this task's.
   controls.begin(slot, Atomics.load(ctl, L.slotGen + slot));
   const t0 = now();
   times[L.start + slot] = t0;
@@ -263,6 +263,7 @@ function own(slot: number): void {
 function take(slot: number, fnId: number, value: unknown): void {
   slotSabIds[slot] = recordSabIds;
   recordSabIds = undefined;
+  // claim C5: the record is CONSUMED and names us; a failed CAS means the main thread cancelled it.
   if (
     Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued
   ) {
@@ -283,7 +284,7 @@ function claimAndRun(room: number): number {
   const mask = Atomics.load(ctl, PRIO_MASK);
   const want = Math.min(room, batch);
   let n = 0;
-  Atomics.store(ctl, me + W_CLAIMING, 1);
+  Atomics.store(ctl, me + W_CLAIMING, 1); // claim C4: set before any HEAD CAS, cleared after C5
   for (let p = 10; p >= 1 && n === 0; p--) {
     if ((mask & (1 << p)) !== 0) n = (rings[p] as TaskRingReader).claim(want, take, countClaimed, own);
   }
