@@ -20,7 +20,8 @@ export interface CloneProblem {
 const IDENT = /^[A-Za-z_$][\w$]*$/;
 const keyPath = (path: string, k: string): string => (IDENT.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`);
 
-function isCloneLeaf(v: object): boolean {
+/** Objects v8.serialize clones as a unit (boxed primitives, dates, errors, buffers and views). */
+export function isCloneLeaf(v: object): boolean {
   return (
     v instanceof Error ||
     ArrayBuffer.isView(v) ||

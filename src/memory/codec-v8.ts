@@ -10,7 +10,7 @@
  */
 import v8 from 'node:v8';
 import { CorruptMemoryError, SerializationError } from './errors.js';
-import { findCloneProblem } from './clone-check.js';
+import { findCloneProblem, isCloneLeaf } from './clone-check.js';
 import { reviveDeep } from './handle.js';
 
 const SAB_MARK = '\u0000skein.sab';
@@ -87,21 +87,6 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
  */
 function viewType(view: ArrayBufferView): string {
   return Buffer.isBuffer(view) ? 'Buffer' : Object.prototype.toString.call(view).slice(8, -1);
-}
-
-/** Objects v8.serialize clones as a unit (boxed primitives, dates, errors, unshared buffers). */
-function isCloneLeaf(value: object): boolean {
-  return (
-    value instanceof Error ||
-    ArrayBuffer.isView(value) ||
-    value instanceof ArrayBuffer ||
-    value instanceof Date ||
-    value instanceof RegExp ||
-    value instanceof Number ||
-    value instanceof String ||
-    value instanceof Boolean ||
-    value instanceof BigInt
-  );
 }
 
 function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[], seen: Set<object>): unknown {
