@@ -112,6 +112,9 @@ export type {
 
 // flow
 export {
+  FanPattern,
+  fanIn,
+  fanOut,
   ParallelError,
   parallelFor,
   parallelMap,
@@ -122,6 +125,13 @@ export {
 } from './flow/index.js';
 export type {
   DeadLetter,
+  FanFunction,
+  FanInCandidate,
+  FanInOptions,
+  FanInStrategy,
+  FanOutContext,
+  FanOutOptions,
+  FanPatternOptions,
   IndexRange,
   ParallelMapOptions,
   ParallelOptions,

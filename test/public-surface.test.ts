@@ -20,7 +20,7 @@ const VALUES = [
   'SlidingWindowLimiter', 'ConcurrencyManager', 'ConcurrencyPermit', 'compose',
   // flow
   'parallelFor', 'parallelMap', 'parallelReduce',
-  'Pipeline',
+  'Pipeline', 'fanOut', 'fanIn', 'FanPattern',
   // observe
   'serveMetrics',
   // errors
@@ -46,7 +46,8 @@ const TYPES = [
   'BulkheadRejectEvent', 'GiveUpEvent', 'RetryEvent', 'Subscription', 'TimeoutEvent', 'TimeoutSignal',
   'IndexRange', 'ParallelMapOptions', 'ParallelOptions', 'ParallelReduceOptions', 'TypedArray',
   'DeadLetter', 'PipelineMetrics', 'PipelineOptions', 'PoolStage', 'RunStage', 'StageLimiter', 'StageMetrics',
-  'StageOptions', 'StageRunContext',
+  'StageOptions', 'StageRunContext', 'FanFunction', 'FanInCandidate', 'FanInOptions', 'FanInStrategy',
+  'FanOutContext', 'FanOutOptions', 'FanPatternOptions',
   'HealthReport', 'MetricsServer', 'ServeMetricsOptions',
 ];
 

@@ -2,3 +2,4 @@
 export { ParallelError, StageFailedError, UnhandledDeadLettersError, type DeadLetter } from './errors.js';
 export * from './parallel/index.js';
 export * from './pipeline/index.js';
+export * from './fan/index.js';

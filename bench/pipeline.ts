@@ -1,0 +1,165 @@
+/**
+ * A three-stage CPU pipeline (issue 11) over JSON lines: parse (~260-byte record), enrich (20 rounds
+ * of SHA-256 plus an integer hash chain, ~140 µs), pack (gzip), each contender written as its users
+ * would write it, each in its own process, one after another in this same run:
+ *
+ *  - one thread, no pool (the stages called in a loop),
+ *  - two raw workers, all stages fused, one message per half of the input (the floor of any pipeline),
+ *  - piscina + p-limit per stage (a limiter per stage, each item awaited through all three),
+ *  - Node streams `Readable.map({ concurrency })` x3 + piscina,
+ *  - skein `Pipeline`, three stages on one pool (they fuse into one task in the worker),
+ *  - skein streaming: `processStream` over a generator of 5x the lines, sampling RSS (flat = the
+ *    source is never held whole).
+ *
+ * Items/s over the whole run (pool start-up included for all), and peak RSS (maxRSS of the process).
+ *
+ * ```sh
+ * npm run bench:pipeline                       # node dist/bench/pipeline.js
+ * node dist/bench/pipeline.js --lines 20000 --threads 2 --rounds 1
+ * ```
+ */
+import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import os from 'node:os';
+import { makeRecord } from '../workers/records.js';
+import { all, allBatch } from '../workers/pipeline-stages.js';
+
+const STAGES = new URL('../workers/pipeline-stages.js', import.meta.url);
+const IMPLS = ['one-thread', 'fused-floor', 'piscina+p-limit', 'streams+piscina', 'skein', 'skein-stream'];
+
+function lines(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => JSON.stringify(makeRecord(i)));
+}
+
+const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+const peakRss = (): number => mib(process.resourceUsage().maxRSS * 1024);
+
+async function runImpl(impl: string, n: number, threads: number): Promise<Record<string, unknown>> {
+  const input = impl === 'skein-stream' ? [] : lines(n);
+  const t0 = performance.now();
+  let count = 0;
+  const extra: Record<string, unknown> = {};
+  if (impl === 'one-thread') {
+    for (const l of input) {
+      all(l);
+      count++;
+    }
+  } else if (impl === 'fused-floor') {
+    const per = Math.ceil(n / threads);
+    const parts = await Promise.all(
+      Array.from({ length: threads }, (_, k) => {
+        const w = new Worker(new URL(import.meta.url), { workerData: { lines: input.slice(k * per, (k + 1) * per) } });
+        return new Promise<unknown[]>((resolve, reject) => {
+          w.once('message', (m: unknown[]) => {
+            resolve(m);
+            void w.terminate();
+          });
+          w.once('error', reject);
+        });
+      }),
+    );
+    count = parts.reduce((s, p) => s + p.length, 0);
+  } else if (impl === 'piscina+p-limit') {
+    const { Piscina } = await import('piscina');
+    const { default: pLimit } = await import('p-limit');
+    const pool = new Piscina({ filename: fileURLToPath(STAGES), minThreads: threads, maxThreads: threads });
+    const [l1, l2, l3] = [pLimit(threads * 2), pLimit(threads * 2), pLimit(threads * 2)];
+    await Promise.all(
+      input.map(async (line) => {
+        const r = await l1(() => pool.run(line, { name: 'parseLine' }));
+        const e = await l2(() => pool.run(r, { name: 'enrich' }));
+        await l3(() => pool.run(e, { name: 'pack' }));
+        count++;
+      }),
+    );
+    await pool.destroy();
+  } else if (impl === 'streams+piscina') {
+    const { Piscina } = await import('piscina');
+    const pool = new Piscina({ filename: fileURLToPath(STAGES), minThreads: threads, maxThreads: threads });
+    const concurrency = threads * 2;
+    const s = Readable.from(input)
+      .map((l: string) => pool.run(l, { name: 'parseLine' }), { concurrency })
+      .map((r: unknown) => pool.run(r, { name: 'enrich' }), { concurrency })
+      .map((e: unknown) => pool.run(e, { name: 'pack' }), { concurrency });
+    for await (const _ of s) count++;
+    await pool.destroy();
+  } else if (impl === 'skein' || impl === 'skein-stream') {
+    const { FixedWorkerPool, Pipeline } = await import('../src/index.js');
+    const pool = new FixedWorkerPool(threads, { filename: STAGES });
+    const p = new Pipeline<string>()
+      .stage('parse', { pool, fn: 'parseLine' })
+      .stage('enrich', { pool, fn: 'enrich' })
+      .stage('pack', { pool, fn: 'pack' });
+    if (impl === 'skein') {
+      for await (const _ of p.processStream(input)) count++;
+    } else {
+      const samples: number[] = [];
+      const source = function* (): Generator<string> {
+        for (let i = 0; i < n; i++) yield JSON.stringify(makeRecord(i));
+      };
+      for await (const _ of p.processStream(source())) {
+        if (++count % Math.floor(n / 10) === 0) samples.push(mib(process.memoryUsage.rss()));
+      }
+      extra.rssSamplesMiB = samples;
+    }
+    extra.fused = p.metrics().stages.every((s) => s.fused);
+    await pool.close();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  if (count !== n) throw new Error(`${impl}: ${count} outputs for ${n} inputs`);
+  return { impl, items: count, itemsPerSec: Math.round(count / secs), peakRssMiB: peakRss(), ...extra };
+}
+
+function child(impl: string, n: number, threads: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const args = [fileURLToPath(import.meta.url), '--impl', impl, '--lines', String(n), '--threads', String(threads)];
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Record<string, unknown>) : reject(new Error(`${impl} exited ${code}`))));
+  });
+}
+
+if (!isMainThread) {
+  parentPort?.postMessage(allBatch((workerData as { lines: string[] }).lines));
+} else {
+  const { values } = parseArgs({
+    options: {
+      impl: { type: 'string' },
+      lines: { type: 'string', default: '20000' },
+      threads: { type: 'string', default: String(Math.min(2, os.availableParallelism())) },
+      rounds: { type: 'string', default: '1' },
+    },
+  });
+  const n = Number(values.lines);
+  const threads = Number(values.threads);
+  if (values.impl) {
+    const r = await runImpl(values.impl, values.impl === 'skein-stream' ? n * 5 : n, threads);
+    process.stdout.write(JSON.stringify(r));
+  } else {
+    const best = new Map<string, Record<string, unknown>>();
+    for (let round = 0; round < Number(values.rounds); round++) {
+      for (const impl of IMPLS) {
+        const r = await child(impl, n, threads);
+        const prev = best.get(impl);
+        if (!prev || (r.itemsPerSec as number) > (prev.itemsPerSec as number)) best.set(impl, r);
+      }
+    }
+    const get = (k: string): Record<string, unknown> => best.get(k) as Record<string, unknown>;
+    const ips = (k: string): number => get(k).itemsPerSec as number;
+    const peer = Math.max(ips('piscina+p-limit'), ips('streams+piscina'));
+    const peerRss = Math.min(get('piscina+p-limit').peakRssMiB as number, get('streams+piscina').peakRssMiB as number);
+    console.log(`pipeline bench: ${n} lines, ${threads} threads, Node ${process.versions.node}, ${os.cpus()[0]?.model ?? ''} (${os.availableParallelism()} cores), best of ${values.rounds}`);
+    console.log('\n| implementation | items/s | peak RSS MiB | vs best peer | vs fused floor |\n|---|---:|---:|---:|---:|');
+    for (const impl of IMPLS) {
+      const r = get(impl);
+      console.log(`| ${impl} | ${r.itemsPerSec} | ${r.peakRssMiB} | ${(ips(impl) / peer).toFixed(2)}x | ${(ips(impl) / ips('fused-floor')).toFixed(2)}x |`);
+    }
+    const s = get('skein');
+    console.log(`\nskein: ${(ips('skein') / peer).toFixed(2)}x the best peer (target >= 2), ${(ips('skein') / ips('fused-floor')).toFixed(2)}x the fused floor (target >= 0.85), peak RSS ${s.peakRssMiB} MiB vs the peers' lowest ${peerRss} (target <=); stages fused: ${String(s.fused)}`);
+    console.log(`skein-stream (${n * 5} lines from a generator): RSS MiB at each tenth: ${(get('skein-stream').rssSamplesMiB as number[]).join(', ')}`);
+  }
+}

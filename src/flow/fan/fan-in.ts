@@ -1,0 +1,157 @@
+/**
+ * `fanIn`: merges several sources into one async iterable. Each source has at most one `next()`
+ * outstanding and at most one item waiting, so a fast source cannot run ahead of the consumer; when
+ * the consumer stops early every source is closed (its `return()` runs).
+ */
+import { InvalidArgumentError } from '../../memory/errors.js';
+import { openSource } from '../pipeline/pipeline-run.js';
+
+/** An item that is ready, and the index of the source it came from. */
+export interface FanInCandidate<T> {
+  readonly source: number;
+  readonly value: T;
+}
+
+/**
+ * Which source goes next: `'arrival'` (whichever has an item first), `'round-robin'` (each source in
+ * turn, skipping finished ones), `'priority'` (the lowest-index source with an item ready), or a
+ * function that picks among the items ready now (it returns an index into `ready`).
+ */
+export type FanInStrategy<T> = 'arrival' | 'round-robin' | 'priority' | ((ready: readonly FanInCandidate<T>[]) => number);
+
+/** Options of {@link fanIn}. */
+export interface FanInOptions<T> {
+  strategy?: FanInStrategy<T>;
+}
+
+type Slot<T> = { state: 'idle' | 'pending' | 'ready' | 'done'; value?: T; at: number };
+
+/**
+ * Merges `sources` into one async iterable, in the order the strategy says.
+ *
+ * @example
+ * ```ts
+ * for await (const job of fanIn([urgent, normal, batch], { strategy: 'priority' })) handle(job);
+ * ```
+ */
+export function fanIn<T>(
+  sources: readonly (Iterable<T> | AsyncIterable<T>)[],
+  opts: FanInOptions<T> = {},
+): AsyncIterableIterator<T> {
+  if (!Array.isArray(sources)) throw new InvalidArgumentError('fanIn needs an array of sources');
+  const strategy = opts.strategy ?? 'arrival';
+  if (typeof strategy !== 'function' && !['arrival', 'round-robin', 'priority'].includes(strategy)) {
+    throw new InvalidArgumentError(`Expected strategy to be 'arrival', 'round-robin', 'priority' or a function, got ${String(strategy)}`);
+  }
+  const its = sources.map((s) => openSource(s) as AsyncIterator<T> | Iterator<T>);
+  const slots: Slot<T>[] = its.map(() => ({ state: 'idle', at: 0 }));
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  let turn = 0;
+  let arrivals = 0;
+  let closed = false;
+
+  const request = (i: number): void => {
+    const s = slots[i];
+    s.state = 'pending';
+    let r: IteratorResult<T> | Promise<IteratorResult<T>>;
+    try {
+      r = its[i].next();
+    } catch (err) {
+      failure ??= { error: err };
+      s.state = 'done';
+      return;
+    }
+    const onResult = (res: IteratorResult<T>): void => {
+      if (res.done) s.state = 'done';
+      else {
+        s.state = 'ready';
+        s.value = res.value;
+        s.at = arrivals++;
+      }
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    if (r && typeof (r as Promise<unknown>).then === 'function') {
+      (r as Promise<IteratorResult<T>>).then(onResult, (err: unknown) => {
+        failure ??= { error: err };
+        s.state = 'done';
+        const w = wake;
+        wake = undefined;
+        w?.();
+      });
+    } else onResult(r as IteratorResult<T>);
+  };
+
+  /** The slot to take now, -1 to wait, -2 when every source is done. */
+  const pick = (): number => {
+    if (slots.every((s) => s.state === 'done')) return -2;
+    if (strategy === 'round-robin') {
+      for (let k = 0; k < slots.length; k++) {
+        const i = (turn + k) % slots.length;
+        if (slots[i].state === 'done') continue;
+        if (slots[i].state === 'ready') {
+          turn = i + 1;
+          return i;
+        }
+        return -1; // this source's turn: wait for it
+      }
+      return -2;
+    }
+    const ready = slots.flatMap((s, i) => (s.state === 'ready' ? [i] : []));
+    if (ready.length === 0) return -1;
+    if (strategy === 'priority') return ready[0];
+    if (strategy === 'arrival') return ready.reduce((a, b) => (slots[a].at <= slots[b].at ? a : b));
+    const k = strategy(ready.map((i) => ({ source: i, value: slots[i].value as T })));
+    if (!Number.isInteger(k) || k < 0 || k >= ready.length) {
+      throw new InvalidArgumentError(`the fanIn strategy returned ${String(k)}, not an index into the ${ready.length} ready items`);
+    }
+    return ready[k];
+  };
+
+  const closeAll = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await Promise.allSettled(
+      its.map((it, i) => (slots[i].state === 'done' ? undefined : Promise.resolve(it.return?.()))),
+    );
+  };
+
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next(): Promise<IteratorResult<T>> {
+      for (;;) {
+        if (closed) return { value: undefined, done: true };
+        if (failure) {
+          const e = failure.error;
+          await closeAll();
+          throw e;
+        }
+        slots.forEach((s, i) => {
+          if (s.state === 'idle') request(i);
+        });
+        const i = pick();
+        if (i === -2) {
+          closed = true;
+          return { value: undefined, done: true };
+        }
+        if (i >= 0) {
+          const value = slots[i].value as T;
+          slots[i].value = undefined;
+          slots[i].state = 'idle';
+          return { value, done: false };
+        }
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+      }
+    },
+    async return(): Promise<IteratorResult<T>> {
+      await closeAll();
+      return { value: undefined, done: true };
+    },
+  };
+}

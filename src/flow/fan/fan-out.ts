@@ -1,0 +1,187 @@
+/**
+ * `fanOut`: runs a function (on this thread) or a pool's task function over many inputs with at most
+ * `concurrency` at once, and gathers the outcomes.
+ *
+ * The window is a counter with callbacks, never `Promise.race` over the running promises (the
+ * limiter leak: a race that never drops settled promises grows without end): each settled call
+ * frees a place and pulls the next input. Every call's promise is handled as it settles, the caller's
+ * signal gets one listener for the whole call and loses it when the call ends, so nothing stays
+ * pending or listening afterwards, whatever happened.
+ */
+import os from 'node:os';
+import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
+import type { WorkerPool } from '../../pool/index.js';
+import { openSource } from '../pipeline/pipeline-run.js';
+
+/** Options of {@link fanOut}. */
+export interface FanOutOptions {
+  /** With a pool: the export to run (default export by default). */
+  fn?: string;
+  /** Most calls at once. Default: 4 x cores with a pool, cores with a function. */
+  concurrency?: number;
+  /** Inputs taken from the source and started together (fewer wake-ups for tiny tasks). Default 1. */
+  batchSize?: number;
+  /** Results in input order (default) or as they finish. */
+  ordered?: boolean;
+  /** Return every outcome, in input order, as `PromiseSettledResult`s, instead of failing fast. */
+  allSettled?: boolean;
+  /** Stops the call: nothing more starts, running calls see their signal abort, it rejects with AbortError. */
+  signal?: AbortSignal;
+}
+
+/** What the function given to {@link fanOut} receives besides its input. */
+export interface FanOutContext {
+  readonly signal: AbortSignal;
+  /** The input's position in the source. */
+  readonly index: number;
+}
+
+export type FanFunction<I, O> = (input: I, ctx: FanOutContext) => O | PromiseLike<O>;
+
+function isPool(x: unknown): x is WorkerPool {
+  return typeof x === 'object' && x !== null && typeof (x as WorkerPool).submit === 'function';
+}
+
+function positive(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new InvalidArgumentError(`Expected ${name} to be an integer >= 1, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Runs `target` over every input (at most `concurrency` at once) and resolves to the outputs, or
+ * with `allSettled: true` to every outcome in input order. Without `allSettled`, the first failure
+ * stops it: nothing more starts, running calls are aborted, and it rejects with that error.
+ *
+ * @example
+ * ```ts
+ * const digests = await fanOut(files, pool, { fn: 'sha256', concurrency: 8 });
+ * const outcomes = await fanOut(urls, (u, { signal }) => fetch(u, { signal }), { concurrency: 4, allSettled: true });
+ * ```
+ */
+export function fanOut<I, O>(
+  inputs: Iterable<I> | AsyncIterable<I>,
+  target: FanFunction<I, O> | WorkerPool,
+  opts: FanOutOptions & { allSettled: true },
+): Promise<PromiseSettledResult<O>[]>;
+export function fanOut<I, O>(
+  inputs: Iterable<I> | AsyncIterable<I>,
+  target: FanFunction<I, O> | WorkerPool,
+  opts?: FanOutOptions,
+): Promise<O[]>;
+export function fanOut<I, O>(
+  inputs: Iterable<I> | AsyncIterable<I>,
+  target: FanFunction<I, O> | WorkerPool,
+  opts: FanOutOptions = {},
+): Promise<O[] | PromiseSettledResult<O>[]> {
+  const pool = isPool(target) ? target : undefined;
+  if (!pool && typeof target !== 'function') throw new InvalidArgumentError('fanOut needs a function or a WorkerPool');
+  const cores = os.availableParallelism();
+  const concurrency = positive(opts.concurrency ?? (pool ? 4 * cores : cores), 'concurrency');
+  const batchSize = positive(opts.batchSize ?? 1, 'batchSize');
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('Expected signal to be an AbortSignal');
+  }
+  const source = openSource(inputs);
+  const call: (x: I, i: number, signal: AbortSignal) => Promise<O> = pool
+    ? (x, _i, signal) => pool.submit<O>(x, { fn: opts.fn, signal })
+    : async (x, index, signal) => (target as FanFunction<I, O>)(x, { signal, index });
+  const ordered = opts.ordered ?? true;
+  const settled = opts.allSettled === true;
+  const outer = opts.signal;
+
+  return new Promise((resolve, reject) => {
+    const ctl = new AbortController();
+    const results: (O | PromiseSettledResult<O>)[] = [];
+    let next = 0;
+    let running = 0;
+    let pulling = false;
+    let done = false;
+    let failed: { error: unknown } | undefined;
+    const onAbort = (): void => fail(new AbortError('fanOut was aborted', { cause: outer?.reason }));
+    const finish = (): void => {
+      if (running > 0 || pulling || (!done && !failed)) return;
+      outer?.removeEventListener('abort', onAbort);
+      if (failed) reject(failed.error);
+      else resolve(results as O[] | PromiseSettledResult<O>[]);
+    };
+    function fail(error: unknown): void {
+      if (failed) return;
+      failed = { error };
+      ctl.abort(error);
+      const r = source.return?.();
+      if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, () => {});
+      finish();
+    }
+    const start = (x: I): void => {
+      const i = next++;
+      running++;
+      let p: Promise<O>;
+      try {
+        p = call(x, i, ctl.signal);
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      p.then(
+        (value) => {
+          running--;
+          if (settled) results[i] = { status: 'fulfilled', value };
+          else if (ordered) results[i] = value;
+          else results.push(value);
+          pump();
+        },
+        (reason: unknown) => {
+          running--;
+          if (settled) results[i] = { status: 'rejected', reason };
+          else fail(reason);
+          pump();
+        },
+      );
+    };
+    // Takes inputs while there is room for a whole batch; sync sources in a loop, async ones one at a time.
+    function pump(): void {
+      while (!pulling && !done && !failed && running + batchSize <= Math.max(concurrency, batchSize)) {
+        let taken = 0;
+        while (taken < batchSize && !done && !failed) {
+          let r: IteratorResult<I> | Promise<IteratorResult<I>>;
+          try {
+            r = source.next() as IteratorResult<I> | Promise<IteratorResult<I>>;
+          } catch (err) {
+            fail(err);
+            break;
+          }
+          if (r && typeof (r as Promise<unknown>).then === 'function') {
+            pulling = true;
+            (r as Promise<IteratorResult<I>>).then(
+              (res) => {
+                pulling = false;
+                if (res.done) done = true;
+                else if (!failed) start(res.value);
+                pump();
+              },
+              (err: unknown) => {
+                pulling = false;
+                fail(err);
+              },
+            );
+            return;
+          }
+          const res = r as IteratorResult<I>;
+          if (res.done) done = true;
+          else {
+            start(res.value);
+            taken++;
+          }
+        }
+      }
+      finish();
+    }
+    if (outer?.aborted) {
+      onAbort();
+      return;
+    }
+    outer?.addEventListener('abort', onAbort, { once: true });
+    pump();
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * `FanPattern`: fan-out and fan-in as one reusable object over a pool (or a function): `process`
+ * gathers every output, `processStream` yields them as they come, with a bounded window.
+ */
+import type { WorkerPool } from '../../pool/index.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { type FanFunction, fanOut, type FanOutOptions } from './fan-out.js';
+
+/** Options of a {@link FanPattern}: a pool (with `fn`) or a function, and fanOut's options. */
+export type FanPatternOptions<I, O> = Omit<FanOutOptions, 'allSettled'> &
+  ({ pool: WorkerPool; run?: never } | { run: FanFunction<I, O>; pool?: never });
+
+/**
+ * @example
+ * ```ts
+ * const fan = new FanPattern<string, string>({ pool, fn: 'sha256', concurrency: 8 });
+ * const all = await fan.process(files);
+ * for await (const digest of fan.processStream(readLines(path))) out.write(digest);
+ * ```
+ */
+export class FanPattern<I, O> {
+  readonly #o: FanPatternOptions<I, O>;
+
+  constructor(opts: FanPatternOptions<I, O>) {
+    this.#o = opts;
+    // Checked now, so bad options fail at the constructor.
+    void fanOut([], this.#target(), this.#fanOpts());
+  }
+
+  #target(): FanFunction<I, O> | WorkerPool {
+    return (this.#o.pool ?? this.#o.run) as FanFunction<I, O> | WorkerPool;
+  }
+
+  #fanOpts(): FanOutOptions {
+    const { fn, concurrency, batchSize, ordered, signal } = this.#o;
+    return { fn, concurrency, batchSize, ordered, signal };
+  }
+
+  /** Every output, in input order unless `ordered: false`; rejects with the first failure. */
+  process(inputs: Iterable<I> | AsyncIterable<I>): Promise<O[]> {
+    return fanOut<I, O>(inputs, this.#target(), this.#fanOpts());
+  }
+
+  /** Every outcome, in input order, as `PromiseSettledResult`s. */
+  processSettled(inputs: Iterable<I> | AsyncIterable<I>): Promise<PromiseSettledResult<O>[]> {
+    return fanOut<I, O>(inputs, this.#target(), { ...this.#fanOpts(), allSettled: true });
+  }
+
+  /**
+   * The outputs as they come (in input order unless `ordered: false`), pulling the source only as
+   * fast as the consumer reads; the first failure ends it with a StageFailedError.
+   */
+  processStream(inputs: Iterable<I> | AsyncIterable<I>): AsyncIterableIterator<O> {
+    const o = this.#o;
+    const p = new Pipeline<I>({ ordered: o.ordered, signal: o.signal, deadLetter: false });
+    const opts = { concurrency: o.concurrency };
+    const run = o.run;
+    const staged = o.pool
+      ? p.stage<O>('fan', { pool: o.pool, fn: o.fn }, opts)
+      : p.stage<O>('fan', { run: (x: I, ctx) => (run as FanFunction<I, O>)(x, { signal: ctx.signal, index: -1 }) }, opts);
+    return staged.processStream(inputs);
+  }
+}
