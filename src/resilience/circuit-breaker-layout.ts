@@ -26,8 +26,8 @@
  *   176..         count window: `size` ring slots, each 0 (empty) or 1 | 2 if failed | 4 if slow;
  *                 time window: BUCKETS × (calls, fails, slow)
  *
- * Float64 slots, after the Int32 ones: OPENED_AT, OPEN_UNTIL (both on `now()`'s clock, the same in
- * every thread), LAST_EPOCH (time window: the newest epoch swept; bucket i holds epoch k with
+ * Float64 slots, after the Int32 ones: OPENED_AT, OPEN_UNTIL, HALF_OPENED_AT (all on `now()`'s clock,
+ * the same in every thread; HALF_OPENED_AT bounds half-open by `halfOpenTimeout`), LAST_EPOCH (time window: the newest epoch swept; bucket i holds epoch k with
  * k % BUCKETS === i, for the BUCKETS epochs up to LAST_EPOCH).
  *
  * A transition to the state it leaves (`reset()` of a closed breaker) still bumps the version, so
@@ -84,7 +84,8 @@ export const WIN = STRIPE0 + STRIPES * STRIPE_STRIDE;
 export const F_OPENED_AT = 0;
 export const F_OPEN_UNTIL = 1;
 export const F_LAST_EPOCH = 2;
-export const F_SLOTS = 3;
+export const F_HALF_OPENED_AT = 3;
+export const F_SLOTS = 4;
 
 /** Buckets of a time window: a call leaves it between size × 19/20 and size ms after it was recorded. */
 export const BUCKETS = 20;

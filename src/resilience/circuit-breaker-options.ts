@@ -56,6 +56,12 @@ export interface CircuitBreakerOptions {
   resetBackoff?: { multiplier?: number; maxDelay?: number };
   /** Probes half-open admits (an integer >= 1); all must succeed to close it. Default 1. */
   halfOpenMaxCalls?: number;
+  /**
+   * Longest half-open stays (ms, > 0, or Infinity: no limit). Probes that have not all reported by
+   * then (one hangs, or its thread was terminated: no thread can see another die) count as a failed
+   * probe, and the circuit opens again; a probe's late outcome is dropped. Default 60 000.
+   */
+  halfOpenTimeout?: number;
   /** Classifies an error a call threw; see {@link FailureVerdict}. Default: every error is a failure. Not shared across threads. */
   isFailure?: (err: unknown) => boolean | FailureVerdict;
   /**
@@ -83,6 +89,8 @@ export interface BreakerConfig {
   readonly backoffMultiplier: number;
   readonly backoffMaxDelay: number;
   readonly halfOpenMaxCalls: number;
+  /** Infinity: no limit. */
+  readonly halfOpenTimeout: number;
 }
 
 /** Longest count window: its ring takes 4 bytes per call of shared memory. */
@@ -161,6 +169,10 @@ export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
     backoffMultiplier,
     backoffMaxDelay,
     halfOpenMaxCalls,
+    halfOpenTimeout:
+      o.halfOpenTimeout === undefined
+        ? 60_000
+        : millis(o.halfOpenTimeout, 'halfOpenTimeout', { positive: true, infinity: true }),
   });
 }
 
@@ -193,6 +205,7 @@ export function checkBreakerConfig(raw: unknown): BreakerConfig {
     backoffMultiplier: number(c.backoffMultiplier, 'backoffMultiplier', { min: 1 }),
     backoffMaxDelay: number(c.backoffMaxDelay, 'backoffMaxDelay', { min: resetTimeout }),
     halfOpenMaxCalls: integer(c.halfOpenMaxCalls, 'halfOpenMaxCalls', { min: 1, max: MAX_PROBES }),
+    halfOpenTimeout: millis(c.halfOpenTimeout, 'halfOpenTimeout', { positive: true, infinity: true }),
   });
 }
 

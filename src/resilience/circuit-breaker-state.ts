@@ -10,6 +10,7 @@ import {
   CONSEC,
   F_OPEN_UNTIL,
   F_OPENED_AT,
+  F_HALF_OPENED_AT,
   F_SLOTS,
   FORCED_CLOSED,
   FORCED_OPEN,
@@ -104,6 +105,7 @@ export class BreakerMemory {
     } else if (to === HALF_OPEN) {
       v[PROBES] = 0;
       v[PROBES_OK] = 0;
+      this.#f[F_HALF_OPENED_AT] = now();
     } else if (to === CLOSED) {
       if (this.#win) this.#win.clear();
       else Atomics.store(v, CONSEC, 0);
@@ -148,7 +150,16 @@ export class BreakerMemory {
       return v[STATE];
     }
     // HALF_OPEN
-    if (v[PROBES] >= this.#c.halfOpenMaxCalls) return REFUSED;
+    if (v[PROBES] >= this.#c.halfOpenMaxCalls) {
+      // Probes out past halfOpenTimeout are presumed lost (hung, or their thread was terminated:
+      // nothing else would ever settle them): a failed probe, so open again with backoff. Their
+      // late outcomes carry the old STATE word and are dropped.
+      if (now() - this.#f[F_HALF_OPENED_AT] >= this.#c.halfOpenTimeout) {
+        v[LEVEL]++;
+        this.#set(OPEN);
+      }
+      return REFUSED;
+    }
     v[PROBES]++;
     return s;
   }

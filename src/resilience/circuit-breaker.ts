@@ -79,7 +79,9 @@ const KIND = defineSharedKind<BreakerConfig, CircuitBreaker>({
  * `resetTimeout` ms (growing by `resetBackoff` after each failed probe); the first call after that
  * moves it to half-open (lazily: there is no timer, so `state` reads `'open'` until a call comes).
  * Half-open admits `halfOpenMaxCalls` probes: all succeed, it closes; one fails, it opens again.
- * A probe that never settles keeps it half-open, so bound the calls (`compose(breaker, new Timeout(ms))`).
+ * Probes that have not all reported within `halfOpenTimeout` (one hangs, or ran on a thread that was
+ * terminated) count as a failed probe and it opens again; bound the calls
+ * (`compose(breaker, new Timeout(ms))`) to learn sooner.
  * Outcomes count only in the state epoch their call was admitted in: a call that began before the
  * breaker opened (or was reset) and fails after it is not counted again.
  *

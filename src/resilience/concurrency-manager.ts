@@ -49,9 +49,8 @@ const KIND = defineSharedKind<ManagerConfig, ConcurrencyManager>({
  * Crash safety: a dead holder's permit returns when its lease expires (any acquirer, or a waiter
  * that wakes for it, reclaims it; `permit.renew()` keeps a long job's lease alive). A thread that
  * dies while waiting leaves its place in line until its deadline passes (a releaser then drops it)
- * or, with no timeout, until it is granted a permit it never collects, which comes back after that
- * grant's lease. So where threads may die, give permits a lease (the `lease` option) and waits a
- * timeout (`acquireTimeout`); without either, a dead thread's permit stays taken.
+ * or until it is granted a permit: a grant not collected within a second goes to the next acquirer,
+ * lease or not. So where threads may die holding permits, give them a lease (the `lease` option).
  *
  * @example
  * ```ts
@@ -258,8 +257,12 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     const s = t.pickup(w, gen);
     spinUnlock(v, LOCK);
     if (s < 0) {
-      // Our slot was taken from us: a releaser found our deadline passed, or our grant's lease ran
-      // out before we came for it.
+      // Our slot was taken from us: a releaser found our deadline passed, or we came for our grant
+      // after its lease or the pickup grace (lease-table.ts) ran out. Before the deadline: queue again.
+      const left = deadline - now();
+      if (left > 0) {
+        return this.acquire({ priority, lease, signal, timeout: left });
+      }
       this.#emit('reject', { priority, reason: 'timeout' });
       throw new TimeoutError(`ConcurrencyManager.acquire timed out after ${timeout} ms`);
     }

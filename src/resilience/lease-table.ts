@@ -12,10 +12,16 @@
  * after every locked operation, QUEUED > 0 implies IN_USE === MAX: a new acquirer never barges past
  * waiters, and IN_USE never exceeds MAX because it rises only in `tryTake`, which checks it.
  *
+ * A waiter that dies: one whose deadline passes is dropped by `best()`; one that is granted a
+ * permit and never collects it (its thread was terminated while it waited, or its event loop is
+ * stuck) loses the grant after {@link PICKUP_GRACE_MS}, when it is reclaimed like an expired lease and
+ * handed on; an owner that was only slow finds its slot gone and queues again.
+ *
  * Leases: a grant with a lease stores its expiry. Any acquirer, and any waiter once the clock passes
  * MIN_EXPIRY, scans the table, reclaims every expired slot (bumping PGEN, so the old holder's late
  * release is a no-op) and hands it on. A crashed worker's permit therefore returns after its lease.
  */
+import { SPIN_LOCK_STEAL_MS } from '../memory/spin-lock.js';
 import {
   ABORTED,
   ACQUIRED,
@@ -51,6 +57,12 @@ export interface ExpiredLease {
   priority: number;
   heldMs: number;
 }
+
+/**
+ * How long a waiter has to collect a permit granted to it (ms) before the grant is reclaimed. A live
+ * owner collects within one turn of its event loop; the bound is the spin lock's steal bound.
+ */
+export const PICKUP_GRACE_MS = SPIN_LOCK_STEAL_MS;
 
 export class LeaseTable {
   readonly v: Int32Array;
@@ -157,13 +169,18 @@ export class LeaseTable {
     return true;
   }
 
-  /** The waiter collects its grant: the permit slot, or -1 if its slot was taken from it. */
+  /**
+   * The waiter collects its grant: the permit slot, or -1 if its slot was taken from it. From now on
+   * the permit's expiry is its lease's (the pickup grace no longer applies).
+   */
   pickup(w: number, gen: number): number {
-    const v = this.v;
+    const { v, d } = this;
     const L = this.#L;
     if (v[L.wgen + w] !== gen || v[L.wstate + w] !== GRANTED) return -1;
     const s = v[L.wpermit + w];
     v[L.pwaiter + s] = -1;
+    // Later than the grace expiry set at grant (or equal): MIN_EXPIRY stays a valid lower bound.
+    d[L.pexp + s] = d[L.psince + s] + d[L.wlease + w];
     this.waiters.free(w);
     return s;
   }
@@ -227,6 +244,10 @@ export class LeaseTable {
     this.waiters.dequeue(w);
     this.#hold(s, v[L.wprio + w], d[L.wlease + w], now, now - d[L.wenq + w]);
     v[L.pwaiter + s] = w;
+    // Pickup grace: until its owner collects it, a grant expires PICKUP_GRACE_MS after
+    // it was made, whatever its lease. A waiter whose thread was terminated never collects, and no
+    // thread can see another die, so its grant is reclaimed and handed on like an expired lease.
+    if (d[L.wlease + w] > PICKUP_GRACE_MS) this.#setExpiry(s, now + PICKUP_GRACE_MS);
     this.waiters.grant(w, s, v[L.pgen + s]);
   }
 }

@@ -70,6 +70,27 @@ describe('CircuitBreaker across threads', () => {
     expect(await w1.rpc('call')).toBe('ok');
   });
 
+  it('recovers when its half-open probe ran on a thread that was terminated', async () => {
+    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 50, halfOpenTimeout: 400 });
+    await b.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+    expect(b.state).toBe('open');
+    await sleep(80);
+    const w = await spawn(b);
+    expect(await w.rpc('hang')).toBe('admitted'); // the worker holds the one probe...
+    expect(b.state).toBe('half-open');
+    await w.worker.terminate(); // ...and dies with it
+    await expect(b.execute(() => 'main')).rejects.toBeInstanceOf(BrokenCircuitError);
+    // Past halfOpenTimeout the lost probe counts as failed: open again, then a new probe closes it.
+    // Before the fix it stayed half-open and refused every call.
+    await vi.waitFor(
+      async () => {
+        expect(await b.execute(() => 'main').catch((err: Error) => err.name)).toBe('main');
+      },
+      { timeout: 5000, interval: 50 },
+    );
+    expect(b.state).toBe('closed');
+  });
+
   it('honors, in the main thread, the open time a worker set (one clock for all threads)', async () => {
     const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 150 });
     const w = await spawn(b);

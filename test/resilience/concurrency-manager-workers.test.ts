@@ -79,6 +79,23 @@ describe('ConcurrencyManager across worker threads', () => {
     expect(m.inUse).toBe(0);
   });
 
+  it('skips a waiter whose thread was terminated: its uncollected grant goes to the next acquirer (no lease, no timeout)', async () => {
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const held = await m.acquire();
+    const queued = new Int32Array(new SharedArrayBuffer(4));
+    const w = new Worker(CM, { workerData: { mode: 'waitForever', manager: m, queued } });
+    await waitFor(() => Atomics.load(queued, 0) === 1);
+    await waitFor(() => m.queued === 1);
+    await w.terminate(); // dies while it waits in line
+    held.release(); // hands the permit to the dead waiter
+    expect(Atomics.load(queued, 0)).toBe(1);
+    const permit = await m.acquire({ timeout: 5000 }); // before the fix: TimeoutError, inUse stuck at 1
+    expect(m.inUse).toBe(1);
+    permit.release();
+    expect(m.inUse).toBe(0);
+    expect(m.queued).toBe(0);
+  });
+
   it('serves waiters from several threads by priority', async () => {
     const m = new ConcurrencyManager({ maxConcurrency: 1 });
     const held = await m.acquire();
