@@ -1,6 +1,7 @@
 /** What a wait may spend: the options every waiting operation takes, and the limits made of them. */
 import { deadlineFor } from '../clock.js';
-import { InvalidArgumentError, TimeoutError } from '../errors.js';
+import { TimeoutError } from '../errors.js';
+import { invalid, millis } from '../validate.js';
 import { abortError } from './abort.js';
 
 /** Options every waiting operation takes. */
@@ -14,12 +15,10 @@ export interface WaitOptions {
 /** Validates wait options at the call site, so a bad timeout fails there and not deep in a loop. */
 export function checkWaitOptions(opts: WaitOptions | undefined): void {
   if (!opts) return;
-  const t = opts.timeout;
-  if (t !== undefined && (typeof t !== 'number' || Number.isNaN(t) || t < 0)) {
-    throw new InvalidArgumentError(`timeout must be a number of milliseconds >= 0, got ${String(t)}`);
-  }
+  if (typeof opts !== 'object') invalid('wait options', 'an object', opts);
+  if (opts.timeout !== undefined) millis(opts.timeout, 'timeout', { infinity: true });
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError('signal must be an AbortSignal');
+    invalid('signal', 'an AbortSignal', opts.signal);
   }
 }
 
