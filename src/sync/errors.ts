@@ -3,6 +3,12 @@ import { SkeinError } from '../memory/errors.js';
 /** A send on a closed channel, or a second `close()`. */
 export class ChannelClosedError extends SkeinError {}
 
+/**
+ * A stream (a message larger than the ring) was cut while its sender stood still for over
+ * STREAM_STALL_MS: another thread took it for dead. The message was not delivered.
+ */
+export class ChannelStreamCutError extends SkeinError {}
+
 /** `release(n)` would raise a semaphore above the permits it was made with. */
 export class SemaphoreReleaseError extends SkeinError {}
 

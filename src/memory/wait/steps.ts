@@ -32,6 +32,8 @@ export interface Wait {
    * finish); or limits of its own (a wait bounded by something other than the caller's options).
    */
   timed: boolean | Limits;
+  /** Sleep at most this long before `ready` is asked again (a wait that also watches time). */
+  pollMs?: number;
 }
 
 function limitsFor(s: Wait, timed: Limits, untimed: Limits): Limits {
@@ -45,7 +47,7 @@ export function runSync<R>(g: Generator<Wait, R, undefined>, opts: WaitOptions |
   let s = g.next();
   while (!s.done) {
     try {
-      blockUntil(s.value.word, s.value.ready, limitsFor(s.value, timed, untimed));
+      blockUntil(s.value.word, s.value.ready, limitsFor(s.value, timed, untimed), s.value.pollMs);
     } catch (err) {
       s = g.throw(err);
       continue;
@@ -66,7 +68,7 @@ export async function runAsync<R>(
   let s = g.next();
   while (!s.done) {
     try {
-      await waitUntil(s.value.word, s.value.ready, limitsFor(s.value, timed, untimed));
+      await waitUntil(s.value.word, s.value.ready, limitsFor(s.value, timed, untimed), undefined, s.value.pollMs);
     } catch (err) {
       s = g.throw(err);
       continue;

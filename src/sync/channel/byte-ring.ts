@@ -17,8 +17,10 @@
  *     64 HEAD       byte position of the oldest unread record (u32, wraps)
  *     65 RECVD      messages fully read (u32, wraps)
  *   line 3: producers only
- *     96 PLOCK      bit 0 HELD: a producer owns TAIL/SENT; bit 1 CLOSED: the channel is closed
+ *     96 PLOCK      bit 0 HELD: a producer owns TAIL/SENT; bit 1 CLOSED: the channel is closed;
+ *                   bit 2 CUT: a stream was cut short (see "Close, drain and cut" below)
  *     97 SENT       messages published (u32, wraps); also the sequence number of the next one
+ *     98 STREAM_AT  byte position of the FIRST chunk of the stream being sent (or last sent)
  *   line 4: consumers only
  *     128 CLOCK     1 while a consumer owns HEAD/RECVD
  *   wait words (memory/wait/word.ts: four slots each, writers ring()), one line each
@@ -31,6 +33,25 @@
  * fails once CLOSED is set, and it publishes TAIL before it clears HELD. So a consumer that reads
  * PLOCK === CLOSED (closed, not held) and then TAIL == HEAD knows that no message can still appear:
  * "closed and drained" is exact, never "drained, then one more message arrives".
+ *
+ * Close, drain and cut. Invariants, cited as "byte-ring.ts invariant N":
+ * 1. CLOSED is set once (close) and never cleared; a producer's lock CAS(0 -> HELD) fails once any
+ *    other bit is set, so after CLOSED no new message starts.
+ * 2. A producer publishes TAIL before it clears HELD; so PLOCK read without HELD, then TAIL == HEAD,
+ *    means nothing more can appear from the producers that held it: "closed and drained" is
+ *    PLOCK === CLOSED and TAIL == HEAD, read in that order.
+ * 3. A stream (a message larger than the ring) holds PLOCK from its FIRST chunk to its LAST, and its
+ *    receiver holds CLOCK from reading the FIRST to reading the LAST, so chunks never interleave.
+ * 4. A stream that ends early is cut: its sender (timeout, abort) or a thread that saw it stand
+ *    still (HELD, TAIL unchanged, the ring empty, for STREAM_STALL_MS: its sender is dead) replaces
+ *    HELD by CUT in one CAS. From then on no producer can lock (invariant 1) until CUT is cleared,
+ *    so the cut stream's chunks are the last records in the ring, from STREAM_AT to TAIL.
+ * 5. CUT is cleared, under CLOCK, only by whoever drops the cut stream's records: a receiver in the
+ *    middle of it (it drops its partial message when TAIL == HEAD and HELD is clear), or a consumer
+ *    whose HEAD reaches STREAM_AT (it moves HEAD to TAIL). Either counts the message as received
+ *    (RECVD + 1), so SENT - RECVD stays the number of messages in the ring.
+ * 6. close() sets CLOSED and rings every word; a sender waiting for room sees CLOSED and cuts its
+ *    stream as in 4 (ChannelClosedError); a receiver mid-stream drops its part as in 5.
  *
  * Producer and consumer meet only through TAIL/HEAD: the producer writes a record with plain stores
  * and then publishes it with Atomics.store(TAIL); the consumer Atomics.load(TAIL)s and only then
@@ -59,6 +80,7 @@ export const HEAD = 64;
 export const RECVD = 65;
 export const PLOCK = 96;
 export const SENT = 97;
+export const STREAM_AT = 98;
 export const CLOCK = 128;
 export const DATA = 160;
 export const ROOM = 192;
@@ -67,6 +89,9 @@ export const CLW = 256;
 
 export const HELD = 1;
 export const CLOSED = 2;
+export const CUT = 4;
+/** How long a stream's sender may stand still (HELD, TAIL unchanged, ring empty) before it is cut. */
+export const STREAM_STALL_MS = 1000;
 
 export const FIRST = 1;
 export const LAST = 2;

@@ -98,10 +98,12 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
  * poll briefly (about 10 µs in a worker, 1 µs in an async call) and then sleep on a wait word;
  * see core.ts for the queue and memory/wait/word.ts for the wake-up protocol.
  *
- * Limits: a thread that is terminated while it holds one of the channel's two locks (it does so
- * only while copying a message, and for the whole of a message larger than the ring) leaves that
- * side of the channel blocked. A message larger than the ring is not timed out or aborted once its
- * first chunk is written. Shared objects travel beside the bytes on a BroadcastChannel; a thread
+ * Dead peers (byte-ring.ts invariants 4, 5): every timed or abortable wait settles by its limit.
+ * A sender terminated while it holds the producer lock (while copying a message, or streaming one
+ * larger than the ring) is cut by a waiting thread once it has stood still for STREAM_STALL_MS with
+ * the ring empty, and its part is dropped. Limits: a receiver terminated in the middle of a stream
+ * leaves the consumer side blocked (waits time out), and a receiver that times out in the middle
+ * keeps the consumer lock until its thread receives again. Shared objects travel beside the bytes on a BroadcastChannel; a thread
  * that rebuilt the channel only after such a message was sent gets its buffers from the sending
  * thread on request, which needs that thread alive and running its event loop (or sending again)
  * within 5 s, else the receive throws `SerializationError`.
@@ -160,8 +162,8 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
 
   /**
    * Sends `value`, waiting for room. Rejects with ChannelClosedError, TimeoutError or AbortError
-   * (then nothing was sent), or SerializationError. A message larger than the ring is not timed out
-   * or aborted once its first chunk is written; it completes (or the channel is closed).
+   * (then nothing was sent), or SerializationError. A message larger than the ring streams; a
+   * timeout or abort in the middle cuts it, and a receiver that had begun it drops its part.
    */
   async send(value: T, opts?: WaitOptions): Promise<void> {
     checkWaitOptions(opts);

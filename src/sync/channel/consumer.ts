@@ -22,6 +22,7 @@ import {
   uninitialized,
 } from './message.js';
 import { countWaiting } from './rendezvous.js';
+import { dropCut } from './cut.js';
 import { StreamIn } from './stream.js';
 
 /** This thread's receiving side of one channel. */
@@ -86,6 +87,8 @@ export class ChannelConsumer {
       if (avail === 0) {
         // PLOCK is read before TAIL: closed and not held means no producer can still publish.
         if (Atomics.load(c, R.PLOCK) === R.CLOSED && Atomics.load(c, R.TAIL) === head) return CLOSED_RESULT;
+        // A cut that left nothing in the ring (byte-ring.ts invariant 5).
+        if (Atomics.load(c, R.PLOCK) & R.CUT) dropCut(this, head);
         return TAKE_EMPTY;
       }
       const r = this.r;
@@ -93,6 +96,10 @@ export class ChannelConsumer {
       const len = r.lastLength;
       const flags = word >>> 8;
       if (flags === R.FIRST) {
+        if (Atomics.load(c, R.PLOCK) & R.CUT && Atomics.load(c, R.STREAM_AT) === head) {
+          dropCut(this, head); // a cut stream no one began: the last records (invariant 5)
+          return TAKE_EMPTY;
+        }
         if (!stream) return TAKE_EMPTY;
         this.in = new StreamIn(this, word & 0xff, head, len);
         streaming = true;
@@ -146,10 +153,16 @@ export class ChannelConsumer {
     if (rendezvous) countWaiting(this.core, 1);
     try {
       for (;;) {
+        if (this.in) {
+          // A stream this thread began and timed out in: carry on with it.
+          const v = yield* this.in.steps<T>();
+          if (v) return v;
+          continue;
+        }
         const res = this.tryTake<T>(true);
         if (typeof res === 'object') return res;
         if (res === TAKE_STREAM) {
-          const v = yield* (this.in as StreamIn).steps<T>();
+          const v = yield* (this.in as unknown as StreamIn).steps<T>();
           if (v) return v;
           continue;
         }

@@ -12,6 +12,7 @@ import * as R from './byte-ring.js';
 import type { ChannelCore } from './core.js';
 import { closedError, POLL_SPIN, PUT_BUSY, PUT_FULL, PUT_OK, PUT_STREAM } from './message.js';
 import { handoff, offerable } from './rendezvous.js';
+import { STALL_POLL_MS, StallWatch, tryDropCut } from './cut.js';
 import { StreamOut } from './stream.js';
 
 /** This thread's sending side of one channel. */
@@ -159,7 +160,15 @@ export class ChannelProducer {
   *putSteps(enc: Encoded): Generator<Wait, void, undefined> {
     const plen = payloadLength(enc);
     const c = this.c;
-    const pFree = (): true | undefined => ((Atomics.load(c, R.PLOCK) & R.HELD) === 0 ? true : undefined);
+    // PLOCK is free when neither held nor cut; a waiter also watches a holder that stands still,
+    // and drops a cut stream it can (byte-ring.ts invariants 4, 5).
+    const watch = new StallWatch();
+    const pFree = (): true | undefined => {
+      if ((Atomics.load(c, R.PLOCK) & (R.HELD | R.CUT)) === 0) return true;
+      watch.check(this.core);
+      tryDropCut(this.core);
+      return (Atomics.load(c, R.PLOCK) & (R.HELD | R.CUT)) === 0 ? true : undefined;
+    };
     const room = (): true | undefined => (this.roomHint(plen) ? true : undefined);
     for (;;) {
       const res = this.tryPut(enc, true);
@@ -170,7 +179,7 @@ export class ChannelProducer {
         return;
       }
       yield res === PUT_BUSY
-        ? { word: this.core.plw, ready: pFree, timed: true }
+        ? { word: this.core.plw, ready: pFree, timed: true, pollMs: STALL_POLL_MS }
         : { word: this.core.room, ready: room, timed: true };
     }
   }

@@ -48,6 +48,12 @@ function steps(c: Committed): Generator<Wait, unknown, undefined> {
   return c.stream.steps() as Generator<Wait, unknown, undefined>;
 }
 
+/** What is left of the caller's limits, for the rest of a committed stream. */
+function rest(deadline: number, opts: WaitOptions | undefined): WaitOptions {
+  const left = deadline - now();
+  return { signal: opts?.signal, timeout: left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left) };
+}
+
 /** Before each waiting round: the select has been aborted or has run out of time. */
 function checkRound(p: Prepared, deadline: number, opts: WaitOptions | undefined, what: string): void {
   const signal = opts?.signal;
@@ -59,8 +65,8 @@ function checkRound(p: Prepared, deadline: number, opts: WaitOptions | undefined
  * Waits until one case can go and does it; among cases ready at once, one at random.
  * Rejects with TimeoutError or AbortError (then no case went), ChannelClosedError when the send case
  * it picks is on a closed channel, SerializationError for an uncloneable send value. A message
- * larger than a channel's ring, once its case is picked, is moved to the end regardless of the
- * timeout (see Channel.send).
+ * larger than a channel's ring, once its case is picked, streams within what is left of the timeout
+ * (see Channel.send).
  *
  * @example
  * ```ts
@@ -88,7 +94,7 @@ export async function select<V = unknown>(
       }
     }
     if (!('stream' in r)) return r as SelectResult<V>;
-    const v = await runAsync(steps(r), undefined, 'select');
+    const v = await runAsync(steps(r), rest(deadline, opts), 'select');
     return streamed(p, r, v) as SelectResult<V>;
   } finally {
     markWaiting(p, -1);
@@ -113,7 +119,7 @@ export function selectSync<V = unknown>(cases: readonly SelectCase[], opts?: Wai
       }
     }
     if (!('stream' in r)) return r as SelectResult<V>;
-    const v = runSync(steps(r), undefined, 'selectSync');
+    const v = runSync(steps(r), rest(deadline, opts), 'selectSync');
     return streamed(p, r, v) as SelectResult<V>;
   } finally {
     markWaiting(p, -1);

@@ -6,11 +6,14 @@
  * written as room appears, at least a quarter of the ring at a time (or the rest of the message),
  * so a 16 MiB message crosses a 4 KiB ring in about 5000 chunks with both threads busy.
  *
- * Once the FIRST chunk is written the message completes regardless of the caller's timeout or
- * signal: the receiver may already hold part of it. The only way out is `close()`: a sender that
- * must wait for room on a closed channel stops with ChannelClosedError and releases PLOCK, and a
- * receiver that finds no more chunks while PLOCK is not held knows the rest will never come and
- * drops the partial message (counting it as received, so the counts stay balanced).
+ * Every wait here honours the caller's timeout and signal (byte-ring.ts invariants 3-6). A sender
+ * that times out, is aborted, or finds the channel closed while it waits for room stops and cuts
+ * its stream (CUT replaces HELD; on close it just releases PLOCK); a receiver that finds no more
+ * chunks while PLOCK is not held knows the rest will never come and drops the partial message
+ * (counting it as received, so the counts stay balanced), clearing CUT. A receiver that times out
+ * in the middle keeps CLOCK and its part, and its thread's next receive carries on; while it waits
+ * it watches the sender, and cuts a stream whose sender stood still for STREAM_STALL_MS (killed
+ * while streaming).
  */
 
 import type { Encoded } from '../../memory/codec.js';
@@ -20,7 +23,9 @@ import * as R from './byte-ring.js';
 import type { ChannelConsumer } from './consumer.js';
 import { type RecvResult, uninitialized } from './message.js';
 import type { ChannelProducer } from './producer.js';
-import { ChannelClosedError } from '../errors.js';
+import { ChannelClosedError, ChannelStreamCutError } from '../errors.js';
+import { cutOwnStream, STALL_POLL_MS, StallWatch } from './cut.js';
+import { ring } from '../../memory/wait/index.js';
 
 const NEED = 0;
 const ABANDONED = 1;
@@ -49,6 +54,7 @@ export class StreamOut {
     this.#tag = enc.tag;
     const r = p.r;
     const n = Math.min(total, (free - R.HEADER - R.STREAM_PREFIX) & ~7);
+    Atomics.store(p.c, R.STREAM_AT, tail);
     r.writeHeader(tail & r.mask, n + R.STREAM_PREFIX, this.#tag, R.FIRST);
     const w = ((tail + R.HEADER) & r.mask) >> 2;
     r.i32[w] = total;
@@ -67,6 +73,13 @@ export class StreamOut {
     const p = this.#p;
     const r = p.r;
     for (;;) {
+      // Cut by a thread that took this sender for dead (it stood still too long): stop writing.
+      if ((Atomics.load(p.c, R.PLOCK) & (R.HELD | R.CUT)) !== R.HELD) {
+        throw new ChannelStreamCutError(
+          `the send stood still for over ${R.STREAM_STALL_MS} ms and was cut by another thread; ` +
+            'the message was not delivered',
+        );
+      }
       const tail = p.tail();
       const need = this.#need();
       const free = p.free(tail, need);
@@ -81,11 +94,15 @@ export class StreamOut {
     }
   }
 
-  /** The rest of the stream; releases PLOCK however it ends. */
+  /**
+   * The rest of the stream, within the caller's timeout and signal: releases PLOCK when it ends or
+   * the channel is closed, cuts the stream when it times out or is aborted (invariant 4).
+   */
   *steps(): Generator<Wait, void, undefined> {
     const p = this.#p;
     const room = (): true | undefined =>
       p.core.closed || p.free(p.tail(), this.#need()) >= this.#need() ? true : undefined;
+    let release = true;
     try {
       while (!this.#pump()) {
         if (p.core.closed) {
@@ -93,11 +110,20 @@ export class StreamOut {
             'the channel was closed while a message was being sent; the message was not delivered',
           );
         }
-        yield { word: p.core.room, ready: room, timed: false };
+        try {
+          yield { word: p.core.room, ready: room, timed: true };
+        } catch (err) {
+          release = false;
+          cutOwnStream(p.core);
+          throw err;
+        }
       }
+    } catch (err) {
+      if (err instanceof ChannelStreamCutError) release = false;
+      throw err;
     } finally {
       p.out = undefined;
-      p.unlock();
+      if (release) p.unlock();
     }
   }
 }
@@ -135,6 +161,11 @@ export class StreamIn {
       if (avail === 0) {
         // HELD is read before TAIL is re-read: a sender that released PLOCK published all it wrote.
         if ((Atomics.load(q.c, R.PLOCK) & R.HELD) !== 0) return NEED;
+        if (Atomics.load(q.c, R.PLOCK) & R.CUT) {
+          // Cut: nothing more comes after TAIL (invariant 4).
+          head = q.head();
+          if (q.avail(head) === 0) return ABANDONED;
+        }
         head = q.head();
         avail = q.avail(head);
         if (avail === 0) return ABANDONED;
@@ -157,27 +188,48 @@ export class StreamIn {
     }
   }
 
-  /** The rest of the stream: its value, or undefined when the sender gave up. Releases CLOCK. */
+  /** Watches the sender while this receiver waits for chunks (kept across receives). */
+  readonly #watch = new StallWatch();
+
+  /**
+   * The rest of the stream: its value, or undefined when the sender gave up (then CLOCK is released
+   * and CUT cleared: invariant 5). On a timeout or abort it keeps CLOCK and what it has, for this
+   * thread's next receive to carry on.
+   */
   *steps<T>(): Generator<Wait, RecvResult<T> | undefined, undefined> {
     const q = this.#q;
     const c = q.c;
-    const more = (): true | undefined =>
-      Atomics.load(c, R.TAIL) !== Atomics.load(c, R.HEAD) || (Atomics.load(c, R.PLOCK) & R.HELD) === 0
-        ? true
-        : undefined;
+    const more = (): true | undefined => {
+      if (Atomics.load(c, R.TAIL) !== Atomics.load(c, R.HEAD) || (Atomics.load(c, R.PLOCK) & R.HELD) === 0)
+        return true;
+      this.#watch.check(q.core);
+      return (Atomics.load(c, R.PLOCK) & R.HELD) === 0 ? true : undefined;
+    };
+    let keep = false;
     try {
       for (;;) {
         const res = this.#pump<T>();
         if (typeof res === 'object') return res;
         if (res === ABANDONED) {
           q.consume(q.head(), 1);
+          if (Atomics.load(c, R.PLOCK) & R.CUT) {
+            Atomics.and(c, R.PLOCK, ~R.CUT);
+            ring(q.core.plw);
+          }
           return undefined;
         }
-        yield { word: q.core.data, ready: more, timed: false };
+        try {
+          yield { word: q.core.data, ready: more, timed: true, pollMs: STALL_POLL_MS };
+        } catch (err) {
+          keep = true;
+          throw err;
+        }
       }
     } finally {
-      q.in = undefined;
-      q.unlock();
+      if (!keep) {
+        q.in = undefined;
+        q.unlock();
+      }
     }
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * Streams cut short (byte-ring.ts invariants 4 and 5): by their sender on a timeout or an abort,
+ * or by a waiting thread that sees the sender stand still for STREAM_STALL_MS (it was terminated
+ * while streaming, or holds PLOCK without progress); and the dropping of what they left.
+ */
+import { now } from '../../memory/clock.js';
+import { ring } from '../../memory/wait/index.js';
+import * as R from './byte-ring.js';
+import type { ChannelConsumer } from './consumer.js';
+import type { ChannelCore } from './core.js';
+
+/** Streams this thread cut because their sender stood still. */
+export const cutStats = { stalled: 0 };
+
+/** Replaces HELD by CUT in PLOCK, from the word `w` seen (invariant 4); true if this call did it. */
+export function cutStream(core: ChannelCore, w: number): boolean {
+  if ((w & R.HELD) === 0) return false;
+  if (Atomics.compareExchange(core.c, R.PLOCK, w, (w & ~R.HELD) | R.CUT) !== w) return false;
+  ring(core.data);
+  ring(core.plw);
+  return true;
+}
+
+/** The sender cuts its own stream (it holds PLOCK), then drops it at once if no one has begun it. */
+export function cutOwnStream(core: ChannelCore): void {
+  for (;;) {
+    const w = Atomics.load(core.c, R.PLOCK);
+    if ((w & R.HELD) === 0 || cutStream(core, w)) break;
+  }
+  tryDropCut(core);
+}
+
+/**
+ * Under CLOCK, with CUT set and HEAD at the cut stream's FIRST chunk or at TAIL: drops the cut
+ * stream's records, counts its message received if it had any, and clears CUT (invariant 5).
+ */
+export function dropCut(q: ChannelConsumer, head: number): void {
+  const c = q.c;
+  const tail = Atomics.load(c, R.TAIL);
+  if (tail !== head) q.consume(tail, 1);
+  Atomics.and(c, R.PLOCK, ~R.CUT);
+  ring(q.core.plw);
+}
+
+/** Drops a cut stream now if CLOCK is free and nothing unread comes before it (never waits). */
+export function tryDropCut(core: ChannelCore): void {
+  const c = core.c;
+  if ((Atomics.load(c, R.PLOCK) & R.CUT) === 0) return;
+  const q = core.consumer;
+  if (!q.lock()) return;
+  try {
+    const head = Atomics.load(c, R.HEAD);
+    const cut = (Atomics.load(c, R.PLOCK) & R.CUT) !== 0;
+    if (cut && (head === Atomics.load(c, R.STREAM_AT) || head === Atomics.load(c, R.TAIL))) dropCut(q, head);
+  } finally {
+    q.unlock();
+  }
+}
+
+/** How often a thread that waits on a stream's sender looks whether it stands still. */
+export const STALL_POLL_MS = R.STREAM_STALL_MS / 4;
+
+/**
+ * What a waiting thread saw of PLOCK's holder: TAIL, and since when (its own clock). A holder with
+ * the ring empty and TAIL unchanged for STREAM_STALL_MS is dead or stuck: its stream is cut.
+ */
+export class StallWatch {
+  #tail = 0;
+  #since = -1;
+
+  check(core: ChannelCore): void {
+    const c = core.c;
+    const w = Atomics.load(c, R.PLOCK);
+    const tail = Atomics.load(c, R.TAIL);
+    if ((w & R.HELD) === 0 || tail !== Atomics.load(c, R.HEAD)) {
+      this.#since = -1;
+      return;
+    }
+    const t = now();
+    if (this.#since < 0 || tail !== this.#tail) {
+      this.#tail = tail;
+      this.#since = t;
+    } else if (t - this.#since >= R.STREAM_STALL_MS && cutStream(core, w)) {
+      cutStats.stalled++;
+      this.#since = -1;
+      tryDropCut(core);
+    }
+  }
+}

@@ -1,0 +1,86 @@
+// Channel waits with a timeout settle by it whatever happened to the other side, and the channel
+// recovers afterwards (issue 14: a sender killed while it streams a large message; issue 17:
+// timed sends of messages larger than the ring, and a dead rendezvous receiver; issue 10: a thread
+// killed while it holds the channel's producer lock).
+import { Worker } from 'node:worker_threads';
+import { Channel, select, send, TimeoutError } from 'skein';
+import { describe, expect, it } from 'vitest';
+import { until } from '../fixtures/sync-run.js';
+
+const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
+const SENT = 97; // control-block slot (src/sync/channel/byte-ring.ts): messages published
+
+/** Settles with the promise's outcome, or 'pending' if it has not settled within `ms`. */
+async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown } | 'pending'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'pending'>((r) => (timer = setTimeout(() => r('pending'), ms)));
+  try {
+    return await Promise.race([p.then((value) => ({ value }), (error: unknown) => ({ error })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A worker streaming 'before', a 4 MiB Buffer and 'after' into `ch`, terminated once the big one has begun. */
+async function killMidStream(ch: Channel<unknown>, recvBefore: boolean): Promise<void> {
+  const w = new Worker(OPS, { workerData: { op: 'sendBig', ch, size: 4 << 20, sync: true } });
+  w.on('error', () => {});
+  const c = new Int32Array(ch.handle.sab, 0, 512);
+  if (recvBefore) expect(await ch.recv({ timeout: 10_000 })).toEqual({ ok: true, value: 'before' });
+  await until(() => Atomics.load(c, SENT) >= 2, 10_000, 'the stream to begin');
+  await new Promise((r) => setTimeout(r, 50));
+  await w.terminate();
+}
+
+describe('a channel whose peer died, or never came', () => {
+  it('a receiver in the middle of a stream whose sender was killed times out on time, then recovers', async () => {
+    const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+    await killMidStream(ch, true);
+    const t0 = Date.now();
+    const first = await within(ch.recv({ timeout: 500 }), 1500);
+    expect(first).not.toBe('pending');
+    expect((first as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+    expect(Date.now() - t0).toBeLessThan(1400);
+    // The next receive carries on, sees the sender stand still, drops the part and waits on.
+    const second = await within(ch.recv({ timeout: 2500 }), 6000);
+    expect((second as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+    expect(ch.trySend(7)).toBe(true);
+    expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 7 });
+    expect(ch.length).toBe(0);
+  });
+
+  it('a sender blocked behind a killed streaming sender gets through once a receiver comes', async () => {
+    const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+    await killMidStream(ch, false);
+    const sending = ch.send(1, { timeout: 8000 });
+    expect(await ch.recv({ timeout: 8000 })).toEqual({ ok: true, value: 'before' });
+    const got = await within(ch.recv({ timeout: 8000 }), 9000);
+    expect(got).toEqual({ value: { ok: true, value: 1 } });
+    await sending;
+  });
+
+  it('a timed send larger than the ring, into an empty channel with no receiver, times out and leaves nothing', async () => {
+    const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+    const big = 'x'.repeat(100_000);
+    const r = await within(ch.send(big, { timeout: 300 }), 3000);
+    expect(r).not.toBe('pending');
+    expect((r as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+    const s = await within(select([send(ch, big)], { timeout: 300 }), 3000);
+    expect((s as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+    expect(ch.length).toBe(0);
+    expect(ch.trySend(1)).toBe(true);
+    expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 1 });
+  });
+
+  it('a dead rendezvous receiver does not take a large send: it times out', async () => {
+    const ch = new Channel<unknown>({ capacity: 0, bytes: 4096 });
+    const w = new Worker(OPS, { workerData: { op: 'recvTimeout', ch, timeout: 60_000 } });
+    w.on('error', () => {});
+    const c = new Int32Array(ch.handle.sab, 0, 512);
+    await until(() => Atomics.load(c, 3) === 1, 10_000, 'the receiver to wait'); // WAITING
+    await w.terminate();
+    const r = await within(ch.send('y'.repeat(100_000), { timeout: 300 }), 3000);
+    expect(r).not.toBe('pending');
+    expect((r as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+  });
+});
