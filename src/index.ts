@@ -56,11 +56,23 @@ export {
   TaskFunctionNotFoundError,
   UncloneableTaskError,
   WorkerBootError,
+  isWorkerThread,
   WorkerCrashedError,
   WorkerModuleError,
+  WorkerOutOfMemoryError,
   WorkerPool,
+  WorkerSetupError,
 } from './pool/index.js';
-export type { HealthStatus, PoolMetrics, SubmitOptions, TaskContext, WorkerPoolOptions } from './pool/index.js';
+export type {
+  HealthStatus,
+  PoolMetrics,
+  PoolProxy,
+  ProxyMethod,
+  SetupContext,
+  SubmitOptions,
+  TaskContext,
+  WorkerPoolOptions,
+} from './pool/index.js';
 
 // resilience
 export {

@@ -12,6 +12,18 @@ export class WorkerCrashedError extends SkeinError {
   }
 }
 
+/**
+ * A worker ran out of memory under the pool's `resourceLimits` while running the task; only the
+ * tasks it was running fail (tasks it had claimed but not started run elsewhere), and it is replaced.
+ */
+export class WorkerOutOfMemoryError extends WorkerCrashedError {}
+
+/**
+ * The task module's `setup(ctx)` threw (or rejected) in a worker. The pool does not start workers
+ * again for it: every task fails with this error (`cause` holds setup's own error).
+ */
+export class WorkerSetupError extends SkeinError {}
+
 /** The pool's `maxQueue` is full: the task was refused. `await pool.drain()` waits for room. */
 export class QueueFullError extends SkeinError {}
 

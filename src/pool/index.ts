@@ -3,7 +3,9 @@ export { registerErrorClass } from './shared/index.js';
 export * from './errors.js';
 export * from './fixed-pool.js';
 export type { HealthStatus, PoolMetrics, SubmitOptions, WorkerPoolOptions } from './main/index.js';
-export type { TaskContext } from './worker/index.js';
+export { isWorkerThread } from './worker/index.js';
+export type { SetupContext, TaskContext } from './worker/index.js';
+export type { PoolProxy, ProxyMethod } from './proxy.js';
 export * from './worker-pool.js';
 
 // For the layers above (src/flow): what they build on besides the pool itself. They import the

@@ -3,6 +3,7 @@
  */
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
+import { DrainEvents } from './drain-events.js';
 import { PoolClosedError } from './errors.js';
 import {
   BatchCollector,
@@ -17,6 +18,7 @@ import {
   type WorkerEntry,
   type WorkerPoolOptions,
 } from './main/index.js';
+import { createProxy, type PoolProxy } from './proxy.js';
 import { EXEC_TASK, type ExecInput, functionSource, W_DONE, W_FAILED, W_INFLIGHT } from './shared/index.js';
 
 /**
@@ -38,6 +40,7 @@ import { EXEC_TASK, type ExecInput, functionSource, W_DONE, W_FAILED, W_INFLIGHT
 export class WorkerPool {
   readonly #core: PoolCore;
   readonly #startedAt = now();
+  readonly #drain: DrainEvents;
   #closed: Promise<void> | undefined;
   #forced = false;
 
@@ -47,6 +50,10 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions, dynamic = false) {
     const core = new PoolCore(resolveOptions(options, dynamic));
     this.#core = core;
+    this.#drain = new DrainEvents(
+      () => this.getQueueLength(),
+      (cond) => core.settlement.waitFor(cond),
+    );
     for (let i = 0; i < core.o.minWorkers; i++) core.workers.spawn();
   }
 
@@ -56,9 +63,25 @@ export class WorkerPool {
    * SerializationError (an input that cannot be copied) or WorkerCrashedError.
    */
   submit<R = unknown>(input: unknown, opts?: SubmitOptions): Promise<R> {
-    return new Promise<R>((resolve) => {
+    const p = new Promise<R>((resolve) => {
       intake(this.#core, input, opts, resolve as (v: unknown) => void, 0);
     });
+    this.#drain.arm();
+    return p;
+  }
+
+  /**
+   * A typed face of the task module: one method per exported function, taking its input and
+   * resolving to its output (`M` is the module's type, given once; nothing is checked at run time).
+   *
+   * @example
+   * ```ts
+   * const hash = pool.proxy<typeof import('./hash.js')>();
+   * const digest: string = await hash.sha256(buffer, { priority: 8 });
+   * ```
+   */
+  proxy<M>(): PoolProxy<M> {
+    return createProxy<M>((input, opts) => this.submit(input, opts));
   }
 
   /** `submit` under piscina's name: runs `input` through the module's function `opts.fn`. */
@@ -93,6 +116,7 @@ export class WorkerPool {
     return new Promise<R[]>((resolve, reject) => {
       const c = new BatchCollector(items.length, resolve as (v: unknown[]) => void, reject);
       for (let i = 0; i < items.length; i++) intake(this.#core, items[i], opts, c, i);
+      this.#drain.arm();
     });
   }
 
@@ -106,9 +130,41 @@ export class WorkerPool {
   ): AsyncIterable<R> {
     const o = this.#core.o;
     const window = opts?.window ?? Math.max(64, o.maxWorkers * o.concurrency * 32);
-    return mapThroughPool<R>(inputs, opts?.ordered ?? true, window, (input, c, i) =>
-      intake(this.#core, input, opts, c, i),
-    );
+    return mapThroughPool<R>(inputs, opts?.ordered ?? true, window, (input, c, i) => {
+      intake(this.#core, input, opts, c, i);
+      this.#drain.arm();
+    });
+  }
+
+  /**
+   * Whether the pool holds as many waiting tasks as it should be fed: `maxQueue` of them, or (with
+   * no `maxQueue`) as many as its workers can run at once. A producer pauses until `'drain'`.
+   */
+  get needsDrain(): boolean {
+    const o = this.#core.o;
+    const limit = o.maxQueue === Infinity ? o.maxWorkers * o.concurrency : o.maxQueue;
+    return this.getQueueLength() >= Math.max(1, limit);
+  }
+
+  /**
+   * `'drain'`: `listener` is called each time the waiting tasks run out (all have started) after
+   * some were waiting. Returns the pool, as an EventEmitter's `on` does.
+   *
+   * @example
+   * ```ts
+   * pool.on('drain', () => stream.resume());
+   * if (pool.needsDrain) stream.pause();
+   * ```
+   */
+  on(event: 'drain', listener: () => void): this {
+    this.#drain.on(event, listener);
+    return this;
+  }
+
+  /** Removes a listener added with `on`. */
+  off(event: 'drain', listener: () => void): this {
+    this.#drain.off(event, listener);
+    return this;
   }
 
   /** Starts `n` more workers now (raising maxWorkers if needed). */
@@ -163,6 +219,7 @@ export class WorkerPool {
         tasksFailed: mem.workerWord(e.index, W_FAILED),
         lastError: e.lastError,
         eventLoopUtilization: elu,
+        utilization: this.#utilization(e, t),
         idleMs: inflight > 0 ? 0 : t - mem.times[mem.L.active + e.index],
         healthy: !e.exited && !isStuck(mem, e, t, o.unhealthyAfter),
       });
@@ -205,7 +262,17 @@ export class WorkerPool {
       runTime: run,
       utilization: capacity > 0 ? Math.min(1, (run.mean * run.count) / capacity) : 0,
       mainSpins: { tries: dispatch.spin.tries, hits: dispatch.spin.hits },
+      workerUtilization: workers.entries
+        .filter((e): e is WorkerEntry => !!e && !e.exited)
+        .map((e) => ({ workerId: e.id, utilization: this.#utilization(e, now()) })),
     };
+  }
+
+  /** A worker's time running tasks over its time alive (0..1; overlapping tasks count per slot). */
+  #utilization(e: WorkerEntry, t: number): number {
+    const { mem, o } = this.#core;
+    const wall = t - e.startedAt;
+    return wall > 0 ? Math.min(1, mem.times[mem.L.busy + e.index] / (wall * o.concurrency)) : 0;
   }
 
   /**
@@ -242,7 +309,7 @@ export class WorkerPool {
 
   /** Tells every worker to stop, terminates them, and frees what they held (once they are gone). */
   #stopWorkers(): Promise<void> {
-    return this.#core.workers.stopAll();
+    return this.#core.workers.stopAll(this.#forced);
   }
 
   /** `await using pool = new WorkerPool(...)` closes it at scope end. */

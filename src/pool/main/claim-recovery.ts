@@ -4,7 +4,7 @@
  * lifecycle calls it from a worker's exit.
  * Internal to the pool (not exported from the package root).
  */
-import { WorkerCrashedError } from '../errors.js';
+import { WorkerCrashedError, WorkerOutOfMemoryError } from '../errors.js';
 import { SlotState, W_CLAIMING, W_INFLIGHT } from '../shared/index.js';
 import type { PoolMemory } from './pool-memory.js';
 import type { Placer, Settler } from './ports.js';
@@ -30,8 +30,11 @@ export class ClaimRecovery {
   workerExited(e: WorkerEntry, code: number): WorkerCrashedError {
     const { mem, settler } = this;
     const { slots } = mem;
-    const crash = new WorkerCrashedError(
-      `worker ${e.id} exited with code ${code} while running the task${e.lastError ? `: ${e.lastError.message}` : ''}`,
+    // Out of memory under resourceLimits: the tasks it was running (with concurrency 1, the one that
+    // ran it out) get the named subclass; what it had only claimed runs elsewhere as for any crash.
+    const oom = (e.lastError as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const crash = new (oom ? WorkerOutOfMemoryError : WorkerCrashedError)(
+      `worker ${e.id} ${oom ? 'ran out of memory (resourceLimits)' : `exited with code ${code}`} while running the task${e.lastError ? `: ${e.lastError.message}` : ''}`,
       e.id,
       code,
       e.lastError ? { cause: e.lastError } : undefined,

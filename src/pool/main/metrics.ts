@@ -23,6 +23,8 @@ export interface PoolMetrics {
    * how many it did, and how many found a result before giving up.
    */
   mainSpins: { tries: number; hits: number };
+  /** Per live worker: its time running tasks over its time alive (0..1). */
+  workerUtilization: { workerId: number; utilization: number }[];
 }
 
 /** One worker's entry in `pool.getHealthStatus()`. */
@@ -37,6 +39,8 @@ export interface HealthStatus {
   lastError: Error | undefined;
   /** `worker.performance.eventLoopUtilization()` of the worker (0..1). */
   eventLoopUtilization: number;
+  /** Its time running tasks over its time alive, since it started (0..1). */
+  utilization: number;
   /** Milliseconds since it last finished a task (0 while busy). */
   idleMs: number;
   /** Alive and not stuck on one task past `unhealthyAfter`. */

@@ -50,6 +50,21 @@ export interface WorkerPoolOptions {
    * and the pool starts no more workers. Default 30 000; `Infinity` waits for ever.
    */
   bootTimeout?: number;
+  /** A worker that has run this many tasks is replaced by a fresh one, between tasks. Default Infinity. */
+  maxTasksPerWorker?: number;
+  /**
+   * A worker whose JavaScript heap (V8's used heap size, in MiB) is above this after a task is
+   * replaced by a fresh one, between tasks. Default Infinity. For a hard limit use `resourceLimits`.
+   */
+  maxMemoryPerWorker?: number;
+  /** Each worker's `process.env` (`new Worker`'s `env`); default: a copy of the main thread's. */
+  env?: Record<string, string | undefined>;
+  /** Appended to each worker's `process.argv` (`new Worker`'s `argv`). */
+  argv?: readonly string[];
+  /** Each worker's `process.execArgv` (`new Worker`'s `execArgv`); default: the main thread's. */
+  execArgv?: readonly string[];
+  /** Names the pool's worker threads (`<name>-<workerId>`, seen in inspectors and heap snapshots). Default 'skein-worker'. */
+  name?: string;
 }
 
 /** Per-task options of `submit`. */
@@ -82,6 +97,12 @@ export interface ResolvedOptions {
   killGrace: number;
   unhealthyAfter: number;
   bootTimeout: number;
+  maxTasksPerWorker: number;
+  maxMemoryPerWorker: number;
+  env?: Record<string, string | undefined>;
+  argv?: readonly string[];
+  execArgv?: readonly string[];
+  name: string;
 }
 
 function int(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -102,6 +123,34 @@ function bootTimeout(v: unknown): number {
   const t = ms(v ?? 30_000, 'bootTimeout');
   if (t === 0) throw new InvalidArgumentError('bootTimeout must be a number of milliseconds >= 1, got 0');
   return t;
+}
+
+function positive(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+    throw new InvalidArgumentError(`${name} must be a number > 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+function strings(v: unknown, name: string): readonly string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+    throw new InvalidArgumentError(`${name} must be an array of strings`);
+  }
+  return v as string[];
+}
+
+function record(v: unknown, name: string): Record<string, string | undefined> | undefined {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new InvalidArgumentError(`${name} must be an object of strings`);
+  }
+  return v as Record<string, string | undefined>;
+}
+
+function nonEmpty(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new InvalidArgumentError(`${name} must be a non-empty string`);
+  return v;
 }
 
 function spinMicros(v: unknown): number {
@@ -145,6 +194,18 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
     killGrace: ms(o.killGrace ?? 100, 'killGrace', false),
     unhealthyAfter: ms(o.unhealthyAfter ?? 30_000, 'unhealthyAfter'),
     bootTimeout: bootTimeout(o.bootTimeout),
+    maxTasksPerWorker:
+      o.maxTasksPerWorker === undefined || o.maxTasksPerWorker === Infinity
+        ? Infinity
+        : int(o.maxTasksPerWorker, 'maxTasksPerWorker', 1),
+    maxMemoryPerWorker:
+      o.maxMemoryPerWorker === undefined || o.maxMemoryPerWorker === Infinity
+        ? Infinity
+        : positive(o.maxMemoryPerWorker, 'maxMemoryPerWorker'),
+    env: record(o.env, 'env'),
+    argv: strings(o.argv, 'argv'),
+    execArgv: strings(o.execArgv, 'execArgv'),
+    name: o.name === undefined ? 'skein-worker' : nonEmpty(o.name, 'name'),
   };
 }
 

@@ -3,9 +3,11 @@
  * ring and histograms (which outlive it and pass to its replacement), and what health reports need.
  */
 import { Worker } from 'node:worker_threads';
+import { fastNow as now } from '../../memory/clock.js';
 import type { SharedHistogram } from '../../memory/histogram.js';
 import type { ResultRingReader } from '../shared/index.js';
 import { WORKER_MAIN_URL } from '../worker/index.js';
+import type { ResolvedOptions } from './options.js';
 
 /** Per-index shared memory that survives a worker's replacement. */
 export interface IndexMemory {
@@ -27,6 +29,10 @@ export class WorkerEntry {
   bootTimer: ReturnType<typeof setTimeout> | undefined;
   /** The earliest end of a kill grace among its timed-out or aborted tasks (0: none). */
   killAt = 0;
+  /** It asked to be replaced (maxTasksPerWorker, maxMemoryPerWorker): it leaves, but the pool still wants a worker. */
+  recycled = false;
+  /** When it was started (the clock of memory/clock.ts), for its utilization. */
+  readonly startedAt = now();
   /** Tasks posted to it directly and not yet settled (counted when choosing a worker for the next). */
   direct = 0;
 
@@ -34,12 +40,15 @@ export class WorkerEntry {
     readonly id: number,
     readonly index: number,
     readonly mem: IndexMemory,
-    options: { workerData?: unknown; resourceLimits?: import('node:worker_threads').ResourceLimits },
+    options: Pick<ResolvedOptions, 'workerData' | 'resourceLimits' | 'env' | 'argv' | 'execArgv' | 'name'>,
   ) {
     this.worker = new Worker(WORKER_MAIN_URL, {
       workerData: options.workerData,
       resourceLimits: options.resourceLimits,
-      name: `skein-worker-${id}`,
+      name: `${options.name}-${id}`,
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.argv === undefined ? {} : { argv: [...options.argv] }),
+      ...(options.execArgv === undefined ? {} : { execArgv: [...options.execArgv] }),
     });
   }
 

@@ -45,6 +45,24 @@ const RESULT_RING = 1 << 20;
 export const MAX_BOOT_FAILURES = 3;
 /** Longest delay setTimeout takes as given (a longer one fires at once). */
 const MAX_TIMER = 2 ** 31 - 1;
+/** How long a graceful close waits for each worker to leave by itself (its teardown) before terminating it. */
+const TEARDOWN_GRACE = 2000;
+
+/** Resolves once `e`'s thread exited by itself, or after `ms` once it was terminated. */
+function exitWithin(e: WorkerEntry, ms: number): Promise<unknown> {
+  if (e.exited) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      e.worker.off('exit', onExit);
+      resolve(e.terminate());
+    }, ms);
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    e.worker.once('exit', onExit);
+  });
+}
 let nextWorkerId = 1;
 const preload = new Set<string>();
 
@@ -149,6 +167,7 @@ export class WorkerLifecycle implements WorkerView {
     this.#starting++;
     this.#peakWorkers = Math.max(this.#peakWorkers, this.#workerCount);
     mem.times[mem.L.active + index] = now();
+    mem.times[mem.L.busy + index] = 0;
     const init: WorkerInit = {
       filename: o.filename,
       index,
@@ -164,6 +183,9 @@ export class WorkerLifecycle implements WorkerView {
       fnNames: this.#placer.fnNamesNow(),
       preload: [...preload],
       ...this.#placer.sabsForInit(),
+      maxTasks: o.maxTasksPerWorker,
+      maxMemoryMiB: o.maxMemoryPerWorker,
+      workerData: o.workerData,
     };
     e.worker.postMessage(init);
     e.worker.on('message', (m: WorkerMessage) => this.#onMessage(e, m));
@@ -193,8 +215,12 @@ export class WorkerLifecycle implements WorkerView {
       this.#placer.refill();
     } else if (msg.type === 'result') {
       this.#settler.messageResult(msg.slot, msg.status, msg.value);
+    } else if (msg.type === 'recycle') {
+      // maxTasksPerWorker / maxMemoryPerWorker: it leaves once idle, and is replaced as a crash is.
+      e.leaving = true;
+      e.recycled = true;
     } else if (msg.type === 'init-error') {
-      // The task module cannot load: every task fails with that error rather than respawning forever.
+      // The task module cannot load (or its setup failed): every task fails with that error rather than respawning forever.
       const err = isErrorRecord(msg.error) ? recordToError(msg.error) : new WorkerModuleError(String(msg.error));
       this.#break(err);
     }
@@ -252,7 +278,7 @@ export class WorkerLifecycle implements WorkerView {
     // Replace a crashed worker while the pool needs it (work pending, or below minWorkers). One that
     // left on purpose (idle, scaleDown, close) is replaced only if no worker is left for pending work.
     const pending = mem.queue.length > 0 || slots.inUse > 0;
-    const wanted = e.leaving
+    const wanted = e.leaving && !e.recycled
       ? pending && this.#workerCount === 0
       : pending || (!this.#closing && this.#workerCount < this.o.minWorkers);
     if (!this.#broken && !this.#stopped && wanted && this.#workerCount < this.o.maxWorkers) this.spawn();
@@ -318,15 +344,19 @@ export class WorkerLifecycle implements WorkerView {
     this.#timed(this.o.killGrace);
   }
 
-  /** Tells every worker to stop, terminates them, and frees what they held (once they are gone). */
-  async stopAll(): Promise<void> {
+  /**
+   * Tells every worker to stop and frees what they held once they are gone. Gracefully, each
+   * leaves by itself (running its task module's teardown) within TEARDOWN_GRACE ms or is then
+   * terminated; with `force`, all are terminated now.
+   */
+  async stopAll(force = true): Promise<void> {
     const { mem } = this;
     this.#stopped = true;
     Atomics.store(mem.ctl, STOP, 2);
     notifyAll(taskWord(mem.ctl));
     const live = this.#entries.filter((e): e is WorkerEntry => !!e);
     for (const e of live) e.leaving = true;
-    await Promise.all(live.map((e) => e.terminate()));
+    await Promise.all(live.map((e) => (force ? e.terminate() : exitWithin(e, TEARDOWN_GRACE))));
     for (let s = 0; s < mem.slots.size; s++) {
       if (mem.slotState(s) !== SlotState.Free) this.#settler.finishSlot(s, false, undefined);
     }

@@ -44,6 +44,8 @@
  * Float64 `times` (another SharedArrayBuffer), all on the shared clock (memory/clock.ts):
  *   slot s: ENQ + s  when the task was queued;  START + s  when a worker started it
  *   worker w: ACTIVE + w   when it last finished a task (for idle shrinking and health)
+ *   worker w: BUSY + w     milliseconds it has spent running tasks since it started (its utilization);
+ *                          written by that worker only, zeroed by the main thread before it starts
  *
  * The claim and recovery protocol: how a task goes from the main thread to one worker and back,
  * and how the main thread takes back what a dead worker held. The code cites these as "claim C<n>"
@@ -156,6 +158,7 @@ export interface Layout {
   enq: number;
   start: number;
   active: number;
+  busy: number;
   timesDoubles: number;
 }
 
@@ -172,7 +175,8 @@ export function layoutFor(slots: number): Layout {
     enq: 0,
     start: slots,
     active: 2 * slots,
-    timesDoubles: 2 * slots + MAX_WORKER_INDEX,
+    busy: 2 * slots + MAX_WORKER_INDEX,
+    timesDoubles: 2 * slots + 2 * MAX_WORKER_INDEX,
   };
 }
 
@@ -197,12 +201,20 @@ export interface WorkerInit {
   /** The shared buffers the pool has shipped so far, with their ids (main/sab-shipper.ts). */
   sabIds: number[];
   sabs: SharedArrayBuffer[];
+  /** Tasks after which the worker asks to be replaced (Infinity: never). */
+  maxTasks: number;
+  /** Used JavaScript heap, in MiB, above which the worker asks to be replaced after a task. */
+  maxMemoryMiB: number;
+  /** The pool's `workerData`, for the task module's `setup(ctx)`. */
+  workerData: unknown;
 }
 
 /** Messages a worker posts to the main thread. */
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'init-error'; error: unknown }
+  /** It reached maxTasksPerWorker or maxMemoryPerWorker: it leaves once idle and wants a successor. */
+  | { type: 'recycle' }
   | { type: 'result'; slot: number; status: ResultStatus; value: unknown };
 
 /** Messages the main thread posts to a worker (pulled with receiveMessageOnPort after MAIL is set). */

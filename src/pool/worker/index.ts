@@ -7,3 +7,5 @@ export type { TaskContext } from './worker-main-types.js';
 /** The module a pool worker thread runs. */
 export const WORKER_MAIN_URL = new URL('./worker-main.js', import.meta.url);
 export { BUILTIN_PREFIX, registerBuiltinTask, taskFunction } from './builtin-tasks.js';
+export { isWorkerThread } from './is-worker-thread.js';
+export type { SetupContext } from './life-cycle-hooks.js';

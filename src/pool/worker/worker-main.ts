@@ -58,11 +58,15 @@ import {
 } from '../shared/index.js';
 import { builtinTask, setTaskModule } from './builtin-tasks.js';
 import { findTaskFunction, type TaskFunction } from './task-module.js';
+import { markPoolWorker } from './is-worker-thread.js';
+import { runTeardown } from './life-cycle-hooks.js';
+import { Recycling } from './recycling.js';
 import { boot } from './worker-boot.js';
 import { TaskControls } from './worker-context.js';
 
 if (!parentPort) throw new Error('skein worker-main must run in a worker thread');
 const port: MessagePort = parentPort;
+markPoolWorker();
 const { init, mod } = await boot(port);
 setTaskModule(mod, init.filename);
 
@@ -189,10 +193,15 @@ function resultSabIds(sabs: SharedArrayBuffer[], slot: number): number[] | undef
   return ids;
 }
 
+const recycling = new Recycling(init.maxTasks, init.maxMemoryMiB, port, () =>
+  Atomics.store(ctl, me + W_RETIRE, 1),
+);
+
 function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   const t1 = now();
   runHist.record(t1 - t0);
   times[L.active + init.index] = t1;
+  times[L.busy + init.index] += t1 - t0;
   inflight--;
   Atomics.store(ctl, me + W_INFLIGHT, inflight);
   Atomics.add(ctl, me + (ok ? W_DONE : W_FAILED), 1);
@@ -200,6 +209,7 @@ function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   Atomics.store(ctl, L.slotState + slot, SlotState.Finished);
   controls.release(slot);
   writeResult(slot, ok ? ResultStatus.Ok : ResultStatus.Error, ok ? value : errorToRecord(value));
+  if (recycling.active) recycling.afterTask();
 }
 
 function settleAsync(slot: number, t0: number, ok: boolean, value: unknown): void {
@@ -222,6 +232,7 @@ function start(slot: number, fnId: number, input: unknown): void {
   // claim C7: RUNNING is ours now, so the slot cannot be freed and its generation is this task's.
   controls.begin(slot, Atomics.load(ctl, L.slotGen + slot));
   const t0 = now();
+  recycling.started();
   times[L.start + slot] = t0;
   waitHist.record(t0 - times[L.enq + slot]);
   inflight++;
@@ -282,7 +293,9 @@ let runAvg = 1;
 
 function claimAndRun(room: number): number {
   const mask = Atomics.load(ctl, PRIO_MASK);
-  const want = Math.min(room, batch);
+  // Never claim past maxTasksPerWorker: the rest is for this worker's successor.
+  const want = recycling.active ? Math.min(room, batch, recycling.room()) : Math.min(room, batch);
+  if (want <= 0) return 0;
   let n = 0;
   Atomics.store(ctl, me + W_CLAIMING, 1); // claim C4: set before any HEAD CAS, cleared after C5
   for (let p = 10; p >= 1 && n === 0; p--) {
@@ -347,6 +360,7 @@ async function loop(): Promise<void> {
       Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
       // A wake-up meant for us may have been spent on our leaving: pass it on if work is waiting.
       if (hasWork()) notifyAll(tasksMoved);
+      await runTeardown(mod);
       process.exit(0);
     }
     let n = runDirect();
@@ -398,4 +412,5 @@ async function loop(): Promise<void> {
 }
 
 await loop();
+await runTeardown(mod); // a graceful close (a forced one terminates the thread first)
 process.exit(0);

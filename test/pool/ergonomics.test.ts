@@ -1,0 +1,192 @@
+// What piscina and comlink users expect of a pool: typed proxies, setup/teardown once per worker,
+// recycling by task count and heap size, out-of-memory failures, worker options, utilization and
+// the 'drain' event. Real workers throughout.
+import {
+  FixedWorkerPool,
+  InvalidArgumentError,
+  isWorkerThread,
+  WorkerCrashedError,
+  WorkerOutOfMemoryError,
+  type WorkerPool,
+  WorkerSetupError,
+} from 'skein';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { rejection, sharedCounters, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
+
+const fixture = (name: string): URL => new URL(`../fixtures/${name}`, import.meta.url);
+const LIFE = fixture('pool-life.mjs');
+
+const pools: WorkerPool[] = [];
+function track<P extends WorkerPool>(p: P): P {
+  pools.push(p);
+  return p;
+}
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => within(p.close({ force: true }), 5000, 'close')));
+});
+
+describe('pool.proxy', () => {
+  it('has a method per exported function, typed from the module', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: fixture('proxy-tasks.mjs') }));
+    const m = pool.proxy<typeof import('../fixtures/proxy-tasks.mjs')>();
+    expectTypeOf(m.norm).parameter(0).toEqualTypeOf<{ x: number; y: number }>();
+    expectTypeOf(m.norm).returns.toEqualTypeOf<Promise<number>>();
+    expectTypeOf(m.greet).returns.toEqualTypeOf<Promise<string>>();
+    expectTypeOf(m.default).parameter(0).toEqualTypeOf<number>();
+    expectTypeOf(m).not.toHaveProperty('setup');
+    expectTypeOf(m).not.toHaveProperty('version');
+    expect(await m.norm({ x: 3, y: 4 })).toBe(5);
+    expect(await m.default(1, { priority: 9 })).toBe(101);
+    expect(await m.greet('ada')).toBe('hello ada');
+    expect(m.norm).toBe(m.norm);
+    // A proxy is not a thenable: awaiting it gives it back.
+    expect(await Promise.resolve(m)).toBe(m);
+    if (Math.random() > 2) {
+      // @ts-expect-error a wrong argument type does not compile
+      await m.norm('3,4');
+      // @ts-expect-error nor does a function the module lacks
+      await m.missing(1);
+    }
+  });
+
+  it('rejects like submit for a function the module lacks at run time', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: fixture('proxy-tasks.mjs') }));
+    const m = pool.proxy<{ nope(x: number): number }>();
+    expect((await rejection(m.nope(1))).name).toBe('TaskFunctionNotFoundError');
+  });
+});
+
+describe('setup and teardown', () => {
+  it('setup runs once per worker before its tasks, teardown when it leaves on close', async () => {
+    const counters = sharedCounters(2);
+    const pool = new FixedWorkerPool(2, { filename: LIFE, workerData: { counters } });
+    const infos = await Promise.all(Array.from({ length: 8 }, () => pool.submit<{ setupWorkerId: number; workerId: number; isWorkerThread: boolean }>(0, { fn: 'info' })));
+    for (const i of infos) {
+      expect(i.setupWorkerId).toBe(i.workerId);
+      expect(i.isWorkerThread).toBe(true);
+    }
+    await until(() => Atomics.load(counters, 0) === 2);
+    await within(pool.close(), 5000, 'close');
+    expect(Atomics.load(counters, 1)).toBe(2);
+    expect(isWorkerThread).toBe(false);
+  });
+
+  it('a failing setup fails every task with WorkerSetupError and starts no more workers', async () => {
+    const counters = sharedCounters(1);
+    const pool = track(new FixedWorkerPool(2, { filename: fixture('pool-setup-fail.mjs'), workerData: { counters } }));
+    const errs = await Promise.all([rejection(pool.submit(1)), rejection(pool.submit(2))]);
+    for (const err of errs) {
+      expect(err).toBeInstanceOf(WorkerSetupError);
+      expect(err.message).toContain('no database');
+      expect(err.cause).toBeInstanceOf(RangeError);
+    }
+    await sleep(300);
+    expect(Atomics.load(counters, 0)).toBeLessThanOrEqual(2);
+    expect(await rejection(pool.submit(3))).toBeInstanceOf(WorkerSetupError);
+  });
+});
+
+describe('recycling', () => {
+  it('maxTasksPerWorker replaces a worker after that many tasks, running its teardown', async () => {
+    const counters = sharedCounters(2);
+    const pool = track(new FixedWorkerPool(1, { filename: LIFE, workerData: { counters }, maxTasksPerWorker: 3 }));
+    const ids: number[] = [];
+    for (let i = 0; i < 9; i++) ids.push(await pool.submit<number>(0, { fn: 'whoami' }));
+    const runs = new Map<number, number>();
+    for (const id of ids) runs.set(id, (runs.get(id) ?? 0) + 1);
+    expect([...runs.values()]).toEqual([3, 3, 3]);
+    // Even when tasks are queued all at once (workers claim in batches), none runs more than 3.
+    const burst = await Promise.all(Array.from({ length: 20 }, () => pool.submit<number>(0, { fn: 'whoami' })));
+    const per = new Map<number, number>();
+    for (const id of burst) per.set(id, (per.get(id) ?? 0) + 1);
+    expect(Math.max(...per.values())).toBeLessThanOrEqual(3);
+    await until(() => Atomics.load(counters, 1) >= 3 + per.size - 1);
+  });
+
+  it('maxMemoryPerWorker replaces a worker whose heap grew past it', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: LIFE, maxMemoryPerWorker: 48 }));
+    const first = await pool.submit<number>(0, { fn: 'whoami' });
+    expect(await pool.submit<number>(1, { fn: 'retain' })).toBeGreaterThan(0); // ~1 MiB: stays
+    expect(await pool.submit<number>(0, { fn: 'whoami' })).toBe(first);
+    await pool.submit(64, { fn: 'retain' }); // ~64 MiB of arrays: over the limit after this task
+    expect(await pool.submit<number>(0, { fn: 'whoami' })).not.toBe(first);
+  });
+
+  it('rejects bad limits', () => {
+    expect(() => new FixedWorkerPool(1, { filename: LIFE, maxTasksPerWorker: 0 })).toThrow(InvalidArgumentError);
+    expect(() => new FixedWorkerPool(1, { filename: LIFE, maxMemoryPerWorker: -1 })).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('resourceLimits', () => {
+  it('an out-of-memory worker fails only its task, with WorkerOutOfMemoryError', async () => {
+    const pool = track(
+      new FixedWorkerPool(2, { filename: LIFE, resourceLimits: { maxOldGenerationSizeMb: 32 }, maxQueue: 100 }),
+    );
+    const others = Array.from({ length: 6 }, (_, i) => pool.submit<number>(50, { fn: 'spin' }).then(() => i));
+    const err = await within(rejection(pool.submit(0, { fn: 'hog' })), 20_000, 'out of memory');
+    expect(err).toBeInstanceOf(WorkerOutOfMemoryError);
+    expect(err).toBeInstanceOf(WorkerCrashedError);
+    expect(err.message).toContain('out of memory');
+    expect(await Promise.all(others)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await pool.submit<number>(1, { fn: 'spin' })).toBe(1);
+  });
+});
+
+describe('worker options', () => {
+  it('env, argv and execArgv reach the workers', async () => {
+    const pool = track(
+      new FixedWorkerPool(1, {
+        filename: LIFE,
+        env: { SKEIN_TEST_VAR: 'yes' },
+        argv: ['--flag', 'x'],
+        execArgv: ['--no-deprecation'],
+        name: 'hasher',
+      }),
+    );
+    const r = await pool.submit<{ value: string; argv: string[]; execArgv: string[] }>('SKEIN_TEST_VAR', { fn: 'env' });
+    expect(r.value).toBe('yes');
+    expect(r.argv).toEqual(['--flag', 'x']);
+    expect(r.execArgv).toEqual(['--no-deprecation']);
+  });
+
+  it('rejects bad ones', () => {
+    expect(() => new FixedWorkerPool(1, { filename: LIFE, argv: 'x' as never })).toThrow(InvalidArgumentError);
+    expect(() => new FixedWorkerPool(1, { filename: LIFE, name: '' })).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('utilization and drain', () => {
+  it('reports busy time over wall time per worker', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
+    await pool.submit(0, { fn: 'spin' });
+    const idle = pool.getHealthStatus()[0].utilization;
+    await pool.submit(300, { fn: 'spin' });
+    const [h] = pool.getHealthStatus();
+    expect(h.utilization).toBeGreaterThan(idle);
+    expect(h.utilization).toBeGreaterThan(0.05);
+    expect(h.utilization).toBeLessThanOrEqual(1);
+    const [w] = pool.metrics().workerUtilization;
+    expect(w.workerId).toBe(h.workerId);
+    expect(w.utilization).toBeGreaterThan(0.05);
+  });
+
+  it("needsDrain while more wait than the workers can run, and 'drain' once none wait", async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
+    let drains = 0;
+    const drained = new Promise<void>((resolve) =>
+      pool.on('drain', () => {
+        drains++;
+        resolve();
+      }),
+    );
+    const tasks = Array.from({ length: 5 }, () => pool.submit(30, { fn: 'sleep' }));
+    expect(pool.needsDrain).toBe(true);
+    await within(drained, 5000, 'drain');
+    expect(pool.getQueueLength()).toBe(0);
+    expect(pool.needsDrain).toBe(false);
+    await Promise.all(tasks);
+    expect(drains).toBe(1);
+    expect(() => pool.on('nope' as 'drain', () => {})).toThrow(InvalidArgumentError);
+  });
+});
