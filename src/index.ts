@@ -160,8 +160,18 @@ export type {
 } from './flow/index.js';
 
 // observe
-export { MissingPeerDependencyError, serveMetrics } from './observe/index.js';
-export type { HealthReport, MetricsServer, ServeMetricsOptions } from './observe/index.js';
+export { MissingPeerDependencyError, PatternRegistry, serveMetrics } from './observe/index.js';
+export type {
+  HealthReport,
+  MetricsServer,
+  ProtectiveEvent,
+  ProtectiveOptions,
+  RegisteredKind,
+  Registrable,
+  RegisterOptions,
+  ServeMetricsOptions,
+  ShutdownReport,
+} from './observe/index.js';
 
 import { setWorkerPreload } from './pool/main/index.js';
 

@@ -22,7 +22,7 @@ const VALUES = [
   'parallelFor', 'parallelMap', 'parallelReduce',
   'Pipeline', 'fanOut', 'fanIn', 'FanPattern',
   // observe
-  'serveMetrics',
+  'serveMetrics', 'PatternRegistry',
   // errors
   'SkeinError', 'TimeoutError', 'AbortError', 'InvalidArgumentError', 'SerializationError',
   'CorruptMemoryError', 'ChannelClosedError', 'MutexUnlockError', 'SemaphoreReleaseError',
@@ -50,7 +50,8 @@ const TYPES = [
   'DeadLetter', 'PipelineMetrics', 'PipelineOptions', 'PoolStage', 'RunStage', 'StageLimiter', 'StageMetrics',
   'StageOptions', 'StageRunContext', 'FanFunction', 'FanInCandidate', 'FanInOptions', 'FanInStrategy',
   'FanOutContext', 'FanOutOptions', 'FanPatternOptions',
-  'HealthReport', 'MetricsServer', 'ServeMetricsOptions',
+  'HealthReport', 'MetricsServer', 'ServeMetricsOptions', 'ProtectiveEvent', 'ProtectiveOptions', 'RegisteredKind',
+  'Registrable', 'RegisterOptions', 'ShutdownReport',
 ];
 
 /** Every `.d.ts` under dist/src. */
