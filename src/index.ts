@@ -20,6 +20,9 @@ export type { SharedHandle, SharedObject, WaitOptions } from './memory/index.js'
 
 // sync
 export {
+  Barrier,
+  Once,
+  RwLock,
   Channel,
   ChannelClosedError,
   Mutex,
@@ -34,6 +37,7 @@ export {
   WaitGroup,
   WaitGroupNegativeError,
 } from './sync/index.js';
+export type { BarrierResult } from './sync/index.js';
 export type {
   ChannelOptions,
   DefaultCase,

@@ -12,7 +12,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 /** Values the root exports: DESIGN.md's names (built so far) and the named errors of every layer. */
 const VALUES = [
   // sync
-  'Channel', 'Mutex', 'Semaphore', 'WaitGroup', 'select', 'selectSync', 'recv', 'send', 'defaultCase',
+  'Channel', 'Mutex', 'Semaphore', 'WaitGroup', 'RwLock', 'Barrier', 'Once', 'select', 'selectSync', 'recv', 'send', 'defaultCase',
   // pool
   'WorkerPool', 'FixedWorkerPool', 'DynamicWorkerPool', 'registerErrorClass', 'isWorkerThread',
   // resilience
@@ -45,7 +45,7 @@ const TYPES = [
   'FailureVerdict', 'LeakyBucketOptions', 'Policy', 'PolicyContext', 'RetryContext', 'RetryOptions',
   'SlidingWindowLimiterOptions', 'StateChangeEvent', 'TokenBucketOptions',
   'BulkheadRejectEvent', 'GiveUpEvent', 'RetryEvent', 'Subscription', 'TimeoutEvent', 'TimeoutSignal',
-  'PoolProxy', 'ProxyMethod', 'SetupContext',
+  'PoolProxy', 'ProxyMethod', 'SetupContext', 'BarrierResult',
   'IndexRange', 'ParallelMapOptions', 'ParallelOptions', 'ParallelReduceOptions', 'TypedArray',
   'DeadLetter', 'PipelineMetrics', 'PipelineOptions', 'PoolStage', 'RunStage', 'StageLimiter', 'StageMetrics',
   'StageOptions', 'StageRunContext', 'FanFunction', 'FanInCandidate', 'FanInOptions', 'FanInStrategy',

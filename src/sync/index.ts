@@ -4,3 +4,6 @@ export * from './guard.js';
 export * from './mutex.js';
 export * from './semaphore.js';
 export * from './wait-group.js';
+export * from './barrier.js';
+export * from './once.js';
+export * from './rw-lock.js';

@@ -1,0 +1,194 @@
+import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import { object } from '../memory/validate.js';
+import {
+  blockUntil,
+  checkWaitOptions,
+  limitsOf,
+  notifyAll,
+  type WaitOptions,
+  type WaitWord,
+  waitUntil,
+  WORD_SLOTS,
+  wordAt,
+} from '../memory/wait/index.js';
+import { Guard } from './guard.js';
+
+// Layout (Int32):
+//   0 STATE     readers holding the lock (>= 0), or WRITER (-1) while a writer holds it
+//   1 WRITERS   writers waiting; while > 0 no new reader enters (writers are not starved)
+//   2..5 CHANGED  the wait word (memory/wait/word.ts) every waiter sleeps on
+//
+// Invariants (cited as R1..R4):
+//   R1. STATE changes only by compare-exchange from a value the change was checked against: a
+//       reader enters by STATE s -> s + 1 only from s >= 0, a writer by 0 -> WRITER; so a writer
+//       never holds the lock with a reader, nor two writers together.
+//   R2. A reader enters only while WRITERS reads 0 (checked before its CAS). A writer that is
+//       already waiting has counted itself in WRITERS first, so once it waits the readers drain.
+//   R3. Every change that can let a waiter in is followed by notifyAll(CHANGED): the last reader
+//       leaving (STATE -> 0), a writer leaving (WRITER -> 0), and a waiting writer giving up that
+//       takes WRITERS to 0 (readers held back by R2 may enter). Waiters re-check after every wake-up
+//       (word.ts invariant 3: no wake-up is lost).
+//   R4. WRITERS is incremented once by each write()/writeSync() before it waits and decremented
+//       once when it stops waiting (acquired, timed out or aborted), in a finally.
+const STATE = 0;
+const WRITERS = 1;
+const CHANGED = 2;
+const BYTES = (CHANGED + WORD_SLOTS) * 4;
+const WRITER = -1;
+
+type RwLockConfig = Record<string, never>;
+
+const RW_LOCK = defineSharedKind<RwLockConfig, RwLock>({
+  name: 'RwLock',
+  tag: 10,
+  layout: 1,
+  checkConfig: (c) => (object(c, 'config'), {}),
+  bodyBytes: () => BYTES,
+  checkBody: (sab) => {
+    const v = new Int32Array(sab, 0, 2);
+    if (v[STATE] < WRITER) throw corrupt('RwLock', `its state is ${v[STATE]}`);
+    if (v[WRITERS] < 0) throw corrupt('RwLock', `it counts ${v[WRITERS]} waiting writers`);
+  },
+  make: (r) => new RwLock(r),
+});
+
+/**
+ * A readers-writer lock in shared memory: any number of readers together, or one writer alone,
+ * from any thread. Writers are preferred: once a writer waits, new readers wait behind it, so a
+ * stream of readers cannot starve it. Not reentrant (a thread that reads and then asks to read
+ * again while a writer waits deadlocks, as with any writer-preferring lock).
+ *
+ * @example
+ * ```ts
+ * const lock = new RwLock();
+ * {
+ *   using _ = await lock.read();
+ *   total = table.reduce(...);      // many readers at once
+ * }
+ * const g = lock.writeSync();      // in a worker
+ * try { table[i] = v; } finally { g.release(); }
+ * ```
+ */
+export class RwLock extends SharedObjectBase<RwLockConfig> {
+  readonly #v: Int32Array;
+  readonly #changed: WaitWord<'RwLock.changed'>;
+
+  constructor();
+  /** @internal rebuilds over checked memory; use {@link RwLock.from}. */
+  constructor(reopen?: Reopen<RwLockConfig>);
+  constructor(reopen?: Reopen<RwLockConfig>) {
+    super(RW_LOCK, isReopen(reopen) ? reopen : {});
+    this.#v = new Int32Array(this.handle.sab, 0, BYTES / 4);
+    this.#changed = wordAt(this.#v, CHANGED);
+  }
+
+  /** The live RwLock for what arrived from another thread. */
+  static from(received: unknown): RwLock {
+    return RW_LOCK.open(received);
+  }
+
+  /** Readers holding the lock now. */
+  get readers(): number {
+    return Math.max(0, Atomics.load(this.#v, STATE));
+  }
+
+  /** Whether a writer holds the lock now. */
+  get writeLocked(): boolean {
+    return Atomics.load(this.#v, STATE) === WRITER;
+  }
+
+  // One attempt each (R1, R2); undefined means "not now".
+  #enterRead = (): Guard | undefined => {
+    const v = this.#v;
+    for (;;) {
+      if (Atomics.load(v, WRITERS) > 0) return undefined;
+      const s = Atomics.load(v, STATE);
+      if (s < 0) return undefined;
+      if (Atomics.compareExchange(v, STATE, s, s + 1) === s) return new Guard(() => this.#leaveRead());
+    }
+  };
+
+  #enterWrite = (): Guard | undefined =>
+    Atomics.compareExchange(this.#v, STATE, 0, WRITER) === 0 ? new Guard(() => this.#leaveWrite()) : undefined;
+
+  #leaveRead(): void {
+    if (Atomics.sub(this.#v, STATE, 1) === 1) notifyAll(this.#changed); // R3: the last reader left
+  }
+
+  #leaveWrite(): void {
+    Atomics.store(this.#v, STATE, 0);
+    notifyAll(this.#changed); // R3
+  }
+
+  #stopWaitingToWrite(): void {
+    if (Atomics.sub(this.#v, WRITERS, 1) === 1) notifyAll(this.#changed); // R3, R4
+  }
+
+  /** Takes a read lock if no writer holds or waits for the lock; `undefined` otherwise. */
+  tryRead(): Guard | undefined {
+    return this.#enterRead();
+  }
+
+  /** Takes the write lock if the lock is free; `undefined` otherwise. */
+  tryWrite(): Guard | undefined {
+    return this.#enterWrite();
+  }
+
+  /** Waits for a read lock. Rejects with TimeoutError or AbortError without holding it. */
+  async read(opts?: WaitOptions): Promise<Guard> {
+    checkWaitOptions(opts);
+    return waitUntil(this.#changed, this.#enterRead, limitsOf(opts, 'RwLock.read'));
+  }
+
+  /** Blocking form of {@link read}, for worker threads. */
+  readSync(opts?: WaitOptions): Guard {
+    checkWaitOptions(opts);
+    return blockUntil(this.#changed, this.#enterRead, limitsOf(opts, 'RwLock.readSync'));
+  }
+
+  /** Waits for the write lock. Rejects with TimeoutError or AbortError without holding it. */
+  async write(opts?: WaitOptions): Promise<Guard> {
+    checkWaitOptions(opts);
+    const fast = this.#enterWrite();
+    if (fast) return fast;
+    Atomics.add(this.#v, WRITERS, 1); // R4
+    try {
+      return await waitUntil(this.#changed, this.#enterWrite, limitsOf(opts, 'RwLock.write'));
+    } finally {
+      this.#stopWaitingToWrite();
+    }
+  }
+
+  /** Blocking form of {@link write}, for worker threads. */
+  writeSync(opts?: WaitOptions): Guard {
+    checkWaitOptions(opts);
+    const fast = this.#enterWrite();
+    if (fast) return fast;
+    Atomics.add(this.#v, WRITERS, 1); // R4
+    try {
+      return blockUntil(this.#changed, this.#enterWrite, limitsOf(opts, 'RwLock.writeSync'));
+    } finally {
+      this.#stopWaitingToWrite();
+    }
+  }
+
+  /** Runs `fn` holding a read lock. */
+  async withRead<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    const g = await this.read(opts);
+    try {
+      return await fn();
+    } finally {
+      g.release();
+    }
+  }
+
+  /** Runs `fn` holding the write lock. */
+  async withWrite<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    const g = await this.write(opts);
+    try {
+      return await fn();
+    } finally {
+      g.release();
+    }
+  }
+}
