@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from '../memory/errors.js';
 import { checkMs } from './limiter-util.js';
+import { invalid, number } from '../memory/validate.js';
 
 /** The built-in delay shapes. */
 export type BackoffKind = 'fixed' | 'exponential' | 'fibonacci' | 'decorrelated';
@@ -51,25 +52,16 @@ function ms(v: unknown, name: string, dflt: number): number {
 export function resolveBackoff(o: BackoffOptions): ResolvedBackoff {
   const backoff = o.backoff ?? 'exponential';
   if (typeof backoff !== 'function' && !KINDS.includes(backoff)) {
-    throw new InvalidArgumentError(
-      `backoff must be one of ${KINDS.join(', ')} or a function, got ${String(backoff)}`,
-    );
+    invalid('backoff', `one of ${KINDS.map((k) => `'${k}'`).join(', ')} or a function`, backoff);
   }
   const initialDelay = ms(o.initialDelay, 'initialDelay', 100);
   const maxDelay = ms(o.maxDelay, 'maxDelay', 30_000);
   if (maxDelay < initialDelay && o.maxDelay !== undefined) {
-    throw new InvalidArgumentError(`maxDelay (${maxDelay}) must be >= initialDelay (${initialDelay})`);
+    invalid('maxDelay', `>= initialDelay (${initialDelay})`, maxDelay);
   }
-  const multiplier = o.multiplier ?? 2;
-  if (typeof multiplier !== 'number' || !(multiplier >= 1) || !Number.isFinite(multiplier)) {
-    throw new InvalidArgumentError(`multiplier must be a finite number >= 1, got ${String(multiplier)}`);
-  }
+  const multiplier = number(o.multiplier ?? 2, 'multiplier', { min: 1 });
   const j = o.jitter === true ? 1 : o.jitter === false || o.jitter === undefined ? 0 : o.jitter;
-  if (typeof j !== 'number' || !(j >= 0 && j <= 1)) {
-    throw new InvalidArgumentError(
-      `jitter must be a boolean or a fraction in [0, 1], got ${String(o.jitter)}`,
-    );
-  }
+  if (typeof j !== 'number' || !(j >= 0 && j <= 1)) invalid('jitter', 'a boolean or a number in [0, 1]', o.jitter);
   return { backoff, initialDelay, maxDelay: Math.max(maxDelay, initialDelay), multiplier, jitter: j };
 }
 

@@ -1,4 +1,3 @@
-import { InvalidArgumentError } from '../memory/errors.js';
 import { abortError } from '../memory/wait/index.js';
 import { BulkheadRejectedError } from './errors.js';
 import { PolicyEvent, type Subscription } from './events.js';
@@ -11,6 +10,7 @@ import {
   type Policy,
   type PolicyContext,
 } from './policy.js';
+import { integer, object } from '../memory/validate.js';
 
 /** Options of a {@link Bulkhead}. */
 export interface BulkheadOptions {
@@ -30,13 +30,6 @@ interface Waiter {
   next: Waiter | undefined;
 }
 
-function count(v: unknown, name: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    if (v === Number.POSITIVE_INFINITY && min === 0) return v;
-    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(v)}`);
-  }
-  return v;
-}
 
 /** `onReject`: a call was turned away, because line and slots were full or it waited `maxWait`. */
 export interface BulkheadRejectEvent {
@@ -70,10 +63,10 @@ export class Bulkhead implements Policy<PolicyContext> {
   #tail: Waiter | undefined;
 
   constructor(opts: BulkheadOptions) {
-    if (typeof opts !== 'object' || opts === null)
-      throw new InvalidArgumentError('Bulkhead options must be an object');
-    this.#maxConcurrent = count(opts.maxConcurrent, 'maxConcurrent', 1);
-    this.#maxQueue = count(opts.maxQueue ?? 0, 'maxQueue', 0);
+    object(opts, 'Bulkhead options');
+    this.#maxConcurrent = integer(opts.maxConcurrent, 'maxConcurrent', { min: 1 });
+    // A queue in this thread's memory: Infinity (no bound) is legitimate (memory/validate.ts).
+    this.#maxQueue = integer(opts.maxQueue ?? 0, 'maxQueue', { min: 0, infinity: true });
     this.#maxWait = checkMs(opts.maxWait ?? Number.POSITIVE_INFINITY, 'maxWait', true);
   }
 

@@ -8,7 +8,7 @@
  * `Atomics.compareExchange` on a BigInt64 slot update a whole instant at once.
  */
 import { now } from '../memory/clock.js';
-import { InvalidArgumentError } from '../memory/errors.js';
+import { integer, millis, object, positive } from '../memory/validate.js';
 import { abortError, checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { delay } from './policy.js';
 
@@ -53,38 +53,24 @@ export function minBig(a: bigint, b: bigint): bigint {
   return b;
 }
 
-/** Checks a positive finite number option (rates, windows). */
+/** Checks a positive finite number option (rates, windows); memory/validate.ts wording. */
 export function checkPositive(x: unknown, what: string): number {
-  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {
-    throw new InvalidArgumentError(`${what} must be a finite number > 0, got ${String(x)}`);
-  }
-  return x;
+  return positive(x, what);
 }
 
-/** Checks a number of milliseconds option: >= 0 (or > 0 without `allowZero`); Infinity passes. */
+/** Checks a number of milliseconds option: >= 0 (or > 0 without `allowZero`); Infinity ("never") passes. */
 export function checkMs(x: unknown, what: string, allowZero: boolean): number {
-  if (typeof x !== 'number' || Number.isNaN(x) || x < 0 || (!allowZero && x === 0)) {
-    throw new InvalidArgumentError(
-      `${what} must be a number of milliseconds ${allowZero ? '>= 0' : '> 0'}, got ${String(x)}`,
-    );
-  }
-  return x;
+  return millis(x, what, { positive: !allowZero, infinity: true });
 }
 
 /** Checks an integer option in [min, max]. */
 export function checkInt(x: unknown, what: string, min: number, max: number): number {
-  if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) {
-    throw new InvalidArgumentError(`${what} must be an integer in [${min}, ${max}], got ${String(x)}`);
-  }
-  return x;
+  return integer(x, what, { min, max });
 }
 
 /** Checks that the options argument is an object. */
 export function checkOptions<T>(opts: T | undefined, what: string): T {
-  if (typeof opts !== 'object' || opts === null) {
-    throw new InvalidArgumentError(`${what} needs an options object`);
-  }
-  return opts;
+  return object<T & object>(opts, `${what} options`);
 }
 
 /**

@@ -6,8 +6,8 @@
  * {@link Timeout} passes its `AbortSignal` itself. {@link compose} reads the signal (and the attempt,
  * where one is given) out of whichever of these it gets, so policies of every kind nest.
  */
-import { InvalidArgumentError } from '../memory/errors.js';
 import { abortError } from '../memory/wait/index.js';
+import { callable, invalid, object } from '../memory/validate.js';
 
 /** Options of every `execute`. */
 export interface ExecuteOptions {
@@ -69,15 +69,13 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
 /** Validates `execute` options at the call site. */
 export function checkExecuteOptions(opts: ExecuteOptions | undefined, what: string): void {
   if (opts === undefined) return;
-  if (typeof opts !== 'object' || opts === null)
-    throw new InvalidArgumentError(`${what}: options must be an object`);
+  object(opts, `${what} options`);
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError(`${what}: signal must be an AbortSignal`);
+    invalid(`${what} signal`, 'an AbortSignal', opts.signal);
   }
 }
 
 /** Throws InvalidArgumentError unless `fn` is a function. */
 export function checkFunction(fn: unknown, what: string): void {
-  if (typeof fn !== 'function')
-    throw new InvalidArgumentError(`${what} must be a function, got ${typeof fn}`);
+  callable(fn, what);
 }

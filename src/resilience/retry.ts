@@ -1,4 +1,3 @@
-import { InvalidArgumentError } from '../memory/errors.js';
 import { abortError } from '../memory/wait/index.js';
 import { type BackoffOptions, delays, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import { PolicyEvent, type Subscription } from './events.js';
@@ -10,6 +9,7 @@ import {
   NEVER_ABORTED,
   type Policy,
 } from './policy.js';
+import { integer, object } from '../memory/validate.js';
 
 /** What a {@link RetryPolicy} passes to each try. */
 export interface RetryContext {
@@ -68,16 +68,9 @@ export class RetryPolicy implements Policy<RetryContext> {
   readonly #retryIf: ((err: unknown, attempt: number) => boolean) | undefined;
 
   constructor(opts: RetryOptions = {}) {
-    if (typeof opts !== 'object' || opts === null)
-      throw new InvalidArgumentError('RetryPolicy options must be an object');
-    const max = opts.maxAttempts ?? 3;
-    if (
-      typeof max !== 'number' ||
-      !(max >= 1) ||
-      (!Number.isInteger(max) && max !== Number.POSITIVE_INFINITY)
-    ) {
-      throw new InvalidArgumentError(`maxAttempts must be an integer >= 1 or Infinity, got ${String(max)}`);
-    }
+    object(opts, 'RetryPolicy options');
+    // Infinity: retry until retryIf says no or the caller aborts.
+    const max = integer(opts.maxAttempts ?? 3, 'maxAttempts', { min: 1, infinity: true });
     if (opts.retryIf !== undefined) checkFunction(opts.retryIf, 'retryIf');
     this.#maxAttempts = max;
     this.#backoff = resolveBackoff(opts);

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
+import { TimeoutError } from '../memory/errors.js';
 import { abortError } from '../memory/wait/index.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import {
@@ -7,6 +7,7 @@ import {
   type ExecuteOptions,
   type Policy,
 } from './policy.js';
+import { millis } from '../memory/validate.js';
 
 /** What a {@link Timeout} passes to `fn`: its signal, which also names itself as `.signal`. */
 export type TimeoutSignal = AbortSignal & { readonly signal: AbortSignal };
@@ -39,10 +40,7 @@ export class Timeout implements Policy<TimeoutSignal> {
 
   /** @param ms milliseconds, >= 0; `Infinity` sets no timer (the policy then only forwards aborts). */
   constructor(ms: number) {
-    if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
-      throw new InvalidArgumentError(`Timeout needs a number of milliseconds >= 0, got ${String(ms)}`);
-    }
-    this.#ms = ms;
+    this.#ms = millis(ms, 'Timeout ms', { infinity: true });
   }
 
   /** The limit in milliseconds. */

@@ -8,6 +8,7 @@ import { SPIN_PAYS } from '../../memory/spin.js';
 import { MAX_WORKER_INDEX } from '../shared/index.js';
 import { AUTO_SPIN_MICROS } from './result-spin.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
+import { integer, invalid, millis } from '../../memory/validate.js';
 
 /** Options of a {@link WorkerPool}. Every time is in milliseconds. */
 export interface WorkerPoolOptions {
@@ -105,24 +106,17 @@ export interface ResolvedOptions {
   name: string;
 }
 
-function int(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got ${String(v)}`);
-  }
-  return v;
+function int(v: unknown, name: string, min: number, max?: number): number {
+  return integer(v, name, { min, max });
 }
 
+/** Milliseconds >= 0; Infinity ("never") unless `allowInfinity` is false (memory/validate.ts). */
 function ms(v: unknown, name: string, allowInfinity = true): number {
-  if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowInfinity && !Number.isFinite(v))) {
-    throw new InvalidArgumentError(`${name} must be a number of milliseconds >= 0, got ${String(v)}`);
-  }
-  return v;
+  return millis(v, name, { infinity: allowInfinity });
 }
 
 function bootTimeout(v: unknown): number {
-  const t = ms(v ?? 30_000, 'bootTimeout');
-  if (t === 0) throw new InvalidArgumentError('bootTimeout must be a number of milliseconds >= 1, got 0');
-  return t;
+  return millis(v ?? 30_000, 'bootTimeout', { positive: true, infinity: true });
 }
 
 function positive(v: unknown, name: string): number {
@@ -155,9 +149,7 @@ function nonEmpty(v: unknown, name: string): string {
 
 function spinMicros(v: unknown): number {
   if (v === undefined || v === 'auto') return SPIN_PAYS ? AUTO_SPIN_MICROS : 0;
-  if (typeof v !== 'number' || !(v >= 0) || v > 10_000) {
-    throw new InvalidArgumentError(`spinMicros must be 'auto' or microseconds in 0..10000, got ${String(v)}`);
-  }
+  if (typeof v !== 'number' || !(v >= 0) || v > 10_000) invalid('spinMicros', "'auto' or microseconds in [0, 10000]", v);
   return v;
 }
 
@@ -183,7 +175,7 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
     minWorkers,
     maxWorkers,
     idleTimeout: ms(o.idleTimeout ?? 10_000, 'idleTimeout'),
-    maxQueue: o.maxQueue === undefined || o.maxQueue === Infinity ? Infinity : int(o.maxQueue, 'maxQueue', 0),
+    maxQueue: integer(o.maxQueue ?? Infinity, 'maxQueue', { min: 0, infinity: true }),
     taskTimeout: o.taskTimeout === undefined ? 0 : ms(o.taskTimeout, 'taskTimeout'),
     concurrency: int(o.concurrentTasksPerWorker ?? 1, 'concurrentTasksPerWorker', 1, 1024),
     resourceLimits: o.resourceLimits,
@@ -212,19 +204,10 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
 /** Validates a submit's options; returns the priority. */
 export function checkSubmit(o: SubmitOptions): number {
   const p = o.priority ?? DEFAULT_PRIORITY;
-  if (!Number.isInteger(p) || p < MIN_PRIORITY || p > MAX_PRIORITY) {
-    throw new InvalidArgumentError(
-      `priority must be an integer in ${MIN_PRIORITY}..${MAX_PRIORITY}, got ${String(p)}`,
-    );
-  }
-  if (o.fn !== undefined && (typeof o.fn !== 'string' || o.fn === '')) {
-    throw new InvalidArgumentError(`fn must be the name of an export, got ${String(o.fn)}`);
-  }
+  integer(p, 'priority', { min: MIN_PRIORITY, max: MAX_PRIORITY });
+  if (o.fn !== undefined && (typeof o.fn !== 'string' || o.fn === '')) invalid('fn', 'the name of an export', o.fn);
   if (o.timeout !== undefined) ms(o.timeout, 'timeout');
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError('signal must be an AbortSignal');
-  }
-  if (o.transfer !== undefined && !Array.isArray(o.transfer))
-    throw new InvalidArgumentError('transfer must be an array');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) invalid('signal', 'an AbortSignal', o.signal);
+  if (o.transfer !== undefined && !Array.isArray(o.transfer)) invalid('transfer', 'an array', o.transfer);
   return p;
 }
