@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError as BadArg, Option } from 'commander';
 import { ExitCode, UsageError } from './errors.js';
+import { BENCH_PEERS, BENCH_SCENARIOS, runBench } from './bench-command.js';
 import { type RunConfig, runBatch } from './run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -104,6 +105,24 @@ export function program(): Command {
         progress: o.progress === false ? false : undefined,
       };
       process.exitCode = await runBatch(cfg);
+    });
+  cmd
+    .command('bench')
+    .description('run the pool benchmarks with peers side by side: a table, and an SVG chart')
+    .argument('[scenario...]', `scenarios (default: all): ${BENCH_SCENARIOS.join(', ')}`)
+    .option('--vs <peers>', `peers to compare with: ${BENCH_PEERS.join(',')}`, fnList, BENCH_PEERS)
+    .option('--threads <list>', 'thread counts, e.g. 2,4 (default: the cores)')
+    .option('--quick', 'fewer tasks per run')
+    .option('--out <dir>', 'where pool.json and pool.svg go', 'bench/out')
+    .addHelpText('after', '\nExamples:\n  skein bench cpu20us --vs piscina,poolifier\n  skein bench --quick\n')
+    .action(async (scenarios: string[], o: Record<string, unknown>) => {
+      process.exitCode = await runBench({
+        scenarios,
+        vs: o.vs as string[],
+        threads: o.threads as string | undefined,
+        quick: o.quick === true,
+        out: o.out as string,
+      });
     });
   return cmd;
 }
