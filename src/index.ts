@@ -25,6 +25,7 @@ export {
   RwLock,
   Channel,
   ChannelClosedError,
+  ChannelStreamCutError,
   Mutex,
   MutexUnlockError,
   defaultCase,

@@ -25,7 +25,7 @@ const VALUES = [
   'serveMetrics', 'PatternRegistry',
   // errors
   'SkeinError', 'TimeoutError', 'AbortError', 'InvalidArgumentError', 'SerializationError',
-  'CorruptMemoryError', 'ChannelClosedError', 'MutexUnlockError', 'SemaphoreReleaseError',
+  'CorruptMemoryError', 'ChannelClosedError', 'ChannelStreamCutError', 'MutexUnlockError', 'SemaphoreReleaseError',
   'WaitGroupNegativeError', 'WorkerCrashedError', 'WorkerModuleError', 'TaskFunctionNotFoundError',
   'PoolClosedError', 'QueueFullError', 'UncloneableTaskError', 'WorkerBootError', 'BrokenCircuitError', 'BulkheadRejectedError',
   'ConcurrencyQueueFullError', 'LeakyBucketFullError', 'ClosureVariableError', 'ParallelError',
