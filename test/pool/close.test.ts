@@ -65,7 +65,7 @@ describe('close()', () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
     await p.submit(0);
     const running = rejection(p.submit(5000, { fn: 'sleep' }));
-    await until(() => p.metrics().busy === 1, 2000);
+    await until(() => p.metrics().busy === 1, 10_000);
     const queued = Array.from({ length: 5 }, (_, i) => rejection(p.submit(i)));
     const t0 = Date.now();
     await within(p.close({ force: true }), 2000, 'force close');
@@ -77,7 +77,7 @@ describe('close()', () => {
   it('close({ force: true }) settles with a worker stuck in an endless loop', async () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
     const stuck = rejection(p.submit(null, { fn: 'forever' }));
-    await until(() => p.metrics().busy === 1, 2000);
+    await until(() => p.metrics().busy === 1, 10_000);
     await within(p.close({ force: true }), 3000, 'force close with a stuck worker');
     expect(await stuck).toBeInstanceOf(PoolClosedError);
     expect(p.getWorkerCount()).toBe(0);
@@ -95,7 +95,7 @@ describe('close()', () => {
   it('close({ force: true }) after a pending close() settles at once', async () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
     const long = p.submit(3000, { fn: 'spin' }).catch(() => 'rejected');
-    await until(() => p.metrics().busy === 1, 2000);
+    await until(() => p.metrics().busy === 1, 10_000);
     const graceful = p.close();
     await within(p.close({ force: true }), 1000, 'force close after close');
     await graceful;

@@ -16,12 +16,12 @@ describe('DynamicWorkerPool', () => {
     expect(p.metrics().peakWorkers).toBe(0);
     const counts: number[] = [];
     const tasks = Array.from({ length: 9 }, () => p.submit(100, { fn: 'sleep' }));
-    await until(() => counts.push(p.getWorkerCount()) > 0 && p.getWorkerCount() === 3, 3000);
+    await until(() => counts.push(p.getWorkerCount()) > 0 && p.getWorkerCount() === 3, 10_000);
     await within(Promise.all(tasks), 5000, 'tasks');
     expect(Math.max(...counts)).toBe(3);
     expect(p.metrics().peakWorkers).toBe(3);
     const t0 = Date.now();
-    await until(() => p.getWorkerCount() === 0, 3000);
+    await until(() => p.getWorkerCount() === 0, 10_000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
     expect(p.metrics().workers).toBe(0);
   });
@@ -30,7 +30,7 @@ describe('DynamicWorkerPool', () => {
   it('after shrinking to zero, the pool grows again and runs tasks', async () => {
     const p = (pool = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 2, idleTimeout: 100 }));
     expect(await p.submit(1)).toBe(1);
-    await until(() => p.getWorkerCount() === 0, 3000);
+    await until(() => p.getWorkerCount() === 0, 10_000);
     expect(await within(p.submit(21, { fn: 'double' }), 3000, 'after shrink')).toBe(42);
   });
 
@@ -45,7 +45,7 @@ describe('DynamicWorkerPool', () => {
     await Promise.all(Array.from({ length: 6 }, () => p.submit(60, { fn: 'sleep' })));
     expect(p.metrics().peakWorkers).toBe(2);
     const ids = p.getHealthStatus().map((h) => h.workerId);
-    await until(() => p.getWorkerCount() === 1, 3000);
+    await until(() => p.getWorkerCount() === 1, 10_000);
     await sleep(400);
     expect(p.getWorkerCount()).toBe(1);
     expect(ids).toContain(p.getHealthStatus()[0].workerId);
@@ -84,7 +84,7 @@ describe('scaleUp and scaleDown', () => {
     );
     expect(ids.size).toBeGreaterThanOrEqual(1);
     p.scaleDown(3);
-    await until(() => p.getWorkerCount() === 1, 3000);
+    await until(() => p.getWorkerCount() === 1, 10_000);
     await sleep(200);
     expect(p.getWorkerCount()).toBe(1); // the pool does not refill what scaleDown removed
     expect(await p.submit(2, { fn: 'double' })).toBe(4);
@@ -96,7 +96,7 @@ describe('scaleUp and scaleDown', () => {
     const tasks = Array.from({ length: 10 }, (_, i) => p.submit(30, { fn: 'sleep' }).then(() => i));
     p.scaleDown(1);
     expect(await within(Promise.all(tasks), 5000, 'tasks')).toEqual(Array.from({ length: 10 }, (_, i) => i));
-    await until(() => p.getWorkerCount() === 1, 3000);
+    await until(() => p.getWorkerCount() === 1, 10_000);
   });
 
   it('scaleDown of the only worker while tasks are queued: they still run', async () => {
@@ -113,10 +113,10 @@ describe('scaleUp and scaleDown', () => {
 describe('health', () => {
   it('getHealthStatus reports every worker with its fields', async () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
-    await until(() => p.getHealthStatus().every((h) => h.ready), 3000);
+    await until(() => p.getHealthStatus().every((h) => h.ready), 10_000);
     await Promise.all([p.submit(1), p.submit(2, { fn: 'fail' }).catch(() => 0), p.submit(3)]);
     const busy = p.submit(300, { fn: 'spin' });
-    await until(() => p.getHealthStatus().some((h) => h.busy), 2000);
+    await until(() => p.getHealthStatus().some((h) => h.busy), 10_000);
     const hs = p.getHealthStatus();
     expect(hs).toHaveLength(2);
     for (const h of hs) {
@@ -137,9 +137,9 @@ describe('health', () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 2, unhealthyAfter: 150 }));
     const stuck = p.submit(null, { fn: 'forever' });
     const fine = p.submit(20, { fn: 'sleep' });
-    await until(() => p.getHealthStatus().some((h) => h.busy), 2000);
+    await until(() => p.getHealthStatus().some((h) => h.busy), 10_000);
     expect(await p.restartUnhealthyWorkers()).toBe(0); // not yet past the limit
-    await until(() => p.getHealthStatus().some((h) => !h.healthy), 2000);
+    await until(() => p.getHealthStatus().some((h) => !h.healthy), 10_000);
     const sick = p.getHealthStatus().find((h) => !h.healthy);
     expect(sick).toMatchObject({ alive: true, busy: true });
     expect(await within(p.restartUnhealthyWorkers(), 3000, 'restart')).toBe(1);
@@ -147,7 +147,7 @@ describe('health', () => {
     expect(err).toBeInstanceOf(WorkerCrashedError);
     expect(err.workerId).toBe(sick?.workerId);
     expect(await fine).toBe(20);
-    await until(() => p.getWorkerCount() === 2, 3000);
+    await until(() => p.getWorkerCount() === 2, 10_000);
     expect(p.getHealthStatus().every((h) => h.healthy && h.workerId !== sick?.workerId)).toBe(true);
     expect(await p.restartUnhealthyWorkers()).toBe(0);
   });
@@ -159,10 +159,10 @@ describe('metrics()', () => {
     const m0 = p.metrics();
     expect(m0).toMatchObject({ workers: 2, busy: 0, queued: 0, inFlight: 0, completed: 0, failed: 0 });
     await Promise.all([p.submit(0), p.submit(0)]);
-    await until(() => p.getHealthStatus().every((h) => h.ready), 3000);
+    await until(() => p.getHealthStatus().every((h) => h.ready), 10_000);
     // Two long tasks hold both workers; four quick ones wait behind them.
     const spins = [p.submit(400, { fn: 'spin' }), p.submit(400, { fn: 'spin' })];
-    await until(() => p.metrics().busy === 2, 2000);
+    await until(() => p.metrics().busy === 2, 10_000);
     const quick = [1, 2, 3, 4].map((i) => p.submit(i, { fn: 'double' }));
     await sleep(20);
     const mid = p.metrics();

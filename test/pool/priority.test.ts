@@ -23,7 +23,7 @@ describe('priority', () => {
     const { pool, counters } = await oneWorker();
     // Block the only worker, then queue lows and highs in one synchronous block.
     const blocker = pool.submit(300, { fn: 'spin' });
-    await until(() => pool.metrics().busy === 1, 2000);
+    await until(() => pool.metrics().busy === 1, 10_000);
     const plan: [id: number, priority: number][] = [
       [0, 1],
       [1, 1],
@@ -51,7 +51,7 @@ describe('priority', () => {
   it('a high-priority task overtakes a long queue of default ones', async () => {
     const { pool, counters } = await oneWorker(600);
     const blocker = pool.submit(150, { fn: 'spin' });
-    await until(() => pool.metrics().busy === 1, 2000);
+    await until(() => pool.metrics().busy === 1, 10_000);
     const lows = Array.from({ length: 500 }, (_, i) => pool.submit<number>(i, { fn: 'order' }));
     const high = pool.submit<number>(500, { fn: 'order', priority: 10 });
     await blocker;

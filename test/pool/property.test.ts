@@ -115,7 +115,7 @@ it('random submits with priorities and aborts: each settles once, as the model s
       expect(m1.completed - m0.completed).toBe(resolved);
       expect(m1.completed - m0.completed + (m1.failed - m0.failed)).toBe(cmds.length - atSubmit);
       // Skipped (cancelled) tasks leave no slot behind.
-      await until(() => pool.isIdle() && pool.metrics().inFlight === 0, 2000);
+      await until(() => pool.isIdle() && pool.metrics().inFlight === 0, 10_000);
     }),
     { numRuns: 100 },
   );
@@ -136,7 +136,7 @@ it('a blocked worker runs random queued tasks highest priority first, FIFO withi
           Atomics.store(counters, 60, 0);
           Atomics.store(counters, 61, 0);
           const blocker = one.submit({ at: 60 }, { fn: 'hold' });
-          await until(() => Atomics.load(counters, 61) === 1, 3000);
+          await until(() => Atomics.load(counters, 61) === 1, 10_000);
           const seqs = prios.map((priority, i) => one.submit<number>(i, { fn: 'order', priority }));
           await new Promise((r) => setImmediate(r)); // let the burst publish
           Atomics.store(counters, 60, 1);

@@ -19,7 +19,7 @@ describe('maxQueue and drain', () => {
     const pool = make({ maxQueue: 3 });
     await pool.submit(0);
     const blocker = pool.submit(300, { fn: 'spin' });
-    await until(() => pool.metrics().busy === 1, 2000);
+    await until(() => pool.metrics().busy === 1, 10_000);
     const waiting = [1, 2, 3].map((i) => pool.submit(i, { fn: 'double' }));
     expect(pool.getQueueLength()).toBe(3);
     const over = await rejection(pool.submit(4));
@@ -47,7 +47,7 @@ describe('maxQueue and drain', () => {
     const pool = make({ maxQueue: 0 });
     await pool.submit(0);
     const running = pool.submit(200, { fn: 'spin' });
-    await until(() => pool.metrics().busy === 1, 2000);
+    await until(() => pool.metrics().busy === 1, 10_000);
     expect(await rejection(pool.submit(1))).toBeInstanceOf(QueueFullError);
     await running;
     expect(await pool.submit(2)).toBe(2);
