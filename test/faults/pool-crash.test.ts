@@ -6,7 +6,7 @@ import { rejection, sharedCounters, TASKS, until, within } from '../fixtures/poo
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {
-  if (pool) await within(pool.close({ force: true }), 5000, 'close');
+  if (pool) await within(pool.close({ force: true }), 15_000, 'close');
   pool = undefined;
 });
 
@@ -20,8 +20,7 @@ describe('worker crashes', () => {
     const pool = make({ maxWorkers: 1 });
     const id = pool.getHealthStatus()[0].workerId;
     const err = (await within(
-      rejection(pool.submit(3, { fn: 'exit' })),
-      3000,
+      rejection(pool.submit(3, { fn: 'exit' })), 15_000,
       'crash',
     )) as WorkerCrashedError;
     expect(err).toBeInstanceOf(WorkerCrashedError);
@@ -40,7 +39,7 @@ describe('worker crashes', () => {
     const pool = make({ maxWorkers: 1 });
     expect(await pool.submit(1)).toBe(1);
     await rejection(pool.submit(3, { fn: 'exit' }));
-    expect(await within(pool.submit(2, { fn: 'double' }), 3000, 'task on the replacement')).toBe(4);
+    expect(await within(pool.submit(2, { fn: 'double' }), 15_000, 'task on the replacement')).toBe(4);
   });
 
   it('tasks queued behind a crash of a busy worker and on other workers all settle', async () => {
@@ -51,10 +50,10 @@ describe('worker crashes', () => {
     for (let i = 0; i < 40; i++) tasks.push(pool.submit(5, { fn: 'spin' }).then(() => i));
     const crash = pool.submit(3, { fn: 'exit' });
     for (let i = 40; i < 80; i++) tasks.push(pool.submit(i, { fn: 'double' }).then((v) => (v as number) / 2));
-    const err = (await within(rejection(crash), 3000, 'crash')) as WorkerCrashedError;
+    const err = (await within(rejection(crash), 15_000, 'crash')) as WorkerCrashedError;
     expect(err).toBeInstanceOf(WorkerCrashedError);
     expect(before).toContain(err.workerId);
-    expect(await within(Promise.all(tasks), 5000, 'other tasks')).toEqual(
+    expect(await within(Promise.all(tasks), 15_000, 'other tasks')).toEqual(
       Array.from({ length: 80 }, (_, i) => i),
     );
     await until(() => pool.getWorkerCount() === 2, 10_000);
@@ -68,10 +67,10 @@ describe('worker crashes', () => {
     const tasks: Promise<unknown>[] = [];
     for (let i = 0; i < 40; i++) tasks.push(pool.submit(5, { fn: 'spin' }).then(() => i));
     for (let i = 40; i < 80; i++) tasks.push(pool.submit(i, { fn: 'double' }).then((v) => (v as number) / 2));
-    const err = (await within(rejection(crash), 3000, 'crash')) as WorkerCrashedError;
+    const err = (await within(rejection(crash), 15_000, 'crash')) as WorkerCrashedError;
     expect(err).toBeInstanceOf(WorkerCrashedError);
     expect(before).toContain(err.workerId);
-    expect(await within(Promise.all(tasks), 5000, 'other tasks')).toEqual(
+    expect(await within(Promise.all(tasks), 15_000, 'other tasks')).toEqual(
       Array.from({ length: 80 }, (_, i) => i),
     );
     await until(() => pool.getWorkerCount() === 2, 10_000);
@@ -84,8 +83,8 @@ describe('worker crashes', () => {
     const tasks: Promise<unknown>[] = [];
     const crash = pool.submit(3, { fn: 'exit' });
     for (let i = 0; i < 200; i++) tasks.push(pool.submit(i, { fn: 'double' }).then((v) => (v as number) / 2));
-    expect(await within(rejection(crash), 3000, 'crash')).toBeInstanceOf(WorkerCrashedError);
-    expect(await within(Promise.all(tasks), 5000, 'other tasks')).toEqual(
+    expect(await within(rejection(crash), 15_000, 'crash')).toBeInstanceOf(WorkerCrashedError);
+    expect(await within(Promise.all(tasks), 15_000, 'other tasks')).toEqual(
       Array.from({ length: 200 }, (_, i) => i),
     );
     expect(pool.getWorkerCount()).toBe(1);
@@ -97,12 +96,12 @@ describe('worker crashes', () => {
     // The throwing task goes first, on a fresh worker.
     const thrower = pool.submit(300, { fn: 'throwLater' });
     const others = Array.from({ length: 6 }, (_, i) => pool.submit(100, { fn: 'sleep' }).then(() => i));
-    const err = (await within(rejection(thrower), 3000, 'async throw')) as WorkerCrashedError;
+    const err = (await within(rejection(thrower), 15_000, 'async throw')) as WorkerCrashedError;
     expect(err).toBeInstanceOf(WorkerCrashedError);
     expect(err.message).toContain('thrown from a timer');
     expect((err.cause as Error).message).toBe('thrown from a timer');
     expect(err.exitCode).toBe(1);
-    expect(await within(Promise.all(others), 3000, 'others')).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await within(Promise.all(others), 15_000, 'others')).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
   it('a task that runs out of memory under resourceLimits fails only itself', async () => {
@@ -116,7 +115,7 @@ describe('worker crashes', () => {
     const err = (await within(rejection(hog), 10_000, 'oom')) as WorkerCrashedError;
     expect(err).toBeInstanceOf(WorkerCrashedError);
     expect(`${err.message} ${String((err.cause as Error)?.message)}`).toMatch(/memory/i);
-    expect(await within(Promise.all(others), 3000, 'others')).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await within(Promise.all(others), 15_000, 'others')).toEqual([0, 1, 2, 3, 4, 5]);
     await until(() => pool.getWorkerCount() === 2, 10_000);
   });
 
@@ -126,7 +125,7 @@ describe('worker crashes', () => {
     const inFlight = [1, 2, 3].map((id) => pool.submit({ id, ms: 5000 }, { fn: 'markThenSleep' }));
     await until(() => counters[1] + counters[2] + counters[3] === 3, 10_000);
     const crash = pool.submit(7, { fn: 'exit' });
-    const settled = await within(Promise.allSettled([...inFlight, crash]), 3000, 'in flight');
+    const settled = await within(Promise.allSettled([...inFlight, crash]), 15_000, 'in flight');
     for (const s of settled) {
       expect(s.status).toBe('rejected');
       expect((s as PromiseRejectedResult).reason).toBeInstanceOf(WorkerCrashedError);
@@ -139,8 +138,7 @@ describe('worker crashes', () => {
     const ids = new Set<number>();
     for (let i = 0; i < 5; i++) {
       const err = (await within(
-        rejection(pool.submit(10 + i, { fn: 'exit' })),
-        3000,
+        rejection(pool.submit(10 + i, { fn: 'exit' })), 15_000,
         `crash ${i}`,
       )) as WorkerCrashedError;
       expect(err.exitCode).toBe(10 + i);
