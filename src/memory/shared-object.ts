@@ -30,7 +30,7 @@
  * class Flag extends SharedObjectBase<{ initial: number }> {
  *   readonly #v: Int32Array;
  *   constructor(initial: number);
- *   /** @internal rebuilds over existing memory; use {@link Flag.from}. *\/
+ *   /** Rebuilds over existing memory (tag it internal); use {@link Flag.from}. *\/
  *   constructor(initial: number | Reopen<{ initial: number }>);
  *   constructor(initial: number | Reopen<{ initial: number }>) {
  *     super(FLAG, isReopen(initial) ? initial : { initial: integer(initial, 'initial') });

@@ -39,7 +39,7 @@ export type Observed = Record<string, unknown>;
 const require = createRequire(import.meta.url);
 
 /** prom-client, or a MissingPeerDependencyError saying how to install it. */
-export function loadPromClient(): PromClient {
+function loadPromClient(): PromClient {
   try {
     return require('prom-client') as PromClient;
   } catch (err) {
@@ -162,9 +162,20 @@ const HELP: Record<string, [Kind, string]> = {
   skein_latency_seconds: ['histogram', 'Latency recorded in a shared histogram'],
 };
 
+/**
+ * The part of a prom-client `Registry` skein's declarations name: prom-client is an optional peer,
+ * so its own types must not be needed to typecheck skein's (a consumer without it, with
+ * skipLibCheck: false, would fail on them). Cast to prom-client's `Registry` for the rest.
+ */
+export interface PrometheusRegistry {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+  registerMetric(metric: unknown): void;
+}
+
 /** A prom-client Registry over skein's objects, and how to render it. */
 export interface PrometheusExport {
-  registry: import('prom-client').Registry;
+  registry: PrometheusRegistry;
   /** The exposition text, every object read once, at this moment. */
   metrics(): Promise<string>;
   contentType: string;
@@ -191,7 +202,7 @@ export function createPrometheusExport(objects: Observed | (() => Observed)): Pr
       help,
       type,
       get: () => ({ name, help, type, values: (snapshot ??= collect(read())).get(name) ?? [], aggregator: 'sum' }),
-    } as unknown as import('prom-client').Metric);
+    } as unknown as Parameters<typeof registry.registerMetric>[0]);
   }
   return {
     registry,

@@ -50,7 +50,7 @@ export interface StageOptions {
   limiter?: StageLimiter;
 }
 
-/** A stage as the pipeline keeps it. @internal */
+/** A stage as the pipeline keeps it (not exported from the package root). */
 export interface StageDef {
   name: string;
   kind: 'pool' | 'run' | 'filter';
