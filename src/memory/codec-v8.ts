@@ -128,6 +128,29 @@ function writeV8(value: unknown): Buffer {
   return s.releaseBuffer();
 }
 
+function isShared(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (v instanceof SharedArrayBuffer) return true;
+  if (ArrayBuffer.isView(v)) return v.buffer instanceof SharedArrayBuffer;
+  const h = (v as { handle?: { sab?: unknown } }).handle;
+  return typeof h === 'object' && h !== null && h.sab instanceof SharedArrayBuffer;
+}
+
+/** Whether `value` is, or directly holds (one level of a plain object or array), shared memory. */
+function holdsSharedAtTop(value: unknown): boolean {
+  if (isShared(value)) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length && i < 16; i++) if (isShared(value[i])) return true;
+  } else if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    let n = 0;
+    for (const k in value) {
+      if (isShared((value as Record<string, unknown>)[k])) return true;
+      if (++n >= 16) break;
+    }
+  }
+  return false;
+}
+
 /** What a value is, for error messages ("function f", "Map", "symbol"). */
 export function describeValue(value: unknown): string {
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
@@ -151,12 +174,14 @@ export function serializeV8(value: unknown, label = 'value'): { bytes: Buffer; s
   }
   try {
     try {
-      return { bytes: writeV8(value), sabs: null };
+      // A value that visibly holds shared memory at its top level (a task input `{ i, sem }`)
+      // skips the attempt that would only abort on it: the common shared-input case pays one pass.
+      if (!holdsSharedAtTop(value)) return { bytes: writeV8(value), sabs: null };
     } catch (err) {
       if (err !== SAB_FOUND) throw err;
-      const sabs: SharedArrayBuffer[] = [];
-      return { bytes: writeV8(replaceSabs(value, sabs, new Map())), sabs };
     }
+    const sabs: SharedArrayBuffer[] = [];
+    return { bytes: writeV8(replaceSabs(value, sabs, new Map())), sabs };
   } catch (err) {
     throw new SerializationError(
       `${label} cannot be copied to another thread (${(err as Error).message}); top-level type: ${describeValue(value)}`,
