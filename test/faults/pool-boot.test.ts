@@ -43,7 +43,11 @@ describe('workers that cannot start', () => {
     expect(await task).toBeInstanceOf(WorkerBootError);
   });
 
-  it('resourceLimits too small for a thread: WorkerBootError carrying the out-of-memory error', async () => {
+  // On Node 24 a thread whose heap cannot even start takes the whole process down (V8's fatal
+  // out-of-memory handler), so no pool can answer there; on Node 20 the worker exits and is counted.
+  it.runIf(Number(process.versions.node.split('.')[0]) < 22)(
+    'resourceLimits too small for a thread: WorkerBootError carrying the out-of-memory error',
+    async () => {
     const p = (pool = new WorkerPool({
       filename: TASKS,
       maxWorkers: 1,
@@ -54,7 +58,8 @@ describe('workers that cannot start', () => {
     expect(String((err.cause as Error | undefined)?.message)).toMatch(/memory/i);
     await stoppedStarting(p);
     await within(p.close(), 5000, 'close');
-  });
+    },
+  );
 
   it('a module that never finishes loading: tasks reject after bootTimeout, close() returns', async () => {
     const p = (pool = new WorkerPool({ filename: fixture('pool-boot-never.mjs'), maxWorkers: 2, bootTimeout: 300 }));
@@ -62,9 +67,15 @@ describe('workers that cannot start', () => {
     const closed = p.close(); // graceful, with the task pending
     const err = await within(task, 10_000, 'the pending task');
     expect(err).toBeInstanceOf(WorkerBootError);
-    expect((err as WorkerBootError).exitCode).toBeNull();
-    expect(err.cause).toBeInstanceOf(TimeoutError);
-    expect(err.message).toContain('bootTimeout');
+    // Node 24 notices a top-level await that can never settle once the thread's loop is empty and
+    // exits it with code 13 before the deadline; Node 20 keeps it waiting until bootTimeout.
+    const code = (err as WorkerBootError).exitCode;
+    if (code === 13) expect(err.message).toContain('13');
+    else {
+      expect(code).toBeNull();
+      expect(err.cause).toBeInstanceOf(TimeoutError);
+      expect(err.message).toContain('bootTimeout');
+    }
     await within(closed, 5000, 'graceful close');
     expect(p.getWorkerCount()).toBe(0);
   });
