@@ -4,9 +4,7 @@
  * output; the call is `pool.submit(input, { ...opts, fn: name })`.
  */
 import type { SubmitOptions } from './main/index.js';
-
-/** Exports a task module has besides its task functions (see `setup`/`teardown`). */
-type LifeCycleExport = 'setup' | 'teardown';
+import type { LifeCycleExport } from './task-types.js';
 
 /** One task function's method on a proxy: its first parameter in, its (awaited) result out. */
 export type ProxyMethod<F> = F extends (...args: infer P) => infer R

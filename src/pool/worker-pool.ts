@@ -19,6 +19,8 @@ import {
   type WorkerPoolOptions,
 } from './main/index.js';
 import { createProxy, type PoolProxy } from './proxy.js';
+import type {
+  DefaultName, SubmitInput, SubmitName, SubmitResult, TypedSubmitOptions, UntypedModule } from './task-types.js';
 import { EXEC_TASK, type ExecInput, functionSource, W_DONE, W_FAILED, W_INFLIGHT } from './shared/index.js';
 
 /**
@@ -28,16 +30,22 @@ import { EXEC_TASK, type ExecInput, functionSource, W_DONE, W_FAILED, W_INFLIGHT
  * where `ctx` has `signal` and `workerId`. Errors keep their class name, message, stack, `cause` and
  * own fields across the thread.
  *
+ * `M`, the task module's type, is optional: given once (`new WorkerPool<typeof import('./hash.js')>`),
+ * `submit`, `run`, `submitBatch`, `map` and `proxy` check each input against its function's first
+ * parameter and `opts.fn` against the module's function names, and resolve to the function's
+ * (awaited) result. Without it they accept anything and resolve to `unknown` (or the `R` given).
+ * Nothing is checked at run time beyond the function's existence.
+ *
  * @example
  * ```ts
- * const pool = new WorkerPool({ filename: new URL('./hash.js', import.meta.url) });
- * const digest = await pool.submit(buffer, { fn: 'sha256', priority: 8, timeout: 1000 });
- * const all = await pool.submitBatch(inputs);
+ * const pool = new WorkerPool<typeof import('./hash.js')>({ filename: new URL('./hash.js', import.meta.url) });
+ * const digest = await pool.submit(buffer, { fn: 'sha256', priority: 8, timeout: 1000 }); // sha256's result
+ * const all = await pool.submitBatch(inputs); // the default export's results
  * for await (const out of pool.map(lines, { ordered: false })) console.log(out);
  * await pool.close();
  * ```
  */
-export class WorkerPool {
+export class WorkerPool<M = UntypedModule> {
   readonly #core: PoolCore;
   readonly #startedAt = now();
   readonly #drain: DrainEvents;
@@ -61,10 +69,27 @@ export class WorkerPool {
    * Runs `input` through the module's function (`opts.fn`; the default export by default).
    * Rejects with the task's error, TimeoutError, AbortError, QueueFullError, PoolClosedError,
    * SerializationError (an input that cannot be copied) or WorkerCrashedError.
+   *
+   * With the module type `M` given to the pool, `input` and `opts.fn` are checked against the
+   * module and the result is typed from it (`R` is then ignored); without it, the result is `R`.
+   *
+   * @example
+   * ```ts
+   * const pool = new FixedWorkerPool<typeof import('./task.js')>(2, { filename });
+   * const total: number = await pool.submit({ qty: 3, price: 7 }); // the default export
+   * const hello: string = await pool.submit('ada', { fn: 'greet' }); // greet's input and result
+   * ```
    */
-  submit<R = unknown>(input: unknown, opts?: SubmitOptions): Promise<R> {
-    const p = new Promise<R>((resolve) => {
-      intake(this.#core, input, opts, resolve as (v: unknown) => void, 0);
+  submit<R = unknown, K extends SubmitName<M> = DefaultName<M>>(
+    input: SubmitInput<M, K>,
+    opts?: TypedSubmitOptions<M, K>,
+  ): Promise<SubmitResult<M, K, R>> {
+    return this.#submit(input, opts) as Promise<SubmitResult<M, K, R>>;
+  }
+
+  #submit(input: unknown, opts: SubmitOptions | undefined): Promise<unknown> {
+    const p = new Promise<unknown>((resolve) => {
+      intake(this.#core, input, opts, resolve, 0);
     });
     this.#drain.arm();
     return p;
@@ -72,7 +97,8 @@ export class WorkerPool {
 
   /**
    * A typed face of the task module: one method per exported function, taking its input and
-   * resolving to its output (`M` is the module's type, given once; nothing is checked at run time).
+   * resolving to its output (`T` is the module's type, by default the pool's `M`; nothing is
+   * checked at run time).
    *
    * @example
    * ```ts
@@ -80,13 +106,16 @@ export class WorkerPool {
    * const digest: string = await hash.sha256(buffer, { priority: 8 });
    * ```
    */
-  proxy<M>(): PoolProxy<M> {
-    return createProxy<M>((input, opts) => this.submit(input, opts));
+  proxy<T = M>(): PoolProxy<T> {
+    return createProxy<T>((input, opts) => this.#submit(input, opts));
   }
 
   /** `submit` under piscina's name: runs `input` through the module's function `opts.fn`. */
-  run<R = unknown>(input: unknown, opts?: SubmitOptions): Promise<R> {
-    return this.submit<R>(input, opts);
+  run<R = unknown, K extends SubmitName<M> = DefaultName<M>>(
+    input: SubmitInput<M, K>,
+    opts?: TypedSubmitOptions<M, K>,
+  ): Promise<SubmitResult<M, K, R>> {
+    return this.submit<R, K>(input, opts);
   }
 
   /**
@@ -107,13 +136,16 @@ export class WorkerPool {
       return Promise.reject(err);
     }
     const input: ExecInput = { source, args };
-    return this.submit(input, { fn: EXEC_TASK });
+    return this.#submit(input, { fn: EXEC_TASK }) as Promise<Awaited<ReturnType<F>>>;
   }
 
   /** Runs every input; resolves to the outputs in input order, or rejects with the first error. */
-  submitBatch<R = unknown>(inputs: Iterable<unknown>, opts?: SubmitOptions): Promise<R[]> {
-    const items = Array.isArray(inputs) ? inputs : [...inputs];
-    return new Promise<R[]>((resolve, reject) => {
+  submitBatch<R = unknown, K extends SubmitName<M> = DefaultName<M>>(
+    inputs: Iterable<SubmitInput<M, K>>,
+    opts?: TypedSubmitOptions<M, K>,
+  ): Promise<SubmitResult<M, K, R>[]> {
+    const items: unknown[] = Array.isArray(inputs) ? inputs : [...inputs];
+    return new Promise<SubmitResult<M, K, R>[]>((resolve, reject) => {
       const c = new BatchCollector(items.length, resolve as (v: unknown[]) => void, reject);
       for (let i = 0; i < items.length; i++) intake(this.#core, items[i], opts, c, i);
       this.#drain.arm();
@@ -124,13 +156,13 @@ export class WorkerPool {
    * Runs every input of a (possibly endless, possibly async) iterable with at most `window` in
    * flight, yielding outputs in input order (`ordered: true`, the default) or as they finish.
    */
-  map<R = unknown>(
-    inputs: Iterable<unknown> | AsyncIterable<unknown>,
-    opts?: SubmitOptions & { ordered?: boolean; window?: number },
-  ): AsyncIterable<R> {
+  map<R = unknown, K extends SubmitName<M> = DefaultName<M>>(
+    inputs: Iterable<SubmitInput<M, K>> | AsyncIterable<SubmitInput<M, K>>,
+    opts?: TypedSubmitOptions<M, K> & { ordered?: boolean; window?: number },
+  ): AsyncIterable<SubmitResult<M, K, R>> {
     const o = this.#core.o;
     const window = opts?.window ?? Math.max(64, o.maxWorkers * o.concurrency * 32);
-    return mapThroughPool<R>(inputs, opts?.ordered ?? true, window, (input, c, i) => {
+    return mapThroughPool<SubmitResult<M, K, R>>(inputs, opts?.ordered ?? true, window, (input, c, i) => {
       intake(this.#core, input, opts, c, i);
       this.#drain.arm();
     });

@@ -2,12 +2,13 @@
 // recycling by task count and heap size, out-of-memory failures, worker options, utilization and
 // the 'drain' event. Real workers throughout.
 import {
+  DynamicWorkerPool,
   FixedWorkerPool,
   InvalidArgumentError,
   isWorkerThread,
   WorkerCrashedError,
   WorkerOutOfMemoryError,
-  type WorkerPool,
+  WorkerPool,
   WorkerSetupError,
 } from 'skein';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
@@ -53,6 +54,96 @@ describe('pool.proxy', () => {
     const pool = track(new FixedWorkerPool(1, { filename: fixture('proxy-tasks.mjs') }));
     const m = pool.proxy<{ nope(x: number): number }>();
     expect((await rejection(m.nope(1))).name).toBe('TaskFunctionNotFoundError');
+  });
+});
+
+describe('a pool given its module type', () => {
+  type Tasks = typeof import('../fixtures/proxy-tasks.mjs');
+
+  it('types submit, run, submitBatch, map and proxy from the module', async () => {
+    const pool = track(new FixedWorkerPool<Tasks>(1, { filename: fixture('proxy-tasks.mjs') }));
+    const one = pool.submit(1);
+    expectTypeOf(one).toEqualTypeOf<Promise<number>>();
+    const norm = pool.submit({ x: 3, y: 4 }, { fn: 'norm', priority: 9 });
+    expectTypeOf(norm).toEqualTypeOf<Promise<number>>();
+    const hello = pool.run('ada', { fn: 'greet' });
+    expectTypeOf(hello).toEqualTypeOf<Promise<string>>();
+    const batch = pool.submitBatch(['a', 'b'], { fn: 'greet' });
+    expectTypeOf(batch).toEqualTypeOf<Promise<string[]>>();
+    const mapped = pool.map([1, 2], { ordered: true });
+    expectTypeOf(mapped).toEqualTypeOf<AsyncIterable<number>>();
+    const m = pool.proxy();
+    expectTypeOf(m.greet).returns.toEqualTypeOf<Promise<string>>();
+    expect(await one).toBe(101);
+    expect(await norm).toBe(5);
+    expect(await hello).toBe('hello ada');
+    expect(await batch).toEqual(['hello a', 'hello b']);
+    const outs: number[] = [];
+    for await (const n of mapped) outs.push(n);
+    expect(outs).toEqual([101, 102]);
+    expect(await m.greet('bo')).toBe('hello bo');
+    // 'default' names the default export, as the proxy's `default` method does.
+    expect(await pool.submit(2, { fn: 'default' })).toBe(102);
+    if (Math.random() > 2) {
+      // @ts-expect-error the default export takes a number
+      await pool.submit('1');
+      // @ts-expect-error norm takes a point
+      await pool.submit(1, { fn: 'norm' });
+      // @ts-expect-error a function the module lacks
+      await pool.submit(1, { fn: 'missing' });
+      // @ts-expect-error setup is a lifecycle hook, not a task
+      await pool.submit(1, { fn: 'setup' });
+      // @ts-expect-error version is not a function
+      await pool.submit(1, { fn: 'version' });
+      // @ts-expect-error the result is the function's: a number, not a string
+      const s: string = await pool.submit(1);
+      // @ts-expect-error run checks as submit does
+      await pool.run(1, { fn: 'greet' });
+      // @ts-expect-error submitBatch too
+      await pool.submitBatch([1], { fn: 'greet' });
+      // @ts-expect-error map too
+      pool.map(['x']);
+      // @ts-expect-error and the proxy
+      await m.norm('3,4');
+      const named = pool as unknown as WorkerPool<{ norm(p: { x: number; y: number }): number }>;
+      // @ts-expect-error a module without a default export needs fn
+      await named.submit({ x: 1, y: 2 });
+      expectTypeOf(named.submit({ x: 1, y: 2 }, { fn: 'norm' })).toEqualTypeOf<Promise<number>>();
+      void s;
+    }
+  });
+
+  it('WorkerPool and DynamicWorkerPool take it too; a typed pool is a WorkerPool', async () => {
+    const dyn = track(new DynamicWorkerPool<Tasks>({ filename: fixture('proxy-tasks.mjs'), maxWorkers: 1 }));
+    const plain = track(new WorkerPool<Tasks>({ filename: fixture('proxy-tasks.mjs'), maxWorkers: 1 }));
+    const a = dyn.submit({ x: 6, y: 8 }, { fn: 'norm' });
+    const b = plain.submit(5);
+    expectTypeOf(a).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(b).toEqualTypeOf<Promise<number>>();
+    expect([await a, await b]).toEqual([10, 105]);
+    // Where an untyped pool is expected (a pipeline stage, fanOut), a typed one fits.
+    const any: WorkerPool = dyn;
+    expect(any).toBe(dyn);
+    if (Math.random() > 2) {
+      // @ts-expect-error DynamicWorkerPool checks the input
+      await dyn.submit('x', { fn: 'norm' });
+      // @ts-expect-error WorkerPool checks the name
+      await plain.submit(1, { fn: 'nope' });
+    }
+  });
+
+  it('without a module type, submit takes any input and name and resolves to R', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: fixture('proxy-tasks.mjs') }));
+    const loose = pool.submit('x', { fn: 'anything' });
+    expectTypeOf(loose).toEqualTypeOf<Promise<unknown>>();
+    const lost = rejection(loose);
+    const n = pool.submit<number>(1);
+    expectTypeOf(n).toEqualTypeOf<Promise<number>>();
+    const batch = pool.submitBatch<string>(['a'], { fn: 'greet' });
+    expectTypeOf(batch).toEqualTypeOf<Promise<string[]>>();
+    expect(await n).toBe(101);
+    expect(await batch).toEqual(['hello a']);
+    expect((await lost).name).toBe('TaskFunctionNotFoundError');
   });
 });
 

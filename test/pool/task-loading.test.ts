@@ -17,6 +17,8 @@ describe('task module loading', () => {
     pools.push(pool);
     expect(await pool.submit(21)).toBe(42);
     expect(await pool.submit('hi', { fn: 'shout' })).toBe('HI');
+    // A typed pool names the default export 'default' (typeof import gives it that key).
+    expect(await pool.submit(4, { fn: 'default' })).toBe(8);
   });
 
   it('runs a .ts task module when the process runs under tsx, on every Node', () => {

@@ -65,14 +65,16 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
   }
 }
 
-/** The function `name` (or the default export for `''`) of a loaded module. */
+/** The function `name` (or the default export for `''` or `'default'`) of a loaded module. */
 export function findTaskFunction(mod: TaskModule, name: string, filename: string): TaskFunction {
   const def = mod.default as Record<string, unknown> | TaskFunction | undefined;
   // A CommonJS module imported as ESM arrives whole as `default`; tsc's CommonJS output of
   // `export default fn` is `exports.default = fn`, so its default function sits one level down.
   const nested = def && typeof def === 'object' ? def.default : undefined;
+  // 'default' (a typed pool's name for it) finds the default export as '' does, nested or not.
+  const isDefault = name === '' || name === 'default';
   const fn =
-    name === ''
+    isDefault
       ? typeof def === 'function'
         ? def
         : nested
@@ -82,7 +84,7 @@ export function findTaskFunction(mod: TaskModule, name: string, filename: string
   if (def && typeof def === 'object')
     for (const k of Object.keys(def)) if (typeof def[k] === 'function') names.push(k);
   const what =
-    name === '' ? 'default export that is a function' : `export named '${name}' that is a function`;
+    isDefault ? 'default export that is a function' : `export named '${name}' that is a function`;
   throw new TaskFunctionNotFoundError(
     `task module ${filename} has no ${what} (its functions: ${names.length ? names.join(', ') : 'none'})`,
   );
