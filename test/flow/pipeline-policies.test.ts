@@ -45,24 +45,27 @@ describe('Pipeline policies in fused stages', () => {
     // Odd after inc: even inputs fail, three in a row open the breaker.
     await p.processBatch([0, 2, 4]);
     expect(breaker.state).toBe('open');
-    const before = pool.getHealthStatus().map((h) => h.tasksFailed);
-    // Inputs that would pass now meet the open breaker, whichever worker takes them. One spinning
-    // worker may take a whole batch of instant tasks, so batches go on (bounded) until both
-    // workers have taken some: only then does the test say anything about every worker.
+    // Tasks each worker has taken (done or failed: a batch of refused items is one task that succeeds).
+    const taken = (): number[] => pool.getHealthStatus().map((h) => h.tasksDone + h.tasksFailed);
+    const before = taken();
+    // Inputs that would pass now meet the open breaker, whichever worker takes them: every one of
+    // them is refused (below), so a worker that took any saw the breaker open. One spinning worker
+    // may take a whole batch of instant tasks, so batches go on (bounded) until both workers have
+    // taken some: only then does the test say anything about every worker.
     let rounds = 0;
     let after = before;
     do {
       const out = await p.processBatch(range(40).map((i) => 2 * i + 1));
       expect(out).toEqual([]);
       rounds++;
-      after = pool.getHealthStatus().map((h) => h.tasksFailed);
+      after = taken();
     } while (!after.every((n, i) => n > before[i]) && rounds < 25);
     expect(letters).toHaveLength(3 + 40 * rounds);
     for (const d of letters.slice(3)) {
       expect(d.stage).toBe('even');
       expect(d.error).toBeInstanceOf(BrokenCircuitError);
     }
-    expect(after.every((n, i) => n > before[i])).toBe(true); // both workers refused some
+    expect(after.every((n, i) => n > before[i])).toBe(true); // both workers took (and refused) some
     expect(p.metrics().stages[0].done).toBe(3 + 40 * rounds); // the stage before the breaker ran each input once
   });
 

@@ -30,4 +30,18 @@ describe('SharedHistogram summaries', () => {
       }),
     );
   });
+
+  it('mean() alone equals the summary mean, and is 0 when empty', () => {
+    expect(new SharedHistogram().mean()).toBe(0);
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0, max: 1e5, noNaN: true }), { minLength: 1, maxLength: 200 }), (xs) => {
+        const h = new SharedHistogram();
+        for (const x of xs) h.record(x);
+        expect(h.mean()).toBeCloseTo(h.summary().mean, 9);
+        // within a bucket's width (about 19%) of the true mean, or under 1 µs apart
+        const truth = xs.reduce((a, b) => a + b, 0) / xs.length;
+        expect(Math.abs(h.mean() - truth)).toBeLessThanOrEqual(truth * 0.2 + 0.001);
+      }),
+    );
+  });
 });

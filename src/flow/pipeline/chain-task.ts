@@ -3,9 +3,9 @@
  * ChainRunner per chain id it has been sent (the most recent 64), so a spec crosses to a worker once.
  * Registered in every thread that loads the package root, which pool workers import first.
  */
-import { registerBuiltinTask, taskFunction } from '../../pool/index.js';
+import { errorToRecord, registerBuiltinTask, taskFunction, type TaskContext } from '../../pool/index.js';
 import { ChainSpecMissingError } from '../errors.js';
-import { CHAIN_FN, type ChainTask } from './chain.js';
+import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
 import { ChainRunner, type StageContext, type StageFunction } from './chain-runner.js';
 
 const MAX_SPECS = 64;
@@ -20,15 +20,59 @@ function lazy(name: string): StageFunction {
   };
 }
 
-registerBuiltinTask(CHAIN_FN, (input, ctx) => {
-  const task = input as ChainTask;
-  let runner = runners.get(task.id);
+function runnerFor(id: string, spec: ChainSpec | undefined): ChainRunner {
+  let runner = runners.get(id);
   if (!runner) {
-    const spec = task.s;
-    if (!spec) throw new ChainSpecMissingError(`chain ${task.id} is not known to this worker yet`);
+    if (!spec) throw new ChainSpecMissingError(`chain ${id} is not known to this worker yet`);
     runner = new ChainRunner(spec, spec.fns.map(lazy));
     if (runners.size >= MAX_SPECS) runners.delete(runners.keys().next().value as string);
-    runners.set(task.id, runner);
+    runners.set(id, runner);
   }
-  return runner.run(task.v, task.k, task.e, task.t, task.g, ctx as StageContext);
+  return runner;
+}
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
+}
+
+registerBuiltinTask(CHAIN_FN, (input, ctx) => {
+  const task = input as ChainTask;
+  return runnerFor(task.id, task.s).run(task.v, task.k, task.e, task.t, task.g, ctx as StageContext);
+});
+
+// Items run one after another; a synchronous chain costs no promise per item. An abort stops the
+// batch: the items not yet run are taken over by the main thread (P4) with the rest.
+registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
+  const batch = input as ChainBatch;
+  const runner = runnerFor(batch.id, batch.s);
+  const out: ChainItemResult[] = [];
+  const from = (i: number): unknown => {
+    for (; i < batch.b.length; i++) {
+      if ((ctx as TaskContext).signal.aborted) throw (ctx as TaskContext).signal.reason;
+      const it = batch.b[i];
+      let r: unknown;
+      try {
+        r = runner.run(it.v, it.k, batch.e, it.t, it.g, ctx as StageContext);
+      } catch (err) {
+        out.push([0, errorToRecord(err)]);
+        continue;
+      }
+      if (isThenable(r)) {
+        const next = i + 1;
+        return Promise.resolve(r).then(
+          (v) => {
+            out.push([1, v]);
+            return from(next);
+          },
+          (err: unknown) => {
+            out.push([0, errorToRecord(err)]);
+            return from(next);
+          },
+        );
+      }
+      out.push([1, r]);
+    }
+    return out;
+  };
+  return from(0);
 });

@@ -33,6 +33,8 @@
 
 /** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */
 export const CHAIN_FN = 'skein:chain';
+/** The builtin task that runs a chain on several items in turn (one task, one wake-up, for a batch). */
+export const CHAIN_BATCH_FN = 'skein:chain-batch';
 
 export const STAGE_WORDS = 8;
 export const INFLIGHT = 0;
@@ -101,3 +103,26 @@ export interface ChainTask {
   /** The spec, sent only to a worker that asked for it. */
   s?: ChainSpec;
 }
+
+/** One item of a batch: stages [k, batch.e) on `v`, on ticket `t` with generation `g` (P1). */
+export interface ChainItem {
+  v: unknown;
+  k: number;
+  t: number;
+  g: number;
+}
+
+/**
+ * The input of one batch task: each item runs in turn, as a chain task of its own would, under its
+ * own ticket and progress word, so the protocol P1-P4 holds per item. A batch task resolves with one
+ * entry per item, `[1, output]` or `[0, error record]`: one item's failure is its own.
+ */
+export interface ChainBatch {
+  b: ChainItem[];
+  e: number;
+  id: string;
+  s?: ChainSpec;
+}
+
+/** A batch task's answer for one item: done with its output, or failed with an encoded error. */
+export type ChainItemResult = [1, unknown] | [0, unknown];

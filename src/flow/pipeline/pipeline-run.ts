@@ -15,8 +15,8 @@ import { DEAD } from './chain.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
 import type { PipelineStats } from './pipeline-stats.js';
-import { DROPPED, type Segment } from './segment.js';
-import { runThroughSegment, type SegmentResult } from './segment-tries.js';
+import { DROPPED, type Outcome, type Segment } from './segment.js';
+import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';
 
 interface Item {
@@ -90,8 +90,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   readonly #src: Source;
   readonly #segs: SegState[];
   readonly #window: number;
-  /** One controller per item in flight (a signal shared by many tasks would gather a listener per task). */
-  readonly #ctls = new Set<AbortController>();
+  /** Aborts every in-flight try when the run stops (each task watching it costs O(1): memory/signal-watch.ts). */
+  readonly #ctl = new AbortController();
   readonly #inflight = new Set<Promise<void>>();
   readonly #out = new Fifo<O>();
   readonly #finished = new Map<number, unknown>();
@@ -217,13 +217,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
             this.#enqueue(s + 1, item);
             this.#again = true;
           }
-          while (st.queue.length > 0 && !this.#stopping) {
-            const ticket = st.seg.take(this.#wake);
-            if (ticket < 0) break;
-            const item = st.queue.shift();
-            this.#x.stats.waiting[st.seg.start]--;
-            st.holding++;
-            this.#start(s, item, ticket);
+          while (st.queue.length > 0 && !this.#stopping && this.#startSome(s)) {
+            // started one task (of one item or a batch); go on while slots and items remain
           }
         }
         if (this.#pullSync()) this.#again = true;
@@ -281,16 +276,70 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     this.#enqueue(0, { seq: this.#pulled++, input: res.value, value: res.value });
   }
 
+  /** Starts segment s on as many queued items as it admits in one task; false if it admitted none. */
+  #startSome(s: number): boolean {
+    const st = this.#segs[s];
+    const tickets = st.seg.admit(st.queue.length, this.#wake);
+    if (tickets.length === 0) return false;
+    const items = tickets.map(() => st.queue.shift());
+    this.#x.stats.waiting[st.seg.start] -= items.length;
+    st.holding += items.length;
+    if (items.length === 1) this.#start(s, items[0], tickets[0]);
+    else this.#startBatch(s, items, tickets);
+    return true;
+  }
+
   #start(s: number, item: Item, ticket: number): void {
+    const x = this.#x;
+    this.#track(s, item, ticket, runThroughSegment(this.#segs[s].seg, x.defs, x.stats, item.value, ticket, this.#ctl.signal));
+  }
+
+  /**
+   * One task for several items. The items done in it are finished together, and their slots freed,
+   * before the next pump, so the slots come back as one batch, not one by one; a failed item goes
+   * on (retries, verdict) on its own, in its own slot.
+   */
+  #startBatch(s: number, items: Item[], tickets: number[]): void {
     const st = this.#segs[s];
     const x = this.#x;
-    const ctl = new AbortController();
-    this.#ctls.add(ctl);
-    const p = runThroughSegment(st.seg, x.defs, x.stats, item.value, ticket, ctl.signal)
+    const signal = this.#ctl.signal;
+    const settle = (outs: Outcome[]): void => {
+      this.#inflight.delete(p);
+      const pumping = this.#pumping;
+      this.#pumping = true; // a slot's release wakes the pump: let it run once, after all of them
+      try {
+        items.forEach((item, i) => {
+          const o = outs[i];
+          if (!o.ok) {
+            this.#track(s, item, tickets[i], settleTries(st.seg, x.defs, x.stats, o, tickets[i], signal));
+            return;
+          }
+          st.seg.release(tickets[i]);
+          st.holding--;
+          this.#finish(s, item, { kind: 'ok', value: o.value });
+        });
+      } finally {
+        this.#pumping = pumping;
+      }
+      this.#pump();
+    };
+    const p: Promise<void> = st.seg.execBatch(items.map((it) => it.value), tickets, signal).then(settle, (error: unknown) =>
+      settle(
+        items.map((it): Outcome => {
+          const start = st.seg.start;
+          return { ok: false, value: it.value, stage: start, error, hasValue: true, from: start, input: it.value };
+        }),
+      ),
+    );
+    this.#inflight.add(p);
+  }
+
+  #track(s: number, item: Item, ticket: number, result: Promise<SegmentResult>): void {
+    const st = this.#segs[s];
+    const p = result
       .catch((error: unknown): SegmentResult => ({ kind: 'dead', stage: st.seg.start, error, attempts: 1 }))
       .then((r) => {
         this.#inflight.delete(p);
-        this.#ctls.delete(ctl);
         st.seg.release(ticket);
         st.holding--;
         this.#finish(s, item, r);
@@ -377,7 +426,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #stop(reason: unknown): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    for (const c of this.#ctls) c.abort(reason);
+    this.#ctl.abort(reason);
     try {
       const r = this.#src.return?.();
       if (isThenable(r)) r.then(undefined, () => {});

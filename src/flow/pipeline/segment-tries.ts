@@ -26,7 +26,20 @@ export async function runThroughSegment(
   ticket: number,
   signal: AbortSignal,
 ): Promise<SegmentResult> {
-  let outcome = await seg.exec(seg.start, value, ticket, signal);
+  return settleTries(seg, defs, stats, await seg.exec(seg.start, value, ticket, signal), ticket, signal);
+}
+
+/** Carries an item on from its first try's outcome (run alone or in a batch): retries, or the verdict. */
+export async function settleTries(
+  seg: Segment,
+  defs: readonly StageDef[],
+  stats: PipelineStats,
+  first: Outcome,
+  ticket: number,
+  signal: AbortSignal,
+): Promise<SegmentResult> {
+  let outcome = first;
+  if (outcome.ok) return { kind: 'ok', value: outcome.value };
   let attempts: number[] | undefined;
   while (!outcome.ok) {
     if (signal.aborted) return { kind: 'cancelled' };

@@ -36,7 +36,10 @@ export type StageLimiter = TokenBucket | LeakyBucket | SlidingWindowLimiter;
 
 /** How a stage runs: its concurrency, its input buffer and its policies. */
 export interface StageOptions {
-  /** Most items in this stage at once. Default: 4 x cores for a pool stage, cores for a run stage. */
+  /**
+   * Most items in this stage at once. Default: 32 x cores for a pool stage (quick items travel to the
+   * workers in batches, and a batch needs slots for each of its items), cores for a run stage.
+   */
   concurrency?: number;
   /** Items that may wait in front of this stage. Default: its concurrency. */
   buffer?: number;
@@ -103,7 +106,7 @@ export function resolveStage(
     throw new InvalidArgumentError(`stage '${name}': fn must name an export of the pool's task module`);
   }
   const cores = os.availableParallelism();
-  const concurrency = count(o.concurrency ?? (hasPool ? 4 * cores : cores), `stage '${name}' concurrency`, 1);
+  const concurrency = count(o.concurrency ?? (hasPool ? 32 * cores : cores), `stage '${name}' concurrency`, 1);
   const buffer = count(o.buffer ?? concurrency, `stage '${name}' buffer`, 0);
   if (o.retry !== undefined && typeof (o.retry as { execute?: unknown }).execute !== 'function') {
     throw new InvalidArgumentError(`stage '${name}': retry must be a RetryPolicy`);

@@ -12,7 +12,7 @@ import { inspect, types } from 'node:util';
 import * as memoryErrors from '../../memory/errors.js';
 import * as poolErrors from '../errors.js';
 
-interface ErrorRecord {
+export interface ErrorRecord {
   '\u0000skeinError': 1;
   name: string;
   /** `err.constructor.name`: differs from `name` for a class that does not set its own name. */

@@ -3,6 +3,7 @@
  * rings, and the error codec that carries a thrown error across the thread.
  */
 export { bareRecord, errorToRecord, isErrorRecord, recordToError, registerErrorClass } from './error-codec.js';
+export type { ErrorRecord } from './error-codec.js';
 export {
   CLAIMED,
   type Layout,
