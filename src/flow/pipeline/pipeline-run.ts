@@ -15,6 +15,7 @@ import { DEAD } from './chain.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
 import type { PipelineStats } from './pipeline-stats.js';
+import { Fifo } from './fifo.js';
 import { DROPPED, type Outcome, type Segment } from './segment.js';
 import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';
@@ -23,30 +24,6 @@ interface Item {
   seq: number;
   input: unknown;
   value: unknown;
-}
-
-/** A FIFO that frees its front without shifting the array each time. */
-class Fifo<T> {
-  #a: (T | undefined)[] = [];
-  #h = 0;
-  get length(): number {
-    return this.#a.length - this.#h;
-  }
-  push(x: T): void {
-    this.#a.push(x);
-  }
-  shift(): T {
-    const x = this.#a[this.#h] as T;
-    this.#a[this.#h++] = undefined;
-    if (this.#h === this.#a.length) {
-      this.#a = [];
-      this.#h = 0;
-    } else if (this.#h > 1024 && this.#h * 2 > this.#a.length) {
-      this.#a = this.#a.slice(this.#h);
-      this.#h = 0;
-    }
-    return x;
-  }
 }
 
 interface SegState {

@@ -6,7 +6,8 @@ import { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError } from '../errors.js';
 import { type PipelineMetrics, PipelineStats } from './pipeline-stats.js';
 import { PipelineRun, type RunShape } from './pipeline-run.js';
-import { DROPPED, LocalSegment, PoolSegment, type Segment } from './segment.js';
+import { DROPPED, LocalSegment, type Segment } from './segment.js';
+import { PoolSegment } from './pool-segment.js';
 import { type PoolStage, type RunStage, resolveStage, type StageDef, type StageOptions, type StageRunContext } from './stage-options.js';
 
 /** Options of a {@link Pipeline}. */

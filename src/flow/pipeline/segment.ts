@@ -7,36 +7,10 @@
  * A segment owns `concurrency` slots (its tickets), shared by every run of the pipeline, so a stage's
  * concurrency holds across concurrent `process` calls too.
  */
-import { newSharedId } from '../../memory/handle.js';
-import {
-  CHAIN_BATCH_FN,
-  CHAIN_FN,
-  type ChainBatch,
-  type ChainItemResult,
-  type ChainSpec,
-  type ChainTask,
-  FAILED,
-  GEN_MASK,
-  INFLIGHT,
-  progressAt,
-  STAGE_WORDS,
-  STATE_SPAN,
-} from './chain.js';
 import { ChainRunner, type StageFunction } from './chain-runner.js';
-import { SharedHistogram } from '../../memory/histogram.js';
-import { type ErrorRecord, recordToError, registerErrorClass } from '../../pool/index.js';
-import { ChainAbandonedError, ChainSpecMissingError, ChainStageError } from '../errors.js';
-import type { WorkerPool } from '../../pool/index.js';
-import * as resilienceErrors from '../../resilience/errors.js';
-import { Semaphore } from '../../sync/semaphore.js';
-import type { PipelineStats } from './pipeline-stats.js';
+import type { ChainSpec } from './chain.js';
+import { ChainStageError } from '../errors.js';
 import type { StageDef } from './stage-options.js';
-
-// Errors a stage's policies throw in a worker arrive here as their own classes.
-for (const C of Object.values(resilienceErrors)) registerErrorClass(C);
-registerErrorClass(ChainStageError);
-registerErrorClass(ChainSpecMissingError);
-registerErrorClass(ChainAbandonedError);
 
 /** How one try of a segment (from stage `from` to its end) ended. */
 export interface Outcome {
@@ -102,16 +76,8 @@ export abstract class Segment {
   }
 }
 
-/**
- * How long one batch task should take, in ms of work in the worker. Each task costs the main thread a
- * submit and a settle, and the worker a wake-up of the main thread (tens of µs on a busy 2-core VM):
- * batching items of ~100 µs makes that cost small beside the work, while a batch short enough
- * leaves little imbalance between workers at the end of a run.
- */
-const BATCH_TARGET_MS = 8;
-const MAX_BATCH = 64;
-
-function failure(err: unknown, from: number, input: unknown, stage: number): Outcome {
+/** The outcome of a try that failed at `stage` (a ChainStageError names the stage itself). */
+export function failure(err: unknown, from: number, input: unknown, stage: number): Outcome {
   if (err instanceof ChainStageError) {
     const hasValue = Object.hasOwn(err, 'value');
     return { ok: false, value: err.value, stage: err.stage, error: err.cause, hasValue, from, input };
@@ -138,181 +104,3 @@ export class LocalSegment extends Segment {
   }
 }
 
-/** Consecutive stages on one pool, run as chain tasks. */
-export class PoolSegment extends Segment {
-  readonly #pool: WorkerPool;
-  readonly #spec: ChainSpec;
-  readonly #words: Int32Array;
-  readonly #p0: number;
-  readonly #timeouts: number[];
-  /** Chain tasks sent with the spec before every worker had it (a worker asks by ChainSpecMissingError). */
-  #gen = 0;
-  /** The segment's stages' run-time histograms (recorded by the workers' runners). */
-  readonly #hists: SharedHistogram[];
-  /** Worker ms per item through the whole segment, from those histograms; 0 = none measured yet. */
-  #itemMs = 0;
-  #sinceEstimate = 31;
-  /** Chain tasks of this segment submitted and not yet settled (over all runs). */
-  #tasksOut = 0;
-
-  constructor(start: number, end: number, defs: readonly StageDef[], stats: PipelineStats, ticketBase: number) {
-    const group = defs.slice(start, end);
-    const concurrency = Math.max(...group.map((d) => d.concurrency));
-    super(start, end, concurrency, defs[start].buffer, ticketBase);
-    this.#pool = defs[start].pool as WorkerPool;
-    const n = defs.length;
-    const inGroup = (j: number): boolean => j >= start && j < end;
-    this.#spec = {
-      id: newSharedId(),
-      fns: defs.map((d, j) => (inGroup(j) ? d.fn : '')),
-      stats: stats.sab,
-      hists: stats.hists,
-      breakers: defs.map((d, j) => (inGroup(j) && d.breaker ? d.breaker : null)),
-      limiters: defs.map((d, j) => (inGroup(j) && d.limiter ? d.limiter : null)),
-      // A stage allowed fewer items than its segment runs at once gets a shared gate in the workers.
-      gates: defs.map((d, j) => (inGroup(j) && d.concurrency < concurrency ? new Semaphore(d.concurrency) : null)),
-      timeouts: defs.map((d, j) => (inGroup(j) ? d.timeout : 0)),
-    };
-    this.#words = stats.words;
-    this.#hists = stats.hists.slice(start, end).map((sab) => new SharedHistogram(sab));
-    this.#p0 = progressAt(n);
-    // A pool-level limit backs the stages' own timers only when it cannot cut a slow wait short:
-    // every stage has a timeout and none waits for a gate or a limiter. It stops a stuck synchronous task.
-    this.#timeouts = defs.map(() => 0);
-    for (let k = start; k < end; k++) {
-      let sum = 0;
-      for (let j = k; j < end && sum >= 0; j++) {
-        sum = defs[j].timeout > 0 && !this.#spec.gates[j] && !defs[j].limiter ? sum + defs[j].timeout : -1;
-      }
-      this.#timeouts[k] = sum > 0 ? sum + 250 : 0;
-    }
-  }
-
-  async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
-    const t = this.ticketBase + ticket;
-    const g = (this.#gen = (this.#gen % GEN_MASK) + 1); // never 0: a word of 0 means "no task" (P1)
-    const word = this.#p0 + t;
-    Atomics.store(this.#words, word, g * STATE_SPAN + 2 * from); // P1
-    const task: ChainTask = { v: value, k: from, e: this.end, id: this.#spec.id, t, g };
-    const timeout = this.#timeouts[from];
-    const opts = timeout > 0 ? { fn: CHAIN_FN, signal, timeout } : { fn: CHAIN_FN, signal };
-    this.#tasksOut++;
-    try {
-      for (;;) {
-        try {
-          const out = await this.#pool.submit(task, opts);
-          return { ok: true, value: out, stage: -1, error: undefined, hasValue: false, from, input: value };
-        } catch (err) {
-          if (err instanceof ChainSpecMissingError && !task.s) {
-            task.s = this.#spec;
-            continue;
-          }
-          if (err instanceof ChainStageError) return failure(err, from, value, from);
-          return failure(err, from, value, this.#takeOver(word, g, from));
-        }
-      }
-    } finally {
-      this.#tasksOut--;
-      Atomics.store(this.#words, word, 0);
-    }
-  }
-
-  /**
-   * Items to batch: enough to make one task last about BATCH_TARGET_MS of work, no more than leaves
-   * every worker two batches of the segment's slots (so none waits for the main thread between
-   * batches); 0 until the stages' run times are known. A smaller batch waits for
-   * slots to free, unless so few tasks are out that a worker could run dry.
-   */
-  protected override batchSize(queued: number, free: number): number {
-    const limit = this.#batchLimit();
-    // Until the stages' cost is known (items may wait on I/O for long), items go one by one.
-    if (limit === 0) return 1;
-    const want = Math.min(queued, limit);
-    if (free >= want) return want;
-    return this.#tasksOut < 2 * Math.max(1, this.#pool.getWorkerCount()) ? free : 0;
-  }
-
-  #batchLimit(): number {
-    if (++this.#sinceEstimate >= 32 || this.#itemMs === 0) {
-      this.#sinceEstimate = 0;
-      let ms = 0;
-      for (const h of this.#hists) ms += h.mean();
-      this.#itemMs = ms;
-    }
-    if (this.#itemMs === 0) return 0;
-    const perWorker = Math.floor(this.concurrency / (2 * Math.max(1, this.#pool.getWorkerCount())));
-    return Math.max(1, Math.min(MAX_BATCH, perWorker, Math.round(BATCH_TARGET_MS / this.#itemMs)));
-  }
-
-  /**
-   * One chain batch task for all the values (chain.ts ChainBatch); per item, P1-P4 as in exec.
-   *
-   * When the whole task fails (its worker crashed, the pool's time limit, an abort), only the item
-   * that was running (its progress word odd, P4) fails with that error. The others did not cause
-   * it: those not started, and those finished whose outputs died with the worker, run again alone
-   * from the segment's start, and the failure is not counted against them.
-   */
-  override async execBatch(values: readonly unknown[], tickets: readonly number[], signal: AbortSignal): Promise<Outcome[]> {
-    const from = this.start;
-    const words: number[] = [];
-    const gens: number[] = [];
-    const batch: ChainBatch = { b: [], e: this.end, id: this.#spec.id };
-    for (let i = 0; i < values.length; i++) {
-      const t = this.ticketBase + tickets[i];
-      const g = (this.#gen = (this.#gen % GEN_MASK) + 1);
-      words.push(this.#p0 + t);
-      gens.push(g);
-      Atomics.store(this.#words, this.#p0 + t, g * STATE_SPAN + 2 * from); // P1
-      batch.b.push({ v: values[i], k: from, t, g });
-    }
-    const timeout = this.#timeouts[from] * values.length;
-    const opts = timeout > 0 ? { fn: CHAIN_BATCH_FN, signal, timeout } : { fn: CHAIN_BATCH_FN, signal };
-    let outs: (Outcome | undefined)[];
-    this.#tasksOut++;
-    try {
-      for (;;) {
-        try {
-          const res = (await this.#pool.submit(batch, opts)) as ChainItemResult[];
-          return res.map(([ok, v], i): Outcome =>
-            ok === 1
-              ? { ok: true, value: v, stage: -1, error: undefined, hasValue: false, from, input: values[i] }
-              : failure(recordToError(v as ErrorRecord), from, values[i], from),
-          );
-        } catch (err) {
-          if (err instanceof ChainSpecMissingError && !batch.s) {
-            batch.s = this.#spec;
-            continue;
-          }
-          outs = values.map((v, i) =>
-            signal.aborted || this.#running(words[i], gens[i]) ? failure(err, from, v, this.#takeOver(words[i], gens[i], from)) : undefined,
-          );
-          break;
-        }
-      }
-    } finally {
-      this.#tasksOut--;
-      for (const w of words) Atomics.store(this.#words, w, 0);
-    }
-    return Promise.all(outs.map((o, i) => o ?? this.exec(from, values[i], tickets[i], signal)));
-  }
-
-  /** Whether the item on `word` (generation g) is inside a stage now (P2: its state is odd). */
-  #running(word: number, g: number): boolean {
-    const v = Atomics.load(this.#words, word);
-    return Math.floor(v / STATE_SPAN) === g && (v % STATE_SPAN) % 2 === 1;
-  }
-
-  /** P4: the task settled without the runner's verdict; returns the stage it was at. */
-  #takeOver(word: number, g: number, from: number): number {
-    const w = this.#words;
-    const v = Atomics.load(w, word);
-    if (Math.floor(v / STATE_SPAN) !== g) return from;
-    const state = v % STATE_SPAN;
-    const j = Math.min(state >> 1, this.end - 1);
-    if (state % 2 === 1 && Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j) === v) {
-      Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
-    }
-    Atomics.add(w, j * STAGE_WORDS + FAILED, 1);
-    return j;
-  }
-}
