@@ -1,7 +1,8 @@
 /**
  * `PatternRegistry`: one place that knows a program's pools, pipelines, breakers, limiters and
  * managers by name, reports their metrics together, shuts them down in dependency order, and (in
- * protective mode) shrinks the pools that open breakers guard, to stop a failure from cascading.
+ * protective mode) shrinks the pools and lowers the pipeline stages that open breakers guard, to
+ * stop a failure from cascading.
  */
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError } from '../memory/errors.js';
@@ -18,15 +19,21 @@ export type RegisteredKind = 'pool' | 'pipeline' | 'breaker' | 'manager' | 'limi
 export interface RegisterOptions {
   /** Unique name; default `<kind>-<n>`. */
   name?: string;
-  /** For a breaker: names of the registered pools it guards (protective mode shrinks them). */
+  /**
+   * For a breaker: what it guards, which protective mode throttles: names of registered pools (they
+   * shrink), or `'<pipeline>/<stage>'` for a stage of a registered pipeline (its concurrency drops).
+   */
   guards?: string[];
 }
 
-/** Protective mode: when `openBreakers` registered breakers are open at once, guarded pools shrink. */
+/**
+ * Protective mode: when `openBreakers` registered breakers are open at once, the pools they guard
+ * shrink and the pipeline stages they guard run fewer items at once, until fewer are open.
+ */
 export interface ProtectiveOptions {
   /** How many open breakers at once turn it on. */
   openBreakers: number;
-  /** Fraction of workers a guarded pool keeps while it is on (at least one). Default 0.5. */
+  /** Fraction of its workers (a pool) or of its concurrency (a stage) kept while it is on (at least one). Default 0.5. */
   keep?: number;
 }
 
@@ -37,6 +44,8 @@ export interface ProtectiveEvent {
   open: string[];
   /** Per guarded pool: workers before and after. */
   pools: { name: string; from: number; to: number }[];
+  /** Per guarded pipeline stage (`'<pipeline>/<stage>'`): its concurrency before and after. */
+  stages: { name: string; from: number; to: number }[];
 }
 
 /** What `shutdownAll` reports. */
@@ -82,7 +91,7 @@ export class PatternRegistry extends EventEmitter {
   readonly #entries = new Map<string, Entry>();
   readonly #protective: Required<ProtectiveOptions> | undefined;
   #counter = 0;
-  #active: { name: string; from: number; to: number }[] | undefined;
+  #active: { pools: { name: string; from: number; to: number }[]; stages: { name: string; from: number; to: number }[] } | undefined;
   /** While on, breakers are also looked at every 250 ms: a listener may miss a transition. */
   #poll: ReturnType<typeof setInterval> | undefined;
 
@@ -195,28 +204,60 @@ export class PatternRegistry extends EventEmitter {
     if (!this.#active && open.length >= p.openBreakers) {
       const guarded = new Set(breakers.filter((e) => open.includes(e.name)).flatMap((e) => e.guards));
       const pools: { name: string; from: number; to: number }[] = [];
+      const stages: { name: string; from: number; to: number }[] = [];
       for (const name of guarded) {
         const pool = this.#entries.get(name)?.target;
-        if (!(pool instanceof WorkerPool)) continue;
-        const from = pool.getWorkerCount();
-        const to = Math.max(1, Math.floor(from * p.keep));
-        if (to < from) pool.scaleDown(from - to);
-        pools.push({ name, from, to });
+        if (pool instanceof WorkerPool) {
+          const from = pool.getWorkerCount();
+          const to = Math.max(1, Math.floor(from * p.keep));
+          if (to < from) pool.scaleDown(from - to);
+          pools.push({ name, from, to });
+          continue;
+        }
+        const stage = this.#stageOf(name);
+        if (stage) {
+          const from = stage.pipeline.stageConcurrency(stage.stage).current;
+          const to = Math.max(1, Math.floor(from * p.keep));
+          stage.pipeline.setStageConcurrency(stage.stage, to);
+          stages.push({ name, from, to });
+        }
       }
-      this.#active = pools;
+      this.#active = { pools, stages };
       this.#poll = setInterval(() => this.#review(), 250);
       this.#poll.unref();
-      this.emit('protective', { state: 'on', open, pools } satisfies ProtectiveEvent);
+      this.emit('protective', { state: 'on', open, pools, stages } satisfies ProtectiveEvent);
     } else if (this.#active && open.length < p.openBreakers) {
-      const pools = this.#active.map((x) => ({ name: x.name, from: x.to, to: x.from }));
+      const back = (xs: { name: string; from: number; to: number }[]): { name: string; from: number; to: number }[] =>
+        xs.map((x) => ({ name: x.name, from: x.to, to: x.from }));
+      const pools = back(this.#active.pools);
+      const stages = back(this.#active.stages);
       for (const x of pools) {
         const pool = this.#entries.get(x.name)?.target;
         if (pool instanceof WorkerPool && x.to > x.from) pool.scaleUp(x.to - x.from);
       }
+      for (const x of stages) {
+        const stage = this.#stageOf(x.name);
+        stage?.pipeline.setStageConcurrency(stage.stage, x.to);
+      }
       this.#active = undefined;
       clearInterval(this.#poll);
       this.#poll = undefined;
-      this.emit('protective', { state: 'off', open, pools } satisfies ProtectiveEvent);
+      this.emit('protective', { state: 'off', open, pools, stages } satisfies ProtectiveEvent);
     }
+  }
+
+  /** `'<pipeline>/<stage>'` of a registered pipeline that has that stage. */
+  #stageOf(name: string): { pipeline: Pipeline<never, unknown>; stage: string } | undefined {
+    const slash = name.indexOf('/');
+    if (slash < 0) return undefined;
+    const pipeline = this.#entries.get(name.slice(0, slash))?.target;
+    const stage = name.slice(slash + 1);
+    if (!(pipeline instanceof Pipeline)) return undefined;
+    try {
+      pipeline.stageConcurrency(stage);
+    } catch {
+      return undefined;
+    }
+    return { pipeline: pipeline as Pipeline<never, unknown>, stage };
   }
 }

@@ -54,7 +54,7 @@ describe('PatternRegistry', () => {
     expect(events).toEqual([]); // one open breaker is not enough
     b.forceOpen();
     await until(() => events.length === 1);
-    expect(events[0]).toEqual({ state: 'on', open: ['a', 'b'], pools: [{ name: 'work', from: 4, to: 2 }] });
+    expect(events[0]).toEqual({ state: 'on', open: ['a', 'b'], pools: [{ name: 'work', from: 4, to: 2 }], stages: [] });
     await until(() => pool.getWorkerCount() === 2);
     a.forceClose();
     await until(() => events.length === 2);
@@ -62,5 +62,57 @@ describe('PatternRegistry', () => {
     await until(() => pool.getWorkerCount() === 4);
     r.unregister('a');
     r.unregister('b');
+  });
+
+  it('protective mode lowers the concurrency of guarded pipeline stages, and restores it', async () => {
+    const pool = bag.make(2);
+    let now = 0;
+    let most = 0;
+    const p = new Pipeline<number>()
+      .stage<number>(
+        'call',
+        {
+          run: async (x: number) => {
+            most = Math.max(most, ++now);
+            await new Promise((res) => setTimeout(res, 2));
+            now--;
+            return x;
+          },
+        },
+        { concurrency: 8 },
+      )
+      .stage<number>('inc', { pool, fn: 'inc' }, { concurrency: 8 });
+    const r = new PatternRegistry({ protective: { openBreakers: 1, keep: 0.25 } });
+    const events: ProtectiveEvent[] = [];
+    r.on('protective', (e: ProtectiveEvent) => events.push(e));
+    r.register(p, { name: 'pipe' });
+    const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
+    r.register(cb, { name: 'cb', guards: ['pipe/call', 'pipe/inc'] });
+    const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+    expect(await p.processBatch(range(64))).toEqual(range(64).map((i) => i + 1));
+    expect(most).toBe(8); // the stage ran at its full concurrency
+
+    cb.forceOpen();
+    await until(() => events.length === 1);
+    expect(events[0].stages).toEqual([
+      { name: 'pipe/call', from: 8, to: 2 },
+      { name: 'pipe/inc', from: 8, to: 2 },
+    ]);
+    expect(p.stageConcurrency('call')).toEqual({ configured: 8, current: 2 });
+    most = 0;
+    expect(await p.processBatch(range(64))).toEqual(range(64).map((i) => i + 1));
+    expect(most).toBe(2); // throttled, and nothing lost
+    expect(p.metrics().stages[1].done).toBe(128);
+
+    cb.forceClose();
+    await until(() => events.length === 2);
+    expect(events[1]).toMatchObject({ state: 'off', stages: [{ name: 'pipe/call', from: 2, to: 8 }, { name: 'pipe/inc', from: 2, to: 8 }] });
+    most = 0;
+    await p.processBatch(range(64));
+    expect(most).toBe(8);
+    expect(() => p.setStageConcurrency('nope', 1)).toThrow(InvalidArgumentError);
+    expect(() => p.setStageConcurrency('call', 0)).toThrow(InvalidArgumentError);
+    r.unregister('cb');
   });
 });

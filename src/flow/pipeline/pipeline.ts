@@ -74,6 +74,8 @@ export class Pipeline<I, O = I> {
   readonly #opts: PipelineOptions;
   readonly #defs: StageDef[] = [];
   readonly #sink: DeadLetterSink;
+  /** Lowered stage concurrencies (setStageConcurrency), by stage index. */
+  readonly #limits: (number | undefined)[] = [];
   #compiled: { segments: Segment[]; stats: PipelineStats; fused: boolean[] } | undefined;
 
   constructor(opts: PipelineOptions = {}) {
@@ -143,6 +145,46 @@ export class Pipeline<I, O = I> {
   /** Dead letters as they happen (see the class notes for when they are queued and when it ends). */
   get deadLetters(): AsyncIterable<DeadLetter<I>> {
     return this.#sink.iterable() as AsyncIterable<DeadLetter<I>>;
+  }
+
+  /**
+   * Lowers (or restores) the concurrency of stage `name` while the pipeline runs: at most `n` items
+   * are in it at once from now on (items already in finish as they are), never more than the stage's
+   * configured concurrency. Stages fused with it into one task share the lowered limit. Protective
+   * mode (PatternRegistry) uses it to take load off a stage whose breaker opened.
+   *
+   * @example
+   * ```ts
+   * pipeline.setStageConcurrency('enrich', 2); // back off
+   * pipeline.setStageConcurrency('enrich', pipeline.stageConcurrency('enrich').configured); // restore
+   * ```
+   */
+  setStageConcurrency(name: string, n: number): void {
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`Expected concurrency to be an integer >= 1, got ${String(n)}`);
+    const j = this.#stageIndex(name);
+    this.#limits[j] = Math.min(n, this.#defs[j].concurrency);
+    this.#applyLimits();
+  }
+
+  /** Stage `name`'s configured concurrency and the limit in force now. */
+  stageConcurrency(name: string): { configured: number; current: number } {
+    const j = this.#stageIndex(name);
+    return { configured: this.#defs[j].concurrency, current: this.#limits[j] ?? this.#defs[j].concurrency };
+  }
+
+  #stageIndex(name: string): number {
+    const j = this.#defs.findIndex((d) => d.name === name);
+    if (j < 0) throw new InvalidArgumentError(`the pipeline has no stage '${name}'`);
+    return j;
+  }
+
+  // A segment admits the fewest items any of its stages allows now.
+  #applyLimits(): void {
+    for (const seg of this.#compile().segments) {
+      let n = seg.concurrency;
+      for (let j = seg.start; j < seg.end; j++) n = Math.min(n, this.#limits[j] ?? n);
+      seg.setLimit(n);
+    }
   }
 
   /** Per stage: in flight, queued, done, failed, retried, dead-lettered, throughput, latency. */

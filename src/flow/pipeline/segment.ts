@@ -32,6 +32,7 @@ export const DROPPED: unique symbol = Symbol('skein.dropped');
 export abstract class Segment {
   readonly #free: number[];
   readonly #waiting: (() => void)[] = [];
+  #limit: number;
 
   constructor(
     readonly start: number,
@@ -41,6 +42,7 @@ export abstract class Segment {
     readonly ticketBase: number,
   ) {
     this.#free = Array.from({ length: concurrency }, (_, i) => concurrency - 1 - i);
+    this.#limit = concurrency;
   }
 
   /**
@@ -48,7 +50,9 @@ export abstract class Segment {
    * returned; none when it is better to wait, and `wake` is then called once a slot frees.
    */
   admit(queued: number, wake: () => void): number[] {
-    const n = Math.min(this.batchSize(queued, this.#free.length), this.#free.length);
+    // A lowered limit (setLimit) leaves fewer slots usable than are free.
+    const usable = Math.min(this.#free.length, this.#limit - (this.concurrency - this.#free.length));
+    const n = usable > 0 ? Math.min(this.batchSize(queued, usable), usable) : 0;
     if (n <= 0) {
       if (!this.#waiting.includes(wake)) this.#waiting.push(wake);
       return [];
@@ -58,7 +62,22 @@ export abstract class Segment {
 
   release(ticket: number): void {
     this.#free.push(ticket);
-    // Wake every waiting run; one that still cannot start (or no longer needs to) waits again.
+    this.#wakeAll();
+  }
+
+  /** Items allowed in at once now: `concurrency` unless lowered (protective mode), never above it. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** Lowers (or restores) how many items may be in at once; items already in finish as they are. */
+  setLimit(n: number): void {
+    this.#limit = Math.max(1, Math.min(this.concurrency, Math.floor(n)));
+    this.#wakeAll();
+  }
+
+  // Wake every waiting run; one that still cannot start (or no longer needs to) waits again.
+  #wakeAll(): void {
     if (this.#waiting.length > 0) for (const wake of this.#waiting.splice(0)) wake();
   }
 
