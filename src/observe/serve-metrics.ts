@@ -3,7 +3,9 @@
  * `/health` (JSON), bound to loopback unless told otherwise: metrics can reveal what a process does,
  * so exposing them beyond the machine is a choice the caller makes by passing `host`.
  */
-import { createServer, type Server } from 'node:http';
+// node:http is imported when a server starts: loading it costs tens of ms, and every pool worker
+// imports the package root.
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WorkerPool } from '../pool/index.js';
 import { CircuitBreaker } from '../resilience/index.js';
@@ -82,6 +84,7 @@ export async function serveMetrics(opts: ServeMetricsOptions = {}): Promise<Metr
   };
   read();
   const prom = createPrometheusExport(read);
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
