@@ -8,6 +8,8 @@
  *  - piscina + p-limit per stage (a limiter per stage, each item awaited through all three),
  *  - Node streams `Readable.map({ concurrency })` x3 + piscina,
  *  - skein `Pipeline`, three stages on one pool (they fuse into one task in the worker),
+ *  - skein `Pipeline` with parse on one pool and enrich + pack on another (items cross the main
+ *    thread between the pools, a batch at a time),
  *  - skein streaming: `processStream` over a generator of 5x the lines, sampling RSS (flat = the
  *    source is never held whole).
  *
@@ -28,7 +30,7 @@ import { makeRecord } from '../workers/records.js';
 import { all, allBatch } from '../workers/pipeline-stages.js';
 
 const STAGES = new URL('../workers/pipeline-stages.js', import.meta.url);
-const IMPLS = ['one-thread', 'fused-floor', 'piscina+p-limit', 'streams+piscina', 'skein', 'skein-stream'];
+const IMPLS = ['one-thread', 'fused-floor', 'piscina+p-limit', 'streams+piscina', 'skein', 'skein-two-pools', 'skein-stream'];
 
 function lines(n: number): string[] {
   return Array.from({ length: n }, (_, i) => JSON.stringify(makeRecord(i)));
@@ -86,6 +88,17 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
       .map((e: unknown) => pool.run(e, { name: 'pack' }), { concurrency });
     for await (const _ of s) count++;
     await pool.destroy();
+  } else if (impl === 'skein-two-pools') {
+    const { FixedWorkerPool, Pipeline } = await import('../src/index.js');
+    const a = new FixedWorkerPool(threads, { filename: STAGES });
+    const b = new FixedWorkerPool(threads, { filename: STAGES });
+    const p = new Pipeline<string>()
+      .stage('parse', { pool: a, fn: 'parseLine' })
+      .stage('enrich', { pool: b, fn: 'enrich' })
+      .stage('pack', { pool: b, fn: 'pack' });
+    for await (const _ of p.processStream(input)) count++;
+    extra.fused = p.metrics().stages.map((s) => s.fused);
+    await Promise.all([a.close(), b.close()]);
   } else if (impl === 'skein' || impl === 'skein-stream') {
     const { FixedWorkerPool, Pipeline } = await import('../src/index.js');
     const pool = new FixedWorkerPool(threads, { filename: STAGES });
