@@ -1,26 +1,23 @@
 /**
- * The demo's task module (`npm start`): each task is one record going through three stages in the
- * worker (generate, hash, gzip), the hash stage guarded by a retry and a circuit breaker whose
- * state all workers share. A few records fail on purpose: some once (a retry saves them), some
- * every time (they become dead letters). Stage times go to shared histograms the main thread reads.
+ * The demo's task module (`npm start`): the three stages of its pipeline, each an export a pool
+ * worker runs (generate a record, hash it, gzip it). A few records fail the hash stage on purpose:
+ * some once (the stage's retry saves them), some every time (they become dead letters).
+ *
+ * @example
+ * ```ts
+ * const pool = new FixedWorkerPool(2, { filename: new URL('./demo-stages.js', import.meta.url), workerData: { demo } });
+ * const p = new Pipeline<number>().stage('generate', { pool, fn: 'generate' }).stage('hash', { pool, fn: 'hash' });
+ * ```
  */
 import { workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
-import { BrokenCircuitError, CircuitBreaker, RetryPolicy } from '../src/index.js';
-import { SharedHistogram } from '../src/internal.js';
 import { enrich, makeRecord, type Rec } from './records.js';
 
 /** What the demo passes as `workerData.demo`. */
 export interface DemoWorkerData {
-  breaker: unknown;
-  /** One histogram buffer per stage: generate, hash, gzip. */
-  hists: SharedArrayBuffer[];
-  /** Int32 counters: [0] retries. */
-  counters: SharedArrayBuffer;
+  /** Int32 per record id: tries of its hash stage (so "fails once" holds across workers and retries). */
+  tries: SharedArrayBuffer;
 }
-
-/** A task's outcome: the gzipped record, or why it was given up. */
-export type DemoResult = { id: number; gz: Uint8Array } | { id: number; dead: { stage: string; error: string; attempts: number } };
 
 /** Failed on purpose by the demo (every 211th record once, every 997th always). */
 export class InjectedFault extends Error {
@@ -31,50 +28,22 @@ export class InjectedFault extends Error {
 }
 
 const data = (workerData as { demo?: DemoWorkerData } | undefined)?.demo;
-const breaker = data ? CircuitBreaker.from(data.breaker) : new CircuitBreaker({ failureThreshold: 1000 });
-const hists = (data?.hists ?? [0, 1, 2].map(() => undefined)).map((b) => new SharedHistogram(b));
-const counters = new Int32Array(data?.counters ?? new SharedArrayBuffer(16));
-const retry = new RetryPolicy({
-  maxAttempts: 3,
-  backoff: 'exponential',
-  initialDelay: 1,
-  maxDelay: 20,
-  retryIf: (err) => {
-    const again = !(err instanceof BrokenCircuitError);
-    if (again) Atomics.add(counters, 0, 1);
-    return again;
-  },
-});
+const tries = new Int32Array(data?.tries ?? new SharedArrayBuffer(4 * 65536));
 
-function hashStage(r: Rec, attempt: number): Rec {
+/** Stage 1: the record with this id. */
+export function generate(id: number): Rec {
+  return makeRecord(id);
+}
+
+/** Stage 2: 20 rounds of SHA-256 plus an integer hash chain; a few records fail on purpose. */
+export function hash(r: Rec): Rec {
+  const attempt = Atomics.add(tries, r.id % tries.length, 1) + 1;
   if (r.id % 997 === 0) throw new InjectedFault(`record ${r.id} always fails`);
   if (r.id % 211 === 0 && attempt === 1) throw new InjectedFault(`record ${r.id} fails once`);
   return enrich(r);
 }
 
-/** Record `id` through generate, hash (retry + breaker) and gzip. */
-export default async function runRecord(id: number): Promise<DemoResult> {
-  let t = performance.now();
-  const rec = makeRecord(id);
-  let t2 = performance.now();
-  hists[0].record(t2 - t);
-  t = t2;
-  let attempts = 0;
-  let hashed: Rec;
-  try {
-    hashed = await retry.execute(({ attempt }) => {
-      attempts = attempt;
-      return breaker.execute(() => hashStage(rec, attempt));
-    });
-  } catch (err) {
-    // The last try's time counts as the stage's, failed or not.
-    hists[1].record(performance.now() - t);
-    return { id, dead: { stage: 'hash', error: `${(err as Error).name}: ${(err as Error).message}`, attempts } };
-  }
-  t2 = performance.now();
-  hists[1].record(t2 - t);
-  t = t2;
-  const gz = gzipSync(JSON.stringify(hashed) + '\n');
-  hists[2].record(performance.now() - t);
-  return { id, gz };
+/** Stage 3: the record as one gzip member of a JSON line. */
+export function gzip(r: Rec): Uint8Array {
+  return gzipSync(JSON.stringify(r) + '\n');
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `npm start`: 40,000 records through three stages on every core (generate, hash: 20 rounds of
- * SHA-256 plus an integer hash chain, gzip), the hash stage guarded by a retry and a circuit
- * breaker shared by all workers, with a few failures injected so retries and dead letters show.
+ * `npm start`: 40,000 records through a three-stage Pipeline on every core (generate, hash: 20
+ * rounds of SHA-256 plus an integer hash chain, gzip), fused into one task per batch of records in
+ * the workers, the hash stage guarded by a retry and a circuit breaker shared by all workers, with a
+ * few failures injected so retries and dead letters show.
  * A progress bar while it runs (on a terminal), then a summary: throughput, speed-up over one
  * thread measured in the same run, per-stage latency, retries, dead letters, where output went.
  */
@@ -10,9 +11,8 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { CircuitBreaker, FixedWorkerPool } from '../index.js';
-import { SharedHistogram } from '../internal.js';
-import type { DemoResult, DemoWorkerData } from '../../workers/demo-stages.js';
+import { CircuitBreaker, FixedWorkerPool, Pipeline, RetryPolicy } from '../index.js';
+import type { DemoWorkerData } from '../../workers/demo-stages.js';
 import { Progress } from './progress.js';
 
 const ITEMS = Number(process.env.SKEIN_DEMO_ITEMS ?? 40_000);
@@ -30,12 +30,20 @@ console.log(
   `skein demo: ${fmt(ITEMS)} records through generate -> hash (retry + breaker) -> gzip on ${cores} worker threads\n`,
 );
 
-// One thread first, on a sample, in this same process: the baseline the speed-up is measured against.
-const { default: runRecord } = (await import(filename.href)) as { default: (id: number) => Promise<DemoResult> };
+// One thread first, on a sample of other ids, in this same process: the baseline of the speed-up.
+type Stage = (x: unknown) => unknown;
+const fns = (await import(filename.href)) as Record<'generate' | 'hash' | 'gzip', Stage>;
 let t0 = performance.now();
-for (let id = 0; id < SAMPLE; id++) await runRecord(id);
+for (let id = ITEMS; id < ITEMS + SAMPLE; id++) {
+  try {
+    fns.gzip(fns.hash(fns.generate(id)));
+  } catch {
+    // an injected fault: the pipeline below retries it or letters it
+  }
+}
 const singleRate = SAMPLE / ((performance.now() - t0) / 1000);
 
+// The hash stage's guards: a breaker whose state every worker shares, and a retry (main thread).
 const breaker = new CircuitBreaker({
   failureRateThreshold: 0.5,
   window: { kind: 'count', size: 50 },
@@ -46,48 +54,55 @@ let opened = 0;
 breaker.on('stateChange', ({ to }) => {
   if (to === 'open') opened++;
 });
-const hists = STAGES.map(() => new SharedHistogram());
-const counters = new SharedArrayBuffer(16);
-const demo: DemoWorkerData = { breaker, hists: hists.map((h) => h.sab), counters };
+let retries = 0;
+const retry = new RetryPolicy({ maxAttempts: 3, backoff: 'exponential', initialDelay: 1, maxDelay: 20 });
+retry.onRetry(() => retries++);
+
+const demo: DemoWorkerData = { tries: new SharedArrayBuffer(4 * (ITEMS + SAMPLE)) };
 const pool = new FixedWorkerPool(cores, { filename, workerData: { demo } });
+const dead: string[] = [];
+const pipeline = new Pipeline<number>({
+  ordered: false,
+  onDeadLetter: ({ input, stage, error, attempts }) => {
+    const e = error as Error;
+    dead.push(JSON.stringify({ input, stage, error: `${e.name}: ${e.message}`, attempts }));
+  },
+})
+  .stage('generate', { pool, fn: 'generate' })
+  .stage('hash', { pool, fn: 'hash' }, { retry, breaker })
+  .stage<Uint8Array>('gzip', { pool, fn: 'gzip' });
 
 const out = createWriteStream(outFile);
-const dead: string[] = [];
 const progress = new Progress(ITEMS, undefined, '  ');
 let done = 0;
 let bytes = 0;
-const tick = setInterval(() => progress.update({ items: done, failed: dead.length, value: done }), 100);
+const tick = setInterval(() => progress.update({ items: done + dead.length, failed: dead.length, value: done + dead.length }), 100);
 t0 = performance.now();
-for await (const r of pool.map<DemoResult>(
-  (function* () {
-    for (let id = 0; id < ITEMS; id++) yield id;
-  })(),
-  { ordered: false },
-)) {
+const ids = function* (): Generator<number> {
+  for (let id = 0; id < ITEMS; id++) yield id;
+};
+for await (const gz of pipeline.processStream(ids())) {
   done++;
-  if ('dead' in r) dead.push(JSON.stringify({ input: r.id, ...r.dead }));
-  else {
-    bytes += r.gz.length;
-    // Each record is its own gzip member; `zcat` reads the concatenation as one stream.
-    if (!out.write(r.gz)) await once(out, 'drain');
-  }
+  bytes += gz.length;
+  // Each record is its own gzip member; `zcat` reads the concatenation as one stream.
+  if (!out.write(gz)) await once(out, 'drain');
 }
 const secs = (performance.now() - t0) / 1000;
 clearInterval(tick);
-progress.update({ items: done, failed: dead.length, value: done });
+progress.update({ items: done + dead.length, failed: dead.length, value: done + dead.length });
 progress.stop();
 out.end();
 await once(out, 'finish');
 writeFileSync(deadFile, dead.length ? `${dead.join('\n')}\n` : '');
 const workers = pool.getWorkerCount();
+const stages = pipeline.metrics().stages;
 await pool.close();
 
-const rate = done / secs;
-const retries = Atomics.load(new Int32Array(counters), 0);
+const rate = (done + dead.length) / secs;
 const row = (cells: string[], widths: number[]): string =>
   `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}`;
 const w = [22, 14];
-console.log(`\n${row(['items', fmt(done)], w)}`);
+console.log(`\n${row(['items', fmt(done + dead.length)], w)}`);
 console.log(row(['wall time', `${fmt(secs, 2)} s`], w));
 console.log(row([`items/s (${workers} threads)`, fmt(rate)], w));
 console.log(row(['items/s (one thread)', fmt(singleRate)], w));
@@ -97,7 +112,7 @@ console.log(row(['dead letters', fmt(dead.length)], w));
 console.log(row(['breaker', `${breaker.state}, opened ${opened}x`], w));
 console.log(`\n${row(['stage', 'p50 (ms)', 'p99 (ms)', 'count'], [10, 10, 10, 10])}`);
 for (let i = 0; i < STAGES.length; i++) {
-  const s = hists[i].summary();
+  const s = stages[i].latency;
   console.log(row([STAGES[i], fmt(s.p50, 3), fmt(s.p99, 3), fmt(s.count)], [10, 10, 10, 10]));
 }
 console.log(`\n  output:       ${outFile} (${fmt(bytes / 1024)} KiB gzip; zcat to read)`);
