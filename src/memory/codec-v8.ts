@@ -137,7 +137,7 @@ function isShared(v: unknown): boolean {
 }
 
 /** Whether `value` is, or directly holds (one level of a plain object or array), shared memory. */
-function holdsSharedAtTop(value: unknown): boolean {
+export function holdsSharedAtTop(value: unknown): boolean {
   if (isShared(value)) return true;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length && i < 16; i++) if (isShared(value[i])) return true;

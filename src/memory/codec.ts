@@ -9,6 +9,8 @@
  *   well-formed strings                                     String (UTF-8)       one native copy
  *   Uint8Array, Buffer, ArrayBuffer over unshared memory    Bytes, Buffer, ...   none: the bytes as they are
  *   plain objects and arrays of the above (JSON-like)       Plain                a few hundred ns (plain-format.ts)
+ *   the same holding shared memory (buffers, views over     PlainShared          the same; a shared object
+ *     them, shared objects), or one of those alone                                 is a few bytes (below)
  *   everything else structured clone takes                  V8 / V8Shared        v8.serialize, about 4 us
  *
  * There are two entries. {@link encodeTransient} is the one for a writer that copies the bytes into
@@ -22,15 +24,22 @@
  *
  * SharedArrayBuffers inside a value (shared objects carry theirs in `handle.sab`) cannot be put in
  * bytes: they are listed in `Encoded.sabs`, and the bytes refer to them by index; whoever moves the
- * bytes must move that list too (see `Channel`, the pool).
+ * bytes must move that list too (see `Channel`, the pool; {@link carriesSabs} says which tags have
+ * one). `encode` gives a value that holds shared memory at its top level (a task input `{ i, sem }`,
+ * a typed array) to the plain codec's shared-memory format first (tag PlainShared): a shared object
+ * is its buffer's index, kind, id and config (copied from a cache per object), a view its type,
+ * index, offset and length, and the receiver keeps one live object per buffer, so it is rebuilt and
+ * checked once per thread, not once per value (handle.ts `reviveShared`). What it declines takes
+ * v8.serialize (tag V8Shared). Either way an array's named properties are dropped in a value that
+ * holds shared memory (the general path rebuilds such a value's arrays index by index).
  *
  * A value that cannot be cloned throws {@link SerializationError} from `encode`, before anything
  * is written anywhere.
  */
-import { describeValue, deserializeV8, serializeV8 } from './codec-v8.js';
+import { describeValue, deserializeV8, holdsSharedAtTop, serializeV8 } from './codec-v8.js';
 import { CorruptMemoryError, SerializationError } from './errors.js';
 import { decodePlain } from './plain-decode.js';
-import { encodePlain, plainBuffer } from './plain-encode.js';
+import { encodePlain, encodePlainShared, plainBuffer, plainCopy } from './plain-encode.js';
 
 export enum Tag {
   Undefined = 0,
@@ -48,9 +57,16 @@ export enum Tag {
   V8Shared = 11,
   /** A plain object or array in the plain codec's format (plain-format.ts); its length is in `num`. */
   Plain = 32,
+  /** The plain codec's format with shared memory, its SharedArrayBuffers passed beside the bytes. */
+  PlainShared = 33,
 }
 /** Highest tag an encoder writes. */
-export const MAX_TAG = Tag.Plain;
+export const MAX_TAG = Tag.PlainShared;
+
+/** Whether a value of this tag comes with a list of SharedArrayBuffers (`Encoded.sabs`) to move beside it. */
+export function carriesSabs(tag: number): boolean {
+  return tag === Tag.V8Shared || tag === Tag.PlainShared;
+}
 
 /**
  * A value ready to be written: `tag`, then `num` (Int32/Float64) or `bytes`. A `Plain` value's
@@ -64,10 +80,23 @@ export interface Encoded {
 }
 
 function serialize(value: unknown, out: Encoded, label: string): void {
+  if (typeof value === 'object' && value !== null && holdsSharedAtTop(value) && encodeShared(value, out)) return;
   const { bytes, sabs } = serializeV8(value, label);
   out.tag = sabs ? Tag.V8Shared : Tag.V8;
   out.bytes = bytes;
   out.sabs = sabs;
+}
+
+/** The shared-memory plain format into `out`, with bytes of its own; false when it declines. */
+function encodeShared(value: object, out: Encoded): boolean {
+  const sabs: SharedArrayBuffer[] = [];
+  const n = encodePlainShared(value, sabs);
+  if (n < 0 || sabs.length === 0) return false;
+  out.tag = Tag.PlainShared;
+  out.num = n;
+  out.bytes = plainCopy(n); // the scratch buffer is reused
+  out.sabs = sabs;
+  return true;
 }
 
 /** A fresh, empty {@link Encoded} (reuse one per writer to avoid an allocation per value). */
@@ -159,7 +188,7 @@ export function encodeTransient(value: unknown, out: Encoded = newEncoded()): En
  * (Strings and v8-serialized values already have bytes of their own.)
  */
 export function ownEncoded(e: Encoded): Encoded {
-  const fresh = e.tag === Tag.String || e.tag === Tag.V8 || e.tag === Tag.V8Shared;
+  const fresh = e.tag === Tag.String || e.tag === Tag.V8 || e.tag === Tag.V8Shared || e.tag === Tag.PlainShared;
   // TypedArray#slice copies (Buffer#slice would be a view)
   const bytes = e.bytes && !fresh ? Uint8Array.prototype.slice.call(e.bytes, 0, payloadLength(e)) : e.bytes;
   return { tag: e.tag, num: e.num, sabs: e.sabs, bytes };
@@ -208,6 +237,9 @@ export function decode(tag: number, bytes: Uint8Array, sabs?: readonly SharedArr
       return deserializeV8(bytes, tag === Tag.V8Shared, sabs);
     case Tag.Plain:
       return decodePlain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength);
+    case Tag.PlainShared:
+      if (!sabs) throw new CorruptMemoryError('a value with shared buffers arrived without them');
+      return decodePlain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength, sabs);
   }
   throw new CorruptMemoryError(
     Tag[tag] === undefined

@@ -91,6 +91,32 @@ function asShared(x: object): SharedObject | undefined {
 }
 
 /**
+ * The live object of each buffer that arrived as a shared object through the plain codec's
+ * shared-memory format, held as long as the buffer is: every later value naming the same buffer
+ * gets it without a walk, a lookup by id or `X.from`'s checks. Sharing one object across tasks is
+ * safe: a shared object's state is all in its buffer, and what it keeps in the thread (its views,
+ * the handle, per-thread caches and listeners) is the same for every copy that arrives (see above).
+ * Ephemeron: the object holds its buffer (handle.sab), which does not keep the entry alive.
+ */
+const bySab = new WeakMap<SharedArrayBuffer, SharedObject>();
+
+/**
+ * The live object for a shared object that arrived as (kind, id, buffer): this thread's object for
+ * the buffer when it has one of that kind and id; else the one `reviveHandle` gives (checked, kept
+ * once per object id), reading `config` only then. An unknown kind gives the clone `{ handle }`,
+ * as {@link reviveDeep} leaves it.
+ */
+export function reviveShared(kind: string, id: string, sab: SharedArrayBuffer, config: () => unknown): unknown {
+  const known = bySab.get(sab);
+  if (known !== undefined && known.handle.id === id && known.handle.kind === kind) return known;
+  const handle: SharedHandle = { kind, id, sab, config: config() };
+  const obj = reviveHandle(handle);
+  if (obj === undefined) return { handle };
+  if (obj.handle.sab === sab) bySab.set(sab, obj);
+  return obj;
+}
+
+/**
  * Replaces, inside a freshly decoded value, every clone of a shared object with the live object.
  * Walks arrays, plain objects, Maps and Sets; cycles are followed once. `seen` maps each object
  * met to what replaces it, so a clone referenced twice is replaced at both places.

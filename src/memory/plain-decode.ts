@@ -7,12 +7,15 @@
  * bytes left before anything is allocated for them, so corrupt input cannot make a huge array.
  */
 import { CorruptMemoryError } from './errors.js';
+import { reviveShared } from './handle.js';
 import * as F from './plain-format.js';
 import { canCompile, childShape, factoryOf, MAX_SHAPE_KEYS, ROOT_SHAPE, type Shape } from './plain-shapes.js';
 
 let src = Buffer.alloc(0) as F.FastBuffer;
 let at = 0;
 let end = 0;
+/** The buffers a `PlainShared` value's bytes index (format codes 10-12); null for a `Plain` one. */
+let sabsIn: readonly SharedArrayBuffer[] | null = null;
 const fcc = String.fromCharCode;
 
 const valStack: unknown[][] = [];
@@ -192,16 +195,87 @@ function read(depth: number): unknown {
     if (n > end - at) throw corrupt(`object of ${n} keys in ${end - at} bytes`);
     return readObject(n, depth);
   }
+  if (t === F.T_SAB) return sabAt(readVarint());
+  if (t === F.T_VIEW) return readView();
+  if (t === F.T_SHARED) return readShared(depth);
   throw corrupt(`unknown type ${t} at ${at - 1}`);
 }
 
-/** Decodes the `n` plain-coded bytes at `buf[o...]`. Throws CorruptMemoryError for bad bytes. */
-export function decodePlain(buf: Buffer, o: number, n: number): unknown {
+function sabAt(i: number): SharedArrayBuffer {
+  if (sabsIn === null) throw corrupt('it names a shared buffer but came without any');
+  const sab = sabsIn[i];
+  if (sab === undefined) throw new CorruptMemoryError(`shared buffer #${i} is missing from a decoded value`);
+  return sab;
+}
+
+type ViewCtor = new (b: SharedArrayBuffer, offset: number, length: number) => ArrayBufferView;
+const viewCtors: (ViewCtor | null)[] = F.VIEW_TYPES.map((name) =>
+  name === 'Buffer' ? null : (globalThis as unknown as Record<string, ViewCtor>)[name],
+);
+
+/** A fresh view per value (about 20 ns), as structured clone gives: no state is shared between tasks. */
+function readView(): ArrayBufferView {
+  const code = src[at++];
+  const sab = sabAt(readVarint());
+  const offset = readVarint();
+  const length = readVarint();
+  overrun();
+  if (!(code < viewCtors.length)) throw corrupt(`unknown view type ${code}`);
+  const Ctor = viewCtors[code];
+  try {
+    return Ctor === null ? Buffer.from(sab, offset, length) : new Ctor(sab, offset, length);
+  } catch (err) {
+    throw new CorruptMemoryError(`plain-coded value is corrupt: a view out of its buffer's bounds`, { cause: err });
+  }
+}
+
+/** A shared object: the live one of this thread for its buffer; its config is read only to build it. */
+function readShared(depth: number): unknown {
+  const sab = sabAt(readVarint());
+  const kind = readKey();
+  const id = readKey();
+  if (at + 4 > end) throw corrupt('shared object runs past the end');
+  const n = src.readUInt32LE(at);
+  const cfgAt = (at += 4);
+  at += n;
+  overrun();
+  // Building the object runs its kind's checks and constructor: restore this walk's state after, in
+  // case anything there decodes too.
+  const s = src;
+  const e = end;
+  const list = sabsIn;
+  const after = at;
+  try {
+    return reviveShared(kind, id, sab, () => {
+      at = cfgAt;
+      end = cfgAt + n;
+      const config = read(depth + 1);
+      if (at !== end) throw corrupt('shared object config does not fill its bytes');
+      return config;
+    });
+  } finally {
+    src = s;
+    end = e;
+    sabsIn = list;
+    at = after;
+  }
+}
+
+/**
+ * Decodes the `n` plain-coded bytes at `buf[o...]`; `sabs`: the buffers of a `PlainShared` value.
+ * Throws CorruptMemoryError for bad bytes.
+ */
+export function decodePlain(buf: Buffer, o: number, n: number, sabs: readonly SharedArrayBuffer[] | null = null): unknown {
   src = buf as F.FastBuffer;
   at = o;
   end = o + n;
-  const v = read(0);
-  if (at !== end)
-    throw corrupt(at > end ? `it runs ${at - end} bytes past its end` : `${end - at} bytes left over`);
-  return v;
+  sabsIn = sabs;
+  try {
+    const v = read(0);
+    if (at !== end)
+      throw corrupt(at > end ? `it runs ${at - end} bytes past its end` : `${end - at} bytes left over`);
+    return v;
+  } finally {
+    sabsIn = null;
+  }
 }

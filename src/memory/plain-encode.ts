@@ -1,7 +1,10 @@
 /**
  * The plain codec's encoder (format: plain-format.ts): one walk over a plain object or array into a
  * scratch buffer that every call reuses, or -1 when the value is not one the format carries exactly.
+ * {@link encodePlainShared} also takes shared memory (buffers, views over them, shared objects),
+ * listing the buffers beside the bytes.
  */
+import { isSharedObjectClone, type SharedHandle } from './handle.js';
 import * as F from './plain-format.js';
 
 /** Strings longer than this are written by Buffer (native) rather than char by char. */
@@ -12,6 +15,8 @@ const SCAN_LIMIT = 16;
 let out = Buffer.allocUnsafeSlow(4096) as F.FastBuffer;
 /** Int32 view of `out`, for copying it out four bytes at a time. */
 let outWords = new Int32Array(out.buffer, 0, out.length >> 2);
+/** Uint8Array view of `out`: slicing a Buffer goes through its species, a FastBuffer, 4x slower. */
+let outBytes = new Uint8Array(out.buffer, 0, out.length);
 let busy = false;
 let pos = 0;
 const seen: (object | null)[] = new Array(SCAN_LIMIT + 1).fill(null);
@@ -19,6 +24,22 @@ let seenN = 0;
 let seenSet: Set<object> | null = null;
 const f64 = new Float64Array(1);
 const f64b = new Uint8Array(f64.buffer);
+
+/** The buffer list of an {@link encodePlainShared} walk; null in a plain walk (shared memory declines). */
+let sabsOut: SharedArrayBuffer[] | null = null;
+/**
+ * A shared object's kind, id and config as written (format code 12, after the buffer index), by
+ * handle: written once per handle in this thread, copied after. A handle never changes (its config
+ * is the object's immutable construction options), so the bytes stay right; weak, so they go with it.
+ */
+const handleBytes = new WeakMap<SharedHandle, Uint8Array>();
+/** View format codes by prototype (plain-format.ts VIEW_TYPES). */
+const viewCodes = new Map<object, number>(
+  F.VIEW_TYPES.map((name, code) => [
+    name === 'Buffer' ? Buffer.prototype : (globalThis as unknown as Record<string, { prototype: object }>)[name].prototype,
+    code,
+  ]),
+);
 
 const DECLINE = -1;
 class Decline {}
@@ -32,6 +53,7 @@ function room(n: number): void {
   out.copy(bigger, 0, 0, pos);
   out = bigger;
   outWords = new Int32Array(out.buffer, 0, out.length >> 2);
+  outBytes = new Uint8Array(out.buffer, 0, out.length);
 }
 
 function varint(n: number): void {
@@ -144,9 +166,18 @@ function value(v: unknown, depth: number): void {
     }
     return;
   }
-  if (proto !== Object.prototype) throw declined;
-  visit(v);
+  if (proto !== Object.prototype) {
+    if (sabsOut === null) throw declined;
+    shared(v, depth);
+    return;
+  }
   const rec = v as Record<string, unknown>;
+  // (the clone of a shared object, `{ handle }`, arrives as the live object, as on the general path)
+  if (sabsOut !== null && rec.handle !== undefined && isSharedObjectClone(rec)) {
+    sharedObject((rec as { handle: SharedHandle }).handle, depth);
+    return;
+  }
+  visit(v);
   room(2);
   out[pos++] = F.T_OBJ;
   const countAt = pos++;
@@ -172,6 +203,65 @@ function value(v: unknown, depth: number): void {
   }
 }
 
+/** Shared memory in a shared walk: a buffer, a view over one, or a shared object; else it declines. */
+function shared(v: object, depth: number): void {
+  if (v instanceof SharedArrayBuffer) {
+    room(6);
+    out[pos++] = F.T_SAB;
+    varint(sabIndex(v));
+    return;
+  }
+  if (ArrayBuffer.isView(v)) {
+    const code = viewCodes.get(Object.getPrototypeOf(v) as object);
+    if (code === undefined || !(v.buffer instanceof SharedArrayBuffer)) throw declined; // copied: general codec
+    visit(v); // a view met twice would arrive as two: the general codec keeps it one
+    room(2);
+    out[pos++] = F.T_VIEW;
+    out[pos++] = code;
+    varint(sabIndex(v.buffer));
+    varint(v.byteOffset);
+    varint(v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length);
+    return;
+  }
+  if (isSharedObjectClone(v)) {
+    sharedObject((v as { handle: SharedHandle }).handle, depth);
+    return;
+  }
+  throw declined;
+}
+
+/**
+ * A shared object: its buffer's index, then its kind, id and config (cached per handle). Not
+ * `visit`ed: one met twice arrives as one anyway (the receiver keeps one live object per buffer).
+ */
+function sharedObject(h: SharedHandle, depth: number): void {
+  room(6);
+  out[pos++] = F.T_SHARED;
+  varint(sabIndex(h.sab));
+  const known = handleBytes.get(h);
+  if (known !== undefined) {
+    room(known.length);
+    out.set(known, pos);
+    pos += known.length;
+    return;
+  }
+  const start = pos;
+  str(h.kind);
+  str(h.id);
+  room(4);
+  const lenAt = pos;
+  pos += 4;
+  value(h.config, depth + 1);
+  out.writeUInt32LE(pos - lenAt - 4, lenAt);
+  handleBytes.set(h, Uint8Array.prototype.slice.call(out, start, pos)); // a copy (Buffer#slice is a view)
+}
+
+function sabIndex(sab: SharedArrayBuffer): number {
+  const list = sabsOut as SharedArrayBuffer[];
+  const i = list.indexOf(sab);
+  return i >= 0 ? i : list.push(sab) - 1;
+}
+
 /** Whether Object.prototype has no enumerable keys (someone may add some: then for-in would list them). */
 function noInheritedKeys(): boolean {
   for (const _ in Object.prototype) return false;
@@ -183,9 +273,25 @@ function noInheritedKeys(): boolean {
  * valid until the next call), or -1 when this codec declines the value.
  */
 export function encodePlain(v: object): number {
+  return walk(v, null);
+}
+
+/**
+ * Like {@link encodePlain}, and also takes shared memory: SharedArrayBuffers, views over them and
+ * shared objects (handle.ts), at any depth. Their buffers are appended to `sabs` (each once), which
+ * the bytes index; whoever moves the bytes must move that list too. Returns -1 (and `sabs` is to be
+ * dropped) for what the plain codec declines, and for a view over unshared memory or of a type it
+ * does not know. (Caller: codec.ts `encode`, for a value that holds shared memory.)
+ */
+export function encodePlainShared(v: object, sabs: SharedArrayBuffer[]): number {
+  return walk(v, sabs);
+}
+
+function walk(v: object, sabs: SharedArrayBuffer[] | null): number {
   // A getter that sends on a channel would re-enter while this walk owns the buffer.
   if (busy || !noInheritedKeys()) return DECLINE;
   busy = true;
+  sabsOut = sabs;
   pos = 0;
   seenN = 0;
   seenSet = null;
@@ -196,6 +302,7 @@ export function encodePlain(v: object): number {
     throw err;
   } finally {
     busy = false;
+    sabsOut = null;
     // (a fixed array with a count: setting .length would free and regrow its store every message)
     for (let i = 0; i < seenN; i++) seen[i] = null;
     seenSet = null;
@@ -206,6 +313,11 @@ export function encodePlain(v: object): number {
 /** The buffer holding the last {@link encodePlain}'s bytes at [0, n) (no view is made per message). */
 export function plainBuffer(): Uint8Array {
   return out;
+}
+
+/** A copy of the last walk's `n` bytes, for a caller that keeps them. */
+export function plainCopy(n: number): Uint8Array {
+  return outBytes.slice(0, n);
 }
 
 /** The same bytes as Int32 words (the buffer starts 8-aligned: allocUnsafeSlow is not pooled). */

@@ -21,6 +21,16 @@
  *   6 ascii      varint length, bytes          7 utf8   varint byte length, bytes
  *   8 array      varint length, items          9 object varint count, (key string, value) pairs
  * varint: 7 bits per byte, low first, high bit = more.
+ *
+ * Shared memory (only in a value encoded with a buffer list, codec tag `PlainShared`; see
+ * {@link encodePlainShared} in plain-encode.ts). A SharedArrayBuffer cannot be written into bytes:
+ * the list carries the buffers, the bytes carry their index in it (`sab#`, a varint):
+ *  10 buffer     sab#
+ *  11 view       view type (one byte, {@link VIEW_TYPES}), sab#, varint byteOffset, varint length
+ *                (elements; bytes for a DataView)
+ *  12 shared obj sab#, kind (string), id (string), u32 LE byte length of the config, the config (a
+ *                value). The receiver keeps one live object per buffer (handle.ts `reviveShared`):
+ *                the config is read only the first time a thread meets the object.
  */
 
 /** Nesting deeper than this is declined by the encoder and corrupt to the decoder. */
@@ -36,6 +46,26 @@ export const T_ASCII = 6;
 export const T_UTF8 = 7;
 export const T_ARR = 8;
 export const T_OBJ = 9;
+export const T_SAB = 10;
+export const T_VIEW = 11;
+export const T_SHARED = 12;
+
+/** View types by their format code (the index); a view of any other type takes the general codec. */
+export const VIEW_TYPES = [
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+  'DataView',
+  'Buffer',
+] as const;
 
 /** Buffer's native one-encoding helpers: present at runtime, missing from @types/node. */
 export type FastBuffer = Buffer & {

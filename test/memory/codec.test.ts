@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  carriesSabs,
   CorruptMemoryError,
   decode,
   encode,
@@ -158,7 +159,10 @@ describe('codec: everything else goes through v8.serialize', () => {
 });
 
 describe('codec: shared memory inside values', () => {
-  it('a SharedArrayBuffer and views over it come back over the same memory', () => {
+  it('a SharedArrayBuffer and views over it come back over the same memory (both encodings)', () => {
+    // Plain data beside the buffer takes the plain codec's shared format; a Date, a Map, a
+    // sparse array... make it decline to v8.serialize. `cloneable` gives both.
+    const tags = new Set<number>();
     fc.assert(
       fc.property(cloneable, fc.nat(6), fc.nat(3), (data, off, len) => {
         const sab = new SharedArrayBuffer(64);
@@ -166,7 +170,8 @@ describe('codec: shared memory inside values', () => {
         const dv = new DataView(sab, off, 8);
         const value = { data, sab, list: [i32, { deep: dv }], again: sab };
         const e = encode(value);
-        expect(e.tag).toBe(Tag.V8Shared);
+        expect(carriesSabs(e.tag)).toBe(true);
+        tags.add(e.tag);
         expect(e.sabs).toEqual([sab]);
         const back = viaBytes(value) as typeof value;
         expect(back.data).toStrictEqual(structuredClone(data));
@@ -182,6 +187,7 @@ describe('codec: shared memory inside values', () => {
       }),
       { numRuns: 100 },
     );
+    expect([...tags].sort()).toEqual([Tag.V8Shared, Tag.PlainShared]);
   });
 
   it('an own key named __proto__ stays a key beside shared memory (it does not set the prototype)', () => {
@@ -208,11 +214,14 @@ describe('codec: shared memory inside values', () => {
     expect(new Uint8Array(sab)[2]).toBe(77);
   });
 
-  it('views over shared memory with no bare SharedArrayBuffer beside them stay shared', () => {
+  it.each([
+    ['plain data', Tag.PlainShared, {}],
+    ['a Date beside them', Tag.V8Shared, { when: new Date(0) }],
+  ])('views over shared memory with no bare SharedArrayBuffer beside them stay shared (%s)', (_name, tag, more) => {
     const sab = new SharedArrayBuffer(16);
-    const v = { i32: new Int32Array(sab, 8, 2), dv: [new DataView(sab)], f64: new Float64Array(sab) };
+    const v = { i32: new Int32Array(sab, 8, 2), dv: [new DataView(sab)], f64: new Float64Array(sab), ...more };
     const e = encode(v);
-    expect(e.tag).toBe(Tag.V8Shared);
+    expect(e.tag).toBe(tag);
     const back = viaBytes(v) as typeof v;
     expect(back.i32.buffer).toBe(sab);
     expect([back.i32.byteOffset, back.i32.length]).toEqual([8, 2]);
@@ -288,20 +297,28 @@ describe('codec errors', () => {
 
   it('random bytes under a serialized tag decode or fail with CorruptMemoryError, nothing else', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(Tag.V8, Tag.V8Shared), (bytes, tag) => {
-        try {
-          decode(tag, bytes, []);
-        } catch (err) {
-          expect(err).toBeInstanceOf(CorruptMemoryError);
-        }
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.constantFrom(Tag.V8, Tag.V8Shared, Tag.PlainShared),
+        fc.constantFrom([], [new SharedArrayBuffer(16)]),
+        (bytes, tag, sabs) => {
+          try {
+            decode(tag, bytes, sabs);
+          } catch (err) {
+            expect(err).toBeInstanceOf(CorruptMemoryError);
+          }
+        },
+      ),
     );
   });
 
-  it('a value with shared buffers that arrives without them is CorruptMemoryError', () => {
+  it.each([
+    ['plain data', Tag.PlainShared, {}],
+    ['a Date beside them', Tag.V8Shared, { when: new Date(0) }],
+  ])('a value with shared buffers that arrives without them is CorruptMemoryError (%s)', (_name, tag, more) => {
     const sab = new SharedArrayBuffer(4);
-    const e = encode({ sab, also: new SharedArrayBuffer(4) });
-    expect(e.tag).toBe(Tag.V8Shared);
+    const e = encode({ sab, also: new SharedArrayBuffer(4), ...more });
+    expect(e.tag).toBe(tag);
     expect(() => decode(e.tag, e.bytes!.slice())).toThrow(CorruptMemoryError);
     expect(() => decode(e.tag, e.bytes!.slice(), [sab])).toThrow(/shared buffer #1 is missing/);
   });

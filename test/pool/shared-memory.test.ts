@@ -4,6 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { Channel, Semaphore, WorkerPool } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CountedBox } from '../fixtures/counted-kind.mjs';
 import { until, within } from '../fixtures/pool-helpers.js';
 
 const FILE = new URL('../fixtures/pool-sab-tasks.mjs', import.meta.url);
@@ -112,6 +113,63 @@ describe('shared memory in task inputs', () => {
     // Already shipped once: the new worker had them from its init, nothing was posted again.
     expect(posts.get('sabs') ?? 0).toBe(0);
     expect(posts.get('task') ?? 0).toBe(0);
+  });
+
+  it('a shared object in every task is checked and built once per worker, and once again in a respawned worker', async () => {
+    type Checks = { thread: number; checks: number; same: boolean; kind: string };
+    const pool = make({ maxWorkers: 1 });
+    const box = new CountedBox(4);
+    const first = await within(
+      Promise.all(Array.from({ length: 300 }, () => pool.submit<Checks>({ box }, { fn: 'checks' }))),
+      10_000,
+      'checks',
+    );
+    expect(new Set(first.map((r) => r.thread)).size).toBe(1);
+    expect(first.every((r) => r.kind === 'CountedBox' && r.same && r.checks === 1)).toBe(true);
+    await expect(pool.submit(1, { fn: 'exit' })).rejects.toThrow(/exited with code 1/);
+    await until(() => pool.getHealthStatus().some((h) => h.ready));
+    const { result: second, posts } = await countPosts(() =>
+      within(
+        Promise.all(Array.from({ length: 100 }, () => pool.submit<Checks>({ box }, { fn: 'checks' }))),
+        10_000,
+        'checks after respawn',
+      ),
+    );
+    expect(second[0].thread).not.toBe(first[0].thread);
+    expect(second.every((r) => r.kind === 'CountedBox' && r.same && r.checks === 1)).toBe(true);
+    expect(posts.get('sabs') ?? 0).toBe(0); // its buffer came with the new worker's init
+    expect(posts.get('task') ?? 0).toBe(0);
+  });
+
+  it('views at different offsets of one buffer (a subarray among them) and different shared objects arrive as themselves', async () => {
+    const pool = make({ maxWorkers: 2 });
+    const sab = new SharedArrayBuffer(256);
+    const whole = new Int32Array(sab);
+    const views = [whole, whole.subarray(10, 20), new Int32Array(sab, 128, 4), new Float64Array(sab, 192, 2)];
+    const a = new Semaphore(1);
+    const b = new Semaphore(2);
+    const objs = [a, b, new CountedBox(1), a];
+    const out = await within(
+      Promise.all(
+        Array.from({ length: 40 }, () =>
+          pool.submit<{ views: unknown[]; objs: unknown[]; distinct: number }>({ views, objs }, { fn: 'describe' }),
+        ),
+      ),
+      10_000,
+      'describe',
+    );
+    for (const r of out) {
+      expect(r.views).toEqual([
+        ['Int32Array', 0, 256, true],
+        ['Int32Array', 40, 40, true],
+        ['Int32Array', 128, 16, true],
+        ['Float64Array', 192, 16, true],
+      ]);
+      expect(r.objs).toEqual(objs.map((o) => [o.constructor.name, o.handle.id]));
+      expect(r.distinct).toBe(3);
+    }
+    await within(pool.submit({ views: views.slice(0, 3), v: 50 }, { fn: 'writeEach' }), 5000, 'writeEach');
+    expect([whole[0], whole[10], whole[32]]).toEqual([50, 51, 52]);
   });
 
   it('buffers first met while a worker is starting reach it too', async () => {

@@ -3,6 +3,9 @@
  * (memory/sab-registry.ts). A task whose input holds shared memory (a Channel, a Semaphore, a
  * typed array over a SharedArrayBuffer, the buffer itself) rides the rings like any other: its
  * record carries the ids of its buffers, and each buffer is sent to each worker once, by message.
+ * Beside the ids, the codec's bytes name each buffer by its index among them; a shared object is
+ * its buffer's index, kind, id and config (codec tag PlainShared), and a worker builds and checks it
+ * once, then keeps it as long as it keeps the buffer (memory/handle.ts `reviveShared`; S4 ends both).
  *
  * Invariants (cited as S1..S4):
  *

@@ -13,9 +13,9 @@
  *   +8   META       codec tag (low 8 bits) | function id or result status (<< 8)
  *   +12  PAYLOAD    payload length in bytes
  *   +16  payload    Int32 / Float64 written in place; other values as codec bytes. A value that holds
- *                   SharedArrayBuffers (codec tag V8Shared) starts with their ids instead of the
- *                   buffers, which cannot be written to memory:
- *                     +16 COUNT (u32) | +20 unused | +24 ids (f64 each, `sabId`) | then the v8 bytes
+ *                   SharedArrayBuffers (codec tags V8Shared, PlainShared: `carriesSabs`) starts with
+ *                   their ids instead of the buffers, which cannot be written to memory:
+ *                     +16 COUNT (u32) | +20 unused | +24 ids (f64 each, `sabId`) | then the codec bytes
  *                   Its reader turns the ids back into buffers through `resolveSab` (a SabTable that
  *                   the buffers were shipped to beforehand; see main/sab-shipper.ts for why they are
  *                   always there first).
@@ -32,7 +32,7 @@
  * producer (a worker) and one consumer (the main thread), which advances HEAD after reading.
  */
 
-import { decode, type Encoded, Tag } from '../../memory/codec.js';
+import { carriesSabs, decode, type Encoded, Tag } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
 import { Step, stepHook } from '../../memory/step-hook.js';
 
@@ -43,7 +43,7 @@ const CONSUMED = 1 << 30;
 const PAD = 1 << 29;
 const LEN_MASK = PAD - 1;
 const HDR = 16;
-/** Bytes before the v8 bytes of a V8Shared payload with `n` buffer ids. */
+/** Bytes before the codec bytes of a payload with `n` buffer ids (`carriesSabs`). */
 export function sabPrefix(n: number): number {
   return 8 + 8 * n;
 }
@@ -64,7 +64,7 @@ class Ring {
   readonly mask: number;
   /** Largest payload a record may carry; bigger values travel by postMessage. */
   readonly maxPayload: number;
-  /** Turns a buffer id of a V8Shared record back into the buffer (readers of such records set it). */
+  /** Turns a buffer id of a record with buffers back into the buffer (readers of such records set it). */
   resolveSab: ((id: number) => SharedArrayBuffer) | undefined;
 
   constructor(readonly sab: SharedArrayBuffer) {
@@ -124,11 +124,11 @@ class Ring {
       throw new CorruptMemoryError(`ring record at ${off} has impossible payload length ${plen}`);
     }
     if (tag === Tag.String) return this.buf.toString('utf8', off + HDR, off + HDR + plen);
-    if (tag === Tag.V8Shared) return this.#sharedValue(off, plen);
+    if (carriesSabs(tag)) return this.#sharedValue(off, tag, plen);
     return decode(tag, this.u8.slice(off + HDR, off + HDR + plen));
   }
 
-  #sharedValue(off: number, plen: number): unknown {
+  #sharedValue(off: number, tag: number, plen: number): unknown {
     const n = this.i32[(off + HDR) >> 2];
     if (n <= 0 || sabPrefix(n) > plen) {
       throw new CorruptMemoryError(`ring record at ${off} names ${n} shared buffers in ${plen} bytes`);
@@ -138,7 +138,7 @@ class Ring {
     const sabs: SharedArrayBuffer[] = new Array(n);
     const at = (off + HDR + 8) >> 3;
     for (let k = 0; k < n; k++) sabs[k] = resolve(this.f64[at + k]);
-    return decode(Tag.V8Shared, this.u8.slice(off + HDR + sabPrefix(n), off + HDR + plen), sabs);
+    return decode(tag, this.u8.slice(off + HDR + sabPrefix(n), off + HDR + plen), sabs);
   }
 
   slotAt(pos: number): number {
@@ -181,7 +181,7 @@ export class TaskRingWriter extends Ring {
 
   /**
    * Appends a task record unless the ring lacks room; it becomes visible at the next {@link publish}.
-   * A V8Shared value passes the ids of its buffers (`plen` counts their prefix).
+   * A value with buffers (`carriesSabs`) passes their ids (`plen` counts their prefix).
    */
   tryWrite(slot: number, fnId: number, e: Encoded, plen: number, sabIds?: readonly number[]): boolean {
     const { pad, len } = this.fit(this.#write, plen);

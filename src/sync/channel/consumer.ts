@@ -6,7 +6,7 @@
  * back (HEAD, then RECVD) and releases CLOCK. A FIRST chunk starts a stream instead
  * (stream.ts), which keeps CLOCK.
  */
-import { decode, Tag } from '../../memory/codec.js';
+import { carriesSabs, decode, Tag } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
 import { decodePlain } from '../../memory/plain-decode.js';
 import { pause, ring, type Wait } from '../../memory/wait/index.js';
@@ -134,7 +134,7 @@ export class ChannelConsumer {
 
   /** Under CLOCK: decodes a whole message's bytes (fetching its SABs if it has some). */
   decodeBytes(tag: number, bytes: Uint8Array): unknown {
-    const sabs = tag === Tag.V8Shared ? this.core.side.take(this.c[R.RECVD]) : null;
+    const sabs = carriesSabs(tag) ? this.core.side.take(this.c[R.RECVD]) : null;
     return decode(tag, bytes, sabs);
   }
 
