@@ -4,10 +4,10 @@
  * Internal to the pool (not exported from the package root).
  */
 
-import { encode, newEncoded } from '../../memory/codec.js';
+import { encode } from '../../memory/codec.js';
 import { AbortError } from '../../memory/errors.js';
 import { abortableExtras, watchAbort } from './abort-watch.js';
-import { markEncoded } from './encoded-input.js';
+import { newSubmitEncoded } from './encoded-input.js';
 import { PoolClosedError, QueueFullError } from '../errors.js';
 import { W_INFLIGHT } from '../shared/index.js';
 import { checkSubmit, type SubmitOptions } from './options.js';
@@ -53,7 +53,7 @@ export function intake(
     }
     // Objects are encoded now, so an uncloneable input fails here, at the caller.
     if (typeof input === 'object' && input !== null && !extras?.transfer)
-      stored = markEncoded(encode(input, newEncoded(), 'task input'));
+      stored = encode(input, newSubmitEncoded(), 'task input');
   } catch (err) {
     settle(target, aux, false, err);
     return;
