@@ -26,7 +26,7 @@ export interface WriterTargets {
   beforeErrWrite?: () => void;
 }
 
-const CHUNK = 64 * 1024;
+const CHUNK = 256 * 1024;
 
 function write(s: Writable, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -38,7 +38,9 @@ export class BatchWriter {
   readonly #t: WriterTargets;
   #out: string[] = [];
   #err: string[] = [];
-  #lines: number[] = [];
+  /** Finished input lines as inclusive ranges [a, b, c, d, ...] (blank lines may be among them). */
+  #ranges: number[] = [];
+  #lines = 0;
   #pending = 0;
   #outBytes: number;
   #errBytes: number;
@@ -51,38 +53,46 @@ export class BatchWriter {
     this.#errBytes = targets.errBytes ?? 0;
   }
 
-  /** Line `no` succeeded with `json` (undefined: no output line). */
-  ok(no: number, json: string | undefined): void {
-    if (json !== undefined) {
-      const s = `${json}\n`;
-      this.#out.push(s);
-      this.#pending += s.length;
-    }
-    this.#lines.push(no);
+  /** Output lines, each ending in '\n' (a whole batch's at once). */
+  out(text: string): void {
+    if (text === '') return;
+    this.#out.push(text);
+    this.#pending += text.length;
   }
 
-  /** Line `no` failed. */
+  /** A failed line's record. */
   fail(rec: ErrorRecord): void {
     const s = `${JSON.stringify(rec)}\n`;
     this.#err.push(s);
     this.#pending += s.length;
-    this.#lines.push(rec.line);
+  }
+
+  /**
+   * Lines first..first+count-1 are finished: the job log names them in the record of the flush
+   * that writes what was given so far (so give their outputs and failures first).
+   */
+  finished(first: number, count: number): void {
+    const r = this.#ranges;
+    if (r.length > 0 && r[r.length - 1] + 1 === first) r[r.length - 1] = first + count - 1;
+    else r.push(first, first + count - 1);
+    this.#lines += count;
   }
 
   /** Whether enough is gathered that the caller should flush (and wait for it) before going on. */
   get full(): boolean {
-    return this.#pending >= CHUNK || this.#lines.length >= 4096;
+    return this.#pending >= CHUNK || this.#ranges.length >= 2048;
   }
 
   /** Writes everything gathered so far; resolves once it (and every earlier flush) is written. */
   flush(): Promise<void> {
-    if (this.#lines.length === 0) return this.#flushing;
+    if (this.#lines === 0) return this.#flushing;
     const out = this.#out.join('');
     const err = this.#err.join('');
-    const lines = this.#lines;
+    const ranges = this.#ranges;
     this.#out = [];
     this.#err = [];
-    this.#lines = [];
+    this.#ranges = [];
+    this.#lines = 0;
     this.#pending = 0;
     this.#flushing = this.#flushing.then(async () => {
       if (this.#failed) throw this.#failed;
@@ -96,7 +106,7 @@ export class BatchWriter {
         await Promise.all(writes);
         this.#outBytes += Buffer.byteLength(out);
         this.#errBytes += Buffer.byteLength(err);
-        if (this.#t.log) await write(this.#t.log, jobLogRecord(lines, this.#outBytes, this.#errBytes));
+        if (this.#t.log) await write(this.#t.log, jobLogRecord(ranges, this.#outBytes, this.#errBytes));
       } catch (e) {
         this.#failed = e;
         throw e;

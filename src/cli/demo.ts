@@ -73,7 +73,7 @@ const pipeline = new Pipeline<number>({
   .stage<Uint8Array>('gzip', { pool, fn: 'gzip' });
 
 const out = createWriteStream(outFile);
-const progress = new Progress(ITEMS, undefined, '  ');
+const progress = await Progress.start(ITEMS, undefined, '  ');
 let done = 0;
 let bytes = 0;
 const tick = setInterval(() => progress.update({ items: done + dead.length, failed: dead.length, value: done + dead.length }), 100);

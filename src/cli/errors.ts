@@ -27,11 +27,3 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
-
-/** A line of the input is not valid JSON (thrown in the worker; `cause` is the SyntaxError). */
-export class MalformedLineError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'MalformedLineError';
-  }
-}

@@ -45,20 +45,27 @@ export interface JobLogState {
   errBytes: number;
 }
 
-/** Line numbers as sorted inclusive ranges, flattened: [1,2,3,7] -> [1,3,7,7]. */
-export function toRanges(lines: number[]): number[] {
-  const s = lines.slice().sort((a, b) => a - b);
+/**
+ * Inclusive ranges [a, b, c, d, ...] (in any order, possibly touching) sorted and merged:
+ * [7, 7, 1, 3, 4, 5] -> [1, 5, 7, 7].
+ */
+export function mergeRanges(pairs: readonly number[]): number[] {
+  const order: number[] = [];
+  for (let i = 0; i + 1 < pairs.length; i += 2) order.push(i);
+  order.sort((x, y) => pairs[x] - pairs[y]);
   const r: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    if (r.length > 0 && r[r.length - 1] + 1 === s[i]) r[r.length - 1] = s[i];
-    else r.push(s[i], s[i]);
+  for (const i of order) {
+    const a = pairs[i];
+    const b = pairs[i + 1];
+    if (r.length > 0 && r[r.length - 1] + 1 >= a) r[r.length - 1] = Math.max(r[r.length - 1], b);
+    else r.push(a, b);
   }
   return r;
 }
 
-/** One job-log record (with its newline) for `lines`, finished once the files reached these lengths. */
-export function jobLogRecord(lines: number[], outBytes: number, errBytes: number): string {
-  return `${JSON.stringify({ r: toRanges(lines), o: outBytes, e: errBytes })}\n`;
+/** One job-log record (with its newline) for the lines in `ranges`, finished once the files reached these lengths. */
+export function jobLogRecord(ranges: readonly number[], outBytes: number, errBytes: number): string {
+  return `${JSON.stringify({ r: mergeRanges(ranges), o: outBytes, e: errBytes })}\n`;
 }
 
 /**

@@ -1,22 +1,38 @@
 /**
- * Reads a stream as lines without ever holding it whole: chunks are split on '\n' as they come,
- * and only the unfinished tail of the last chunk is carried over.
+ * Reads a stream as runs of whole lines without ever holding it whole, and cuts those runs into
+ * batches: a batch is one string of consecutive lines, decoded once, never split into per-line
+ * strings here (the worker splits it). Only the unfinished tail of a chunk is carried over.
  */
 import type { Readable } from 'node:stream';
 
-/** One line of the input: its 1-based number, its text (no '\n', no trailing '\r'). */
-export interface Line {
-  no: number;
+/** `count` consecutive input lines numbered from `first` (1-based), joined by '\n', no final '\n'. */
+export interface LineBatch {
+  first: number;
+  count: number;
   text: string;
+  /** The text split into lines, once a failure needed one of them. */
+  split?: string[];
+}
+
+/** Line `i` of a batch, as read (without a trailing '\r'). */
+export function lineOf(b: LineBatch, i: number): string {
+  b.split ??= b.text.split('\n');
+  const line = b.split[i];
+  return line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
+}
+
+/** A run of whole lines as read: `buf` holds lines numbered from `first`; every line but maybe the last ends in '\n'. */
+export interface LineChunk {
+  buf: Buffer;
+  first: number;
 }
 
 /**
- * Yields the lines of `input` in order, with their numbers, a chunk's worth at a time (one await
- * per chunk, not per line). Blank lines are counted but not yielded. `onBytes` hears how many bytes
- * have been read so far (for a progress bar).
+ * Yields the input as runs of whole lines, one per chunk read (one await per chunk, not per line).
+ * `onBytes` hears how many bytes have been read so far (for a progress bar).
  */
-export async function* readLines(input: Readable, onBytes?: (n: number) => void): AsyncGenerator<Line[]> {
-  let no = 0;
+export async function* readChunks(input: Readable, onBytes?: (n: number) => void): AsyncGenerator<LineChunk> {
+  let no = 1;
   let bytes = 0;
   let tail: Buffer | undefined;
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
@@ -27,27 +43,62 @@ export async function* readLines(input: Readable, onBytes?: (n: number) => void)
       buf = Buffer.concat([tail, buf]);
       tail = undefined;
     }
-    const lines: Line[] = [];
-    let start = 0;
-    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
-      no++;
-      const line = lineAt(buf, start, nl);
-      start = nl + 1;
-      if (line !== undefined) lines.push({ no, text: line });
-    }
-    if (start < buf.length) tail = buf.subarray(start);
-    if (lines.length > 0) yield lines;
+    const end = buf.lastIndexOf(10) + 1;
+    if (end < buf.length) tail = buf.subarray(end);
+    if (end === 0) continue;
+    const whole = buf.subarray(0, end);
+    yield { buf: whole, first: no };
+    no += countLines(whole);
   }
-  if (tail && tail.length > 0) {
-    no++;
-    const line = lineAt(tail, 0, tail.length);
-    if (line !== undefined) yield [{ no, text: line }];
-  }
+  if (tail && tail.length > 0) yield { buf: tail, first: no };
 }
 
-/** The text of buf[start, end) without a trailing '\r', or undefined for a blank line. */
-function lineAt(buf: Buffer, start: number, end: number): string | undefined {
-  if (end > start && buf[end - 1] === 13) end--;
-  const text = buf.toString('utf8', start, end);
-  return text.trim() === '' ? undefined : text;
+/** Lines in a run of whole lines (its '\n's, plus one for an unterminated last line). */
+function countLines(buf: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
+  return buf.length > 0 && buf[buf.length - 1] !== 10 ? n + 1 : n;
+}
+
+/** Cuts a {@link LineChunk} into batches, a batch at a time, each as long as the caller asks. */
+export class BatchCutter {
+  readonly #buf: Buffer;
+  #pos = 0;
+  #no: number;
+
+  constructor(chunk: LineChunk) {
+    this.#buf = chunk.buf;
+    this.#no = chunk.first;
+  }
+
+  /**
+   * The next batch of at most `max` lines, or undefined when the chunk is used up. Lines that
+   * `skip` names (already done, when resuming) are left out; a batch never spans one, so its lines
+   * stay consecutive.
+   */
+  take(max: number, skip?: (no: number) => boolean): LineBatch | undefined {
+    const buf = this.#buf;
+    let start = this.#pos;
+    let end = start;
+    let count = 0;
+    let first = this.#no;
+    while (count < max && this.#pos < buf.length) {
+      const nl = buf.indexOf(10, this.#pos);
+      const lineEnd = nl === -1 ? buf.length : nl;
+      if (skip?.(this.#no)) {
+        if (count > 0) break;
+        this.#pos = lineEnd + 1;
+        this.#no++;
+        start = this.#pos;
+        first = this.#no;
+        continue;
+      }
+      end = lineEnd;
+      count++;
+      this.#pos = lineEnd + 1;
+      this.#no++;
+    }
+    if (count === 0) return undefined;
+    return { first, count, text: buf.toString('utf8', start, end) };
+  }
 }

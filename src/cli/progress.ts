@@ -2,7 +2,9 @@
  * The progress bar of `skein run` and the demo, drawn by cli-progress on stderr, and only when
  * stderr is a terminal: piped or redirected, the command prints nothing but its results.
  */
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
+
+type CliProgress = typeof cliProgress;
 
 /** What the bar shows: `value` of the total (bytes read, items done) drives the bar and the ETA. */
 export interface ProgressState {
@@ -17,13 +19,19 @@ export class Progress {
   readonly #sized: boolean;
 
   /**
+   * Starts a bar (cli-progress is loaded only when one is drawn: it is not on a piped run's start-up path).
    * @param total what `value` counts up to (the input's size in bytes, or the items): a bar and an
    *   ETA; undefined when unknown (stdin): a counter and a rate.
    * @param enabled defaults to whether stderr is a terminal.
    */
-  constructor(total: number | undefined, enabled = process.stderr.isTTY === true, label = '') {
+  static async start(total: number | undefined, enabled = process.stderr.isTTY === true, label = ''): Promise<Progress> {
+    const lib = enabled ? (await import('cli-progress')).default : undefined;
+    return new Progress(total, lib, label);
+  }
+
+  private constructor(total: number | undefined, cliProgress: CliProgress | undefined, label: string) {
     this.#sized = total !== undefined && total > 0;
-    if (!enabled) return;
+    if (!cliProgress) return;
     const format = this.#sized
       ? `${label}{bar} {percentage}% | {items} items | {rate}/s | {failed} failed | ETA {eta_formatted}`
       : `${label}{items} items | {rate}/s | {failed} failed | {duration_formatted}`;

@@ -1,13 +1,21 @@
 /**
- * The task module `skein run` starts its pool with: it loads the user's task module and runs one
- * JSONL line through every `--fn` stage in turn, inside the worker, so a line crosses threads once
- * as text and comes back once as text (parse and stringify happen here, off the main thread).
+ * The task module `skein run` starts its pool with. It loads the user's task module and runs batches
+ * of JSONL lines through the `--fn` stages inside the worker: a batch crosses to the worker as one
+ * string (raw lines joined by '\n') and comes back as one string of output lines, so splitting,
+ * JSON.parse and JSON.stringify all happen here, off the main thread, and the main thread's work is
+ * per batch, not per line.
+ *
+ * A batch runs stage by stage (every line through stage 1, then through stage 2, ...), as separate
+ * tasks on this worker would: one line's failure does not touch the others. Two ways in:
+ *  - the default export runs every stage at once (one `pool.submit` per batch);
+ *  - {@link stage} runs one stage per call, so the stages can be a flow `Pipeline`'s stages: on one
+ *    pool they are fused into one chain task (`skein:chain`), and the batch's state between stages
+ *    never leaves the worker.
  *
  * Its configuration arrives as `workerData.skeinRun` (see {@link RunWorkerData}).
  */
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { MalformedLineError } from './errors.js';
 import { findFunction } from './task-functions.js';
 
 /** What `skein run` puts in each worker's `workerData`. */
@@ -15,49 +23,15 @@ export interface RunWorkerData {
   skeinRun: { module: string; fns: string[] };
 }
 
-type Stage = (input: unknown, ctx: unknown) => unknown;
+type StageFn = (input: unknown, ctx: unknown) => unknown;
 
 const { module, fns } = (workerData as RunWorkerData).skeinRun;
 const mod = (await import(pathToFileURL(module).href)) as Record<string, unknown>;
 const names = fns.length > 0 ? fns : [''];
-const stages: Stage[] = names.map((n) => findFunction(mod, n, module) as Stage);
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
-
-/** Says on the error which stage threw it (an own field, so it crosses back to the main thread). */
-function tag(err: unknown, i: number): unknown {
-  if (typeof err === 'object' && err !== null) {
-    try {
-      (err as { skeinStage?: string }).skeinStage = names[i] || 'default';
-    } catch {
-      // A frozen error keeps its fields; the main thread then names no stage.
-    }
-  }
-  return err;
-}
-
-function out(v: unknown): string | undefined {
-  return v === undefined ? undefined : JSON.stringify(v);
-}
-
-async function finishAsync(v: PromiseLike<unknown>, from: number, ctx: unknown): Promise<string | undefined> {
-  let value: unknown;
-  try {
-    value = await v;
-  } catch (err) {
-    throw tag(err, from);
-  }
-  for (let i = from + 1; i < stages.length; i++) {
-    try {
-      value = await stages[i](value, ctx);
-    } catch (err) {
-      throw tag(err, i);
-    }
-  }
-  return out(value);
-}
+const stages: StageFn[] = names.map((n) => findFunction(mod, n, module) as StageFn);
+// Several stages run as a Pipeline's fused chain: the builtin behind it must be registered here
+// (pool workers of a process that imported the package root get it by preload; `skein run` does not).
+if (names.length > 1) await import('../flow/pipeline/chain-task.js');
 
 /** How a line failed, flattened so a batch's failures cross back as plain data. */
 export interface LineFailure {
@@ -67,81 +41,144 @@ export interface LineFailure {
   stage: string | null;
 }
 
-/** Per line of a batch: its output JSON, 0 for no output (the last stage returned undefined), or its failure. */
-export type LineResult = string | 0 | LineFailure;
+/**
+ * Per line of a batch: its output JSON, 0 for no output (the last stage returned undefined), its
+ * failure, or null for a blank line (not an item).
+ */
+export type LineResult = string | 0 | LineFailure | null;
 
-function failure(err: unknown): LineFailure {
-  const e = err as { name?: unknown; message?: unknown; skeinStage?: unknown } | null;
-  if (e instanceof MalformedLineError) return { class: 'SyntaxError', message: e.message, stage: 'parse' };
+/**
+ * A batch's result: when every line was an item that succeeded with an output, those outputs as
+ * one string, each line ending in '\n' (the common case: one string back, written as it is);
+ * otherwise one {@link LineResult} per line.
+ */
+export type BatchResult = string | LineResult[];
+
+/** A batch between stages: `next` is the stage to run; res[i] is set once line i is settled early. */
+export interface BatchState {
+  next: number;
+  vals: unknown[];
+  res: (LineFailure | null | undefined)[];
+  settled: number;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function failure(err: unknown, stage: string | null): LineFailure {
+  const e = err as { name?: unknown; message?: unknown } | null;
   return {
     class: typeof e?.name === 'string' ? e.name : 'Error',
     message: typeof e?.message === 'string' ? e.message : String(err),
-    stage: typeof e?.skeinStage === 'string' ? e.skeinStage : null,
+    stage,
   };
 }
 
-/**
- * One line through every stage. Returns the last stage's output as a JSON line, or undefined when
- * it returned undefined (the item is then dropped, like a filter). Stays synchronous while every
- * stage is.
- */
-function runLine(line: string, ctx: unknown): string | undefined | Promise<string | undefined> {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (err) {
-    throw new MalformedLineError((err as Error).message, { cause: err });
-  }
-  for (let i = 0; i < stages.length; i++) {
-    try {
-      value = stages[i](value, ctx);
-    } catch (err) {
-      throw tag(err, i);
-    }
-    if (isThenable(value)) return finishAsync(value, i, ctx);
-  }
-  return out(value);
-}
-
-/**
- * A batch of lines joined by '\n' (one task for many lines: the per-task cost is paid once per
- * batch). Lines run one after another, as separate tasks would on this worker; every line gets its
- * own result, and one line's failure does not touch the others.
- */
-export default function runLines(batch: string, ctx: unknown): LineResult[] | Promise<LineResult[]> {
-  const lines = batch.split('\n');
-  const results: LineResult[] = new Array<LineResult>(lines.length);
+/** Splits and parses a batch: blank lines and malformed ones are settled at once. */
+function parse(text: string): BatchState {
+  const lines = text.split('\n');
+  const s: BatchState = { next: 0, vals: new Array<unknown>(lines.length), res: new Array(lines.length), settled: 0 };
   for (let i = 0; i < lines.length; i++) {
+    let line = lines[i];
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    if (line.trim() === '') {
+      s.res[i] = null;
+      s.settled++;
+      continue;
+    }
     try {
-      const r = runLine(lines[i], ctx);
-      if (typeof r === 'object') return finishBatch(lines, results, i, r, ctx);
-      results[i] = r ?? 0;
+      s.vals[i] = JSON.parse(line);
     } catch (err) {
-      results[i] = failure(err);
+      s.res[i] = { class: 'SyntaxError', message: (err as Error).message, stage: 'parse' };
+      s.settled++;
     }
   }
-  return results;
+  return s;
 }
 
-/** The rest of a batch once line `i` turned out asynchronous. */
-async function finishBatch(
-  lines: string[],
-  results: LineResult[],
-  i: number,
-  pending: Promise<string | undefined>,
-  ctx: unknown,
-): Promise<LineResult[]> {
-  try {
-    results[i] = (await pending) ?? 0;
-  } catch (err) {
-    results[i] = failure(err);
-  }
-  for (let k = i + 1; k < lines.length; k++) {
+/** Runs stage `s.next` on every unsettled line; stays synchronous while the stage does. */
+function runStage(s: BatchState, ctx: unknown): void | Promise<void> {
+  const j = s.next++;
+  const f = stages[j];
+  for (let i = 0; i < s.vals.length; i++) {
+    if (s.res[i] !== undefined) continue;
+    let v: unknown;
     try {
-      results[k] = (await runLine(lines[k], ctx)) ?? 0;
+      v = f(s.vals[i], ctx);
     } catch (err) {
-      results[k] = failure(err);
+      s.res[i] = failure(err, names[j] || 'default');
+      s.settled++;
+      continue;
+    }
+    if (isThenable(v)) return finishStage(s, j, i, v, ctx);
+    s.vals[i] = v;
+  }
+}
+
+/** The rest of stage `j` once line `i` returned a promise: lines one after another, as before. */
+async function finishStage(s: BatchState, j: number, i: number, first: PromiseLike<unknown>, ctx: unknown): Promise<void> {
+  const f = stages[j];
+  for (let k = i; k < s.vals.length; k++) {
+    if (s.res[k] !== undefined) continue;
+    try {
+      s.vals[k] = await (k === i ? first : f(s.vals[k], ctx));
+    } catch (err) {
+      s.res[k] = failure(err, names[j] || 'default');
+      s.settled++;
     }
   }
-  return results;
+}
+
+/** The batch's result once every stage ran (see {@link BatchResult}). */
+function output(s: BatchState): BatchResult {
+  if (s.settled === 0) {
+    let out = '';
+    let i = 0;
+    for (; i < s.vals.length; i++) {
+      const json = stringify(s.vals[i]);
+      if (typeof json !== 'string') break;
+      out += `${json}\n`;
+    }
+    if (i === s.vals.length) return out;
+  }
+  const res: LineResult[] = new Array<LineResult>(s.vals.length);
+  for (let i = 0; i < s.vals.length; i++) {
+    const r = s.res[i];
+    res[i] = r !== undefined ? r : (stringify(s.vals[i]) ?? 0);
+  }
+  return res;
+}
+
+/** A line's output JSON, undefined for none, or its failure (a value JSON cannot write). */
+function stringify(v: unknown): string | undefined | LineFailure {
+  try {
+    return v === undefined ? undefined : JSON.stringify(v);
+  } catch (err) {
+    return failure(err, null);
+  }
+}
+
+/**
+ * One Pipeline stage over a batch: the first call takes the batch's text, the last returns its
+ * {@link BatchResult}; in between the {@link BatchState} stays in this worker (a fused chain).
+ */
+export function stage(input: string | BatchState, ctx: unknown): BatchState | BatchResult | Promise<BatchState | BatchResult> {
+  const s = typeof input === 'string' ? parse(input) : input;
+  const done = (): BatchState | BatchResult => (s.next === stages.length ? output(s) : s);
+  const p = runStage(s, ctx);
+  return p ? p.then(done) : done();
+}
+
+/** A batch through every stage (one task per batch). */
+export default function runLines(text: string, ctx: unknown): BatchResult | Promise<BatchResult> {
+  const s = parse(text);
+  const loop = (): BatchResult | Promise<BatchResult> => {
+    while (s.next < stages.length) {
+      const p = runStage(s, ctx);
+      if (p) return p.then(loop);
+    }
+    return output(s);
+  };
+  return loop();
 }

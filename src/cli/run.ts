@@ -1,16 +1,23 @@
 /**
- * `skein run`: streams a JSONL batch through a worker pool. Lines are read a chunk at a time, at
- * most `window` items are out at once, and results are written as they finish (or in input order
+ * `skein run`: streams a JSONL batch through a worker pool. The input is read a chunk at a time and
+ * cut into batches of consecutive lines; a batch crosses to a worker as one string and its outputs
+ * come back as one string (run-worker.ts), so the main thread's work is per batch, not per line. At
+ * most `window` lines are out at once, and results are written as they finish (or in input order
  * with --ordered), so memory stays flat whatever the input's length.
+ *
+ * Several `--fn` names run as the stages of a flow `Pipeline` on the pool (fused in the workers);
+ * with `--timeout` each line is one pool task bounded by the pool's task timeout instead.
  */
-import { FixedWorkerPool, RetryPolicy, TokenBucket } from '../index.js';
+import { FixedWorkerPool } from '../pool/index.js';
 import { BatchWriter, type ErrorRecord } from './batch-writer.js';
 import { ExitCode } from './errors.js';
-import { readLines } from './jsonl-reader.js';
+import { BatchCutter, type LineBatch as Batch, lineOf, readChunks } from './jsonl-reader.js';
 import { Progress } from './progress.js';
 import { type FileOptions, openFiles } from './run-files.js';
-import type { LineFailure, LineResult, RunWorkerData } from './run-worker.js';
+import { BatchSizer } from './batch-sizer.js';
+import type { LineFailure, RunWorkerData } from './run-worker.js';
 import { checkTaskModule } from './task-functions.js';
+import { type RunTasks, type Settled, startTasks } from './run-tasks.js';
 
 /** `skein run`'s options, parsed and checked (main.ts parses the command line). */
 export interface RunConfig extends FileOptions {
@@ -27,50 +34,25 @@ export interface RunConfig extends FileOptions {
   progress?: boolean;
 }
 
-/** One input line's outcome: its output (0: none), or its failure and how many tries it had. */
-type Outcome = { ok: true; json: string | 0 } | { ok: false; fail: LineFailure; attempts: number };
-interface Item {
-  no: number;
-  text: string;
-}
-
 const WORKER = new URL('./run-worker.js', import.meta.url);
+/** Lines out at once at least, and bytes out at most (a batch is always let out). */
+const MIN_WINDOW = 512;
+const MAX_WINDOW_BYTES = 32 * 1024 * 1024;
 
 /** A failure as written to the errors file: the input parsed back when it is JSON. */
-function errorRecord(item: Item, fail: LineFailure, attempts: number): ErrorRecord {
-  let input: unknown = item.text;
+function errorRecord(b: Batch, i: number, fail: LineFailure, attempts: number): ErrorRecord {
+  const text = lineOf(b, i);
+  let input: unknown = text;
   if (fail.stage !== 'parse') {
     try {
-      input = JSON.parse(item.text);
+      input = JSON.parse(text);
     } catch {
-      input = item.text;
+      input = text;
     }
   }
-  const rec: ErrorRecord = { line: item.no, input, stage: fail.stage, error: { class: fail.class, message: fail.message } };
+  const rec: ErrorRecord = { line: b.first + i, input, stage: fail.stage, error: { class: fail.class, message: fail.message } };
   if (attempts > 1) rec.attempts = attempts;
   return rec;
-}
-
-/** A failure of the task as a whole (timeout, crashed worker) as one line's failure. */
-function taskFailure(err: unknown): LineFailure {
-  const e = err as { name?: unknown; message?: unknown } | null;
-  return {
-    class: typeof e?.name === 'string' ? e.name : 'Error',
-    message: typeof e?.message === 'string' ? e.message : String(err),
-    stage: null,
-  };
-}
-
-/** Thrown inside a retry so that RetryPolicy sees a line's failure as an error. */
-class LineFailed extends Error {
-  constructor(readonly fail: LineFailure) {
-    super(fail.message);
-  }
-}
-
-/** Lines per task: enough to pay the per-task cost rarely, few enough that every worker gets some. */
-function batchSize(lines: number, workers: number): number {
-  return Math.max(1, Math.min(64, Math.ceil(lines / (workers * 2))));
 }
 
 /** Runs the batch; resolves to the exit code (errors.ts `ExitCode`). Throws UsageError before starting. */
@@ -84,17 +66,26 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     wake = undefined;
     w?.();
   };
-  const files = openFiles(cfg, (err) => {
+  const onFatal = (err: Error): void => {
     fatal ??= err;
     stopped ??= 'fatal';
     poke();
-  });
-  process.stdout.on('error', (err) => {
-    fatal ??= err;
-    stopped ??= 'fatal';
-    poke();
-  });
-  const progress = new Progress(files.inputBytes, cfg.progress);
+  };
+  const files = openFiles(cfg, onFatal);
+  // The workers boot (load their modules) while this thread sets up the rest.
+  const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns } };
+  const pool = new FixedWorkerPool(cfg.workers, { filename: WORKER, workerData });
+  let tasks: RunTasks;
+  let progress: Progress;
+  try {
+    tasks = await startTasks(pool, cfg);
+    progress = await Progress.start(files.inputBytes, cfg.progress);
+  } catch (err) {
+    await pool.close({ force: true });
+    await files.close();
+    throw err;
+  }
+  process.stdout.on('error', onFatal);
   const writer = new BatchWriter({
     out: files.out,
     err: files.err,
@@ -103,17 +94,6 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     errBytes: files.state.errBytes,
     beforeErrWrite: files.errToStderr ? () => progress.clearLine() : undefined,
   });
-  const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns } };
-  const pool = new FixedWorkerPool(cfg.workers, { filename: WORKER, workerData });
-  // Retries after a line's first try (made inside its batch), one line per task.
-  const retry =
-    cfg.retries > 0
-      ? new RetryPolicy({ maxAttempts: cfg.retries, backoff: 'exponential', initialDelay: 10, maxDelay: 1000 })
-      : undefined;
-  const bucket = cfg.rate
-    ? new TokenBucket({ capacity: Math.max(1, Math.ceil(cfg.rate / 10)), refillPerSecond: cfg.rate })
-    : undefined;
-  const submitOpts = cfg.timeout ? { timeout: cfg.timeout } : undefined;
 
   let forced = false;
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (): void => {
@@ -133,77 +113,73 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
 
+  // With --timeout or --rate each line is its own task: the timeout and the rate are per line.
+  const sizer = new BatchSizer(cfg.workers, cfg.timeout || cfg.rate ? 1 : undefined);
   // Lines started and not yet written: bounds memory (and, with --ordered, the reorder buffer).
-  const window = Math.max(512, cfg.workers * 256);
-  const held = new Map<number, { batch: Item[]; res: Outcome[] }>();
+  const held = new Map<number, { b: Batch; s: Settled }>();
   let seq = 0;
   let nextWrite = 0;
-  let outstanding = 0;
+  let outLines = 0;
+  let outBytes = 0;
   let inFlight = 0;
   let items = 0;
   let failed = 0;
   let bytes = 0;
 
-  const record = (batch: Item[], res: Outcome[]): void => {
-    outstanding -= batch.length;
-    for (let i = 0; i < batch.length; i++) {
-      const o = res[i];
-      items++;
-      if (o.ok) writer.ok(batch[i].no, o.json === 0 ? undefined : o.json);
-      else {
-        failed++;
-        writer.fail(errorRecord(batch[i], o.fail, o.attempts));
-        if (cfg.failFast) stopped ??= 'fail-fast';
+  const record = (b: Batch, s: Settled): void => {
+    outLines -= b.count;
+    outBytes -= b.text.length;
+    const res = s.res;
+    if (typeof res === 'string') {
+      items += b.count;
+      writer.out(res);
+    } else {
+      let out = '';
+      for (let i = 0; i < res.length; i++) {
+        const r = res[i];
+        if (r === null) continue;
+        items++;
+        if (typeof r === 'string') out += `${r}\n`;
+        else if (r !== 0) {
+          failed++;
+          writer.fail(errorRecord(b, i, r, s.attempts?.get(i) ?? 1));
+          if (cfg.failFast) stopped ??= 'fail-fast';
+        }
       }
+      writer.out(out);
     }
+    writer.finished(b.first, b.count);
   };
-  const settle = (s: number, batch: Item[], res: Outcome[] | undefined): void => {
+  const settle = (seqNo: number, b: Batch, s: Settled | undefined): void => {
     inFlight--;
-    if (!res) outstanding -= batch.length; // cut off by a second signal: left for --resume
-    else if (!cfg.ordered) record(batch, res);
+    if (!s) {
+      // Cut off by a second signal: left for --resume.
+      outLines -= b.count;
+      outBytes -= b.text.length;
+    } else if (!cfg.ordered) record(b, s);
     else {
-      held.set(s, { batch, res });
+      held.set(seqNo, { b, s });
       for (let h = held.get(nextWrite); h; h = held.get(nextWrite)) {
         held.delete(nextWrite++);
-        record(h.batch, h.res);
+        record(h.b, h.s);
       }
     }
     poke();
   };
-  const retryLine = async (item: Item): Promise<Outcome> => {
-    let attempts = 1;
-    try {
-      const json = await retry!.execute(async ({ attempt }) => {
-        attempts = attempt + 1;
-        const [r] = await pool.submit<LineResult[]>(item.text, submitOpts);
-        if (typeof r === 'object') throw new LineFailed(r);
-        return r;
-      });
-      return { ok: true, json };
-    } catch (err) {
-      return { ok: false, fail: err instanceof LineFailed ? err.fail : taskFailure(err), attempts };
-    }
+  const runTask = async (b: Batch): Promise<Settled | undefined> => {
+    const s = await tasks.run(b);
+    sizer.done(b.count, performance.now());
+    if (typeof s.res === 'string') return s;
+    if (!forced) await tasks.retryFailed(b, s);
+    // After a forced stop a failure may be the stop itself: such a batch is left for --resume.
+    return forced && s.res.some((r) => typeof r === 'object' && r !== null) ? undefined : s;
   };
-  const runTask = async (batch: Item[]): Promise<Outcome[] | undefined> => {
-    let results: LineResult[];
-    try {
-      results = await pool.submit<LineResult[]>(batch.map((b) => b.text).join('\n'), submitOpts);
-    } catch (err) {
-      if (forced) return undefined;
-      results = batch.map(() => taskFailure(err));
-    }
-    const res = results.map((r): Outcome => (typeof r === 'object' ? { ok: false, fail: r, attempts: 1 } : { ok: true, json: r }));
-    if (retry && !forced) {
-      const again = res.map((r, i) => (!r.ok && r.fail.stage !== 'parse' ? retryLine(batch[i]).then((o) => (res[i] = o)) : undefined));
-      await Promise.all(again);
-    }
-    return forced && res.some((r) => !r.ok) ? undefined : res;
-  };
-  const start = (batch: Item[]): void => {
+  const start = (b: Batch): void => {
     const s = seq++;
     inFlight++;
-    outstanding += batch.length;
-    void runTask(batch).then((res) => settle(s, batch, res));
+    outLines += b.count;
+    outBytes += b.text.length;
+    void runTask(b).then((res) => settle(s, b, res));
   };
   const sleep = (): Promise<void> =>
     new Promise((r) => {
@@ -215,23 +191,19 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   }, 200);
   tick.unref();
 
+  const done = files.state.done;
+  const skip = done.count > 0 ? (no: number) => done.has(no) : undefined;
   try {
-    reading: for await (const lines of readLines(files.input, (n) => (bytes = n))) {
-      // With --timeout or --rate each line is its own task: the timeout and the rate are per line.
-      const size = cfg.timeout || cfg.rate ? 1 : batchSize(lines.length, cfg.workers);
-      let batch: Item[] = [];
-      for (const item of lines) {
-        if (files.state.done.has(item.no)) continue;
-        batch.push(item);
-        if (batch.length < size && item !== lines[lines.length - 1]) continue;
-        while (outstanding >= window && !stopped) await sleep();
+    reading: for await (const chunk of readChunks(files.input, (n) => (bytes = n))) {
+      const cutter = new BatchCutter(chunk);
+      for (let b = cutter.take(sizer.size, skip); b; b = cutter.take(sizer.size, skip)) {
+        const window = Math.max(MIN_WINDOW, cfg.workers * 4 * sizer.size);
+        while ((outLines >= window || outBytes >= MAX_WINDOW_BYTES) && !stopped) await sleep();
         if (writer.full) await writer.flush();
-        if (bucket) await bucket.acquire();
+        await tasks.pace();
         if (stopped) break reading;
-        start(batch);
-        batch = [];
+        start(b);
       }
-      if (batch.length > 0 && !stopped) start(batch);
     }
   } catch (err) {
     if (!stopped) {
@@ -244,7 +216,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
   // After a forced stop, results held back for order are written as they are, gaps and all.
-  for (const k of [...held.keys()].sort((x, y) => x - y)) record(held.get(k)!.batch, held.get(k)!.res);
+  for (const k of [...held.keys()].sort((x, y) => x - y)) record(held.get(k)!.b, held.get(k)!.s);
   try {
     await writer.flush();
   } catch (err) {
@@ -256,7 +228,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   await files.close();
   if (files.input !== process.stdin) files.input.destroy();
   else process.stdin.pause();
-  return finish({ stopped, fatal, items, failed, resumed: files.state.done.count, cfg, logPath: files.logPath });
+  return finish({ stopped, fatal, items, failed, cfg, logPath: files.logPath });
 }
 
 function finish(r: {
@@ -264,7 +236,6 @@ function finish(r: {
   fatal: Error | undefined;
   items: number;
   failed: number;
-  resumed: number;
   cfg: RunConfig;
   logPath: string | undefined;
 }): number {

@@ -47,6 +47,32 @@ describe('skein run', () => {
     ]);
   });
 
+  it('keeps every line number exact across thousands of lines in many batches (blank, CRLF, malformed, failing)', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    const errors = join(dir, 'e.jsonl');
+    const N = 3000;
+    let text = '';
+    for (let i = 1; i <= N; i++) {
+      if (i % 7 === 0) text += i % 2 ? '\n' : '  \r\n';
+      else if (i % 11 === 0) text += `{"n":${i},\n`;
+      else text += `${JSON.stringify({ n: i, fail: i % 13 === 0 })}${i % 3 ? '\n' : '\r\n'}`;
+    }
+    writeFileSync(input, text);
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail,double', '--ordered', '-i', input, '-e', errors, '-w', '2']);
+    expect(r.code).toBe(1);
+    const good = range(1, N).filter((i) => i % 7 !== 0 && i % 11 !== 0 && i % 13 !== 0);
+    expect((lines(r.stdout) as N[]).map((x) => x.n)).toEqual(good.map((i) => i * 2));
+    const errs = jsonLines(errors) as { line: number; stage: string; input: unknown }[];
+    const bad = range(1, N).filter((i) => i % 7 !== 0 && (i % 11 === 0 || i % 13 === 0));
+    expect(errs.map((e) => e.line).sort((a, b) => a - b)).toEqual(bad);
+    for (const e of errs) {
+      if (e.line % 11 === 0) expect(e).toMatchObject({ stage: 'parse', input: `{"n":${e.line},` });
+      else expect(e).toMatchObject({ stage: 'maybeFail', input: { n: e.line, fail: true } });
+    }
+    expect(r.stderr).toContain(`${bad.length} of ${good.length + bad.length} items failed`);
+  });
+
   it('writes errors to stderr as JSON lines when no --errors is given', async () => {
     const r = await skein(['run', RECORDS, '--fn', 'maybeFail'], '{"n":1,"fail":true}\n{"n":2}\n');
     expect(r.code).toBe(1);

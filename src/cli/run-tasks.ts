@@ -1,0 +1,134 @@
+/**
+ * How `skein run` runs a batch on its pool: one pool task per batch through run-worker.ts's default
+ * export (one `--fn`, or any with `--timeout`), or a flow `Pipeline` whose stages are the `--fn`
+ * names (fused into one chain task per batch on the pool); then per-line retries of the lines that
+ * failed, and the `--rate` pace. The resilience and flow layers are loaded only when used, so a plain
+ * run starts with the pool alone.
+ */
+import type { WorkerPool } from '../pool/index.js';
+import { type LineBatch, lineOf } from './jsonl-reader.js';
+import type { BatchResult, LineFailure, LineResult } from './run-worker.js';
+
+/** What a batch came to: its result, and how many tries each retried line had. */
+export interface Settled {
+  res: BatchResult;
+  attempts?: Map<number, number>;
+}
+
+export interface RunTasks {
+  /** One try of a batch; a failure of the task as a whole (timeout, crash) fails each of its lines. */
+  run(b: LineBatch): Promise<Settled>;
+  /** Tries the failed lines of `s` again, one task each, under --retries; updates `s`. */
+  retryFailed(b: LineBatch, s: Settled): Promise<void>;
+  /** Waits for the --rate limiter's next token (at once without --rate). */
+  pace(): Promise<void>;
+}
+
+export interface TaskOptions {
+  fns: string[];
+  retries: number;
+  timeout: number | undefined;
+  rate: number | undefined;
+}
+
+/** A failure of the task as a whole (timeout, crashed worker) as one line's failure. */
+function taskFailure(err: unknown): LineFailure {
+  // A Pipeline reports a stage that failed as a whole with StageFailedError; what failed is its cause.
+  const e = ((err as { name?: unknown })?.name === 'StageFailedError' ? (err as { error: unknown }).error : err) as {
+    name?: unknown;
+    message?: unknown;
+  } | null;
+  return {
+    class: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    stage: null,
+  };
+}
+
+/** Thrown inside a retry so that RetryPolicy sees a line's failure as an error. */
+class LineFailed extends Error {
+  constructor(readonly fail: LineFailure) {
+    super(fail.message);
+  }
+}
+
+/** A one-line batch's result as that line's result. */
+function oneLine(r: BatchResult): LineResult {
+  return typeof r === 'string' ? r.slice(0, -1) : r[0];
+}
+
+export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunTasks> {
+  const submitOpts = o.timeout ? { timeout: o.timeout } : undefined;
+  let once: (text: string) => Promise<BatchResult> = (text) => pool.submit<BatchResult>(text, submitOpts);
+  if (o.fns.length > 1 && !o.timeout) {
+    // The pipeline runs one try per batch: a line's failure is kept in the batch's result (a stage
+    // sees its lines one by one), so a stage as a whole fails only when its worker does. Order is
+    // kept by run.ts, across batches.
+    const { Pipeline } = await import('../flow/index.js');
+    let pipeline = new Pipeline<string, unknown>({ ordered: false });
+    const seen = new Set<string>();
+    for (const [j, fn] of o.fns.entries()) {
+      const name = seen.has(fn) ? `${fn}#${j + 1}` : fn;
+      seen.add(name);
+      pipeline = pipeline.stage(name, { pool, fn: 'stage' }, { concurrency: 1024 });
+    }
+    once = (text) => pipeline.process(text) as Promise<BatchResult>;
+  }
+  const resilience = o.retries > 0 || o.rate ? await import('../resilience/index.js') : undefined;
+  // Retries after a line's first try (made inside its batch), one line per task.
+  const retry =
+    resilience && o.retries > 0
+      ? new resilience.RetryPolicy({ maxAttempts: o.retries, backoff: 'exponential', initialDelay: 10, maxDelay: 1000 })
+      : undefined;
+  const bucket =
+    resilience && o.rate
+      ? new resilience.TokenBucket({ capacity: Math.max(1, Math.ceil(o.rate / 10)), refillPerSecond: o.rate })
+      : undefined;
+
+  const retryLine = async (text: string): Promise<{ r: LineResult; attempts: number }> => {
+    let attempts = 1;
+    try {
+      const r = await retry!.execute(async ({ attempt }) => {
+        attempts = attempt + 1;
+        const one = oneLine(await pool.submit<BatchResult>(text, submitOpts));
+        if (typeof one === 'object' && one !== null) throw new LineFailed(one);
+        return one;
+      });
+      return { r, attempts };
+    } catch (err) {
+      return { r: err instanceof LineFailed ? err.fail : taskFailure(err), attempts };
+    }
+  };
+
+  return {
+    async run(b) {
+      try {
+        return { res: await once(b.text) };
+      } catch (err) {
+        const fail = taskFailure(err);
+        const res: LineResult[] = [];
+        for (let i = 0; i < b.count; i++) res.push(lineOf(b, i).trim() === '' ? null : fail);
+        return { res };
+      }
+    },
+    async retryFailed(b, s) {
+      const res = s.res;
+      if (!retry || typeof res === 'string') return;
+      const again: Promise<void>[] = [];
+      for (let i = 0; i < res.length; i++) {
+        const r = res[i];
+        if (typeof r !== 'object' || r === null || r.stage === 'parse') continue;
+        again.push(
+          retryLine(lineOf(b, i)).then(({ r: now, attempts }) => {
+            res[i] = now;
+            (s.attempts ??= new Map()).set(i, attempts);
+          }),
+        );
+      }
+      await Promise.all(again);
+    },
+    async pace() {
+      if (bucket) await bucket.acquire();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// How `skein run` cuts its input into batches and logs finished lines: the pieces the --resume
+// exactness and the error line numbers rest on, against simple models.
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BatchSizer } from '../../src/cli/batch-sizer.js';
+import { mergeRanges } from '../../src/cli/joblog.js';
+import { BatchCutter, type LineBatch, lineOf, readChunks } from '../../src/cli/jsonl-reader.js';
+
+/** Every batch of `parts` (the input cut into read chunks), cut at `sizes` in turn, skipping `done`. */
+async function batches(parts: Buffer[], sizes: number[], done: Set<number>): Promise<LineBatch[]> {
+  const out: LineBatch[] = [];
+  let k = 0;
+  const skip = done.size > 0 ? (no: number) => done.has(no) : undefined;
+  for await (const chunk of readChunks(Readable.from(parts))) {
+    const cutter = new BatchCutter(chunk);
+    for (let b = cutter.take(sizes[k++ % sizes.length], skip); b; b = cutter.take(sizes[k++ % sizes.length], skip)) out.push(b);
+  }
+  return out;
+}
+
+const line = fc.oneof(
+  fc.constantFrom('', ' ', '\r', '{"a":1}\r', 'é€😀'),
+  fc.string({ unit: fc.constantFrom('a', '{', '"', ' ', '\r', 'é', '😀') }),
+);
+
+describe('skein run batching', () => {
+  it('batches hold every line not done, once, with its number and text, whatever the chunking', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 60 }),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat({ max: 400 }), { maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 61 }), { maxLength: 20 }),
+        async (lines, endsWithNewline, sizes, cuts, doneList) => {
+          const text = lines.join('\n') + (endsWithNewline && lines.length > 0 ? '\n' : '');
+          const bytes = Buffer.from(text);
+          // Cut the bytes anywhere, even inside a character: the reader must join them again.
+          const at = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((x, y) => x - y);
+          const raw: Buffer[] = [];
+          let from = 0;
+          for (const c of [...at, bytes.length]) {
+            if (c > from) raw.push(bytes.subarray(from, c));
+            from = c;
+          }
+          const done = new Set(doneList);
+          const got = await batches(raw, sizes, done);
+          // The model: the text split on '\n', less the empty piece after a final '\n'; '\r' ends are cut.
+          const model = text.split('\n');
+          if (model[model.length - 1] === '') model.pop();
+          const want = new Map<number, string>();
+          for (const [i, l] of model.entries()) if (!done.has(i + 1)) want.set(i + 1, l.endsWith('\r') ? l.slice(0, -1) : l);
+          const seen = new Map<number, string>();
+          for (const b of got) {
+            expect(b.count).toBeGreaterThan(0);
+            expect(b.text.split('\n')).toHaveLength(b.count);
+            for (let i = 0; i < b.count; i++) {
+              expect(seen.has(b.first + i)).toBe(false);
+              seen.set(b.first + i, lineOf(b, i));
+            }
+          }
+          expect([...seen].sort((x, y) => x[0] - y[0])).toEqual([...want].sort((x, y) => x[0] - y[0]));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a batch never holds more lines than asked, nor spans a line that is done', async () => {
+    const text = Array.from({ length: 100 }, (_, i) => `{"n":${i + 1}}`).join('\n');
+    const got = await batches([Buffer.from(text)], [7], new Set([10, 11, 50]));
+    expect(got.every((b) => b.count <= 7)).toBe(true);
+    for (const b of got) for (const d of [10, 11, 50]) expect(d >= b.first && d < b.first + b.count).toBe(false);
+    expect(got.reduce((n, b) => n + b.count, 0)).toBe(97);
+  });
+
+  it('mergeRanges sorts and merges inclusive ranges into the same set of lines', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 200 }), fc.nat({ max: 10 }))), (pairs) => {
+        const flat = pairs.flatMap(([a, len]) => [a, a + len]);
+        const set = new Set<number>();
+        for (const [a, len] of pairs) for (let n = a; n <= a + len; n++) set.add(n);
+        const r = mergeRanges(flat);
+        const got: number[] = [];
+        for (let i = 0; i < r.length; i += 2) {
+          expect(r[i]).toBeLessThanOrEqual(r[i + 1]);
+          if (i > 0) expect(r[i]).toBeGreaterThan(r[i - 1] + 1); // sorted, apart, not touching
+          for (let n = r[i]; n <= r[i + 1]; n++) got.push(n);
+        }
+        expect(got).toEqual([...set].sort((a, b) => a - b));
+      }),
+    );
+  });
+
+  it('batch size starts small, grows with the rate lines come back at, and stays fixed when asked', () => {
+    const s = new BatchSizer(2);
+    expect(s.size).toBe(8);
+    // 2 workers returning 1000 lines per ms between them: 500 per worker per ms, capped at 4096.
+    for (let t = 0; t <= 200; t += 10) s.done(10_000, t);
+    expect(s.size).toBe(4096);
+    const slow = new BatchSizer(2);
+    // 1 line per 10 ms per worker: the smallest batch.
+    for (let t = 0; t <= 2000; t += 50) slow.done(10, t * 10);
+    expect(slow.size).toBe(4);
+    expect(new BatchSizer(2, 1).size).toBe(1);
+  });
+});
