@@ -11,8 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.js';
 
-export const BENCH_SCENARIOS = ['trivial', 'latency', 'cpu10ms', 'cpu20us', 'memory'];
-export const BENCH_PEERS = ['piscina', 'tinypool', 'poolifier', 'workerpool'];
+import { BENCH_PEERS, BENCH_SCENARIOS } from './bench-names.js';
 
 export interface BenchConfig {
   scenarios: string[];

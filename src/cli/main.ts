@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError as BadArg, Option } from 'commander';
 import { ExitCode, UsageError } from './errors.js';
-import { BENCH_PEERS, BENCH_SCENARIOS, runBench } from './bench-command.js';
-import { type RunConfig, runBatch } from './run.js';
+import { BENCH_PEERS, BENCH_SCENARIOS } from './bench-names.js';
+import type { RunConfig } from './run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -104,6 +104,8 @@ export function program(): Command {
         failFast: o.failFast === true,
         progress: o.progress === false ? false : undefined,
       };
+      // Each command loads its own code only when it runs (start-up time is part of every `skein run`).
+      const { runBatch } = await import('./run.js');
       process.exitCode = await runBatch(cfg);
     });
   cmd
@@ -116,6 +118,7 @@ export function program(): Command {
     .option('--out <dir>', 'where pool.json and pool.svg go', 'bench/out')
     .addHelpText('after', '\nExamples:\n  skein bench cpu20us --vs piscina,poolifier\n  skein bench --quick\n')
     .action(async (scenarios: string[], o: Record<string, unknown>) => {
+      const { runBench } = await import('./bench-command.js');
       process.exitCode = await runBench({
         scenarios,
         vs: o.vs as string[],
