@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './handle.js';
 export * from './histogram.js';
 export * from './shared-object.js';
+export * from './word-object.js';
 export { TAG_BYTES } from './shared-tag.js';
 export * from './spin.js';
 export * from './spin-lock.js';

@@ -19,7 +19,8 @@
  *
  * @example
  * ```ts
- * // A shared flag (what RwLock, Barrier and Once look like): body = one Int32.
+ * // A shared flag: body = one Int32. (Classes made of Int32 state words and one wait word, like
+ * // WaitGroup, Once, RwLock and Barrier, declare themselves shorter with word-object.ts.)
  * const FLAG = defineSharedKind<{ initial: number }, Flag>({
  *   name: 'Flag', tag: 100, layout: 1,
  *   checkConfig: (c) => ({ initial: integer(object<{ initial: unknown }>(c, 'config').initial, 'initial') }),
@@ -52,6 +53,13 @@ import {
   type SharedObject,
 } from './handle.js';
 import { allocateTagged, checkTagged, claimTag, TAG_BYTES, taggedBytes } from './shared-tag.js';
+import { object } from './validate.js';
+
+/** The configuration of a kind whose handle carries none (`{}`). */
+export type NoConfig = Record<string, never>;
+
+/** `checkConfig` of a kind with no configuration: an object arrived; it is taken as `{}`. */
+export const noConfig = (config: unknown): NoConfig => (object(config, 'config'), {});
 
 /** What a class says about its kind: name, tag, layout, and how its memory is sized, made and checked. */
 export interface SharedKindSpec<C, T extends SharedObject> {

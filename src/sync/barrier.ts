@@ -1,4 +1,4 @@
-import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import type { Reopen } from '../memory/shared-object.js';
 import { integer, object } from '../memory/validate.js';
 import {
   blockUntil,
@@ -7,11 +7,9 @@ import {
   limitsOf,
   notifyAll,
   type WaitOptions,
-  type WaitWord,
   waitUntil,
-  WORD_SLOTS,
-  wordAt,
 } from '../memory/wait/index.js';
+import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
 
 // Layout (Int32):
 //   0 STATE    generation << 16 | arrived (parties that arrived in this generation, < parties)
@@ -28,7 +26,6 @@ import {
 //       counted, and it passes instead of failing (the others were released counting on it).
 const STATE = 0;
 const TRIPPED = 1;
-const BYTES = (TRIPPED + WORD_SLOTS) * 4;
 const MAX_PARTIES = 0xffff;
 const GEN_MASK = 0x7fff;
 
@@ -38,15 +35,16 @@ interface BarrierConfig {
 
 const checkParties = (v: unknown): number => integer(v, 'parties', { min: 1, max: MAX_PARTIES });
 
-const BARRIER = defineSharedKind<BarrierConfig, Barrier>({
+const BARRIER = defineWordKind<BarrierConfig, Barrier>({
   name: 'Barrier',
   tag: 11,
   layout: 1,
+  stateWords: TRIPPED,
+  create: (parties) => ({ parties: checkParties(parties) }),
   checkConfig: (c) => ({ parties: checkParties(object<{ parties: unknown }>(c, 'config').parties) }),
-  bodyBytes: () => BYTES,
-  checkBody: (sab, c) => {
-    const arrived = new Int32Array(sab, 0, 1)[STATE] & MAX_PARTIES;
-    if (arrived >= c.parties) throw corrupt('Barrier', `${arrived} arrived of ${c.parties} parties`);
+  damage: (v, c) => {
+    const arrived = v[STATE] & MAX_PARTIES;
+    return arrived >= c.parties ? `${arrived} arrived of ${c.parties} parties` : undefined;
   },
   make: (r) => new Barrier(r),
 });
@@ -73,17 +71,12 @@ const FOLLOWER: BarrierResult = Object.freeze({ leader: false });
  * }
  * ```
  */
-export class Barrier extends SharedObjectBase<BarrierConfig> {
-  readonly #v: Int32Array;
-  readonly #tripped: WaitWord<'Barrier.tripped'>;
-
+export class Barrier extends WordObjectBase<BarrierConfig, 'Barrier.tripped'> {
   constructor(parties: number);
   /** @internal rebuilds over checked memory; use {@link Barrier.from}. */
   constructor(parties: number | Reopen<BarrierConfig>);
   constructor(parties: number | Reopen<BarrierConfig>) {
-    super(BARRIER, isReopen<BarrierConfig>(parties) ? parties : { parties: checkParties(parties) });
-    this.#v = new Int32Array(this.handle.sab, 0, BYTES / 4);
-    this.#tripped = wordAt(this.#v, TRIPPED);
+    super(BARRIER, parties);
   }
 
   /** The live Barrier for what arrived from another thread. */
@@ -98,12 +91,12 @@ export class Barrier extends SharedObjectBase<BarrierConfig> {
 
   /** Parties waiting in the current round. */
   get waiting(): number {
-    return Atomics.load(this.#v, STATE) & MAX_PARTIES;
+    return Atomics.load(this.v, STATE) & MAX_PARTIES;
   }
 
   /** Arrives (B1): the generation arrived in, or LEADER if this arrival completed the round. */
   #arrive(): number | BarrierResult {
-    const v = this.#v;
+    const v = this.v;
     for (;;) {
       const s = Atomics.load(v, STATE);
       const gen = s >>> 16;
@@ -111,18 +104,18 @@ export class Barrier extends SharedObjectBase<BarrierConfig> {
       const next = arrived === this.parties ? ((gen + 1) & GEN_MASK) << 16 : s + 1;
       if (Atomics.compareExchange(v, STATE, s, next) !== s) continue;
       if (arrived < this.parties) return gen;
-      notifyAll(this.#tripped); // B2
+      notifyAll(this.word); // B2
       return LEADER;
     }
   }
 
   #passed(gen: number): () => BarrierResult | undefined {
-    return () => (Atomics.load(this.#v, STATE) >>> 16 !== gen ? FOLLOWER : undefined);
+    return () => (Atomics.load(this.v, STATE) >>> 16 !== gen ? FOLLOWER : undefined);
   }
 
   /** B3: withdraw an arrival of `gen`; false if the round already tripped with it. */
   #withdraw(gen: number): boolean {
-    const v = this.#v;
+    const v = this.v;
     for (;;) {
       const s = Atomics.load(v, STATE);
       if (s >>> 16 !== gen) return false;
@@ -141,7 +134,7 @@ export class Barrier extends SharedObjectBase<BarrierConfig> {
     const gen = this.#arrive();
     if (typeof gen !== 'number') return gen;
     try {
-      return await waitUntil(this.#tripped, this.#passed(gen), lim);
+      return await waitUntil(this.word, this.#passed(gen), lim);
     } catch (err) {
       if (this.#withdraw(gen)) throw err;
       return FOLLOWER;
@@ -156,7 +149,7 @@ export class Barrier extends SharedObjectBase<BarrierConfig> {
     const gen = this.#arrive();
     if (typeof gen !== 'number') return gen;
     try {
-      return blockUntil(this.#tripped, this.#passed(gen), lim);
+      return blockUntil(this.word, this.#passed(gen), lim);
     } catch (err) {
       if (this.#withdraw(gen)) throw err;
       return FOLLOWER;

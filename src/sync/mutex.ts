@@ -1,19 +1,23 @@
-import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
-import { object } from '../memory/validate.js';
+import {
+  corrupt,
+  defineSharedKind,
+  isReopen,
+  type NoConfig,
+  noConfig,
+  type Reopen,
+  SharedObjectBase,
+} from '../memory/shared-object.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { MutexUnlockError } from './errors.js';
 import { Guard } from './guard.js';
 import { GATE_BYTES, gateMax, initGate, TicketGate } from './ticket-gate/index.js';
 
-/** A Mutex's handle carries no configuration. */
-type MutexConfig = Record<string, never>;
-
 // Memory: a one-permit ticket gate (ticket-gate.ts), then the tag block.
-const MUTEX = defineSharedKind<MutexConfig, Mutex>({
+const MUTEX = defineSharedKind<NoConfig, Mutex>({
   name: 'Mutex',
   tag: 2,
   layout: 1,
-  checkConfig: (c) => (object(c, 'config'), {}),
+  checkConfig: noConfig,
   bodyBytes: () => GATE_BYTES,
   init: (sab) => initGate(sab, 1),
   checkBody: (sab) => {
@@ -36,13 +40,13 @@ const MUTEX = defineSharedKind<MutexConfig, Mutex>({
  * m.withLock(() => counter[0]++);
  * ```
  */
-export class Mutex extends SharedObjectBase<MutexConfig> {
+export class Mutex extends SharedObjectBase<NoConfig> {
   readonly #gate: TicketGate;
 
   constructor();
   /** @internal rebuilds over checked memory; use {@link Mutex.from}. */
-  constructor(reopen?: Reopen<MutexConfig>);
-  constructor(reopen?: Reopen<MutexConfig>) {
+  constructor(reopen?: Reopen<NoConfig>);
+  constructor(reopen?: Reopen<NoConfig>) {
     super(MUTEX, isReopen(reopen) ? reopen : {});
     this.#gate = new TicketGate(this.handle.sab);
   }

@@ -1,16 +1,7 @@
-import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
-import { callable, object } from '../memory/validate.js';
-import {
-  blockUntil,
-  checkWaitOptions,
-  limitsOf,
-  notifyAll,
-  type WaitOptions,
-  type WaitWord,
-  waitUntil,
-  WORD_SLOTS,
-  wordAt,
-} from '../memory/wait/index.js';
+import type { NoConfig, Reopen } from '../memory/shared-object.js';
+import { callable } from '../memory/validate.js';
+import { blockUntil, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
+import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
 
 // Layout (Int32):
 //   0 STATE    NEW (nobody ran it yet, or a run failed), RUNNING (one caller runs fn), DONE
@@ -26,22 +17,18 @@ import {
 //       timeout. Keep such fns out of threads that may be killed, or give waits a timeout.)
 const STATE = 0;
 const SETTLED = 1;
-const BYTES = (SETTLED + WORD_SLOTS) * 4;
 const NEW = 0;
 const RUNNING = 1;
 const DONE = 2;
 
-type OnceConfig = Record<string, never>;
-
-const ONCE = defineSharedKind<OnceConfig, Once>({
+const ONCE = defineWordKind<NoConfig, Once>({
   name: 'Once',
   tag: 12,
   layout: 1,
-  checkConfig: (c) => (object(c, 'config'), {}),
-  bodyBytes: () => BYTES,
-  checkBody: (sab) => {
-    const s = new Int32Array(sab, 0, 1)[STATE];
-    if (s !== NEW && s !== RUNNING && s !== DONE) throw corrupt('Once', `its state is ${s}`);
+  stateWords: SETTLED,
+  damage: (v) => {
+    const s = v[STATE];
+    return s !== NEW && s !== RUNNING && s !== DONE ? `its state is ${s}` : undefined;
   },
   make: (r) => new Once(r),
 });
@@ -58,17 +45,12 @@ const ONCE = defineSharedKind<OnceConfig, Once>({
  * init.doSync(() => buildIndex(shared));    // in a worker
  * ```
  */
-export class Once extends SharedObjectBase<OnceConfig> {
-  readonly #v: Int32Array;
-  readonly #settled: WaitWord<'Once.settled'>;
-
+export class Once extends WordObjectBase<NoConfig, 'Once.settled'> {
   constructor();
   /** @internal rebuilds over checked memory; use {@link Once.from}. */
-  constructor(reopen?: Reopen<OnceConfig>);
-  constructor(reopen?: Reopen<OnceConfig>) {
-    super(ONCE, isReopen(reopen) ? reopen : {});
-    this.#v = new Int32Array(this.handle.sab, 0, BYTES / 4);
-    this.#settled = wordAt(this.#v, SETTLED);
+  constructor(reopen?: Reopen<NoConfig>);
+  constructor(reopen?: Reopen<NoConfig>) {
+    super(ONCE, reopen);
   }
 
   /** The live Once for what arrived from another thread. */
@@ -78,20 +60,20 @@ export class Once extends SharedObjectBase<OnceConfig> {
 
   /** Whether the function has run to completion (in any thread). */
   get done(): boolean {
-    return Atomics.load(this.#v, STATE) === DONE;
+    return Atomics.load(this.v, STATE) === DONE;
   }
 
   // O3: 'done' when finished, 'mine' when this caller won the run (O1), undefined to wait.
   #look = (): 'done' | 'mine' | undefined => {
-    const s = Atomics.load(this.#v, STATE);
+    const s = Atomics.load(this.v, STATE);
     if (s === DONE) return 'done';
-    if (s === NEW && Atomics.compareExchange(this.#v, STATE, NEW, RUNNING) === NEW) return 'mine';
+    if (s === NEW && Atomics.compareExchange(this.v, STATE, NEW, RUNNING) === NEW) return 'mine';
     return undefined;
   };
 
   #settle(ok: boolean): void {
-    Atomics.store(this.#v, STATE, ok ? DONE : NEW); // O2
-    notifyAll(this.#settled);
+    Atomics.store(this.v, STATE, ok ? DONE : NEW); // O2
+    notifyAll(this.word);
   }
 
   /**
@@ -101,7 +83,7 @@ export class Once extends SharedObjectBase<OnceConfig> {
   async do(fn: () => unknown, opts?: WaitOptions): Promise<boolean> {
     checkWaitOptions(opts);
     callable(fn, 'fn');
-    const r = await waitUntil(this.#settled, this.#look, limitsOf(opts, 'Once.do'));
+    const r = await waitUntil(this.word, this.#look, limitsOf(opts, 'Once.do'));
     if (r === 'done') return false;
     try {
       await fn();
@@ -117,7 +99,7 @@ export class Once extends SharedObjectBase<OnceConfig> {
   doSync(fn: () => unknown, opts?: WaitOptions): boolean {
     checkWaitOptions(opts);
     callable(fn, 'fn');
-    const r = blockUntil(this.#settled, this.#look, limitsOf(opts, 'Once.doSync'));
+    const r = blockUntil(this.word, this.#look, limitsOf(opts, 'Once.doSync'));
     if (r === 'done') return false;
     try {
       fn();

@@ -1,16 +1,6 @@
-import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
-import { object } from '../memory/validate.js';
-import {
-  blockUntil,
-  checkWaitOptions,
-  limitsOf,
-  notifyAll,
-  type WaitOptions,
-  type WaitWord,
-  waitUntil,
-  WORD_SLOTS,
-  wordAt,
-} from '../memory/wait/index.js';
+import type { NoConfig, Reopen } from '../memory/shared-object.js';
+import { blockUntil, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
+import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
 import { Guard } from './guard.js';
 
 // Layout (Int32):
@@ -33,22 +23,19 @@ import { Guard } from './guard.js';
 const STATE = 0;
 const WRITERS = 1;
 const CHANGED = 2;
-const BYTES = (CHANGED + WORD_SLOTS) * 4;
 const WRITER = -1;
 
-type RwLockConfig = Record<string, never>;
-
-const RW_LOCK = defineSharedKind<RwLockConfig, RwLock>({
+const RW_LOCK = defineWordKind<NoConfig, RwLock>({
   name: 'RwLock',
   tag: 10,
   layout: 1,
-  checkConfig: (c) => (object(c, 'config'), {}),
-  bodyBytes: () => BYTES,
-  checkBody: (sab) => {
-    const v = new Int32Array(sab, 0, 2);
-    if (v[STATE] < WRITER) throw corrupt('RwLock', `its state is ${v[STATE]}`);
-    if (v[WRITERS] < 0) throw corrupt('RwLock', `it counts ${v[WRITERS]} waiting writers`);
-  },
+  stateWords: CHANGED,
+  damage: (v) =>
+    v[STATE] < WRITER
+      ? `its state is ${v[STATE]}`
+      : v[WRITERS] < 0
+        ? `it counts ${v[WRITERS]} waiting writers`
+        : undefined,
   make: (r) => new RwLock(r),
 });
 
@@ -69,17 +56,12 @@ const RW_LOCK = defineSharedKind<RwLockConfig, RwLock>({
  * try { table[i] = v; } finally { g.release(); }
  * ```
  */
-export class RwLock extends SharedObjectBase<RwLockConfig> {
-  readonly #v: Int32Array;
-  readonly #changed: WaitWord<'RwLock.changed'>;
-
+export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
   constructor();
   /** @internal rebuilds over checked memory; use {@link RwLock.from}. */
-  constructor(reopen?: Reopen<RwLockConfig>);
-  constructor(reopen?: Reopen<RwLockConfig>) {
-    super(RW_LOCK, isReopen(reopen) ? reopen : {});
-    this.#v = new Int32Array(this.handle.sab, 0, BYTES / 4);
-    this.#changed = wordAt(this.#v, CHANGED);
+  constructor(reopen?: Reopen<NoConfig>);
+  constructor(reopen?: Reopen<NoConfig>) {
+    super(RW_LOCK, reopen);
   }
 
   /** The live RwLock for what arrived from another thread. */
@@ -89,17 +71,17 @@ export class RwLock extends SharedObjectBase<RwLockConfig> {
 
   /** Readers holding the lock now. */
   get readers(): number {
-    return Math.max(0, Atomics.load(this.#v, STATE));
+    return Math.max(0, Atomics.load(this.v, STATE));
   }
 
   /** Whether a writer holds the lock now. */
   get writeLocked(): boolean {
-    return Atomics.load(this.#v, STATE) === WRITER;
+    return Atomics.load(this.v, STATE) === WRITER;
   }
 
   // One attempt each (R1, R2); undefined means "not now".
   #enterRead = (): Guard | undefined => {
-    const v = this.#v;
+    const v = this.v;
     for (;;) {
       if (Atomics.load(v, WRITERS) > 0) return undefined;
       const s = Atomics.load(v, STATE);
@@ -109,19 +91,19 @@ export class RwLock extends SharedObjectBase<RwLockConfig> {
   };
 
   #enterWrite = (): Guard | undefined =>
-    Atomics.compareExchange(this.#v, STATE, 0, WRITER) === 0 ? new Guard(() => this.#leaveWrite()) : undefined;
+    Atomics.compareExchange(this.v, STATE, 0, WRITER) === 0 ? new Guard(() => this.#leaveWrite()) : undefined;
 
   #leaveRead(): void {
-    if (Atomics.sub(this.#v, STATE, 1) === 1) notifyAll(this.#changed); // R3: the last reader left
+    if (Atomics.sub(this.v, STATE, 1) === 1) notifyAll(this.word); // R3: the last reader left
   }
 
   #leaveWrite(): void {
-    Atomics.store(this.#v, STATE, 0);
-    notifyAll(this.#changed); // R3
+    Atomics.store(this.v, STATE, 0);
+    notifyAll(this.word); // R3
   }
 
   #stopWaitingToWrite(): void {
-    if (Atomics.sub(this.#v, WRITERS, 1) === 1) notifyAll(this.#changed); // R3, R4
+    if (Atomics.sub(this.v, WRITERS, 1) === 1) notifyAll(this.word); // R3, R4
   }
 
   /** Takes a read lock if no writer holds or waits for the lock; `undefined` otherwise. */
@@ -137,13 +119,13 @@ export class RwLock extends SharedObjectBase<RwLockConfig> {
   /** Waits for a read lock. Rejects with TimeoutError or AbortError without holding it. */
   async read(opts?: WaitOptions): Promise<Guard> {
     checkWaitOptions(opts);
-    return waitUntil(this.#changed, this.#enterRead, limitsOf(opts, 'RwLock.read'));
+    return waitUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.read'));
   }
 
   /** Blocking form of {@link read}, for worker threads. */
   readSync(opts?: WaitOptions): Guard {
     checkWaitOptions(opts);
-    return blockUntil(this.#changed, this.#enterRead, limitsOf(opts, 'RwLock.readSync'));
+    return blockUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.readSync'));
   }
 
   /** Waits for the write lock. Rejects with TimeoutError or AbortError without holding it. */
@@ -151,9 +133,9 @@ export class RwLock extends SharedObjectBase<RwLockConfig> {
     checkWaitOptions(opts);
     const fast = this.#enterWrite();
     if (fast) return fast;
-    Atomics.add(this.#v, WRITERS, 1); // R4
+    Atomics.add(this.v, WRITERS, 1); // R4
     try {
-      return await waitUntil(this.#changed, this.#enterWrite, limitsOf(opts, 'RwLock.write'));
+      return await waitUntil(this.word, this.#enterWrite, limitsOf(opts, 'RwLock.write'));
     } finally {
       this.#stopWaitingToWrite();
     }
@@ -164,9 +146,9 @@ export class RwLock extends SharedObjectBase<RwLockConfig> {
     checkWaitOptions(opts);
     const fast = this.#enterWrite();
     if (fast) return fast;
-    Atomics.add(this.#v, WRITERS, 1); // R4
+    Atomics.add(this.v, WRITERS, 1); // R4
     try {
-      return blockUntil(this.#changed, this.#enterWrite, limitsOf(opts, 'RwLock.writeSync'));
+      return blockUntil(this.word, this.#enterWrite, limitsOf(opts, 'RwLock.writeSync'));
     } finally {
       this.#stopWaitingToWrite();
     }

@@ -1,17 +1,7 @@
 import { InvalidArgumentError } from '../memory/errors.js';
-import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
-import { object } from '../memory/validate.js';
-import {
-  blockUntil,
-  checkWaitOptions,
-  limitsOf,
-  notifyAll,
-  type WaitOptions,
-  type WaitWord,
-  waitUntil,
-  WORD_SLOTS,
-  wordAt,
-} from '../memory/wait/index.js';
+import type { NoConfig, Reopen } from '../memory/shared-object.js';
+import { blockUntil, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
+import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
 import { WaitGroupNegativeError } from './errors.js';
 
 // Layout (Int32): 0 COUNT outstanding; 1..4 ZERO, the wait word (memory/wait/word.ts) waiters sleep on.
@@ -22,22 +12,15 @@ import { WaitGroupNegativeError } from './errors.js';
 // the waiters, who re-check COUNT.
 const COUNT = 0;
 const ZERO = 1;
-const BYTES = (ZERO + WORD_SLOTS) * 4;
 const MAX_COUNT = 0x7fffffff;
 
-/** A WaitGroup's handle carries no configuration. */
-type WaitGroupConfig = Record<string, never>;
-
-const WAIT_GROUP = defineSharedKind<WaitGroupConfig, WaitGroup>({
+const WAIT_GROUP = defineWordKind<NoConfig, WaitGroup>({
   name: 'WaitGroup',
   tag: 3,
   layout: 1,
-  checkConfig: (c) => (object(c, 'config'), {}),
-  bodyBytes: () => BYTES,
+  stateWords: ZERO,
   // COUNT is never negative (every change is a CAS from a checked value).
-  checkBody: (sab) => {
-    if (new Int32Array(sab, 0, 1)[COUNT] < 0) throw corrupt('WaitGroup', 'its count is negative');
-  },
+  damage: (v) => (v[COUNT] < 0 ? 'its count is negative' : undefined),
   make: (r) => new WaitGroup(r),
 });
 
@@ -53,17 +36,12 @@ const WAIT_GROUP = defineSharedKind<WaitGroupConfig, WaitGroup>({
  * await wg.wait({ timeout: 5000 });
  * ```
  */
-export class WaitGroup extends SharedObjectBase<WaitGroupConfig> {
-  readonly #v: Int32Array;
-  readonly #zeroWord: WaitWord<'WaitGroup.zero'>;
-
+export class WaitGroup extends WordObjectBase<NoConfig, 'WaitGroup.zero'> {
   constructor();
   /** @internal rebuilds over checked memory; use {@link WaitGroup.from}. */
-  constructor(reopen?: Reopen<WaitGroupConfig>);
-  constructor(reopen?: Reopen<WaitGroupConfig>) {
-    super(WAIT_GROUP, isReopen(reopen) ? reopen : {});
-    this.#v = new Int32Array(this.handle.sab, 0, BYTES / 4);
-    this.#zeroWord = wordAt(this.#v, ZERO);
+  constructor(reopen?: Reopen<NoConfig>);
+  constructor(reopen?: Reopen<NoConfig>) {
+    super(WAIT_GROUP, reopen);
   }
 
   /** The live WaitGroup for what arrived from another thread. */
@@ -73,7 +51,7 @@ export class WaitGroup extends SharedObjectBase<WaitGroupConfig> {
 
   /** Outstanding count. */
   get count(): number {
-    return Atomics.load(this.#v, COUNT);
+    return Atomics.load(this.v, COUNT);
   }
 
   /**
@@ -83,14 +61,14 @@ export class WaitGroup extends SharedObjectBase<WaitGroupConfig> {
   add(n = 1): void {
     if (!Number.isInteger(n) || Math.abs(n) > MAX_COUNT)
       throw new InvalidArgumentError(`WaitGroup.add needs an int32 integer, got ${String(n)}`);
-    const v = this.#v;
+    const v = this.v;
     for (;;) {
       const cur = Atomics.load(v, COUNT);
       const after = cur + n;
       if (after < 0) throw new WaitGroupNegativeError(`WaitGroup count would fall to ${after}`);
       if (after > MAX_COUNT) throw new InvalidArgumentError(`WaitGroup count would pass ${MAX_COUNT}`);
       if (Atomics.compareExchange(v, COUNT, cur, after) !== cur) continue;
-      if (after === 0 && n !== 0) notifyAll(this.#zeroWord);
+      if (after === 0 && n !== 0) notifyAll(this.word);
       return;
     }
   }
@@ -100,18 +78,18 @@ export class WaitGroup extends SharedObjectBase<WaitGroupConfig> {
     this.add(-1);
   }
 
-  #zero = (): true | undefined => (Atomics.load(this.#v, COUNT) === 0 ? true : undefined);
+  #zero = (): true | undefined => (Atomics.load(this.v, COUNT) === 0 ? true : undefined);
 
   /** Resolves when the count is zero. */
   async wait(opts?: WaitOptions): Promise<void> {
     checkWaitOptions(opts);
-    await waitUntil(this.#zeroWord, this.#zero, limitsOf(opts, 'WaitGroup.wait'));
+    await waitUntil(this.word, this.#zero, limitsOf(opts, 'WaitGroup.wait'));
   }
 
   /** Blocks (workers) until the count is zero. */
   waitSync(opts?: WaitOptions): void {
     checkWaitOptions(opts);
-    blockUntil(this.#zeroWord, this.#zero, limitsOf(opts, 'WaitGroup.waitSync'));
+    blockUntil(this.word, this.#zero, limitsOf(opts, 'WaitGroup.waitSync'));
   }
 }
 
