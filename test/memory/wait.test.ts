@@ -153,6 +153,10 @@ describe('waitUntil (async)', () => {
       );
       expect(short.every((r) => r.status === 'rejected')).toBe(true);
       expect(getEventListeners(ac.signal, 'abort').length).toBe(1);
+      // Once every wait on it has ended, the signal holds no listener of ours.
+      const idle = new AbortController();
+      await expect(waitUntil(v, 0, () => undefined, { signal: idle.signal, timeout: 1 })).rejects.toThrow(TimeoutError);
+      expect(getEventListeners(idle.signal, 'abort').length).toBe(0);
       ac.abort('all');
       for (const e of await Promise.all(waits)) expect(e).toBeInstanceOf(AbortError);
       await sleep(10);

@@ -1,33 +1,30 @@
-/** Abort signals as the wait module sees them: one listener per signal, and the error an abort gives. */
+/** Abort signals as the wait module sees them: a watch on the signal, and the error an abort gives. */
 import { AbortError } from '../errors.js';
+import { SignalWatcher, unwatchSignal, watchSignal } from '../signal-watch.js';
 
 /** The AbortError an aborted wait rejects with; `cause` is the signal's reason. */
 export function abortError(signal: AbortSignal): AbortError {
   return new AbortError('the operation was aborted', { cause: signal.reason });
 }
 
-// One 'abort' listener per signal, however many waits share it. A signal shared by many waits (one
-// per pool or per request, say) would otherwise collect a listener per pending wait, tripping Node's
-// MaxListenersExceededWarning past 10. The listener lives as long as the signal does.
-const abortWatchers = new WeakMap<AbortSignal, Set<() => void>>();
-
-/** Calls `fn` when `signal` aborts, until the returned function is called (one listener per signal). */
-export function watchAbort(signal: AbortSignal, fn: () => void): () => void {
-  let set = abortWatchers.get(signal);
-  if (!set) {
-    const fns = new Set<() => void>();
-    set = fns;
-    abortWatchers.set(signal, fns);
-    signal.addEventListener(
-      'abort',
-      () => {
-        for (const f of fns) f();
-        fns.clear();
-      },
-      { once: true },
-    );
+/** A watcher that calls one function (see signal-watch.ts). */
+class CallOnAbort extends SignalWatcher {
+  constructor(readonly fn: () => void) {
+    super();
   }
-  set.add(fn);
-  const watching = set;
-  return () => watching.delete(fn);
+
+  onAbort(): void {
+    this.fn();
+  }
+}
+
+/**
+ * Calls `fn` when `signal` aborts, until the returned function is called. However many waits share
+ * a signal it holds one 'abort' listener (signal-watch.ts), removed with its last watcher, so a
+ * shared signal neither trips Node's MaxListenersExceededWarning nor keeps listeners after them.
+ */
+export function watchAbort(signal: AbortSignal, fn: () => void): () => void {
+  const w = new CallOnAbort(fn);
+  watchSignal(signal, w);
+  return () => unwatchSignal(w);
 }
