@@ -167,12 +167,8 @@ export class Dispatcher implements Placer {
       return false;
     }
     this.#ringWritten++;
-    mem.times[mem.L.enq + s] = enqueued;
-    // claim C1: owner, generation, then the state; the record is visible only at publish (C2).
-    mem.setSlotOwner(s, -1); // no claimer yet (claim C9)
-    mem.nextSlotGen(s);
-    mem.setSlotState(s, SlotState.Queued);
-    this.#fill(s, priority, fnId, target, aux, extras, stored);
+    // No claimer yet (claim C9); the record is visible only at publish (C2).
+    this.#fill(s, -1, SlotState.Queued, enqueued, priority, fnId, target, aux, extras, stored);
     const ctl = mem.ctl;
     if ((ctl[PRIO_MASK] & (1 << priority)) === 0) Atomics.or(ctl, PRIO_MASK, 1 << priority);
     if (++this.#unpublished >= EARLY_PUBLISH) this.publish();
@@ -194,8 +190,15 @@ export class Dispatcher implements Placer {
     this.settler.ensureResultLoop(); // it keeps the process alive while anything waits, placed or not
   }
 
+  /**
+   * Takes slot `s` for a task, by ring (`Queued`, no owner) or by message (`Claimed` by its worker):
+   * claim C1, owner, generation, then the state; then what settling it needs, on this thread only.
+   */
   #fill(
     s: number,
+    owner: number,
+    state: SlotState,
+    enqueued: number,
     priority: number,
     fnId: number,
     target: Target,
@@ -203,7 +206,12 @@ export class Dispatcher implements Placer {
     extras: TaskExtras | undefined,
     input: unknown,
   ): void {
-    const slots = this.mem.slots;
+    const { mem } = this;
+    mem.times[mem.L.enq + s] = enqueued;
+    mem.setSlotOwner(s, owner);
+    mem.nextSlotGen(s);
+    mem.setSlotState(s, state);
+    const slots = mem.slots;
     slots.target[s] = target;
     slots.aux[s] = aux;
     slots.input[s] = input;
@@ -248,13 +256,10 @@ export class Dispatcher implements Placer {
     if (!best) return false;
     const s = mem.slots.alloc();
     const input = !extras?.transfer && isEncoded(stored) ? decodeEncoded(stored) : stored;
-    mem.times[mem.L.enq + s] = enqueued;
-    // claim C1, for a task claimed on the worker's behalf (it starts at C7).
-    mem.setSlotOwner(s, best.index);
-    mem.nextSlotGen(s);
-    mem.setSlotState(s, SlotState.Claimed);
-    // The input is kept (unless its buffers were transferred) to resend it if the worker dies first.
-    this.#fill(s, priority, fnId, target, aux, extras, extras?.transfer ? undefined : stored);
+    // Claimed on the worker's behalf (it starts at C7). The input is kept (unless its buffers were
+    // transferred) to resend it if the worker dies first.
+    const kept = extras?.transfer ? undefined : stored;
+    this.#fill(s, best.index, SlotState.Claimed, enqueued, priority, fnId, target, aux, extras, kept);
     mem.slots.direct[s] = 1;
     best.direct++;
     try {

@@ -33,28 +33,26 @@ export interface Settler {
   ensureResultLoop(): void;
 }
 
+/**
+ * A task as dispatch takes it, field by field (no object per task): its priority, its input as
+ * stored (see task-intake.ts), its function's id, who settles it, and when it was submitted.
+ */
+export type TaskToPlace = [
+  priority: number,
+  stored: unknown,
+  fnId: number,
+  target: Target,
+  aux: Aux,
+  extras: TaskExtras | undefined,
+  enqueued: number,
+];
+
 /** Dispatch as settlement and the lifecycle see it. */
 export interface Placer {
   /** Hands a task to the workers (a ring record or a message); false if there is no room now. */
-  place(
-    priority: number,
-    stored: unknown,
-    fnId: number,
-    target: Target,
-    aux: Aux,
-    extras: TaskExtras | undefined,
-    enqueued: number,
-  ): boolean;
+  place(...task: TaskToPlace): boolean;
   /** {@link place}, or back into the queue when there is no room. */
-  placeOrQueue(
-    priority: number,
-    stored: unknown,
-    fnId: number,
-    target: Target,
-    aux: Aux,
-    extras: TaskExtras | undefined,
-    enqueued: number,
-  ): void;
+  placeOrQueue(...task: TaskToPlace): void;
   /** Moves queued tasks into the rings and publishes them (after results freed room). */
   refill(): void;
   /** Posts a message to a worker and raises its MAIL flag. */
