@@ -6,13 +6,18 @@
  *  - one `node` process reading stdin (`bench/cli-single.ts`),
  *  - GNU parallel `--pipe -N 1000 -j <threads> --keep-order`, a `node` per block of lines
  *    (skipped when `parallel` is not installed: `apt-get install -y parallel`),
- *  - `skein run --fn parse,enrich,pack` with `--workers <threads>`.
+ *  - `skein run --fn parse,enrich,pack --stages-via pipeline` with `--workers <threads>` (the three
+ *    `--fn` as a flow Pipeline's stages, fused in the workers), so the Pipeline's cost shows against
+ *    the default path in the same run,
+ *  - `skein run --fn parse,enrich,pack` with `--workers <threads>` (one pool task per batch runs the
+ *    three in turn: the default).
  *
  * ```sh
  * npm run bench:cli                             # node dist/bench/cli.js
  * node dist/bench/cli.js --lines 20000 --threads 2 --rounds 1
  * ```
- * With `--rounds N` every contender runs N times, interleaved, and the best wall time counts.
+ * With `--rounds N` every contender runs N times, interleaved; the best wall time counts and the
+ * spread (slowest / best) is printed beside it. The load average before and after is printed too.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -84,13 +89,13 @@ if (await hasParallel()) {
     args: ['--pipe', '-N', '1000', '-j', String(THREADS), '--keep-order', process.execPath, single, records],
   });
 } else console.error('GNU parallel not found (apt-get install -y parallel): skipped');
-contenders.push({
-  name: `skein run --workers ${THREADS}`,
-  cmd: process.execPath,
-  args: [skein, 'run', records, '--fn', 'parse,enrich,pack', '--workers', String(THREADS), '--no-progress'],
-});
+const skeinArgs = [skein, 'run', records, '--fn', 'parse,enrich,pack', '--workers', String(THREADS), '--no-progress'];
+contenders.push({ name: `skein run --workers ${THREADS} --stages-via pipeline`, cmd: process.execPath, args: [...skeinArgs, '--stages-via', 'pipeline'] });
+contenders.push({ name: `skein run --workers ${THREADS}`, cmd: process.execPath, args: skeinArgs });
 
+const load0 = os.loadavg()[0];
 const best = new Map<string, number>();
+const worst = new Map<string, number>();
 for (let r = 0; r < ROUNDS; r++) {
   for (const c of contenders) {
     const out = join(dir, 'out.jsonl');
@@ -98,6 +103,7 @@ for (let r = 0; r < ROUNDS; r++) {
     const n = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').length;
     if (n !== LINES) throw new Error(`${c.name} wrote ${n} lines, expected ${LINES}`);
     best.set(c.name, Math.min(best.get(c.name) ?? Infinity, ms));
+    worst.set(c.name, Math.max(worst.get(c.name) ?? 0, ms));
   }
 }
 rmSync(dir, { recursive: true, force: true });
@@ -105,12 +111,17 @@ rmSync(dir, { recursive: true, force: true });
 const one = best.get(contenders[0].name)!;
 const par = [...best.keys()].find((k) => k.startsWith('GNU'));
 const sk = best.get(contenders[contenders.length - 1].name)!;
-console.log(`\n${LINES} lines, ${THREADS} threads, Node ${process.versions.node}, ${os.cpus()[0]?.model ?? ''}, ${ROUNDS} round(s)\n`);
-console.log('| contender | wall s | lines/s | skein is |');
-console.log('|---|---:|---:|---:|');
+const cores = os.availableParallelism();
+console.log(
+  `\n${LINES} lines, ${THREADS} threads, Node ${process.versions.node}, ${cores} cores ${os.cpus()[0]?.model ?? ''}, ` +
+    `${ROUNDS} round(s), load average ${load0.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after\n`,
+);
+console.log('| contender | best wall s | spread | lines/s | skein run is |');
+console.log('|---|---:|---:|---:|---:|');
 for (const [name, ms] of best) {
   const ratio = name === contenders[contenders.length - 1].name ? '' : `${(ms / sk).toFixed(2)}x faster`;
-  console.log(`| ${name} | ${(ms / 1000).toFixed(2)} | ${Math.round(LINES / (ms / 1000))} | ${ratio} |`);
+  const spread = `${(worst.get(name)! / ms).toFixed(2)}x`;
+  console.log(`| ${name} | ${(ms / 1000).toFixed(2)} | ${spread} | ${Math.round(LINES / (ms / 1000))} | ${ratio} |`);
 }
 console.log(
   `\ntargets: >= 1.6x one process (${(one / sk).toFixed(2)}x)` +

@@ -86,6 +86,8 @@ export function program(): Command {
     .option('--resume', 'continue a stopped run: skip the lines its job log lists')
     .option('--joblog <file>', 'job log path (default: OUTPUT.joblog when --output is a file)')
     .option('--no-progress', 'never draw the progress bar')
+    // For the bench: several --fn as a flow Pipeline's stages instead of in one pool task per batch.
+    .addOption(new Option('--stages-via <how>').choices(['pipeline', 'pool']).hideHelp())
     .addHelpText('after', RUN_HELP)
     .action(async (module: string, o: Record<string, unknown>) => {
       const cfg: RunConfig = {
@@ -103,6 +105,7 @@ export function program(): Command {
         ordered: o.ordered === true,
         failFast: o.failFast === true,
         progress: o.progress === false ? false : undefined,
+        stagesVia: o.stagesVia as 'pipeline' | 'pool' | undefined,
       };
       // Each command loads its own code only when it runs (start-up time is part of every `skein run`).
       const { runBatch } = await import('./run.js');

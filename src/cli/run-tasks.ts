@@ -1,9 +1,11 @@
 /**
  * How `skein run` runs a batch on its pool: one pool task per batch through run-worker.ts's default
- * export (one `--fn`, or any with `--timeout`), or a flow `Pipeline` whose stages are the `--fn`
- * names (fused into one chain task per batch on the pool); then per-line retries of the lines that
- * failed, and the `--rate` pace. The resilience and flow layers are loaded only when used, so a plain
- * run starts with the pool alone.
+ * export, which runs every `--fn` stage in turn; or, with `--stages-via pipeline`, a flow `Pipeline`
+ * whose stages are the `--fn` names (fused into one chain task per batch on the pool). The pool path
+ * is the default because it measured faster (bench/cli.ts runs both; bench/RESULTS.md): the
+ * Pipeline's modules cost start-up time in the main thread and in every worker. Then per-line
+ * retries of the lines that failed, and the `--rate` pace. The resilience and flow layers are loaded
+ * only when used, so a plain run starts with the pool alone.
  */
 import type { WorkerPool } from '../pool/index.js';
 import { type LineBatch, lineOf } from './jsonl-reader.js';
@@ -26,6 +28,12 @@ export interface RunTasks {
 
 export interface TaskOptions {
   fns: string[];
+  /**
+   * How several `--fn` stages run: 'pool' (default), one pool task per batch running them in turn;
+   * 'pipeline', a flow Pipeline's stages fused in the workers (not with --timeout: a line's time
+   * limit is the pool's task timeout, which replaces a stuck worker).
+   */
+  stagesVia?: 'pipeline' | 'pool';
   retries: number;
   timeout: number | undefined;
   rate: number | undefined;
@@ -60,7 +68,7 @@ function oneLine(r: BatchResult): LineResult {
 export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunTasks> {
   const submitOpts = o.timeout ? { timeout: o.timeout } : undefined;
   let once: (text: string) => Promise<BatchResult> = (text) => pool.submit<BatchResult>(text, submitOpts);
-  if (o.fns.length > 1 && !o.timeout) {
+  if (o.fns.length > 1 && !o.timeout && o.stagesVia === 'pipeline') {
     // The pipeline runs one try per batch: a line's failure is kept in the batch's result (a stage
     // sees its lines one by one), so a stage as a whole fails only when its worker does. Order is
     // kept by run.ts, across batches.

@@ -5,8 +5,8 @@
  * most `window` lines are out at once, and results are written as they finish (or in input order
  * with --ordered), so memory stays flat whatever the input's length.
  *
- * Several `--fn` names run as the stages of a flow `Pipeline` on the pool (fused in the workers);
- * with `--timeout` each line is one pool task bounded by the pool's task timeout instead.
+ * Several `--fn` names run in turn inside the batch's task (run-tasks.ts says why not through a
+ * flow `Pipeline` by default; `--stages-via pipeline` runs them as one).
  */
 import { FixedWorkerPool } from '../pool/index.js';
 import { BatchWriter, type ErrorRecord } from './batch-writer.js';
@@ -17,10 +17,10 @@ import { type FileOptions, openFiles } from './run-files.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { LineFailure, RunWorkerData } from './run-worker.js';
 import { checkTaskModule } from './task-functions.js';
-import { type RunTasks, type Settled, startTasks } from './run-tasks.js';
+import { type RunTasks, type Settled, startTasks, type TaskOptions } from './run-tasks.js';
 
 /** `skein run`'s options, parsed and checked (main.ts parses the command line). */
-export interface RunConfig extends FileOptions {
+export interface RunConfig extends FileOptions, Pick<TaskOptions, 'stagesVia'> {
   module: string;
   fns: string[];
   workers: number;

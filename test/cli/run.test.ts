@@ -47,7 +47,7 @@ describe('skein run', () => {
     ]);
   });
 
-  it('keeps every line number exact across thousands of lines in many batches (blank, CRLF, malformed, failing)', async () => {
+  it.each(['pool', 'pipeline'])('keeps every line number exact across thousands of lines in many batches (blank, CRLF, malformed, failing), stages via %s', async (via) => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
     const errors = join(dir, 'e.jsonl');
@@ -59,7 +59,7 @@ describe('skein run', () => {
       else text += `${JSON.stringify({ n: i, fail: i % 13 === 0 })}${i % 3 ? '\n' : '\r\n'}`;
     }
     writeFileSync(input, text);
-    const r = await skein(['run', RECORDS, '--fn', 'maybeFail,double', '--ordered', '-i', input, '-e', errors, '-w', '2']);
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail,double', '--ordered', '-i', input, '-e', errors, '-w', '2', '--stages-via', via]);
     expect(r.code).toBe(1);
     const good = range(1, N).filter((i) => i % 7 !== 0 && i % 11 !== 0 && i % 13 !== 0);
     expect((lines(r.stdout) as N[]).map((x) => x.n)).toEqual(good.map((i) => i * 2));
