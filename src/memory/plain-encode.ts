@@ -213,8 +213,9 @@ function shared(v: object, depth: number): void {
   }
   if (ArrayBuffer.isView(v)) {
     const code = viewCodes.get(Object.getPrototypeOf(v) as object);
-    if (code === undefined || !(v.buffer instanceof SharedArrayBuffer)) throw declined; // copied: general codec
-    visit(v); // a view met twice would arrive as two: the general codec keeps it one
+    // A view over unshared memory is copied: the general codec. One met twice arrives as two views
+    // over the same memory, as on the general path (not `visit`ed).
+    if (code === undefined || !(v.buffer instanceof SharedArrayBuffer)) throw declined;
     room(2);
     out[pos++] = F.T_VIEW;
     out[pos++] = code;
@@ -315,9 +316,27 @@ export function plainBuffer(): Uint8Array {
   return out;
 }
 
+/**
+ * Copies of more than 64 bytes are carved from a shared slab (as Buffer.allocUnsafe does from its
+ * pool): V8 keeps typed arrays up to 64 bytes in the heap, and gives a bigger one a buffer of its
+ * own outside it, about 0.5 us each. A slab lives while any copy in it does: 8 KiB, Node's pool size.
+ */
+const SLAB = 8192;
+const SLAB_MAX = 1024;
+let slab = new Uint8Array(SLAB);
+let slabAt = 0;
+
 /** A copy of the last walk's `n` bytes, for a caller that keeps them. */
 export function plainCopy(n: number): Uint8Array {
-  return outBytes.slice(0, n);
+  if (n <= 64 || n > SLAB_MAX) return outBytes.slice(0, n);
+  if (slabAt + n > SLAB) {
+    slab = new Uint8Array(SLAB);
+    slabAt = 0;
+  }
+  const copy = slab.subarray(slabAt, slabAt + n);
+  copy.set(outBytes.subarray(0, n));
+  slabAt = (slabAt + n + 7) & ~7;
+  return copy;
 }
 
 /** The same bytes as Int32 words (the buffer starts 8-aligned: allocUnsafeSlow is not pooled). */

@@ -115,19 +115,37 @@ describe('codec: the plain codec carries shared memory (tag PlainShared)', () =>
     );
   });
 
+  it('encodings kept while many more are made stay intact, whatever their size (copies share a slab)', () => {
+    const sem = new Semaphore(1);
+    const sizes = [0, 10, 60, 100, 500, 1000, 3000];
+    const kept = Array.from({ length: 600 }, (_, i) => {
+      const value = { i, sem, s: 'x'.repeat(sizes[i % sizes.length]) };
+      return { value, e: encode(value) };
+    });
+    for (const { value, e } of kept) {
+      expect(e.tag).toBe(Tag.PlainShared);
+      expect(decode(e.tag, e.bytes as Uint8Array, e.sabs)).toEqual(value);
+    }
+  });
+
   it('declines, to v8.serialize, what it cannot carry exactly', () => {
     const sab = new SharedArrayBuffer(16);
     const i32 = new Int32Array(sab);
     for (const v of [
       { sab, copy: new Int32Array(4) }, // a view over unshared memory is a copy
       { sab, when: new Date(5) },
-      { i32, again: i32 }, // one view met twice
     ]) {
       expect(encode(v).tag).toBe(Tag.V8Shared);
     }
     const back = across({ sab, copy: new Int32Array([1, 2]) });
     expect(back.sab).toBe(sab);
     expect(back.copy).toStrictEqual(new Int32Array([1, 2]));
+    // One view met twice arrives as two views over the same memory, on either path.
+    for (const v of [{ i32, again: i32 }, { i32, again: i32, when: new Date(5) }]) {
+      const twice = across(v);
+      expect(twice.i32).not.toBe(twice.again);
+      expect([twice.again.buffer, twice.again.byteOffset, twice.again.length]).toEqual([sab, 0, 4]);
+    }
   });
 
   it('an unknown kind arrives as its clone; a forged one is a named error, as on the general path', () => {
