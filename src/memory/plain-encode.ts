@@ -247,6 +247,7 @@ function sharedObject(h: SharedHandle, depth: number): void {
     return;
   }
   const start = pos;
+  const listed = (sabsOut as SharedArrayBuffer[]).length;
   str(h.kind);
   str(h.id);
   room(4);
@@ -254,6 +255,8 @@ function sharedObject(h: SharedHandle, depth: number): void {
   pos += 4;
   value(h.config, depth + 1);
   out.writeUInt32LE(pos - lenAt - 4, lenAt);
+  // A config that holds shared memory wrote indexes into this value's own list: not reusable.
+  if ((sabsOut as SharedArrayBuffer[]).length !== listed) return;
   handleBytes.set(h, Uint8Array.prototype.slice.call(out, start, pos)); // a copy (Buffer#slice is a view)
 }
 

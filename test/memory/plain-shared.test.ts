@@ -158,6 +158,17 @@ describe('codec: the plain codec carries shared memory (tag PlainShared)', () =>
     expect(() => across({ forged })).toThrow(InvalidArgumentError);
   });
 
+  it('a handle whose config holds shared memory is written afresh each time (its indexes are per value)', () => {
+    const cfgSab = new SharedArrayBuffer(8);
+    const clone = { handle: { kind: 'NoSuchKind', id: newSharedId(), sab: new SharedArrayBuffer(8), config: { buf: cfgSab } } };
+    const other = new SharedArrayBuffer(8);
+    expect(across({ h: clone }).h.handle.config.buf).toBe(cfgSab); // h.sab is #0, cfgSab #1
+    const back = across({ other, h: clone }); // other is #0 now, h.sab #1, cfgSab #2
+    expect(back.other).toBe(other);
+    expect(back.h.handle.sab).toBe(clone.handle.sab);
+    expect(back.h.handle.config.buf).toBe(cfgSab);
+  });
+
   it('bytes naming a buffer that did not come with them are CorruptMemoryError', () => {
     const e = encode({ a: new SharedArrayBuffer(4), b: new Semaphore(1) });
     const bytes = (e.bytes as Uint8Array).slice();
