@@ -4,6 +4,7 @@
  * {@link encodePlainShared} also takes shared memory (buffers, views over them, shared objects),
  * listing the buffers beside the bytes.
  */
+import { copyBytes } from './byte-slab.js';
 import { isSharedObjectClone, type SharedHandle } from './handle.js';
 import * as F from './plain-format.js';
 
@@ -319,27 +320,9 @@ export function plainBuffer(): Uint8Array {
   return out;
 }
 
-/**
- * Copies of more than 64 bytes are carved from a shared slab (as Buffer.allocUnsafe does from its
- * pool): V8 keeps typed arrays up to 64 bytes in the heap, and gives a bigger one a buffer of its
- * own outside it, about 0.5 us each. A slab lives while any copy in it does: 8 KiB, Node's pool size.
- */
-const SLAB = 8192;
-const SLAB_MAX = 1024;
-let slab = new Uint8Array(SLAB);
-let slabAt = 0;
-
 /** A copy of the last walk's `n` bytes, for a caller that keeps them. */
 export function plainCopy(n: number): Uint8Array {
-  if (n <= 64 || n > SLAB_MAX) return outBytes.slice(0, n);
-  if (slabAt + n > SLAB) {
-    slab = new Uint8Array(SLAB);
-    slabAt = 0;
-  }
-  const copy = slab.subarray(slabAt, slabAt + n);
-  copy.set(outBytes.subarray(0, n));
-  slabAt = (slabAt + n + 7) & ~7;
-  return copy;
+  return copyBytes(outBytes, n);
 }
 
 /** The same bytes as Int32 words (the buffer starts 8-aligned: allocUnsafeSlow is not pooled). */
