@@ -16,6 +16,7 @@ import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import { Fifo } from './fifo.js';
+import { RunOutput, SKIP } from './run-output.js';
 import { DROPPED, type Outcome, type Segment } from './segment.js';
 import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';
@@ -46,7 +47,6 @@ export interface RunShape {
   signal?: AbortSignal;
 }
 
-const SKIP: unique symbol = Symbol('skip');
 type Source = Iterator<unknown> | AsyncIterator<unknown>;
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -70,10 +70,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   /** Aborts every in-flight try when the run stops (each task watching it costs O(1): memory/signal-watch.ts). */
   readonly #ctl = new AbortController();
   readonly #inflight = new Set<Promise<void>>();
-  readonly #out = new Fifo<O>();
-  readonly #finished = new Map<number, unknown>();
+  readonly #out: RunOutput<O>;
   readonly #wake = (): void => this.#pump();
-  #nextSeq = 0;
   #pulled = 0;
   #released = 0;
   #pulling = false;
@@ -92,6 +90,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
     this.#src = openSource(source);
+    this.#out = new RunOutput<O>(shape.ordered, () => this.#release());
     this.#segs = shape.segments.map((seg) => ({
       seg,
       queue: new Fifo<Item>(),
@@ -115,8 +114,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
       this.#pump();
     }
     for (;;) {
-      if (this.#out.length > 0) {
-        const value = this.#out.shift();
+      if (this.#out.ready > 0) {
+        const value = this.#out.take();
         this.#release();
         this.#x.stats.outputs++;
         this.#pump();
@@ -160,7 +159,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   }
 
   #ended(): boolean {
-    if (!this.#srcDone || this.#pulling || this.#inflight.size > 0 || this.#finished.size > 0) return false;
+    if (!this.#srcDone || this.#pulling || this.#inflight.size > 0 || this.#out.waiting) return false;
     for (const s of this.#segs) if (s.queue.length > 0 || s.blocked.length > 0) return false;
     return true;
   }
@@ -365,18 +364,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   }
 
   #emit(item: Item, v: unknown): void {
-    if (!this.#x.ordered) {
-      if (v === SKIP) this.#release();
-      else this.#out.push(v as O);
-    } else {
-      this.#finished.set(item.seq, v);
-      while (this.#finished.has(this.#nextSeq)) {
-        const w = this.#finished.get(this.#nextSeq);
-        this.#finished.delete(this.#nextSeq++);
-        if (w === SKIP) this.#release();
-        else this.#out.push(w as O);
-      }
-    }
+    this.#out.emit(item.seq, v);
     this.#wakeConsumer();
   }
 
