@@ -38,8 +38,9 @@ export interface PipelineOptions {
  * **Quick items travel in batches.** Once a segment's stages' run times are known (from the shared
  * histograms), items that take little time go to a worker several at a time, as one task lasting a
  * few milliseconds, so the main thread's work and the wake-ups per item shrink; each item keeps its
- * own slot of the stage's concurrency, its own policies and its own outcome. Slow items (and all of
- * them until their cost is known) go one per task. If a worker dies during a batch, only the item
+ * own slot of the stage's concurrency, its own policies and its own outcome. A batch's items run one
+ * after another in its worker, so the cost measured includes any awaiting: slow items, I/O waits
+ * included (and all items until their cost is known), go one per task. If a worker dies during a batch, only the item
  * it was running fails with WorkerCrashedError; the batch's other items run again alone, so a stage
  * function may run twice for an input whose output died with the worker (as recomputed partitions do
  * in Spark), but the input still ends once.

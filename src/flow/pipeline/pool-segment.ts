@@ -48,12 +48,13 @@ export class PoolSegment extends Segment {
   readonly #words: Int32Array;
   readonly #p0: number;
   readonly #timeouts: number[];
-  /** Chain tasks sent with the spec before every worker had it (a worker asks by ChainSpecMissingError). */
+  /** Generation of the last item submitted (P1): each item's progress word carries its own. */
   #gen = 0;
   /** The segment's stages' run-time histograms (recorded by the workers' runners). */
   readonly #hists: SharedHistogram[];
   /** Worker ms per item through the whole segment, from those histograms; 0 = none measured yet. */
   #itemMs = 0;
+  /** Calls since the estimate was last read from the histograms (every 32nd reads them again). */
   #sinceEstimate = 31;
   /** Chain tasks of this segment submitted and not yet settled (over all runs). */
   #tasksOut = 0;
