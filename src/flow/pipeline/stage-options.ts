@@ -38,7 +38,8 @@ export type StageLimiter = TokenBucket | LeakyBucket | SlidingWindowLimiter;
 export interface StageOptions {
   /**
    * Most items in this stage at once. Default: 32 x cores for a pool stage (quick items travel to the
-   * workers in batches, and a batch needs slots for each of its items), cores for a run stage.
+   * workers in batches, and a batch needs slots for each of its items), cores for a run stage. A
+   * stage holds up to `concurrency + buffer` items: set it lower for large items (images, files).
    */
   concurrency?: number;
   /** Items that may wait in front of this stage. Default: its concurrency. */
