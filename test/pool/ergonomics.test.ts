@@ -11,20 +11,13 @@ import {
   WorkerPool,
   WorkerSetupError,
 } from 'skein';
-import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { rejection, sharedCounters, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { rejection, sharedCounters, sleep, TASKS, trackPools, until, within } from '../fixtures/pool-helpers.js';
 
 const fixture = (name: string): URL => new URL(`../fixtures/${name}`, import.meta.url);
 const LIFE = fixture('pool-life.mjs');
 
-const pools: WorkerPool[] = [];
-function track<P extends WorkerPool>(p: P): P {
-  pools.push(p);
-  return p;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => within(p.close({ force: true }), 5000, 'close')));
-});
+const track = trackPools();
 
 describe('pool.proxy', () => {
   it('has a method per exported function, typed from the module', async () => {

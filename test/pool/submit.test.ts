@@ -10,19 +10,12 @@ import {
   WorkerModuleError,
   WorkerPool,
 } from 'skein';
-import { afterEach, describe, expect, it } from 'vitest';
-import { rejection, sleep, TASKS, within } from '../fixtures/pool-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { rejection, sleep, TASKS, trackPools, within } from '../fixtures/pool-helpers.js';
 
 const fixture = (name: string): URL => new URL(`../fixtures/${name}`, import.meta.url);
 
-const pools: WorkerPool[] = [];
-function track<P extends WorkerPool>(p: P): P {
-  pools.push(p);
-  return p;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => within(p.close({ force: true }), 5000, 'close')));
-});
+const track = trackPools();
 
 /** Node runs `.ts` files by itself when it strips types (22.18+, or 22.6+ with a flag). */
 const stripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
