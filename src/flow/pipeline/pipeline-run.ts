@@ -17,7 +17,7 @@ import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '..
 import type { PipelineStats } from './pipeline-stats.js';
 import { Fifo } from './fifo.js';
 import { RunOutput, SKIP } from './run-output.js';
-import { DROPPED, type Outcome, type Segment } from './segment.js';
+import { DROPPED, failure, type Outcome, type Segment } from './segment.js';
 import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';
 
@@ -301,10 +301,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     };
     const p: Promise<void> = st.seg.execBatch(items.map((it) => it.value), tickets, signal).then(settle, (error: unknown) =>
       settle(
-        items.map((it): Outcome => {
-          const start = st.seg.start;
-          return { ok: false, value: it.value, stage: start, error, hasValue: true, from: start, input: it.value };
-        }),
+        items.map((it) => failure(error, st.seg.start, it.value, st.seg.start)),
       ),
     );
     this.#inflight.add(p);
