@@ -90,8 +90,13 @@ export const CLW = 256;
 export const HELD = 1;
 export const CLOSED = 2;
 export const CUT = 4;
-/** How long a stream's sender may stand still (HELD, TAIL unchanged, ring empty) before it is cut. */
-export const STREAM_STALL_MS = 1000;
+/**
+ * How long a sender holding PLOCK may stand still (HELD, TAIL unchanged, ring empty) before it is
+ * cut. Far above a scheduling stall: a live sender taken for dead that then resumes in the middle of
+ * a write would write into space another producer has taken since (CorruptMemoryError). Seen once
+ * at 1000 ms, in CI on 2 cores under the full suite (test/stress/channel-stress.test.ts).
+ */
+export const STREAM_STALL_MS = 2000;
 
 export const FIRST = 1;
 export const LAST = 2;

@@ -101,7 +101,9 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
  * Dead peers (byte-ring.ts invariants 4, 5): every timed or abortable wait settles by its limit.
  * A sender terminated while it holds the producer lock (while copying a message, or streaming one
  * larger than the ring) is cut by a waiting thread once it has stood still for STREAM_STALL_MS with
- * the ring empty, and its part is dropped. Limits: a receiver terminated in the middle of a stream
+ * the ring empty, and its part is dropped (a live sender descheduled that long would be taken for
+ * dead too, and could corrupt the ring when it resumes: the limit is set far above such stalls).
+ * Limits: a receiver terminated in the middle of a stream
  * leaves the consumer side blocked (waits time out), and a receiver that times out in the middle
  * keeps the consumer lock until its thread receives again. Shared objects travel beside the bytes on a BroadcastChannel; a thread
  * that rebuilt the channel only after such a message was sent gets its buffers from the sending
