@@ -31,7 +31,7 @@ import {
 } from 'cockatiel';
 import OpossumBreaker from 'opossum';
 import { CircuitBreaker, compose, now, RetryPolicy, Timeout, TokenBucket } from '../src/internal.js';
-import { BreakerMemory } from '../src/resilience/circuit-breaker-state.js';
+import { BreakerMemory } from '../src/internal.js';
 
 type Hammer = 'execute' | 'check' | 'bucket';
 interface HammerJob {

@@ -181,5 +181,6 @@ export type {
 import { setWorkerPreload } from './pool/main/index.js';
 
 // Pool workers import this module first, so every shared kind is registered there and shared
-// objects in task inputs arrive as live objects.
-setWorkerPreload(import.meta.url);
+// objects in task inputs arrive as live objects. (Spelled as a URL beside this file, not
+// `import.meta.url`, so the bundler can rebase it when this code lands in a shared chunk.)
+setWorkerPreload(new URL('./index.js', import.meta.url).href);
