@@ -5,6 +5,7 @@
  */
 import { errorToRecord, registerBuiltinTask, taskFunction, type TaskContext } from '../../pool/index.js';
 import { ChainSpecMissingError } from '../errors.js';
+import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
 import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
 import { ChainRunner, type StageContext, type StageFunction } from './chain-runner.js';
 
@@ -43,9 +44,11 @@ registerBuiltinTask(CHAIN_FN, (input, ctx) => {
 // Items run one after another; a synchronous chain costs no promise per item. An abort stops the
 // batch: the items not yet run are taken over by the main thread (P4) with the rest.
 registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
-  const batch = input as ChainBatch;
+  const batch = isFrame(input) ? decodeBatchFrame(input) : (input as ChainBatch);
   const runner = runnerFor(batch.id, batch.s);
   const out: ChainItemResult[] = [];
+  // The answer goes back as a frame too, unless an output holds shared memory.
+  const answer = (): unknown => encodeResultsFrame(out) ?? out;
   const from = (i: number): unknown => {
     for (; i < batch.b.length; i++) {
       if ((ctx as TaskContext).signal.aborted) throw (ctx as TaskContext).signal.reason;
@@ -72,7 +75,7 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
       }
       out.push([1, r]);
     }
-    return out;
+    return answer();
   };
   return from(0);
 });

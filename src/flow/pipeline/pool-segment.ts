@@ -22,6 +22,7 @@ import { type ErrorRecord, recordToError, registerErrorClass, type WorkerPool } 
 import { ChainAbandonedError, ChainSpecMissingError, ChainStageError } from '../errors.js';
 import * as resilienceErrors from '../../resilience/errors.js';
 import { Semaphore } from '../../sync/semaphore.js';
+import { decodeResultsFrame, encodeBatchFrame, isFrame } from './batch-frame.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import { failure, type Outcome, Segment } from './segment.js';
 import type { StageDef } from './stage-options.js';
@@ -176,7 +177,10 @@ export class PoolSegment extends Segment {
     try {
       for (;;) {
         try {
-          const res = (await this.#pool.submit(batch, opts)) as ChainItemResult[];
+          // As bytes (batch-frame.ts) unless the spec must ride along or a value holds shared memory.
+          const input = batch.s ? batch : (encodeBatchFrame(batch.b, batch.e, batch.id) ?? batch);
+          const answer = (await this.#pool.submit(input, opts)) as ChainItemResult[] | Uint8Array;
+          const res = isFrame(answer) ? decodeResultsFrame(answer) : answer;
           return res.map(([ok, v], i): Outcome =>
             ok === 1
               ? { ok: true, value: v, stage: -1, error: undefined, hasValue: false, from, input: values[i] }

@@ -1,0 +1,224 @@
+/**
+ * A chain batch (chain.ts) and its results as one byte frame, so a batch of quick items crosses
+ * the ring as bytes the pool copies as they are (codec tag Bytes) instead of one `v8.serialize` of
+ * an object graph. Each item's value keeps its own codec tag: a string is written as UTF-8 straight
+ * into the frame, a plain object or array through the plain codec, a Buffer or Uint8Array as its
+ * bytes, anything else through the general codec (codec.ts `encodeTransient`). A value holding
+ * shared memory (a shared object, a SharedArrayBuffer) cannot ride in bytes: the encoders return
+ * null and the caller sends the object form, whose buffers travel beside it.
+ *
+ * Layout (little-endian):
+ *
+ *   batch    u8 BATCH, u32 e, u32 n, u16 id length, id (UTF-8), then n items:
+ *              u32 k, u32 t, u32 g, value
+ *   results  u8 RESULTS, u32 n, then n items: u8 ok (1 output, 0 error record), value
+ *   value    u8 codec tag, then: nothing (undefined, null, booleans), i32 (Int32), f64 (Float64),
+ *            or u32 length and that many bytes (every other tag)
+ *
+ * Decoding copies every value out of the frame (a Buffer output is a Buffer of its own), and a
+ * frame that is cut short or names a tag no encoder writes throws CorruptMemoryError.
+ */
+import { decode, encodeTransient, newEncoded, payloadLength, Tag } from '../../memory/codec.js';
+import { CorruptMemoryError } from '../../memory/errors.js';
+import type { FastBuffer } from '../../memory/plain-format.js';
+import type { ChainBatch, ChainItem, ChainItemResult } from './chain.js';
+
+const BATCH = 0xb1;
+const RESULTS = 0xb2;
+
+/** Grows as needed and is reused: each frame is copied out of it once complete. */
+let scratch = Buffer.allocUnsafe(1 << 14) as FastBuffer;
+let pos = 0;
+const enc = newEncoded();
+
+function room(n: number): void {
+  if (pos + n <= scratch.length) return;
+  const next = Buffer.allocUnsafe(Math.max(scratch.length * 2, pos + n)) as FastBuffer;
+  scratch.copy(next, 0, 0, pos);
+  scratch = next;
+}
+
+function u8(v: number): void {
+  room(1);
+  scratch[pos++] = v;
+}
+
+function u32(v: number): void {
+  room(4);
+  scratch.writeUInt32LE(v >>> 0, pos);
+  pos += 4;
+}
+
+/** Writes one value; false when it holds shared memory (no frame can carry it). */
+function value(v: unknown): boolean {
+  if (typeof v === 'string' && (v as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    room(5 + v.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
+    scratch[pos] = Tag.String;
+    const n = scratch.utf8Write(v, pos + 5, scratch.length - pos - 5);
+    scratch.writeUInt32LE(n, pos + 1);
+    pos += 5 + n;
+    return true;
+  }
+  const e = encodeTransient(v, enc);
+  if (e.sabs) return false;
+  u8(e.tag);
+  if (e.tag === Tag.Int32) {
+    room(4);
+    scratch.writeInt32LE(e.num, pos);
+    pos += 4;
+  } else if (e.tag === Tag.Float64) {
+    room(8);
+    scratch.writeDoubleLE(e.num, pos);
+    pos += 8;
+  } else if (e.tag > Tag.False) {
+    const n = payloadLength(e);
+    u32(n);
+    room(n);
+    if (n > 0) scratch.set((e.bytes as Uint8Array).subarray(0, n), pos);
+    pos += n;
+  }
+  return true;
+}
+
+function done(): Uint8Array {
+  const out = new Uint8Array(pos);
+  out.set(scratch.subarray(0, pos));
+  return out;
+}
+
+/** The batch as a frame, or null if some value holds shared memory. */
+export function encodeBatchFrame(items: readonly ChainItem[], e: number, id: string): Uint8Array | null {
+  pos = 0;
+  u8(BATCH);
+  u32(e);
+  u32(items.length);
+  const idBytes = Buffer.from(id, 'utf8');
+  room(2 + idBytes.length);
+  scratch.writeUInt16LE(idBytes.length, pos);
+  scratch.set(idBytes, pos + 2);
+  pos += 2 + idBytes.length;
+  for (const it of items) {
+    u32(it.k);
+    u32(it.t);
+    u32(it.g);
+    if (!value(it.v)) return null;
+  }
+  return done();
+}
+
+/** The results as a frame, or null if some output holds shared memory. */
+export function encodeResultsFrame(results: readonly ChainItemResult[]): Uint8Array | null {
+  pos = 0;
+  u8(RESULTS);
+  u32(results.length);
+  for (const [ok, v] of results) {
+    u8(ok);
+    if (!value(v)) return null;
+  }
+  return done();
+}
+
+/** Whether a task input or result is a frame (the other form is an object or an array). */
+export function isFrame(x: unknown): x is Uint8Array {
+  return x instanceof Uint8Array;
+}
+
+class Reader {
+  at = 0;
+  readonly buf: Buffer;
+  constructor(bytes: Uint8Array) {
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  need(n: number): void {
+    if (this.at + n > this.buf.length) throw new CorruptMemoryError(`chain frame cut short at byte ${this.at} of ${this.buf.length}`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.at++];
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  value(): unknown {
+    const tag = this.u8();
+    if (tag <= Tag.False) return decode(tag, this.buf.subarray(0, 0));
+    if (tag === Tag.Int32 || tag === Tag.Float64) {
+      const n = tag === Tag.Int32 ? 4 : 8;
+      this.need(n);
+      const v = tag === Tag.Int32 ? this.buf.readInt32LE(this.at) : this.buf.readDoubleLE(this.at);
+      this.at += n;
+      return v;
+    }
+    const n = this.u32();
+    this.need(n);
+    const from = this.at;
+    this.at += n;
+    switch (tag) {
+      case Tag.String:
+        return this.buf.toString('utf8', from, from + n);
+      case Tag.Buffer:
+        return Buffer.from(this.buf.subarray(from, from + n)); // a copy (small ones from Node's pool)
+      case Tag.Bytes: {
+        const u = new Uint8Array(n);
+        u.set(this.buf.subarray(from, from + n));
+        return u;
+      }
+      case Tag.ArrayBuffer:
+        return this.buf.buffer.slice(this.buf.byteOffset + from, this.buf.byteOffset + from + n);
+      case Tag.V8Shared:
+      case Tag.PlainShared:
+        throw new CorruptMemoryError(`chain frame holds a value with shared memory (tag ${tag})`);
+      default:
+        return decode(tag, this.buf.subarray(from, from + n));
+    }
+  }
+
+  end(): void {
+    if (this.at !== this.buf.length) throw new CorruptMemoryError(`chain frame has ${this.buf.length - this.at} bytes past its end`);
+  }
+}
+
+/** The batch a frame holds. */
+export function decodeBatchFrame(bytes: Uint8Array): ChainBatch {
+  const r = new Reader(bytes);
+  if (r.u8() !== BATCH) throw new CorruptMemoryError('not a chain batch frame');
+  const e = r.u32();
+  const n = r.u32();
+  r.need(2);
+  const idLen = r.buf.readUInt16LE(r.at);
+  r.at += 2;
+  r.need(idLen);
+  const id = r.buf.toString('utf8', r.at, r.at + idLen);
+  r.at += idLen;
+  const b: ChainItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = r.u32();
+    const t = r.u32();
+    const g = r.u32();
+    b.push({ k, t, g, v: r.value() });
+  }
+  r.end();
+  return { b, e, id };
+}
+
+/** The results a frame holds. */
+export function decodeResultsFrame(bytes: Uint8Array): ChainItemResult[] {
+  const r = new Reader(bytes);
+  if (r.u8() !== RESULTS) throw new CorruptMemoryError('not a chain results frame');
+  const n = r.u32();
+  const out: ChainItemResult[] = [];
+  for (let i = 0; i < n; i++) {
+    const ok = r.u8();
+    if (ok > 1) throw new CorruptMemoryError(`chain results frame: item ${i} has status ${ok}`);
+    out.push([ok as 0 | 1, r.value()]);
+  }
+  r.end();
+  return out;
+}
