@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { until } from '../fixtures/sync-run.js';
 
 const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
-const SENT = 97; // control-block slot (src/sync/channel/byte-ring.ts): messages published
+const SENT = 97; // control-block slots (src/sync/channel/byte-ring.ts): messages published,
+const PLOCK = 96; // the producer lock word (HELD = 1, STREAMING = 8)
 
 /** Settles with the promise's outcome, or 'pending' if it has not settled within `ms`. */
 async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown } | 'pending'> {
@@ -57,6 +58,32 @@ describe('a channel whose peer died, or never came', () => {
     const got = await within(ch.recv({ timeout: 8000 }), 9000);
     expect(got).toEqual({ value: { ok: true, value: 1 } });
     await sending;
+  });
+
+  it('a holder of the producer lock that is not streaming is never taken for dead, however long it stands still', async () => {
+    // What a sender descheduled while it copies one message leaves: HELD, nothing published. Cutting
+    // it would let the next producer write where it will resume writing (byte-ring.ts invariant 4).
+    const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+    const c = new Int32Array(ch.handle.sab, 0, 512);
+    Atomics.store(c, PLOCK, 1);
+    const r = await within(ch.send(1, { timeout: 2600 }), 6000); // past STREAM_STALL_MS (2000)
+    expect((r as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+    expect(Atomics.load(c, PLOCK)).toBe(1);
+    Atomics.store(c, PLOCK, 0); // the holder resumes and releases
+    expect(ch.trySend(2)).toBe(true);
+    expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 2 });
+  });
+
+  it('a streaming holder that stands still with the ring empty is cut, and the next sender gets through', async () => {
+    const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+    const c = new Int32Array(ch.handle.sab, 0, 512);
+    Atomics.store(c, PLOCK, 1 | 8);
+    const t0 = Date.now();
+    const r = await within(ch.send(3, { timeout: 8000 }), 9000);
+    expect(r).toEqual({ value: undefined });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+    expect(Atomics.load(c, PLOCK)).toBe(0);
+    expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 3 });
   });
 
   it('a timed send larger than the ring, into an empty channel with no receiver, times out and leaves nothing', async () => {

@@ -18,7 +18,8 @@
  *     65 RECVD      messages fully read (u32, wraps)
  *   line 3: producers only
  *     96 PLOCK      bit 0 HELD: a producer owns TAIL/SENT; bit 1 CLOSED: the channel is closed;
- *                   bit 2 CUT: a stream was cut short (see "Close, drain and cut" below)
+ *                   bit 2 CUT: a stream was cut short (see "Close, drain and cut" below);
+ *                   bit 3 STREAMING: the holder is sending a stream (set only while HELD)
  *     97 SENT       messages published (u32, wraps); also the sequence number of the next one
  *     98 STREAM_AT  byte position of the FIRST chunk of the stream being sent (or last sent)
  *   line 4: consumers only
@@ -43,9 +44,12 @@
  * 3. A stream (a message larger than the ring) holds PLOCK from its FIRST chunk to its LAST, and its
  *    receiver holds CLOCK from reading the FIRST to reading the LAST, so chunks never interleave.
  * 4. A stream that ends early is cut: its sender (timeout, abort) or a thread that saw it stand
- *    still (HELD, TAIL unchanged, the ring empty, for STREAM_STALL_MS: its sender is dead) replaces
- *    HELD by CUT in one CAS. From then on no producer can lock (invariant 1) until CUT is cleared,
- *    so the cut stream's chunks are the last records in the ring, from STREAM_AT to TAIL.
+ *    still (HELD and STREAMING, TAIL unchanged, the ring empty, for STREAM_STALL_MS: its sender is
+ *    dead) replaces HELD and STREAMING by CUT in one CAS. From then on no producer can lock
+ *    (invariant 1) until CUT is cleared, so the cut stream's chunks are the last records in the
+ *    ring, from STREAM_AT to TAIL. A holder that is not streaming is never cut: it holds PLOCK only
+ *    for the few stores of one record, never waits while holding it, and a live holder taken for
+ *    dead would write into space the next producer is given (see STREAM_STALL_MS).
  * 5. CUT is cleared, under CLOCK, only by whoever drops the cut stream's records: a receiver in the
  *    middle of it (it drops its partial message when TAIL == HEAD and HELD is clear), or a consumer
  *    whose HEAD reaches STREAM_AT (it moves HEAD to TAIL). Either counts the message as received
@@ -90,11 +94,16 @@ export const CLW = 256;
 export const HELD = 1;
 export const CLOSED = 2;
 export const CUT = 4;
+export const STREAMING = 8;
 /**
- * How long a sender holding PLOCK may stand still (HELD, TAIL unchanged, ring empty) before it is
- * cut. Far above a scheduling stall: a live sender taken for dead that then resumes in the middle of
- * a write would write into space another producer has taken since (CorruptMemoryError). Seen once
- * at 1000 ms, in CI on 2 cores under the full suite (test/stress/channel-stress.test.ts).
+ * How long a stream's sender may stand still (HELD and STREAMING, TAIL unchanged, ring empty)
+ * before it is cut (invariant 4). Far above a scheduling stall, because no protocol over plain
+ * shared memory can fence a live sender taken for dead: one that resumes in the middle of a chunk
+ * would write into space the next producer is given (CorruptMemoryError at best). A stream's sender
+ * checks for CUT before every chunk, so the exposure is a stall of this length inside the few
+ * microseconds of one chunk's write; a sender of a whole message is never cut at all. (Before
+ * STREAMING, any holder could be cut: at 1000 ms this hit a whole-message sender once, in CI on 2
+ * cores under the full suite, in test/stress/channel-stress.test.ts.)
  */
 export const STREAM_STALL_MS = 2000;
 

@@ -99,11 +99,13 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
  * see core.ts for the queue and memory/wait/word.ts for the wake-up protocol.
  *
  * Dead peers (byte-ring.ts invariants 4, 5): every timed or abortable wait settles by its limit.
- * A sender terminated while it holds the producer lock (while copying a message, or streaming one
- * larger than the ring) is cut by a waiting thread once it has stood still for STREAM_STALL_MS with
- * the ring empty, and its part is dropped (a live sender descheduled that long would be taken for
- * dead too, and could corrupt the ring when it resumes: the limit is set far above such stalls).
- * Limits: a receiver terminated in the middle of a stream
+ * A sender terminated while it streams a message larger than the ring is cut by a waiting thread
+ * once it has stood still for STREAM_STALL_MS with the ring empty, and its part is dropped (a live
+ * sender descheduled that long inside a chunk's write would be taken for dead too, and could
+ * corrupt the ring when it resumes: the limit is set far above such stalls).
+ * Limits: a sender terminated in the microseconds it holds the producer lock to copy one whole
+ * message is not cut (it cannot be told from a live one): later sends wait until their timeout or
+ * `close()`. A receiver terminated in the middle of a stream
  * leaves the consumer side blocked (waits time out), and a receiver that times out in the middle
  * keeps the consumer lock until its thread receives again. Shared objects travel beside the bytes on a BroadcastChannel; a thread
  * that rebuilt the channel only after such a message was sent gets its buffers from the sending

@@ -12,10 +12,10 @@ import type { ChannelCore } from './core.js';
 /** Streams this thread cut because their sender stood still. */
 export const cutStats = { stalled: 0 };
 
-/** Replaces HELD by CUT in PLOCK, from the word `w` seen (invariant 4); true if this call did it. */
+/** Replaces HELD (and STREAMING) by CUT in PLOCK, from the word `w` seen (invariant 4); true if this call did it. */
 export function cutStream(core: ChannelCore, w: number): boolean {
   if ((w & R.HELD) === 0) return false;
-  if (Atomics.compareExchange(core.c, R.PLOCK, w, (w & ~R.HELD) | R.CUT) !== w) return false;
+  if (Atomics.compareExchange(core.c, R.PLOCK, w, (w & ~(R.HELD | R.STREAMING)) | R.CUT) !== w) return false;
   ring(core.data);
   ring(core.plw);
   return true;
@@ -61,8 +61,9 @@ export function tryDropCut(core: ChannelCore): void {
 export const STALL_POLL_MS = R.STREAM_STALL_MS / 4;
 
 /**
- * What a waiting thread saw of PLOCK's holder: TAIL, and since when (its own clock). A holder with
- * the ring empty and TAIL unchanged for STREAM_STALL_MS is dead or stuck: its stream is cut.
+ * What a waiting thread saw of PLOCK's holder: TAIL, and since when (its own clock). A streaming
+ * holder with the ring empty and TAIL unchanged for STREAM_STALL_MS is dead or stuck: its stream is
+ * cut. A holder that is not streaming is left alone (invariant 4).
  */
 export class StallWatch {
   #tail = 0;
@@ -72,7 +73,7 @@ export class StallWatch {
     const c = core.c;
     const w = Atomics.load(c, R.PLOCK);
     const tail = Atomics.load(c, R.TAIL);
-    if ((w & R.HELD) === 0 || tail !== Atomics.load(c, R.HEAD)) {
+    if ((w & (R.HELD | R.STREAMING)) !== (R.HELD | R.STREAMING) || tail !== Atomics.load(c, R.HEAD)) {
       this.#since = -1;
       return;
     }

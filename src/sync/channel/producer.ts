@@ -48,7 +48,7 @@ export class ChannelProducer {
   }
 
   unlock(): void {
-    const prev = Atomics.sub(this.c, R.PLOCK, R.HELD);
+    const prev = Atomics.and(this.c, R.PLOCK, ~(R.HELD | R.STREAMING));
     ring(this.core.plw);
     // A receiver waiting for "closed and drained" or for the rest of a stream needs to see HELD clear.
     if (prev & R.CLOSED) ring(this.core.data);
@@ -126,6 +126,7 @@ export class ChannelProducer {
       } else if (stream && free >= StreamOut.startNeed(size)) {
         this.lastSeq = this.c[R.SENT];
         this.postSabs(enc);
+        Atomics.or(this.c, R.PLOCK, R.STREAMING); // from now on a stall may cut it (invariant 4)
         this.out = new StreamOut(this, enc, plen, tail, free);
         res = PUT_STREAM;
       }
