@@ -196,5 +196,10 @@ describe('Pipeline: exactly once under faults', () => {
       [items[150].id, 's0', 'RangeError'],
     ]);
     expect(p.metrics().inFlight).toBe(0);
+    // Counts stay one per item and stage: the crashed batch's finished items ran again, and their
+    // first runs' DONE counts were taken back.
+    const [s0, s1] = p.metrics().stages;
+    expect([s0.done, s0.failed]).toEqual([64 + 256 + 199, 1]);
+    expect([s1.done, s1.failed]).toEqual([64 + 256 + 198, 1]);
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import {
   CHAIN_BATCH_FN,
   CHAIN_FN,
   type ChainBatch,
+  DONE,
   type ChainItemResult,
   type ChainSpec,
   type ChainTask,
@@ -194,6 +195,7 @@ export class PoolSegment extends Segment {
           outs = values.map((v, i) =>
             signal.aborted || this.#running(words[i], gens[i]) ? failure(err, from, v, this.#takeOver(words[i], gens[i], from)) : undefined,
           );
+          for (let i = 0; i < values.length; i++) if (!outs[i]) this.#uncount(words[i], gens[i], from);
           break;
         }
       }
@@ -202,6 +204,20 @@ export class PoolSegment extends Segment {
       for (const w of words) Atomics.store(this.#words, w, 0);
     }
     return Promise.all(outs.map((o, i) => o ?? this.exec(from, values[i], tickets[i], signal)));
+  }
+
+  /**
+   * An item that runs again alone after its batch died (execBatch) had its finished stages counted
+   * DONE by the dead worker (P3), and they count again when it reruns: take the first count back,
+   * so DONE stays one per item and stage. Its word says how far it got: state 2j, stages [from, j).
+   * (An item that failed a stage in the dead batch and then reruns is counted FAILED twice there,
+   * and run-time histograms keep the dead runs' samples: the word does not tell that failure apart.)
+   */
+  #uncount(word: number, g: number, from: number): void {
+    const v = Atomics.load(this.#words, word);
+    if (Math.floor(v / STATE_SPAN) !== g || (v % STATE_SPAN) % 2 === 1) return;
+    const j = Math.min((v % STATE_SPAN) >> 1, this.end);
+    for (let s = from; s < j; s++) Atomics.sub(this.#words, s * STAGE_WORDS + DONE, 1);
   }
 
   /** Whether the item on `word` (generation g) is inside a stage now (P2: its state is odd). */
