@@ -73,7 +73,9 @@ for (const out of outputs) {
     }
     lines[i] = lines[i].replace(URL_RE, (all, q, rel) => {
       const target = resolve(dirname(from), rel);
-      if (!existsSync(target)) throw new Error(`${relative(ROOT, from)}: new URL('${rel}') points at ${relative(ROOT, target)}, which is not there`);
+      // A module under dist/src survives only as an entry (the prune below deletes the rest).
+      const gone = target.startsWith(SRC + sep) && target.endsWith('.js') && !outputs.has(target);
+      if (!existsSync(target) || gone) throw new Error(`${relative(ROOT, from)}: new URL('${rel}') points at ${relative(ROOT, target)}, which is not there or not an entry point`);
       let moved = relative(outDir, target).split(sep).join('/');
       if (!moved.startsWith('.')) moved = `./${moved}`;
       if (rel.endsWith('/') && !moved.endsWith('/')) moved += '/';

@@ -15,4 +15,5 @@ export { BreakerMemory } from './resilience/circuit-breaker-state.js';
 export { TaskControls } from './pool/worker/worker-context.js';
 export { setStepHook, Step, StepGate, stepHook } from './memory/step-hook.js';
 export { createRing, TaskRingReader, TaskRingWriter } from './pool/shared/index.js';
+export { stallLimits } from './sync/channel/cut.js';
 export { decodeBatchFrame, decodeResultsFrame, encodeBatchFrame, encodeResultsFrame } from './flow/pipeline/batch-frame.js';

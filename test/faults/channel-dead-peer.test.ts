@@ -4,6 +4,7 @@
 // killed while it holds the channel's producer lock).
 import { Worker } from 'node:worker_threads';
 import { Channel, select, send, TimeoutError } from 'skein';
+import { stallLimits } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { until } from '../fixtures/sync-run.js';
 
@@ -60,7 +61,7 @@ describe('a channel whose peer died, or never came', () => {
     await sending;
   });
 
-  it('a holder of the producer lock that is not streaming is never taken for dead, however long it stands still', async () => {
+  it('a holder of the producer lock that is not streaming is not taken for dead at the streams\' limit', async () => {
     // What a sender descheduled while it copies one message leaves: HELD, nothing published. Cutting
     // it would let the next producer write where it will resume writing (byte-ring.ts invariant 4).
     const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
@@ -72,6 +73,24 @@ describe('a channel whose peer died, or never came', () => {
     Atomics.store(c, PLOCK, 0); // the holder resumes and releases
     expect(ch.trySend(2)).toBe(true);
     expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 2 });
+  });
+
+  it('a holder that is not streaming and stands still for HELD_STALL_MS is cut (killed while copying): sends go on', async () => {
+    const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+    const c = new Int32Array(ch.handle.sab, 0, 512);
+    Atomics.store(c, PLOCK, 1);
+    const saved = stallLimits.heldMs;
+    stallLimits.heldMs = 3000; // 30 s in earnest
+    try {
+      const t0 = Date.now();
+      const r = await within(ch.send(4, { timeout: 10_000 }), 12_000);
+      expect(r).toEqual({ value: undefined });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
+      expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 4 });
+      expect(Atomics.load(c, PLOCK)).toBe(0);
+    } finally {
+      stallLimits.heldMs = saved;
+    }
   });
 
   it('a streaming holder that stands still with the ring empty is cut, and the next sender gets through', async () => {

@@ -89,6 +89,28 @@ describe('chain batch frames (batch-frame.ts)', () => {
     expect(encodeResultsFrame([[1, 'fine']])).not.toBeNull();
   });
 
+  it('a getter that writes a frame while one is being written gets null, and the outer frame stays whole', () => {
+    let inner: Uint8Array | null | undefined;
+    const tricky = {
+      get x(): number {
+        inner = encodeResultsFrame([[1, 'inner']]);
+        return 1;
+      },
+    };
+    const outer = encodeBatchFrame([{ v: 'a', k: 0, t: 0, g: 1 }, { v: tricky, k: 0, t: 1, g: 1 }, { v: 'b', k: 0, t: 2, g: 1 }], 1, 'id');
+    expect(inner).toBeNull();
+    expect(decodeBatchFrame(outer as Uint8Array).b.map((it) => it.v)).toEqual(['a', { x: 1 }, 'b']);
+  });
+
+  it('frames after a huge one still round-trip (the grown scratch buffer is let go)', () => {
+    const huge = 'h'.repeat(3 << 20);
+    expect(decodeResultsFrame(encodeResultsFrame([[1, huge]]) as Uint8Array)[0][1]).toBe(huge);
+    expect(decodeResultsFrame(encodeResultsFrame([[1, 'small'], [0, { message: 'm' }]]) as Uint8Array)).toEqual([
+      [1, 'small'],
+      [0, { message: 'm' }],
+    ]);
+  });
+
   it('refuses a frame that is cut short, too long, or not a frame, with CorruptMemoryError', () => {
     const frame = encodeBatchFrame([{ v: 'hello', k: 0, t: 3, g: 9 }], 2, 'chain-1') as Uint8Array;
     for (let cut = 0; cut < frame.length; cut++) {

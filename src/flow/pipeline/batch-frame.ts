@@ -27,8 +27,13 @@ const BATCH = 0xb1;
 const RESULTS = 0xb2;
 
 /** Grows as needed and is reused: each frame is copied out of it once complete. */
-let scratch = Buffer.allocUnsafe(1 << 14) as FastBuffer;
+const SCRATCH = 1 << 14;
+/** Past this, a grown scratch buffer is let go after the frame (one huge value must not pin it). */
+const KEEP = 1 << 20;
+let scratch = Buffer.allocUnsafe(SCRATCH) as FastBuffer;
 let pos = 0;
+/** A frame is being written: a value's getter that wrote another would clobber it (it gets null). */
+let busy = false;
 const enc = newEncoded();
 
 function room(n: number): void {
@@ -83,39 +88,55 @@ function value(v: unknown): boolean {
 function done(): Uint8Array {
   const out = new Uint8Array(pos);
   out.set(scratch.subarray(0, pos));
+  if (scratch.length > KEEP) scratch = Buffer.allocUnsafe(SCRATCH) as FastBuffer;
   return out;
+}
+
+/** Runs `write` as the one frame being written; null if another is (reentered from a getter) or it declines. */
+function frame(write: () => boolean): Uint8Array | null {
+  if (busy) return null;
+  busy = true;
+  pos = 0;
+  try {
+    return write() ? done() : null;
+  } finally {
+    busy = false;
+  }
 }
 
 /** The batch as a frame, or null if some value holds shared memory. */
 export function encodeBatchFrame(items: readonly ChainItem[], e: number, id: string): Uint8Array | null {
-  pos = 0;
-  u8(BATCH);
-  u32(e);
-  u32(items.length);
   const idBytes = Buffer.from(id, 'utf8');
-  room(2 + idBytes.length);
-  scratch.writeUInt16LE(idBytes.length, pos);
-  scratch.set(idBytes, pos + 2);
-  pos += 2 + idBytes.length;
-  for (const it of items) {
-    u32(it.k);
-    u32(it.t);
-    u32(it.g);
-    if (!value(it.v)) return null;
-  }
-  return done();
+  if (idBytes.length > 0xffff) return null;
+  return frame(() => {
+    u8(BATCH);
+    u32(e);
+    u32(items.length);
+    room(2 + idBytes.length);
+    scratch.writeUInt16LE(idBytes.length, pos);
+    scratch.set(idBytes, pos + 2);
+    pos += 2 + idBytes.length;
+    for (const it of items) {
+      u32(it.k);
+      u32(it.t);
+      u32(it.g);
+      if (!value(it.v)) return false;
+    }
+    return true;
+  });
 }
 
 /** The results as a frame, or null if some output holds shared memory. */
 export function encodeResultsFrame(results: readonly ChainItemResult[]): Uint8Array | null {
-  pos = 0;
-  u8(RESULTS);
-  u32(results.length);
-  for (const [ok, v] of results) {
-    u8(ok);
-    if (!value(v)) return null;
-  }
-  return done();
+  return frame(() => {
+    u8(RESULTS);
+    u32(results.length);
+    for (const [ok, v] of results) {
+      u8(ok);
+      if (!value(v)) return false;
+    }
+    return true;
+  });
 }
 
 /** Whether a task input or result is a frame (the other form is an object or an array). */

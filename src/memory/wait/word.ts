@@ -39,8 +39,10 @@
  *    waiter stops early (abort, timeout of a raced wait, an interrupt), so a notify of "one" could
  *    pick that dead park and lose the wake-up.
  * 5. A waiter that stops early counts its park in LINGERING until the park itself ends, and if it
- *    was the last one registered and SEQ has not moved, notifies the word so the park ends now
- *    rather than at the next writer's notify (which on an idle word may never come).
+ *    was the last one registered, notifies the word so the park ends now rather than at the next
+ *    writer's notify (which on an idle word may never come). Even when SEQ has moved: the writer
+ *    that moved it notifies only if it saw SLEEPERS > 0, and it may have read SLEEPERS after this
+ *    waiter left.
  * 6. notifyCounted (the pool's task word, where waking every idle worker per task would cost a
  *    thundering herd): a notify of n wakes the first n queued parks, lingering ones included. So it
  *    adds LINGERING to n; and a waiter that stops early on such a word must look for work again
@@ -148,7 +150,7 @@ export function register(w: WaitWord): number {
 /**
  * Waiter: takes the registration back. `lingering`: an async park on `seen` that the waiter stopped
  * caring for before it ended (invariant 5): it is counted until it settles, and settled now by a
- * notify when no one else is registered and SEQ has not moved.
+ * notify when no one else is registered.
  */
 export function unregister(w: WaitWord, seen: number, lingering?: Promise<unknown>): void {
   const v = w.view;
@@ -159,5 +161,5 @@ export function unregister(w: WaitWord, seen: number, lingering?: Promise<unknow
   }
   Atomics.add(v, at + LINGERING, 1);
   void lingering.then(() => Atomics.sub(v, at + LINGERING, 1));
-  if (Atomics.sub(v, at + SLEEPERS, 1) === 1 && Atomics.load(v, at + SEQ) === seen) Atomics.notify(v, at + SEQ);
+  if (Atomics.sub(v, at + SLEEPERS, 1) === 1) Atomics.notify(v, at + SEQ);
 }

@@ -47,9 +47,10 @@
  *    still (HELD and STREAMING, TAIL unchanged, the ring empty, for STREAM_STALL_MS: its sender is
  *    dead) replaces HELD and STREAMING by CUT in one CAS. From then on no producer can lock
  *    (invariant 1) until CUT is cleared, so the cut stream's chunks are the last records in the
- *    ring, from STREAM_AT to TAIL. A holder that is not streaming is never cut: it holds PLOCK only
- *    for the few stores of one record, never waits while holding it, and a live holder taken for
- *    dead would write into space the next producer is given (see STREAM_STALL_MS).
+ *    ring, from STREAM_AT to TAIL. A holder that is not streaming holds PLOCK only for the few
+ *    stores of one record and never waits while holding it: it is cut only after HELD_STALL_MS
+ *    (a thread terminated inside those stores), since a live holder taken for dead would write into
+ *    space the next producer is given (see STREAM_STALL_MS).
  * 5. CUT is cleared, under CLOCK, only by whoever drops the cut stream's records: a receiver in the
  *    middle of it (it drops its partial message when TAIL == HEAD and HELD is clear), or a consumer
  *    whose HEAD reaches STREAM_AT (it moves HEAD to TAIL). Either counts the message as received
@@ -101,11 +102,19 @@ export const STREAMING = 8;
  * shared memory can fence a live sender taken for dead: one that resumes in the middle of a chunk
  * would write into space the next producer is given (CorruptMemoryError at best). A stream's sender
  * checks for CUT before every chunk, so the exposure is a stall of this length inside the few
- * microseconds of one chunk's write; a sender of a whole message is never cut at all. (Before
- * STREAMING, any holder could be cut: at 1000 ms this hit a whole-message sender once, in CI on 2
- * cores under the full suite, in test/stress/channel-stress.test.ts.)
+ * microseconds of one chunk's write. (Before STREAMING, any holder could be cut at this limit: at
+ * 1000 ms this hit a sender once, in CI on 2 cores under the full suite, in
+ * test/stress/channel-stress.test.ts.)
  */
 export const STREAM_STALL_MS = 2000;
+/**
+ * How long a holder that is not streaming may stand still before it is cut: it only copies one
+ * record under the lock, so standing still this long means it was terminated there (a pool kills a
+ * stuck worker anywhere). Long, so that a live one descheduled inside a few microseconds of stores
+ * is practically never taken for dead; finite, so that a dead one does not block the channel for
+ * good (issue 10).
+ */
+export const HELD_STALL_MS = 30_000;
 
 export const FIRST = 1;
 export const LAST = 2;

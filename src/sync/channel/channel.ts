@@ -103,9 +103,9 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
  * once it has stood still for STREAM_STALL_MS with the ring empty, and its part is dropped (a live
  * sender descheduled that long inside a chunk's write would be taken for dead too, and could
  * corrupt the ring when it resumes: the limit is set far above such stalls).
- * Limits: a sender terminated in the microseconds it holds the producer lock to copy one whole
- * message is not cut (it cannot be told from a live one): later sends wait until their timeout or
- * `close()`. A receiver terminated in the middle of a stream
+ * A sender terminated in the microseconds it holds the producer lock to copy one whole message is
+ * cut the same way after HELD_STALL_MS (30 s): it cannot be told from a live one, so the limit is
+ * long. Limits: a receiver terminated in the middle of a stream
  * leaves the consumer side blocked (waits time out), and a receiver that times out in the middle
  * keeps the consumer lock until its thread receives again. Shared objects travel beside the bytes on a BroadcastChannel; a thread
  * that rebuilt the channel only after such a message was sent gets its buffers from the sending

@@ -12,6 +12,9 @@ import type { ChannelCore } from './core.js';
 /** Streams this thread cut because their sender stood still. */
 export const cutStats = { stalled: 0 };
 
+/** The stall limits this thread's watchers apply (byte-ring.ts; tests shorten them through skein/internal). */
+export const stallLimits = { streamMs: R.STREAM_STALL_MS, heldMs: R.HELD_STALL_MS };
+
 /** Replaces HELD (and STREAMING) by CUT in PLOCK, from the word `w` seen (invariant 4); true if this call did it. */
 export function cutStream(core: ChannelCore, w: number): boolean {
   if ((w & R.HELD) === 0) return false;
@@ -61,9 +64,9 @@ export function tryDropCut(core: ChannelCore): void {
 export const STALL_POLL_MS = R.STREAM_STALL_MS / 4;
 
 /**
- * What a waiting thread saw of PLOCK's holder: TAIL, and since when (its own clock). A streaming
- * holder with the ring empty and TAIL unchanged for STREAM_STALL_MS is dead or stuck: its stream is
- * cut. A holder that is not streaming is left alone (invariant 4).
+ * What a waiting thread saw of PLOCK's holder: TAIL, and since when (its own clock). A holder with
+ * the ring empty and TAIL unchanged for STREAM_STALL_MS (streaming) or HELD_STALL_MS (copying one
+ * record) is dead or stuck: it is cut (invariant 4).
  */
 export class StallWatch {
   #tail = 0;
@@ -73,7 +76,7 @@ export class StallWatch {
     const c = core.c;
     const w = Atomics.load(c, R.PLOCK);
     const tail = Atomics.load(c, R.TAIL);
-    if ((w & (R.HELD | R.STREAMING)) !== (R.HELD | R.STREAMING) || tail !== Atomics.load(c, R.HEAD)) {
+    if ((w & R.HELD) === 0 || tail !== Atomics.load(c, R.HEAD)) {
       this.#since = -1;
       return;
     }
@@ -81,7 +84,7 @@ export class StallWatch {
     if (this.#since < 0 || tail !== this.#tail) {
       this.#tail = tail;
       this.#since = t;
-    } else if (t - this.#since >= R.STREAM_STALL_MS && cutStream(core, w)) {
+    } else if (t - this.#since >= ((w & R.STREAMING) !== 0 ? stallLimits.streamMs : stallLimits.heldMs) && cutStream(core, w)) {
       cutStats.stalled++;
       this.#since = -1;
       tryDropCut(core);

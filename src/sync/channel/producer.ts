@@ -126,8 +126,10 @@ export class ChannelProducer {
       } else if (stream && free >= StreamOut.startNeed(size)) {
         this.lastSeq = this.c[R.SENT];
         this.postSabs(enc);
-        Atomics.or(this.c, R.PLOCK, R.STREAMING); // from now on a stall may cut it (invariant 4)
         this.out = new StreamOut(this, enc, plen, tail, free);
+        // Only now may a stall cut it (invariant 4): the first chunk is published, and every later
+        // chunk checks for the cut first.
+        Atomics.or(this.c, R.PLOCK, R.STREAMING);
         res = PUT_STREAM;
       }
     } finally {

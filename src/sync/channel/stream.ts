@@ -44,6 +44,8 @@ export class StreamOut {
   readonly #src: Uint8Array;
   readonly #total: number;
   readonly #tag: number;
+  /** Where this stream's FIRST chunk is (STREAM_AT while it is the stream being sent). */
+  readonly #at: number;
   #done: number;
 
   /** Under PLOCK, with `free` >= startNeed bytes after `tail`: writes the FIRST chunk. */
@@ -54,6 +56,7 @@ export class StreamOut {
     this.#tag = enc.tag;
     const r = p.r;
     const n = Math.min(total, (free - R.HEADER - R.STREAM_PREFIX) & ~7);
+    this.#at = tail;
     Atomics.store(p.c, R.STREAM_AT, tail);
     r.writeHeader(tail & r.mask, n + R.STREAM_PREFIX, this.#tag, R.FIRST);
     const w = ((tail + R.HEADER) & r.mask) >> 2;
@@ -73,8 +76,10 @@ export class StreamOut {
     const p = this.#p;
     const r = p.r;
     for (;;) {
-      // Cut by a thread that took this sender for dead (it stood still too long): stop writing.
-      if ((Atomics.load(p.c, R.PLOCK) & (R.HELD | R.CUT)) !== R.HELD) {
+      // Cut by a thread that took this sender for dead (it stood still too long): stop writing. The
+      // lock may have passed to another sender since, so it must still be a stream, this one.
+      const w = Atomics.load(p.c, R.PLOCK) & (R.HELD | R.STREAMING | R.CUT);
+      if (w !== (R.HELD | R.STREAMING) || Atomics.load(p.c, R.STREAM_AT) !== this.#at) {
         throw new ChannelStreamCutError(
           `the send stood still for over ${R.STREAM_STALL_MS} ms and was cut by another thread; ` +
             'the message was not delivered',
