@@ -21,6 +21,10 @@ import {
   QUEUED,
   STAGE_WORDS,
   STATE_SPAN,
+  FAILED_MARK,
+  genOf,
+  markedFailed,
+  stateOf,
 } from './chain.js';
 import { ChainAbandonedError, ChainStageError } from '../errors.js';
 
@@ -190,6 +194,18 @@ export class ChainRunner {
     } finally {
       permit?.release();
     }
+  }
+
+  /**
+   * P5: marks the item on ticket `t` (generation g) as failed at the stage its word names, counted.
+   * For a batch item whose stage threw (ChainStageError); the main thread reads the mark only if the
+   * batch dies before its results arrive.
+   */
+  markFailed(t: number, g: number): void {
+    if (t < 0) return;
+    const w = this.#p0 + t;
+    const v = Atomics.load(this.#stats, w);
+    if (genOf(v) === g && stateOf(v) % 2 === 0 && !markedFailed(v)) Atomics.compareExchange(this.#stats, w, v, v + FAILED_MARK);
   }
 
   /** P2: enter stage j (count it in flight). */

@@ -4,9 +4,9 @@
  * Registered in every thread that loads the package root, which pool workers import first.
  */
 import { errorToRecord, registerBuiltinTask, taskFunction, type TaskContext } from '../../pool/index.js';
-import { ChainSpecMissingError } from '../errors.js';
+import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
-import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
+import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItem, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
 import { ChainRunner, type StageContext, type StageFunction } from './chain-runner.js';
 
 const MAX_SPECS = 64;
@@ -49,6 +49,10 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
   const out: ChainItemResult[] = [];
   // The answer goes back as a frame too, unless an output holds shared memory.
   const answer = (): unknown => encodeResultsFrame(out) ?? out;
+  const failed = (it: ChainItem, err: unknown): void => {
+    out.push([0, errorToRecord(err)]);
+    if (err instanceof ChainStageError) runner.markFailed(it.t, it.g); // chain.ts P5
+  };
   const from = (i: number): unknown => {
     for (; i < batch.b.length; i++) {
       if ((ctx as TaskContext).signal.aborted) throw (ctx as TaskContext).signal.reason;
@@ -57,7 +61,7 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
       try {
         r = runner.run(it.v, it.k, batch.e, it.t, it.g, ctx as StageContext);
       } catch (err) {
-        out.push([0, errorToRecord(err)]);
+        failed(it, err);
         continue;
       }
       if (isThenable(r)) {
@@ -68,7 +72,7 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
             return from(next);
           },
           (err: unknown) => {
-            out.push([0, errorToRecord(err)]);
+            failed(it, err);
             return from(next);
           },
         );

@@ -17,10 +17,10 @@
  * RETRIED, DEAD (dead-lettered). Any thread adds to them with Atomics.add; readers only load.
  * Then, from `progressAt(stages)`, one progress word per ticket (a chain task in flight):
  * `gen * STATE_SPAN + state`, where state 2j means "at stage j, not running it" and 2j + 1 "running
- * stage j" (INFLIGHT[j] counts it). The progress protocol:
+ * stage j" (INFLIGHT[j] counts it); bit FAILED_MARK of the low byte is P5's mark. The protocol:
  *
  *  P1. The main thread writes (gen, 2k) before it submits a chain starting at stage k; gen counts up
- *      per submission (24 bits), so a word left by an earlier task on the same ticket never matches.
+ *      per submission (23 bits), so a word left by an earlier task on the same ticket never matches.
  *  P2. A runner enters stage j by CAS (gen, 2j) -> (gen, 2j + 1), and only then adds INFLIGHT[j]. A
  *      failed CAS means the main thread gave the task up: the runner stops without running stage j.
  *  P3. A runner leaves stage j by CAS (gen, 2j + 1) -> (gen, 2j + 2) on success or (gen, 2j) on
@@ -29,6 +29,11 @@
  *      the main thread reads the word: 2j or 2j + 1 names stage j as the one that failed. It CASes an
  *      odd word to (gen, 2j) and subtracts INFLIGHT[j] only if that CAS succeeded. By P3 and P4
  *      exactly one thread (whoever wins the CAS on the odd word) subtracts, so INFLIGHT never drifts.
+ *  P5. In a batch task, an item whose stage j failed (P3 left (gen, 2j) and FAILED[j] was counted) is
+ *      marked by CAS (gen, 2j) -> (gen, 2j | FAILED_MARK). Its result travels with the batch's; if the
+ *      batch dies first, the main thread reads the mark: the item failed at j, counted, after stages
+ *      [k, j) counted DONE. It takes those counts back before it runs the item again alone, so the
+ *      counts stay one per try that reached the main thread (pool-segment.ts).
  */
 
 /** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */
@@ -43,10 +48,27 @@ export const DONE = 2;
 export const FAILED = 3;
 export const RETRIED = 4;
 export const DEAD = 5;
-/** A progress word's state part: 2 * stage (+1 while running); at most 63 stages. */
-export const STATE_SPAN = 128;
+/** A progress word's low byte: state 2 * stage (+1 while running; at most 63 stages) and P5's mark. */
+export const STATE_SPAN = 256;
+export const FAILED_MARK = 128;
 export const MAX_CHAIN_STAGES = 63;
-export const GEN_MASK = 0xffffff;
+/** Generations are 23 bits, so the word (gen * STATE_SPAN + low byte) stays a positive Int32. */
+export const GEN_MASK = 0x7fffff;
+
+/** The generation a progress word carries. */
+export function genOf(word: number): number {
+  return Math.floor(word / STATE_SPAN);
+}
+
+/** A progress word's state: 2j at stage j, 2j + 1 running it (without P5's mark). */
+export function stateOf(word: number): number {
+  return word % STATE_SPAN & (FAILED_MARK - 1);
+}
+
+/** Whether a progress word carries P5's mark (failed at stage stateOf / 2, counted). */
+export function markedFailed(word: number): boolean {
+  return (word % STATE_SPAN & FAILED_MARK) !== 0;
+}
 
 /** Index of the first progress word. */
 export function progressAt(stages: number): number {

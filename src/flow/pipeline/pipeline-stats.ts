@@ -13,7 +13,7 @@ import {
   QUEUED,
   RETRIED,
   STAGE_WORDS,
-  STATE_SPAN,
+  stateOf,
   statsBytes,
 } from './chain.js';
 import type { StageDef } from './stage-options.js';
@@ -89,7 +89,7 @@ export class PipelineStats {
     for (let t = 0; t < this.#tickets; t++) {
       const v = Atomics.load(w, this.#p0 + t);
       if (v === 0) continue;
-      const state = v % STATE_SPAN;
+      const state = stateOf(v);
       if (state % 2 === 0 && state / 2 < defs.length) queuedAt[state / 2]++;
     }
     const secs = this.#startedAt === 0 ? 0 : (now() - this.#startedAt) / 1000;

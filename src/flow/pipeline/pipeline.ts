@@ -43,8 +43,8 @@ export interface PipelineOptions {
  * included (and all items until their cost is known), go one per task. If a worker dies during a batch, only the item
  * it was running fails with WorkerCrashedError; the batch's other items run again alone, so a stage
  * function may run twice for an input whose output died with the worker (as recomputed partitions do
- * in Spark), but the input still ends once, and its stages' done counts stay one per item (the
- * dead run's are taken back; its run-time samples stay in the latency histograms).
+ * in Spark), but the input still ends once, and its stages' done and failed counts stay one per
+ * try (the dead run's are taken back; its run-time samples stay in the latency histograms).
  *
  * **Flow.** Pull-based with bounded buffers: the source is pulled only as fast as the slowest stage
  * and the consumer allow. Outputs come in input order unless `ordered: false`.

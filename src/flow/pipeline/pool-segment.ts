@@ -8,16 +8,19 @@ import {
   CHAIN_BATCH_FN,
   CHAIN_FN,
   type ChainBatch,
-  DONE,
   type ChainItemResult,
   type ChainSpec,
   type ChainTask,
+  DONE,
   FAILED,
   GEN_MASK,
+  genOf,
   INFLIGHT,
+  markedFailed,
   progressAt,
   STAGE_WORDS,
   STATE_SPAN,
+  stateOf,
 } from './chain.js';
 import { type ErrorRecord, recordToError, registerErrorClass, type WorkerPool } from '../../pool/index.js';
 import { ChainAbandonedError, ChainSpecMissingError, ChainStageError } from '../errors.js';
@@ -207,36 +210,37 @@ export class PoolSegment extends Segment {
   }
 
   /**
-   * An item that runs again alone after its batch died (execBatch) had its finished stages counted
-   * DONE by the dead worker (P3), and they count again when it reruns: take the first count back,
-   * so DONE stays one per item and stage. Its word says how far it got: state 2j, stages [from, j).
-   * (An item that failed a stage in the dead batch and then reruns is counted FAILED twice there,
-   * and run-time histograms keep the dead runs' samples: the word does not tell that failure apart.)
+   * An item that runs again alone after its batch died (execBatch) had what it did there counted by
+   * the dead worker, and it counts again when it reruns: take the first counts back, so DONE and
+   * FAILED stay one per try whose outcome reached this thread. Its word says how far it got: state
+   * 2j after stages [from, j) succeeded, with P5's mark if stage j then failed. (Run-time histograms
+   * keep the dead runs' samples.)
    */
   #uncount(word: number, g: number, from: number): void {
     const v = Atomics.load(this.#words, word);
-    if (Math.floor(v / STATE_SPAN) !== g || (v % STATE_SPAN) % 2 === 1) return;
-    const j = Math.min((v % STATE_SPAN) >> 1, this.end);
+    if (genOf(v) !== g || stateOf(v) % 2 === 1) return;
+    const j = Math.min(stateOf(v) >> 1, this.end);
     for (let s = from; s < j; s++) Atomics.sub(this.#words, s * STAGE_WORDS + DONE, 1);
+    if (markedFailed(v) && j < this.end) Atomics.sub(this.#words, j * STAGE_WORDS + FAILED, 1);
   }
 
   /** Whether the item on `word` (generation g) is inside a stage now (P2: its state is odd). */
   #running(word: number, g: number): boolean {
     const v = Atomics.load(this.#words, word);
-    return Math.floor(v / STATE_SPAN) === g && (v % STATE_SPAN) % 2 === 1;
+    return genOf(v) === g && stateOf(v) % 2 === 1;
   }
 
   /** P4: the task settled without the runner's verdict; returns the stage it was at. */
   #takeOver(word: number, g: number, from: number): number {
     const w = this.#words;
     const v = Atomics.load(w, word);
-    if (Math.floor(v / STATE_SPAN) !== g) return from;
-    const state = v % STATE_SPAN;
+    if (genOf(v) !== g) return from;
+    const state = stateOf(v);
     const j = Math.min(state >> 1, this.end - 1);
     if (state % 2 === 1 && Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j) === v) {
       Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
     }
-    Atomics.add(w, j * STAGE_WORDS + FAILED, 1);
+    if (!markedFailed(v)) Atomics.add(w, j * STAGE_WORDS + FAILED, 1); // P5: a marked failure is counted
     return j;
   }
 }
