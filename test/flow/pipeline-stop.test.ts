@@ -8,11 +8,16 @@ import { until } from '../fixtures/pool-helpers.js';
 
 const bag = new PoolBag();
 afterEach(() => bag.closeAll());
+// What these tests watch is the tasks' own reaction to ctx.signal. A task that has not ended within
+// `killGrace` of its abort gets its worker terminated (the default 100 ms is the pool's promise to
+// free a stuck worker soon); under a loaded CI machine a worker may not even be scheduled within
+// 100 ms, and a terminated worker's tasks never count their abort. So the grace here is long.
+const KILL_GRACE = { killGrace: 10_000 };
 
 describe('Pipeline stopping and backpressure', () => {
   it('a consumer that breaks cancels in-flight tasks and stops the source within one buffer', async () => {
     const aborted = new Int32Array(new SharedArrayBuffer(4));
-    const pool = bag.make(2, { concurrentTasksPerWorker: 8, workerData: { counters: aborted } });
+    const pool = bag.make(2, { concurrentTasksPerWorker: 8, workerData: { counters: aborted }, ...KILL_GRACE });
     const conc = 4;
     const buffer = 3;
     const p = new Pipeline<number>()
@@ -43,7 +48,7 @@ describe('Pipeline stopping and backpressure', () => {
 
   it('a signal cancels in-flight tasks (ctx.signal fires) and the output rejects with AbortError', async () => {
     const aborted = new Int32Array(new SharedArrayBuffer(4));
-    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted } });
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted }, ...KILL_GRACE });
     const ctl = new AbortController();
     const p = new Pipeline<number>({ signal: ctl.signal })
       .stage('prep', { run: (i: number) => i })
@@ -64,7 +69,7 @@ describe('Pipeline stopping and backpressure', () => {
 
   it('a failure with deadLetter: false cancels the other in-flight tasks', async () => {
     const aborted = new Int32Array(new SharedArrayBuffer(4));
-    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted } });
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted }, ...KILL_GRACE });
     // Input 5 reaches the pool stage (and fails there at once) only when the six others run in it.
     const p: Pipeline<number, unknown> = new Pipeline<number>({ deadLetter: false })
       .stage(
