@@ -28,7 +28,7 @@ export function sleepSync(w: WaitWord, seen: number, ms: number | undefined): Pa
   try {
     return parkSync(w.view, w.at, seen, ms);
   } finally {
-    unregister(w, seen);
+    unregister(w);
   }
 }
 
@@ -79,7 +79,7 @@ export async function sleepAsync(
     releaseLoop();
     unwatch?.();
     if (interrupt) interrupt.wake = undefined;
-    for (let i = 0; i < n; i++) unregister(words[i], seens[i], settled[i] ? undefined : parks[i]);
+    for (let i = 0; i < n; i++) unregister(words[i], settled[i] ? undefined : parks[i]);
   }
 }
 
@@ -108,6 +108,6 @@ export function sleepAnySync(
     const slice = words.length === 1 ? ms : Math.min(ms ?? SYNC_SLICE_MS, SYNC_SLICE_MS);
     parkSync(w.view, w.at, seens[prefer], slice);
   } finally {
-    for (let i = 0; i < words.length; i++) unregister(words[i], seens[i]);
+    for (let i = 0; i < words.length; i++) unregister(words[i]);
   }
 }

@@ -41,10 +41,10 @@ function look<T>(w: WaitWord, attempt: () => T | undefined, lim: Limits): { r: T
   try {
     r = attempt();
   } catch (err) {
-    unregister(w, seen);
+    unregister(w);
     throw err;
   }
-  if (r !== undefined) unregister(w, seen);
+  if (r !== undefined) unregister(w);
   return { r, seen };
 }
 
@@ -69,7 +69,7 @@ export function blockUntil<T>(w: WaitWord, attempt: () => T | undefined, lim: Li
     try {
       ms = sleepMs(lim, pollMs);
     } catch (err) {
-      unregister(w, seen);
+      unregister(w);
       throw err;
     }
     sleepSync(w, seen, ms);
@@ -99,7 +99,7 @@ export async function waitUntil<T>(
     try {
       ms = sleepMs(lim, pollMs);
     } catch (err) {
-      unregister(w, seen);
+      unregister(w);
       throw err;
     }
     seens[0] = seen;

@@ -148,11 +148,11 @@ export function register(w: WaitWord): number {
 }
 
 /**
- * Waiter: takes the registration back. `lingering`: an async park on `seen` that the waiter stopped
+ * Waiter: takes the registration back. `lingering`: the waiter's async park, which it stopped
  * caring for before it ended (invariant 5): it is counted until it settles, and settled now by a
  * notify when no one else is registered.
  */
-export function unregister(w: WaitWord, seen: number, lingering?: Promise<unknown>): void {
+export function unregister(w: WaitWord, lingering?: Promise<unknown>): void {
   const v = w.view;
   const at = w.at;
   if (lingering === undefined) {

@@ -63,7 +63,7 @@ async function resultLoop(src: ResultSource, ended: () => void): Promise<void> {
         continue;
       }
       if (register(moved) !== seen) {
-        unregister(moved, seen);
+        unregister(moved);
         continue;
       }
       seens[0] = seen;

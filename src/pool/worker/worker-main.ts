@@ -381,7 +381,7 @@ async function loop(): Promise<void> {
       // leaves its park lingering (word.ts invariant 6), and this loop looks for work before it
       // sleeps again.
       if (register(tasksMoved) !== seen) {
-        unregister(tasksMoved, seen);
+        unregister(tasksMoved);
         continue;
       }
       seens[0] = seen;
@@ -402,7 +402,7 @@ async function loop(): Promise<void> {
     if (!woke && !hasWork()) {
       // As above: registered, then parked on the SEQ of the top of the loop unless it moved.
       if (register(tasksMoved) === seen) sleepSync(tasksMoved, seen, 50);
-      else unregister(tasksMoved, seen);
+      else unregister(tasksMoved);
     }
     if (now() - lastYield > 50) {
       await yieldToLoop();

@@ -74,8 +74,8 @@ function handOver(p: Prepared, prefer: number): { ws: WaitWord[]; seens: number[
 export function unregisterAll(p: Prepared): void {
   for (const i of p.order) {
     const [a, b] = words(p, i);
-    if (p.reg[i] & 1) unregister(a, p.seen[2 * i]);
-    if (p.reg[i] & 2) unregister(b, p.seen[2 * i + 1]);
+    if (p.reg[i] & 1) unregister(a);
+    if (p.reg[i] & 2) unregister(b);
     p.reg[i] = 0;
   }
 }

@@ -158,11 +158,11 @@ export class GateSleeper {
         try {
           this.#serve();
         } catch (err) {
-          unregister(this.#moved, seen);
+          unregister(this.#moved);
           throw err;
         }
         if (this.#inLine.length === 0 && this.#forRoom.length === 0) {
-          unregister(this.#moved, seen);
+          unregister(this.#moved);
           return;
         }
         const left = Math.min(this.#nextDeadline - now(), this.#pollMs);
