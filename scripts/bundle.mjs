@@ -93,7 +93,7 @@ function prune(dir) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) prune(p);
-    else if ((p.endsWith('.js') || p.endsWith('.js.map')) && !outputs.has(p.replace(/\.map$/, '')) && !outputs.has(p)) rmSync(p);
+    else if ((p.endsWith('.js') || p.endsWith('.js.map')) && !outputs.has(p.replace(/\.map$/, ''))) rmSync(p);
   }
 }
 prune(SRC);

@@ -97,11 +97,17 @@ export class PoolSegment extends Segment {
     }
   }
 
+  /** P1: a new generation for ticket `t`'s item, written to its progress word at stage `from`. */
+  #begin(t: number, from: number): number {
+    const g = (this.#gen = (this.#gen % GEN_MASK) + 1); // never 0: a word of 0 means "no task"
+    Atomics.store(this.#words, this.#p0 + t, g * STATE_SPAN + 2 * from);
+    return g;
+  }
+
   async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
     const t = this.ticketBase + ticket;
-    const g = (this.#gen = (this.#gen % GEN_MASK) + 1); // never 0: a word of 0 means "no task" (P1)
+    const g = this.#begin(t, from);
     const word = this.#p0 + t;
-    Atomics.store(this.#words, word, g * STATE_SPAN + 2 * from); // P1
     const task: ChainTask = { v: value, k: from, e: this.end, id: this.#spec.id, t, g };
     const timeout = this.#timeouts[from];
     const opts = timeout > 0 ? { fn: CHAIN_FN, signal, timeout } : { fn: CHAIN_FN, signal };
@@ -168,10 +174,9 @@ export class PoolSegment extends Segment {
     const batch: ChainBatch = { b: [], e: this.end, id: this.#spec.id };
     for (let i = 0; i < values.length; i++) {
       const t = this.ticketBase + tickets[i];
-      const g = (this.#gen = (this.#gen % GEN_MASK) + 1);
+      const g = this.#begin(t, from);
       words.push(this.#p0 + t);
       gens.push(g);
-      Atomics.store(this.#words, this.#p0 + t, g * STATE_SPAN + 2 * from); // P1
       batch.b.push({ v: values[i], k: from, t, g });
     }
     const timeout = this.#timeouts[from] * values.length;

@@ -9,7 +9,7 @@ import * as R from './byte-ring.js';
 import type { ChannelConsumer } from './consumer.js';
 import type { ChannelCore } from './core.js';
 
-/** Streams this thread cut because their sender stood still. */
+/** Producer-lock holders (streaming or not) this thread cut because they stood still. */
 export const cutStats = { stalled: 0 };
 
 /** The stall limits this thread's watchers apply (byte-ring.ts; tests shorten them through skein/internal). */
