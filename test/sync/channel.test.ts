@@ -33,6 +33,16 @@ function expectClean(ch: Channel<unknown>, length: number): void {
 }
 
 describe('Channel', () => {
+  it('refuses a producer lock word no producer writes, with CorruptMemoryError, instead of spinning on it', async () => {
+    // Found by the X.from() fuzz: such a word never frees, yet the sender's wait saw it free.
+    for (const word of [16, 8, 1 << 20]) {
+      const ch = new Channel<unknown>({ capacity: 2 });
+      Atomics.store(ctrl(ch), PLOCK, word);
+      expect(() => ch.trySend(1)).toThrow(CorruptMemoryError);
+      await expect(ch.send(1, { timeout: 50 })).rejects.toThrow(CorruptMemoryError);
+    }
+  });
+
   it('carries every codec shape through, in order', async () => {
     const ch = new Channel<unknown>({ capacity: 32 });
     const values: unknown[] = [

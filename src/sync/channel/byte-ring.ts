@@ -96,6 +96,8 @@ export const HELD = 1;
 export const CLOSED = 2;
 export const CUT = 4;
 export const STREAMING = 8;
+/** Every bit PLOCK may hold; STREAMING only together with HELD. */
+export const PLOCK_BITS = HELD | CLOSED | CUT | STREAMING;
 /**
  * How long a stream's sender may stand still (HELD and STREAMING, TAIL unchanged, ring empty)
  * before it is cut (invariant 4). Far above a scheduling stall, because no protocol over plain

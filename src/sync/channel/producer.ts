@@ -6,6 +6,7 @@
  * A message larger than the ring starts a stream instead (stream.ts), which keeps PLOCK.
  */
 import { type Encoded, payloadLength, Tag } from '../../memory/codec.js';
+import { CorruptMemoryError } from '../../memory/errors.js';
 import { plainBuffer, plainWords } from '../../memory/plain-encode.js';
 import { pause, ring, type Wait } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
@@ -39,11 +40,18 @@ export class ChannelProducer {
     this.rendezvous = core.rendezvous;
   }
 
-  /** Takes PLOCK: true, or false when another producer holds it; throws once closed. */
+  /**
+   * Takes PLOCK: true, or false when another producer holds it; throws once closed, and on a word no
+   * producer writes (which would never free, while the waiter's readiness test, which looks at HELD
+   * and CUT only, saw it free: a loop that never parked and so never timed out).
+   */
   lock(): boolean {
     const prev = Atomics.compareExchange(this.c, R.PLOCK, 0, R.HELD);
     if (prev === 0) return true;
     if (prev & R.CLOSED) throw closedError();
+    if ((prev & ~R.PLOCK_BITS) !== 0 || (prev & (R.HELD | R.STREAMING)) === R.STREAMING) {
+      throw new CorruptMemoryError(`channel producer lock word is corrupt (0x${(prev >>> 0).toString(16)})`);
+    }
     return false;
   }
 
