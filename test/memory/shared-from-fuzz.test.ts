@@ -18,7 +18,7 @@ function fuzz(seed: number, numRuns: number, watchdogMs: number): Promise<FuzzRe
     const w = new Worker(new URL('../fixtures/from-fuzz.mjs', import.meta.url), { workerData: { seed, numRuns } });
     const timer = setTimeout(() => {
       void w.terminate();
-      reject(new Error(`X.from fuzzing hung: no answer within ${watchdogMs} ms`));
+      reject(new Error(`X.from fuzzing hung: no answer within ${watchdogMs} ms (SKEIN_FUZZ_SEED=${seed} replays it)`));
     }, watchdogMs);
     w.once('message', (m: FuzzResult) => {
       clearTimeout(timer);
