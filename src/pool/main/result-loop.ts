@@ -3,7 +3,7 @@
  * Internal to the pool (not exported from the package root).
  */
 import { fastNow as now } from '../../memory/clock.js';
-import { type Interrupt, register, seqOf, sleepAsync, unregister } from '../../memory/wait/index.js';
+import { register, seqOf, sleepAsync, unregister } from '../../memory/wait/index.js';
 import { mainWord } from '../shared/index.js';
 
 /** What the loop drains (settlement.ts). */
@@ -20,31 +20,17 @@ export function runResultLoop(src: ResultSource, ended: () => void): void {
   void resultLoop(src, ended);
 }
 
-/** How often a parked loop looks whether the pool went idle without a result (below). */
-const RECHECK_MS = 1000;
-
 /**
  * Sleeps on the main wait word while tasks are out or queued, draining every result ring per
  * wake-up. Its sleeps hold a ref'd handle (memory/wait/sleep.ts) and between them it is never idle
  * (a microtask or a setImmediate away), so pending tasks keep the process alive and a pool with
  * nothing pending keeps nothing alive.
- *
- * Workers notify the word for every result. Tasks the main thread settles itself (a timeout, an
- * abort, a crashed worker's tasks, close) notify nothing, so a parked loop looks again at least
- * every RECHECK_MS, through one timer that outlives many parks: a park with a time limit of its own
- * would cost a V8 delayed task, and so a timer and a wake-up of this thread, per result.
  */
 async function resultLoop(src: ResultSource, ended: () => void): Promise<void> {
   const moved = mainWord(src.ctl);
   const words = [moved];
   const seens = [0];
   let lastYield = now();
-  const interrupt: Interrupt = { wake: undefined };
-  let recheck: ReturnType<typeof setTimeout> | undefined;
-  const onRecheck = (): void => {
-    recheck = undefined;
-    interrupt.wake?.();
-  };
   try {
     while (!src.isIdle()) {
       // MAIN_SEQ's writers always bump it (notifyAll), so the SEQ read before the drain is the one
@@ -67,12 +53,10 @@ async function resultLoop(src: ResultSource, ended: () => void): Promise<void> {
         continue;
       }
       seens[0] = seen;
-      recheck ??= setTimeout(onRecheck, RECHECK_MS);
-      await sleepAsync(words, seens, undefined, undefined, interrupt);
+      await sleepAsync(words, seens, 1000);
       lastYield = now();
     }
   } finally {
-    clearTimeout(recheck);
     ended();
   }
 }
