@@ -16,7 +16,7 @@ const KILL_GRACE = { killGrace: 10_000 };
 
 describe('Pipeline stopping and backpressure', () => {
   it('a consumer that breaks cancels in-flight tasks and stops the source within one buffer', async () => {
-    const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const aborted = new Int32Array(new SharedArrayBuffer(8)); // [0] aborted, [1] began
     const pool = bag.make(2, { concurrentTasksPerWorker: 8, workerData: { counters: aborted }, ...KILL_GRACE });
     const conc = 4;
     const buffer = 3;
@@ -29,7 +29,10 @@ describe('Pipeline stopping and backpressure', () => {
     let running = 0;
     for await (const _ of p.processStream(src.source)) {
       if (++taken === 3) {
-        await until(() => p.metrics().stages[1].inFlight === conc, 20_000);
+        // Inputs 0-4 sleep 1 ms, the rest a minute: once 5 + conc tasks began, the conc in flight
+        // are all minute-long ones that run in a worker (not still queued in the pool, where an
+        // abort means they never run and so never count it).
+        await until(() => Atomics.load(aborted, 1) === 5 + conc && p.metrics().stages[1].inFlight === conc, 20_000);
         running = p.metrics().stages[1].inFlight;
         break;
       }
@@ -47,7 +50,7 @@ describe('Pipeline stopping and backpressure', () => {
   });
 
   it('a signal cancels in-flight tasks (ctx.signal fires) and the output rejects with AbortError', async () => {
-    const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const aborted = new Int32Array(new SharedArrayBuffer(8)); // [0] aborted, [1] began
     const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted }, ...KILL_GRACE });
     const ctl = new AbortController();
     const p = new Pipeline<number>({ signal: ctl.signal })
@@ -55,7 +58,7 @@ describe('Pipeline stopping and backpressure', () => {
       .stage('wait', { pool, fn: 'waitAbort' }, { concurrency: 6 });
     const src = countingSource(1000, { async: true });
     const run = p.processBatch(src.source);
-    await until(() => p.metrics().stages[1].inFlight === 6, 20_000);
+    await until(() => Atomics.load(aborted, 1) === 6, 20_000); // begun in the workers, not queued
     ctl.abort(new Error('stop now'));
     const err = await run.then(
       () => undefined,
@@ -68,7 +71,7 @@ describe('Pipeline stopping and backpressure', () => {
   });
 
   it('a failure with deadLetter: false cancels the other in-flight tasks', async () => {
-    const aborted = new Int32Array(new SharedArrayBuffer(4));
+    const aborted = new Int32Array(new SharedArrayBuffer(8)); // [0] aborted, [1] began
     const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted }, ...KILL_GRACE });
     // Input 5 reaches the pool stage (and fails there at once) only when the six others run in it.
     const p: Pipeline<number, unknown> = new Pipeline<number>({ deadLetter: false })
@@ -77,7 +80,7 @@ describe('Pipeline stopping and backpressure', () => {
         {
           run: async (i: number) => {
             if (i !== 5) return i;
-            await until(() => p.metrics().stages[1].inFlight === 6, 20_000);
+            await until(() => Atomics.load(aborted, 1) === 6, 20_000); // begun in the workers
             return 'fail';
           },
         },
