@@ -50,7 +50,10 @@
  *    ring, from STREAM_AT to TAIL. A holder that is not streaming holds PLOCK only for the few
  *    stores of one record and never waits while holding it: it is cut only after HELD_STALL_MS
  *    (a thread terminated inside those stores), since a live holder taken for dead would write into
- *    space the next producer is given (see STREAM_STALL_MS).
+ *    space the next producer is given (see STREAM_STALL_MS). A cut sender that was alive after all
+ *    checks that it still owns PLOCK (HELD and STREAMING, no CUT, STREAM_AT its FIRST) before each
+ *    chunk and again before publishing it, and releases or cuts PLOCK only while it owns it, so it
+ *    never frees or cuts the lock of the producer after it.
  * 5. CUT is cleared, under CLOCK, only by whoever drops the cut stream's records: a receiver in the
  *    middle of it (it drops its partial message when TAIL == HEAD and HELD is clear), or a consumer
  *    whose HEAD reaches STREAM_AT (it moves HEAD to TAIL). Either counts the message as received

@@ -69,6 +69,9 @@ export class ChannelConsumer {
     const c = this.c;
     Atomics.store(c, R.HEAD, head);
     this.#myHead = head;
+    // dropCut moves HEAD to a TAIL it loaded itself, which may be past this thread's cached bound:
+    // left behind HEAD, that bound would make avail() wrap and old bytes be read as records.
+    if (((head - this.#tailSeen) | 0) > 0) this.#tailSeen = head;
     if (msgs) Atomics.store(c, R.RECVD, (c[R.RECVD] + 1) | 0);
     ring(this.core.room);
   }

@@ -12,6 +12,15 @@ import type { ChannelCore } from './core.js';
 /** Producer-lock holders (streaming or not) this thread cut because they stood still. */
 export const cutStats = { stalled: 0 };
 
+/**
+ * Whether PLOCK word `w` is held by the stream whose FIRST chunk is at `at`: HELD and STREAMING set,
+ * CUT clear, STREAM_AT == at. (A later stream starts past this one's records, so its STREAM_AT
+ * differs; it stores STREAM_AT before it sets STREAMING, so a reader that saw its STREAMING sees it.)
+ */
+export function ownsStream(c: Int32Array, w: number, at: number): boolean {
+  return (w & (R.HELD | R.STREAMING | R.CUT)) === (R.HELD | R.STREAMING) && Atomics.load(c, R.STREAM_AT) === at;
+}
+
 /** The stall limits this thread's watchers apply (byte-ring.ts; tests shorten them through skein/internal). */
 export const stallLimits = { streamMs: R.STREAM_STALL_MS, heldMs: R.HELD_STALL_MS };
 
@@ -24,11 +33,15 @@ export function cutStream(core: ChannelCore, w: number): boolean {
   return true;
 }
 
-/** The sender cuts its own stream (it holds PLOCK), then drops it at once if no one has begun it. */
-export function cutOwnStream(core: ChannelCore): void {
+/**
+ * The sender of the stream whose FIRST chunk is at `at` cuts it, if it still holds PLOCK (a thread
+ * that took it for dead may have cut it already, and the lock passed on), then drops it at once if
+ * no one has begun it.
+ */
+export function cutOwnStream(core: ChannelCore, at: number): void {
   for (;;) {
     const w = Atomics.load(core.c, R.PLOCK);
-    if ((w & R.HELD) === 0 || cutStream(core, w)) break;
+    if (!ownsStream(core.c, w, at) || cutStream(core, w)) break;
   }
   tryDropCut(core);
 }

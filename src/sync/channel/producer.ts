@@ -13,7 +13,7 @@ import * as R from './byte-ring.js';
 import type { ChannelCore } from './core.js';
 import { closedError, POLL_SPIN, PUT_BUSY, PUT_FULL, PUT_OK, PUT_STREAM } from './message.js';
 import { handoff, offerable } from './rendezvous.js';
-import { STALL_POLL_MS, StallWatch, tryDropCut } from './cut.js';
+import { ownsStream, STALL_POLL_MS, StallWatch, tryDropCut } from './cut.js';
 import { StreamOut } from './stream.js';
 
 /** This thread's sending side of one channel. */
@@ -60,6 +60,22 @@ export class ChannelProducer {
     ring(this.core.plw);
     // A receiver waiting for "closed and drained" or for the rest of a stream needs to see HELD clear.
     if (prev & R.CLOSED) ring(this.core.data);
+  }
+
+  /**
+   * Releases PLOCK for the stream whose FIRST chunk is at `at`, if it still holds it: a sender cut
+   * for standing still (invariant 4) may resume after the lock passed on, and must not release (or
+   * cut) the next holder's lock. True if it released.
+   */
+  unlockStream(at: number): boolean {
+    for (;;) {
+      const w = Atomics.load(this.c, R.PLOCK);
+      if (!ownsStream(this.c, w, at)) return false;
+      if (Atomics.compareExchange(this.c, R.PLOCK, w, w & ~(R.HELD | R.STREAMING)) !== w) continue;
+      ring(this.core.plw);
+      if (w & R.CLOSED) ring(this.core.data);
+      return true;
+    }
   }
 
   /** Under PLOCK: TAIL, with the caches reloaded if another producer moved it. */
@@ -208,3 +224,4 @@ export class ChannelProducer {
     return false;
   }
 }
+

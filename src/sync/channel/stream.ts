@@ -8,7 +8,7 @@
  *
  * Every wait here honours the caller's timeout and signal (byte-ring.ts invariants 3-6). A sender
  * that times out, is aborted, or finds the channel closed while it waits for room stops and cuts
- * its stream (CUT replaces HELD; on close it just releases PLOCK); a receiver that finds no more
+ * its stream (CUT replaces HELD); a receiver that finds no more
  * chunks while PLOCK is not held knows the rest will never come and drops the partial message
  * (counting it as received, so the counts stay balanced), clearing CUT. A receiver that times out
  * in the middle keeps CLOCK and its part, and its thread's next receive carries on; while it waits
@@ -24,11 +24,17 @@ import type { ChannelConsumer } from './consumer.js';
 import { type RecvResult, uninitialized } from './message.js';
 import type { ChannelProducer } from './producer.js';
 import { ChannelClosedError, ChannelStreamCutError } from '../errors.js';
-import { cutOwnStream, STALL_POLL_MS, StallWatch } from './cut.js';
+import { cutOwnStream, ownsStream, STALL_POLL_MS, StallWatch } from './cut.js';
 import { ring } from '../../memory/wait/index.js';
 
 const NEED = 0;
 const ABANDONED = 1;
+
+function cutError(): ChannelStreamCutError {
+  return new ChannelStreamCutError(
+    `the send stood still for over ${R.STREAM_STALL_MS} ms and was cut by another thread; the message was not delivered`,
+  );
+}
 
 function corrupt(what: string): CorruptMemoryError {
   return new CorruptMemoryError(`channel stream is corrupt: ${what}`);
@@ -71,6 +77,11 @@ export class StreamOut {
     return Math.min(R.recordBytes(this.#total - this.#done), StreamOut.startNeed(this.#p.r.size));
   }
 
+  /** Whether this stream still holds PLOCK (no thread cut it for standing still). */
+  #owned(): boolean {
+    return ownsStream(this.#p.c, Atomics.load(this.#p.c, R.PLOCK), this.#at);
+  }
+
   /** Under PLOCK: writes chunks while there is room; true once the LAST is written. */
   #pump(): boolean {
     const p = this.#p;
@@ -78,13 +89,7 @@ export class StreamOut {
     for (;;) {
       // Cut by a thread that took this sender for dead (it stood still too long): stop writing. The
       // lock may have passed to another sender since, so it must still be a stream, this one.
-      const w = Atomics.load(p.c, R.PLOCK) & (R.HELD | R.STREAMING | R.CUT);
-      if (w !== (R.HELD | R.STREAMING) || Atomics.load(p.c, R.STREAM_AT) !== this.#at) {
-        throw new ChannelStreamCutError(
-          `the send stood still for over ${R.STREAM_STALL_MS} ms and was cut by another thread; ` +
-            'the message was not delivered',
-        );
-      }
+      if (!this.#owned()) throw cutError();
       const tail = p.tail();
       const need = this.#need();
       const free = p.free(tail, need);
@@ -93,6 +98,9 @@ export class StreamOut {
       const n = Math.min(rest, (free - R.HEADER) & ~7);
       r.writeHeader(tail & r.mask, n, this.#tag, n === rest ? R.LAST : R.MORE);
       r.put((tail + R.HEADER) | 0, this.#src, this.#done, n);
+      // Again before publishing: a stall inside the copy (a large chunk) may have been taken for
+      // death. This narrows the exposure to the publish itself; it cannot close it (invariant 4).
+      if (!this.#owned()) throw cutError();
       p.publish((tail + R.recordBytes(n)) | 0, 0);
       this.#done += n;
       if (n === rest) return true;
@@ -111,6 +119,10 @@ export class StreamOut {
     try {
       while (!this.#pump()) {
         if (p.core.closed) {
+          // Cut, not just released (invariant 6): a FIRST chunk no receiver began would otherwise
+          // stay at HEAD, and tryRecv() would see it forever instead of "closed".
+          release = false;
+          cutOwnStream(p.core, this.#at);
           throw new ChannelClosedError(
             'the channel was closed while a message was being sent; the message was not delivered',
           );
@@ -119,7 +131,7 @@ export class StreamOut {
           yield { word: p.core.room, ready: room, timed: true };
         } catch (err) {
           release = false;
-          cutOwnStream(p.core);
+          cutOwnStream(p.core, this.#at);
           throw err;
         }
       }
@@ -128,7 +140,8 @@ export class StreamOut {
       throw err;
     } finally {
       p.out = undefined;
-      if (release) p.unlock();
+      // Only its own lock: one cut while it stood still has passed PLOCK on (invariant 4).
+      if (release) p.unlockStream(this.#at);
     }
   }
 }
