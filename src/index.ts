@@ -180,7 +180,7 @@ export type {
 
 import { setWorkerPreload } from './pool/main/index.js';
 
-// Pool workers import this module first, so every shared kind is registered there and shared
-// objects in task inputs arrive as live objects. (Spelled as a URL beside this file, not
-// `import.meta.url`, so the bundler can rebase it when this code lands in a shared chunk.)
-setWorkerPreload(new URL('./index.js', import.meta.url).href);
+// Pool workers import worker-preload.ts first, so every shared kind and builtin task is registered
+// there and shared objects in task inputs arrive as live objects. (Spelled as a URL beside this
+// file, so the bundler can rebase it when this code lands in a shared chunk.)
+setWorkerPreload(new URL('./worker-preload.js', import.meta.url).href);

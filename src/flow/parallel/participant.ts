@@ -3,11 +3,11 @@
  * `skein:parallel`. It claims chunks from the shared cursor and runs the call's function over them,
  * in place on the shared memory (the protocol and its invariants P1..P5 are in layout.ts).
  *
- * The package root imports this module, and every pool worker imports the root before its task
- * module, so the builtin exists in every worker.
+ * Every pool worker imports this module (through src/worker-preload.ts) before its task module,
+ * so the builtin exists in every worker.
  * Internal (not exported from the package root).
  */
-import { closureError, compileFunction, registerBuiltinTask, taskFunction } from '../../pool/index.js';
+import { closureError, compileFunction, registerBuiltinTask, taskFunction } from '../../pool/worker-api.js';
 import {
   CURSOR,
   DONE,

@@ -1,9 +1,9 @@
 /**
  * Worker side of chain tasks (chain.ts): the builtin task behind CHAIN_FN. Each worker keeps one
  * ChainRunner per chain id it has been sent (the most recent 64), so a spec crosses to a worker once.
- * Registered in every thread that loads the package root, which pool workers import first.
+ * Registered in every thread that loads the package root, and in every pool worker (src/worker-preload.ts).
  */
-import { errorToRecord, registerBuiltinTask, taskFunction, type TaskContext } from '../../pool/index.js';
+import { errorToRecord, registerBuiltinTask, taskFunction, type TaskContext } from '../../pool/worker-api.js';
 import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
 import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItem, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';

@@ -1,0 +1,9 @@
+/**
+ * The pool's second face, for code of the layers above that runs inside pool workers (their
+ * builtin tasks: pipeline chains, data-parallel participants). It holds nothing of the main-thread
+ * pool, so a worker that loads those builtins (src/worker-preload.ts) does not load the pool that
+ * manages it: less code to load and keep in every worker. Main-thread code uses src/pool/index.ts.
+ */
+export { closureError, compileFunction, errorToRecord } from './shared/index.js';
+export { registerBuiltinTask, taskFunction } from './worker/index.js';
+export type { TaskContext } from './worker/index.js';
