@@ -44,6 +44,17 @@ const CONSUMED = 1 << 30;
 const PAD = 1 << 29;
 const LEN_MASK = PAD - 1;
 const HDR = 16;
+/**
+ * Rewind: a writer past this offset goes back to the ring's start, padding the rest, as soon as the
+ * records still in the ring (all below its position) take at most half the space before it. So a ring that is drained
+ * as fast as it is filled cycles through its first REWIND bytes (plus one record), not the whole
+ * ring: fewer pages made resident (a pool's rings are 1 MiB each) and records that stay in cache.
+ * The rest of the ring is still used when records pile up. Safe for the same reason any pad is:
+ * it is written only into space the free-space check has proven free.
+ */
+const REWIND = 64 * 1024;
+/** How far a task-ring writer past REWIND writes between looks at what workers consumed. */
+const RECLAIM_EVERY = 4096;
 /** Bytes before the codec bytes of a payload with `n` buffer ids (`carriesSabs`). */
 export function sabPrefix(n: number): number {
   return 8 + 8 * n;
@@ -65,6 +76,8 @@ class Ring {
   readonly mask: number;
   /** Largest payload a record may carry; bigger values travel by postMessage. */
   readonly maxPayload: number;
+  /** The offset past which a writer rewinds to the start when it can (REWIND). */
+  readonly rewindAt: number;
   /** Turns a buffer id of a record with buffers back into the buffer (readers of such records set it). */
   resolveSab: ((id: number) => SharedArrayBuffer) | undefined;
 
@@ -77,6 +90,7 @@ class Ring {
     this.u8 = new Uint8Array(sab, DATA);
     this.buf = Buffer.from(sab, DATA, this.size);
     this.maxPayload = this.size / 4 - HDR;
+    this.rewindAt = Math.min(REWIND, this.size / 2);
   }
 
   /**
@@ -155,11 +169,19 @@ class Ring {
     return this.i32[((pos & this.mask) >> 2) + 2] >>> 8;
   }
 
-  /** Where a record of `plen` payload bytes goes from `pos`: the pad before it (0 if none) and its length. */
-  fit(pos: number, plen: number): { pad: number; len: number } {
+  /**
+   * Where a record of `plen` payload bytes goes from `pos`, with `used` bytes still in the ring
+   * below `pos`: the pad before it (0 if none) and its length. A pad fills the rest of the ring when
+   * the record would not fit before its end, or to rewind (REWIND): past `rewindAt`, when the live
+   * records, in [off - used, off), take at most half of what lies below `off`. The pad counts as
+   * used until readers pass it, so a ring being filled faster than it drains (used close to off)
+   * does not rewind: that would cut its room to `off` until then.
+   */
+  fit(pos: number, plen: number, used: number): { pad: number; len: number } {
     const len = (HDR + plen + 15) & ~15;
     const off = pos & this.mask;
-    return { pad: off + len > this.size ? this.size - off : 0, len };
+    const pad = off + len > this.size || (off >= this.rewindAt && 2 * (used + len) <= off) ? this.size - off : 0;
+    return { pad, len };
   }
 
   writePad(pos: number, pad: number, consumed: boolean): void {
@@ -172,6 +194,8 @@ export class TaskRingWriter extends Ring {
   #write = 0;
   #reclaim = 0;
   #published = 0;
+  /** Where the next look at consumed records is due, once past rewindAt (RECLAIM_EVERY). */
+  #lookAt = 0;
 
   /** Claims back space behind records that workers have marked CONSUMED (claim C6 in layout.ts). */
   #reclaimSpace(): void {
@@ -190,7 +214,12 @@ export class TaskRingWriter extends Ring {
    * A value with buffers (`carriesSabs`) passes their ids (`plen` counts their prefix).
    */
   tryWrite(slot: number, fnId: number, e: Encoded, plen: number, sabIds?: readonly number[]): boolean {
-    const { pad, len } = this.fit(this.#write, plen);
+    // Past rewindAt, what workers consumed is looked at now and then, so a rewind is seen to fit.
+    if ((this.#write & this.mask) >= this.rewindAt && ((this.#write - this.#lookAt) | 0) >= 0) {
+      this.#reclaimSpace();
+      this.#lookAt = (this.#write + RECLAIM_EVERY) | 0;
+    }
+    const { pad, len } = this.fit(this.#write, plen, (this.#write - this.#reclaim) | 0);
     if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) {
       this.#reclaimSpace();
       if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) return false;
@@ -321,8 +350,8 @@ export class ResultRingWriter extends Ring {
 
   /** Appends a result record unless the ring lacks room (the main thread has not read enough yet). */
   tryWrite(slot: number, status: number, e: Encoded, plen: number, sabIds?: readonly number[]): boolean {
-    const { pad, len } = this.fit(this.#write, plen);
     const used = (this.#write - Atomics.load(this.ctl, HEAD)) | 0;
+    const { pad, len } = this.fit(this.#write, plen, used);
     if (used + pad + len > this.size) return false;
     if (pad > 0) {
       this.writePad(this.#write, pad, false);
