@@ -260,7 +260,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     const items = tickets.map(() => st.queue.shift());
     this.#x.stats.waiting[st.seg.start] -= items.length;
     st.holding += items.length;
-    if (items.length === 1) this.#start(s, items[0], tickets[0]);
+    if (items.length === 1 && !st.seg.batchesAlone) this.#start(s, items[0], tickets[0]);
     else this.#startBatch(s, items, tickets);
     return true;
   }

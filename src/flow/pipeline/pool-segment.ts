@@ -132,6 +132,12 @@ export class PoolSegment extends Segment {
     }
   }
 
+  // A lone item goes as a one-item batch: its frame is a few stores, exec's task object goes
+  // through the general codec. (exec stays for retries and for reruns after a batch's worker died.)
+  override get batchesAlone(): boolean {
+    return true;
+  }
+
   /**
    * Items to batch: enough to make one task last about BATCH_TARGET_MS of work, no more than leaves
    * every worker two batches of the segment's slots (so none waits for the main thread between

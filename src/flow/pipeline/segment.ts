@@ -81,6 +81,11 @@ export abstract class Segment {
     if (this.#waiting.length > 0) for (const wake of this.#waiting.splice(0)) wake();
   }
 
+  /** Whether a lone item also goes through {@link execBatch} (a one-item batch costs less to send than exec's task). */
+  get batchesAlone(): boolean {
+    return false;
+  }
+
   /** Items to start as one task given `queued` waiting and `free` slots (0: wait). One at a time here. */
   protected batchSize(queued: number, free: number): number {
     return queued > 0 && free > 0 ? 1 : 0;
