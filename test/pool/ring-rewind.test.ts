@@ -1,7 +1,7 @@
 // Task rings rewind (ring.ts REWIND): a ring drained as fast as it is filled keeps its records in
 // its first bytes instead of cycling through all of it (fewer resident pages, warm cache lines),
 // while a ring being filled faster than it drains still gets all of its room.
-import { createRing, encode, newEncoded, payloadLength, TaskRingReader, TaskRingWriter } from 'skein/internal';
+import { createRing, encode, newEncoded, payloadLength, setStepHook, Step, TaskRingReader, TaskRingWriter } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 const SIZE = 1 << 20; // a pool's default task ring
@@ -73,5 +73,48 @@ describe('task ring rewind', () => {
       expect((slot - first) * 1024).toBeGreaterThan(32 * 1024);
       expect(claimAll(r)).toEqual(Array.from({ length: slot - first }, (_, i) => first + i));
     }
+  });
+
+  it('a claimer stalled right after claiming a run that starts at a rewind pad still reads its record (claim C5, C6)', () => {
+    const sab = createRing(SIZE);
+    const ctl = new Int32Array(sab, 0, 32);
+    const w = new TaskRingWriter(sab);
+    const x = new TaskRingReader(sab);
+    let slot = 0;
+    // Drained in step until the writer is past the rewind offset.
+    while ((Atomics.load(ctl, 16) & (SIZE - 1)) < 64 * 1024) {
+      expect(write(w, slot++, 'y'.repeat(280))).toBe(true);
+      w.publish();
+      claimAll(x);
+    }
+    // This record rewinds: a pad at HEAD, then the record at the ring's start.
+    expect(write(w, 777, 'after the pad')).toBe(true);
+    w.publish();
+    // X claims [pad, record] and is descheduled after its HEAD CAS; meanwhile the main thread keeps
+    // placing tasks. The pad's header must survive until X has stepped over it.
+    let placed = 0;
+    setStepHook((point) => {
+      if (point !== Step.RingClaimCopy || placed > 0) return;
+      while (write(w, 1_000_000 + placed, 'z'.repeat(100))) placed++;
+      w.publish();
+    });
+    const got: [number, unknown][] = [];
+    try {
+      x.claim(
+        1,
+        (s, _fn, v) => {
+          got.push([s, v]);
+          if (got.length > 3) throw new Error('the claimer ran past its run (read a reused pad)');
+        },
+        () => {},
+        () => {},
+      );
+    } finally {
+      setStepHook(undefined);
+    }
+    expect(got).toEqual([[777, 'after the pad']]);
+    // Held back by the unread pad, the writer placed only what fits below it; all of it arrives.
+    expect(placed).toBeGreaterThan(0);
+    expect(claimAll(x)).toEqual(Array.from({ length: placed }, (_, i) => 1_000_000 + i));
   });
 });

@@ -206,8 +206,12 @@ export class PoolSegment extends Segment {
             batch.s = this.#spec;
             continue;
           }
+          // A lone item is the only suspect: judged as exec judges it (P4), not rerun uncounted.
+          const alone = values.length === 1;
           outs = values.map((v, i) =>
-            signal.aborted || this.#running(words[i], gens[i]) ? failure(err, from, v, this.#takeOver(words[i], gens[i], from)) : undefined,
+            alone || signal.aborted || this.#running(words[i], gens[i])
+              ? failure(err, from, v, this.#takeOver(words[i], gens[i], from))
+              : undefined,
           );
           for (let i = 0; i < values.length; i++) if (!outs[i]) this.#uncount(words[i], gens[i], from);
           break;

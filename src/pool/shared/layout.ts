@@ -66,10 +66,12 @@
  *     CLAIMING stays set until every record it took is marked CONSUMED (C5).
  * C5. Copying (worker, per claimed record): copy the value out, store SLOT_OWNER = its index, mark
  *     the record CONSUMED, then CAS SLOT_STATE QUEUED -> CLAIMED. A failed CAS means the main thread
- *     cancelled the task (C7): the worker answers with a Skipped result instead of running it.
+ *     cancelled the task (C7): the worker answers with a Skipped result instead of running it. A PAD
+ *     in the claimed run is marked CONSUMED too, after its length was read to step over it: it is
+ *     written unmarked, since its header must stay until its claimer has read it (C6).
  * C6. Reusing ring space (main). The writer reclaims space only behind records marked CONSUMED, in
- *     order from its reclaim point up to HEAD, so a record is never overwritten while its claimer
- *     still copies it (C5); bytes above a stale h are not protected (C3).
+ *     order from its reclaim point up to HEAD, so a record (or a PAD) is never overwritten while its
+ *     claimer still reads it (C5); bytes above a stale h are not protected (C3).
  * C7. Starting and aborting. The worker CASes CLAIMED -> RUNNING; the main thread's abort CASes
  *     QUEUED or CLAIMED -> CANCELLED. The CAS that wins decides: a cancelled task never runs, and a
  *     running one is aborted by a message naming (slot, SLOT_GEN), which the worker drops unless

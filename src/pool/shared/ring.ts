@@ -225,7 +225,9 @@ export class TaskRingWriter extends Ring {
       if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) return false;
     }
     if (pad > 0) {
-      this.writePad(this.#write, pad, true);
+      // Not CONSUMED: the claimer whose run covers it reads its length after its CAS, so its space
+      // is reclaimed only once that claimer marks it, as for a record (claim C5, C6).
+      this.writePad(this.#write, pad, false);
       this.#write = (this.#write + pad) | 0;
     }
     this.put(this.#write, slot, fnId, e, plen, sabIds);
@@ -336,7 +338,7 @@ export class TaskRingReader extends Ring {
           own(slot);
           Atomics.store(this.i32, at, hdr | CONSUMED);
           take(slot, failed === undefined ? fnId : -1, failed === undefined ? value : failed);
-        }
+        } else Atomics.store(this.i32, at, hdr | CONSUMED); // claim C5: a pad too, once passed
         p = (p + len) | 0;
       }
       return n;

@@ -99,7 +99,8 @@ export class StreamOut {
       r.writeHeader(tail & r.mask, n, this.#tag, n === rest ? R.LAST : R.MORE);
       r.put((tail + R.HEADER) | 0, this.#src, this.#done, n);
       // Again before publishing: a stall inside the copy (a large chunk) may have been taken for
-      // death. This narrows the exposure to the publish itself; it cannot close it (invariant 4).
+      // death, and then this chunk must not be published. It narrows the exposure but cannot close
+      // it: the copy itself may already have written over the next producer's record (invariant 4).
       if (!this.#owned()) throw cutError();
       p.publish((tail + R.recordBytes(n)) | 0, 0);
       this.#done += n;
