@@ -46,9 +46,10 @@ const LEN_MASK = PAD - 1;
 const HDR = 16;
 /**
  * Rewind: a writer past this offset goes back to the ring's start, padding the rest, as soon as the
- * records still in the ring (all below its position) take at most half the space before it. So a ring that is drained
- * as fast as it is filled cycles through its first REWIND bytes (plus one record), not the whole
- * ring: fewer pages made resident (a pool's rings are 1 MiB each) and records that stay in cache.
+ * records still in the ring (all below its position) take at most half the space before it. So a
+ * ring that is drained as fast as it is filled cycles through its first REWIND bytes (plus one
+ * record), not the whole ring: fewer pages made resident (a pool's rings are 1 MiB each) and
+ * records that stay in cache.
  * The rest of the ring is still used when records pile up. Safe for the same reason any pad is:
  * it is written only into space the free-space check has proven free. (Positions then advance by
  * the pads too, ~16x faster than the data: a claimer's HEAD CAS could meet the same 32-bit value
@@ -186,8 +187,9 @@ class Ring {
     return { pad, len };
   }
 
-  writePad(pos: number, pad: number, consumed: boolean): void {
-    this.i32[(pos & this.mask) >> 2] = pad | PAD | (consumed ? CONSUMED : 0);
+  /** A PAD record of `pad` bytes at `pos`, unmarked: its reader marks it (task rings) or passes it. */
+  writePad(pos: number, pad: number): void {
+    this.i32[(pos & this.mask) >> 2] = pad | PAD;
   }
 }
 
@@ -229,7 +231,7 @@ export class TaskRingWriter extends Ring {
     if (pad > 0) {
       // Not CONSUMED: the claimer whose run covers it reads its length after its CAS, so its space
       // is reclaimed only once that claimer marks it, as for a record (claim C5, C6).
-      this.writePad(this.#write, pad, false);
+      this.writePad(this.#write, pad);
       this.#write = (this.#write + pad) | 0;
     }
     this.put(this.#write, slot, fnId, e, plen, sabIds);
@@ -358,7 +360,7 @@ export class ResultRingWriter extends Ring {
     const { pad, len } = this.fit(this.#write, plen, used);
     if (used + pad + len > this.size) return false;
     if (pad > 0) {
-      this.writePad(this.#write, pad, false);
+      this.writePad(this.#write, pad);
       this.#write = (this.#write + pad) | 0;
     }
     this.put(this.#write, slot, status, e, plen, sabIds);
