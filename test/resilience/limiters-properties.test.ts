@@ -94,9 +94,13 @@ const LATE = 2;
 
 interface Log {
   at: number[];
+  /** `at` in whole nanoseconds, as the limiters read the clock (floored): exact to compare. */
+  ns: bigint[];
   n: number[];
   late: number[];
 }
+
+const ns = (): bigint => BigInt(Math.floor(now() * 1e6));
 
 function checkBound(log: Log, burst: number, perMs: number): void {
   const { at, n, late } = log;
@@ -152,13 +156,14 @@ async function runScript(
   acquire: (n: number, opts: { signal: AbortSignal; timeout?: number }) => Promise<void>,
   script: Op[],
 ): Promise<Log> {
-  const log: Log = { at: [], n: [], late: [] };
+  const log: Log = { at: [], ns: [], n: [], late: [] };
   const pending: AbortController[] = [];
   const settled: Promise<unknown>[] = [];
   for (const o of script) {
     if (o.op === 'try') {
       if (lim.tryAcquire(o.n)) {
         log.at.push(now());
+        log.ns.push(ns());
         log.n.push(o.n);
         log.late.push(0);
       }
@@ -169,6 +174,7 @@ async function runScript(
         acquire(o.n, { signal: ac.signal, timeout: o.timeout }).then(
           () => {
             log.at.push(now());
+            log.ns.push(ns());
             log.n.push(o.n);
             log.late.push(LATE);
           },
@@ -256,10 +262,14 @@ describe('no limiter passes its rate in any interleaving', () => {
             script,
           );
           // Sliding-window acquires claim when their timer fires, so the instant seen is the instant
-          // admitted: limit + 1 admissions must span at least a whole window.
-          const at = [...log.at].sort((x, y) => x - y);
+          // admitted: limit + 1 admissions must span at least a whole window. Compared in the
+          // limiter's own units (the clock floored to whole ns, the window rounded up to whole ns):
+          // in fractional ms, float rounding alone can put an admission made exactly one window
+          // later a nanosecond short of it.
+          const at = [...log.ns].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+          const window = BigInt(Math.ceil(windowMs * 1e6));
           for (let i = 0; i + limit < at.length; i++) {
-            expect(at[i + limit] - at[i]).toBeGreaterThanOrEqual(windowMs - 1e-6);
+            expect(at[i + limit] - at[i] >= window, `admissions ${i} and ${i + limit}: ${at[i]} and ${at[i + limit]} ns`).toBe(true);
           }
         },
       ),
