@@ -1,8 +1,8 @@
 // Bundles the runtime that `tsc` wrote to dist/src into a few files (run by `npm run build`, after tsc).
 //
 // Why: skein is ~160 ES modules. Node loads each one on its own (resolve, read, compile, link), in
-// the main thread and again in every pool worker, which preloads most of it (worker-preload.js): ~110 ms of CPU
-// and ~10 MiB of RSS per thread. Bundled, the same code loads in ~25 ms and ~1 MiB. On a 2-core
+// the main thread and again in every pool worker, which preloads most of them (worker-preload.js):
+// ~110 ms of CPU and ~10 MiB of RSS per thread. Bundled, the same code loads in ~25 ms and ~1 MiB. On a 2-core
 // machine a pool's start-up competes with its first tasks, so this shows in every short run.
 //
 // How: esbuild bundles the entry points below from tsc's JavaScript (so the semantics are tsc's,

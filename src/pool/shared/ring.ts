@@ -223,8 +223,9 @@ export class TaskRingWriter extends Ring {
       this.#reclaimSpace();
       this.#lookAt = (this.#write + RECLAIM_EVERY) | 0;
     }
-    const { pad, len } = this.fit(this.#write, plen, (this.#write - this.#reclaim) | 0);
-    if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) {
+    const used = (this.#write - this.#reclaim) | 0;
+    const { pad, len } = this.fit(this.#write, plen, used);
+    if (used + pad + len > this.size) {
       this.#reclaimSpace();
       if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) return false;
     }

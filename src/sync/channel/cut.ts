@@ -97,7 +97,10 @@ export class StallWatch {
     if (this.#since < 0 || tail !== this.#tail) {
       this.#tail = tail;
       this.#since = t;
-    } else if (t - this.#since >= ((w & R.STREAMING) !== 0 ? stallLimits.streamMs : stallLimits.heldMs) && cutStream(core, w)) {
+      return;
+    }
+    const limit = (w & R.STREAMING) !== 0 ? stallLimits.streamMs : stallLimits.heldMs;
+    if (t - this.#since >= limit && cutStream(core, w)) {
       cutStats.stalled++;
       this.#since = -1;
       tryDropCut(core);

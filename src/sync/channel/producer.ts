@@ -56,7 +56,11 @@ export class ChannelProducer {
   }
 
   unlock(): void {
-    const prev = Atomics.and(this.c, R.PLOCK, ~(R.HELD | R.STREAMING));
+    this.#released(Atomics.and(this.c, R.PLOCK, ~(R.HELD | R.STREAMING)));
+  }
+
+  /** Wakes who waits on PLOCK's release, given the word `prev` it had before. */
+  #released(prev: number): void {
     ring(this.core.plw);
     // A receiver waiting for "closed and drained" or for the rest of a stream needs to see HELD clear.
     if (prev & R.CLOSED) ring(this.core.data);
@@ -72,8 +76,7 @@ export class ChannelProducer {
       const w = Atomics.load(this.c, R.PLOCK);
       if (!ownsStream(this.c, w, at)) return false;
       if (Atomics.compareExchange(this.c, R.PLOCK, w, w & ~(R.HELD | R.STREAMING)) !== w) continue;
-      ring(this.core.plw);
-      if (w & R.CLOSED) ring(this.core.data);
+      this.#released(w);
       return true;
     }
   }
@@ -224,4 +227,3 @@ export class ChannelProducer {
     return false;
   }
 }
-
