@@ -5,5 +5,5 @@
  * manages it: less code to load and keep in every worker. Main-thread code uses src/pool/index.ts.
  */
 export { closureError, compileFunction, errorToRecord } from './shared/index.js';
-export { registerBuiltinTask, taskFunction } from './worker/index.js';
+export { registerBuiltinTask, taskAborted, taskFunction } from './worker/index.js';
 export type { TaskContext } from './worker/index.js';

@@ -3,7 +3,7 @@
  * ChainRunner per chain id it has been sent (the most recent 64), so a spec crosses to a worker once.
  * Registered in every thread that loads the package root, and in every pool worker (src/worker-preload.ts).
  */
-import { errorToRecord, registerBuiltinTask, taskFunction, type TaskContext } from '../../pool/worker-api.js';
+import { errorToRecord, registerBuiltinTask, taskAborted, taskFunction, type TaskContext } from '../../pool/worker-api.js';
 import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
 import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItem, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
@@ -55,7 +55,7 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
   };
   const from = (i: number): unknown => {
     for (; i < batch.b.length; i++) {
-      if ((ctx as TaskContext).signal.aborted) throw (ctx as TaskContext).signal.reason;
+      if (taskAborted(ctx as TaskContext)) throw (ctx as TaskContext).signal.reason;
       const it = batch.b[i];
       let r: unknown;
       try {
