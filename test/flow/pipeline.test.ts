@@ -43,6 +43,22 @@ describe('Pipeline', () => {
     expect(m.stages[0].latency.count).toBe(200);
     expect(m.inFlight).toBe(0);
     expect(m.outputs).toBe(want.length);
+    // The first window carried the chain's spec: no worker answered a task ChainSpecMissingError.
+    expect(pool.metrics().failed).toBe(0);
+  });
+
+  it('a worker that joins after the first window learns the chain from a task sent again', async () => {
+    const pool = bag.make(1, { maxWorkers: 3 });
+    const p = new Pipeline<number>().stage<number>('later', { pool, fn: 'later' }).stage<number>('double', { pool, fn: 'double' });
+    expect(await p.processBatch(range(20))).toEqual(range(20).map((x) => (x + 1) * 2));
+    pool.scaleUp(2);
+    await expect.poll(() => pool.getWorkerCount()).toBe(3);
+    expect(await p.processBatch(range(300))).toEqual(range(300).map((x) => (x + 1) * 2));
+    expect(p.metrics().stages.map((s) => [s.done, s.failed])).toEqual([
+      [320, 0],
+      [320, 0],
+    ]);
+    // (The new workers lacked the spec: a task one of them took failed once and went again with it.)
   });
 
   it('stages on two pools hand items over and keep order; ordered: false yields all', async () => {

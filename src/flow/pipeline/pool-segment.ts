@@ -63,6 +63,14 @@ export class PoolSegment extends Segment {
   #sinceEstimate = 31;
   /** Chain tasks of this segment submitted and not yet settled (over all runs). */
   #tasksOut = 0;
+  /**
+   * A task of this segment has come back, so its spec has reached a worker. Until then every task
+   * carries the spec: without it, a run's whole first window (up to 64 tasks per core, sent as the
+   * workers start) was answered ChainSpecMissingError by workers that had not seen it, and sent again.
+   * After, tasks go without it; a worker that still lacks it answers so, and that task is sent again
+   * with it.
+   */
+  #specOut = false;
 
   constructor(start: number, end: number, defs: readonly StageDef[], stats: PipelineStats, ticketBase: number) {
     const group = defs.slice(start, end);
@@ -109,6 +117,7 @@ export class PoolSegment extends Segment {
     const g = this.#begin(t, from);
     const word = this.#p0 + t;
     const task: ChainTask = { v: value, k: from, e: this.end, id: this.#spec.id, t, g };
+    if (!this.#specOut) task.s = this.#spec;
     const timeout = this.#timeouts[from];
     const opts = timeout > 0 ? { fn: CHAIN_FN, signal, timeout } : { fn: CHAIN_FN, signal };
     this.#tasksOut++;
@@ -116,6 +125,7 @@ export class PoolSegment extends Segment {
       for (;;) {
         try {
           const out = await this.#pool.submit(task, opts);
+          this.#specOut = true;
           return { ok: true, value: out, stage: -1, error: undefined, hasValue: false, from, input: value };
         } catch (err) {
           if (err instanceof ChainSpecMissingError && !task.s) {
@@ -178,6 +188,7 @@ export class PoolSegment extends Segment {
     const words: number[] = [];
     const gens: number[] = [];
     const batch: ChainBatch = { b: [], e: this.end, id: this.#spec.id };
+    if (!this.#specOut) batch.s = this.#spec;
     for (let i = 0; i < values.length; i++) {
       const t = this.ticketBase + tickets[i];
       const g = this.#begin(t, from);
@@ -195,6 +206,7 @@ export class PoolSegment extends Segment {
           // As bytes (batch-frame.ts) unless the spec must ride along or a value holds shared memory.
           const input = batch.s ? batch : (encodeBatchFrame(batch.b, batch.e, batch.id) ?? batch);
           const answer = (await this.#pool.submit(input, opts)) as ChainItemResult[] | Uint8Array;
+          this.#specOut = true;
           const res = isFrame(answer) ? decodeResultsFrame(answer) : answer;
           return res.map(([ok, v], i): Outcome =>
             ok === 1
