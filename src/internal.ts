@@ -17,6 +17,7 @@ export { setStepHook, Step, StepGate, stepHook } from './memory/step-hook.js';
 export { createRing, TaskRingReader, TaskRingWriter } from './pool/shared/index.js';
 export { stallLimits } from './sync/channel/cut.js';
 export { decodeBatchFrame, decodeResultsFrame, encodeBatchFrame, encodeResultsFrame } from './flow/pipeline/batch-frame.js';
+export { callTimed } from './flow/pipeline/stage-timeout.js';
 // Channel internals for deterministic replays of cross-thread interleavings: several ChannelCore
 // views over one buffer stand in for threads (each keeps its own caches, as a thread does).
 export { ChannelCore } from './sync/channel/core.js';

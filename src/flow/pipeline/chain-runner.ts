@@ -3,12 +3,12 @@
  * protocol P1-P4 cited here). Used by pool workers for chain tasks, and by the flow layer on the main
  * thread for stages that run there, so both apply policies and count alike.
  *
- * A stage without policies runs synchronously: a chain of plain synchronous functions costs no
- * promise per stage. A stage with a gate, limiter, breaker or timeout, or one whose function returns
+ * A stage without policies, or with only a timeout, runs synchronously: a chain of synchronous
+ * functions costs no promise per stage (a timeout costs a timer only for a call that returns a
+ * promise: stage-timeout.ts). A stage with a gate, limiter or breaker, or one whose function returns
  * a promise, continues asynchronously.
  */
 import { fastNow as now } from '../../memory/clock.js';
-import { TimeoutError } from '../../memory/errors.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import {
   type ChainAcquirer,
@@ -27,6 +27,8 @@ import {
   stateOf,
 } from './chain.js';
 import { ChainAbandonedError, ChainStageError } from '../errors.js';
+import { callTimed } from './stage-timeout.js';
+import { isThenable } from './thenable.js';
 
 export type StageFunction = (input: unknown, ctx: StageContext) => unknown;
 
@@ -36,10 +38,6 @@ export interface StageContext {
   readonly workerId: number;
 }
 
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
-}
-
 async function acquire(a: ChainAcquirer, signal: AbortSignal): Promise<unknown> {
   // TokenBucket.acquire(n, opts); LeakyBucket, SlidingWindowLimiter and Semaphore take (opts) or (n, opts).
   const call = a.acquire as (...args: unknown[]) => Promise<unknown>;
@@ -47,52 +45,13 @@ async function acquire(a: ChainAcquirer, signal: AbortSignal): Promise<unknown> 
   return call.call(a, 1, { signal });
 }
 
-/** `call(signal)` bounded by `ms`: the signal aborts with a TimeoutError; a sync overrun is caught on return. */
-function withTimeout(call: (s: AbortSignal) => unknown, ms: number, parent: AbortSignal): Promise<unknown> {
-  const ctl = new AbortController();
-  const t0 = now();
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => ctl.abort(parent.reason);
-    const clear = (): void => {
-      clearTimeout(timer);
-      parent.removeEventListener('abort', onAbort);
-    };
-    const timer = setTimeout(() => {
-      const err = new TimeoutError(`the stage timed out after ${ms} ms`);
-      clear();
-      ctl.abort(err);
-      reject(err);
-    }, ms);
-    parent.addEventListener('abort', onAbort, { once: true });
-    let r: unknown;
-    try {
-      r = call(ctl.signal);
-    } catch (err) {
-      clear();
-      reject(err);
-      return;
-    }
-    Promise.resolve(r).then(
-      (v) => {
-        clear();
-        // A synchronous function cannot be interrupted by the timer; it is judged when it returns.
-        if (now() - t0 > ms) reject(new TimeoutError(`the stage timed out after ${ms} ms`));
-        else resolve(v);
-      },
-      (err: unknown) => {
-        clear();
-        reject(err);
-      },
-    );
-  });
-}
-
 export class ChainRunner {
   readonly spec: ChainSpec;
   readonly #fns: StageFunction[];
   readonly #stats: Int32Array;
   readonly #hists: SharedHistogram[];
-  readonly #plain: boolean[];
+  /** Per stage run directly by run(): its timeout in ms, 0 for none; -1 for one with a gate, limiter or breaker (#stage). */
+  readonly #direct: number[];
   readonly #p0: number;
 
   constructor(spec: ChainSpec, fns: StageFunction[]) {
@@ -100,8 +59,8 @@ export class ChainRunner {
     this.#fns = fns;
     this.#stats = new Int32Array(spec.stats);
     this.#hists = spec.hists.map((h) => new SharedHistogram(h));
-    this.#plain = spec.fns.map(
-      (_, j) => !spec.breakers[j] && !spec.limiters[j] && !spec.gates[j] && !(spec.timeouts[j] > 0),
+    this.#direct = spec.fns.map((_, j) =>
+      spec.breakers[j] || spec.limiters[j] || spec.gates[j] ? -1 : Math.max(0, spec.timeouts[j]),
     );
     this.#p0 = progressAt(spec.fns.length);
   }
@@ -112,12 +71,13 @@ export class ChainRunner {
    */
   run(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): unknown {
     for (let j = k; j < e; j++) {
-      if (!this.#plain[j]) return this.#runAsync(v, j, e, t, g, ctx);
+      const ms = this.#direct[j];
+      if (ms < 0) return this.#runAsync(v, j, e, t, g, ctx);
       this.#enter(j, t, g);
       const t0 = now();
       let r: unknown;
       try {
-        r = this.#fns[j](v, ctx);
+        r = ms > 0 ? callTimed(ms, ctx, this.#fns[j], v) : this.#fns[j](v, ctx);
       } catch (err) {
         throw this.#fail(j, t, g, t0, v, err);
       }
@@ -145,7 +105,7 @@ export class ChainRunner {
       throw this.#fail(j, t, g, t0, input, err);
     }
     this.#succeed(j, t, g, t0);
-    return this.#runAsync(v, j + 1, e, t, g, ctx);
+    return this.run(v, j + 1, e, t, g, ctx);
   }
 
   async #runAsync(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): Promise<unknown> {
@@ -177,15 +137,15 @@ export class ChainRunner {
       const t0 = now();
       const fn = this.#fns[j];
       const ms = spec.timeouts[j];
-      const call = (signal: AbortSignal): unknown =>
-        fn(v, signal === ctx.signal ? ctx : { signal, workerId: ctx.workerId });
-      const timed = ms > 0 ? (s: AbortSignal) => withTimeout(call, ms, s) : call;
+      const call = (c: StageContext): unknown => (ms > 0 ? callTimed(ms, c, fn, v) : fn(v, c));
       const breaker = spec.breakers[j];
       let out: unknown;
       try {
         out = await (breaker
-          ? breaker.execute(({ signal }) => timed(signal), { signal: ctx.signal })
-          : timed(ctx.signal));
+          ? breaker.execute(({ signal }) => call(signal === ctx.signal ? ctx : { signal, workerId: ctx.workerId }), {
+              signal: ctx.signal,
+            })
+          : call(ctx));
       } catch (err) {
         throw this.#fail(j, t, g, t0, v, err);
       }

@@ -8,6 +8,7 @@ import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
 import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItem, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
 import { ChainRunner, type StageContext, type StageFunction } from './chain-runner.js';
+import { isThenable } from './thenable.js';
 
 const MAX_SPECS = 64;
 const runners = new Map<string, ChainRunner>();
@@ -30,10 +31,6 @@ function runnerFor(id: string, spec: ChainSpec | undefined): ChainRunner {
     runners.set(id, runner);
   }
   return runner;
-}
-
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
 }
 
 registerBuiltinTask(CHAIN_FN, (input, ctx) => {

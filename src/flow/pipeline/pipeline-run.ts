@@ -20,6 +20,7 @@ import { RunOutput, SKIP } from './run-output.js';
 import { DROPPED, failure, type Outcome, type Segment } from './segment.js';
 import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';
+import { isThenable } from './thenable.js';
 
 interface Item {
   seq: number;
@@ -48,10 +49,6 @@ export interface RunShape {
 }
 
 type Source = Iterator<unknown> | AsyncIterator<unknown>;
-
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
-}
 
 export function openSource(src: unknown): Source {
   const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null;
