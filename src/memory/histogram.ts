@@ -85,6 +85,8 @@ export class SharedHistogram {
   /** The mean in milliseconds (0 when empty), as {@link summarize} reports it, without the percentiles. */
   mean(): number {
     const v = this.#v;
+    // Cheap while empty: a pipeline asks for its stages' means on each start until one is known.
+    if (Atomics.load(v, COUNT) === 0) return 0;
     let count = 0;
     let sum = 0;
     for (let i = 0; i < BUCKETS; i++) {
