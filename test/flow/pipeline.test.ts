@@ -18,6 +18,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 describe('Pipeline', () => {
   it('runs fused pool stages, a filter and a run stage, in input order', async () => {
     const pool = bag.make();
+    await Promise.all(range(8).map((x) => pool.submit(x, { fn: 'inc' }))); // both workers up
     const p = new Pipeline<number>()
       .stage<number>('inc', { pool, fn: 'inc' })
       .stage<number>('double', { pool, fn: 'double' })
@@ -43,22 +44,21 @@ describe('Pipeline', () => {
     expect(m.stages[0].latency.count).toBe(200);
     expect(m.inFlight).toBe(0);
     expect(m.outputs).toBe(want.length);
-    // The first window carried the chain's spec: no worker answered a task ChainSpecMissingError.
-    expect(pool.metrics().failed).toBe(0);
+    // The first window (64 one-item tasks per core) carried the chain's spec, so at most a worker
+    // that took none of it answers a few later tasks ChainSpecMissingError (before: all of them).
+    expect(pool.metrics().failed).toBeLessThan(16);
   });
 
-  it('a worker that joins after the first window learns the chain from a task sent again', async () => {
-    const pool = bag.make(1, { maxWorkers: 3 });
-    const p = new Pipeline<number>().stage<number>('later', { pool, fn: 'later' }).stage<number>('double', { pool, fn: 'double' });
-    expect(await p.processBatch(range(20))).toEqual(range(20).map((x) => (x + 1) * 2));
-    pool.scaleUp(2);
-    await expect.poll(() => pool.getWorkerCount()).toBe(3);
-    expect(await p.processBatch(range(300))).toEqual(range(300).map((x) => (x + 1) * 2));
-    expect(p.metrics().stages.map((s) => [s.done, s.failed])).toEqual([
-      [320, 0],
-      [320, 0],
-    ]);
-    // (The new workers lacked the spec: a task one of them took failed once and went again with it.)
+  it('a worker that replaces a crashed one learns the chain from a task sent again', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<unknown>().stage('s0', { pool, fn: 's0' }).stage('s1', { pool, fn: 's1' });
+    expect(await p.processBatch(range(20))).toEqual(range(20).map((x) => x + 2));
+    // The only worker dies; its replacement has never seen the chain, and tasks no longer carry it.
+    await expect(p.process({ id: 1, faults: { 0: 'crash' } })).rejects.toMatchObject({ stage: 's0' });
+    const failedBefore = pool.metrics().failed;
+    expect(await p.processBatch(range(300))).toEqual(range(300).map((x) => x + 2));
+    expect(pool.metrics().failed).toBeGreaterThan(failedBefore); // it answered ChainSpecMissingError first
+    expect(p.metrics().stages.map((s) => s.done)).toEqual([320, 320]);
   });
 
   it('stages on two pools hand items over and keep order; ordered: false yields all', async () => {

@@ -4,7 +4,7 @@
 // if read: on Node 20 an AbortController per item per stage cost more than the stage.
 import { getEventListeners } from 'node:events';
 import { callTimed, TimeoutError } from 'skein/internal';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 const Real = globalThis.AbortController;
 let made = 0;
@@ -33,16 +33,38 @@ const busy = (ms: number): void => {
 
 describe('callTimed', () => {
   it('returns a synchronous value in time, making no signal nor timer', () => {
-    const { ctx } = task();
-    let seen: unknown;
-    expect(
-      callTimed(50, ctx, (v, c) => {
-        seen = c.workerId;
-        return (v as number) + 1;
-      }, 1),
-    ).toBe(2);
-    expect(seen).toBe(7);
-    expect(made).toBe(0);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { ctx } = task();
+      let seen: unknown;
+      expect(
+        callTimed(50, ctx, (v, c) => {
+          seen = c.workerId;
+          return (v as number) + 1;
+        }, 1),
+      ).toBe(2);
+      expect(seen).toBe(7);
+      expect(made).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('starts a timer only for a call that returns a promise, and clears it when the call settles', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { ctx } = task();
+      let settle: (v: unknown) => void = () => {};
+      const call = callTimed(2 ** 40, ctx, () => new Promise((r) => (settle = r)), 0); // past setTimeout's range
+      expect(vi.getTimerCount()).toBe(1);
+      settle('done');
+      await expect(call).resolves.toBe('done');
+      expect(vi.getTimerCount()).toBe(0);
+      expect(made).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a synchronous call that ran over throws TimeoutError; one that threw keeps its error', () => {

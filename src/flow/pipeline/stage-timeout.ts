@@ -33,35 +33,41 @@ export function callTimed(ms: number, parent: StageContext, fn: StageFunction, v
   return r;
 }
 
+/** setTimeout's longest delay; a longer one would fire at once (Node clamps it to 1 ms). */
+const MAX_DELAY = 0x7fffffff;
+
 class StageTimeout implements StageContext {
   readonly #t0 = now();
+  readonly #ms: number;
+  readonly #parent: StageContext;
   #ctl: AbortController | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ended = false;
   /** The TimeoutError, once the time ran out (a signal first read after that is born aborted). */
   #expired: TimeoutError | undefined;
-  /** Made with the signal: it passes the parent's abort on while the call runs. */
-  #onParentAbort: (() => void) | undefined;
+  /** Made with the signal, while the call runs: the parent's signal, and what passes its abort on. */
+  #following: { signal: AbortSignal; onAbort: () => void } | undefined;
 
-  constructor(
-    readonly ms: number,
-    readonly parent: StageContext,
-  ) {}
+  // Fields are private, so the context shows only `signal` and `workerId` (as getters: read them,
+  // do not spread the context).
+  constructor(ms: number, parent: StageContext) {
+    this.#ms = ms;
+    this.#parent = parent;
+  }
 
   get workerId(): number {
-    return this.parent.workerId;
+    return this.#parent.workerId;
   }
 
   get signal(): AbortSignal {
     if (!this.#ctl) {
-      this.#ctl = new AbortController();
-      const ps = this.parent.signal;
-      if (this.#expired) this.#ctl.abort(this.#expired);
-      else if (ps.aborted) this.#ctl.abort(ps.reason);
+      const ctl = (this.#ctl = new AbortController());
+      const ps = this.#parent.signal;
+      if (this.#expired) ctl.abort(this.#expired);
+      else if (ps.aborted) ctl.abort(ps.reason);
       else if (!this.#ended) {
-        const ctl = this.#ctl;
-        this.#onParentAbort = () => ctl.abort(ps.reason);
-        ps.addEventListener('abort', this.#onParentAbort, { once: true });
+        this.#following = { signal: ps, onAbort: () => ctl.abort(ps.reason) };
+        ps.addEventListener('abort', this.#following.onAbort, { once: true });
       }
     }
     return this.#ctl.signal;
@@ -69,7 +75,7 @@ class StageTimeout implements StageContext {
 
   /** The call returned (or threw) after its time was up. */
   overdue(): boolean {
-    return now() - this.#t0 > this.ms;
+    return now() - this.#t0 > this.#ms;
   }
 
   /**
@@ -86,7 +92,7 @@ class StageTimeout implements StageContext {
           this.#ctl?.abort(err);
           reject(err);
         },
-        Math.max(0, this.ms - (now() - this.#t0)),
+        Math.min(MAX_DELAY, Math.max(0, this.#ms - (now() - this.#t0))),
       );
       p.then(
         (v) => {
@@ -107,10 +113,10 @@ class StageTimeout implements StageContext {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#timer);
-    if (this.#onParentAbort) this.parent.signal.removeEventListener('abort', this.#onParentAbort);
+    if (this.#following) this.#following.signal.removeEventListener('abort', this.#following.onAbort);
   }
 
   timedOut(): TimeoutError {
-    return new TimeoutError(`the stage timed out after ${this.ms} ms`);
+    return new TimeoutError(`the stage timed out after ${this.#ms} ms`);
   }
 }
