@@ -49,7 +49,11 @@ export interface StageOptions {
   retry?: RetryPolicy;
   /** Refuses items while open; shared by every worker that runs the stage. */
   breaker?: CircuitBreaker;
-  /** Time limit of one try, in ms (or a Timeout). */
+  /**
+   * Time limit of one try, in ms (or a Timeout). A try that returns a promise is cut off when the
+   * time runs out (its `ctx.signal` aborts with TimeoutError); a synchronous one cannot be
+   * interrupted, and fails with TimeoutError if it returns late.
+   */
   timeout?: number | Timeout;
   /** Paces the stage's tries. */
   limiter?: StageLimiter;
