@@ -17,6 +17,7 @@
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { findFunction } from './task-functions.js';
+import { isThenable } from '../memory/thenable.js';
 
 /** What `skein run` puts in each worker's `workerData`. */
 export interface RunWorkerData {
@@ -60,10 +61,6 @@ export interface BatchState {
   vals: unknown[];
   res: (LineFailure | null | undefined)[];
   settled: number;
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 function failure(err: unknown, stage: string | null): LineFailure {

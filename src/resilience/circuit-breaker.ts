@@ -1,6 +1,7 @@
 import { now } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import { isThenable } from '../memory/thenable.js';
 import { abortError, parkAsync } from '../memory/wait/index.js';
 import {
   breakerBytes,
@@ -167,32 +168,67 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
       checkExecuteOptions(opts, 'CircuitBreaker.execute');
       if (opts.signal?.aborted) throw abortError(opts.signal);
     }
+    return (await this.#run(fn, opts)) as T;
+  }
+
+  /**
+   * `execute` without its checks, and synchronous as far as `fn` is: its value, or its error thrown,
+   * when `fn` returns or throws at once (and no fallback returns a promise); otherwise a promise. For
+   * the pipeline's worker loop, where a promise per call and stage cost more than a quick stage.
+   * Internal (skein's flow layer), not part of the public API.
+   * @internal
+   */
+  callNow<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts?: ExecuteOptions): T | Promise<T> {
+    if (opts?.signal?.aborted) throw abortError(opts.signal);
+    return this.#run(fn, opts);
+  }
+
+  #run<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts: ExecuteOptions | undefined): T | Promise<T> {
     const mem = this.#mem;
     const ticket = mem.admit();
     if (ticket === REFUSED) {
       mem.refused();
       this.#notice();
       const err = new BrokenCircuitError(`the circuit breaker is ${this.state}; call refused`);
-      if (this.#fallback !== undefined) return (await this.#fallback(err)) as T;
+      if (this.#fallback !== undefined) return this.#fallback(err) as T | Promise<T>;
       throw err;
     }
     this.#notice();
     const t0 = this.#timed ? now() : 0;
-    let value: T;
+    let r: T | PromiseLike<T>;
     try {
-      value = await fn(contextFor(opts));
+      r = fn(contextFor(opts));
     } catch (err) {
-      const verdict = this.#classify(err);
-      mem.settle(ticket, verdict, this.#timed && now() - t0 >= this.#config.slowCallDuration);
-      this.#notice();
-      if (this.#fallback !== undefined && (verdict === FAILURE || verdict === PERMANENT)) {
-        return (await this.#fallback(err)) as T;
-      }
-      throw err;
+      return this.#failed(ticket, t0, err);
     }
-    mem.settle(ticket, SUCCESS, this.#timed && now() - t0 >= this.#config.slowCallDuration);
+    if (isThenable(r)) {
+      return Promise.resolve(r).then(
+        (v) => this.#succeeded(ticket, t0, v),
+        (err: unknown) => this.#failed(ticket, t0, err),
+      );
+    }
+    return this.#succeeded(ticket, t0, r);
+  }
+
+  #slow(t0: number): boolean {
+    return this.#timed && now() - t0 >= this.#config.slowCallDuration;
+  }
+
+  #succeeded<T>(ticket: number, t0: number, value: T): T {
+    this.#mem.settle(ticket, SUCCESS, this.#slow(t0));
     this.#notice();
     return value;
+  }
+
+  /** Records a failed call, then rethrows its error, or returns what `fallback` gives for it. */
+  #failed<T>(ticket: number, t0: number, err: unknown): T | Promise<T> {
+    const verdict = this.#classify(err);
+    this.#mem.settle(ticket, verdict, this.#slow(t0));
+    this.#notice();
+    if (this.#fallback !== undefined && (verdict === FAILURE || verdict === PERMANENT)) {
+      return this.#fallback(err) as T | Promise<T>;
+    }
+    throw err;
   }
 
   /** Anything `isFailure` returns besides the verdicts, and any error it throws, counts as a failure. */

@@ -340,3 +340,35 @@ describe('CircuitBreaker stateChange', () => {
     await vi.waitFor(() => expect(seen).toEqual([{ from: 'closed', to: 'forced-open' }]));
   });
 });
+
+// callNow is execute for the pipeline's worker loop: the same bookkeeping, but synchronous as far as
+// the function is, so a quick stage costs no promise.
+describe('CircuitBreaker.callNow (internal)', () => {
+  it('answers a synchronous call synchronously, counting it as execute does', () => {
+    const b = new CircuitBreaker({ failureThreshold: 2 });
+    expect(b.callNow(() => 41 + 1)).toBe(42);
+    expect(() => b.callNow(boom)).toThrow('boom');
+    expect(b.metrics()).toMatchObject({ successes: 1, failures: 1, consecutiveFailures: 1 });
+    expect(() => b.callNow(boom)).toThrow('boom');
+    expect(b.state).toBe('open');
+    expect(() => b.callNow(() => 1)).toThrow(BrokenCircuitError); // refused at once, fn not run
+    expect(b.metrics().rejected).toBe(1);
+  });
+
+  it('returns a promise for an asynchronous call and settles the count when it does', async () => {
+    const b = new CircuitBreaker({ failureThreshold: 1 });
+    const p = b.callNow(() => Promise.resolve('later'));
+    expect(p).toBeInstanceOf(Promise);
+    await expect(p).resolves.toBe('later');
+    expect(b.metrics().successes).toBe(1);
+    await expect(b.callNow(() => Promise.reject(new RangeError('no')))).rejects.toBeInstanceOf(RangeError);
+    expect(b.state).toBe('open');
+  });
+
+  it('gives a failure or a refusal to the fallback, synchronously when the fallback is', () => {
+    const b = new CircuitBreaker({ failureThreshold: 1, fallback: (err) => `fallback: ${(err as Error).name}` });
+    expect(b.callNow(boom)).toBe('fallback: Error');
+    expect(b.state).toBe('open');
+    expect(b.callNow(() => 1)).toBe('fallback: BrokenCircuitError');
+  });
+});

@@ -3,15 +3,16 @@
  * protocol P1-P4 cited here). Used by pool workers for chain tasks, and by the flow layer on the main
  * thread for stages that run there, so both apply policies and count alike.
  *
- * A stage without policies, or with only a timeout, runs synchronously: a chain of synchronous
- * functions costs no promise per stage (a timeout costs a timer only for a call that returns a
- * promise: stage-timeout.ts). A stage with a gate, limiter or breaker, or one whose function returns
- * a promise, continues asynchronously.
+ * A stage without policies, or with only a timeout and a breaker, runs synchronously: a chain of
+ * synchronous functions costs no promise per stage (a timeout costs a timer only for a call that
+ * returns a promise: stage-timeout.ts; a breaker is asked and told synchronously: callNow). A stage
+ * with a gate or limiter, or one whose function returns a promise, continues asynchronously.
  */
 import { fastNow as now } from '../../memory/clock.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import {
   type ChainAcquirer,
+  type ChainBreaker,
   type ChainPermit,
   type ChainSpec,
   DONE,
@@ -28,7 +29,7 @@ import {
 } from './chain.js';
 import { ChainAbandonedError, ChainStageError } from '../errors.js';
 import { callTimed } from './stage-timeout.js';
-import { isThenable } from './thenable.js';
+import { isThenable } from '../../memory/thenable.js';
 
 export type StageFunction = (input: unknown, ctx: StageContext) => unknown;
 
@@ -45,12 +46,17 @@ async function acquire(a: ChainAcquirer, signal: AbortSignal): Promise<unknown> 
   return call.call(a, 1, { signal });
 }
 
+/** A stage's call through its breaker (one with callNow: see #direct), under its timeout if it has one. */
+function callThrough(breaker: ChainBreaker, ms: number, fn: StageFunction, v: unknown, ctx: StageContext): unknown {
+  return (breaker.callNow as NonNullable<ChainBreaker['callNow']>)(() => (ms > 0 ? callTimed(ms, ctx, fn, v) : fn(v, ctx)));
+}
+
 export class ChainRunner {
   readonly spec: ChainSpec;
   readonly #fns: StageFunction[];
   readonly #stats: Int32Array;
   readonly #hists: SharedHistogram[];
-  /** Per stage run directly by run(): its timeout in ms, 0 for none; -1 for one with a gate, limiter or breaker (#stage). */
+  /** Per stage run directly by run(): its timeout in ms, 0 for none; -1 for one with a gate, a limiter or a breaker without callNow (#stage). */
   readonly #direct: number[];
   readonly #p0: number;
 
@@ -60,7 +66,7 @@ export class ChainRunner {
     this.#stats = new Int32Array(spec.stats);
     this.#hists = spec.hists.map((h) => new SharedHistogram(h));
     this.#direct = spec.fns.map((_, j) =>
-      spec.breakers[j] || spec.limiters[j] || spec.gates[j] ? -1 : Math.max(0, spec.timeouts[j]),
+      spec.limiters[j] || spec.gates[j] || (spec.breakers[j] && !spec.breakers[j].callNow) ? -1 : Math.max(0, spec.timeouts[j]),
     );
     this.#p0 = progressAt(spec.fns.length);
   }
@@ -77,7 +83,9 @@ export class ChainRunner {
       const t0 = now();
       let r: unknown;
       try {
-        r = ms > 0 ? callTimed(ms, ctx, this.#fns[j], v) : this.#fns[j](v, ctx);
+        const breaker = this.spec.breakers[j];
+        if (breaker) r = callThrough(breaker, ms, this.#fns[j], v, ctx);
+        else r = ms > 0 ? callTimed(ms, ctx, this.#fns[j], v) : this.#fns[j](v, ctx);
       } catch (err) {
         throw this.#fail(j, t, g, t0, v, err);
       }

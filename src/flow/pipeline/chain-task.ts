@@ -8,7 +8,7 @@ import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
 import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItem, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
 import { ChainRunner, type StageContext, type StageFunction } from './chain-runner.js';
-import { isThenable } from './thenable.js';
+import { isThenable } from '../../memory/thenable.js';
 
 const MAX_SPECS = 64;
 const runners = new Map<string, ChainRunner>();

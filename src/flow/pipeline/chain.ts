@@ -83,6 +83,8 @@ export function statsBytes(stages: number, tickets: number): number {
 /** A breaker as a chain sees it (a CircuitBreaker, or any policy). */
 export interface ChainBreaker {
   execute<T>(fn: (ctx: { signal: AbortSignal }) => T | PromiseLike<T>, opts?: { signal?: AbortSignal }): Promise<T>;
+  /** CircuitBreaker's: `execute`, synchronous as far as `fn` is (chain-runner.ts runs such stages in its loop). */
+  callNow?<T>(fn: () => T | PromiseLike<T>): T | Promise<T>;
 }
 
 /** A limiter or gate as a chain sees it: TokenBucket takes `(n, opts)`, the others `(opts)`. */

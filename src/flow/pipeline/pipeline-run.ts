@@ -20,7 +20,7 @@ import { RunOutput, SKIP } from './run-output.js';
 import { DROPPED, failure, type Outcome, type Segment } from './segment.js';
 import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';
-import { isThenable } from './thenable.js';
+import { isThenable } from '../../memory/thenable.js';
 
 interface Item {
   seq: number;

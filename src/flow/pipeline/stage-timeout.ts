@@ -12,7 +12,7 @@
 import { fastNow as now } from '../../memory/clock.js';
 import { TimeoutError } from '../../memory/errors.js';
 import type { StageContext, StageFunction } from './chain-runner.js';
-import { isThenable } from './thenable.js';
+import { isThenable } from '../../memory/thenable.js';
 
 /**
  * `fn(v)` under a timeout of `ms`, in a context that follows `parent`'s signal: its value; a promise

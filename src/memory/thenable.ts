@@ -1,4 +1,4 @@
-/** Whether a stage's (or a source's) result is to be awaited: an object with a `then` method. */
+/** Whether a result is to be awaited: an object with a `then` method (functions with one are not). */
 export function isThenable(x: unknown): x is PromiseLike<unknown> {
   return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
 }
