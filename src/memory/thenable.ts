@@ -1,4 +1,8 @@
-/** Whether a result is to be awaited: an object with a `then` method (functions with one are not). */
+/**
+ * Whether `await` would wait on `x`: an object or a function with a `then` method. Reading `then`
+ * may throw (a getter); callers that have let a call in read it where they record its failure.
+ */
 export function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
+  if (x === null || (typeof x !== 'object' && typeof x !== 'function')) return false;
+  return typeof (x as PromiseLike<unknown>).then === 'function';
 }

@@ -179,6 +179,8 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
    * @internal
    */
   callNow<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts?: ExecuteOptions): T | Promise<T> {
+    // A subclass's own execute (logging, metrics) is still the one that runs.
+    if (this.execute !== CircuitBreaker.prototype.execute) return this.execute(fn, opts);
     if (opts?.signal?.aborted) throw abortError(opts.signal);
     return this.#run(fn, opts);
   }
@@ -196,18 +198,20 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
     this.#notice();
     const t0 = this.#timed ? now() : 0;
     let r: T | PromiseLike<T>;
+    let later: boolean;
     try {
       r = fn(contextFor(opts));
+      later = isThenable(r); // inside: a `then` getter that throws fails the call it let in
     } catch (err) {
       return this.#failed(ticket, t0, err);
     }
-    if (isThenable(r)) {
+    if (later) {
       return Promise.resolve(r).then(
         (v) => this.#succeeded(ticket, t0, v),
         (err: unknown) => this.#failed(ticket, t0, err),
       );
     }
-    return this.#succeeded(ticket, t0, r);
+    return this.#succeeded(ticket, t0, r as T);
   }
 
   #slow(t0: number): boolean {

@@ -372,3 +372,39 @@ describe('CircuitBreaker.callNow (internal)', () => {
     expect(b.callNow(() => 1)).toBe('fallback: BrokenCircuitError');
   });
 });
+
+describe('CircuitBreaker: results that are thenables in disguise', () => {
+  it('a result whose `then` getter throws fails the call it let in (no probe left held)', async () => {
+    const b = new CircuitBreaker({ failureThreshold: 1 });
+    const bad = {
+      get then(): never {
+        throw new RangeError('then getter');
+      },
+    };
+    await expect(b.execute(() => bad)).rejects.toBeInstanceOf(RangeError);
+    expect(b.metrics()).toMatchObject({ failures: 1 });
+    expect(b.state).toBe('open');
+  });
+
+  it('a function with a `then` method is awaited, and its rejection counts as a failure', async () => {
+    const b = new CircuitBreaker({ failureThreshold: 1 });
+    const callable = Object.assign(() => 0, {
+      then: (_ok: unknown, fail: (e: unknown) => void) => fail(new RangeError('callable thenable')),
+    });
+    await expect(b.execute(() => callable)).rejects.toBeInstanceOf(RangeError);
+    expect(b.metrics()).toMatchObject({ failures: 1, successes: 0 });
+    expect(b.state).toBe('open');
+  });
+
+  it("callNow runs a subclass's own execute", async () => {
+    let seen = 0;
+    class Counted extends CircuitBreaker {
+      override execute<T>(...args: Parameters<CircuitBreaker['execute']>): Promise<T> {
+        seen++;
+        return super.execute(...args) as Promise<T>;
+      }
+    }
+    await expect(new Counted().callNow(() => 5)).resolves.toBe(5);
+    expect(seen).toBe(1);
+  });
+});

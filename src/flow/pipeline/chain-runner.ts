@@ -82,14 +82,16 @@ export class ChainRunner {
       this.#enter(j, t, g);
       const t0 = now();
       let r: unknown;
+      let later: boolean;
       try {
         const breaker = this.spec.breakers[j];
         if (breaker) r = callThrough(breaker, ms, this.#fns[j], v, ctx);
         else r = ms > 0 ? callTimed(ms, ctx, this.#fns[j], v) : this.#fns[j](v, ctx);
+        later = isThenable(r);
       } catch (err) {
         throw this.#fail(j, t, g, t0, v, err);
       }
-      if (isThenable(r)) return this.#settleThen(r, v, j, e, t, g, t0, ctx);
+      if (later) return this.#settleThen(r as PromiseLike<unknown>, v, j, e, t, g, t0, ctx);
       this.#succeed(j, t, g, t0);
       v = r;
     }

@@ -21,13 +21,15 @@ import { isThenable } from '../../memory/thenable.js';
 export function callTimed(ms: number, parent: StageContext, fn: StageFunction, v: unknown): unknown {
   const call = new StageTimeout(ms, parent);
   let r: unknown;
+  let later: boolean;
   try {
     r = fn(v, call);
+    later = isThenable(r);
   } catch (err) {
     call.end();
     throw err;
   }
-  if (isThenable(r)) return call.bound(r);
+  if (later) return call.bound(r as PromiseLike<unknown>);
   call.end();
   if (call.overdue()) throw call.timedOut();
   return r;
