@@ -70,6 +70,27 @@ describe('Pipeline stopping and backpressure', () => {
     expect(p.metrics().stages[1].inFlight).toBe(0);
   });
 
+  // chain.ts P4/P5: an abort settles the tasks at once while their runners go on; each try is still
+  // counted once, by the runner or by the main thread, in the stages the runners reach after it too.
+  it('an abort counts each try once, in every stage of a fused chain', async () => {
+    const counters = new Int32Array(new SharedArrayBuffer(8)); // [1] began
+    const pool = bag.make(4, { concurrentTasksPerWorker: 64, workerData: { counters }, ...KILL_GRACE });
+    const ctl = new AbortController();
+    const p = new Pipeline<number>({ signal: ctl.signal })
+      .stage<number>('hold', { pool, fn: 'holdUntilAbort' }, { concurrency: 256 })
+      .stage<number>('next', { pool, fn: 'inc' }, { concurrency: 64 }); // lower: a gate in the workers
+    const run = p.processBatch(Array.from({ length: 256 }, (_, i) => i)).catch((e: unknown) => e);
+    await until(() => Atomics.load(counters, 1) === 256, 20_000);
+    ctl.abort();
+    expect(await run).toBeInstanceOf(AbortError);
+    await until(() => p.metrics().stages.every((s) => s.inFlight === 0), 10_000);
+    await until(() => pool.isIdle(), 10_000);
+    const [hold, next] = p.metrics().stages;
+    expect(hold.done + hold.failed).toBe(256);
+    expect(next.done + next.failed).toBe(hold.done);
+    expect(await pool.submit(1, { fn: 'inc' })).toBe(2);
+  });
+
   it('a failure with deadLetter: false cancels the other in-flight tasks', async () => {
     const aborted = new Int32Array(new SharedArrayBuffer(8)); // [0] aborted, [1] began
     const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted }, ...KILL_GRACE });

@@ -23,9 +23,6 @@ import {
   STAGE_WORDS,
   STATE_SPAN,
   FAILED_MARK,
-  genOf,
-  markedFailed,
-  stateOf,
 } from './chain.js';
 import { ChainAbandonedError, ChainStageError } from '../errors.js';
 import { callTimed } from './stage-timeout.js';
@@ -166,18 +163,6 @@ export class ChainRunner {
     }
   }
 
-  /**
-   * P5: marks the item on ticket `t` (generation g) as failed at the stage its word names, counted.
-   * For a batch item whose stage threw (ChainStageError); the main thread reads the mark only if the
-   * batch dies before its results arrive.
-   */
-  markFailed(t: number, g: number): void {
-    if (t < 0) return;
-    const w = this.#p0 + t;
-    const v = Atomics.load(this.#stats, w);
-    if (genOf(v) === g && stateOf(v) % 2 === 0 && !markedFailed(v)) Atomics.compareExchange(this.#stats, w, v, v + FAILED_MARK);
-  }
-
   /** P2: enter stage j (count it in flight). */
   #enter(j: number, t: number, g: number): void {
     if (t >= 0) {
@@ -190,11 +175,11 @@ export class ChainRunner {
     Atomics.add(this.#stats, j * STAGE_WORDS + INFLIGHT, 1);
   }
 
-  /** P3: leave stage j; false if the main thread took the task over meanwhile (P4). */
+  /** P3: leave stage j (on failure marked, P5); false if the main thread took the task over meanwhile (P4). */
   #leave(j: number, t: number, g: number, ok: boolean): boolean {
     if (t >= 0) {
       const base = g * STATE_SPAN;
-      const next = ok ? base + 2 * j + 2 : base + 2 * j;
+      const next = ok ? base + 2 * j + 2 : base + 2 * j + FAILED_MARK;
       if (Atomics.compareExchange(this.#stats, this.#p0 + t, base + 2 * j + 1, next) !== base + 2 * j + 1) {
         return false;
       }

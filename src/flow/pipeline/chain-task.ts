@@ -4,9 +4,9 @@
  * Registered in every thread that loads the package root, and in every pool worker (src/worker-preload.ts).
  */
 import { errorToRecord, registerBuiltinTask, taskAborted, taskFunction, type TaskContext } from '../../pool/worker-api.js';
-import { ChainSpecMissingError, ChainStageError } from '../errors.js';
+import { ChainSpecMissingError } from '../errors.js';
 import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
-import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItem, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
+import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
 import { ChainRunner, type StageContext, type StageFunction } from './chain-runner.js';
 import { isThenable } from '../../memory/thenable.js';
 
@@ -46,9 +46,8 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
   const out: ChainItemResult[] = [];
   // The answer goes back as a frame too, unless an output holds shared memory.
   const answer = (): unknown => encodeResultsFrame(out) ?? out;
-  const failed = (it: ChainItem, err: unknown): void => {
-    out.push([0, errorToRecord(err)]);
-    if (err instanceof ChainStageError) runner.markFailed(it.t, it.g); // chain.ts P5
+  const failed = (err: unknown): void => {
+    out.push([0, errorToRecord(err)]); // a stage's failure was marked and counted by the runner (P3, P5)
   };
   const from = (i: number): unknown => {
     for (; i < batch.b.length; i++) {
@@ -58,7 +57,7 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
       try {
         r = runner.run(it.v, it.k, batch.e, it.t, it.g, ctx as StageContext);
       } catch (err) {
-        failed(it, err);
+        failed(err);
         continue;
       }
       if (isThenable(r)) {
@@ -69,7 +68,7 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
             return from(next);
           },
           (err: unknown) => {
-            failed(it, err);
+            failed(err);
             return from(next);
           },
         );

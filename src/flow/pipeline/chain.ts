@@ -23,17 +23,24 @@
  *      per submission (23 bits), so a word left by an earlier task on the same ticket never matches.
  *  P2. A runner enters stage j by CAS (gen, 2j) -> (gen, 2j + 1), and only then adds INFLIGHT[j]. A
  *      failed CAS means the main thread gave the task up: the runner stops without running stage j.
- *  P3. A runner leaves stage j by CAS (gen, 2j + 1) -> (gen, 2j + 2) on success or (gen, 2j) on
- *      failure, and subtracts INFLIGHT[j] only if its CAS succeeded.
+ *  P3. A runner leaves stage j by CAS (gen, 2j + 1) -> (gen, 2j + 2) on success or (gen, 2j |
+ *      FAILED_MARK) on failure (P5), and subtracts INFLIGHT[j], and counts DONE[j] or FAILED[j], only
+ *      if its CAS succeeded.
  *  P4. When a chain task settles without the runner's verdict (worker crash, pool timeout, abort),
- *      the main thread reads the word: 2j or 2j + 1 names stage j as the one that failed. It CASes an
- *      odd word to (gen, 2j) and subtracts INFLIGHT[j] only if that CAS succeeded. By P3 and P4
- *      exactly one thread (whoever wins the CAS on the odd word) subtracts, so INFLIGHT never drifts.
- *  P5. In a batch task, an item whose stage j failed (P3 left (gen, 2j) and FAILED[j] was counted) is
- *      marked by CAS (gen, 2j) -> (gen, 2j | FAILED_MARK). Its result travels with the batch's; if the
- *      batch dies first, the main thread reads the mark: the item failed at j, counted, after stages
- *      [k, j) counted DONE. It takes those counts back before it runs the item again alone, so the
- *      counts stay one per try that reached the main thread (pool-segment.ts).
+ *      the main thread reads the word: 2j or 2j + 1 names stage j as the one that failed. It CASes
+ *      the word, odd or even, to (gen, 2j | FAILED_MARK), then counts FAILED[j], and subtracts
+ *      INFLIGHT[j] if the word it replaced was odd (a CAS that fails reads the word again). A runner
+ *      still going (an abort settles the task at once) then fails its next P2 or P3 CAS and counts
+ *      nothing more. By P3 and P4 exactly one thread (whoever wins the CAS on the odd word)
+ *      subtracts, so INFLIGHT never drifts, and one try is counted once. A word already marked (P5)
+ *      was counted by the runner.
+ *  P5. The mark says "failed at j, and counted by the runner": it is set by the very CAS that leaves
+ *      stage j (P3), so the main thread, reading the word after the task settled without a verdict it
+ *      received (P4: an abort settles a task at once, while its runner goes on), never counts that
+ *      try again. In a batch task the item's result travels with the batch's; if the batch dies
+ *      first, the main thread reads the mark: the item failed at j, counted, after stages [k, j)
+ *      counted DONE. It takes those counts back before it runs the item again alone, so the counts
+ *      stay one per try that reached the main thread (pool-segment.ts).
  */
 
 /** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */

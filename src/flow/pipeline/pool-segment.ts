@@ -13,6 +13,7 @@ import {
   type ChainTask,
   DONE,
   FAILED,
+  FAILED_MARK,
   GEN_MASK,
   genOf,
   INFLIGHT,
@@ -257,17 +258,26 @@ export class PoolSegment extends Segment {
     return genOf(v) === g && stateOf(v) % 2 === 1;
   }
 
-  /** P4: the task settled without the runner's verdict; returns the stage it was at. */
+  /**
+   * P4: the task settled without the runner's verdict; returns the stage it was at. The word is left
+   * marked, (gen, 2j | FAILED_MARK), by CAS from whatever it was, so a runner still going (an abort
+   * settles the task at once, while the worker runs on) can neither enter stage j (P2) nor leave it
+   * (P3): it counts nothing more, and this thread counts the failure and, if the word was odd, takes
+   * INFLIGHT[j] back. A word the runner changed meanwhile is read again.
+   */
   #takeOver(word: number, g: number, from: number): number {
     const w = this.#words;
-    const v = Atomics.load(w, word);
-    if (genOf(v) !== g) return from;
-    const state = stateOf(v);
-    const j = Math.min(state >> 1, this.end - 1);
-    if (state % 2 === 1 && Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j) === v) {
-      Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
+    for (;;) {
+      const v = Atomics.load(w, word);
+      if (genOf(v) !== g) return from;
+      const state = stateOf(v);
+      const j = Math.min(state >> 1, this.end - 1);
+      if (markedFailed(v)) return j; // P5: failed at j and counted by the runner
+      if (Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j + FAILED_MARK) !== v) continue;
+      if (state % 2 === 1) Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
+      Atomics.add(w, j * STAGE_WORDS + FAILED, 1);
+      return j;
     }
-    if (!markedFailed(v)) Atomics.add(w, j * STAGE_WORDS + FAILED, 1); // P5: a marked failure is counted
-    return j;
   }
+
 }
