@@ -9,6 +9,7 @@ import {
   DONE,
   FAILED,
   INFLIGHT,
+  markedFailed,
   progressAt,
   QUEUED,
   RETRIED,
@@ -88,7 +89,7 @@ export class PipelineStats {
     const queuedAt = new Array<number>(defs.length).fill(0);
     for (let t = 0; t < this.#tickets; t++) {
       const v = Atomics.load(w, this.#p0 + t);
-      if (v === 0) continue;
+      if (v === 0 || markedFailed(v)) continue; // marked: failed there, not waiting (chain.ts P5)
       const state = stateOf(v);
       if (state % 2 === 0 && state / 2 < defs.length) queuedAt[state / 2]++;
     }

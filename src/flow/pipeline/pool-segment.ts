@@ -245,11 +245,17 @@ export class PoolSegment extends Segment {
    * keep the dead runs' samples.)
    */
   #uncount(word: number, g: number, from: number): void {
-    const v = Atomics.load(this.#words, word);
-    if (genOf(v) !== g || stateOf(v) % 2 === 1) return;
-    const j = Math.min(stateOf(v) >> 1, this.end);
-    for (let s = from; s < j; s++) Atomics.sub(this.#words, s * STAGE_WORDS + DONE, 1);
-    if (markedFailed(v) && j < this.end) Atomics.sub(this.#words, j * STAGE_WORDS + FAILED, 1);
+    const w = this.#words;
+    // Exchanged for 0, so a runner still going (a pool timeout leaves the worker running until its
+    // grace ends) fails its next P2 or P3 CAS and counts nothing more; if it had just entered a stage
+    // (odd), that stage's INFLIGHT is ours to take back.
+    const v = Atomics.exchange(w, word, 0);
+    if (genOf(v) !== g) return;
+    const state = stateOf(v);
+    const j = Math.min(state >> 1, this.end);
+    if (state % 2 === 1) Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
+    for (let s = from; s < j; s++) Atomics.sub(w, s * STAGE_WORDS + DONE, 1);
+    if (markedFailed(v) && j < this.end) Atomics.sub(w, j * STAGE_WORDS + FAILED, 1);
   }
 
   /** Whether the item on `word` (generation g) is inside a stage now (P2: its state is odd). */
@@ -275,6 +281,9 @@ export class PoolSegment extends Segment {
       if (markedFailed(v)) return j; // P5: failed at j and counted by the runner
       if (Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j + FAILED_MARK) !== v) continue;
       if (state % 2 === 1) Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
+      // Past the last stage (2 * end): the runner counted DONE there, but the try's result never came
+      // back; it is judged a failure of that stage, so that count is taken back.
+      if (state === 2 * this.end) Atomics.sub(w, j * STAGE_WORDS + DONE, 1);
       Atomics.add(w, j * STAGE_WORDS + FAILED, 1);
       return j;
     }
