@@ -151,6 +151,29 @@ async function runCase(
   expect(m.inFlight).toBe(0);
   for (const s of m.stages) expect([s.name, s.inFlight]).toEqual([s.name, 0]);
   expect(m.deadLettered).toBe(letters.length);
+  // Per-stage counts, one per try that reached this thread (chain.ts P3-P5), as the model has them.
+  // Exact where no worker crashed (a crash makes the tries before it in its segment run again).
+  if (!inputs.some((f) => JSON.stringify(f).includes('crash'))) {
+    const want = shape.map((s) => ({ name: s.on === 'run' ? 'run' : 'pool', done: warm ? 3 * concurrency : 0, failed: 0 }));
+    for (const item of items) {
+      for (let j = 0; j < shape.length; j++) {
+        const f = item.faults[j];
+        const tries = shape[j].retry ? 2 : 1;
+        if (f === undefined) {
+          want[j].done++;
+          continue;
+        }
+        if (typeof f === 'object' && tries > f.times) {
+          want[j].failed += f.times;
+          want[j].done++;
+          continue;
+        }
+        want[j].failed += typeof f === 'object' ? f.times : tries;
+        break;
+      }
+    }
+    expect(m.stages.map((s, j) => ({ name: want[j].name, done: s.done, failed: s.failed }))).toEqual(want);
+  }
 }
 
 describe('Pipeline: exactly once under faults', () => {
