@@ -172,17 +172,17 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
   }
 
   /**
-   * `execute` without its checks, and synchronous as far as `fn` is: its value, or its error thrown,
-   * when `fn` returns or throws at once (and no fallback returns a promise); otherwise a promise. For
-   * the pipeline's worker loop, where a promise per call and stage cost more than a quick stage.
+   * `execute` without options or their checks, and synchronous as far as `fn` is: its value, or its
+   * error thrown, when `fn` returns or throws at once (and no fallback returns a promise); otherwise
+   * a promise. For the pipeline's worker loop, where a promise per call and stage cost more than a
+   * quick stage.
    * Internal (skein's flow layer), not part of the public API.
    * @internal
    */
-  callNow<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts?: ExecuteOptions): T | Promise<T> {
+  callNow<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>): T | Promise<T> {
     // A subclass's own execute (logging, metrics) is still the one that runs.
-    if (this.execute !== CircuitBreaker.prototype.execute) return this.execute(fn, opts);
-    if (opts?.signal?.aborted) throw abortError(opts.signal);
-    return this.#run(fn, opts);
+    if (this.execute !== CircuitBreaker.prototype.execute) return this.execute(fn);
+    return this.#run(fn, undefined);
   }
 
   #run<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts: ExecuteOptions | undefined): T | Promise<T> {

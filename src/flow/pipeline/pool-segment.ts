@@ -288,5 +288,4 @@ export class PoolSegment extends Segment {
       return j;
     }
   }
-
 }
