@@ -28,6 +28,8 @@ export const Step = {
   RingClaimCas: 2,
   /** ring.ts claim: HEAD CAS won, no claimed record copied or marked CONSUMED yet. */
   RingClaimCopy: 3,
+  /** channel consumer.ts tryTake: under CLOCK, the ring seen empty (TAIL read), PLOCK not yet read. */
+  ChannelTakeEmpty: 4,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

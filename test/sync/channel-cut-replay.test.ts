@@ -1,7 +1,7 @@
 // Deterministic replays of channel interleavings around cut streams (byte-ring.ts invariants 4-6).
 // Several ChannelCore views over one buffer stand in for threads: each keeps its own caches of
 // HEAD and TAIL, as a thread does, and the steps run in exactly the order a race would take.
-import { ChannelClosedError, ChannelCore, channelRing as R, encode, newEncoded, ownEncoded, PUT_OK, PUT_STREAM, TAKE_EMPTY, TimeoutError } from 'skein/internal';
+import { ChannelClosedError, ChannelCore, channelRing as R, encode, newEncoded, ownEncoded, PUT_OK, PUT_STREAM, setStepHook, Step, TAKE_EMPTY, TimeoutError } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 const SIZE = 4096;
@@ -83,6 +83,40 @@ describe('Channel cut streams, replayed step by step', () => {
     // "closed and drained".
     expect(X.consumer.tryTake(false)).toEqual({ ok: false });
     expect(Atomics.load(X.c, R.PLOCK)).toBe(R.CLOSED);
+    expect(X.length).toBe(0);
+  });
+
+  it('a receiver that saw the ring empty, then sees a cut, drops only the cut stream, not messages sent meanwhile', () => {
+    const { cores } = views(3);
+    const [P, S, X] = cores; // a producer of whole messages, a stream sender, a receiver
+    const c = X.c;
+    // X, holding CLOCK, finds the ring empty (TAIL == HEAD) and is preempted before it reads PLOCK.
+    // Meanwhile P sends two whole messages (acknowledged), then S starts a stream, fills the ring
+    // and times out: it cuts its stream, and cannot drop it itself (X holds CLOCK).
+    let ran = 0;
+    setStepHook((point) => {
+      if (point !== Step.ChannelTakeEmpty || ran++ > 0) return;
+      expect(P.producer.tryPut(enc({ p: 1, i: 1 }), false)).toBe(PUT_OK);
+      expect(P.producer.tryPut(enc({ p: 1, i: 2 }), false)).toBe(PUT_OK);
+      expect(S.producer.tryPut(enc('x'.repeat(20_000)), true)).toBe(PUT_STREAM);
+      const steps = S.producer.out!.steps();
+      steps.next(); // ring full: waits for room
+      expect(() => steps.throw(new TimeoutError('timed out'))).toThrow(TimeoutError);
+      expect(Atomics.load(c, R.PLOCK) & R.CUT).toBe(R.CUT);
+    });
+    try {
+      // X resumes: sees CUT. Both whole messages must survive it.
+      expect(X.consumer.tryTake(true)).toBe(TAKE_EMPTY);
+    } finally {
+      setStepHook(undefined);
+    }
+    expect(ran).toBe(1);
+    expect(X.consumer.tryTake(true)).toEqual({ ok: true, value: { p: 1, i: 1 } });
+    expect(X.consumer.tryTake(true)).toEqual({ ok: true, value: { p: 1, i: 2 } });
+    // The cut stream's FIRST chunk, which no receiver began, is dropped; then the ring is empty.
+    expect(X.consumer.tryTake(true)).toBe(TAKE_EMPTY);
+    expect(Atomics.load(c, R.PLOCK)).toBe(0);
+    expect(Atomics.load(c, R.HEAD)).toBe(Atomics.load(c, R.TAIL));
     expect(X.length).toBe(0);
   });
 });

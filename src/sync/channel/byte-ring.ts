@@ -57,7 +57,10 @@
  * 5. CUT is cleared, under CLOCK, only by whoever drops the cut stream's records: a receiver in the
  *    middle of it (it drops its partial message when TAIL == HEAD and HELD is clear), or a consumer
  *    whose HEAD reaches STREAM_AT (it moves HEAD to TAIL). Either counts the message as received
- *    (RECVD + 1), so SENT - RECVD stays the number of messages in the ring.
+ *    (RECVD + 1), so SENT - RECVD stays the number of messages in the ring. A consumer that found
+ *    the ring empty reads TAIL again after it sees CUT, and drops only if TAIL is still HEAD: TAIL
+ *    stands still once CUT is set, but whole messages may have been published between its first
+ *    read and CUT, and moving HEAD to TAIL would drop them too.
  * 6. close() sets CLOSED and rings every word; a sender waiting for room sees CLOSED and cuts its
  *    stream as in 4 (ChannelClosedError); a receiver mid-stream drops its part as in 5.
  *

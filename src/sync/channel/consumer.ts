@@ -23,6 +23,7 @@ import {
 } from './message.js';
 import { countWaiting } from './rendezvous.js';
 import { dropCut } from './cut.js';
+import { Step, stepHook } from '../../memory/step-hook.js';
 import { StreamIn } from './stream.js';
 
 /** This thread's receiving side of one channel. */
@@ -88,10 +89,15 @@ export class ChannelConsumer {
       const head = this.head();
       const avail = this.avail(head);
       if (avail === 0) {
+        if (stepHook !== undefined) stepHook(Step.ChannelTakeEmpty);
         // PLOCK is read before TAIL: closed and not held means no producer can still publish.
         if (Atomics.load(c, R.PLOCK) === R.CLOSED && Atomics.load(c, R.TAIL) === head) return CLOSED_RESULT;
-        // A cut that left nothing in the ring (byte-ring.ts invariant 5).
-        if (Atomics.load(c, R.PLOCK) & R.CUT) dropCut(this, head);
+        // A cut that left nothing in the ring (byte-ring.ts invariant 5). TAIL is read again after
+        // CUT: the empty ring was seen before, and whole messages and a stream cut since then may
+        // have been published after HEAD; dropCut would drop them all. Once CUT is set TAIL stands
+        // still, so TAIL == HEAD now means the cut left nothing to read. Else those records are
+        // read first, and the cut stream is dropped when HEAD reaches its FIRST chunk.
+        if (Atomics.load(c, R.PLOCK) & R.CUT && Atomics.load(c, R.TAIL) === head) dropCut(this, head);
         return TAKE_EMPTY;
       }
       const r = this.r;
