@@ -136,15 +136,25 @@ function isShared(v: unknown): boolean {
   return typeof h === 'object' && h !== null && h.sab instanceof SharedArrayBuffer;
 }
 
-/** Whether `value` is, or directly holds (one level of a plain object or array), shared memory. */
+/**
+ * Whether `value` is, or holds within two levels of plain objects and arrays (16 members per level),
+ * shared memory. Two levels, because a value commonly carries its shared parts one object down (a
+ * chain batch `{ b, s: { stats: sab, hists: [...] } }`): such a value then takes the plain codec's
+ * shared format at once, instead of a serializer attempt that aborts on the buffer and a second pass.
+ */
 export function holdsSharedAtTop(value: unknown): boolean {
+  return holdsShared(value, 2);
+}
+
+function holdsShared(value: unknown, depth: number): boolean {
   if (isShared(value)) return true;
+  if (depth === 0) return false;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length && i < 16; i++) if (isShared(value[i])) return true;
+    for (let i = 0; i < value.length && i < 16; i++) if (holdsShared(value[i], depth - 1)) return true;
   } else if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
     let n = 0;
     for (const k in value) {
-      if (isShared((value as Record<string, unknown>)[k])) return true;
+      if (holdsShared((value as Record<string, unknown>)[k], depth - 1)) return true;
       if (++n >= 16) break;
     }
   }

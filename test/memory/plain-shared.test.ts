@@ -38,6 +38,25 @@ describe('codec: the plain codec carries shared memory (tag PlainShared)', () =>
     expect(back.sem).toBe(sem); // this thread's live object
   });
 
+  it('shared memory one object down (a chain batch carrying its spec) takes this format too, not v8.serialize', () => {
+    const sem = new Semaphore(2);
+    const stats = new SharedArrayBuffer(64);
+    const value = { b: [{ v: 'line', k: 0 }], s: { stats, hists: [stats], gates: [null, sem], fns: ['a', 'b'] } };
+    const e = encode(value);
+    expect(e.tag).toBe(Tag.PlainShared);
+    expect(e.sabs).toContain(stats);
+    const back = across(value);
+    expect(back.b).toEqual(value.b);
+    expect(back.s.stats).toBe(stats);
+    expect(back.s.hists[0]).toBe(stats);
+    expect(back.s.gates[1]).toBe(sem);
+    expect(back.s.fns).toEqual(['a', 'b']);
+    // Three levels down is past the probe: the general path still carries it, by v8.serialize.
+    const deep = { a: { b: { c: stats } } };
+    expect(encode(deep).tag).toBe(Tag.V8Shared);
+    expect(across(deep).a.b.c).toBe(stats);
+  });
+
   it('a shared object new to this thread is checked and built once, then the same object comes back', () => {
     const box = new CountedBox(2);
     const clone = foreignClone(box);
