@@ -25,6 +25,26 @@ async function beside(fn: string): Promise<Error> {
 
 type Uncloneable = UncloneableTaskError & Record<string, unknown>;
 
+describe('results that are odd thenables are settled as `await` would settle them', () => {
+  it('a `then` getter that throws rejects the task with that error; the worker and its other tasks go on', async () => {
+    const err = await beside('thenGetterThrows');
+    expect(err.message).toBe('getter says no');
+  });
+
+  it('a `then` that throws rejects the task with that error', async () => {
+    const err = await beside('thenThrows');
+    expect(err.message).toBe('getter says no');
+  });
+
+  it('a function with a `then` method is awaited, not sent as a function', async () => {
+    expect(await within(pool.submit(null, { fn: 'callableThenable' }), 5000, 'callableThenable')).toBe(42);
+  });
+
+  it('a thenable that settles twice and then throws: its first verdict stands', async () => {
+    expect(await within(pool.submit(null, { fn: 'thenSettlesTwice' }), 5000, 'thenSettlesTwice')).toBe('first');
+  });
+});
+
 describe('errors that cannot cross threads whole', () => {
   it('an own getter that throws: UncloneableTaskError with class name, message, stack and the other fields', async () => {
     const err = (await beside('getterThrows')) as Uncloneable;

@@ -15,6 +15,7 @@ import { CorruptMemoryError } from '../../memory/errors.js';
 import { SabTable } from '../../memory/sab-registry.js';
 import { reviveDeep } from '../../memory/handle.js';
 import { SharedHistogram } from '../../memory/histogram.js';
+import { isThenable } from '../../memory/thenable.js';
 import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../../memory/spin.js';
 import {
   type Interrupt,
@@ -247,20 +248,25 @@ function start(slot: number, fnId: number, input: unknown): void {
     return;
   }
   let r: unknown;
+  let thenable: boolean;
   try {
     r = fn(input, controls.context(slot));
+    thenable = isThenable(r); // reading `then` may throw: the task's failure, as with `await`
   } catch (err) {
     finish(slot, t0, false, err);
     return;
   }
-  if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
-    (r as PromiseLike<unknown>).then(
-      (v) => settleAsync(slot, t0, true, v),
-      (e) => settleAsync(slot, t0, false, e),
-    );
-  } else {
+  if (!thenable) {
     finish(slot, t0, true, r);
+    return;
   }
+  // A native promise is followed as it is. Any other thenable goes through Promise.resolve, which
+  // calls its `then` once, takes its first verdict only and turns a throw into a rejection, as
+  // `await` does: a slot must be settled once, and a throw here would kill the worker.
+  (r instanceof Promise ? r : Promise.resolve(r)).then(
+    (v: unknown) => settleAsync(slot, t0, true, v),
+    (e: unknown) => settleAsync(slot, t0, false, e),
+  );
 }
 
 // Claimed batch, held in parallel arrays so claiming allocates nothing per task.
