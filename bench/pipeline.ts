@@ -15,7 +15,8 @@
  *  - skein warm: the same lines twice through one `Pipeline` in one process; items/s of the second
  *    pass only (the steady state, without start-up and JIT warm-up; for reading, not a target).
  *
- * Items/s over the whole run (pool start-up included for all), and peak RSS (maxRSS of the process).
+ * Items/s over the whole run (pool start-up included for all), peak RSS (maxRSS of the process), and
+ * CPU per item: every thread of the process (main, workers, V8's compiler and GC threads) over the run.
  *
  * ```sh
  * npm run bench:pipeline                       # node dist/bench/pipeline.js
@@ -44,6 +45,7 @@ const peakRss = (): number => mib(process.resourceUsage().maxRSS * 1024);
 async function runImpl(impl: string, n: number, threads: number): Promise<Record<string, unknown>> {
   const input = impl === 'skein-stream' ? [] : lines(n);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let count = 0;
   const extra: Record<string, unknown> = {};
   if (impl === 'one-thread') {
@@ -133,7 +135,9 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
   }
   const secs = (performance.now() - t0) / 1000;
   if (count !== n) throw new Error(`${impl}: ${count} outputs for ${n} inputs`);
-  return { impl, items: count, itemsPerSec: Math.round(count / secs), peakRssMiB: peakRss(), ...extra };
+  const cpu = process.cpuUsage(cpu0); // every thread of the process, over the timed run
+  const cpuUsPerItem = Math.round((cpu.user + cpu.system) / count);
+  return { impl, items: count, itemsPerSec: Math.round(count / secs), peakRssMiB: peakRss(), cpuUsPerItem, ...extra };
 }
 
 function child(impl: string, n: number, threads: number): Promise<Record<string, unknown>> {
@@ -176,10 +180,10 @@ if (!isMainThread) {
     const peer = Math.max(ips('piscina+p-limit'), ips('streams+piscina'));
     const peerRss = Math.min(get('piscina+p-limit').peakRssMiB as number, get('streams+piscina').peakRssMiB as number);
     console.log(`pipeline bench: ${n} lines, ${threads} threads, Node ${process.versions.node}, ${os.cpus()[0]?.model ?? ''} (${os.availableParallelism()} cores), best of ${values.rounds}`);
-    console.log('\n| implementation | items/s | peak RSS MiB | vs best peer | vs fused floor |\n|---|---:|---:|---:|---:|');
+    console.log('\n| implementation | items/s | peak RSS MiB | CPU µs/item | vs best peer | vs fused floor |\n|---|---:|---:|---:|---:|---:|');
     for (const impl of IMPLS) {
       const r = get(impl);
-      console.log(`| ${impl} | ${r.itemsPerSec} | ${r.peakRssMiB} | ${(ips(impl) / peer).toFixed(2)}x | ${(ips(impl) / ips('fused-floor')).toFixed(2)}x |`);
+      console.log(`| ${impl} | ${r.itemsPerSec} | ${r.peakRssMiB} | ${r.cpuUsPerItem} | ${(ips(impl) / peer).toFixed(2)}x | ${(ips(impl) / ips('fused-floor')).toFixed(2)}x |`);
     }
     const s = get('skein');
     console.log(`\nskein: ${(ips('skein') / peer).toFixed(2)}x the best peer (target >= 2), ${(ips('skein') / ips('fused-floor')).toFixed(2)}x the fused floor (target >= 0.85), peak RSS ${s.peakRssMiB} MiB vs the peers' lowest ${peerRss} (target <=); stages fused: ${String(s.fused)}`);
