@@ -30,6 +30,11 @@ export const Step = {
   RingClaimCopy: 3,
   /** channel consumer.ts tryTake: under CLOCK, the ring seen empty (TAIL read), PLOCK not yet read. */
   ChannelTakeEmpty: 4,
+  /**
+   * channel stream.ts StreamOut #pump: a chunk written and its hold on PLOCK checked, not yet
+   * published (for the LAST, before the CAS that commits it).
+   */
+  ChannelStreamPublish: 5,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

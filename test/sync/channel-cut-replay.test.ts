@@ -1,7 +1,7 @@
 // Deterministic replays of channel interleavings around cut streams (byte-ring.ts invariants 4-6).
 // Several ChannelCore views over one buffer stand in for threads: each keeps its own caches of
 // HEAD and TAIL, as a thread does, and the steps run in exactly the order a race would take.
-import { ChannelClosedError, ChannelCore, channelRing as R, encode, newEncoded, ownEncoded, PUT_OK, PUT_STREAM, setStepHook, Step, TAKE_EMPTY, TimeoutError } from 'skein/internal';
+import { ChannelClosedError, ChannelCore, ChannelStreamCutError, channelRing as R, encode, newEncoded, ownEncoded, PUT_OK, PUT_STREAM, setStepHook, Step, TAKE_EMPTY, TimeoutError } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 const SIZE = 4096;
@@ -119,4 +119,74 @@ describe('Channel cut streams, replayed step by step', () => {
     expect(Atomics.load(c, R.HEAD)).toBe(Atomics.load(c, R.TAIL));
     expect(X.length).toBe(0);
   });
+
+  // A stream's sender writes its LAST chunk, checks that it still holds PLOCK, and stands still
+  // before it publishes the chunk: a waiting thread takes it for dead and cuts it (invariant 4).
+  // Whatever comes next, its send must either report success with its message delivered once, or
+  // report the cut with its message not delivered (and the channel must stay usable).
+  for (const then of ['the receiver drops its part, then receives', 'the receiver drops its part, another producer sends', 'the receiver looks only after the sender resumed']) {
+    it(`a stream cut after its last check before publishing its LAST chunk: the send fails or delivers, never both or neither (${then})`, () => {
+      const { cores } = views(3);
+      const [S, X, P] = cores; // a stream sender, a receiver, a producer of whole messages
+      const c = X.c;
+      const big = 's'.repeat(5000); // a FIRST chunk that fills the ring, then one LAST chunk
+      expect(S.producer.tryPut(enc(big), true)).toBe(PUT_STREAM);
+      const send = S.producer.out!.steps();
+      expect(send.next().done).toBe(false); // the ring is full: S waits for room
+      let recv = X.consumer.takeSteps<string>();
+      expect(recv.next().done).toBe(false); // X reads the FIRST chunk (holding CLOCK) and waits for more
+      let other: string | undefined;
+      let ran = 0;
+      setStepHook((point) => {
+        if (point !== Step.ChannelStreamPublish || ran++ > 0) return;
+        // The LAST chunk is written at TAIL, not published: the ring looks empty. A waiting thread
+        // saw PLOCK held and streaming with TAIL unchanged for STREAM_STALL_MS, and cuts.
+        const w = Atomics.load(c, R.PLOCK);
+        expect(w).toBe(R.HELD | R.STREAMING);
+        expect(Atomics.compareExchange(c, R.PLOCK, w, R.CUT)).toBe(w);
+        if (then === 'the receiver looks only after the sender resumed') return;
+        // X finds no more chunks and PLOCK not held: it drops its part and clears CUT (invariant 5).
+        expect(recv.next().done).toBe(false); // dropped; X now waits for the next message
+        expect(Atomics.load(c, R.PLOCK)).toBe(0);
+        if (then === 'the receiver drops its part, another producer sends') {
+          // The lock is free: P sends a message as large as S's LAST chunk, at the same TAIL.
+          const at = (Atomics.load(c, R.TAIL) & X.r.mask) >> 2;
+          const len = X.r.i32[at];
+          other = 'p'.repeat(len);
+          expect(P.producer.tryPut(enc(other), false)).toBe(PUT_OK);
+          expect(X.r.i32[at]).toBe(len);
+        }
+      });
+      let sent: unknown = 'sent';
+      try {
+        send.next();
+      } catch (err) {
+        sent = err;
+      } finally {
+        setStepHook(undefined);
+      }
+      expect(ran).toBe(1);
+      // Everything X receives now, until it waits.
+      const got: string[] = [];
+      for (let r = recv.next(); r.done; r = recv.next()) {
+        expect(r.value.ok).toBe(true);
+        if (r.value.ok) got.push(r.value.value);
+        recv = X.consumer.takeSteps<string>();
+      }
+      void recv.return(undefined as never);
+      if (sent === 'sent') {
+        expect(got.filter((v) => v === big)).toHaveLength(1);
+      } else {
+        expect(sent).toBeInstanceOf(ChannelStreamCutError);
+        expect(got).not.toContain(big);
+      }
+      expect(got.filter((v) => v !== big)).toEqual(other === undefined ? [] : [other]);
+      expect(Atomics.load(c, R.PLOCK)).toBe(0);
+      expect(Atomics.load(c, R.HEAD)).toBe(Atomics.load(c, R.TAIL));
+      expect(X.length).toBe(0);
+      // The channel goes on.
+      expect(P.producer.tryPut(enc('next'), false)).toBe(PUT_OK);
+      expect(X.consumer.tryTake(true)).toEqual({ ok: true, value: 'next' });
+    });
+  }
 });

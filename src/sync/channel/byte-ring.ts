@@ -53,7 +53,15 @@
  *    space the next producer is given (see STREAM_STALL_MS). A cut sender that was alive after all
  *    checks that it still owns PLOCK (HELD and STREAMING, no CUT, STREAM_AT its FIRST) before each
  *    chunk and again before publishing it, and releases or cuts PLOCK only while it owns it, so it
- *    never frees or cuts the lock of the producer after it.
+ *    never frees or cuts the lock of the producer after it. A check and a publish are two steps, and
+ *    a cut may land between them: so the LAST chunk is published only after one CAS from a word the
+ *    sender owns clears STREAMING (HELD stays). A cut that landed first makes the CAS fail: the LAST
+ *    is never published and the send reports the cut (its receiver drops the part it has, as in 5).
+ *    Once the CAS is done the sender is a holder that is not streaming (cut only after HELD_STALL_MS)
+ *    and publishes TAIL, then releases PLOCK (invariant 2). So a send that reports success published
+ *    its LAST while it held the lock, and a cut send published no LAST. (Another chunk published by
+ *    a sender cut between its check and its publish is left past the cut, and its send fails at the
+ *    next check; like a stall inside the copy, this is the exposure STREAM_STALL_MS bounds.)
  * 5. CUT is cleared, under CLOCK, only by whoever drops the cut stream's records: a receiver in the
  *    middle of it (it drops its partial message when TAIL == HEAD and HELD is clear), or a consumer
  *    whose HEAD reaches STREAM_AT (it moves HEAD to TAIL). Either counts the message as received

@@ -26,6 +26,7 @@ import type { ChannelProducer } from './producer.js';
 import { ChannelClosedError, ChannelStreamCutError } from '../errors.js';
 import { cutOwnStream, ownsStream, STALL_POLL_MS, StallWatch } from './cut.js';
 import { ring } from '../../memory/wait/index.js';
+import { Step, stepHook } from '../../memory/step-hook.js';
 
 const NEED = 0;
 const ABANDONED = 1;
@@ -82,7 +83,23 @@ export class StreamOut {
     return ownsStream(this.#p.c, Atomics.load(this.#p.c, R.PLOCK), this.#at);
   }
 
-  /** Under PLOCK: writes chunks while there is room; true once the LAST is written. */
+  /**
+   * Before the LAST chunk is published: turns this stream's hold on PLOCK into a plain holder's
+   * (clears STREAMING, keeps HELD) by one CAS from a word it owns. False if a cut landed first: then
+   * the LAST must not be published, and the send reports the cut. Once it is done, a thread that
+   * sees the sender stand still applies HELD_STALL_MS, not STREAM_STALL_MS (invariant 4).
+   */
+  #commit(): boolean {
+    const c = this.#p.c;
+    for (;;) {
+      const w = Atomics.load(c, R.PLOCK);
+      if (!ownsStream(c, w, this.#at)) return false;
+      // It fails also when CLOSED was set since the load: read again.
+      if (Atomics.compareExchange(c, R.PLOCK, w, w & ~R.STREAMING) === w) return true;
+    }
+  }
+
+  /** Under PLOCK: writes chunks while there is room; true once the LAST is published and PLOCK released. */
   #pump(): boolean {
     const p = this.#p;
     const r = p.r;
@@ -102,15 +119,25 @@ export class StreamOut {
       // death, and then this chunk must not be published. It narrows the exposure but cannot close
       // it: the copy itself may already have written over the next producer's record (invariant 4).
       if (!this.#owned()) throw cutError();
+      if (stepHook !== undefined) stepHook(Step.ChannelStreamPublish);
+      if (n === rest) {
+        // The LAST chunk: a check and then a publish would let a cut land between them, and the
+        // send report success for a message whose receiver dropped it (invariant 4). The CAS decides:
+        // cut first, nothing is published; committed first, no stream cut can land any more.
+        if (!this.#commit()) throw cutError();
+        p.publish((tail + R.recordBytes(n)) | 0, 0);
+        this.#done += n;
+        p.unlock(); // after TAIL (invariant 2)
+        return true;
+      }
       p.publish((tail + R.recordBytes(n)) | 0, 0);
       this.#done += n;
-      if (n === rest) return true;
     }
   }
 
   /**
-   * The rest of the stream, within the caller's timeout and signal: releases PLOCK when it ends or
-   * the channel is closed, cuts the stream when it times out or is aborted (invariant 4).
+   * The rest of the stream, within the caller's timeout and signal: releases PLOCK when it ends,
+   * cuts the stream when it times out, is aborted or finds the channel closed (invariants 4, 6).
    */
   *steps(): Generator<Wait, void, undefined> {
     const p = this.#p;
@@ -136,6 +163,7 @@ export class StreamOut {
           throw err;
         }
       }
+      release = false; // #pump released PLOCK with the LAST chunk
     } catch (err) {
       if (err instanceof ChannelStreamCutError) release = false;
       throw err;
