@@ -1,7 +1,8 @@
 /**
  * `fanIn`: merges several sources into one async iterable. Each source has at most one `next()`
- * outstanding and at most one item waiting, so a fast source cannot run ahead of the consumer; when
- * the consumer stops early every source is closed (its `return()` runs).
+ * outstanding and at most one item waiting, so a fast source cannot run ahead of the consumer. When
+ * the consumer stops early, or a source or the strategy throws, every source is closed (its `return()`
+ * runs; one with a `next()` still pending is asked to close but not waited for).
  */
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { openSource } from '../pipeline/pipeline-run.js';
@@ -43,7 +44,20 @@ export function fanIn<T>(
   if (typeof strategy !== 'function' && !['arrival', 'round-robin', 'priority'].includes(strategy)) {
     throw new InvalidArgumentError(`Expected strategy to be 'arrival', 'round-robin', 'priority' or a function, got ${String(strategy)}`);
   }
-  const its = sources.map((s) => openSource(s) as AsyncIterator<T> | Iterator<T>);
+  const its: (AsyncIterator<T> | Iterator<T>)[] = [];
+  try {
+    for (const [k, s] of sources.entries()) its.push(openSource(s, `fanIn source ${k}`) as AsyncIterator<T> | Iterator<T>);
+  } catch (err) {
+    // Those opened before the bad one are closed, as if the consumer had stopped at once.
+    for (const it of its) {
+      try {
+        void Promise.resolve(it.return?.()).then(undefined, () => {});
+      } catch {
+        // nothing more to do with a source that fails to close
+      }
+    }
+    throw err;
+  }
   const slots: Slot<T>[] = its.map(() => ({ state: 'idle', at: 0 }));
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -69,17 +83,13 @@ export function fanIn<T>(
         s.value = res.value;
         s.at = arrivals++;
       }
-      const w = wake;
-      wake = undefined;
-      w?.();
+      wakeUp();
     };
     if (r && typeof (r as Promise<unknown>).then === 'function') {
       (r as Promise<IteratorResult<T>>).then(onResult, (err: unknown) => {
         failure ??= { error: err };
         s.state = 'done';
-        const w = wake;
-        wake = undefined;
-        w?.();
+        wakeUp();
       });
     } else onResult(r as IteratorResult<T>);
   };
@@ -110,44 +120,83 @@ export function fanIn<T>(
     return ready[k];
   };
 
+  /** Wakes the one waiting `next()` (calls are queued, so there is at most one). */
+  const wakeUp = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  /**
+   * Closes every source not finished. A source whose `next()` is still pending is asked to close but
+   * not waited for: an async generator queues `return()` behind that `next()`, which may never come.
+   */
   const closeAll = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    await Promise.allSettled(
-      its.map((it, i) => (slots[i].state === 'done' ? undefined : Promise.resolve(it.return?.()))),
-    );
+    wakeUp();
+    const waits: Promise<unknown>[] = [];
+    its.forEach((it, i) => {
+      if (slots[i].state === 'done') return;
+      let r: unknown;
+      try {
+        r = it.return?.();
+      } catch {
+        return; // a source that fails to close: nothing more to do with it
+      }
+      const p = Promise.resolve(r);
+      if (slots[i].state === 'pending') p.then(undefined, () => {});
+      else waits.push(p);
+    });
+    await Promise.allSettled(waits);
   };
+
+  /** One step of the merge: the next item, or done; throws the first source or strategy failure. */
+  const step = async (): Promise<IteratorResult<T>> => {
+    for (;;) {
+      if (closed) return { value: undefined, done: true };
+      slots.forEach((s, i) => {
+        if (s.state === 'idle') request(i);
+      });
+      let i: number;
+      try {
+        // After the requests: a source whose next() threw just now must fail the merge, not end it.
+        if (failure) throw failure.error;
+        i = pick();
+      } catch (err) {
+        await closeAll();
+        throw err;
+      }
+      if (i === -2) {
+        closed = true;
+        return { value: undefined, done: true };
+      }
+      if (i >= 0) {
+        const value = slots[i].value as T;
+        slots[i].value = undefined;
+        slots[i].state = 'idle';
+        return { value, done: false };
+      }
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+    }
+  };
+
+  // next() calls made before the last settled wait their turn, as an async generator's do.
+  let queue: Promise<unknown> = Promise.resolve();
 
   return {
     [Symbol.asyncIterator]() {
       return this;
     },
-    async next(): Promise<IteratorResult<T>> {
-      for (;;) {
-        if (closed) return { value: undefined, done: true };
-        if (failure) {
-          const e = failure.error;
-          await closeAll();
-          throw e;
-        }
-        slots.forEach((s, i) => {
-          if (s.state === 'idle') request(i);
-        });
-        const i = pick();
-        if (i === -2) {
-          closed = true;
-          return { value: undefined, done: true };
-        }
-        if (i >= 0) {
-          const value = slots[i].value as T;
-          slots[i].value = undefined;
-          slots[i].state = 'idle';
-          return { value, done: false };
-        }
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
+    next(): Promise<IteratorResult<T>> {
+      const r = queue.then(step);
+      queue = r.then(
+        () => undefined,
+        () => undefined,
+      );
+      return r;
     },
     async return(): Promise<IteratorResult<T>> {
       await closeAll();

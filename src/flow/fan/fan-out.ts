@@ -19,7 +19,7 @@ export interface FanOutOptions {
   fn?: string;
   /** Most calls at once. Default: 4 x cores with a pool, cores with a function. */
   concurrency?: number;
-  /** Inputs taken from the source and started together (fewer wake-ups for tiny tasks). Default 1. */
+  /** Inputs taken from the source and started together (fewer wake-ups for tiny tasks); at most `concurrency`. Default 1. */
   batchSize?: number;
   /** Results in input order (default) or as they finish. */
   ordered?: boolean;
@@ -50,6 +50,26 @@ function positive(v: unknown, name: string): number {
 }
 
 /**
+ * fanOut's target and options checked (InvalidArgumentError for a bad one), with their defaults.
+ * Internal: FanPattern checks its options with it at construction.
+ */
+export function fanOutSettings(
+  target: unknown,
+  opts: FanOutOptions,
+): { pool: WorkerPool | undefined; concurrency: number; batch: number } {
+  const pool = isPool(target) ? target : undefined;
+  if (!pool && typeof target !== 'function') throw new InvalidArgumentError('fanOut needs a function or a WorkerPool');
+  const cores = os.availableParallelism();
+  const concurrency = positive(opts.concurrency ?? (pool ? 4 * cores : cores), 'concurrency');
+  // A batch never holds more than `concurrency` inputs: the window is the limit.
+  const batch = Math.min(positive(opts.batchSize ?? 1, 'batchSize'), concurrency);
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('Expected signal to be an AbortSignal');
+  }
+  return { pool, concurrency, batch };
+}
+
+/**
  * Runs `target` over every input (at most `concurrency` at once) and resolves to the outputs, or
  * with `allSettled: true` to every outcome in input order. Without `allSettled`, the first failure
  * stops it: nothing more starts, running calls are aborted, and it rejects with that error.
@@ -75,15 +95,8 @@ export function fanOut<I, O>(
   target: FanFunction<I, O> | WorkerPool,
   opts: FanOutOptions = {},
 ): Promise<O[] | PromiseSettledResult<O>[]> {
-  const pool = isPool(target) ? target : undefined;
-  if (!pool && typeof target !== 'function') throw new InvalidArgumentError('fanOut needs a function or a WorkerPool');
-  const cores = os.availableParallelism();
-  const concurrency = positive(opts.concurrency ?? (pool ? 4 * cores : cores), 'concurrency');
-  const batchSize = positive(opts.batchSize ?? 1, 'batchSize');
-  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError('Expected signal to be an AbortSignal');
-  }
-  const source = openSource(inputs);
+  const { pool, concurrency, batch } = fanOutSettings(target, opts);
+  const source = openSource(inputs, 'fanOut');
   const call: (x: I, i: number, signal: AbortSignal) => Promise<O> = pool
     ? (x, _i, signal) => pool.submit<O>(x, { fn: opts.fn, signal })
     : async (x, index, signal) => (target as FanFunction<I, O>)(x, { signal, index });
@@ -100,8 +113,10 @@ export function fanOut<I, O>(
     let done = false;
     let failed: { error: unknown } | undefined;
     const onAbort = (): void => fail(new AbortError('fanOut was aborted', { cause: outer?.reason }));
+    // A failed call does not wait for a pending pull of the source (it may never come): its result is
+    // dropped when it does. It waits for running calls, which see their signal abort.
     const finish = (): void => {
-      if (running > 0 || pulling || (!done && !failed)) return;
+      if (running > 0 || (pulling && !failed) || (!done && !failed)) return;
       outer?.removeEventListener('abort', onAbort);
       if (failed) reject(failed.error);
       else resolve(results as O[] | PromiseSettledResult<O>[]);
@@ -110,8 +125,12 @@ export function fanOut<I, O>(
       if (failed) return;
       failed = { error };
       ctl.abort(error);
-      const r = source.return?.();
-      if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, () => {});
+      try {
+        const r = source.return?.();
+        if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, () => {});
+      } catch {
+        // A source that fails to close: the call fails with the first error all the same.
+      }
       finish();
     }
     const start = (x: I): void => {
@@ -141,9 +160,9 @@ export function fanOut<I, O>(
     };
     // Takes inputs while there is room for a whole batch; sync sources in a loop, async ones one at a time.
     function pump(): void {
-      while (!pulling && !done && !failed && running + batchSize <= Math.max(concurrency, batchSize)) {
+      while (!pulling && !done && !failed && running + batch <= concurrency) {
         let taken = 0;
-        while (taken < batchSize && !done && !failed) {
+        while (taken < batch && !done && !failed) {
           let r: IteratorResult<I> | Promise<IteratorResult<I>>;
           try {
             r = source.next() as IteratorResult<I> | Promise<IteratorResult<I>>;

@@ -4,7 +4,7 @@
  */
 import type { WorkerPool } from '../../pool/index.js';
 import { Pipeline } from '../pipeline/pipeline.js';
-import { type FanFunction, fanOut, type FanOutOptions } from './fan-out.js';
+import { type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
 
 /** Options of a {@link FanPattern}: a pool (with `fn`) or a function, and fanOut's options. */
 export type FanPatternOptions<I, O> = Omit<FanOutOptions, 'allSettled'> &
@@ -23,8 +23,9 @@ export class FanPattern<I, O> {
 
   constructor(opts: FanPatternOptions<I, O>) {
     this.#o = opts;
-    // Checked now, so bad options fail at the constructor.
-    void fanOut([], this.#target(), this.#fanOpts());
+    // Checked now, so bad options fail at the constructor (and nothing runs: an aborted signal is
+    // not an error until a call).
+    fanOutSettings(this.#target(), this.#fanOpts());
   }
 
   #target(): FanFunction<I, O> | WorkerPool {
@@ -54,10 +55,13 @@ export class FanPattern<I, O> {
     const o = this.#o;
     const p = new Pipeline<I>({ ordered: o.ordered, signal: o.signal, deadLetter: false });
     const opts = { concurrency: o.concurrency };
-    const run = o.run;
+    const run = o.run as FanFunction<I, O>;
+    // The one stage starts its inputs in source order, once each (no retries here): the n-th call
+    // is the n-th input.
+    let index = 0;
     const staged = o.pool
       ? p.stage<O>('fan', { pool: o.pool, fn: o.fn }, opts)
-      : p.stage<O>('fan', { run: (x: I, ctx) => (run as FanFunction<I, O>)(x, { signal: ctx.signal, index: -1 }) }, opts);
+      : p.stage<O>('fan', { run: (x: I, ctx) => run(x, { signal: ctx.signal, index: index++ }) }, opts);
     return staged.processStream(inputs);
   }
 }

@@ -50,13 +50,14 @@ export interface RunShape {
 
 type Source = Iterator<unknown> | AsyncIterator<unknown>;
 
-export function openSource(src: unknown): Source {
+/** The iterator of `src` (async first); `what` names the caller in the error for anything else. */
+export function openSource(src: unknown, what = 'the pipeline'): Source {
   const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null;
   const a = s?.[Symbol.asyncIterator];
   if (typeof a === 'function') return a.call(s);
   const i = s?.[Symbol.iterator];
   if (typeof i === 'function') return i.call(s);
-  throw new InvalidArgumentError('the pipeline needs an Iterable or an AsyncIterable of inputs');
+  throw new InvalidArgumentError(`${what} needs an Iterable or an AsyncIterable of inputs`);
 }
 
 export class PipelineRun<O> implements AsyncIterableIterator<O> {

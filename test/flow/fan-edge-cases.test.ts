@@ -1,0 +1,178 @@
+// Edge cases of fanOut, fanIn and FanPattern found by a review (helper-20): each test failed on 968186a.
+import { AbortError, FanPattern, fanIn, fanOut, InvalidArgumentError } from 'skein';
+import { describe, expect, it } from 'vitest';
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** What `p` settles to within `ms`: its value, its error, or 'hung'. */
+const outcome = (p: Promise<unknown>, ms: number): Promise<unknown> =>
+  Promise.race([p.then((v) => v, (e: unknown) => e), tick(ms).then(() => 'hung')]);
+
+describe('fanIn: failures and early exits', () => {
+  it('a source that is not iterable: a named error naming it, and the sources opened before it are closed', () => {
+    let closed = 0;
+    function* first(): Generator<number> {
+      try {
+        yield 1;
+      } finally {
+        closed++;
+      }
+    }
+    const a = first();
+    a.next(); // started, so return() runs its finally
+    expect(() => fanIn([a, 42 as unknown as Iterable<number>])).toThrow(/fanIn source 1 needs an Iterable/);
+    expect(closed).toBe(1);
+  });
+
+  it('a sync source that throws from next() fails the merge instead of ending it quietly', async () => {
+    function* bad(): Generator<number> {
+      yield 1;
+      throw new RangeError('source broke');
+    }
+    const out: number[] = [];
+    let err: unknown;
+    try {
+      for await (const x of fanIn([bad()])) out.push(x);
+    } catch (e) {
+      err = e;
+    }
+    expect(out).toEqual([1]);
+    expect(err).toEqual(new RangeError('source broke'));
+  });
+
+  it('a strategy that throws (or returns a bad index) still closes every source', async () => {
+    let closed = 0;
+    function* endless(): Generator<number> {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        closed++;
+      }
+    }
+    let err: unknown;
+    try {
+      for await (const _ of fanIn([endless(), endless()], { strategy: () => 99 })) void _;
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect(closed).toBe(2);
+  });
+
+  it('break returns promptly while another source has a next() pending', async () => {
+    async function* quiet(): AsyncGenerator<string> {
+      await tick(3000);
+      yield 'late';
+    }
+    const t0 = performance.now();
+    for await (const x of fanIn([['a', 'b'], quiet()])) {
+      expect(x).toBe('a');
+      break;
+    }
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  it('two next() calls at once both settle', async () => {
+    async function* two(): AsyncGenerator<string> {
+      await tick(10);
+      yield 'a';
+      await tick(10);
+      yield 'b';
+    }
+    const merged = fanIn([two()]);
+    const r = await outcome(Promise.all([merged.next(), merged.next()]), 1000);
+    expect(r).toEqual([
+      { value: 'a', done: false },
+      { value: 'b', done: false },
+    ]);
+  });
+});
+
+describe('fanOut: failures, aborts and the window', () => {
+  it('an abort rejects at once even while the async source is waiting', async () => {
+    const ctl = new AbortController();
+    async function* slow(): AsyncGenerator<number> {
+      yield 1;
+      await tick(3000);
+      yield 2;
+    }
+    const run = fanOut(slow(), (x: number) => x, { concurrency: 2, signal: ctl.signal });
+    await tick(50);
+    const t0 = performance.now();
+    ctl.abort();
+    await expect(run).rejects.toBeInstanceOf(AbortError);
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  it('batchSize never lets more than `concurrency` calls run at once', async () => {
+    let now = 0;
+    let most = 0;
+    await fanOut(
+      range(40),
+      async (x: number) => {
+        most = Math.max(most, ++now);
+        await tick(2);
+        now--;
+        return x;
+      },
+      { concurrency: 2, batchSize: 8 },
+    );
+    expect(most).toBeLessThanOrEqual(2);
+  });
+
+  it('a source whose return() throws does not leave the call pending', async () => {
+    function* src(): Generator<number> {
+      try {
+        yield 1;
+        yield 2;
+      } finally {
+        // eslint-disable-next-line no-unsafe-finally
+        throw new Error('cleanup failed');
+      }
+    }
+    const run = fanOut(
+      src(),
+      async () => {
+        throw new RangeError('task failed');
+      },
+      { concurrency: 1 },
+    );
+    expect(await outcome(run, 1000)).toEqual(new RangeError('task failed'));
+  });
+});
+
+describe('FanPattern: construction and context', () => {
+  it('built with an already-aborted signal, it leaves no unhandled rejection', async () => {
+    const seen: unknown[] = [];
+    const onUnhandled = (r: unknown): void => {
+      seen.push(r);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const ctl = new AbortController();
+      ctl.abort();
+      const fan = new FanPattern<number, number>({ run: (x) => x, signal: ctl.signal });
+      await tick(50);
+      expect(seen).toEqual([]);
+      await expect(fan.process([1])).rejects.toBeInstanceOf(AbortError);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it("processStream gives the function each input's index, as process does", async () => {
+    const seen: number[] = [];
+    const fan = new FanPattern<string, string>({
+      run: (x, { index }) => {
+        seen.push(index);
+        return x;
+      },
+      concurrency: 1,
+    });
+    await fan.process(['a', 'b', 'c']);
+    expect(seen).toEqual([0, 1, 2]);
+    seen.length = 0;
+    for await (const _ of fan.processStream(['a', 'b', 'c'])) void _;
+    expect(seen).toEqual([0, 1, 2]);
+  });
+});
