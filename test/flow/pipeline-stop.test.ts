@@ -70,6 +70,28 @@ describe('Pipeline stopping and backpressure', () => {
     expect(p.metrics().stages[1].inFlight).toBe(0);
   });
 
+  it('close() stops every run as a signal would, waits for their tasks, and later runs reject at once', async () => {
+    const aborted = new Int32Array(new SharedArrayBuffer(8)); // [0] aborted, [1] began
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { counters: aborted }, ...KILL_GRACE });
+    const p = new Pipeline<number>().stage('prep', { run: (i: number) => i }).stage('wait', { pool, fn: 'waitAbort' }, { concurrency: 6 });
+    const src = countingSource(1000, { async: true });
+    const run = p.processBatch(src.source).catch((e: unknown) => e);
+    const unread = p.processStream([1, 2, 3]); // never read: holds nothing, so close() does not wait on it
+    await until(() => Atomics.load(aborted, 1) === 6, 20_000); // begun in the workers, not queued
+    await p.close();
+    // close() resolved once the run's tries had settled; the tasks saw their signal abort.
+    expect(p.metrics().stages[1].inFlight).toBe(0);
+    await until(() => Atomics.load(aborted, 0) === 6, 10_000);
+    const err = await run;
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as Error).message).toMatch(/closed/);
+    expect(src.closed()).toBe(true);
+    await expect(unread.next()).rejects.toBeInstanceOf(AbortError);
+    await expect(p.process(1)).rejects.toBeInstanceOf(AbortError);
+    await p.close(); // again: nothing to do
+    expect(await pool.submit(1, { fn: 'inc' })).toBe(2); // the pool is not the pipeline's to close
+  });
+
   // chain.ts P4/P5: an abort settles the tasks at once while their runners go on; each try is still
   // counted once, by the runner or by the main thread, in the stages the runners reach after it too.
   it('an abort counts each try once, in every stage of a fused chain', async () => {

@@ -46,6 +46,11 @@ export interface RunShape {
   ordered: boolean;
   deadLetter: boolean;
   signal?: AbortSignal;
+  /** Aborted by Pipeline.close(): stops the run as `signal` does. */
+  closer: AbortSignal;
+  /** Told when the run starts (its first `next()`) and when it lets go: Pipeline.close() waits on started runs. */
+  started: (run: PipelineRun<unknown>) => void;
+  ended: (run: PipelineRun<unknown>) => void;
 }
 
 type Source = Iterator<unknown> | AsyncIterator<unknown>;
@@ -84,6 +89,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #firstUnhandled: DeadLetter | undefined;
   #consumer: (() => void) | undefined;
   readonly #onAbort = (): void => this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason }));
+  readonly #onClose = (): void => this.#fail(new AbortError('the pipeline was closed'));
 
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
@@ -100,6 +106,15 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     shape.sink.activeRuns++;
     if (shape.signal?.aborted) this.#onAbort();
     else shape.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (shape.closer.aborted) this.#onClose();
+  }
+
+  /**
+   * Resolves once every try in flight has settled (Pipeline.close waits on it): a stopped run's
+   * tasks see their signal abort, so this does not wait for a consumer that no longer reads.
+   */
+  async drained(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
   [Symbol.asyncIterator](): this {
@@ -109,6 +124,12 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   async next(): Promise<IteratorResult<O>> {
     if (!this.#started) {
       this.#started = true;
+      // Only a started run is known to its pipeline: one never read holds nothing and runs nothing.
+      if (this.#x.closer.aborted) this.#onClose();
+      else if (!this.#closed) {
+        this.#x.closer.addEventListener('abort', this.#onClose, { once: true });
+        this.#x.started(this as PipelineRun<unknown>);
+      }
       this.#pump();
     }
     for (;;) {
@@ -397,7 +418,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
 
   /** Waits for every in-flight try to settle, then lets go of the run. */
   async #settle(): Promise<void> {
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await this.drained();
     this.#close();
   }
 
@@ -416,7 +437,9 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
       }
     }
     this.#x.signal?.removeEventListener('abort', this.#onAbort);
+    this.#x.closer.removeEventListener('abort', this.#onClose);
     this.#x.sink.activeRuns--;
     this.#x.sink.runEnded();
+    this.#x.ended(this as PipelineRun<unknown>);
   }
 }

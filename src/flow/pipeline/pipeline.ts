@@ -58,7 +58,8 @@ export interface PipelineOptions {
  * reads only the output neither leaks memory nor loses a failure silently.
  *
  * **Stopping.** The `signal` option, a failure with `deadLetter: false`, or a consumer that leaves its
- * `for await` early cancels in-flight work (the tasks' `ctx.signal` aborts) and stops pulling the source.
+ * `for await` early cancels in-flight work (the tasks' `ctx.signal` aborts) and stops pulling the source;
+ * `close()` does so for every run at once (PatternRegistry.shutdownAll calls it before closing pools).
  *
  * @example
  * ```ts
@@ -79,6 +80,9 @@ export class Pipeline<I, O = I> {
   /** Lowered stage concurrencies (setStageConcurrency), by stage index. */
   readonly #limits: (number | undefined)[] = [];
   #compiled: { segments: Segment[]; stats: PipelineStats; fused: boolean[] } | undefined;
+  /** Runs started and not yet let go; close() stops them and waits for them. */
+  readonly #runs = new Set<PipelineRun<unknown>>();
+  readonly #closer = new AbortController();
 
   constructor(opts: PipelineOptions = {}) {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('Pipeline options must be an object');
@@ -142,6 +146,25 @@ export class Pipeline<I, O = I> {
     for await (const o of run) out = o;
     if (letter) throw new StageFailedError(letter);
     return out;
+  }
+
+  /**
+   * Stops every run of this pipeline as its `signal` would (in-flight tasks see `ctx.signal` abort,
+   * sources stop being pulled, outputs reject with AbortError) and resolves once their in-flight
+   * tries have settled; runs started afterwards reject with AbortError at once. The pools it uses are
+   * not closed: they may serve others (PatternRegistry.shutdownAll closes pipelines, then pools).
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   await pipeline.close(); // consumers' for await loops end with AbortError
+   *   await pool.close();
+   * });
+   * ```
+   */
+  async close(): Promise<void> {
+    this.#closer.abort();
+    await Promise.all([...this.#runs].map((r) => r.drained()));
   }
 
   /** Dead letters as they happen (see the class notes for when they are queued and when it ends). */
@@ -210,6 +233,9 @@ export class Pipeline<I, O = I> {
       ordered: this.#opts.ordered ?? true,
       deadLetter: this.#opts.deadLetter ?? true,
       signal: this.#opts.signal,
+      closer: this.#closer.signal,
+      started: (run) => this.#runs.add(run),
+      ended: (run) => this.#runs.delete(run),
     };
   }
 
