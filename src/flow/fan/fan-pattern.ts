@@ -54,7 +54,8 @@ export class FanPattern<I, O> {
   processStream(inputs: Iterable<I> | AsyncIterable<I>): AsyncIterableIterator<O> {
     const o = this.#o;
     const p = new Pipeline<I>({ ordered: o.ordered, signal: o.signal, deadLetter: false });
-    const opts = { concurrency: o.concurrency };
+    // The same window as process(): fanOut's default concurrency, not a pipeline stage's.
+    const opts = { concurrency: fanOutSettings(this.#target(), this.#fanOpts()).concurrency };
     const run = o.run as FanFunction<I, O>;
     // The one stage starts its inputs in source order, once each (no retries here): the n-th call
     // is the n-th input.

@@ -5,7 +5,8 @@
  * 2. Otherwise, once `pipeline.deadLetters` has been read (the getter, before or during a run), dead
  *    letters are queued for its iterators until read, never blocking the pipeline (so reading the
  *    output first and the dead letters after cannot deadlock). The iteration ends when the queue is
- *    empty and no run is active.
+ *    empty and no run is active, once a run has started: one that begins before the first run
+ *    waits for it (start the reader, then the run, then await both).
  * 3. Otherwise nobody receives them: the run counts them and keeps only the first, and its output
  *    iteration throws UnhandledDeadLettersError after the last output. Unread failures are never
  *    lost silently and never held in memory.
@@ -18,7 +19,9 @@ export class DeadLetterSink {
   readonly #queue: DeadLetter[] = [];
   #head = 0;
   #waiters: (() => void)[] = [];
-  activeRuns = 0;
+  /** Runs started (their first `next()`) and not yet ended. */
+  #activeRuns = 0;
+  #anyRun = false;
 
   constructor(onDeadLetter?: (letter: DeadLetter) => void) {
     this.#onDeadLetter = onDeadLetter;
@@ -36,8 +39,15 @@ export class DeadLetterSink {
     return true;
   }
 
+  /** A run started: its letters go to the iterators until it ends. */
+  runStarted(): void {
+    this.#activeRuns++;
+    this.#anyRun = true;
+  }
+
   /** A run ended: an iterator waiting on an empty queue may now be done. */
   runEnded(): void {
+    this.#activeRuns--;
     this.#wake();
   }
 
@@ -62,7 +72,7 @@ export class DeadLetterSink {
               }
               return { value: letter, done: false };
             }
-            if (this.activeRuns === 0) return { value: undefined, done: true };
+            if (this.#activeRuns === 0 && this.#anyRun) return { value: undefined, done: true };
             await new Promise<void>((r) => this.#waiters.push(r));
           }
         },

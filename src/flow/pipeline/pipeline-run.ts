@@ -84,7 +84,12 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #pumping = false;
   #again = false;
   #closed = false;
-  #failure: { error: unknown } | undefined;
+  /** Why the run stopped; `reported` once next() has thrown it (or when there is nothing to throw: a consumer's stop). */
+  #failure: { error: unknown; reported: boolean } | undefined;
+  /** Counted among its sink's active runs and listening to the user's signal (from its start to #close). */
+  #counted = false;
+  /** next() calls made before the last settled wait their turn, as an async generator's do. */
+  #turn: Promise<unknown> = Promise.resolve();
   #unhandled = 0;
   #firstUnhandled: DeadLetter | undefined;
   #consumer: (() => void) | undefined;
@@ -103,10 +108,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
       cap: seg.concurrency + seg.buffer,
     }));
     this.#window = this.#segs.reduce((n, s) => n + s.cap, 0);
-    shape.sink.activeRuns++;
     if (shape.signal?.aborted) this.#onAbort();
-    else shape.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    if (shape.closer.aborted) this.#onClose();
+    else if (shape.closer.aborted) this.#onClose();
   }
 
   /**
@@ -121,17 +124,34 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<O>> {
-    if (!this.#started) {
-      this.#started = true;
-      // Only a started run is known to its pipeline: one never read holds nothing and runs nothing.
-      if (this.#x.closer.aborted) this.#onClose();
-      else if (!this.#closed) {
-        this.#x.closer.addEventListener('abort', this.#onClose, { once: true });
-        this.#x.started(this as PipelineRun<unknown>);
-      }
-      this.#pump();
+  next(): Promise<IteratorResult<O>> {
+    const r = this.#turn.then(() => this.#step());
+    this.#turn = r.then(
+      () => undefined,
+      () => undefined,
+    );
+    return r;
+  }
+
+  /** Starts the run: only a started run is known to its pipeline, its sink and the user's signal (one never read holds nothing). */
+  #begin(): void {
+    this.#started = true;
+    if (this.#closed || this.#failure) return;
+    const x = this.#x;
+    this.#counted = true;
+    x.sink.runStarted();
+    if (x.signal?.aborted) this.#onAbort();
+    else if (x.closer.aborted) this.#onClose();
+    else {
+      x.signal?.addEventListener('abort', this.#onAbort, { once: true });
+      x.closer.addEventListener('abort', this.#onClose, { once: true });
+      x.started(this as PipelineRun<unknown>);
     }
+    this.#pump();
+  }
+
+  async #step(): Promise<IteratorResult<O>> {
+    if (!this.#started) this.#begin();
     for (;;) {
       if (this.#out.ready > 0) {
         const value = this.#out.take();
@@ -143,8 +163,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
       if (this.#failure) {
         await this.#settle();
         const f = this.#failure;
-        if (f.error !== undefined) {
-          this.#failure = { error: undefined };
+        if (!f.reported) {
+          f.reported = true;
           throw f.error;
         }
         return { value: undefined, done: true };
@@ -167,7 +187,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   /** The consumer stopped (`break`): cancel in-flight work, stop pulling, and wait for it to settle. */
   async return(): Promise<IteratorResult<O>> {
     this.#stop(new AbortError('the consumer stopped reading the pipeline'));
-    this.#failure ??= { error: undefined };
+    this.#failure ??= { error: undefined, reported: true };
+    this.#wakeConsumer(); // a next() waiting for output ends now too
     await this.#settle();
     return { value: undefined, done: true };
   }
@@ -235,6 +256,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
         r = this.#src.next();
       } catch (err) {
         this.#pulling = false;
+        this.#srcDone = true;
         this.#fail(err);
         return took;
       }
@@ -247,6 +269,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
           },
           (err: unknown) => {
             this.#pulling = false;
+            this.#srcDone = true;
             this.#fail(err);
           },
         );
@@ -261,6 +284,12 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
 
   #accept(res: IteratorResult<unknown>): void {
     if (this.#stopping) return;
+    if (typeof res !== 'object' || res === null) {
+      // As for await does: a TypeError, and the source is not closed.
+      this.#srcDone = true;
+      this.#fail(new TypeError(`the source's next() gave ${String(res)}, not an iterator result object`));
+      return;
+    }
     if (res.done) {
       this.#srcDone = true;
       return;
@@ -398,7 +427,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
 
   #fail(error: unknown): void {
     if (this.#stopping) return;
-    this.#failure = { error };
+    this.#failure = { error, reported: false };
     this.#stop(error);
     this.#wakeConsumer();
   }
@@ -408,6 +437,9 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#ctl.abort(reason);
+    // A source that ended, or whose next() threw, is not closed again (as for...of does).
+    if (this.#srcDone) return;
+    this.#srcDone = true;
     try {
       const r = this.#src.return?.();
       if (isThenable(r)) r.then(undefined, () => {});
@@ -436,9 +468,9 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
         if (next) stats.waiting[next.seg.start] -= st.blocked.length;
       }
     }
+    if (!this.#counted) return;
     this.#x.signal?.removeEventListener('abort', this.#onAbort);
     this.#x.closer.removeEventListener('abort', this.#onClose);
-    this.#x.sink.activeRuns--;
     this.#x.sink.runEnded();
     this.#x.ended(this as PipelineRun<unknown>);
   }

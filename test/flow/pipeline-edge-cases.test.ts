@@ -1,0 +1,199 @@
+// Edge cases of the Pipeline's output iterator, source handling and dead-letter reading, found by a
+// review (helper-21); each failed on 204fd1d.
+import { getEventListeners } from 'node:events';
+import { Readable } from 'node:stream';
+import { AbortError, InvalidArgumentError, Pipeline } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { countingSource, PoolBag } from '../fixtures/flow-helpers.js';
+
+const bag = new PoolBag();
+afterEach(() => bag.closeAll());
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+const TIMEOUT = Symbol('timeout');
+/** `p`'s value, or TIMEOUT if it has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<typeof TIMEOUT>((r) => (t = setTimeout(() => r(TIMEOUT), ms)))]).finally(() => clearTimeout(t));
+}
+
+/** A hand-written sync source of 0..n-1 that counts its return() calls; next() throws at `throwAt`. */
+function probeSource(n: number, throwAt = -1): { source: Iterable<number>; returns: () => number } {
+  let i = 0;
+  let returns = 0;
+  const it: IterableIterator<number> = {
+    [Symbol.iterator]() {
+      return it;
+    },
+    next() {
+      if (i === throwAt) throw new RangeError('the source broke');
+      return i < n ? { value: i++, done: false } : { value: undefined, done: true };
+    },
+    return() {
+      returns++;
+      return { value: undefined, done: true };
+    },
+  };
+  return { source: it, returns: () => returns };
+}
+
+describe('Pipeline output and source edge cases', () => {
+  it('several consumers reading one run side by side (concurrent next() calls) all finish', async () => {
+    const pool = bag.make();
+    const p = new Pipeline<number>().stage<number>('inc', { pool, fn: 'inc' });
+    const run = p.processStream(range(20));
+    const reader = async (): Promise<number[]> => {
+      const got: number[] = [];
+      for await (const x of run) got.push(x);
+      return got;
+    };
+    const all = await within(Promise.all([reader(), reader(), reader()]), 5_000);
+    expect(all).not.toBe(TIMEOUT);
+    expect((all as number[][]).flat().sort((a, b) => a - b)).toEqual(range(20).map((x) => x + 1));
+  });
+
+  it('a next() pending when the output is returned settles', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<{ ms: number }>().stage('slow', { pool, fn: 'sleepy' });
+    const run = p.processStream([{ ms: 60_000 }]);
+    const pending = run.next();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await within(run.return?.() ?? Promise.resolve(undefined), 5_000)).toEqual({ value: undefined, done: true });
+    expect(await within(pending, 5_000)).toEqual({ value: undefined, done: true });
+  });
+
+  it('dead letters read from before the run starts are delivered (or the run reports them)', async () => {
+    const pool = bag.make();
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const letters: unknown[] = [];
+    const reading = (async () => {
+      for await (const d of p.deadLetters) letters.push(d.input);
+    })();
+    const out = await p.processBatch(range(6)); // does not throw UnhandledDeadLettersError
+    await reading;
+    expect(out).toEqual([0, 2, 4]);
+    expect(letters.sort()).toEqual([1, 3, 5]);
+  });
+
+  it('a source that ended by itself is not closed again when the consumer breaks', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('inc', { pool, fn: 'inc' }, { concurrency: 4 });
+    const src = probeSource(3); // all 3 pulled (and the end seen) on the first pull
+    for await (const _ of p.processStream(src.source)) break;
+    expect(src.returns()).toBe(0);
+  });
+
+  it('a source whose next() threw is not closed (as for-of does), and the run rejects with its error', async () => {
+    const p = new Pipeline<number>().stage<number>('id', { run: (x: number) => x });
+    const src = probeSource(5, 2);
+    await expect(p.processBatch(src.source)).rejects.toThrow('the source broke');
+    expect(src.returns()).toBe(0);
+  });
+
+  it('a source that rejects with undefined fails the run, not ends it as if complete', async () => {
+    const p = new Pipeline<number>().stage<number>('id', { run: (x: number) => x });
+    let i = 0;
+    const source: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => (i < 2 ? Promise.resolve({ value: i++, done: false }) : Promise.reject(undefined)),
+      }),
+    };
+    const outcome = await p.processBatch(source).then(
+      (v) => ({ ok: true, v }),
+      (e: unknown) => ({ ok: false, e }),
+    );
+    expect(outcome.ok).toBe(false); // it resolved [0, 1], as if the source had ended
+  });
+});
+
+describe('Pipeline: concurrency after a stop', () => {
+  // Known, not fixed: an aborted pool task settles at once on the main thread, and the stage's slot
+  // is freed then, while a stage function that ignores ctx.signal runs on in its worker until it
+  // returns or the pool's killGrace (100 ms by default) ends it. A run started meanwhile can run the
+  // stage above its concurrency for that long. Fails about two runs in three.
+  it.skip('a run started right after a break does not run the stage above its concurrency', async () => {
+    const { WorkerPool } = await import('skein');
+    const gauges = new Int32Array(new SharedArrayBuffer(8));
+    const pool = new WorkerPool({
+      filename: new URL('../fixtures/gauge-tasks.mjs', import.meta.url),
+      minWorkers: 4,
+      maxWorkers: 4,
+      workerData: { gauges },
+    });
+    bag.pools.push(pool);
+    const p = new Pipeline<{ ms: number }>().stage('db', { pool, fn: 'gaugeSlow' }, { concurrency: 2 });
+    for await (const _ of p.processStream([{ ms: 1 }, { ms: 800 }, { ms: 800 }, { ms: 800 }])) break;
+    // The two 800 ms tries were aborted; a stage function that does not watch ctx.signal runs on.
+    await p.processBatch([{ ms: 200 }, { ms: 200 }, { ms: 200 }]);
+    expect(Atomics.load(gauges, 1)).toBeLessThanOrEqual(2); // 3 or 4: the aborted tries run on until killGrace ends them
+  });
+});
+
+describe('Pipeline: a malformed source', () => {
+  it('a source whose next() resolves to a non-object fails the run, as for await does', async () => {
+    const p = new Pipeline<number>().stage<number>('id', { run: (x: number) => x });
+    let i = 0;
+    const source = {
+      [Symbol.asyncIterator]: () => ({ next: async () => (i++ < 1 ? { value: 1, done: false } : undefined) }),
+    } as unknown as AsyncIterable<number>;
+    const r = await within(
+      p.processBatch(source).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      ),
+      2_000,
+    );
+    // It hung, and the TypeError surfaced as an unhandled rejection.
+    expect(r).toBeInstanceOf(TypeError);
+  });
+});
+
+describe('Pipeline inputs, listeners and concurrency across runs', () => {
+  it('edge inputs and local stage failures', async () => {
+    const letters: { stage: string; input: unknown }[] = [];
+    const p = new Pipeline<number>({ onDeadLetter: (d) => letters.push({ stage: d.stage, input: d.input }) })
+      .filter((x) => {
+        if (x === 1) throw new Error('pred');
+        return true;
+      })
+      .stage<number>('a', {
+        run: (x: number) => {
+          if (x === 2) throw new Error('sync');
+          if (x === 3) return Promise.reject(new Error('async'));
+          return x;
+        },
+      });
+    expect(await p.processBatch([])).toEqual([]);
+    expect(await p.processBatch(range(5))).toEqual([0, 4]);
+    expect(await p.processBatch(Readable.from(range(5)))).toEqual([0, 4]);
+    expect(letters.map((l) => `${l.stage}:${String(l.input)}`)).toEqual(
+      expect.arrayContaining(['filter#0:1', 'a:2', 'a:3']),
+    );
+    expect(() => p.stage('b', { run: (x: number) => x }, { buffer: 'x' as never })).toThrow(InvalidArgumentError);
+    expect(() => new Pipeline<number>().stage('b', { run: (x: number) => x }, { concurrency: -1 })).toThrow(InvalidArgumentError);
+  });
+
+  it('no abort listener left on the signal after many runs; pre-aborted closes the source once', async () => {
+    const ctl = new AbortController();
+    const p = new Pipeline<number>({ signal: ctl.signal }).stage<number>('a', { run: (x: number) => x + 1 });
+    for (let i = 0; i < 20; i++) await p.process(i);
+    await p.processBatch(range(10));
+    for await (const _ of p.processStream(range(10))) break;
+    expect(getEventListeners(ctl.signal, 'abort').length).toBe(0);
+    const gone = new AbortController();
+    gone.abort();
+    const q = new Pipeline<number>({ signal: gone.signal }).stage<number>('a', { run: (x: number) => x });
+    const src = countingSource(10);
+    await expect(q.processBatch(src.source)).rejects.toBeInstanceOf(AbortError);
+    expect(src.pulled()).toBe(0);
+  });
+
+  it('concurrency holds across two concurrent runs and process() calls', async () => {
+    const gauges = new Int32Array(new SharedArrayBuffer(16));
+    const pool = bag.make(2, { concurrentTasksPerWorker: 8, workerData: { gauges } });
+    const p = new Pipeline<number>().stage<number>('g', { pool, fn: 'gauge0' }, { concurrency: 3 });
+    await Promise.all([p.processBatch(range(30)), p.processBatch(range(30)), ...range(10).map((x) => p.process(x))]);
+    expect(Atomics.load(gauges, 1)).toBeLessThanOrEqual(3);
+    expect(Atomics.load(gauges, 1)).toBeGreaterThan(0);
+  });
+});
