@@ -6,8 +6,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError } from '../memory/errors.js';
+import { millis, optionsObject } from '../memory/validate.js';
 import { Pipeline } from '../flow/index.js';
-import { WorkerPool } from '../pool/index.js';
+import { WorkerPool, workerLimit } from '../pool/index.js';
 import { CircuitBreaker, ConcurrencyManager } from '../resilience/index.js';
 
 /** What a registry holds: pools, pipelines, breakers, limiters, managers (anything with a name). */
@@ -28,12 +29,17 @@ export interface RegisterOptions {
 
 /**
  * Protective mode: when `openBreakers` registered breakers are open at once, the pools they guard
- * shrink and the pipeline stages they guard run fewer items at once, until fewer are open.
+ * shrink and the pipeline stages they guard run fewer items at once, until fewer are open. What a
+ * breaker that opens while the mode is on guards is lowered too; everything lowered is restored
+ * when the mode turns off.
  */
 export interface ProtectiveOptions {
   /** How many open breakers at once turn it on. */
   openBreakers: number;
-  /** Fraction of its workers (a pool) or of its concurrency (a stage) kept while it is on (at least one). Default 0.5. */
+  /**
+   * Fraction kept while it is on (at least one): of a pool's maxWorkers (the pool is capped there:
+   * workers above leave once idle, and it does not grow past it), of a stage's concurrency. Default 0.5.
+   */
   keep?: number;
 }
 
@@ -42,7 +48,7 @@ export interface ProtectiveEvent {
   state: 'on' | 'off';
   /** Names of the breakers open when it happened. */
   open: string[];
-  /** Per guarded pool: workers before and after. */
+  /** Per guarded pool: its workers before, and the number it moves to (retired ones leave once idle; restored ones start as they can). */
   pools: { name: string; from: number; to: number }[];
   /** Per guarded pipeline stage (`'<pipeline>/<stage>'`): its concurrency before and after. */
   stages: { name: string; from: number; to: number }[];
@@ -64,6 +70,23 @@ interface Entry {
   listener?: () => void;
 }
 
+interface Change {
+  name: string;
+  from: number;
+  to: number;
+}
+
+/** What protective mode lowered, and how to undo it. */
+interface Lowered {
+  change: Change;
+  /** The pool or pipeline it lowered (a restore does not depend on the name still being registered). */
+  target: object;
+  /** Its size (a pool) or concurrency (a stage) now. */
+  current: () => number;
+  /** Undoes the change; returns the size or concurrency it moves to. */
+  restore: () => number;
+}
+
 function kindOf(x: object): RegisteredKind {
   if (x instanceof WorkerPool) return 'pool';
   if (x instanceof Pipeline) return 'pipeline';
@@ -75,6 +98,9 @@ function kindOf(x: object): RegisteredKind {
 }
 
 const ORDER: RegisteredKind[] = ['pipeline', 'other', 'pool', 'manager', 'breaker', 'limiter'];
+/** Longest delay setTimeout takes as given (a longer one fires at once). */
+const MAX_TIMER = 2 ** 31 - 1;
+const OPEN_STATES: readonly string[] = ['open', 'half-open', 'forced-open'];
 
 /**
  * @example
@@ -91,7 +117,8 @@ export class PatternRegistry extends EventEmitter {
   readonly #entries = new Map<string, Entry>();
   readonly #protective: Required<ProtectiveOptions> | undefined;
   #counter = 0;
-  #active: { pools: { name: string; from: number; to: number }[]; stages: { name: string; from: number; to: number }[] } | undefined;
+  /** While the mode is on: what it lowered, by guarded name (pools and stages apart). */
+  #active: { pools: Map<string, Lowered>; stages: Map<string, Lowered> } | undefined;
   /** While on, breakers are also looked at every 250 ms: a listener may miss a transition. */
   #poll: ReturnType<typeof setInterval> | undefined;
 
@@ -115,21 +142,42 @@ export class PatternRegistry extends EventEmitter {
     const name = opts.name ?? `${kind}-${++this.#counter}`;
     if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('Expected name to be a non-empty string');
     if (this.#entries.has(name)) throw new InvalidArgumentError(`the registry already has '${name}'`);
-    const entry: Entry = { name, kind, target, guards: opts.guards ?? [] };
+    const guards = opts.guards ?? [];
+    if (!Array.isArray(guards) || !guards.every((g) => typeof g === 'string' && g !== '')) {
+      throw new InvalidArgumentError('Expected guards to be an array of names (non-empty strings)');
+    }
+    const entry: Entry = { name, kind, target, guards: [...guards] };
     if (kind === 'breaker' && this.#protective) {
       entry.listener = () => this.#review();
       (target as CircuitBreaker).on('stateChange', entry.listener);
     }
     this.#entries.set(name, entry);
+    // A breaker that is open already counts now; a pool or stage that an open breaker guards is
+    // lowered now if the mode is on.
+    this.#review();
     return name;
   }
 
-  /** Removes `name`; false if there was none. */
+  /**
+   * Removes `name`; false if there was none. A pool or pipeline that protective mode lowered is
+   * restored first (the registry lets go of it); a breaker no longer counts.
+   */
   unregister(name: string): boolean {
     const e = this.#entries.get(name);
     if (!e) return false;
     if (e.listener) (e.target as CircuitBreaker).off('stateChange', e.listener);
     this.#entries.delete(name);
+    const a = this.#active;
+    if (a) {
+      for (const lowered of [a.pools, a.stages]) {
+        for (const [key, x] of lowered) {
+          if (x.target !== e.target) continue;
+          x.restore();
+          lowered.delete(key);
+        }
+      }
+    }
+    this.#review();
     return true;
   }
 
@@ -160,7 +208,8 @@ export class PatternRegistry extends EventEmitter {
    * time is reported, not waited for.
    */
   async shutdownAll(opts: { timeout?: number } = {}): Promise<ShutdownReport> {
-    const timeout = opts.timeout ?? 10_000;
+    optionsObject(opts, 'shutdownAll options');
+    const timeout = millis(opts.timeout ?? 10_000, 'shutdownAll timeout', { infinity: true });
     const report: ShutdownReport = { closed: [], timedOut: [], failed: [] };
     for (const kind of ORDER) {
       const group = [...this.#entries.values()].filter((e) => e.kind === kind);
@@ -175,7 +224,8 @@ export class PatternRegistry extends EventEmitter {
           }
           let timer: ReturnType<typeof setTimeout> | undefined;
           const late = new Promise<'late'>((r) => {
-            timer = setTimeout(() => r('late'), timeout);
+            // Past setTimeout's range (Infinity among them) a timer would fire at once: wait without one.
+            if (timeout <= MAX_TIMER) timer = setTimeout(() => r('late'), timeout);
           });
           try {
             const r = await Promise.race([Promise.resolve(close()).then(() => 'ok' as const), late]);
@@ -195,55 +245,77 @@ export class PatternRegistry extends EventEmitter {
     return report;
   }
 
-  /** Protective mode: turns on when enough breakers are open, off when fewer are. */
+  /**
+   * Protective mode: turns on when enough breakers are open, off when fewer are. While it is on,
+   * whatever an open breaker guards is lowered (once: a breaker that opens later, a target
+   * registered later); turning off restores everything lowered.
+   */
   #review(): void {
     const p = this.#protective;
     if (!p) return;
     const breakers = [...this.#entries.values()].filter((e) => e.kind === 'breaker');
-    const open = breakers.filter((e) => ['open', 'half-open', 'forced-open'].includes((e.target as CircuitBreaker).state)).map((e) => e.name);
-    if (!this.#active && open.length >= p.openBreakers) {
-      const guarded = new Set(breakers.filter((e) => open.includes(e.name)).flatMap((e) => e.guards));
-      const pools: { name: string; from: number; to: number }[] = [];
-      const stages: { name: string; from: number; to: number }[] = [];
-      for (const name of guarded) {
-        const pool = this.#entries.get(name)?.target;
-        if (pool instanceof WorkerPool) {
-          const from = pool.getWorkerCount();
-          const to = Math.max(1, Math.floor(from * p.keep));
-          if (to < from) pool.scaleDown(from - to);
-          pools.push({ name, from, to });
-          continue;
-        }
-        const stage = this.#stageOf(name);
-        if (stage) {
-          const from = stage.pipeline.stageConcurrency(stage.stage).current;
-          const to = Math.max(1, Math.floor(from * p.keep));
-          stage.pipeline.setStageConcurrency(stage.stage, to);
-          stages.push({ name, from, to });
-        }
-      }
-      this.#active = { pools, stages };
+    const openEntries = breakers.filter((e) => OPEN_STATES.includes((e.target as CircuitBreaker).state));
+    const open = openEntries.map((e) => e.name);
+    if (!this.#active) {
+      if (open.length < p.openBreakers) return;
+      this.#active = { pools: new Map(), stages: new Map() };
+      this.#lower(openEntries, p.keep);
       this.#poll = setInterval(() => this.#review(), 250);
       this.#poll.unref();
-      this.emit('protective', { state: 'on', open, pools, stages } satisfies ProtectiveEvent);
-    } else if (this.#active && open.length < p.openBreakers) {
-      const back = (xs: { name: string; from: number; to: number }[]): { name: string; from: number; to: number }[] =>
-        xs.map((x) => ({ name: x.name, from: x.to, to: x.from }));
-      const pools = back(this.#active.pools);
-      const stages = back(this.#active.stages);
-      for (const x of pools) {
-        const pool = this.#entries.get(x.name)?.target;
-        if (pool instanceof WorkerPool && x.to > x.from) pool.scaleUp(x.to - x.from);
-      }
-      for (const x of stages) {
-        const stage = this.#stageOf(x.name);
-        stage?.pipeline.setStageConcurrency(stage.stage, x.to);
-      }
+      this.emit('protective', { state: 'on', open, ...this.#changes() } satisfies ProtectiveEvent);
+    } else if (open.length < p.openBreakers) {
+      const a = this.#active;
       this.#active = undefined;
       clearInterval(this.#poll);
       this.#poll = undefined;
+      const back = (lowered: Map<string, Lowered>): Change[] =>
+        [...lowered.values()].map((x) => {
+          const from = x.current();
+          return { name: x.change.name, from, to: x.restore() };
+        });
+      const pools = back(a.pools);
+      const stages = back(a.stages);
       this.emit('protective', { state: 'off', open, pools, stages } satisfies ProtectiveEvent);
+    } else {
+      this.#lower(openEntries, p.keep);
     }
+  }
+
+  /** Lowers what `open` breakers guard that the mode has not lowered yet. */
+  #lower(open: Entry[], keep: number): void {
+    const a = this.#active;
+    if (!a) return;
+    for (const name of new Set(open.flatMap((e) => e.guards))) {
+      if (a.pools.has(name) || a.stages.has(name)) continue;
+      const target = this.#entries.get(name)?.target;
+      if (target instanceof WorkerPool) {
+        const limit = workerLimit(target);
+        const from = limit.size;
+        const to = limit.set(Math.max(1, Math.floor(limit.maxWorkers * keep)));
+        a.pools.set(name, { change: { name, from, to }, target, current: () => limit.size, restore: () => limit.set(undefined) });
+        continue;
+      }
+      const stage = this.#stageOf(name);
+      if (stage) {
+        const { pipeline } = stage;
+        const from = pipeline.stageConcurrency(stage.stage).current;
+        const to = Math.max(1, Math.floor(from * keep));
+        pipeline.setStageConcurrency(stage.stage, to);
+        const current = (): number => pipeline.stageConcurrency(stage.stage).current;
+        const restore = (): number => {
+          pipeline.setStageConcurrency(stage.stage, from);
+          return current();
+        };
+        a.stages.set(name, { change: { name, from, to }, target: pipeline, current, restore });
+      }
+    }
+  }
+
+  /** What the mode lowered so far, as an event lists it (copies). */
+  #changes(): { pools: Change[]; stages: Change[] } {
+    const a = this.#active;
+    const list = (m: Map<string, Lowered> | undefined): Change[] => [...(m?.values() ?? [])].map((x) => ({ ...x.change }));
+    return { pools: list(a?.pools), stages: list(a?.stages) };
   }
 
   /** `'<pipeline>/<stage>'` of a registered pipeline that has that stage. */

@@ -24,6 +24,40 @@ import type {
 import { EXEC_TASK, type ExecInput, functionSource, W_DONE, W_FAILED, W_INFLIGHT } from './shared/index.js';
 
 /**
+ * What protective mode (PatternRegistry, in src/observe) steers of a pool's size: a cap under the
+ * configured minWorkers and maxWorkers, which it sets and lifts without changing them. Reached with
+ * {@link workerLimit}; `skein/internal` only, not the package root.
+ */
+export interface WorkerLimit {
+  /** The size the pool keeps or is heading to: its workers not asked to leave, at least minWorkers, at most maxWorkers (both under the cap). */
+  readonly size: number;
+  /** Most workers it may have now: maxWorkers, or the cap if lower. */
+  readonly maxWorkers: number;
+  /**
+   * Caps the pool at `n` (>= 1) workers, or lifts the cap (`undefined`). Workers above the cap leave
+   * once they hold no task (idle ones first); growth, replacements, scaleUp and minWorkers stop at
+   * it. Lifted, the pool starts what minWorkers and waiting tasks want. Returns the new {@link size}.
+   */
+  set(n: number | undefined): number;
+}
+
+let coreOf: (pool: WorkerPool) => PoolCore;
+
+/** The size cap of `pool` (see {@link WorkerLimit}). */
+export function workerLimit(pool: WorkerPool): WorkerLimit {
+  const workers = coreOf(pool).workers;
+  return {
+    get size() {
+      return workers.size;
+    },
+    get maxWorkers() {
+      return workers.maxWorkers;
+    },
+    set: (n) => workers.setLimit(n),
+  };
+}
+
+/**
  * A pool of worker threads running the functions of one task module.
  *
  * A task module exports a default and/or named functions `(input, ctx) => output | Promise<output>`,
@@ -51,6 +85,10 @@ export class WorkerPool<M = UntypedModule> {
   readonly #drain: DrainEvents;
   #closed: Promise<void> | undefined;
   #forced = false;
+
+  static {
+    coreOf = (pool) => pool.#core;
+  }
 
   constructor(options: WorkerPoolOptions);
   /** @internal `dynamic` picks DynamicWorkerPool's defaults; users construct that subclass instead. */
@@ -174,7 +212,7 @@ export class WorkerPool<M = UntypedModule> {
    */
   get needsDrain(): boolean {
     const o = this.#core.o;
-    const limit = o.maxQueue === Infinity ? o.maxWorkers * o.concurrency : o.maxQueue;
+    const limit = o.maxQueue === Infinity ? this.#core.workers.maxWorkers * o.concurrency : o.maxQueue;
     return this.getQueueLength() >= Math.max(1, limit);
   }
 
@@ -199,12 +237,15 @@ export class WorkerPool<M = UntypedModule> {
     return this;
   }
 
-  /** Starts `n` more workers now (raising maxWorkers if needed). */
+  /**
+   * Starts `n` more workers now, never past maxWorkers (it clamps), and gives back to minWorkers
+   * what scaleDown took (never past the configured minWorkers).
+   */
   scaleUp(n = 1): void {
     this.#core.workers.scaleUp(n);
   }
 
-  /** Asks `n` workers to leave once they hold no task; minWorkers drops with them. */
+  /** Asks `n` workers to leave once they hold no task (idle ones first); minWorkers drops with them. */
   scaleDown(n = 1): void {
     this.#core.workers.scaleDown(n);
   }

@@ -1,9 +1,9 @@
 // PatternRegistry: names, global metrics, shutdown in dependency order with a timeout report, and
 // protective mode shrinking the pools that open breakers guard (and restoring them), with events.
-import { CircuitBreaker, InvalidArgumentError, PatternRegistry, Pipeline, type ProtectiveEvent, TokenBucket } from 'skein';
+import { CircuitBreaker, DynamicWorkerPool, InvalidArgumentError, PatternRegistry, Pipeline, type ProtectiveEvent, TokenBucket } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PoolBag } from '../fixtures/flow-helpers.js';
-import { until } from '../fixtures/pool-helpers.js';
+import { FLOW_TASKS, PoolBag } from '../fixtures/flow-helpers.js';
+import { sleep, until } from '../fixtures/pool-helpers.js';
 
 const bag = new PoolBag();
 afterEach(() => bag.closeAll());
@@ -114,5 +114,37 @@ describe('PatternRegistry', () => {
     expect(() => p.setStageConcurrency('nope', 1)).toThrow(InvalidArgumentError);
     expect(() => p.setStageConcurrency('call', 0)).toThrow(InvalidArgumentError);
     r.unregister('cb');
+  });
+
+  it('protective mode caps a dynamic pool at keep x maxWorkers; unregistering it lifts the cap', async () => {
+    const pool = new DynamicWorkerPool({ filename: FLOW_TASKS, maxWorkers: 4 });
+    bag.pools.push(pool);
+    const r = new PatternRegistry({ protective: { openBreakers: 1, keep: 0.5 } });
+    const events: ProtectiveEvent[] = [];
+    r.on('protective', (e: ProtectiveEvent) => events.push(e));
+    r.register(pool, { name: 'work' });
+    const cb = new CircuitBreaker();
+    r.register(cb, { name: 'cb', guards: ['work'] });
+    cb.forceOpen();
+    expect(events[0]).toMatchObject({ state: 'on', pools: [{ name: 'work', from: 0, to: 0 }] }); // none to retire
+    const load = (): Promise<unknown[]> => Promise.all(Array.from({ length: 16 }, () => pool.submit({ ms: 30 }, { fn: 'sleepy' })));
+    await load();
+    expect(pool.metrics().peakWorkers).toBe(2);
+    r.unregister('work'); // the registry lets go of it: no cap any more
+    await load();
+    expect(pool.metrics().peakWorkers).toBe(4);
+    cb.forceClose();
+    await until(() => events.length === 2);
+    expect(events[1]).toMatchObject({ state: 'off', pools: [] });
+    r.unregister('cb');
+  });
+});
+
+describe('PatternRegistry.shutdownAll timeout', () => {
+  it('Infinity waits for every close; a bad value is a named error', async () => {
+    const r = new PatternRegistry();
+    r.register({ close: () => sleep(30) }, { name: 'slow' });
+    await expect(r.shutdownAll({ timeout: Number.NaN })).rejects.toThrow(InvalidArgumentError);
+    expect(await r.shutdownAll({ timeout: Infinity })).toEqual({ closed: ['slow'], timedOut: [], failed: [] });
   });
 });

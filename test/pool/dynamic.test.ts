@@ -1,5 +1,6 @@
 // Dynamic sizing, scaleUp/scaleDown, health reports, restarting stuck workers, metrics().
 import { DynamicWorkerPool, FixedWorkerPool, WorkerCrashedError, WorkerPool } from 'skein';
+import { workerLimit } from 'skein/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
 
@@ -107,6 +108,42 @@ describe('scaleUp and scaleDown', () => {
     p.scaleDown(1);
     await blocker;
     expect(await within(Promise.all(queued), 3000, 'queued after scaleDown')).toEqual([2, 4, 6]);
+  });
+});
+
+describe('scaleDown then scaleUp', () => {
+  // Regression: scaleUp found no room while the retired workers were still leaving, and minWorkers
+  // stayed lowered, so a fixed pool ended at the smaller size for good.
+  it('a fixed pool returns to its size and keeps it, even when scaleUp comes before the workers left', async () => {
+    const p = (pool = new FixedWorkerPool(4, { filename: TASKS, idleTimeout: 50 }));
+    await until(() => p.getHealthStatus().every((h) => h.ready), 10_000);
+    p.scaleDown(2);
+    p.scaleUp(2);
+    await sleep(400);
+    expect(p.getWorkerCount()).toBe(4);
+  });
+});
+
+describe('workerLimit (internal: the cap protective mode sets)', () => {
+  it('caps growth and minWorkers without changing the configured ones; lifted, the pool returns to them', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, minWorkers: 2, maxWorkers: 4, idleTimeout: 50 }));
+    const limit = workerLimit(p);
+    expect([limit.size, limit.maxWorkers]).toEqual([2, 4]);
+    expect(limit.set(1)).toBe(1);
+    expect(limit.maxWorkers).toBe(1);
+    await until(() => p.getWorkerCount() === 1, 10_000);
+    let most = 0;
+    const sample = setInterval(() => {
+      most = Math.max(most, p.getWorkerCount());
+    }, 5);
+    const out = await Promise.all(Array.from({ length: 12 }, (_, i) => p.submit(10, { fn: 'sleep' }).then(() => i)));
+    clearInterval(sample);
+    expect(out).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(most).toBe(1); // growth stops at the cap
+    expect(limit.set(undefined)).toBe(2); // minWorkers again
+    await sleep(300); // past idleTimeout: the sweep keeps the configured minWorkers
+    expect(p.getWorkerCount()).toBe(2);
+    expect(limit.maxWorkers).toBe(4);
   });
 });
 

@@ -69,7 +69,9 @@ export class Sweeper {
         workers.abortRunning(s);
       }
     }
-    // Workers that stay: retiring stops at minWorkers, counting the ones retired in this pass.
+    // Workers that stay: retiring stops at minWorkers (as scaleDown and the limit leave it, not the
+    // configured one), counting the ones retired in this pass.
+    const floor = workers.minWorkers;
     let staying = 0;
     for (const e of workers.entries) if (e && !e.exited && !e.leaving) staying++;
     for (const e of workers.entries) {
@@ -88,7 +90,7 @@ export class Sweeper {
       }
       if (
         !workers.closing &&
-        staying > o.minWorkers &&
+        staying > floor &&
         e.ready &&
         !e.leaving &&
         mem.workerWord(e.index, W_STATE) === WorkerState.Idle &&

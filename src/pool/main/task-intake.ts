@@ -76,6 +76,6 @@ function queueFull(core: PoolCore): boolean {
   if (o.maxQueue === Infinity) return false;
   let running = 0;
   for (const e of core.workers.entries) if (e) running += mem.workerWord(e.index, W_INFLIGHT);
-  const free = Math.max(0, o.maxWorkers * o.concurrency - running);
+  const free = Math.max(0, core.workers.maxWorkers * o.concurrency - running);
   return mem.queue.length + core.dispatch.ringBacklog() >= o.maxQueue + free;
 }

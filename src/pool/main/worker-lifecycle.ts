@@ -87,6 +87,10 @@ export class WorkerLifecycle implements WorkerView {
   #broken: Error | undefined;
   /** Workers that exited before 'ready' since the last one that got there. */
   #bootFailures = 0;
+  /** minWorkers as scaleDown left it (scaleUp gives it back, up to the configured one); `o` keeps what the user set. */
+  #min: number;
+  /** The cap of {@link setLimit} (protective mode); Infinity when none. */
+  #limit = Infinity;
   #settler!: Settler;
   #placer!: Placer;
   #recovery!: ClaimRecovery;
@@ -95,7 +99,9 @@ export class WorkerLifecycle implements WorkerView {
   constructor(
     private readonly mem: PoolMemory,
     private readonly o: ResolvedOptions,
-  ) {}
+  ) {
+    this.#min = o.minWorkers;
+  }
 
   /** Joins settlement and dispatch, built after the lifecycle (pool-core.ts). */
   connect(settler: Settler, placer: Placer, timed: (ms: number) => void): void {
@@ -119,6 +125,31 @@ export class WorkerLifecycle implements WorkerView {
 
   get peakWorkers(): number {
     return this.#peakWorkers;
+  }
+
+  /** Fewest workers kept now: minWorkers (as scaleDown left it), never above the limit. */
+  get minWorkers(): number {
+    return Math.min(this.#min, this.#limit);
+  }
+
+  /** Most workers at once now (leaving ones count until they exit): maxWorkers, never above the limit. */
+  get maxWorkers(): number {
+    return Math.min(this.o.maxWorkers, this.#limit);
+  }
+
+  /**
+   * The size the pool keeps or is heading to: its workers not asked to leave, raised to minWorkers
+   * (the ones missing start as soon as leaving workers have exited), never above maxWorkers.
+   */
+  get size(): number {
+    return Math.min(this.maxWorkers, Math.max(this.#staying(), this.minWorkers));
+  }
+
+  /** Live workers not asked to leave. */
+  #staying(): number {
+    let n = 0;
+    for (const e of this.#entries) if (e && !e.exited && !e.leaving) n++;
+    return n;
   }
 
   get broken(): Error | undefined {
@@ -276,12 +307,12 @@ export class WorkerLifecycle implements WorkerView {
     const crash = this.#recovery.workerExited(e, code);
     if (!e.leaving) e.lastError ??= crash;
     // Replace a crashed worker while the pool needs it (work pending, or below minWorkers). One that
-    // left on purpose (idle, scaleDown, close) is replaced only if no worker is left for pending work.
+    // left on purpose (idle, scaleDown, the limit, close) is replaced only if no worker is left for
+    // pending work, or if minWorkers rose meanwhile (a limit lifted, scaleUp) while it was leaving.
     const pending = mem.queue.length > 0 || slots.inUse > 0;
-    const wanted = e.leaving && !e.recycled
-      ? pending && this.#workerCount === 0
-      : pending || (!this.#closing && this.#workerCount < this.o.minWorkers);
-    if (!this.#broken && !this.#stopped && wanted && this.#workerCount < this.o.maxWorkers) this.spawn();
+    const short = !this.#closing && this.#workerCount < this.minWorkers;
+    const wanted = e.leaving && !e.recycled ? (pending && this.#workerCount === 0) || short : pending || short;
+    if (!this.#broken && !this.#stopped && wanted && this.#workerCount < this.maxWorkers) this.spawn();
     this.#placer.refill();
     this.#settler.notifyIdle();
     this.#settler.endResultLoopIfIdle();
@@ -297,7 +328,8 @@ export class WorkerLifecycle implements WorkerView {
 
   /** Dynamic growth: start workers while tasks wait and no worker is idle or starting. */
   maybeGrow(): void {
-    if (this.#workerCount >= this.o.maxWorkers || this.#closing) return;
+    const max = this.maxWorkers;
+    if (this.#workerCount >= max || this.#closing || this.#stopped) return;
     // Room the existing workers have now: a worker between tasks counts as free even before it has
     // marked itself idle, so a trickle of awaited tasks does not grow the pool. Read before the
     // backlog: a worker that claims meanwhile moves a task from backlog to in flight, and reading in
@@ -308,26 +340,57 @@ export class WorkerLifecycle implements WorkerView {
       if (e && !e.leaving) free += Math.max(0, c - this.mem.workerWord(e.index, W_INFLIGHT));
     const backlog = this.mem.queue.length + this.#placer.ringBacklog();
     if (backlog <= 0) return;
-    let want = Math.min(this.o.maxWorkers - this.#workerCount, Math.ceil((backlog - free) / c));
+    let want = Math.min(max - this.#workerCount, Math.ceil((backlog - free) / c));
     while (want-- > 0) this.spawn();
   }
 
-  /** Starts up to `n` more workers now, never past maxWorkers (the limit the user set: it clamps). */
+  /**
+   * Starts up to `n` more workers now, never past maxWorkers (the limit the user set: it clamps),
+   * and gives back to minWorkers up to `n` of what scaleDown took (never past the configured one).
+   */
   scaleUp(n: number): void {
-    const room = Math.min(n, this.o.maxWorkers - this.#workerCount);
+    this.#min = Math.min(this.o.minWorkers, this.#min + n);
+    const room = Math.min(n, this.maxWorkers - this.#workerCount);
     for (let i = 0; i < room; i++) if (!this.spawn()) break;
+    // Those owed to minWorkers that found no room yet start as leaving workers exit (#onExit).
   }
 
-  /** Asks `n` workers to leave once they hold no task; minWorkers drops with them. */
+  /** Asks `n` workers to leave once they hold no task (idle ones first); minWorkers drops with them. */
   scaleDown(n: number): void {
-    let left = n;
-    for (let i = this.#entries.length - 1; i >= 0 && left > 0; i--) {
-      const e = this.#entries[i];
-      if (!e || e.exited || e.leaving) continue;
-      this.retire(e, false);
-      left--;
+    this.#retire(n);
+    this.#min = Math.min(this.#min, this.#staying());
+  }
+
+  /**
+   * Caps the pool at `n` workers (`undefined` lifts the cap), the configured minWorkers and
+   * maxWorkers untouched: workers above it leave once they hold no task (idle ones first), and
+   * growth, replacements and scaleUp stop at it; lifted, the pool starts what minWorkers and waiting
+   * tasks want. Returns the size it moves to ({@link size}). Protective mode (PatternRegistry) uses it.
+   */
+  setLimit(n: number | undefined): number {
+    this.#limit = n === undefined ? Infinity : Math.max(1, Math.floor(n));
+    const surplus = this.#staying() - this.#limit;
+    if (surplus > 0) this.#retire(surplus);
+    if (!this.#closing && !this.#stopped && !this.#broken) {
+      const floor = this.minWorkers;
+      while (this.#workerCount < floor && this.#workerCount < this.maxWorkers) if (!this.spawn()) break;
+      this.maybeGrow();
     }
-    this.o.minWorkers = Math.max(0, Math.min(this.o.minWorkers, this.#workerCount - n));
+    return this.size;
+  }
+
+  /** Asks `n` workers that are not leaving yet to leave: idle ones first, then the newest. */
+  #retire(n: number): void {
+    let left = n;
+    for (const idleOnly of [true, false]) {
+      for (let i = this.#entries.length - 1; i >= 0 && left > 0; i--) {
+        const e = this.#entries[i];
+        if (!e || e.exited || e.leaving) continue;
+        if (idleOnly && this.mem.workerWord(e.index, W_INFLIGHT) !== 0) continue;
+        this.retire(e, false);
+        left--;
+      }
+    }
   }
 
   /** Aborts `ctx.signal` of a running task and arms the kill grace of its worker. */

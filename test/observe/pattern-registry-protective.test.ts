@@ -1,0 +1,106 @@
+// PatternRegistry protective mode and shutdownAll: cases found by a review (helper-20), each failed on 968186a.
+import { CircuitBreaker, InvalidArgumentError, PatternRegistry, Pipeline, type ProtectiveEvent } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PoolBag } from '../fixtures/flow-helpers.js';
+import { sleep, until } from '../fixtures/pool-helpers.js';
+
+const bag = new PoolBag();
+afterEach(() => bag.closeAll());
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+function setup(openBreakers: number): { r: PatternRegistry; events: ProtectiveEvent[] } {
+  const r = new PatternRegistry({ protective: { openBreakers, keep: 0.5 } });
+  const events: ProtectiveEvent[] = [];
+  r.on('protective', (e: ProtectiveEvent) => events.push(e));
+  return { r, events };
+}
+
+describe('PatternRegistry protective mode', () => {
+  it('restores a guarded pool when its breaker closes before the retired workers have exited', async () => {
+    const pool = bag.make(4);
+    await until(() => pool.getWorkerCount() === 4);
+    const { r, events } = setup(1);
+    r.register(pool, { name: 'work' });
+    const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
+    r.register(cb, { name: 'cb', guards: ['work'] });
+    cb.forceOpen();
+    cb.forceClose();
+    await until(() => events.length === 2);
+    expect(events[1]).toMatchObject({ state: 'off', pools: [{ name: 'work', from: 2, to: 4 }] });
+    await sleep(500);
+    expect(pool.getWorkerCount()).toBe(4); // the event says 4; the pool keeps 2 for good
+    r.unregister('cb');
+  });
+
+  it('a restored pool keeps its size after it goes idle (minWorkers is restored too)', async () => {
+    const pool = bag.make(4, { idleTimeout: 100 });
+    await until(() => pool.getWorkerCount() === 4);
+    const { r, events } = setup(1);
+    r.register(pool, { name: 'work' });
+    const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
+    r.register(cb, { name: 'cb', guards: ['work'] });
+    cb.forceOpen();
+    await until(() => pool.getWorkerCount() === 2);
+    cb.forceClose();
+    await until(() => events.length === 2 && pool.getWorkerCount() === 4);
+    await sleep(600);
+    expect(pool.getWorkerCount()).toBe(4);
+    r.unregister('cb');
+  });
+
+  it('while protective mode is on, a guarded pool does not grow back under load', async () => {
+    const pool = bag.make(4);
+    await until(() => pool.getWorkerCount() === 4);
+    const { r } = setup(1);
+    r.register(pool, { name: 'work' });
+    const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
+    r.register(cb, { name: 'cb', guards: ['work'] });
+    cb.forceOpen();
+    await until(() => pool.getWorkerCount() === 2);
+    let most = 0;
+    const sample = setInterval(() => {
+      most = Math.max(most, pool.getWorkerCount());
+    }, 5);
+    await Promise.all(range(16).map(() => pool.submit({ ms: 40 }, { fn: 'sleepy' })));
+    clearInterval(sample);
+    expect(most).toBe(2);
+    r.unregister('cb');
+  });
+
+  it('turns on when a breaker that is already open is registered', async () => {
+    const { r, events } = setup(1);
+    const cb = new CircuitBreaker();
+    cb.forceOpen();
+    r.register(cb, { name: 'cb' });
+    await sleep(400);
+    expect(events.map((e) => e.state)).toEqual(['on']);
+    r.unregister('cb');
+  });
+
+  it('a breaker that opens while the mode is on also gets what it guards lowered', async () => {
+    const run = { run: (x: number) => x };
+    const p = new Pipeline<number>().stage<number>('a', run, { concurrency: 8 }).stage<number>('b', run, { concurrency: 8 });
+    const { r, events } = setup(1);
+    r.register(p, { name: 'pipe' });
+    const ca = new CircuitBreaker();
+    const cb = new CircuitBreaker();
+    r.register(ca, { name: 'ca', guards: ['pipe/a'] });
+    r.register(cb, { name: 'cb', guards: ['pipe/b'] });
+    ca.forceOpen();
+    cb.forceOpen();
+    await sleep(400);
+    expect(events.map((e) => e.state)).toEqual(['on']);
+    expect(p.stageConcurrency('a').current).toBe(4);
+    expect(p.stageConcurrency('b').current).toBe(4); // stays 8: both breakers are open, only a's stage was lowered
+    r.unregister('ca');
+    r.unregister('cb');
+  });
+});
+
+describe('PatternRegistry.shutdownAll', () => {
+  it('a bad timeout is a named error, not an instant timeout for everything', async () => {
+    const r = new PatternRegistry();
+    r.register({ close: () => sleep(20) }, { name: 'slow' });
+    await expect(r.shutdownAll({ timeout: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
