@@ -6,11 +6,5 @@ export type { Observed, PrometheusExport } from './prometheus.js';
 export { serveMetrics } from './serve-metrics.js';
 export type { HealthReport, MetricsServer, ServeMetricsOptions } from './serve-metrics.js';
 export { PatternRegistry } from './pattern-registry.js';
-export type {
-  ProtectiveEvent,
-  ProtectiveOptions,
-  RegisteredKind,
-  Registrable,
-  RegisterOptions,
-  ShutdownReport,
-} from './pattern-registry.js';
+export type { RegisteredKind, Registrable, RegisterOptions, ShutdownReport } from './pattern-registry.js';
+export type { ProtectiveEvent, ProtectiveOptions } from './protective-mode.js';

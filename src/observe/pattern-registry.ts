@@ -8,8 +8,9 @@ import { EventEmitter } from 'node:events';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { millis, optionsObject } from '../memory/validate.js';
 import { Pipeline } from '../flow/index.js';
-import { WorkerPool, workerLimit } from '../pool/index.js';
+import { WorkerPool } from '../pool/index.js';
 import { CircuitBreaker, ConcurrencyManager } from '../resilience/index.js';
+import { type Change, isOpen, type Lowered, lowerPool, lowerStage, type ProtectiveEvent, type ProtectiveOptions } from './protective-mode.js';
 
 /** What a registry holds: pools, pipelines, breakers, limiters, managers (anything with a name). */
 export type Registrable = WorkerPool | Pipeline<never, unknown> | CircuitBreaker | ConcurrencyManager | object;
@@ -25,33 +26,6 @@ export interface RegisterOptions {
    * shrink), or `'<pipeline>/<stage>'` for a stage of a registered pipeline (its concurrency drops).
    */
   guards?: string[];
-}
-
-/**
- * Protective mode: when `openBreakers` registered breakers are open at once, the pools they guard
- * shrink and the pipeline stages they guard run fewer items at once, until fewer are open. What a
- * breaker that opens while the mode is on guards is lowered too; everything lowered is restored
- * when the mode turns off.
- */
-export interface ProtectiveOptions {
-  /** How many open breakers at once turn it on. */
-  openBreakers: number;
-  /**
-   * Fraction kept while it is on (at least one): of a pool's maxWorkers (the pool is capped there:
-   * workers above leave once idle, and it does not grow past it), of a stage's concurrency. Default 0.5.
-   */
-  keep?: number;
-}
-
-/** A `protective` event: the mode turned on or off, and what it changed. */
-export interface ProtectiveEvent {
-  state: 'on' | 'off';
-  /** Names of the breakers open when it happened. */
-  open: string[];
-  /** Per guarded pool: its workers before, and the number it moves to (retired ones leave once idle; restored ones start as they can). */
-  pools: { name: string; from: number; to: number }[];
-  /** Per guarded pipeline stage (`'<pipeline>/<stage>'`): its concurrency before and after. */
-  stages: { name: string; from: number; to: number }[];
 }
 
 /** What `shutdownAll` reports. */
@@ -70,23 +44,6 @@ interface Entry {
   listener?: () => void;
 }
 
-interface Change {
-  name: string;
-  from: number;
-  to: number;
-}
-
-/** What protective mode lowered, and how to undo it. */
-interface Lowered {
-  change: Change;
-  /** The pool or pipeline it lowered (a restore does not depend on the name still being registered). */
-  target: object;
-  /** Its size (a pool) or concurrency (a stage) now. */
-  current: () => number;
-  /** Undoes the change; returns the size or concurrency it moves to. */
-  restore: () => number;
-}
-
 function kindOf(x: object): RegisteredKind {
   if (x instanceof WorkerPool) return 'pool';
   if (x instanceof Pipeline) return 'pipeline';
@@ -100,7 +57,6 @@ function kindOf(x: object): RegisteredKind {
 const ORDER: RegisteredKind[] = ['pipeline', 'other', 'pool', 'manager', 'breaker', 'limiter'];
 /** Longest delay setTimeout takes as given (a longer one fires at once). */
 const MAX_TIMER = 2 ** 31 - 1;
-const OPEN_STATES: readonly string[] = ['open', 'half-open', 'forced-open'];
 
 /**
  * @example
@@ -254,7 +210,7 @@ export class PatternRegistry extends EventEmitter {
     const p = this.#protective;
     if (!p) return;
     const breakers = [...this.#entries.values()].filter((e) => e.kind === 'breaker');
-    const openEntries = breakers.filter((e) => OPEN_STATES.includes((e.target as CircuitBreaker).state));
+    const openEntries = breakers.filter((e) => isOpen((e.target as CircuitBreaker).state));
     const open = openEntries.map((e) => e.name);
     if (!this.#active) {
       if (open.length < p.openBreakers) return;
@@ -289,25 +245,11 @@ export class PatternRegistry extends EventEmitter {
       if (a.pools.has(name) || a.stages.has(name)) continue;
       const target = this.#entries.get(name)?.target;
       if (target instanceof WorkerPool) {
-        const limit = workerLimit(target);
-        const from = limit.size;
-        const to = limit.set(Math.max(1, Math.floor(limit.maxWorkers * keep)));
-        a.pools.set(name, { change: { name, from, to }, target, current: () => limit.size, restore: () => limit.set(undefined) });
+        a.pools.set(name, lowerPool(name, target, keep));
         continue;
       }
       const stage = this.#stageOf(name);
-      if (stage) {
-        const { pipeline } = stage;
-        const from = pipeline.stageConcurrency(stage.stage).current;
-        const to = Math.max(1, Math.floor(from * keep));
-        pipeline.setStageConcurrency(stage.stage, to);
-        const current = (): number => pipeline.stageConcurrency(stage.stage).current;
-        const restore = (): number => {
-          pipeline.setStageConcurrency(stage.stage, from);
-          return current();
-        };
-        a.stages.set(name, { change: { name, from, to }, target: pipeline, current, restore });
-      }
+      if (stage) a.stages.set(name, lowerStage(name, stage.pipeline, stage.stage, keep));
     }
   }
 
