@@ -1,5 +1,5 @@
 // PatternRegistry protective mode and shutdownAll: cases found by a review (helper-20), each failed on 968186a.
-import { CircuitBreaker, InvalidArgumentError, PatternRegistry, Pipeline, type ProtectiveEvent } from 'skein';
+import { CircuitBreaker, InvalidArgumentError, PatternRegistry, Pipeline, type ProtectiveEvent, type WorkerPool } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PoolBag } from '../fixtures/flow-helpers.js';
 import { sleep, until } from '../fixtures/pool-helpers.js';
@@ -15,14 +15,25 @@ function setup(openBreakers: number): { r: PatternRegistry; events: ProtectiveEv
   return { r, events };
 }
 
+/** A pool of four, registered as 'work', guarded by breaker 'cb' in a registry that turns on at one open breaker. */
+async function guardedPool(opts: Record<string, unknown> = {}): Promise<{
+  pool: WorkerPool;
+  r: PatternRegistry;
+  events: ProtectiveEvent[];
+  cb: CircuitBreaker;
+}> {
+  const pool = bag.make(4, opts);
+  await until(() => pool.getWorkerCount() === 4);
+  const { r, events } = setup(1);
+  r.register(pool, { name: 'work' });
+  const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
+  r.register(cb, { name: 'cb', guards: ['work'] });
+  return { pool, r, events, cb };
+}
+
 describe('PatternRegistry protective mode', () => {
   it('restores a guarded pool when its breaker closes before the retired workers have exited', async () => {
-    const pool = bag.make(4);
-    await until(() => pool.getWorkerCount() === 4);
-    const { r, events } = setup(1);
-    r.register(pool, { name: 'work' });
-    const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
-    r.register(cb, { name: 'cb', guards: ['work'] });
+    const { pool, r, events, cb } = await guardedPool();
     cb.forceOpen();
     cb.forceClose();
     await until(() => events.length === 2);
@@ -33,12 +44,7 @@ describe('PatternRegistry protective mode', () => {
   });
 
   it('a restored pool keeps its size after it goes idle (minWorkers is restored too)', async () => {
-    const pool = bag.make(4, { idleTimeout: 100 });
-    await until(() => pool.getWorkerCount() === 4);
-    const { r, events } = setup(1);
-    r.register(pool, { name: 'work' });
-    const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
-    r.register(cb, { name: 'cb', guards: ['work'] });
+    const { pool, r, events, cb } = await guardedPool({ idleTimeout: 100 });
     cb.forceOpen();
     await until(() => pool.getWorkerCount() === 2);
     cb.forceClose();
@@ -49,12 +55,7 @@ describe('PatternRegistry protective mode', () => {
   });
 
   it('while protective mode is on, a guarded pool does not grow back under load', async () => {
-    const pool = bag.make(4);
-    await until(() => pool.getWorkerCount() === 4);
-    const { r } = setup(1);
-    r.register(pool, { name: 'work' });
-    const cb = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 60_000 });
-    r.register(cb, { name: 'cb', guards: ['work'] });
+    const { pool, r, cb } = await guardedPool();
     cb.forceOpen();
     await until(() => pool.getWorkerCount() === 2);
     let most = 0;
