@@ -4,7 +4,7 @@ import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { AbortError, InvalidArgumentError, Pipeline } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
-import { countingSource, PoolBag } from '../fixtures/flow-helpers.js';
+import { collect, countingSource, PoolBag } from '../fixtures/flow-helpers.js';
 
 const bag = new PoolBag();
 afterEach(() => bag.closeAll());
@@ -195,5 +195,45 @@ describe('Pipeline inputs, listeners and concurrency across runs', () => {
     await Promise.all([p.processBatch(range(30)), p.processBatch(range(30)), ...range(10).map((x) => p.process(x))]);
     expect(Atomics.load(gauges, 1)).toBeLessThanOrEqual(3);
     expect(Atomics.load(gauges, 1)).toBeGreaterThan(0);
+  });
+});
+
+describe('deadLetters after a run that never starts', () => {
+  it('ends for a pipeline used only through process()', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const letters = collect(p.deadLetters);
+    expect(await p.process(2)).toBe(2);
+    await expect(p.process(3)).rejects.toThrow('odd 3'); // the caller gets its letter
+    expect(await within(letters, 2_000)).toEqual([]);
+  });
+
+  it('ends when the only run fails at once (signal already aborted)', async () => {
+    const pool = bag.make(1);
+    const gone = new AbortController();
+    gone.abort();
+    const p = new Pipeline<number>({ signal: gone.signal }).stage<number>('inc', { pool, fn: 'inc' });
+    const run = p.processStream([1, 2, 3]);
+    const letters = collect(p.deadLetters);
+    await expect(collect(run)).rejects.toBeInstanceOf(AbortError);
+    expect(await within(letters, 2_000)).toEqual([]);
+  });
+
+  it('ends when the pipeline was closed before its run (reader started first, as rule 2 asks)', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('inc', { pool, fn: 'inc' });
+    await p.close();
+    const letters = collect(p.deadLetters);
+    await expect(p.processBatch([1, 2, 3])).rejects.toBeInstanceOf(AbortError);
+    expect(await within(letters, 2_000)).toEqual([]);
+  });
+
+  it('ends when the only run is returned before it was read', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('inc', { pool, fn: 'inc' });
+    const run = p.processStream([1, 2, 3]);
+    const letters = collect(p.deadLetters);
+    await run.return?.();
+    expect(await within(letters, 2_000)).toEqual([]);
   });
 });

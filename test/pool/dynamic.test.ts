@@ -2,7 +2,7 @@
 import { DynamicWorkerPool, FixedWorkerPool, WorkerCrashedError, WorkerPool } from 'skein';
 import { workerLimit } from 'skein/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rejection, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
+import { rejection, sharedCounters, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {
@@ -228,5 +228,59 @@ describe('metrics()', () => {
     expect(m.waitTime.p99).toBeGreaterThanOrEqual(200); // the quick ones waited for a worker
     expect(m.utilization).toBeGreaterThan(0);
     expect(m.utilization).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('scaleDown while a worker is being recycled', () => {
+  it('FixedWorkerPool(2).scaleDown(1) ends with one worker', async () => {
+    const counters = sharedCounters(16);
+    const p = (pool = new FixedWorkerPool(2, {
+      filename: TASKS,
+      concurrentTasksPerWorker: 2,
+      maxTasksPerWorker: 3,
+      workerData: { counters },
+    }));
+    await until(() => p.getWorkerCount() === 2 && p.getHealthStatus().every((h) => h.ready), 10_000);
+    // Worker B: blocked in Atomics.wait (claims nothing else) until counters[10] is set.
+    const held = p.submit({ at: 10 }, { fn: 'hold' });
+    await until(() => Atomics.load(counters, 11) === 1, 5000, 'hold started');
+    // Worker A: one task held until aborted, then two quick ones: its third task asks to be recycled.
+    const ac = new AbortController();
+    const h = p.submit({ id: 0, ms: 60_000 }, { fn: 'waitForAbort', signal: ac.signal }).catch(() => 'aborted');
+    await until(() => Atomics.load(counters, 0) === 1, 5000, 'waitForAbort started');
+    expect(await p.submit(1, { fn: 'double' })).toBe(2);
+    expect(await p.submit(2, { fn: 'double' })).toBe(4);
+    await sleep(200); // the 'recycle' message has arrived: A leaves once idle and is to be replaced
+    p.scaleDown(1); // retires B: minWorkers 2 -> 1
+    Atomics.store(counters, 10, 1);
+    Atomics.notify(counters, 10);
+    expect(await within(held, 5000, 'hold')).toBe('released');
+    ac.abort();
+    await within(h, 5000, 'waitForAbort');
+    await sleep(500);
+    expect(p.getWorkerCount()).toBe(1); // not 0: A, recycled, is replaced as a crash is
+  });
+});
+
+describe('scaleDown while the pool is capped', () => {
+  it('FixedWorkerPool(4): cap 2, scaleDown(1), cap lifted: 3 workers', async () => {
+    const p = (pool = new FixedWorkerPool(4, { filename: TASKS, idleTimeout: 50 }));
+    await until(() => p.getHealthStatus().length === 4 && p.getHealthStatus().every((h) => h.ready), 10_000);
+    const limit = workerLimit(p);
+    limit.set(2);
+    await until(() => p.getWorkerCount() === 2, 10_000);
+    p.scaleDown(1); // meant to have 3 now: the cap still holds it at 2
+    await sleep(200);
+    expect(p.getWorkerCount()).toBe(2);
+    limit.set(undefined);
+    await sleep(500);
+    expect(p.getWorkerCount()).toBe(3); // not 1: the cap passes, the scaleDown stays
+  });
+
+  it('scaleUp after close() starts no worker', async () => {
+    const p = (pool = new FixedWorkerPool(1, { filename: TASKS }));
+    await p.close();
+    p.scaleUp(1);
+    expect(p.getWorkerCount()).toBe(0);
   });
 });

@@ -5,8 +5,9 @@
  * 2. Otherwise, once `pipeline.deadLetters` has been read (the getter, before or during a run), dead
  *    letters are queued for its iterators until read, never blocking the pipeline (so reading the
  *    output first and the dead letters after cannot deadlock). The iteration ends when the queue is
- *    empty and no run is active, once a run has started: one that begins before the first run
- *    waits for it (start the reader, then the run, then await both).
+ *    empty and no run is active, once a run has been made: one that begins before the first run
+ *    waits for it (start the reader, then the run, then await both). A run made and never read
+ *    keeps the iteration open, as it keeps its letters to come.
  * 3. Otherwise nobody receives them: the run counts them and keeps only the first, and its output
  *    iteration throws UnhandledDeadLettersError after the last output. Unread failures are never
  *    lost silently and never held in memory.
@@ -19,7 +20,7 @@ export class DeadLetterSink {
   readonly #queue: DeadLetter[] = [];
   #head = 0;
   #waiters: (() => void)[] = [];
-  /** Runs started (their first `next()`) and not yet ended. */
+  /** Runs made (processStream, process) and not yet ended. */
   #activeRuns = 0;
   #anyRun = false;
 
@@ -39,7 +40,7 @@ export class DeadLetterSink {
     return true;
   }
 
-  /** A run started: its letters go to the iterators until it ends. */
+  /** A run was made: its letters go to the iterators until it ends. */
   runStarted(): void {
     this.#activeRuns++;
     this.#anyRun = true;

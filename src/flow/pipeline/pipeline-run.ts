@@ -86,8 +86,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #closed = false;
   /** Why the run stopped; `reported` once next() has thrown it (or when there is nothing to throw: a consumer's stop). */
   #failure: { error: unknown; reported: boolean } | undefined;
-  /** Counted among its sink's active runs and listening to the user's signal (from its start to #close). */
-  #counted = false;
+  /** Known to its pipeline (started, listening to Pipeline.close) until #close. */
+  #known = false;
   /** next() calls made before the last settled wait their turn, as an async generator's do. */
   #turn: Promise<unknown> = Promise.resolve();
   #unhandled = 0;
@@ -108,8 +108,14 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
       cap: seg.concurrency + seg.buffer,
     }));
     this.#window = this.#segs.reduce((n, s) => n + s.cap, 0);
+    // Its dead letters are awaited from now on (a deadLetters reader ends once it has ended), and it
+    // listens to the user's signal; its pipeline's close() reaches it once it has started (#begin).
+    shape.sink.runStarted();
     if (shape.signal?.aborted) this.#onAbort();
-    else if (shape.closer.aborted) this.#onClose();
+    else {
+      shape.signal?.addEventListener('abort', this.#onAbort, { once: true });
+      if (shape.closer.aborted) this.#onClose();
+    }
   }
 
   /**
@@ -133,17 +139,14 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     return r;
   }
 
-  /** Starts the run: only a started run is known to its pipeline, its sink and the user's signal (one never read holds nothing). */
+  /** Starts the run: only a started run is known to its pipeline (close() waits on it; one never read runs nothing). */
   #begin(): void {
     this.#started = true;
     if (this.#closed || this.#failure) return;
     const x = this.#x;
-    this.#counted = true;
-    x.sink.runStarted();
-    if (x.signal?.aborted) this.#onAbort();
-    else if (x.closer.aborted) this.#onClose();
+    if (x.closer.aborted) this.#onClose();
     else {
-      x.signal?.addEventListener('abort', this.#onAbort, { once: true });
+      this.#known = true;
       x.closer.addEventListener('abort', this.#onClose, { once: true });
       x.started(this as PipelineRun<unknown>);
     }
@@ -468,10 +471,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
         if (next) stats.waiting[next.seg.start] -= st.blocked.length;
       }
     }
-    if (!this.#counted) return;
     this.#x.signal?.removeEventListener('abort', this.#onAbort);
-    this.#x.closer.removeEventListener('abort', this.#onClose);
     this.#x.sink.runEnded();
+    if (!this.#known) return;
+    this.#x.closer.removeEventListener('abort', this.#onClose);
     this.#x.ended(this as PipelineRun<unknown>);
   }
 }

@@ -141,11 +141,17 @@ export class Pipeline<I, O = I> {
   async process(input: I): Promise<O | undefined> {
     let letter: DeadLetter | undefined;
     const shape = { ...this.#shape(), sink: new DeadLetterSink((l) => (letter = l)) };
-    const run = new PipelineRun<O>(shape, [input]);
-    let out: O | undefined;
-    for await (const o of run) out = o;
-    if (letter) throw new StageFailedError(letter);
-    return out;
+    // Its letter goes to the caller, but a deadLetters reader waiting for a run sees this one end.
+    this.#sink.runStarted();
+    try {
+      const run = new PipelineRun<O>(shape, [input]);
+      let out: O | undefined;
+      for await (const o of run) out = o;
+      if (letter) throw new StageFailedError(letter);
+      return out;
+    } finally {
+      this.#sink.runEnded();
+    }
   }
 
   /**

@@ -145,10 +145,10 @@ export class WorkerLifecycle implements WorkerView {
     return Math.min(this.maxWorkers, Math.max(this.#staying(), this.minWorkers));
   }
 
-  /** Live workers not asked to leave. */
+  /** Live workers not asked to leave; one being recycled counts (its successor takes its place). */
   #staying(): number {
     let n = 0;
-    for (const e of this.#entries) if (e && !e.exited && !e.leaving) n++;
+    for (const e of this.#entries) if (e && !e.exited && (!e.leaving || e.recycled)) n++;
     return n;
   }
 
@@ -349,6 +349,7 @@ export class WorkerLifecycle implements WorkerView {
    * and gives back to minWorkers up to `n` of what scaleDown took (never past the configured one).
    */
   scaleUp(n: number): void {
+    if (this.#closing || this.#stopped || this.#broken) return; // a closed pool starts nothing
     this.#min = Math.min(this.o.minWorkers, this.#min + n);
     const room = Math.min(n, this.maxWorkers - this.#workerCount);
     for (let i = 0; i < room; i++) if (!this.spawn()) break;
@@ -357,8 +358,14 @@ export class WorkerLifecycle implements WorkerView {
 
   /** Asks `n` workers to leave once they hold no task (idle ones first); minWorkers drops with them. */
   scaleDown(n: number): void {
-    this.#retire(n);
-    this.#min = Math.min(this.#min, this.#staying());
+    // n fewer than the pool is meant to have. Under a cap (protective mode's, which passes) that is
+    // counted from its minWorkers, not from the workers the cap leaves it now, and workers leave only
+    // if the cap is then above what it is meant to keep.
+    const staying = this.#staying();
+    const capped = this.#limit < Infinity;
+    this.#min = Math.min(this.#min, Math.max(0, (capped ? Math.max(this.#min, staying) : staying) - n));
+    const keep = capped ? Math.min(this.#min, this.#limit) : staying - n;
+    if (staying > keep) this.#retire(staying - keep);
   }
 
   /**
