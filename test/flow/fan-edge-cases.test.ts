@@ -141,6 +141,58 @@ describe('fanOut: failures, aborts and the window', () => {
   });
 });
 
+describe('fanOut and fanIn: a source that breaks', () => {
+  /** A sync source of 0..n-1 counting its return() calls; next() throws at `throwAt`, or gives `bad` at `badAt`. */
+  function probe(n: number, opts: { throwAt?: number; badAt?: number; bad?: unknown } = {}): { source: Iterable<number>; returns: () => number } {
+    let i = 0;
+    let returns = 0;
+    const it: IterableIterator<number> = {
+      [Symbol.iterator]: () => it,
+      next: () => {
+        if (i === opts.throwAt) throw new RangeError('the source broke');
+        if (i === opts.badAt) return opts.bad as IteratorResult<number>;
+        return i < n ? { value: i++, done: false } : { value: undefined, done: true };
+      },
+      return: () => {
+        returns++;
+        return { value: undefined, done: true };
+      },
+    };
+    return { source: it, returns: () => returns };
+  }
+
+  it('fanOut: a source whose next() throws fails the call with that error and is not closed (as for...of does)', async () => {
+    const src = probe(5, { throwAt: 2 });
+    await expect(fanOut(src.source, (x: number) => x, { concurrency: 1 })).rejects.toThrow('the source broke');
+    expect(src.returns()).toBe(0);
+  });
+
+  it('fanOut: a next() that gives a non-object fails the call with a TypeError, sync or async, and nothing is left unhandled', async () => {
+    await expect(fanOut(probe(5, { badAt: 1, bad: 7 }).source, (x: number) => x)).rejects.toBeInstanceOf(TypeError);
+    let i = 0;
+    const asyncSource = {
+      [Symbol.asyncIterator]: () => ({ next: async () => (i++ < 1 ? { value: 1, done: false } : undefined) }),
+    } as unknown as AsyncIterable<number>;
+    expect(await outcome(fanOut(asyncSource, (x: number) => x), 2000)).toBeInstanceOf(TypeError);
+  });
+
+  it('fanIn: a source whose next() gives a non-object fails the merge with a TypeError and closes the others', async () => {
+    let closed = 0;
+    function* other(): Generator<number> {
+      try {
+        for (let k = 0; ; k++) yield k;
+      } finally {
+        closed++;
+      }
+    }
+    const merged = fanIn([other(), probe(3, { badAt: 0, bad: null }).source]);
+    await expect((async () => {
+      for await (const _ of merged) void _;
+    })()).rejects.toBeInstanceOf(TypeError);
+    expect(closed).toBe(1);
+  });
+});
+
 describe('FanPattern: construction and context', () => {
   it('built with an already-aborted signal, it leaves no unhandled rejection', async () => {
     const seen: unknown[] = [];

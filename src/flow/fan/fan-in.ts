@@ -77,7 +77,11 @@ export function fanIn<T>(
       return;
     }
     const onResult = (res: IteratorResult<T>): void => {
-      if (res.done) s.state = 'done';
+      if (typeof res !== 'object' || res === null) {
+        // As for await does: a TypeError, and that source is not closed.
+        failure ??= { error: new TypeError(`fanIn source ${i}'s next() gave ${String(res)}, not an iterator result object`) };
+        s.state = 'done';
+      } else if (res.done) s.state = 'done';
       else {
         s.state = 'ready';
         s.value = res.value;

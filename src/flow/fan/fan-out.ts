@@ -49,6 +49,12 @@ function positive(v: unknown, name: string): number {
   return v;
 }
 
+/** The TypeError `for await` throws for a next() that gives something other than an object; undefined if it is one. */
+function notResult(res: unknown): TypeError | undefined {
+  if (typeof res === 'object' && res !== null) return undefined;
+  return new TypeError(`fanOut's source: next() gave ${String(res)}, not an iterator result object`);
+}
+
 /**
  * fanOut's target and options checked (InvalidArgumentError for a bad one), with their defaults.
  * Internal: FanPattern checks its options with it at construction.
@@ -121,10 +127,15 @@ export function fanOut<I, O>(
       if (failed) reject(failed.error);
       else resolve(results as O[] | PromiseSettledResult<O>[]);
     };
-    function fail(error: unknown): void {
+    /** Fails the call; `fromSource`: the source itself broke (it is not closed then, as for...of does). */
+    function fail(error: unknown, fromSource = false): void {
       if (failed) return;
       failed = { error };
       ctl.abort(error);
+      if (fromSource || done) {
+        finish();
+        return;
+      }
       try {
         const r = source.return?.();
         if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, () => {});
@@ -167,7 +178,7 @@ export function fanOut<I, O>(
           try {
             r = source.next() as IteratorResult<I> | Promise<IteratorResult<I>>;
           } catch (err) {
-            fail(err);
+            fail(err, true);
             break;
           }
           if (r && typeof (r as Promise<unknown>).then === 'function') {
@@ -175,18 +186,24 @@ export function fanOut<I, O>(
             (r as Promise<IteratorResult<I>>).then(
               (res) => {
                 pulling = false;
-                if (res.done) done = true;
+                if (notResult(res)) fail(notResult(res), true);
+                else if (res.done) done = true;
                 else if (!failed) start(res.value);
                 pump();
               },
               (err: unknown) => {
                 pulling = false;
-                fail(err);
+                fail(err, true);
               },
             );
             return;
           }
           const res = r as IteratorResult<I>;
+          const wrong = notResult(res);
+          if (wrong) {
+            fail(wrong, true);
+            break;
+          }
           if (res.done) done = true;
           else {
             start(res.value);
