@@ -41,7 +41,7 @@ export class DeadLetterSink {
   }
 
   /** A run was made: its letters go to the iterators until it ends. */
-  runStarted(): void {
+  runMade(): void {
     this.#activeRuns++;
     this.#anyRun = true;
   }

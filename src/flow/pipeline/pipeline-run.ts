@@ -110,7 +110,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     this.#window = this.#segs.reduce((n, s) => n + s.cap, 0);
     // Its dead letters are awaited from now on (a deadLetters reader ends once it has ended), and it
     // listens to the user's signal; its pipeline's close() reaches it once it has started (#begin).
-    shape.sink.runStarted();
+    shape.sink.runMade();
     if (shape.signal?.aborted) this.#onAbort();
     else {
       shape.signal?.addEventListener('abort', this.#onAbort, { once: true });

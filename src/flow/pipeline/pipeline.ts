@@ -142,7 +142,7 @@ export class Pipeline<I, O = I> {
     let letter: DeadLetter | undefined;
     const shape = { ...this.#shape(), sink: new DeadLetterSink((l) => (letter = l)) };
     // Its letter goes to the caller, but a deadLetters reader waiting for a run sees this one end.
-    this.#sink.runStarted();
+    this.#sink.runMade();
     try {
       const run = new PipelineRun<O>(shape, [input]);
       let out: O | undefined;
