@@ -35,6 +35,8 @@ export const Step = {
    * published (for the LAST, before the CAS that commits it).
    */
   ChannelStreamPublish: 5,
+  /** pool worker-main.ts start: a claimed task just made RUNNING, its function not yet called. */
+  PoolTaskRunning: 6,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

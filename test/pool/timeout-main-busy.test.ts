@@ -1,8 +1,11 @@
 // A task's time limit counts the worker's time, not the main thread's (issue 17): a task that
 // finished in time keeps its value even when the main thread reads the result late.
 import { TimeoutError, WorkerPool } from 'skein';
+import { Step, StepGate } from 'skein/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TASKS, within } from '../fixtures/pool-helpers.js';
+import { sleep, TASKS, within } from '../fixtures/pool-helpers.js';
+
+const GATED = new URL('../fixtures/pool-step-gate.mjs', import.meta.url);
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {
@@ -43,4 +46,24 @@ describe('timeout and a busy main thread', () => {
     busy(60);
     expect(await slow).toBeInstanceOf(TimeoutError);
   });
+
+  it('a worker preempted just as its task starts does not time it out by the slot\'s old start time', async () => {
+    // The slot's previous task started long ago. The new one's worker is paused (StepGate) right
+    // after making it RUNNING: the sweeps meanwhile must measure from the new task's start. They
+    // measured from the old one (a false TimeoutError, seen once in CI) while the start time was
+    // stored after that CAS.
+    pool = new WorkerPool({ filename: GATED, maxWorkers: 1 });
+    const gate = new StepGate();
+    expect(await pool.submit(gate.sab, { fn: 'installGate' })).toBe(true);
+    expect(await pool.submit(1, { fn: 'double' })).toBe(2);
+    await sleep(400); // every slot's last start is now 400 ms old, past the limit below
+    gate.arm(Step.PoolTaskRunning);
+    const task = pool.submit(21, { fn: 'double', timeout: 300 });
+    await sleep(0); // published
+    gate.awaitPause(10_000);
+    await sleep(100); // sweeps run every ~75 ms at most while a 300 ms limit is armed
+    gate.release();
+    expect(await task).toBe(42);
+  });
 });
+

@@ -75,7 +75,9 @@
  * C7. Starting and aborting. The worker CASes CLAIMED -> RUNNING; the main thread's abort CASes
  *     QUEUED or CLAIMED -> CANCELLED. The CAS that wins decides: a cancelled task never runs, and a
  *     running one is aborted by a message naming (slot, SLOT_GEN), which the worker drops unless
- *     that very task still runs there (worker/worker-context.ts).
+ *     that very task still runs there (worker/worker-context.ts). The worker stores the slot's start
+ *     time before that CAS, so a main thread that loads RUNNING (sweep.ts) reads this task's start,
+ *     not the previous occupant's; a slot is only timed while RUNNING.
  * C8. Finishing. The worker stores FINISHED (its run time ends), then writes and publishes the
  *     result. The main thread frees the slot (FREE, back on the free list) only after it read that
  *     result (or a Skipped one), or after the owner died (C9): a slot number is never reused while

@@ -16,6 +16,7 @@ import { SabTable } from '../../memory/sab-registry.js';
 import { reviveDeep } from '../../memory/handle.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import { isThenable } from '../../memory/thenable.js';
+import { Step, stepHook } from '../../memory/step-hook.js';
 import { spinWhileEqualFor, WORKER_IDLE_SPIN_MICROS } from '../../memory/spin.js';
 import {
   type Interrupt,
@@ -223,6 +224,10 @@ function settleAsync(slot: number, t0: number, ok: boolean, value: unknown): voi
 
 /** Runs one claimed task (or skips it if it was cancelled meanwhile). */
 function start(slot: number, fnId: number, input: unknown): void {
+  // claim C7: the start time is stored before the CAS that makes the task RUNNING, so a sweep that
+  // reads RUNNING reads this task's start, never the slot's previous task's (a false timeout).
+  const t0 = now();
+  times[L.start + slot] = t0;
   if (
     Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Claimed, SlotState.Running) !==
     SlotState.Claimed
@@ -230,11 +235,10 @@ function start(slot: number, fnId: number, input: unknown): void {
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
+  if (stepHook !== undefined) stepHook(Step.PoolTaskRunning);
   // claim C7: RUNNING is ours now, so the slot cannot be freed and its generation is this task's.
   controls.begin(slot, Atomics.load(ctl, L.slotGen + slot));
-  const t0 = now();
   recycling.started();
-  times[L.start + slot] = t0;
   waitHist.record(t0 - times[L.enq + slot]);
   inflight++;
   Atomics.store(ctl, me + W_INFLIGHT, inflight);
