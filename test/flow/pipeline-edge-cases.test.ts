@@ -107,25 +107,45 @@ describe('Pipeline output and source edge cases', () => {
 });
 
 describe('Pipeline: concurrency after a stop', () => {
-  // Known, not fixed: an aborted pool task settles at once on the main thread, and the stage's slot
-  // is freed then, while a stage function that ignores ctx.signal runs on in its worker until it
-  // returns or the pool's killGrace (100 ms by default) ends it. A run started meanwhile can run the
-  // stage above its concurrency for that long. Fails about two runs in three.
-  it.skip('a run started right after a break does not run the stage above its concurrency', async () => {
+  // An aborted pool task settles at once on the main thread, while a stage function that ignores
+  // ctx.signal runs on in its worker until it returns or the pool's killGrace ends it. The stage's
+  // slot used to be freed at the abort, so a run started meanwhile ran the stage above its
+  // concurrency (two runs in three); now the slot is held until the runner has left (chain.ts P6).
+  it('a run started right after a break does not run the stage above its concurrency', async () => {
     const { WorkerPool } = await import('skein');
     const gauges = new Int32Array(new SharedArrayBuffer(8));
     const pool = new WorkerPool({
       filename: new URL('../fixtures/gauge-tasks.mjs', import.meta.url),
       minWorkers: 4,
       maxWorkers: 4,
+      killGrace: 5_000, // the aborted tries end on their own (a kill would leave the gauge counting them)
       workerData: { gauges },
     });
     bag.pools.push(pool);
     const p = new Pipeline<{ ms: number }>().stage('db', { pool, fn: 'gaugeSlow' }, { concurrency: 2 });
-    for await (const _ of p.processStream([{ ms: 1 }, { ms: 800 }, { ms: 800 }, { ms: 800 }])) break;
-    // The two 800 ms tries were aborted; a stage function that does not watch ctx.signal runs on.
+    for await (const _ of p.processStream([{ ms: 1 }, { ms: 500 }, { ms: 500 }, { ms: 500 }])) break;
+    // The two 500 ms tries were aborted; a stage function that does not watch ctx.signal runs on.
     await p.processBatch([{ ms: 200 }, { ms: 200 }, { ms: 200 }]);
-    expect(Atomics.load(gauges, 1)).toBeLessThanOrEqual(2); // 3 or 4: the aborted tries run on until killGrace ends them
+    expect(Atomics.load(gauges, 1)).toBeLessThanOrEqual(2); // was 3 or 4: the aborted tries ran on
+  });
+
+  it('a slot held for a runaway try comes back when the pool ends its worker, not when the function returns', async () => {
+    const { WorkerPool } = await import('skein');
+    const gauges = new Int32Array(new SharedArrayBuffer(8));
+    const pool = new WorkerPool({
+      filename: new URL('../fixtures/gauge-tasks.mjs', import.meta.url),
+      minWorkers: 2,
+      maxWorkers: 2,
+      killGrace: 100,
+      workerData: { gauges },
+    });
+    bag.pools.push(pool);
+    const p = new Pipeline<{ ms: number }>().stage('db', { pool, fn: 'gaugeSlow' }, { concurrency: 1 });
+    for await (const _ of p.processStream([{ ms: 1 }, { ms: 60_000 }])) break;
+    // The 60 s try ignores its signal: its worker is ended after the kill grace, and the slot with it.
+    const next = await within(p.processBatch([{ ms: 1 }, { ms: 1 }]), 10_000);
+    expect(next).toEqual([{ ms: 1 }, { ms: 1 }]);
+    expect(await within(p.processBatch([{ ms: 1 }]), 2_000)).toEqual([{ ms: 1 }]);
   });
 });
 

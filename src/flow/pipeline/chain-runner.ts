@@ -18,6 +18,8 @@ import {
   DONE,
   FAILED,
   INFLIGHT,
+  LEFT_MARK,
+  ownerAt,
   progressAt,
   QUEUED,
   STAGE_WORDS,
@@ -56,6 +58,7 @@ export class ChainRunner {
   /** Per stage run directly by run(): its timeout in ms, 0 for none; -1 for one with a gate, a limiter or a breaker without callNow (#stage). */
   readonly #direct: number[];
   readonly #p0: number;
+  readonly #o0: number;
 
   constructor(spec: ChainSpec, fns: StageFunction[]) {
     this.spec = spec;
@@ -66,6 +69,7 @@ export class ChainRunner {
       spec.limiters[j] || spec.gates[j] || (spec.breakers[j] && !spec.breakers[j].callNow) ? -1 : Math.max(0, spec.timeouts[j]),
     );
     this.#p0 = progressAt(spec.fns.length);
+    this.#o0 = ownerAt(spec.fns.length, this.#stats.length);
   }
 
   /**
@@ -73,6 +77,7 @@ export class ChainRunner {
    * rejects with) ChainStageError naming the stage that failed, or ChainAbandonedError (P2, P3).
    */
   run(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): unknown {
+    if (t >= 0) Atomics.store(this.#stats, this.#o0 + t, ctx.workerId + 1); // P6: before any P2 CAS
     for (let j = k; j < e; j++) {
       const ms = this.#direct[j];
       if (ms < 0) return this.#runAsync(v, j, e, t, g, ctx);
@@ -180,7 +185,11 @@ export class ChainRunner {
     if (t >= 0) {
       const base = g * STATE_SPAN;
       const next = ok ? base + 2 * j + 2 : base + 2 * j + FAILED_MARK;
-      if (Atomics.compareExchange(this.#stats, this.#p0 + t, base + 2 * j + 1, next) !== base + 2 * j + 1) {
+      const w = this.#p0 + t;
+      if (Atomics.compareExchange(this.#stats, w, base + 2 * j + 1, next) !== base + 2 * j + 1) {
+        // P6: the main thread took the try over while stage j ran (P4); say that it has ended here.
+        const taken = base + 2 * j + FAILED_MARK;
+        Atomics.compareExchange(this.#stats, w, taken, taken + LEFT_MARK);
         return false;
       }
     }

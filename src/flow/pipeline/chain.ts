@@ -17,7 +17,9 @@
  * RETRIED, DEAD (dead-lettered). Any thread adds to them with Atomics.add; readers only load.
  * Then, from `progressAt(stages)`, one progress word per ticket (a chain task in flight):
  * `gen * STATE_SPAN + state`, where state 2j means "at stage j, not running it" and 2j + 1 "running
- * stage j" (INFLIGHT[j] counts it); bit FAILED_MARK of the low byte is P5's mark. The protocol:
+ * stage j" (INFLIGHT[j] counts it); bit FAILED_MARK of the low bits is P5's mark, bit LEFT_MARK P6's.
+ * Then, from `ownerAt(stages, tickets)`, one word per ticket: 1 + the pool worker id of the runner
+ * that last took the ticket's item (0: none yet), stored before its first P2 CAS (P6). The protocol:
  *
  *  P1. The main thread writes (gen, 2k) before it submits a chain starting at stage k; gen counts up
  *      per submission (23 bits), so a word left by an earlier task on the same ticket never matches.
@@ -41,6 +43,14 @@
  *      first, the main thread reads the mark: the item failed at j, counted, after stages [k, j)
  *      counted DONE. It takes those counts back before it runs the item again alone, so the counts
  *      stay one per try that reached the main thread (pool-segment.ts).
+ *  P6. A ticket is one of its segment's `concurrency` slots, so it is not given to another try while
+ *      a runner may still be inside one of its stages. When P4's CAS replaced an odd word (the runner
+ *      is running stage j's function, which may ignore its aborted signal), the main thread holds the
+ *      ticket until the runner has left: the runner, whose P3 CAS then fails, CASes the marked word
+ *      (gen, 2j | FAILED_MARK) to the same plus LEFT_MARK and notifies it; or until the worker named
+ *      by the ticket's owner word is no longer alive (the pool ended it after its kill grace). The
+ *      owner word is stored before the P2 CAS that makes the word odd, so a main thread that saw the
+ *      odd word reads the right owner. An even word at P4 needs no wait: its runner fails its next P2.
  */
 
 /** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */
@@ -55,12 +65,13 @@ export const DONE = 2;
 export const FAILED = 3;
 export const RETRIED = 4;
 export const DEAD = 5;
-/** A progress word's low byte: state 2 * stage (+1 while running; at most 63 stages) and P5's mark. */
-export const STATE_SPAN = 256;
+/** A progress word's low 9 bits: state 2 * stage (+1 while running; at most 63 stages), P5's and P6's marks. */
+export const STATE_SPAN = 512;
 export const FAILED_MARK = 128;
+export const LEFT_MARK = 256;
 export const MAX_CHAIN_STAGES = 63;
-/** Generations are 23 bits, so the word (gen * STATE_SPAN + low byte) stays a positive Int32. */
-export const GEN_MASK = 0x7fffff;
+/** Generations are 22 bits, so the word (gen * STATE_SPAN + low bits) stays a positive Int32. */
+export const GEN_MASK = 0x3fffff;
 
 /** The generation a progress word carries. */
 export function genOf(word: number): number {
@@ -77,14 +88,24 @@ export function markedFailed(word: number): boolean {
   return (word % STATE_SPAN & FAILED_MARK) !== 0;
 }
 
+/** Whether a progress word carries P6's mark (its runner has left the stage P4 took over). */
+export function markedLeft(word: number): boolean {
+  return (word % STATE_SPAN & LEFT_MARK) !== 0;
+}
+
 /** Index of the first progress word. */
 export function progressAt(stages: number): number {
   return stages * STAGE_WORDS;
 }
 
+/** Index of the first owner word (P6), in a stats buffer of `words` Int32 words for `stages` stages. */
+export function ownerAt(stages: number, words: number): number {
+  return progressAt(stages) + (words - progressAt(stages)) / 2;
+}
+
 /** Bytes of a stats buffer for `stages` stages and `tickets` chain tasks in flight. */
 export function statsBytes(stages: number, tickets: number): number {
-  return (progressAt(stages) + tickets) * 4;
+  return (progressAt(stages) + 2 * tickets) * 4;
 }
 
 /** A breaker as a chain sees it (a CircuitBreaker, or any policy). */

@@ -18,6 +18,8 @@ import {
   genOf,
   INFLIGHT,
   markedFailed,
+  markedLeft,
+  ownerAt,
   progressAt,
   STAGE_WORDS,
   STATE_SPAN,
@@ -46,6 +48,8 @@ registerErrorClass(ChainAbandonedError);
  */
 const BATCH_TARGET_MS = 8;
 const MAX_BATCH = 64;
+/** How often a ticket held for a runner that ignored its abort (P6) looks again whether it left. */
+const HOLD_POLL_MS = 5;
 
 /** Consecutive stages on one pool, run as chain tasks. */
 export class PoolSegment extends Segment {
@@ -53,6 +57,9 @@ export class PoolSegment extends Segment {
   readonly #spec: ChainSpec;
   readonly #words: Int32Array;
   readonly #p0: number;
+  readonly #o0: number;
+  /** Tickets held until a runner the main thread gave up on has left its stage (P6), by word index. */
+  readonly #held = new Map<number, Promise<void>>();
   readonly #timeouts: number[];
   /** Generation of the last item submitted (P1): each item's progress word carries its own. */
   #gen = 0;
@@ -94,6 +101,7 @@ export class PoolSegment extends Segment {
     this.#words = stats.words;
     this.#hists = stats.hists.slice(start, end).map((sab) => new SharedHistogram(sab));
     this.#p0 = progressAt(n);
+    this.#o0 = ownerAt(n, stats.words.length);
     // A pool-level limit backs the stages' own timers only when it cannot cut a slow wait short:
     // every stage has a timeout and none waits for a gate or a limiter. It stops a stuck synchronous task.
     this.#timeouts = defs.map(() => 0);
@@ -115,6 +123,8 @@ export class PoolSegment extends Segment {
 
   async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
     const t = this.ticketBase + ticket;
+    const held = this.#held.get(t);
+    if (held) await held; // a retry on a ticket whose last runner still runs (P6)
     const g = this.#begin(t, from);
     const word = this.#p0 + t;
     const task: ChainTask = { v: value, k: from, e: this.end, id: this.#spec.id, t, g };
@@ -139,8 +149,15 @@ export class PoolSegment extends Segment {
       }
     } finally {
       this.#tasksOut--;
-      Atomics.store(this.#words, word, 0);
+      if (!this.#held.has(t)) Atomics.store(this.#words, word, 0);
     }
+  }
+
+  /** P6: a ticket whose runner may still run a stage is given out again only once it has left. */
+  override release(ticket: number): void {
+    const held = this.#held.get(this.ticketBase + ticket);
+    if (held) void held.then(() => super.release(ticket));
+    else super.release(ticket);
   }
 
   // A lone item goes as a one-item batch: its frame is a few stores, exec's task object goes
@@ -232,7 +249,7 @@ export class PoolSegment extends Segment {
       }
     } finally {
       this.#tasksOut--;
-      for (const w of words) Atomics.store(this.#words, w, 0);
+      for (const w of words) if (!this.#held.has(w - this.#p0)) Atomics.store(this.#words, w, 0);
     }
     return Promise.all(outs.map((o, i) => o ?? this.exec(from, values[i], tickets[i], signal)));
   }
@@ -280,12 +297,37 @@ export class PoolSegment extends Segment {
       const j = Math.min(state >> 1, this.end - 1);
       if (markedFailed(v)) return j; // P5: failed at j and counted by the runner
       if (Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j + FAILED_MARK) !== v) continue;
-      if (state % 2 === 1) Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
+      if (state % 2 === 1) {
+        Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
+        this.#hold(word, g);
+      }
       // Past the last stage (2 * end): the runner counted DONE there, but the try's result never came
       // back; it is judged a failure of that stage, so that count is taken back.
       if (state === 2 * this.end) Atomics.sub(w, j * STAGE_WORDS + DONE, 1);
       Atomics.add(w, j * STAGE_WORDS + FAILED, 1);
       return j;
     }
+  }
+
+  /**
+   * P6: keeps ticket `word - p0` until its runner, taken over inside a stage (P4), has left it (the
+   * mark) or its worker is gone; then frees the word.
+   */
+  #hold(word: number, g: number): void {
+    const t = word - this.#p0;
+    if (this.#held.has(t)) return;
+    const w = this.#words;
+    const owner = Atomics.load(w, this.#o0 + t) - 1;
+    const gone = (): boolean => {
+      const v = Atomics.load(w, word);
+      return genOf(v) !== g || markedLeft(v) || !this.#pool.getHealthStatus().some((h) => h.workerId === owner && h.alive);
+    };
+    const held = (async () => {
+      // A timer, not a park: someone may await this (a retry), and a park holds no event loop open.
+      while (!gone()) await new Promise((r) => setTimeout(r, HOLD_POLL_MS));
+      this.#held.delete(t);
+      if (genOf(Atomics.load(w, word)) === g) Atomics.store(w, word, 0);
+    })();
+    this.#held.set(t, held);
   }
 }
