@@ -116,7 +116,10 @@ export function encodeBatchFrame(items: readonly ChainItem[], e: number, id: str
     scratch.writeUInt16LE(idBytes.length, pos);
     scratch.set(idBytes, pos + 2);
     pos += 2 + idBytes.length;
-    for (const it of items) {
+    // Indexed loops here and below: this code runs once per batch, mostly before TurboFan, where a
+    // for-of or a destructuring makes an iterator result per item.
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
       u32(it.k);
       u32(it.t);
       u32(it.g);
@@ -131,9 +134,10 @@ export function encodeResultsFrame(results: readonly ChainItemResult[]): Uint8Ar
   return frame(() => {
     u8(RESULTS);
     u32(results.length);
-    for (const [ok, v] of results) {
-      u8(ok);
-      if (!value(v)) return false;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i];
+      u8(r[0]);
+      if (!value(r[1])) return false;
     }
     return true;
   });
@@ -184,8 +188,11 @@ class Reader {
     switch (tag) {
       case Tag.String:
         return this.buf.toString('utf8', from, from + n);
-      case Tag.Buffer:
-        return Buffer.from(this.buf.subarray(from, from + n)); // a copy (small ones from Node's pool)
+      case Tag.Buffer: {
+        const b = Buffer.allocUnsafe(n); // a copy (small ones from Node's pool)
+        this.buf.copy(b, 0, from, from + n);
+        return b;
+      }
       case Tag.Bytes: {
         const u = new Uint8Array(n);
         u.set(this.buf.subarray(from, from + n));

@@ -88,6 +88,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #failure: { error: unknown; reported: boolean } | undefined;
   /** Known to its pipeline (started, listening to Pipeline.close) until #close. */
   #known = false;
+  /** next() calls not yet settled (the fast path in next() needs none). */
+  #nexts = 0;
   /** next() calls made before the last settled wait their turn, as an async generator's do. */
   #turn: Promise<unknown> = Promise.resolve();
   #unhandled = 0;
@@ -131,12 +133,34 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   }
 
   next(): Promise<IteratorResult<O>> {
+    // An output is ready and no earlier next() is unsettled: answer now. The general path below
+    // (a turn in the chain of next() calls, then an async #step) made ~700 B of promises and
+    // closures per item on Node 20, most of this run's garbage on the main thread.
+    if (this.#nexts === 0 && this.#started && this.#out.ready > 0) {
+      try {
+        return Promise.resolve(this.#take());
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    this.#nexts++;
     const r = this.#turn.then(() => this.#step());
-    this.#turn = r.then(
-      () => undefined,
-      () => undefined,
-    );
+    // Runs before the caller's own reaction to r (registered first), so a next() made as the caller
+    // resumes sees this one settled.
+    const settled = (): void => {
+      this.#nexts--;
+    };
+    this.#turn = r.then(settled, settled);
     return r;
+  }
+
+  /** Hands the consumer the next output. */
+  #take(): IteratorResult<O> {
+    const value = this.#out.take();
+    this.#release();
+    this.#x.stats.outputs++;
+    this.#pump();
+    return { value, done: false };
   }
 
   /** Starts the run: only a started run is known to its pipeline (close() waits on it; one never read runs nothing). */
@@ -156,13 +180,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   async #step(): Promise<IteratorResult<O>> {
     if (!this.#started) this.#begin();
     for (;;) {
-      if (this.#out.ready > 0) {
-        const value = this.#out.take();
-        this.#release();
-        this.#x.stats.outputs++;
-        this.#pump();
-        return { value, done: false };
-      }
+      if (this.#out.ready > 0) return this.#take();
       if (this.#failure) {
         await this.#settle();
         const f = this.#failure;

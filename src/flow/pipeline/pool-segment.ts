@@ -226,11 +226,15 @@ export class PoolSegment extends Segment {
           const answer = (await this.#pool.submit(input, opts)) as ChainItemResult[] | Uint8Array;
           this.#specOut = true;
           const res = isFrame(answer) ? decodeResultsFrame(answer) : answer;
-          return res.map(([ok, v], i): Outcome =>
-            ok === 1
-              ? { ok: true, value: v, stage: -1, error: undefined, hasValue: false, from, input: values[i] }
-              : failure(recordToError(v as ErrorRecord), from, values[i], from),
-          );
+          const outcomes: Outcome[] = new Array<Outcome>(res.length);
+          for (let i = 0; i < res.length; i++) {
+            const r = res[i];
+            outcomes[i] =
+              r[0] === 1
+                ? { ok: true, value: r[1], stage: -1, error: undefined, hasValue: false, from, input: values[i] }
+                : failure(recordToError(r[1] as ErrorRecord), from, values[i], from);
+          }
+          return outcomes;
         } catch (err) {
           if (err instanceof ChainSpecMissingError && !batch.s) {
             batch.s = this.#spec;

@@ -29,6 +29,13 @@ export class RunOutput<O> {
       else this.#ready.push(v as O);
       return;
     }
+    if (seq === this.#next && this.#early.size === 0) {
+      // Due now, nothing held: straight out (a Map entry per item cost ~100 B of garbage on Node 20).
+      this.#next++;
+      if (v === SKIP) this.#skipped();
+      else this.#ready.push(v as O);
+      return;
+    }
     this.#early.set(seq, v);
     while (this.#early.has(this.#next)) {
       const w = this.#early.get(this.#next);
