@@ -5,7 +5,7 @@
  * runs; one with a `next()` still pending is asked to close but not waited for).
  */
 import { InvalidArgumentError } from '../../memory/errors.js';
-import { openSource } from '../pipeline/pipeline-run.js';
+import { openSource } from '../source.js';
 
 /** An item that is ready, and the index of the source it came from. */
 export interface FanInCandidate<T> {

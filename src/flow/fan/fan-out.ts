@@ -11,7 +11,7 @@
 import os from 'node:os';
 import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
 import type { WorkerPool } from '../../pool/index.js';
-import { openSource } from '../pipeline/pipeline-run.js';
+import { openSource } from '../source.js';
 
 /** Options of {@link fanOut}. */
 export interface FanOutOptions {

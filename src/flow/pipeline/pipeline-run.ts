@@ -1,41 +1,24 @@
 /**
- * One run of a pipeline over a source: the main thread's scheduler and the output iterator.
+ * One run of a pipeline over a source: the output iterator and the run's life (start, failure,
+ * stop, close). Its items move through the segments in run-stages.ts, its source is pulled through
+ * run-source.ts, and its outputs leave in order through run-output.ts.
  *
- * Flow control (pull-based): segment s holds at most `concurrency + buffer` items of this run (waiting
- * in front of it, running, or finished and waiting for room downstream); the source is pulled only
- * while segment 0 has room and the run holds fewer than `window` items (the sum of all segments'
- * capacities) that the consumer has not taken yet. So the source is never further ahead of the
- * consumer than the buffers allow, and a consumer that stops reading stops the source.
- *
- * No deadlock in order: the last segment always hands its items to the output, so every segment
- * drains downstream of the oldest item, which therefore always progresses.
+ * The source is pulled only while segment 0 has room and the run holds fewer than `window` items
+ * (the sum of all segments' capacities) that the consumer has not taken yet. So the source is never
+ * further ahead of the consumer than the buffers allow, and a consumer that stops reading stops the
+ * source.
  */
-import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
+import { AbortError } from '../../memory/errors.js';
 import { DEAD } from './chain.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
 import type { PipelineStats } from './pipeline-stats.js';
-import { Fifo } from './fifo.js';
 import { RunOutput, SKIP } from './run-output.js';
-import { DROPPED, failure, type Outcome, type Segment } from './segment.js';
-import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
+import { RunSource } from './run-source.js';
+import { type Item, RunStages } from './run-stages.js';
+import { DROPPED, type Segment } from './segment.js';
+import type { SegmentResult } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';
-import { isThenable } from '../../memory/thenable.js';
-
-interface Item {
-  seq: number;
-  input: unknown;
-  value: unknown;
-}
-
-interface SegState {
-  seg: Segment;
-  queue: Fifo<Item>;
-  /** This run's items running here, or finished here and waiting for room downstream. */
-  holding: number;
-  blocked: Fifo<Item>;
-  cap: number;
-}
 
 /** What a run needs from its pipeline. */
 export interface RunShape {
@@ -53,36 +36,17 @@ export interface RunShape {
   ended: (run: PipelineRun<unknown>) => void;
 }
 
-type Source = Iterator<unknown> | AsyncIterator<unknown>;
-
-/** The iterator of `src` (async first); `what` names the caller in the error for anything else. */
-export function openSource(src: unknown, what = 'the pipeline'): Source {
-  const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null;
-  const a = s?.[Symbol.asyncIterator];
-  if (typeof a === 'function') return a.call(s);
-  const i = s?.[Symbol.iterator];
-  if (typeof i === 'function') return i.call(s);
-  throw new InvalidArgumentError(`${what} needs an Iterable or an AsyncIterable of inputs`);
-}
-
 export class PipelineRun<O> implements AsyncIterableIterator<O> {
   readonly #x: RunShape;
-  readonly #src: Source;
-  readonly #segs: SegState[];
-  readonly #window: number;
+  readonly #source: RunSource;
+  readonly #stages: RunStages;
   /** Aborts every in-flight try when the run stops (each task watching it costs O(1): memory/signal-watch.ts). */
   readonly #ctl = new AbortController();
-  readonly #inflight = new Set<Promise<void>>();
   readonly #out: RunOutput<O>;
-  readonly #wake = (): void => this.#pump();
   #pulled = 0;
   #released = 0;
-  #pulling = false;
-  #srcDone = false;
   #started = false;
   #stopping = false;
-  #pumping = false;
-  #again = false;
   #closed = false;
   /** Why the run stopped; `reported` once next() has thrown it (or when there is nothing to throw: a consumer's stop). */
   #failure: { error: unknown; reported: boolean } | undefined;
@@ -100,16 +64,20 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
 
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
-    this.#src = openSource(source);
+    this.#source = new RunSource(source, {
+      value: (v) => this.#accept(v),
+      failed: (err) => this.#fail(err),
+      resumed: () => this.#stages.pump(),
+    });
     this.#out = new RunOutput<O>(shape.ordered, () => this.#release());
-    this.#segs = shape.segments.map((seg) => ({
-      seg,
-      queue: new Fifo<Item>(),
-      holding: 0,
-      blocked: new Fifo<Item>(),
-      cap: seg.concurrency + seg.buffer,
-    }));
-    this.#window = this.#segs.reduce((n, s) => n + s.cap, 0);
+    this.#stages = new RunStages(shape.segments, shape.defs, shape.stats, this.#ctl.signal, {
+      active: () => this.#started && !this.#stopping,
+      pull: () => this.#pull(),
+      finished: (s, item, r) => this.#finish(s, item, r),
+      pumped: () => {
+        if (this.#ended()) this.#wakeConsumer();
+      },
+    });
     // Its dead letters are awaited from now on (a deadLetters reader ends once it has ended), and it
     // listens to the user's signal; its pipeline's close() reaches it once it has started (#begin).
     shape.sink.runMade();
@@ -125,7 +93,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
    * tasks see their signal abort, so this does not wait for a consumer that no longer reads.
    */
   async drained(): Promise<void> {
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await this.#stages.drained();
   }
 
   [Symbol.asyncIterator](): this {
@@ -159,7 +127,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     const value = this.#out.take();
     this.#release();
     this.#x.stats.outputs++;
-    this.#pump();
+    this.#stages.pump();
     return { value, done: false };
   }
 
@@ -174,7 +142,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
       x.closer.addEventListener('abort', this.#onClose, { once: true });
       x.started(this as PipelineRun<unknown>);
     }
-    this.#pump();
+    this.#stages.pump();
   }
 
   async #step(): Promise<IteratorResult<O>> {
@@ -220,174 +188,24 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   }
 
   #ended(): boolean {
-    if (!this.#srcDone || this.#pulling || this.#inflight.size > 0 || this.#out.waiting) return false;
-    for (const s of this.#segs) if (s.queue.length > 0 || s.blocked.length > 0) return false;
-    return true;
+    return this.#source.done && !this.#source.pulling && this.#stages.idle && !this.#out.waiting;
   }
 
-  #room(s: number): boolean {
-    const st = this.#segs[s];
-    return st.queue.length + st.holding < st.cap;
-  }
-
-  #enqueue(s: number, item: Item): void {
-    this.#segs[s].queue.push(item);
-    this.#x.stats.waiting[this.#segs[s].seg.start]++;
-  }
-
-  #pump(): void {
-    if (this.#stopping || !this.#started) return;
-    if (this.#pumping) {
-      this.#again = true;
-      return;
-    }
-    this.#pumping = true;
-    try {
-      do {
-        this.#again = false;
-        for (let s = this.#segs.length - 1; s >= 0; s--) {
-          const st = this.#segs[s];
-          while (st.blocked.length > 0 && s + 1 < this.#segs.length && this.#room(s + 1)) {
-            const item = st.blocked.shift();
-            this.#x.stats.waiting[this.#segs[s + 1].seg.start]--;
-            st.holding--;
-            this.#enqueue(s + 1, item);
-            this.#again = true;
-          }
-          while (st.queue.length > 0 && !this.#stopping && this.#startSome(s)) {
-            // started one task (of one item or a batch); go on while slots and items remain
-          }
-        }
-        if (this.#pullSync()) this.#again = true;
-      } while (this.#again && !this.#stopping);
-    } finally {
-      this.#pumping = false;
-    }
-    if (this.#ended()) this.#wakeConsumer();
-  }
-
-  /** Pulls what the source gives synchronously while there is room; true if it took any. */
-  #pullSync(): boolean {
+  /** Pulls what the source gives at once while there is room; true if it took any. */
+  #pull(): boolean {
     let took = false;
-    while (!this.#pulling && !this.#srcDone && !this.#stopping && this.#room(0)) {
-      if (this.#pulled - this.#released >= this.#window) break;
-      this.#pulling = true;
-      let r: IteratorResult<unknown> | Promise<IteratorResult<unknown>>;
-      try {
-        r = this.#src.next();
-      } catch (err) {
-        this.#pulling = false;
-        this.#srcDone = true;
-        this.#fail(err);
-        return took;
-      }
-      if (isThenable(r)) {
-        r.then(
-          (res) => {
-            this.#pulling = false;
-            this.#accept(res);
-            this.#pump();
-          },
-          (err: unknown) => {
-            this.#pulling = false;
-            this.#srcDone = true;
-            this.#fail(err);
-          },
-        );
-        return took;
-      }
-      this.#pulling = false;
-      this.#accept(r);
+    while (!this.#stopping && this.#stages.room(0) && this.#pulled - this.#released < this.#stages.window) {
+      if (!this.#source.pull()) break;
       took = true;
     }
     return took;
   }
 
-  #accept(res: IteratorResult<unknown>): void {
-    if (this.#stopping) return;
-    if (typeof res !== 'object' || res === null) {
-      // As for await does: a TypeError, and the source is not closed.
-      this.#srcDone = true;
-      this.#fail(new TypeError(`the source's next() gave ${String(res)}, not an iterator result object`));
-      return;
-    }
-    if (res.done) {
-      this.#srcDone = true;
-      return;
-    }
+  #accept(value: unknown): void {
     const stats = this.#x.stats;
     stats.started();
     stats.inFlight++;
-    this.#enqueue(0, { seq: this.#pulled++, input: res.value, value: res.value });
-  }
-
-  /** Starts segment s on as many queued items as it admits in one task; false if it admitted none. */
-  #startSome(s: number): boolean {
-    const st = this.#segs[s];
-    const tickets = st.seg.admit(st.queue.length, this.#wake);
-    if (tickets.length === 0) return false;
-    const items = tickets.map(() => st.queue.shift());
-    this.#x.stats.waiting[st.seg.start] -= items.length;
-    st.holding += items.length;
-    if (items.length === 1 && !st.seg.batchesAlone) this.#start(s, items[0], tickets[0]);
-    else this.#startBatch(s, items, tickets);
-    return true;
-  }
-
-  #start(s: number, item: Item, ticket: number): void {
-    const x = this.#x;
-    this.#track(s, item, ticket, runThroughSegment(this.#segs[s].seg, x.defs, x.stats, item.value, ticket, this.#ctl.signal));
-  }
-
-  /**
-   * One task for several items. The items done in it are finished together, and their slots freed,
-   * before the next pump, so the slots come back as one batch, not one by one; a failed item goes
-   * on (retries, verdict) on its own, in its own slot.
-   */
-  #startBatch(s: number, items: Item[], tickets: number[]): void {
-    const st = this.#segs[s];
-    const x = this.#x;
-    const signal = this.#ctl.signal;
-    const settle = (outs: Outcome[]): void => {
-      this.#inflight.delete(p);
-      const pumping = this.#pumping;
-      this.#pumping = true; // a slot's release wakes the pump: let it run once, after all of them
-      try {
-        items.forEach((item, i) => {
-          const o = outs[i];
-          if (!o.ok) {
-            this.#track(s, item, tickets[i], settleTries(st.seg, x.defs, x.stats, o, tickets[i], signal));
-            return;
-          }
-          st.seg.release(tickets[i]);
-          st.holding--;
-          this.#finish(s, item, { kind: 'ok', value: o.value });
-        });
-      } finally {
-        this.#pumping = pumping;
-      }
-      this.#pump();
-    };
-    const p: Promise<void> = st.seg.execBatch(items.map((it) => it.value), tickets, signal).then(settle, (error: unknown) =>
-      settle(
-        items.map((it) => failure(error, st.seg.start, it.value, st.seg.start)),
-      ),
-    );
-    this.#inflight.add(p);
-  }
-
-  #track(s: number, item: Item, ticket: number, result: Promise<SegmentResult>): void {
-    const st = this.#segs[s];
-    const p = result
-      .catch((error: unknown): SegmentResult => ({ kind: 'dead', stage: st.seg.start, error, attempts: 1 }))
-      .then((r) => {
-        this.#inflight.delete(p);
-        st.seg.release(ticket);
-        st.holding--;
-        this.#finish(s, item, r);
-        this.#pump();
-      });
-    this.#inflight.add(p);
+    this.#stages.enqueue(0, { seq: this.#pulled++, input: value, value });
   }
 
   #finish(s: number, item: Item, r: SegmentResult): void {
@@ -419,14 +237,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
       return;
     }
     item.value = r.value;
-    if (s === this.#segs.length - 1) this.#emit(item, r.value);
-    else if (this.#room(s + 1)) this.#enqueue(s + 1, item);
-    else {
-      const st = this.#segs[s];
-      st.blocked.push(item);
-      st.holding++;
-      this.#x.stats.waiting[this.#segs[s + 1].seg.start]++;
-    }
+    if (s === this.#stages.last) this.#emit(item, r.value);
+    else this.#stages.forward(s, item);
   }
 
   #emit(item: Item, v: unknown): void {
@@ -458,15 +270,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#ctl.abort(reason);
-    // A source that ended, or whose next() threw, is not closed again (as for...of does).
-    if (this.#srcDone) return;
-    this.#srcDone = true;
-    try {
-      const r = this.#src.return?.();
-      if (isThenable(r)) r.then(undefined, () => {});
-    } catch {
-      // A source that fails to close has nothing more to give us.
-    }
+    this.#source.close();
   }
 
   /** Waits for every in-flight try to settle, then lets go of the run. */
@@ -482,13 +286,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     // Items that never reached the consumer (a stopped run): no longer inside the pipeline.
     stats.inFlight -= this.#pulled - this.#released;
     this.#released = this.#pulled;
-    for (const st of this.#segs) {
-      stats.waiting[st.seg.start] -= st.queue.length;
-      if (st.blocked.length > 0) {
-        const next = this.#segs[this.#segs.indexOf(st) + 1];
-        if (next) stats.waiting[next.seg.start] -= st.blocked.length;
-      }
-    }
+    this.#stages.uncount();
     this.#x.signal?.removeEventListener('abort', this.#onAbort);
     this.#x.sink.runEnded();
     if (!this.#known) return;
