@@ -149,6 +149,26 @@ describe('Pipeline: concurrency after a stop', () => {
   });
 });
 
+describe('Pipeline: a slot after its runner died inside a stage', () => {
+  // chain.ts P6: the hold on a ticket whose runner's worker is already gone when the main thread takes
+  // the try over ended at once, before it was recorded, so the ticket stayed marked "held" for good:
+  // its progress word was never cleared again (the next stage showed a phantom queued item) and a later
+  // runaway try on it was not held at all.
+  it('is cleared after each later item, so no stage shows a phantom queued item', async () => {
+    const pool = bag.make(2);
+    const p = new Pipeline<unknown>()
+      .stage('s0', { pool, fn: 's0' }, { concurrency: 1 })
+      .stage('after', { run: (x: unknown) => x });
+    await expect(p.process({ id: 1, faults: { 0: 'crash' } })).rejects.toMatchObject({ stage: 's0' });
+    expect(await p.process({ id: 2 })).toMatchObject({ id: 2, path: [0] });
+    const m = p.metrics();
+    expect(m.stages.map((s) => [s.queued, s.inFlight])).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
+  });
+});
+
 describe('Pipeline: a malformed source', () => {
   it('a source whose next() resolves to a non-object fails the run, as for await does', async () => {
     const p = new Pipeline<number>().stage<number>('id', { run: (x: number) => x });

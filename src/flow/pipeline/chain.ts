@@ -22,7 +22,7 @@
  * that last took the ticket's item (0: none yet), stored before its first P2 CAS (P6). The protocol:
  *
  *  P1. The main thread writes (gen, 2k) before it submits a chain starting at stage k; gen counts up
- *      per submission (23 bits), so a word left by an earlier task on the same ticket never matches.
+ *      per submission (22 bits), so a word left by an earlier task on the same ticket never matches.
  *  P2. A runner enters stage j by CAS (gen, 2j) -> (gen, 2j + 1), and only then adds INFLIGHT[j]. A
  *      failed CAS means the main thread gave the task up: the runner stops without running stage j.
  *  P3. A runner leaves stage j by CAS (gen, 2j + 1) -> (gen, 2j + 2) on success or (gen, 2j |

@@ -326,9 +326,13 @@ export class PoolSegment extends Segment {
       const v = Atomics.load(w, word);
       return genOf(v) !== g || markedLeft(v) || !this.#pool.getHealthStatus().some((h) => h.workerId === owner && h.alive);
     };
+    // Its worker already gone (a crash): nothing to wait for, and the caller clears the word. (A hold
+    // that ended before it was recorded left the ticket marked held for good.)
+    if (gone()) return;
     const held = (async () => {
       // A timer, not a park: someone may await this (a retry), and a park holds no event loop open.
-      while (!gone()) await new Promise((r) => setTimeout(r, HOLD_POLL_MS));
+      do await new Promise((r) => setTimeout(r, HOLD_POLL_MS));
+      while (!gone());
       this.#held.delete(t);
       if (genOf(Atomics.load(w, word)) === g) Atomics.store(w, word, 0);
     })();
