@@ -62,6 +62,19 @@ describe('Pipeline output and source edge cases', () => {
     expect(await within(pending, 5_000)).toEqual({ value: undefined, done: true });
   });
 
+  it('a next() after return() is done, not an output that was waiting in the buffer', async () => {
+    // Found by review of 7b3d9e8 (older than it): next() handed out buffered outputs after return(),
+    // counting them as outputs of a run that had already counted them out.
+    const p = new Pipeline<number>().stage<number>('id', { run: (x: number) => x }, { concurrency: 4, buffer: 16 });
+    const run = p.processStream(range(8));
+    expect(await run.next()).toEqual({ value: 0, done: false });
+    while (p.metrics().stages[0].done < 8) await new Promise((r) => setTimeout(r, 1));
+    expect(await run.return?.()).toEqual({ value: undefined, done: true });
+    expect(await run.next()).toEqual({ value: undefined, done: true });
+    expect(await run.next()).toEqual({ value: undefined, done: true });
+    expect(p.metrics()).toMatchObject({ outputs: 1, inFlight: 0 });
+  });
+
   it('dead letters read from before the run starts are delivered (or the run reports them)', async () => {
     const pool = bag.make();
     const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });

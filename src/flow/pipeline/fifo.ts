@@ -20,4 +20,8 @@ export class Fifo<T> {
     }
     return x;
   }
+  clear(): void {
+    this.#a = [];
+    this.#h = 0;
+  }
 }

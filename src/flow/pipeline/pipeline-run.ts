@@ -177,6 +177,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   async return(): Promise<IteratorResult<O>> {
     this.#stop(new AbortError('the consumer stopped reading the pipeline'));
     this.#failure ??= { error: undefined, reported: true };
+    // Outputs it had not taken are not handed out by a later next() (#close counts them out).
+    this.#out.discard();
     this.#wakeConsumer(); // a next() waiting for output ends now too
     await this.#settle();
     return { value: undefined, done: true };

@@ -58,4 +58,10 @@ export class RunOutput<O> {
   take(): O {
     return this.#ready.shift();
   }
+
+  /** Drops every output not taken yet (the consumer let go of the run: none is handed out later). */
+  discard(): void {
+    this.#ready.clear();
+    this.#early.clear();
+  }
 }
