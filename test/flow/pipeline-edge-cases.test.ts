@@ -182,6 +182,26 @@ describe('Pipeline: a slot after its runner died inside a stage', () => {
   });
 });
 
+describe('Pipeline: the owner of a ticket rerun after its batch was given up', () => {
+  // chain.ts P6: a runner named itself its ticket's owner on every run(), also for the rest of a batch
+  // that the main thread had given up (its worker reads the abort only between tasks) while the item
+  // was rerun alone on another worker. A hold on that rerun then watched the wrong worker: it lasted
+  // as long as that (idle) worker lived, here for good, and its 5 ms poll kept the process alive.
+  it('a hold ends when the worker of the rerun is ended, and a process that never closes its pool exits', async () => {
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const file = fileURLToPath(new URL('../fixtures/pipeline-exit-batch-rerun.mjs', import.meta.url));
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [file], { timeout: 15_000, killSignal: 'SIGKILL' }, (_err, stdout, stderr) =>
+        resolve({ code: child.exitCode, stdout, stderr }),
+      );
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0); // null (killed at the time limit) while the hold watched worker A
+    expect(JSON.parse(r.stdout)).toEqual({ out: [], letters: ['TimeoutError', 'TimeoutError'] });
+  }, 20_000);
+});
+
 describe('Pipeline: a malformed source', () => {
   it('a source whose next() resolves to a non-object fails the run, as for await does', async () => {
     const p = new Pipeline<number>().stage<number>('id', { run: (x: number) => x });

@@ -77,7 +77,12 @@ export class ChainRunner {
    * rejects with) ChainStageError naming the stage that failed, or ChainAbandonedError (P2, P3).
    */
   run(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): unknown {
-    if (t >= 0) Atomics.store(this.#stats, this.#o0 + t, ctx.workerId + 1); // P6: before any P2 CAS
+    // P6: before any P2 CAS, and only while the ticket is still this try's: the rest of a batch runs
+    // on after the main thread gave the batch up (its worker reads the abort only between tasks), and
+    // its runner must not name itself owner of a ticket that a rerun of the item now runs on.
+    if (t >= 0 && Atomics.load(this.#stats, this.#p0 + t) === g * STATE_SPAN + 2 * k) {
+      Atomics.store(this.#stats, this.#o0 + t, ctx.workerId + 1);
+    }
     for (let j = k; j < e; j++) {
       const ms = this.#direct[j];
       if (ms < 0) return this.#runAsync(v, j, e, t, g, ctx);

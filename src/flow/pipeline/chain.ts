@@ -19,7 +19,8 @@
  * `gen * STATE_SPAN + state`, where state 2j means "at stage j, not running it" and 2j + 1 "running
  * stage j" (INFLIGHT[j] counts it); bit FAILED_MARK of the low bits is P5's mark, bit LEFT_MARK P6's.
  * Then, from `ownerAt(stages, tickets)`, one word per ticket: 1 + the pool worker id of the runner
- * that last took the ticket's item (0: none yet), stored before its first P2 CAS (P6). The protocol:
+ * that last took the ticket's item (0: none yet), stored before its first P2 CAS and only while the
+ * progress word is still that try's (P6). The protocol:
  *
  *  P1. The main thread writes (gen, 2k) before it submits a chain starting at stage k; gen counts up
  *      per submission (22 bits), so a word left by an earlier task on the same ticket never matches.
@@ -50,7 +51,11 @@
  *      (gen, 2j | FAILED_MARK) to the same plus LEFT_MARK and notifies it; or until the worker named
  *      by the ticket's owner word is no longer alive (the pool ended it after its kill grace). The
  *      owner word is stored before the P2 CAS that makes the word odd, so a main thread that saw the
- *      odd word reads the right owner. An even word at P4 needs no wait: its runner fails its next P2.
+ *      odd word reads the right owner; a runner stores it only if it still reads its own (gen, 2k),
+ *      so the rest of a batch that runs on after the batch was given up (its items rerun on other
+ *      workers) does not name itself owner of their tickets. (Only a runner stalled between that load
+ *      and its store, while the ticket was taken over, reused and entered, could still do so.) An even
+ *      word at P4 needs no wait: its runner fails its next P2.
  */
 
 /** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */
