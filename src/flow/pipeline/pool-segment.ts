@@ -11,19 +11,6 @@ import {
   type ChainItemResult,
   type ChainSpec,
   type ChainTask,
-  DONE,
-  FAILED,
-  FAILED_MARK,
-  GEN_MASK,
-  genOf,
-  INFLIGHT,
-  markedFailed,
-  markedLeft,
-  ownerAt,
-  progressAt,
-  STAGE_WORDS,
-  STATE_SPAN,
-  stateOf,
 } from './chain.js';
 import { type ErrorRecord, recordToError, registerErrorClass, type WorkerPool } from '../../pool/index.js';
 import { ChainAbandonedError, ChainSpecMissingError, ChainStageError } from '../errors.js';
@@ -31,6 +18,7 @@ import * as resilienceErrors from '../../resilience/errors.js';
 import { Semaphore } from '../../sync/semaphore.js';
 import { decodeResultsFrame, encodeBatchFrame, isFrame } from './batch-frame.js';
 import type { PipelineStats } from './pipeline-stats.js';
+import { ProgressWords } from './progress-words.js';
 import { failure, type Outcome, Segment } from './segment.js';
 import type { StageDef } from './stage-options.js';
 
@@ -48,21 +36,14 @@ registerErrorClass(ChainAbandonedError);
  */
 const BATCH_TARGET_MS = 8;
 const MAX_BATCH = 64;
-/** How often a ticket held for a runner that ignored its abort (P6) looks again whether it left. */
-const HOLD_POLL_MS = 5;
 
 /** Consecutive stages on one pool, run as chain tasks. */
 export class PoolSegment extends Segment {
   readonly #pool: WorkerPool;
   readonly #spec: ChainSpec;
-  readonly #words: Int32Array;
-  readonly #p0: number;
-  readonly #o0: number;
-  /** Tickets held until a runner the main thread gave up on has left its stage (P6), by word index. */
-  readonly #held = new Map<number, Promise<void>>();
+  /** Each try's progress word (chain.ts P1-P6), as this thread sees it. */
+  readonly #progress: ProgressWords;
   readonly #timeouts: number[];
-  /** Generation of the last item submitted (P1): each item's progress word carries its own. */
-  #gen = 0;
   /** The segment's stages' run-time histograms (recorded by the workers' runners). */
   readonly #hists: SharedHistogram[];
   /** Worker ms per item through the whole segment, from those histograms; 0 = none measured yet. */
@@ -98,10 +79,11 @@ export class PoolSegment extends Segment {
       gates: defs.map((d, j) => (inGroup(j) && d.concurrency < concurrency ? new Semaphore(d.concurrency) : null)),
       timeouts: defs.map((d, j) => (inGroup(j) ? d.timeout : 0)),
     };
-    this.#words = stats.words;
     this.#hists = stats.hists.slice(start, end).map((sab) => new SharedHistogram(sab));
-    this.#p0 = progressAt(n);
-    this.#o0 = ownerAt(n, stats.words.length);
+    const pool = this.#pool;
+    this.#progress = new ProgressWords(stats.words, n, end, (id) =>
+      pool.getHealthStatus().some((h) => h.workerId === id && h.alive),
+    );
     // A pool-level limit backs the stages' own timers only when it cannot cut a slow wait short:
     // every stage has a timeout and none waits for a gate or a limiter. It stops a stuck synchronous task.
     this.#timeouts = defs.map(() => 0);
@@ -114,19 +96,11 @@ export class PoolSegment extends Segment {
     }
   }
 
-  /** P1: a new generation for ticket `t`'s item, written to its progress word at stage `from`. */
-  #begin(t: number, from: number): number {
-    const g = (this.#gen = (this.#gen % GEN_MASK) + 1); // never 0: a word of 0 means "no task"
-    Atomics.store(this.#words, this.#p0 + t, g * STATE_SPAN + 2 * from);
-    return g;
-  }
-
   async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
     const t = this.ticketBase + ticket;
-    const held = this.#held.get(t);
+    const held = this.#progress.held(t);
     if (held) await held; // a retry on a ticket whose last runner still runs (P6)
-    const g = this.#begin(t, from);
-    const word = this.#p0 + t;
+    const g = this.#progress.begin(t, from);
     const task: ChainTask = { v: value, k: from, e: this.end, id: this.#spec.id, t, g };
     if (!this.#specOut) task.s = this.#spec;
     const timeout = this.#timeouts[from];
@@ -144,18 +118,18 @@ export class PoolSegment extends Segment {
             continue;
           }
           if (err instanceof ChainStageError) return failure(err, from, value, from);
-          return failure(err, from, value, this.#takeOver(word, g, from));
+          return failure(err, from, value, this.#progress.takeOver(t, g, from));
         }
       }
     } finally {
       this.#tasksOut--;
-      if (!this.#held.has(t)) Atomics.store(this.#words, word, 0);
+      this.#progress.end(t);
     }
   }
 
   /** P6: a ticket whose runner may still run a stage is given out again only once it has left. */
   override release(ticket: number): void {
-    const held = this.#held.get(this.ticketBase + ticket);
+    const held = this.#progress.held(this.ticketBase + ticket);
     if (held) void held.then(() => super.release(ticket));
     else super.release(ticket);
   }
@@ -203,14 +177,14 @@ export class PoolSegment extends Segment {
    */
   override async execBatch(values: readonly unknown[], tickets: readonly number[], signal: AbortSignal): Promise<Outcome[]> {
     const from = this.start;
-    const words: number[] = [];
+    const ts: number[] = [];
     const gens: number[] = [];
     const batch: ChainBatch = { b: [], e: this.end, id: this.#spec.id };
     if (!this.#specOut) batch.s = this.#spec;
     for (let i = 0; i < values.length; i++) {
       const t = this.ticketBase + tickets[i];
-      const g = this.#begin(t, from);
-      words.push(this.#p0 + t);
+      const g = this.#progress.begin(t, from);
+      ts.push(t);
       gens.push(g);
       batch.b.push({ v: values[i], k: from, t, g });
     }
@@ -243,99 +217,18 @@ export class PoolSegment extends Segment {
           // A lone item is the only suspect: judged as exec judges it (P4), not rerun uncounted.
           const alone = values.length === 1;
           outs = values.map((v, i) =>
-            alone || signal.aborted || this.#running(words[i], gens[i])
-              ? failure(err, from, v, this.#takeOver(words[i], gens[i], from))
+            alone || signal.aborted || this.#progress.running(ts[i], gens[i])
+              ? failure(err, from, v, this.#progress.takeOver(ts[i], gens[i], from))
               : undefined,
           );
-          for (let i = 0; i < values.length; i++) if (!outs[i]) this.#uncount(words[i], gens[i], from);
+          for (let i = 0; i < values.length; i++) if (!outs[i]) this.#progress.uncount(ts[i], gens[i], from);
           break;
         }
       }
     } finally {
       this.#tasksOut--;
-      for (const w of words) if (!this.#held.has(w - this.#p0)) Atomics.store(this.#words, w, 0);
+      for (const t of ts) this.#progress.end(t);
     }
     return Promise.all(outs.map((o, i) => o ?? this.exec(from, values[i], tickets[i], signal)));
-  }
-
-  /**
-   * An item that runs again alone after its batch died (execBatch) had what it did there counted by
-   * the dead worker, and it counts again when it reruns: take the first counts back, so DONE and
-   * FAILED stay one per try whose outcome reached this thread. Its word says how far it got: state
-   * 2j after stages [from, j) succeeded, with P5's mark if stage j then failed. (Run-time histograms
-   * keep the dead runs' samples.)
-   */
-  #uncount(word: number, g: number, from: number): void {
-    const w = this.#words;
-    // Exchanged for 0, so a runner still going (a pool timeout leaves the worker running until its
-    // grace ends) fails its next P2 or P3 CAS and counts nothing more; if it had just entered a stage
-    // (odd), that stage's INFLIGHT is ours to take back.
-    const v = Atomics.exchange(w, word, 0);
-    if (genOf(v) !== g) return;
-    const state = stateOf(v);
-    const j = Math.min(state >> 1, this.end);
-    if (state % 2 === 1) Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
-    for (let s = from; s < j; s++) Atomics.sub(w, s * STAGE_WORDS + DONE, 1);
-    if (markedFailed(v) && j < this.end) Atomics.sub(w, j * STAGE_WORDS + FAILED, 1);
-  }
-
-  /** Whether the item on `word` (generation g) is inside a stage now (P2: its state is odd). */
-  #running(word: number, g: number): boolean {
-    const v = Atomics.load(this.#words, word);
-    return genOf(v) === g && stateOf(v) % 2 === 1;
-  }
-
-  /**
-   * P4: the task settled without the runner's verdict; returns the stage it was at. The word is left
-   * marked, (gen, 2j | FAILED_MARK), by CAS from whatever it was, so a runner still going (an abort
-   * settles the task at once, while the worker runs on) can neither enter stage j (P2) nor leave it
-   * (P3): it counts nothing more, and this thread counts the failure and, if the word was odd, takes
-   * INFLIGHT[j] back. A word the runner changed meanwhile is read again.
-   */
-  #takeOver(word: number, g: number, from: number): number {
-    const w = this.#words;
-    for (;;) {
-      const v = Atomics.load(w, word);
-      if (genOf(v) !== g) return from;
-      const state = stateOf(v);
-      const j = Math.min(state >> 1, this.end - 1);
-      if (markedFailed(v)) return j; // P5: failed at j and counted by the runner
-      if (Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j + FAILED_MARK) !== v) continue;
-      if (state % 2 === 1) {
-        Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
-        this.#hold(word, g);
-      }
-      // Past the last stage (2 * end): the runner counted DONE there, but the try's result never came
-      // back; it is judged a failure of that stage, so that count is taken back.
-      if (state === 2 * this.end) Atomics.sub(w, j * STAGE_WORDS + DONE, 1);
-      Atomics.add(w, j * STAGE_WORDS + FAILED, 1);
-      return j;
-    }
-  }
-
-  /**
-   * P6: keeps ticket `word - p0` until its runner, taken over inside a stage (P4), has left it (the
-   * mark) or its worker is gone; then frees the word.
-   */
-  #hold(word: number, g: number): void {
-    const t = word - this.#p0;
-    if (this.#held.has(t)) return;
-    const w = this.#words;
-    const owner = Atomics.load(w, this.#o0 + t) - 1;
-    const gone = (): boolean => {
-      const v = Atomics.load(w, word);
-      return genOf(v) !== g || markedLeft(v) || !this.#pool.getHealthStatus().some((h) => h.workerId === owner && h.alive);
-    };
-    // Its worker already gone (a crash): nothing to wait for, and the caller clears the word. (A hold
-    // that ended before it was recorded left the ticket marked held for good.)
-    if (gone()) return;
-    const held = (async () => {
-      // A timer, not a park: someone may await this (a retry), and a park holds no event loop open.
-      do await new Promise((r) => setTimeout(r, HOLD_POLL_MS));
-      while (!gone());
-      this.#held.delete(t);
-      if (genOf(Atomics.load(w, word)) === g) Atomics.store(w, word, 0);
-    })();
-    this.#held.set(t, held);
   }
 }
