@@ -246,6 +246,33 @@ describe('Pipeline inputs, listeners and concurrency across runs', () => {
     expect(() => new Pipeline<number>().stage('b', { run: (x: number) => x }, { concurrency: -1 })).toThrow(InvalidArgumentError);
   });
 
+  it('concurrent runs of one pipeline share one listener on its signal and print no MaxListenersExceededWarning', async () => {
+    const ctl = new AbortController();
+    const p = new Pipeline<number>({ signal: ctl.signal }).stage<number>('a', {
+      run: async (x: number) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return x;
+      },
+    });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      const runs = Array.from({ length: 30 }, (_, i) => p.process(i));
+      await new Promise((r) => setTimeout(r, 1)); // every run has started
+      // One per run before (and on the pipeline's own close signal too): Node warned at the 11th.
+      expect(getEventListeners(ctl.signal, 'abort').length).toBe(1);
+      expect(await Promise.all(runs)).toEqual(range(30));
+      expect(getEventListeners(ctl.signal, 'abort').length).toBe(0);
+      await new Promise((r) => setImmediate(r)); // a warning is emitted on the next tick
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('no abort listener left on the signal after many runs; pre-aborted closes the source once', async () => {
     const ctl = new AbortController();
     const p = new Pipeline<number>({ signal: ctl.signal }).stage<number>('a', { run: (x: number) => x + 1 });

@@ -9,6 +9,7 @@
  * source.
  */
 import { AbortError } from '../../memory/errors.js';
+import { SignalWatcher, unwatchSignal, watchSignal } from '../../memory/signal-watch.js';
 import { DEAD } from './chain.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
@@ -36,6 +37,21 @@ export interface RunShape {
   ended: (run: PipelineRun<unknown>) => void;
 }
 
+/**
+ * A run's watch on the user's signal or on its pipeline's close: every run of a pipeline shares
+ * those two signals, and one listener each per run tripped Node's MaxListenersExceededWarning at 11
+ * concurrent `process()` calls (memory/signal-watch.ts keeps one listener per signal).
+ */
+class Stopper extends SignalWatcher {
+  constructor(readonly stop: () => void) {
+    super();
+  }
+
+  onAbort(): void {
+    this.stop();
+  }
+}
+
 export class PipelineRun<O> implements AsyncIterableIterator<O> {
   readonly #x: RunShape;
   readonly #source: RunSource;
@@ -59,8 +75,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #unhandled = 0;
   #firstUnhandled: DeadLetter | undefined;
   #consumer: (() => void) | undefined;
-  readonly #onAbort = (): void => this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason }));
-  readonly #onClose = (): void => this.#fail(new AbortError('the pipeline was closed'));
+  readonly #onAbort = new Stopper(() =>
+    this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason })),
+  );
+  readonly #onClose = new Stopper(() => this.#fail(new AbortError('the pipeline was closed')));
 
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
@@ -81,10 +99,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     // Its dead letters are awaited from now on (a deadLetters reader ends once it has ended), and it
     // listens to the user's signal; its pipeline's close() reaches it once it has started (#begin).
     shape.sink.runMade();
-    if (shape.signal?.aborted) this.#onAbort();
+    if (shape.signal?.aborted) this.#onAbort.stop();
     else {
-      shape.signal?.addEventListener('abort', this.#onAbort, { once: true });
-      if (shape.closer.aborted) this.#onClose();
+      if (shape.signal) watchSignal(shape.signal, this.#onAbort);
+      if (shape.closer.aborted) this.#onClose.stop();
     }
   }
 
@@ -136,10 +154,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     this.#started = true;
     if (this.#closed || this.#failure) return;
     const x = this.#x;
-    if (x.closer.aborted) this.#onClose();
+    if (x.closer.aborted) this.#onClose.stop();
     else {
       this.#known = true;
-      x.closer.addEventListener('abort', this.#onClose, { once: true });
+      watchSignal(x.closer, this.#onClose);
       x.started(this as PipelineRun<unknown>);
     }
     this.#stages.pump();
@@ -289,10 +307,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     stats.inFlight -= this.#pulled - this.#released;
     this.#released = this.#pulled;
     this.#stages.uncount();
-    this.#x.signal?.removeEventListener('abort', this.#onAbort);
+    unwatchSignal(this.#onAbort);
     this.#x.sink.runEnded();
     if (!this.#known) return;
-    this.#x.closer.removeEventListener('abort', this.#onClose);
+    unwatchSignal(this.#onClose);
     this.#x.ended(this as PipelineRun<unknown>);
   }
 }
