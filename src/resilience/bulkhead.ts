@@ -1,4 +1,4 @@
-import { abortError } from '../memory/wait/index.js';
+import { abortError, watchAbort } from '../memory/wait/index.js';
 import { BulkheadRejectedError } from './errors.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import { checkMs } from './limiter-util.js';
@@ -103,9 +103,10 @@ export class Bulkhead implements Policy<PolicyContext> {
     }
     return new Promise<T>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let unwatch: (() => void) | undefined;
       const leave = (): void => {
         if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        unwatch?.();
       };
       const waiter: Waiter = {
         start: () => {
@@ -130,7 +131,7 @@ export class Bulkhead implements Policy<PolicyContext> {
           this.#maxWait,
         );
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) unwatch = watchAbort(signal, onAbort); // one listener per signal (memory/signal-watch.ts)
       if (this.#tail) this.#tail.next = waiter;
       else this.#head = waiter;
       this.#tail = waiter;

@@ -6,7 +6,7 @@
  * {@link Timeout} passes its `AbortSignal` itself. {@link compose} reads the signal (and the attempt,
  * where one is given) out of whichever of these it gets, so policies of every kind nest.
  */
-import { abortError } from '../memory/wait/index.js';
+import { abortError, watchAbort } from '../memory/wait/index.js';
 import { callable, invalid, object } from '../memory/validate.js';
 
 /** Options of every `execute`. */
@@ -59,10 +59,10 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
       reject(abortError(signal));
     };
     const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+      unwatch();
       resolve();
     }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const unwatch = watchAbort(signal, onAbort);
   });
 }
 

@@ -1,4 +1,4 @@
-import { abortError } from '../memory/wait/index.js';
+import { abortError, watchAbort } from '../memory/wait/index.js';
 import { type BackoffOptions, delays, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import {
@@ -126,23 +126,22 @@ function untilAborted<T>(
   signal: AbortSignal,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const unwatch = watchAbort(signal, () => reject(abortError(signal)));
     let out: T | PromiseLike<T>;
     try {
       out = fn(ctx);
     } catch (err) {
-      signal.removeEventListener('abort', onAbort);
+      unwatch();
       reject(err);
       return;
     }
     Promise.resolve(out).then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch();
         resolve(value);
       },
       (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch();
         reject(err);
       },
     );

@@ -1,5 +1,5 @@
 import { TimeoutError } from '../memory/errors.js';
-import { abortError } from '../memory/wait/index.js';
+import { abortError, watchAbort } from '../memory/wait/index.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import {
   checkExecuteOptions,
@@ -64,11 +64,12 @@ export class Timeout implements Policy<TimeoutSignal> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let unwatch: (() => void) | undefined;
       const finish = (): boolean => {
         if (done) return false;
         done = true;
         if (timer !== undefined) clearTimeout(timer);
-        parent?.removeEventListener('abort', onAbort);
+        unwatch?.();
         return true;
       };
       const fail = (err: unknown): void => {
@@ -83,7 +84,8 @@ export class Timeout implements Policy<TimeoutSignal> {
           this.#timedOut.emit({ ms });
         }, ms);
       }
-      parent?.addEventListener('abort', onAbort, { once: true });
+      // One listener per signal however many calls share it (memory/signal-watch.ts).
+      if (parent) unwatch = watchAbort(parent, onAbort);
       let out: T | PromiseLike<T>;
       try {
         out = fn(Object.defineProperty(ctrl.signal, 'signal', { value: ctrl.signal }) as TimeoutSignal);

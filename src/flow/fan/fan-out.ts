@@ -10,6 +10,7 @@
  */
 import os from 'node:os';
 import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
+import { watchAbort } from '../../memory/wait/index.js';
 import type { WorkerPool } from '../../pool/index.js';
 import { openSource } from '../source.js';
 
@@ -119,11 +120,12 @@ export function fanOut<I, O>(
     let done = false;
     let failed: { error: unknown } | undefined;
     const onAbort = (): void => fail(new AbortError('fanOut was aborted', { cause: outer?.reason }));
+    let unwatch: (() => void) | undefined;
     // A failed call does not wait for a pending pull of the source (it may never come): its result is
     // dropped when it does. It waits for running calls, which see their signal abort.
     const finish = (): void => {
       if (running > 0 || (pulling && !failed) || (!done && !failed)) return;
-      outer?.removeEventListener('abort', onAbort);
+      unwatch?.();
       if (failed) reject(failed.error);
       else resolve(results as O[] | PromiseSettledResult<O>[]);
     };
@@ -217,7 +219,7 @@ export function fanOut<I, O>(
       onAbort();
       return;
     }
-    outer?.addEventListener('abort', onAbort, { once: true });
+    if (outer) unwatch = watchAbort(outer, onAbort); // one listener per signal (memory/signal-watch.ts)
     pump();
   });
 }

@@ -7,6 +7,7 @@
  * reductions are combined by the worker that finishes the last chunk, not on the calling thread.
  */
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
+import { watchAbort } from '../../memory/wait/index.js';
 import { functionSource, WorkerPool } from '../../pool/index.js';
 import { ParallelError } from '../errors.js';
 import {
@@ -177,7 +178,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
     halt();
   };
   const onAbort = (): void => stop(new AbortError(`${what} was aborted`, { cause: o.signal?.reason }));
-  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const unwatch = o.signal ? watchAbort(o.signal, onAbort) : undefined; // one listener per signal
   const timer =
     o.timeout === undefined
       ? undefined
@@ -198,7 +199,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
     await Promise.all(tasks);
   } finally {
     if (timer) clearTimeout(timer);
-    o.signal?.removeEventListener('abort', onAbort);
+    unwatch?.();
   }
   if (stopped) throw stopped;
   if (failure !== undefined) {

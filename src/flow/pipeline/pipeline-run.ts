@@ -9,7 +9,7 @@
  * source.
  */
 import { AbortError } from '../../memory/errors.js';
-import { SignalWatcher, unwatchSignal, watchSignal } from '../../memory/signal-watch.js';
+import { watchAbort } from '../../memory/wait/index.js';
 import { DEAD } from './chain.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
@@ -37,21 +37,6 @@ export interface RunShape {
   ended: (run: PipelineRun<unknown>) => void;
 }
 
-/**
- * A run's watch on the user's signal or on its pipeline's close: every run of a pipeline shares
- * those two signals, and one listener each per run tripped Node's MaxListenersExceededWarning at 11
- * concurrent `process()` calls (memory/signal-watch.ts keeps one listener per signal).
- */
-class Stopper extends SignalWatcher {
-  constructor(readonly stop: () => void) {
-    super();
-  }
-
-  onAbort(): void {
-    this.stop();
-  }
-}
-
 export class PipelineRun<O> implements AsyncIterableIterator<O> {
   readonly #x: RunShape;
   readonly #source: RunSource;
@@ -75,10 +60,15 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #unhandled = 0;
   #firstUnhandled: DeadLetter | undefined;
   #consumer: (() => void) | undefined;
-  readonly #onAbort = new Stopper(() =>
-    this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason })),
-  );
-  readonly #onClose = new Stopper(() => this.#fail(new AbortError('the pipeline was closed')));
+  readonly #onAbort = (): void => this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason }));
+  readonly #onClose = (): void => this.#fail(new AbortError('the pipeline was closed'));
+  /**
+   * Every run of a pipeline watches the same two signals (the user's, the pipeline's close): through
+   * watchAbort, one listener per signal in all (a listener per run printed Node's
+   * MaxListenersExceededWarning at 11 concurrent `process()` calls).
+   */
+  #unwatchAbort: (() => void) | undefined;
+  #unwatchClose: (() => void) | undefined;
 
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
@@ -99,10 +89,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     // Its dead letters are awaited from now on (a deadLetters reader ends once it has ended), and it
     // listens to the user's signal; its pipeline's close() reaches it once it has started (#begin).
     shape.sink.runMade();
-    if (shape.signal?.aborted) this.#onAbort.stop();
+    if (shape.signal?.aborted) this.#onAbort();
     else {
-      if (shape.signal) watchSignal(shape.signal, this.#onAbort);
-      if (shape.closer.aborted) this.#onClose.stop();
+      if (shape.signal) this.#unwatchAbort = watchAbort(shape.signal, this.#onAbort);
+      if (shape.closer.aborted) this.#onClose();
     }
   }
 
@@ -154,10 +144,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     this.#started = true;
     if (this.#closed || this.#failure) return;
     const x = this.#x;
-    if (x.closer.aborted) this.#onClose.stop();
+    if (x.closer.aborted) this.#onClose();
     else {
       this.#known = true;
-      watchSignal(x.closer, this.#onClose);
+      this.#unwatchClose = watchAbort(x.closer, this.#onClose);
       x.started(this as PipelineRun<unknown>);
     }
     this.#stages.pump();
@@ -307,10 +297,10 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     stats.inFlight -= this.#pulled - this.#released;
     this.#released = this.#pulled;
     this.#stages.uncount();
-    unwatchSignal(this.#onAbort);
+    this.#unwatchAbort?.();
     this.#x.sink.runEnded();
     if (!this.#known) return;
-    unwatchSignal(this.#onClose);
+    this.#unwatchClose?.();
     this.#x.ended(this as PipelineRun<unknown>);
   }
 }
