@@ -37,6 +37,11 @@ export const Step = {
   ChannelStreamPublish: 5,
   /** pool worker-main.ts start: a claimed task just made RUNNING, its function not yet called. */
   PoolTaskRunning: 6,
+  /**
+   * pipeline pool-segment.ts execBatch (main thread): a failed batch's items judged running or not,
+   * the ones not running not yet taken back (progress-words.ts uncount).
+   */
+  PipelineBatchJudged: 7,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

@@ -46,19 +46,21 @@
  *      stay one per try that reached the main thread (pool-segment.ts).
  *  P6. A ticket is one of its segment's `concurrency` slots, so it is not given to another try while
  *      a runner may still be inside one of its stages. When P4's CAS replaced an odd word (the runner
- *      is running stage j's function, which may ignore its aborted signal), the main thread holds the
- *      ticket until the runner has left: the runner, whose P3 CAS then fails, CASes the marked word
- *      (gen, 2j | FAILED_MARK) to the same plus LEFT_MARK; or until the worker named
- *      by the ticket's owner word is no longer alive (the pool ended it after its kill grace). The
- *      owner word is stored before the P2 CAS that makes the word odd, so a main thread that saw the
- *      odd word reads the right owner; a runner stores it only if it still reads its own (gen, 2k),
- *      so the rest of a batch that runs on after the batch was given up (its items rerun on other
- *      workers) does not name itself owner of their tickets. (Only a runner stalled between that load
- *      and its store, while the ticket was taken over, reused and entered, could still do so.) An even
- *      word at P4 needs no wait: its runner fails its next P2. "Left" is as far as the runner knows: a
- *      stage whose own policy gave up on its call (its timeout fired, or a breaker without callNow
- *      that rejects on abort) leaves at once, while a function that ignores its signal may run on;
- *      that is the documented meaning of a stage timeout (README), not a breach of P6.
+ *      is running stage j's function, which may ignore its aborted signal), or the take-back of a
+ *      batch item that reruns alone (P5) found its runner entered after the batch was judged, the
+ *      main thread marks the word as P4 does and holds the ticket until the runner has left: the
+ *      runner, whose P3 CAS then fails, CASes the marked word (gen, 2j | FAILED_MARK) to the same plus
+ *      LEFT_MARK; or until the worker named by the ticket's owner word is no longer alive (the pool
+ *      ended it after its kill grace). The owner word is stored before the P2 CAS that makes the word
+ *      odd, so a main thread that saw the odd word reads the right owner; a runner stores it only if
+ *      it still reads its own (gen, 2k), so the rest of a batch that runs on after the batch was given
+ *      up (its items rerun on other workers) does not name itself owner of their tickets. (Only a
+ *      runner stalled between that load and its store, while the ticket was taken over, reused and
+ *      entered, could still do so.) An even word at P4 needs no wait: its runner fails its next P2.
+ *      "Left" is as far as the runner knows: a stage whose own policy gave up on its call (its
+ *      timeout fired, or a breaker without callNow that rejects on abort) leaves at once, while a
+ *      function that ignores its signal may run on; that is the documented meaning of a stage timeout
+ *      (README), not a breach of P6.
  */
 
 /** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */

@@ -4,6 +4,7 @@
  */
 import { newSharedId } from '../../memory/handle.js';
 import { SharedHistogram } from '../../memory/histogram.js';
+import { Step, stepHook } from '../../memory/step-hook.js';
 import {
   CHAIN_BATCH_FN,
   CHAIN_FN,
@@ -221,6 +222,7 @@ export class PoolSegment extends Segment {
               ? failure(err, from, v, this.#progress.takeOver(ts[i], gens[i], from))
               : undefined,
           );
+          if (stepHook !== undefined) stepHook(Step.PipelineBatchJudged);
           for (let i = 0; i < values.length; i++) if (!outs[i]) this.#progress.uncount(ts[i], gens[i], from);
           break;
         }

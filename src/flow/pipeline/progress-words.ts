@@ -102,20 +102,30 @@ export class ProgressWords {
    * worker, and it counts again when it reruns: take the first counts back, so DONE and FAILED stay
    * one per try whose outcome reached this thread. Its word says how far it got: state 2j after
    * stages [from, j) succeeded, with P5's mark if stage j then failed. (Run-time histograms keep the
-   * dead runs' samples.)
+   * dead runs' samples.) The word is replaced by CAS, so a runner still going (a pool timeout leaves
+   * the worker running until its grace ends) fails its next P2 or P3 CAS and counts nothing more. An
+   * odd word means that runner entered stage j after the batch was judged: INFLIGHT[j] is ours to
+   * take back, and the word is marked as P4 marks it, so the runner says when it has left, and the
+   * ticket is held until then (P6), or the rerun would run beside it.
    */
   uncount(t: number, g: number, from: number): void {
     const w = this.#w;
-    // Exchanged for 0, so a runner still going (a pool timeout leaves the worker running until its
-    // grace ends) fails its next P2 or P3 CAS and counts nothing more; if it had just entered a stage
-    // (odd), that stage's INFLIGHT is ours to take back.
-    const v = Atomics.exchange(w, this.#p0 + t, 0);
-    if (genOf(v) !== g) return;
-    const state = stateOf(v);
-    const j = Math.min(state >> 1, this.#end);
-    if (state % 2 === 1) Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
-    for (let s = from; s < j; s++) Atomics.sub(w, s * STAGE_WORDS + DONE, 1);
-    if (markedFailed(v) && j < this.#end) Atomics.sub(w, j * STAGE_WORDS + FAILED, 1);
+    const word = this.#p0 + t;
+    for (;;) {
+      const v = Atomics.load(w, word);
+      if (genOf(v) !== g) return;
+      const state = stateOf(v);
+      const inside = state % 2 === 1;
+      const j = Math.min(state >> 1, this.#end);
+      if (Atomics.compareExchange(w, word, v, inside ? g * STATE_SPAN + 2 * j + FAILED_MARK : 0) !== v) continue;
+      if (inside) {
+        Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
+        this.#hold(t, g);
+      }
+      for (let s = from; s < j; s++) Atomics.sub(w, s * STAGE_WORDS + DONE, 1);
+      if (markedFailed(v) && j < this.#end) Atomics.sub(w, j * STAGE_WORDS + FAILED, 1);
+      return;
+    }
   }
 
   /**

@@ -1,0 +1,62 @@
+// chain.ts P6 for the items of a batch that rerun alone. A pool time limit gives up a batch task
+// whose worker runs on (a synchronous batch reads no abort until it returns), and the items it had
+// not started are rerun alone. One of them may be entered by that worker right after the batch was
+// judged and before the main thread takes its counts back: the main thread is paused exactly there
+// (StepGate, released from another thread) while the worker enters it. Its ticket must then be held
+// until that runner leaves; it was not, and the rerun ran beside it (two tries of one item at once).
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { type DeadLetter, Pipeline, WorkerPool } from 'skein';
+import { setStepHook, Step, StepGate } from 'skein/internal';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PoolBag } from '../fixtures/flow-helpers.js';
+
+const bag = new PoolBag();
+afterEach(() => bag.closeAll());
+
+describe('Pipeline: a batch item rerun alone while its old runner entered it', () => {
+  it('waits for the old runner to leave before the rerun starts', async () => {
+    const gauges = new Int32Array(new SharedArrayBuffer(4 * 9));
+    const pool = new WorkerPool({
+      filename: new URL('../fixtures/gauge-tasks.mjs', import.meta.url),
+      minWorkers: 2,
+      maxWorkers: 2,
+      killGrace: 10_000, // the given-up batch runs to its end
+      workerData: { gauges },
+    });
+    bag.pools.push(pool);
+    const letters: DeadLetter[] = [];
+    // A stage timeout (100 ms) gives the chain task a pool time limit: (100 + 250) ms per item.
+    const p = new Pipeline<{ slot: number; ms: number; again?: number }>({ onDeadLetter: (d) => letters.push(d) }).stage(
+      'spin',
+      { pool, fn: 'gaugeSpin' },
+      { timeout: 100, concurrency: 8 },
+    );
+    // Once the stage's cost is known, two queued items go as one batch task (2 per worker at 8).
+    await p.processBatch([{ slot: 2, ms: 1 }, { slot: 2, ms: 1 }]);
+
+    const gate = new StepGate();
+    gate.install();
+    gate.arm(Step.PipelineBatchJudged);
+    // Holds the paused main thread 400 ms: the worker meanwhile finishes item a (900 ms, past the
+    // batch's 700 ms limit) and enters item b, which the main thread judged "not started".
+    const releaser = new Worker(new URL('../fixtures/gate-releaser.mjs', import.meta.url), {
+      workerData: { gate: gate.sab, holdMs: 400 },
+    });
+    const released = once(releaser, 'message');
+    try {
+      const out = await p.processBatch([
+        { slot: 1, ms: 900 },
+        { slot: 0, ms: 2_000, again: 1 },
+      ]);
+      expect(await released).toEqual(['released']);
+      expect(out).toEqual([{ slot: 0, ms: 2_000, again: 1 }]); // b's rerun; a timed out
+      expect(letters.map((d) => d.input)).toEqual([{ slot: 1, ms: 900 }]);
+      expect(Atomics.load(gauges, 2), 'item b was tried twice').toBe(2);
+      expect(Atomics.load(gauges, 1), 'tries of item b at once').toBe(1); // was 2
+    } finally {
+      setStepHook(undefined);
+      await releaser.terminate();
+    }
+  });
+});
