@@ -273,6 +273,35 @@ describe('Pipeline inputs, listeners and concurrency across runs', () => {
     }
   });
 
+  it('a timed main-thread stage whose calls read their signal prints no MaxListenersExceededWarning', async () => {
+    // Every call of a run's `run` stage follows the run's signal: one listener per call before.
+    let aborted = 0;
+    const p = new Pipeline<number>().stage<number>(
+      'a',
+      {
+        run: async (x: number, { signal }) => {
+          if (signal.aborted) aborted++;
+          await new Promise((r) => setTimeout(r, 5));
+          return x;
+        },
+      },
+      { concurrency: 30, timeout: 5_000 },
+    );
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      expect(await p.processBatch(range(60))).toEqual(range(60));
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      expect(aborted).toBe(0);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('no abort listener left on the signal after many runs; pre-aborted closes the source once', async () => {
     const ctl = new AbortController();
     const p = new Pipeline<number>({ signal: ctl.signal }).stage<number>('a', { run: (x: number) => x + 1 });

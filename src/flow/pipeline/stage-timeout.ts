@@ -13,6 +13,7 @@ import { fastNow as now } from '../../memory/clock.js';
 import { TimeoutError } from '../../memory/errors.js';
 import type { StageContext, StageFunction } from './chain-runner.js';
 import { isThenable } from '../../memory/thenable.js';
+import { watchAbort } from '../../memory/wait/index.js';
 
 /**
  * `fn(v)` under a timeout of `ms`, in a context that follows `parent`'s signal: its value; a promise
@@ -47,8 +48,12 @@ class StageTimeout implements StageContext {
   #ended = false;
   /** The TimeoutError, once the time ran out (a signal first read after that is born aborted). */
   #expired: TimeoutError | undefined;
-  /** Made with the signal, while the call runs: the parent's signal, and what passes its abort on. */
-  #following: { signal: AbortSignal; onAbort: () => void } | undefined;
+  /**
+   * Made with the signal, while the call runs: stops passing the parent's abort on. Through
+   * watchAbort, so the many calls of a main-thread stage that share their run's signal hold one
+   * listener on it, not one each (past 10, Node's MaxListenersExceededWarning).
+   */
+  #unfollow: (() => void) | undefined;
 
   // Fields are private, so the context shows only `signal` and `workerId` (as getters: read them,
   // do not spread the context).
@@ -68,8 +73,7 @@ class StageTimeout implements StageContext {
       if (this.#expired) ctl.abort(this.#expired);
       else if (ps.aborted) ctl.abort(ps.reason);
       else if (!this.#ended) {
-        this.#following = { signal: ps, onAbort: () => ctl.abort(ps.reason) };
-        ps.addEventListener('abort', this.#following.onAbort, { once: true });
+        this.#unfollow = watchAbort(ps, () => ctl.abort(ps.reason));
       }
     }
     return this.#ctl.signal;
@@ -115,7 +119,7 @@ class StageTimeout implements StageContext {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#timer);
-    if (this.#following) this.#following.signal.removeEventListener('abort', this.#following.onAbort);
+    this.#unfollow?.();
   }
 
   timedOut(): TimeoutError {
