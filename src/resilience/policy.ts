@@ -54,6 +54,12 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
       setTimeout(resolve, ms);
       return;
     }
+    // Aborted already (a listener called just before, as RetryPolicy's onRetry, may abort it): an
+    // aborted signal never fires again, so a watch would wait out the whole timer.
+    if (signal.aborted) {
+      reject(abortError(signal));
+      return;
+    }
     const onAbort = (): void => {
       clearTimeout(timer);
       reject(abortError(signal));

@@ -162,6 +162,23 @@ describe('RetryPolicy', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('an abort from an onRetry listener rejects at once, with no wait and no further try', async () => {
+    // The listener runs synchronously before the wait: the signal is already aborted when it begins.
+    const ac = new AbortController();
+    const fn = vi.fn(() => {
+      throw new Error('x');
+    });
+    const retry = new RetryPolicy({ maxAttempts: 5, initialDelay: 10_000 });
+    retry.onRetry(() => ac.abort('enough'));
+    const caught = retry.execute(fn, { signal: ac.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(0);
+    const err = await caught;
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as AbortError).cause).toBe('enough');
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
   it('does not call fn when the signal is already aborted', async () => {
     const fn = vi.fn();
     await expect(new RetryPolicy().execute(fn, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
