@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { AbortError, InvalidArgumentError, Pipeline } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, countingSource, PoolBag } from '../fixtures/flow-helpers.js';
+import { watchWarnings } from '../fixtures/warnings.js';
 
 const bag = new PoolBag();
 afterEach(() => bag.closeAll());
@@ -254,11 +255,7 @@ describe('Pipeline inputs, listeners and concurrency across runs', () => {
         return x;
       },
     });
-    const warnings: Error[] = [];
-    const onWarning = (w: Error): void => {
-      warnings.push(w);
-    };
-    process.on('warning', onWarning);
+    const warnings = watchWarnings();
     try {
       const runs = Array.from({ length: 30 }, (_, i) => p.process(i));
       await new Promise((r) => setTimeout(r, 1)); // every run has started
@@ -266,10 +263,9 @@ describe('Pipeline inputs, listeners and concurrency across runs', () => {
       expect(getEventListeners(ctl.signal, 'abort').length).toBe(1);
       expect(await Promise.all(runs)).toEqual(range(30));
       expect(getEventListeners(ctl.signal, 'abort').length).toBe(0);
-      await new Promise((r) => setImmediate(r)); // a warning is emitted on the next tick
-      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+      expect(await warnings.names()).not.toContain('MaxListenersExceededWarning');
     } finally {
-      process.off('warning', onWarning);
+      warnings.stop();
     }
   });
 
@@ -287,18 +283,13 @@ describe('Pipeline inputs, listeners and concurrency across runs', () => {
       },
       { concurrency: 30, timeout: 5_000 },
     );
-    const warnings: string[] = [];
-    const onWarning = (w: Error): void => {
-      warnings.push(w.name);
-    };
-    process.on('warning', onWarning);
+    const warnings = watchWarnings();
     try {
       expect(await p.processBatch(range(60))).toEqual(range(60));
-      await new Promise((r) => setImmediate(r));
-      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      expect(await warnings.names()).not.toContain('MaxListenersExceededWarning');
       expect(aborted).toBe(0);
     } finally {
-      process.off('warning', onWarning);
+      warnings.stop();
     }
   });
 

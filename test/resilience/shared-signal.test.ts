@@ -4,21 +4,18 @@
 import { getEventListeners } from 'node:events';
 import { Bulkhead, fanOut, RetryPolicy, Timeout } from 'skein';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { watchWarnings } from '../fixtures/warnings.js';
 
 const CALLS = 30;
 const later = <T>(v: T, ms = 10): Promise<T> => new Promise((r) => setTimeout(() => r(v), ms));
 const listeners = (s: AbortSignal): number => getEventListeners(s, 'abort').length;
 
-let warnings: string[] = [];
-const onWarning = (w: Error): void => {
-  warnings.push(w.name);
-};
+let warnings: ReturnType<typeof watchWarnings>;
 beforeEach(() => {
-  warnings = [];
-  process.on('warning', onWarning);
+  warnings = watchWarnings();
 });
 afterEach(() => {
-  process.off('warning', onWarning);
+  warnings.stop();
 });
 
 /** Starts CALLS calls of `call` on one signal; checks one listener while they run and none after. */
@@ -28,8 +25,7 @@ async function shared(call: (signal: AbortSignal, i: number) => Promise<unknown>
   expect(listeners(ctl.signal)).toBe(1);
   const out = await Promise.all(calls);
   expect(listeners(ctl.signal)).toBe(0);
-  await new Promise((r) => setImmediate(r)); // a warning is emitted on the next tick
-  expect(warnings).not.toContain('MaxListenersExceededWarning');
+  expect(await warnings.names()).not.toContain('MaxListenersExceededWarning');
   return out;
 }
 
