@@ -62,11 +62,17 @@ export interface ParallelOptions<A = unknown> {
    * it settled). Keep chunks short where prompt aborts matter.
    */
   signal?: AbortSignal;
-  /** Milliseconds; past it the call stops as on an abort and rejects with TimeoutError. */
+  /**
+   * Milliseconds; past it the call stops as on an abort and rejects with TimeoutError. The pool's
+   * `taskTimeout` does not apply to a parallel call (its tasks run many chunks each).
+   */
   timeout?: number;
 }
 
 type Target = TypedArray | number | IndexRange;
+
+/** setTimeout's longest delay; a longer one fires after 1 ms, so a longer timeout arms no timer. */
+const MAX_TIMER = 2 ** 31 - 1;
 
 function isTypedArray(x: unknown): x is TypedArray {
   return ArrayBuffer.isView(x) && !(x instanceof DataView);
@@ -180,7 +186,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
   const onAbort = (): void => stop(new AbortError(`${what} was aborted`, { cause: o.signal?.reason }));
   const unwatch = o.signal ? watchAbort(o.signal, onAbort) : undefined; // one listener per signal
   const timer =
-    o.timeout === undefined
+    o.timeout === undefined || o.timeout > MAX_TIMER
       ? undefined
       : setTimeout(() => stop(new TimeoutError(`${what} timed out after ${o.timeout} ms`)), o.timeout);
   try {
@@ -189,7 +195,10 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
       const cancel = new AbortController();
       cancels.push(cancel);
       tasks.push(
-        o.pool.submit({ job, id }, { fn: PARALLEL_TASK, signal: cancel.signal }).catch((err: unknown) => {
+        // timeout 0: a participant runs many chunks, so the pool's taskTimeout would cut a long
+        // call whose chunks are each short, and reject it while participants still run (P4).
+        // The call's own `timeout` bounds it, at chunk boundaries.
+        o.pool.submit({ job, id }, { fn: PARALLEL_TASK, signal: cancel.signal, timeout: 0 }).catch((err: unknown) => {
           if (cancel.signal.aborted) return; // cancelled before it started (P4): not a failure
           if (failure === undefined) failure = err;
           halt();
@@ -284,6 +293,7 @@ export function parallelMap(input: Target, fn: unknown, opts: ParallelMapOptions
       const bytes = (data?.BYTES_PER_ELEMENT ?? 8) * n;
       out = new C(new SharedArrayBuffer(bytes));
     } else {
+      if (!isTypedArray(out)) throw new InvalidArgumentError('parallelMap: out must be a typed array over a SharedArrayBuffer');
       rangeOf(out, 'parallelMap (out)');
       if (out.length < n) throw new InvalidArgumentError(`parallelMap: out has ${out.length} elements, needs ${n}`);
     }
@@ -301,7 +311,8 @@ export interface ParallelReduceOptions<A = unknown> extends ParallelOptions<A> {
   identity?: number;
   /**
    * Joins two partial results; must be associative. Default: the reducer itself, right for sums,
-   * products, min and max, where joining two partials is one more step (give it for, say, a sum of squares).
+   * products, min and max, where joining two partials is one more step (give it for, say, a sum of squares);
+   * it is then called as every step is, `fn(acc, partial, index, arg)`, index being the chunk's first.
    */
   combine?: string | ((a: number, b: number, arg: A) => number);
 }

@@ -57,9 +57,19 @@ function runReduce(fn: ReduceFn, s: number, e: number, j: ParallelJob): number {
 /** Combines every chunk's partial in chunk order (P3) and stores the result (P4). */
 function combineAll(j: ParallelJob, chunks: number): number {
   const parts = j.parts as Float64Array;
-  const combine = resolve(j.combine ?? j.body) as (a: number, b: number, arg: unknown) => number;
   let r = parts[0];
-  for (let k = 1; k < chunks; k++) r = combine(r, parts[k], j.arg);
+  if (j.combine !== undefined) {
+    const combine = resolve(j.combine) as (a: number, b: number, arg: unknown) => number;
+    for (let k = 1; k < chunks; k++) r = combine(r, parts[k], j.arg);
+  } else {
+    // The reducer joins as one more step, called as every step is: (acc, value, index, arg), the
+    // index being the first of chunk k (so arg stays in its fourth place).
+    const step = resolve(j.body) as ReduceFn;
+    for (let k = 1; k < chunks; k++) r = step(r, parts[k], j.start + k * j.chunk, j.arg);
+  }
+  if (typeof r !== 'number') {
+    throw new TypeError(`parallelReduce's combine must return a number, got ${typeof r}`);
+  }
   parts[chunks] = r; // P5
   return r;
 }
@@ -77,15 +87,26 @@ function participate({ job: j, id }: ParticipantInput): number | undefined {
     if (k >= chunks) return result;
     const s = start + k * chunk;
     const e = Math.min(end, s + chunk);
+    let last: boolean;
     try {
       if (kind === JobKind.For) runFor(fn as Body, s, e, j);
       else if (kind === JobKind.Map) runMap(fn as MapFn, s, e, j);
       else (j.parts as Float64Array)[k] = runReduce(fn as ReduceFn, s, e, j); // P3: before DONE
-      if (Atomics.add(ctl, DONE, 1) === chunks - 1 && kind === JobKind.Reduce) result = combineAll(j, chunks);
+      last = Atomics.add(ctl, DONE, 1) === chunks - 1;
     } catch (err) {
       Atomics.compareExchange(ctl, FAILED, 0, k + 1);
       Atomics.store(ctl, STOP, 1);
       throw typeof j.body === 'string' ? err : closureError(err, 'the function given to a parallel call');
+    }
+    if (last && kind === JobKind.Reduce) {
+      // Every chunk ran: a failing combine names no chunk (FAILED stays 0).
+      try {
+        result = combineAll(j, chunks);
+      } catch (err) {
+        Atomics.store(ctl, STOP, 1);
+        const ref = j.combine ?? j.body;
+        throw typeof ref === 'string' ? err : closureError(err, "parallelReduce's combine");
+      }
     }
   }
 }

@@ -1,0 +1,116 @@
+// Edge cases of the data-parallel calls that a user hits at the borders of their input: a function
+// that throws a non-Error, a reducer that reads its arg when it doubles as the combine, timeouts
+// past the timer range, an `out` that is no typed array, and every typed array kind.
+import {
+  FixedWorkerPool,
+  InvalidArgumentError,
+  ParallelError,
+  parallelFor,
+  parallelMap,
+  parallelReduce,
+} from 'skein';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rejection, within } from '../fixtures/pool-helpers.js';
+
+const TASKS = new URL('../fixtures/parallel-tasks.mjs', import.meta.url);
+let pool: FixedWorkerPool;
+beforeAll(() => {
+  pool = new FixedWorkerPool(2, { filename: TASKS });
+});
+afterAll(async () => {
+  await within(pool.close({ force: true }), 5000, 'close');
+});
+
+describe('parallel calls at the edges', () => {
+  it('fails with ParallelError when the function throws undefined, never resolves as if every chunk ran', async () => {
+    const err = await rejection(
+      parallelFor(100, (s: number) => {
+        if (s === 50) throw undefined;
+      }, { pool, chunk: 10 }),
+    );
+    expect(err).toBeInstanceOf(ParallelError);
+    expect((err as ParallelError).chunk).toEqual({ start: 50, end: 60 });
+  });
+
+  it('calls the reducer as the default combine with arg in the fourth place, as every step', async () => {
+    // A reducer picking min or max by its arg: joining partials is one more step of it.
+    const a = new Float64Array(new SharedArrayBuffer(8 * 1000));
+    for (let i = 0; i < a.length; i++) a[i] = (i * 7919) % 1000;
+    const pick = (acc: number, x: number, _i: number, o: { max: boolean }): number =>
+      o.max ? Math.max(acc, x) : Math.min(acc, x);
+    expect(await parallelReduce(a, pick, { pool, arg: { max: true }, identity: -Infinity, chunk: 10 })).toBe(999);
+    expect(await parallelReduce(a, pick, { pool, arg: { max: false }, identity: Infinity, chunk: 10 })).toBe(0);
+  });
+
+  it('does not time out at once for a timeout past the timer range (Infinity, 2^31 ms)', async () => {
+    for (const timeout of [Infinity, 2 ** 31, 1e10]) {
+      const c = new Int32Array(new SharedArrayBuffer(4 * 64));
+      await parallelFor(64, 'slow', { pool, chunk: 1, timeout, arg: { ms: 1, ran: c } });
+      expect(Atomics.load(c, 0)).toBe(64);
+    }
+  });
+
+  it('rejects an out that is not a shared typed array with InvalidArgumentError', async () => {
+    const input = new Float64Array(new SharedArrayBuffer(8 * 10));
+    for (const out of [10, { start: 0, end: 10 }, new Float64Array(10)]) {
+      expect(await rejection(parallelMap(input, 'square', { pool, out: out as never }))).toBeInstanceOf(
+        InvalidArgumentError,
+      );
+    }
+  });
+
+  it('maps and folds every typed array kind like the serial loop, at length 0, 1 and past one chunk', async () => {
+    const kinds = [
+      Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+      Float32Array, Float64Array,
+      ...((globalThis as { Float16Array?: unknown }).Float16Array ? [(globalThis as unknown as { Float16Array: typeof Float32Array }).Float16Array] : []),
+    ] as (typeof Float64Array)[];
+    for (const C of kinds) {
+      for (const n of [0, 1, 5, 37]) {
+        const a = new C(new SharedArrayBuffer(C.BYTES_PER_ELEMENT * n));
+        for (let i = 0; i < n; i++) a[i] = (i % 11) - 3;
+        const out = await parallelMap(a, (x: number) => x * 2, { pool, chunk: 8 });
+        expect(out).toBeInstanceOf(C);
+        expect(Array.from(out)).toEqual(Array.from(new C(Array.from(a, (x) => x * 2))));
+        const sum = await parallelReduce(a, (acc, x) => acc + x, { pool, chunk: 100 });
+        expect(sum).toBe(Array.from(a).reduce((x, y) => x + y, 0));
+      }
+    }
+    for (const C of [BigInt64Array, BigUint64Array] as (new (b: SharedArrayBuffer) => BigInt64Array)[]) {
+      for (const n of [0, 1, 37]) {
+        const a = new C(new SharedArrayBuffer(8 * n));
+        for (let i = 0; i < n; i++) a[i] = BigInt(i * 3);
+        const out = await parallelMap(a, (x: bigint) => x * 2n, { pool, chunk: 5 });
+        expect(out).toBeInstanceOf(C);
+        expect(Array.from(out)).toEqual(Array.from(a, (x) => x * 2n));
+      }
+    }
+  });
+});
+
+describe('parallelReduce combine', () => {
+  it('fails with ParallelError naming no chunk when combine returns no number (never a silent NaN)', async () => {
+    const err = await rejection(
+      parallelReduce(100, (acc, i) => acc + i, { pool, chunk: 10, combine: (() => undefined) as never }),
+    );
+    expect(err).toBeInstanceOf(ParallelError);
+    expect((err as ParallelError).chunk).toBeUndefined();
+    expect(err.cause).toBeInstanceOf(TypeError);
+    expect(err.message).toContain('combine must return a number');
+  });
+});
+
+describe("a pool's taskTimeout", () => {
+  it('does not cut a parallel call whose chunks are each short but whose participants run longer', async () => {
+    // Before, each participant task timed out under the pool's taskTimeout: the call rejected while
+    // participants still ran chunks over the caller's memory. The call's own `timeout` bounds it.
+    const timed = new FixedWorkerPool(2, { filename: TASKS, taskTimeout: 100 });
+    try {
+      const ran = new Int32Array(new SharedArrayBuffer(4));
+      await within(parallelFor(30, 'slow', { pool: timed, chunk: 1, arg: { ms: 15, ran } }), 5000, 'parallelFor');
+      expect(Atomics.load(ran, 0)).toBe(30);
+    } finally {
+      await within(timed.close({ force: true }), 5000, 'close');
+    }
+  });
+});
