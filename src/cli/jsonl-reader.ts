@@ -27,30 +27,46 @@ export interface LineChunk {
   first: number;
 }
 
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /**
  * Yields the input as runs of whole lines, one per chunk read (one await per chunk, not per line).
- * `onBytes` hears how many bytes have been read so far (for a progress bar).
+ * `onBytes` hears how many bytes have been read so far (for a progress bar). A UTF-8 byte order mark
+ * at the very start is dropped: it is not part of the first line (JSON.parse rejects it).
  */
 export async function* readChunks(input: Readable, onBytes?: (n: number) => void): AsyncGenerator<LineChunk> {
   let no = 1;
   let bytes = 0;
-  let tail: Buffer | undefined;
+  // The unfinished line so far, as the pieces read: joined once its '\n' comes (joining at each
+  // read made a line spread over k reads cost k times its length).
+  let tail: Buffer[] = [];
+  let head = true;
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     bytes += buf.length;
     onBytes?.(bytes);
-    if (tail) {
-      buf = Buffer.concat([tail, buf]);
-      tail = undefined;
+    if (head) {
+      // Up to 3 bytes may be needed to tell a BOM, whatever the reads' sizes.
+      if (tail.length > 0) buf = Buffer.concat([...tail, buf]);
+      tail = [];
+      if (buf.length < BOM.length && BOM.subarray(0, buf.length).equals(buf)) {
+        if (buf.length > 0) tail.push(buf);
+        continue;
+      }
+      head = false;
+      if (buf.subarray(0, BOM.length).equals(BOM)) buf = buf.subarray(BOM.length);
     }
     const end = buf.lastIndexOf(10) + 1;
-    if (end < buf.length) tail = buf.subarray(end);
-    if (end === 0) continue;
-    const whole = buf.subarray(0, end);
+    if (end === 0) {
+      if (buf.length > 0) tail.push(buf);
+      continue;
+    }
+    const whole = tail.length > 0 ? Buffer.concat([...tail, buf.subarray(0, end)]) : buf.subarray(0, end);
+    tail = end < buf.length ? [buf.subarray(end)] : [];
     yield { buf: whole, first: no };
     no += countLines(whole);
   }
-  if (tail && tail.length > 0) yield { buf: tail, first: no };
+  if (tail.length > 0) yield { buf: Buffer.concat(tail), first: no };
 }
 
 /** Lines in a run of whole lines (its '\n's, plus one for an unterminated last line). */

@@ -75,6 +75,29 @@ describe('skein run batching', () => {
     expect(got.reduce((n, b) => n + b.count, 0)).toBe(97);
   });
 
+  it('drops a UTF-8 byte order mark before the first line, even when it is split across reads', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const text = Buffer.from('{"n":1}\n{"n":2}\n');
+    for (const parts of [[Buffer.concat([bom, text])], [bom.subarray(0, 1), bom.subarray(1, 2), Buffer.concat([bom.subarray(2), text])]]) {
+      const got = await batches(parts, [10], new Set());
+      expect(got.map((b) => [b.first, b.text])).toEqual([[1, '{"n":1}\n{"n":2}']]);
+    }
+    // A BOM anywhere else is part of its line (and so a malformed one).
+    const later = await batches([Buffer.concat([text, bom, text])], [10], new Set());
+    expect(lineOf(later[0], 2)).toBe('\ufeff{"n":1}');
+  });
+
+  it('reads a line spread over thousands of reads in time linear in its length', async () => {
+    // 64 MiB in 64 KiB reads (stdin's size): joining the pieces again at each read copied 32 GiB.
+    const piece = Buffer.alloc(64 * 1024, 0x61);
+    const parts = Array.from({ length: 1024 }, () => piece);
+    const got = await batches([...parts, Buffer.from('\n{"n":2}')], [10], new Set());
+    expect(got.map((b) => [b.first, b.count, b.text.length])).toEqual([
+      [1, 1, 64 * 1024 * 1024],
+      [2, 1, 7],
+    ]);
+  }, 20_000);
+
   it('mergeRanges sorts and merges inclusive ranges into the same set of lines', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 200 }), fc.nat({ max: 10 }))), (pairs) => {
