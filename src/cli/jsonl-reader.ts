@@ -3,6 +3,7 @@
  * batches: a batch is one string of consecutive lines, decoded once, never split into per-line
  * strings here (the worker splits it). Only the unfinished tail of a chunk is carried over.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 
 /** `count` consecutive input lines numbered from `first` (1-based), joined by '\n', no final '\n'. */
@@ -12,6 +13,8 @@ export interface LineBatch {
   text: string;
   /** The text split into lines, once a failure needed one of them. */
   split?: string[];
+  /** The batch is one line that is not valid UTF-8: malformed, whatever decoding it would make of it. */
+  notUtf8?: true;
 }
 
 /** Line `i` of a batch, as read (without a trailing '\r'). */
@@ -79,18 +82,22 @@ function countLines(buf: Buffer): number {
 /** Cuts a {@link LineChunk} into batches, a batch at a time, each as long as the caller asks. */
 export class BatchCutter {
   readonly #buf: Buffer;
+  /** Whether every line of the chunk is valid UTF-8 (else each line is checked as it is taken). */
+  readonly #utf8: boolean;
   #pos = 0;
   #no: number;
 
   constructor(chunk: LineChunk) {
     this.#buf = chunk.buf;
+    this.#utf8 = isUtf8(chunk.buf);
     this.#no = chunk.first;
   }
 
   /**
    * The next batch of at most `max` lines, or undefined when the chunk is used up. Lines that
    * `skip` names (already done, when resuming) are left out; a batch never spans one, so its lines
-   * stay consecutive.
+   * stay consecutive. A line that is not valid UTF-8 comes as a batch of its own, marked `notUtf8`
+   * (decoding would replace its bad bytes and hide that it is malformed).
    */
   take(max: number, skip?: (no: number) => boolean): LineBatch | undefined {
     const buf = this.#buf;
@@ -108,6 +115,12 @@ export class BatchCutter {
         start = this.#pos;
         first = this.#no;
         continue;
+      }
+      if (!this.#utf8 && !isUtf8(buf.subarray(this.#pos, lineEnd))) {
+        if (count > 0) break;
+        const text = buf.toString('utf8', this.#pos, lineEnd);
+        this.#pos = lineEnd + 1;
+        return { first: this.#no++, count: 1, text, notUtf8: true };
       }
       end = lineEnd;
       count++;

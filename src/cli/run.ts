@@ -167,6 +167,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     poke();
   };
   const runTask = async (b: Batch): Promise<Settled | undefined> => {
+    if (b.notUtf8) return { res: [{ class: 'SyntaxError', message: `line ${b.first} is not valid UTF-8`, stage: 'parse' }] };
     const s = await tasks.run(b);
     sizer.done(b.count, performance.now());
     if (typeof s.res === 'string') return s;

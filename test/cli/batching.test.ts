@@ -87,6 +87,17 @@ describe('skein run batching', () => {
     expect(lineOf(later[0], 2)).toBe('\ufeff{"n":1}');
   });
 
+  it('gives a line that is not valid UTF-8 a batch of its own, marked, between batches of the others', async () => {
+    const bad = Buffer.from([0x22, 0xff, 0x22]); // "\xff": a JSON string once its byte is replaced
+    const got = await batches([Buffer.from('1\n2\n'), bad, Buffer.from('\n4\n5')], [10], new Set());
+    expect(got.map((b) => [b.first, b.count, b.notUtf8 ?? false])).toEqual([
+      [1, 2, false],
+      [3, 1, true],
+      [4, 1, false],
+      [5, 1, false], // the last read's unfinished line
+    ]);
+  });
+
   it('reads a line spread over thousands of reads in time linear in its length', async () => {
     // 64 MiB in 64 KiB reads (stdin's size): joining the pieces again at each read copied 32 GiB.
     const piece = Buffer.alloc(64 * 1024, 0x61);

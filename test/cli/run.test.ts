@@ -87,6 +87,19 @@ describe('skein run', () => {
     expect(await skein(['run', RECORDS, '--fn', 'double'], '\n\n  \n')).toMatchObject({ code: 0, stdout: '' });
   });
 
+  it('sends a line that is not valid UTF-8 to the errors file as malformed, not on with its bytes replaced', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    const errors = join(dir, 'e.jsonl');
+    writeFileSync(input, Buffer.concat([Buffer.from('{"n":1}\n{"n":2,"s":"'), Buffer.from([0xff, 0xc3]), Buffer.from('"}\n{"n":3,"s":"é"}\n')]));
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail', '--ordered', '-i', input, '-e', errors]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stdout)).toEqual([{ n: 1 }, { n: 3, s: 'é' }]);
+    expect(jsonLines(errors)).toEqual([
+      { line: 2, input: expect.any(String), stage: 'parse', error: { class: 'SyntaxError', message: 'line 2 is not valid UTF-8' } },
+    ]);
+  });
+
   it('names a missing module and a missing function; exit 2', async () => {
     const m = await skein(['run', './no/such/module.js'], '{"n":1}\n');
     expect(m.code).toBe(2);
