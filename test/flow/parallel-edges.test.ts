@@ -114,3 +114,33 @@ describe("a pool's taskTimeout", () => {
     }
   });
 });
+
+describe('ParallelError when several chunks throw', () => {
+  it("names the chunk whose own error is the cause, whichever participant's rejection arrived first", async () => {
+    // Chunk 0 fails first but its error carries 30 MB to copy back; chunk 1 fails just after it
+    // (released by a flag) with a light error whose rejection often reaches the caller first.
+    for (let t = 0; t < 10; t++) {
+      const flag = new Int32Array(new SharedArrayBuffer(4));
+      const err = await rejection(
+        parallelFor(
+          100,
+          (s: number, _e: number, _a: undefined, f: Int32Array) => {
+            if (s === 0) {
+              const e = Object.assign(new Error('0'), { payload: new Uint8Array(3e7) });
+              Atomics.store(f, 0, 1);
+              Atomics.notify(f, 0);
+              throw e;
+            }
+            Atomics.wait(f, 0, 0, 1000);
+            const until = Date.now() + 1;
+            while (Date.now() < until);
+            throw new Error(String(s));
+          },
+          { pool, chunk: 1, arg: flag },
+        ),
+      );
+      expect(err).toBeInstanceOf(ParallelError);
+      expect((err.cause as Error).message).toBe(String((err as ParallelError).chunk?.start));
+    }
+  });
+});

@@ -11,6 +11,9 @@
  *   STOP    0 while the call runs; 1 once anything failed or the caller aborted. Only ever set.
  *   DONE    chunks finished.
  *   FAILED  1 + the number of the first chunk whose function threw (0: none).
+ *   FAILED_BY  the participant whose chunk FAILED names (stored by it after winning FAILED's CAS,
+ *           before its task throws; the caller reads it after every task settled, so after that
+ *           store): the caller reports that participant's error as the cause, whichever arrived first.
  *   TICKET + p   participant p's start ticket: 0 not started, 1 started (by the participant),
  *                2 cancelled (by the caller, before it started).
  * Float64 partials (`parts`, reductions only): `parts[k]` holds chunk k's partial, `parts[chunks]`
@@ -38,7 +41,8 @@ export const CURSOR = 0;
 export const STOP = 1;
 export const DONE = 2;
 export const FAILED = 3;
-export const TICKET = 4;
+export const FAILED_BY = 4;
+export const TICKET = 5;
 
 /** Ticket values (P4). */
 export const NOT_STARTED = 0;

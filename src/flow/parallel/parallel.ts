@@ -13,6 +13,7 @@ import { ParallelError } from '../errors.js';
 import {
   CANCELLED,
   FAILED,
+  FAILED_BY,
   type FunctionRef,
   JobKind,
   MAX_REDUCE_CHUNKS,
@@ -172,6 +173,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
   const cancels: AbortController[] = [];
   let stopped: Error | undefined;
   let failure: unknown;
+  const errors = new Map<number, unknown>(); // by participant, to report FAILED_BY's own error
   const halt = (): void => {
     Atomics.store(ctl, STOP, 1); // P2: no chunk starts after this
     // P4: participants that have not started never will; their tasks leave the pool's queue.
@@ -201,6 +203,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
         o.pool.submit({ job, id }, { fn: PARALLEL_TASK, signal: cancel.signal, timeout: 0 }).catch((err: unknown) => {
           if (cancel.signal.aborted) return; // cancelled before it started (P4): not a failure
           if (failure === undefined) failure = err;
+          errors.set(id, err);
           halt();
         }),
       );
@@ -213,6 +216,9 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
   if (stopped) throw stopped;
   if (failure !== undefined) {
     const k = Atomics.load(ctl, FAILED) - 1;
+    // The error of the chunk named, not of whichever participant's rejection arrived first.
+    const by = Atomics.load(ctl, FAILED_BY);
+    if (k >= 0 && errors.has(by)) failure = errors.get(by);
     const chunk =
       k >= 0
         ? { start: job.start + k * job.chunk, end: Math.min(job.end, job.start + (k + 1) * job.chunk) }

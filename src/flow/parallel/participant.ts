@@ -12,6 +12,7 @@ import {
   CURSOR,
   DONE,
   FAILED,
+  FAILED_BY,
   type FunctionRef,
   JobKind,
   NOT_STARTED,
@@ -94,7 +95,7 @@ function participate({ job: j, id }: ParticipantInput): number | undefined {
       else (j.parts as Float64Array)[k] = runReduce(fn as ReduceFn, s, e, j); // P3: before DONE
       last = Atomics.add(ctl, DONE, 1) === chunks - 1;
     } catch (err) {
-      Atomics.compareExchange(ctl, FAILED, 0, k + 1);
+      if (Atomics.compareExchange(ctl, FAILED, 0, k + 1) === 0) Atomics.store(ctl, FAILED_BY, id);
       Atomics.store(ctl, STOP, 1);
       throw typeof j.body === 'string' ? err : closureError(err, 'the function given to a parallel call');
     }
