@@ -18,7 +18,10 @@ export interface Settled {
 }
 
 export interface RunTasks {
-  /** One try of a batch; a failure of the task as a whole (timeout, crash) fails each of its lines. */
+  /**
+   * One try of a batch; a failure of the task as a whole (timeout, crash) fails each of its lines.
+   * Rejects when the pool cannot start ({@link poolCannotStart}); so does retryFailed.
+   */
   run(b: LineBatch): Promise<Settled>;
   /** Tries the failed lines of `s` again, one task each, under --retries; updates `s`. */
   retryFailed(b: LineBatch, s: Settled): Promise<void>;
@@ -51,6 +54,15 @@ function taskFailure(err: unknown): LineFailure {
     message: typeof e?.message === 'string' ? e.message : String(err),
     stage: null,
   };
+}
+
+/**
+ * Whether `err` says the pool can run nothing at all: its workers cannot load the task module (or
+ * never finish loading it). Every task fails so, so this is no line's failure: the run stops.
+ */
+export function poolCannotStart(err: unknown): err is Error {
+  const name = (err as { name?: unknown } | null)?.name;
+  return name === 'WorkerModuleError' || name === 'WorkerBootError';
 }
 
 /** Thrown inside a retry so that RetryPolicy sees a line's failure as an error. */
@@ -104,6 +116,7 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
       });
       return { r, attempts };
     } catch (err) {
+      if (poolCannotStart(err)) throw err;
       return { r: err instanceof LineFailed ? err.fail : taskFailure(err), attempts };
     }
   };
@@ -113,6 +126,7 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
       try {
         return { res: await once(b.text) };
       } catch (err) {
+        if (poolCannotStart(err)) throw err;
         const fail = taskFailure(err);
         const res: LineResult[] = [];
         for (let i = 0; i < b.count; i++) res.push(lineOf(b, i).trim() === '' ? null : fail);

@@ -10,14 +10,14 @@
  */
 import { FixedWorkerPool } from '../pool/index.js';
 import { BatchWriter, type ErrorRecord } from './batch-writer.js';
-import { ExitCode } from './errors.js';
+import { ExitCode, UsageError } from './errors.js';
 import { BatchCutter, type LineBatch as Batch, lineOf, readChunks } from './jsonl-reader.js';
 import { Progress } from './progress.js';
 import { type FileOptions, openFiles } from './run-files.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { LineFailure, RunWorkerData } from './run-worker.js';
 import { checkTaskModule } from './task-functions.js';
-import { type RunTasks, type Settled, startTasks, type TaskOptions } from './run-tasks.js';
+import { poolCannotStart, type RunTasks, type Settled, startTasks, type TaskOptions } from './run-tasks.js';
 
 /** `skein run`'s options, parsed and checked (main.ts parses the command line). */
 export interface RunConfig extends FileOptions, Pick<TaskOptions, 'stagesVia'> {
@@ -168,10 +168,22 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   };
   const runTask = async (b: Batch): Promise<Settled | undefined> => {
     if (b.notUtf8) return { res: [{ class: 'SyntaxError', message: `line ${b.first} is not valid UTF-8`, stage: 'parse' }] };
-    const s = await tasks.run(b);
-    sizer.done(b.count, performance.now());
-    if (typeof s.res === 'string') return s;
-    if (!forced) await tasks.retryFailed(b, s);
+    let s: Settled;
+    try {
+      s = await tasks.run(b);
+      sizer.done(b.count, performance.now());
+      if (typeof s.res === 'string') return s;
+      if (!forced) await tasks.retryFailed(b, s);
+    } catch (err) {
+      // The workers cannot load the task module: a usage error, not each line's failure. The
+      // batch is left for --resume, once the module is mended.
+      if (!poolCannotStart(err)) onFatal(err as Error);
+      else {
+        const why = (err.cause as Error | undefined)?.message ?? err.message;
+        onFatal(new UsageError(`task module ${cfg.module} cannot load in a worker thread: ${why}`, { cause: err }));
+      }
+      return undefined;
+    }
     // After a forced stop a failure may be the stop itself: such a batch is left for --resume.
     return forced && s.res.some((r) => typeof r === 'object' && r !== null) ? undefined : s;
   };
@@ -244,7 +256,7 @@ function finish(r: {
   const where = r.cfg.errors && r.cfg.errors !== '-' ? ` (see ${r.cfg.errors})` : '';
   if (r.fatal && r.stopped === 'fatal') {
     say(`stopped: ${r.fatal.message}`);
-    return ExitCode.Fatal;
+    return r.fatal instanceof UsageError ? ExitCode.Usage : ExitCode.Fatal;
   }
   if (r.stopped === 'SIGINT' || r.stopped === 'SIGTERM') {
     const how = r.logPath ? `; run again with --resume to finish (job log ${r.logPath})` : '';

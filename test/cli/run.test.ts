@@ -3,7 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { jsonLines, lines, numbered, RECORDS, skein, start, tmp } from '../fixtures/cli-helpers.js';
+import { jsonLines, lines, numbered, RECORDS, ROOT, skein, start, tmp } from '../fixtures/cli-helpers.js';
 
 type N = { n: number };
 const ns = (xs: unknown[]): number[] => (xs as N[]).map((x) => x.n).sort((a, b) => a - b);
@@ -108,6 +108,23 @@ describe('skein run', () => {
     expect(f.code).toBe(2);
     expect(f.stderr).toMatch(/has no function 'nope' \(its functions: .*double.*\)/);
     expect(f.stdout).toBe('');
+  });
+
+  it('stops with a usage error naming the module when it loads on the main thread but not in a worker; no line is logged as done', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, numbered(500));
+    const out = join(dir, 'out.jsonl');
+    const errors = join(dir, 'e.jsonl');
+    const mod = join(ROOT, 'test/fixtures/cli-fails-in-worker.mjs');
+    const r = await skein(['run', mod, '-i', input, '-o', out, '-e', errors, '-w', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`task module ${mod} cannot load in a worker thread: `);
+    expect(r.stderr).toContain('this module cannot run in a worker thread');
+    expect(r.stderr).not.toContain('run-worker');
+    // Not 500 failed items: once the module is fixed, --resume runs every line.
+    expect(jsonLines(errors)).toEqual([]);
+    expect(jsonLines(`${out}.joblog`)).toEqual([]);
   });
 
   it('rejects bad options with a usage message; exit 2', async () => {
