@@ -2,6 +2,7 @@
 // that throws a non-Error, a reducer that reads its arg when it doubles as the combine, timeouts
 // past the timer range, an `out` that is no typed array, and every typed array kind.
 import {
+  DynamicWorkerPool,
   FixedWorkerPool,
   InvalidArgumentError,
   ParallelError,
@@ -141,6 +142,35 @@ describe('ParallelError when several chunks throw', () => {
       );
       expect(err).toBeInstanceOf(ParallelError);
       expect((err.cause as Error).message).toBe(String((err as ParallelError).chunk?.start));
+    }
+  });
+});
+
+describe('parallelism on a DynamicWorkerPool', () => {
+  it('spreads over up to maxWorkers workers, even while the pool has none started', async () => {
+    // Before, the default parallelism was the pool's current worker count: 0 for an idle dynamic
+    // pool (minWorkers 0), so the whole loop ran in one task, on one worker.
+    const dyn = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 2 });
+    try {
+      expect(dyn.getWorkerCount()).toBe(0);
+      const state = new Int32Array(new SharedArrayBuffer(12)); // [0] running now, [1] most at once, [2] 0 to wait on
+      await within(
+        parallelFor(
+          20,
+          (_s: number, _e: number, _a: undefined, st: Int32Array) => {
+            const now = Atomics.add(st, 0, 1) + 1;
+            for (let m = Atomics.load(st, 1); now > m; m = Atomics.load(st, 1)) Atomics.compareExchange(st, 1, m, now);
+            Atomics.wait(st, 2, 0, 20);
+            Atomics.sub(st, 0, 1);
+          },
+          { pool: dyn, chunk: 1, arg: state },
+        ),
+        10_000,
+        'parallelFor',
+      );
+      expect(Atomics.load(state, 1)).toBe(2);
+    } finally {
+      await within(dyn.close({ force: true }), 5000, 'close');
     }
   });
 });

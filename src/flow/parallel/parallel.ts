@@ -8,7 +8,7 @@
  */
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
 import { watchAbort } from '../../memory/wait/index.js';
-import { functionSource, WorkerPool } from '../../pool/index.js';
+import { functionSource, WorkerPool, workerLimit } from '../../pool/index.js';
 import { ParallelError } from '../errors.js';
 import {
   CANCELLED,
@@ -53,7 +53,10 @@ export interface ParallelOptions<A = unknown> {
   pool: WorkerPool;
   /** Indices per chunk, the unit a worker claims. Default: about 64 chunks per participant. */
   chunk?: number;
-  /** Tasks that take part (each claims chunks until none are left). Default: the pool's worker count. */
+  /**
+   * Tasks that take part (each claims chunks until none are left). Default: the most workers the
+   * pool may have (its maxWorkers, or a lower cap set on it), so a dynamic pool grows to run them.
+   */
   parallelism?: number;
   /** Passed to every call of the function (copied once per participant; shared objects arrive live). */
   arg?: A;
@@ -135,7 +138,9 @@ function plan(
   const body = fnRef(fn, `${what}'s function`);
   const n = end - start;
   const participants =
-    o.parallelism === undefined ? Math.max(1, o.pool.getWorkerCount()) : positiveInt(o.parallelism, 'parallelism');
+    // The most workers the pool may have, not those started now: an idle dynamic pool has none,
+    // and its participants' tasks are what make it start more.
+    o.parallelism === undefined ? Math.max(1, workerLimit(o.pool).maxWorkers) : positiveInt(o.parallelism, 'parallelism');
   let chunk = o.chunk === undefined ? Math.max(1, Math.ceil(n / (participants * 64))) : positiveInt(o.chunk, 'chunk');
   if (kind === JobKind.Reduce) chunk = Math.max(chunk, Math.ceil(n / MAX_REDUCE_CHUNKS));
   const chunks = Math.ceil(n / chunk);
