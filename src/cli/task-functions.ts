@@ -40,10 +40,19 @@ export async function checkTaskModule(spec: string, fns: string[]): Promise<stri
   const file = resolve(spec);
   if (!existsSync(file)) throw new UsageError(`task module not found: ${spec} (looked for ${file})`);
   let mod: Record<string, unknown>;
+  // A top-level await that nothing is left to settle empties the event loop: without this, the
+  // process would end there, silently, with Node's exit code 13.
+  let onIdle: (() => void) | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    onIdle = () => reject(new Error('its top-level await never settles (nothing is left that could settle it)'));
+    process.once('beforeExit', onIdle);
+  });
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = (await Promise.race([import(pathToFileURL(file).href), idle])) as Record<string, unknown>;
   } catch (err) {
     throw new UsageError(`cannot load task module ${spec}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    process.off('beforeExit', onIdle!);
   }
   for (const name of fns.length > 0 ? fns : ['']) findFunction(mod, name, spec);
   return file;

@@ -127,6 +127,12 @@ describe('skein run', () => {
     expect(jsonLines(`${out}.joblog`)).toEqual([]);
   });
 
+  it('names a task module whose top-level await never settles; exit 2, not a silent exit 13', async () => {
+    const r = await skein(['run', 'test/fixtures/cli-await-forever.mjs'], '{"n":1}\n');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('cannot load task module test/fixtures/cli-await-forever.mjs: its top-level await never settles');
+  });
+
   it('rejects bad options with a usage message; exit 2', async () => {
     const r = await skein(['run', RECORDS, '--workers', '0'], '');
     expect(r.code).toBe(2);
