@@ -48,7 +48,8 @@ export function jobLogPath(o: FileOptions): string | undefined {
   return `${o.output}.joblog`;
 }
 
-export function openFiles(o: FileOptions, onError: (err: Error) => void): OpenFiles {
+/** `onError` hears a failure of any file, `onInputError` (default `onError`) one of the input. */
+export function openFiles(o: FileOptions, onError: (err: Error) => void, onInputError = onError): OpenFiles {
   let input: Readable;
   let inputBytes: number | undefined;
   if (isStd(o.input)) input = process.stdin;
@@ -77,7 +78,7 @@ export function openFiles(o: FileOptions, onError: (err: Error) => void): OpenFi
   const out = isStd(o.output) ? process.stdout : file(o.output);
   const err = isStd(o.errors) ? process.stderr : file(o.errors as string);
   const log = logPath ? file(logPath) : undefined;
-  input.on('error', onError);
+  input.on('error', onInputError);
   return {
     input,
     inputBytes,

@@ -71,7 +71,11 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     stopped ??= 'fatal';
     poke();
   };
-  const files = openFiles(cfg, onFatal);
+  // Once reading has stopped (a signal, --fail-fast), the input's stream is let go, and Node's
+  // stream then reports an AbortError: no failure of the run.
+  const files = openFiles(cfg, onFatal, (err) => {
+    if (!stopped) onFatal(err);
+  });
   // The workers boot (load their modules) while this thread sets up the rest.
   const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns } };
   const pool = new FixedWorkerPool(cfg.workers, { filename: WORKER, workerData });
@@ -254,7 +258,9 @@ function finish(r: {
 }): number {
   const say = (s: string): boolean => process.stderr.write(`skein: ${s}\n`);
   const where = r.cfg.errors && r.cfg.errors !== '-' ? ` (see ${r.cfg.errors})` : '';
-  if (r.fatal && r.stopped === 'fatal') {
+  // A failure of the command itself comes first, whatever else stopped the run (a signal,
+  // --fail-fast): output that could not be written must not pass for written.
+  if (r.fatal) {
     say(`stopped: ${r.fatal.message}`);
     return r.fatal instanceof UsageError ? ExitCode.Usage : ExitCode.Fatal;
   }

@@ -1,5 +1,5 @@
 // `skein run` as a user runs it: the built command in a child process, on real JSONL.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -162,6 +162,14 @@ describe('skein run', () => {
     expect(r.stderr).toContain('--fail-fast');
     expect((jsonLines(errors) as { line: number }[]).map((e) => e.line)).toEqual([10]);
     expect(lines(r.stdout).length).toBeLessThan(19_999);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('a failed output write is reported (exit 4) even when --fail-fast stopped the run too', async () => {
+    const dir = tmp();
+    const errors = join(dir, 'e.jsonl');
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail', '-o', '/dev/full', '-e', errors, '--fail-fast', '-w', '1'], '{"n":1}\n{"n":2,"fail":true}\n');
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('ENOSPC');
   });
 
   it('--retries runs a failing item again and --timeout fails one that runs too long', async () => {
