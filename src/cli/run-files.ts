@@ -3,6 +3,7 @@
  * (files or stdout/stderr) and the job log, cut back to the job log's record when resuming.
  */
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UsageError } from './errors.js';
 import { cutBack, DoneLines, type JobLogState, readJobLog } from './joblog.js';
@@ -49,7 +50,38 @@ export function jobLogPath(o: FileOptions): string | undefined {
 }
 
 /** `onError` hears a failure of any file, `onInputError` (default `onError`) one of the input. */
+/**
+ * Whether two paths name one regular file (or one path not yet made). Devices and pipes are not
+ * files to overwrite: `-o /dev/null -e /dev/null` is fine.
+ */
+function sameFile(a: string, b: string): boolean {
+  const sa = existsSync(a) ? statSync(a) : undefined;
+  const sb = existsSync(b) ? statSync(b) : undefined;
+  if ((sa && !sa.isFile()) || (sb && !sb.isFile())) return false;
+  if (sa && sb) return sa.dev === sb.dev && sa.ino === sb.ino;
+  return resolve(a) === resolve(b);
+}
+
+/**
+ * A UsageError when two of the files name one file: the output (opened first, truncated) would
+ * wipe the input before it is read, and two writers of one file overwrite each other.
+ */
+function checkDistinct(files: [option: string, path: string | undefined][]): void {
+  const named = files.filter((f): f is [string, string] => !isStd(f[1]));
+  for (let i = 0; i < named.length; i++)
+    for (let j = i + 1; j < named.length; j++)
+      if (sameFile(named[i][1], named[j][1]))
+        throw new UsageError(`${named[i][0]} and ${named[j][0]} name the same file (${named[j][1]}): give each its own`);
+}
+
 export function openFiles(o: FileOptions, onError: (err: Error) => void, onInputError = onError): OpenFiles {
+  const logPath = jobLogPath(o);
+  checkDistinct([
+    ['--input', o.input],
+    ['--output', o.output],
+    ['--errors', o.errors],
+    ['--joblog', logPath],
+  ]);
   let input: Readable;
   let inputBytes: number | undefined;
   if (isStd(o.input)) input = process.stdin;
@@ -58,7 +90,6 @@ export function openFiles(o: FileOptions, onError: (err: Error) => void, onInput
     inputBytes = statSync(o.input).size;
     input = createReadStream(o.input, { highWaterMark: 256 * 1024 });
   }
-  const logPath = jobLogPath(o);
   let state: JobLogState = { done: new DoneLines(), outBytes: 0, errBytes: 0 };
   if (o.resume) {
     if (!logPath) throw new UsageError('--resume needs --output FILE or --joblog FILE (where the last run kept its log)');

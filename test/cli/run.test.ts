@@ -133,6 +133,22 @@ describe('skein run', () => {
     expect(r.stderr).toContain('cannot load task module test/fixtures/cli-await-forever.mjs: its top-level await never settles');
   });
 
+  it('refuses an output, errors file or job log that is the input or another of them (the input was wiped, exit 0); exit 2', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, numbered(20));
+    const same = await skein(['run', RECORDS, '--fn', 'double', '-i', input, '-o', join(dir, '.', 'in.jsonl')]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toContain('--input and --output name the same file');
+    expect(readFileSync(input, 'utf8')).toBe(numbered(20));
+    const out = join(dir, 'out.jsonl');
+    const both = await skein(['run', RECORDS, '--fn', 'double', '-i', input, '-o', out, '-e', out]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--output and --errors name the same file');
+    // Devices are no files to overwrite: both may be /dev/null.
+    if (existsSync('/dev/null')) expect((await skein(['run', RECORDS, '--fn', 'double', '-i', input, '-o', '/dev/null', '-e', '/dev/null'])).code).toBe(0);
+  });
+
   it('rejects bad options with a usage message; exit 2', async () => {
     const r = await skein(['run', RECORDS, '--workers', '0'], '');
     expect(r.code).toBe(2);
