@@ -27,8 +27,11 @@
  * so TAT - S * period never decreases, and TAT starts at or before
  * the creation time t0: TAT >= t0 + S * period. Take the last-booked of k admitted units, booked
  * with value `next`: then next >= t0 + k * period, and it was admitted at a clock reading
- * t >= next - tau, so k <= capacity + (t - t0) / period. Periods are rounded up to whole ns and
- * tau down, so rounding only ever admits less.
+ * t >= next - tau, so k <= capacity + (t - t0) / period. The period is rounded up to whole ns
+ * (so rounding only ever admits less), and every amount is counted in whole periods: `n` units
+ * cost `n * period` and `tau = capacity * period`. Rounding `n * 1e9 / rate` and
+ * `capacity * 1e9 / rate` each on its own made a full bucket refuse `capacity` units (the cost
+ * rounded up past the burst rounded down, e.g. capacity 10 at 3 per second).
  */
 import { InvalidArgumentError } from '../memory/errors.js';
 import type { SharedObject } from '../memory/handle.js';
@@ -66,11 +69,17 @@ export function checkGcraOptions<R extends string>(
   const o = object<Record<string, unknown>>(options, `${name} options`);
   const capacity = integer(o.capacity, `${name} capacity`, { min: 1, max: MAX_CAPACITY });
   const rate = positive(o[rateName], `${name} ${rateName}`);
-  if (BigInt(Math.floor((capacity * 1e9) / rate)) >= maxTau) {
+  // A rate so small that 1e9 / rate overflows to Infinity is too long a span too (not a RangeError).
+  if (!Number.isFinite(1e9 / rate) || BigInt(capacity) * periodOf(rate) >= maxTau) {
     const years = Math.floor(Number(maxTau) / NS_PER_YEAR);
     throw new InvalidArgumentError(`${name} capacity / ${rateName} is too long a span (> ${years} years)`);
   }
   return { capacity, [rateName]: rate } as GcraConfig<R>;
+}
+
+/** ns of TAT one unit costs at `rate` units per second, rounded up (at least 1). */
+function periodOf(rate: number): bigint {
+  return BigInt(Math.ceil(1e9 / rate));
 }
 
 /**
@@ -98,7 +107,7 @@ export class GcraBucket {
   readonly rate: number;
   /** ns of TAT one unit costs, rounded up. */
   readonly period: bigint;
-  /** Burst tolerance in ns: capacity * period, rounded down. */
+  /** Burst tolerance in ns: capacity * period (whole periods, so a full bucket admits `capacity`). */
   readonly tau: bigint;
   readonly #v: BigInt64Array;
 
@@ -106,20 +115,21 @@ export class GcraBucket {
   constructor(sab: SharedArrayBuffer, capacity: number, rate: number) {
     this.capacity = capacity;
     this.rate = rate;
-    this.period = BigInt(Math.ceil(1e9 / rate));
-    this.tau = BigInt(Math.floor((capacity * 1e9) / rate));
+    this.period = periodOf(rate);
+    this.tau = BigInt(capacity) * this.period;
     this.#v = new BigInt64Array(sab, 0, 1);
   }
 
-  /** ns of TAT that `n` units cost, rounded up. */
+  /** ns of TAT that `n` units cost: `n` whole periods. */
   cost(n: number): bigint {
-    return BigInt(Math.ceil((n * 1e9) / this.rate));
+    return BigInt(n) * this.period;
   }
 
   /** Units booked ahead of the clock now (fractional: the bucket drains continuously); 0 when idle. */
   level(): number {
     const backlog = Atomics.load(this.#v, TAT) - nowNs();
-    return backlog <= 0n ? 0 : (Number(backlog) * this.rate) / 1e9;
+    // In whole periods, as admission counts them: `capacity - level()` units are there to take.
+    return backlog <= 0n ? 0 : Number(backlog) / Number(this.period);
   }
 
   /** Books `inc` ns now if the booking ends within `tau`, i.e. if there is room now; returns whether it did. */

@@ -3,7 +3,7 @@ import { isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object
 import type { WaitOptions } from '../memory/wait/index.js';
 import { LeakyBucketFullError } from './errors.js';
 import { checkGcraOptions, GcraBucket, type GcraConfig, gcraKind } from './gcra.js';
-import { beginWait, maxBig, minBig, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';
+import { beginWait, minBig, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';
 
 /** Options of a {@link LeakyBucket}. */
 export interface LeakyBucketOptions {
@@ -118,9 +118,8 @@ export class LeakyBucket extends SharedObjectBase<LeakyBucketConfig> {
         `LeakyBucket.acquire timed out: the next slot is ${slotMs.toFixed(3)} ms away, timeout is ${opts?.timeout} ms`,
       );
     }
-    // The slot (next - inc), but never before the bound of gcra.ts allows (next - tau; only later
-    // for capacity 1, by under 1 ns of rounding).
-    await b.sleepBooked(t, maxBig(next - inc, next - b.tau), next, inc, signal);
+    // The slot (next - inc); the bound of gcra.ts allows next - tau, never later (tau >= inc).
+    await b.sleepBooked(t, next - inc, next, inc, signal);
   }
 }
 

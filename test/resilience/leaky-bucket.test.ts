@@ -41,6 +41,14 @@ describe('LeakyBucket on a fake clock', () => {
     vi.useRealTimers();
   });
 
+  it('holds capacity drops at once whatever the rate (1e9 / rate not whole ns)', () => {
+    const b = new LeakyBucket({ capacity: 3, leakPerSecond: 7 });
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+  });
+
   it('lets waiting calls through one every 1000/leakPerSecond ms, in order', async () => {
     const b = new LeakyBucket({ capacity: 5, leakPerSecond: 10 });
     const t0 = now();

@@ -15,6 +15,7 @@ describe('TokenBucket options', () => {
     ['NaN refillPerSecond', { capacity: 1, refillPerSecond: Number.NaN }],
     ['infinite refillPerSecond', { capacity: 1, refillPerSecond: Number.POSITIVE_INFINITY }],
     ['missing refillPerSecond', { capacity: 1 }],
+    ['a rate so small that 1e9 / rate overflows', { capacity: 1, refillPerSecond: 1e-300 }],
   ])('rejects %s with InvalidArgumentError', (_, opts) => {
     expect(() => new TokenBucket(opts as never)).toThrow(InvalidArgumentError);
   });
@@ -56,6 +57,26 @@ describe('TokenBucket on a fake clock', () => {
     expect(b.available).toBe(3);
     expect(b.tryAcquire(3)).toBe(true);
     expect(b.tryAcquire()).toBe(false);
+  });
+
+  it('a full bucket gives its whole capacity at once whatever the rate (1e9 / rate not whole ns)', async () => {
+    // capacity 10 at 3 per second: 10 tokens once cost 3333333334 ns against a burst of 3333333333.
+    const b = new TokenBucket({ capacity: 10, refillPerSecond: 3 });
+    expect(b.available).toBe(10);
+    expect(b.tryAcquire(10)).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+    const c = new TokenBucket({ capacity: 3, refillPerSecond: 7 });
+    await expect(c.acquire(3, { timeout: 0 })).resolves.toBeUndefined();
+    // One at a time, and after a refill that is back to full, the same.
+    vi.advanceTimersByTime(60_000);
+    expect(b.available).toBe(10);
+    for (let i = 0; i < 10; i++) expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+    // `available` counts what tryAcquire would give: after 1 of 10, 9 (not 8.99999...).
+    vi.advanceTimersByTime(60_000);
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.available).toBe(9);
+    expect(b.tryAcquire(9)).toBe(true);
   });
 
   it('acquire sleeps until the tokens are due, serving waiters in order', async () => {
