@@ -13,18 +13,20 @@ export interface PermitHooks {
 }
 
 /**
- * The hooks of the holding of permit slot `s` in `t` that starts now (the slot's current
- * generation): each takes the manager's lock, and each is a no-op once that holding is over.
- * `lease` is what `renew()` extends by default; `onRelease(at)` runs after a release that counted.
+ * The hooks of the holding of permit slot `s` in `t` at generation `gen`, read under the lock that
+ * granted it (read later, the lease may have run out meanwhile and the slot gone to another holder,
+ * whose permit this one would then release): each takes the manager's lock, and each is a no-op
+ * once that holding is over. `lease` is what `renew()` extends by default; `onRelease(at)` runs
+ * after a release that counted.
  */
 export function permitHooks(
   t: LeaseTable,
   s: number,
+  gen: number,
   lease: number,
   onRelease: (at: number) => void,
 ): PermitHooks {
   const v = t.v;
-  const gen = t.permitGen(s);
   return {
     release: () => {
       const at = now();

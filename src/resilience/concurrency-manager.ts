@@ -146,9 +146,10 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     return { priority, lease, timeout: opts?.timeout ?? this.#timeout };
   }
 
-  #permit(s: number, priority: number, waitedMs: number, lease: number): ConcurrencyPermit {
+  /** The permit of slot `s` granted at generation `gen` (read under the lock that granted it). */
+  #permit(s: number, gen: number, priority: number, waitedMs: number, lease: number): ConcurrencyPermit {
     const since = now();
-    const hooks = permitHooks(this.#t, s, lease, (at) =>
+    const hooks = permitHooks(this.#t, s, gen, lease, (at) =>
       this.#emit('release', { priority, heldMs: at - since, permit: s }),
     );
     const permit = new ConcurrencyPermit(hooks, priority, waitedMs);
@@ -165,9 +166,10 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     spinLock(v, LOCK);
     this.#t.reclaimDue(t, expired);
     const s = this.#t.tryTake(priority, lease, t);
+    const pgen = s < 0 ? 0 : this.#t.permitGen(s);
     spinUnlock(v, LOCK);
     this.#emitExpired(expired);
-    return s < 0 ? undefined : this.#permit(s, priority, 0, lease);
+    return s < 0 ? undefined : this.#permit(s, pgen, priority, 0, lease);
   }
 
   /**
@@ -192,9 +194,10 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     const w = s >= 0 || timeout === 0 ? -1 : this.#t.waiters.enqueue(priority, lease, deadline, t);
     if (s < 0 && timeout === 0) this.#t.count(TIMED_OUT);
     const gen = w >= 0 ? this.#t.waiters.gen(w) : 0;
+    const pgen = s < 0 ? 0 : this.#t.permitGen(s);
     spinUnlock(v, LOCK);
     this.#emitExpired(expired);
-    if (s >= 0) return this.#permit(s, priority, 0, lease);
+    if (s >= 0) return this.#permit(s, pgen, priority, 0, lease);
     if (timeout === 0) {
       this.#emit('reject', { priority, reason: 'timeout' });
       throw new TimeoutError('ConcurrencyManager.acquire timed out: no permit free and timeout is 0 ms');
@@ -255,6 +258,7 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     }
     spinLock(v, LOCK);
     const s = t.pickup(w, gen);
+    const pgen = s < 0 ? 0 : t.permitGen(s);
     spinUnlock(v, LOCK);
     if (s < 0) {
       // Our slot was taken from us: a releaser found our deadline passed, or we came for our grant
@@ -266,7 +270,7 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
       this.#emit('reject', { priority, reason: 'timeout' });
       throw new TimeoutError(`ConcurrencyManager.acquire timed out after ${timeout} ms`);
     }
-    return this.#permit(s, priority, now() - since, lease);
+    return this.#permit(s, pgen, priority, now() - since, lease);
   }
 
   /** Runs `fn` holding a permit and releases it however `fn` ends. */

@@ -289,6 +289,33 @@ describe('ConcurrencyManager on a fake clock', () => {
     expect(order).toEqual(['old', 'top']);
   });
 
+  it('a permit whose lease is reclaimed before acquire returns cannot release the next holder', () => {
+    // The holding a permit stands for must be the one granted to it, fixed under the lock: here a
+    // leaseExpired listener (run between the grant and the return) lets the fresh lease run out and
+    // another acquire reclaim the slot and take it again.
+    vi.useFakeTimers({ toFake: ['hrtime'] });
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    expect(m.tryAcquire({ lease: 100 })).toBeDefined();
+    vi.advanceTimersByTime(150);
+    let inner: ReturnType<typeof m.tryAcquire>;
+    let once = true;
+    m.on('leaseExpired', () => {
+      if (!once) return;
+      once = false;
+      vi.advanceTimersByTime(200);
+      inner = m.tryAcquire();
+    });
+    const outer = m.tryAcquire({ lease: 100 });
+    expect(inner).toBeDefined();
+    expect(outer?.held).toBe(false); // its lease was reclaimed and the slot re-granted
+    outer?.release();
+    expect(inner?.held).toBe(true);
+    expect(m.inUse).toBe(1);
+    expect(m.tryAcquire()).toBeUndefined();
+    inner?.release();
+    expect(m.inUse).toBe(0);
+  });
+
   it('leases expire on the shared clock; renew() extends them', async () => {
     vi.useFakeTimers({ toFake: ['hrtime'] });
     const m = new ConcurrencyManager({ maxConcurrency: 1 });
