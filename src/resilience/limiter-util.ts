@@ -84,6 +84,13 @@ export async function sleepUntilNs(dueNs: bigint, signal?: AbortSignal): Promise
     if (signal?.aborted) throw abortError(signal);
     const left = dueNs - nowNs();
     if (left <= 0n) return;
-    await delay(Math.max(1, Math.ceil(Number(left) / 1e6)), signal);
+    await delay(Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(Number(left) / 1e6))), signal);
   }
 }
+
+/**
+ * The longest timer Node keeps (2^31 - 1 ms, 24.8 days): a longer one fires after 1 ms (with a
+ * TimeoutOverflowWarning), which made a long wait (a 30-day window) wake every millisecond.
+ * A longer sleep takes several timers of this length.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -124,3 +124,26 @@ describe('SlidingWindowLimiter sharing', () => {
     expect(other.tryAcquire()).toBe(false);
   });
 });
+
+describe('SlidingWindowLimiter long windows (real timers)', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('a wait past 2^31 - 1 ms (a 30-day window) sleeps on one timer, not a 1 ms timer loop', async () => {
+    // Node clamps a setTimeout past 2^31 - 1 ms to 1 ms: a sleep asking for that woke every ms.
+    const l = new SlidingWindowLimiter({ windowMs: 30 * 86_400_000, limit: 1 });
+    expect(l.tryAcquire()).toBe(true);
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    const ac = new AbortController();
+    const p = l.acquire({ signal: ac.signal });
+    await new Promise<void>((r) => setImmediate(r));
+    const started = spy.mock.calls.length;
+    await new Promise<void>((r) => setTimeout(r, 50));
+    // Our own 50 ms timer is one call; the limiter adds none while it sleeps.
+    expect(spy.mock.calls.length - started).toBe(1);
+    expect(spy.mock.calls.every(([, ms]) => (ms ?? 0) <= 2 ** 31 - 1)).toBe(true);
+    ac.abort();
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+  });
+});
