@@ -23,9 +23,13 @@ export function beginWait(opts: WaitOptions | undefined): AbortSignal | undefine
   return signal;
 }
 
-/** The `timeout` of wait options in ns; {@link NO_LIMIT} when there is none. */
+/**
+ * The `timeout` of wait options in ns; {@link NO_LIMIT} when there is none, and at most that: a
+ * huge finite timeout (1e300 ms) must not let a reservation book past 2^63 ns, where the shared
+ * BigInt64 instant wraps negative and a booked-out bucket reads as full again.
+ */
 export function timeoutNs(opts: WaitOptions | undefined): bigint {
-  return opts?.timeout === undefined ? NO_LIMIT : msToNs(opts.timeout);
+  return opts?.timeout === undefined ? NO_LIMIT : minBig(msToNs(opts.timeout), NO_LIMIT);
 }
 
 /** Now on the shared clock, in whole nanoseconds (floored, so never ahead of the clock). */

@@ -79,6 +79,26 @@ describe('TokenBucket on a fake clock', () => {
     expect(b.tryAcquire(9)).toBe(true);
   });
 
+  it('a huge finite timeout books no further than no timeout at all (the shared instant cannot wrap)', async () => {
+    // One token per ~31.7 years: ten waiters with timeout 1e300 booked past 2^63 ns, the shared
+    // TAT wrapped negative and the bucket looked full again.
+    const b = new TokenBucket({ capacity: 1, refillPerSecond: 1e-9 });
+    const ac = new AbortController();
+    const waits: Array<Promise<unknown>> = [];
+    let admitted = 0;
+    for (let i = 0; i < 12; i++) {
+      const w = b.acquire(1, { timeout: 1e300, signal: ac.signal });
+      waits.push(w.then(() => admitted++, (e: unknown) => e));
+      expect(b.tryAcquire()).toBe(false);
+    }
+    await vi.advanceTimersByTimeAsync(10);
+    expect(admitted).toBe(1); // the full bucket's one token; every other one is decades away
+    ac.abort();
+    const settled = await Promise.all(waits);
+    // Booked past the longest reservation (as with no timeout): refused at once, not queued.
+    expect(settled.filter((e) => e instanceof TimeoutError).length).toBeGreaterThan(0);
+  });
+
   it('acquire sleeps until the tokens are due, serving waiters in order', async () => {
     const b = new TokenBucket({ capacity: 2, refillPerSecond: 10 });
     expect(b.tryAcquire(2)).toBe(true);
