@@ -36,7 +36,8 @@ export interface SlidingWindowLimiterOptions {
 // made from a stale CURSOR: it checks the value it replaces). So each of the `limit` slots holds a
 // chain of admission times spaced at least `window` apart, and any window of that length contains
 // at most one admission per slot: at most `limit`. A slot's time only grows, so its value never
-// returns to one seen before (no ABA). Initial slots hold time -2^61 with parity 1 (round -1).
+// returns to one seen before (no ABA). Initial slots hold EMPTY, time -2^61 with parity 1 (round
+// -1), and are free whatever the window.
 const CURSOR = 0;
 const RING = 1;
 const MAX_LIMIT = 1 << 20;
@@ -135,7 +136,9 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
         Atomics.compareExchange(cursor, CURSOR, k, next);
         continue;
       }
-      const free = (v >> 1n) + this.#window;
+      // An empty slot is free whatever the window (its placeholder time -2^61 is no admission,
+      // and a window over 73 years long would not have left it yet).
+      const free = v === EMPTY ? t : (v >> 1n) + this.#window;
       if (free > t) return free;
       if (Atomics.compareExchange(ring, at, v, 2n * t + round) === v) {
         Atomics.compareExchange(cursor, CURSOR, k, next);

@@ -125,6 +125,17 @@ describe('SlidingWindowLimiter sharing', () => {
   });
 });
 
+describe('SlidingWindowLimiter very long windows', () => {
+  it('a window longer than the empty slots\' placeholder age (73 years) still admits `limit`', () => {
+    // "At most 2, ever": empty slots held an admission at -2^61 ns, which a window this long
+    // had not yet left, so nothing was ever admitted.
+    const l = new SlidingWindowLimiter({ windowMs: Number.MAX_SAFE_INTEGER, limit: 2 });
+    expect(l.tryAcquire()).toBe(true);
+    expect(l.tryAcquire()).toBe(true);
+    expect(l.tryAcquire()).toBe(false);
+  });
+});
+
 describe('SlidingWindowLimiter long windows (real timers)', () => {
   afterEach(() => {
     vi.restoreAllMocks();
