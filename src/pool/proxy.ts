@@ -14,11 +14,27 @@ export type ProxyMethod<F> = F extends (...args: infer P) => infer R
   : never;
 
 /**
+ * Names a proxy never turns into a task: `then` (so awaiting a proxy gives it back) and the names of
+ * Object.prototype and `toJSON`, which JSON.stringify, string conversion and inspection look up on any
+ * object. Were they methods, `JSON.stringify(proxy)` or `` `${proxy}` `` would submit tasks whose
+ * rejections (TaskFunctionNotFoundError) nobody handles. An export of one of these names is still
+ * reached with `pool.submit(input, { fn: name })`.
+ */
+export type ProxyReservedName = 'then' | 'toJSON' | keyof typeof Object.prototype | '__proto__';
+
+const RESERVED: ReadonlySet<string> = new Set<string>([
+  'then',
+  'toJSON',
+  '__proto__',
+  ...Object.getOwnPropertyNames(Object.prototype),
+]);
+
+/**
  * The methods of `pool.proxy<M>()`: one per function export of the task module `M` (`default`
- * included, `setup` and `teardown` left out).
+ * included; `setup`, `teardown` and the {@link ProxyReservedName}s left out).
  */
 export type PoolProxy<M> = {
-  readonly [K in keyof M as K extends LifeCycleExport
+  readonly [K in keyof M as K extends LifeCycleExport | ProxyReservedName
     ? never
     : M[K] extends (...args: never[]) => unknown
       ? K
@@ -32,8 +48,9 @@ export function createProxy<M>(submit: Submit): PoolProxy<M> {
   const methods = new Map<string, unknown>();
   return new Proxy(Object.create(null) as object, {
     get(_, key) {
-      // Not a thenable (so `await pool.proxy()` is the proxy itself), and no symbol methods.
-      if (typeof key !== 'string' || key === 'then') return undefined;
+      // Not a thenable (so `await pool.proxy()` is the proxy itself), no symbol methods, and none
+      // for the names generic code probes on any object (see ProxyReservedName).
+      if (typeof key !== 'string' || RESERVED.has(key)) return undefined;
       let m = methods.get(key);
       if (!m) {
         const fn = key === 'default' ? undefined : key;
