@@ -256,7 +256,10 @@ export class WorkerPool<M = UntypedModule> {
 
   /** Tasks waiting to start: queued on the main thread or in the rings. */
   getQueueLength(): number {
-    return this.#core.mem.queue.length + Math.max(0, this.#core.dispatch.ringBacklog());
+    const { mem, dispatch, workers } = this.#core;
+    // Once the workers are stopped, records a forced close left in the rings belong to tasks it
+    // already rejected and nobody will claim: counting them kept drain() pending forever.
+    return mem.queue.length + (workers.stopped ? 0 : Math.max(0, dispatch.ringBacklog()));
   }
 
   /** Whether no task is queued or running. */

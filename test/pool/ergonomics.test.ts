@@ -48,6 +48,20 @@ describe('pool.proxy', () => {
     const m = pool.proxy<{ nope(x: number): number }>();
     expect((await rejection(m.nope(1))).name).toBe('TaskFunctionNotFoundError');
   });
+
+  it('JSON.stringify, string conversion and Object.prototype names submit no task', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: fixture('proxy-tasks.mjs') }));
+    const m = pool.proxy<typeof import('../fixtures/proxy-tasks.mjs')>();
+    const probed = m as unknown as Record<string, unknown>;
+    for (const name of ['toJSON', 'toString', 'valueOf', 'constructor', 'hasOwnProperty', '__proto__'])
+      expect(probed[name], name).toBeUndefined();
+    // Before, each of these submitted a task whose TaskFunctionNotFoundError went unhandled.
+    expect(JSON.stringify({ m })).toBe('{"m":{}}');
+    expect(() => `${String(m)}`).toThrow(TypeError);
+    expect(await m.norm({ x: 3, y: 4 })).toBe(5);
+    expect(pool.metrics().failed).toBe(0);
+    expect(pool.metrics().completed).toBe(1);
+  });
 });
 
 describe('a pool given its module type', () => {
@@ -187,6 +201,18 @@ describe('recycling', () => {
     await until(() => Atomics.load(counters, 1) >= 3 + per.size - 1);
   });
 
+  it('a recycled worker whose teardown hangs is terminated after a grace, so its successor runs the queue', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: fixture('pool-teardown-hang.mjs'), maxTasksPerWorker: 2 }));
+    // Before, the worker never exited, its successor never started, and tasks 3 and 4 never ran.
+    const ids = await within(
+      Promise.all(Array.from({ length: 4 }, () => pool.submit<number>(0, { fn: 'whoami' }))),
+      10_000,
+      'tasks after a hanging teardown',
+    );
+    expect(new Set(ids).size).toBe(2);
+    await within(pool.close(), 5000, 'close');
+  });
+
   it('maxMemoryPerWorker replaces a worker whose heap grew past it', async () => {
     const pool = track(new FixedWorkerPool(1, { filename: LIFE, maxMemoryPerWorker: 48 }));
     const first = await pool.submit<number>(0, { fn: 'whoami' });
@@ -272,5 +298,19 @@ describe('utilization and drain', () => {
     await Promise.all(tasks);
     expect(drains).toBe(1);
     expect(() => pool.on('nope' as 'drain', () => {})).toThrow(InvalidArgumentError);
+  });
+
+  it("drain() and 'drain' settle after close({ force: true }) rejected waiting tasks", async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
+    await pool.submit(0);
+    let drains = 0;
+    pool.on('drain', () => drains++);
+    const tasks = Array.from({ length: 6 }, () => rejection(pool.submit(200, { fn: 'sleep' })));
+    await within(pool.close({ force: true }), 5000, 'close');
+    for (const err of await Promise.all(tasks)) expect(err.name).toBe('PoolClosedError');
+    // Before, the rejected tasks' records stayed counted as waiting in the rings: drain() never settled.
+    expect(pool.getQueueLength()).toBe(0);
+    await within(pool.drain(), 2000, 'drain() after a forced close');
+    await until(() => drains === 1);
   });
 });

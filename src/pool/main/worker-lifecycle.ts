@@ -48,14 +48,18 @@ const MAX_TIMER = 2 ** 31 - 1;
 /** How long a graceful close waits for each worker to leave by itself (its teardown) before terminating it. */
 const TEARDOWN_GRACE = 2000;
 
-/** Resolves once `e`'s thread exited by itself, or after `ms` once it was terminated. */
-function exitWithin(e: WorkerEntry, ms: number): Promise<unknown> {
+/**
+ * Resolves once `e`'s thread exited by itself, or after `ms` once it was terminated. `unref`: the
+ * timer keeps no process alive (a worker leaving while the pool runs on, not a close awaiting it).
+ */
+function exitWithin(e: WorkerEntry, ms: number, unref = false): Promise<unknown> {
   if (e.exited) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       e.worker.off('exit', onExit);
       resolve(e.terminate());
     }, ms);
+    if (unref) timer.unref();
     const onExit = (): void => {
       clearTimeout(timer);
       resolve(undefined);
@@ -160,6 +164,11 @@ export class WorkerLifecycle implements WorkerView {
     return this.#closing;
   }
 
+  /** Its workers were told to stop (a close past waiting for work): none will claim from the rings again. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   entryAt(index: number): WorkerEntry | undefined {
     return this.#entries[index];
   }
@@ -250,6 +259,11 @@ export class WorkerLifecycle implements WorkerView {
       // maxTasksPerWorker / maxMemoryPerWorker: it leaves once idle, and is replaced as a crash is.
       e.leaving = true;
       e.recycled = true;
+    } else if (msg.type === 'leaving') {
+      // Retired (recycling, idle shrink, scaleDown): its teardown gets the grace a close gives it.
+      // A recycled worker is replaced only when it exits, so one whose teardown hangs would
+      // otherwise hold its place (and at maxWorkers, the pool's queue) forever.
+      void exitWithin(e, TEARDOWN_GRACE, true);
     } else if (msg.type === 'init-error') {
       // The task module cannot load (or its setup failed): every task fails with that error rather than respawning forever.
       const err = isErrorRecord(msg.error) ? recordToError(msg.error) : new WorkerModuleError(String(msg.error));

@@ -219,6 +219,8 @@ export type WorkerMessage =
   | { type: 'init-error'; error: unknown }
   /** It reached maxTasksPerWorker or maxMemoryPerWorker: it leaves once idle and wants a successor. */
   | { type: 'recycle' }
+  /** It left its loop on being retired and runs its task module's teardown now, then exits. */
+  | { type: 'leaving' }
   | { type: 'result'; slot: number; status: ResultStatus; value: unknown };
 
 /** Messages the main thread posts to a worker (pulled with receiveMessageOnPort after MAIL is set). */

@@ -3,7 +3,8 @@
  * `setup` after the module loads and before the worker takes its first task (a failure is reported
  * as WorkerSetupError and the pool starts no more workers for it), `teardown` when the worker
  * leaves on purpose (idle shrink, scaleDown, recycling, a graceful close). A worker that crashes or
- * is terminated runs no teardown.
+ * is terminated runs no teardown. A teardown that outlasts the main thread's grace (2 s) is cut short
+ * by terminating the worker, so one that hangs neither stalls a recycled worker's successor nor a close.
  * Internal to the pool (not exported from the package root).
  */
 import { WorkerSetupError } from '../errors.js';

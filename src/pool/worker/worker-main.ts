@@ -370,6 +370,9 @@ async function loop(): Promise<void> {
       Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
       // A wake-up meant for us may have been spent on our leaving: pass it on if work is waiting.
       if (hasWork()) notifyAll(tasksMoved);
+      // The main thread terminates us if teardown outlasts its grace: a recycled worker's successor
+      // starts only once we are gone, so a teardown that hangs would stall the pool for good.
+      port.postMessage({ type: 'leaving' });
       await runTeardown(mod);
       process.exit(0);
     }
