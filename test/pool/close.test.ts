@@ -2,7 +2,7 @@
 // tasks all settled) exits by itself: checked in real child processes.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { PoolClosedError, WorkerPool } from 'skein';
+import { DynamicWorkerPool, PoolClosedError, WorkerPool } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, TASKS, until, within } from '../fixtures/pool-helpers.js';
 
@@ -59,6 +59,17 @@ describe('close()', () => {
     const it = p.map([1, 2])[Symbol.asyncIterator]();
     expect(await rejection(it.next())).toBeInstanceOf(PoolClosedError);
     expect(p.metrics().completed).toBe(10);
+  });
+
+  it('a DynamicWorkerPool with no worker yet runs what was submitted just before close()', async () => {
+    const p = (pool = new DynamicWorkerPool({ filename: TASKS, maxWorkers: 2 }));
+    // Submitted and closed in one tick: before, the tasks reached the rings after close() began,
+    // growth was refused while closing, no worker ever started and close() waited forever.
+    const tasks = Array.from({ length: 20 }, (_, i) => p.submit(i));
+    const c = p.close();
+    expect(await within(Promise.all(tasks), 5000, 'tasks')).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await within(c, 5000, 'close');
+    expect(p.getWorkerCount()).toBe(0);
   });
 
   it('close({ force: true }) rejects queued and running tasks with PoolClosedError and settles at once', async () => {

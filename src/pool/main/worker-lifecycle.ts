@@ -340,10 +340,14 @@ export class WorkerLifecycle implements WorkerView {
     if (terminate) void e.terminate();
   }
 
-  /** Dynamic growth: start workers while tasks wait and no worker is idle or starting. */
+  /**
+   * Dynamic growth: start workers while tasks wait and no worker is idle or starting. A graceful
+   * close still grows: it runs what was submitted before it, which a dynamic pool with no worker yet
+   * (tasks flushed after close() began) could otherwise never start.
+   */
   maybeGrow(): void {
     const max = this.maxWorkers;
-    if (this.#workerCount >= max || this.#closing || this.#stopped) return;
+    if (this.#workerCount >= max || this.#stopped || this.#broken) return;
     // Room the existing workers have now: a worker between tasks counts as free even before it has
     // marked itself idle, so a trickle of awaited tasks does not grow the pool. Read before the
     // backlog: a worker that claims meanwhile moves a task from backlog to in flight, and reading in
