@@ -16,6 +16,12 @@ export function now(): number {
   return s * 1e3 + ns / 1e6;
 }
 
+/**
+ * The longest delay `setTimeout` keeps (2^31 - 1 ms, 24.8 days): a longer one fires after 1 ms, with
+ * a TimeoutOverflowWarning. Every timer of skein is capped at it, or split into timers of it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Absolute deadline on {@link now}'s clock for a relative `timeout` in ms; Infinity when none. */
 export function deadlineFor(timeout: number | undefined): number {
   return timeout === undefined || timeout === Number.POSITIVE_INFINITY

@@ -5,6 +5,7 @@
  * stop a failure from cascading.
  */
 import { EventEmitter } from 'node:events';
+import { MAX_TIMER_MS } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { millis, optionsObject } from '../memory/validate.js';
 import { Pipeline } from '../flow/index.js';
@@ -55,8 +56,6 @@ function kindOf(x: object): RegisteredKind {
 }
 
 const ORDER: RegisteredKind[] = ['pipeline', 'other', 'pool', 'manager', 'breaker', 'limiter'];
-/** Longest delay setTimeout takes as given (a longer one fires at once). */
-const MAX_TIMER = 2 ** 31 - 1;
 
 /**
  * @example
@@ -181,7 +180,7 @@ export class PatternRegistry extends EventEmitter {
           let timer: ReturnType<typeof setTimeout> | undefined;
           const late = new Promise<'late'>((r) => {
             // Past setTimeout's range (Infinity among them) a timer would fire at once: wait without one.
-            if (timeout <= MAX_TIMER) timer = setTimeout(() => r('late'), timeout);
+            if (timeout <= MAX_TIMER_MS) timer = setTimeout(() => r('late'), timeout);
           });
           try {
             const r = await Promise.race([Promise.resolve(close()).then(() => 'ok' as const), late]);

@@ -7,7 +7,7 @@
  * of the process, so every thread reads the same instant), which fits 2^63 ns (292 years) and lets
  * `Atomics.compareExchange` on a BigInt64 slot update a whole instant at once.
  */
-import { now } from '../memory/clock.js';
+import { MAX_TIMER_MS, now } from '../memory/clock.js';
 import { integer, millis, object, positive } from '../memory/validate.js';
 import { abortError, checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { delay } from './policy.js';
@@ -91,10 +91,3 @@ export async function sleepUntilNs(dueNs: bigint, signal?: AbortSignal): Promise
     await delay(Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(Number(left) / 1e6))), signal);
   }
 }
-
-/**
- * The longest timer Node keeps (2^31 - 1 ms, 24.8 days): a longer one fires after 1 ms (with a
- * TimeoutOverflowWarning), which made a long wait (a 30-day window) wake every millisecond.
- * A longer sleep takes several timers of this length.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../memory/clock.js';
 import { abortError, watchAbort } from '../memory/wait/index.js';
 import { type BackoffOptions, delays, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import { PolicyEvent, type Subscription } from './events.js';
@@ -27,8 +28,6 @@ export interface RetryOptions extends BackoffOptions {
   retryIf?: (err: unknown, attempt: number) => boolean;
 }
 
-// setTimeout fires at once (with a warning) past 2^31 - 1 ms, so longer delays are cut to that.
-const MAX_TIMER = 2 ** 31 - 1;
 
 /**
  * Runs a function again when it fails, waiting between tries as `backoff` says. When it gives up
@@ -111,7 +110,7 @@ export class RetryPolicy implements Policy<RetryContext> {
           throw err;
         }
         next ??= delays(this.#backoff);
-        const wait = Math.min(next(), MAX_TIMER);
+        const wait = Math.min(next(), MAX_TIMER_MS);
         this.#retried.emit({ attempt, delay: wait, error: err });
         await delay(wait, signal === NEVER_ABORTED ? undefined : signal);
       }

@@ -6,6 +6,7 @@
  * one at a time from a shared cursor (see layout.ts), so chunks of uneven cost finish together, and
  * reductions are combined by the worker that finishes the last chunk, not on the calling thread.
  */
+import { MAX_TIMER_MS } from '../../memory/clock.js';
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import { functionSource, WorkerPool, workerLimit } from '../../pool/index.js';
@@ -74,9 +75,6 @@ export interface ParallelOptions<A = unknown> {
 }
 
 type Target = TypedArray | number | IndexRange;
-
-/** setTimeout's longest delay; a longer one fires after 1 ms, so a longer timeout arms no timer. */
-const MAX_TIMER = 2 ** 31 - 1;
 
 function isTypedArray(x: unknown): x is TypedArray {
   return ArrayBuffer.isView(x) && !(x instanceof DataView);
@@ -193,7 +191,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
   const onAbort = (): void => stop(new AbortError(`${what} was aborted`, { cause: o.signal?.reason }));
   const unwatch = o.signal ? watchAbort(o.signal, onAbort) : undefined; // one listener per signal
   const timer =
-    o.timeout === undefined || o.timeout > MAX_TIMER
+    o.timeout === undefined || o.timeout > MAX_TIMER_MS
       ? undefined
       : setTimeout(() => stop(new TimeoutError(`${what} timed out after ${o.timeout} ms`)), o.timeout);
   try {

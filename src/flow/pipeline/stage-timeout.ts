@@ -9,7 +9,7 @@
  * interrupted, and is judged when it returns ({@link overdue}). Only a call that returns a promise
  * starts one ({@link bound}).
  */
-import { fastNow as now } from '../../memory/clock.js';
+import { MAX_TIMER_MS, fastNow as now } from '../../memory/clock.js';
 import { TimeoutError } from '../../memory/errors.js';
 import type { StageContext, StageFunction } from './chain-runner.js';
 import { isThenable } from '../../memory/thenable.js';
@@ -35,9 +35,6 @@ export function callTimed(ms: number, parent: StageContext, fn: StageFunction, v
   if (call.overdue()) throw call.timedOut();
   return r;
 }
-
-/** setTimeout's longest delay; a longer one would fire at once (Node clamps it to 1 ms). */
-const MAX_DELAY = 0x7fffffff;
 
 class StageTimeout implements StageContext {
   readonly #t0 = now();
@@ -98,7 +95,7 @@ class StageTimeout implements StageContext {
           this.#ctl?.abort(err);
           reject(err);
         },
-        Math.min(MAX_DELAY, Math.max(0, this.#ms - (now() - this.#t0))),
+        Math.min(MAX_TIMER_MS, Math.max(0, this.#ms - (now() - this.#t0))),
       );
       p.then(
         (v) => {

@@ -9,7 +9,7 @@
  * broken states); dispatch and settlement see it through {@link WorkerView}.
  * Internal to the pool (not exported from the package root).
  */
-import { fastNow as now } from '../../memory/clock.js';
+import { MAX_TIMER_MS, fastNow as now } from '../../memory/clock.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import { notifyAll } from '../../memory/wait/index.js';
 import { TimeoutError } from '../../memory/errors.js';
@@ -43,8 +43,6 @@ import { type IndexMemory, WorkerEntry } from './worker-entry.js';
 const RESULT_RING = 1 << 20;
 /** Workers that die before they are ready, in a row, after which the pool stops starting them. */
 export const MAX_BOOT_FAILURES = 3;
-/** Longest delay setTimeout takes as given (a longer one fires at once). */
-const MAX_TIMER = 2 ** 31 - 1;
 /** How long a graceful close waits for each worker to leave by itself (its teardown) before terminating it. */
 const TEARDOWN_GRACE = 2000;
 
@@ -235,7 +233,7 @@ export class WorkerLifecycle implements WorkerView {
     e.worker.on('exit', (code) => this.#onExit(e, code));
     // A module that never finishes loading (a top-level await that never settles) would leave its
     // tasks pending forever: past the deadline the pool is broken, as when the module throws.
-    if (o.bootTimeout <= MAX_TIMER) {
+    if (o.bootTimeout <= MAX_TIMER_MS) {
       e.bootTimer = setTimeout(() => this.#bootTimedOut(e), o.bootTimeout);
       e.bootTimer.unref();
     }
