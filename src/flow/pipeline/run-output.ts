@@ -25,24 +25,27 @@ export class RunOutput<O> {
   /** Input `seq` finished with `v` (an output, or SKIP). */
   emit(seq: number, v: unknown): void {
     if (!this.#ordered) {
-      if (v === SKIP) this.#skipped();
-      else this.#ready.push(v as O);
+      this.#due(v);
       return;
     }
     if (seq === this.#next && this.#early.size === 0) {
       // Due now, nothing held: straight out (a Map entry per item cost ~100 B of garbage on Node 20).
       this.#next++;
-      if (v === SKIP) this.#skipped();
-      else this.#ready.push(v as O);
+      this.#due(v);
       return;
     }
     this.#early.set(seq, v);
     while (this.#early.has(this.#next)) {
       const w = this.#early.get(this.#next);
       this.#early.delete(this.#next++);
-      if (w === SKIP) this.#skipped();
-      else this.#ready.push(w as O);
+      this.#due(w);
     }
+  }
+
+  /** An output (or SKIP) whose turn has come. */
+  #due(v: unknown): void {
+    if (v === SKIP) this.#skipped();
+    else this.#ready.push(v as O);
   }
 
   /** Outputs the consumer can take now. */
