@@ -83,6 +83,11 @@ export class ChainRunner {
     if (t >= 0 && Atomics.load(this.#stats, this.#p0 + t) === g * STATE_SPAN + 2 * k) {
       Atomics.store(this.#stats, this.#o0 + t, ctx.workerId + 1);
     }
+    return this.#from(v, k, e, t, g, ctx);
+  }
+
+  /** Stages [k, e) of a try already begun (run() named its owner once). */
+  #from(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): unknown {
     for (let j = k; j < e; j++) {
       const ms = this.#direct[j];
       if (ms < 0) return this.#runAsync(v, j, e, t, g, ctx);
@@ -122,7 +127,7 @@ export class ChainRunner {
       throw this.#fail(j, t, g, t0, input, err);
     }
     this.#succeed(j, t, g, t0);
-    return this.run(v, j + 1, e, t, g, ctx);
+    return this.#from(v, j + 1, e, t, g, ctx);
   }
 
   async #runAsync(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): Promise<unknown> {
