@@ -1,6 +1,7 @@
 // Edge cases of fanOut, fanIn and FanPattern found by a review (helper-20): each test failed on 968186a.
 import { AbortError, FanPattern, fanIn, fanOut, InvalidArgumentError } from 'skein';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PoolBag } from '../fixtures/flow-helpers.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -226,5 +227,67 @@ describe('FanPattern: construction and context', () => {
     seen.length = 0;
     for await (const _ of fan.processStream(['a', 'b', 'c'])) void _;
     expect(seen).toEqual([0, 1, 2]);
+  });
+});
+
+// Found by a later review (rev-fan); each test below failed on 4779ac2.
+describe('fanOut and FanPattern: the window with an async source, and listeners on ctx.signal', () => {
+  const bag = new PoolBag();
+  afterEach(() => bag.closeAll());
+
+  it('an async source with batchSize = concurrency still fills the window (it ran one task at a time)', async () => {
+    const counters = new Int32Array(new SharedArrayBuffer(8)); // [0] tasks aborted, [1] tasks begun
+    const pool = bag.make(4, { workerData: { counters } });
+    async function* lines(): AsyncGenerator<{ ms: number }> {
+      for (let i = 0; i < 8; i++) {
+        await tick(0);
+        yield { ms: 10_000 };
+      }
+    }
+    const ctl = new AbortController();
+    const run = fanOut(lines(), pool, { fn: 'sleepy', concurrency: 4, batchSize: 4, signal: ctl.signal });
+    const deadline = performance.now() + 3000;
+    while (Atomics.load(counters, 1) < 4 && performance.now() < deadline) await tick(10);
+    expect(Atomics.load(counters, 1)).toBe(4);
+    ctl.abort();
+    await expect(run).rejects.toBeInstanceOf(AbortError);
+    const until = performance.now() + 3000;
+    while (Atomics.load(counters, 0) < 4 && performance.now() < until) await tick(10);
+    expect(Atomics.load(counters, 0)).toBe(4); // each running task saw its ctx.signal abort
+  });
+
+  it('a function that listens on ctx.signal while it runs trips no MaxListenersExceededWarning at concurrency 20', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      if (w.name === 'MaxListenersExceededWarning') warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      let aborted = 0;
+      const polite = async (x: number, { signal }: { signal: AbortSignal }): Promise<number> => {
+        const on = (): void => {
+          aborted++;
+        };
+        signal.addEventListener('abort', on); // as fetch(url, { signal }) does while it runs
+        try {
+          await tick(5);
+          if (x === 30) throw new RangeError('thirty');
+          return x;
+        } finally {
+          signal.removeEventListener('abort', on);
+        }
+      };
+      expect(await fanOut(range(25), polite, { concurrency: 20 })).toEqual(range(25));
+      const out: number[] = [];
+      for await (const x of new FanPattern<number, number>({ run: polite, concurrency: 20 }).processStream(range(25))) out.push(x);
+      expect(out).toEqual(range(25));
+      // Fail-fast still reaches each running call's signal.
+      await expect(fanOut(range(60), polite, { concurrency: 20 })).rejects.toThrow('thirty');
+      expect(aborted).toBeGreaterThanOrEqual(19);
+      await tick(10); // the warning is emitted on process.nextTick
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

@@ -50,6 +50,36 @@ function positive(v: unknown, name: string): number {
   return v;
 }
 
+/**
+ * The context of one call of a function target. Its `signal` is the call's own, made on first read
+ * and following the whole call's signal through watchAbort (one listener however many calls run):
+ * a function that listens on it while it runs (as `fetch(url, { signal })` does) adds to its own
+ * signal, so `concurrency` such calls at once do not pile up listeners on one signal (past 10,
+ * Node's MaxListenersExceededWarning). `end()`: the call is over, the signal stops following.
+ * Internal: FanPattern.processStream gives its function calls the same context.
+ */
+export function callContext(parent: AbortSignal, index: number): FanOutContext & { end(): void } {
+  let own: AbortController | undefined;
+  let unwatch: (() => void) | undefined;
+  let over = false;
+  return {
+    index,
+    get signal(): AbortSignal {
+      if (own === undefined) {
+        const c = (own = new AbortController());
+        if (parent.aborted) c.abort(parent.reason);
+        else if (!over) unwatch = watchAbort(parent, () => c.abort(parent.reason));
+      }
+      return own.signal;
+    },
+    end(): void {
+      over = true;
+      unwatch?.();
+      unwatch = undefined;
+    },
+  };
+}
+
 /** The TypeError `for await` throws for a next() that gives something other than an object; undefined if it is one. */
 function notResult(res: unknown): TypeError | undefined {
   if (typeof res === 'object' && res !== null) return undefined;
@@ -106,7 +136,14 @@ export function fanOut<I, O>(
   const source = openSource(inputs, 'fanOut');
   const call: (x: I, i: number, signal: AbortSignal) => Promise<O> = pool
     ? (x, _i, signal) => pool.submit<O>(x, { fn: opts.fn, signal })
-    : async (x, index, signal) => (target as FanFunction<I, O>)(x, { signal, index });
+    : async (x, index, signal) => {
+        const ctx = callContext(signal, index);
+        try {
+          return await (target as FanFunction<I, O>)(x, ctx);
+        } finally {
+          ctx.end();
+        }
+      };
   const ordered = opts.ordered ?? true;
   const settled = opts.allSettled === true;
   const outer = opts.signal;
@@ -117,6 +154,10 @@ export function fanOut<I, O>(
     let next = 0;
     let running = 0;
     let pulling = false;
+    // Inputs of the batch being taken still to take: the window's room for them was counted when the
+    // batch began (running + owed <= concurrency), so an async source, taken one input at a time,
+    // fills its batch across pulls instead of starting one input and waiting for room for a new batch.
+    let owed = 0;
     let done = false;
     let failed: { error: unknown } | undefined;
     const onAbort = (): void => fail(new AbortError('fanOut was aborted', { cause: outer?.reason }));
@@ -173,44 +214,48 @@ export function fanOut<I, O>(
     };
     // Takes inputs while there is room for a whole batch; sync sources in a loop, async ones one at a time.
     function pump(): void {
-      while (!pulling && !done && !failed && running + batch <= concurrency) {
-        let taken = 0;
-        while (taken < batch && !done && !failed) {
-          let r: IteratorResult<I> | Promise<IteratorResult<I>>;
-          try {
-            r = source.next() as IteratorResult<I> | Promise<IteratorResult<I>>;
-          } catch (err) {
-            fail(err, true);
-            break;
-          }
-          if (r && typeof (r as Promise<unknown>).then === 'function') {
-            pulling = true;
-            (r as Promise<IteratorResult<I>>).then(
-              (res) => {
-                pulling = false;
-                if (notResult(res)) fail(notResult(res), true);
-                else if (res.done) done = true;
-                else if (!failed) start(res.value);
-                pump();
-              },
-              (err: unknown) => {
-                pulling = false;
-                fail(err, true);
-              },
-            );
-            return;
-          }
-          const res = r as IteratorResult<I>;
-          const wrong = notResult(res);
-          if (wrong) {
-            fail(wrong, true);
-            break;
-          }
-          if (res.done) done = true;
-          else {
-            start(res.value);
-            taken++;
-          }
+      while (!pulling && !done && !failed) {
+        if (owed === 0) {
+          if (running + batch > concurrency) break;
+          owed = batch;
+        }
+        let r: IteratorResult<I> | Promise<IteratorResult<I>>;
+        try {
+          r = source.next() as IteratorResult<I> | Promise<IteratorResult<I>>;
+        } catch (err) {
+          fail(err, true);
+          break;
+        }
+        if (r && typeof (r as Promise<unknown>).then === 'function') {
+          pulling = true;
+          (r as Promise<IteratorResult<I>>).then(
+            (res) => {
+              pulling = false;
+              if (notResult(res)) fail(notResult(res), true);
+              else if (res.done) done = true;
+              else if (!failed) {
+                owed--;
+                start(res.value);
+              }
+              pump();
+            },
+            (err: unknown) => {
+              pulling = false;
+              fail(err, true);
+            },
+          );
+          return;
+        }
+        const res = r as IteratorResult<I>;
+        const wrong = notResult(res);
+        if (wrong) {
+          fail(wrong, true);
+          break;
+        }
+        if (res.done) done = true;
+        else {
+          owed--;
+          start(res.value);
         }
       }
       finish();

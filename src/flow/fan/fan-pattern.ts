@@ -4,7 +4,7 @@
  */
 import type { WorkerPool } from '../../pool/index.js';
 import { Pipeline } from '../pipeline/pipeline.js';
-import { type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
+import { callContext, type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
 
 /** Options of a {@link FanPattern}: a pool (with `fn`) or a function, and fanOut's options. */
 export type FanPatternOptions<I, O> = Omit<FanOutOptions, 'allSettled'> &
@@ -62,7 +62,29 @@ export class FanPattern<I, O> {
     let index = 0;
     const staged = o.pool
       ? p.stage<O>('fan', { pool: o.pool, fn: o.fn }, opts)
-      : p.stage<O>('fan', { run: (x: I, ctx) => run(x, { signal: ctx.signal, index: index++ }) }, opts);
+      : p.stage<O>(
+          'fan',
+          {
+            run: (x: I, ctx) => {
+              // The call's own signal, as fanOut gives (callContext): listeners on it do not pile up on
+              // the run's. A sync function stays sync (the pipeline's fast path for it).
+              const c = callContext(ctx.signal, index++);
+              let r: O | PromiseLike<O>;
+              try {
+                r = run(x, c);
+              } catch (err) {
+                c.end();
+                throw err;
+              }
+              if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<O>).then === 'function') {
+                return Promise.resolve(r).finally(() => c.end());
+              }
+              c.end();
+              return r;
+            },
+          },
+          opts,
+        );
     return staged.processStream(inputs);
   }
 }
