@@ -291,3 +291,15 @@ describe('fanOut and FanPattern: the window with an async source, and listeners 
     }
   });
 });
+
+describe('fanOut and FanPattern: a bad fn', () => {
+  const bag = new PoolBag();
+  afterEach(() => bag.closeAll());
+
+  it('is an InvalidArgumentError at the call (it was one rejected outcome per input) and at the constructor', async () => {
+    const pool = bag.make(1);
+    expect(() => fanOut([1, 2, 3], pool, { fn: 42 as never, allSettled: true })).toThrow(InvalidArgumentError);
+    expect(() => new FanPattern<number, number>({ pool, fn: 42 as never })).toThrow(InvalidArgumentError);
+    expect(await fanOut([1, 2], pool, { fn: 'double' })).toEqual([2, 4]);
+  });
+});

@@ -100,6 +100,9 @@ export function fanOutSettings(
   const concurrency = positive(opts.concurrency ?? (pool ? 4 * cores : cores), 'concurrency');
   // A batch never holds more than `concurrency` inputs: the window is the limit.
   const batch = Math.min(positive(opts.batchSize ?? 1, 'batchSize'), concurrency);
+  if (opts.fn !== undefined && typeof opts.fn !== 'string') {
+    throw new InvalidArgumentError(`Expected fn to be the name of an export, got ${String(opts.fn)}`);
+  }
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('Expected signal to be an AbortSignal');
   }
