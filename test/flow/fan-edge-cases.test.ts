@@ -303,3 +303,15 @@ describe('fanOut and FanPattern: a bad fn', () => {
     expect(await fanOut([1, 2], pool, { fn: 'double' })).toEqual([2, 4]);
   });
 });
+
+describe('fanOut, fanIn and FanPattern: options that are not what they say', () => {
+  it('null options and non-boolean flags are InvalidArgumentErrors at the call (null was a TypeError, ordered: "no" counted as true)', () => {
+    const double = (x: number): number => 2 * x;
+    expect(() => fanOut([1], double, null as never)).toThrow(InvalidArgumentError);
+    expect(() => fanOut([1], double, { ordered: 'no' as never })).toThrow(/ordered/);
+    expect(() => fanOut([1], double, { allSettled: 1 as never })).toThrow(/allSettled/);
+    expect(() => fanIn([[1]], null as never)).toThrow(InvalidArgumentError);
+    expect(() => new FanPattern<number, number>(null as never)).toThrow(InvalidArgumentError);
+    expect(() => new FanPattern<number, number>({ run: double, ordered: 0 as never })).toThrow(/ordered/);
+  });
+});

@@ -10,6 +10,7 @@
  */
 import os from 'node:os';
 import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
+import { boolean, object } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import type { WorkerPool } from '../../pool/index.js';
 import { openSource } from '../source.js';
@@ -96,6 +97,9 @@ export function fanOutSettings(
 ): { pool: WorkerPool | undefined; concurrency: number; batch: number } {
   const pool = isPool(target) ? target : undefined;
   if (!pool && typeof target !== 'function') throw new InvalidArgumentError('fanOut needs a function or a WorkerPool');
+  object(opts, 'fanOut options');
+  if (opts.ordered !== undefined) boolean(opts.ordered, 'ordered');
+  if (opts.allSettled !== undefined) boolean(opts.allSettled, 'allSettled');
   const cores = os.availableParallelism();
   const concurrency = positive(opts.concurrency ?? (pool ? 4 * cores : cores), 'concurrency');
   // A batch never holds more than `concurrency` inputs: the window is the limit.

@@ -3,6 +3,7 @@
  * gathers every output, `processStream` yields them as they come, with a bounded window.
  */
 import type { WorkerPool } from '../../pool/index.js';
+import { object } from '../../memory/validate.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { callContext, type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
 
@@ -22,7 +23,7 @@ export class FanPattern<I, O> {
   readonly #o: FanPatternOptions<I, O>;
 
   constructor(opts: FanPatternOptions<I, O>) {
-    this.#o = opts;
+    this.#o = object(opts, 'FanPattern options');
     // Checked now, so bad options fail at the constructor (and nothing runs: an aborted signal is
     // not an error until a call).
     fanOutSettings(this.#target(), this.#fanOpts());
@@ -49,7 +50,9 @@ export class FanPattern<I, O> {
 
   /**
    * The outputs as they come (in input order unless `ordered: false`), pulling the source only as
-   * fast as the consumer reads; the first failure ends it with a StageFailedError.
+   * fast as the consumer reads; the first failure ends it with a StageFailedError. `batchSize` does
+   * not apply here: a pool's inputs go to the workers in batches sized by their measured run time,
+   * as a pipeline stage's do.
    */
   processStream(inputs: Iterable<I> | AsyncIterable<I>): AsyncIterableIterator<O> {
     const o = this.#o;
