@@ -160,7 +160,8 @@ export class PatternRegistry extends EventEmitter {
   /**
    * Closes everything in dependency order: pipelines (and other users of pools) first, then pools,
    * then policies; each step waits at most `timeout` ms (default 10 000) and what did not close in
-   * time is reported, not waited for.
+   * time is reported, not waited for. A pool that did not close in time (a task that never ends) is
+   * then closed with force, so its workers are terminated and the process can exit.
    */
   async shutdownAll(opts: { timeout?: number } = {}): Promise<ShutdownReport> {
     optionsObject(opts, 'shutdownAll options');
@@ -184,8 +185,12 @@ export class PatternRegistry extends EventEmitter {
           });
           try {
             const r = await Promise.race([Promise.resolve(close()).then(() => 'ok' as const), late]);
-            if (r === 'late') report.timedOut.push(e.name);
-            else {
+            if (r === 'late') {
+              report.timedOut.push(e.name);
+              // A graceful close waits for running tasks; one that never ends would keep the pool's
+              // workers (and so the process) alive for good.
+              if (e.target instanceof WorkerPool) e.target.close({ force: true }).catch(() => {});
+            } else {
               report.closed.push(e.name);
               this.unregister(e.name);
             }

@@ -1,0 +1,35 @@
+// PatternRegistry: cases found by a review (rev-observe), each failed before its fix.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { PatternRegistry } from 'skein';
+import { describe, expect, it } from 'vitest';
+
+interface Run {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runScript(name: string, args: string[], limit = 10_000): Promise<Run> {
+  const file = fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [file, ...args], { timeout: limit, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      resolve({ code: child.exitCode, signal: child.signalCode ?? (err as { signal?: string } | null)?.signal ?? null, stdout, stderr });
+    });
+  });
+}
+
+describe('PatternRegistry.shutdownAll, something never closes', () => {
+  for (const mode of ['plain', 'protective']) {
+    it(`the process exits by itself after it, though a pool's task hangs (${mode})`, async () => {
+      const r = await runScript('registry-exit-stuck.mjs', ['300', mode]);
+      expect(r.stderr).toBe('');
+      expect(r.signal).toBeNull(); // SIGKILL: still alive after 10 s, the pool's workers held it
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout) as Record<string, unknown>;
+      expect(out).toMatchObject({ closed: ['cb', 'pipe'], timedOut: ['pool'], failed: [], run: 'AbortError' });
+      expect(out.ms).toBeLessThan(1000);
+    });
+  }
+});
