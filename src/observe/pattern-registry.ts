@@ -94,7 +94,9 @@ export class PatternRegistry extends EventEmitter {
   register(target: Registrable, opts: RegisterOptions = {}): string {
     if (typeof target !== 'object' || target === null) throw new InvalidArgumentError('register needs an object');
     const kind = kindOf(target);
-    const name = opts.name ?? `${kind}-${++this.#counter}`;
+    let name = opts.name;
+    // A default name skips names already taken (a caller may have chosen 'pool-1' itself).
+    while (name === undefined || (opts.name === undefined && this.#entries.has(name))) name = `${kind}-${++this.#counter}`;
     if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('Expected name to be a non-empty string');
     if (this.#entries.has(name)) throw new InvalidArgumentError(`the registry already has '${name}'`);
     const guards = opts.guards ?? [];

@@ -33,3 +33,13 @@ describe('PatternRegistry.shutdownAll, something never closes', () => {
     });
   }
 });
+
+describe('PatternRegistry default names', () => {
+  it('a default name skips a name the caller chose', () => {
+    const r = new PatternRegistry();
+    r.register({}, { name: 'other-1' });
+    expect(r.register({})).toBe('other-2'); // threw: the registry already has 'other-1'
+    expect(() => r.register({}, { name: 'other-2' })).toThrow(/already has 'other-2'/);
+    expect(r.list().map((e) => e.name)).toEqual(['other-1', 'other-2']);
+  });
+});
