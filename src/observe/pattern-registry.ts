@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { MAX_TIMER_MS } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
-import { millis, optionsObject } from '../memory/validate.js';
+import { millis, object, optionsObject } from '../memory/validate.js';
 import { Pipeline } from '../flow/index.js';
 import { WorkerPool } from '../pool/index.js';
 import { CircuitBreaker, ConcurrencyManager } from '../resilience/index.js';
@@ -93,6 +93,10 @@ export class PatternRegistry extends EventEmitter {
   /** Adds `target` under a name (returned). */
   register(target: Registrable, opts: RegisterOptions = {}): string {
     if (typeof target !== 'object' || target === null) throw new InvalidArgumentError('register needs an object');
+    object(opts, 'register options');
+    for (const e of this.#entries.values()) {
+      if (e.target === target) throw new InvalidArgumentError(`this object is registered already, as '${e.name}'`);
+    }
     const kind = kindOf(target);
     let name = opts.name;
     // A default name skips names already taken (a caller may have chosen 'pool-1' itself).
@@ -210,7 +214,8 @@ export class PatternRegistry extends EventEmitter {
   /**
    * Protective mode: turns on when enough breakers are open, off when fewer are. While it is on,
    * whatever an open breaker guards is lowered (once: a breaker that opens later, a target
-   * registered later); turning off restores everything lowered.
+   * registered later: a 'lowered' event), and what no open breaker guards any more is restored (a
+   * 'restored' event); turning off restores everything still lowered.
    */
   #review(): void {
     const p = this.#protective;
@@ -239,24 +244,56 @@ export class PatternRegistry extends EventEmitter {
       const stages = back(a.stages);
       this.emit('protective', { state: 'off', open, pools, stages } satisfies ProtectiveEvent);
     } else {
-      this.#lower(openEntries, p.keep);
+      const lowered = this.#lower(openEntries, p.keep);
+      if (lowered.pools.length + lowered.stages.length > 0) {
+        this.emit('protective', { state: 'lowered', open, ...lowered } satisfies ProtectiveEvent);
+      }
+      const restored = this.#restoreUnguarded(openEntries);
+      if (restored.pools.length + restored.stages.length > 0) {
+        this.emit('protective', { state: 'restored', open, ...restored } satisfies ProtectiveEvent);
+      }
     }
   }
 
-  /** Lowers what `open` breakers guard that the mode has not lowered yet. */
-  #lower(open: Entry[], keep: number): void {
+  /** Lowers what `open` breakers guard that the mode has not lowered yet; returns those changes. */
+  #lower(open: Entry[], keep: number): { pools: Change[]; stages: Change[] } {
+    const done: { pools: Change[]; stages: Change[] } = { pools: [], stages: [] };
     const a = this.#active;
-    if (!a) return;
+    if (!a) return done;
     for (const name of new Set(open.flatMap((e) => e.guards))) {
       if (a.pools.has(name) || a.stages.has(name)) continue;
       const target = this.#entries.get(name)?.target;
       if (target instanceof WorkerPool) {
-        a.pools.set(name, lowerPool(name, target, keep));
+        const x = lowerPool(name, target, keep);
+        a.pools.set(name, x);
+        done.pools.push({ ...x.change });
         continue;
       }
       const stage = this.#stageOf(name);
-      if (stage) a.stages.set(name, lowerStage(name, stage.pipeline, stage.stage, keep));
+      if (stage) {
+        const x = lowerStage(name, stage.pipeline, stage.stage, keep);
+        a.stages.set(name, x);
+        done.stages.push({ ...x.change });
+      }
     }
+    return done;
+  }
+
+  /** Restores what the mode lowered that no open breaker guards any more (its breakers closed). */
+  #restoreUnguarded(open: Entry[]): { pools: Change[]; stages: Change[] } {
+    const guarded = new Set(open.flatMap((e) => e.guards));
+    const back = (lowered: Map<string, Lowered>): Change[] => {
+      const changes: Change[] = [];
+      for (const [name, x] of lowered) {
+        if (guarded.has(name)) continue;
+        lowered.delete(name);
+        const from = x.current();
+        changes.push({ name, from, to: x.restore() });
+      }
+      return changes;
+    };
+    const a = this.#active;
+    return a ? { pools: back(a.pools), stages: back(a.stages) } : { pools: [], stages: [] };
   }
 
   /** What the mode lowered so far, as an event lists it (copies). */

@@ -8,9 +8,9 @@ import { type WorkerPool, workerLimit } from '../pool/index.js';
 
 /**
  * Protective mode: when `openBreakers` registered breakers are open at once, the pools they guard
- * shrink and the pipeline stages they guard run fewer items at once, until fewer are open. What a
- * breaker that opens while the mode is on guards is lowered too; everything lowered is restored
- * when the mode turns off.
+ * shrink and the pipeline stages they guard run fewer items at once, until fewer are open. While it
+ * is on, what a breaker that opens guards is lowered too, and what only closed breakers guard is
+ * restored as they close; everything still lowered is restored when the mode turns off.
  */
 export interface ProtectiveOptions {
   /** How many open breakers at once turn it on. */
@@ -22,9 +22,13 @@ export interface ProtectiveOptions {
   keep?: number;
 }
 
-/** A `protective` event: the mode turned on or off, and what it changed. */
+/**
+ * A `protective` event: the mode turned on or off, or, while it is on, lowered what a breaker that
+ * opened guards ('lowered') or restored what no open breaker guards any more ('restored'); and
+ * what it changed.
+ */
 export interface ProtectiveEvent {
-  state: 'on' | 'off';
+  state: 'on' | 'lowered' | 'restored' | 'off';
   /** Names of the breakers open when it happened. */
   open: string[];
   /** Per guarded pool: its workers before, and the number it moves to (retired ones leave once idle; restored ones start as they can). */

@@ -90,9 +90,36 @@ describe('PatternRegistry protective mode', () => {
     ca.forceOpen();
     cb.forceOpen();
     await sleep(400);
-    expect(events.map((e) => e.state)).toEqual(['on']);
+    expect(events.map((e) => e.state)).toEqual(['on', 'lowered']);
+    expect(events[1]).toMatchObject({ open: ['ca', 'cb'], pools: [], stages: [{ name: 'pipe/b', from: 8, to: 4 }] });
     expect(p.stageConcurrency('a').current).toBe(4);
-    expect(p.stageConcurrency('b').current).toBe(4); // stays 8: both breakers are open, only a's stage was lowered
+    expect(p.stageConcurrency('b').current).toBe(4);
+    r.unregister('ca');
+    r.unregister('cb');
+  });
+
+  it('while the mode stays on, what a breaker guards is restored as that breaker closes, with an event', async () => {
+    const run = { run: (x: number) => x };
+    const p = new Pipeline<number>().stage<number>('a', run, { concurrency: 8 }).stage<number>('b', run, { concurrency: 8 });
+    const { r, events } = setup(1);
+    r.register(p, { name: 'pipe' });
+    const ca = new CircuitBreaker();
+    const cb = new CircuitBreaker();
+    r.register(ca, { name: 'ca', guards: ['pipe/a'] });
+    r.register(cb, { name: 'cb', guards: ['pipe/b'] });
+    ca.forceOpen();
+    cb.forceOpen();
+    await until(() => events.length === 2);
+    ca.forceClose(); // cb keeps the mode on; only pipe/a is no longer guarded by an open breaker
+    await until(() => events.length === 3);
+    expect(events[2]).toEqual({ state: 'restored', open: ['cb'], pools: [], stages: [{ name: 'pipe/a', from: 4, to: 8 }] });
+    expect(p.stageConcurrency('a').current).toBe(8);
+    expect(p.stageConcurrency('b').current).toBe(4);
+    expect(await p.processBatch([1, 2, 3])).toEqual([1, 2, 3]);
+    cb.forceClose();
+    await until(() => events.length === 4);
+    expect(events[3]).toEqual({ state: 'off', open: [], pools: [], stages: [{ name: 'pipe/b', from: 4, to: 8 }] });
+    expect(p.stageConcurrency('b').current).toBe(8);
     r.unregister('ca');
     r.unregister('cb');
   });

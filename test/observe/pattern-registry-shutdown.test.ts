@@ -1,7 +1,7 @@
 // PatternRegistry: cases found by a review (rev-observe), each failed before its fix.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { PatternRegistry } from 'skein';
+import { InvalidArgumentError, PatternRegistry } from 'skein';
 import { describe, expect, it } from 'vitest';
 
 interface Run {
@@ -41,5 +41,16 @@ describe('PatternRegistry default names', () => {
     expect(r.register({})).toBe('other-2'); // threw: the registry already has 'other-1'
     expect(() => r.register({}, { name: 'other-2' })).toThrow(/already has 'other-2'/);
     expect(r.list().map((e) => e.name)).toEqual(['other-1', 'other-2']);
+  });
+});
+
+describe('PatternRegistry.register: bad calls', () => {
+  it('one object under two names, and null options, are InvalidArgumentErrors (both were accepted or a TypeError)', () => {
+    const r = new PatternRegistry();
+    const thing = { close: (): void => {} };
+    r.register(thing, { name: 'a' });
+    expect(() => r.register(thing, { name: 'b' })).toThrow(/registered already, as 'a'/);
+    expect(() => r.register({}, null as never)).toThrow(InvalidArgumentError);
+    expect(r.list().map((e) => e.name)).toEqual(['a']);
   });
 });
