@@ -167,7 +167,10 @@ export class PatternRegistry extends EventEmitter {
    * Closes everything in dependency order: pipelines (and other users of pools) first, then pools,
    * then policies; each step waits at most `timeout` ms (default 10 000) and what did not close in
    * time is reported, not waited for. A pool that did not close in time (a task that never ends) is
-   * then closed with force, so its workers are terminated and the process can exit.
+   * then closed with force, so its workers are terminated and the process can exit. Each step has
+   * its own `timeout`, so that pools still close gracefully after a stuck pipeline: the call takes
+   * at most `timeout` for each step that has something stuck (pipelines, then pools: usually 2x).
+   * For one hard deadline, race it against your own timer.
    */
   async shutdownAll(opts: { timeout?: number } = {}): Promise<ShutdownReport> {
     optionsObject(opts, 'shutdownAll options');
