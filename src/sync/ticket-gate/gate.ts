@@ -213,7 +213,15 @@ export class TicketGate {
             Atomics.store(v, NEED + (t & MASK), n);
             ticket = t;
           }
-          if (Atomics.load(v, SERVING) !== ticket) {
+          const serving = Atomics.load(v, SERVING);
+          if (serving !== ticket) {
+            if (((serving - ticket) | 0) > 0) {
+              // SERVING went past our unclaimed ticket: it was passed as dead (invariant 3) while
+              // this thread was stalled. Line up again, or we would wait for a turn long gone.
+              ticket = undefined;
+              taker.requeued = true;
+              continue;
+            }
             this.#watchHead(watch);
             return undefined;
           }
@@ -233,6 +241,9 @@ export class TicketGate {
         const t = ticket;
         ticket = undefined;
         if (t === undefined) return;
+        // Passed over already (invariant 3): nothing to give up, and its ABANDON slot may belong
+        // to a later ticket by now.
+        if (((Atomics.load(v, SERVING) - t) | 0) > 0) return;
         // At the head it passes its own ticket, unless another thread passed it already.
         if (Atomics.load(v, SERVING) === t) {
           if (this.#claim(t)) this.#advance(t);

@@ -115,18 +115,19 @@ export class GateSleeper {
     this.#pollMs = pollMs;
     return new Promise<void>((resolve, reject) => {
       let unwatch: (() => void) | undefined;
-      const w: AsyncWaiter = {
-        ...taker,
+      // The taker itself, not a copy: its attempt() sets `requeued` on the object it was made as,
+      // and #serve must see that flag (a spread copy kept `requeued: false` for good).
+      const w: AsyncWaiter = Object.assign(taker, {
         deadline,
         timeoutError,
         done: false,
-        settle: (err) => {
+        settle: (err?: Error) => {
           w.done = true;
           unwatch?.();
           if (err) reject(err);
           else resolve();
         },
-      };
+      });
       if (signal) {
         unwatch = watchAbort(signal, () => {
           if (w.done) return;
@@ -192,6 +193,10 @@ export class GateSleeper {
           // Passed over as dead while this thread was stalled: its new ticket is the latest.
           w.requeued = false;
           line.shift();
+          if (!w.hasTicket()) {
+            this.#forRoom.push(w); // no room in the line for its new ticket yet
+            continue;
+          }
           line.push(w);
           if (line.first() === w) break;
           continue;
