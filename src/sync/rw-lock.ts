@@ -1,5 +1,5 @@
 import type { NoConfig, Reopen } from '../memory/shared-object.js';
-import { blockUntil, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
+import { blockUntil, checkAborted, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
 import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
 import { Guard } from './guard.js';
 
@@ -131,6 +131,7 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
   /** Waits for the write lock. Rejects with TimeoutError or AbortError without holding it. */
   async write(opts?: WaitOptions): Promise<Guard> {
     checkWaitOptions(opts);
+    checkAborted(opts); // as read() and every other wait: an aborted call takes nothing
     const fast = this.#enterWrite();
     if (fast) return fast;
     Atomics.add(this.v, WRITERS, 1); // R4
@@ -144,6 +145,7 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
   /** Blocking form of {@link write}, for worker threads. */
   writeSync(opts?: WaitOptions): Guard {
     checkWaitOptions(opts);
+    checkAborted(opts); // as read() and every other wait: an aborted call takes nothing
     const fast = this.#enterWrite();
     if (fast) return fast;
     Atomics.add(this.v, WRITERS, 1); // R4

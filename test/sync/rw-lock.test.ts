@@ -60,6 +60,18 @@ describe('RwLock', () => {
     expect(l.readers).toBe(1); // the tryRead guard above, never released
   });
 
+  it('an already-aborted signal rejects write()/writeSync() even on a free lock, as read() does', async () => {
+    const l = new RwLock();
+    const signal = AbortSignal.abort();
+    // Before the fix the writer's fast path took the free lock without looking at the signal.
+    expect(await l.write({ signal }).catch((e: unknown) => e)).toBeInstanceOf(AbortError);
+    expect(() => l.writeSync({ signal })).toThrow(AbortError);
+    expect(await l.read({ signal }).catch((e: unknown) => e)).toBeInstanceOf(AbortError);
+    expect(l.writeLocked).toBe(false);
+    expect(l.readers).toBe(0);
+    (await l.write()).release();
+  });
+
   it('behaves as a model of readers, a writer and waiting writers (property)', async () => {
     type Op = { k: 'tryRead' } | { k: 'tryWrite' } | { k: 'release'; i: number } | { k: 'pend' } | { k: 'abort' };
     const op = fc.oneof(
