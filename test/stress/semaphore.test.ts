@@ -138,4 +138,31 @@ describe('Semaphore under stress', () => {
     (await head).release();
     await expectAtRest(sem);
   });
+
+  it('workers whose event loops stall past GATE_STALL_MS while their waiters queue: all served, none over', async () => {
+    const sem = new Semaphore(2);
+    const stats = new SharedArrayBuffer(16);
+    const st = new Int32Array(stats);
+    // Two workers with async waiters and stalling loops, one blocking worker that keeps taking
+    // permits (and so watches, and passes, a stalled head). Before the fix a passed waiter never
+    // lined up again: it timed out with the permits free.
+    const stallers = [0, 1].map((phase) =>
+      runOp<StressResult>('semStall', { sem, stats, rounds: 4, stallMs: 1300, timeout: 7000, phase }),
+    );
+    const steady = runOp<StressResult>('semStress', {
+      sem,
+      stats,
+      ms: 4000,
+      weights: [1],
+      spins: 1000,
+      mode: 'sync',
+      timeoutEvery: 0,
+    });
+    const results = await Promise.all([...stallers, steady]);
+    for (const r of results) expect(r.timeouts).toBe(0);
+    expect(results[0].ok + results[1].ok).toBe(16);
+    expect(Atomics.load(st, 2)).toBe(0);
+    expect(Atomics.load(st, 1)).toBeLessThanOrEqual(2);
+    await expectAtRest(sem);
+  }, 30_000);
 });
