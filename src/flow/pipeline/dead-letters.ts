@@ -7,7 +7,10 @@
  *    output first and the dead letters after cannot deadlock). The iteration ends when the queue is
  *    empty and no run is active, once a run has been made: one that begins before the first run
  *    waits for it (start the reader, then the run, then await both). A run made and never read
- *    keeps the iteration open, as it keeps its letters to come.
+ *    keeps the iteration open, as it keeps its letters to come. An iterator that is stopped
+ *    (`return()`: a `break` out of its `for await`) ends; once every iterator made has been stopped
+ *    so, later letters follow rule 3 again until the getter is read anew (a reader that left must not
+ *    leave every later failure queued for nobody).
  * 3. Otherwise nobody receives them: the run counts them and keeps only the first, and its output
  *    iteration throws UnhandledDeadLettersError after the last output. Unread failures are never
  *    lost silently and never held in memory.
@@ -23,6 +26,8 @@ export class DeadLetterSink {
   /** Runs made (processStream, process) and not yet ended. */
   #activeRuns = 0;
   #anyRun = false;
+  /** Iterators made and neither stopped nor ended. */
+  #readers = 0;
 
   constructor(onDeadLetter?: (letter: DeadLetter) => void) {
     this.#onDeadLetter = onDeadLetter;
@@ -61,23 +66,46 @@ export class DeadLetterSink {
   iterable(): AsyncIterable<DeadLetter> {
     this.#wanted = true;
     return {
-      [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<DeadLetter>> => {
-          for (;;) {
-            if (this.#head < this.#queue.length) {
-              const letter = this.#queue[this.#head] as DeadLetter;
-              this.#queue[this.#head++] = undefined as unknown as DeadLetter;
-              if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-                this.#queue.splice(0, this.#head);
-                this.#head = 0;
+      [Symbol.asyncIterator]: (): AsyncIterator<DeadLetter> => {
+        this.#readers++;
+        let over = false;
+        const finish = (): void => {
+          if (over) return;
+          over = true;
+          this.#readers--;
+        };
+        return {
+          next: async (): Promise<IteratorResult<DeadLetter>> => {
+            for (;;) {
+              if (over) return { value: undefined, done: true };
+              if (this.#head < this.#queue.length) {
+                const letter = this.#queue[this.#head] as DeadLetter;
+                this.#queue[this.#head++] = undefined as unknown as DeadLetter;
+                if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+                  this.#queue.splice(0, this.#head);
+                  this.#head = 0;
+                }
+                return { value: letter, done: false };
               }
-              return { value: letter, done: false };
+              if (this.#activeRuns === 0 && this.#anyRun) {
+                finish();
+                return { value: undefined, done: true };
+              }
+              await new Promise<void>((r) => this.#waiters.push(r));
             }
-            if (this.#activeRuns === 0 && this.#anyRun) return { value: undefined, done: true };
-            await new Promise<void>((r) => this.#waiters.push(r));
-          }
-        },
-      }),
+          },
+          // The reader left: it ends (a next() of it still waiting too), and once no reader is left,
+          // letters go back to their runs (rule 3) rather than into a queue nobody reads.
+          return: async (): Promise<IteratorResult<DeadLetter>> => {
+            if (!over) {
+              finish();
+              if (this.#readers === 0) this.#wanted = false;
+              this.#wake();
+            }
+            return { value: undefined, done: true };
+          },
+        };
+      },
     };
   }
 }

@@ -1,0 +1,59 @@
+// A deadLetters reader that stops (break out of its for await) no longer receives letters: later
+// letters go back to rule 3 (the run reports them) instead of queuing for nobody, which held every
+// later failure in memory and lost it silently. Found by a review (rev-pipe).
+import { Pipeline, UnhandledDeadLettersError } from 'skein';
+import { afterEach, describe, expect, it } from 'vitest';
+import { collect, PoolBag } from '../fixtures/flow-helpers.js';
+
+const bag = new PoolBag();
+afterEach(() => bag.closeAll());
+
+describe('Pipeline: a deadLetters reader that stops', () => {
+  it('later failures are reported by the run, not queued for nobody', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const seen: number[] = [];
+    const reading = (async () => {
+      for await (const d of p.deadLetters) {
+        seen.push(d.input);
+        break; // enough: the reader leaves
+      }
+    })();
+    await expect(p.processBatch([0, 1, 2])).resolves.toEqual([0, 2]);
+    await reading;
+    expect(seen).toEqual([1]);
+    // Nobody reads dead letters any more: this run's failure must not vanish into the queue.
+    const err = await p.processBatch([4, 5, 6]).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UnhandledDeadLettersError);
+    expect((err as UnhandledDeadLettersError).first.input).toBe(5);
+  });
+
+  it('a reader that stays still gets every letter while another one stops', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const all = collect(p.deadLetters);
+    const quitter = (async () => {
+      for await (const _ of p.deadLetters) break;
+    })();
+    const out = await p.processBatch([0, 1, 2, 3, 4, 5]);
+    await quitter;
+    expect(out).toEqual([0, 2, 4]);
+    const letters = (await all).map((d) => d.input);
+    // The quitter took at most one; the other reader got the rest, and no run threw.
+    expect(letters.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reading the getter again after a stop queues letters again', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const first = (async () => {
+      for await (const _ of p.deadLetters) break;
+    })();
+    await p.processBatch([1]);
+    await first;
+    const run = p.processBatch([2, 3]); // made first: a reader begun between runs ends at once (rule 2)
+    const letters = collect(p.deadLetters);
+    expect(await run).toEqual([2]);
+    expect((await letters).map((d) => d.input)).toEqual([3]);
+  });
+});
