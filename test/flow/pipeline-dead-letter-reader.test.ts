@@ -1,7 +1,7 @@
 // A deadLetters reader that stops (break out of its for await) no longer receives letters: later
 // letters go back to rule 3 (the run reports them) instead of queuing for nobody, which held every
 // later failure in memory and lost it silently. Found by a review (rev-pipe).
-import { Pipeline, UnhandledDeadLettersError } from 'skein';
+import { InvalidArgumentError, Pipeline, UnhandledDeadLettersError } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, PoolBag } from '../fixtures/flow-helpers.js';
 
@@ -55,5 +55,25 @@ describe('Pipeline: a deadLetters reader that stops', () => {
     const letters = collect(p.deadLetters);
     expect(await run).toEqual([2]);
     expect((await letters).map((d) => d.input)).toEqual([3]);
+  });
+});
+
+describe('Pipeline: the documented way to read output, then dead letters', () => {
+  it('reading the getter before the run, the letters after it, loses nothing and throws nothing', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const letters = p.deadLetters; // as the class example does it
+    const out: number[] = [];
+    for await (const n of p.processStream([0, 1, 2, 3])) out.push(n);
+    expect(out).toEqual([0, 2]);
+    expect((await collect(letters)).map((d) => d.input)).toEqual([1, 3]);
+  });
+});
+
+describe('Pipeline options', () => {
+  it('ordered and deadLetter must be booleans: a string from a config file is refused by name', () => {
+    expect(() => new Pipeline({ ordered: 'false' as never })).toThrow(InvalidArgumentError);
+    expect(() => new Pipeline({ deadLetter: 'false' as never })).toThrow(/deadLetter/);
+    expect(() => new Pipeline({ ordered: false, deadLetter: true })).not.toThrow();
   });
 });

@@ -69,8 +69,9 @@ export interface PipelineOptions {
  *   .filter((r) => r.active)
  *   .stage('enrich', { pool, fn: 'enrich' }, { retry: new RetryPolicy({ maxAttempts: 3 }), breaker, timeout: 500 })
  *   .stage('save', { run: (r) => db.insert(r) }, { concurrency: 8 });
+ * const letters = pipeline.deadLetters; // read before the run, so its dead letters are kept for it
  * for await (const saved of pipeline.processStream(lines)) console.log(saved);
- * for await (const { input, stage, error } of pipeline.deadLetters) console.warn(stage, error, input);
+ * for await (const { input, stage, error } of letters) console.warn(stage, error, input);
  * ```
  */
 export class Pipeline<I, O = I> {
@@ -88,6 +89,11 @@ export class Pipeline<I, O = I> {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('Pipeline options must be an object');
     if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
       throw new InvalidArgumentError('Expected signal to be an AbortSignal');
+    }
+    for (const key of ['ordered', 'deadLetter'] as const) {
+      if (opts[key] !== undefined && typeof opts[key] !== 'boolean') {
+        throw new InvalidArgumentError(`Expected ${key} to be a boolean, got ${String(opts[key])}`);
+      }
     }
     if (opts.onDeadLetter !== undefined && typeof opts.onDeadLetter !== 'function') {
       throw new InvalidArgumentError('Expected onDeadLetter to be a function');
