@@ -10,6 +10,8 @@
 import { ChainRunner, type StageFunction } from './chain-runner.js';
 import type { ChainSpec } from './chain.js';
 import { ChainStageError } from '../errors.js';
+import { isThenable } from '../../memory/thenable.js';
+import { watchAbort } from '../../memory/wait/index.js';
 import type { StageDef } from './stage-options.js';
 
 /** How one try of a segment (from stage `from` to its end) ended. */
@@ -109,22 +111,69 @@ export function failure(err: unknown, from: number, input: unknown, stage: numbe
   return { ok: false, value: stage === from ? input : undefined, stage, error: err, hasValue: stage === from, from, input };
 }
 
-/** Stages that run on the main thread: one `run` stage or a filter. */
+/**
+ * Stages that run on the main thread: one `run` stage or a filter.
+ *
+ * A call that returns a promise is given up when the run stops (its ctx.signal aborts), as a pool
+ * task is: a function that ignores its signal (a database call that takes no signal) would
+ * otherwise hold the consumer's `break` and `Pipeline.close()` until it returned, or forever. Its
+ * slot stays taken until the call has really ended, so a later run never exceeds the concurrency.
+ */
 export class LocalSegment extends Segment {
   readonly #runner: ChainRunner;
+  /** Slots whose given-up call still runs: free again once it has ended. */
+  readonly #held = new Map<number, Promise<unknown>>();
 
   constructor(stage: number, def: StageDef, spec: ChainSpec, fns: StageFunction[]) {
     super(stage, stage + 1, def.concurrency, def.buffer, -1);
     this.#runner = new ChainRunner(spec, fns);
   }
 
-  async exec(from: number, value: unknown, _ticket: number, signal: AbortSignal): Promise<Outcome> {
+  async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
     try {
-      const out = await this.#runner.run(value, from, this.end, -1, 0, { signal, workerId: 0 });
+      const held = this.#held.get(ticket);
+      if (held) await held; // a retry on a slot whose given-up call still runs
+      let out = this.#runner.run(value, from, this.end, -1, 0, { signal, workerId: 0 });
+      if (isThenable(out)) out = await this.#untilAborted(out, ticket, signal);
       return { ok: true, value: out, stage: -1, error: undefined, hasValue: false, from, input: value };
     } catch (err) {
       return failure(err, from, value, from);
     }
   }
-}
 
+  /** `call`'s outcome, or the abort's reason as soon as `signal` aborts (the slot then stays held until `call` ends). */
+  #untilAborted(call: PromiseLike<unknown>, ticket: number, signal: AbortSignal): Promise<unknown> {
+    const ended = Promise.resolve(call);
+    const giveUp = (): Promise<never> => {
+      this.#held.set(
+        ticket,
+        ended.then(
+          () => this.#held.delete(ticket),
+          () => this.#held.delete(ticket),
+        ),
+      );
+      return Promise.reject(signal.reason as Error);
+    };
+    if (signal.aborted) return giveUp();
+    return new Promise((resolve, reject) => {
+      const unwatch = watchAbort(signal, () => resolve(giveUp()));
+      ended.then(
+        (v) => {
+          unwatch();
+          resolve(v);
+        },
+        (err: unknown) => {
+          unwatch();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** A slot whose given-up call still runs is freed once that call has ended. */
+  override release(ticket: number): void {
+    const held = this.#held.get(ticket);
+    if (held) void held.then(() => super.release(ticket));
+    else super.release(ticket);
+  }
+}
