@@ -4,6 +4,7 @@
 import { InvalidArgumentError, Pipeline, UnhandledDeadLettersError } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, PoolBag } from '../fixtures/flow-helpers.js';
+import { until } from '../fixtures/pool-helpers.js';
 
 const bag = new PoolBag();
 afterEach(() => bag.closeAll());
@@ -75,5 +76,20 @@ describe('Pipeline options', () => {
     expect(() => new Pipeline({ ordered: 'false' as never })).toThrow(InvalidArgumentError);
     expect(() => new Pipeline({ deadLetter: 'false' as never })).toThrow(/deadLetter/);
     expect(() => new Pipeline({ ordered: false, deadLetter: true })).not.toThrow();
+  });
+});
+
+describe('Pipeline: a deadLetters reader and close()', () => {
+  it('ends once the pipeline is closed, even with a run that was never read or was left mid-way', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const letters = collect(p.deadLetters);
+    const left = p.processStream([0, 1, 2, 3]);
+    expect(await left.next()).toEqual({ value: 0, done: false }); // then left without return()
+    p.processStream([5, 6]); // made, never read
+    await until(() => p.metrics().deadLettered === 2, 10_000); // 1's and 3's letters are queued for the reader
+    await p.close();
+    const got = await Promise.race([letters, new Promise((r) => setTimeout(() => r('still waiting'), 2_000))]);
+    expect(Array.isArray(got) ? got.map((d) => (d as { input: number }).input) : got).toEqual([1, 3]);
   });
 });

@@ -10,7 +10,8 @@
  *    keeps the iteration open, as it keeps its letters to come. An iterator that is stopped
  *    (`return()`: a `break` out of its `for await`) ends; once every iterator made has been stopped
  *    so, later letters follow rule 3 again until the getter is read anew (a reader that left must not
- *    leave every later failure queued for nobody).
+ *    leave every later failure queued for nobody). After `close()` the iteration ends once the
+ *    queue is empty, whatever runs were made.
  * 3. Otherwise nobody receives them: the run counts them and keeps only the first, and its output
  *    iteration throws UnhandledDeadLettersError after the last output. Unread failures are never
  *    lost silently and never held in memory.
@@ -26,6 +27,8 @@ export class DeadLetterSink {
   /** Runs made (processStream, process) and not yet ended. */
   #activeRuns = 0;
   #anyRun = false;
+  /** Pipeline.close() was called: no run delivers letters any more. */
+  #closed = false;
   /** Iterators made and neither stopped nor ended. */
   #readers = 0;
 
@@ -54,6 +57,15 @@ export class DeadLetterSink {
   /** A run ended: an iterator waiting on an empty queue may now be done. */
   runEnded(): void {
     this.#activeRuns--;
+    this.#wake();
+  }
+
+  /**
+   * The pipeline was closed: its runs stop at once and deliver no more letters (one made but never
+   * read, or left mid-way without return(), never ends), so iterators end once the queue is empty.
+   */
+  closed(): void {
+    this.#closed = true;
     this.#wake();
   }
 
@@ -87,7 +99,7 @@ export class DeadLetterSink {
                 }
                 return { value: letter, done: false };
               }
-              if (this.#activeRuns === 0 && this.#anyRun) {
+              if ((this.#activeRuns === 0 && this.#anyRun) || this.#closed) {
                 finish();
                 return { value: undefined, done: true };
               }

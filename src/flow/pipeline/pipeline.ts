@@ -176,6 +176,7 @@ export class Pipeline<I, O = I> {
    */
   async close(): Promise<void> {
     this.#closer.abort();
+    this.#sink.closed(); // every run has stopped: a deadLetters reader ends once it has read the queue
     await Promise.all([...this.#runs].map((r) => r.drained()));
   }
 
