@@ -10,6 +10,7 @@
 import { ChainRunner, type StageFunction } from './chain-runner.js';
 import type { ChainSpec } from './chain.js';
 import { ChainStageError } from '../errors.js';
+import { Fifo } from './fifo.js';
 import { isThenable } from '../../memory/thenable.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import type { StageDef } from './stage-options.js';
@@ -33,7 +34,9 @@ export const DROPPED: unique symbol = Symbol('skein.dropped');
 
 export abstract class Segment {
   readonly #free: number[];
-  readonly #waiting: (() => void)[] = [];
+  /** Runs waiting for a slot, in the order they asked (the set: which are in it). */
+  readonly #waiting = new Fifo<() => void>();
+  readonly #waitingSet = new Set<() => void>();
   #limit: number;
 
   constructor(
@@ -53,10 +56,13 @@ export abstract class Segment {
    */
   admit(queued: number, wake: () => void): number[] {
     // A lowered limit (setLimit) leaves fewer slots usable than are free.
-    const usable = Math.min(this.#free.length, this.#limit - (this.concurrency - this.#free.length));
+    const usable = this.#usable();
     const n = usable > 0 ? Math.min(this.batchSize(queued, usable), usable) : 0;
     if (n <= 0) {
-      if (!this.#waiting.includes(wake)) this.#waiting.push(wake);
+      if (!this.#waitingSet.has(wake)) {
+        this.#waitingSet.add(wake);
+        this.#waiting.push(wake);
+      }
       return [];
     }
     return this.#free.splice(this.#free.length - n, n);
@@ -78,9 +84,23 @@ export abstract class Segment {
     this.#wakeAll();
   }
 
-  // Wake every waiting run; one that still cannot start (or no longer needs to) waits again.
+  /** Slots that may be given out now: free ones, fewer under a lowered limit (setLimit). */
+  #usable(): number {
+    return Math.min(this.#free.length, this.#limit - (this.concurrency - this.#free.length));
+  }
+
+  /**
+   * Wakes the runs waiting now, first come first, while slots are usable; one that still cannot
+   * start (or no longer needs to) waits again, at the back. Waking every waiting run on each
+   * release made n concurrent `process()` calls on a busy stage cost O(n^2) wake-ups (4 000 calls of
+   * a concurrency-4 stage took ~10 s).
+   */
   #wakeAll(): void {
-    if (this.#waiting.length > 0) for (const wake of this.#waiting.splice(0)) wake();
+    for (let n = this.#waiting.length; n > 0 && this.#usable() > 0; n--) {
+      const wake = this.#waiting.shift();
+      this.#waitingSet.delete(wake);
+      wake();
+    }
   }
 
   /** Whether a lone item also goes through {@link execBatch} (a one-item batch costs less to send than exec's task). */
