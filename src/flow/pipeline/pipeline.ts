@@ -227,7 +227,27 @@ export class Pipeline<I, O = I> {
 
   /** Per stage: in flight, queued, done, failed, retried, dead-lettered, throughput, latency. */
   metrics(): PipelineMetrics {
-    const c = this.#compile();
+    // Before the first run nothing has been counted: zeros, without fixing the stages (compiling
+    // here made a later stage() throw 'cannot take stages after it has run', and an empty pipeline
+    // throw, so a registry scraped while the pipeline was being built failed).
+    if (!this.#compiled) {
+      const idle = { count: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
+      const stages = this.#defs.map((d, j) => ({
+        name: d.name,
+        kind: d.kind,
+        fused: d.kind === 'pool' && [this.#defs[j - 1], this.#defs[j + 1]].some((n) => n?.kind === 'pool' && n.pool === d.pool),
+        inFlight: 0,
+        queued: 0,
+        done: 0,
+        failed: 0,
+        retried: 0,
+        deadLettered: 0,
+        throughput: 0,
+        latency: { ...idle },
+      }));
+      return { stages, inFlight: 0, outputs: 0, deadLettered: 0 };
+    }
+    const c = this.#compiled;
     return c.stats.snapshot(this.#defs, c.fused);
   }
 

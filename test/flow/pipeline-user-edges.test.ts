@@ -1,6 +1,6 @@
-// A deadLetters reader that stops (break out of its for await) no longer receives letters: later
-// letters go back to rule 3 (the run reports them) instead of queuing for nobody, which held every
-// later failure in memory and lost it silently. Found by a review (rev-pipe).
+// Pipeline behaviour a user meets at the edges, found by a review (rev-pipe): a deadLetters reader
+// that stops (later letters go back to the run instead of queuing for nobody), one waiting when the
+// pipeline is closed, the documented output-then-letters order, option types, metrics() before a run.
 import { InvalidArgumentError, Pipeline, UnhandledDeadLettersError } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, PoolBag } from '../fixtures/flow-helpers.js';
@@ -91,5 +91,20 @@ describe('Pipeline: a deadLetters reader and close()', () => {
     await p.close();
     const got = await Promise.race([letters, new Promise((r) => setTimeout(() => r('still waiting'), 2_000))]);
     expect(Array.isArray(got) ? got.map((d) => (d as { input: number }).input) : got).toEqual([1, 3]);
+  });
+});
+
+describe('Pipeline.metrics() before the first run', () => {
+  it('gives zeros and leaves the pipeline open to more stages (an empty one too)', () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>();
+    expect(p.metrics()).toEqual({ stages: [], inFlight: 0, outputs: 0, deadLettered: 0 });
+    p.stage('a', { pool, fn: 'inc' }).stage('b', { pool, fn: 'inc' });
+    expect(p.metrics().stages.map((s) => [s.name, s.fused, s.done])).toEqual([
+      ['a', true, 0],
+      ['b', true, 0],
+    ]);
+    expect(() => p.stage('c', { run: (x: number) => x })).not.toThrow(); // was: cannot take stages after it has run
+    expect(p.metrics().stages.map((s) => s.fused)).toEqual([true, true, false]);
   });
 });
