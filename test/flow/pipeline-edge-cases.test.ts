@@ -293,6 +293,45 @@ describe('Pipeline inputs, listeners and concurrency across runs', () => {
     }
   });
 
+  it('run-stage calls that listen on ctx.signal while they run (as fetch does) print no MaxListenersExceededWarning, and a break aborts them', async () => {
+    // Every call of a run shared the run's signal: 30 calls listening at once warned at the 11th.
+    let aborted = 0;
+    let started = 0;
+    const p = new Pipeline<number>().stage<number>(
+      'a',
+      {
+        run: (x: number, { signal }) =>
+          new Promise<number>((resolve, reject) => {
+            started++;
+            const timer = setTimeout(() => {
+              signal.removeEventListener('abort', onAbort);
+              resolve(x);
+            }, 5 + (x % 3));
+            const onAbort = (): void => {
+              aborted++;
+              clearTimeout(timer);
+              reject(signal.reason as Error);
+            };
+            signal.addEventListener('abort', onAbort, { once: true });
+          }),
+      },
+      { concurrency: 30 },
+    );
+    const warnings = watchWarnings();
+    try {
+      expect(await p.processBatch(range(90))).toEqual(range(90));
+      expect(aborted).toBe(0);
+      started = 0;
+      for await (const _ of p.processStream(range(1000))) break; // the calls then running see their signals abort
+      await new Promise((r) => setTimeout(r, 20));
+      expect(aborted).toBeGreaterThan(0);
+      expect(aborted).toBeLessThanOrEqual(started);
+      expect(await warnings.names()).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      warnings.stop();
+    }
+  });
+
   it('no abort listener left on the signal after many runs; pre-aborted closes the source once', async () => {
     const ctl = new AbortController();
     const p = new Pipeline<number>({ signal: ctl.signal }).stage<number>('a', { run: (x: number) => x + 1 });

@@ -13,6 +13,7 @@ import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
 import { boolean, object } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import type { WorkerPool } from '../../pool/index.js';
+import { callSignal } from '../call-signal.js';
 import { openSource } from '../source.js';
 
 /** Options of {@link fanOut}. */
@@ -52,32 +53,18 @@ function positive(v: unknown, name: string): number {
 }
 
 /**
- * The context of one call of a function target. Its `signal` is the call's own, made on first read
- * and following the whole call's signal through watchAbort (one listener however many calls run):
- * a function that listens on it while it runs (as `fetch(url, { signal })` does) adds to its own
- * signal, so `concurrency` such calls at once do not pile up listeners on one signal (past 10,
- * Node's MaxListenersExceededWarning). `end()`: the call is over, the signal stops following.
- * Internal: FanPattern.processStream gives its function calls the same context.
+ * The context of one call of a function target: its index, and a signal of its own (call-signal.ts),
+ * so `concurrency` calls listening on their signals at once pile no listeners on one signal.
+ * `end()`: the call is over. Internal: FanPattern.processStream gives its function calls the same context.
  */
 export function callContext(parent: AbortSignal, index: number): FanOutContext & { end(): void } {
-  let own: AbortController | undefined;
-  let unwatch: (() => void) | undefined;
-  let over = false;
+  const own = callSignal(parent);
   return {
     index,
     get signal(): AbortSignal {
-      if (own === undefined) {
-        const c = (own = new AbortController());
-        if (parent.aborted) c.abort(parent.reason);
-        else if (!over) unwatch = watchAbort(parent, () => c.abort(parent.reason));
-      }
       return own.signal;
     },
-    end(): void {
-      over = true;
-      unwatch?.();
-      unwatch = undefined;
-    },
+    end: () => own.end(),
   };
 }
 

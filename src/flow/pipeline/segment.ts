@@ -9,6 +9,7 @@
  */
 import { ChainRunner, type StageFunction } from './chain-runner.js';
 import type { ChainSpec } from './chain.js';
+import { callSignal } from '../call-signal.js';
 import { ChainStageError } from '../errors.js';
 import { Fifo } from './fifo.js';
 import { isThenable } from '../../memory/thenable.js';
@@ -153,8 +154,26 @@ export class LocalSegment extends Segment {
     try {
       const held = this.#held.get(ticket);
       if (held) await held; // a retry on a slot whose given-up call still runs
-      let out = this.#runner.run(value, from, this.end, -1, 0, { signal, workerId: 0 });
-      if (isThenable(out)) out = await this.#untilAborted(out, ticket, signal);
+      // The call's own signal (call-signal.ts): calls listening on it pile no listeners on the run's.
+      const own = callSignal(signal);
+      const ctx = {
+        get signal(): AbortSignal {
+          return own.signal;
+        },
+        workerId: 0,
+      };
+      let out: unknown;
+      try {
+        out = this.#runner.run(value, from, this.end, -1, 0, ctx);
+      } catch (err) {
+        own.end();
+        throw err;
+      }
+      if (isThenable(out)) {
+        const call = Promise.resolve(out);
+        void call.then(own.end, own.end);
+        out = await this.#untilAborted(call, ticket, signal);
+      } else own.end();
       return { ok: true, value: out, stage: -1, error: undefined, hasValue: false, from, input: value };
     } catch (err) {
       return failure(err, from, value, from);
