@@ -147,6 +147,17 @@ describe('Pipeline', () => {
     expect(err).toBeInstanceOf(StageFailedError);
     expect((err as StageFailedError).stage).toBe('even');
     expect((err as StageFailedError).input).toBe(1);
+    // It stopped the run: a failure, not a dead letter (it was counted dead-lettered too).
+    const even = p.metrics().stages[0];
+    expect(even.failed).toBeGreaterThanOrEqual(1); // and a try the stop cancelled, if one had started
+    expect(even.deadLettered).toBe(0);
+    expect(p.metrics().deadLettered).toBe(0);
+  });
+
+  it('a stage named like a filter does not give two stages one name', () => {
+    const run = { run: (x: number) => x };
+    const p = new Pipeline<number>().stage<number>('filter#1', run).filter(() => true);
+    expect(p.metrics().stages.map((s) => s.name)).toEqual(['filter#1', 'filter#2']);
   });
 
   it('process(x) resolves the output, undefined when filtered, and rejects with the dead letter', async () => {

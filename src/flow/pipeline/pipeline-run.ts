@@ -223,11 +223,12 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     if (r.kind === 'dead') {
       const stats = this.#x.stats;
       const letter: DeadLetter = { input: item.input, stage: this.#x.defs[r.stage].name, error: r.error, attempts: r.attempts };
-      stats.add(r.stage, DEAD);
+      // With dead-lettering off the failure stops the run instead: it is counted failed, not dead-lettered.
       if (!this.#x.deadLetter) {
         this.#fail(new StageFailedError(letter));
         return;
       }
+      stats.add(r.stage, DEAD);
       let handled: boolean;
       try {
         handled = this.#x.sink.deliver(letter);

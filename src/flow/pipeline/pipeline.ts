@@ -121,7 +121,10 @@ export class Pipeline<I, O = I> {
           ? v
           : DROPPED;
     };
-    const def = resolveStage(`filter#${this.#defs.length}`, { run: keep }, { concurrency: opts?.concurrency ?? os.availableParallelism(), buffer: 0 }, () => false);
+    // Named by its place; a stage the user named so already pushes it further (names stay unique).
+    let name = `filter#${this.#defs.length}`;
+    for (let k = this.#defs.length + 1; this.#defs.some((d) => d.name === name); k++) name = `filter#${k}`;
+    const def = resolveStage(name, { run: keep }, { concurrency: opts?.concurrency ?? os.availableParallelism(), buffer: 0 }, () => false);
     def.kind = 'filter';
     this.#defs.push(def);
     return this;
