@@ -26,7 +26,9 @@ const WAIT_GROUP = defineWordKind<NoConfig, WaitGroup>({
 
 /**
  * Go's WaitGroup over shared memory: `add(n)` before starting work, `done()` when a piece ends,
- * `wait()` until the count is back to zero — from any thread.
+ * `wait()` until the count is back to zero — from any thread. As in Go, a group may be used again,
+ * but an `add()` that starts a new round must come after the waits of the last round have
+ * returned: a waiter still waking when the count leaves zero again may miss that zero and wait on.
  *
  * @example
  * ```ts
