@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../memory/clock.js';
 import { abortError, watchAbort } from '../memory/wait/index.js';
 import { BulkheadRejectedError } from './errors.js';
 import { PolicyEvent, type Subscription } from './events.js';
@@ -123,13 +124,20 @@ export class Bulkhead implements Policy<PolicyContext> {
       };
       const onAbort = (): void => waiter.fail(abortError(signal as AbortSignal));
       if (this.#maxWait !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(
-          () => {
-            waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`));
-            this.#rejected.emit({ reason: 'maxWait', active: this.#active, queued: this.#queued });
-          },
-          this.#maxWait,
-        );
+        // One setTimeout holds at most MAX_TIMER_MS (a longer one fires after 1 ms): a longer wait is
+        // a chain of timers, each re-armed with what is left.
+        const arm = (left: number): void => {
+          timer = setTimeout(
+            left > MAX_TIMER_MS
+              ? () => arm(left - MAX_TIMER_MS)
+              : () => {
+                  waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`));
+                  this.#rejected.emit({ reason: 'maxWait', active: this.#active, queued: this.#queued });
+                },
+            Math.min(left, MAX_TIMER_MS),
+          );
+        };
+        arm(this.#maxWait);
       }
       if (signal) unwatch = watchAbort(signal, onAbort); // one listener per signal (memory/signal-watch.ts)
       if (this.#tail) this.#tail.next = waiter;

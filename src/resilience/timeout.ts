@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../memory/clock.js';
 import { TimeoutError } from '../memory/errors.js';
 import { abortError, watchAbort } from '../memory/wait/index.js';
 import { PolicyEvent, type Subscription } from './events.js';
@@ -79,10 +80,20 @@ export class Timeout implements Policy<TimeoutSignal> {
       };
       const onAbort = (): void => fail(abortError(parent as AbortSignal));
       if (ms !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(() => {
-          fail(new TimeoutError(`the operation timed out after ${ms} ms`));
-          this.#timedOut.emit({ ms });
-        }, ms);
+        // One setTimeout holds at most MAX_TIMER_MS (a longer one fires after 1 ms): a longer limit
+        // is a chain of timers, each re-armed with what is left.
+        const arm = (left: number): void => {
+          timer = setTimeout(
+            left > MAX_TIMER_MS
+              ? () => arm(left - MAX_TIMER_MS)
+              : () => {
+                  fail(new TimeoutError(`the operation timed out after ${ms} ms`));
+                  this.#timedOut.emit({ ms });
+                },
+            Math.min(left, MAX_TIMER_MS),
+          );
+        };
+        arm(ms);
       }
       // One listener per signal however many calls share it (memory/signal-watch.ts).
       if (parent) unwatch = watchAbort(parent, onAbort);

@@ -81,6 +81,33 @@ describe('Bulkhead', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('a maxWait past 2^31 - 1 ms (what one setTimeout holds) is kept, not cut to 1 ms', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const maxWait = 2 ** 31 + 1000;
+    const b = new Bulkhead({ maxConcurrent: 1, maxQueue: 1, maxWait });
+    const g = gate(1);
+    const first = b.execute(g.fn);
+    const waiting = b.execute(() => 2);
+    let outcome: unknown = 'pending';
+    waiting.then(
+      (v) => (outcome = v),
+      (e: unknown) => (outcome = e),
+    );
+    await vi.advanceTimersByTimeAsync(maxWait - 1);
+    expect(outcome).toBe('pending');
+    expect(b.queued).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcome).toBeInstanceOf(BulkheadRejectedError);
+    expect(b.queued).toBe(0);
+    // A waiter let in before maxWait leaves no timer behind.
+    const next = b.execute(() => 3);
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    g.open();
+    expect(await first).toBe(1);
+    expect(await next).toBe(3);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('an aborted waiter leaves from the middle of the line; the others keep their order', async () => {
     const b = new Bulkhead({ maxConcurrent: 1, maxQueue: 3 });
     const g = gate(0);

@@ -80,4 +80,35 @@ describe('Timeout', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(await p).toBe(1);
   });
+
+  it('a limit past 2^31 - 1 ms (what one setTimeout holds) is kept, not cut to 1 ms', async () => {
+    const ms = 2 ** 31 + 1000;
+    let inner: AbortSignal | undefined;
+    const p = new Timeout(ms).execute((signal) => {
+      inner = signal;
+      return new Promise(() => {});
+    });
+    const caught = p.catch((e: unknown) => e);
+    let settled = false;
+    void caught.then(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(ms - 11);
+    expect(settled).toBe(false);
+    expect(inner?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await caught).toBeInstanceOf(TimeoutError);
+    expect(inner?.aborted).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a call that ends before a limit past 2^31 - 1 ms leaves no timer', async () => {
+    const t = new Timeout(2 ** 32);
+    const p = t.execute(() => new Promise((r) => setTimeout(() => r('v'), 2 ** 31 - 1)));
+    const caught = p.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(2 ** 31 - 1);
+    expect(await caught).toBe('v');
+    expect(await p).toBe('v');
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });
