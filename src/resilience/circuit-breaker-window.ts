@@ -46,9 +46,11 @@ export class OutcomeWindow {
     const c = this.#c;
     const calls = v[W_CALLS];
     if (calls < c.minimumCalls || calls === 0) return false;
+    // A quotient, as metrics() reports the rate: the correctly rounded 7 / 100 is the literal 0.07,
+    // whereas the product 0.07 * 100 is 7.000000000000001 and 7 failures would not reach it.
     return (
-      (c.failureRateThreshold > 0 && v[W_FAILS] >= c.failureRateThreshold * calls) ||
-      (c.slowCallRateThreshold > 0 && v[W_SLOW] >= c.slowCallRateThreshold * calls)
+      (c.failureRateThreshold > 0 && v[W_FAILS] / calls >= c.failureRateThreshold) ||
+      (c.slowCallRateThreshold > 0 && v[W_SLOW] / calls >= c.slowCallRateThreshold)
     );
   }
 

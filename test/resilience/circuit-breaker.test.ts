@@ -211,6 +211,37 @@ describe('CircuitBreaker, failure rate', () => {
     expect(b.state).toBe('open'); // 2 of 4 in the last second
   });
 
+  it('opens when the rate equals a decimal threshold (7 of 100 at 0.07), as metrics().failureRate reports it', async () => {
+    // 0.07 * 100 is 7.000000000000001 in floating point: a product against the count missed it.
+    const b = new CircuitBreaker({
+      failureRateThreshold: 0.07,
+      window: { kind: 'count', size: 100 },
+    });
+    for (let i = 0; i < 93; i++) await call(b);
+    for (let i = 0; i < 6; i++) await call(b, true);
+    expect(b.state).toBe('closed');
+    await call(b, true);
+    expect(b.metrics().failureRate).toBe(0.07);
+    expect(b.state).toBe('open');
+    // The same for the slow-call rate: 14 slow of 25 at 0.56.
+    const s = new CircuitBreaker({
+      slowCallDuration: 100,
+      slowCallRateThreshold: 0.56,
+      window: { kind: 'count', size: 25 },
+    });
+    const run = async (ms: number) => {
+      const p = s.execute(() => new Promise((r) => setTimeout(r, ms)));
+      await vi.advanceTimersByTimeAsync(ms);
+      await p;
+    };
+    for (let i = 0; i < 11; i++) await run(1);
+    for (let i = 0; i < 13; i++) await run(100);
+    expect(s.state).toBe('closed');
+    await run(100);
+    expect(s.metrics().slowCallRate).toBe(0.56);
+    expect(s.state).toBe('open');
+  });
+
   it('opens on the slow-call rate', async () => {
     const b = new CircuitBreaker({
       slowCallDuration: 100,
