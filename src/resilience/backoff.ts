@@ -99,14 +99,20 @@ export function delays(o: ResolvedBackoff): () => number {
     } else if (backoff === 'fixed') {
       d = initialDelay;
     } else if (backoff === 'exponential') {
-      d = initialDelay * multiplier ** (attempt - 1);
+      // 0 * Infinity (the power overflows near attempt 1025) would be NaN: no delay stays no delay.
+      d = initialDelay === 0 ? 0 : initialDelay * multiplier ** (attempt - 1);
     } else if (backoff === 'fibonacci') {
       d = a;
       [a, b] = [b, a + b];
     } else {
       const t = attempt - 1 + Math.random();
       const curve = multiplier ** t * Math.tanh(Math.sqrt(P_FACTOR * t));
-      d = Number.isFinite(curve) ? Math.max(0, curve - prevCurve) * RP_SCALING * initialDelay : maxDelay;
+      d =
+        initialDelay === 0
+          ? 0
+          : Number.isFinite(curve)
+            ? Math.max(0, curve - prevCurve) * RP_SCALING * initialDelay
+            : maxDelay;
       prevCurve = curve;
     }
     d = Math.min(d, maxDelay);

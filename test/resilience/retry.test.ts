@@ -80,6 +80,22 @@ describe('RetryPolicy', () => {
     ]);
   });
 
+  it('initialDelay 0 stays 0 however many tries (no NaN or maxDelay once the growth overflows)', async () => {
+    for (const backoff of ['exponential', 'decorrelated'] as const) {
+      const policy = new RetryPolicy({ maxAttempts: 1100, backoff, initialDelay: 0 });
+      const waits: number[] = [];
+      policy.onRetry(({ delay }) => waits.push(delay));
+      const p = policy.execute(() => {
+        throw new Error('again');
+      });
+      const settled = p.catch(() => {});
+      await vi.runAllTimersAsync();
+      await settled;
+      expect(waits).toHaveLength(1099);
+      expect(waits.filter((d) => d !== 0)).toEqual([]);
+    }
+  });
+
   it('decorrelated jitter follows the Polly "V2" curve', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     const curve = (t: number) => 2 ** t * Math.tanh(Math.sqrt(4 * t));
