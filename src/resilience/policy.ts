@@ -11,7 +11,12 @@ import { callable, invalid, object } from '../memory/validate.js';
 
 /** Options of every `execute`. */
 export interface ExecuteOptions {
-  /** Stops the call: the policy rejects with `AbortError` and passes the abort on to `fn`. */
+  /**
+   * Stops the call: aborted before `fn` starts (or while it waits for a bulkhead slot, a limiter, a
+   * retry's backoff), the policy rejects with `AbortError` at once; once `fn` runs, the abort is
+   * passed on to `fn` through its context's signal and the policy settles as `fn` does (a Timeout
+   * and a RetryPolicy reject at once; a breaker and a bulkhead wait for `fn`, which holds the slot).
+   */
   signal?: AbortSignal;
 }
 
