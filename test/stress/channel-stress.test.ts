@@ -1,4 +1,4 @@
-import { Channel, recv, select, TimeoutError } from 'skein';
+import { Channel, recv, select, send, TimeoutError } from 'skein';
 import { describe, expect, it } from 'vitest';
 import { runOp } from '../fixtures/channel-helpers.js';
 
@@ -64,5 +64,69 @@ describe('Channel under churn', () => {
       expect(c[96]).toBe(2); // PLOCK: closed, not held
       expect(c[128]).toBe(0); // CLOCK free
     }
+  });
+
+  it('rendezvous channels under selects on both sides: every send that went was received once', async () => {
+    // Senders select over two rendezvous channels, receivers select over both; all with 1-2 ms
+    // timeouts, so offers are taken back while receivers arrive. A select's send counts as sent
+    // only if it returned, and then exactly one receiver got it (some messages stream: bytes 4096).
+    const chs = [0, 1].map(() => new Channel<{ p: number; i: number }>({ capacity: 0, bytes: 4096 }));
+    const producers = [1, 2, 3].map((id) =>
+      runOp<number[]>('selectProduceRace', { chs, id, bigEvery: id === 3 ? 5 : 0, timeout: 2, sync: id !== 2 }),
+    );
+    const consumers = [true, false].map((sync) =>
+      runOp<[number, number, number][]>('selectConsumeRace', { chs, timeout: 1, sync }),
+    );
+    // main thread: an async sender and receiver of its own, on the same channels
+    let stop = false;
+    const mainSent: number[] = [];
+    const mainGot: [number, number, number][] = [];
+    const mainSender = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await select([send(chs[0], { p: 4, i }), send(chs[1], { p: 4, i })], { timeout: 2 });
+          mainSent.push(i);
+        } catch (e) {
+          if ((e as Error).name === 'ChannelClosedError') return;
+          if (!(e instanceof TimeoutError)) throw e;
+        }
+      }
+    })();
+    const mainReceiver = (async () => {
+      for (;;) {
+        try {
+          const r = await select<{ p: number; i: number }>([recv(chs[0]), recv(chs[1])], { timeout: 1 });
+          if (!r.ok) return;
+          const v = r.value as { p: number; i: number };
+          mainGot.push([r.index, v.p, v.i]);
+        } catch (e) {
+          if (!(e instanceof TimeoutError)) throw e;
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 2500));
+    stop = true;
+    await mainSender;
+    for (const c of chs) c.close();
+    const sentBy = [...(await Promise.all(producers)), mainSent];
+    await mainReceiver;
+    const got = [...(await Promise.all(consumers)), mainGot];
+    const delivered = new Map<number, number[]>([1, 2, 3, 4].map((p) => [p, []]));
+    for (const list of got) {
+      const last = new Map<string, number>();
+      for (const [c, p, i] of list) {
+        expect(i).toBeGreaterThan(last.get(`${c}:${p}`) ?? -1); // each sender's order, per channel
+        last.set(`${c}:${p}`, i);
+        delivered.get(p)?.push(i);
+      }
+    }
+    let total = 0;
+    for (const [p, idx] of delivered) {
+      idx.sort((a, b) => a - b);
+      expect(idx, `producer ${p}`).toEqual(sentBy[p - 1]);
+      total += idx.length;
+    }
+    expect(total).toBeGreaterThan(50);
+    expect(mainSent.length).toBeGreaterThan(0);
   });
 });

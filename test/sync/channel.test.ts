@@ -288,6 +288,20 @@ describe('Channel', () => {
     expectClean(ch, 0);
   });
 
+  it('two async receivers on one thread share large messages without both reading one stream', async () => {
+    // Both recv() calls carried on the one stream of the thread: the second read the first's chunks
+    // or ran past its end (CorruptMemoryError: expected a chunk).
+    const ch = new Channel<{ i: number; pad: string }>({ capacity: 4, bytes: 4096 });
+    const got: number[] = [];
+    const receivers = [0, 1, 2].map(async () => {
+      for (let r = await ch.recv({ timeout: 5000 }); r.ok; r = await ch.recv({ timeout: 5000 })) got.push(r.value.i);
+    });
+    for (let i = 0; i < 30; i++) await ch.send({ i, pad: 'x'.repeat(i % 2 ? 10 : 9000) });
+    ch.close();
+    await Promise.all(receivers);
+    expect(got.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
   describe('rendezvous (capacity 0)', () => {
     it('a send completes only once a receiver took the message', async () => {
       const ch = new Channel<number>({ capacity: 0 });

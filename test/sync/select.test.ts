@@ -124,6 +124,69 @@ describe('select', () => {
     expect(await s).toEqual({ index: 0, ok: true });
   });
 
+  it('a rendezvous send case meets a receiver on the same thread, and never goes twice', async () => {
+    // A send case used to offer its message only for 0.2 ms of synchronous spinning, during which a
+    // receiver on the same thread cannot run: the two never met (and the select spun the CPU).
+    const rv = new Channel<number>({ capacity: 0 });
+    const r = rv.recv({ timeout: 2000 });
+    expect(await select([send(rv, 1)], { timeout: 2000 })).toEqual({ index: 0, ok: true });
+    expect(await r).toEqual({ ok: true, value: 1 });
+    const taker = select([recv(rv)], { timeout: 2000 });
+    expect(await select([send(rv, 2)], { timeout: 2000 })).toEqual({ index: 0, ok: true });
+    expect(await taker).toEqual({ index: 0, ok: true, value: 2 });
+    // two rendezvous send cases and a receive case that never fires: exactly one send goes
+    const a = new Channel<number>({ capacity: 0 });
+    const b = new Channel<number>({ capacity: 0 });
+    const idle = new Channel<number>({ capacity: 1 });
+    for (let k = 0; k < 20; k++) {
+      const got = b.recv({ timeout: 2000 });
+      const s = await select([send(a, k), send(b, k), recv(idle)], { timeout: 2000 });
+      expect(s).toEqual({ index: 1, ok: true });
+      expect(await got).toEqual({ ok: true, value: k });
+      expect(a.tryRecv()).toBeUndefined();
+    }
+    // a select that times out with its offer untaken leaves nothing behind
+    await expect(select([send(a, 9)], { timeout: 20 })).rejects.toThrow(TimeoutError);
+    expect(a.tryRecv()).toBeUndefined();
+    expect(pendingAsyncWaitCount()).toBe(0);
+  });
+
+  it('a rendezvous send case of a message larger than the ring goes to a waiting receiver', async () => {
+    const rv = new Channel<string>({ capacity: 0, bytes: 4096 });
+    const big = 'q'.repeat(20_000);
+    const got = runOp<{ ok: boolean; value?: string } | string>('recvTimeout', { ch: rv, timeout: 5000 });
+    await sleep(200);
+    expect(await select([send(rv, big)], { timeout: 4000 })).toEqual({ index: 0, ok: true });
+    expect(await got).toEqual({ ok: true, value: big });
+  });
+
+  it('a receive case stopped in the middle of a large message: the next select carries on', async () => {
+    const ch = new Channel<string>({ capacity: 2, bytes: 256 });
+    const big = 'w'.repeat(5000);
+    const sent = ch.send(big);
+    const ac = new AbortController();
+    const first = select([recv(ch)], { signal: ac.signal });
+    ac.abort(); // it has begun the stream: it keeps its part and the consumer lock
+    await expect(first).rejects.toThrow(AbortError);
+    // was: every later select (on any thread) found the consumer lock busy, for good
+    expect(await select([recv(ch)], { timeout: 2000 })).toEqual({ index: 0, ok: true, value: big });
+    await sent;
+    expect(await select([recv(ch), defaultCase()])).toEqual({ index: 1, ok: true });
+  });
+
+  it('a receive case whose sender gives up in the middle waits on, and does not report closed', async () => {
+    const ch = new Channel<string>({ capacity: 2, bytes: 256 });
+    const ac = new AbortController();
+    const cut = ch.send('c'.repeat(5000), { signal: ac.signal });
+    const r = select<string>([recv(ch)], { timeout: 3000 }); // it begins the stream at once
+    ac.abort();
+    await expect(cut).rejects.toThrow(AbortError);
+    await sleep(20);
+    expect(ch.closed).toBe(false);
+    await ch.send('next');
+    expect(await r).toEqual({ index: 0, ok: true, value: 'next' }); // was { ok: false }
+  });
+
   it('across threads: worker selects over several channels, async and blocking', async () => {
     for (const sync of [false, true]) {
       const chs = [0, 1, 2].map(() => new Channel<number>({ capacity: 4 }));

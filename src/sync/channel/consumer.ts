@@ -156,13 +156,20 @@ export class ChannelConsumer {
   /** The steps of a blocking receive. */
   *takeSteps<T>(): Generator<Wait, RecvResult<T>, undefined> {
     const c = this.c;
-    const cFree = (): true | undefined => (Atomics.load(c, R.CLOCK) === 0 ? true : undefined);
+    // CLOCK free, or held by a stream of this thread that no receive is reading now
+    const cFree = (): true | undefined =>
+      Atomics.load(c, R.CLOCK) === 0 || (this.in !== undefined && !this.in.driving) ? true : undefined;
     const data = (): true | undefined => (this.dataHint() ? true : undefined);
     const rendezvous = this.core.rendezvous;
     if (rendezvous) countWaiting(this.core, 1);
     try {
       for (;;) {
         if (this.in) {
+          if (this.in.driving) {
+            // another receive of this thread is reading it (async): wait for it to end or stop
+            yield { word: this.core.clw, ready: cFree, timed: true };
+            continue;
+          }
           // A stream this thread began and timed out in: carry on with it.
           const v = yield* this.in.steps<T>();
           if (v) return v;

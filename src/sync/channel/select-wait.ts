@@ -7,7 +7,7 @@
 import { now } from '../../memory/clock.js';
 import { WORKER_SPIN } from '../../memory/spin.js';
 import { register, sleepAnySync, sleepAsync, unregister, type WaitWord } from '../../memory/wait/index.js';
-import { type Committed, type Prepared, type SelectResult, tryAll, tryOne } from './select-cases.js';
+import { type Committed, offer, type Prepared, type SelectResult, tryAll, tryOne } from './select-cases.js';
 
 /** Longest single async wait before every case is tried again (a backstop; wake-ups are exact). */
 export const ASYNC_SLICE_MS = 1000;
@@ -35,14 +35,17 @@ function registerOn(p: Prepared, i: number, bit: 0 | 1): void {
  */
 export function prepareWait(p: Prepared): SelectResult | Committed | undefined {
   for (const i of p.order) registerOn(p, i, 0);
-  const r = tryAll(p);
+  const r = tryAll(p, true);
   if (r) return r;
   for (const i of p.order) {
     if (p.pick[i] !== 1) continue;
     registerOn(p, i, 1);
-    const again = tryOne(p, i);
+    const again = tryOne(p, i, true);
     if (again) return again;
   }
+  // Its publish rings only DATA (and PLOCK's word), on which this select is not registered for
+  // this channel (offerable: no receive case on it); a receiver taking it rings ROOM.
+  offer(p);
   return undefined;
 }
 

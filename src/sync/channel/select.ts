@@ -16,6 +16,11 @@
  *   block on one word only, so it blocks on the cases' words in turn for at most {@link SYNC_SLICE_MS}
  *   each, re-trying every case in between: a change on another channel is seen at most that late.
  *   With a single case it blocks until that case's word changes.
+ *
+ * A send case on a rendezvous channel cannot be tried by a look alone (a receiver must take the
+ * message). While the select sleeps it leaves the message of one such case in its ring, where a
+ * receiver on any thread may take it, and takes it back first thing when it wakes (retract under
+ * CLOCK): if it was taken, that case went and nothing else is tried (select-cases.ts offer/withdraw).
  */
 import { deadlineFor, now } from '../../memory/clock.js';
 import { abortError, runAsync, runSync, timeoutError, type Wait, type WaitOptions } from '../../memory/wait/index.js';
@@ -28,7 +33,9 @@ import {
   type SelectResult,
   streamed,
   tryAll,
+  withdraw,
 } from './select-cases.js';
+import { handoff } from './rendezvous.js';
 import { prepareWait, unregisterAll, waitAny, waitOneSync } from './select-wait.js';
 
 export {
@@ -43,9 +50,16 @@ export {
 } from './select-cases.js';
 export { ASYNC_SLICE_MS, SYNC_SLICE_MS } from './select-wait.js';
 
-/** The rest of a committed case's stream. */
-function steps(c: Committed): Generator<Wait, unknown, undefined> {
-  return c.stream.steps() as Generator<Wait, unknown, undefined>;
+/** The rest of a committed case's stream (a rendezvous send's then waits for its taker). */
+function steps(p: Prepared, c: Committed): Generator<Wait, unknown, undefined> {
+  const g = c.stream.steps() as Generator<Wait, unknown, undefined>;
+  const seq = c.seq;
+  if (seq === undefined) return g;
+  const producer = p.cores[c.index].producer;
+  return (function* () {
+    yield* g;
+    yield* handoff(producer, seq);
+  })();
 }
 
 /** What is left of the caller's limits, for the rest of a committed stream. */
@@ -84,19 +98,26 @@ export async function select<V = unknown>(
   const deadline = deadlineFor(opts?.timeout);
   markWaiting(p, 1);
   try {
-    while (!r) {
-      checkRound(p, deadline, opts, 'select');
-      try {
-        r = prepareWait(p);
-        if (!r) await waitAny(p, deadline, opts?.signal);
-      } finally {
-        unregisterAll(p);
+    for (;;) {
+      while (!r) {
+        // a message offered while it slept is taken back before anything else (or it went)
+        r = withdraw(p);
+        if (r) break;
+        checkRound(p, deadline, opts, 'select');
+        try {
+          r = prepareWait(p);
+          if (!r) await waitAny(p, deadline, opts?.signal);
+        } finally {
+          unregisterAll(p);
+        }
       }
+      if (!('stream' in r)) return r as SelectResult<V>;
+      const v = await runAsync(steps(p, r), rest(deadline, opts), 'select');
+      if (v !== undefined || p.encs[r.index]) return streamed(p, r, v) as SelectResult<V>;
+      r = undefined; // a receive whose sender gave up its stream: nothing was received, wait on
     }
-    if (!('stream' in r)) return r as SelectResult<V>;
-    const v = await runAsync(steps(r), rest(deadline, opts), 'select');
-    return streamed(p, r, v) as SelectResult<V>;
   } finally {
+    withdraw(p); // only when a wait threw: every round begins by withdrawing
     markWaiting(p, -1);
   }
 }
@@ -109,19 +130,25 @@ export function selectSync<V = unknown>(cases: readonly SelectCase[], opts?: Wai
   const deadline = deadlineFor(opts?.timeout);
   markWaiting(p, 1);
   try {
-    for (let turn = 0; !r; turn++) {
-      checkRound(p, deadline, opts, 'selectSync');
-      try {
-        r = prepareWait(p);
-        if (!r) waitOneSync(p, deadline, turn);
-      } finally {
-        unregisterAll(p);
+    for (let turn = 0; ; ) {
+      for (; !r; turn++) {
+        r = withdraw(p);
+        if (r) break;
+        checkRound(p, deadline, opts, 'selectSync');
+        try {
+          r = prepareWait(p);
+          if (!r) waitOneSync(p, deadline, turn);
+        } finally {
+          unregisterAll(p);
+        }
       }
+      if (!('stream' in r)) return r as SelectResult<V>;
+      const v = runSync(steps(p, r), rest(deadline, opts), 'selectSync');
+      if (v !== undefined || p.encs[r.index]) return streamed(p, r, v) as SelectResult<V>;
+      r = undefined; // a receive whose sender gave up its stream: nothing was received, wait on
     }
-    if (!('stream' in r)) return r as SelectResult<V>;
-    const v = runSync(steps(r), rest(deadline, opts), 'selectSync');
-    return streamed(p, r, v) as SelectResult<V>;
   } finally {
+    withdraw(p); // only when a wait threw: every round begins by withdrawing
     markWaiting(p, -1);
   }
 }

@@ -180,6 +180,12 @@ export class StreamIn {
   readonly #tag: number;
   readonly #bytes: Uint8Array;
   #got: number;
+  /**
+   * Whether a receive of this thread is running {@link steps} now. Several async receives (recv,
+   * select) of one thread may wait at once; only one may read the stream, the others wait for it
+   * to end or to stop (then CLOCK's word is rung) and the next carries on.
+   */
+  driving = false;
 
   /** Under CLOCK: reads the FIRST chunk (`len` payload bytes) at `head`. */
   constructor(q: ChannelConsumer, tag: number, head: number, len: number) {
@@ -253,6 +259,7 @@ export class StreamIn {
       return (Atomics.load(c, R.PLOCK) & R.HELD) === 0 ? true : undefined;
     };
     let keep = false;
+    this.driving = true;
     try {
       for (;;) {
         const res = this.#pump<T>();
@@ -273,9 +280,12 @@ export class StreamIn {
         }
       }
     } finally {
+      this.driving = false;
       if (!keep) {
         q.in = undefined;
         q.unlock();
+      } else {
+        ring(q.core.clw); // another receive of this thread may carry on
       }
     }
   }
