@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { Channel, ChannelClosedError } from 'skein';
+import { Channel, ChannelClosedError, defaultCase, recv, type SelectCase, select, selectSync, send } from 'skein';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -88,6 +88,72 @@ describe('Channel against a sequential model', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+type SelOp = { kind: 'recv'; ch: number } | { kind: 'send'; ch: number; v: number } | { kind: 'close'; ch: number };
+
+describe('select against a sequential model', () => {
+  it('exactly one ready case goes (default only when none is); a send on a closed channel may throw', async () => {
+    const selOp: fc.Arbitrary<SelOp> = fc.oneof(
+      { weight: 5, arbitrary: fc.nat(2).map((ch) => ({ kind: 'recv' as const, ch })) },
+      { weight: 5, arbitrary: fc.tuple(fc.nat(2), fc.integer()).map(([ch, v]) => ({ kind: 'send' as const, ch, v })) },
+      { weight: 1, arbitrary: fc.nat(2).map((ch) => ({ kind: 'close' as const, ch })) },
+    );
+    const caseList = fc.array(selOp, { minLength: 1, maxLength: 4 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 3, maxLength: 3 }),
+        fc.array(fc.tuple(caseList, fc.boolean()), { maxLength: 60 }),
+        async (caps, steps) => {
+          const chs = caps.map((capacity) => new Channel<number>({ capacity }));
+          const m = caps.map((capacity) => ({ capacity, q: [] as number[], closed: false }));
+          for (const [[...ops], sync] of steps) {
+            const closes = ops.filter((o) => o.kind === 'close');
+            for (const o of closes) {
+              if (!m[o.ch].closed) {
+                chs[o.ch].close();
+                m[o.ch].closed = true;
+              }
+            }
+            const cs = ops.filter((o): o is Exclude<SelOp, { kind: 'close' }> => o.kind !== 'close');
+            const ready = cs.map((o) => {
+              const c = m[o.ch];
+              if (o.kind === 'recv') return c.q.length > 0 || c.closed;
+              return !c.closed && c.q.length < c.capacity; // capacity 0: no receiver waits here
+            });
+            const cases: SelectCase[] = cs.map((o) => (o.kind === 'recv' ? recv(chs[o.ch]) : send(chs[o.ch], o.v)));
+            cases.push(defaultCase());
+            let r;
+            try {
+              r = sync ? selectSync<number>(cases) : await select<number>(cases);
+            } catch (e) {
+              expect(e).toBeInstanceOf(ChannelClosedError);
+              expect(cs.some((o) => o.kind === 'send' && m[o.ch].closed)).toBe(true);
+              continue;
+            }
+            if (r.index === cs.length) {
+              expect(ready.some(Boolean)).toBe(false); // default, only when nothing was ready
+              expect(cs.some((o) => o.kind === 'send' && m[o.ch].closed)).toBe(false);
+              continue;
+            }
+            const o = cs[r.index];
+            expect(ready[r.index]).toBe(true);
+            const c = m[o.ch];
+            if (o.kind === 'send') {
+              c.q.push(o.v);
+              expect(r).toEqual({ index: r.index, ok: true });
+            } else if (c.q.length > 0) {
+              expect(r).toEqual({ index: r.index, ok: true, value: c.q.shift() });
+            } else {
+              expect(r).toEqual({ index: r.index, ok: false, value: undefined });
+            }
+          }
+          chs.forEach((ch, k) => expect(ch.length).toBe(m[k].q.length));
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });
