@@ -4,6 +4,7 @@
  * {@link encodePlainShared} also takes shared memory (buffers, views over them, shared objects),
  * listing the buffers beside the bytes.
  */
+import { types } from 'node:util';
 import { copyBytes } from './byte-slab.js';
 import { isSharedObjectClone, type SharedHandle } from './handle.js';
 import * as F from './plain-format.js';
@@ -90,6 +91,9 @@ function str(s: string): void {
 }
 
 function utf8(s: string): void {
+  // UTF-8 cannot hold a lone surrogate (it would come back as U+FFFD): such a string takes the
+  // general codec, which keeps UTF-16 exactly (as codec.ts `encode` does for a string alone).
+  if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) throw declined;
   const max = s.length * 3;
   room(max + 6);
   out[pos++] = F.T_UTF8;
@@ -152,6 +156,9 @@ function value(v: unknown, depth: number): void {
     return;
   }
   if (depth >= F.MAX_DEPTH) throw declined;
+  // A Proxy (of an array or a plain object) reads as one here, but structured clone refuses it: the
+  // general codec throws SerializationError for it, as it must.
+  if (types.isProxy(v)) throw declined;
   const proto = Object.getPrototypeOf(v);
   if (proto === Array.prototype) {
     const a = v as unknown[];
@@ -172,6 +179,9 @@ function value(v: unknown, depth: number): void {
     shared(v, depth);
     return;
   }
+  // An arguments object has Object.prototype too, and structured clone refuses it as well; its own
+  // `callee` tells it (a plain object with a key `callee` merely takes the general codec).
+  if ('callee' in v) throw declined;
   const rec = v as Record<string, unknown>;
   // (the clone of a shared object, `{ handle }`, arrives as the live object, as on the general path)
   if (sabsOut !== null && rec.handle !== undefined && isSharedObjectClone(rec)) {

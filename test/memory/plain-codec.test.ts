@@ -8,6 +8,8 @@ import {
   newEncoded,
   ownEncoded,
   payloadLength,
+  roundTrip,
+  SerializationError,
   Tag,
 } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +72,39 @@ describe('codec: encodeTransient, the entry that tries the plain codec first', (
         expect(throughTransient(v)).toStrictEqual(structuredClone(v));
       }),
     );
+  });
+
+  it('keeps lone surrogates in keys and strings exactly (UTF-8 cannot hold them)', () => {
+    const sab = new SharedArrayBuffer(8);
+    for (const v of [
+      { a: 'x\udc00y' },
+      ['\ud800'],
+      { ['k\ud800']: 1 },
+      ['é\udfff', 'ok'],
+      ['\ud800'.repeat(60)],
+    ]) {
+      expect(throughTransient(v)).toStrictEqual(structuredClone(v));
+      // the shared walk (encode of a value holding shared memory) writes strings the same way
+      const back = roundTrip({ sab, v }) as { v: unknown };
+      expect(back.v).toStrictEqual(structuredClone(v));
+    }
+    const lone = fc.string({ unit: fc.oneof(fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)), fc.constantFrom('a', 'é', '😀')) });
+    fc.assert(
+      fc.property(fc.dictionary(lone, fc.array(lone), { noNullPrototype: true }), (v) => {
+        expect(throughTransient(v)).toStrictEqual(structuredClone(v));
+      }),
+    );
+  });
+
+  it('refuses a Proxy or an arguments object as the general path does, instead of copying it as plain data', () => {
+    const args = (function (..._a: unknown[]) {
+      // eslint-disable-next-line prefer-rest-params
+      return arguments;
+    })(1, 2);
+    for (const v of [new Proxy({ a: 1 }, {}), [new Proxy([1], {})], { inner: new Proxy({}, {}) }, args, { args }]) {
+      expect(() => encode(v)).toThrow(SerializationError);
+      expect(() => encodeTransient(v)).toThrow(SerializationError);
+    }
   });
 
   it('its scratch bytes are reused by the next call; ownEncoded keeps a copy of its own', () => {
