@@ -105,6 +105,63 @@ describe('errors across threads', () => {
     expect(await pool.submit(2, { fn: 'double' })).toBe(4);
   });
 
+  it("an own field named 'errors' on an error that is not an AggregateError arrives (ajv's, mongoose's)", async () => {
+    const err = (await rejection(
+      pool.exec(() => {
+        const e = new Error('invalid input') as Error & { errors?: unknown };
+        e.errors = [{ path: '/name', message: 'is required' }];
+        throw e;
+      }),
+    )) as Error & { errors?: unknown };
+    expect(err.message).toBe('invalid input');
+    expect(err.errors).toEqual([{ path: '/name', message: 'is required' }]);
+  });
+
+  it("an own field named '__proto__' stays a field: the error keeps its class and its other fields", async () => {
+    const err = (await rejection(
+      pool.exec(() => {
+        const e = new RangeError('from a parsed body') as RangeError & { status?: number };
+        // what `{ ...JSON.parse(body) }` copied onto an error makes: an own key, not the prototype
+        Object.defineProperty(e, '__proto__', { value: { polluted: true }, enumerable: true, writable: true, configurable: true });
+        e.status = 400;
+        throw e;
+      }),
+    )) as RangeError & { status?: number; polluted?: unknown };
+    expect(err).toBeInstanceOf(RangeError);
+    expect(err.name).toBe('RangeError');
+    expect(err.status).toBe(400);
+    expect(err.polluted).toBeUndefined();
+    expect(Object.getOwnPropertyDescriptor(err, '__proto__')?.value).toEqual({ polluted: true });
+  });
+
+  it('an own field that the registered class has as a getter or a read-only property arrives, and the pool lives on', async () => {
+    class CodedError extends Error {
+      get code(): string {
+        return 'GENERIC';
+      }
+    }
+    Object.defineProperty(CodedError.prototype, 'status', { value: 500, writable: false });
+    registerErrorClass(CodedError);
+    const err = (await rejection(
+      pool.exec(() => {
+        class CodedError extends Error {
+          get code(): string {
+            return 'GENERIC';
+          }
+        }
+        const e = new CodedError('specific');
+        Object.defineProperty(e, 'code', { value: 'E_SPECIFIC', enumerable: true });
+        Object.defineProperty(e, 'status', { value: 404, enumerable: true });
+        throw e;
+      }),
+    )) as CodedError & { status?: number };
+    expect(err).toBeInstanceOf(CodedError);
+    expect(err.message).toBe('specific');
+    expect(err.code).toBe('E_SPECIFIC');
+    expect(err.status).toBe(404);
+    expect(await pool.submit(2, { fn: 'double' })).toBe(4);
+  });
+
   it('errors do not kill the worker: the pool keeps its workers and counts failures', async () => {
     const before = pool.metrics();
     const results = await Promise.allSettled(

@@ -144,8 +144,10 @@ function recordOf(err: unknown, depth: number): ErrorRecord {
   const message = text(attempt(() => e.message, lost, 'message (its getter threw)'));
   const stack = text(attempt(() => e.stack, lost, 'stack (its getter threw)'));
   const fields: Record<string, unknown> = {};
+  const aggregate = err instanceof AggregateError;
   for (const k of attempt(() => Object.keys(e), lost, 'own fields') ?? []) {
-    if (SKIP.has(k)) continue;
+    // (`errors` is the list of an AggregateError, kept below; on any other error it is a field)
+    if (SKIP.has(k) && (k !== 'errors' || aggregate)) continue;
     let v: unknown;
     try {
       v = e[k];
@@ -154,7 +156,7 @@ function recordOf(err: unknown, depth: number): ErrorRecord {
       continue;
     }
     const t = travelling(v);
-    if (t !== NOT_CLONEABLE) fields[k] = t;
+    if (t !== NOT_CLONEABLE) setField(fields, k, t);
     else lost.push(`field '${k}' (not cloneable)`);
   }
   const hasCause = attempt(() => 'cause' in e, lost, 'cause') ?? false;
@@ -168,7 +170,7 @@ function recordOf(err: unknown, depth: number): ErrorRecord {
     }
   }
   let errors: unknown[] | undefined;
-  if (err instanceof AggregateError) {
+  if (aggregate) {
     const list = attempt(() => Array.from(e.errors as unknown[]), lost, 'errors') ?? [];
     errors = [];
     for (const [i, x] of list.entries()) {
@@ -185,6 +187,14 @@ function recordOf(err: unknown, depth: number): ErrorRecord {
     return { ...rec, hasCause, cause, errors, fields: { ...fields, ...rec.fields } };
   }
   return { [MARK]: 1, name, className, message: message ?? '', stack, hasCause, cause, fields, errors } as ErrorRecord;
+}
+
+/**
+ * `o[k] = v` as an own data property: assigning would run a setter on the way (`__proto__`'s, which
+ * sets the prototype; a getter-only accessor or a read-only property of the class, which throws).
+ */
+function setField(o: object, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
 }
 
 /** A string as is; anything else as undefined (a `message` that is not a string is not kept). */
@@ -251,6 +261,8 @@ export function recordToError(rec: ErrorRecord): Error {
   }
   if (err.name !== rec.name)
     Object.defineProperty(err, 'name', { value: rec.name, writable: true, configurable: true });
-  Object.assign(err, rec.fields);
+  // Own fields as the worker's error had them (Object.assign would run the class's setters, and
+  // throw here, in the thread that reads the results, for a getter-only or read-only one).
+  for (const k of Object.keys(rec.fields)) setField(err, k, rec.fields[k]);
   return err;
 }
