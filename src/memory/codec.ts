@@ -252,5 +252,7 @@ export function decode(tag: number, bytes: Uint8Array, sabs?: readonly SharedArr
 export function roundTrip<T>(value: T): T {
   const e = encode(value);
   if (e.tag === Tag.Int32 || e.tag === Tag.Float64) return e.num as T;
-  return decode(e.tag, e.bytes ? e.bytes.slice() : new Uint8Array(0), e.sabs) as T;
+  // TypedArray#slice copies (Buffer#slice would be a view over the caller's memory)
+  const bytes = e.bytes ? Uint8Array.prototype.slice.call(e.bytes) : new Uint8Array(0);
+  return decode(e.tag, bytes, e.sabs) as T;
 }

@@ -89,6 +89,14 @@ describe('codec fast paths', () => {
     expect(out.equals(b)).toBe(true);
   });
 
+  it('roundTrip of a Buffer is a copy, not a view over the original memory', () => {
+    const b = Buffer.from('some bytes');
+    const back = roundTrip(b);
+    expect(back.equals(b)).toBe(true);
+    back[0] = 0x21;
+    expect(b.toString()).toBe('some bytes');
+  });
+
   it('a view into part of a buffer carries only its own bytes', () => {
     const whole = new Uint8Array([0, 1, 2, 3, 4, 5]);
     const part = whole.subarray(2, 4);
