@@ -21,6 +21,28 @@ const track = trackPools();
 const stripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
 
 describe('submit and results', () => {
+  it('a byte input is taken as it was at submit, even when it waits in the queue', async () => {
+    // One slot: the first task holds it, so the next inputs wait in the queue, not in the ring.
+    const pool = track(new WorkerPool({ filename: TASKS, maxWorkers: 1, maxInFlight: 1 }));
+    const busy = pool.submit(150, { fn: 'sleep' });
+    const u8 = new Uint8Array([1, 2, 3]);
+    const buf = Buffer.from([4, 5, 6]);
+    const ab = new Uint8Array([7, 8, 9]).buffer;
+    const results = [
+      pool.submit<Uint8Array>(u8, { fn: 'identity' }),
+      pool.submit<Uint8Array>(buf, { fn: 'identity' }),
+      pool.submit<ArrayBuffer>(ab, { fn: 'identity' }),
+    ];
+    u8.fill(0);
+    buf.fill(0);
+    new Uint8Array(ab).fill(0);
+    await busy;
+    const [a, b, c] = await Promise.all(results);
+    expect(Array.from(a as Uint8Array)).toEqual([1, 2, 3]);
+    expect(Array.from(b as Uint8Array)).toEqual([4, 5, 6]);
+    expect(Array.from(new Uint8Array(c as ArrayBuffer))).toEqual([7, 8, 9]);
+  });
+
   it('runs the default export and named exports, with any cloneable input', async () => {
     const pool = track(new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
     expect(await pool.submit(41)).toBe(41);

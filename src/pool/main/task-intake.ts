@@ -4,7 +4,7 @@
  * Internal to the pool (not exported from the package root).
  */
 
-import { encode } from '../../memory/codec.js';
+import { type Encoded, encode, Tag } from '../../memory/codec.js';
 import { AbortError } from '../../memory/errors.js';
 import { abortableExtras, watchAbort } from './abort-watch.js';
 import { newSubmitEncoded } from './encoded-input.js';
@@ -53,7 +53,7 @@ export function intake(
     }
     // Objects are encoded now, so an uncloneable input fails here, at the caller.
     if (typeof input === 'object' && input !== null && !extras?.transfer)
-      stored = encode(input, newSubmitEncoded(), 'task input');
+      stored = ownBytes(encode(input, newSubmitEncoded(), 'task input'));
   } catch (err) {
     settle(target, aux, false, err);
     return;
@@ -68,6 +68,17 @@ export function intake(
   if (extras?.ticket) extras.ticket.seq = seq;
   core.settlement.ensureResultLoop(); // it keeps the process alive while anything waits, placed or not
   dispatch.scheduleFlush();
+}
+
+/**
+ * `e` with bytes of its own: a Uint8Array, Buffer or ArrayBuffer input is encoded as the caller's
+ * own memory, and the task may wait (queue, a worker's room, a resend after a crash) while the
+ * caller refills it; it must run on the bytes as they were at submit, as structured clone gives.
+ */
+function ownBytes(e: Encoded): Encoded {
+  if (e.bytes && (e.tag === Tag.Bytes || e.tag === Tag.Buffer || e.tag === Tag.ArrayBuffer))
+    e.bytes = Uint8Array.prototype.slice.call(e.bytes); // TypedArray#slice copies (Buffer#slice is a view)
+  return e;
 }
 
 /** Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now. */
