@@ -141,8 +141,14 @@ export function encode(value: unknown, out: Encoded = newEncoded(), label = 'val
     return out;
   }
   const proto = Object.getPrototypeOf(value);
-  if (typeof value !== 'object' || (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer)) {
-    // Bigints and ill-formed strings; views over shared memory, which must stay shared, not be copied.
+  if (
+    typeof value !== 'object' ||
+    (ArrayBuffer.isView(value) && (value.buffer instanceof SharedArrayBuffer || value.byteLength === 0)) ||
+    (proto === ArrayBuffer.prototype && (value as ArrayBuffer).byteLength === 0)
+  ) {
+    // Bigints and ill-formed strings; views over shared memory, which must stay shared, not be
+    // copied; and empty buffers and views, which may be detached (transferred away): the serializer
+    // refuses those, where the byte paths below would send them empty.
     serialize(value, out, label);
   } else if (proto === Uint8Array.prototype) {
     out.tag = Tag.Bytes;

@@ -261,6 +261,15 @@ describe('codec: shared memory inside values', () => {
   });
 });
 
+/** A buffer transferred away, and views over it (their length reads 0 now). */
+function detached(): { ab: ArrayBuffer; u8: Uint8Array; buf: Buffer } {
+  const ab = new ArrayBuffer(8);
+  const u8 = new Uint8Array(ab);
+  const buf = Buffer.from(ab);
+  structuredClone(ab, { transfer: [ab] });
+  return { ab, u8, buf };
+}
+
 describe('codec errors', () => {
   it.each([
     ['a function', () => 1],
@@ -270,6 +279,10 @@ describe('codec errors', () => {
     ['a WeakMap', new WeakMap()],
     ['a Promise', Promise.resolve(1)],
     ['a function beside a SharedArrayBuffer', { sab: new SharedArrayBuffer(4), f: () => 1 }],
+    // transferred away: structured clone refuses them, rather than send them empty
+    ['a detached ArrayBuffer', detached().ab],
+    ['a Uint8Array over a detached buffer', detached().u8],
+    ['a Buffer over a detached buffer', detached().buf],
   ])('%s cannot be encoded: SerializationError', (_name, value) => {
     let err: unknown;
     try {
