@@ -200,6 +200,15 @@ export function ownEncoded(e: Encoded): Encoded {
   return { tag: e.tag, num: e.num, sabs: e.sabs, bytes };
 }
 
+/**
+ * The value of an {@link Encoded} whose bytes the caller owns (one that came by postMessage: a
+ * postMessage of the value itself would turn a Buffer into a Uint8Array; its encoding does not).
+ */
+export function decodeOwned(e: Encoded): unknown {
+  if (e.tag === Tag.Int32 || e.tag === Tag.Float64) return e.num;
+  return decode(e.tag, e.bytes ?? new Uint8Array(0), e.sabs);
+}
+
 /** Payload length in bytes of an encoded value (numbers: 4 or 8; Plain: `num`). */
 export function payloadLength(e: Encoded): number {
   if (e.tag === Tag.Int32) return 4;

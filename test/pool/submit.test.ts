@@ -43,6 +43,23 @@ describe('submit and results', () => {
     expect(Array.from(new Uint8Array(c as ArrayBuffer))).toEqual([7, 8, 9]);
   });
 
+  it('a Buffer input or result is a Buffer in the other thread, whether it fits the ring or goes by message', async () => {
+    const pool = track(new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
+    for (const n of [16, 1 << 19]) {
+      // (the ring takes payloads up to a quarter of its 1 MiB; larger ones go by postMessage)
+      const input = Buffer.alloc(n, 'ab');
+      const seen = await pool.exec((b: Buffer) => [Buffer.isBuffer(b), b.toString('latin1', 0, 4)], input);
+      expect(seen, `input of ${n} bytes`).toEqual([true, 'abab']);
+      const nested = await pool.exec((o: { b: Buffer }) => Buffer.isBuffer(o.b), { b: input });
+      expect(nested, `nested input of ${n} bytes`).toBe(true);
+      const back = await pool.submit<Buffer>(input, { fn: 'identity' });
+      expect(Buffer.isBuffer(back), `result of ${n} bytes`).toBe(true);
+      expect(back.equals(input)).toBe(true);
+      const made = await pool.exec((k: number) => ({ b: Buffer.alloc(k, 'z') }), n);
+      expect(Buffer.isBuffer(made.b), `nested result of ${n} bytes`).toBe(true);
+    }
+  });
+
   it('runs the default export and named exports, with any cloneable input', async () => {
     const pool = track(new WorkerPool({ filename: TASKS, maxWorkers: 2 }));
     expect(await pool.submit(41)).toBe(41);

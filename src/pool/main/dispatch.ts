@@ -29,7 +29,7 @@ import {
   W_MAIL,
   CLAIMED,
 } from '../shared/index.js';
-import { decodeEncoded, isEncoded } from './encoded-input.js';
+import { isEncoded } from './encoded-input.js';
 import type { ResolvedOptions } from './options.js';
 import type { PoolMemory } from './pool-memory.js';
 import type { Placer, Settler, WorkerView } from './ports.js';
@@ -255,7 +255,11 @@ export class Dispatcher implements Placer {
     }
     if (!best) return false;
     const s = mem.slots.alloc();
-    const input = !extras?.transfer && isEncoded(stored) ? decodeEncoded(stored) : stored;
+    // An input encoded at submit goes as its encoding, decoded in the worker as a ring record is: a
+    // postMessage of the value would turn a Buffer in it into a Uint8Array (tasks that fit the ring
+    // get Buffers). Its bytes are its own (task-intake.ts `ownBytes`).
+    const encoded = !extras?.transfer && isEncoded(stored);
+    const input = encoded ? { tag: stored.tag, num: stored.num, bytes: stored.bytes, sabs: stored.sabs } : stored;
     // Claimed on the worker's behalf (it starts at C7). The input is kept (unless its buffers were
     // transferred) to resend it if the worker dies first.
     const kept = extras?.transfer ? undefined : stored;
@@ -263,7 +267,7 @@ export class Dispatcher implements Placer {
     mem.slots.direct[s] = 1;
     best.direct++;
     try {
-      this.mail(best, { type: 'task', slot: s, fnId, input }, extras?.transfer);
+      this.mail(best, { type: 'task', slot: s, fnId, input, encoded }, extras?.transfer);
     } catch (err) {
       this.settler.finishSlot(s, false, err);
     }

@@ -22,7 +22,7 @@ export interface Settler {
   failUnplaced(target: Target, aux: Aux, err: unknown): void;
   /** A worker's result record (its result ring) or message. */
   readonly onResult: (slot: number, status: number, value: unknown, decodeError: unknown) => void;
-  messageResult(slot: number, status: number, value: unknown): void;
+  messageResult(slot: number, status: number, value: unknown, encoded?: boolean): void;
   /** Rejects everything queued or out (force close, a module that cannot load). */
   rejectAll(err: Error): void;
   /** Runs whoever waits for the pool to drain, if the moment has come. */

@@ -4,6 +4,7 @@
  * and the result loop; dispatch and the lifecycle reach it only through {@link Settler}.
  * Internal to the pool (not exported from the package root).
  */
+import { decodeOwned, type Encoded } from '../../memory/codec.js';
 import { reviveDeep } from '../../memory/handle.js';
 import { unwatchSignal } from '../../memory/signal-watch.js';
 import { notifyAll } from '../../memory/wait/index.js';
@@ -63,8 +64,18 @@ export class Settlement implements Settler {
   }
 
   /** A result that came by message (oversized, or holding shared objects). */
-  messageResult(slot: number, status: number, value: unknown): void {
-    this.#finishResult(slot, status, reviveDeep(value));
+  messageResult(slot: number, status: number, value: unknown, encoded = false): void {
+    let v: unknown;
+    try {
+      v = encoded ? decodeOwned(value as Encoded) : reviveDeep(value);
+    } catch (err) {
+      // (as onResult does for a ring record it cannot decode)
+      this.finishSlot(slot, false, err);
+      this.#placer?.refill();
+      this.endResultLoopIfIdle();
+      return;
+    }
+    this.#finishResult(slot, status, v);
     this.#placer?.refill();
     this.endResultLoopIfIdle();
   }

@@ -252,7 +252,7 @@ export class WorkerLifecycle implements WorkerView {
       // Tasks that wait for a live worker (direct ones, when the pool had none) can go now.
       this.#placer.refill();
     } else if (msg.type === 'result') {
-      this.#settler.messageResult(msg.slot, msg.status, msg.value);
+      this.#settler.messageResult(msg.slot, msg.status, msg.value, msg.encoded === true);
     } else if (msg.type === 'recycle') {
       // maxTasksPerWorker / maxMemoryPerWorker: it leaves once idle, and is replaced as a crash is.
       e.leaving = true;

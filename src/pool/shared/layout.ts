@@ -221,13 +221,15 @@ export type WorkerMessage =
   | { type: 'recycle' }
   /** It left its loop on being retired and runs its task module's teardown now, then exits. */
   | { type: 'leaving' }
-  | { type: 'result'; slot: number; status: ResultStatus; value: unknown };
+  /** `encoded`: `value` is its codec encoding (codec.ts `decodeOwned`), as the result ring would carry it. */
+  | { type: 'result'; slot: number; status: ResultStatus; value: unknown; encoded?: boolean };
 
 /** Messages the main thread posts to a worker (pulled with receiveMessageOnPort after MAIL is set). */
 export type MainMessage =
   | { type: 'fn'; id: number; name: string }
   | { type: 'abort'; slot: number; gen: number }
-  | { type: 'task'; slot: number; fnId: number; input: unknown }
+  /** `encoded`: `input` is its codec encoding (codec.ts `decodeOwned`), as a ring record would carry it. */
+  | { type: 'task'; slot: number; fnId: number; input: unknown; encoded?: boolean }
   /** Shared buffers that ring records may name by id from now on (main/sab-shipper.ts). */
   | { type: 'sabs'; ids: number[]; sabs: SharedArrayBuffer[] }
   /** Ids no record will name again: the worker drops its table's hold on them. */

@@ -10,7 +10,7 @@
  */
 import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { fastNow as now } from '../../memory/clock.js';
-import { encode, newEncoded, payloadLength } from '../../memory/codec.js';
+import { decodeOwned, type Encoded, encode, newEncoded, ownEncoded, payloadLength } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
 import { SabTable } from '../../memory/sab-registry.js';
 import { reviveDeep } from '../../memory/handle.js';
@@ -131,7 +131,11 @@ function pullMail(): void {
     const msg = m.message as MainMessage;
     if (msg.type === 'fn') fnNames[msg.id] = msg.name;
     else if (msg.type === 'task')
-      direct.push({ slot: msg.slot, fnId: msg.fnId, input: reviveDeep(msg.input) });
+      direct.push({
+        slot: msg.slot,
+        fnId: msg.fnId,
+        input: msg.encoded ? decodeOwned(msg.input as Encoded) : reviveDeep(msg.input),
+      });
     else if (msg.type === 'abort') controls.abort(msg.slot, msg.gen);
     else if (msg.type === 'sabs') sabTable.addAll(msg.ids, msg.sabs);
     else if (msg.type === 'sab-forget') for (const id of msg.ids) sabTable.delete(id);
@@ -169,7 +173,9 @@ function writeResult(slot: number, status: ResultStatus, value: unknown): void {
   slotSabIds[slot] = undefined;
   if (ids) plen += sabPrefix(ids.length);
   if ((e.sabs && !ids) || plen > results.maxPayload) {
-    port.postMessage({ type: 'result', slot, status, value });
+    // As its encoding, not the value: a postMessage would turn a Buffer into a Uint8Array (and
+    // `value` is not what `e` holds when it could not be encoded and `e` is its error's record).
+    port.postMessage({ type: 'result', slot, status, value: ownEncoded(e), encoded: true });
     return;
   }
   while (!results.tryWrite(slot, status, e, plen, ids)) {
