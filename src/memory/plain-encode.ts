@@ -47,15 +47,22 @@ const DECLINE = -1;
 class Decline {}
 const declined = new Decline();
 
+/** A scratch buffer grown past this for one large value is dropped at the next walk. */
+const KEEP = 1 << 20;
+
+function setOut(b: F.FastBuffer): void {
+  out = b;
+  outWords = new Int32Array(out.buffer, 0, out.length >> 2);
+  outBytes = new Uint8Array(out.buffer, 0, out.length);
+}
+
 function room(n: number): void {
   if (pos + n <= out.length) return;
   let size = out.length * 2;
   while (size < pos + n) size *= 2;
   const bigger = Buffer.allocUnsafeSlow(size) as F.FastBuffer;
   out.copy(bigger, 0, 0, pos);
-  out = bigger;
-  outWords = new Int32Array(out.buffer, 0, out.length >> 2);
-  outBytes = new Uint8Array(out.buffer, 0, out.length);
+  setOut(bigger);
 }
 
 function varint(n: number): void {
@@ -306,6 +313,9 @@ function walk(v: object, sabs: SharedArrayBuffer[] | null): number {
   // A getter that sends on a channel would re-enter while this walk owns the buffer.
   if (busy || !noInheritedKeys()) return DECLINE;
   busy = true;
+  // (the last walk's bytes are the caller's only until this call: a buffer one huge value grew,
+  // a string of 8 MiB to 32 MiB say, is not kept for the life of the thread)
+  if (out.length > KEEP) setOut(Buffer.allocUnsafeSlow(4096) as F.FastBuffer);
   sabsOut = sabs;
   pos = 0;
   seenN = 0;

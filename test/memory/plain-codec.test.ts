@@ -120,6 +120,17 @@ describe('codec: encodeTransient, the entry that tries the plain codec first', (
     expect(Array.from(decode(kept.tag, copied(kept)) as Uint8Array)).toEqual([1, 2, 3]);
   });
 
+  it('does not keep a scratch buffer sized for one huge message for the rest of the thread', () => {
+    const huge = { s: 'x'.repeat(8 << 20) }; // 8 MiB of text: the scratch grows to 32 MiB for it
+    const big = encodeTransient(huge);
+    expect(big.tag).toBe(Tag.Plain);
+    expect(throughTransient({ s: 'x'.repeat(8 << 20) })).toEqual(huge);
+    const small = encodeTransient({ id: 1 });
+    expect(small.tag).toBe(Tag.Plain);
+    expect((small.bytes as Uint8Array).byteLength).toBeLessThanOrEqual(1 << 20);
+    expect(throughTransient({ id: 1 })).toEqual({ id: 1 });
+  });
+
   it('corrupt plain bytes and unknown tags are CorruptMemoryError', () => {
     const e = encodeTransient({ a: 1, b: 'two' });
     const bytes = copied(e);
