@@ -10,6 +10,7 @@
  * again, to name the spot, when v8 refuses a value.
  */
 import { isSharedObjectClone } from './handle.js';
+import { someIndex } from './sparse.js';
 
 /** Where the first problem sits (`input.items[2].fn`-style, relative to the root) and what it is. */
 export interface CloneProblem {
@@ -44,11 +45,9 @@ export function findCloneProblem(value: unknown, path = '', seen = new Set<objec
   seen.add(value);
   if (isCloneLeaf(value)) return undefined;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const p = i in value ? findCloneProblem(value[i], `${path}[${i}]`, seen) : undefined;
-      if (p) return p;
-    }
-    return undefined;
+    let p: CloneProblem | undefined;
+    someIndex(value, (i) => (p = findCloneProblem(value[i], `${path}[${i}]`, seen)) !== undefined);
+    return p;
   }
   if (value instanceof Map) {
     let i = 0;

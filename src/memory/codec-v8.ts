@@ -12,6 +12,7 @@ import v8 from 'node:v8';
 import { CorruptMemoryError, SerializationError } from './errors.js';
 import { findCloneProblem, isCloneLeaf } from './clone-check.js';
 import { reviveDeep } from './handle.js';
+import { someIndex } from './sparse.js';
 
 const SAB_MARK = '\u0000skein.sab';
 const SAB_FOUND = Symbol('sab found');
@@ -51,7 +52,10 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
     // Index by index so holes stay holes (structuredClone keeps sparse arrays sparse).
     const a: unknown[] = new Array(value.length);
     seen.set(value, a);
-    for (let i = 0; i < value.length; i++) if (i in value) a[i] = replaceSabs(value[i], sabs, seen);
+    someIndex(value, (i) => {
+      a[i] = replaceSabs(value[i], sabs, seen);
+      return false;
+    });
     copy = a;
   } else if (value instanceof Map) {
     const m = new Map();
@@ -105,7 +109,10 @@ function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[], seen: S
     return new Ctor(sab, offset, length);
   }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (i in value) value[i] = restoreSabs(value[i], sabs, seen);
+    someIndex(value, (i) => {
+      value[i] = restoreSabs(value[i], sabs, seen);
+      return false;
+    });
   } else if (value instanceof Map) {
     const entries = [...value];
     value.clear();

@@ -11,6 +11,7 @@
  * Within one thread, reviving the same `id` twice returns the same object, so event listeners and
  * local caches attached to it are shared by every copy that arrives.
  */
+import { someIndex } from './sparse.js';
 
 /** What travels between threads for a shared object. */
 export interface SharedHandle<C = unknown> {
@@ -131,7 +132,10 @@ export function reviveDeep(value: unknown, seen = new Map<object, unknown>()): u
     return shared;
   }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (i in value) value[i] = reviveDeep(value[i], seen);
+    someIndex(value, (i) => {
+      value[i] = reviveDeep(value[i], seen);
+      return false;
+    });
   } else if (value instanceof Map) {
     const entries = [...value];
     value.clear();

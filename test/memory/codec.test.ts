@@ -150,6 +150,26 @@ describe('codec: everything else goes through v8.serialize', () => {
     );
   });
 
+  it('a huge sparse array is checked by its elements, not index by index over its length', { timeout: 10_000 }, () => {
+    // structuredClone takes it in microseconds; a walk over 2^32 - 1 indexes took minutes.
+    const a: unknown[] = [];
+    a[2 ** 32 - 2] = 'last';
+    a[5] = 'fifth';
+    const back = roundTrip(a);
+    expect(back.length).toBe(2 ** 32 - 1);
+    expect(Object.keys(back)).toEqual(['5', String(2 ** 32 - 2)]);
+    expect(back[2 ** 32 - 2]).toBe('last');
+    const bad: unknown[] = [1];
+    bad[2 ** 32 - 2] = () => 1;
+    expect(() => encode(bad)).toThrow(SerializationError);
+    expect(() => encode(bad)).toThrow(`value[${2 ** 32 - 2}] cannot be copied`);
+    // beside shared memory (the general path rebuilds its arrays)
+    const sab = new SharedArrayBuffer(4);
+    const withSab = roundTrip({ sab, a });
+    expect(withSab.sab).toBe(sab);
+    expect(Object.keys(withSab.a)).toEqual(['5', String(2 ** 32 - 2)]);
+  });
+
   it('keeps cycles, Maps, Sets, Dates, RegExps, BigInts and Errors', () => {
     const o: Record<string, unknown> = {
       m: new Map([[1, { s: new Set(['a']) }]]),
