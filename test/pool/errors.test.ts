@@ -162,6 +162,20 @@ describe('errors across threads', () => {
     expect(await pool.submit(2, { fn: 'double' })).toBe(4);
   });
 
+  it('a Buffer in an own field or a non-Error cause arrives as a Buffer, as in a result', async () => {
+    const err = (await rejection(
+      pool.exec(() => {
+        const e = new Error('HTTP 500', { cause: Buffer.from('raw cause') }) as Error & { body?: Buffer };
+        e.body = Buffer.from('{"reason":"down"}');
+        throw e;
+      }),
+    )) as Error & { body?: Buffer };
+    expect(Buffer.isBuffer(err.body)).toBe(true);
+    expect(err.body?.toString()).toBe('{"reason":"down"}');
+    expect(Buffer.isBuffer(err.cause)).toBe(true);
+    expect(String(err.cause)).toBe('raw cause');
+  });
+
   it('errors do not kill the worker: the pool keeps its workers and counts failures', async () => {
     const before = pool.metrics();
     const results = await Promise.allSettled(

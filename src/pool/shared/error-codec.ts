@@ -9,6 +9,7 @@
  * `err.constructor.name` and `String(err)` read as they did in the worker.
  */
 import { inspect, types } from 'node:util';
+import v8 from 'node:v8';
 import * as memoryErrors from '../../memory/errors.js';
 import * as poolErrors from '../errors.js';
 
@@ -66,9 +67,15 @@ const NOT_CLONEABLE = Symbol('not cloneable');
 function travelling(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return cloneable(v) ? v : NOT_CLONEABLE;
   try {
-    return structuredClone(v);
+    // v8.serialize, as the codec's general path: it keeps a Buffer a Buffer (structuredClone makes
+    // it a Uint8Array); it refuses shared memory, which structuredClone keeps
+    return v8.deserialize(v8.serialize(v));
   } catch {
-    return NOT_CLONEABLE;
+    try {
+      return structuredClone(v);
+    } catch {
+      return NOT_CLONEABLE;
+    }
   }
 }
 
