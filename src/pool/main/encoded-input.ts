@@ -3,7 +3,7 @@
  * raw (with a transfer list) and from primitives.
  * Internal (not exported from the package root).
  */
-import { decode, type Encoded, Tag } from '../../memory/codec.js';
+import { type Encoded, Tag } from '../../memory/codec.js';
 
 /**
  * An encoding made at submit. A class of its own, so that telling one apart is an `instanceof`
@@ -25,8 +25,3 @@ export function isEncoded(x: unknown): x is Encoded {
   return x instanceof SubmitEncoded;
 }
 
-/** The value back (for a task that must go by message after all). */
-export function decodeEncoded(e: Encoded): unknown {
-  if (e.tag === Tag.Int32 || e.tag === Tag.Float64) return e.num;
-  return decode(e.tag, e.bytes ? e.bytes.slice() : new Uint8Array(0), e.sabs);
-}
