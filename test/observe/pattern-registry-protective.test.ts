@@ -15,6 +15,25 @@ function setup(openBreakers: number): { r: PatternRegistry; events: ProtectiveEv
   return { r, events };
 }
 
+/** Pipeline 'pipe' with stages a and b (concurrency 8), guarded by breakers ca and cb, in a registry that turns on at one open breaker. */
+function twoGuardedStages(): {
+  p: Pipeline<number, number>;
+  r: PatternRegistry;
+  events: ProtectiveEvent[];
+  ca: CircuitBreaker;
+  cb: CircuitBreaker;
+} {
+  const run = { run: (x: number) => x };
+  const p = new Pipeline<number>().stage<number>('a', run, { concurrency: 8 }).stage<number>('b', run, { concurrency: 8 });
+  const { r, events } = setup(1);
+  r.register(p, { name: 'pipe' });
+  const ca = new CircuitBreaker();
+  const cb = new CircuitBreaker();
+  r.register(ca, { name: 'ca', guards: ['pipe/a'] });
+  r.register(cb, { name: 'cb', guards: ['pipe/b'] });
+  return { p, r, events, ca, cb };
+}
+
 /** A pool of four, registered as 'work', guarded by breaker 'cb' in a registry that turns on at one open breaker. */
 async function guardedPool(opts: Record<string, unknown> = {}): Promise<{
   pool: WorkerPool;
@@ -79,14 +98,7 @@ describe('PatternRegistry protective mode', () => {
   });
 
   it('a breaker that opens while the mode is on also gets what it guards lowered', async () => {
-    const run = { run: (x: number) => x };
-    const p = new Pipeline<number>().stage<number>('a', run, { concurrency: 8 }).stage<number>('b', run, { concurrency: 8 });
-    const { r, events } = setup(1);
-    r.register(p, { name: 'pipe' });
-    const ca = new CircuitBreaker();
-    const cb = new CircuitBreaker();
-    r.register(ca, { name: 'ca', guards: ['pipe/a'] });
-    r.register(cb, { name: 'cb', guards: ['pipe/b'] });
+    const { p, r, events, ca, cb } = twoGuardedStages();
     ca.forceOpen();
     cb.forceOpen();
     await sleep(400);
@@ -99,14 +111,7 @@ describe('PatternRegistry protective mode', () => {
   });
 
   it('while the mode stays on, what a breaker guards is restored as that breaker closes, with an event', async () => {
-    const run = { run: (x: number) => x };
-    const p = new Pipeline<number>().stage<number>('a', run, { concurrency: 8 }).stage<number>('b', run, { concurrency: 8 });
-    const { r, events } = setup(1);
-    r.register(p, { name: 'pipe' });
-    const ca = new CircuitBreaker();
-    const cb = new CircuitBreaker();
-    r.register(ca, { name: 'ca', guards: ['pipe/a'] });
-    r.register(cb, { name: 'cb', guards: ['pipe/b'] });
+    const { p, r, events, ca, cb } = twoGuardedStages();
     ca.forceOpen();
     cb.forceOpen();
     await until(() => events.length === 2);

@@ -2,6 +2,29 @@ import { Channel, recv, select, send, TimeoutError } from 'skein';
 import { describe, expect, it } from 'vitest';
 import { runOp } from '../fixtures/channel-helpers.js';
 
+/**
+ * Each receiver's list of [channel, producer, index] shows every producer's order per channel, and
+ * all lists together hold exactly the indexes producer p says it sent (sentBy[p - 1]); returns how many.
+ */
+function expectEachSentOnce(got: (readonly (readonly [number, number, number])[])[], sentBy: number[][]): number {
+  const delivered = new Map<number, number[]>(sentBy.map((_, k) => [k + 1, []]));
+  for (const list of got) {
+    const last = new Map<string, number>();
+    for (const [c, p, i] of list) {
+      expect(i).toBeGreaterThan(last.get(`${c}:${p}`) ?? -1); // each sender's order, per channel
+      last.set(`${c}:${p}`, i);
+      delivered.get(p)?.push(i);
+    }
+  }
+  let total = 0;
+  for (const [p, idx] of delivered) {
+    idx.sort((a, b) => a - b);
+    expect(idx, `producer ${p}`).toEqual(sentBy[p - 1]);
+    total += idx.length;
+  }
+  return total;
+}
+
 describe('Channel under churn', () => {
   it('timeouts, aborts, large messages and a close racing with sends: delivered == sent, exactly once', async () => {
     for (const bigEvery of [0, 7]) {
@@ -43,21 +66,10 @@ describe('Channel under churn', () => {
       await mainConsumer;
       idle.close();
 
-      const delivered = new Map<number, number[]>([1, 2, 3].map((p) => [p, []]));
-      for (const list of got) {
-        const last = new Map<number, number>();
-        for (const [p, i] of list) {
-          expect(i).toBeGreaterThan(last.get(p) ?? -1);
-          last.set(p, i);
-          delivered.get(p)?.push(i);
-        }
-      }
-      let total = 0;
-      for (const [p, idx] of delivered) {
-        idx.sort((a, b) => a - b);
-        expect(idx, `producer ${p}`).toEqual(sentBy[p - 1]);
-        total += idx.length;
-      }
+      const total = expectEachSentOnce(
+        got.map((list) => list.map(([p, i]) => [0, p, i] as const)),
+        sentBy,
+      );
       expect(total).toBeGreaterThan(100);
       expect(ch.length).toBe(0);
       const c = new Int32Array(ch.handle.sab, 0, 512);
@@ -111,21 +123,7 @@ describe('Channel under churn', () => {
     const sentBy = [...(await Promise.all(producers)), mainSent];
     await mainReceiver;
     const got = [...(await Promise.all(consumers)), mainGot];
-    const delivered = new Map<number, number[]>([1, 2, 3, 4].map((p) => [p, []]));
-    for (const list of got) {
-      const last = new Map<string, number>();
-      for (const [c, p, i] of list) {
-        expect(i).toBeGreaterThan(last.get(`${c}:${p}`) ?? -1); // each sender's order, per channel
-        last.set(`${c}:${p}`, i);
-        delivered.get(p)?.push(i);
-      }
-    }
-    let total = 0;
-    for (const [p, idx] of delivered) {
-      idx.sort((a, b) => a - b);
-      expect(idx, `producer ${p}`).toEqual(sentBy[p - 1]);
-      total += idx.length;
-    }
+    const total = expectEachSentOnce(got, sentBy);
     expect(total).toBeGreaterThan(50);
     expect(mainSent.length).toBeGreaterThan(0);
   });
