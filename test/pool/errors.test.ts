@@ -191,3 +191,24 @@ describe('errors across threads', () => {
     expect(pool.getWorkerCount()).toBe(2);
   });
 });
+
+describe('a DOMException across threads', () => {
+  it("arrives as a DOMException with its name, message and code (AbortSignal.timeout's and fetch's errors; it was a stand-in without code)", async () => {
+    const err = (await rejection(
+      pool.exec(async () => {
+        const signal = AbortSignal.timeout(1);
+        await new Promise((r) => setTimeout(r, 20));
+        throw signal.reason as Error;
+      }),
+    )) as DOMException;
+    expect(err).toBeInstanceOf(DOMException);
+    expect(err.name).toBe('TimeoutError');
+    expect(err.code).toBe(DOMException.TIMEOUT_ERR);
+    expect(err.message).toMatch(/timed out|timeout/i);
+    const abort = (await rejection(pool.exec(() => {
+      throw new DOMException('gone', 'AbortError');
+    }))) as DOMException;
+    expect(abort).toBeInstanceOf(DOMException);
+    expect([abort.name, abort.message, abort.code]).toEqual(['AbortError', 'gone', DOMException.ABORT_ERR]);
+  });
+});

@@ -248,11 +248,18 @@ function classFor(name: string): ErrorClass {
   return C;
 }
 
+/** An error of the record's class (or a stand-in of that name), its message set. */
+function blank(rec: ErrorRecord): Error {
+  const err = Object.create(classFor(rec.className || rec.name).prototype) as Error;
+  Object.defineProperty(err, 'message', { value: rec.message, writable: true, configurable: true });
+  return err;
+}
+
 /** Rebuilds an error from {@link errorToRecord}'s record. */
 export function recordToError(rec: ErrorRecord): Error {
-  const C = classFor(rec.className || rec.name);
-  const err = Object.create(C.prototype) as Error;
-  Object.defineProperty(err, 'message', { value: rec.message, writable: true, configurable: true });
+  // A DOMException (what AbortSignal.timeout() and fetch throw) keeps its name and message in
+  // internal slots, so it cannot be rebuilt over its prototype: it is made anew, and `code` follows.
+  const err = rec.className === 'DOMException' ? new DOMException(rec.message, rec.name) : blank(rec);
   if (rec.stack !== undefined)
     Object.defineProperty(err, 'stack', { value: rec.stack, writable: true, configurable: true });
   if (rec.hasCause) {
@@ -268,6 +275,7 @@ export function recordToError(rec: ErrorRecord): Error {
   }
   if (err.name !== rec.name)
     Object.defineProperty(err, 'name', { value: rec.name, writable: true, configurable: true });
+  if (err instanceof DOMException) return err; // its fields are its slots: none of its own to copy
   // Own fields as the worker's error had them (Object.assign would run the class's setters, and
   // throw here, in the thread that reads the results, for a getter-only or read-only one).
   for (const k of Object.keys(rec.fields)) setField(err, k, rec.fields[k]);
