@@ -212,3 +212,16 @@ describe('a DOMException across threads', () => {
     expect([abort.name, abort.message, abort.code]).toEqual(['AbortError', 'gone', DOMException.ABORT_ERR]);
   });
 });
+
+describe('an error of another realm', () => {
+  it("a vm context's TypeError arrives as a TypeError with its message (it arrived as 'a non-Error value')", async () => {
+    const err = (await rejection(
+      pool.exec(() => {
+        const vm = (process as unknown as { getBuiltinModule(id: string): typeof import('node:vm') }).getBuiltinModule('node:vm');
+        vm.runInNewContext('null.x');
+      }),
+    )) as Error;
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toMatch(/null/);
+  });
+});

@@ -98,11 +98,11 @@ function attempt<T>(read: () => T, lost: string[], what: string): T | undefined 
   }
 }
 
-/** Whether `v` is an Error, without running a Proxy trap. */
+/** Whether `v` is an Error (of this realm, or a native one of another: a `vm` context's), without running a Proxy trap. */
 function isError(v: unknown): v is Error {
   if (types.isProxy(v)) return false;
   try {
-    return v instanceof Error;
+    return v instanceof Error || types.isNativeError(v);
   } catch {
     return false;
   }
