@@ -42,6 +42,17 @@ describe('pool.exec', () => {
     expect(err2).toBeInstanceOf(ClosureVariableError);
   });
 
+  it("runs functions compiled by tsx/esbuild with keepNames, whose nested functions call __name", async () => {
+    // What tsx (esbuild keepNames) makes of `(x) => { const f = (z) => z + 1; function g(y) {...} ... }`:
+    // __name is a helper of the caller's module, absent in the worker.
+    const fn = new Function(
+      'return (x) => { const f = __name((z) => z + 1, "f"); function g(y) { return y * 2; } __name(g, "g"); return [g(f(x)), f.name, g.name]; }',
+    )() as (x: number) => [number, string, string];
+    expect(await pool.exec(fn, 4)).toEqual([10, 'f', 'g']);
+    // A method named `class` is a method, not a class.
+    expect(await pool.exec({ class(x: number) { return x + 1; } }.class, 1)).toBe(2);
+  });
+
   it("keeps the function's own errors", async () => {
     const err = await rejection(pool.exec(() => {
       throw new RangeError('out of range');

@@ -18,7 +18,8 @@ export function functionSource(fn: unknown, what: string): string {
       `${what} must be written in JavaScript (a native or bound function has no source to send to a worker)`,
     );
   }
-  if (/^class\b/.test(source)) throw new InvalidArgumentError(`${what} must be a function, not a class`);
+  // (`class(x) { ... }` is a method named class, written in shorthand.)
+  if (/^class\b(?!\s*\()/.test(source)) throw new InvalidArgumentError(`${what} must be a function, not a class`);
   try {
     compile(source);
   } catch (err) {
@@ -40,15 +41,25 @@ export interface ExecInput {
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
+/**
+ * esbuild's `keepNames` (on under tsx) wraps each nested function in a call of its module's helper
+ * `__name(fn, "name")`, which is not in the worker: the function is given one that does the same.
+ */
+const esbuildName = (fn: unknown, value: string): unknown =>
+  Object.defineProperty(fn, 'name', { value, configurable: true });
+
 function compile(source: string): AnyFunction {
   // Strict, as the ES modules these functions are usually written in: an assignment to a variable
   // the worker lacks throws instead of creating a global.
   try {
-    return new Function(`"use strict"; return (${source});`)() as AnyFunction;
+    return new Function('__name', `"use strict"; return (${source});`)(esbuildName) as AnyFunction;
   } catch (err) {
     // A method written in shorthand (`{ f(x) { ... } }.f`) prints as `f(x) { ... }`.
     if (!(err instanceof SyntaxError)) throw err;
-    const holder = new Function(`"use strict"; return ({ ${source} });`)() as Record<string, AnyFunction>;
+    const holder = new Function('__name', `"use strict"; return ({ ${source} });`)(esbuildName) as Record<
+      string,
+      AnyFunction
+    >;
     const f = Object.values(holder)[0];
     if (typeof f !== 'function') throw err;
     return f;
