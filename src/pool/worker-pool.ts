@@ -101,6 +101,9 @@ export class WorkerPool<M = UntypedModule> {
       (cond) => core.settlement.waitFor(cond),
     );
     for (let i = 0; i < core.o.minWorkers; i++) core.workers.spawn();
+    // Options new Worker refused: said at the call site, as a bad option is.
+    const broken = core.workers.broken;
+    if (broken) throw broken;
   }
 
   /**

@@ -198,8 +198,23 @@ export class WorkerLifecycle implements WorkerView {
       im.results.reset();
     }
     for (const k of [W_MAIL, W_RETIRE, W_INFLIGHT, W_DONE, W_FAILED]) mem.setWorkerWord(index, k, 0);
+    let e: WorkerEntry;
+    try {
+      e = new WorkerEntry(nextWorkerId++, index, im, o);
+    } catch (err) {
+      // new Worker refuses the pool's options (execArgv it does not allow, workerData it cannot
+      // clone, bad resourceLimits): as a module that cannot load, every worker would. A dynamic pool
+      // starts one from a microtask, where the throw would end the process.
+      this.#break(
+        new WorkerBootError(
+          `cannot start a worker for ${o.filename}: new Worker refused the pool's options (workerData, execArgv, env, resourceLimits): ${(err as Error)?.message ?? String(err)}`,
+          null,
+          { cause: err },
+        ),
+      );
+      return undefined;
+    }
     mem.setWorkerWord(index, W_STATE, WorkerState.Starting);
-    const e = new WorkerEntry(nextWorkerId++, index, im, o);
     this.#entries[index] = e;
     this.#workerCount++;
     this.#starting++;

@@ -8,7 +8,7 @@
  * Internal to the pool (not exported from the package root).
  */
 import { WorkerSetupError } from '../errors.js';
-import type { TaskModule } from './task-module.js';
+import { memberOf, type TaskModule } from './task-module.js';
 
 /** What `setup(ctx)` receives. */
 export interface SetupContext {
@@ -21,8 +21,7 @@ export interface SetupContext {
 type Hook = (ctx?: SetupContext) => unknown;
 
 function hook(mod: TaskModule, name: 'setup' | 'teardown'): Hook | undefined {
-  const def = mod.default as Record<string, unknown> | undefined;
-  const f = mod[name] ?? (def && typeof def === 'object' ? def[name] : undefined);
+  const f = memberOf(mod, name) ?? memberOf(mod.default, name);
   return typeof f === 'function' ? (f as Hook) : undefined;
 }
 

@@ -65,6 +65,20 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
   }
 }
 
+/**
+ * `obj[name]` if `obj` or a prototype of its own (a class instance's methods) has it: never a member
+ * of Object.prototype or Function.prototype (`toString`, `constructor`, `call`), which every default
+ * object or function has but no module author exported.
+ */
+export function memberOf(obj: unknown, name: string): unknown {
+  for (let o = obj; o !== null && o !== undefined; o = Object.getPrototypeOf(o)) {
+    if (o === Object.prototype || o === Function.prototype) return undefined;
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    if (d) return 'value' in d ? d.value : (obj as Record<string, unknown>)[name];
+  }
+  return undefined;
+}
+
 /** The function `name` (or the default export for `''` or `'default'`) of a loaded module. */
 export function findTaskFunction(mod: TaskModule, name: string, filename: string): TaskFunction {
   const def = mod.default as Record<string, unknown> | TaskFunction | undefined;
@@ -78,11 +92,12 @@ export function findTaskFunction(mod: TaskModule, name: string, filename: string
       ? typeof def === 'function'
         ? def
         : nested
-      : (mod[name] ?? (def && typeof def === 'object' ? def[name] : undefined));
+      : // A function default may carry more (CommonJS `module.exports = fn; fn.other = g`).
+        (memberOf(mod, name) ?? memberOf(def, name));
   if (typeof fn === 'function') return fn as TaskFunction;
   const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-  if (def && typeof def === 'object')
-    for (const k of Object.keys(def)) if (typeof def[k] === 'function') names.push(k);
+  if (def && (typeof def === 'object' || typeof def === 'function'))
+    for (const k of Object.keys(def)) if (typeof (def as Record<string, unknown>)[k] === 'function') names.push(k);
   const what =
     isDefault ? 'default export that is a function' : `export named '${name}' that is a function`;
   throw new TaskFunctionNotFoundError(
