@@ -12,6 +12,19 @@ afterEach(async () => {
 });
 
 describe('task module loading', () => {
+  it('a relative filename still names the same file after the program changes directory (a later worker looked elsewhere)', async () => {
+    const before = process.cwd();
+    process.chdir(fileURLToPath(new URL('../fixtures/', import.meta.url)));
+    try {
+      const dyn = new DynamicWorkerPool({ filename: './pool-tasks.mjs', maxWorkers: 1 });
+      pools.push(dyn);
+      process.chdir(before); // its first worker starts at the first submit, after this
+      expect(await dyn.submit(21, { fn: 'double' })).toBe(42);
+    } finally {
+      process.chdir(before);
+    }
+  });
+
   it("runs tsc's CommonJS output (exports.default = fn) by its default and named functions", async () => {
     const pool = new WorkerPool({ filename: fixture('pool-tsc-cjs.cjs'), maxWorkers: 1 });
     pools.push(pool);

@@ -171,7 +171,9 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
   const minWorkers = int(o.minWorkers ?? (dynamic ? 0 : maxWorkers), 'minWorkers', 0, maxWorkers);
   const slots = int(o.maxInFlight ?? 8192, 'maxInFlight', 1, 1 << 20);
   return {
-    filename,
+    // Absolute now: a worker started later (a dynamic pool, a replacement) must find the same file
+    // after the program has changed its working directory.
+    filename: resolve(filename),
     minWorkers,
     maxWorkers,
     idleTimeout: ms(o.idleTimeout ?? 10_000, 'idleTimeout'),
