@@ -11,6 +11,7 @@ import {
   WorkerPool,
   WorkerSetupError,
 } from 'skein';
+import { SHARE_ENV } from 'node:worker_threads';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { rejection, sharedCounters, sleep, TASKS, trackPools, until, within } from '../fixtures/pool-helpers.js';
 
@@ -258,6 +259,17 @@ describe('worker options', () => {
     expect(r.value).toBe('yes');
     expect(r.argv).toEqual(['--flag', 'x']);
     expect(r.execArgv).toEqual(['--no-deprecation']);
+  });
+
+  it('env: SHARE_ENV shares the main thread\'s environment, as new Worker does (it was refused)', async () => {
+    const pool = track(new FixedWorkerPool(1, { filename: LIFE, env: SHARE_ENV }));
+    process.env.SKEIN_SHARED_VAR = 'set after the pool started';
+    try {
+      const r = await pool.submit<{ value: string }>('SKEIN_SHARED_VAR', { fn: 'env' });
+      expect(r.value).toBe('set after the pool started');
+    } finally {
+      delete process.env.SKEIN_SHARED_VAR;
+    }
   });
 
   it('rejects bad ones', () => {

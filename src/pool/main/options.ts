@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
+import { type ResourceLimits, SHARE_ENV, type TransferListItem } from 'node:worker_threads';
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { SPIN_PAYS } from '../../memory/spin.js';
 import { MAX_WORKER_INDEX } from '../shared/index.js';
@@ -58,8 +58,11 @@ export interface WorkerPoolOptions {
    * replaced by a fresh one, between tasks. Default Infinity. For a hard limit use `resourceLimits`.
    */
   maxMemoryPerWorker?: number;
-  /** Each worker's `process.env` (`new Worker`'s `env`); default: a copy of the main thread's. */
-  env?: Record<string, string | undefined>;
+  /**
+   * Each worker's `process.env` (`new Worker`'s `env`); default: a copy of the main thread's.
+   * `SHARE_ENV` (from `node:worker_threads`) shares the main thread's, changes included.
+   */
+  env?: Record<string, string | undefined> | typeof SHARE_ENV;
   /** Appended to each worker's `process.argv` (`new Worker`'s `argv`). */
   argv?: readonly string[];
   /** Each worker's `process.execArgv` (`new Worker`'s `execArgv`); default: the main thread's. */
@@ -100,7 +103,7 @@ export interface ResolvedOptions {
   bootTimeout: number;
   maxTasksPerWorker: number;
   maxMemoryPerWorker: number;
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | typeof SHARE_ENV;
   argv?: readonly string[];
   execArgv?: readonly string[];
   name: string;
@@ -196,7 +199,7 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
       o.maxMemoryPerWorker === undefined || o.maxMemoryPerWorker === Infinity
         ? Infinity
         : positive(o.maxMemoryPerWorker, 'maxMemoryPerWorker'),
-    env: record(o.env, 'env'),
+    env: o.env === SHARE_ENV ? SHARE_ENV : record(o.env, 'env'),
     argv: strings(o.argv, 'argv'),
     execArgv: strings(o.execArgv, 'execArgv'),
     name: o.name === undefined ? 'skein-worker' : nonEmpty(o.name, 'name'),
