@@ -34,6 +34,12 @@ describe('task module loading', () => {
     expect(await pool.submit(4, { fn: 'default' })).toBe(8);
   });
 
+  it('a class instance exported whole runs its methods with `this` (it threw reading this.factor)', async () => {
+    const pool = new WorkerPool({ filename: fixture('pool-instance.cjs'), maxWorkers: 1 });
+    pools.push(pool);
+    expect(await pool.submit(7, { fn: 'times' })).toBe(21);
+  });
+
   it("a default object's functions run by name; Object.prototype's members are not its functions", async () => {
     const pool = new WorkerPool({ filename: fixture('pool-default-object.mjs'), maxWorkers: 1 });
     pools.push(pool);

@@ -8,7 +8,7 @@
  * Internal to the pool (not exported from the package root).
  */
 import { WorkerSetupError } from '../errors.js';
-import { memberOf, type TaskModule } from './task-module.js';
+import { memberOf, methodOf, type TaskModule } from './task-module.js';
 
 /** What `setup(ctx)` receives. */
 export interface SetupContext {
@@ -21,7 +21,7 @@ export interface SetupContext {
 type Hook = (ctx?: SetupContext) => unknown;
 
 function hook(mod: TaskModule, name: 'setup' | 'teardown'): Hook | undefined {
-  const f = memberOf(mod, name) ?? memberOf(mod.default, name);
+  const f = memberOf(mod, name) ?? methodOf(mod.default, name);
   return typeof f === 'function' ? (f as Hook) : undefined;
 }
 

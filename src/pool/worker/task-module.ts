@@ -79,6 +79,15 @@ export function memberOf(obj: unknown, name: string): unknown {
   return undefined;
 }
 
+/**
+ * `def[name]` called as a method of `def`, as `def.name(x)` would be: a default export that is a
+ * class instance (`module.exports = new Api()`) has methods that read `this`.
+ */
+export function methodOf(def: unknown, name: string): unknown {
+  const f = memberOf(def, name);
+  return typeof f === 'function' ? (f as (...a: unknown[]) => unknown).bind(def) : f;
+}
+
 /** The function `name` (or the default export for `''` or `'default'`) of a loaded module. */
 export function findTaskFunction(mod: TaskModule, name: string, filename: string): TaskFunction {
   const def = mod.default as Record<string, unknown> | TaskFunction | undefined;
@@ -93,7 +102,7 @@ export function findTaskFunction(mod: TaskModule, name: string, filename: string
         ? def
         : nested
       : // A function default may carry more (CommonJS `module.exports = fn; fn.other = g`).
-        (memberOf(mod, name) ?? memberOf(def, name));
+        (memberOf(mod, name) ?? methodOf(def, name));
   if (typeof fn === 'function') return fn as TaskFunction;
   const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
   if (def && (typeof def === 'object' || typeof def === 'function'))
