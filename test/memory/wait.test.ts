@@ -12,6 +12,7 @@ import {
   notifyAll,
   now,
   pendingAsyncWaitCount,
+  ring as ringOn,
   TimeoutError,
   type WaitOptions,
   waitUntil as waitUntilOn,
@@ -277,5 +278,69 @@ describe('an async wait keeps its process alive (Node 20 waitAsync issue)', () =
     const r = await runChild('raw');
     expect(r.out).not.toContain('"mode"');
     expect(r.code).toBe(13); // Node: unsettled top-level await
+  });
+});
+
+describe('no lost wake-up between threads (word.ts invariant 3)', () => {
+  // A token goes round the main thread and three workers through one wait word woken by ring(),
+  // which notifies only when a waiter armed the word: a wake-up lost between a waiter's look and its
+  // park would stall the ring until the 10 s timeout.
+  for (const mode of ['sync', 'async', 'mixed'] as const) {
+    it(`ring: a token passed ${mode} between 4 threads, 300 rounds each`, async () => {
+      const v = word();
+      const state = new SharedArrayBuffer(4);
+      const s = new Int32Array(state);
+      const parties = 4;
+      const rounds = 300;
+      const workers = [1, 2, 3].map((me) =>
+        runOp<number>('tokenRing', { word: v.buffer, state, me, parties, rounds, mode }),
+      );
+      const w = wordAt(v, 0);
+      for (let r = 0; r < rounds; r++) {
+        await waitUntilOn(w, () => (Atomics.load(s, 0) % parties === 0 ? true : undefined), limitsOf({ timeout: 10_000 }, 'main'));
+        Atomics.add(s, 0, 1);
+        ringOn(w);
+      }
+      expect(await Promise.all(workers)).toEqual([rounds, rounds, rounds]);
+      expect(Atomics.load(s, 0)).toBe(parties * rounds);
+      expect(Atomics.load(v, 1)).toBe(0); // SLEEPERS: every registration taken back
+      expect(pendingAsyncWaitCount()).toBe(0);
+    });
+  }
+});
+
+describe('lingering parks end once the word is idle (word.ts invariant 5)', () => {
+  // An aborted async wait cannot take its park out of V8's queue: it counts it in LINGERING and, when
+  // it is the last waiter registered, notifies the word so the park ends. When another waiter was
+  // still registered and then left without a notify (timed out), the park stayed queued until some
+  // writer notified the word, forever on an idle one: 20k aborted waits kept 65 MB of heap that way.
+  async function abortedBehind(other: Promise<unknown>, v: Int32Array, n: number): Promise<void> {
+    await until(() => Atomics.load(v, 1) === 1, 10_000, 'the other waiter to register');
+    for (let i = 0; i < n; i++) {
+      const ac = new AbortController();
+      const a = waitUntil(v, 0, () => undefined, { signal: ac.signal }).catch((e: unknown) => e);
+      await null;
+      ac.abort();
+      expect(await a).toBeInstanceOf(AbortError);
+    }
+    expect(Atomics.load(v, 3)).toBe(n); // lingering while the other waiter is registered
+    await other;
+    await until(() => Atomics.load(v, 3) === 0, 2000, 'the lingering parks to end').catch(() => {});
+    expect({ sleepers: Atomics.load(v, 1), lingering: Atomics.load(v, 3) }).toEqual({ sleepers: 0, lingering: 0 });
+    expect(pendingAsyncWaitCount()).toBe(0);
+  }
+
+  it('behind an async waiter that then times out', async () => {
+    const v = word();
+    const other = waitUntil(v, 0, () => undefined, { timeout: 300 }).catch((e: unknown) => e);
+    await abortedBehind(other, v, 200);
+    expect(await other).toBeInstanceOf(TimeoutError);
+  });
+
+  it('behind a blocking waiter in a worker that then times out', async () => {
+    const v = word();
+    const other = runOp<{ error: string }>('blockTimeout', { word: v.buffer, timeout: 500 });
+    await abortedBehind(other, v, 200);
+    expect((await other).error).toBe('TimeoutError');
   });
 });

@@ -42,7 +42,9 @@
  *    was the last one registered, notifies the word so the park ends now rather than at the next
  *    writer's notify (which on an idle word may never come). Even when SEQ has moved: the writer
  *    that moved it notifies only if it saw SLEEPERS > 0, and it may have read SLEEPERS after this
- *    waiter left.
+ *    waiter left. Any waiter that takes SLEEPERS to 0 and then reads LINGERING > 0 notifies too:
+ *    a park left while others were registered ends when the last of them leaves (its add to
+ *    LINGERING precedes its own SLEEPERS decrement, so whoever takes SLEEPERS to 0 later sees it).
  * 6. notifyCounted (the pool's task word, where waking every idle worker per task would cost a
  *    thundering herd): a notify of n wakes the first n queued parks, lingering ones included. So it
  *    adds LINGERING to n; and a waiter that stops early on such a word must look for work again
@@ -149,14 +151,15 @@ export function register(w: WaitWord): number {
 
 /**
  * Waiter: takes the registration back. `lingering`: the waiter's async park, which it stopped
- * caring for before it ended (invariant 5): it is counted until it settles, and settled now by a
- * notify when no one else is registered.
+ * caring for before it ended (invariant 5): it is counted until it settles, and settled by a notify
+ * from whoever leaves the word with no one registered (this waiter now, or the last one after it).
  */
 export function unregister(w: WaitWord, lingering?: Promise<unknown>): void {
   const v = w.view;
   const at = w.at;
   if (lingering === undefined) {
-    Atomics.sub(v, at + SLEEPERS, 1);
+    // The last one out ends parks left lingering by waiters that left before it (invariant 5).
+    if (Atomics.sub(v, at + SLEEPERS, 1) === 1 && Atomics.load(v, at + LINGERING) > 0) Atomics.notify(v, at + SEQ);
     return;
   }
   Atomics.add(v, at + LINGERING, 1);
