@@ -24,7 +24,11 @@
  * 1. A waiter registers before it looks at the state it waits for, and arms with the SEQ it will
  *    park on. All accesses are sequentially consistent, so they fall in one total order.
  * 2. SEQ and ARMED only grow (mod 2^32); every bump of SEQ is followed by a notify from the same
- *    writer (ring) or by a notify whenever SLEEPERS > 0 (notifyAll).
+ *    writer (ring) or by a notify whenever SLEEPERS > 0 (notifyAll). Not on a counted word
+ *    (bump + notifyCounted, the pool's task word): there a bump wakes at most n sleepers, none
+ *    when n is 0, so 3 below holds for ring and notifyAll only; the pool's own protocol (a woken
+ *    worker that finds more work passes the wake-up on, a spinning worker re-reads SEQ before it
+ *    sleeps: pool/main/dispatch.ts publish()) stands in for it there (see 6).
  * 3. No wake-up is lost. Take a waiter W that parks on `seen` and a writer X whose state change W's
  *    ready() did not see: W's add(SLEEPERS) < W's load of SEQ < W's max into ARMED < W's ready() <
  *    X's change < X's loads. So X sees SLEEPERS > 0 (W registered), SEQ = s >= seen, ARMED = a >= seen.
