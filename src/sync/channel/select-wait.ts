@@ -94,10 +94,11 @@ export async function waitAny(p: Prepared, deadline: number, signal: AbortSignal
 }
 
 /**
- * Sync, registered and snapshotted: spins watching every word, then blocks on one case's word (in
- * turn) for at most SYNC_SLICE_MS, or until the deadline when there is only that word.
+ * Sync, registered and snapshotted: on the first turn spins watching every word, then blocks on one
+ * case's word (in turn) for at most SYNC_SLICE_MS, or until the deadline when there is only that
+ * word. Later turns do not spin again: a spin per 1 ms slice kept an idle selectSync at ~10% of a core.
  */
 export function waitOneSync(p: Prepared, deadline: number, turn: number): void {
   const { ws, seens, at } = handOver(p, p.order[turn % p.order.length]);
-  sleepAnySync(ws, seens, Math.max(0, deadline - now()), at, WORKER_SPIN);
+  sleepAnySync(ws, seens, Math.max(0, deadline - now()), at, turn === 0 ? WORKER_SPIN : 0);
 }
