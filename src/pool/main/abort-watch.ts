@@ -57,6 +57,10 @@ class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
       !wasQueued &&
       Atomics.compareExchange(mem.ctl, at, SlotState.Claimed, SlotState.Cancelled) === SlotState.Claimed;
     if (wasClaimed) mem.slots.cancelledAfterClaim[s] = 1;
+    else if (wasQueued) {
+      mem.slots.cancelledQueued[s] = 1;
+      mem.slots.cancelledInRing++;
+    }
     const notStarted = wasQueued || wasClaimed;
     settlement.settleEarly(s, err);
     if (!notStarted) workers.abortRunning(s);

@@ -133,7 +133,11 @@ export class Dispatcher implements Placer {
   }
 
   ringBacklog(): number {
-    return (this.#ringWritten - Atomics.load(this.mem.ctl, CLAIMED)) | 0;
+    // Records of aborted tasks wait in the rings until a worker skips them, but are no task waiting
+    // (they held maxQueue's room and showed in getQueueLength). One claimed and not yet read back
+    // counts in neither for that moment, hence the floor.
+    const n = ((this.#ringWritten - Atomics.load(this.mem.ctl, CLAIMED)) | 0) - this.mem.slots.cancelledInRing;
+    return Math.max(0, n);
   }
 
   place(

@@ -69,7 +69,7 @@ export interface Placer {
   ringHeads(): number[];
   /** Records below `heads` that no worker marked CONSUMED (their claimer died); see ring.ts. */
   recoverOrphans(heads: number[], orphan: (slot: number) => void): void;
-  /** Tasks written to the rings and not yet claimed. */
+  /** Tasks written to the rings and not yet claimed, aborted ones left out. */
   ringBacklog(): number;
 }
 

@@ -25,6 +25,14 @@ export class SlotTable {
    * so only that worker's Skipped result frees the slot, and if it dies its exit must.
    */
   readonly cancelledAfterClaim: Uint8Array;
+  /**
+   * 1 when an abort cancelled the task while its record still waited in a ring: the record stays
+   * there until a worker claims and skips it, but it is no task waiting, so the ring backlog
+   * (getQueueLength, maxQueue, growth) leaves it out ({@link cancelledInRing} counts them).
+   */
+  readonly cancelledQueued: Uint8Array;
+  /** Slots whose {@link cancelledQueued} is set. */
+  cancelledInRing = 0;
   readonly #free: Int32Array;
   #nFree: number;
   /** Slots with a timeout now, so the sweep can skip its scan when there are none. */
@@ -40,6 +48,7 @@ export class SlotTable {
     this.timeout = new Float64Array(size);
     this.direct = new Uint8Array(size);
     this.cancelledAfterClaim = new Uint8Array(size);
+    this.cancelledQueued = new Uint8Array(size);
     this.killAt = new Float64Array(size);
     this.#free = new Int32Array(size);
     for (let i = 0; i < size; i++) this.#free[i] = size - 1 - i;
@@ -69,6 +78,10 @@ export class SlotTable {
     this.timeout[s] = 0;
     this.direct[s] = 0;
     this.cancelledAfterClaim[s] = 0;
+    if (this.cancelledQueued[s]) {
+      this.cancelledQueued[s] = 0;
+      this.cancelledInRing--;
+    }
     this.killAt[s] = 0;
     this.#free[this.#nFree++] = s;
   }
