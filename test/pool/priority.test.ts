@@ -85,4 +85,20 @@ describe('priority', () => {
     await expect(pool.submit(1, { transfer: 'x' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(pool.submit(1, { fn: 5 as never })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
+
+  it("piscina's option names (name, transferList, filename) are InvalidArgumentError naming ours, not silently ignored", async () => {
+    pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 });
+    // Before, run(2, { name: 'double' }) resolved 2: it ran the default export (echo), not double.
+    const byName = await pool.run(2, { name: 'double' } as never).catch((e: unknown) => e);
+    expect(byName).toBeInstanceOf(InvalidArgumentError);
+    expect((byName as Error).message).toMatch(/fn/);
+    const buf = new ArrayBuffer(8);
+    const byList = await pool.submit(buf, { transferList: [buf] } as never).catch((e: unknown) => e);
+    expect(byList).toBeInstanceOf(InvalidArgumentError);
+    expect((byList as Error).message).toMatch(/transfer/);
+    expect(buf.byteLength).toBe(8); // nothing was sent
+    await expect(pool.submit(1, { filename: TASKS.href } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    // An own key left undefined is no mistake, and ours still work.
+    expect(await pool.run(2, { fn: 'double', name: undefined } as never)).toBe(4);
+  });
 });

@@ -214,5 +214,13 @@ export function checkSubmit(o: SubmitOptions): number {
   if (o.timeout !== undefined) ms(o.timeout, 'timeout');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) invalid('signal', 'an AbortSignal', o.signal);
   if (o.transfer !== undefined && !Array.isArray(o.transfer)) invalid('transfer', 'an array', o.transfer);
+  // piscina's names for these options: taken silently, `name` ran the default export instead of the
+  // function named, and `transferList` copied what was meant to move.
+  const other = o as { name?: unknown; transferList?: unknown; filename?: unknown };
+  if (other.name !== undefined) throw new InvalidArgumentError("submit/run take the function's name as `fn`, not `name` (piscina's)");
+  if (other.transferList !== undefined)
+    throw new InvalidArgumentError("submit/run take the buffers to move as `transfer`, not `transferList` (piscina's)");
+  if (other.filename !== undefined)
+    throw new InvalidArgumentError('a task runs in its pool\'s task module: `filename` is a pool option, not a submit option');
   return p;
 }
