@@ -176,6 +176,17 @@ describe('named errors for a bad module or function', () => {
     expect(() => new FixedWorkerPool(0, { filename: TASKS })).toThrow(InvalidArgumentError);
   });
 
+  it("piscina's pool option names (minThreads, maxThreads) are InvalidArgumentError naming ours", () => {
+    // Before, { maxThreads: 1 } was ignored and the pool grew to os.availableParallelism() workers.
+    for (const [bad, ours] of [
+      [{ maxThreads: 1 }, /maxWorkers/],
+      [{ minThreads: 1 }, /minWorkers/],
+    ] as const) {
+      expect(() => new WorkerPool({ filename: TASKS, ...bad } as never), JSON.stringify(bad)).toThrow(InvalidArgumentError);
+      expect(() => new WorkerPool({ filename: TASKS, ...bad } as never), JSON.stringify(bad)).toThrow(ours);
+    }
+  });
+
   it('a missing function is TaskFunctionNotFoundError naming it; the worker keeps serving', async () => {
     const pool = track(new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
     const err = await rejection(pool.submit(1, { fn: 'nope' }));

@@ -160,6 +160,10 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
   if (!o || (typeof o.filename !== 'string' && !(o.filename instanceof URL))) {
     throw new InvalidArgumentError('WorkerPool needs { filename }: the path or file URL of a task module');
   }
+  // piscina's and tinypool's names for the pool's size: ignored, they left it at the default size.
+  const other = o as { minThreads?: unknown; maxThreads?: unknown };
+  if (other.maxThreads !== undefined) throw new InvalidArgumentError("WorkerPool takes `maxWorkers`, not `maxThreads` (piscina's)");
+  if (other.minThreads !== undefined) throw new InvalidArgumentError("WorkerPool takes `minWorkers`, not `minThreads` (piscina's)");
   const filename =
     o.filename instanceof URL || o.filename.startsWith('file:') ? fileURLToPath(o.filename) : o.filename;
   if (!existsSync(filename)) {
