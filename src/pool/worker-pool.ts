@@ -13,6 +13,7 @@ import {
   mapThroughPool,
   PoolCore,
   type PoolMetrics,
+  queueFull,
   resolveOptions,
   type SubmitOptions,
   type WorkerEntry,
@@ -195,7 +196,8 @@ export class WorkerPool<M = UntypedModule> {
 
   /**
    * Runs every input of a (possibly endless, possibly async) iterable with at most `window` in
-   * flight, yielding outputs in input order (`ordered: true`, the default) or as they finish.
+   * flight, yielding outputs in input order (`ordered: true`, the default) or as they finish. With a
+   * `maxQueue`, it waits for room in the queue before each input rather than failing with QueueFullError.
    */
   map<R = unknown, K extends SubmitName<M> = DefaultName<M>>(
     inputs: Iterable<SubmitInput<M, K>> | AsyncIterable<SubmitInput<M, K>>,
@@ -203,10 +205,21 @@ export class WorkerPool<M = UntypedModule> {
   ): AsyncIterable<SubmitResult<M, K, R>> {
     const o = this.#core.o;
     const window = opts?.window ?? Math.max(64, o.maxWorkers * o.concurrency * 32);
-    return mapThroughPool<SubmitResult<M, K, R>>(inputs, opts?.ordered ?? true, window, (input, c, i) => {
-      intake(this.#core, input, opts, c, i);
-      this.#drain.arm();
-    });
+    const core = this.#core;
+    const room =
+      o.maxQueue === Infinity
+        ? undefined
+        : () => (queueFull(core) ? core.settlement.waitFor(() => !queueFull(core)) : undefined);
+    return mapThroughPool<SubmitResult<M, K, R>>(
+      inputs,
+      opts?.ordered ?? true,
+      window,
+      (input, c, i) => {
+        intake(core, input, opts, c, i);
+        this.#drain.arm();
+      },
+      room,
+    );
   }
 
   /**

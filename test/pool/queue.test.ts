@@ -36,6 +36,19 @@ describe('maxQueue and drain', () => {
     expect(await Promise.all(waiting)).toEqual([2, 4, 6]);
   });
 
+  it('map() over more inputs than maxQueue waits for room instead of failing with QueueFullError', async () => {
+    // Before, map's window (64 at least) ran into maxQueue: it threw QueueFullError after ~26 outputs.
+    const pool = make({ maxQueue: 4 });
+    await pool.submit(0);
+    const inputs = Array.from({ length: 100 }, (_, i) => i);
+    const out: unknown[] = [];
+    for await (const v of pool.map(inputs, { fn: 'double' })) out.push(v);
+    expect(out).toEqual(inputs.map((i) => i * 2));
+    const unordered: unknown[] = [];
+    for await (const v of pool.map(inputs, { fn: 'double', ordered: false, window: 1000 })) unordered.push(v);
+    expect(unordered.length).toBe(100);
+  });
+
   it('drain() resolves at once when nothing waits', async () => {
     const pool = make();
     await within(pool.drain(), 2000, 'drain of an idle pool');

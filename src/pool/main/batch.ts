@@ -65,6 +65,8 @@ export async function* mapThroughPool<R>(
   ordered: boolean,
   window: number,
   submit: (input: unknown, c: Collector, index: number) => void,
+  /** Before each submit: a promise to wait on while the pool has no room (maxQueue), else undefined. */
+  room?: () => Promise<void> | undefined,
 ): AsyncGenerator<R> {
   const c = new MapCollector(ordered);
   const it =
@@ -83,6 +85,9 @@ export async function* mapThroughPool<R>(
           exhausted = true;
           break;
         }
+        // A full queue (maxQueue) is waited out, not failed: the window paces the input, not the pool.
+        const wait = room?.();
+        if (wait) await wait;
         submit(r.value, c, submitted++);
       }
       if (exhausted && yielded === submitted) return;

@@ -7,6 +7,6 @@ export type { HealthStatus, PoolMetrics } from './metrics.js';
 export { resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './options.js';
 export { PoolCore } from './pool-core.js';
 export { isStuck } from './sweep.js';
-export { intake } from './task-intake.js';
+export { intake, queueFull } from './task-intake.js';
 export type { WorkerEntry } from './worker-entry.js';
 export { setWorkerPreload } from './worker-lifecycle.js';

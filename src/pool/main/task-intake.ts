@@ -82,7 +82,7 @@ function ownBytes(e: Encoded): Encoded {
 }
 
 /** Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now. */
-function queueFull(core: PoolCore): boolean {
+export function queueFull(core: PoolCore): boolean {
   const { o, mem } = core;
   if (o.maxQueue === Infinity) return false;
   let running = 0;
