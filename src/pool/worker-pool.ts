@@ -242,13 +242,23 @@ export class WorkerPool<M = UntypedModule> {
    * if (pool.needsDrain) stream.pause();
    * ```
    */
-  on(event: 'drain', listener: () => void): this {
+  on(event: 'drain' | 'error', listener: () => void): this {
     this.#drain.on(event, listener);
     return this;
   }
 
-  /** Removes a listener added with `on`. */
-  off(event: 'drain', listener: () => void): this {
+  /**
+   * `on` for the next `'drain'` only. `await once(pool, 'drain')` (node:events) works too: it adds
+   * an `'error'` listener beside, which the pool takes and never calls (each task's promise carries
+   * its failure).
+   */
+  once(event: 'drain' | 'error', listener: () => void): this {
+    this.#drain.once(event, listener);
+    return this;
+  }
+
+  /** Removes a listener added with `on` or `once`. */
+  off(event: 'drain' | 'error', listener: () => void): this {
     this.#drain.off(event, listener);
     return this;
   }

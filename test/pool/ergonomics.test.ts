@@ -11,6 +11,7 @@ import {
   WorkerPool,
   WorkerSetupError,
 } from 'skein';
+import { once } from 'node:events';
 import { SHARE_ENV } from 'node:worker_threads';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { rejection, sharedCounters, sleep, TASKS, trackPools, until, within } from '../fixtures/pool-helpers.js';
@@ -310,6 +311,23 @@ describe('utilization and drain', () => {
     await Promise.all(tasks);
     expect(drains).toBe(1);
     expect(() => pool.on('nope' as 'drain', () => {})).toThrow(InvalidArgumentError);
+  });
+
+  it("pool.once('drain') and node:events once(pool, 'drain') work, as with piscina", async () => {
+    // Before, pool.once was not a function, and events.once(pool, 'drain') threw TypeError
+    // (it calls pool.once, and adds an 'error' listener, which on() refused). The pool is no
+    // EventEmitter to @types/node, hence the casts.
+    const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
+    await pool.submit(0);
+    let calls = 0;
+    expect(pool.once('drain', () => calls++)).toBe(pool);
+    const first = Array.from({ length: 4 }, () => pool.submit(30, { fn: 'sleep' }));
+    await within(once(pool as never, 'drain'), 5000, "events.once(pool, 'drain')");
+    await Promise.all(first);
+    const second = Array.from({ length: 4 }, () => pool.submit(30, { fn: 'sleep' }));
+    await within(once(pool as never, 'drain'), 5000, "a second events.once(pool, 'drain')");
+    await Promise.all(second);
+    expect(calls).toBe(1); // a once listener runs once
   });
 
   it("drain() and 'drain' settle after close({ force: true }) rejected waiting tasks", async () => {
