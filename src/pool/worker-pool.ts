@@ -351,7 +351,8 @@ export class WorkerPool<M = UntypedModule> {
     for (const e of workers.entries) if (e && mem.workerWord(e.index, W_INFLIGHT) > 0) busy++;
     const run = summarize(workers.indexMem.map((m) => m.runHist));
     const elapsed = now() - this.#startedAt;
-    const capacity = elapsed * Math.max(1, workers.peakWorkers);
+    // Per task slot, as #utilization counts a worker: overlapping tasks would otherwise read as full.
+    const capacity = elapsed * Math.max(1, workers.peakWorkers) * this.#core.o.concurrency;
     return {
       workers: workers.workerCount,
       peakWorkers: workers.peakWorkers,

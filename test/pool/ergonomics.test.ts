@@ -294,6 +294,18 @@ describe('utilization and drain', () => {
     expect(w.utilization).toBeGreaterThan(0.05);
   });
 
+  it('metrics().utilization counts per task slot, as workerUtilization does (concurrentTasksPerWorker > 1)', async () => {
+    // Before, the pool's figure did not divide by the slots: one task on a worker with 4 slots read
+    // about 0.6 (its run time over wall time) while workerUtilization read about 0.15.
+    const pool = track(new FixedWorkerPool(1, { filename: TASKS, concurrentTasksPerWorker: 4 }));
+    await pool.submit(0);
+    await pool.submit(300, { fn: 'sleep' });
+    const m = pool.metrics();
+    expect(m.workerUtilization[0].utilization).toBeLessThan(0.3);
+    expect(m.utilization).toBeLessThan(0.3);
+    expect(Math.abs(m.utilization - m.workerUtilization[0].utilization)).toBeLessThan(0.1);
+  });
+
   it("needsDrain while more wait than the workers can run, and 'drain' once none wait", async () => {
     const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
     let drains = 0;

@@ -16,7 +16,7 @@ export interface PoolMetrics {
   waitTime: HistogramSummary;
   /** From start to end, recorded by the workers. */
   runTime: HistogramSummary;
-  /** Share of worker time spent running tasks since the pool started (0..1). */
+  /** Share of worker time spent running tasks since the pool started (0..1; overlapping tasks count per slot). */
   utilization: number;
   /**
    * The main thread's short spins for results after handing out tasks (option `spinMicros`):
