@@ -22,7 +22,11 @@ export interface WorkerPoolOptions {
   idleTimeout?: number;
   /** Most tasks waiting (not yet running); past it `submit` rejects with QueueFullError. Default Infinity. */
   maxQueue?: number;
-  /** Time limit of every task's run; a task past it rejects with TimeoutError and its worker is replaced. */
+  /**
+   * Time limit of every task's run (from its start, not its submit); a task past it rejects with
+   * TimeoutError and its `ctx.signal` aborts; a worker still running it `killGrace` ms later is
+   * terminated and replaced. Default 0 (none).
+   */
   taskTimeout?: number;
   /** Tasks one worker runs at once (useful for async tasks). Default 1. */
   concurrentTasksPerWorker?: number;
