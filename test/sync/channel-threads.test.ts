@@ -149,4 +149,14 @@ describe('Channel across worker threads', () => {
     );
     expect(out.trim()).toBe('done 7');
   });
+
+  it('a shared object sent by a thread that then let go of its channel still reaches a later receiver (it threw after 5 s)', async () => {
+    const script = fileURLToPath(new URL('../fixtures/channel-sender-gone.mjs', import.meta.url));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--expose-gc', script], { timeout: 20_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    expect(JSON.parse(out)).toEqual({ ok: true, available: 3 });
+  });
 });

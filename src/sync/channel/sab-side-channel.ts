@@ -18,8 +18,10 @@
  * answers from its listener or from its next send. The receiver waits for the answer at most
  * {@link RESEND_WAIT_MS} and then throws: the sender thread is gone or never runs its event loop.
  *
- * Both BroadcastChannels are unref'd, so they keep no process alive, and closed when the channel
- * object of this thread is garbage-collected.
+ * Both BroadcastChannels are unref'd, so they keep no process alive, and closed once the channel
+ * object of this thread is garbage-collected and nothing it sent waits to be received: a thread
+ * that sends a shared object and then lets go of the channel must still answer a receiver that
+ * asks for the buffers later.
  */
 import { BroadcastChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { now } from '../../memory/clock.js';
@@ -35,9 +37,7 @@ interface SideMessage {
   req?: number;
 }
 
-const closer = new FinalizationRegistry<BroadcastChannel[]>((bcs) => {
-  for (const bc of bcs) bc.close();
-});
+const closer = new FinalizationRegistry<SabSideChannel>((side) => side.ownerGone());
 
 export class SabSideChannel {
   readonly #name: string;
@@ -50,6 +50,8 @@ export class SabSideChannel {
   /** Messages below this seq have been received (reads the channel's RECVD). */
   readonly #received: () => number;
   readonly #bcs: BroadcastChannel[] = [];
+  /** This thread's channel object is gone: close once nothing sent here waits to be received. */
+  #orphan = false;
 
   constructor(name: string, received: () => number, owner: object) {
     this.#name = name;
@@ -58,7 +60,13 @@ export class SabSideChannel {
     this.#in.onmessage = (e: unknown) => this.#accept((e as { data: SideMessage }).data);
     this.#in.unref();
     this.#bcs.push(this.#in);
-    closer.register(owner, this.#bcs);
+    closer.register(owner, this);
+  }
+
+  /** This thread's channel object was garbage-collected (its FinalizationRegistry). */
+  ownerGone(): void {
+    this.#orphan = true;
+    this.#prune();
   }
 
   #outbox(): BroadcastChannel {
@@ -88,6 +96,10 @@ export class SabSideChannel {
   #prune(): void {
     for (const map of [this.#stash, this.#sent]) {
       for (const seq of map.keys()) if (!this.#pending(seq)) map.delete(seq);
+    }
+    if (this.#orphan && this.#sent.size === 0) {
+      this.#orphan = false;
+      for (const bc of this.#bcs) bc.close();
     }
   }
 
