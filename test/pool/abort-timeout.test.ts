@@ -240,6 +240,21 @@ describe('timeouts', () => {
     expect(workerIds(pool)).toEqual(ids);
   });
 
+  it("ctx.signal's reason says why: a TimeoutError past the time limit, an AbortError on the caller's abort (both were AbortError)", async () => {
+    const { pool, counters } = make();
+    await pool.submit(0);
+    expect(await rejection(pool.submit({ id: 20 }, { fn: 'abortReason', timeout: 50 }))).toBeInstanceOf(TimeoutError);
+    await until(() => counters[20] !== 0, 10_000);
+    expect(counters[20]).toBe(4);
+    const ac = new AbortController();
+    const aborted = pool.submit({ id: 21 }, { fn: 'abortReason', signal: ac.signal });
+    await sleep(50);
+    ac.abort();
+    await rejection(aborted);
+    await until(() => counters[21] !== 0, 10_000);
+    expect(counters[21]).toBe(5);
+  });
+
   it('a timed-out task rejects close to its limit (not a sweep period later)', async () => {
     const { pool } = make();
     await pool.submit(0);

@@ -66,7 +66,7 @@ export class Sweeper {
         if (mem.slotState(s) !== SlotState.Running) continue;
         if (t - mem.times[L.start + s] < limit) continue;
         this.settler.settleEarly(s, new TimeoutError(`task timed out after ${limit} ms`));
-        workers.abortRunning(s);
+        workers.abortRunning(s, limit);
       }
     }
     // Workers that stay: retiring stops at minWorkers (as scaleDown and the limit leave it, not the

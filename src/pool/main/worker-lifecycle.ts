@@ -431,13 +431,16 @@ export class WorkerLifecycle implements WorkerView {
     }
   }
 
-  /** Aborts `ctx.signal` of a running task and arms the kill grace of its worker. */
-  abortRunning(s: number): void {
+  /**
+   * Aborts `ctx.signal` of a running task (its reason a TimeoutError when `timedOut`, the limit in
+   * ms, says it ran out of time; an AbortError otherwise) and arms the kill grace of its worker.
+   */
+  abortRunning(s: number, timedOut?: number): void {
     const e = this.#entries[this.mem.slotOwner(s)];
     if (!e || e.exited) return;
     // Names the task, not only the slot: by the time the worker reads this, the task may have ended
     // and the slot hold another (SLOT_GEN in shared/layout.ts).
-    this.#placer.mail(e, { type: 'abort', slot: s, gen: this.mem.slotGen(s) });
+    this.#placer.mail(e, { type: 'abort', slot: s, gen: this.mem.slotGen(s), ...(timedOut === undefined ? {} : { timedOut }) });
     // Each detached task gets its own grace; the sweep kills the worker only when one has run out.
     const due = now() + this.o.killGrace;
     this.mem.slots.killAt[s] = due;

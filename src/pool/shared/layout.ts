@@ -227,7 +227,7 @@ export type WorkerMessage =
 /** Messages the main thread posts to a worker (pulled with receiveMessageOnPort after MAIL is set). */
 export type MainMessage =
   | { type: 'fn'; id: number; name: string }
-  | { type: 'abort'; slot: number; gen: number }
+  | { type: 'abort'; slot: number; gen: number; timedOut?: number }
   /** `encoded`: `input` is its codec encoding (codec.ts `decodeOwned`), as a ring record would carry it. */
   | { type: 'task'; slot: number; fnId: number; input: unknown; encoded?: boolean }
   /** Shared buffers that ring records may name by id from now on (main/sab-shipper.ts). */

@@ -15,7 +15,7 @@
  * heaps and the native memory that waits on their GCs.
  * Internal to the pool (not exported from the package root).
  */
-import { AbortError } from '../../memory/errors.js';
+import { AbortError, TimeoutError } from '../../memory/errors.js';
 import type { TaskContext } from './worker-main-types.js';
 
 export class TaskControls {
@@ -26,6 +26,8 @@ export class TaskControls {
   readonly #gen: Int32Array;
   /** Per slot: 1 when its running task was aborted before it read `ctx.signal`. */
   readonly #abortedEarly: Uint8Array;
+  /** Per slot: the time limit (ms) that task ran past, when that was why it was aborted (0: an abort). */
+  readonly #timedOut: Float64Array;
 
   constructor(
     readonly workerId: number,
@@ -34,6 +36,7 @@ export class TaskControls {
     this.#live = new Uint8Array(slots);
     this.#gen = new Int32Array(slots);
     this.#abortedEarly = new Uint8Array(slots);
+    this.#timedOut = new Float64Array(slots);
   }
 
   /** The task of generation `gen` starts running in `slot`. */
@@ -59,7 +62,7 @@ export class TaskControls {
     if (!c) {
       c = new AbortController();
       this.#controllers.set(slot, c);
-      if (this.#abortedEarly[slot] === 1) c.abort(new AbortError('the task was aborted'));
+      if (this.#abortedEarly[slot] === 1) c.abort(this.#reason(slot));
     }
     return c.signal;
   }
@@ -71,18 +74,29 @@ export class TaskControls {
     return c ? c.signal.aborted : this.#abortedEarly[slot] === 1;
   }
 
-  /** The main thread asked to abort task (slot, gen): ignored unless that task runs here now. */
-  abort(slot: number, gen: number): void {
+  /**
+   * The main thread asked to abort task (slot, gen), because it ran past `timedOut` ms if that is
+   * given: ignored unless that task runs here now.
+   */
+  abort(slot: number, gen: number, timedOut?: number): void {
     if (!this.#runs(slot, gen)) return;
+    this.#timedOut[slot] = timedOut ?? 0;
     const c = this.#controllers.get(slot);
-    if (c) c.abort(new AbortError('the task was aborted'));
+    if (c) c.abort(this.#reason(slot));
     else this.#abortedEarly[slot] = 1;
+  }
+
+  /** `ctx.signal.reason`: a TimeoutError for a task past its time limit, as the caller's rejection is. */
+  #reason(slot: number): Error {
+    const ms = this.#timedOut[slot];
+    return ms > 0 ? new TimeoutError(`task timed out after ${ms} ms`) : new AbortError('the task was aborted');
   }
 
   /** The task in `slot` ended: forget its abort state, note included. */
   release(slot: number): void {
     this.#live[slot] = 0;
     this.#abortedEarly[slot] = 0;
+    this.#timedOut[slot] = 0;
     this.#controllers.delete(slot);
   }
 }

@@ -136,7 +136,7 @@ function pullMail(): void {
         fnId: msg.fnId,
         input: msg.encoded ? decodeOwned(msg.input as Encoded) : reviveDeep(msg.input),
       });
-    else if (msg.type === 'abort') controls.abort(msg.slot, msg.gen);
+    else if (msg.type === 'abort') controls.abort(msg.slot, msg.gen, msg.timedOut);
     else if (msg.type === 'sabs') sabTable.addAll(msg.ids, msg.sabs);
     else if (msg.type === 'sab-forget') for (const id of msg.ids) sabTable.delete(id);
   }
