@@ -101,6 +101,18 @@ export class Sweeper {
         staying--;
       }
     }
+    // Nothing timed left to watch: back to the base period (a 4 ms limit once must not leave the
+    // pool sweeping every millisecond for the rest of its life).
+    if (slots.timed === 0 && this.#period > 0 && this.#period < this.#base && !workers.entries.some((e) => e && !e.exited && e.killAt > 0)) {
+      this.#relax();
+    }
+  }
+
+  #relax(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#period = Infinity;
+    this.every(this.#base);
   }
 }
 
