@@ -65,7 +65,7 @@ export interface PipelineOptions {
  * ```ts
  * const pool = new FixedWorkerPool(4, { filename: new URL('./records.js', import.meta.url) });
  * const pipeline = new Pipeline<string>()
- *   .stage('parse', { pool, fn: 'parse' })
+ *   .stage<Rec>('parse', { pool, fn: 'parse' }) // a pool stage's result is `unknown` unless typed here
  *   .filter((r) => r.active)
  *   .stage('enrich', { pool, fn: 'enrich' }, { retry: new RetryPolicy({ maxAttempts: 3 }), breaker, timeout: 500 })
  *   .stage('save', { run: (r) => db.insert(r) }, { concurrency: 8 });
