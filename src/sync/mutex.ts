@@ -37,7 +37,8 @@ const MUTEX = defineSharedKind<NoConfig, Mutex>({
  *   using _ = await m.lock();
  *   counter[0]++;               // plain, non-atomic access is safe inside
  * }
- * m.withLock(() => counter[0]++);
+ * await m.withLock(() => counter[0]++);
+ * m.withLockSync(() => counter[0]++);   // in a worker: blocks until it has the lock
  * ```
  */
 export class Mutex extends SharedObjectBase<NoConfig> {

@@ -40,9 +40,9 @@ const ONCE = defineWordKind<NoConfig, Once>({
  *
  * @example
  * ```ts
- * const init = new Once();                  // passed to every worker
- * await init.do(async () => { table.set(await load()); });
- * init.doSync(() => buildIndex(shared));    // in a worker
+ * const init = new Once();                                  // passed to every worker
+ * await init.do(async () => { table.set(await load()); });  // true if this call ran it
+ * init.doSync(() => table.set(loadSync()));                 // in a worker, blocking: false if it ran
  * ```
  */
 export class Once extends WordObjectBase<NoConfig, 'Once.settled'> {

@@ -115,7 +115,7 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
  * @example
  * ```ts
  * const jobs = new Channel<{ id: number }>({ capacity: 64 });
- * new Worker('./consumer.js', { workerData: jobs });   // there: Channel.from(workerData)
+ * new Worker(new URL('./consumer.js', import.meta.url), { workerData: jobs });   // there: Channel.from(workerData)
  * for (let id = 0; id < 1000; id++) await jobs.send({ id });
  * jobs.close();
  * // in the worker:

@@ -84,8 +84,9 @@ function checkRound(p: Prepared, deadline: number, opts: WaitOptions | undefined
  *
  * @example
  * ```ts
- * const r = await select([recv(jobs), send(results, last), defaultCase()], { timeout: 100 });
- * if (r.index === 0 && r.ok) handle(r.value);
+ * const r = await select<Job>([recv(jobs), send(results, last)], { timeout: 100 }); // or TimeoutError
+ * if (r.index === 0 && r.ok) handle(r.value!); // received; `ok: false`: jobs is closed and drained
+ * const polled = await select([recv(jobs), defaultCase()]); // index 1 at once if no job is ready
  * ```
  */
 export async function select<V = unknown>(
