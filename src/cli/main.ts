@@ -79,7 +79,7 @@ export function program(): Command {
     .option('-e, --errors <file>', "where failed and malformed lines go, '-' for stderr", '-')
     .option('-w, --workers <n>', 'worker threads', intAtLeast(1), os.availableParallelism())
     .option('-r, --retries <n>', 'retries of a failing item (with exponential backoff)', intAtLeast(0), 0)
-    .option('-t, --timeout <ms>', 'fail an item that runs longer (its worker is replaced)', intAtLeast(1))
+    .option('-t, --timeout <ms>', 'fail an item that runs longer (its ctx.signal aborts; a worker still running it after the kill grace is replaced)', intAtLeast(1))
     .addOption(new Option('--rate <n/s>', 'start at most n items per second').argParser(rate))
     .option('--ordered', 'write results in input order (default: as they finish)')
     .option('--fail-fast', 'stop at the first failed or malformed line')
