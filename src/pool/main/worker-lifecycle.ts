@@ -82,7 +82,6 @@ export class WorkerLifecycle implements WorkerView {
   readonly #indexMem: IndexMemory[] = [];
   #workerCount = 0;
   #peakWorkers = 0;
-  #starting = 0;
   #closing = false;
   /** STOP = 2 was set: workers are being terminated and never replaced. */
   #stopped = false;
@@ -217,7 +216,6 @@ export class WorkerLifecycle implements WorkerView {
     mem.setWorkerWord(index, W_STATE, WorkerState.Starting);
     this.#entries[index] = e;
     this.#workerCount++;
-    this.#starting++;
     this.#peakWorkers = Math.max(this.#peakWorkers, this.#workerCount);
     mem.times[mem.L.active + index] = now();
     mem.times[mem.L.busy + index] = 0;
@@ -263,7 +261,6 @@ export class WorkerLifecycle implements WorkerView {
       e.ready = true;
       clearTimeout(e.bootTimer);
       this.#bootFailures = 0;
-      this.#starting--;
       // Tasks that wait for a live worker (direct ones, when the pool had none) can go now.
       this.#placer.refill();
     } else if (msg.type === 'result') {
@@ -309,7 +306,6 @@ export class WorkerLifecycle implements WorkerView {
     const { mem } = this;
     const { ctl, slots } = mem;
     e.exited = true;
-    if (!e.ready) this.#starting--;
     this.#workerCount--;
     this.#entries[e.index] = undefined;
     mem.setWorkerWord(e.index, W_STATE, WorkerState.Exited);
@@ -365,8 +361,10 @@ export class WorkerLifecycle implements WorkerView {
     // marked itself idle, so a trickle of awaited tasks does not grow the pool. Read before the
     // backlog: a worker that claims meanwhile moves a task from backlog to in flight, and reading in
     // this order can then only see it in neither (no growth), never in both (growth for nothing).
+    // A worker still starting counts once, as an entry with nothing in flight (it used to count
+    // twice, so a burst while the first workers booted started too few).
     const c = this.o.concurrency;
-    let free = this.#starting * c;
+    let free = 0;
     for (const e of this.#entries)
       if (e && !e.leaving) free += Math.max(0, c - this.mem.workerWord(e.index, W_INFLIGHT));
     const backlog = this.mem.queue.length + this.#placer.ringBacklog();
