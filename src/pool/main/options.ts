@@ -16,7 +16,11 @@ export interface WorkerPoolOptions {
   filename: string | URL;
   /** Workers kept even when idle. Default: `maxWorkers` for a fixed pool, 0 for a dynamic one. */
   minWorkers?: number;
-  /** Most workers. Default: `os.availableParallelism()` (honours container CPU limits). */
+  /**
+   * Most workers. Default: `os.availableParallelism()`. It honours the CPUs the process may run on
+   * (affinity, a container's cpuset); a cgroup CPU quota (`docker --cpus`, a Kubernetes CPU limit)
+   * only where Node's libuv is 1.49 or later (`process.versions.uv`; Node 20 has 1.46): set it there.
+   */
   maxWorkers?: number;
   /** A worker above `minWorkers` idle this long exits. Default 10 000. */
   idleTimeout?: number;
