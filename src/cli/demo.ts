@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { CircuitBreaker, FixedWorkerPool, Pipeline, RetryPolicy } from '../index.js';
 import type { DemoWorkerData } from '../../workers/demo-stages.js';
 import { Progress } from './progress.js';
+import { availableCores } from '../pool/index.js';
 
 const ITEMS = Number(process.env.SKEIN_DEMO_ITEMS ?? 40_000);
 const SAMPLE = Math.min(ITEMS, 2_000);
@@ -24,7 +25,7 @@ const outFile = join(outDir, 'records.jsonl.gz');
 const deadFile = join(outDir, 'dead-letters.jsonl');
 mkdirSync(outDir, { recursive: true });
 
-const cores = os.availableParallelism();
+const cores = availableCores();
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 console.log(
   `skein demo: ${fmt(ITEMS)} records through generate -> hash (retry + breaker) -> gzip on ${cores} worker threads\n`,

@@ -4,11 +4,11 @@
  * work is done in run.ts and bench-command.ts.
  */
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError as BadArg, Option } from 'commander';
 import { ExitCode, UsageError } from './errors.js';
 import { BENCH_PEERS, BENCH_SCENARIOS } from './bench-names.js';
 import type { RunConfig } from './run.js';
+import { availableCores } from '../pool/index.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -77,7 +77,7 @@ export function program(): Command {
     .option('-i, --input <file>', "JSONL input, '-' for stdin", '-')
     .option('-o, --output <file>', "where results go, '-' for stdout", '-')
     .option('-e, --errors <file>', "where failed and malformed lines go, '-' for stderr", '-')
-    .option('-w, --workers <n>', 'worker threads', intAtLeast(1), os.availableParallelism())
+    .option('-w, --workers <n>', 'worker threads', intAtLeast(1), availableCores())
     .option('-r, --retries <n>', 'retries of a failing item (with exponential backoff)', intAtLeast(0), 0)
     .option('-t, --timeout <ms>', 'fail an item that runs longer (its ctx.signal aborts; a worker still running it after the kill grace is replaced)', intAtLeast(1))
     .addOption(new Option('--rate <n/s>', 'start at most n items per second').argParser(rate))

@@ -8,13 +8,13 @@
  * signal gets one listener for the whole call and loses it when the call ends, so nothing stays
  * pending or listening afterwards, whatever happened.
  */
-import os from 'node:os';
 import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
 import { boolean, object } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import type { WorkerPool } from '../../pool/index.js';
 import { callSignal } from '../call-signal.js';
 import { openSource } from '../source.js';
+import { availableCores } from '../../pool/cores.js';
 
 /** Options of {@link fanOut}. */
 export interface FanOutOptions {
@@ -87,7 +87,7 @@ export function fanOutSettings(
   object(opts, 'fanOut options');
   if (opts.ordered !== undefined) boolean(opts.ordered, 'ordered');
   if (opts.allSettled !== undefined) boolean(opts.allSettled, 'allSettled');
-  const cores = os.availableParallelism();
+  const cores = availableCores();
   const concurrency = positive(opts.concurrency ?? (pool ? 4 * cores : cores), 'concurrency');
   // A batch never holds more than `concurrency` inputs: the window is the limit.
   const batch = Math.min(positive(opts.batchSize ?? 1, 'batchSize'), concurrency);

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { type ChainSpec, MAX_CHAIN_STAGES } from './chain.js';
 import type { StageFunction } from './chain-runner.js';
@@ -9,6 +8,7 @@ import { PipelineRun, type RunShape } from './pipeline-run.js';
 import { DROPPED, LocalSegment, type Segment } from './segment.js';
 import { PoolSegment } from './pool-segment.js';
 import { type PoolStage, type RunStage, resolveStage, type StageDef, type StageOptions, type StageRunContext } from './stage-options.js';
+import { availableCores } from '../../pool/cores.js';
 
 /** Options of a {@link Pipeline}. */
 export interface PipelineOptions {
@@ -124,7 +124,7 @@ export class Pipeline<I, O = I> {
     // Named by its place; a stage the user named so already pushes it further (names stay unique).
     let name = `filter#${this.#defs.length}`;
     for (let k = this.#defs.length + 1; this.#defs.some((d) => d.name === name); k++) name = `filter#${k}`;
-    const def = resolveStage(name, { run: keep }, { concurrency: opts?.concurrency ?? os.availableParallelism(), buffer: 0 }, () => false);
+    const def = resolveStage(name, { run: keep }, { concurrency: opts?.concurrency ?? availableCores(), buffer: 0 }, () => false);
     def.kind = 'filter';
     this.#defs.push(def);
     return this;

@@ -1,7 +1,6 @@
 /**
  * What a pipeline stage is made of, and the checks that give bad input a named error at `stage()`.
  */
-import os from 'node:os';
 import { InvalidArgumentError } from '../../memory/errors.js';
 import type { WorkerPool } from '../../pool/index.js';
 import type { CircuitBreaker } from '../../resilience/circuit-breaker.js';
@@ -10,6 +9,7 @@ import type { RetryPolicy } from '../../resilience/retry.js';
 import type { SlidingWindowLimiter } from '../../resilience/sliding-window-limiter.js';
 import { Timeout } from '../../resilience/timeout.js';
 import type { TokenBucket } from '../../resilience/token-bucket.js';
+import { availableCores } from '../../pool/cores.js';
 
 /** What a stage function gets besides its input. */
 export interface StageRunContext {
@@ -111,7 +111,7 @@ export function resolveStage(
   if (t.fn !== undefined && (typeof t.fn !== 'string' || t.fn === '' || !hasPool)) {
     throw new InvalidArgumentError(`stage '${name}': fn must name an export of the pool's task module`);
   }
-  const cores = os.availableParallelism();
+  const cores = availableCores();
   const concurrency = count(o.concurrency ?? (hasPool ? 64 * cores : cores), `stage '${name}' concurrency`, 1);
   const buffer = count(o.buffer ?? concurrency, `stage '${name}' buffer`, 0);
   if (o.retry !== undefined && typeof (o.retry as { execute?: unknown }).execute !== 'function') {

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ResourceLimits, SHARE_ENV, type TransferListItem } from 'node:worker_threads';
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { SPIN_PAYS } from '../../memory/spin.js';
 import { MAX_WORKER_INDEX } from '../shared/index.js';
+import { availableCores } from '../cores.js';
 import { AUTO_SPIN_MICROS } from './result-spin.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
 import { integer, invalid, millis } from '../../memory/validate.js';
@@ -17,9 +17,9 @@ export interface WorkerPoolOptions {
   /** Workers kept even when idle. Default: `maxWorkers` for a fixed pool, 0 for a dynamic one. */
   minWorkers?: number;
   /**
-   * Most workers. Default: `os.availableParallelism()`. It honours the CPUs the process may run on
-   * (affinity, a container's cpuset); a cgroup CPU quota (`docker --cpus`, a Kubernetes CPU limit)
-   * only where Node's libuv is 1.49 or later (`process.versions.uv`; Node 20 has 1.46): set it there.
+   * Most workers. Default: the CPUs the process may run on (`os.availableParallelism()`: affinity, a
+   * container's cpuset), lowered to a cgroup CPU quota where one is set (`docker --cpus 2`, a
+   * Kubernetes CPU limit; read from /sys/fs/cgroup, since Node 20's libuv does not).
    */
   maxWorkers?: number;
   /** A worker above `minWorkers` idle this long exits. Default 10 000. */
@@ -182,7 +182,7 @@ export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): Resolved
       : '';
     throw new InvalidArgumentError(`task module not found: ${resolve(filename)}${relative}`);
   }
-  const maxWorkers = int(o.maxWorkers ?? os.availableParallelism(), 'maxWorkers', 1, MAX_WORKER_INDEX);
+  const maxWorkers = int(o.maxWorkers ?? availableCores(), 'maxWorkers', 1, MAX_WORKER_INDEX);
   const minWorkers = int(o.minWorkers ?? (dynamic ? 0 : maxWorkers), 'minWorkers', 0, maxWorkers);
   const slots = int(o.maxInFlight ?? 8192, 'maxInFlight', 1, 1 << 20);
   return {
