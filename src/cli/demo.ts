@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { CircuitBreaker, FixedWorkerPool, Pipeline, RetryPolicy } from '../index.js';
 import type { DemoWorkerData } from '../../workers/demo-stages.js';
 import { Progress } from './progress.js';
-import { availableCores } from '../pool/index.js';
+import { availableCores } from '../memory/cores.js';
 
 const ITEMS = Number(process.env.SKEIN_DEMO_ITEMS ?? 40_000);
 const SAMPLE = Math.min(ITEMS, 2_000);

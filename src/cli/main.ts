@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError as BadArg, Option } from 
 import { ExitCode, UsageError } from './errors.js';
 import { BENCH_PEERS, BENCH_SCENARIOS } from './bench-names.js';
 import type { RunConfig } from './run.js';
-import { availableCores } from '../pool/index.js';
+import { availableCores } from '../memory/cores.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 

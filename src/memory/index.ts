@@ -9,3 +9,4 @@ export { TAG_BYTES } from './shared-tag.js';
 export * from './spin.js';
 export * from './spin-lock.js';
 export * from './wait/index.js';
+export { availableCores, cgroupCpuLimit } from './cores.js';

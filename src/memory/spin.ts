@@ -9,10 +9,10 @@
  * On one CPU (a container limited to one, or a process pinned with `taskset`) a spinning thread
  * only delays the thread it waits for, so there nothing spins at all.
  */
-import { availableParallelism } from 'node:os';
+import { availableCores } from './cores.js';
 
-/** Whether this process may run two threads at once: spinning can only pay off if so. */
-export const SPIN_PAYS = availableParallelism() > 1;
+/** Whether this process may run two threads at once (a CPU quota counted): spinning can only pay off if so. */
+export const SPIN_PAYS = availableCores() > 1;
 
 const atomicsPause: ((n?: number) => void) | undefined = (
   Atomics as unknown as { pause?: (n?: number) => void }

@@ -13,4 +13,3 @@ export * from './worker-pool.js';
 export { closureError, compileFunction, errorToRecord, functionSource, recordToError } from './shared/index.js';
 export type { ErrorRecord } from './shared/index.js';
 export { registerBuiltinTask, taskFunction } from './worker/index.js';
-export { availableCores, cgroupCpuLimit } from './cores.js';

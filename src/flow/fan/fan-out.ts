@@ -14,7 +14,7 @@ import { watchAbort } from '../../memory/wait/index.js';
 import type { WorkerPool } from '../../pool/index.js';
 import { callSignal } from '../call-signal.js';
 import { openSource } from '../source.js';
-import { availableCores } from '../../pool/cores.js';
+import { availableCores } from '../../memory/cores.js';
 
 /** Options of {@link fanOut}. */
 export interface FanOutOptions {

@@ -8,7 +8,7 @@ import { PipelineRun, type RunShape } from './pipeline-run.js';
 import { DROPPED, LocalSegment, type Segment } from './segment.js';
 import { PoolSegment } from './pool-segment.js';
 import { type PoolStage, type RunStage, resolveStage, type StageDef, type StageOptions, type StageRunContext } from './stage-options.js';
-import { availableCores } from '../../pool/cores.js';
+import { availableCores } from '../../memory/cores.js';
 
 /** Options of a {@link Pipeline}. */
 export interface PipelineOptions {

@@ -9,7 +9,7 @@ import type { RetryPolicy } from '../../resilience/retry.js';
 import type { SlidingWindowLimiter } from '../../resilience/sliding-window-limiter.js';
 import { Timeout } from '../../resilience/timeout.js';
 import type { TokenBucket } from '../../resilience/token-bucket.js';
-import { availableCores } from '../../pool/cores.js';
+import { availableCores } from '../../memory/cores.js';
 
 /** What a stage function gets besides its input. */
 export interface StageRunContext {

@@ -5,7 +5,7 @@ import { type ResourceLimits, SHARE_ENV, type TransferListItem } from 'node:work
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { SPIN_PAYS } from '../../memory/spin.js';
 import { MAX_WORKER_INDEX } from '../shared/index.js';
-import { availableCores } from '../cores.js';
+import { availableCores } from '../../memory/cores.js';
 import { AUTO_SPIN_MICROS } from './result-spin.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
 import { integer, invalid, millis } from '../../memory/validate.js';

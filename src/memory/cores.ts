@@ -6,7 +6,8 @@
  * over `cpu.cfs_period_us`, under `/sys/fs/cgroup`, the container's own cgroup when it has a cgroup
  * namespace (Docker and Kubernetes give one by default). A fractional quota rounds up (1.5 CPUs: 2
  * threads), as Go's and the JVM's defaults do. Anything unreadable means no quota.
- * Internal (the pool's, the flow layer's and the CLI's defaults; tests reach it through skein/internal).
+ * Internal (the pool's, the flow layer's and the CLI's defaults, and whether spinning pays; tests
+ * reach it through skein/internal).
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
