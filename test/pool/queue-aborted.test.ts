@@ -1,17 +1,13 @@
 // maxQueue and getQueueLength() after queued tasks were aborted: an aborted task no longer waits.
 import { AbortError, QueueFullError, WorkerPool } from 'skein';
-import { afterEach, describe, expect, it } from 'vitest';
-import { rejection, TASKS, until, within } from '../fixtures/pool-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { rejection, TASKS, trackPools, until, within } from '../fixtures/pool-helpers.js';
 
-let pool: WorkerPool | undefined;
-afterEach(async () => {
-  if (pool) await within(pool.close({ force: true }), 5000, 'close');
-  pool = undefined;
-});
+const track = trackPools();
 
 describe('aborted waiting tasks', () => {
   it('leave room under maxQueue and are not counted as queued', async () => {
-    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, maxQueue: 2 }));
+    const p = track(new WorkerPool({ filename: TASKS, maxWorkers: 1, maxQueue: 2 }));
     await p.submit(0);
     const blocker = p.submit(400, { fn: 'spin' });
     await until(() => p.metrics().busy === 1, 10_000);
