@@ -1,7 +1,9 @@
 import {
   AbortError,
+  CorruptMemoryError,
   Guard,
   InvalidArgumentError,
+  newSharedId,
   pendingAsyncWaitCount,
   Semaphore,
   SemaphoreReleaseError,
@@ -386,5 +388,16 @@ describe('Semaphore across worker threads', () => {
     ]);
     expect(after).toEqual(['acquired']);
     await expectAtRest(sem);
+  });
+});
+
+describe('Semaphore over damaged memory', () => {
+  it('a line that serves a ticket far past the last issued fails acquire with CorruptMemoryError (it looped forever; fuzz seed 500127)', async () => {
+    const real = new Semaphore(3);
+    const sab = new SharedArrayBuffer(real.handle.sab.byteLength);
+    new Uint8Array(sab).set(new Uint8Array(real.handle.sab));
+    new Uint8Array(sab)[11] = 96; // the top byte of the word the line serves from
+    const x = Semaphore.from({ handle: { kind: 'Semaphore', id: newSharedId(), sab, config: real.handle.config } });
+    await expect(x.acquire(1, { timeout: 50 })).rejects.toBeInstanceOf(CorruptMemoryError);
   });
 });

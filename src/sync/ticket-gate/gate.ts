@@ -42,7 +42,7 @@
  * waiters of one thread share one sleep on MOVED (sleeper.ts), which serves them in ticket order.
  */
 import { deadlineFor, now } from '../../memory/clock.js';
-import { TimeoutError } from '../../memory/errors.js';
+import { CorruptMemoryError, TimeoutError } from '../../memory/errors.js';
 import { integer } from '../../memory/validate.js';
 import {
   abortError,
@@ -202,6 +202,12 @@ export class TicketGate {
     const watch: HeadWatch = { head: 0, seq: 0, since: -1 };
     const taker: Taker = {
       attempt: () => {
+        // Tickets taken in this call that SERVING was already past. SERVING moves only through issued
+        // tickets, and passes one only after it stood still GATE_STALL_MS at the head, so even one is
+        // a thread paused a second between two loads; several in a row is damaged memory (a SERVING
+        // far ahead of NEXT made every new ticket look passed over, and this loop never ended).
+        let passedFresh = 0;
+        let fresh = false;
         for (;;) {
           if (ticket === undefined) {
             const t = Atomics.load(v, NEXT);
@@ -212,10 +218,14 @@ export class TicketGate {
             if (Atomics.compareExchange(v, NEXT, t, (t + 1) | 0) !== t) continue;
             Atomics.store(v, NEED + (t & MASK), n);
             ticket = t;
+            fresh = true;
           }
           const serving = Atomics.load(v, SERVING);
           if (serving !== ticket) {
             if (((serving - ticket) | 0) > 0) {
+              if (fresh && ++passedFresh > 3) {
+                throw new CorruptMemoryError(`shared memory is damaged: the line of waiters serves ticket ${serving}, past the last one issued (${ticket})`);
+              }
               // SERVING went past our unclaimed ticket: it was passed as dead (invariant 3) while
               // this thread was stalled. Line up again, or we would wait for a turn long gone.
               ticket = undefined;
