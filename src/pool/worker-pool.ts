@@ -215,7 +215,7 @@ export class WorkerPool<M = UntypedModule> {
       opts?.ordered ?? true,
       window,
       (input, c, i) => {
-        intake(core, input, opts, c, i);
+        intake(core, input, opts, c, i, room === undefined);
         this.#drain.arm();
       },
       room,

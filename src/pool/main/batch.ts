@@ -86,8 +86,8 @@ export async function* mapThroughPool<R>(
           break;
         }
         // A full queue (maxQueue) is waited out, not failed: the window paces the input, not the pool.
-        const wait = room?.();
-        if (wait) await wait;
+        // Looked at again after each wait: the room seen when the wait ended may be gone by now.
+        for (let wait = room?.(); wait; wait = room?.()) await wait;
         submit(r.value, c, submitted++);
       }
       if (exhausted && yielded === submitted) return;

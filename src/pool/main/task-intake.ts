@@ -22,6 +22,8 @@ export function intake(
   opts: SubmitOptions | undefined,
   target: Target,
   aux: Aux,
+  /** False for map(), which waits for room itself (a worker's counters move between its check and this one). */
+  checkRoom = true,
 ): void {
   const { dispatch, workers } = core;
   if (workers.closing || workers.broken) {
@@ -46,7 +48,7 @@ export function intake(
     } else if (opts?.transfer || timeout > 0) {
       extras = { timeout, transfer: opts?.transfer };
     }
-    if (queueFull(core)) {
+    if (checkRoom && queueFull(core)) {
       throw new QueueFullError(
         `the pool's queue is full (maxQueue ${core.o.maxQueue}); await pool.drain() for room`,
       );
