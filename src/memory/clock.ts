@@ -22,6 +22,19 @@ export function now(): number {
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * `setTimeout(fn, ms)` for any finite `ms`: past {@link MAX_TIMER_MS} a chain of timers, each
+ * re-armed with what is left. Returns what cancels it (whichever timer of the chain is pending).
+ */
+export function longTimeout(fn: () => void, ms: number): () => void {
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (left: number): void => {
+    timer = setTimeout(left > MAX_TIMER_MS ? () => arm(left - MAX_TIMER_MS) : fn, Math.min(left, MAX_TIMER_MS));
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+
 /** Absolute deadline on {@link now}'s clock for a relative `timeout` in ms; Infinity when none. */
 export function deadlineFor(timeout: number | undefined): number {
   return timeout === undefined || timeout === Number.POSITIVE_INFINITY

@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS } from '../memory/clock.js';
+import { longTimeout } from '../memory/clock.js';
 import { abortError, watchAbort } from '../memory/wait/index.js';
 import { BulkheadRejectedError } from './errors.js';
 import { PolicyEvent, type Subscription } from './events.js';
@@ -103,10 +103,10 @@ export class Bulkhead implements Policy<PolicyContext> {
       );
     }
     return new Promise<T>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let cancelTimer: (() => void) | undefined;
       let unwatch: (() => void) | undefined;
       const leave = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
+        cancelTimer?.();
         unwatch?.();
       };
       const waiter: Waiter = {
@@ -124,20 +124,11 @@ export class Bulkhead implements Policy<PolicyContext> {
       };
       const onAbort = (): void => waiter.fail(abortError(signal as AbortSignal));
       if (this.#maxWait !== Number.POSITIVE_INFINITY) {
-        // One setTimeout holds at most MAX_TIMER_MS (a longer one fires after 1 ms): a longer wait is
-        // a chain of timers, each re-armed with what is left.
-        const arm = (left: number): void => {
-          timer = setTimeout(
-            left > MAX_TIMER_MS
-              ? () => arm(left - MAX_TIMER_MS)
-              : () => {
-                  waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`));
-                  this.#rejected.emit({ reason: 'maxWait', active: this.#active, queued: this.#queued });
-                },
-            Math.min(left, MAX_TIMER_MS),
-          );
-        };
-        arm(this.#maxWait);
+        // longTimeout: a wait past one setTimeout's 24.8 days must not fire after 1 ms.
+        cancelTimer = longTimeout(() => {
+          waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`));
+          this.#rejected.emit({ reason: 'maxWait', active: this.#active, queued: this.#queued });
+        }, this.#maxWait);
       }
       if (signal) unwatch = watchAbort(signal, onAbort); // one listener per signal (memory/signal-watch.ts)
       if (this.#tail) this.#tail.next = waiter;

@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS } from '../memory/clock.js';
+import { longTimeout } from '../memory/clock.js';
 import { TimeoutError } from '../memory/errors.js';
 import { abortError, watchAbort } from '../memory/wait/index.js';
 import { PolicyEvent, type Subscription } from './events.js';
@@ -64,12 +64,12 @@ export class Timeout implements Policy<TimeoutSignal> {
     const ctrl = new AbortController();
     return new Promise<T>((resolve, reject) => {
       let done = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let cancelTimer: (() => void) | undefined;
       let unwatch: (() => void) | undefined;
       const finish = (): boolean => {
         if (done) return false;
         done = true;
-        if (timer !== undefined) clearTimeout(timer);
+        cancelTimer?.();
         unwatch?.();
         return true;
       };
@@ -80,20 +80,11 @@ export class Timeout implements Policy<TimeoutSignal> {
       };
       const onAbort = (): void => fail(abortError(parent as AbortSignal));
       if (ms !== Number.POSITIVE_INFINITY) {
-        // One setTimeout holds at most MAX_TIMER_MS (a longer one fires after 1 ms): a longer limit
-        // is a chain of timers, each re-armed with what is left.
-        const arm = (left: number): void => {
-          timer = setTimeout(
-            left > MAX_TIMER_MS
-              ? () => arm(left - MAX_TIMER_MS)
-              : () => {
-                  fail(new TimeoutError(`the operation timed out after ${ms} ms`));
-                  this.#timedOut.emit({ ms });
-                },
-            Math.min(left, MAX_TIMER_MS),
-          );
-        };
-        arm(ms);
+        // longTimeout: a limit past one setTimeout's 24.8 days must not fire after 1 ms.
+        cancelTimer = longTimeout(() => {
+          fail(new TimeoutError(`the operation timed out after ${ms} ms`));
+          this.#timedOut.emit({ ms });
+        }, ms);
       }
       // One listener per signal however many calls share it (memory/signal-watch.ts).
       if (parent) unwatch = watchAbort(parent, onAbort);
