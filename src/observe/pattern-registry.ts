@@ -229,23 +229,17 @@ export class PatternRegistry extends EventEmitter {
     if (!this.#active) {
       if (open.length < p.openBreakers) return;
       this.#active = { pools: new Map(), stages: new Map() };
-      this.#lower(openEntries, p.keep);
+      const lowered = this.#lower(openEntries, p.keep);
       this.#poll = setInterval(() => this.#review(), 250);
       this.#poll.unref();
-      this.emit('protective', { state: 'on', open, ...this.#changes() } satisfies ProtectiveEvent);
+      this.emit('protective', { state: 'on', open, ...lowered } satisfies ProtectiveEvent);
     } else if (open.length < p.openBreakers) {
-      const a = this.#active;
+      // Everything still lowered comes back: as if no breaker guarded anything any more.
+      const restored = this.#restoreUnguarded([]);
       this.#active = undefined;
       clearInterval(this.#poll);
       this.#poll = undefined;
-      const back = (lowered: Map<string, Lowered>): Change[] =>
-        [...lowered.values()].map((x) => {
-          const from = x.current();
-          return { name: x.change.name, from, to: x.restore() };
-        });
-      const pools = back(a.pools);
-      const stages = back(a.stages);
-      this.emit('protective', { state: 'off', open, pools, stages } satisfies ProtectiveEvent);
+      this.emit('protective', { state: 'off', open, ...restored } satisfies ProtectiveEvent);
     } else {
       const lowered = this.#lower(openEntries, p.keep);
       if (lowered.pools.length + lowered.stages.length > 0) {
@@ -297,13 +291,6 @@ export class PatternRegistry extends EventEmitter {
     };
     const a = this.#active;
     return a ? { pools: back(a.pools), stages: back(a.stages) } : { pools: [], stages: [] };
-  }
-
-  /** What the mode lowered so far, as an event lists it (copies). */
-  #changes(): { pools: Change[]; stages: Change[] } {
-    const a = this.#active;
-    const list = (m: Map<string, Lowered> | undefined): Change[] => [...(m?.values() ?? [])].map((x) => ({ ...x.change }));
-    return { pools: list(a?.pools), stages: list(a?.stages) };
   }
 
   /** `'<pipeline>/<stage>'` of a registered pipeline that has that stage. */
