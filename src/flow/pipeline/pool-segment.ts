@@ -129,10 +129,8 @@ export class PoolSegment extends Segment {
   }
 
   /** P6: a ticket whose runner may still run a stage is given out again only once it has left. */
-  override release(ticket: number): void {
-    const held = this.#progress.held(this.ticketBase + ticket);
-    if (held) void held.then(() => super.release(ticket));
-    else super.release(ticket);
+  protected override held(ticket: number): Promise<unknown> | undefined {
+    return this.#progress.held(this.ticketBase + ticket);
   }
 
   // A lone item goes as a one-item batch: its frame is a few stores, exec's task object goes

@@ -69,9 +69,26 @@ export abstract class Segment {
     return this.#free.splice(this.#free.length - n, n);
   }
 
+  /** Gives slot `ticket` back: at once, or once what {@link held} says still runs in it has ended. */
   release(ticket: number): void {
+    const held = this.held(ticket);
+    if (held) {
+      void held.then(() => {
+        this.#free.push(ticket);
+        this.#wakeAll();
+      });
+      return;
+    }
     this.#free.push(ticket);
     this.#wakeAll();
+  }
+
+  /**
+   * Settles once slot `ticket` may be given out again, while a call that was given up still runs
+   * in it (chain.ts P6, LocalSegment's given-up calls); undefined if it may now.
+   */
+  protected held(_ticket: number): Promise<unknown> | undefined {
+    return undefined;
   }
 
   /** Items allowed in at once now: `concurrency` unless lowered (protective mode), never above it. */
@@ -152,7 +169,7 @@ export class LocalSegment extends Segment {
 
   async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
     try {
-      const held = this.#held.get(ticket);
+      const held = this.held(ticket);
       if (held) await held; // a retry on a slot whose given-up call still runs
       // The call's own signal (call-signal.ts): calls listening on it pile no listeners on the run's.
       const own = callSignal(signal);
@@ -181,8 +198,7 @@ export class LocalSegment extends Segment {
   }
 
   /** `call`'s outcome, or the abort's reason as soon as `signal` aborts (the slot then stays held until `call` ends). */
-  #untilAborted(call: PromiseLike<unknown>, ticket: number, signal: AbortSignal): Promise<unknown> {
-    const ended = Promise.resolve(call);
+  #untilAborted(ended: Promise<unknown>, ticket: number, signal: AbortSignal): Promise<unknown> {
     const giveUp = (): Promise<never> => {
       this.#held.set(
         ticket,
@@ -209,10 +225,7 @@ export class LocalSegment extends Segment {
     });
   }
 
-  /** A slot whose given-up call still runs is freed once that call has ended. */
-  override release(ticket: number): void {
-    const held = this.#held.get(ticket);
-    if (held) void held.then(() => super.release(ticket));
-    else super.release(ticket);
+  protected override held(ticket: number): Promise<unknown> | undefined {
+    return this.#held.get(ticket);
   }
 }
