@@ -9,6 +9,10 @@
  * so concurrent recorders never lose a sample; a reader may see a bucket bumped before the count,
  * which only makes a snapshot off by the samples in flight.
  *
+ * The counts are read unsigned: a bucket or the count holds 2^32 - 1 samples (at 100k samples a
+ * second into one bucket of one worker's histogram, about 12 hours) and then wraps to 0, which a
+ * reader sees as a counter reset (Prometheus' rate() takes it as one), never as a negative count.
+ *
  * Hot writers (pool workers) each get their own histogram and a reader merges them, so no cache
  * line is shared between recording threads.
  */
@@ -72,8 +76,9 @@ export class SharedHistogram {
   /** Bucket counts, the total count and the max (µs) added into `into` (for merging). */
   addTo(into: Float64Array): void {
     const v = this.#v;
-    for (let i = 0; i < BUCKETS; i++) into[i] += Atomics.load(v, i);
-    into[COUNT] += Atomics.load(v, COUNT);
+    // `>>> 0`: a word past 2^31 samples reads as a count, not as a negative number.
+    for (let i = 0; i < BUCKETS; i++) into[i] += Atomics.load(v, i) >>> 0;
+    into[COUNT] += Atomics.load(v, COUNT) >>> 0;
     into[MAX] = Math.max(into[MAX], Atomics.load(v, MAX));
   }
 
@@ -90,7 +95,7 @@ export class SharedHistogram {
     let count = 0;
     let sum = 0;
     for (let i = 0; i < BUCKETS; i++) {
-      const c = Atomics.load(v, i);
+      const c = Atomics.load(v, i) >>> 0;
       count += c;
       sum += c * MIDS[i];
     }

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { SharedHistogram, summarize } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
@@ -43,5 +44,103 @@ describe('SharedHistogram summaries', () => {
         expect(Math.abs(h.mean() - truth)).toBeLessThanOrEqual(truth * 0.2 + 0.001);
       }),
     );
+  });
+});
+
+describe('SharedHistogram percentiles against a sorted-array model', () => {
+  // Nearest rank: the q-quantile of n samples is the ceil(q * n)-th smallest. A histogram reports
+  // the midpoint of that sample's bucket (four per doubling), capped at the max, so the answer lies
+  // within 2^(1/8) of the true one; under 1 µs (bucket 0) it is at most 1 µs.
+  const WIDTH = 2 ** (1 / 8) * (1 + 1e-9);
+  it('p50, p90 and p99 are within a half bucket of the nearest-rank quantile', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.double({ min: 0, max: 0.01, noNaN: true }), fc.double({ min: 0, max: 1e6, noNaN: true })), {
+          minLength: 1,
+          maxLength: 300,
+        }),
+        fc.integer({ min: 1, max: 4 }),
+        (xs, parts) => {
+          const hs = Array.from({ length: parts }, () => new SharedHistogram());
+          xs.forEach((x, i) => hs[i % parts].record(x));
+          const s = summarize(hs);
+          const sorted = [...xs].sort((a, b) => a - b);
+          for (const [q, got] of [
+            [0.5, s.p50],
+            [0.9, s.p90],
+            [0.99, s.p99],
+          ] as const) {
+            const truth = sorted[Math.ceil(q * xs.length) - 1];
+            if (truth < 0.001) expect(got, `q=${q}`).toBeLessThanOrEqual(0.001);
+            else {
+              expect(got, `q=${q} truth=${truth}`).toBeLessThanOrEqual(truth * WIDTH);
+              expect(got, `q=${q} truth=${truth}`).toBeGreaterThanOrEqual(truth / WIDTH);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('SharedHistogram counts', () => {
+  it('a bucket past 2^31 samples still counts up (its Int32 word is read unsigned), never negative', () => {
+    const h = new SharedHistogram();
+    h.record(1); // 1000 µs: bucket 1 + floor(4 * log2(1000)) = 40
+    const words = new Int32Array(h.sab);
+    // As if 2^31 - 1 samples of 1 ms had been recorded (too many to record in a test).
+    Atomics.store(words, 40, 0x7fffffff);
+    Atomics.store(words, 126, 0x7fffffff);
+    h.record(1);
+    h.record(1);
+    const s = h.summary();
+    expect(s.count).toBe(2 ** 31 + 1);
+    expect(s.p50).toBeGreaterThan(0.9);
+    expect(s.p50).toBeLessThan(1.1);
+    expect(h.mean()).toBeGreaterThan(0.9);
+  });
+
+  it('many worker threads recording into one histogram at once lose no sample', async () => {
+    const h = new SharedHistogram();
+    const go = new Int32Array(new SharedArrayBuffer(8));
+    const workers = 4;
+    const n = 100_000;
+    const ms = [0.0005, 0.003, 0.2, 1, 7.5, 120, 3000];
+    const threads = Array.from(
+      { length: workers },
+      () => new Worker(new URL('../fixtures/hist-recorder.mjs', import.meta.url), { workerData: { sab: h.sab, go, n, ms } }),
+    );
+    try {
+      const done = threads.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject))));
+      while (Atomics.load(go, 1) < workers) await new Promise((r) => setTimeout(r, 5));
+      Atomics.store(go, 0, 1);
+      Atomics.notify(go, 0);
+      // Read while they record: a snapshot never counts more samples than were recorded.
+      let reads = 0;
+      let finished = false;
+      void Promise.all(done).then(() => (finished = true));
+      while (!finished) {
+        expect(h.summary().count).toBeLessThanOrEqual(workers * n);
+        reads++;
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(done);
+      expect(reads).toBeGreaterThan(0);
+      const s = h.summary();
+      expect(s.count).toBe(workers * n);
+      expect(s.max).toBe(3000);
+      // Per-value bucket counts: each worker recorded the values in turn.
+      const words = new Int32Array(h.sab);
+      const per = Math.floor(n / ms.length);
+      for (const [k, v] of ms.entries()) {
+        const us = v * 1000;
+        const bucket = us < 1 ? 0 : 1 + Math.floor(4 * Math.log2(us));
+        expect(words[bucket], `bucket of ${v} ms`).toBe(workers * (per + (k < n % ms.length ? 1 : 0)));
+      }
+      expect(words[126]).toBe(workers * n);
+    } finally {
+      await Promise.all(threads.map((w) => w.terminate()));
+    }
   });
 });
