@@ -75,9 +75,11 @@ function histogramValues(name: string, labels: Labels, h: SharedHistogram): Valu
     if (i % 4 === 0 && i > 0 && i <= 100)
       out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: String(2 ** (i / 4) / 1e6) }, value: cum });
   }
-  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: acc[126] });
+  // +Inf and _count are the buckets' total, not the histogram's count word: record() bumps a bucket
+  // before the count, so a scrape between the two read a finite bucket above +Inf.
+  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cum });
   out.push({ metricName: `${name}_sum`, labels, value: sum / 1e6 });
-  out.push({ metricName: `${name}_count`, labels, value: acc[126] });
+  out.push({ metricName: `${name}_count`, labels, value: cum });
   return out;
 }
 
@@ -194,26 +196,30 @@ export interface PrometheusExport {
 export function createPrometheusExport(objects: Observed | (() => Observed)): PrometheusExport {
   const prom = loadPromClient();
   const registry = new prom.Registry();
+  // One reading of the objects per scrape: a Registry asks every metric's get() in one synchronous
+  // pass (metrics(), getMetricsAsJSON()), so the first get() of a pass reads and the reading is
+  // dropped once the pass is over. (It was dropped only by this export's own metrics(): a scrape of
+  // the exposed `registry`, or of a Registry.merge() of it, kept its first reading forever.)
   let snapshot: Map<string, Value[]> | undefined;
   const read = (): Observed => (typeof objects === 'function' ? objects() : objects);
+  const current = (): Map<string, Value[]> => {
+    if (snapshot === undefined) {
+      snapshot = collect(read());
+      queueMicrotask(() => (snapshot = undefined));
+    }
+    return snapshot;
+  };
   for (const [name, [type, help]] of Object.entries(HELP)) {
     registry.registerMetric({
       name,
       help,
       type,
-      get: () => ({ name, help, type, values: (snapshot ??= collect(read())).get(name) ?? [], aggregator: 'sum' }),
+      get: () => ({ name, help, type, values: current().get(name) ?? [], aggregator: 'sum' }),
     } as unknown as Parameters<typeof registry.registerMetric>[0]);
   }
   return {
     registry,
     contentType: registry.contentType,
-    metrics: async () => {
-      snapshot = collect(read());
-      try {
-        return await registry.metrics();
-      } finally {
-        snapshot = undefined;
-      }
-    },
+    metrics: () => registry.metrics(),
   };
 }

@@ -1,0 +1,80 @@
+// createPrometheusExport and serveMetrics as a Prometheus scraper sees them: every scrape reads the
+// objects afresh (through the export or its exposed registry), a histogram family stays cumulative
+// with _count equal to its +Inf bucket even while threads are recording, and /health never takes
+// the process down.
+import { createRequire } from 'node:module';
+import { TokenBucket } from 'skein';
+import { createPrometheusExport, SharedHistogram } from 'skein/internal';
+import { describe, expect, it } from 'vitest';
+
+interface Family {
+  name: string;
+  metrics: { labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string }[];
+}
+const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[];
+
+/** Every `skein_latency_seconds` sample of one histogram, by line. */
+function latency(text: string, name: string): { le: [string, number][]; count: number } {
+  const le: [string, number][] = [];
+  let count = Number.NaN;
+  for (const line of text.split('\n')) {
+    const b = /^skein_latency_seconds_bucket\{name="(.*)",le="([^"]+)"\} (\S+)$/.exec(line);
+    if (b && b[1] === name) le.push([b[2], Number(b[3])]);
+    const c = /^skein_latency_seconds_count\{name="(.*)"\} (\S+)$/.exec(line);
+    if (c && c[1] === name) count = Number(c[2]);
+  }
+  return { le, count };
+}
+
+describe('createPrometheusExport', () => {
+  it('its registry, scraped directly, reads the objects at each scrape (not once, forever)', async () => {
+    const h = new SharedHistogram();
+    const prom = createPrometheusExport({ h });
+    h.record(1);
+    expect(latency(await prom.registry.metrics(), 'h').count).toBe(1);
+    h.record(1);
+    h.record(2);
+    expect(latency(await prom.registry.metrics(), 'h').count).toBe(3);
+    expect(latency(await prom.metrics(), 'h').count).toBe(3);
+    h.record(3);
+    expect(latency(await prom.registry.metrics(), 'h').count).toBe(4);
+  });
+
+  it('a scrape reads each object once: every family of one scrape sees the same moment', async () => {
+    let reads = 0;
+    const h = new SharedHistogram();
+    const prom = createPrometheusExport(() => (reads++, { h }));
+    await prom.metrics();
+    expect(reads).toBe(1);
+    await prom.registry.metrics();
+    expect(reads).toBe(2);
+    // Scrapes started in the same tick may share a reading; none reads more than once.
+    await Promise.all([prom.metrics(), prom.metrics(), prom.registry.metrics()]);
+    expect(reads).toBeGreaterThanOrEqual(3);
+    expect(reads).toBeLessThanOrEqual(5);
+    const after = reads;
+    await prom.registry.metrics();
+    expect(reads).toBe(after + 1);
+  });
+
+  it('a histogram stays cumulative, _count equal to +Inf, while a recorder is between its two adds', async () => {
+    const h = new SharedHistogram();
+    for (const ms of [0.01, 1, 1, 50]) h.record(ms);
+    // record() adds to the bucket, then to the count: a scrape can land between the two. Here one
+    // recorder has bumped the 1 ms bucket (40) and not yet the count (126).
+    Atomics.add(new Int32Array(h.sab), 40, 1);
+    const { le, count } = latency(await createPrometheusExport({ h }).metrics(), 'h');
+    const inf = le.find(([l]) => l === '+Inf')![1];
+    expect(count).toBe(inf);
+    for (let i = 1; i < le.length; i++) expect(le[i][1], `le=${le[i][0]}`).toBeGreaterThanOrEqual(le[i - 1][1]);
+    expect(inf).toBe(5);
+  });
+
+  it('escapes label values (quote, backslash, newline) so a parser reads back the name', async () => {
+    const name = 'a"b\\c\nd';
+    const text = await createPrometheusExport({ [name]: new TokenBucket({ capacity: 3, refillPerSecond: 1 }) }).metrics();
+    const f = parsePrometheus(text).find((x) => x.name === 'skein_limiter_available')!;
+    expect(f.metrics[0].labels?.limiter).toBe(name);
+    expect(text).toContain('skein_limiter_available{limiter="a\\"b\\\\c\\nd"} 3');
+  });
+});
