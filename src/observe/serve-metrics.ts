@@ -95,7 +95,15 @@ export async function serveMetrics(opts: ServeMetricsOptions = {}): Promise<Metr
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
       );
     } else if (path === '/health') {
-      const h = health(read());
+      // A throw here (an `objects` function that fails) would escape the request listener and end
+      // the process: it is this request's 500, as /metrics answers.
+      let h: HealthReport;
+      try {
+        h = health(read());
+      } catch (err) {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err));
+        return;
+      }
       res.writeHead(h.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));
     } else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /health\n');
   });

@@ -3,7 +3,8 @@
 // with _count equal to its +Inf bucket even while threads are recording, and /health never takes
 // the process down.
 import { createRequire } from 'node:module';
-import { TokenBucket } from 'skein';
+import { createServer } from 'node:net';
+import { serveMetrics, TokenBucket } from 'skein';
 import { createPrometheusExport, SharedHistogram } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
@@ -76,5 +77,46 @@ describe('createPrometheusExport', () => {
     const f = parsePrometheus(text).find((x) => x.name === 'skein_limiter_available')!;
     expect(f.metrics[0].labels?.limiter).toBe(name);
     expect(text).toContain('skein_limiter_available{limiter="a\\"b\\\\c\\nd"} 3');
+  });
+});
+
+describe('serveMetrics under scrapers', () => {
+  it('answers /health with 500 when the objects cannot be read, and keeps serving', async () => {
+    let broken = false;
+    const server = await serveMetrics({
+      port: 0,
+      objects: () => {
+        if (broken) throw new Error('registry is gone');
+        return {};
+      },
+    });
+    try {
+      broken = true;
+      const res = await fetch(`${server.url}/health`);
+      expect(res.status).toBe(500);
+      expect(await res.text()).toContain('registry is gone');
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(500);
+      broken = false;
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('serves concurrent scrapes, each whole; 404 elsewhere, 405 for POST; close() frees the port', async () => {
+    const h = new SharedHistogram();
+    h.record(5);
+    const server = await serveMetrics({ port: 0, objects: { h } });
+    const { port } = server;
+    const texts = await Promise.all(Array.from({ length: 20 }, () => fetch(`${server.url}/metrics`).then((r) => r.text())));
+    for (const t of texts) expect(latency(t, 'h').count).toBe(1);
+    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+    expect((await fetch(`${server.url}/metrics`, { method: 'POST' })).status).toBe(405);
+    await server.close();
+    await server.close(); // twice is harmless
+    // The port is free again (a keep-alive socket of fetch's pool would not be a fair probe).
+    const probe = createServer();
+    await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(port, '127.0.0.1', resolve));
+    await new Promise((resolve) => probe.close(resolve));
   });
 });
