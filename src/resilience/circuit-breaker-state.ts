@@ -293,7 +293,9 @@ export class BreakerMemory {
   /** One lifetime total, summed over the stripes. */
   #total(offset: number): number {
     let sum = 0;
-    for (let i = 0; i < STRIPES; i++) sum += Atomics.load(this.v, STRIPE0 + i * STRIPE_STRIDE + offset);
+    // Unsigned: a stripe's Int32 word past 2^31 calls is a count, not a negative number (it wraps to
+    // 0 at 2^32, which a Prometheus scraper takes as a counter reset).
+    for (let i = 0; i < STRIPES; i++) sum += Atomics.load(this.v, STRIPE0 + i * STRIPE_STRIDE + offset) >>> 0;
     return sum;
   }
 

@@ -4,7 +4,7 @@
 // the process down.
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { serveMetrics, TokenBucket } from 'skein';
+import { CircuitBreaker, serveMetrics, TokenBucket } from 'skein';
 import { createPrometheusExport, SharedHistogram } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
@@ -77,6 +77,20 @@ describe('createPrometheusExport', () => {
     const f = parsePrometheus(text).find((x) => x.name === 'skein_limiter_available')!;
     expect(f.metrics[0].labels?.limiter).toBe(name);
     expect(text).toContain('skein_limiter_available{limiter="a\\"b\\\\c\\nd"} 3');
+  });
+});
+
+describe('32-bit shared counters past 2^31', () => {
+  it('skein_breaker_calls_total keeps counting up, never negative', async () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 5, resetTimeout: 1000 });
+    await breaker.execute(() => Promise.resolve(1));
+    // This thread's stripe of lifetime successes (circuit-breaker-layout.ts: STRIPE0 = 48, stripe
+    // threadId % 8 = 0, +0 successes), as if 2^31 - 1 calls had succeeded.
+    Atomics.store(new Int32Array(breaker.handle.sab), 48, 0x7fffffff);
+    await breaker.execute(() => Promise.resolve(1));
+    expect(breaker.metrics().successes).toBe(2 ** 31);
+    const text = await createPrometheusExport({ b: breaker }).metrics();
+    expect(text).toContain('skein_breaker_calls_total{breaker="b",outcome="success"} 2147483648');
   });
 });
 
