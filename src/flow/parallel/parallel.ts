@@ -238,8 +238,9 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
  * `target` is a typed array over a SharedArrayBuffer (indices 0..length), a length, or
  * `{ start, end }`. `fn` is the name of an export of the pool's task module, or a self-contained
  * function (sent as source: it sees only its arguments; a variable it closed over fails with
- * ClosureVariableError). Rejects with ParallelError when `fn` throws or a worker dies (the pool
- * stays usable), AbortError or TimeoutError.
+ * ClosureVariableError). `fn` runs synchronously (a function that returns a promise, an async one,
+ * fails the call with a TypeError as cause). Rejects with ParallelError when `fn` throws or a worker
+ * dies (the pool stays usable), AbortError or TimeoutError.
  *
  * @example
  * ```ts

@@ -33,22 +33,44 @@ function resolve(ref: FunctionRef): Fn {
   return (typeof ref === 'string' ? taskFunction(ref) : compileFunction(ref.source)) as Fn;
 }
 
-function runFor(body: Body, s: number, e: number, j: ParallelJob): void {
-  body(s, e, j.data, j.arg);
+/**
+ * Throws a TypeError when `v`, what `what` returned, is a promise: a chunk runs synchronously, so
+ * an async function's work would be taken as done (its rejection lost, a promise written as NaN).
+ * The promise's rejection is handled here, or it would kill the worker later as an unhandled one.
+ * Checked on the first call of each chunk (an async function returns a promise on every call).
+ */
+function synchronous(v: unknown, what: string): void {
+  if ((typeof v === 'object' && v !== null) || typeof v === 'function') {
+    const then = (v as { then?: unknown }).then;
+    if (typeof then !== 'function') return;
+    (then as (ok: undefined, no: () => void) => unknown).call(v, undefined, () => {});
+    throw new TypeError(
+      `${what} returned a promise: it runs synchronously on each chunk, so an async function is not awaited; make it synchronous`,
+    );
+  }
 }
 
+function runFor(body: Body, s: number, e: number, j: ParallelJob): void {
+  synchronous(body(s, e, j.data, j.arg), "parallelFor's function");
+}
+
+// Chunks are never empty (s < e), so the first index is run apart, to check its result once.
 function runMap(fn: MapFn, s: number, e: number, j: ParallelJob): void {
   const { data, out, start, arg } = j;
   const o = out as { [i: number]: unknown };
-  if (data) for (let i = s; i < e; i++) o[i - start] = fn(data[i], i, arg);
-  else for (let i = s; i < e; i++) o[i - start] = fn(i, i, arg);
+  const first = fn(data ? data[s] : s, s, arg);
+  synchronous(first, "parallelMap's function");
+  o[s - start] = first;
+  if (data) for (let i = s + 1; i < e; i++) o[i - start] = fn(data[i], i, arg);
+  else for (let i = s + 1; i < e; i++) o[i - start] = fn(i, i, arg);
 }
 
 function runReduce(fn: ReduceFn, s: number, e: number, j: ParallelJob): number {
   const { data, arg } = j;
-  let acc = j.identity;
-  if (data) for (let i = s; i < e; i++) acc = fn(acc, data[i], i, arg);
-  else for (let i = s; i < e; i++) acc = fn(acc, i, i, arg);
+  let acc = fn(j.identity, data ? data[s] : s, s, arg);
+  synchronous(acc, "parallelReduce's function");
+  if (data) for (let i = s + 1; i < e; i++) acc = fn(acc, data[i], i, arg);
+  else for (let i = s + 1; i < e; i++) acc = fn(acc, i, i, arg);
   if (typeof acc !== 'number') {
     throw new TypeError(`parallelReduce's function must return a number, got ${typeof acc}`);
   }
@@ -61,7 +83,10 @@ function combineAll(j: ParallelJob, chunks: number): number {
   let r = parts[0];
   if (j.combine !== undefined) {
     const combine = resolve(j.combine) as (a: number, b: number, arg: unknown) => number;
-    for (let k = 1; k < chunks; k++) r = combine(r, parts[k], j.arg);
+    for (let k = 1; k < chunks; k++) {
+      r = combine(r, parts[k], j.arg);
+      if (k === 1) synchronous(r, "parallelReduce's combine");
+    }
   } else {
     // The reducer joins as one more step, called as every step is: (acc, value, index, arg), the
     // index being the first of chunk k (so arg stays in its fourth place).
