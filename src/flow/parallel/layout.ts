@@ -49,7 +49,15 @@ export const NOT_STARTED = 0;
 export const STARTED = 1;
 export const CANCELLED = 2;
 
-/** Reductions keep one partial per chunk, so their chunk count is capped (the chunk grows instead). */
+/**
+ * Chunk count cap of every call (the chunk grows instead): CURSOR, DONE and FAILED are Int32 words,
+ * and each of the P <= chunks participants claims once past the last chunk, so CURSOR ends at
+ * chunks + P <= 2^31 and never wraps negative (which would run chunks at negative indices and again
+ * from 0, forever: P1 needs every number >= chunks to mean "no work left").
+ */
+export const MAX_CHUNKS = 2 ** 30;
+
+/** Reductions keep one partial per chunk, so their chunk count is capped lower (the chunk grows instead). */
 export const MAX_REDUCE_CHUNKS = 1 << 16;
 
 /** The builtin task name of the participant (see `pool/worker/builtin-tasks.ts`). */

@@ -17,6 +17,7 @@ import {
   FAILED_BY,
   type FunctionRef,
   JobKind,
+  MAX_CHUNKS,
   MAX_REDUCE_CHUNKS,
   PARALLEL_TASK,
   NOT_STARTED,
@@ -52,7 +53,10 @@ export interface IndexRange {
 export interface ParallelOptions<A = unknown> {
   /** The pool whose workers run the loop; a named function is an export of its task module. */
   pool: WorkerPool;
-  /** Indices per chunk, the unit a worker claims. Default: about 64 chunks per participant. */
+  /**
+   * Indices per chunk, the unit a worker claims. Default: about 64 chunks per participant. It grows
+   * where the range would need more than 2^30 chunks (2^16 for parallelReduce).
+   */
   chunk?: number;
   /**
    * Tasks that take part (each claims chunks until none are left). Default: the most workers the
@@ -140,7 +144,7 @@ function plan(
     // and its participants' tasks are what make it start more.
     o.parallelism === undefined ? Math.max(1, workerLimit(o.pool).maxWorkers) : positiveInt(o.parallelism, 'parallelism');
   let chunk = o.chunk === undefined ? Math.max(1, Math.ceil(n / (participants * 64))) : positiveInt(o.chunk, 'chunk');
-  if (kind === JobKind.Reduce) chunk = Math.max(chunk, Math.ceil(n / MAX_REDUCE_CHUNKS));
+  chunk = Math.max(chunk, Math.ceil(n / (kind === JobKind.Reduce ? MAX_REDUCE_CHUNKS : MAX_CHUNKS)));
   const chunks = Math.ceil(n / chunk);
   if (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout >= 0)) {
     throw new InvalidArgumentError(`timeout must be a number of milliseconds >= 0, got ${String(o.timeout)}`);
