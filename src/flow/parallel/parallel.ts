@@ -174,8 +174,8 @@ function plan(
 
 /** Runs the plan's participants on the pool; resolves once all of them settled and none failed. */
 async function run(what: string, { job, participants }: Plan, o: ParallelOptions): Promise<void> {
-  if (job.end === job.start) return;
   if (o.signal?.aborted) throw new AbortError(`${what} was aborted`, { cause: o.signal.reason });
+  if (job.end === job.start) return;
   const ctl = job.ctl;
   const cancels: AbortController[] = [];
   let stopped: Error | undefined;
@@ -361,10 +361,9 @@ export function parallelReduce(input: Target, fn: unknown, opts: ParallelReduceO
     if (typeof identity !== 'number') throw new InvalidArgumentError('identity must be a number');
     const combine = opts?.combine === undefined ? undefined : fnRef(opts.combine, "parallelReduce's combine");
     const p = plan('parallelReduce', JobKind.Reduce, input, fn, opts, { combine, identity });
-    if (p.job.end === p.job.start) return Promise.resolve(identity);
     const parts = p.job.parts as Float64Array;
     const chunks = parts.length - 1;
-    return run('parallelReduce', p, opts).then(() => parts[chunks]); // P5
+    return run('parallelReduce', p, opts).then(() => (chunks === 0 ? identity : parts[chunks])); // P5
   } catch (err) {
     return Promise.reject(err);
   }
