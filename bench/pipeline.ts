@@ -13,7 +13,10 @@
  *  - skein streaming: `processStream` over a generator of 5x the lines, sampling RSS (flat = the
  *    source is never held whole),
  *  - skein warm: the same lines twice through one `Pipeline` in one process; items/s of the second
- *    pass only (the steady state, without start-up and JIT warm-up; for reading, not a target).
+ *    pass only (the steady state, without start-up and JIT warm-up; for reading, not a target),
+ *  - skein young-12: as `skein`, with the pool's workers' young generation capped at 12 MiB
+ *    (`resourceLimits: { maxYoungGenerationSizeMb: 12 }`; V8's default lets it grow to 48 MiB on
+ *    Node 20, 192 on Node 24): what that knob does to peak RSS and speed (for reading, not a target).
  *
  * Items/s over the whole run (pool start-up included for all), peak RSS (maxRSS of the process), and
  * CPU per item: every thread of the process (main, workers, V8's compiler and GC threads) over the run.
@@ -33,7 +36,7 @@ import { makeRecord } from '../workers/records.js';
 import { all, allBatch } from '../workers/pipeline-stages.js';
 
 const STAGES = new URL('../workers/pipeline-stages.js', import.meta.url);
-const IMPLS = ['one-thread', 'fused-floor', 'piscina+p-limit', 'streams+piscina', 'skein', 'skein-two-pools', 'skein-stream', 'skein-warm'];
+const IMPLS = ['one-thread', 'fused-floor', 'piscina+p-limit', 'streams+piscina', 'skein', 'skein-two-pools', 'skein-stream', 'skein-warm', 'skein-young-12'];
 
 function lines(n: number): string[] {
   return Array.from({ length: n }, (_, i) => JSON.stringify(makeRecord(i)));
@@ -103,14 +106,15 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
     for await (const _ of p.processStream(input)) count++;
     extra.fused = p.metrics().stages.map((s) => s.fused);
     await Promise.all([a.close(), b.close()]);
-  } else if (impl === 'skein' || impl === 'skein-stream' || impl === 'skein-warm') {
+  } else if (impl === 'skein' || impl === 'skein-stream' || impl === 'skein-warm' || impl === 'skein-young-12') {
     const { FixedWorkerPool, Pipeline } = await import('../src/index.js');
-    const pool = new FixedWorkerPool(threads, { filename: STAGES });
+    const young = impl === 'skein-young-12' ? { resourceLimits: { maxYoungGenerationSizeMb: 12 } } : {};
+    const pool = new FixedWorkerPool(threads, { filename: STAGES, ...young });
     const p = new Pipeline<string>()
       .stage('parse', { pool, fn: 'parseLine' })
       .stage('enrich', { pool, fn: 'enrich' })
       .stage('pack', { pool, fn: 'pack' });
-    if (impl === 'skein') {
+    if (impl === 'skein' || impl === 'skein-young-12') {
       for await (const _ of p.processStream(input)) count++;
     } else if (impl === 'skein-warm') {
       for await (const _ of p.processStream(input)) count++;
