@@ -40,8 +40,9 @@ one's input), and the result is written as one JSON line. A result of undefined 
 
 Lines that are not JSON and items that throw go to the errors file, one JSON line each:
   {"line":7,"input":{...},"stage":"enrich","error":{"class":"TypeError","message":"..."}}
-and never stop the batch unless --fail-fast. A progress bar with rate and ETA is drawn on stderr
-when stderr is a terminal.
+and never stop the batch unless --fail-fast. A worker that crashes or runs out of memory fails
+only the item it was running (the other lines of its batch run again). A progress bar with rate
+and ETA is drawn on stderr when stderr is a terminal.
 
 Ctrl-C (SIGINT) or SIGTERM stops reading input, finishes the items already started, flushes and
 exits 130 (143 for SIGTERM); a second Ctrl-C stops at once. With --output FILE, a job log

@@ -65,6 +65,12 @@ export function poolCannotStart(err: unknown): err is Error {
   return name === 'WorkerModuleError' || name === 'WorkerBootError';
 }
 
+/** Whether `err` says the pool is closing (a second Ctrl-C): no failure of the batch's lines. */
+function stopping(err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name;
+  return name === 'PoolClosedError' || name === 'AbortError';
+}
+
 /** Thrown inside a retry so that RetryPolicy sees a line's failure as an error. */
 class LineFailed extends Error {
   constructor(readonly fail: LineFailure) {
@@ -121,12 +127,27 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
     }
   };
 
+  /** One line of a batch that failed as a whole, as its own task. */
+  const alone = async (text: string): Promise<LineResult> => {
+    if (text.trim() === '') return null;
+    try {
+      return oneLine(await once(text));
+    } catch (err) {
+      if (poolCannotStart(err)) throw err;
+      return taskFailure(err);
+    }
+  };
+
   return {
     async run(b) {
       try {
         return { res: await once(b.text) };
       } catch (err) {
         if (poolCannotStart(err)) throw err;
+        // A crash (or a worker out of memory) takes the whole batch with it, though only the line
+        // its worker was running caused it: each line runs again as its own task, so that only
+        // that line fails. Not when the pool is closing: that is a forced stop, left for --resume.
+        if (b.count > 1 && !stopping(err)) return { res: await Promise.all(Array.from({ length: b.count }, (_, i) => alone(lineOf(b, i)))) };
         const fail = taskFailure(err);
         const res: LineResult[] = [];
         for (let i = 0; i < b.count; i++) res.push(lineOf(b, i).trim() === '' ? null : fail);

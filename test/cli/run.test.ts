@@ -100,6 +100,21 @@ describe('skein run', () => {
     ]);
   });
 
+  it('a worker that crashes on one line fails that line only: the rest of its batch runs again, nothing lost or doubled', async () => {
+    const dir = tmp();
+    const errors = join(dir, 'e.jsonl');
+    let text = '';
+    // The first batches hold 8 lines: line 3 takes its batch's worker down with it.
+    for (let i = 1; i <= 40; i++) text += `${JSON.stringify(i === 3 ? { n: i, crash: true } : { n: i })}\n`;
+    const r = await skein(['run', join(ROOT, 'test/fixtures/cli-crash.mjs'), '--ordered', '-e', errors, '-w', '2'], text);
+    expect(r.code).toBe(1);
+    expect((lines(r.stdout) as N[]).map((x) => x.n)).toEqual(range(1, 40).filter((i) => i !== 3));
+    expect(jsonLines(errors)).toEqual([
+      { line: 3, input: { n: 3, crash: true }, stage: null, error: { class: 'WorkerCrashedError', message: expect.any(String) } },
+    ]);
+    expect(r.stderr).toContain('1 of 40 items failed');
+  });
+
   it('names a missing module and a missing function; exit 2', async () => {
     const m = await skein(['run', './no/such/module.js'], '{"n":1}\n');
     expect(m.code).toBe(2);
