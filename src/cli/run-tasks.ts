@@ -25,8 +25,11 @@ export interface RunTasks {
   run(b: LineBatch): Promise<Settled>;
   /** Tries the failed lines of `s` again, one task each, under --retries; updates `s`. */
   retryFailed(b: LineBatch, s: Settled): Promise<void>;
-  /** Waits for the --rate limiter's next token (at once without --rate). */
-  pace(): Promise<void>;
+  /**
+   * Waits for the --rate limiter's next token (at once without --rate); returns early, without
+   * one, once `signal` aborts (a stop must not wait out the rate).
+   */
+  pace(signal?: AbortSignal): Promise<void>;
 }
 
 export interface TaskOptions {
@@ -170,8 +173,13 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
       }
       await Promise.all(again);
     },
-    async pace() {
-      if (bucket) await bucket.acquire();
+    async pace(signal) {
+      if (!bucket || signal?.aborted) return;
+      try {
+        await bucket.acquire(1, { signal });
+      } catch (err) {
+        if (!signal?.aborted) throw err;
+      }
     },
   };
 }

@@ -61,7 +61,10 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   let fatal: Error | undefined;
   let stopped: 'SIGINT' | 'SIGTERM' | 'fail-fast' | 'fatal' | undefined;
   let wake: (() => void) | undefined;
+  // Aborts once reading is to stop, so that a wait for the --rate limiter ends then too.
+  const halt = new AbortController();
   const poke = (): void => {
+    if (stopped) halt.abort();
     const w = wake;
     wake = undefined;
     w?.();
@@ -217,7 +220,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
         const window = Math.max(MIN_WINDOW, cfg.workers * 4 * sizer.size);
         while ((outLines >= window || outBytes >= MAX_WINDOW_BYTES) && !stopped) await sleep();
         if (writer.full) await writer.flush();
-        await tasks.pace();
+        await tasks.pace(halt.signal);
         if (stopped) break reading;
         start(b);
       }

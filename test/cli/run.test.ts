@@ -249,6 +249,26 @@ describe('skein run', () => {
     expect(readFileSync(`${out}.joblog`, 'utf8').endsWith('\n')).toBe(true);
   });
 
+  it('SIGINT while --rate holds the next item back stops at once, not when the next token comes', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out.jsonl');
+    // One item every 20 s: the first starts at once, the second waits for its token.
+    const run = start(['run', RECORDS, '--fn', 'double', '-o', out, '--rate', '0.05/s'], numbered(5));
+    for (let t = 0; t < 200; t++) {
+      await delay(25);
+      try {
+        if (statSync(out).size > 0) break;
+      } catch {}
+    }
+    const t0 = Date.now();
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.code).toBe(130);
+    expect(jsonLines(out)).toEqual([{ n: 2 }]);
+    expect(jsonLines(`${out}.joblog`)).toEqual([{ r: [1, 1], o: 8, e: 0 }]);
+  });
+
   it('--resume after a completed run does nothing more; without a file output it is a usage error', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
