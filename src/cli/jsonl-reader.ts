@@ -11,6 +11,8 @@ export interface LineBatch {
   first: number;
   count: number;
   text: string;
+  /** The input bytes these lines take, their newlines included (what a progress bar counts done). */
+  bytes: number;
   /** The text split into lines, once a failure needed one of them. */
   split?: string[];
   /** The batch is one line that is not valid UTF-8: malformed, whatever decoding it would make of it. */
@@ -86,6 +88,8 @@ export class BatchCutter {
   readonly #utf8: boolean;
   #pos = 0;
   #no: number;
+  /** Input bytes of the lines `skip` left out so far. */
+  skippedBytes = 0;
 
   constructor(chunk: LineChunk) {
     this.#buf = chunk.buf;
@@ -110,6 +114,7 @@ export class BatchCutter {
       const lineEnd = nl === -1 ? buf.length : nl;
       if (skip?.(this.#no)) {
         if (count > 0) break;
+        this.skippedBytes += Math.min(lineEnd + 1, buf.length) - this.#pos;
         this.#pos = lineEnd + 1;
         this.#no++;
         start = this.#pos;
@@ -119,8 +124,9 @@ export class BatchCutter {
       if (!this.#utf8 && !isUtf8(buf.subarray(this.#pos, lineEnd))) {
         if (count > 0) break;
         const text = buf.toString('utf8', this.#pos, lineEnd);
+        const bytes = Math.min(lineEnd + 1, buf.length) - this.#pos;
         this.#pos = lineEnd + 1;
-        return { first: this.#no++, count: 1, text, notUtf8: true };
+        return { first: this.#no++, count: 1, text, bytes, notUtf8: true };
       }
       end = lineEnd;
       count++;
@@ -128,6 +134,6 @@ export class BatchCutter {
       this.#no++;
     }
     if (count === 0) return undefined;
-    return { first, count, text: buf.toString('utf8', start, end) };
+    return { first, count, text: buf.toString('utf8', start, end), bytes: Math.min(this.#pos, buf.length) - start };
   }
 }

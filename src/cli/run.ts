@@ -132,8 +132,12 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   let items = 0;
   let failed = 0;
   let bytes = 0;
+  // Input bytes of the lines finished (or skipped when resuming): what the bar and its ETA count.
+  // Bytes read run ahead of them by up to the window: a small file is read whole at once.
+  let doneBytes = 0;
 
   const record = (b: Batch, s: Settled): void => {
+    doneBytes += b.bytes;
     outLines -= b.count;
     outBytes -= b.text.length;
     const res = s.res;
@@ -206,7 +210,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
       wake = r;
     });
   const tick = setInterval(() => {
-    progress.update({ items, failed, value: bytes });
+    progress.update({ items, failed, value: doneBytes });
     void writer.flush().catch(() => {});
   }, 200);
   tick.unref();
@@ -224,6 +228,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
         if (stopped) break reading;
         start(b);
       }
+      doneBytes += cutter.skippedBytes;
     }
   } catch (err) {
     if (!stopped) {
@@ -242,7 +247,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   } catch (err) {
     fatal ??= err as Error;
   }
-  progress.update({ items, failed, value: bytes });
+  progress.update({ items, failed, value: stopped ? doneBytes : bytes });
   progress.stop();
   await pool.close();
   await files.close();

@@ -7,14 +7,18 @@ import { BatchSizer } from '../../src/cli/batch-sizer.js';
 import { mergeRanges } from '../../src/cli/joblog.js';
 import { BatchCutter, type LineBatch, lineOf, readChunks } from '../../src/cli/jsonl-reader.js';
 
-/** Every batch of `parts` (the input cut into read chunks), cut at `sizes` in turn, skipping `done`. */
-async function batches(parts: Buffer[], sizes: number[], done: Set<number>): Promise<LineBatch[]> {
+/**
+ * Every batch of `parts` (the input cut into read chunks), cut at `sizes` in turn, skipping `done`;
+ * `skipped.bytes` adds up the bytes of the lines skipped.
+ */
+async function batches(parts: Buffer[], sizes: number[], done: Set<number>, skipped = { bytes: 0 }): Promise<LineBatch[]> {
   const out: LineBatch[] = [];
   let k = 0;
   const skip = done.size > 0 ? (no: number) => done.has(no) : undefined;
   for await (const chunk of readChunks(Readable.from(parts))) {
     const cutter = new BatchCutter(chunk);
     for (let b = cutter.take(sizes[k++ % sizes.length], skip); b; b = cutter.take(sizes[k++ % sizes.length], skip)) out.push(b);
+    skipped.bytes += cutter.skippedBytes;
   }
   return out;
 }
@@ -25,7 +29,7 @@ const line = fc.oneof(
 );
 
 describe('skein run batching', () => {
-  it('batches hold every line not done, once, with its number and text, whatever the chunking', async () => {
+  it('batches hold every line not done, once, with its number, text and bytes, whatever the chunking', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(line, { maxLength: 60 }),
@@ -45,7 +49,8 @@ describe('skein run batching', () => {
             from = c;
           }
           const done = new Set(doneList);
-          const got = await batches(raw, sizes, done);
+          const skipped = { bytes: 0 };
+          const got = await batches(raw, sizes, done, skipped);
           // The model: the text split on '\n', less the empty piece after a final '\n'; '\r' ends are cut.
           const model = text.split('\n');
           if (model[model.length - 1] === '') model.pop();
@@ -61,6 +66,12 @@ describe('skein run batching', () => {
             }
           }
           expect([...seen].sort((x, y) => x[0] - y[0])).toEqual([...want].sort((x, y) => x[0] - y[0]));
+          // Each batch's bytes are its lines' bytes with their newlines; with the skipped lines', the input's.
+          for (const b of got) {
+            const ends = b.first + b.count - 1 < model.length || text.endsWith('\n');
+            expect(b.bytes).toBe(Buffer.byteLength(model.slice(b.first - 1, b.first - 1 + b.count).join('\n')) + (ends ? 1 : 0));
+          }
+          expect(got.reduce((n, b) => n + b.bytes, skipped.bytes)).toBe(bytes.length);
         },
       ),
       { numRuns: 300 },

@@ -1,9 +1,10 @@
 // `skein run` as a user runs it: the built command in a child process, on real JSONL.
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { jsonLines, lines, numbered, RECORDS, ROOT, skein, start, tmp } from '../fixtures/cli-helpers.js';
+import { jsonLines, lines, numbered, RECORDS, ROOT, SKEIN, skein, start, tmp } from '../fixtures/cli-helpers.js';
 
 type N = { n: number };
 const ns = (xs: unknown[]): number[] => (xs as N[]).map((x) => x.n).sort((a, b) => a - b);
@@ -280,6 +281,26 @@ describe('skein run', () => {
     const r = await skein(['run', RECORDS, '--resume'], '');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--resume needs --output FILE');
+  });
+
+  // `script` (util-linux) runs the command on a terminal, where the bar is drawn.
+  it.skipIf(!existsSync('/usr/bin/script'))('the progress bar counts the lines done, not the bytes read ahead: half the items is not 100%', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    // ~5 KB: read in one chunk at once; ~1.5 s of work on 2 workers.
+    writeFileSync(input, numbered(200, { ms: 15 }));
+    const cmd = `${process.execPath} ${SKEIN} run ${RECORDS} --fn slow -i ${input} -o ${join(dir, 'out.jsonl')} -w 2`;
+    const r = await new Promise<string>((resolve) => {
+      let text = '';
+      const child = spawn('/usr/bin/script', ['-qec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+      child.on('close', () => resolve(text));
+    });
+    const frames = [...r.matchAll(/(\d+)% \| (\d+) items/g)].map((m) => ({ pct: Number(m[1]), items: Number(m[2]) }));
+    const midway = frames.filter((f) => f.items > 0 && f.items <= 100);
+    expect(midway.length).toBeGreaterThan(0);
+    for (const f of midway) expect(f.pct).toBeLessThanOrEqual(f.items / 2 + 10);
+    expect(frames.at(-1)).toEqual({ pct: 100, items: 200 });
   });
 
   it('--help reads like a manual: usage, options, exit status, examples', async () => {
