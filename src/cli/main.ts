@@ -37,6 +37,8 @@ const RUN_HELP = `
 Each input line is one JSON value. It is parsed in a worker, passed to the module's function (the
 default export unless --fn names others; several names run as stages, each one's output the next
 one's input), and the result is written as one JSON line. A result of undefined writes nothing.
+The module's setup(ctx) and teardown() exports, if it has them, run once in each worker: before
+its first line and at the end.
 
 Lines that are not JSON and items that throw go to the errors file, one JSON line each:
   {"line":7,"input":{...},"stage":"enrich","error":{"class":"TypeError","message":"..."}}

@@ -61,11 +61,12 @@ function taskFailure(err: unknown): LineFailure {
 
 /**
  * Whether `err` says the pool can run nothing at all: its workers cannot load the task module (or
- * never finish loading it). Every task fails so, so this is no line's failure: the run stops.
+ * never finish loading it), or its setup() fails. Every task fails so, so this is no line's
+ * failure: the run stops.
  */
 export function poolCannotStart(err: unknown): err is Error {
   const name = (err as { name?: unknown } | null)?.name;
-  return name === 'WorkerModuleError' || name === 'WorkerBootError';
+  return name === 'WorkerModuleError' || name === 'WorkerBootError' || name === 'WorkerSetupError';
 }
 
 /** Whether `err` says the pool is closing (a second Ctrl-C): no failure of the batch's lines. */

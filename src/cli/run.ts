@@ -191,7 +191,8 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
       if (!poolCannotStart(err)) onFatal(err as Error);
       else {
         const why = (err.cause as Error | undefined)?.message ?? err.message;
-        onFatal(new UsageError(`task module ${cfg.module} cannot load in a worker thread: ${why}`, { cause: err }));
+        const what = err.name === 'WorkerSetupError' ? 'setup() failed' : 'cannot load';
+        onFatal(new UsageError(`task module ${cfg.module}: ${what} in a worker thread: ${why}`, { cause: err }));
       }
       return undefined;
     }

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './errors.js';
+import { findTaskFunction } from '../pool/worker/task-module.js';
 
 /** The names of a module's functions: its function exports and those of an object default export. */
 function functionNames(mod: Record<string, unknown>): string[] {
@@ -17,14 +18,17 @@ function functionNames(mod: Record<string, unknown>): string[] {
   return names;
 }
 
-/** The function `name` of `mod` ('' or 'default' for the default export), or a UsageError naming it. */
+/**
+ * The function `name` of `mod` ('' or 'default' for the default export), found as a pool finds it
+ * (a tsc CommonJS default one level down, a class instance's methods bound to it), or a UsageError
+ * naming it.
+ */
 export function findFunction(mod: Record<string, unknown>, name: string, file: string): unknown {
-  const def = mod.default as Record<string, unknown> | undefined;
-  const fn =
-    name === '' || name === 'default'
-      ? def
-      : (mod[name] ?? (def && typeof def === 'object' ? def[name] : undefined));
-  if (typeof fn === 'function') return fn;
+  try {
+    return findTaskFunction(mod, name, file);
+  } catch {
+    // Said below in the command's words.
+  }
   const have = functionNames(mod);
   const what = name === '' || name === 'default' ? 'no default export that is a function' : `no function '${name}'`;
   throw new UsageError(

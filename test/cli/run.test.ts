@@ -116,6 +116,30 @@ describe('skein run', () => {
     expect(r.stderr).toContain('1 of 40 items failed');
   });
 
+  it("runs a task module as a pool does: its setup() before the first item and teardown() after, a tsc CommonJS default export, a class instance's methods", async () => {
+    const hooks = await skein(['run', join(ROOT, 'test/fixtures/cli-hooks.mjs'), '-w', '2'], numbered(20));
+    expect(hooks.code).toBe(0);
+    expect(ns(lines(hooks.stdout))).toEqual(range(1, 20).map((n) => n * 10));
+    expect(hooks.stderr).toBe('teardown\nteardown\n');
+    const tsc = await skein(['run', join(ROOT, 'test/fixtures/cli-tsc-default.cjs')], numbered(3));
+    expect([tsc.code, tsc.stderr]).toEqual([0, '']);
+    expect(ns(lines(tsc.stdout))).toEqual([2, 3, 4]);
+    const inst = await skein(['run', join(ROOT, 'test/fixtures/cli-instance.cjs'), '--fn', 'triple'], numbered(3));
+    expect([inst.code, inst.stderr]).toEqual([0, '']);
+    expect(ns(lines(inst.stdout))).toEqual([3, 6, 9]);
+  });
+
+  it('stops with a usage error naming setup() when it fails in the workers; no line is logged as done', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out.jsonl');
+    const errors = join(dir, 'e.jsonl');
+    const r = await skein(['run', join(ROOT, 'test/fixtures/cli-setup-fails.mjs'), '-o', out, '-e', errors, '-w', '2'], numbered(50));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('setup() failed in a worker thread: model.bin not found');
+    expect(jsonLines(errors)).toEqual([]);
+    expect(jsonLines(`${out}.joblog`)).toEqual([]);
+  });
+
   it('names a missing module and a missing function; exit 2', async () => {
     const m = await skein(['run', './no/such/module.js'], '{"n":1}\n');
     expect(m.code).toBe(2);
@@ -135,7 +159,7 @@ describe('skein run', () => {
     const mod = join(ROOT, 'test/fixtures/cli-fails-in-worker.mjs');
     const r = await skein(['run', mod, '-i', input, '-o', out, '-e', errors, '-w', '2']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`task module ${mod} cannot load in a worker thread: `);
+    expect(r.stderr).toContain(`task module ${mod}: cannot load in a worker thread: `);
     expect(r.stderr).toContain('this module cannot run in a worker thread');
     expect(r.stderr).not.toContain('run-worker');
     // Not 500 failed items: once the module is fixed, --resume runs every line.
