@@ -9,7 +9,7 @@
 import { MAX_TIMER_MS } from '../../memory/clock.js';
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
 import { watchAbort } from '../../memory/wait/index.js';
-import { functionSource, WorkerPool, workerLimit } from '../../pool/index.js';
+import { functionSource, QueueFullError, WorkerPool, workerLimit } from '../../pool/index.js';
 import { ParallelError } from '../errors.js';
 import {
   CANCELLED,
@@ -181,6 +181,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
   let stopped: Error | undefined;
   let failure: unknown;
   const errors = new Map<number, unknown>(); // by participant, to report FAILED_BY's own error
+  let refused = 0;
   const halt = (): void => {
     Atomics.store(ctl, STOP, 1); // P2: no chunk starts after this
     // P4: participants that have not started never will; their tasks leave the pool's queue.
@@ -209,6 +210,12 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
         // The call's own `timeout` bounds it, at chunk boundaries.
         o.pool.submit({ job, id }, { fn: PARALLEL_TASK, signal: cancel.signal, timeout: 0 }).catch((err: unknown) => {
           if (cancel.signal.aborted) return; // cancelled before it started (P4): not a failure
+          // Refused by a full queue (maxQueue): it never starts, so the others claim its share; only
+          // less parallelism, unless every participant is refused (then nothing would run a chunk).
+          if (err instanceof QueueFullError && ++refused < participants) {
+            Atomics.compareExchange(ctl, TICKET + id, NOT_STARTED, CANCELLED);
+            return;
+          }
           if (failure === undefined) failure = err;
           errors.set(id, err);
           halt();
