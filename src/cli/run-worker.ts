@@ -14,11 +14,10 @@
  *
  * Its configuration arrives as `workerData.skeinRun` (see {@link RunWorkerData}).
  */
-import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { findFunction } from './task-functions.js';
 import { isThenable } from '../memory/thenable.js';
-import { memberOf, methodOf } from '../pool/worker/task-module.js';
+import { loadTaskModule, memberOf, methodOf } from '../pool/worker/task-module.js';
 
 /** What `skein run` puts in each worker's `workerData`. */
 export interface RunWorkerData {
@@ -28,7 +27,8 @@ export interface RunWorkerData {
 type StageFn = (input: unknown, ctx: unknown) => unknown;
 
 const { module, fns } = (workerData as RunWorkerData).skeinRun;
-const mod = (await import(pathToFileURL(module).href)) as Record<string, unknown>;
+// As a pool's worker loads a task module: a .ts file too, under tsx on a Node whose workers miss tsx's hooks.
+const mod = await loadTaskModule(module);
 const names = fns.length > 0 ? fns : [''];
 const stages: StageFn[] = names.map((n) => findFunction(mod, n, module) as StageFn);
 // Several stages run as a Pipeline's fused chain: the builtin behind it must be registered here

@@ -4,9 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { UsageError } from './errors.js';
-import { findTaskFunction } from '../pool/worker/task-module.js';
+import { findTaskFunction, loadTaskModule } from '../pool/worker/task-module.js';
 
 /** The names of a module's functions: its function exports and those of an object default export. */
 function functionNames(mod: Record<string, unknown>): string[] {
@@ -52,9 +51,11 @@ export async function checkTaskModule(spec: string, fns: string[]): Promise<stri
     process.once('beforeExit', onIdle);
   });
   try {
-    mod = (await Promise.race([import(pathToFileURL(file).href), idle])) as Record<string, unknown>;
+    mod = await Promise.race([loadTaskModule(file), idle]);
   } catch (err) {
-    throw new UsageError(`cannot load task module ${spec}: ${(err as Error).message}`, { cause: err });
+    // loadTaskModule's error names the module already, and how to run a .ts one where Node cannot.
+    const why = (err as Error).name === 'WorkerModuleError' ? (err as Error).message : `cannot load task module ${spec}: ${(err as Error).message}`;
+    throw new UsageError(why, { cause: err });
   } finally {
     process.off('beforeExit', onIdle!);
   }

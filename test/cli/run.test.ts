@@ -140,6 +140,19 @@ describe('skein run', () => {
     expect(jsonLines(`${out}.joblog`)).toEqual([]);
   });
 
+  it('runs a TypeScript task module under tsx (the workers load it as the main thread does), and names the ways to when Node cannot', async () => {
+    const ts = join(ROOT, 'test/fixtures/cli-task.ts');
+    const r = await skein(['run', ts, '--fn', 'square', '-w', '2'], numbered(4), ['--import', 'tsx']);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(ns(lines(r.stdout))).toEqual([1, 4, 9, 16]);
+    const [major, minor] = process.versions.node.split('.').map(Number);
+    if (major < 22 || (major === 22 && minor < 18)) {
+      const bare = await skein(['run', ts, '--fn', 'square'], numbered(1));
+      expect(bare.code).toBe(2);
+      expect(bare.stderr).toContain('use Node >= 22.18, which strips types, or install tsx');
+    }
+  });
+
   it('names a missing module and a missing function; exit 2', async () => {
     const m = await skein(['run', './no/such/module.js'], '{"n":1}\n');
     expect(m.code).toBe(2);
