@@ -24,6 +24,8 @@ export interface WriterTargets {
   errBytes?: number;
   /** Called before failures are written (the progress bar clears its line when they go to stderr). */
   beforeErrWrite?: () => void;
+  /** Called before outputs are written (the bar clears its line when they go to its terminal). */
+  beforeOutWrite?: () => void;
 }
 
 const CHUNK = 256 * 1024;
@@ -98,7 +100,10 @@ export class BatchWriter {
       if (this.#failed) throw this.#failed;
       try {
         const writes: Promise<void>[] = [];
-        if (out) writes.push(write(this.#t.out, out));
+        if (out) {
+          this.#t.beforeOutWrite?.();
+          writes.push(write(this.#t.out, out));
+        }
         if (err) {
           this.#t.beforeErrWrite?.();
           writes.push(write(this.#t.err, err));

@@ -100,6 +100,8 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     outBytes: files.state.outBytes,
     errBytes: files.state.errBytes,
     beforeErrWrite: files.errToStderr ? () => progress.clearLine() : undefined,
+    // Results on the terminal the bar is drawn on would start after the bar, on its line.
+    beforeOutWrite: files.out === process.stdout && process.stdout.isTTY ? () => progress.clearLine() : undefined,
   });
 
   let forced = false;

@@ -340,6 +340,28 @@ describe('skein run', () => {
     expect(frames.at(-1)).toEqual({ pct: 100, items: 200 });
   });
 
+  it.skipIf(!existsSync('/usr/bin/script'))('results written to the terminal the bar is on start on a line of their own, not after the bar', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, numbered(30, { ms: 60 }));
+    const cmd = `${process.execPath} ${SKEIN} run ${RECORDS} --fn slow -i ${input} -w 2`;
+    const screen = await new Promise<string>((resolve) => {
+      let text = '';
+      const child = spawn('/usr/bin/script', ['-qec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+      child.on('close', () => resolve(text));
+    });
+    expect(screen).toContain('items |'); // the bar was drawn
+    // What each terminal line shows at the end (the pty writes \r\n): the text after its last return to column 1.
+    const ESC = String.fromCharCode(27);
+    const col1 = new RegExp(`\r|${ESC}\\[1G`);
+    const control = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]|${ESC}[78]`, 'g');
+    const shown = screen.split(/\r?\n/).map((l) => l.split(col1).at(-1)!.replace(control, ''));
+    const results = shown.filter((l) => l.includes('{"n"'));
+    expect(results).toHaveLength(30);
+    for (const l of results) expect(l).toMatch(/^\{"n":\d+,"ms":60\}$/);
+  });
+
   it('--help reads like a manual: usage, options, exit status, examples', async () => {
     const top = await skein(['--help']);
     expect(top.code).toBe(0);
