@@ -4,6 +4,7 @@ import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
 import { HISTOGRAM_BYTES, SharedHistogram } from '../memory/histogram.js';
 import { defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
+import { callable } from '../memory/validate.js';
 import { abortError, checkWaitOptions, limitsOf, waitUntil } from '../memory/wait/index.js';
 import { ABORTED, IN_USE, LOCK, ManagerLayout, QUEUED, TIMED_OUT } from './concurrency-manager-layout.js';
 import {
@@ -273,11 +274,15 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     return this.#permit(s, pgen, priority, now() - since, lease);
   }
 
-  /** Runs `fn` holding a permit and releases it however `fn` ends. */
+  /**
+   * Runs `fn` holding a permit and releases it however `fn` ends. A `fn` that is not a function
+   * rejects with InvalidArgumentError at once, before any permit is waited for or taken.
+   */
   async run<T>(
     fn: (permit: ConcurrencyPermit) => T | Promise<T>,
     opts?: ConcurrencyAcquireOptions,
   ): Promise<T> {
+    callable(fn, 'ConcurrencyManager.run: fn');
     const permit = await this.acquire(opts);
     try {
       return await fn(permit);

@@ -172,6 +172,20 @@ describe('ConcurrencyManager permits', () => {
     expect(m.metrics().timedOut).toBe(2);
   });
 
+  it('run() refuses a non-function at once, before waiting for or taking a permit', async () => {
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const held = await m.acquire();
+    // It waited for a permit first (here until its timeout, TimeoutError), and only then threw a
+    // TypeError from the call; with a free permit it took one and gave it back.
+    for (const fn of [undefined, 42, 'f']) {
+      await expect(m.run(fn as never, { timeout: 200 })).rejects.toThrow(InvalidArgumentError);
+    }
+    expect(m.metrics()).toMatchObject({ queued: 0, timedOut: 0, acquired: 1 });
+    held.release();
+    await expect(m.run(null as never)).rejects.toThrow(/ConcurrencyManager.run: fn/);
+    expect(m.metrics()).toMatchObject({ inUse: 0, acquired: 1 });
+  });
+
   it('an aborted acquire rejects with AbortError and takes nothing', async () => {
     const m = new ConcurrencyManager({ maxConcurrency: 1 });
     const held = await m.acquire();
