@@ -5,6 +5,7 @@ import { abortError, type WaitOptions } from '../memory/wait/index.js';
 import {
   beginWait,
   msToNs,
+  NO_LIMIT,
   nowNs,
   sleepUntilNs,
   timeoutNs,
@@ -82,7 +83,9 @@ const KIND = defineSharedKind<SlidingWindowConfig, SlidingWindowLimiter>({
  * @example
  * ```ts
  * const limiter = new SlidingWindowLimiter({ windowMs: 60_000, limit: 100 });   // 100 per minute
+ * // Either refuse at once (an HTTP handler)...
  * if (!limiter.tryAcquire()) return reply(429);
+ * // ...or wait for a turn (a batch job); each call that succeeds counts one admission.
  * await limiter.acquire({ timeout: 5000 });
  * ```
  */
@@ -158,12 +161,15 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
    */
   async acquire(opts?: WaitOptions): Promise<void> {
     const signal = beginWait(opts);
-    const deadline = nowNs() + timeoutNs(opts);
+    // No timeout (or one past NO_LIMIT, 146 years): no deadline at all. A deadline of now + NO_LIMIT
+    // refused every wait of a window longer than that with TimeoutError, though none was asked.
+    const limit = timeoutNs(opts);
+    const deadline = limit === NO_LIMIT ? undefined : nowNs() + limit;
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
       const free = this.#claim(nowNs());
       if (free === ADMITTED) return;
-      if (free > deadline) {
+      if (deadline !== undefined && free > deadline) {
         throw new TimeoutError(
           `SlidingWindowLimiter.acquire timed out: no admission frees within ${opts?.timeout} ms`,
         );

@@ -141,6 +141,21 @@ describe('SlidingWindowLimiter long windows (real timers)', () => {
     vi.restoreAllMocks();
   });
 
+  it('an acquire without a timeout waits for a window longer than 146 years (no TimeoutError)', async () => {
+    // Its deadline was now + 2^62 ns: a slot freeing later than that rejected at once with
+    // "no admission frees within undefined ms", though no timeout was given.
+    const l = new SlidingWindowLimiter({ windowMs: 1e13, limit: 1 });
+    expect(l.tryAcquire()).toBe(true);
+    const ac = new AbortController();
+    const p = l.acquire({ signal: ac.signal });
+    const q = l.acquire({ signal: ac.signal, timeout: Number.POSITIVE_INFINITY });
+    setTimeout(() => ac.abort(), 30);
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+    await expect(q).rejects.toBeInstanceOf(AbortError);
+    // A finite timeout is still refused at once.
+    await expect(l.acquire({ timeout: 1000 })).rejects.toBeInstanceOf(TimeoutError);
+  });
+
   it('a wait past 2^31 - 1 ms (a 30-day window) sleeps on one timer, not a 1 ms timer loop', async () => {
     // Node clamps a setTimeout past 2^31 - 1 ms to 1 ms: a sleep asking for that woke every ms.
     const l = new SlidingWindowLimiter({ windowMs: 30 * 86_400_000, limit: 1 });
