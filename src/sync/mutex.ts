@@ -7,6 +7,7 @@ import {
   type Reopen,
   SharedObjectBase,
 } from '../memory/shared-object.js';
+import { callable } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { MutexUnlockError } from './errors.js';
 import { Guard } from './guard.js';
@@ -92,6 +93,7 @@ export class Mutex extends SharedObjectBase<NoConfig> {
 
   /** Runs `fn` holding the lock. */
   async withLock<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    callable(fn, 'Mutex.withLock: fn'); // before waiting: a bad fn must not queue or take the lock
     const g = await this.lock(opts);
     try {
       return await fn();
@@ -102,6 +104,7 @@ export class Mutex extends SharedObjectBase<NoConfig> {
 
   /** Runs `fn` holding the lock, blocking (workers). */
   withLockSync<T>(fn: () => T, opts?: WaitOptions): T {
+    callable(fn, 'Mutex.withLockSync: fn');
     const g = this.lockSync(opts);
     try {
       return fn();

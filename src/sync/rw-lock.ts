@@ -1,4 +1,5 @@
 import type { NoConfig, Reopen } from '../memory/shared-object.js';
+import { callable } from '../memory/validate.js';
 import { blockUntil, checkAborted, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
 import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
 import { Guard } from './guard.js';
@@ -158,6 +159,7 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
 
   /** Runs `fn` holding a read lock. */
   async withRead<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    callable(fn, 'RwLock.withRead: fn'); // before waiting: a bad fn must not queue or take the lock
     const g = await this.read(opts);
     try {
       return await fn();
@@ -168,6 +170,7 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
 
   /** Runs `fn` holding the write lock. */
   async withWrite<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    callable(fn, 'RwLock.withWrite: fn');
     const g = await this.write(opts);
     try {
       return await fn();

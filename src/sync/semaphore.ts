@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
-import { integer, object } from '../memory/validate.js';
+import { callable, integer, object } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { SemaphoreReleaseError } from './errors.js';
 import { Guard } from './guard.js';
@@ -112,6 +112,7 @@ export class Semaphore extends SharedObjectBase<SemaphoreConfig> {
 
   /** Runs `fn` holding one permit and releases it however `fn` ends. */
   async withPermit<T>(fn: () => T | Promise<T>, opts?: WaitOptions): Promise<T> {
+    callable(fn, 'Semaphore.withPermit: fn'); // before waiting: a bad fn must not queue or take a permit
     const g = await this.acquire(1, opts);
     try {
       return await fn();
