@@ -43,6 +43,8 @@ const KIND = gcraKind({
  * A leaky bucket in shared memory: calls from every thread that holds it leave at a steady rate,
  * one every `1000 / leakPerSecond` ms, however bursty they arrive. At most `capacity` calls wait; one
  * more overflows with {@link LeakyBucketFullError}. Lock-free; no thread spins while it waits.
+ * A wait sleeps on a timer, about a millisecond at least: a steady rate above ~1 000/s is met only
+ * by callers that wait side by side (many calls out at once), not by one caller awaiting each call.
  *
  * @example
  * ```ts
