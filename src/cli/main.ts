@@ -137,6 +137,9 @@ export function program(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // A stderr that is closed (EPIPE) loses the messages, and must not crash the command for it
+  // (`skein run` stops when its errors file is stderr).
+  process.stderr.on('error', () => {});
   try {
     await program().parseAsync(argv);
   } catch (err) {

@@ -93,6 +93,10 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     throw err;
   }
   process.stdout.on('error', onFatal);
+  // Without --errors FILE the errors go to stderr: one that cannot be written (closed: EPIPE) stops
+  // the run as an output that cannot be written does, not in an uncaught error that exits 1 as if
+  // all was written. Otherwise stderr carries only messages (main.ts lets their loss pass).
+  if (files.errToStderr) process.stderr.on('error', onFatal);
   const writer = new BatchWriter({
     out: files.out,
     err: files.err,

@@ -241,6 +241,24 @@ describe('skein run', () => {
     expect(r.stderr).toContain('ENOSPC');
   });
 
+  it('errors going to a stderr that closes mid-run (EPIPE) stop the run with exit 4, not a crash that exits 1 as if all was written', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, numbered(50_000, { fail: true }));
+    const out = join(dir, 'out.jsonl');
+    const child = spawn(process.execPath, [SKEIN, 'run', RECORDS, '--fn', 'maybeFail', '-i', input, '-o', out, '-w', '2'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let got = 0;
+    child.stderr.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got > 1000) child.stderr.destroy(); // as `2> >(head -c 1000)` does
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code).toBe(4);
+  });
+
   it('--retries runs a failing item again and --timeout fails one that runs too long', async () => {
     const ok = await skein(['run', RECORDS, '--fn', 'flakyOnce', '--retries', '2', '--workers', '1'], numbered(5));
     expect(ok.code).toBe(0);
