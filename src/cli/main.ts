@@ -75,7 +75,7 @@ export function program(): Command {
   cmd
     .command('run')
     .description('run each line of a JSONL batch through a task module on every core')
-    .argument('<task-module>', 'a .js/.mjs/.cjs module exporting (input, ctx) => output functions')
+    .argument('<task-module>', 'a .js/.mjs/.cjs module (.ts on Node >= 22.18 or under tsx) exporting (input, ctx) => output functions')
     .option('-f, --fn <names>', 'export(s) to run, comma-separated stages (default: the default export)', fnList)
     .option('-i, --input <file>', "JSONL input, '-' for stdin", '-')
     .option('-o, --output <file>', "where results go, '-' for stdout", '-')
