@@ -36,7 +36,8 @@ function fnList(v: string): string[] {
 const RUN_HELP = `
 Each input line is one JSON value. It is parsed in a worker, passed to the module's function (the
 default export unless --fn names others; several names run as stages, each one's output the next
-one's input), and the result is written as one JSON line. A result of undefined writes nothing.
+one's input), and the result is written as one JSON line. A result of undefined writes nothing;
+one JSON cannot write (a function, a symbol, a BigInt) fails its line.
 The module's setup(ctx) and teardown() exports, if it has them, run once in each worker: before
 its first line and at the end.
 

@@ -167,10 +167,18 @@ function output(s: BatchState): BatchResult {
   return res;
 }
 
-/** A line's output JSON, undefined for none, or its failure (a value JSON cannot write). */
+/**
+ * A line's output JSON, undefined for none (the task returned undefined), or its failure: a value
+ * JSON cannot write. A function or a symbol is one too: JSON.stringify gives undefined for them, and
+ * taking that as "none" wrote nothing for the line and counted it done, losing it silently.
+ */
 function stringify(v: unknown): string | undefined | LineFailure {
+  if (v === undefined) return undefined;
   try {
-    return v === undefined ? undefined : JSON.stringify(v);
+    const json = JSON.stringify(v);
+    if (json !== undefined) return json;
+    // (an object whose toJSON() returns undefined lands here too)
+    return failure(new TypeError(`the result (${typeof v}) cannot be written as JSON`), null);
   } catch (err) {
     return failure(err, null);
   }

@@ -83,6 +83,21 @@ describe('skein run', () => {
     expect(rec.error.class).toBe('RangeError');
   });
 
+  it('a result JSON cannot write (a function, a symbol) is an error record, not a line silently dropped; undefined writes nothing', async () => {
+    const dir = tmp();
+    const mod = join(dir, 'odd-results.mjs');
+    writeFileSync(
+      mod,
+      'export default (x) => x.n === 1 ? () => 1 : x.n === 2 ? undefined : x.n === 3 ? Symbol("s") : x.n === 4 ? 10n : x;\n',
+    );
+    const r = await skein(['run', mod], numbered(5));
+    expect(r.code).toBe(1);
+    expect(lines(r.stdout)).toEqual([{ n: 5 }]);
+    const errs = lines(r.stderr.split('\n').filter((l) => l.startsWith('{')).join('\n')) as { line: number; error: { class: string } }[];
+    expect(errs.map((e) => e.line).sort()).toEqual([1, 3, 4]);
+    for (const e of errs) expect(e.error.class).toBe('TypeError');
+  });
+
   it('handles empty input (and blank lines only): no output, exit 0', async () => {
     expect(await skein(['run', RECORDS, '--fn', 'double'], '')).toMatchObject({ code: 0, stdout: '' });
     expect(await skein(['run', RECORDS, '--fn', 'double'], '\n\n  \n')).toMatchObject({ code: 0, stdout: '' });
