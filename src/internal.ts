@@ -18,6 +18,8 @@ export { createRing, TaskRingReader, TaskRingWriter } from './pool/shared/index.
 export { stallLimits } from './sync/channel/cut.js';
 export { decodeBatchFrame, decodeResultsFrame, encodeBatchFrame, encodeResultsFrame } from './flow/pipeline/batch-frame.js';
 export { callTimed } from './flow/pipeline/stage-timeout.js';
+export { pipelineStatsWords } from './flow/pipeline/pipeline-stats.js';
+export { DONE as STAGE_DONE, STAGE_WORDS } from './flow/pipeline/chain.js';
 // Channel internals for deterministic replays of cross-thread interleavings: several ChannelCore
 // views over one buffer stand in for threads (each keeps its own caches, as a thread does).
 export { ChannelCore } from './sync/channel/core.js';

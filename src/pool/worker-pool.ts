@@ -317,8 +317,9 @@ export class WorkerPool<M = UntypedModule> {
         alive: !e.exited,
         ready: e.ready,
         busy: inflight > 0,
-        tasksDone: mem.workerWord(e.index, W_DONE),
-        tasksFailed: mem.workerWord(e.index, W_FAILED),
+        // counts only grow: unsigned, 2^32 - 1 before a wrap to 0 (signed, they went negative past 2^31)
+        tasksDone: mem.workerWord(e.index, W_DONE) >>> 0,
+        tasksFailed: mem.workerWord(e.index, W_FAILED) >>> 0,
         lastError: e.lastError,
         eventLoopUtilization: elu,
         utilization: this.#utilization(e, t),

@@ -54,6 +54,19 @@ export interface PipelineMetrics {
   deadLettered: number;
 }
 
+/** Each compiled pipeline's stats (a test seam: `skein/internal`'s pipelineStatsWords). */
+const statsOf = new WeakMap<object, PipelineStats>();
+
+/** The shared counter words of `pipeline` once it has compiled (chain.ts lays them out); for tests. */
+export function pipelineStatsWords(pipeline: object): Int32Array | undefined {
+  return statsOf.get(pipeline)?.words;
+}
+
+/** Records `stats` as `pipeline`'s (see {@link pipelineStatsWords}). */
+export function noteStats(pipeline: object, stats: PipelineStats): void {
+  statsOf.set(pipeline, stats);
+}
+
 export class PipelineStats {
   readonly sab: SharedArrayBuffer;
   readonly words: Int32Array;
@@ -97,18 +110,22 @@ export class PipelineStats {
     let dead = 0;
     const stages = defs.map((d, j): StageMetrics => {
       const at = (k: number): number => Atomics.load(w, j * STAGE_WORDS + k);
-      dead += at(DEAD);
+      // Counts only grow (DONE is taken back only after it was added, progress-words.ts), so they
+      // read unsigned: 2^32 - 1 before a wrap to 0, a counter reset to a scraper. Read signed, they
+      // went negative past 2^31 items of one stage (~6 h at 100k items/s).
+      const count = (k: number): number => at(k) >>> 0;
+      dead += count(DEAD);
       return {
         name: d.name,
         kind: d.kind,
         fused: fused[j],
         inFlight: at(INFLIGHT),
         queued: this.waiting[j] + queuedAt[j] + at(QUEUED),
-        done: at(DONE),
-        failed: at(FAILED),
-        retried: at(RETRIED),
-        deadLettered: at(DEAD),
-        throughput: secs > 0 ? at(DONE) / secs : 0,
+        done: count(DONE),
+        failed: count(FAILED),
+        retried: count(RETRIED),
+        deadLettered: count(DEAD),
+        throughput: secs > 0 ? count(DONE) / secs : 0,
         latency: new SharedHistogram(this.hists[j]).summary(),
       };
     });

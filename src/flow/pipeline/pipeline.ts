@@ -3,7 +3,7 @@ import { type ChainSpec, MAX_CHAIN_STAGES } from './chain.js';
 import type { StageFunction } from './chain-runner.js';
 import { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError } from '../errors.js';
-import { type PipelineMetrics, PipelineStats } from './pipeline-stats.js';
+import { noteStats, type PipelineMetrics, PipelineStats } from './pipeline-stats.js';
 import { PipelineRun, type RunShape } from './pipeline-run.js';
 import { DROPPED, LocalSegment, type Segment } from './segment.js';
 import { PoolSegment } from './pool-segment.js';
@@ -290,6 +290,7 @@ export class Pipeline<I, O = I> {
     const concurrencyOf = (s: number, e: number): number => Math.max(...defs.slice(s, e).map((d) => d.concurrency));
     const tickets = groups.reduce((n, [s, e]) => n + (defs[s].kind === 'pool' ? concurrencyOf(s, e) : 0), 0);
     const stats = new PipelineStats(defs.length, tickets);
+    noteStats(this, stats);
     const fused = defs.map(() => false);
     let base = 0;
     const segments = groups.map(([s, e]): Segment => {
