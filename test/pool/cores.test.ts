@@ -39,6 +39,43 @@ describe('cgroupCpuLimit', () => {
     ).toBe(3);
   });
 
+  it('without a cgroup namespace (a systemd unit, --cgroupns=host) reads the quota of its own cgroup and those above it', () => {
+    // The root cgroup has no cpu.max; the process's cgroup, named by /proc/self/cgroup, has it.
+    const unit = cgroup({
+      'cgroup.controllers': 'cpu memory\n',
+      'system.slice/app.service/cpu.max': '200000 100000\n',
+      'system.slice/cpu.max': 'max 100000\n',
+      self: '0::/system.slice/app.service\n',
+    });
+    expect(cgroupCpuLimit(unit, join(unit, 'self'))).toBe(2);
+    // A quota on a parent (a slice) limits the units below it; the lowest wins.
+    const slice = cgroup({
+      'system.slice/app.service/cpu.max': '400000 100000\n',
+      'system.slice/cpu.max': '150000 100000\n',
+      self: '0::/system.slice/app.service\n',
+    });
+    expect(cgroupCpuLimit(slice, join(slice, 'self'))).toBe(2);
+    // cgroup v1: the cpu controller's line names the folder under the cpu mount.
+    const v1 = cgroup({
+      'cpu,cpuacct/system.slice/app.service/cpu.cfs_quota_us': '300000\n',
+      'cpu,cpuacct/system.slice/app.service/cpu.cfs_period_us': '100000\n',
+      'cpu,cpuacct/cpu.cfs_quota_us': '-1\n',
+      'cpu,cpuacct/cpu.cfs_period_us': '100000\n',
+      self: '5:memory:/system.slice/app.service\n4:cpu,cpuacct:/system.slice/app.service\n0::/\n',
+    });
+    expect(cgroupCpuLimit(v1, join(v1, 'self'))).toBe(3);
+    // Docker on v1 mounts the container's own cgroup at the root while the file names the host's path.
+    const docker = cgroup({
+      'cpu/cpu.cfs_quota_us': '100000\n',
+      'cpu/cpu.cfs_period_us': '100000\n',
+      self: '4:cpu,cpuacct:/docker/0123abcd\n',
+    });
+    expect(cgroupCpuLimit(docker, join(docker, 'self'))).toBe(1);
+    // A path that climbs out of a cgroup namespace names nothing here: the root alone is read.
+    const outside = cgroup({ 'cpu.max': '100000 100000\n', 'x/cpu.max': '900000 100000\n', self: '0::/../x\n' });
+    expect(cgroupCpuLimit(outside, join(outside, 'self'))).toBe(1);
+  });
+
   it('no cgroup files, or garbage in them, is no quota', () => {
     expect(cgroupCpuLimit(cgroup({}))).toBeUndefined();
     expect(cgroupCpuLimit(cgroup({ 'cpu.max': 'nonsense\n' }))).toBeUndefined();
