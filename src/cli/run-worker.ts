@@ -17,7 +17,7 @@
 import { workerData } from 'node:worker_threads';
 import { findFunction } from './task-functions.js';
 import { isThenable } from '../memory/thenable.js';
-import { loadTaskModule, memberOf, methodOf } from '../pool/worker/task-module.js';
+import { loadTaskModule, memberOf, methodOf } from '../pool/worker-api.js';
 
 /** What `skein run` puts in each worker's `workerData`. */
 export interface RunWorkerData {

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
-import { findTaskFunction, loadTaskModule } from '../pool/worker/task-module.js';
+import { findTaskFunction, loadTaskModule } from '../pool/worker-api.js';
 
 /** The names of a module's functions: its function exports and those of an object default export. */
 function functionNames(mod: Record<string, unknown>): string[] {

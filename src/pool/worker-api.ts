@@ -7,3 +7,7 @@
 export { closureError, compileFunction, errorToRecord } from './shared/index.js';
 export { registerBuiltinTask, taskAborted, taskFunction } from './worker/index.js';
 export type { TaskContext } from './worker/index.js';
+// How a pool loads a task module and finds its functions, for the command (src/cli), which loads
+// task modules as a pool does, on the main thread (to check them) and in its workers.
+export { findTaskFunction, loadTaskModule, memberOf, methodOf } from './worker/task-module.js';
+export type { TaskFunction, TaskModule } from './worker/task-module.js';
