@@ -3,18 +3,12 @@
 // rejection was lost (the call resolved), a map wrote the promise into the typed array (NaN or 0,
 // silently) and the worker later died of the unhandled rejection. It now fails the call with
 // ParallelError naming the chunk, caused by a TypeError that says why.
-import { FixedWorkerPool, ParallelError, parallelFor, parallelMap, parallelReduce } from 'skein';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejection, within } from '../fixtures/pool-helpers.js';
+import { ParallelError, parallelFor, parallelMap, parallelReduce } from 'skein';
+import { describe, expect, it } from 'vitest';
+import { filePool, rejection } from '../fixtures/pool-helpers.js';
 
 const TASKS = new URL('../fixtures/parallel-tasks.mjs', import.meta.url);
-let pool: FixedWorkerPool;
-beforeAll(() => {
-  pool = new FixedWorkerPool(2, { filename: TASKS });
-});
-afterAll(async () => {
-  await within(pool.close({ force: true }), 5000, 'close');
-});
+const pool = filePool(2, TASKS);
 
 function expectPromiseError(err: Error, start: number): void {
   expect(err).toBeInstanceOf(ParallelError);

@@ -3,18 +3,12 @@
 // 3 GiB Uint8Array or { start: 0, end: 2 ** 33 }) wrapped it negative: chunks ran at negative
 // indices, then again from 0, and the call never ended. The chunk now grows so that at most 2^30
 // chunks are handed out, as a reduction's already grows to keep its partials bounded.
-import { FixedWorkerPool, ParallelError, parallelFor } from 'skein';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejection, within } from '../fixtures/pool-helpers.js';
+import { ParallelError, parallelFor } from 'skein';
+import { describe, expect, it } from 'vitest';
+import { filePool, rejection, within } from '../fixtures/pool-helpers.js';
 
 const TASKS = new URL('../fixtures/parallel-tasks.mjs', import.meta.url);
-let pool: FixedWorkerPool;
-beforeAll(() => {
-  pool = new FixedWorkerPool(2, { filename: TASKS });
-});
-afterAll(async () => {
-  await within(pool.close({ force: true }), 5000, 'close');
-});
+const pool = filePool(2, TASKS);
 
 describe('a range of more chunks than the Int32 cursor counts', () => {
   it('is cut into at most 2^30 chunks, however small the chunk asked for', async () => {

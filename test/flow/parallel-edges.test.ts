@@ -1,26 +1,12 @@
 // Edge cases of the data-parallel calls that a user hits at the borders of their input: a function
 // that throws a non-Error, a reducer that reads its arg when it doubles as the combine, timeouts
 // past the timer range, an `out` that is no typed array, and every typed array kind.
-import {
-  DynamicWorkerPool,
-  FixedWorkerPool,
-  InvalidArgumentError,
-  ParallelError,
-  parallelFor,
-  parallelMap,
-  parallelReduce,
-} from 'skein';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejection, within } from '../fixtures/pool-helpers.js';
+import { DynamicWorkerPool, FixedWorkerPool, InvalidArgumentError, ParallelError, parallelFor, parallelMap, parallelReduce } from 'skein';
+import { describe, expect, it } from 'vitest';
+import { filePool, rejection, within } from '../fixtures/pool-helpers.js';
 
 const TASKS = new URL('../fixtures/parallel-tasks.mjs', import.meta.url);
-let pool: FixedWorkerPool;
-beforeAll(() => {
-  pool = new FixedWorkerPool(2, { filename: TASKS });
-});
-afterAll(async () => {
-  await within(pool.close({ force: true }), 5000, 'close');
-});
+const pool = filePool(2, TASKS);
 
 describe('parallel calls at the edges', () => {
   it('fails with ParallelError when the function throws undefined, never resolves as if every chunk ran', async () => {

@@ -2,18 +2,12 @@
 // resolved and parallelReduce resolved to its identity, while the same call over one index rejected
 // with AbortError (and fanOut([]) with an aborted signal rejects). An aborted signal now rejects
 // every call, empty or not, before anything runs.
-import { AbortError, FixedWorkerPool, parallelFor, parallelMap, parallelReduce } from 'skein';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejection, within } from '../fixtures/pool-helpers.js';
+import { AbortError, parallelFor, parallelMap, parallelReduce } from 'skein';
+import { describe, expect, it } from 'vitest';
+import { filePool, rejection } from '../fixtures/pool-helpers.js';
 
 const TASKS = new URL('../fixtures/parallel-tasks.mjs', import.meta.url);
-let pool: FixedWorkerPool;
-beforeAll(() => {
-  pool = new FixedWorkerPool(1, { filename: TASKS });
-});
-afterAll(async () => {
-  await within(pool.close({ force: true }), 5000, 'close');
-});
+const pool = filePool(1, TASKS);
 
 describe('an empty call with an aborted signal', () => {
   it('rejects with AbortError, as a call over some indices does', async () => {

@@ -2,29 +2,12 @@
 // equal the serial loop, each index runs exactly once, reductions are deterministic, and errors,
 // crashes, aborts and timeouts fail the call with a named error while the pool stays usable.
 import fc from 'fast-check';
-import {
-  AbortError,
-  ClosureVariableError,
-  FixedWorkerPool,
-  InvalidArgumentError,
-  ParallelError,
-  parallelFor,
-  parallelMap,
-  parallelReduce,
-  TimeoutError,
-  WorkerCrashedError,
-} from 'skein';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejection, within } from '../fixtures/pool-helpers.js';
+import { AbortError, ClosureVariableError, InvalidArgumentError, ParallelError, parallelFor, parallelMap, parallelReduce, TimeoutError, WorkerCrashedError } from 'skein';
+import { describe, expect, it } from 'vitest';
+import { filePool, rejection, within } from '../fixtures/pool-helpers.js';
 
 const TASKS = new URL('../fixtures/parallel-tasks.mjs', import.meta.url);
-let pool: FixedWorkerPool;
-beforeAll(() => {
-  pool = new FixedWorkerPool(3, { filename: TASKS });
-});
-afterAll(async () => {
-  await within(pool.close({ force: true }), 5000, 'close');
-});
+const pool = filePool(3, TASKS);
 
 const shared = (n: number): Float64Array => new Float64Array(new SharedArrayBuffer(8 * n));
 /** A shared Float64Array holding f(i) at i (TypedArray#map would return one over plain memory). */
