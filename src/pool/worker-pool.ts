@@ -284,8 +284,10 @@ export class WorkerPool<M = UntypedModule> {
   getQueueLength(): number {
     const { mem, dispatch, workers } = this.#core;
     // Once the workers are stopped, records a forced close left in the rings belong to tasks it
-    // already rejected and nobody will claim: counting them kept drain() pending forever.
-    return mem.queue.length + (workers.stopped ? 0 : Math.max(0, dispatch.ringBacklog()));
+    // already rejected and nobody will claim: counting them kept drain() pending forever. The same
+    // holds once the pool gave up on its workers (broken): its tasks were rejected with its error.
+    const gone = workers.stopped || workers.broken !== undefined;
+    return mem.queue.length + (gone ? 0 : Math.max(0, dispatch.ringBacklog()));
   }
 
   /** Whether no task is queued or running. */

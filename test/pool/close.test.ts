@@ -149,4 +149,27 @@ describe('the process exits by itself', () => {
       expect(r.ms).toBeLessThan(5000);
     }
   });
+
+  // Regression: a pool that gave up on its workers (WorkerModuleError, WorkerSetupError,
+  // WorkerBootError) rejected its tasks but left their slots and ring records in use, so it read as
+  // busy for ever (isIdle() false, getQueueLength() 3) and its result loop kept the process alive.
+  it('when the pool broke (its workers cannot start) and is never closed', async () => {
+    const cases = [
+      ['load', 'fixed', 'WorkerModuleError'],
+      ['setup', 'dynamic', 'WorkerSetupError'],
+      ['exit', 'dynamic', 'WorkerBootError'],
+      ['timeout', 'fixed', 'WorkerBootError'],
+    ] as const;
+    const runs = await Promise.all(cases.map(([mod, kind]) => runScript('pool-exit-broken.mjs', [mod, kind], 6000)));
+    runs.forEach((r, i) => {
+      const name = cases[i][2];
+      expect({ case: cases[i], signal: r.signal, code: r.code, stderr: r.stderr }).toEqual({
+        case: cases[i],
+        signal: null,
+        code: 0,
+        stderr: '',
+      });
+      expect(JSON.parse(r.stdout)).toEqual({ errors: [name, name, name], idle: true, queued: 0, inFlight: 0 });
+    });
+  });
 });

@@ -20,7 +20,6 @@ import {
   MAX_WORKER_INDEX,
   recordToError,
   ResultRingReader,
-  SlotState,
   SPINNER,
   STOP,
   taskWord,
@@ -34,6 +33,7 @@ import {
   type WorkerMessage,
   WorkerState,
 } from '../shared/index.js';
+import { releaseAbandoned } from './abandon.js';
 import { ClaimRecovery } from './claim-recovery.js';
 import type { ResolvedOptions } from './options.js';
 import type { PoolMemory } from './pool-memory.js';
@@ -287,6 +287,8 @@ export class WorkerLifecycle implements WorkerView {
     this.#broken = err;
     this.#settler.rejectAll(err);
     for (const en of this.#entries) if (en) this.retire(en, true);
+    // The rest is freed as the last of them exits (#onExit); with none alive, now.
+    if (this.#workerCount === 0) releaseAbandoned(this.mem, this.#settler, err);
   }
 
   #bootTimedOut(e: WorkerEntry): void {
@@ -329,6 +331,8 @@ export class WorkerLifecycle implements WorkerView {
     }
     const crash = this.#recovery.workerExited(e, code);
     if (!e.leaving) e.lastError ??= crash;
+    // Given up on, the last worker gone: no one will run or claim what its callers left in use.
+    if (this.#broken && this.#workerCount === 0) releaseAbandoned(mem, this.#settler, this.#broken);
     // Replace a crashed worker while the pool needs it (work pending, or below minWorkers). One that
     // left on purpose (idle, scaleDown, the limit, close) is replaced only if no worker is left for
     // pending work, or if minWorkers rose meanwhile (a limit lifted, scaleUp) while it was leaving.
@@ -459,10 +463,6 @@ export class WorkerLifecycle implements WorkerView {
     const live = this.#entries.filter((e): e is WorkerEntry => !!e);
     for (const e of live) e.leaving = true;
     await Promise.all(live.map((e) => (force ? e.terminate() : exitWithin(e, TEARDOWN_GRACE))));
-    for (let s = 0; s < mem.slots.size; s++) {
-      if (mem.slotState(s) !== SlotState.Free) this.#settler.finishSlot(s, false, undefined);
-    }
-    this.#settler.notifyIdle();
-    this.#settler.endResultLoopIfIdle();
+    releaseAbandoned(mem, this.#settler, undefined);
   }
 }
