@@ -267,8 +267,10 @@ export class WorkerLifecycle implements WorkerView {
       this.#settler.messageResult(msg.slot, msg.status, msg.value, msg.encoded === true);
     } else if (msg.type === 'recycle') {
       // maxTasksPerWorker / maxMemoryPerWorker: it leaves once idle, and is replaced as a crash is.
-      e.leaving = true;
+      // It claims nothing more, but waits for this RETIRE: tasks posted to it before this point
+      // raised its MAIL flag first, so it still sees and runs them before it leaves.
       e.recycled = true;
+      if (!e.leaving) this.retire(e, false);
     } else if (msg.type === 'leaving') {
       // Retired (recycling, idle shrink, scaleDown): its teardown gets the grace a close gives it.
       // A recycled worker is replaced only when it exits, so one whose teardown hangs would

@@ -1,7 +1,10 @@
 /**
  * Worker side of recycling (`maxTasksPerWorker`, `maxMemoryPerWorker`): counts the tasks this worker
- * started, and after a task past either limit tells the main thread (`'recycle'`, so it is replaced)
- * and sets its own RETIRE word, so it claims nothing more and leaves once idle.
+ * started, and after a task past either limit claims nothing more from the rings and tells the main
+ * thread (`'recycle'`). The main thread, which may have posted tasks to it meanwhile (a transfer
+ * list), stops doing so and then sets its RETIRE word; the worker leaves once those ran too
+ * (worker-main.ts). Setting RETIRE itself, it left with tasks posted after its last look at its
+ * mail unread, and they failed with WorkerCrashedError.
  * Internal to the pool (not exported from the package root).
  */
 import { getHeapStatistics } from 'node:v8';
@@ -19,7 +22,6 @@ export class Recycling {
     private readonly maxTasks: number,
     private readonly maxMemoryMiB: number,
     private readonly port: MessagePort,
-    private readonly retire: () => void,
   ) {
     this.active = maxTasks < Infinity || maxMemoryMiB < Infinity;
   }
@@ -29,9 +31,9 @@ export class Recycling {
     this.#started++;
   }
 
-  /** How many more tasks this worker may claim (so a claimed batch never passes the limit). */
+  /** How many more tasks this worker may claim (so a claimed batch never passes the limit; 0 once past one). */
   room(): number {
-    return this.maxTasks - this.#started;
+    return this.#asked ? 0 : this.maxTasks - this.#started;
   }
 
   /** After a task ended: past a limit, ask to be replaced (once). */
@@ -43,6 +45,5 @@ export class Recycling {
     }
     this.#asked = true;
     this.port.postMessage({ type: 'recycle' });
-    this.retire();
   }
 }

@@ -201,9 +201,7 @@ function resultSabIds(sabs: SharedArrayBuffer[], slot: number): number[] | undef
   return ids;
 }
 
-const recycling = new Recycling(init.maxTasks, init.maxMemoryMiB, port, () =>
-  Atomics.store(ctl, me + W_RETIRE, 1),
-);
+const recycling = new Recycling(init.maxTasks, init.maxMemoryMiB, port);
 
 function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   const t1 = now();
@@ -372,7 +370,18 @@ async function loop(): Promise<void> {
     const seen = Atomics.load(ctl, TASK_SEQ);
     if (Atomics.load(ctl, me + W_MAIL) !== 0) pullMail();
     if (Atomics.load(ctl, STOP) === 2) return;
-    if (Atomics.load(ctl, me + W_RETIRE) !== 0 && inflight === 0 && direct.length === 0) {
+    // Asked to leave (scaleDown, the size cap, idle shrink, recycling): nothing more from the rings,
+    // only what was posted to us; claiming on while a task ran kept a busy worker from ever leaving.
+    const retiring = Atomics.load(ctl, me + W_RETIRE) !== 0;
+    // Recycling, not yet told to leave: nothing more from the rings either (Recycling.room()).
+    const claiming = !retiring && (!recycling.active || recycling.room() > 0);
+    if (retiring && inflight === 0 && direct.length === 0) {
+      // The main thread raises a task's MAIL flag before it stops posting to us and sets RETIRE, so a
+      // task posted before RETIRE shows here even if MAIL was still down at the top of this turn.
+      if (Atomics.load(ctl, me + W_MAIL) !== 0) {
+        pullMail();
+        if (direct.length > 0) continue;
+      }
       Atomics.store(ctl, me + W_STATE, WorkerState.Exited);
       // A wake-up meant for us may have been spent on our leaving: pass it on if work is waiting.
       if (hasWork()) notifyAll(tasksMoved);
@@ -383,7 +392,7 @@ async function loop(): Promise<void> {
       process.exit(0);
     }
     let n = runDirect();
-    if (inflight < concurrency) n += claimAndRun(concurrency - inflight);
+    if (inflight < concurrency && claiming) n += claimAndRun(concurrency - inflight);
     publish(n === 0);
     if (n > 0) {
       Atomics.store(ctl, me + W_STATE, WorkerState.Busy);
@@ -413,12 +422,14 @@ async function loop(): Promise<void> {
     Atomics.store(ctl, me + W_STATE, WorkerState.Idle);
     // One idle worker at a time spins before sleeping: it catches the next task without a wake-up,
     // and the others sleep, so spinners never crowd out the main thread on a machine with few cores.
+    // A worker that claims nothing more is no spinner (the main thread leaves a publish to the spinner
+    // to claim), and work in the rings is not its to wait for.
     let woke = false;
-    if (Atomics.compareExchange(ctl, SPINNER, 0, init.index + 1) === 0) {
+    if (claiming && Atomics.compareExchange(ctl, SPINNER, 0, init.index + 1) === 0) {
       woke = spinWhileEqualFor(ctl, TASK_SEQ, seen, WORKER_IDLE_SPIN_MICROS);
       Atomics.store(ctl, SPINNER, 0);
     }
-    if (!woke && !hasWork()) {
+    if (!woke && !(claiming ? hasWork() : direct.length > 0)) {
       // As above: registered, then parked on the SEQ of the top of the loop unless it moved.
       if (register(tasksMoved) === seen) sleepSync(tasksMoved, seen, 50);
       else unregister(tasksMoved);
