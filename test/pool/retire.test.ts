@@ -1,10 +1,10 @@
 // Workers asked to leave (scaleDown, the size cap, recycling) while the pool is under load: they
 // stop taking work from the rings and leave once their own tasks ended, and no task posted to one
 // of them (a transfer list) is lost on the way out.
-import { FixedWorkerPool, WorkerPool } from 'skein';
+import { DynamicWorkerPool, FixedWorkerPool, WorkerPool } from 'skein';
 import { workerLimit } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
-import { TASKS, trackPools, until, within } from '../fixtures/pool-helpers.js';
+import { sleep, TASKS, trackPools, until, within } from '../fixtures/pool-helpers.js';
 
 const track = trackPools();
 
@@ -66,5 +66,24 @@ describe('tasks with a transfer list on a recycling pool', () => {
       expect(out.map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
       await within(pool.close(), 5000, 'close');
     }
+  });
+});
+
+describe('a burst while idle workers are leaving', () => {
+  // Before, workers that left on purpose were replaced only when none was left, so a burst that came
+  // while both idle workers of a DynamicWorkerPool (maxWorkers 2) ran their teardown (they still
+  // counted against maxWorkers, so it could not grow) ran on one worker, at half speed.
+  it('the pool grows back to maxWorkers as they exit', async () => {
+    const filename = new URL('../fixtures/pool-teardown-slow.mjs', import.meta.url);
+    const pool = track(new DynamicWorkerPool({ filename, maxWorkers: 2, idleTimeout: 50 }));
+    await Promise.all([pool.submit(100, { fn: 'sleep' }), pool.submit(100, { fn: 'sleep' })]);
+    expect(pool.getWorkerCount()).toBe(2);
+    await sleep(150); // both idle past 50 ms: asked to leave, in their 300 ms teardown
+    const ids = await within(
+      Promise.all(Array.from({ length: 10 }, () => pool.submit<number>(100, { fn: 'sleep' }))),
+      10_000,
+      'the burst',
+    );
+    expect(new Set(ids).size).toBe(2);
   });
 });

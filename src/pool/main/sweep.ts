@@ -97,7 +97,7 @@ export class Sweeper {
         mem.workerWord(e.index, W_INFLIGHT) === 0 &&
         t - mem.times[L.active + e.index] > o.idleTimeout
       ) {
-        workers.retire(e, false);
+        workers.retireIdle(e);
         staying--;
       }
     }

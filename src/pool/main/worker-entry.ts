@@ -31,6 +31,8 @@ export class WorkerEntry {
   killAt = 0;
   /** It asked to be replaced (maxTasksPerWorker, maxMemoryPerWorker): it leaves, but the pool still wants a worker. */
   recycled = false;
+  /** It was asked to leave for idleness (sweep.ts), not by scaleDown or the cap. */
+  idleRetired = false;
   /** When it was started (the clock of memory/clock.ts), for its utilization. */
   readonly startedAt = now();
   /** Tasks posted to it directly and not yet settled (counted when choosing a worker for the next). */

@@ -343,8 +343,17 @@ export class WorkerLifecycle implements WorkerView {
     const wanted = e.leaving && !e.recycled ? (pending && this.#workerCount === 0) || short : pending || short;
     if (!this.#broken && !this.#stopped && wanted && this.#workerCount < this.maxWorkers) this.spawn();
     this.#placer.refill();
+    // Shrunk for idleness: tasks that came while it was leaving, when it still counted against
+    // maxWorkers, may want its place (one asked to leave by scaleDown or the cap is not taken back).
+    if (e.idleRetired) this.maybeGrow();
     this.#settler.notifyIdle();
     this.#settler.endResultLoopIfIdle();
+  }
+
+  /** Asks an idle worker to leave (the sweep's idle shrink); its place may be taken again at once. */
+  retireIdle(e: WorkerEntry): void {
+    e.idleRetired = true;
+    this.retire(e, false);
   }
 
   /** Asks a worker to leave once it holds no task (or terminates it now). */
