@@ -384,7 +384,9 @@ export class WorkerPool<M = UntypedModule> {
   /**
    * Stops the pool. By default runs everything already submitted first; with `force: true` rejects
    * what is queued or running with PoolClosedError and terminates the workers. Always settles;
-   * afterwards the pool holds no handle, so the process can exit.
+   * afterwards the pool holds no handle, so the process can exit. A graceful close waits for every
+   * running task, so one that never ends (an endless loop without a `timeout`) holds it: give tasks
+   * a `timeout` (or `taskTimeout`), or close with `force: true` after a deadline of your own.
    */
   close(opts?: { force?: boolean }): Promise<void> {
     const core = this.#core;
