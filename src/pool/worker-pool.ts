@@ -3,6 +3,7 @@
  */
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
+import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { DrainEvents } from './drain-events.js';
 import { PoolClosedError } from './errors.js';
 import {
@@ -295,9 +296,14 @@ export class WorkerPool<M = UntypedModule> {
     return this.#core.settlement.isIdle();
   }
 
-  /** Resolves once no task waits to start, so the queue has room again (see `maxQueue`). */
-  drain(): Promise<void> {
-    return this.#core.settlement.waitFor(() => this.getQueueLength() === 0);
+  /**
+   * Resolves once no task waits to start, so the queue has room again (see `maxQueue`). Like every
+   * async wait it takes `{ signal, timeout }`: it rejects with AbortError or TimeoutError (the tasks
+   * stay queued and run).
+   */
+  async drain(opts?: WaitOptions): Promise<void> {
+    checkWaitOptions(opts);
+    return this.#core.settlement.waitFor(() => this.getQueueLength() === 0, opts, 'WorkerPool.drain');
   }
 
   /** Per worker: alive, busy, tasks done and failed, last error, event-loop utilization. */

@@ -2,10 +2,12 @@
 // recycling by task count and heap size, out-of-memory failures, worker options, utilization and
 // the 'drain' event. Real workers throughout.
 import {
+  AbortError,
   DynamicWorkerPool,
   FixedWorkerPool,
   InvalidArgumentError,
   isWorkerThread,
+  TimeoutError,
   WorkerCrashedError,
   WorkerOutOfMemoryError,
   WorkerPool,
@@ -354,5 +356,30 @@ describe('utilization and drain', () => {
     expect(pool.getQueueLength()).toBe(0);
     await within(pool.drain(), 2000, 'drain() after a forced close');
     await until(() => drains === 1);
+  });
+
+  it('drain({ timeout, signal }) rejects with TimeoutError / AbortError, as every async wait does (DESIGN.md)', async () => {
+    // Before, drain() took no options: drain({ timeout: 50 }) waited for the queue however long
+    // that took (here the 1.5 s a worker spends on queued tasks), and a signal was ignored.
+    const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
+    await pool.submit(0);
+    const tasks = Promise.allSettled(Array.from({ length: 6 }, () => pool.submit(250, { fn: 'sleep' })));
+    const t0 = performance.now();
+    const timedOut = await rejection(pool.drain({ timeout: 50 }));
+    expect(timedOut).toBeInstanceOf(TimeoutError);
+    expect(timedOut.message).toMatch(/drain timed out after 50 ms/);
+    const ac = new AbortController();
+    const aborted = rejection(pool.drain({ signal: ac.signal }));
+    ac.abort(new Error('shutting down'));
+    const err = await within(aborted, 1000, 'drain() after its signal aborted');
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err.cause as Error).message).toBe('shutting down');
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await expect(pool.drain({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    await expect(pool.drain({ timeout: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    // The queue still drains, and a drain with room to wait resolves.
+    await within(pool.drain({ timeout: 10_000 }), 5000, 'drain() with a long timeout');
+    expect(pool.getQueueLength()).toBe(0);
+    expect((await tasks).map((r) => r.status)).toEqual(Array(6).fill('fulfilled'));
   });
 });

@@ -7,7 +7,7 @@
 import { decodeOwned, type Encoded } from '../../memory/codec.js';
 import { reviveDeep } from '../../memory/handle.js';
 import { unwatchSignal } from '../../memory/signal-watch.js';
-import { notifyAll } from '../../memory/wait/index.js';
+import { abortError, notifyAll, timeoutError, type WaitOptions, watchAbort } from '../../memory/wait/index.js';
 import { isErrorRecord, mainWord, recordToError, ResultStatus, SlotState } from '../shared/index.js';
 import type { PoolMemory } from './pool-memory.js';
 import type { Placer, Settler, WorkerView } from './ports.js';
@@ -151,12 +151,27 @@ export class Settlement implements Settler {
   /**
    * Resolves when `ready()` holds (or the pool broke), re-checking whenever work drains, and every
    * few ms besides: a worker claiming the last queued record makes the queue empty without any event
-   * on the main thread. The poll timer is unref'd and runs only while someone waits.
+   * on the main thread. The poll timer is unref'd and runs only while someone waits. With `opts`,
+   * rejects with TimeoutError (`what` names the wait) or AbortError, as every async wait does.
    */
-  waitFor(ready: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
+  waitFor(ready: () => boolean, opts?: WaitOptions, what = 'wait'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // With a timeout or a signal the wait may end first: it then stops re-checking (a check left
+      // in the waiters after that returns without queueing itself again).
+      let over = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let unwatch: (() => void) | undefined;
+      const end = (err?: Error): void => {
+        if (over) return;
+        over = true;
+        if (timer !== undefined) clearTimeout(timer);
+        unwatch?.();
+        if (err) reject(err);
+        else resolve();
+      };
       const check = (): void => {
-        if (ready() || this.workers.broken) resolve();
+        if (over) return;
+        if (ready() || this.workers.broken) end();
         else {
           this.#idleWaiters.push(check);
           if (!this.#idlePoll) {
@@ -165,7 +180,15 @@ export class Settlement implements Settler {
           }
         }
       };
+      const signal = opts?.signal;
+      if (signal?.aborted) return end(abortError(signal));
       check();
+      if (over) return;
+      if (signal) unwatch = watchAbort(signal, () => end(abortError(signal)));
+      const timeout = opts?.timeout;
+      if (timeout !== undefined && Number.isFinite(timeout)) {
+        timer = setTimeout(() => end(timeoutError(what, timeout)), timeout);
+      }
     });
   }
 
