@@ -3,6 +3,8 @@
  */
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
+import { InvalidArgumentError } from '../memory/errors.js';
+import { describeValue, integer, invalid } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { DrainEvents } from './drain-events.js';
 import { PoolClosedError } from './errors.js';
@@ -187,6 +189,10 @@ export class WorkerPool<M = UntypedModule> {
     inputs: Iterable<SubmitInput<M, K>>,
     opts?: TypedSubmitOptions<M, K>,
   ): Promise<SubmitResult<M, K, R>[]> {
+    if (!isIterable(inputs)) {
+      const got = describeValue(inputs);
+      return Promise.reject(new InvalidArgumentError(`Expected submitBatch inputs to be an iterable, got ${got}`));
+    }
     const items: unknown[] = Array.isArray(inputs) ? inputs : [...inputs];
     return new Promise<SubmitResult<M, K, R>[]>((resolve, reject) => {
       const c = new BatchCollector(items.length, resolve as (v: unknown[]) => void, reject);
@@ -205,7 +211,13 @@ export class WorkerPool<M = UntypedModule> {
     opts?: TypedSubmitOptions<M, K> & { ordered?: boolean; window?: number },
   ): AsyncIterable<SubmitResult<M, K, R>> {
     const o = this.#core.o;
-    const window = opts?.window ?? Math.max(64, o.maxWorkers * o.concurrency * 32);
+    // Checked at the call: a window below 1 (or not a number) submitted nothing and waited for ever.
+    if (!isIterable(inputs) && !isAsyncIterable(inputs)) invalid('map inputs', 'an iterable or an async iterable', inputs);
+    if (opts?.ordered !== undefined && typeof opts.ordered !== 'boolean') invalid('ordered', 'a boolean', opts.ordered);
+    const window =
+      opts?.window === undefined
+        ? Math.max(64, o.maxWorkers * o.concurrency * 32)
+        : integer(opts.window, 'window', { min: 1, infinity: true });
     const core = this.#core;
     const room =
       o.maxQueue === Infinity
@@ -266,15 +278,20 @@ export class WorkerPool<M = UntypedModule> {
 
   /**
    * Starts `n` more workers now, never past maxWorkers (it clamps), and gives back to minWorkers
-   * what scaleDown took (never past the configured minWorkers).
+   * what scaleDown took (never past the configured minWorkers). `n` is an integer >= 0 (Infinity:
+   * up to maxWorkers); anything else throws InvalidArgumentError.
    */
   scaleUp(n = 1): void {
-    this.#core.workers.scaleUp(n);
+    // Checked here: NaN made minWorkers NaN (crashed workers were no longer replaced), -1 lowered it.
+    this.#core.workers.scaleUp(integer(n, 'scaleUp count', { min: 0, infinity: true }));
   }
 
-  /** Asks `n` workers to leave once they hold no task (idle ones first); minWorkers drops with them. */
+  /**
+   * Asks `n` workers to leave once they hold no task (idle ones first); minWorkers drops with them.
+   * `n` is an integer >= 0 (Infinity: all of them).
+   */
   scaleDown(n = 1): void {
-    this.#core.workers.scaleDown(n);
+    this.#core.workers.scaleDown(integer(n, 'scaleDown count', { min: 0, infinity: true }));
   }
 
   getWorkerCount(): number {
@@ -430,4 +447,12 @@ export class WorkerPool<M = UntypedModule> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+function isIterable(x: unknown): x is Iterable<unknown> {
+  return x != null && typeof (x as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function';
+}
+
+function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
+  return x != null && typeof (x as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }

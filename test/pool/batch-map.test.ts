@@ -1,5 +1,5 @@
 // submitBatch and map: order, first error, laziness over endless inputs with a bounded window.
-import { WorkerPool } from 'skein';
+import { InvalidArgumentError, WorkerPool } from 'skein';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rejection, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
 
@@ -31,6 +31,18 @@ describe('submitBatch', () => {
     expect(await pool.submitBatch(new Set([1, 2, 3]))).toEqual([1, 2, 3]);
   });
 
+  it('a non-iterable input rejects with InvalidArgumentError (before: a TypeError thrown from the call)', async () => {
+    let thrown: unknown;
+    let p: Promise<unknown> | undefined;
+    try {
+      p = pool.submitBatch(5 as never);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeUndefined();
+    expect(await rejection(p as Promise<unknown>)).toBeInstanceOf(InvalidArgumentError);
+  });
+
   it('rejects with the first error', async () => {
     const err = await rejection(pool.submitBatch([1, 2, 'boom', 4], { fn: 'throwIfString' }));
     expect(err.message).toBe('boom');
@@ -50,6 +62,19 @@ describe('submitBatch', () => {
 });
 
 describe('map', () => {
+  it('bad inputs or window are refused with InvalidArgumentError at the call, not a hang', async () => {
+    // Before, a window of 0, -1 or NaN (or a string) submitted nothing and waited for a result for
+    // ever; a non-iterable input failed later with a TypeError ("Cannot use 'in' operator").
+    for (const window of [0, -1, Number.NaN, 1.5, '8']) {
+      expect(() => pool.map([1, 2], { window: window as number }), `window ${String(window)}`).toThrow(InvalidArgumentError);
+    }
+    expect(() => pool.map(5 as never)).toThrow(InvalidArgumentError);
+    expect(() => pool.map([1], { ordered: 'yes' as never })).toThrow(InvalidArgumentError);
+    const out: unknown[] = [];
+    for await (const v of pool.map([1, 2], { fn: 'double', window: 1 })) out.push(v);
+    expect(out).toEqual([2, 4]);
+  });
+
   it('ordered: yields outputs in input order', async () => {
     const out: number[] = [];
     for await (const v of pool.map<number>([40, 1, 30, 1, 20, 1], { fn: 'sleep' })) out.push(v);

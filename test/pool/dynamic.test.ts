@@ -1,5 +1,5 @@
 // Dynamic sizing, scaleUp/scaleDown, health reports, restarting stuck workers, metrics().
-import { DynamicWorkerPool, FixedWorkerPool, WorkerCrashedError, WorkerPool } from 'skein';
+import { DynamicWorkerPool, FixedWorkerPool, InvalidArgumentError, WorkerCrashedError, WorkerPool } from 'skein';
 import { workerLimit } from 'skein/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, sharedCounters, sleep, TASKS, until, within } from '../fixtures/pool-helpers.js';
@@ -89,6 +89,24 @@ describe('scaleUp and scaleDown', () => {
     await sleep(200);
     expect(p.getWorkerCount()).toBe(1); // the pool does not refill what scaleDown removed
     expect(await p.submit(2, { fn: 'double' })).toBe(4);
+  });
+
+  it('scaleUp and scaleDown refuse a count that is not an integer >= 0 with InvalidArgumentError, changing nothing', async () => {
+    // Before, every one was taken: scaleUp(NaN) made minWorkers NaN, so a fixed pool of 2 whose
+    // worker crashed stayed at 1 worker; scaleUp(-1) lowered minWorkers; scaleDown(-1) did nothing.
+    const p = (pool = new FixedWorkerPool(2, { filename: TASKS }));
+    for (const n of [Number.NaN, -1, 1.5, '2', -Infinity]) {
+      expect(() => p.scaleUp(n as number), `scaleUp(${String(n)})`).toThrow(InvalidArgumentError);
+      expect(() => p.scaleDown(n as number), `scaleDown(${String(n)})`).toThrow(InvalidArgumentError);
+    }
+    expect(() => p.scaleUp(-1)).toThrow(/scaleUp/);
+    p.scaleUp(0);
+    p.scaleDown(0);
+    p.scaleUp(Infinity); // clamps to maxWorkers
+    expect(p.getWorkerCount()).toBe(2);
+    // minWorkers is intact: a crashed worker is replaced, back to 2.
+    expect(await rejection(p.submit(1, { fn: 'exit' }))).toBeInstanceOf(WorkerCrashedError);
+    await until(() => p.getWorkerCount() === 2, 10_000);
   });
 
   // Regression: a worker retired while tasks were pending used to be replaced at once.
