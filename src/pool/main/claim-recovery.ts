@@ -91,7 +91,10 @@ export class ClaimRecovery {
     this.#dead.clear();
     for (const s of lost) {
       const st = mem.slotState(s);
-      if (st === SlotState.Queued) this.#requeue(s);
+      // A task whose caller was already answered (a forced close, a pool that gave up) has no
+      // target: freed, as the crash path above frees it, not put back for nobody to settle.
+      if (st === SlotState.Queued && slots.target[s] !== undefined) this.#requeue(s);
+      else if (st === SlotState.Queued) this.settler.finishSlot(s, false, undefined);
       else if (st === SlotState.Cancelled && !slots.cancelledAfterClaim[s]) this.settler.finishSlot(s, false, undefined);
     }
     if (lost.size > 0) placer.refill();
