@@ -119,8 +119,14 @@ export function fanOut<I, O>(
 export function fanOut<I, O>(
   inputs: Iterable<I> | AsyncIterable<I>,
   target: FanFunction<I, O> | WorkerPool,
-  opts?: FanOutOptions,
+  opts?: FanOutOptions & { allSettled?: false },
 ): Promise<O[]>;
+/** With `allSettled` known only at run time (a `boolean`), either shape may come back. */
+export function fanOut<I, O>(
+  inputs: Iterable<I> | AsyncIterable<I>,
+  target: FanFunction<I, O> | WorkerPool,
+  opts?: FanOutOptions,
+): Promise<O[] | PromiseSettledResult<O>[]>;
 export function fanOut<I, O>(
   inputs: Iterable<I> | AsyncIterable<I>,
   target: FanFunction<I, O> | WorkerPool,

@@ -33,7 +33,7 @@ export class FanPattern<I, O> {
     return (this.#o.pool ?? this.#o.run) as FanFunction<I, O> | WorkerPool;
   }
 
-  #fanOpts(): FanOutOptions {
+  #fanOpts(): Omit<FanOutOptions, 'allSettled'> {
     const { fn, concurrency, batchSize, ordered, signal } = this.#o;
     return { fn, concurrency, batchSize, ordered, signal };
   }

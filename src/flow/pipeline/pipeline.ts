@@ -102,14 +102,26 @@ export class Pipeline<I, O = I> {
     this.#sink = new DeadLetterSink(opts.onDeadLetter);
   }
 
-  /** Adds a stage that runs an export of `pool`'s task module, or a function on this thread. */
-  stage<R>(name: string, target: (PoolStage | RunStage<O, R>) & StageOptions, opts?: StageOptions): Pipeline<I, R> {
+  /**
+   * Adds a stage that runs an export of `pool`'s task module, or a function on this thread: exactly
+   * one of `pool` and `run` (a target with both is refused, by the types and by InvalidArgumentError).
+   */
+  stage<R>(
+    name: string,
+    target: ((PoolStage & { run?: never }) | (RunStage<O, R> & { pool?: never; fn?: never })) & StageOptions,
+    opts?: StageOptions,
+  ): Pipeline<I, R> {
     this.#checkOpen();
     this.#defs.push(resolveStage(name, target, opts, (n) => this.#defs.some((d) => d.name === n)));
     return this as unknown as Pipeline<I, R>;
   }
 
-  /** Keeps the items for which `pred` is true (runs on this thread; may return a promise). */
+  /**
+   * Keeps the items for which `pred` is true (runs on this thread; may return a promise). A type
+   * guard (`(x): x is S => ...`) narrows the items that go on to `S`, as `Array.prototype.filter` does.
+   */
+  filter<S extends O>(pred: (item: O) => item is S, opts?: { concurrency?: number }): Pipeline<I, S>;
+  filter(pred: (item: O) => boolean | PromiseLike<boolean>, opts?: { concurrency?: number }): Pipeline<I, O>;
   filter(pred: (item: O) => boolean | PromiseLike<boolean>, opts?: { concurrency?: number }): Pipeline<I, O> {
     this.#checkOpen();
     if (typeof pred !== 'function') throw new InvalidArgumentError('filter needs a predicate function');
