@@ -16,7 +16,7 @@ export {
   SkeinError,
   TimeoutError,
 } from './memory/index.js';
-export type { SharedHandle, SharedObject, WaitOptions } from './memory/index.js';
+export type { HistogramSummary, SharedHandle, SharedObject, WaitOptions } from './memory/index.js';
 
 // sync
 export {
@@ -100,14 +100,17 @@ export type {
   BackoffFn,
   BackoffKind,
   BackoffOptions,
+  BreakerFunctions,
   BreakerWindow,
   BulkheadOptions,
   BulkheadRejectEvent,
   CircuitBreakerMetrics,
   CircuitBreakerOptions,
   CircuitState,
+  ComposedContext,
   ComposedPolicy,
   ConcurrencyAcquireOptions,
+  ConcurrencyManagerEvents,
   ConcurrencyManagerMetrics,
   ConcurrencyManagerOptions,
   ExecuteOptions,

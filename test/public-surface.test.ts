@@ -36,11 +36,12 @@ const VALUES = [
 
 /** Types the root exports (option, result and event shapes of the values above). */
 const TYPES = [
-  'SharedHandle', 'SharedObject', 'WaitOptions',
+  'SharedHandle', 'SharedObject', 'WaitOptions', 'HistogramSummary',
   'ChannelOptions', 'DefaultCase', 'Guard', 'RecvCase', 'RecvResult', 'SelectCase', 'SelectResult', 'SendCase',
   'HealthStatus', 'PoolMetrics', 'SubmitOptions', 'TaskContext', 'WorkerPoolOptions',
-  'BackoffFn', 'BackoffKind', 'BackoffOptions', 'BreakerWindow', 'BulkheadOptions', 'CircuitBreakerMetrics',
-  'CircuitBreakerOptions', 'CircuitState', 'ComposedPolicy', 'ConcurrencyAcquireOptions',
+  'BackoffFn', 'BackoffKind', 'BackoffOptions', 'BreakerFunctions', 'BreakerWindow', 'BulkheadOptions', 'CircuitBreakerMetrics',
+  'CircuitBreakerOptions', 'CircuitState', 'ComposedContext', 'ComposedPolicy', 'ConcurrencyAcquireOptions',
+  'ConcurrencyManagerEvents',
   'ConcurrencyManagerMetrics', 'ConcurrencyManagerOptions', 'ExecuteOptions',
   'FailureVerdict', 'LeakyBucketOptions', 'Policy', 'PolicyContext', 'RetryContext', 'RetryOptions',
   'SlidingWindowLimiterOptions', 'StateChangeEvent', 'TokenBucketOptions',

@@ -1,0 +1,67 @@
+// The resilience layer's types as a strict TypeScript user meets them through the package root:
+// what `execute` resolves to, the event payloads, and the shapes a user needs to name (a listener
+// kept in a variable, a helper that takes a composed policy's context, a metrics summary). Checked
+// by `tsc -p tsconfig.json` (npm test typechecks); each test also runs, so the types are shown to
+// agree with what comes back.
+import {
+  Bulkhead,
+  CircuitBreaker,
+  compose,
+  ConcurrencyManager,
+  RetryPolicy,
+  Timeout,
+  type BreakerFunctions,
+  type CircuitState,
+  type ComposedContext,
+  type ConcurrencyManagerEvents,
+  type HistogramSummary,
+  type StateChangeEvent,
+} from 'skein';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+
+describe('resilience types', () => {
+  it('execute resolves to what the function returns, awaited', async () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 2 });
+    expectTypeOf(breaker.execute(() => 1)).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(breaker.execute(async () => 'a')).toEqualTypeOf<Promise<string>>();
+    expectTypeOf(new RetryPolicy().execute((ctx) => ctx.attempt)).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(new Bulkhead({ maxConcurrent: 1 }).execute(() => true)).toEqualTypeOf<Promise<boolean>>();
+    expectTypeOf(new Timeout(1000).execute((signal) => signal.aborted)).toEqualTypeOf<Promise<boolean>>();
+    expect(await new RetryPolicy({ maxAttempts: 2 }).execute((ctx) => ctx.attempt)).toBe(1);
+  });
+
+  it("a composed policy's context can be named, and its execute is typed", async () => {
+    const attemptOf = (ctx: ComposedContext): number => ctx.attempt;
+    const policy = compose(new RetryPolicy({ maxAttempts: 2 }), new Timeout(1000));
+    expectTypeOf(policy.execute(attemptOf)).toEqualTypeOf<Promise<number>>();
+    expect(await policy.execute(attemptOf)).toBe(1);
+  });
+
+  it("the breaker's stateChange payload and the functions CircuitBreaker.from takes", () => {
+    const seen: CircuitState[] = [];
+    const listener = (e: StateChangeEvent): void => {
+      seen.push(e.to);
+    };
+    const fns: BreakerFunctions = { isFailure: (err) => !(err instanceof RangeError), fallback: () => 'cached' };
+    const breaker = CircuitBreaker.from(new CircuitBreaker({ failureThreshold: 1 }).handle, fns);
+    breaker.on('stateChange', listener);
+    breaker.forceOpen();
+    expect(seen).toEqual(['forced-open']);
+  });
+
+  it("a ConcurrencyManager's event payloads and wait summary can be named", async () => {
+    const cm = new ConcurrencyManager({ maxConcurrency: 1 });
+    const acquired: ConcurrencyManagerEvents['acquire'][0][] = [];
+    const onAcquire = (e: ConcurrencyManagerEvents['acquire'][0]): void => {
+      acquired.push(e);
+    };
+    cm.on('acquire', onAcquire);
+    const ran = cm.run(() => 7);
+    expectTypeOf(ran).toEqualTypeOf<Promise<number>>();
+    expect(await ran).toBe(7);
+    expect(acquired).toHaveLength(1);
+    expect(acquired[0].priority).toBeTypeOf('number');
+    const wait: HistogramSummary = cm.metrics().wait;
+    expect(wait.count).toBe(1);
+  });
+});
