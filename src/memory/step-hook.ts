@@ -42,6 +42,11 @@ export const Step = {
    * the ones not running not yet taken back (progress-words.ts uncount).
    */
   PipelineBatchJudged: 7,
+  /**
+   * pool worker-main.ts take: a claimed record's task was found cancelled (its QUEUED -> CLAIMED CAS
+   * failed), its Skipped result not yet written; the worker is still inside its claim.
+   */
+  PoolTaskSkipped: 8,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

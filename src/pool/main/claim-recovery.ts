@@ -14,6 +14,14 @@ import type { WorkerEntry } from './worker-entry.js';
 export class ClaimRecovery {
   /** Indexes of workers that died since their unclaimed records were last recovered. */
   readonly #dead = new Set<number>();
+  /**
+   * Slots cancelled in a ring whose claimer died before its Skipped result was read: it named
+   * itself (SLOT_OWNER) and its CAS found CANCELLED, so only that result would have freed them.
+   * Collected at the exit, while the index names the dead worker alone (a replacement may take it
+   * over), and freed by #recover: the record may still be unmarked, and it must be marked
+   * (recoverOrphans) before its slot can hold another task.
+   */
+  readonly #skipOwed = new Set<number>();
 
   constructor(
     private readonly mem: PoolMemory,
@@ -42,8 +50,11 @@ export class ClaimRecovery {
     for (let s = 0; s < slots.size; s++) {
       const st = mem.slotState(s);
       if (mem.slotOwner(s) !== e.index) continue;
-      if (st === SlotState.Cancelled && slots.cancelledAfterClaim[s]) {
-        settler.finishSlot(s, false, undefined); // aborted in its hands: the caller has its AbortError
+      if (st === SlotState.Cancelled) {
+        // Aborted in its hands (the caller has its AbortError): nothing else refers to the slot.
+        if (slots.cancelledAfterClaim[s]) settler.finishSlot(s, false, undefined);
+        // Cancelled in the ring and claimed by it, its Skipped result never written (claim C5).
+        else this.#skipOwed.add(s);
         continue;
       }
       // claim C9: FINISHED with no result read (its ring was drained before this) fails as RUNNING does.
@@ -88,7 +99,9 @@ export class ClaimRecovery {
     for (let s = 0; s < slots.size; s++) {
       if (mem.slotState(s) === SlotState.Queued && this.#dead.has(mem.slotOwner(s))) lost.add(s);
     }
+    for (const s of this.#skipOwed) lost.add(s);
     this.#dead.clear();
+    this.#skipOwed.clear();
     for (const s of lost) {
       const st = mem.slotState(s);
       // A task whose caller was already answered (a forced close, a pool that gave up) has no

@@ -85,7 +85,8 @@
  * C9. Recovery (main, after a worker exits; main/claim-recovery.ts). Its slots that were CLAIMED
  *     (not started) go back to the queue when their input can be resent; RUNNING or FINISHED ones
  *     with no result read fail with WorkerCrashedError. A claimer that died inside C4-C5 left either
- *     records below HEAD not CONSUMED, or QUEUED slots with its name on them. The main thread reads
+ *     records below HEAD not CONSUMED, or QUEUED slots with its name on them, or CANCELLED ones with
+ *     its name whose Skipped result it never wrote (noted at its exit, freed here). The main thread reads
  *     each ring's HEAD first, then every live worker's CLAIMING: if one is set it retries later
  *     (that claim may be one of these), otherwise no live worker will touch those records or slots
  *     again (claims begun after the HEAD read start at or above it), so it marks the records

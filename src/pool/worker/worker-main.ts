@@ -292,6 +292,7 @@ function take(slot: number, fnId: number, value: unknown): void {
   if (
     Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued
   ) {
+    if (stepHook !== undefined) stepHook(Step.PoolTaskSkipped);
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
