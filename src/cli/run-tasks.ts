@@ -164,7 +164,7 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
       const again: Promise<void>[] = [];
       for (let i = 0; i < res.length; i++) {
         const r = res[i];
-        if (typeof r !== 'object' || r === null || r.stage === 'parse') continue;
+        if (typeof r !== 'object' || r === null || r.malformed) continue;
         again.push(
           retryLine(lineOf(b, i)).then(({ r: now, attempts }) => {
             res[i] = now;

@@ -60,6 +60,11 @@ export interface LineFailure {
   message: string;
   /** The stage that threw, 'parse' for a malformed line, null when unknown. */
   stage: string | null;
+  /**
+   * Set for a line that is not JSON (or not UTF-8): what tells it from a failure of a `--fn parse`
+   * stage, whose input is JSON (written parsed in its error record) and which --retries tries again.
+   */
+  malformed?: true;
 }
 
 /**
@@ -107,7 +112,7 @@ function parse(text: string): BatchState {
     try {
       s.vals[i] = JSON.parse(line);
     } catch (err) {
-      s.res[i] = { class: 'SyntaxError', message: (err as Error).message, stage: 'parse' };
+      s.res[i] = { class: 'SyntaxError', message: (err as Error).message, stage: 'parse', malformed: true };
       s.settled++;
     }
   }

@@ -43,7 +43,7 @@ const MAX_WINDOW_BYTES = 32 * 1024 * 1024;
 function errorRecord(b: Batch, i: number, fail: LineFailure, attempts: number): ErrorRecord {
   const text = lineOf(b, i);
   let input: unknown = text;
-  if (fail.stage !== 'parse') {
+  if (!fail.malformed) {
     try {
       input = JSON.parse(text);
     } catch {
@@ -184,7 +184,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     poke();
   };
   const runTask = async (b: Batch): Promise<Settled | undefined> => {
-    if (b.notUtf8) return { res: [{ class: 'SyntaxError', message: `line ${b.first} is not valid UTF-8`, stage: 'parse' }] };
+    if (b.notUtf8) return { res: [{ class: 'SyntaxError', message: `line ${b.first} is not valid UTF-8`, stage: 'parse', malformed: true }] };
     let s: Settled;
     try {
       s = await tasks.run(b);

@@ -284,6 +284,32 @@ describe('skein run', () => {
     expect(JSON.parse(t.stderr.split('\n')[0])).toMatchObject({ line: 1, error: { class: 'TimeoutError' } });
   });
 
+  it('a --fn stage named parse (as README names one) is retried, and its error record has the input parsed', async () => {
+    // Malformed lines are reported with stage 'parse' too; a user's own parse stage was taken for
+    // one: never retried, and its input written as the raw line.
+    const dir = tmp();
+    const mod = join(dir, 'tasks.mjs');
+    writeFileSync(
+      mod,
+      `const seen = new Set();
+export function parse(x) {
+  if (x.fail) throw new RangeError('item ' + x.n + ' is bad');
+  if (!seen.has(x.n)) { seen.add(x.n); throw new Error('item ' + x.n + ' fails once'); }
+  return x;
+}
+`,
+    );
+    const errors = join(dir, 'e.jsonl');
+    const r = await skein(['run', mod, '--fn', 'parse', '--retries', '2', '-w', '1', '-e', errors], '{"n":1}\nnope\n{"n":3,"fail":true}\n');
+    expect(r.code).toBe(1);
+    expect(lines(r.stdout)).toEqual([{ n: 1 }]);
+    const errs = (jsonLines(errors) as { line: number }[]).sort((a, b) => a.line - b.line);
+    expect(errs).toEqual([
+      { line: 2, input: 'nope', stage: 'parse', error: { class: 'SyntaxError', message: expect.any(String) } },
+      { line: 3, input: { n: 3, fail: true }, stage: 'parse', error: { class: 'RangeError', message: 'item 3 is bad' }, attempts: 3 },
+    ]);
+  });
+
   it('SIGINT mid-run finishes in-flight items and exits 130; --resume then does every line exactly once', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
