@@ -14,6 +14,15 @@ const readme = readFileSync(join(repo, 'README.md'), 'utf8');
 const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 const files = blocks.filter((b) => b.startsWith('// file: '));
 const scripts = blocks.filter((b) => !b.startsWith('// file: '));
+// Shell lines that run the `skein` command and say what they print (the next line, `# prints: ...`),
+// run with bash in the same folder once the files exist, `npx skein` being the built command.
+const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => {
+  const ls = m[1].split('\n');
+  return ls.flatMap((l, i) => {
+    const printed = /^# prints: (.*)/.exec(ls[i + 1] ?? '')?.[1];
+    return l.includes('npx skein ') && printed !== undefined ? [[l, printed] as const] : [];
+  });
+});
 
 const scratch = mkdtempSync(join(tmpdir(), 'skein-readme-'));
 mkdirSync(join(scratch, 'node_modules'));
@@ -41,4 +50,14 @@ describe('README examples', () => {
     },
     70_000,
   );
+
+  it('has a skein command line that says what it prints', () => {
+    expect(commands.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it.each(commands)('`%s` prints what README says', (line, printed) => {
+    const cli = `"${process.execPath}" node_modules/skein/dist/src/cli/main.js `;
+    const out = execFileSync('bash', ['-c', line.replaceAll('npx skein ', cli)], { cwd: scratch, encoding: 'utf8', timeout: 60_000 });
+    expect(out.trim()).toBe(printed.trim());
+  }, 70_000);
 });
