@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
   dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
 };
 let scratch = '';
 let files: string[] = [];
@@ -54,6 +55,20 @@ describe('the packed package', () => {
     // The bench and its peer workers stay in the repository (`skein bench` runs from a checkout).
     expect(files.filter((f) => f.startsWith('dist/bench/') || f.startsWith('dist/workers/bench'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+  });
+
+  it('ships no module that imports a package a user does not get (dependencies, peers, node:)', () => {
+    const pkgs = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})]);
+    const foreign: string[] = [];
+    for (const f of files.filter((p) => p.endsWith('.js'))) {
+      const text = readFileSync(join(scratch, 'node_modules/skein', f), 'utf8');
+      for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)['"]([^'"./][^'"]*)['"]/g)) {
+        const spec = m[1];
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+        if (!spec.startsWith('node:') && !pkgs.has(name)) foreign.push(`${f}: ${spec}`);
+      }
+    }
+    expect(foreign).toEqual([]);
   });
 
   it('typechecks ESM and CommonJS consumers with skipLibCheck: false', () => {
