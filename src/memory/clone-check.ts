@@ -70,6 +70,10 @@ export function findCloneProblem(value: unknown, path = '', seen = new Set<objec
   if (proto !== Object.prototype && proto !== null) {
     if (isSharedObjectClone(value)) return undefined;
     const name = (value as { constructor?: { name?: string } }).constructor?.name || 'anonymous';
+    // Most often a missing `await` (`pool.submit(load(x))`): say so, not "send plain data".
+    if (typeof (value as { then?: unknown }).then === 'function') {
+      return { path, what: `a promise (${name}): await it and pass the value it resolves to` };
+    }
     return {
       path,
       what: `an instance of class ${name}, which would arrive as a plain object without its prototype, methods or private fields (send plain data, e.g. { ...obj } or obj.toJSON())`,

@@ -70,6 +70,22 @@ describe('through a pool', () => {
     expect((err as Error).message).toContain('task input.list[0]');
   });
 
+  it('a promise in the input (a missing await) says to await it; a function or a symbol input is named the task input', async () => {
+    const load = async (): Promise<number> => Promise.resolve(1);
+    const nested = await pool.submit({ data: load() }).catch((e: unknown) => e);
+    expect(nested).toBeInstanceOf(SerializationError);
+    expect((nested as Error).message).toBe(
+      'task input.data cannot be copied to another thread: it is a promise (Promise): await it and pass the value it resolves to',
+    );
+    const top = await pool.submit(load()).catch((e: unknown) => e);
+    expect((top as Error).message).toContain('task input cannot be copied to another thread: it is a promise (Promise): await it');
+    for (const v of [load, Symbol('s')]) {
+      const err = await pool.submit(v).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SerializationError);
+      expect((err as Error).message).toMatch(/^task input cannot be copied to another thread: it is (function load|Symbol\(s\))$/);
+    }
+  });
+
   it('a result holding a class instance rejects with SerializationError naming the task result', async () => {
     const err = await pool.submit(null, { fn: 'classInstance' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SerializationError);

@@ -53,8 +53,9 @@ export function intake(
         `the pool's queue is full (maxQueue ${core.o.maxQueue}); await pool.drain() for room`,
       );
     }
-    // Objects are encoded now, so an uncloneable input fails here, at the caller.
-    if (typeof input === 'object' && input !== null && !extras?.transfer)
+    // Objects are encoded now, so an uncloneable input fails here, at the caller (a function or a
+    // symbol too, so that its error names the task input).
+    if (((typeof input === 'object' && input !== null) || typeof input === 'function' || typeof input === 'symbol') && !extras?.transfer)
       stored = ownBytes(encode(input, newSubmitEncoded(), 'task input'));
   } catch (err) {
     settle(target, aux, false, err);
