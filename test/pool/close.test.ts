@@ -163,7 +163,10 @@ describe('the process exits by itself', () => {
     const runs = await Promise.all(cases.map(([mod, kind]) => runScript('pool-exit-broken.mjs', [mod, kind], 6000)));
     runs.forEach((r, i) => {
       const name = cases[i][2];
-      expect({ case: cases[i], signal: r.signal, code: r.code, stderr: r.stderr }).toEqual({
+      // A module whose top-level await never settles: Node 24 warns of it in each worker that
+      // ends with it pending (Node 20 does not). That is Node's word on the user's module, not ours.
+      const stderr = cases[i][0] === 'timeout' ? r.stderr.replace(/Warning: Detected unsettled top-level await[^\n]*\n[^\n]*\n[^\n]*\^\s*/g, '') : r.stderr;
+      expect({ case: cases[i], signal: r.signal, code: r.code, stderr }).toEqual({
         case: cases[i],
         signal: null,
         code: 0,
