@@ -1,4 +1,5 @@
 /** Errors of the flow layer. */
+import { registerErrorClasses } from '../memory/error-codec.js';
 import { SkeinError } from '../memory/errors.js';
 
 /**
@@ -86,3 +87,6 @@ export class ChainSpecMissingError extends SkeinError {}
 
 /** The main thread gave a chain task up (timed out, aborted) while a worker still ran it. Internal. */
 export class ChainAbandonedError extends SkeinError {}
+
+// This layer's errors cross threads as their own classes (`instanceof` holds on the receiving side).
+registerErrorClasses({ ParallelError, StageFailedError, UnhandledDeadLettersError, ChainStageError, ChainSpecMissingError, ChainAbandonedError });

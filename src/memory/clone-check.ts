@@ -37,22 +37,39 @@ export function isCloneLeaf(v: object): boolean {
   );
 }
 
-/** The first thing in `value` that would not arrive as it is, or undefined when all of it would. */
-export function findCloneProblem(value: unknown, path = '', seen = new Set<object>()): CloneProblem | undefined {
+/** What {@link findCloneProblem} saw on its way: `errors`, whether the value holds an error. */
+export interface CloneNotes {
+  errors: boolean;
+}
+
+/**
+ * The first thing in `value` that would not arrive as it is, or undefined when all of it would.
+ * `notes.errors` is set when the value holds an error (which v8.serialize would copy without its
+ * class, own fields or `errors`: codec-v8.ts carries errors by record instead).
+ */
+export function findCloneProblem(
+  value: unknown,
+  path = '',
+  seen = new Set<object>(),
+  notes?: CloneNotes,
+): CloneProblem | undefined {
   if (typeof value === 'function') return { path, what: `a function (${value.name || 'anonymous'})` };
   if (typeof value === 'symbol') return { path, what: `a symbol (${value.toString()})` };
   if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
   seen.add(value);
-  if (isCloneLeaf(value)) return undefined;
+  if (isCloneLeaf(value)) {
+    if (notes && value instanceof Error) notes.errors = true;
+    return undefined;
+  }
   if (Array.isArray(value)) {
     let p: CloneProblem | undefined;
-    someIndex(value, (i) => (p = findCloneProblem(value[i], `${path}[${i}]`, seen)) !== undefined);
+    someIndex(value, (i) => (p = findCloneProblem(value[i], `${path}[${i}]`, seen, notes)) !== undefined);
     return p;
   }
   if (value instanceof Map) {
     let i = 0;
     for (const [k, v] of value) {
-      const p = findCloneProblem(k, `${path}.<map key ${i}>`, seen) ?? findCloneProblem(v, `${path}.<map value ${i}>`, seen);
+      const p = findCloneProblem(k, `${path}.<map key ${i}>`, seen, notes) ?? findCloneProblem(v, `${path}.<map value ${i}>`, seen, notes);
       if (p) return p;
       i++;
     }
@@ -61,7 +78,7 @@ export function findCloneProblem(value: unknown, path = '', seen = new Set<objec
   if (value instanceof Set) {
     let i = 0;
     for (const v of value) {
-      const p = findCloneProblem(v, `${path}.<set item ${i++}>`, seen);
+      const p = findCloneProblem(v, `${path}.<set item ${i++}>`, seen, notes);
       if (p) return p;
     }
     return undefined;
@@ -80,7 +97,7 @@ export function findCloneProblem(value: unknown, path = '', seen = new Set<objec
     };
   }
   for (const k of Object.keys(value)) {
-    const p = findCloneProblem((value as Record<string, unknown>)[k], keyPath(path, k), seen);
+    const p = findCloneProblem((value as Record<string, unknown>)[k], keyPath(path, k), seen, notes);
     if (p) return p;
   }
   return undefined;

@@ -7,14 +7,23 @@
  * (or typed array over one) becomes a marker `{ [SAB_MARK]: index }` and the SAB goes in a list,
  * which whoever moves the bytes must move too. Finding them costs nothing for values without SABs:
  * the first serializer attempt aborts on the first SAB it meets.
+ *
+ * Errors inside a value (a task's result `{ ok: false, err }`, a channel message that is an error)
+ * would lose their class, own fields and an AggregateError's `errors` to v8.serialize (a
+ * DOMException arrives as `{}`): a value holding errors (the clone check notes them, so others pay
+ * nothing) is rewritten first, each error becoming `{ [ERR_MARK]: record }` (error-codec.ts, as
+ * for a thrown error), inside a wrapper `{ [ERR_WRAP]: value }` that tells the reader to rebuild them.
  */
 import v8 from 'node:v8';
 import { CorruptMemoryError, SerializationError } from './errors.js';
-import { findCloneProblem, isCloneLeaf } from './clone-check.js';
+import { type CloneNotes, findCloneProblem, isCloneLeaf } from './clone-check.js';
+import { type ErrorRecord, errorToRecord, recordToError } from './error-codec.js';
 import { reviveDeep } from './handle.js';
 import { someIndex } from './sparse.js';
 
 const SAB_MARK = '\u0000skein.sab';
+const ERR_MARK = '\u0000skein.err';
+const ERR_WRAP = '\u0000skein.errs';
 const SAB_FOUND = Symbol('sab found');
 
 class SabDetectingSerializer extends v8.DefaultSerializer {
@@ -82,6 +91,85 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
     copy = o;
   }
   return copy;
+}
+
+/** `value` with each error in it replaced by `{ [ERR_MARK]: its record }` (a copy where it holds one). */
+function replaceErrors(value: unknown, seen: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  let copy: unknown;
+  if (value instanceof Error) {
+    copy = { [ERR_MARK]: errorToRecord(value) };
+    seen.set(value, copy);
+  } else if (Array.isArray(value)) {
+    const a: unknown[] = new Array(value.length);
+    seen.set(value, a);
+    someIndex(value, (i) => {
+      a[i] = replaceErrors(value[i], seen);
+      return false;
+    });
+    copy = a;
+  } else if (value instanceof Map) {
+    const m = new Map();
+    seen.set(value, m);
+    for (const [k, v] of value) m.set(replaceErrors(k, seen), replaceErrors(v, seen));
+    copy = m;
+  } else if (value instanceof Set) {
+    const st = new Set();
+    seen.set(value, st);
+    for (const v of value) st.add(replaceErrors(v, seen));
+    copy = st;
+  } else if (isCloneLeaf(value)) {
+    copy = value;
+  } else {
+    const o: Record<string, unknown> = {};
+    seen.set(value, o);
+    for (const k of Object.keys(value)) {
+      const v = replaceErrors((value as Record<string, unknown>)[k], seen);
+      if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+      else o[k] = v;
+    }
+    copy = o;
+  }
+  return copy;
+}
+
+/** Undoes {@link replaceErrors} in place: each `{ [ERR_MARK]: record }` becomes the error again (once per record). */
+function restoreErrors(value: unknown, seen: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (seen.has(value)) return seen.get(value);
+  seen.set(value, value);
+  if (Array.isArray(value)) {
+    someIndex(value, (i) => {
+      value[i] = restoreErrors(value[i], seen);
+      return false;
+    });
+  } else if (value instanceof Map) {
+    const entries = [...value];
+    value.clear();
+    for (const [k, v] of entries) value.set(restoreErrors(k, seen), restoreErrors(v, seen));
+  } else if (value instanceof Set) {
+    const items = [...value];
+    value.clear();
+    for (const v of items) value.add(restoreErrors(v, seen));
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    const rec = value as Record<string, unknown>;
+    if (Object.hasOwn(rec, ERR_MARK)) {
+      const err = recordToError(rec[ERR_MARK] as ErrorRecord);
+      seen.set(value, err);
+      return err;
+    }
+    for (const k of Object.keys(rec)) rec[k] = restoreErrors(rec[k], seen);
+  }
+  return value;
+}
+
+/** The value {@link serializeV8} was given, its errors rebuilt, when it was written with errors. */
+function unwrapErrors(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  if (!Object.hasOwn(value, ERR_WRAP)) return value;
+  return restoreErrors((value as Record<string, unknown>)[ERR_WRAP], new Map());
 }
 
 /**
@@ -182,13 +270,15 @@ export function describeValue(value: unknown): string {
  * what would arrive changed (a class instance: see clone-check.ts), naming where it sits in
  * `label` (what the value is to the caller: `'task input'`, `'task result'`, `'value'`).
  */
-export function serializeV8(value: unknown, label = 'value'): { bytes: Buffer; sabs: SharedArrayBuffer[] | null } {
-  const problem = findCloneProblem(value);
+export function serializeV8(given: unknown, label = 'value'): { bytes: Buffer; sabs: SharedArrayBuffer[] | null } {
+  const notes: CloneNotes = { errors: false };
+  const problem = findCloneProblem(given, '', new Set(), notes);
   if (problem) {
     throw new SerializationError(`${label}${problem.path} cannot be copied to another thread: it is ${problem.what}`, {
       path: problem.path,
     });
   }
+  const value = notes.errors ? { [ERR_WRAP]: replaceErrors(given, new Map()) } : given;
   try {
     try {
       // A value that visibly holds shared memory at its top level (a task input `{ i, sem }`)
@@ -201,7 +291,7 @@ export function serializeV8(value: unknown, label = 'value'): { bytes: Buffer; s
     return { bytes: writeV8(replaceSabs(value, sabs, new Map())), sabs };
   } catch (err) {
     throw new SerializationError(
-      `${label} cannot be copied to another thread (${(err as Error).message}); top-level type: ${describeValue(value)}`,
+      `${label} cannot be copied to another thread (${(err as Error).message}); top-level type: ${describeValue(given)}`,
       { cause: err },
     );
   }
@@ -220,9 +310,9 @@ export function deserializeV8(
     const d = new v8.DefaultDeserializer(bytes as Buffer);
     d.readHeader();
     const value = d.readValue();
-    if (!shared) return value;
+    if (!shared) return unwrapErrors(value);
     if (!sabs) throw new CorruptMemoryError('a value with shared buffers arrived without them');
-    return reviveDeep(restoreSabs(value, sabs, new Set()));
+    return unwrapErrors(reviveDeep(restoreSabs(value, sabs, new Set())));
   } catch (err) {
     if (err instanceof CorruptMemoryError) throw err;
     throw new CorruptMemoryError(

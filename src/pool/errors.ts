@@ -1,3 +1,4 @@
+import { registerErrorClasses } from '../memory/error-codec.js';
 import { SkeinError } from '../memory/errors.js';
 
 /** A worker exited or died while running the task; names the worker and its exit code. */
@@ -105,3 +106,6 @@ export class WorkerBootError extends SkeinError {
     super(message, options);
   }
 }
+
+// This layer's errors cross threads as their own classes (`instanceof` holds on the receiving side).
+registerErrorClasses({ WorkerCrashedError, WorkerOutOfMemoryError, WorkerSetupError, QueueFullError, PoolClosedError, TaskFunctionNotFoundError, WorkerModuleError, ClosureVariableError, UncloneableTaskError, WorkerBootError });

@@ -1,3 +1,4 @@
+import { registerErrorClasses } from '../memory/error-codec.js';
 import { SkeinError } from '../memory/errors.js';
 
 /** A call was refused because the circuit breaker is open (or forced open). */
@@ -11,3 +12,6 @@ export class ConcurrencyQueueFullError extends SkeinError {}
 
 /** A leaky bucket already holds `capacity` waiting calls: the acquire overflows and is refused at once. */
 export class LeakyBucketFullError extends SkeinError {}
+
+// This layer's errors cross threads as their own classes (`instanceof` holds on the receiving side).
+registerErrorClasses({ BrokenCircuitError, BulkheadRejectedError, ConcurrencyQueueFullError, LeakyBucketFullError });

@@ -1,3 +1,4 @@
+import { registerErrorClasses } from '../memory/error-codec.js';
 import { SkeinError } from '../memory/errors.js';
 
 /** A send on a closed channel, or a second `close()`. */
@@ -17,3 +18,6 @@ export class MutexUnlockError extends SkeinError {}
 
 /** `done()` or `add(-n)` would take a wait group's count below zero. */
 export class WaitGroupNegativeError extends SkeinError {}
+
+// This layer's errors cross threads as their own classes (`instanceof` holds on the receiving side).
+registerErrorClasses({ ChannelClosedError, ChannelStreamCutError, SemaphoreReleaseError, MutexUnlockError, WaitGroupNegativeError });

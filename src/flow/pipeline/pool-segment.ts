@@ -13,21 +13,17 @@ import {
   type ChainSpec,
   type ChainTask,
 } from './chain.js';
-import { type ErrorRecord, recordToError, registerErrorClass, type WorkerPool } from '../../pool/index.js';
-import { ChainAbandonedError, ChainSpecMissingError, ChainStageError } from '../errors.js';
-import * as resilienceErrors from '../../resilience/errors.js';
+import { type ErrorRecord, recordToError, type WorkerPool } from '../../pool/index.js';
+import { ChainSpecMissingError, ChainStageError } from '../errors.js';
+// Errors a stage's policies throw in a worker arrive here as their own classes: each layer's
+// errors module registers its classes when loaded (memory/error-codec.ts).
+import '../../resilience/errors.js';
 import { Semaphore } from '../../sync/semaphore.js';
 import { decodeResultsFrame, encodeBatchFrame, isFrame } from './batch-frame.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import { ProgressWords } from './progress-words.js';
 import { failure, type Outcome, Segment } from './segment.js';
 import type { StageDef } from './stage-options.js';
-
-// Errors a stage's policies throw in a worker arrive here as their own classes.
-for (const C of Object.values(resilienceErrors)) registerErrorClass(C);
-registerErrorClass(ChainStageError);
-registerErrorClass(ChainSpecMissingError);
-registerErrorClass(ChainAbandonedError);
 
 /**
  * How long one batch task should take, in ms of work in the worker. Each task costs the main thread a

@@ -2,8 +2,8 @@
  * What both sides of a pool use: the control block's layout and messages, the task and result
  * rings, and the error codec that carries a thrown error across the thread.
  */
-export { bareRecord, errorToRecord, isErrorRecord, recordToError, registerErrorClass } from './error-codec.js';
-export type { ErrorRecord } from './error-codec.js';
+export { bareRecord, errorToRecord, isErrorRecord, recordToError, registerErrorClass } from '../../memory/error-codec.js';
+export type { ErrorRecord } from '../../memory/error-codec.js';
 export {
   CLAIMED,
   type Layout,

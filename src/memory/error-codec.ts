@@ -10,8 +10,7 @@
  */
 import { inspect, types } from 'node:util';
 import v8 from 'node:v8';
-import * as memoryErrors from '../../memory/errors.js';
-import * as poolErrors from '../errors.js';
+import * as memoryErrors from './errors.js';
 
 export interface ErrorRecord {
   '\u0000skeinError': 1;
@@ -40,13 +39,25 @@ for (const C of [
 ]) {
   classes.set(C.name, C);
 }
-for (const mod of [memoryErrors, poolErrors]) {
-  for (const C of Object.values(mod)) if (typeof C === 'function') classes.set(C.name, C as ErrorClass);
-}
+registerErrorClasses(memoryErrors);
 
-/** Makes errors of class `C` thrown in a worker arrive as `C` (call it in the receiving thread). */
+/**
+ * Makes errors of class `C` thrown in a worker (or sent inside a value: a task's input or result, a
+ * channel message) arrive as `C`: call it in the receiving thread.
+ */
 export function registerErrorClass(C: ErrorClass): void {
   classes.set(C.name, C);
+}
+
+/**
+ * Registers every class a module exports (skein's own errors: each layer's errors.ts calls it, so
+ * an error of any layer crosses threads as its class, `instanceof` included, in any thread that
+ * loaded that layer).
+ */
+export function registerErrorClasses(mod: Record<string, unknown>): void {
+  for (const C of Object.values(mod)) {
+    if (typeof C === 'function' && C.prototype instanceof Error) classes.set(C.name, C as ErrorClass);
+  }
 }
 
 function cloneable(v: unknown): boolean {
@@ -250,9 +261,17 @@ function classFor(name: string): ErrorClass {
 
 /** An error of the record's class (or a stand-in of that name), its message set. */
 function blank(rec: ErrorRecord): Error {
-  const err = Object.create(classFor(rec.className || rec.name).prototype) as Error;
-  Object.defineProperty(err, 'message', { value: rec.message, writable: true, configurable: true });
-  return err;
+  // A real error object (Error's internal slot: util.types.isNativeError, Error.isError and
+  // Object.prototype.toString's '[object Error]' hold, so deep equality treats it as an error) of
+  // the class's prototype, made without running the class's constructor. Its stack is replaced
+  // below, so none is captured here.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return Reflect.construct(Error, [rec.message], classFor(rec.className || rec.name)) as Error;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /** Rebuilds an error from {@link errorToRecord}'s record. */
