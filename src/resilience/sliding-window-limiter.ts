@@ -1,7 +1,8 @@
+import { longTimeout } from '../memory/clock.js';
 import { TimeoutError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { integer, object, positive } from '../memory/validate.js';
-import { abortError, type WaitOptions } from '../memory/wait/index.js';
+import { abortError, type WaitOptions, watchAbort } from '../memory/wait/index.js';
 import {
   beginWait,
   msToNs,
@@ -46,6 +47,13 @@ const EMPTY = -(1n << 62n) + 1n;
 /** What the claim returns on success (a refusal returns the instant a slot frees, >= 0). */
 const ADMITTED = -1n;
 
+/** A waiting acquire of this thread behind the one that claims: `go` makes it the claimer. */
+interface LineWaiter {
+  go: () => void;
+  /** It left the line (timeout, abort): skipped when its turn comes. */
+  gone: boolean;
+}
+
 /** What the handle carries besides the memory: the checked options. */
 type SlidingWindowConfig = Readonly<SlidingWindowLimiterOptions>;
 
@@ -78,7 +86,9 @@ const KIND = defineSharedKind<SlidingWindowConfig, SlidingWindowLimiter>({
  * A sliding-window rate limiter in shared memory: at most `limit` admissions in any `windowMs`
  * span, counted across every thread that holds it. Exact (a log of the last `limit` admission
  * times, not an estimate) and lock-free. Waiting acquires sleep on a timer until the oldest
- * admission leaves the window; they are not queued in order.
+ * admission leaves the window. Across threads they are not queued in order; within one thread (one
+ * limiter object) they are: only the first sleeps and claims, the others wait their turn, so N
+ * waiting acquires cost O(N) wake-ups, not O(N^2).
  *
  * @example
  * ```ts
@@ -95,6 +105,11 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
   readonly #limit: number;
   readonly #windowMs: number;
   readonly #window: bigint;
+  /** Whether an acquire of this object is claiming (sleeping for a slot) now: later ones line up. */
+  #claiming = false;
+  /** Acquires of this object waiting for their turn to claim, first come first (from #head on). */
+  #line: (LineWaiter | undefined)[] = [];
+  #head = 0;
 
   constructor(options: SlidingWindowLimiterOptions);
   /** @internal rebuilds over checked memory; use {@link SlidingWindowLimiter.from}. */
@@ -165,17 +180,87 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
     // refused every wait of a window longer than that with TimeoutError, though none was asked.
     const limit = timeoutNs(opts);
     const deadline = limit === NO_LIMIT ? undefined : nowNs() + limit;
-    for (;;) {
-      if (signal?.aborted) throw abortError(signal);
-      const free = this.#claim(nowNs());
-      if (free === ADMITTED) return;
-      if (deadline !== undefined && free > deadline) {
-        throw new TimeoutError(
-          `SlidingWindowLimiter.acquire timed out: no admission frees within ${opts?.timeout} ms`,
-        );
+    const timedOut = (): TimeoutError =>
+      new TimeoutError(`SlidingWindowLimiter.acquire timed out: no admission frees within ${opts?.timeout} ms`);
+    // One claimer per object: every waiter sleeping until the same oldest admission left the window
+    // woke together, one won and the rest slept again, so N waiters cost N^2 / 2 timer wake-ups.
+    if (this.#claiming) await this.#waitTurn(signal, deadline, timedOut);
+    else this.#claiming = true;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw abortError(signal);
+        const free = this.#claim(nowNs());
+        if (free === ADMITTED) return;
+        if (deadline !== undefined && free > deadline) throw timedOut();
+        await sleepUntilNs(free, signal);
       }
-      await sleepUntilNs(free, signal);
+    } finally {
+      this.#passTurn();
     }
   }
-}
 
+  /**
+   * Waits behind this object's claimer until it is this call's turn to claim. Rejects at once when
+   * the next slot already frees past `deadline` (none can come for it sooner), at `deadline`, or
+   * with AbortError; a waiter that left is skipped.
+   */
+  #waitTurn(signal: AbortSignal | undefined, deadline: bigint | undefined, timedOut: () => TimeoutError): Promise<void> {
+    if (deadline !== undefined && this.#peek(nowNs()) > deadline) return Promise.reject(timedOut());
+    return new Promise<void>((resolve, reject) => {
+      let unwatch: (() => void) | undefined;
+      let cancelTimer: (() => void) | undefined;
+      const w: LineWaiter = {
+        gone: false,
+        go: () => {
+          unwatch?.();
+          cancelTimer?.();
+          resolve();
+        },
+      };
+      const leave = (err: Error): void => {
+        if (w.gone) return;
+        w.gone = true;
+        unwatch?.();
+        cancelTimer?.();
+        reject(err);
+      };
+      if (signal) unwatch = watchAbort(signal, () => leave(abortError(signal)));
+      if (deadline !== undefined) {
+        cancelTimer = longTimeout(() => leave(timedOut()), Math.max(0, Math.ceil(Number(deadline - nowNs()) / 1e6)));
+      }
+      this.#line.push(w);
+    });
+  }
+
+  /** The claimer is done: the next waiter still in line claims now, or nobody claims. */
+  #passTurn(): void {
+    while (this.#head < this.#line.length) {
+      const line = this.#line;
+      const w = line[this.#head];
+      line[this.#head++] = undefined;
+      if (this.#head === line.length) {
+        this.#line = [];
+        this.#head = 0;
+      } else if (this.#head > 1024 && this.#head * 2 > line.length) {
+        this.#line = line.slice(this.#head);
+        this.#head = 0;
+      }
+      if (w && !w.gone) {
+        w.gone = true;
+        w.go();
+        return;
+      }
+    }
+    this.#claiming = false;
+  }
+
+  /** The instant (ns) the next admission can be claimed, `t` if now; claims nothing. */
+  #peek(t: bigint): bigint {
+    const k = Atomics.load(this.#cursor, CURSOR);
+    const limit = this.#limit;
+    const v = Atomics.load(this.#ring, RING + (k >= limit ? k - limit : k));
+    if ((v & 1n) === (k >= limit ? 1n : 0n)) return t; // claimed, cursor not yet moved: unknown, say now
+    const free = v === EMPTY ? t : (v >> 1n) + this.#window;
+    return free > t ? free : t;
+  }
+}

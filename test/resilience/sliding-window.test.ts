@@ -173,3 +173,40 @@ describe('SlidingWindowLimiter long windows (real timers)', () => {
     await expect(p).rejects.toBeInstanceOf(AbortError);
   });
 });
+
+describe('SlidingWindowLimiter many waiting acquires (real timers)', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('N waiting acquires cost O(N) timers, not O(N^2): only the first of a thread sleeps for a slot', async () => {
+    // Every waiter slept until the same oldest admission left the window; all woke, one won, the
+    // rest slept again: 2000 waiters on limit 50 set ~40 000 timers (N^2 / 2 limit). Now ~N / limit.
+    const l = new SlidingWindowLimiter({ windowMs: 5, limit: 50 });
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    const n = 2000;
+    const order: number[] = [];
+    await Promise.all(Array.from({ length: n }, (_, i) => l.acquire().then(() => order.push(i))));
+    expect(spy.mock.calls.length).toBeLessThan(n);
+    // Within one thread they are served first come, first served.
+    expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
+  });
+
+  it('a waiter in line leaves on abort or timeout, takes nothing, and the line goes on', async () => {
+    const l = new SlidingWindowLimiter({ windowMs: 100, limit: 1 });
+    expect(l.tryAcquire()).toBe(true);
+    const first = l.acquire(); // claims: sleeps until the slot frees
+    const ac = new AbortController();
+    const aborted = l.acquire({ signal: ac.signal });
+    const timedOut = l.acquire({ timeout: 150 }); // the slot after `first`'s frees at ~200 ms
+    const last = l.acquire({ timeout: 5000 });
+    // A timeout the next slot already cannot meet is refused at once, in line or not.
+    await expect(l.acquire({ timeout: 10 })).rejects.toBeInstanceOf(TimeoutError);
+    ac.abort();
+    await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    await first;
+    await expect(timedOut).rejects.toBeInstanceOf(TimeoutError);
+    await last;
+    expect(l.tryAcquire()).toBe(false);
+  });
+});
