@@ -80,17 +80,22 @@ function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object
     // Cloned whole by v8.serialize; walking their keys would turn them into plain objects.
     copy = value;
   } else {
-    const o: Record<string, unknown> = {};
-    seen.set(value, o);
-    for (const k of Object.keys(value)) {
-      const v = replaceSabs((value as Record<string, unknown>)[k], sabs, seen);
-      // An own key named __proto__ must stay a key: assigning it would set the prototype instead.
-      if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
-      else o[k] = v;
-    }
-    copy = o;
+    copy = copyOwnKeys(value, seen, (v) => replaceSabs(v, sabs, seen));
   }
   return copy;
+}
+
+/** A plain copy of `value`'s own enumerable keys, each value mapped by `map` (noted in `seen` first, for cycles). */
+function copyOwnKeys(value: object, seen: Map<object, unknown>, map: (v: unknown) => unknown): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  seen.set(value, o);
+  for (const k of Object.keys(value)) {
+    const v = map((value as Record<string, unknown>)[k]);
+    // An own key named __proto__ must stay a key: assigning it would set the prototype instead.
+    if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+    else o[k] = v;
+  }
+  return o;
 }
 
 /** `value` with each error in it replaced by `{ [ERR_MARK]: its record }` (a copy where it holds one). */
@@ -123,14 +128,7 @@ function replaceErrors(value: unknown, seen: Map<object, unknown>): unknown {
   } else if (isCloneLeaf(value)) {
     copy = value;
   } else {
-    const o: Record<string, unknown> = {};
-    seen.set(value, o);
-    for (const k of Object.keys(value)) {
-      const v = replaceErrors((value as Record<string, unknown>)[k], seen);
-      if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
-      else o[k] = v;
-    }
-    copy = o;
+    copy = copyOwnKeys(value, seen, (v) => replaceErrors(v, seen));
   }
   return copy;
 }
