@@ -41,56 +41,46 @@ class SabDetectingSerializer extends v8.DefaultSerializer {
   }
 }
 
-function replaceSabs(value: unknown, sabs: SharedArrayBuffer[], seen: Map<object, unknown>): unknown {
+/**
+ * A copy of `value` in which each object that `leaf` answers for (anything but undefined) is
+ * replaced by that answer. Arrays (holes kept: structuredClone keeps sparse arrays sparse), Maps,
+ * Sets and plain objects are copied around them; what v8.serialize clones whole is kept as it is.
+ * `seen` maps what was copied to its copy, so shared references and cycles stay so.
+ */
+function copyReplacing(value: unknown, seen: Map<object, unknown>, leaf: (o: object) => unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const done = seen.get(value);
   if (done !== undefined) return done;
-  if (value instanceof SharedArrayBuffer) {
-    let i = sabs.indexOf(value);
-    if (i < 0) i = sabs.push(value) - 1;
-    return { [SAB_MARK]: i };
-  }
-  if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer) {
-    const sab = replaceSabs(value.buffer, sabs, seen) as Record<string, number>;
-    const length =
-      value instanceof DataView ? value.byteLength : (value as unknown as { length: number }).length;
-    return { [SAB_MARK]: sab[SAB_MARK], type: viewType(value), offset: value.byteOffset, length };
-  }
-  let copy: unknown;
+  const replaced = leaf(value);
+  if (replaced !== undefined) return replaced;
+  const walk = (v: unknown): unknown => copyReplacing(v, seen, leaf);
   if (Array.isArray(value)) {
-    // Index by index so holes stay holes (structuredClone keeps sparse arrays sparse).
     const a: unknown[] = new Array(value.length);
     seen.set(value, a);
     someIndex(value, (i) => {
-      a[i] = replaceSabs(value[i], sabs, seen);
+      a[i] = walk(value[i]);
       return false;
     });
-    copy = a;
-  } else if (value instanceof Map) {
+    return a;
+  }
+  if (value instanceof Map) {
     const m = new Map();
     seen.set(value, m);
-    for (const [k, v] of value) m.set(replaceSabs(k, sabs, seen), replaceSabs(v, sabs, seen));
-    copy = m;
-  } else if (value instanceof Set) {
+    for (const [k, v] of value) m.set(walk(k), walk(v));
+    return m;
+  }
+  if (value instanceof Set) {
     const st = new Set();
     seen.set(value, st);
-    for (const v of value) st.add(replaceSabs(v, sabs, seen));
-    copy = st;
-  } else if (isCloneLeaf(value)) {
-    // Cloned whole by v8.serialize; walking their keys would turn them into plain objects.
-    copy = value;
-  } else {
-    copy = copyOwnKeys(value, seen, (v) => replaceSabs(v, sabs, seen));
+    for (const v of value) st.add(walk(v));
+    return st;
   }
-  return copy;
-}
-
-/** A plain copy of `value`'s own enumerable keys, each value mapped by `map` (noted in `seen` first, for cycles). */
-function copyOwnKeys(value: object, seen: Map<object, unknown>, map: (v: unknown) => unknown): Record<string, unknown> {
+  // Cloned whole by v8.serialize; walking their keys would turn them into plain objects.
+  if (isCloneLeaf(value)) return value;
   const o: Record<string, unknown> = {};
   seen.set(value, o);
   for (const k of Object.keys(value)) {
-    const v = map((value as Record<string, unknown>)[k]);
+    const v = walk((value as Record<string, unknown>)[k]);
     // An own key named __proto__ must stay a key: assigning it would set the prototype instead.
     if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
     else o[k] = v;
@@ -98,76 +88,74 @@ function copyOwnKeys(value: object, seen: Map<object, unknown>, map: (v: unknown
   return o;
 }
 
-/** `value` with each error in it replaced by `{ [ERR_MARK]: its record }` (a copy where it holds one). */
-function replaceErrors(value: unknown, seen: Map<object, unknown>): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  const done = seen.get(value);
-  if (done !== undefined) return done;
-  let copy: unknown;
-  if (value instanceof Error) {
-    copy = { [ERR_MARK]: errorToRecord(value) };
-    seen.set(value, copy);
-  } else if (Array.isArray(value)) {
-    const a: unknown[] = new Array(value.length);
-    seen.set(value, a);
-    someIndex(value, (i) => {
-      a[i] = replaceErrors(value[i], seen);
-      return false;
-    });
-    copy = a;
-  } else if (value instanceof Map) {
-    const m = new Map();
-    seen.set(value, m);
-    for (const [k, v] of value) m.set(replaceErrors(k, seen), replaceErrors(v, seen));
-    copy = m;
-  } else if (value instanceof Set) {
-    const st = new Set();
-    seen.set(value, st);
-    for (const v of value) st.add(replaceErrors(v, seen));
-    copy = st;
-  } else if (isCloneLeaf(value)) {
-    copy = value;
-  } else {
-    copy = copyOwnKeys(value, seen, (v) => replaceErrors(v, seen));
-  }
-  return copy;
-}
-
-/** Undoes {@link replaceErrors} in place: each `{ [ERR_MARK]: record }` becomes the error again (once per record). */
-function restoreErrors(value: unknown, seen: Map<object, unknown>): unknown {
+/**
+ * Undoes a {@link copyReplacing} in place, in what v8.deserialize gave: each object that `leaf`
+ * answers for becomes that answer (once: a second reference to it gets the same answer).
+ */
+function restoreReplaced(value: unknown, seen: Map<object, unknown>, leaf: (o: object) => unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   if (seen.has(value)) return seen.get(value);
+  const replaced = leaf(value);
+  if (replaced !== undefined) {
+    seen.set(value, replaced);
+    return replaced;
+  }
   seen.set(value, value);
+  const walk = (v: unknown): unknown => restoreReplaced(v, seen, leaf);
   if (Array.isArray(value)) {
     someIndex(value, (i) => {
-      value[i] = restoreErrors(value[i], seen);
+      value[i] = walk(value[i]);
       return false;
     });
   } else if (value instanceof Map) {
     const entries = [...value];
     value.clear();
-    for (const [k, v] of entries) value.set(restoreErrors(k, seen), restoreErrors(v, seen));
+    for (const [k, v] of entries) value.set(walk(k), walk(v));
   } else if (value instanceof Set) {
     const items = [...value];
     value.clear();
-    for (const v of items) value.add(restoreErrors(v, seen));
+    for (const v of items) value.add(walk(v));
   } else if (Object.getPrototypeOf(value) === Object.prototype) {
     const rec = value as Record<string, unknown>;
-    if (Object.hasOwn(rec, ERR_MARK)) {
-      const err = recordToError(rec[ERR_MARK] as ErrorRecord);
-      seen.set(value, err);
-      return err;
-    }
-    for (const k of Object.keys(rec)) rec[k] = restoreErrors(rec[k], seen);
+    for (const k of Object.keys(rec)) rec[k] = walk(rec[k]);
   }
   return value;
+}
+
+/** `value` with each SAB, and each view over one, replaced by a marker; the SABs go in `sabs`. */
+function replaceSabs(value: unknown, sabs: SharedArrayBuffer[]): unknown {
+  const sabMark = (sab: SharedArrayBuffer): number => {
+    const i = sabs.indexOf(sab);
+    return i < 0 ? sabs.push(sab) - 1 : i;
+  };
+  return copyReplacing(value, new Map(), (o) => {
+    if (o instanceof SharedArrayBuffer) return { [SAB_MARK]: sabMark(o) };
+    if (!ArrayBuffer.isView(o) || !(o.buffer instanceof SharedArrayBuffer)) return undefined;
+    const length = o instanceof DataView ? o.byteLength : (o as unknown as { length: number }).length;
+    return { [SAB_MARK]: sabMark(o.buffer), type: viewType(o), offset: o.byteOffset, length };
+  });
+}
+
+/** `value` with each error in it replaced by `{ [ERR_MARK]: its record }` (one record per error). */
+function replaceErrors(value: unknown): unknown {
+  const records = new Map<Error, unknown>();
+  return copyReplacing(value, new Map(), (o) => {
+    if (!(o instanceof Error)) return undefined;
+    let r = records.get(o);
+    if (r === undefined) records.set(o, (r = { [ERR_MARK]: errorToRecord(o) }));
+    return r;
+  });
 }
 
 /** The value {@link serializeV8} was given, its errors rebuilt, when it was written with errors. */
 function unwrapErrors(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
   if (!Object.hasOwn(value, ERR_WRAP)) return value;
-  return restoreErrors((value as Record<string, unknown>)[ERR_WRAP], new Map());
+  return restoreReplaced((value as Record<string, unknown>)[ERR_WRAP], new Map(), (o) =>
+    Object.getPrototypeOf(o) === Object.prototype && Object.hasOwn(o, ERR_MARK)
+      ? recordToError((o as Record<string, unknown>)[ERR_MARK] as ErrorRecord)
+      : undefined,
+  );
 }
 
 /**
@@ -179,39 +167,21 @@ function viewType(view: ArrayBufferView): string {
   return Buffer.isBuffer(view) ? 'Buffer' : Object.prototype.toString.call(view).slice(8, -1);
 }
 
-function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[], seen: Set<object>): unknown {
-  if (typeof value !== 'object' || value === null || seen.has(value)) return value;
-  seen.add(value);
-  const mark = (value as Record<string, unknown>)[SAB_MARK];
-  if (typeof mark === 'number') {
+/** Undoes {@link replaceSabs} in what v8.deserialize gave: each marker becomes its SAB, or a view over it. */
+function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[]): unknown {
+  return restoreReplaced(value, new Map(), (o) => {
+    const mark = (o as Record<string, unknown>)[SAB_MARK];
+    if (typeof mark !== 'number') return undefined;
     const sab = sabs[mark];
     if (!sab) throw new CorruptMemoryError(`shared buffer #${mark} is missing from a decoded value`);
-    const { type, offset, length } = value as { type?: string; offset: number; length: number };
+    const { type, offset, length } = o as { type?: string; offset: number; length: number };
     if (type === undefined) return sab;
     if (type === 'Buffer') return Buffer.from(sab, offset, length);
     const Ctor = (
       globalThis as unknown as Record<string, new (b: SharedArrayBuffer, o: number, l: number) => unknown>
     )[type];
     return new Ctor(sab, offset, length);
-  }
-  if (Array.isArray(value)) {
-    someIndex(value, (i) => {
-      value[i] = restoreSabs(value[i], sabs, seen);
-      return false;
-    });
-  } else if (value instanceof Map) {
-    const entries = [...value];
-    value.clear();
-    for (const [k, v] of entries) value.set(restoreSabs(k, sabs, seen), restoreSabs(v, sabs, seen));
-  } else if (value instanceof Set) {
-    const items = [...value];
-    value.clear();
-    for (const v of items) value.add(restoreSabs(v, sabs, seen));
-  } else if (Object.getPrototypeOf(value) === Object.prototype) {
-    const rec = value as Record<string, unknown>;
-    for (const k of Object.keys(rec)) rec[k] = restoreSabs(rec[k], sabs, seen);
-  }
-  return value;
+  });
 }
 
 function writeV8(value: unknown): Buffer {
@@ -276,7 +246,7 @@ export function serializeV8(given: unknown, label = 'value'): { bytes: Buffer; s
       path: problem.path,
     });
   }
-  const value = notes.errors ? { [ERR_WRAP]: replaceErrors(given, new Map()) } : given;
+  const value = notes.errors ? { [ERR_WRAP]: replaceErrors(given) } : given;
   try {
     try {
       // A value that visibly holds shared memory at its top level (a task input `{ i, sem }`)
@@ -286,7 +256,7 @@ export function serializeV8(given: unknown, label = 'value'): { bytes: Buffer; s
       if (err !== SAB_FOUND) throw err;
     }
     const sabs: SharedArrayBuffer[] = [];
-    return { bytes: writeV8(replaceSabs(value, sabs, new Map())), sabs };
+    return { bytes: writeV8(replaceSabs(value, sabs)), sabs };
   } catch (err) {
     throw new SerializationError(
       `${label} cannot be copied to another thread (${(err as Error).message}); top-level type: ${describeValue(given)}`,
@@ -310,7 +280,7 @@ export function deserializeV8(
     const value = d.readValue();
     if (!shared) return unwrapErrors(value);
     if (!sabs) throw new CorruptMemoryError('a value with shared buffers arrived without them');
-    return unwrapErrors(reviveDeep(restoreSabs(value, sabs, new Set())));
+    return unwrapErrors(reviveDeep(restoreSabs(value, sabs)));
   } catch (err) {
     if (err instanceof CorruptMemoryError) throw err;
     throw new CorruptMemoryError(
