@@ -1,4 +1,5 @@
 import { longTimeout } from '../memory/clock.js';
+import { Fifo } from '../memory/fifo.js';
 import { TimeoutError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { integer, object, positive } from '../memory/validate.js';
@@ -107,9 +108,8 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
   readonly #window: bigint;
   /** Whether an acquire of this object is claiming (sleeping for a slot) now: later ones line up. */
   #claiming = false;
-  /** Acquires of this object waiting for their turn to claim, first come first (from #head on). */
-  #line: (LineWaiter | undefined)[] = [];
-  #head = 0;
+  /** Acquires of this object waiting for their turn to claim, first come first. */
+  readonly #line = new Fifo<LineWaiter>();
 
   constructor(options: SlidingWindowLimiterOptions);
   /** @internal rebuilds over checked memory; use {@link SlidingWindowLimiter.from}. */
@@ -234,18 +234,9 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
 
   /** The claimer is done: the next waiter still in line claims now, or nobody claims. */
   #passTurn(): void {
-    while (this.#head < this.#line.length) {
-      const line = this.#line;
-      const w = line[this.#head];
-      line[this.#head++] = undefined;
-      if (this.#head === line.length) {
-        this.#line = [];
-        this.#head = 0;
-      } else if (this.#head > 1024 && this.#head * 2 > line.length) {
-        this.#line = line.slice(this.#head);
-        this.#head = 0;
-      }
-      if (w && !w.gone) {
+    while (this.#line.length > 0) {
+      const w = this.#line.shift();
+      if (!w.gone) {
         w.gone = true;
         w.go();
         return;

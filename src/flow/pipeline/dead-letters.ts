@@ -16,13 +16,13 @@
  *    iteration throws UnhandledDeadLettersError after the last output. Unread failures are never
  *    lost silently and never held in memory.
  */
+import { Fifo } from '../../memory/fifo.js';
 import type { DeadLetter } from '../errors.js';
 
 export class DeadLetterSink {
   readonly #onDeadLetter: ((letter: DeadLetter) => void) | undefined;
   #wanted = false;
-  readonly #queue: DeadLetter[] = [];
-  #head = 0;
+  readonly #queue = new Fifo<DeadLetter>();
   #waiters: (() => void)[] = [];
   /** Runs made (processStream, process) and not yet ended. */
   #activeRuns = 0;
@@ -90,15 +90,7 @@ export class DeadLetterSink {
           next: async (): Promise<IteratorResult<DeadLetter>> => {
             for (;;) {
               if (over) return { value: undefined, done: true };
-              if (this.#head < this.#queue.length) {
-                const letter = this.#queue[this.#head] as DeadLetter;
-                this.#queue[this.#head++] = undefined as unknown as DeadLetter;
-                if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-                  this.#queue.splice(0, this.#head);
-                  this.#head = 0;
-                }
-                return { value: letter, done: false };
-              }
+              if (this.#queue.length > 0) return { value: this.#queue.shift(), done: false };
               if ((this.#activeRuns === 0 && this.#anyRun) || this.#closed) {
                 finish();
                 return { value: undefined, done: true };

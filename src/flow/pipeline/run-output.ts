@@ -3,7 +3,7 @@
  * ones before it) or as they finish. An input that left no output (dropped by a filter, or a dead
  * letter) is emitted as {@link SKIP}: it holds its place in the order, then is counted out.
  */
-import { Fifo } from './fifo.js';
+import { Fifo } from '../../memory/fifo.js';
 
 /** What an input that leaves no output emits. */
 export const SKIP: unique symbol = Symbol('skip');

@@ -10,7 +10,7 @@
  * which therefore always progresses.
  */
 import type { PipelineStats } from './pipeline-stats.js';
-import { Fifo } from './fifo.js';
+import { Fifo } from '../../memory/fifo.js';
 import { failure, type Outcome, type Segment } from './segment.js';
 import { runThroughSegment, type SegmentResult, settleTries } from './segment-tries.js';
 import type { StageDef } from './stage-options.js';

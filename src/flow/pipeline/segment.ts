@@ -11,7 +11,7 @@ import { ChainRunner, type StageFunction } from './chain-runner.js';
 import type { ChainSpec } from './chain.js';
 import { callSignal } from '../call-signal.js';
 import { ChainStageError } from '../errors.js';
-import { Fifo } from './fifo.js';
+import { Fifo } from '../../memory/fifo.js';
 import { isThenable } from '../../memory/thenable.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import type { StageDef } from './stage-options.js';

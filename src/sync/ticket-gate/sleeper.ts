@@ -23,36 +23,7 @@ import {
   type WaitWord,
   watchAbort,
 } from '../../memory/wait/index.js';
-
-/** A FIFO list with O(1) removal from the front (`Array#shift` copies arrays past ~16k items). */
-class Fifo<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  first(): T | undefined {
-    return this.#items[this.#head];
-  }
-
-  push(item: T): void {
-    this.#items.push(item);
-  }
-
-  shift(): void {
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  *[Symbol.iterator](): IterableIterator<T> {
-    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
-  }
-}
+import { Fifo } from '../../memory/fifo.js';
 
 /** What a waiter brings from its gate: one try at its permits, and how to leave the line. */
 export interface Taker {
