@@ -1,5 +1,4 @@
-import { longTimeout } from '../memory/clock.js';
-import { abortError, watchAbort } from '../memory/wait/index.js';
+import { abortError, watchExit } from '../memory/wait/index.js';
 import { BulkheadRejectedError } from './errors.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import { checkMs } from './limiter-util.js';
@@ -103,34 +102,31 @@ export class Bulkhead implements Policy<PolicyContext> {
       );
     }
     return new Promise<T>((resolve, reject) => {
-      let cancelTimer: (() => void) | undefined;
-      let unwatch: (() => void) | undefined;
-      const leave = (): void => {
-        cancelTimer?.();
-        unwatch?.();
-      };
       const waiter: Waiter = {
         start: () => {
-          leave();
+          stopExit();
           this.#run(fn, ctx).then(resolve, reject);
         },
         fail: (err) => {
-          leave();
+          stopExit();
           this.#unlink(waiter);
           reject(err);
         },
         prev: this.#tail,
         next: undefined,
       };
-      const onAbort = (): void => waiter.fail(abortError(signal as AbortSignal));
-      if (this.#maxWait !== Number.POSITIVE_INFINITY) {
-        // longTimeout: a wait past one setTimeout's 24.8 days must not fire after 1 ms.
-        cancelTimer = longTimeout(() => {
-          waiter.fail(new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`));
-          this.#rejected.emit({ reason: 'maxWait', active: this.#active, queued: this.#queued });
-        }, this.#maxWait);
-      }
-      if (signal) unwatch = watchAbort(signal, onAbort); // one listener per signal (memory/signal-watch.ts)
+      // Its signal (one listener per signal: memory/signal-watch.ts) or maxWait (past setTimeout's
+      // 24.8 days too) ends the wait.
+      let waitedOut: Error | undefined;
+      const stopExit = watchExit(
+        signal,
+        this.#maxWait,
+        () => (waitedOut = new BulkheadRejectedError(`waited ${this.#maxWait} ms for a bulkhead slot`)),
+        (err) => {
+          waiter.fail(err);
+          if (err === waitedOut) this.#rejected.emit({ reason: 'maxWait', active: this.#active, queued: this.#queued });
+        },
+      );
       if (this.#tail) this.#tail.next = waiter;
       else this.#head = waiter;
       this.#tail = waiter;

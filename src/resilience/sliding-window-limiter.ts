@@ -1,9 +1,8 @@
-import { longTimeout } from '../memory/clock.js';
 import { Fifo } from '../memory/fifo.js';
 import { TimeoutError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { integer, object, positive } from '../memory/validate.js';
-import { abortError, type WaitOptions, watchAbort } from '../memory/wait/index.js';
+import { abortError, type WaitOptions, watchExit } from '../memory/wait/index.js';
 import {
   beginWait,
   msToNs,
@@ -207,27 +206,19 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
   #waitTurn(signal: AbortSignal | undefined, deadline: bigint | undefined, timedOut: () => TimeoutError): Promise<void> {
     if (deadline !== undefined && this.#peek(nowNs()) > deadline) return Promise.reject(timedOut());
     return new Promise<void>((resolve, reject) => {
-      let unwatch: (() => void) | undefined;
-      let cancelTimer: (() => void) | undefined;
+      const ms = deadline === undefined ? undefined : Math.ceil(Number(deadline - nowNs()) / 1e6);
       const w: LineWaiter = {
         gone: false,
         go: () => {
-          unwatch?.();
-          cancelTimer?.();
+          stopExit();
           resolve();
         },
       };
-      const leave = (err: Error): void => {
+      const stopExit = watchExit(signal, ms, timedOut, (err) => {
         if (w.gone) return;
         w.gone = true;
-        unwatch?.();
-        cancelTimer?.();
         reject(err);
-      };
-      if (signal) unwatch = watchAbort(signal, () => leave(abortError(signal)));
-      if (deadline !== undefined) {
-        cancelTimer = longTimeout(() => leave(timedOut()), Math.max(0, Math.ceil(Number(deadline - nowNs()) / 1e6)));
-      }
+      });
       this.#line.push(w);
     });
   }

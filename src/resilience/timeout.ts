@@ -1,6 +1,5 @@
-import { longTimeout } from '../memory/clock.js';
 import { TimeoutError } from '../memory/errors.js';
-import { abortError, watchAbort } from '../memory/wait/index.js';
+import { abortError, watchExit } from '../memory/wait/index.js';
 import { PolicyEvent, type Subscription } from './events.js';
 import {
   checkExecuteOptions,
@@ -64,13 +63,10 @@ export class Timeout implements Policy<TimeoutSignal> {
     const ctrl = new AbortController();
     return new Promise<T>((resolve, reject) => {
       let done = false;
-      let cancelTimer: (() => void) | undefined;
-      let unwatch: (() => void) | undefined;
       const finish = (): boolean => {
         if (done) return false;
         done = true;
-        cancelTimer?.();
-        unwatch?.();
+        stopExit();
         return true;
       };
       const fail = (err: unknown): void => {
@@ -78,16 +74,18 @@ export class Timeout implements Policy<TimeoutSignal> {
         ctrl.abort(err);
         reject(err);
       };
-      const onAbort = (): void => fail(abortError(parent as AbortSignal));
-      if (ms !== Number.POSITIVE_INFINITY) {
-        // longTimeout: a limit past one setTimeout's 24.8 days must not fire after 1 ms.
-        cancelTimer = longTimeout(() => {
-          fail(new TimeoutError(`the operation timed out after ${ms} ms`));
-          this.#timedOut.emit({ ms });
-        }, ms);
-      }
-      // One listener per signal however many calls share it (memory/signal-watch.ts).
-      if (parent) unwatch = watchAbort(parent, onAbort);
+      // The caller's signal (one listener per signal however many calls share it:
+      // memory/signal-watch.ts) or the limit (past setTimeout's 24.8 days too) ends the call.
+      let timedOut: Error | undefined;
+      const stopExit = watchExit(
+        parent,
+        ms,
+        () => (timedOut = new TimeoutError(`the operation timed out after ${ms} ms`)),
+        (err) => {
+          fail(err);
+          if (err === timedOut) this.#timedOut.emit({ ms });
+        },
+      );
       let out: T | PromiseLike<T>;
       try {
         out = fn(Object.defineProperty(ctrl.signal, 'signal', { value: ctrl.signal }) as TimeoutSignal);

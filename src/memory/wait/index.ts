@@ -4,6 +4,7 @@
  * (until.ts, steps.ts). Every layer waits through this face.
  */
 export { abortError, watchAbort } from './abort.js';
+export { watchExit } from './exit.js';
 export {
   checkAborted,
   checkWaitOptions,

@@ -7,7 +7,7 @@
 import { decodeOwned, type Encoded } from '../../memory/codec.js';
 import { reviveDeep } from '../../memory/handle.js';
 import { unwatchSignal } from '../../memory/signal-watch.js';
-import { abortError, notifyAll, timeoutError, type WaitOptions, watchAbort } from '../../memory/wait/index.js';
+import { abortError, notifyAll, timeoutError, type WaitOptions, watchExit } from '../../memory/wait/index.js';
 import { isErrorRecord, mainWord, recordToError, ResultStatus, SlotState } from '../shared/index.js';
 import type { PoolMemory } from './pool-memory.js';
 import type { Placer, Settler, WorkerView } from './ports.js';
@@ -159,13 +159,11 @@ export class Settlement implements Settler {
       // With a timeout or a signal the wait may end first: it then stops re-checking (a check left
       // in the waiters after that returns without queueing itself again).
       let over = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let unwatch: (() => void) | undefined;
+      let stopExit: (() => void) | undefined;
       const end = (err?: Error): void => {
         if (over) return;
         over = true;
-        if (timer !== undefined) clearTimeout(timer);
-        unwatch?.();
+        stopExit?.();
         if (err) reject(err);
         else resolve();
       };
@@ -183,14 +181,10 @@ export class Settlement implements Settler {
       const signal = opts?.signal;
       if (signal?.aborted) return end(abortError(signal));
       check();
-      if (over) return;
-      if (signal) unwatch = watchAbort(signal, () => end(abortError(signal)));
-      const timeout = opts?.timeout;
-      if (timeout !== undefined && Number.isFinite(timeout)) {
-        timer = setTimeout(() => end(timeoutError(what, timeout)), timeout);
-      }
+      if (!over) stopExit = watchExit(signal, opts?.timeout, () => timeoutError(what, opts?.timeout), end);
     });
   }
+
 
   notifyIdle(): void {
     if (this.#idleWaiters.length > 0) {
