@@ -17,7 +17,7 @@
 import { workerData } from 'node:worker_threads';
 import { findFunction } from './task-functions.js';
 import { isThenable } from '../memory/thenable.js';
-import { loadTaskModule, memberOf, methodOf } from '../pool/worker-api.js';
+import { lifeCycleHook, loadTaskModule } from '../pool/worker-api.js';
 
 /** What `skein run` puts in each worker's `workerData`. */
 export interface RunWorkerData {
@@ -35,23 +35,17 @@ const stages: StageFn[] = names.map((n) => findFunction(mod, n, module) as Stage
 // (pool workers of a process that imported the package root get it by preload; `skein run` does not).
 if (names.length > 1) await import('../flow/pipeline/chain-task.js');
 
-/** The task module's own `setup` or `teardown` (as the pool looks them up), if it has one. */
-function hook(name: 'setup' | 'teardown'): ((ctx?: unknown) => unknown) | undefined {
-  const f = memberOf(mod, name) ?? methodOf(mod.default, name);
-  return typeof f === 'function' ? (f as (ctx?: unknown) => unknown) : undefined;
-}
-
 /**
  * The task module's `setup(ctx)`, run by the pool once per worker before its first batch, as it
  * would run it for the module itself (its `workerData` is the module's none, not this file's).
  */
 export async function setup(ctx: { workerId: number }): Promise<void> {
-  await hook('setup')?.({ workerId: ctx.workerId, workerData: undefined });
+  await lifeCycleHook(mod, 'setup')?.({ workerId: ctx.workerId, workerData: undefined });
 }
 
 /** The task module's `teardown()`, run when the worker leaves (the run's end). */
 export async function teardown(): Promise<void> {
-  await hook('teardown')?.();
+  await lifeCycleHook(mod, 'teardown')?.();
 }
 
 /** How a line failed, flattened so a batch's failures cross back as plain data. */

@@ -9,5 +9,6 @@ export { registerBuiltinTask, taskAborted, taskFunction } from './worker/index.j
 export type { TaskContext } from './worker/index.js';
 // How a pool loads a task module and finds its functions, for the command (src/cli), which loads
 // task modules as a pool does, on the main thread (to check them) and in its workers.
-export { findTaskFunction, loadTaskModule, memberOf, methodOf } from './worker/task-module.js';
+export { findTaskFunction, loadTaskModule } from './worker/task-module.js';
+export { lifeCycleHook } from './worker/life-cycle-hooks.js';
 export type { TaskFunction, TaskModule } from './worker/task-module.js';

@@ -20,14 +20,15 @@ export interface SetupContext {
 
 type Hook = (ctx?: SetupContext) => unknown;
 
-function hook(mod: TaskModule, name: 'setup' | 'teardown'): Hook | undefined {
+/** The module's own `setup` or `teardown` (an export, or a method of its default export), if it has one. */
+export function lifeCycleHook(mod: TaskModule, name: 'setup' | 'teardown'): Hook | undefined {
   const f = memberOf(mod, name) ?? methodOf(mod.default, name);
   return typeof f === 'function' ? (f as Hook) : undefined;
 }
 
 /** Runs the module's `setup`, if any; throws WorkerSetupError (cause: setup's error) if it fails. */
 export async function runSetup(mod: TaskModule, filename: string, ctx: SetupContext): Promise<void> {
-  const setup = hook(mod, 'setup');
+  const setup = lifeCycleHook(mod, 'setup');
   if (!setup) return;
   try {
     await setup(ctx);
@@ -43,7 +44,7 @@ let tornDown = false;
 
 /** Runs the module's `teardown`, if any, once; its errors are reported on stderr, not thrown. */
 export async function runTeardown(mod: TaskModule): Promise<void> {
-  const teardown = hook(mod, 'teardown');
+  const teardown = lifeCycleHook(mod, 'teardown');
   if (!teardown || tornDown) return;
   tornDown = true;
   try {
