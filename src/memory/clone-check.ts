@@ -11,6 +11,7 @@
  */
 import { isSharedObjectClone } from './handle.js';
 import { someIndex } from './sparse.js';
+import { isThenable } from './thenable.js';
 
 /** Where the first problem sits (`input.items[2].fn`-style, relative to the root) and what it is. */
 export interface CloneProblem {
@@ -88,7 +89,7 @@ export function findCloneProblem(
     if (isSharedObjectClone(value)) return undefined;
     const name = (value as { constructor?: { name?: string } }).constructor?.name || 'anonymous';
     // Most often a missing `await` (`pool.submit(load(x))`): say so, not "send plain data".
-    if (typeof (value as { then?: unknown }).then === 'function') {
+    if (isThenable(value)) {
       return { path, what: `a promise (${name}): await it and pass the value it resolves to` };
     }
     return {

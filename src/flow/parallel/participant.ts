@@ -7,6 +7,7 @@
  * so the builtin exists in every worker.
  * Internal (not exported from the package root).
  */
+import { isThenable } from '../../memory/thenable.js';
 import { closureError, compileFunction, registerBuiltinTask, taskFunction } from '../../pool/worker-api.js';
 import {
   CURSOR,
@@ -40,14 +41,11 @@ function resolve(ref: FunctionRef): Fn {
  * Checked on the first call of each chunk (an async function returns a promise on every call).
  */
 function synchronous(v: unknown, what: string): void {
-  if ((typeof v === 'object' && v !== null) || typeof v === 'function') {
-    const then = (v as { then?: unknown }).then;
-    if (typeof then !== 'function') return;
-    (then as (ok: undefined, no: () => void) => unknown).call(v, undefined, () => {});
-    throw new TypeError(
-      `${what} returned a promise: it runs synchronously on each chunk, so an async function is not awaited; make it synchronous`,
-    );
-  }
+  if (!isThenable(v)) return;
+  v.then(undefined, () => {});
+  throw new TypeError(
+    `${what} returned a promise: it runs synchronously on each chunk, so an async function is not awaited; make it synchronous`,
+  );
 }
 
 function runFor(body: Body, s: number, e: number, j: ParallelJob): void {
