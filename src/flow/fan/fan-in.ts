@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { object } from '../../memory/validate.js';
 import { openSource } from '../source.js';
+import { readyQueue } from './ready-queue.js';
 
 /** An item that is ready, and the index of the source it came from. */
 export interface FanInCandidate<T> {
@@ -26,16 +27,28 @@ export interface FanInOptions<T> {
   strategy?: FanInStrategy<T>;
 }
 
-type Slot<T> = { state: 'idle' | 'pending' | 'ready' | 'done'; value?: T; at: number };
+type Slot<T> = { state: 'idle' | 'pending' | 'ready' | 'done'; value?: T };
+
+/** The items a source gives: `T` for an `Iterable<T>` or an `AsyncIterable<T>`. */
+export type FanInItem<S> = S extends AsyncIterable<infer T> ? T : S extends Iterable<infer T> ? T : never;
 
 /**
- * Merges `sources` into one async iterable, in the order the strategy says.
+ * Merges `sources` into one async iterable, in the order the strategy says. The item type is the
+ * union of the sources' item types. Each step costs O(1) for `'arrival'` and `'round-robin'`, O(log
+ * sources) for `'priority'`, and O(ready) for a function (it is handed every ready item), so merging
+ * many sources stays linear.
  *
  * @example
  * ```ts
  * for await (const job of fanIn([urgent, normal, batch], { strategy: 'priority' })) handle(job);
  * ```
  */
+export function fanIn<S extends readonly (Iterable<unknown> | AsyncIterable<unknown>)[]>(
+  sources: S,
+  opts?: FanInOptions<FanInItem<S[number]>>,
+): AsyncIterableIterator<FanInItem<S[number]>>;
+/** Merges `sources` of items `T` (the type given by hand). */
+export function fanIn<T>(sources: readonly (Iterable<T> | AsyncIterable<T>)[], opts?: FanInOptions<T>): AsyncIterableIterator<T>;
 export function fanIn<T>(
   sources: readonly (Iterable<T> | AsyncIterable<T>)[],
   opts: FanInOptions<T> = {},
@@ -60,12 +73,21 @@ export function fanIn<T>(
     }
     throw err;
   }
-  const slots: Slot<T>[] = its.map(() => ({ state: 'idle', at: 0 }));
+  const slots: Slot<T>[] = its.map(() => ({ state: 'idle' }));
+  /** Sources to ask for their next item (each idle source is here once). */
+  const idle: number[] = its.map((_, i) => i).reverse();
+  /** The ready sources, in the strategy's order (ready-queue.ts). */
+  const ready = readyQueue(strategy, its.length);
+  let live = its.length;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
-  let turn = 0;
-  let arrivals = 0;
   let closed = false;
+
+  const finish = (i: number): void => {
+    slots[i].state = 'done';
+    live--;
+    ready.finished(i);
+  };
 
   const request = (i: number): void => {
     const s = slots[i];
@@ -75,26 +97,26 @@ export function fanIn<T>(
       r = its[i].next();
     } catch (err) {
       failure ??= { error: err };
-      s.state = 'done';
+      finish(i);
       return;
     }
     const onResult = (res: IteratorResult<T>): void => {
       if (typeof res !== 'object' || res === null) {
         // As for await does: a TypeError, and that source is not closed.
         failure ??= { error: new TypeError(`fanIn source ${i}'s next() gave ${String(res)}, not an iterator result object`) };
-        s.state = 'done';
-      } else if (res.done) s.state = 'done';
+        finish(i);
+      } else if (res.done) finish(i);
       else {
         s.state = 'ready';
         s.value = res.value;
-        s.at = arrivals++;
+        ready.add(i);
       }
       wakeUp();
     };
     if (r && typeof (r as Promise<unknown>).then === 'function') {
       (r as Promise<IteratorResult<T>>).then(onResult, (err: unknown) => {
         failure ??= { error: err };
-        s.state = 'done';
+        finish(i);
         wakeUp();
       });
     } else onResult(r as IteratorResult<T>);
@@ -102,28 +124,16 @@ export function fanIn<T>(
 
   /** The slot to take now, -1 to wait, -2 when every source is done. */
   const pick = (): number => {
-    if (slots.every((s) => s.state === 'done')) return -2;
-    if (strategy === 'round-robin') {
-      for (let k = 0; k < slots.length; k++) {
-        const i = (turn + k) % slots.length;
-        if (slots[i].state === 'done') continue;
-        if (slots[i].state === 'ready') {
-          turn = i + 1;
-          return i;
-        }
-        return -1; // this source's turn: wait for it
-      }
-      return -2;
+    if (live === 0) return -2;
+    if (typeof strategy !== 'function') return ready.take();
+    const list = ready.list();
+    if (list.length === 0) return -1;
+    const k = strategy(list.map((i) => ({ source: i, value: slots[i].value as T })));
+    if (!Number.isInteger(k) || k < 0 || k >= list.length) {
+      throw new InvalidArgumentError(`the fanIn strategy returned ${String(k)}, not an index into the ${list.length} ready items`);
     }
-    const ready = slots.flatMap((s, i) => (s.state === 'ready' ? [i] : []));
-    if (ready.length === 0) return -1;
-    if (strategy === 'priority') return ready[0];
-    if (strategy === 'arrival') return ready.reduce((a, b) => (slots[a].at <= slots[b].at ? a : b));
-    const k = strategy(ready.map((i) => ({ source: i, value: slots[i].value as T })));
-    if (!Number.isInteger(k) || k < 0 || k >= ready.length) {
-      throw new InvalidArgumentError(`the fanIn strategy returned ${String(k)}, not an index into the ${ready.length} ready items`);
-    }
-    return ready[k];
+    ready.remove(list[k]);
+    return list[k];
   };
 
   /** Wakes the one waiting `next()` (calls are queued, so there is at most one). */
@@ -161,9 +171,7 @@ export function fanIn<T>(
   const step = async (): Promise<IteratorResult<T>> => {
     for (;;) {
       if (closed) return { value: undefined, done: true };
-      slots.forEach((s, i) => {
-        if (s.state === 'idle') request(i);
-      });
+      while (idle.length > 0) request(idle.pop() as number);
       let i: number;
       try {
         // After the requests: a source whose next() threw just now must fail the merge, not end it.
@@ -181,6 +189,7 @@ export function fanIn<T>(
         const value = slots[i].value as T;
         slots[i].value = undefined;
         slots[i].state = 'idle';
+        idle.push(i);
         return { value, done: false };
       }
       await new Promise<void>((r) => {
