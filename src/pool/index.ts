@@ -6,6 +6,7 @@ export type { HealthStatus, PoolMetrics, SubmitOptions, WorkerPoolOptions } from
 export { isWorkerThread } from './worker/index.js';
 export type { SetupContext, TaskContext } from './worker/index.js';
 export type { PoolProxy, ProxyMethod } from './proxy.js';
+export type { DefaultName, ModuleOf, SubmitName, SubmitResult, UntypedModule } from './task-types.js';
 export * from './worker-pool.js';
 
 // For the layers above (src/flow): what they build on besides the pool itself. They import the

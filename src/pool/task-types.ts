@@ -44,3 +44,9 @@ export type SubmitResult<M, K, R> = unknown extends M ? R : K extends keyof M ? 
 
 /** `submit`'s options for module type `M`: `fn` is one of its function names. */
 export type TypedSubmitOptions<M, K> = unknown extends M ? SubmitOptions : Omit<SubmitOptions, 'fn'> & { fn?: K };
+
+/** The key of a pool's type-only record of its module type (nothing is stored under it). */
+export declare const TASK_MODULE: unique symbol;
+
+/** The task module type `M` of a pool `P` (`UntypedModule` for an untyped one). */
+export type ModuleOf<P> = P extends { readonly [TASK_MODULE]?: infer M } ? M : UntypedModule;

@@ -24,6 +24,7 @@ import {
 } from './main/index.js';
 import { createProxy, type PoolProxy } from './proxy.js';
 import type {
+  TASK_MODULE,
   DefaultName, SubmitInput, SubmitName, SubmitResult, TypedSubmitOptions, UntypedModule } from './task-types.js';
 import { EXEC_TASK, type ExecInput, functionSource, W_DONE, W_FAILED, W_INFLIGHT } from './shared/index.js';
 
@@ -84,6 +85,8 @@ export function workerLimit(pool: WorkerPool): WorkerLimit {
  * ```
  */
 export class WorkerPool<M = UntypedModule> {
+  /** Type only (no value is stored): the task module type, for what reads it off a pool (a pipeline's pool stage). */
+  declare readonly [TASK_MODULE]?: M;
   readonly #core: PoolCore;
   readonly #startedAt = now();
   readonly #drain: DrainEvents;

@@ -3,7 +3,7 @@
 // a stage target is a pool stage or a run stage (never both), and fanOut's result type follows
 // `allSettled`. Each type claim is checked by `tsc -p tsconfig.json` (npm test typechecks); each
 // test also runs, so the types are shown to agree with what comes back.
-import { FanPattern, fanOut, InvalidArgumentError, Pipeline, type DeadLetter } from 'skein';
+import { FanPattern, fanOut, FixedWorkerPool, InvalidArgumentError, Pipeline, type DeadLetter } from 'skein';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { PoolBag } from '../fixtures/flow-helpers.js';
 
@@ -28,6 +28,26 @@ describe('Pipeline types', () => {
     const pool = bag.make(1);
     expectTypeOf(new Pipeline<number>().stage('p', { pool, fn: 'double' })).toEqualTypeOf<Pipeline<number, unknown>>();
     expectTypeOf(new Pipeline<number>().stage<number>('p', { pool, fn: 'double' })).toEqualTypeOf<Pipeline<number, number>>();
+  });
+
+  it("on a typed pool, a pool stage's output is its function's result, and fn is one of the module's names", async () => {
+    const typed = new FixedWorkerPool<typeof import('../fixtures/proxy-tasks.mjs')>(1, { filename: new URL('../fixtures/proxy-tasks.mjs', import.meta.url) });
+    try {
+      const p = new Pipeline<number>()
+        .stage('add', { pool: typed }) // the default export, add100: number -> number
+        .stage('xy', { run: (n) => ({ x: n, y: 0 }) })
+        .stage('norm', { pool: typed, fn: 'norm' })
+        .stage('name', { run: (n) => `n${n}` })
+        .stage('greet', { pool: typed, fn: 'greet' }); // async: its awaited result
+      expectTypeOf(p).toEqualTypeOf<Pipeline<number, string>>();
+      // @ts-expect-error: not a function of the module
+      void new Pipeline<number>().stage('x', { pool: typed, fn: 'nope' });
+      // The type by hand still wins on a typed pool.
+      expectTypeOf(new Pipeline<number>().stage<bigint>('p', { pool: typed })).toEqualTypeOf<Pipeline<number, bigint>>();
+      expect(await p.processBatch([1])).toEqual(['hello n101']);
+    } finally {
+      await typed.close();
+    }
   });
 
   it('a type-guard filter narrows the items that go on, as Array.prototype.filter does', async () => {

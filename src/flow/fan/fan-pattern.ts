@@ -64,7 +64,7 @@ export class FanPattern<I, O> {
     // is the n-th input.
     let index = 0;
     const staged = o.pool
-      ? p.stage<O>('fan', { pool: o.pool, fn: o.fn }, opts)
+      ? (p.stage('fan', { pool: o.pool, fn: o.fn }, opts) as Pipeline<I, O>) // an untyped pool: its output is O by FanPattern's type
       : p.stage<O>(
           'fan',
           {

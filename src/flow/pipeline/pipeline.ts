@@ -9,6 +9,15 @@ import { DROPPED, LocalSegment, type Segment } from './segment.js';
 import { PoolSegment } from './pool-segment.js';
 import { type PoolStage, type RunStage, resolveStage, type StageDef, type StageOptions, type StageRunContext } from './stage-options.js';
 import { availableCores } from '../../memory/cores.js';
+import type { DefaultName, ModuleOf, SubmitName, SubmitResult, UntypedModule, WorkerPool } from '../../pool/index.js';
+
+// The overload that takes a pool stage's output type by hand must not catch a call that gives none
+// (a wrong `fn` on a typed pool would pass, typed unknown): with R left at this default, it asks
+// for a key no target has, so such a call is checked by the typed-pool overload alone.
+declare const NO_OUTPUT_TYPE: unique symbol;
+type NoOutputType = typeof NO_OUTPUT_TYPE;
+
+
 
 /** Options of a {@link Pipeline}. */
 export interface PipelineOptions {
@@ -65,7 +74,7 @@ export interface PipelineOptions {
  * ```ts
  * const pool = new FixedWorkerPool(4, { filename: new URL('./records.js', import.meta.url) });
  * const pipeline = new Pipeline<string>()
- *   .stage<Rec>('parse', { pool, fn: 'parse' }) // a pool stage's result is `unknown` unless typed here
+ *   .stage<Rec>('parse', { pool, fn: 'parse' }) // typed by hand here; on a typed pool (`FixedWorkerPool<typeof import('./records.js')>`) it is `parse`'s result
  *   .filter((r) => r.active)
  *   .stage('enrich', { pool, fn: 'enrich' }, { retry: new RetryPolicy({ maxAttempts: 3 }), breaker, timeout: 500 })
  *   .stage('save', { run: (r) => db.insert(r) }, { concurrency: 8 });
@@ -106,14 +115,27 @@ export class Pipeline<I, O = I> {
    * Adds a stage that runs an export of `pool`'s task module, or a function on this thread: exactly
    * one of `pool` and `run` (a target with both is refused, by the types and by InvalidArgumentError).
    */
-  stage<R>(
+  stage<R>(name: string, target: RunStage<O, R> & { pool?: never; fn?: never } & StageOptions, opts?: StageOptions): Pipeline<I, R>;
+  /** A pool stage: on a typed pool (`FixedWorkerPool<typeof import('./tasks.js')>`) its output is `fn`'s result. */
+  stage<P extends WorkerPool<UntypedModule>, K extends SubmitName<ModuleOf<P>> = DefaultName<ModuleOf<P>>>(
     name: string,
-    target: ((PoolStage & { run?: never }) | (RunStage<O, R> & { pool?: never; fn?: never })) & StageOptions,
+    target: { pool: P; fn?: K; run?: never } & StageOptions,
     opts?: StageOptions,
-  ): Pipeline<I, R> {
+  ): Pipeline<I, SubmitResult<ModuleOf<P>, K, unknown>>;
+  /** A pool stage whose output type is given by hand: `stage<Out>(name, { pool, fn })`. */
+  stage<R = NoOutputType>(
+    name: string,
+    target: PoolStage & { run?: never } & StageOptions & ([R] extends [NoOutputType] ? { [NO_OUTPUT_TYPE]: never } : unknown),
+    opts?: StageOptions,
+  ): Pipeline<I, R>;
+  stage(
+    name: string,
+    target: ((PoolStage & { run?: never }) | (RunStage<O, unknown> & { pool?: never; fn?: never })) & StageOptions,
+    opts?: StageOptions,
+  ): Pipeline<I, unknown> {
     this.#checkOpen();
     this.#defs.push(resolveStage(name, target, opts, (n) => this.#defs.some((d) => d.name === n)));
-    return this as unknown as Pipeline<I, R>;
+    return this as unknown as Pipeline<I, unknown>;
   }
 
   /**
