@@ -24,7 +24,11 @@ export interface DeadLetter<I = unknown> {
   readonly input: I;
   /** The name of the stage (or filter) it failed. */
   readonly stage: string;
-  /** What that stage's last try threw (TimeoutError, BrokenCircuitError, WorkerCrashedError, ...). */
+  /**
+   * What that stage's last try threw (TimeoutError, BrokenCircuitError, WorkerCrashedError, ...), as
+   * thrown: a string or a plain object stays one. A value that cannot be copied out of a worker (a
+   * function, say) arrives as the Error `pool.submit` gives for it (`task threw a non-Error value: ...`).
+   */
   readonly error: unknown;
   /** Tries of that stage, the first included. */
   readonly attempts: number;

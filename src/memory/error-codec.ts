@@ -242,6 +242,17 @@ export function bareRecord(rec: ErrorRecord): ErrorRecord {
   return unencodable(original, rec.message, rec.stack, ['everything but the message and the stack']);
 }
 
+/**
+ * What a task threw, fit to travel as the cause of an error that wraps it: an Error (or a Proxy) as
+ * it is (its own record keeps what it can), a value that can be copied as it is, and anything else
+ * as the Error that a task throwing it rejects with (`task threw a non-Error value: ...`). Otherwise
+ * the wrapper would be the one that cannot be copied whole, and arrive as an UncloneableTaskError.
+ */
+export function travellingCause(v: unknown): unknown {
+  if (isError(v) || types.isProxy(v) || travelling(v) !== NOT_CLONEABLE) return v;
+  return recordToError(errorToRecord(v));
+}
+
 export function isErrorRecord(x: unknown): x is ErrorRecord {
   return typeof x === 'object' && x !== null && (x as ErrorRecord)['\u0000skeinError'] === 1;
 }

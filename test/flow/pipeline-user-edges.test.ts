@@ -108,3 +108,29 @@ describe('Pipeline.metrics() before the first run', () => {
     expect(p.metrics().stages.map((s) => s.fused)).toEqual([true, true, false]);
   });
 });
+
+describe('Pipeline: a pool stage that throws something other than an Error', () => {
+  it('the dead letter names that stage and holds what was thrown, or for a value that cannot be copied the Error pool.submit gives', async () => {
+    const pool = bag.make(2);
+    const letters: { stage: string; error: unknown; id: number }[] = [];
+    // Three stages on one pool fuse into one chain task; the failing one is the second.
+    const p = new Pipeline<{ id: number; kind: string }>({ onDeadLetter: (d) => letters.push({ stage: d.stage, error: d.error, id: d.input.id }) })
+      .stage('first', { pool, fn: 'echo' })
+      .stage('thrower', { pool, fn: 'throwValue' })
+      .stage('last', { pool, fn: 'echo' });
+    const inputs = [...Array(30).keys()].map((id) => ({ id, kind: ['fn', 'str', 'obj'][id % 3] }));
+    expect(await p.processBatch(inputs)).toEqual([]);
+    expect(letters).toHaveLength(30);
+    for (const l of letters.sort((a, b) => a.id - b.id)) {
+      expect(l.stage).toBe('thrower');
+      if (l.id % 3 === 0) {
+        expect(l.error).toBeInstanceOf(Error);
+        expect((l.error as Error).constructor).toBe(Error);
+        expect((l.error as Error).message).toMatch(/^task threw a non-Error value: \[Function/);
+      } else if (l.id % 3 === 1) expect(l.error).toBe(`boom ${l.id}`);
+      else expect(l.error).toEqual({ code: l.id });
+    }
+    // pool.submit gives the same Error for the function.
+    await expect(pool.submit({ id: 0, kind: 'fn' }, { fn: 'throwValue' })).rejects.toThrow(/^task threw a non-Error value: \[Function/);
+  });
+});

@@ -29,6 +29,7 @@ import {
 import { ChainAbandonedError, ChainStageError } from '../errors.js';
 import { callTimed } from './stage-timeout.js';
 import { isThenable } from '../../memory/thenable.js';
+import { travellingCause } from '../../memory/error-codec.js';
 
 export type StageFunction = (input: unknown, ctx: StageContext) => unknown;
 
@@ -218,6 +219,8 @@ export class ChainRunner {
     // The main thread counts the failure itself when it took the task over (P4).
     if (!this.#leave(j, t, g, false)) return new ChainAbandonedError('the chain task was given up by the main thread');
     Atomics.add(this.#stats, j * STAGE_WORDS + FAILED, 1);
-    return new ChainStageError(`stage ${j} failed`, j, input, { cause: err });
+    // A cause that cannot be copied would make the wrapper arrive as UncloneableTaskError, and the
+    // dead letter name the segment's first stage and an internal class (travellingCause).
+    return new ChainStageError(`stage ${j} failed`, j, input, { cause: travellingCause(err) });
   }
 }

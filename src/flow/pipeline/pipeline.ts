@@ -20,7 +20,7 @@ type NoOutputType = typeof NO_OUTPUT_TYPE;
 
 
 /** Options of a {@link Pipeline}. */
-export interface PipelineOptions {
+export interface PipelineOptions<I = unknown> {
   /** Outputs in input order (the default, as `Readable.map` keeps it); `false`: as they finish. */
   ordered?: boolean;
   /** Aborting it stops every run: in-flight tasks see `ctx.signal` abort; the output rejects with AbortError. */
@@ -31,7 +31,7 @@ export interface PipelineOptions {
    */
   deadLetter?: boolean;
   /** Receives each dead letter as it happens (then nothing is queued for `deadLetters`). */
-  onDeadLetter?: (letter: DeadLetter) => void;
+  onDeadLetter?: (letter: DeadLetter<I>) => void;
 }
 
 /**
@@ -94,7 +94,7 @@ export class Pipeline<I, O = I> {
   readonly #runs = new Set<PipelineRun<unknown>>();
   readonly #closer = new AbortController();
 
-  constructor(opts: PipelineOptions = {}) {
+  constructor(opts: PipelineOptions<I> = {}) {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('Pipeline options must be an object');
     if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
       throw new InvalidArgumentError('Expected signal to be an AbortSignal');
@@ -107,8 +107,9 @@ export class Pipeline<I, O = I> {
     if (opts.onDeadLetter !== undefined && typeof opts.onDeadLetter !== 'function') {
       throw new InvalidArgumentError('Expected onDeadLetter to be a function');
     }
-    this.#opts = { ...opts };
-    this.#sink = new DeadLetterSink(opts.onDeadLetter);
+    // Letters carry the inputs as they entered, so `DeadLetter<I>` is what the callback gets.
+    this.#opts = { ...opts } as PipelineOptions;
+    this.#sink = new DeadLetterSink(opts.onDeadLetter as ((letter: DeadLetter) => void) | undefined);
   }
 
   /**
