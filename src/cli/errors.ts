@@ -13,6 +13,14 @@ export const ExitCode = {
   FailFast: 3,
   /** The command itself failed (a file could not be read or written, the pool broke). */
   Fatal: 4,
+  /**
+   * The output's reader went away (`skein run ... | head`: EPIPE). 128 + 13, the status a shell
+   * reports for a Unix tool that SIGPIPE ended (`cat big | head`): the run stopped quietly and not
+   * every line was done, so not 0 (which says every item succeeded); a pipeline's status is its last
+   * command's unless `set -o pipefail`, which then sees the stop as it does cat's. `--resume`
+   * continues where a job log was kept.
+   */
+  OutputClosed: 141,
   /** Stopped by SIGINT (128 + 2): in-flight items were finished; `--resume` continues. */
   Interrupted: 130,
   /** Stopped by SIGTERM (128 + 15): as for SIGINT. */

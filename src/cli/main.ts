@@ -59,6 +59,8 @@ Exit status:
   3    --fail-fast stopped at the first failure
   4    the command failed (a file could not be read or written)
   130  stopped by SIGINT (143: SIGTERM); --resume continues
+  141  the output's reader went away (| head): stopped at once, quietly, as a Unix
+       tool ended by SIGPIPE; lines not written are not logged (--resume runs them)
 
 Examples:
   skein run ./hash.js < in.jsonl > out.jsonl

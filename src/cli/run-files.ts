@@ -49,7 +49,6 @@ export function jobLogPath(o: FileOptions): string | undefined {
   return `${o.output}.joblog`;
 }
 
-/** `onError` hears a failure of any file, `onInputError` (default `onError`) one of the input. */
 /**
  * Whether two paths name one regular file (or one path not yet made). Devices and pipes are not
  * files to overwrite: `-o /dev/null -e /dev/null` is fine.
@@ -74,7 +73,11 @@ function checkDistinct(files: [option: string, path: string | undefined][]): voi
         throw new UsageError(`${named[i][0]} and ${named[j][0]} name the same file (${named[j][1]}): give each its own`);
 }
 
-export function openFiles(o: FileOptions, onError: (err: Error) => void, onInputError = onError): OpenFiles {
+/**
+ * `onError` hears a failure of any file, `onInputError` (default `onError`) one of the input, and
+ * `onOutputError` (default `onError`) one of an output file (a FIFO whose reader went away: EPIPE).
+ */
+export function openFiles(o: FileOptions, onError: (err: Error) => void, onInputError = onError, onOutputError = onError): OpenFiles {
   const logPath = jobLogPath(o);
   checkDistinct([
     ['--input', o.input],
@@ -100,13 +103,13 @@ export function openFiles(o: FileOptions, onError: (err: Error) => void, onInput
   }
   const flags = o.resume ? 'a' : 'w';
   const opened: Writable[] = [];
-  const file = (path: string): Writable => {
+  const file = (path: string, onFileError = onError): Writable => {
     const s = createWriteStream(path, { flags });
-    s.on('error', onError);
+    s.on('error', onFileError);
     opened.push(s);
     return s;
   };
-  const out = isStd(o.output) ? process.stdout : file(o.output);
+  const out = isStd(o.output) ? process.stdout : file(o.output, onOutputError);
   const err = isStd(o.errors) ? process.stderr : file(o.errors as string);
   const log = logPath ? file(logPath) : undefined;
   input.on('error', onInputError);

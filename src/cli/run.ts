@@ -8,6 +8,7 @@
  * Several `--fn` names run in turn inside the batch's task (run-tasks.ts says why not through a
  * flow `Pipeline` by default; `--stages-via pipeline` runs them as one).
  */
+import { fstatSync } from 'node:fs';
 import { FixedWorkerPool } from '../pool/index.js';
 import { BatchWriter, type ErrorRecord } from './batch-writer.js';
 import { ExitCode, UsageError } from './errors.js';
@@ -55,11 +56,25 @@ function errorRecord(b: Batch, i: number, fail: LineFailure, attempts: number): 
   return rec;
 }
 
+/** Whether stdout and stderr are one pipe or socket (`2>&1 | head`): a reader gone from one is gone from both. */
+function stdoutIsStderr(): boolean {
+  try {
+    const out = fstatSync(1);
+    const err = fstatSync(2);
+    return (out.isFIFO() || out.isSocket()) && out.dev === err.dev && out.ino === err.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the batch; resolves to the exit code (errors.ts `ExitCode`). Throws UsageError before starting. */
 export async function runBatch(cfg: RunConfig): Promise<number> {
   const module = await checkTaskModule(cfg.module, cfg.fns);
   let fatal: Error | undefined;
-  let stopped: 'SIGINT' | 'SIGTERM' | 'fail-fast' | 'fatal' | undefined;
+  let stopped: 'SIGINT' | 'SIGTERM' | 'fail-fast' | 'fatal' | 'output closed' | undefined;
+  // The output's reader went away (EPIPE): nothing more can be written (see onOutputError).
+  let outputClosed = false;
+  let forced = false;
   let wake: (() => void) | undefined;
   // Aborts once reading is to stop, so that a wait for the --rate limiter ends then too.
   const halt = new AbortController();
@@ -74,11 +89,31 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     stopped ??= 'fatal';
     poke();
   };
-  // Once reading has stopped (a signal, --fail-fast), the input's stream is let go, and Node's
-  // stream then reports an AbortError: no failure of the run.
-  const files = openFiles(cfg, onFatal, (err) => {
-    if (!stopped) onFatal(err);
-  });
+  // The output's reader went away (`skein run ... | head`, a FIFO's reader gone): stop quietly, as a
+  // Unix tool ended by SIGPIPE does, and at once, as a second Ctrl-C does: what is still running
+  // could not be written anyway. It is not logged, so --resume runs it again (BatchWriter logs a
+  // line only once its output is written, and writes nothing more after a failed write). The pool
+  // is force-closed: the task module's teardown() is not waited for, as after a second Ctrl-C.
+  // Any other failure of the output stops the run as a failure (exit 4).
+  const onOutputError = (err: Error): void => {
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') return onFatal(err);
+    if (outputClosed) return;
+    outputClosed = true;
+    stopped ??= 'output closed';
+    forced = true;
+    void pool.close({ force: true });
+    poke();
+  };
+  const files = openFiles(
+    cfg,
+    onFatal,
+    // Once reading has stopped (a signal, --fail-fast), the input's stream is let go, and Node's
+    // stream then reports an AbortError: no failure of the run.
+    (err) => {
+      if (!stopped) onFatal(err);
+    },
+    onOutputError,
+  );
   // The workers boot (load their modules) while this thread sets up the rest.
   const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns } };
   const pool = new FixedWorkerPool(cfg.workers, { filename: WORKER, workerData });
@@ -92,11 +127,12 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     await files.close();
     throw err;
   }
-  process.stdout.on('error', onFatal);
+  process.stdout.on('error', onOutputError);
   // Without --errors FILE the errors go to stderr: one that cannot be written (closed: EPIPE) stops
   // the run as an output that cannot be written does, not in an uncaught error that exits 1 as if
   // all was written. Otherwise stderr carries only messages (main.ts lets their loss pass).
-  if (files.errToStderr) process.stderr.on('error', onFatal);
+  // When stderr is the output's own pipe (`2>&1 | head`), its EPIPE is the output's reader gone.
+  if (files.errToStderr) process.stderr.on('error', files.out === process.stdout && stdoutIsStderr() ? onOutputError : onFatal);
   const writer = new BatchWriter({
     out: files.out,
     err: files.err,
@@ -108,7 +144,6 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     beforeOutWrite: files.out === process.stdout && process.stdout.isTTY ? () => progress.clearLine() : undefined,
   });
 
-  let forced = false;
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (): void => {
     if (stopped === 'SIGINT' || stopped === 'SIGTERM') {
       // A second signal: stop at once. Items still out are not logged, so --resume runs them again.
@@ -252,7 +287,8 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   try {
     await writer.flush();
   } catch (err) {
-    fatal ??= err as Error;
+    // The output's EPIPE was heard (onOutputError): no failure of the run.
+    if (!(outputClosed && (err as NodeJS.ErrnoException).code === 'EPIPE')) fatal ??= err as Error;
   }
   progress.update({ items, failed, value: stopped ? doneBytes : bytes });
   progress.stop();
@@ -279,6 +315,8 @@ function finish(r: {
     say(`stopped: ${r.fatal.message}`);
     return r.fatal instanceof UsageError ? ExitCode.Usage : ExitCode.Fatal;
   }
+  // No message: the reader that went away asked for no more (errors.ts OutputClosed says why 141).
+  if (r.stopped === 'output closed') return ExitCode.OutputClosed;
   if (r.stopped === 'SIGINT' || r.stopped === 'SIGTERM') {
     const how = r.logPath ? `; run again with --resume to finish (job log ${r.logPath})` : '';
     say(`${r.stopped}: stopped after ${r.items} items, ${r.failed} failed${how}`);

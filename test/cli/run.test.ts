@@ -274,6 +274,69 @@ describe('skein run', () => {
     expect(code).toBe(4);
   });
 
+  it("stops quietly and at once when the output's reader goes away (| head): exit 141, no message; the job log names only what was written, and --resume does the rest", async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    // 40 ms an item, ~12 s on 2 workers; the window lets ~512 lines out at once (~10 s of work).
+    const N = 600;
+    writeFileSync(input, numbered(N, { ms: 40 }));
+    const log = join(dir, 'run.joblog');
+    const child = spawn(process.execPath, [SKEIN, 'run', RECORDS, '--fn', 'slow', '-i', input, '--joblog', log, '-w', '2'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let got = '';
+    let stderr = '';
+    let closedAt = 0;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      got += d;
+      if (!closedAt && got.split('\n').length > 3) {
+        closedAt = Date.now();
+        child.stdout.destroy(); // as `| head -n 3` does
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(closedAt).toBeGreaterThan(0);
+    expect(Date.now() - closedAt).toBeLessThan(4000); // not the ~10 s the lines out at once still need
+    expect([code, stderr]).toEqual([141, '']);
+    // The log names exactly the lines whose output was written, every line the reader got among them.
+    const recs = jsonLines(log) as { r: number[]; o: number; e: number }[];
+    const done: number[] = [];
+    for (const { r } of recs) for (let i = 0; i < r.length; i += 2) done.push(...range(r[i], r[i + 1]));
+    done.sort((a, b) => a - b);
+    expect(new Set(done).size).toBe(done.length);
+    const outLine = (n: number): string => `${JSON.stringify({ n, ms: 40 })}\n`;
+    expect(recs.at(-1)?.o ?? 0).toBe(done.reduce((s, n) => s + Buffer.byteLength(outLine(n)), 0));
+    const read = got.split('\n').slice(0, -1).map((l) => (JSON.parse(l) as N).n);
+    expect(read.length).toBeGreaterThanOrEqual(3);
+    for (const n of read) expect(done).toContain(n);
+    expect(done.length).toBeLessThan(N);
+    // --resume runs every line the log does not name, and only those.
+    const again = await skein(['run', RECORDS, '--fn', 'double', '-i', input, '--joblog', log, '--resume']);
+    expect(again.code).toBe(0);
+    expect(ns(lines(again.stdout))).toEqual(range(1, N).filter((n) => !done.includes(n)).map((n) => n * 2));
+  });
+
+  it.skipIf(!existsSync('/bin/sh'))('with errors on stderr, `2>&1 | head` (one pipe for both) stops quietly too: exit 141', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    let text = '';
+    for (let i = 1; i <= 20_000; i++) text += `${JSON.stringify({ n: i, fail: i % 3 === 0 })}\n`;
+    writeFileSync(input, text);
+    const status = join(dir, 'status');
+    // The first write to hit the closed pipe may be an error record on stderr, not a result.
+    const sh = `{ "$0" "$1" run "$2" --fn maybeFail -i "$3" -w 2 2>&1; echo $? > "$4"; } | head -n 3`;
+    const got = await new Promise<string>((resolve) => {
+      let out = '';
+      const child = spawn('/bin/sh', ['-c', sh, process.execPath, SKEIN, RECORDS, input, status], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('close', () => resolve(out));
+    });
+    expect(got.split('\n').filter((l) => l !== '')).toHaveLength(3);
+    expect(readFileSync(status, 'utf8').trim()).toBe('141');
+  });
+
   it('--retries runs a failing item again and --timeout fails one that runs too long', async () => {
     const ok = await skein(['run', RECORDS, '--fn', 'flakyOnce', '--retries', '2', '--workers', '1'], numbered(5));
     expect(ok.code).toBe(0);
