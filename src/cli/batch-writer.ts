@@ -26,6 +26,8 @@ export interface WriterTargets {
   beforeErrWrite?: () => void;
   /** Called before outputs are written (the bar clears its line when they go to its terminal). */
   beforeOutWrite?: () => void;
+  /** The outputs come in input order (--ordered): the job log's records say so (joblog.ts). */
+  ordered?: boolean;
 }
 
 const CHUNK = 256 * 1024;
@@ -111,7 +113,7 @@ export class BatchWriter {
         await Promise.all(writes);
         this.#outBytes += Buffer.byteLength(out);
         this.#errBytes += Buffer.byteLength(err);
-        if (this.#t.log) await write(this.#t.log, jobLogRecord(ranges, this.#outBytes, this.#errBytes));
+        if (this.#t.log) await write(this.#t.log, jobLogRecord(ranges, this.#outBytes, this.#errBytes, this.#t.ordered));
       } catch (e) {
         this.#failed = e;
         throw e;

@@ -5,7 +5,11 @@
  * Each record is one JSON line written only after the output and errors it covers are flushed:
  *   { "r": [a, b, c, d, ...], "o": outBytes, "e": errBytes }
  * `r` lists the input lines finished in this flush as inclusive ranges a..b, c..d; `o` and `e` are
- * the output and errors files' lengths once those lines were written. So on resume:
+ * the output and errors files' lengths once those lines were written. A run with --ordered adds
+ * "ordered": true: its outputs are in input order, and the lines it names run from the first with
+ * no line left out (run.ts writes nothing past a line it did not finish when there is a log), so
+ * `--ordered --resume` may append the lines left and keep the whole output in input order. So on
+ * resume:
  *  1. a line is done iff a complete record names it; a torn last record is dropped;
  *  2. output and errors are cut back to the last record's `o` and `e`: bytes written after it
  *     belong to lines no record names, which are run again; so every line ends up in the output
@@ -17,6 +21,8 @@ import { existsSync, readFileSync, statSync, truncateSync } from 'node:fs';
 export class DoneLines {
   #bits = new Uint8Array(1024);
   count = 0;
+  /** The highest line number added (0 for none): lines 1..max are all done iff max === count. */
+  max = 0;
 
   add(no: number): void {
     const byte = no >>> 3;
@@ -29,6 +35,7 @@ export class DoneLines {
     if ((this.#bits[byte] & mask) === 0) {
       this.#bits[byte] |= mask;
       this.count++;
+      if (no > this.max) this.max = no;
     }
   }
 
@@ -43,6 +50,8 @@ export interface JobLogState {
   done: DoneLines;
   outBytes: number;
   errBytes: number;
+  /** Whether every record was written by a run with --ordered (false for a log with none). */
+  ordered: boolean;
 }
 
 /**
@@ -63,9 +72,13 @@ export function mergeRanges(pairs: readonly number[]): number[] {
   return r;
 }
 
-/** One job-log record (with its newline) for the lines in `ranges`, finished once the files reached these lengths. */
-export function jobLogRecord(ranges: readonly number[], outBytes: number, errBytes: number): string {
-  return `${JSON.stringify({ r: mergeRanges(ranges), o: outBytes, e: errBytes })}\n`;
+/**
+ * One job-log record (with its newline) for the lines in `ranges`, finished once the files reached
+ * these lengths; `ordered` by a run with --ordered.
+ */
+export function jobLogRecord(ranges: readonly number[], outBytes: number, errBytes: number, ordered = false): string {
+  const rec = { r: mergeRanges(ranges), o: outBytes, e: errBytes };
+  return `${JSON.stringify(ordered ? { ...rec, ordered: true } : rec)}\n`;
 }
 
 /**
@@ -74,13 +87,15 @@ export function jobLogRecord(ranges: readonly number[], outBytes: number, errByt
  */
 export function readJobLog(path: string): JobLogState {
   const done = new DoneLines();
-  const state: JobLogState = { done, outBytes: 0, errBytes: 0 };
+  const state: JobLogState = { done, outBytes: 0, errBytes: 0, ordered: false };
+  let records = 0;
+  let ordered = 0;
   if (!existsSync(path)) return state;
   const text = readFileSync(path, 'utf8');
   const end = text.lastIndexOf('\n') + 1;
   for (const row of text.slice(0, end).split('\n')) {
     if (row === '') continue;
-    let rec: { r?: unknown; o?: unknown; e?: unknown };
+    let rec: { r?: unknown; o?: unknown; e?: unknown; ordered?: unknown };
     try {
       rec = JSON.parse(row) as typeof rec;
     } catch {
@@ -91,7 +106,10 @@ export function readJobLog(path: string): JobLogState {
     for (let i = 0; i + 1 < r.length; i += 2) for (let n = r[i]; n <= r[i + 1]; n++) done.add(n);
     state.outBytes = rec.o;
     state.errBytes = rec.e;
+    records++;
+    if (rec.ordered === true) ordered++;
   }
+  state.ordered = records > 0 && ordered === records;
   if (Buffer.byteLength(text) !== Buffer.byteLength(text.slice(0, end))) truncateSync(path, Buffer.byteLength(text.slice(0, end)));
   return state;
 }

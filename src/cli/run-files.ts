@@ -14,6 +14,8 @@ export interface FileOptions {
   errors: string | undefined;
   joblog: string | undefined;
   resume: boolean;
+  /** --ordered: resuming, the earlier runs must have written in input order too (see openFiles). */
+  ordered?: boolean;
 }
 
 export interface OpenFiles {
@@ -74,6 +76,29 @@ function checkDistinct(files: [option: string, path: string | undefined][]): voi
 }
 
 /**
+ * With --ordered, --resume appends the lines left after what the earlier runs wrote: the whole
+ * output is in input order only if those runs wrote in input order and finished every line before
+ * the first one left (joblog.ts). A log that says otherwise (a run without --ordered, whose output
+ * is in the order items finished and names no input line) is refused before the output and errors
+ * are cut back: that output cannot be put in order, and appending would break the order --ordered
+ * promises.
+ */
+function checkOrderedResume(o: FileOptions, logPath: string, state: JobLogState): void {
+  const { done } = state;
+  if (!o.ordered || done.count === 0) return;
+  const why = !state.ordered
+    ? 'an earlier run wrote its results in the order they finished (it ran without --ordered)'
+    : done.max !== done.count
+      ? `it names ${done.count} lines up to line ${done.max}, with lines before it left to do`
+      : undefined;
+  if (!why) return;
+  throw new UsageError(
+    `--ordered --resume cannot keep the output in input order: the job log ${logPath} says ${why}; ` +
+      'resume without --ordered, or run again without --resume',
+  );
+}
+
+/**
  * `onError` hears a failure of any file, `onInputError` (default `onError`) one of the input, and
  * `onOutputError` (default `onError`) one of an output file (a FIFO whose reader went away: EPIPE).
  */
@@ -93,10 +118,11 @@ export function openFiles(o: FileOptions, onError: (err: Error) => void, onInput
     inputBytes = statSync(o.input).size;
     input = createReadStream(o.input, { highWaterMark: 256 * 1024 });
   }
-  let state: JobLogState = { done: new DoneLines(), outBytes: 0, errBytes: 0 };
+  let state: JobLogState = { done: new DoneLines(), outBytes: 0, errBytes: 0, ordered: false };
   if (o.resume) {
     if (!logPath) throw new UsageError('--resume needs --output FILE or --joblog FILE (where the last run kept its log)');
     state = readJobLog(logPath);
+    checkOrderedResume(o, logPath, state);
     // joblog.ts invariant 2: drop whatever was written after the last record.
     if (!isStd(o.output)) cutBack(o.output, state.outBytes);
     if (!isStd(o.errors)) cutBack(o.errors as string, state.errBytes);

@@ -142,6 +142,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     beforeErrWrite: files.errToStderr ? () => progress.clearLine() : undefined,
     // Results on the terminal the bar is drawn on would start after the bar, on its line.
     beforeOutWrite: files.out === process.stdout && process.stdout.isTTY ? () => progress.clearLine() : undefined,
+    ordered: cfg.ordered,
   });
 
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (): void => {
@@ -282,8 +283,11 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   clearInterval(tick);
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
-  // After a forced stop, results held back for order are written as they are, gaps and all.
-  for (const k of [...held.keys()].sort((x, y) => x - y)) record(held.get(k)!.b, held.get(k)!.s);
+  // Results still held back for order wait behind a batch that never finished (a forced stop, the
+  // pool broken). With a job log they are left for --resume: written past the gap, the gap's lines
+  // would come after them when resumed, out of the input order (joblog.ts). Without one, nothing
+  // will resume: they are written as they are, in order, gaps and all.
+  if (!files.log) for (const k of [...held.keys()].sort((x, y) => x - y)) record(held.get(k)!.b, held.get(k)!.s);
   try {
     await writer.flush();
   } catch (err) {

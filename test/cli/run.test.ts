@@ -1,6 +1,6 @@
 // `skein run` as a user runs it: the built command in a child process, on real JSONL.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -407,6 +407,62 @@ export function parse(x) {
     expect(errLines).toEqual(failing);
     expect(okNs).toEqual(range(1, N).filter((i) => i % 97 !== 0));
     expect(readFileSync(`${out}.joblog`, 'utf8').endsWith('\n')).toBe(true);
+  });
+
+  it('--ordered --resume after a second Ctrl-C keeps the whole output in input order, every line once', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    const N = 1000;
+    writeFileSync(input, numbered(N));
+    // Line 1 holds the first batch while the other worker finishes the batches after it, which
+    // --ordered holds back; the flag file makes it slow in the first run only.
+    const flag = join(dir, 'slow');
+    writeFileSync(flag, '');
+    const mod = join(dir, 'tasks.mjs');
+    writeFileSync(
+      mod,
+      `import { existsSync } from 'node:fs';
+export default async (x) => {
+  if (x.n === 1 && existsSync(${JSON.stringify(flag)})) await new Promise((r) => setTimeout(r, 10_000));
+  return x;
+};
+`,
+    );
+    const out = join(dir, 'out.jsonl');
+    const args = ['run', mod, '--ordered', '-i', input, '-o', out, '-w', '2'];
+    const first = start(args);
+    await delay(1500);
+    first.child.kill('SIGINT');
+    await delay(200);
+    first.child.kill('SIGINT'); // a second Ctrl-C: line 1 is cut off
+    expect((await first.done).code).toBe(130);
+    unlinkSync(flag);
+    const r = await skein([...args, '--resume']);
+    expect(r.code).toBe(0);
+    expect((jsonLines(out) as N[]).map((x) => x.n)).toEqual(range(1, N));
+  });
+
+  it('--ordered --resume after a run without --ordered is refused (its output cannot be put in order), files untouched; exit 2', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    let text = '';
+    for (let i = 1; i <= 400; i++) text += `${JSON.stringify({ n: i, fail: i === 100 })}\n`;
+    writeFileSync(input, text);
+    const out = join(dir, 'out.jsonl');
+    const errors = join(dir, 'e.jsonl');
+    const args = ['run', RECORDS, '--fn', 'maybeFail', '-i', input, '-o', out, '-e', errors, '-w', '2'];
+    expect((await skein([...args, '--fail-fast'])).code).toBe(3);
+    const before = [out, errors, `${out}.joblog`].map((f) => readFileSync(f, 'utf8'));
+    const r = await skein([...args, '--ordered', '--resume']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--ordered --resume cannot keep the output in input order: the job log ${out}.joblog says an earlier run wrote its results in the order they finished (it ran without --ordered)`);
+    expect([out, errors, `${out}.joblog`].map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+    // After an --ordered run, it goes on in order.
+    const out2 = join(dir, 'out2.jsonl');
+    const ordered = ['run', RECORDS, '--fn', 'maybeFail', '--ordered', '-i', input, '-o', out2, '-e', errors, '-w', '2'];
+    expect((await skein([...ordered, '--fail-fast'])).code).toBe(3);
+    expect((await skein([...ordered, '--resume'])).code).toBe(0);
+    expect((jsonLines(out2) as N[]).map((x) => x.n)).toEqual(range(1, 400).filter((n) => n !== 100));
   });
 
   it('SIGINT while --rate holds the next item back stops at once, not when the next token comes', async () => {
