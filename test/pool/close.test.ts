@@ -2,7 +2,7 @@
 // tasks all settled) exits by itself: checked in real child processes.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DynamicWorkerPool, PoolClosedError, WorkerPool } from 'skein';
+import { DynamicWorkerPool, InvalidArgumentError, PoolClosedError, WorkerPool } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, TASKS, until, within } from '../fixtures/pool-helpers.js';
 
@@ -111,6 +111,34 @@ describe('close()', () => {
     await within(p.close({ force: true }), 1000, 'force close after close');
     await graceful;
     expect(await long).toBe('rejected');
+  });
+
+  // close() takes nothing or { force?: boolean }. Anything else was ignored: close('force') and
+  // close(null) closed gracefully, close({ force: 'no' }) closed with force, all without a word.
+  it('rejects an argument that is not { force?: boolean } with InvalidArgumentError, leaving the pool open', async () => {
+    const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
+    const running = p.submit(100, { fn: 'sleep' });
+    const bad: [unknown, string][] = [
+      ['force', 'Expected close options to be an object, got "force"'],
+      [1, 'Expected close options to be an object, got 1'],
+      [null, 'Expected close options to be an object, got null'],
+      [true, 'Expected close options to be an object, got true'],
+      [{ force: 'no' }, 'Expected close option force to be a boolean, got "no"'],
+      [{ force: 1 }, 'Expected close option force to be a boolean, got 1'],
+    ];
+    for (const [arg, message] of bad) {
+      const err = await rejection(p.close(arg as { force?: boolean }));
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err.message).toBe(message);
+    }
+    // Nothing was closed: the running task finishes, new tasks run, and close() still works.
+    expect(await running).toBe(100);
+    expect(await p.submit(7)).toBe(7);
+    expect(p.getWorkerCount()).toBe(1);
+    const c = p.close();
+    expect(await rejection(p.close('x' as never))).toBeInstanceOf(InvalidArgumentError); // also while closing
+    await within(c, 3000, 'close');
+    expect(await rejection(p.submit(1))).toBeInstanceOf(PoolClosedError);
   });
 });
 
