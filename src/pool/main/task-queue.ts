@@ -3,7 +3,8 @@
  *
  * One FIFO deque per priority (1..10, higher first), each a growable ring of parallel arrays, so
  * push, shift and cancel are O(1) however long the queue grows (no `Array.shift`), and a queued task
- * costs a few array cells rather than an object. Cancellation leaves a tombstone that `shift` skips.
+ * costs a few array cells rather than an object. Cancellation leaves a tombstone that `peek` skips
+ * (holding nothing of the task: its input and extras are let go at once).
  */
 import type { TransferListItem } from 'node:worker_threads';
 import type { SignalWatcher } from '../../memory/signal-watch.js';
@@ -163,7 +164,9 @@ export class TaskQueue {
 
   /**
    * Tombstones a queued task and hands its target and aux to `each`; returns false (calling
-   * nothing) if it already left the queue.
+   * nothing) if it already left the queue. The cell lets go of the task's input and extras now
+   * (O(1)): a tombstone may wait deep in the queue, behind long tasks, until `peek` drops it, and
+   * an aborted task's input (a large buffer, its transfer list) must not wait with it.
    */
   cancel(priority: number, seq: number, each: (target: Target, aux: Aux) => void): boolean {
     const d = this.#q[priority];
@@ -172,6 +175,8 @@ export class TaskQueue {
     const t = d.target[i];
     if (t === undefined) return false;
     d.target[i] = undefined;
+    d.input[i] = undefined;
+    if (d.extras) d.extras[i] = undefined;
     this.length--;
     each(t, d.aux[i]);
     return true;
