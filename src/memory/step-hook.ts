@@ -47,6 +47,10 @@ export const Step = {
    * failed), its Skipped result not yet written; the worker is still inside its claim.
    */
   PoolTaskSkipped: 8,
+  /** pool worker-main.ts finish: the task's slot stored FINISHED, its result not yet written. */
+  PoolTaskFinished: 9,
+  /** pool worker-main.ts finish: the task's result written and published (readable by the main thread). */
+  PoolResultWritten: 10,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

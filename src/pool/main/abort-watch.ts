@@ -5,7 +5,9 @@
  * placed). For a slot, a CAS on the slot's state word decides the race with a worker starting it:
  * QUEUED or CLAIMED -> CANCELLED wins before the worker's CLAIMED -> RUNNING, and the worker then
  * skips the task; if the worker won, the task is running and its signal is aborted by message.
- * Either way the caller's promise rejects with AbortError at once.
+ * Either way the caller's promise rejects with AbortError at once. A task whose slot already reads
+ * FINISHED (it ran to its end; the main thread has not read its result yet) is not aborted: the
+ * caller gets its result (or its error), as if the abort had come a moment later.
  *
  * A batch often shares one signal: every task that carries it is one watcher in that signal's
  * registry (memory/signal-watch.ts, one listener per signal, O(1) add and remove), removed when
@@ -66,6 +68,12 @@ class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
       mem.slots.cancelledInRing++;
     }
     const notStarted = wasQueued || wasClaimed;
+    // Ran to its end already (claim C8): its outcome is written, or being written, and the main
+    // thread has not read it yet. The work is done, so the caller gets that outcome, not an
+    // AbortError with the result thrown away; it settles once, when the result is read (or with
+    // WorkerCrashedError if its worker dies before writing it, C9). FINISHED is only ever left by
+    // the main thread, so this read cannot go stale before then.
+    if (!notStarted && Atomics.load(mem.ctl, at) === SlotState.Finished) return;
     settlement.settleEarly(s, err);
     if (!notStarted) workers.abortRunning(s);
   }

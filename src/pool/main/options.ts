@@ -85,7 +85,10 @@ export interface SubmitOptions {
   fn?: string;
   /** 1..10, higher first; default 5. FIFO within a priority. */
   priority?: number;
-  /** Aborting it removes a queued task, or aborts `ctx.signal` of a running one; rejects with AbortError. */
+  /**
+   * Aborting it removes a queued task, or aborts `ctx.signal` of a running one; rejects with
+   * AbortError. A task that already ran to its end (its result not yet read) keeps its result.
+   */
   signal?: AbortSignal;
   /** Run-time limit for this task (overrides the pool's `taskTimeout`). */
   timeout?: number;

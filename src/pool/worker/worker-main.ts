@@ -213,8 +213,10 @@ function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   Atomics.add(ctl, me + (ok ? W_DONE : W_FAILED), 1);
   // claim C8: the task's time ends here, not when the main thread reads the result.
   Atomics.store(ctl, L.slotState + slot, SlotState.Finished);
+  if (stepHook !== undefined) stepHook(Step.PoolTaskFinished);
   controls.release(slot);
   writeResult(slot, ok ? ResultStatus.Ok : ResultStatus.Error, ok ? value : errorToRecord(value));
+  if (stepHook !== undefined) stepHook(Step.PoolResultWritten);
   if (recycling.active) recycling.afterTask();
 }
 
