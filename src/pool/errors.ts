@@ -20,8 +20,9 @@ export class WorkerCrashedError extends SkeinError {
 export class WorkerOutOfMemoryError extends WorkerCrashedError {}
 
 /**
- * The task module's `setup(ctx)` threw (or rejected) in a worker. The pool does not start workers
- * again for it: every task fails with this error (`cause` holds setup's own error).
+ * The task module's `setup(ctx)` threw (or rejected) in a worker, or returned a promise that can
+ * never settle (pending with nothing left in the worker's event loop). The pool does not start
+ * workers again for it: every task fails with this error (`cause` holds setup's own error, if any).
  */
 export class WorkerSetupError extends SkeinError {}
 

@@ -1,7 +1,7 @@
 // Workers that cannot start (issue 10, issue 17): a task module that exits or never finishes loading,
 // or resourceLimits too small for a thread. Before the fix the pool respawned such workers without
 // end (over 100 in 4 s), their tasks never settled and close() with one pending hung.
-import { InvalidArgumentError, TimeoutError, WorkerBootError, WorkerPool } from 'skein';
+import { InvalidArgumentError, TimeoutError, WorkerBootError, WorkerPool, WorkerSetupError } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, sleep, TASKS, within } from '../fixtures/pool-helpers.js';
 
@@ -78,6 +78,22 @@ describe('workers that cannot start', () => {
     }
     await within(closed, 5000, 'graceful close');
     expect(p.getWorkerCount()).toBe(0);
+  });
+
+  // A setup() whose promise nothing can settle lets the worker's event loop run empty: the thread
+  // ended (code 13) while it started, and after three such workers the pool failed its tasks with
+  // WorkerBootError 'died before they were ready 3 times in a row (the last exited with code 13)',
+  // with no word of setup().
+  it('a setup() that never settles, with nothing else pending: WorkerSetupError naming setup(), at once', async () => {
+    const p = (pool = new WorkerPool({ filename: fixture('pool-setup-never.mjs'), maxWorkers: 2, bootTimeout: 60_000 }));
+    const err = await within(rejection(p.submit(1)), 10_000, 'the pending task'); // long before bootTimeout
+    expect(err).toBeInstanceOf(WorkerSetupError);
+    expect(err.message).toContain('setup() of task module');
+    expect(err.message).toContain('pool-setup-never.mjs');
+    expect(err.message).toContain('never settled');
+    await stoppedStarting(p);
+    expect(await rejection(p.submit(2))).toBe(err);
+    await within(p.close(), 5000, 'close');
   });
 
   it('a module that loads slowly but within bootTimeout runs its tasks', async () => {
