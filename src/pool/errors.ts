@@ -21,8 +21,9 @@ export class WorkerOutOfMemoryError extends WorkerCrashedError {}
 
 /**
  * The task module's `setup(ctx)` threw (or rejected) in a worker, or returned a promise that can
- * never settle (pending with nothing left in the worker's event loop). The pool does not start
- * workers again for it: every task fails with this error (`cause` holds setup's own error, if any).
+ * never settle (pending with nothing left in the worker's event loop), or had not settled within
+ * `bootTimeout` (then `cause` is a TimeoutError). The pool does not start workers again for it:
+ * every task fails with this error (`cause` holds setup's own error, if any).
  */
 export class WorkerSetupError extends SkeinError {}
 
@@ -88,7 +89,8 @@ export class UncloneableTaskError extends SkeinError {
  * The pool's workers cannot start: they died before their task module finished loading several
  * times in a row (the module calls `process.exit` or crashes the thread while it loads, or
  * `resourceLimits` are too small for a thread to start), or one did not finish loading within
- * `bootTimeout` ms (a top-level await that never settles; then `cause` is a TimeoutError). Pending
+ * `bootTimeout` ms (a top-level await that never settles; then `cause` is a TimeoutError; a module
+ * that loaded but whose `setup()` outlasts it fails with WorkerSetupError instead). Pending
  * and new tasks reject with it, and the pool starts no more workers; `close()` still returns.
  * `cause` is the last worker's error where it had one; `exitCode` its exit code (null on timeout).
  *

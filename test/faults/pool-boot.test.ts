@@ -96,6 +96,20 @@ describe('workers that cannot start', () => {
     await within(p.close(), 5000, 'close');
   });
 
+  // The same with a timer keeping the worker alive: bootTimeout ends it, and its WorkerBootError
+  // blamed the module's loading ('a top-level await that never settles?'), not setup().
+  it('a setup() still pending at bootTimeout: WorkerSetupError naming setup(), cause TimeoutError', async () => {
+    const p = (pool = new WorkerPool({ filename: fixture('pool-setup-hang.mjs'), maxWorkers: 1, bootTimeout: 300 }));
+    const err = await within(rejection(p.submit(1)), 10_000, 'the pending task');
+    expect(err).toBeInstanceOf(WorkerSetupError);
+    expect(err.message).toContain('setup() of task module');
+    expect(err.message).toContain('pool-setup-hang.mjs');
+    expect(err.message).toContain('did not settle within bootTimeout (300 ms)');
+    expect(err.cause).toBeInstanceOf(TimeoutError);
+    await stoppedStarting(p);
+    await within(p.close(), 5000, 'close');
+  });
+
   it('a module that loads slowly but within bootTimeout runs its tasks', async () => {
     const p = (pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, bootTimeout: 20_000 }));
     expect(await within(p.submit(3, { fn: 'double' }), 20_000, 'task')).toBe(6);

@@ -54,9 +54,10 @@ export interface WorkerPoolOptions {
   /** A worker running one task longer than this counts as unhealthy. Default 30 000. */
   unhealthyAfter?: number;
   /**
-   * Longest a new worker may take to load its task module. A module that has not finished loading
-   * by then (a top-level await that never settles) fails pending and new tasks with WorkerBootError,
-   * and the pool starts no more workers. Default 30 000; `Infinity` waits for ever.
+   * Longest a new worker may take to load its task module and run its `setup()`. A module that has
+   * not finished loading by then (a top-level await that never settles) fails pending and new tasks
+   * with WorkerBootError (a `setup()` still pending, with WorkerSetupError), and the pool starts no
+   * more workers. Default 30 000; `Infinity` waits for ever.
    */
   bootTimeout?: number;
   /** A worker that has run this many tasks is replaced by a fresh one, between tasks. Default Infinity. */

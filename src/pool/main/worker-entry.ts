@@ -25,6 +25,8 @@ export class WorkerEntry {
   /** `terminate()` was called on it: it may stop at any instruction (see dispatch.ts `publish`). */
   killed = false;
   lastError: Error | undefined;
+  /** Its task module loaded and its setup() runs (it said so): a boot timeout is setup()'s. */
+  inSetup = false;
   /** Fires if the worker is not ready within `bootTimeout` (cleared when it is, or exits). */
   bootTimer: ReturnType<typeof setTimeout> | undefined;
   /** The earliest end of a kill grace among its timed-out or aborted tasks (0: none). */

@@ -13,7 +13,7 @@ import { MAX_TIMER_MS, fastNow as now } from '../../memory/clock.js';
 import { SharedHistogram } from '../../memory/histogram.js';
 import { notifyAll } from '../../memory/wait/index.js';
 import { TimeoutError } from '../../memory/errors.js';
-import { WorkerBootError, WorkerModuleError } from '../errors.js';
+import { WorkerBootError, WorkerModuleError, WorkerSetupError } from '../errors.js';
 import {
   createRing,
   isErrorRecord,
@@ -276,6 +276,8 @@ export class WorkerLifecycle implements WorkerView {
       // A recycled worker is replaced only when it exits, so one whose teardown hangs would
       // otherwise hold its place (and at maxWorkers, the pool's queue) forever.
       void exitWithin(e, TEARDOWN_GRACE, true);
+    } else if (msg.type === 'setup') {
+      e.inSetup = true;
     } else if (msg.type === 'init-error') {
       // The task module cannot load (or its setup failed): every task fails with that error rather than respawning forever.
       const err = isErrorRecord(msg.error) ? recordToError(msg.error) : new WorkerModuleError(String(msg.error));
@@ -296,6 +298,18 @@ export class WorkerLifecycle implements WorkerView {
   #bootTimedOut(e: WorkerEntry): void {
     if (e.ready || e.exited) return;
     const ms = this.o.bootTimeout;
+    if (e.inSetup) {
+      // The module loaded; its setup() is what has not settled (it waits on something that stays
+      // pending, a timer or a socket keeping the worker alive): say so, as a failing setup is said.
+      const cause = new TimeoutError(`setup() did not settle in worker ${e.id} within ${ms} ms`);
+      this.#break(
+        new WorkerSetupError(
+          `setup() of task module ${this.o.filename} did not settle within bootTimeout (${ms} ms) in worker ${e.id}, so the pool starts no workers`,
+          { cause },
+        ),
+      );
+      return;
+    }
     const cause = new TimeoutError(`worker ${e.id} did not finish loading its task module within ${ms} ms`);
     this.#break(
       new WorkerBootError(

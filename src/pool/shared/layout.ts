@@ -218,6 +218,8 @@ export interface WorkerInit {
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'init-error'; error: unknown }
+  /** Its task module loaded and it runs the module's setup() now (posted only for a module that has one). */
+  | { type: 'setup' }
   /** It reached maxTasksPerWorker or maxMemoryPerWorker: it leaves once idle and wants a successor. */
   | { type: 'recycle' }
   /** It left its loop on being retired and runs its task module's teardown now, then exits. */

@@ -7,7 +7,7 @@
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { errorToRecord, type WorkerInit } from '../shared/index.js';
-import { runSetup } from './life-cycle-hooks.js';
+import { lifeCycleHook, runSetup } from './life-cycle-hooks.js';
 import { loadTaskModule, type TaskModule } from './task-module.js';
 
 // The init message is posted right after the Worker is made, so it is normally queued already. It is
@@ -27,6 +27,8 @@ export async function boot(port: MessagePort): Promise<{ init: WorkerInit; mod: 
     // Modules that register shared kinds (the package root), so shared objects in inputs arrive live.
     for (const url of init.preload) await import(url);
     const mod = await loadTaskModule(init.filename);
+    // From here a boot timeout is setup()'s, and the main thread names it so.
+    if (lifeCycleHook(mod, 'setup')) port.postMessage({ type: 'setup' });
     await runSetup(mod, init.filename, { workerId: init.workerId, workerData: init.workerData });
     return { init, mod };
   } catch (err) {
