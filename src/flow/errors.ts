@@ -6,7 +6,9 @@ import { SkeinError } from '../memory/errors.js';
  * A data-parallel call (`parallelFor`, `parallelMap`, `parallelReduce`) failed: its function threw
  * on a chunk, or a worker running it died. `cause` holds what happened (the function's own error,
  * with its class, or a WorkerCrashedError); `chunk` is the index range that failed, when known. The
- * other chunks stop at their next boundary and the pool stays usable.
+ * other chunks stop at their next boundary and the pool stays usable. A call the pool refuses (a
+ * closed or broken pool, a full queue, an `arg` that cannot be copied) rejects with the pool's own
+ * error instead (PoolClosedError, QueueFullError, SerializationError, ...), never wrapped in this.
  */
 export class ParallelError extends SkeinError {
   constructor(

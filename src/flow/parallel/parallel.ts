@@ -9,7 +9,7 @@
 import { MAX_TIMER_MS } from '../../memory/clock.js';
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
 import { watchAbort } from '../../memory/wait/index.js';
-import { functionSource, QueueFullError, WorkerPool, workerLimit } from '../../pool/index.js';
+import { functionSource, PoolClosedError, QueueFullError, WorkerCrashedError, WorkerPool, workerLimit } from '../../pool/index.js';
 import { ParallelError } from '../errors.js';
 import {
   CANCELLED,
@@ -180,6 +180,8 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
   const cancels: AbortController[] = [];
   let stopped: Error | undefined;
   let failure: unknown;
+  /** Whether `failure` is the pool's refusal of the call rather than a failure of its loop (below). */
+  let refusedByPool = false;
   const errors = new Map<number, unknown>(); // by participant, to report FAILED_BY's own error
   let refused = 0;
   const halt = (): void => {
@@ -216,7 +218,16 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
             Atomics.compareExchange(ctl, TICKET + id, NOT_STARTED, CANCELLED);
             return;
           }
-          if (failure === undefined) failure = err;
+          if (failure === undefined) {
+            failure = err;
+            // Not the loop's failure but the pool's answer to the call: it refused the participant
+            // before it started (a closed or broken pool, an arg that cannot be copied, a full
+            // queue), or it was closed under it. The caller gets that error as it is, not inside a
+            // ParallelError. (A worker that dies is the loop's failure, started or not.)
+            refusedByPool =
+              err instanceof PoolClosedError ||
+              (!(err instanceof WorkerCrashedError) && Atomics.load(ctl, TICKET + id) === NOT_STARTED);
+          }
           errors.set(id, err);
           halt();
         }),
@@ -230,6 +241,7 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
   if (stopped) throw stopped;
   if (failure !== undefined) {
     const k = Atomics.load(ctl, FAILED) - 1;
+    if (k < 0 && refusedByPool) throw failure;
     // The error of the chunk named, not of whichever participant's rejection arrived first.
     const by = Atomics.load(ctl, FAILED_BY);
     if (k >= 0 && errors.has(by)) failure = errors.get(by);
@@ -251,7 +263,10 @@ async function run(what: string, { job, participants }: Plan, o: ParallelOptions
  * function (sent as source: it sees only its arguments; a variable it closed over fails with
  * ClosureVariableError). `fn` runs synchronously (a function that returns a promise, an async one,
  * fails the call with a TypeError as cause). Rejects with ParallelError when `fn` throws or a worker
- * dies (the pool stays usable), AbortError or TimeoutError.
+ * dies (the pool stays usable), AbortError or TimeoutError; when the pool refuses the call, with its
+ * own error as it is: PoolClosedError (closed, or closed with force under the call), QueueFullError
+ * (every participant refused), SerializationError (an `arg` that cannot be copied), or the error of
+ * a pool whose workers cannot start (WorkerSetupError, WorkerBootError, WorkerModuleError).
  *
  * @example
  * ```ts
