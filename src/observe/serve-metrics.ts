@@ -7,7 +7,7 @@
 // imports the package root.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WorkerPool } from '../pool/index.js';
+import { poolPhase, WorkerPool } from '../pool/index.js';
 import { CircuitBreaker } from '../resilience/index.js';
 import { traceBreaker, tracePool } from './diagnostics.js';
 import { createPrometheusExport, type Observed } from './prometheus.js';
@@ -36,11 +36,18 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** What `/health` answers: 200 with status 'ok', or 503 with 'degraded' and the reasons. */
+/**
+ * What `/health` answers: 200 with status 'ok', or 503 with 'degraded' and the reasons. It is
+ * degraded while a breaker is open, half-open or forced open, while a pool has workers and none of them is healthy, and
+ * once a pool is closing or closed: such a pool takes no task (it rejects them with
+ * PoolClosedError), so it is reported by its `state` and named in `problems` (`pool hash: closed`),
+ * never as healthy.
+ */
 export interface HealthReport {
   status: 'ok' | 'degraded';
   problems: string[];
-  pools: Record<string, { workers: number; healthy: number }>;
+  /** Per pool: its workers, how many are healthy, and whether it is open, closing or closed. */
+  pools: Record<string, { workers: number; healthy: number; state: 'open' | 'closing' | 'closed' }>;
   breakers: Record<string, string>;
 }
 
@@ -50,8 +57,11 @@ function health(objects: Observed): HealthReport {
     if (o instanceof WorkerPool) {
       const hs = o.getHealthStatus();
       const healthy = hs.filter((h) => h.healthy).length;
-      r.pools[name] = { workers: hs.length, healthy };
-      if (hs.length > 0 && healthy === 0) r.problems.push(`pool ${name}: no healthy worker`);
+      const state = poolPhase(o);
+      r.pools[name] = { workers: hs.length, healthy, state };
+      // A closed pool has no workers left, which alone read as nothing wrong.
+      if (state !== 'open') r.problems.push(`pool ${name}: ${state}`);
+      else if (hs.length > 0 && healthy === 0) r.problems.push(`pool ${name}: no healthy worker`);
     } else if (o instanceof CircuitBreaker) {
       r.breakers[name] = o.state;
       if (o.state !== 'closed' && o.state !== 'forced-closed') r.problems.push(`breaker ${name}: ${o.state}`);

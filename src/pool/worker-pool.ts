@@ -47,6 +47,19 @@ export interface WorkerLimit {
 }
 
 let coreOf: (pool: WorkerPool) => PoolCore;
+let phaseOf: (pool: WorkerPool) => PoolPhase;
+
+/**
+ * Where a pool is in its life: `'open'` until `close()` is called, `'closing'` while that close
+ * waits for its tasks and workers, `'closed'` once it has settled. A pool past `'open'` takes no new
+ * task. Reached with {@link poolPhase}; `skein/internal` only, not the package root.
+ */
+export type PoolPhase = 'open' | 'closing' | 'closed';
+
+/** The {@link PoolPhase} of `pool` (what serveMetrics' `/health` reports for it). */
+export function poolPhase(pool: WorkerPool): PoolPhase {
+  return phaseOf(pool);
+}
 
 /** The size cap of `pool` (see {@link WorkerLimit}). */
 export function workerLimit(pool: WorkerPool): WorkerLimit {
@@ -92,9 +105,11 @@ export class WorkerPool<M = UntypedModule> {
   readonly #drain: DrainEvents;
   #closed: Promise<void> | undefined;
   #forced = false;
+  #phase: PoolPhase = 'open';
 
   static {
     coreOf = (pool) => pool.#core;
+    phaseOf = (pool) => pool.#phase;
   }
 
   constructor(options: WorkerPoolOptions);
@@ -326,7 +341,11 @@ export class WorkerPool<M = UntypedModule> {
     return this.#core.settlement.waitFor(() => this.getQueueLength() === 0, opts, 'WorkerPool.drain');
   }
 
-  /** Per worker: alive, busy, tasks done and failed, last error, event-loop utilization. */
+  /**
+   * Per worker: alive, busy, tasks done and failed, last error, event-loop utilization. It describes
+   * the workers, not the pool: a closing pool's workers may all read healthy, and a closed pool has
+   * none (an empty list). serveMetrics' `/health` reports a pool that is closing or closed as such.
+   */
   getHealthStatus(): HealthStatus[] {
     const { mem, o, workers } = this.#core;
     const t = now();
@@ -439,13 +458,18 @@ export class WorkerPool<M = UntypedModule> {
     this.#forced = !!opts?.force;
     const { settlement } = core;
     core.workers.beginClose();
+    this.#phase = 'closing';
     this.#closed = (async () => {
-      if (opts?.force) settlement.rejectAll(new PoolClosedError('the pool was closed with force'));
-      else await settlement.waitFor(() => settlement.isIdle());
-      core.sweeper.stop();
-      await this.#stopWorkers();
-      // Anything still out (a worker that died mid-close) must settle too.
-      settlement.rejectAll(new PoolClosedError('the pool closed'));
+      try {
+        if (opts?.force) settlement.rejectAll(new PoolClosedError('the pool was closed with force'));
+        else await settlement.waitFor(() => settlement.isIdle());
+        core.sweeper.stop();
+        await this.#stopWorkers();
+        // Anything still out (a worker that died mid-close) must settle too.
+        settlement.rejectAll(new PoolClosedError('the pool closed'));
+      } finally {
+        this.#phase = 'closed';
+      }
     })();
     return this.#closed;
   }

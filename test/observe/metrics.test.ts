@@ -91,11 +91,40 @@ describe('serveMetrics', () => {
     const body = (await res.json()) as { status: string; problems: string[]; pools: Record<string, unknown> };
     expect(body.status).toBe('degraded');
     expect(body.problems).toEqual(['breaker upstream: open']);
-    expect(body.pools.hash).toEqual({ workers: 2, healthy: 2 });
+    expect(body.pools.hash).toEqual({ workers: 2, healthy: 2, state: 'open' });
     breaker.forceClose();
     const ok = await fetch(`${server.url}/health`);
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { status: string }).status).toBe('ok');
+  });
+
+  it('serves /health: a pool that is closing or closed is never healthy (503, named, its state given)', async () => {
+    // A closed pool has no workers left, and "no workers" alone read as nothing wrong: it was 200 ok.
+    const p = new FixedWorkerPool(1, { filename: TASKS });
+    const s = await serveMetrics({ port: 0, objects: { p } });
+    type Body = { status: string; problems: string[]; pools: Record<string, { workers: number; healthy: number; state: string }> };
+    const read = async (): Promise<[number, Body]> => {
+      const res = await fetch(`${s.url}/health`);
+      return [res.status, (await res.json()) as Body];
+    };
+    try {
+      const [okStatus, ok] = await read();
+      expect(okStatus).toBe(200);
+      const running = p.submit(300, { fn: 'sleep' });
+      const closed = p.close(); // a graceful close waits for the running task
+      const [closingStatus, closing] = await read();
+      await running;
+      await closed;
+      const [goneStatus, gone] = await read();
+      expect([closingStatus, closing.status, closing.problems]).toEqual([503, 'degraded', ['pool p: closing']]);
+      expect([goneStatus, gone.status, gone.problems]).toEqual([503, 'degraded', ['pool p: closed']]);
+      expect(ok.pools.p).toEqual({ workers: 1, healthy: 1, state: 'open' });
+      expect(closing.pools.p).toEqual({ workers: 1, healthy: 1, state: 'closing' });
+      expect(gone.pools.p).toEqual({ workers: 0, healthy: 0, state: 'closed' });
+    } finally {
+      await s.close();
+      await p.close();
+    }
   });
 
   it('binds where told', async () => {
