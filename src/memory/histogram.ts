@@ -2,10 +2,12 @@
  * A log-bucketed histogram in shared memory that any thread records into.
  *
  * Layout (Int32 slots): bucket i counts values v (in microseconds) with
- *   i = 0                        for v < 1
- *   i = 1 + floor(4 * log2(v))   otherwise (four buckets per doubling, about 19% wide), capped
- * so 1 µs .. ~2^31 µs (35 minutes) fit in BUCKETS slots; slot BUCKETS holds the count, BUCKETS + 1
- * the max value in µs (clamped to int32). Recording is `Atomics.add` on one bucket and the count,
+ *   i = 0                        for v <= 1 (and NaN)
+ *   i = ceil(4 * log2(v))        otherwise (four buckets per doubling, about 19% wide), capped
+ * so bucket i >= 1 holds 2^((i-1)/4) < v <= 2^(i/4): closed at its upper edge, as a Prometheus
+ * bucket `le` is (a sample exactly on an edge, say 2^12 µs, counts in the bucket that ends there,
+ * not the next). 1 µs .. ~2^31 µs (35 minutes) fit in BUCKETS slots; slot BUCKETS holds the count,
+ * BUCKETS + 1 the max value in µs (clamped to int32). Recording is `Atomics.add` on one bucket and the count,
  * so concurrent recorders never lose a sample; a reader may see a bucket bumped before the count,
  * which only makes a snapshot off by the samples in flight.
  *
@@ -34,12 +36,13 @@ export interface HistogramSummary {
 }
 
 function bucketOf(us: number): number {
-  if (!(us >= 1)) return 0;
-  const i = 1 + Math.floor(4 * Math.log2(us));
+  if (!(us > 1)) return 0;
+  // Exact on the edges that matter: log2 of a power of two is exact, so 2^k µs lands in bucket 4k.
+  const i = Math.ceil(4 * Math.log2(us));
   return i < BUCKETS ? i : BUCKETS - 1;
 }
 
-/** Lower bound (µs) of bucket i; a bucket is reported by its geometric midpoint. */
+/** The value (µs) reported for bucket i: its geometric midpoint, 2^((i - 0.5) / 4). */
 function bucketMid(i: number): number {
   if (i === 0) return 0.5;
   return 2 ** ((i - 1 + 0.5) / 4);

@@ -61,7 +61,11 @@ function summaryValues(name: string, labels: Labels, s: HistogramSummary): Value
   ];
 }
 
-/** Bucket i of a SharedHistogram holds values below 2^(i/4) µs; buckets are summed per doubling. */
+/**
+ * Bucket i of a SharedHistogram holds values above 2^((i-1)/4) µs and at most 2^(i/4) µs (bucket 0:
+ * at most 1 µs), so the running sum up to bucket i is the count of samples <= 2^(i/4) µs: what
+ * Prometheus means by `le`. Buckets are summed per doubling.
+ */
 function histogramValues(name: string, labels: Labels, h: SharedHistogram): Value[] {
   const acc = new Float64Array(128);
   h.addTo(acc);
@@ -71,7 +75,7 @@ function histogramValues(name: string, labels: Labels, h: SharedHistogram): Valu
   for (let i = 0; i < 126; i++) {
     cum += acc[i];
     sum += acc[i] * (i === 0 ? 0.5 : 2 ** ((i - 0.5) / 4));
-    // The upper edge of bucket i is 2^(i/4) µs; emit one `le` per doubling (every 4th bucket).
+    // The upper edge of bucket i (inclusive) is 2^(i/4) µs; emit one `le` per doubling (every 4th bucket).
     if (i % 4 === 0 && i > 0 && i <= 100)
       out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: String(2 ** (i / 4) / 1e6) }, value: cum });
   }

@@ -84,10 +84,40 @@ describe('SharedHistogram percentiles against a sorted-array model', () => {
   });
 });
 
+describe('SharedHistogram bucket edges', () => {
+  it('a bucket holds the values up to its upper edge, that edge included (as a Prometheus `le`)', () => {
+    // Bucket 4k ends at 2^k µs: a sample of exactly 2^k µs counts there, one a hair above in 4k + 1.
+    // (They counted one bucket higher, so /metrics left an on-edge sample out of its own `le`.)
+    const h = new SharedHistogram();
+    const words = new Int32Array(h.sab);
+    const misplaced: string[] = [];
+    for (let k = 0; k <= 24; k++) {
+      for (const [us, want] of [
+        [2 ** k, 4 * k],
+        [2 ** k * 1.001, 4 * k + 1],
+      ]) {
+        h.reset();
+        h.record(us / 1000);
+        const at = words.slice(0, 126).findIndex((c) => c === 1);
+        if (at !== want) misplaced.push(`${us} µs in bucket ${at}, not ${want}`);
+      }
+    }
+    expect(misplaced).toEqual([]);
+    // Percentiles of on-edge samples stay within their bucket and never pass the max.
+    h.reset();
+    for (const ms of [0.002, 1.024, 4.096]) h.record(ms);
+    const s = h.summary();
+    expect(s.max).toBe(4.096);
+    expect(s.p50).toBeGreaterThan(1.024 / 2 ** (1 / 4));
+    expect(s.p50).toBeLessThanOrEqual(1.024);
+    expect(s.p99).toBeLessThanOrEqual(4.096);
+  });
+});
+
 describe('SharedHistogram counts', () => {
   it('a bucket past 2^31 samples still counts up (its Int32 word is read unsigned), never negative', () => {
     const h = new SharedHistogram();
-    h.record(1); // 1000 µs: bucket 1 + floor(4 * log2(1000)) = 40
+    h.record(1); // 1000 µs: bucket ceil(4 * log2(1000)) = 40
     const words = new Int32Array(h.sab);
     // As if 2^31 - 1 samples of 1 ms had been recorded (too many to record in a test).
     Atomics.store(words, 40, 0x7fffffff);
@@ -135,7 +165,7 @@ describe('SharedHistogram counts', () => {
       const per = Math.floor(n / ms.length);
       for (const [k, v] of ms.entries()) {
         const us = v * 1000;
-        const bucket = us < 1 ? 0 : 1 + Math.floor(4 * Math.log2(us));
+        const bucket = us <= 1 ? 0 : Math.ceil(4 * Math.log2(us));
         expect(words[bucket], `bucket of ${v} ms`).toBe(workers * (per + (k < n % ms.length ? 1 : 0)));
       }
       expect(words[126]).toBe(workers * n);

@@ -4,6 +4,7 @@
 // the process down.
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { CircuitBreaker, serveMetrics, TokenBucket } from 'skein';
 import { createPrometheusExport, SharedHistogram } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +70,30 @@ describe('createPrometheusExport', () => {
     expect(count).toBe(inf);
     for (let i = 1; i < le.length; i++) expect(le[i][1], `le=${le[i][0]}`).toBeGreaterThanOrEqual(le[i - 1][1]);
     expect(inf).toBe(5);
+  });
+
+  it('a sample exactly on a bucket edge counts in the bucket whose le equals it (le is <=), recorded in a worker', async () => {
+    // 2 µs, 1.024 ms and 4.096 ms are edges (2^1, 2^10, 2^12 µs). Each counted one bucket higher, so
+    // le="0.000002" read 0, and a scraper's histogram_quantile put them above their true value.
+    const h = new SharedHistogram();
+    const go = new Int32Array(new SharedArrayBuffer(8));
+    const w = new Worker(new URL('../fixtures/hist-recorder.mjs', import.meta.url), {
+      workerData: { sab: h.sab, go, n: 3, ms: [0.002, 1.024, 4.096] },
+    });
+    try {
+      const done = new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+      Atomics.store(go, 0, 1);
+      Atomics.notify(go, 0);
+      await done;
+    } finally {
+      await w.terminate();
+    }
+    const { le } = latency(await createPrometheusExport({ h }).metrics(), 'h');
+    const at = new Map(le);
+    expect([at.get('0.000002'), at.get('0.000512'), at.get('0.001024'), at.get('0.002048'), at.get('0.004096')]).toEqual([
+      1, 1, 2, 2, 3,
+    ]);
+    expect(at.get('+Inf')).toBe(3);
   });
 
   it('escapes label values (quote, backslash, newline) so a parser reads back the name', async () => {
