@@ -7,6 +7,7 @@
 // imports the package root.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { integer, invalid, optionsObject } from '../memory/validate.js';
 import { poolPhase, WorkerPool } from '../pool/index.js';
 import { CircuitBreaker } from '../resilience/index.js';
 import { traceBreaker, tracePool } from './diagnostics.js';
@@ -14,7 +15,7 @@ import { createPrometheusExport, type Observed } from './prometheus.js';
 
 /** Options of {@link serveMetrics}. */
 export interface ServeMetricsOptions {
-  /** TCP port; 0 picks a free one (read it from the result). Default 9464. */
+  /** TCP port, an integer in [0, 65535]; 0 picks a free one (read it from the result). Default 9464. */
   port?: number;
   /** Address to bind. Default '127.0.0.1' (loopback only). */
   host?: string;
@@ -73,7 +74,9 @@ function health(objects: Observed): HealthReport {
 
 /**
  * Serves `/metrics` and `/health` for `objects`. Resolves once listening. Needs prom-client (an
- * optional peer dependency): without it, rejects with MissingPeerDependencyError.
+ * optional peer dependency): without it, rejects with MissingPeerDependencyError. A bad option (a
+ * port that is not an integer in [0, 65535], a host that is not a string, `objects` that is neither
+ * an object nor a function) rejects with InvalidArgumentError naming it, before anything is started.
  *
  * @example
  * ```ts
@@ -83,7 +86,13 @@ function health(objects: Observed): HealthReport {
  * ```
  */
 export async function serveMetrics(opts: ServeMetricsOptions = {}): Promise<MetricsServer> {
-  const { port = 9464, host = '127.0.0.1', objects = {} } = opts;
+  const { port = 9464, host = '127.0.0.1', objects = {} } = optionsObject(opts, 'serveMetrics options') ?? {};
+  // Checked here: node:http's own checks throw a bare RangeError (ERR_SOCKET_BAD_PORT) or TypeError.
+  integer(port, 'serveMetrics port', { min: 0, max: 65535 });
+  if (typeof host !== 'string' || host === '') invalid('serveMetrics host', 'a non-empty string', host);
+  if (typeof objects !== 'function' && (typeof objects !== 'object' || objects === null)) {
+    invalid('serveMetrics objects', 'an object or a function', objects);
+  }
   const read = (): Observed => {
     const o = typeof objects === 'function' ? objects() : objects;
     for (const [name, x] of Object.entries(o)) {

@@ -2,7 +2,7 @@
 // exposition grammar), /health is JSON, and the server binds to loopback unless told otherwise.
 import diagnostics from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
-import { CircuitBreaker, ConcurrencyManager, FixedWorkerPool, serveMetrics, TokenBucket } from 'skein';
+import { CircuitBreaker, ConcurrencyManager, FixedWorkerPool, InvalidArgumentError, serveMetrics, TokenBucket } from 'skein';
 import { CHANNELS, SharedHistogram, tracePool, type TaskEndMessage, type TaskStartMessage } from 'skein/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TASKS } from '../fixtures/pool-helpers.js';
@@ -125,6 +125,27 @@ describe('serveMetrics', () => {
       await s.close();
       await p.close();
     }
+  });
+
+  it('refuses a bad port, host or objects with InvalidArgumentError naming it, before listening', async () => {
+    // A port out of range was node:http's bare RangeError (ERR_SOCKET_BAD_PORT), unlike every other
+    // bad option in skein.
+    for (const port of [-1, 65536, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '9464']) {
+      const p = serveMetrics({ port: port as number });
+      await expect(p, String(port)).rejects.toThrow(InvalidArgumentError);
+      await expect(p, String(port)).rejects.toThrow(/^Expected serveMetrics port to be an integer/);
+    }
+    await expect(serveMetrics({ port: -1 })).rejects.toThrow('Expected serveMetrics port to be an integer >= 0, got -1');
+    await expect(serveMetrics({ port: 70000 })).rejects.toThrow('Expected serveMetrics port to be an integer <= 65535, got 70000');
+    for (const host of [42, '', null]) {
+      await expect(serveMetrics({ port: 0, host: host as string })).rejects.toThrow(/^Expected serveMetrics host to be a non-empty string/);
+    }
+    for (const objects of [null, 5, 'pool']) {
+      await expect(serveMetrics({ port: 0, objects: objects as never })).rejects.toThrow(
+        /^Expected serveMetrics objects to be an object or a function/,
+      );
+    }
+    await expect(serveMetrics(null as never)).rejects.toThrow(InvalidArgumentError);
   });
 
   it('binds where told', async () => {
