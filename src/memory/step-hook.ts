@@ -51,6 +51,16 @@ export const Step = {
   PoolTaskFinished: 9,
   /** pool worker-main.ts finish: the task's result written and published (readable by the main thread). */
   PoolResultWritten: 10,
+  /**
+   * ConcurrencyManager permit release (concurrency-manager-permit.ts): the releaser has read the
+   * clock, by which the hand-off judges waiters' deadlines, and not yet taken the manager's lock.
+   */
+  ManagerReleaseTimed: 11,
+  /**
+   * ConcurrencyManager acquire (concurrency-manager.ts #wait): a waiter has found its deadline
+   * passed (or its signal aborted) and not yet taken the lock to withdraw.
+   */
+  ManagerWaiterGivesUp: 12,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

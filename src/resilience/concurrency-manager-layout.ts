@@ -21,6 +21,7 @@
  *   MIN_EXPIRY  a lower bound on the earliest lease expiry among held permits (Infinity: none);
  *               acquirers reclaim only once the clock passes it, and waiters sleep at most until it
  *   WAIT_SUM, WAIT_MAX (ms), ACQUIRED, RELEASED, REJECTED, TIMED_OUT, ABORTED, EXPIRED: counters
+ *               (who counts what: lease-table.ts, Counting)
  *
  * The lease table (permit slot s < M):
  *   PGEN[s]    Int32  bumped at every grant of the slot: a permit remembers (s, gen), so releasing

@@ -27,19 +27,31 @@ export interface ConcurrencyAcquireOptions extends WaitOptions {
   lease?: number;
 }
 
-/** A snapshot of a manager's state, gathered from all threads. */
+/**
+ * A snapshot of a manager's state, gathered from all threads. Every acquire that waits ends one
+ * way, counted once: `acquired`, `timedOut` or `aborted` (one whose thread died while it waited is
+ * in none).
+ */
 export interface ConcurrencyManagerMetrics {
   maxConcurrency: number;
   inUse: number;
   available: number;
   queued: number;
   queueLimit: number;
+  /**
+   * Permits handed to their callers (acquire, run, tryAcquire), counted when the caller gets one: a
+   * permit granted to a waiter that gave up as it arrived (its timeout or abort racing the release)
+   * is handed on and counted only as that waiter's timeout or abort.
+   */
   acquired: number;
   released: number;
   /** Refused at once: the queue was full. */
   rejected: number;
+  /** Acquires that rejected with TimeoutError (`timeout: 0` with no permit free included). */
   timedOut: number;
+  /** Acquires that waited and rejected with AbortError (one whose signal had aborted before the call is not counted). */
   aborted: number;
+  /** Holdings reclaimed when their lease ran out, and grants not collected within the pickup grace (a waiter whose thread died). */
   leasesExpired: number;
   /** Time from acquire to grant, ms: count, exact mean and max; p50/p90/p99 from log buckets (about 19% wide). */
   wait: HistogramSummary;

@@ -1,5 +1,6 @@
 import { now } from '../memory/clock.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
+import { Step, stepHook } from '../memory/step-hook.js';
 import { Guard } from '../sync/guard.js';
 import { LOCK } from './concurrency-manager-layout.js';
 import { checkMs } from './limiter-util.js';
@@ -30,6 +31,8 @@ export function permitHooks(
   return {
     release: () => {
       const at = now();
+      // The clock read, the lock not yet taken: the hand-off below judges waiters' deadlines by `at`.
+      if (stepHook !== undefined) stepHook(Step.ManagerReleaseTimed);
       spinLock(v, LOCK);
       const ok = t.release(s, gen, at);
       spinUnlock(v, LOCK);

@@ -7,8 +7,8 @@
  * Best waiter: the head of each priority's list is its oldest, so only the ten heads compete. Its
  * effective priority is its own, or with `fair` its own plus one per `aging` ms waited (at most 10);
  * the highest wins and a tie goes to the older ticket. A head whose deadline has passed is removed
- * on the way (its owner finds its slot gone and rejects with TimeoutError): the grant does not go
- * to a waiter that is leaving, or dead.
+ * on the way (its owner finds its slot gone, rejects with TimeoutError and counts it): the grant
+ * does not go to a waiter that is leaving, or dead.
  */
 import { notifyAll, type WaitWord, WORD_SLOTS, wordAt } from '../memory/wait/index.js';
 import {
@@ -20,7 +20,6 @@ import {
   REJECTED,
   TAIL,
   TICKET,
-  TIMED_OUT,
   WAITING,
   WTOP,
 } from './concurrency-manager-layout.js';
@@ -97,7 +96,10 @@ export class WaiterTable {
     v[QUEUED]--;
   }
 
-  /** The waiter to serve next (removing heads whose deadline passed, counted as timed out), or -1. */
+  /**
+   * The waiter to serve next, or -1. Heads whose deadline passed are removed on the way, uncounted:
+   * each owner counts its own timeout when it finds its slot gone (lease-table.ts, Counting).
+   */
   best(now: number): number {
     const v = this.#v;
     const d = this.#d;
@@ -109,7 +111,6 @@ export class WaiterTable {
       while (h >= 0 && d[L.wdeadline + h] <= now) {
         this.dequeue(h);
         this.free(h);
-        d[L.fh + TIMED_OUT]++;
         h = v[HEAD + p - 1];
       }
       if (h < 0) continue;

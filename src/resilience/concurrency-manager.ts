@@ -4,6 +4,7 @@ import { InvalidArgumentError, TimeoutError } from '../memory/errors.js';
 import { HISTOGRAM_BYTES, SharedHistogram } from '../memory/histogram.js';
 import { defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
+import { Step, stepHook } from '../memory/step-hook.js';
 import { callable } from '../memory/validate.js';
 import { abortError, checkWaitOptions, limitsOf, waitUntil } from '../memory/wait/index.js';
 import { ABORTED, IN_USE, LOCK, ManagerLayout, QUEUED, TIMED_OUT } from './concurrency-manager-layout.js';
@@ -249,6 +250,8 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
       } catch (err) {
         const timedOut = err instanceof TimeoutError;
         if (timedOut && now() < deadline) continue; // woke for a lease, not for our deadline
+        // Given up, the lock not yet taken: a release may still grant us the permit (withdraw hands it on).
+        if (stepHook !== undefined) stepHook(Step.ManagerWaiterGivesUp);
         spinLock(v, LOCK);
         t.withdraw(w, gen, timedOut ? TIMED_OUT : ABORTED, now());
         spinUnlock(v, LOCK);
@@ -263,12 +266,19 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     spinUnlock(v, LOCK);
     if (s < 0) {
       // Our slot was taken from us: a releaser found our deadline passed, or we came for our grant
-      // after its lease or the pickup grace (lease-table.ts) ran out. Before the deadline: queue again.
+      // after its lease or the pickup grace (lease-table.ts) ran out. Before the deadline: queue
+      // again (that acquire counts how it ends). Otherwise this one ends here, counted here: nobody
+      // else counts a waiter's end (lease-table.ts, Counting).
       const left = deadline - now();
-      if (left > 0) {
+      const aborted = signal?.aborted === true;
+      if (left > 0 && !aborted) {
         return this.acquire({ priority, lease, signal, timeout: left });
       }
-      this.#emit('reject', { priority, reason: 'timeout' });
+      spinLock(v, LOCK);
+      t.count(aborted ? ABORTED : TIMED_OUT);
+      spinUnlock(v, LOCK);
+      this.#emit('reject', { priority, reason: aborted ? 'abort' : 'timeout' });
+      if (aborted) throw abortError(signal);
       throw new TimeoutError(`ConcurrencyManager.acquire timed out after ${timeout} ms`);
     }
     return this.#permit(s, pgen, priority, now() - since, lease);

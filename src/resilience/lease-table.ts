@@ -17,6 +17,13 @@
  * stuck) loses the grant after {@link PICKUP_GRACE_MS}, when it is reclaimed like an expired lease and
  * handed on; an owner that was only slow finds its slot gone and queues again.
  *
+ * Counting: each waiting acquire ends one way, counted once, by its owner: ACQUIRED when it collects
+ * its permit (`pickup`; `tryTake` counts its own), TIMED_OUT or ABORTED when it gives up
+ * (`withdraw`, or the owner finding its slot gone past its deadline). A grant is not an acquisition
+ * until collected: one its waiter gives up on as it arrives (a timeout or an abort racing the
+ * release) is handed on and counted only as the waiter's timeout or abort, and `best()` dropping a
+ * waiter past its deadline counts nothing (the owner does). A waiter whose thread died is in none.
+ *
  * Leases: a grant with a lease stores its expiry. Any acquirer, and any waiter once the clock passes
  * MIN_EXPIRY, scans the table, reclaims every expired slot (bumping PGEN, so the old holder's late
  * release is a no-op) and hands it on. A crashed worker's permit therefore returns after its lease.
@@ -150,7 +157,8 @@ export class LeaseTable {
     if (v[IN_USE] >= v[MAX] || v[QUEUED] > 0) return -1;
     const s = v[this.#L.pstack + --v[PTOP]];
     v[IN_USE]++;
-    this.#hold(s, priority, lease, now, 0);
+    this.#hold(s, priority, lease, now);
+    this.#acquired(0);
     return s;
   }
 
@@ -181,16 +189,21 @@ export class LeaseTable {
     v[L.pwaiter + s] = -1;
     // Later than the grace expiry set at grant (or equal): MIN_EXPIRY stays a valid lower bound.
     d[L.pexp + s] = d[L.psince + s] + d[L.wlease + w];
+    // Acquired now, not at the grant; its wait ran from the acquire to the grant.
+    this.#acquired(d[L.psince + s] - d[L.wenq + w]);
     this.waiters.free(w);
     return s;
   }
 
-  /** The waiter gives up (timeout or abort, counted in `why`); a grant that raced in is handed on. */
+  /**
+   * The waiter gives up (timeout or abort, counted in `why`: it ends this way whoever removed it);
+   * a grant that raced in is handed on, never having been acquired.
+   */
   withdraw(w: number, gen: number, why: typeof TIMED_OUT | typeof ABORTED, now: number): void {
     const { v, d } = this;
     const L = this.#L;
-    if (v[L.wgen + w] !== gen) return; // already removed, and counted, by a releaser
     d[L.fh + why]++;
+    if (v[L.wgen + w] !== gen) return; // already removed: dropped past its deadline, or its grant reclaimed
     if (v[L.wstate + w] === WAITING) {
       this.waiters.dequeue(w);
       this.waiters.free(w);
@@ -199,11 +212,20 @@ export class LeaseTable {
     const s = v[L.wpermit + w];
     v[L.pwaiter + s] = -1;
     this.waiters.free(w);
-    d[L.fh + RELEASED]++;
     this.#vacate(s, now);
   }
 
-  #hold(s: number, priority: number, lease: number, now: number, waited: number): void {
+  /** Counts a permit handed to its caller, who waited `waited` ms for it. */
+  #acquired(waited: number): void {
+    const d = this.d;
+    const fh = this.#L.fh;
+    d[fh + ACQUIRED]++;
+    d[fh + WAIT_SUM] += waited;
+    if (waited > d[fh + WAIT_MAX]) d[fh + WAIT_MAX] = waited;
+    this.#onWait(waited);
+  }
+
+  #hold(s: number, priority: number, lease: number, now: number): void {
     const { v, d } = this;
     const L = this.#L;
     v[L.pgen + s] = (v[L.pgen + s] + 1) | 0;
@@ -211,10 +233,6 @@ export class LeaseTable {
     v[L.pwaiter + s] = -1;
     v[L.pprio + s] = priority;
     d[L.psince + s] = now;
-    d[L.fh + ACQUIRED]++;
-    d[L.fh + WAIT_SUM] += waited;
-    if (waited > d[L.fh + WAIT_MAX]) d[L.fh + WAIT_MAX] = waited;
-    this.#onWait(waited);
     this.#setExpiry(s, now + lease);
   }
 
@@ -242,7 +260,7 @@ export class LeaseTable {
       return;
     }
     this.waiters.dequeue(w);
-    this.#hold(s, v[L.wprio + w], d[L.wlease + w], now, now - d[L.wenq + w]);
+    this.#hold(s, v[L.wprio + w], d[L.wlease + w], now);
     v[L.pwaiter + s] = w;
     // Pickup grace: until its owner collects it, a grant expires PICKUP_GRACE_MS after
     // it was made, whatever its lease. A waiter whose thread was terminated never collects, and no

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { ConcurrencyManager, now } from 'skein/internal';
+import { ConcurrencyManager, now, Step, StepGate } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 
 const CM = new URL('../fixtures/cm-worker.mjs', import.meta.url);
@@ -94,6 +94,51 @@ describe('ConcurrencyManager across worker threads', () => {
     permit.release();
     expect(m.inUse).toBe(0);
     expect(m.queued).toBe(0);
+  });
+
+  it('a grant that races a timeout ends the waiter one way, counted once (timed out; the permit handed on)', async () => {
+    // The interleaving, held in place by two step gates: a releaser reads the clock before the
+    // waiter's deadline and is then held off the lock; the waiter times out and is held before it
+    // withdraws; the release lands (granting the waiter, whose deadline is later than the
+    // releaser's clock), and only then does the waiter withdraw. The waiter rejects with
+    // TimeoutError, and was counted both acquired and timed out (acquired 2, released 2).
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const gateR = new StepGate();
+    const gateW = new StepGate();
+    gateR.arm(Step.ManagerReleaseTimed);
+    gateW.arm(Step.ManagerWaiterGivesUp);
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const result = new Int32Array(new SharedArrayBuffer(4));
+    const releaser = new Worker(CM, { workerData: { mode: 'releaseOnCue', manager: m, gate: gateR.sab, flag } });
+    const releaserExit = exited(releaser);
+    await waitFor(() => Atomics.load(flag, 0) === 1);
+    const waiter = new Worker(CM, { workerData: { mode: 'timeoutWaiter', manager: m, gate: gateW.sab, timeout: 300, result } });
+    const waiterExit = exited(waiter);
+    try {
+      await waitFor(() => m.queued === 1);
+      Atomics.store(flag, 0, 2);
+      Atomics.notify(flag, 0);
+      gateR.awaitPause(); // its clock read well before the waiter's deadline
+      gateW.awaitPause(); // the waiter's 300 ms ran out: it gave up
+      gateR.release();
+      await waitFor(() => Atomics.load(flag, 0) === 3);
+      // The release granted the permit to the waiter (freed, it would read 0 in use).
+      expect([m.inUse, m.queued]).toEqual([1, 0]);
+      gateW.release();
+      expect(await Promise.all([releaserExit, waiterExit])).toEqual([0, 0]);
+    } finally {
+      await Promise.all([releaser.terminate(), waiter.terminate()]);
+    }
+    expect(Atomics.load(result, 0)).toBe(2); // TimeoutError
+    const mt = m.metrics();
+    expect({ acquired: mt.acquired, released: mt.released, timedOut: mt.timedOut, aborted: mt.aborted }).toEqual({
+      acquired: 1, // the releaser's
+      released: 1,
+      timedOut: 1, // the waiter's
+      aborted: 0,
+    });
+    expect([mt.inUse, mt.queued, mt.wait.count]).toEqual([0, 0, 1]);
+    expect(m.tryAcquire()).toBeDefined(); // the permit the waiter gave up went back
   });
 
   it('serves waiters from several threads by priority', async () => {

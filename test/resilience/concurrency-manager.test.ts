@@ -201,6 +201,27 @@ describe('ConcurrencyManager permits', () => {
     expect(m.metrics().aborted).toBe(1);
   });
 
+  it('an abort that races a grant ends the waiter one way, counted once (aborted; the permit handed on)', async () => {
+    // The grant and the abort in one turn: the waiter sees its signal first and gives up, with the
+    // permit already in its slot. It was counted as acquired and as aborted (acquired 2, released 2).
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const held = await m.acquire();
+    const ac = new AbortController();
+    const p = m.acquire({ signal: ac.signal });
+    await settle();
+    held.release(); // granted to the waiter...
+    ac.abort(); // ...which is aborted before it collects it
+    await expect(p).rejects.toThrow(AbortError);
+    const mt = m.metrics();
+    expect({ acquired: mt.acquired, released: mt.released, aborted: mt.aborted, timedOut: mt.timedOut }).toEqual({
+      acquired: 1,
+      released: 1,
+      aborted: 1,
+      timedOut: 0,
+    });
+    expect([mt.inUse, mt.queued, mt.wait.count]).toEqual([0, 0, 1]);
+  });
+
   it('emits acquire and release events in this thread', async () => {
     const m = new ConcurrencyManager({ maxConcurrency: 1 });
     const seen: string[] = [];
@@ -328,6 +349,27 @@ describe('ConcurrencyManager on a fake clock', () => {
     expect(m.tryAcquire()).toBeUndefined();
     inner?.release();
     expect(m.inUse).toBe(0);
+  });
+
+  it('a waiter whose grant was reclaimed uncollected, then timed out, is counted timed out, not acquired', async () => {
+    // Its event loop came back past the pickup grace and its own deadline: the grant went back (an
+    // expired lease), and the waiter rejects with TimeoutError. It was counted acquired (at the
+    // grant) and never timed out.
+    vi.useFakeTimers({ toFake: ['hrtime'] });
+    const m = new ConcurrencyManager({ maxConcurrency: 1 });
+    const held = await m.acquire();
+    const p = m.acquire({ timeout: 500 });
+    held.release(); // granted to p, which has not run since
+    vi.advanceTimersByTime(1500);
+    expect(m.reclaimExpired()).toBe(1);
+    await expect(p).rejects.toThrow(TimeoutError);
+    const mt = m.metrics();
+    expect({ acquired: mt.acquired, timedOut: mt.timedOut, leasesExpired: mt.leasesExpired }).toEqual({
+      acquired: 1,
+      timedOut: 1,
+      leasesExpired: 1,
+    });
+    expect([mt.inUse, mt.queued, mt.wait.count]).toEqual([0, 0, 1]);
   });
 
   it('leases expire on the shared clock; renew() extends them', async () => {
