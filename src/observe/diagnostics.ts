@@ -98,7 +98,7 @@ export function tracePool<P extends WorkerPool>(pool: P, name: string): P {
 }
 
 /** Makes `breaker`'s state changes publish `skein:breaker:state`. Idempotent; returns the breaker. */
-export function traceBreaker(breaker: CircuitBreaker, name: string): CircuitBreaker {
+export function traceBreaker<B extends CircuitBreaker<unknown>>(breaker: B, name: string): B {
   if (traced.has(breaker)) return breaker;
   traced.add(breaker);
   breaker.on('stateChange', (e) => {

@@ -26,8 +26,12 @@ export interface BreakerWindow {
   size: number;
 }
 
-/** Options of a `CircuitBreaker`. Every time is in milliseconds. */
-export interface CircuitBreakerOptions {
+/**
+ * Options of a `CircuitBreaker`. Every time is in milliseconds. `F` is what `fallback` resolves to:
+ * inferred from the `fallback` given to `new CircuitBreaker({ ... })`; written without it, the
+ * options may hold any fallback, so it is `unknown`.
+ */
+export interface CircuitBreakerOptions<F = unknown> {
   /**
    * Opens after this many counted failures in a row (an integer >= 1). Default 5 when neither this
    * nor `failureRateThreshold` nor `slowCallDuration` is given; otherwise off unless given.
@@ -66,10 +70,11 @@ export interface CircuitBreakerOptions {
   isFailure?: (err: unknown) => boolean | FailureVerdict;
   /**
    * Called instead of failing, with the error, when the breaker refuses a call (`BrokenCircuitError`)
-   * or the call fails with a counted failure; what it returns (or throws) is the call's outcome.
+   * or the call fails with a counted failure; what it returns (or throws) is the call's outcome, so
+   * `execute` resolves to the function's result or the fallback's (`Promise<T | F>`).
    * Not shared across threads.
    */
-  fallback?: (err: unknown) => unknown;
+  fallback?: (err: unknown) => F | PromiseLike<F>;
 }
 
 /** The plain-data configuration that travels in the handle. */

@@ -49,13 +49,13 @@ export interface CircuitBreakerMetrics extends BreakerSnapshot {
   slowCallRate: number;
 }
 
-/** The functions of a breaker, which stay in the thread that gave them. */
-export interface BreakerFunctions {
+/** The functions of a breaker, which stay in the thread that gave them; `F` as in {@link CircuitBreakerOptions}. */
+export interface BreakerFunctions<F = unknown> {
   isFailure?: CircuitBreakerOptions['isFailure'];
-  fallback?: CircuitBreakerOptions['fallback'];
+  fallback?: CircuitBreakerOptions<F>['fallback'];
 }
 
-const KIND = defineSharedKind<BreakerConfig, CircuitBreaker>({
+const KIND = defineSharedKind<BreakerConfig, CircuitBreaker<unknown>>({
   name: 'CircuitBreaker',
   tag: 5,
   layout: 1,
@@ -97,6 +97,9 @@ const KIND = defineSharedKind<BreakerConfig, CircuitBreaker>({
  * breaker rebuilt elsewhere (by `CircuitBreaker.from(received, { isFailure, fallback })`, or by a
  * pool or channel) has the same numeric configuration, and the functions that thread gives it.
  *
+ * `F` is what the `fallback` resolves to (inferred from it; `never` without one), so `execute(fn)`
+ * is typed `Promise<T | F>`: the function's result, or the fallback's.
+ *
  * @example
  * ```ts
  * const breaker = new CircuitBreaker({ failureRateThreshold: 0.5, window: { kind: 'time', size: 10_000 },
@@ -107,21 +110,21 @@ const KIND = defineSharedKind<BreakerConfig, CircuitBreaker>({
  * // in a worker: const b = CircuitBreaker.from(workerData.breaker, { isFailure });
  * ```
  */
-export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements Policy<PolicyContext> {
+export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> implements Policy<PolicyContext, F> {
   readonly #config: BreakerConfig;
   readonly #mem: BreakerMemory;
   readonly #timed: boolean;
   #isFailure: BreakerFunctions['isFailure'];
-  #fallback: BreakerFunctions['fallback'];
+  #fallback: BreakerFunctions<F>['fallback'];
   #listeners: Set<(e: StateChangeEvent) => void> | undefined;
   /** The STATE word up to which this thread's listeners have been told. */
   #seen = 0;
   #watching = false;
 
-  constructor(opts?: CircuitBreakerOptions);
+  constructor(opts?: CircuitBreakerOptions<F>);
   /** @internal rebuilds over checked memory; use {@link CircuitBreaker.from}. */
-  constructor(opts: CircuitBreakerOptions | Reopen<BreakerConfig>);
-  constructor(opts: CircuitBreakerOptions | Reopen<BreakerConfig> = {}) {
+  constructor(opts: CircuitBreakerOptions<F> | Reopen<BreakerConfig>);
+  constructor(opts: CircuitBreakerOptions<F> | Reopen<BreakerConfig> = {}) {
     super(KIND, isReopen(opts) ? opts : resolveBreakerOptions(opts));
     this.#config = this.handle.config;
     if (!isReopen(opts)) {
@@ -134,10 +137,13 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
 
   /**
    * The live breaker of this thread for what arrived from another thread (the clone of one, or its
-   * `handle`). `fns` gives this thread's `isFailure` and `fallback` (they replace any it had).
+   * `handle`). `fns` gives this thread's `isFailure` and `fallback` (they replace any it had); the
+   * result's `F` is inferred from that fallback. In the thread that made it, the result is that
+   * same object: without `fns` it keeps its fallback, which this type does not know, and with `fns`
+   * its fallback is replaced under its first variable too, whose `F` no longer says so.
    */
-  static from(received: unknown, fns?: BreakerFunctions): CircuitBreaker {
-    const b = KIND.open(received);
+  static from<F = never>(received: unknown, fns?: BreakerFunctions<F>): CircuitBreaker<F> {
+    const b = KIND.open(received) as CircuitBreaker<F>;
     if (fns !== undefined) {
       if (fns.isFailure !== undefined) checkFunction(fns.isFailure, 'isFailure');
       if (fns.fallback !== undefined) checkFunction(fns.fallback, 'fallback');
@@ -160,15 +166,16 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
   /**
    * Runs `fn({ signal })` if the breaker admits it and records how it ended. Refused: rejects with
    * {@link BrokenCircuitError} (or returns what `fallback` gives). Errors of `fn` are rethrown as
-   * they are (or given to `fallback` when they count as failures).
+   * they are (or given to `fallback` when they count as failures). Resolves to `fn`'s result, or
+   * to the fallback's: `Promise<T | F>` (`Promise<T>` for a breaker without a fallback).
    */
-  async execute<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
+  async execute<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T | F> {
     if (typeof fn !== 'function') checkFunction(fn, 'CircuitBreaker.execute: fn');
     if (opts !== undefined) {
       checkExecuteOptions(opts, 'CircuitBreaker.execute');
       if (opts.signal?.aborted) throw abortError(opts.signal);
     }
-    return (await this.#run(fn, opts)) as T;
+    return await this.#run(fn, opts);
   }
 
   /**
@@ -179,20 +186,20 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
    * Internal (skein's flow layer), not part of the public API.
    * @internal
    */
-  callNow<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>): T | Promise<T> {
+  callNow<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>): T | F | Promise<T | F> {
     // A subclass's own execute (logging, metrics) is still the one that runs.
     if (this.execute !== CircuitBreaker.prototype.execute) return this.execute(fn);
     return this.#run(fn, undefined);
   }
 
-  #run<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts: ExecuteOptions | undefined): T | Promise<T> {
+  #run<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, opts: ExecuteOptions | undefined): T | F | Promise<T | F> {
     const mem = this.#mem;
     const ticket = mem.admit();
     if (ticket === REFUSED) {
       mem.refused();
       this.#notice();
       const err = new BrokenCircuitError(`the circuit breaker is ${this.state}; call refused`);
-      if (this.#fallback !== undefined) return this.#fallback(err) as T | Promise<T>;
+      if (this.#fallback !== undefined) return this.#fallback(err) as F | Promise<F>;
       throw err;
     }
     this.#notice();
@@ -225,12 +232,12 @@ export class CircuitBreaker extends SharedObjectBase<BreakerConfig> implements P
   }
 
   /** Records a failed call, then rethrows its error, or returns what `fallback` gives for it. */
-  #failed<T>(ticket: number, t0: number, err: unknown): T | Promise<T> {
+  #failed(ticket: number, t0: number, err: unknown): F | Promise<F> {
     const verdict = this.#classify(err);
     this.#mem.settle(ticket, verdict, this.#slow(t0));
     this.#notice();
     if (this.#fallback !== undefined && (verdict === FAILURE || verdict === PERMANENT)) {
-      return this.#fallback(err) as T | Promise<T>;
+      return this.#fallback(err) as F | Promise<F>;
     }
     throw err;
   }

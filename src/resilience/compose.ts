@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../memory/errors.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 import {
   checkExecuteOptions,
   checkFunction,
@@ -15,11 +16,21 @@ export interface ComposedContext {
   readonly attempt: number;
 }
 
-/** A policy built by {@link compose}; it can itself be composed again. */
-export interface ComposedPolicy extends Policy<ComposedContext> {
+/**
+ * A policy built by {@link compose}; it can itself be composed again. `F` is what its policies may
+ * resolve to instead of the function's result (their breakers' fallbacks; `never` without any).
+ */
+export interface ComposedPolicy<F = never> extends Policy<ComposedContext, F> {
   /** The policies, outermost first. */
-  readonly policies: readonly Policy<unknown>[];
+  readonly policies: readonly Policy<unknown, unknown>[];
 }
+
+/**
+ * What policy `P` may resolve to instead of its function's result: a breaker's fallback (also one
+ * inside a composed policy); `never` for the others. (Read from the type arguments: a generic
+ * `execute` hides F from inference through its signature.)
+ */
+type FallbackOf<P> = P extends CircuitBreaker<infer F> ? F : P extends ComposedPolicy<infer F> ? F : never;
 
 /** The context inside one policy, read from whatever that policy passed to its function. */
 function innerContext(arg: unknown, outer: ComposedContext): ComposedContext {
@@ -35,7 +46,8 @@ function innerContext(arg: unknown, outer: ComposedContext): ComposedContext {
 /**
  * Nests policies, outermost first (like cockatiel's `wrap`): `compose(retry, breaker, timeout)`
  * retries calls that go through the breaker, each try bounded by the timeout. The function gets the
- * innermost signal and the retry's try number, whichever policies pass them.
+ * innermost signal and the retry's try number, whichever policies pass them. Its `execute` resolves
+ * to the function's result or to what a breaker's `fallback` gives (`Promise<T | F>`).
  *
  * @example
  * ```ts
@@ -43,7 +55,8 @@ function innerContext(arg: unknown, outer: ComposedContext): ComposedContext {
  * const res = await policy.execute(({ signal, attempt }) => fetch(url, { signal }));
  * ```
  */
-export function compose(...policies: Policy<unknown>[]): ComposedPolicy {
+export function compose<P extends Policy<unknown, unknown>[]>(...policies: P): ComposedPolicy<FallbackOf<P[number]>> {
+  type F = FallbackOf<P[number]>;
   policies.forEach((p, i) => {
     if (typeof (p as { execute?: unknown } | null)?.execute !== 'function') {
       throw new InvalidArgumentError(`compose: argument ${i} is not a policy (it has no execute method)`);
@@ -54,15 +67,16 @@ export function compose(...policies: Policy<unknown>[]): ComposedPolicy {
     i: number,
     fn: (ctx: ComposedContext) => T | PromiseLike<T>,
     ctx: ComposedContext,
-  ): Promise<T> => {
+  ): Promise<T | F> => {
     if (i === list.length) return (async () => fn(ctx))();
-    const inner = (arg: unknown): Promise<T> => run(i + 1, fn, innerContext(arg, ctx));
+    const inner = (arg: unknown): Promise<T | F> => run(i + 1, fn, innerContext(arg, ctx));
     const opts = ctx.signal === NEVER_ABORTED ? undefined : { signal: ctx.signal };
-    return list[i].execute(inner, opts);
+    // Each policy resolves to its function's result or its fallback's: F is the union of those.
+    return list[i].execute(inner, opts) as Promise<T | F>;
   };
   return {
     policies: list,
-    execute<T>(fn: (ctx: ComposedContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
+    execute<T>(fn: (ctx: ComposedContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T | F> {
       checkFunction(fn, 'compose(...).execute: fn');
       checkExecuteOptions(opts, 'compose(...).execute');
       return run(0, fn, { signal: opts?.signal ?? NEVER_ABORTED, attempt: 1 });

@@ -27,8 +27,9 @@ export interface PolicyContext {
 }
 
 /**
- * A policy that runs a function: `A` is what it passes to that function. `Policy<unknown>` is any
- * policy at all (what {@link compose} takes).
+ * A policy that runs a function: `A` is what it passes to that function, `F` what it may resolve to
+ * instead of the function's result (a breaker's fallback; `never` for the others).
+ * `Policy<unknown, unknown>` is any policy at all (what {@link compose} takes).
  *
  * @example
  * ```ts
@@ -36,8 +37,8 @@ export interface PolicyContext {
  * await p.execute(({ signal }) => fetch(url, { signal }));
  * ```
  */
-export interface Policy<A = PolicyContext> {
-  execute<T>(fn: (arg: A) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T>;
+export interface Policy<A = PolicyContext, F = never> {
+  execute<T>(fn: (arg: A) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T | F>;
 }
 
 /** A signal that never aborts: what `fn` gets when the caller passed no signal. */

@@ -11,6 +11,7 @@ import {
   RetryPolicy,
   Timeout,
   type BreakerFunctions,
+  type CircuitBreakerOptions,
   type CircuitState,
   type ComposedContext,
   type ConcurrencyManagerEvents,
@@ -28,6 +29,30 @@ describe('resilience types', () => {
     expectTypeOf(new Bulkhead({ maxConcurrent: 1 }).execute(() => true)).toEqualTypeOf<Promise<boolean>>();
     expectTypeOf(new Timeout(1000).execute((signal) => signal.aborted)).toEqualTypeOf<Promise<boolean>>();
     expect(await new RetryPolicy({ maxAttempts: 2 }).execute((ctx) => ctx.attempt)).toBe(1);
+  });
+
+  it("execute with a fallback resolves to the function's result or the fallback's, and is typed so", async () => {
+    // It was typed Promise<T> whatever the fallback returned: here Promise<number>, resolving to 'cached'.
+    const withFallback = new CircuitBreaker({ failureThreshold: 1, fallback: () => 'cached' });
+    expectTypeOf(withFallback.execute(() => 1)).toEqualTypeOf<Promise<number | string>>();
+    expectTypeOf(new CircuitBreaker({ fallback: async () => null }).execute(async () => 1)).toEqualTypeOf<
+      Promise<number | null>
+    >();
+    expectTypeOf(new CircuitBreaker().execute(() => 1)).toEqualTypeOf<Promise<number>>();
+    withFallback.forceOpen();
+    const got = await withFallback.execute(() => 1);
+    expect(got).toBe('cached');
+    // Rebuilt with this thread's fallback, the type follows it; without one, there is none.
+    const revived = CircuitBreaker.from(new CircuitBreaker().handle, { fallback: () => 0n });
+    expectTypeOf(revived.execute(() => 'x')).toEqualTypeOf<Promise<string | bigint>>();
+    expectTypeOf(CircuitBreaker.from(new CircuitBreaker().handle).execute(() => 'x')).toEqualTypeOf<Promise<string>>();
+    // Composed, the breaker's fallback still shows.
+    const policy = compose(new RetryPolicy({ maxAttempts: 1 }), withFallback, new Timeout(1000));
+    expectTypeOf(policy.execute(() => 1)).toEqualTypeOf<Promise<number | string>>();
+    expect(await policy.execute(() => 1)).toBe('cached');
+    // Options typed by hand without `F` may hold any fallback: unknown.
+    const opts: CircuitBreakerOptions = { fallback: () => 'x' };
+    expectTypeOf(new CircuitBreaker(opts).execute(() => 1)).toEqualTypeOf<Promise<unknown>>();
   });
 
   it("a composed policy's context can be named, and its execute is typed", async () => {

@@ -118,11 +118,14 @@ export function statsBytes(stages: number, tickets: number): number {
   return (progressAt(stages) + 2 * tickets) * 4;
 }
 
-/** A breaker as a chain sees it (a CircuitBreaker, or any policy). */
+/**
+ * A breaker as a chain sees it (a CircuitBreaker, or any policy). What it gives back is the
+ * function's result or its fallback's, so `unknown`: an item's output either way.
+ */
 export interface ChainBreaker {
-  execute<T>(fn: (ctx: { signal: AbortSignal }) => T | PromiseLike<T>, opts?: { signal?: AbortSignal }): Promise<T>;
+  execute<T>(fn: (ctx: { signal: AbortSignal }) => T | PromiseLike<T>, opts?: { signal?: AbortSignal }): Promise<unknown>;
   /** CircuitBreaker's: `execute`, synchronous as far as `fn` is (chain-runner.ts runs such stages in its loop). */
-  callNow?<T>(fn: () => T | PromiseLike<T>): T | Promise<T>;
+  callNow?<T>(fn: () => T | PromiseLike<T>): unknown;
 }
 
 /** A limiter or gate as a chain sees it: TokenBucket takes `(n, opts)`, the others `(opts)`. */

@@ -47,8 +47,11 @@ export interface StageOptions {
   buffer?: number;
   /** Tries a failed item again (backoff and `retryIf` as configured). */
   retry?: RetryPolicy;
-  /** Refuses items while open; shared by every worker that runs the stage. */
-  breaker?: CircuitBreaker;
+  /**
+   * Refuses items while open; shared by every worker that runs the stage. What its `fallback`
+   * returns for an item is that item's output from the stage.
+   */
+  breaker?: CircuitBreaker<unknown>;
   /**
    * Time limit of one try, in ms (or a Timeout). A try that returns a promise is cut off when the
    * time runs out (its `ctx.signal` aborts with TimeoutError); a synchronous one cannot be
@@ -69,7 +72,7 @@ export interface StageDef {
   concurrency: number;
   buffer: number;
   retry?: RetryPolicy;
-  breaker?: CircuitBreaker;
+  breaker?: CircuitBreaker<unknown>;
   timeout: number;
   limiter?: StageLimiter;
 }
