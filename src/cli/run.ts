@@ -132,7 +132,17 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   // the run as an output that cannot be written does, not in an uncaught error that exits 1 as if
   // all was written. Otherwise stderr carries only messages (main.ts lets their loss pass).
   // When stderr is the output's own pipe (`2>&1 | head`), its EPIPE is the output's reader gone.
-  if (files.errToStderr) process.stderr.on('error', files.out === process.stdout && stdoutIsStderr() ? onOutputError : onFatal);
+  const stderrIsOutput = files.errToStderr && files.out === process.stdout && stdoutIsStderr();
+  if (files.errToStderr) process.stderr.on('error', stderrIsOutput ? onOutputError : onFatal);
+  /**
+   * Whether a flush failed because the output's reader went away: an EPIPE that the output stream
+   * (or stderr, when it is the output's own pipe) failed with. A write's callback hears it before
+   * the stream's 'error' event, which for an output file (a FIFO) comes only once its fd is closed,
+   * so a flush may fail with it before onOutputError has run: it must not pass for a failure.
+   */
+  const outputGone = (err: unknown): boolean =>
+    (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' &&
+    (files.out.errored === err || (stderrIsOutput && process.stderr.errored === err));
   const writer = new BatchWriter({
     out: files.out,
     err: files.err,
@@ -274,6 +284,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
       doneBytes += cutter.skippedBytes;
     }
   } catch (err) {
+    if (outputGone(err)) onOutputError(err as Error); // a flush of the loop's (writer.full)
     if (!stopped) {
       fatal ??= err as Error;
       stopped = 'fatal';
@@ -291,8 +302,9 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   try {
     await writer.flush();
   } catch (err) {
-    // The output's EPIPE was heard (onOutputError): no failure of the run.
-    if (!(outputClosed && (err as NodeJS.ErrnoException).code === 'EPIPE')) fatal ??= err as Error;
+    // The output's reader went away (heard by onOutputError, or first here): no failure of the run.
+    if (outputGone(err)) onOutputError(err as Error);
+    else if (!(outputClosed && (err as NodeJS.ErrnoException).code === 'EPIPE')) fatal ??= err as Error;
   }
   progress.update({ items, failed, value: stopped ? doneBytes : bytes });
   progress.stop();
