@@ -97,11 +97,12 @@ describe('ConcurrencyManager across worker threads', () => {
   });
 
   it('a grant that races a timeout ends the waiter one way, counted once (timed out; the permit handed on)', async () => {
-    // The interleaving, held in place by two step gates: a releaser reads the clock before the
-    // waiter's deadline and is then held off the lock; the waiter times out and is held before it
-    // withdraws; the release lands (granting the waiter, whose deadline is later than the
-    // releaser's clock), and only then does the waiter withdraw. The waiter rejects with
-    // TimeoutError, and was counted both acquired and timed out (acquired 2, released 2).
+    // The interleaving, held in place by two step gates: a releaser reads the clock and is then
+    // held off the lock; only then does the waiter queue, so its deadline is later than the
+    // releaser's clock whatever the machine's load; the waiter times out and is held before it
+    // withdraws; the release lands (granting the waiter), and only then does the waiter withdraw.
+    // The waiter rejects with TimeoutError, and was counted both acquired and timed out (acquired
+    // 2, released 2).
     const m = new ConcurrencyManager({ maxConcurrency: 1 });
     const gateR = new StepGate();
     const gateW = new StepGate();
@@ -111,14 +112,15 @@ describe('ConcurrencyManager across worker threads', () => {
     const result = new Int32Array(new SharedArrayBuffer(4));
     const releaser = new Worker(CM, { workerData: { mode: 'releaseOnCue', manager: m, gate: gateR.sab, flag } });
     const releaserExit = exited(releaser);
-    await waitFor(() => Atomics.load(flag, 0) === 1);
-    const waiter = new Worker(CM, { workerData: { mode: 'timeoutWaiter', manager: m, gate: gateW.sab, timeout: 300, result } });
-    const waiterExit = exited(waiter);
+    let waiter: Worker | undefined;
     try {
-      await waitFor(() => m.queued === 1);
+      await waitFor(() => Atomics.load(flag, 0) === 1);
       Atomics.store(flag, 0, 2);
       Atomics.notify(flag, 0);
-      gateR.awaitPause(); // its clock read well before the waiter's deadline
+      gateR.awaitPause(); // its clock read, the permit still held
+      waiter = new Worker(CM, { workerData: { mode: 'timeoutWaiter', manager: m, gate: gateW.sab, timeout: 300, result } });
+      const waiterExit = exited(waiter);
+      await waitFor(() => m.queued === 1);
       gateW.awaitPause(); // the waiter's 300 ms ran out: it gave up
       gateR.release();
       await waitFor(() => Atomics.load(flag, 0) === 3);
@@ -127,7 +129,7 @@ describe('ConcurrencyManager across worker threads', () => {
       gateW.release();
       expect(await Promise.all([releaserExit, waiterExit])).toEqual([0, 0]);
     } finally {
-      await Promise.all([releaser.terminate(), waiter.terminate()]);
+      await Promise.all([releaser.terminate(), waiter?.terminate()]);
     }
     expect(Atomics.load(result, 0)).toBe(2); // TimeoutError
     const mt = m.metrics();
