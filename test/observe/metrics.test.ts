@@ -2,7 +2,7 @@
 // exposition grammar), /health is JSON, and the server binds to loopback unless told otherwise.
 import diagnostics from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
-import { CircuitBreaker, ConcurrencyManager, FixedWorkerPool, InvalidArgumentError, serveMetrics, TokenBucket } from 'skein';
+import { AbortError, CircuitBreaker, ConcurrencyManager, FixedWorkerPool, InvalidArgumentError, serveMetrics, TokenBucket } from 'skein';
 import { CHANNELS, SharedHistogram, tracePool, type TaskEndMessage, type TaskStartMessage } from 'skein/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TASKS } from '../fixtures/pool-helpers.js';
@@ -110,10 +110,14 @@ describe('serveMetrics', () => {
     try {
       const [okStatus, ok] = await read();
       expect(okStatus).toBe(200);
-      const running = p.submit(300, { fn: 'sleep' });
+      // Runs until aborted, so the pool stays closing while /health is read, however slow that is.
+      const stop = new AbortController();
+      const running = p.submit(60_000, { fn: 'sleep', signal: stop.signal });
+      running.catch(() => {}); // awaited below
       const closed = p.close(); // a graceful close waits for the running task
       const [closingStatus, closing] = await read();
-      await running;
+      stop.abort();
+      await expect(running).rejects.toThrow(AbortError);
       await closed;
       const [goneStatus, gone] = await read();
       expect([closingStatus, closing.status, closing.problems]).toEqual([503, 'degraded', ['pool p: closing']]);
