@@ -98,13 +98,16 @@ describe('workers that cannot start', () => {
 
   // The same with a timer keeping the worker alive: bootTimeout ends it, and its WorkerBootError
   // blamed the module's loading ('a top-level await that never settles?'), not setup().
+  // bootTimeout must leave the module time to load, or the timeout is the loading's: a worker
+  // reached setup() ~90 ms after the pool was made on an idle 2-core machine, 250-700 ms with eight
+  // busy processes on it (300 ms failed there every time).
   it('a setup() still pending at bootTimeout: WorkerSetupError naming setup(), cause TimeoutError', async () => {
-    const p = (pool = new WorkerPool({ filename: fixture('pool-setup-hang.mjs'), maxWorkers: 1, bootTimeout: 300 }));
+    const p = (pool = new WorkerPool({ filename: fixture('pool-setup-hang.mjs'), maxWorkers: 1, bootTimeout: 2000 }));
     const err = await within(rejection(p.submit(1)), 10_000, 'the pending task');
     expect(err).toBeInstanceOf(WorkerSetupError);
     expect(err.message).toContain('setup() of task module');
     expect(err.message).toContain('pool-setup-hang.mjs');
-    expect(err.message).toContain('did not settle within bootTimeout (300 ms)');
+    expect(err.message).toContain('did not settle within bootTimeout (2000 ms)');
     expect(err.cause).toBeInstanceOf(TimeoutError);
     await stoppedStarting(p);
     await within(p.close(), 5000, 'close');
