@@ -155,7 +155,8 @@ export class RunStages {
   /** Starts segment s on as many queued items as it admits in one task; false if it admitted none. */
   #startSome(s: number): boolean {
     const st = this.#segs[s];
-    const tickets = st.seg.admit(st.queue.length, this.pump);
+    // Not urgent while its finished items wait for room downstream: it may gather a fuller batch.
+    const tickets = st.seg.admit(st.queue.length, this.pump, st.blocked.length === 0);
     if (tickets.length === 0) return false;
     const items = tickets.map(() => st.queue.shift());
     this.#stats.waiting[st.seg.start] -= items.length;
