@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, lines, numbered, RECORDS, ROOT, SKEIN, skein, start, tmp } from '../fixtures/cli-helpers.js';
+import { until } from '../fixtures/pool-helpers.js';
 
 type N = { n: number };
 const ns = (xs: unknown[]): number[] => (xs as N[]).map((x) => x.n).sort((a, b) => a - b);
@@ -446,15 +447,20 @@ export function parse(x) {
       mod,
       `import { existsSync } from 'node:fs';
 export default async (x) => {
-  if (x.n === 1 && existsSync(${JSON.stringify(flag)})) await new Promise((r) => setTimeout(r, 10_000));
+  if (x.n === 1 && existsSync(${JSON.stringify(flag)})) {
+    writeFileSync(${JSON.stringify(`${flag}.started`)}, '');
+    await new Promise((r) => setTimeout(r, 10_000));
+  }
   return x;
 };
-`,
+`.replace("import { existsSync } from 'node:fs';", "import { existsSync, writeFileSync } from 'node:fs';"),
     );
     const out = join(dir, 'out.jsonl');
     const args = ['run', mod, '--ordered', '-i', input, '-o', out, '-w', '2'];
     const first = start(args);
-    await delay(1500);
+    // Once line 1 waits, the command's handlers are in place; the other worker then runs on.
+    await until(() => existsSync(`${flag}.started`), 20_000, 'line 1 to start');
+    await delay(500);
     first.child.kill('SIGINT');
     await delay(200);
     first.child.kill('SIGINT'); // a second Ctrl-C: line 1 is cut off
