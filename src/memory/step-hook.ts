@@ -61,6 +61,12 @@ export const Step = {
    * passed (or its signal aborted) and not yet taken the lock to withdraw.
    */
   ManagerWaiterGivesUp: 12,
+  /**
+   * pool worker-main.ts: an idle worker that would claim slept on the task word until its time ran
+   * out, though the word moved meanwhile and work waits in the rings: a wake-up meant for it went to
+   * a waiter that did not take the work (a test counts these; the task waited for this re-check).
+   */
+  PoolWakeMissed: 13,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

@@ -54,7 +54,10 @@
  *    adds LINGERING to n; and a waiter that stops early on such a word must look for work again
  *    before it parks anew (a wake-up it took in the instant before it counted itself lingering is
  *    then not lost: it is the one who got it). Waiters that leave for good (abort) must not wait
- *    on a counted word.
+ *    on a counted word, nor may a waiter that would not take the work its wake-up announces: it
+ *    would spend the wake-up, and the work would wait for another waiter's timeout. The pool's
+ *    workers that claim nothing (running as many tasks as they may, recycling, asked to leave)
+ *    sleep on a word of their own (pool/shared/layout.ts WAKE).
  *
  * Why a brand: a wait word is only a word of the protocol it was made for. `WaitWord<P>` carries the
  * name of its protocol in its type, so a channel's DATA word cannot be passed where the pool's task

@@ -282,6 +282,7 @@ export class Dispatcher implements Placer {
     e.worker.postMessage(msg, transfer as TransferListItem[] | undefined);
     this.mem.setWorkerWord(e.index, W_MAIL, 1);
     notifyAll(taskWord(this.mem.ctl));
+    notifyAll(e.wake); // where it sleeps while it claims nothing (shared/layout.ts WAKE)
   }
 
   /** The enqueue time of a submit: read once per burst of submits (a burst shares one flush). */
@@ -310,7 +311,9 @@ export class Dispatcher implements Placer {
       // wake-up on), not all of them for one task, less the one spinning worker: it sees TASK_SEQ
       // change before it can sleep (it clears SPINNER, then counts itself a sleeper, then re-reads
       // TASK_SEQ; this add comes before our SPINNER load, so before its clear, so before its re-read).
-      // A spinner that is leaving or being terminated may never claim, so it does not count.
+      // A spinner that is leaving or being terminated may never claim, so it does not count. A
+      // sleeper that would not claim (full, recycling, leaving) sleeps on its own word, not this one
+      // (shared/layout.ts WAKE), so every wake-up counted here goes to a worker that claims.
       const ctl = this.mem.ctl;
       // The notify is counted (memory/wait/word.ts invariant 6: it adds the lingering parks itself).
       const moved = taskWord(ctl);

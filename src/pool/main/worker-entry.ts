@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { fastNow as now } from '../../memory/clock.js';
 import type { SharedHistogram } from '../../memory/histogram.js';
+import type { WaitWord } from '../../memory/wait/index.js';
 import type { ResultRingReader } from '../shared/index.js';
 import { WORKER_MAIN_URL } from '../worker/index.js';
 import type { ResolvedOptions } from './options.js';
@@ -44,6 +45,8 @@ export class WorkerEntry {
     readonly id: number,
     readonly index: number,
     readonly mem: IndexMemory,
+    /** Its own wait word (shared/layout.ts WAKE): where it sleeps while it would claim nothing. */
+    readonly wake: WaitWord<'pool.worker'>,
     options: Pick<ResolvedOptions, 'workerData' | 'resourceLimits' | 'env' | 'argv' | 'execArgv' | 'name'>,
   ) {
     this.worker = new Worker(WORKER_MAIN_URL, {

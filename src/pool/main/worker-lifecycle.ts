@@ -11,7 +11,7 @@
  */
 import { MAX_TIMER_MS, fastNow as now } from '../../memory/clock.js';
 import { SharedHistogram } from '../../memory/histogram.js';
-import { notifyAll } from '../../memory/wait/index.js';
+import { notifyAll, WORD_SLOTS } from '../../memory/wait/index.js';
 import { TimeoutError } from '../../memory/errors.js';
 import { WorkerBootError, WorkerModuleError, WorkerSetupError } from '../errors.js';
 import {
@@ -29,6 +29,8 @@ import {
   W_MAIL,
   W_RETIRE,
   W_STATE,
+  W_WAKE,
+  wakeWord,
   type WorkerInit,
   type WorkerMessage,
   WorkerState,
@@ -197,9 +199,12 @@ export class WorkerLifecycle implements WorkerView {
       im.results.reset();
     }
     for (const k of [W_MAIL, W_RETIRE, W_INFLIGHT, W_DONE, W_FAILED]) mem.setWorkerWord(index, k, 0);
+    // The wait word of a reused index: its last sleeper's thread is gone (a terminated one may have
+    // died registered), so nobody counts as registered or lingering on it.
+    for (let k = 0; k < WORD_SLOTS; k++) mem.setWorkerWord(index, W_WAKE + k, 0);
     let e: WorkerEntry;
     try {
-      e = new WorkerEntry(nextWorkerId++, index, im, o);
+      e = new WorkerEntry(nextWorkerId++, index, im, wakeWord(mem.ctl, index), o);
     } catch (err) {
       // new Worker refuses the pool's options (execArgv it does not allow, workerData it cannot
       // clone, bad resourceLimits): as a module that cannot load, every worker would. A dynamic pool
@@ -375,6 +380,7 @@ export class WorkerLifecycle implements WorkerView {
     e.leaving = true;
     this.mem.setWorkerWord(e.index, W_RETIRE, 1);
     notifyAll(taskWord(this.mem.ctl));
+    notifyAll(e.wake); // a worker that claims nothing sleeps there (shared/layout.ts WAKE)
     if (terminate) void e.terminate();
   }
 
@@ -486,6 +492,7 @@ export class WorkerLifecycle implements WorkerView {
     Atomics.store(mem.ctl, STOP, 2);
     notifyAll(taskWord(mem.ctl));
     const live = this.#entries.filter((e): e is WorkerEntry => !!e);
+    for (const e of live) notifyAll(e.wake);
     for (const e of live) e.leaving = true;
     await Promise.all(live.map((e) => (force ? e.terminate() : exitWithin(e, TEARDOWN_GRACE))));
     releaseAbandoned(mem, this.#settler, undefined);

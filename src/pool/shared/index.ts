@@ -27,6 +27,8 @@ export {
   W_RETIRE,
   W_STATE,
   W_STRIDE,
+  W_WAKE,
+  wakeWord,
   type WorkerInit,
   type WorkerMessage,
   WORKERS_AT,

@@ -7,7 +7,7 @@
  *                                 bump it (an idle worker spins on its SEQ). Published tasks wake workers
  *                                 by a counted notify, with word.ts's left-over-waiter rule (invariant 6):
  *                                 a worker whose async wait was interrupted looks for work before it
- *                                 sleeps again
+ *                                 sleeps again. Only a worker that would claim sleeps here (WAKE below)
  *   9..12 MAIN_SEQ                wait word the main thread sleeps on: bumped when results are published
  *   4 STOP                        0 run; 1 finish what is queued then exit; 2 exit when the current task ends
  *   5 PRIO_MASK                   bit p set once the ring of priority p has carried a task (workers scan only those)
@@ -26,6 +26,12 @@
  *        +6 CLAIMING  1 while it is inside a claim (from before its HEAD CAS until every claimed record is
  *                     marked CONSUMED): records below HEAD and not CONSUMED belong to a claimer that is
  *                     mid-claim or dead, and the main thread tells them apart by this word (worker-lifecycle.ts)
+ *        +8..+11 WAKE wait word this worker sleeps on instead of TASK_SEQ while it would claim nothing
+ *                     from the rings: it runs as many tasks as it may, it is recycling, or it was asked
+ *                     to leave (word.ts invariant 6: a wake-up of a counted notify that it took would
+ *                     be spent, and the task would wait for another worker's timed re-check). The main
+ *                     thread notifies it (notifyAll) after what such a worker waits for: mail posted
+ *                     to it (MAIL), its RETIRE, STOP; a settling task ends its async sleep itself
  *   SLOT_STATE + s   SlotState of task slot s: FREE -> QUEUED (main) -> CLAIMED (worker CAS) -> RUNNING
  *                    (worker CAS) -> FINISHED (worker store, before it writes the result) -> FREE
  *                    (main, once it read the result); the main thread may CAS QUEUED or CLAIMED ->
@@ -126,6 +132,13 @@ export const W_FAILED = 3;
 export const W_RETIRE = 4;
 export const W_INFLIGHT = 5;
 export const W_CLAIMING = 6;
+/** First of the four slots of the worker's own wait word (WAKE above). */
+export const W_WAKE = 8;
+
+/** Worker index `index`'s own wait word (WAKE), in control block `ctl`. */
+export function wakeWord(ctl: Int32Array, index: number): WaitWord<'pool.worker'> {
+  return wordAt(ctl, WORKERS_AT + index * W_STRIDE + W_WAKE);
+}
 
 /** Most worker indices a pool can have at once (a hard cap on maxWorkers). */
 export const MAX_WORKER_INDEX = 256;

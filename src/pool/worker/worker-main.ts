@@ -55,6 +55,7 @@ import {
   W_RETIRE,
   W_STATE,
   W_STRIDE,
+  wakeWord,
   WORKERS_AT,
   WorkerState,
 } from '../shared/index.js';
@@ -77,6 +78,10 @@ const ctl = new Int32Array(init.ctl);
 const tasksMoved = taskWord(ctl);
 const tasksMovedList = [tasksMoved];
 const resultsMoved = mainWord(ctl);
+// Where this worker sleeps while it would claim nothing (shared/layout.ts WAKE).
+const asideMoved = wakeWord(ctl, init.index);
+const asideMovedList = [asideMoved];
+const asideSeens = [0];
 const times = new Float64Array(init.times);
 const rings = init.rings.map((sab) => (sab ? new TaskRingReader(sab) : undefined));
 // Shared buffers the pool shipped to this worker, by id (main/sab-shipper.ts S1..S4).
@@ -363,6 +368,27 @@ const taskSettled: Interrupt = { wake: undefined };
 const seens = [0];
 const wakeOnSettle = (): void => taskSettled.wake?.();
 
+/**
+ * Whether something this worker's own wait word announces (shared/layout.ts WAKE) happened since the
+ * top of the loop: mail, RETIRE (when `retiring` did not see it), STOP. Read after registering on
+ * the word (word.ts invariant 1), so a notify after these reads moves the SEQ it parks on.
+ */
+function calledAside(retiring: boolean): boolean {
+  return (
+    Atomics.load(ctl, me + W_MAIL) !== 0 ||
+    Atomics.load(ctl, STOP) === 2 ||
+    (!retiring && Atomics.load(ctl, me + W_RETIRE) !== 0)
+  );
+}
+
+/**
+ * Test probe (Step.PoolWakeMissed): this claiming worker's sleep ran out its time, yet the task word
+ * moved and work waits. Nothing calls it without a step hook installed.
+ */
+function missedWake(seen: number): void {
+  if (Atomics.load(ctl, TASK_SEQ) !== seen && hasWork()) stepHook?.(Step.PoolWakeMissed);
+}
+
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function loop(): Promise<void> {
@@ -405,6 +431,22 @@ async function loop(): Promise<void> {
       }
       continue;
     }
+    if (inflight > 0 && (!claiming || inflight >= concurrency)) {
+      // Async tasks are running and it would claim nothing if woken for a task (it runs as many as
+      // it may, or it is recycling or leaving): wait for one to settle, or for mail, aside from the
+      // task word (word.ts invariant 6; shared/layout.ts WAKE).
+      const s = register(asideMoved);
+      if (calledAside(retiring)) {
+        unregister(asideMoved);
+        continue;
+      }
+      asideSeens[0] = s;
+      settled = wakeOnSettle;
+      await sleepAsync(asideMovedList, asideSeens, 50, undefined, taskSettled);
+      settled = undefined;
+      lastYield = now();
+      continue;
+    }
     if (inflight > 0) {
       // Async tasks are running: wait for one to settle or for new work, without blocking the loop.
       // Registered now, parked on the SEQ read at the top of the loop: TASK_SEQ writers always bump
@@ -433,9 +475,17 @@ async function loop(): Promise<void> {
       Atomics.store(ctl, SPINNER, 0);
     }
     if (!woke && !(claiming ? hasWork() : direct.length > 0)) {
-      // As above: registered, then parked on the SEQ of the top of the loop unless it moved.
-      if (register(tasksMoved) === seen) sleepSync(tasksMoved, seen, 50);
-      else unregister(tasksMoved);
+      if (!claiming) {
+        // Recycling and not yet told to leave: it waits for its RETIRE (or mail) aside, as above.
+        const s = register(asideMoved);
+        if (calledAside(retiring)) unregister(asideMoved);
+        else sleepSync(asideMoved, s, 50);
+      } else if (register(tasksMoved) !== seen) {
+        // As above: registered, then parked on the SEQ of the top of the loop unless it moved.
+        unregister(tasksMoved);
+      } else if (sleepSync(tasksMoved, seen, 50) === 'timed-out' && stepHook !== undefined) {
+        missedWake(seen);
+      }
     }
     if (now() - lastYield > 50) {
       await yieldToLoop();
