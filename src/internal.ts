@@ -12,7 +12,7 @@ export * from './resilience/index.js';
 export * from './flow/index.js';
 export * from './observe/index.js';
 export { BreakerMemory } from './resilience/circuit-breaker-state.js';
-export { TaskControls, taskAborted } from './pool/worker/worker-context.js';
+export { TaskControls, taskAborted, taskProgress } from './pool/worker/worker-context.js';
 export { setStepHook, Step, StepGate, stepHook } from './memory/step-hook.js';
 export { createRing, ResultRingReader, ResultRingWriter, TaskRingReader, TaskRingWriter } from './pool/shared/index.js';
 export { stallLimits } from './sync/channel/cut.js';

@@ -5,7 +5,7 @@
  * manages it: less code to load and keep in every worker. Main-thread code uses src/pool/index.ts.
  */
 export { closureError, compileFunction, errorToRecord } from './shared/index.js';
-export { registerBuiltinTask, taskAborted, taskFunction } from './worker/index.js';
+export { registerBuiltinTask, taskAborted, taskFunction, taskProgress } from './worker/index.js';
 export type { TaskContext } from './worker/index.js';
 // How a pool loads a task module and finds its functions, for the command (src/cli), which loads
 // task modules as a pool does, on the main thread (to check them) and in its workers.

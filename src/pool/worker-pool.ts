@@ -378,7 +378,7 @@ export class WorkerPool<M = UntypedModule> {
   }
 
   /**
-   * Terminates workers stuck on one task past `unhealthyAfter` ms (their tasks reject with
+   * Terminates workers stuck on one task past `unhealthyAfter` ms without progress (their tasks reject with
    * WorkerCrashedError) and starts replacements. Resolves to how many were restarted.
    */
   async restartUnhealthyWorkers(): Promise<number> {

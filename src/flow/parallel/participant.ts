@@ -8,7 +8,14 @@
  * Internal (not exported from the package root).
  */
 import { isThenable } from '../../memory/thenable.js';
-import { closureError, compileFunction, registerBuiltinTask, taskFunction } from '../../pool/worker-api.js';
+import {
+  closureError,
+  compileFunction,
+  registerBuiltinTask,
+  type TaskContext,
+  taskFunction,
+  taskProgress,
+} from '../../pool/worker-api.js';
 import {
   CURSOR,
   DONE,
@@ -75,8 +82,11 @@ function runReduce(fn: ReduceFn, s: number, e: number, j: ParallelJob): number {
   return acc;
 }
 
-/** Combines every chunk's partial in chunk order (P3) and stores the result (P4). */
-function combineAll(j: ParallelJob, chunks: number): number {
+/**
+ * Combines every chunk's partial in chunk order (P3) and stores the result (P4). Each step is
+ * progress (taskProgress): with many chunks and a slow reducer as the combine, this runs long too.
+ */
+function combineAll(j: ParallelJob, chunks: number, ctx: TaskContext): number {
   const parts = j.parts as Float64Array;
   let r = parts[0];
   if (j.combine !== undefined) {
@@ -84,12 +94,16 @@ function combineAll(j: ParallelJob, chunks: number): number {
     for (let k = 1; k < chunks; k++) {
       r = combine(r, parts[k], j.arg);
       if (k === 1) synchronous(r, "parallelReduce's combine");
+      taskProgress(ctx);
     }
   } else {
     // The reducer joins as one more step, called as every step is: (acc, value, index, arg), the
     // index being the first of chunk k (so arg stays in its fourth place).
     const step = resolve(j.body) as ReduceFn;
-    for (let k = 1; k < chunks; k++) r = step(r, parts[k], j.start + k * j.chunk, j.arg);
+    for (let k = 1; k < chunks; k++) {
+      r = step(r, parts[k], j.start + k * j.chunk, j.arg);
+      taskProgress(ctx);
+    }
   }
   if (typeof r !== 'number') {
     throw new TypeError(`parallelReduce's combine must return a number, got ${typeof r}`);
@@ -98,7 +112,7 @@ function combineAll(j: ParallelJob, chunks: number): number {
   return r;
 }
 
-function participate({ job: j, id }: ParticipantInput): number | undefined {
+function participate({ job: j, id }: ParticipantInput, ctx: TaskContext): number | undefined {
   const { ctl, start, end, chunk, kind } = j;
   // P4: start only if the caller has not cancelled us.
   if (Atomics.compareExchange(ctl, TICKET + id, NOT_STARTED, STARTED) !== NOT_STARTED) return undefined;
@@ -122,10 +136,12 @@ function participate({ job: j, id }: ParticipantInput): number | undefined {
       Atomics.store(ctl, STOP, 1);
       throw typeof j.body === 'string' ? err : closureError(err, 'the function given to a parallel call');
     }
+    // A chunk ended: this task runs the whole call, but it is not stuck (pool health, unhealthyAfter).
+    taskProgress(ctx);
     if (last && kind === JobKind.Reduce) {
       // Every chunk ran: a failing combine names no chunk (FAILED stays 0).
       try {
-        result = combineAll(j, chunks);
+        result = combineAll(j, chunks, ctx);
       } catch (err) {
         Atomics.store(ctl, STOP, 1);
         const ref = j.combine ?? j.body;
@@ -135,4 +151,4 @@ function participate({ job: j, id }: ParticipantInput): number | undefined {
   }
 }
 
-registerBuiltinTask(PARALLEL_TASK, (input) => participate(input as ParticipantInput));
+registerBuiltinTask(PARALLEL_TASK, (input, ctx) => participate(input as ParticipantInput, ctx as TaskContext));

@@ -43,6 +43,6 @@ export interface HealthStatus {
   utilization: number;
   /** Milliseconds since it last finished a task (0 while busy). */
   idleMs: number;
-  /** Alive and not stuck on one task past `unhealthyAfter`. */
+  /** Alive and not stuck on one task past `unhealthyAfter` (counted from the task's last progress: see that option). */
   healthy: boolean;
 }

@@ -51,7 +51,11 @@ export interface WorkerPoolOptions {
   spinMicros?: number | 'auto';
   /** Grace after a timeout or abort before a worker that does not give the task up is terminated. Default 100. */
   killGrace?: number;
-  /** A worker running one task longer than this counts as unhealthy. Default 30 000. */
+  /**
+   * A worker running one task longer than this without progress counts as unhealthy. Default 30 000.
+   * A parallel call's task makes progress with every chunk it ends, so a long call whose chunks
+   * keep ending is not stuck; a single chunk (or a plain task) running past it is.
+   */
   unhealthyAfter?: number;
   /**
    * Longest a new worker may take to load its task module and run its `setup()`. A module that has

@@ -133,14 +133,18 @@ function nextKill(mem: PoolMemory, e: WorkerEntry, t: number): number {
   return next;
 }
 
-/** Whether worker `e` has run one task longer than `limit` ms. */
+/**
+ * Whether worker `e` has run one task for longer than `limit` ms without progress: since it started,
+ * or since it last told of progress (a parallel call's participant after each chunk; PROGRESS in
+ * shared/layout.ts), whichever is later. A long call whose chunks keep ending is not stuck.
+ */
 export function isStuck(mem: PoolMemory, e: WorkerEntry, t: number, limit: number): boolean {
-  const { L, slots } = mem;
+  const { L, slots, times } = mem;
   for (let s = 0; s < slots.size; s++) {
     if (
       mem.slotState(s) === SlotState.Running &&
       mem.slotOwner(s) === e.index &&
-      t - mem.times[L.start + s] > limit
+      t - Math.max(times[L.start + s], times[L.progress + s]) > limit
     ) {
       return true;
     }

@@ -49,6 +49,11 @@
  *
  * Float64 `times` (another SharedArrayBuffer), all on the shared clock (memory/clock.ts):
  *   slot s: ENQ + s  when the task was queued;  START + s  when a worker started it
+ *   slot s: PROGRESS + s   when its task last made progress it told of (a parallel call's participant,
+ *                          after each chunk: worker-context.ts taskProgress). Health (sweep.ts isStuck)
+ *                          counts a task stuck from the later of START and PROGRESS; run times and
+ *                          task timeouts still count from START. Never cleared: a previous task's
+ *                          PROGRESS in the slot is older than the next task's START
  *   worker w: ACTIVE + w   when it last finished a task (for idle shrinking and health)
  *   worker w: BUSY + w     milliseconds it has spent running tasks since it started (its utilization);
  *                          written by that worker only, zeroed by the main thread before it starts
@@ -177,6 +182,7 @@ export interface Layout {
   start: number;
   active: number;
   busy: number;
+  progress: number;
   timesDoubles: number;
 }
 
@@ -194,7 +200,8 @@ export function layoutFor(slots: number): Layout {
     start: slots,
     active: 2 * slots,
     busy: 2 * slots + MAX_WORKER_INDEX,
-    timesDoubles: 2 * slots + 2 * MAX_WORKER_INDEX,
+    progress: 2 * slots + 2 * MAX_WORKER_INDEX,
+    timesDoubles: 3 * slots + 2 * MAX_WORKER_INDEX,
   };
 }
 

@@ -8,5 +8,5 @@ export type { TaskContext } from './worker-main-types.js';
 export const WORKER_MAIN_URL = new URL('./worker-main.js', import.meta.url);
 export { BUILTIN_PREFIX, registerBuiltinTask, taskFunction } from './builtin-tasks.js';
 export { isWorkerThread } from './is-worker-thread.js';
-export { taskAborted } from './worker-context.js';
+export { taskAborted, taskProgress } from './worker-context.js';
 export type { SetupContext } from './life-cycle-hooks.js';

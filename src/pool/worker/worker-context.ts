@@ -32,6 +32,8 @@ export class TaskControls {
   constructor(
     readonly workerId: number,
     slots: number,
+    /** Stores that the task in `slot` made progress now (the worker: PROGRESS in shared/layout.ts). */
+    private readonly onProgress: (slot: number) => void = () => {},
   ) {
     this.#live = new Uint8Array(slots);
     this.#gen = new Int32Array(slots);
@@ -92,6 +94,11 @@ export class TaskControls {
     return ms > 0 ? new TimeoutError(`task timed out after ${ms} ms`) : new AbortError('the task was aborted');
   }
 
+  /** Task (slot, gen) made progress (see {@link taskProgress}): ignored unless that task runs here now. */
+  progress(slot: number, gen: number): void {
+    if (this.#runs(slot, gen)) this.onProgress(slot);
+  }
+
   /** The task in `slot` ended: forget its abort state, note included. */
   release(slot: number): void {
     this.#live[slot] = 0;
@@ -121,4 +128,14 @@ class Context implements TaskContext {
  */
 export function taskAborted(ctx: TaskContext): boolean {
   return ctx instanceof Context ? ctx.controls.aborted(ctx.slot, ctx.gen) : ctx.signal.aborted;
+}
+
+/**
+ * Tells the pool that the task of `ctx` is making progress, so a task that runs long by design (a
+ * parallel call's participant, chunk after chunk) is not taken for stuck by `getHealthStatus()` and
+ * `restartUnhealthyWorkers()` (`unhealthyAfter` counts from its last progress). Its run time and
+ * its timeout still count from its start. A context that is not a pool task's: nothing to tell.
+ */
+export function taskProgress(ctx: TaskContext): void {
+  if (ctx instanceof Context) ctx.controls.progress(ctx.slot, ctx.gen);
 }

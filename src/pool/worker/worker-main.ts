@@ -111,7 +111,10 @@ const fns: (TaskFunction | Error | undefined)[] = [];
 const enc = newEncoded();
 const concurrency = init.concurrency;
 
-const controls = new TaskControls(init.workerId, init.slots);
+// A task's progress (worker-context.ts taskProgress) refreshes its liveness for the health check.
+const controls = new TaskControls(init.workerId, init.slots, (slot) => {
+  times[L.progress + slot] = now();
+});
 
 function fnFor(id: number): TaskFunction | Error {
   let f = fns[id];
