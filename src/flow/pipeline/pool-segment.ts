@@ -57,6 +57,8 @@ export class PoolSegment extends Segment {
    * with it.
    */
   #specOut = false;
+  /** A look again at part batches held back while the pool had tasks queued (batchSize). */
+  #recheck: ReturnType<typeof setTimeout> | undefined;
 
   constructor(start: number, end: number, defs: readonly StageDef[], stats: PipelineStats, ticketBase: number) {
     const group = defs.slice(start, end);
@@ -146,15 +148,26 @@ export class PoolSegment extends Segment {
     const limit = this.#batchLimit();
     // Until the stages' cost is known (items may wait on I/O for long), items go one by one.
     if (limit === 0) return 1;
-    const want = Math.min(queued, limit);
     const runDry = this.#tasksOut < 2 * Math.max(1, this.#pool.getWorkerCount());
+    const want = Math.min(queued, limit);
     // A part batch waits while the workers have work waiting for them (this segment's tasks out for
     // all of them, and some not yet started: with several tasks per worker none may be), or while
     // this segment's outputs wait for room downstream anyway (not urgent). Items that trickle in
     // (pulled one by one as the consumer takes outputs) then gather into full batches instead of
     // going as one-item tasks: with a quick stage ahead of a slow one, 19k tasks for 20k items became
     // ~800, and the CPU of the whole run fell ~14% (bench/pipeline.ts, skein-two-pools, Node 20).
-    if (want < limit && (!urgent || (!runDry && this.#pool.getQueueLength() > 0))) return 0;
+    if (want < limit && !urgent) return 0; // downstream's progress pumps again
+    if (want < limit && !runDry && this.#pool.getQueueLength() > 0) {
+      // A worker may take the queued tasks without any of this segment's tasks ending (several
+      // tasks per worker, some of them long): look again soon rather than wait for a release.
+      if (this.#recheck === undefined) {
+        this.#recheck = setTimeout(() => {
+          this.#recheck = undefined;
+          this.wakeWaiting();
+        }, 1);
+      }
+      return 0;
+    }
     if (free >= want) return want;
     return runDry ? free : 0;
   }

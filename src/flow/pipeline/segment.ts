@@ -69,6 +69,11 @@ export abstract class Segment {
     return this.#free.splice(this.#free.length - n, n);
   }
 
+  /** Wakes the runs waiting for slots now: for a reason to wait that can pass without a release. */
+  protected wakeWaiting(): void {
+    this.#wakeAll();
+  }
+
   /** Gives slot `ticket` back: at once, or once what {@link held} says still runs in it has ended. */
   release(ticket: number): void {
     const held = this.held(ticket);
