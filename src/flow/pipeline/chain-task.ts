@@ -3,7 +3,7 @@
  * ChainRunner per chain id it has been sent (the most recent 64), so a spec crosses to a worker once.
  * Registered in every thread that loads the package root, and in every pool worker (src/worker-preload.ts).
  */
-import { errorToRecord, registerBuiltinTask, taskAborted, taskFunction, type TaskContext } from '../../pool/worker-api.js';
+import { errorToRecord, registerBuiltinTask, taskAborted, taskFunction, taskProgress, type TaskContext } from '../../pool/worker-api.js';
 import { ChainSpecMissingError } from '../errors.js';
 import { decodeBatchFrame, encodeResultsFrame, isFrame } from './batch-frame.js';
 import { CHAIN_BATCH_FN, CHAIN_FN, type ChainBatch, type ChainItemResult, type ChainSpec, type ChainTask } from './chain.js';
@@ -65,15 +65,20 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
         return Promise.resolve(r).then(
           (v) => {
             out.push([1, v]);
+            taskProgress(ctx as TaskContext);
             return from(next);
           },
           (err: unknown) => {
             failed(err);
+            taskProgress(ctx as TaskContext);
             return from(next);
           },
         );
       }
       out.push([1, r]);
+      // An item done is progress: a batch of items slower than their estimate may outlast the
+      // pool's unhealthyAfter while each item is quick enough (getHealthStatus, restartUnhealthyWorkers).
+      taskProgress(ctx as TaskContext);
     }
     return answer();
   };
