@@ -28,6 +28,7 @@ import {
   sleepersOf,
   sleepSync,
   unregister,
+  type WaitWord,
 } from '../../memory/wait/index.js';
 import {
   CLAIMED,
@@ -394,6 +395,14 @@ function missedWake(seen: number): void {
 
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** While async tasks run: sleeps until `words` move from `seen` (50 ms at most) or one of them settles. */
+async function sleepWhileRunning(words: readonly WaitWord[], seenBox: number[], seen: number): Promise<void> {
+  seenBox[0] = seen;
+  settled = wakeOnSettle;
+  await sleepAsync(words, seenBox, 50, undefined, taskSettled);
+  settled = undefined;
+}
+
 async function loop(): Promise<void> {
   let lastYield = now();
   Atomics.store(ctl, me + W_STATE, WorkerState.Idle);
@@ -443,10 +452,7 @@ async function loop(): Promise<void> {
         unregister(asideMoved);
         continue;
       }
-      asideSeens[0] = s;
-      settled = wakeOnSettle;
-      await sleepAsync(asideMovedList, asideSeens, 50, undefined, taskSettled);
-      settled = undefined;
+      await sleepWhileRunning(asideMovedList, asideSeens, s);
       lastYield = now();
       continue;
     }
@@ -460,10 +466,7 @@ async function loop(): Promise<void> {
         unregister(tasksMoved);
         continue;
       }
-      seens[0] = seen;
-      settled = wakeOnSettle;
-      await sleepAsync(tasksMovedList, seens, 50, undefined, taskSettled);
-      settled = undefined;
+      await sleepWhileRunning(tasksMovedList, seens, seen);
       lastYield = now();
       continue;
     }
