@@ -39,16 +39,21 @@ export interface MetricsServer {
 
 /**
  * What `/health` answers: 200 with status 'ok', or 503 with 'degraded' and the reasons. It is
- * degraded while a breaker is open, half-open or forced open, while a pool has workers and none of them is healthy, and
- * once a pool is closing or closed: such a pool takes no task (it rejects them with
- * PoolClosedError), so it is reported by its `state` and named in `problems` (`pool hash: closed`),
- * never as healthy.
+ * degraded while a breaker is open, half-open or forced open, while a pool has workers and none of them is healthy,
+ * once a pool is broken (its workers cannot start: its task module fails to load, its `setup()`
+ * throws or never settles, its workers die before they are ready), and once a pool is closing or
+ * closed. Such a pool takes no task (it rejects them with WorkerModuleError, WorkerSetupError or
+ * WorkerBootError when broken, PoolClosedError when closing or closed), so it is reported by its
+ * `state` and named in `problems` (`pool hash: broken`, `pool hash: closed`), never as healthy.
  */
 export interface HealthReport {
   status: 'ok' | 'degraded';
   problems: string[];
-  /** Per pool: its workers, how many are healthy, and whether it is open, closing or closed. */
-  pools: Record<string, { workers: number; healthy: number; state: 'open' | 'closing' | 'closed' }>;
+  /**
+   * Per pool: its workers, how many are healthy, and its state: open, broken (it gave up on its
+   * workers, which cannot start), closing or closed.
+   */
+  pools: Record<string, { workers: number; healthy: number; state: 'open' | 'broken' | 'closing' | 'closed' }>;
   breakers: Record<string, string>;
 }
 
@@ -60,7 +65,8 @@ function health(objects: Observed): HealthReport {
       const healthy = hs.filter((h) => h.healthy).length;
       const state = poolPhase(o);
       r.pools[name] = { workers: hs.length, healthy, state };
-      // A closed pool has no workers left, which alone read as nothing wrong.
+      // A closed pool has no workers left, nor has a broken one once they exit, which alone read
+      // as nothing wrong.
       if (state !== 'open') r.problems.push(`pool ${name}: ${state}`);
       else if (hs.length > 0 && healthy === 0) r.problems.push(`pool ${name}: no healthy worker`);
     } else if (o instanceof CircuitBreaker) {

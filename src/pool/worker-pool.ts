@@ -51,10 +51,14 @@ let phaseOf: (pool: WorkerPool) => PoolPhase;
 
 /**
  * Where a pool is in its life: `'open'` until `close()` is called, `'closing'` while that close
- * waits for its tasks and workers, `'closed'` once it has settled. A pool past `'open'` takes no new
- * task. Reached with {@link poolPhase}; `skein/internal` only, not the package root.
+ * waits for its tasks and workers, `'closed'` once it has settled. `'broken'` is an open pool that
+ * gave up on its workers because they cannot start (its task module fails to load, its `setup()`
+ * throws or never settles, its workers die before they are ready): it rejects every task with that
+ * error (WorkerModuleError, WorkerSetupError, WorkerBootError) and starts no worker again; closing
+ * it makes it `'closing'`, then `'closed'`. A pool past `'open'` takes no new task. Reached with
+ * {@link poolPhase}; `skein/internal` only, not the package root.
  */
-export type PoolPhase = 'open' | 'closing' | 'closed';
+export type PoolPhase = 'open' | 'broken' | 'closing' | 'closed';
 
 /** The {@link PoolPhase} of `pool` (what serveMetrics' `/health` reports for it). */
 export function poolPhase(pool: WorkerPool): PoolPhase {
@@ -109,7 +113,8 @@ export class WorkerPool<M = UntypedModule> {
 
   static {
     coreOf = (pool) => pool.#core;
-    phaseOf = (pool) => pool.#phase;
+    // Broken is the workers' state (worker-lifecycle.ts), for good once reached; a close says more.
+    phaseOf = (pool) => (pool.#phase === 'open' && pool.#core.workers.broken ? 'broken' : pool.#phase);
   }
 
   constructor(options: WorkerPoolOptions);

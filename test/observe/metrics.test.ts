@@ -2,10 +2,22 @@
 // exposition grammar), /health is JSON, and the server binds to loopback unless told otherwise.
 import diagnostics from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
-import { AbortError, CircuitBreaker, ConcurrencyManager, FixedWorkerPool, InvalidArgumentError, serveMetrics, TokenBucket } from 'skein';
+import {
+  AbortError,
+  CircuitBreaker,
+  ConcurrencyManager,
+  DynamicWorkerPool,
+  FixedWorkerPool,
+  InvalidArgumentError,
+  serveMetrics,
+  TokenBucket,
+  WorkerBootError,
+  WorkerModuleError,
+  WorkerSetupError,
+} from 'skein';
 import { CHANNELS, SharedHistogram, tracePool, type TaskEndMessage, type TaskStartMessage } from 'skein/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TASKS } from '../fixtures/pool-helpers.js';
+import { rejection, sharedCounters, TASKS, until, within } from '../fixtures/pool-helpers.js';
 
 interface Family {
   name: string;
@@ -128,6 +140,40 @@ describe('serveMetrics', () => {
     } finally {
       await s.close();
       await p.close();
+    }
+  });
+
+  it('serves /health: a pool whose workers cannot start (broken) is never healthy (503, named, its state given)', async () => {
+    // Such a pool rejects every task and starts no worker again; once its workers had exited it had
+    // none, and "no workers" alone read as nothing wrong: it was 200 ok, state 'open'.
+    const fixture = (name: string): URL => new URL(`../fixtures/${name}`, import.meta.url);
+    const load = new FixedWorkerPool(1, { filename: fixture('pool-bad-load.mjs') });
+    const setup = new DynamicWorkerPool({ filename: fixture('pool-setup-fail.mjs'), maxWorkers: 1, workerData: { counters: sharedCounters(1) } });
+    const exit = new DynamicWorkerPool({ filename: fixture('pool-boot-exit.mjs'), maxWorkers: 1 });
+    const pools = { load, setup, exit };
+    const s = await serveMetrics({ port: 0, objects: pools });
+    type Body = { status: string; problems: string[]; pools: Record<string, { workers: number; healthy: number; state: string }> };
+    const read = async (): Promise<[number, Body]> => {
+      const res = await fetch(`${s.url}/health`);
+      return [res.status, (await res.json()) as Body];
+    };
+    try {
+      expect(await rejection(load.submit(1))).toBeInstanceOf(WorkerModuleError);
+      expect(await rejection(setup.submit(1))).toBeInstanceOf(WorkerSetupError);
+      expect(await within(rejection(exit.submit(1)), 20_000, 'the exit pool\'s task')).toBeInstanceOf(WorkerBootError);
+      // Its workers gone, a broken pool looks like an idle one but for its state.
+      await until(() => Object.values(pools).every((p) => p.getWorkerCount() === 0), 5000, 'the workers to exit');
+      const [status, body] = await read();
+      expect([status, body.status, body.problems]).toEqual([503, 'degraded', ['pool load: broken', 'pool setup: broken', 'pool exit: broken']]);
+      for (const name of Object.keys(pools)) expect(body.pools[name]).toEqual({ workers: 0, healthy: 0, state: 'broken' });
+      // Closed, it is reported as closed.
+      await within(load.close(), 5000, 'close');
+      const [, after] = await read();
+      expect(after.pools.load.state).toBe('closed');
+      expect(after.problems).toContain('pool load: closed');
+    } finally {
+      await s.close();
+      await Promise.all(Object.values(pools).map((p) => within(p.close({ force: true }), 5000, 'force close')));
     }
   });
 
