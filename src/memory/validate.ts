@@ -138,6 +138,20 @@ export function object<T extends object>(v: unknown, name: string): T {
   return v as T;
 }
 
+/**
+ * An object with no own keys but `keys` (its symbol keys are not looked at): a misspelt or made-up
+ * option (`close({ timeout: 5000 })`) would otherwise be ignored without a word. Throws
+ * `<name> take only 'force', got 'timeout'`; `name` is plural (`'close options'`).
+ */
+export function onlyKeys<T extends object>(v: T, name: string, keys: readonly string[]): T {
+  const unknown = Object.keys(v).filter((k) => !keys.includes(k));
+  if (unknown.length > 0) {
+    const q = (ks: readonly string[]): string => ks.map((k) => `'${k}'`).join(', ');
+    throw new InvalidArgumentError(`${name} take only ${q(keys)}, got ${q(unknown)}`);
+  }
+  return v;
+}
+
 /** An optional options argument: undefined, or an object. */
 export function optionsObject<T extends object>(v: T | undefined, name: string): T | undefined {
   if (v !== undefined) object(v, name);

@@ -4,7 +4,7 @@
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
 import { InvalidArgumentError } from '../memory/errors.js';
-import { boolean, describeValue, integer, invalid, optionsObject } from '../memory/validate.js';
+import { boolean, describeValue, integer, invalid, onlyKeys, optionsObject } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { DrainEvents } from './drain-events.js';
 import { PoolClosedError } from './errors.js';
@@ -437,14 +437,19 @@ export class WorkerPool<M = UntypedModule> {
    * afterwards the pool holds no handle, so the process can exit. A graceful close waits for every
    * running task, so one that never ends (an endless loop without a `timeout`) holds it: give tasks
    * a `timeout` (or `taskTimeout`), or close with `force: true` after a deadline of your own.
-   * Anything but `undefined` or `{ force?: boolean }` rejects with InvalidArgumentError and leaves
-   * the pool as it was.
+   * Anything but `undefined` or `{ force?: boolean }` (an array, another key: close takes no
+   * `timeout`) rejects with InvalidArgumentError and leaves the pool as it was.
    */
   close(opts?: { force?: boolean }): Promise<void> {
     // Checked first: close('force'), close(true) or close({ force: 'yes' }) closed gracefully (or,
-    // for a truthy force, with force) as if the argument were fine.
+    // for a truthy force, with force) as if the argument were fine; close([]) closed gracefully, and
+    // close({ timeout: 5000 }) waited for a stuck task for ever, its timeout ignored.
     try {
-      if (optionsObject(opts, 'close options')?.force !== undefined) boolean(opts?.force, 'close option force');
+      const o = optionsObject(opts, 'close options');
+      if (o !== undefined) {
+        if (Array.isArray(o)) invalid('close options', 'an object', o);
+        if (onlyKeys(o, 'close options', ['force']).force !== undefined) boolean(o.force, 'close option force');
+      }
     } catch (err) {
       return Promise.reject(err);
     }

@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DynamicWorkerPool, InvalidArgumentError, PoolClosedError, WorkerPool } from 'skein';
+import { poolPhase } from 'skein/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, TASKS, until, within } from '../fixtures/pool-helpers.js';
 
@@ -125,18 +126,25 @@ describe('close()', () => {
       [true, 'Expected close options to be an object, got true'],
       [{ force: 'no' }, 'Expected close option force to be a boolean, got "no"'],
       [{ force: 1 }, 'Expected close option force to be a boolean, got 1'],
+      // An array passed the object check and closed gracefully; an unknown key was ignored, so
+      // close({ timeout: 5000 }) waited for a stuck task for ever.
+      [[], 'Expected close options to be an object, got an array'],
+      [{ timeout: 5000 }, "close options take only 'force', got 'timeout'"],
+      [{ force: true, timeout: 5000, signal: null }, "close options take only 'force', got 'timeout', 'signal'"],
     ];
     for (const [arg, message] of bad) {
       const err = await rejection(p.close(arg as { force?: boolean }));
       expect(err).toBeInstanceOf(InvalidArgumentError);
       expect(err.message).toBe(message);
     }
-    // Nothing was closed: the running task finishes, new tasks run, and close() still works.
+    // Nothing was closed: the pool is open, the running task finishes, new tasks run, and close() still works.
+    expect(poolPhase(p)).toBe('open');
     expect(await running).toBe(100);
     expect(await p.submit(7)).toBe(7);
     expect(p.getWorkerCount()).toBe(1);
     const c = p.close();
     expect(await rejection(p.close('x' as never))).toBeInstanceOf(InvalidArgumentError); // also while closing
+    expect(await rejection(p.close({ force: true, timeout: 1 } as never))).toBeInstanceOf(InvalidArgumentError);
     await within(c, 3000, 'close');
     expect(await rejection(p.submit(1))).toBeInstanceOf(PoolClosedError);
   });
