@@ -81,6 +81,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     this.#stages = new RunStages(shape.segments, shape.defs, shape.stats, this.#ctl.signal, {
       active: () => this.#started && !this.#stopping,
       pull: () => this.#pull(),
+      sourceOpen: () => !this.#source.done,
       finished: (s, item, r) => this.#finish(s, item, r),
       pumped: () => {
         if (this.#ended()) this.#wakeConsumer();

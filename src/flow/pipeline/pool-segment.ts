@@ -144,7 +144,7 @@ export class PoolSegment extends Segment {
    * slots to free, unless so few tasks are out that a worker could run dry (and the segment's
    * outputs are wanted downstream now: `urgent`).
    */
-  protected override batchSize(queued: number, free: number, urgent: boolean): number {
+  protected override batchSize(queued: number, free: number, urgent: boolean, more: boolean): number {
     const limit = this.#batchLimit();
     // Until the stages' cost is known (items may wait on I/O for long), items go one by one.
     if (limit === 0) return 1;
@@ -156,8 +156,10 @@ export class PoolSegment extends Segment {
     // (pulled one by one as the consumer takes outputs) then gather into full batches instead of
     // going as one-item tasks: with a quick stage ahead of a slow one, 19k tasks for 20k items became
     // ~800, and the CPU of the whole run fell ~14% (bench/pipeline.ts, skein-two-pools, Node 20).
-    if (want < limit && !urgent) return 0; // downstream's progress pumps again
-    if (want < limit && !runDry && this.#pool.getQueueLength() > 0) {
+    // None of that when no more items can come to this run's batch (a `process()` call's one item):
+    // holding it back would only delay it, and wake it again every millisecond.
+    if (want < limit && more && !urgent) return 0; // downstream's progress pumps again
+    if (want < limit && more && !runDry && this.#pool.getQueueLength() > 0) {
       // A worker may take the queued tasks without any of this segment's tasks ending (several
       // tasks per worker, some of them long): look again soon rather than wait for a release.
       if (this.#recheck === undefined) {

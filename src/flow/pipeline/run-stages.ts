@@ -37,6 +37,8 @@ export interface StageHooks {
   active(): boolean;
   /** Pulls what the source gives at once while segment 0 has room; true if it took any. */
   pull(): boolean;
+  /** Whether the source may still give items (it has not ended, failed or been closed). */
+  sourceOpen(): boolean;
   /** Item `item` left segment s with `r` (done, dead or cancelled). */
   finished(s: number, item: Item, r: SegmentResult): void;
   /** A pump pass is over: outputs may be ready, or the run over. */
@@ -155,8 +157,9 @@ export class RunStages {
   /** Starts segment s on as many queued items as it admits in one task; false if it admitted none. */
   #startSome(s: number): boolean {
     const st = this.#segs[s];
-    // Not urgent while its finished items wait for room downstream: it may gather a fuller batch.
-    const tickets = st.seg.admit(st.queue.length, this.pump, st.blocked.length === 0);
+    // Not urgent while its finished items wait for room downstream: it may gather a fuller batch,
+    // if more items may still come to it in this run.
+    const tickets = st.seg.admit(st.queue.length, this.pump, st.blocked.length === 0, this.#moreComing(s));
     if (tickets.length === 0) return false;
     const items = tickets.map(() => st.queue.shift());
     this.#stats.waiting[st.seg.start] -= items.length;
@@ -164,6 +167,16 @@ export class RunStages {
     if (items.length === 1 && !st.seg.batchesAlone) this.#start(s, items[0], tickets[0]);
     else this.#startBatch(s, items, tickets);
     return true;
+  }
+
+  /** More items may still come to segment s in this run: from the source, or from segments before it. */
+  #moreComing(s: number): boolean {
+    if (this.#hooks.sourceOpen()) return true;
+    for (let k = 0; k < s; k++) {
+      const up = this.#segs[k];
+      if (up.holding > 0 || up.queue.length > 0) return true;
+    }
+    return false;
   }
 
   #start(s: number, item: Item, ticket: number): void {

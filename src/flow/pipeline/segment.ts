@@ -55,10 +55,10 @@ export abstract class Segment {
    * How many of `queued` items to start now as one task ({@link batchSize}), their slots taken and
    * returned; none when it is better to wait, and `wake` is then called once a slot frees.
    */
-  admit(queued: number, wake: () => void, urgent = true): number[] {
+  admit(queued: number, wake: () => void, urgent = true, more = false): number[] {
     // A lowered limit (setLimit) leaves fewer slots usable than are free.
     const usable = this.#usable();
-    const n = usable > 0 ? Math.min(this.batchSize(queued, usable, urgent), usable) : 0;
+    const n = usable > 0 ? Math.min(this.batchSize(queued, usable, urgent, more), usable) : 0;
     if (n <= 0) {
       if (!this.#waitingSet.has(wake)) {
         this.#waitingSet.add(wake);
@@ -133,9 +133,10 @@ export abstract class Segment {
 
   /**
    * Items to start as one task given `queued` waiting and `free` slots (0: wait); `urgent` is false
-   * while this segment's finished items wait for room downstream. One at a time here.
+   * while this segment's finished items wait for room downstream, `more` says whether more items
+   * may still come to it in this run. One at a time here.
    */
-  protected batchSize(queued: number, free: number, _urgent: boolean): number {
+  protected batchSize(queued: number, free: number, _urgent: boolean, _more: boolean): number {
     return queued > 0 && free > 0 ? 1 : 0;
   }
 
