@@ -69,9 +69,15 @@ export abstract class Segment {
     return this.#free.splice(this.#free.length - n, n);
   }
 
-  /** Wakes the runs waiting for slots now: for a reason to wait that can pass without a release. */
-  protected wakeWaiting(): void {
-    this.#wakeAll();
+  /**
+   * Wakes the run that has waited longest (if a slot is usable), for a reason to wait that can pass
+   * without a release. One, not all: many runs held back would each be woken on every look.
+   */
+  protected wakeFirst(): void {
+    if (this.#waiting.length === 0 || this.#usable() === 0) return;
+    const wake = this.#waiting.shift();
+    this.#waitingSet.delete(wake);
+    wake();
   }
 
   /** Gives slot `ticket` back: at once, or once what {@link held} says still runs in it has ended. */
