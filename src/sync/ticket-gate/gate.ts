@@ -204,12 +204,9 @@ export class TicketGate {
       const slot = LAPS + (s & MASK);
       for (;;) {
         const x = Atomics.load(v, slot);
-        // The slot names the lap just before s (the common case, as lapAfter below would find it):
-        // s waits and wrote nothing yet, or is not out yet.
-        if (((x - s + RING) | 0) >>> 0 <= MAX_OFF) break next;
         const off = (x - s) & MASK;
         const lap = lapAfter(x, s, off);
-        if (lap < 0) break next; // s waits and wrote nothing yet, or is not out yet (an earlier lap)
+        if (lap < 0) break next; // s waits and wrote nothing yet, or is not out yet
         const depth = (off / 3) | 0;
         if (lap === depth * RING) {
           // s is the value's subject
@@ -258,14 +255,6 @@ export class TicketGate {
     const slot = LAPS + (t & MASK);
     for (;;) {
       const x = Atomics.load(v, slot);
-      // The common case first, as the general one below would decide it: the slot names the lap
-      // just before t, settled as given up or taken (nothing to settle first).
-      const before = (x - t + RING) | 0;
-      if (before === 0 || before === TAKEN) {
-        if (Atomics.compareExchange(v, slot, x, (t + k) | 0) !== x) continue;
-        if (k === UNSETTLED) this.#settle(slot, (t + k) | 0, t);
-        return true;
-      }
       const off = (x - t) & MASK;
       const lap = lapAfter(x, t, off);
       let to: number;
