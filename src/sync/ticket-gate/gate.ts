@@ -40,25 +40,16 @@
  * room (a waiter for room has no place in line yet: those of different threads go in any order).
  *
  * Invariants of the gate's line, cited below as "gate.ts invariant N":
- * 1. SERVING moves only by #advance, one ticket per CAS (s -> s + 1); a thread whose CAS fails
- *    stops, leaving the walk to the one that moved SERVING. #advance past t is called by the one
- *    whose CAS moved t's slot to taken (its owner at the head, or the winner at an unsettled one),
- *    and the advancing head walks on past tickets settled as given up or burned. The CAS is what
- *    keeps SERVING from going back: the head moves SERVING to s, then reads s's slot, and between the
- *    two s's owner may take s and move on, and a ticket one lap later (handed out once s no longer
- *    waits) may write over the slot; the head then sees only a lap given up and written over, and
- *    passes s too. Its CAS fails if s's owner moved SERVING first; if not, the owner's fails.
- * 2. The owner of ticket t takes its permits, then claims t (CAS from waiting to taken), and gives
- *    them back (and notifies) if the claim fails: once t is given up or passed, the claim fails and
- *    the owner lines up again with a new ticket. So a ticket seen taken has its permits taken, and
- *    whoever passes it (invariant 1's stale look, invariant 3) lets no one in on permits it holds.
+ * 1. SERVING moves only by #advance, called by exactly one thread per ticket: the one whose CAS
+ *    moved that ticket's slot to taken (its owner at the head, or the winner at an unsettled one),
+ *    or the advancing head itself for a ticket settled as given up or burned (no CAS: no one else
+ *    acts on such a ticket).
+ * 2. The owner of ticket t takes permits only after claiming t (CAS from waiting to taken). Once t
+ *    is given up or passed, the claim fails and the owner lines up again with a new ticket.
  * 3. A waiter that dies keeps its ticket: so a waiter that sees the same head h, with the permits h
  *    waits for free (AVAILABLE >= NEED[h]) and the word not moved, for GATE_STALL_MS on its own
  *    clock, gives h up on its owner's behalf (CAS waiting -> given up) and, h being the head, passes it.
  *    A live owner that was merely stalled that long loses its place (invariant 2), never a permit.
- *    Likewise a head that does not wait (taken, given up, burned) but stands still that long, whatever
- *    the permits: the thread that was to move SERVING past it died on the way (a worker terminated
- *    between its claim and its advance, or in its walk); the waiter moves the line on in its place.
  * 4. Giving up is the same CAS for the owner (timeout, abort) and for another thread (invariant 3),
  *    so exactly one of them passes the ticket, and no ticket is passed twice.
  * 5. A slot holds at most one live ticket. A ticket within a lap of SERVING is handed out live
@@ -195,11 +186,10 @@ export class TicketGate {
     const v = this.v;
     let s = t;
     next: for (;;) {
-      const to = (s + 1) | 0;
-      // A CAS, not a store (invariant 1): a thread that lost the race to move SERVING on from s (or
-      // came back to s late, after a stale look at its slot) must not move SERVING back.
-      if (Atomics.compareExchange(v, SERVING, s, to) !== s) break;
-      s = to;
+      s = (s + 1) | 0;
+      // Stored once per ticket: storing s again after a lost CAS below could move SERVING back
+      // past the winner, which advanced it already.
+      Atomics.store(v, SERVING, s);
       if (stepHook !== undefined) stepHook(Step.GateAdvanced);
       const slot = LAPS + (s & MASK);
       for (;;) {
@@ -274,10 +264,7 @@ export class TicketGate {
     }
   }
 
-  /**
-   * Claims ticket `t` for its owner, who has taken its permits already (invariant 2); false when
-   * it was given up or passed meanwhile.
-   */
+  /** Claims ticket `t` for its owner (invariant 2); false when it was given up or passed meanwhile. */
   #claim(t: number): boolean {
     return this.#leave(t, TAKEN);
   }
@@ -357,61 +344,14 @@ export class TicketGate {
     }
   }
 
-  /** Whether ticket `h`, handed out, waits (live, not taken or given up): from its slot's value. */
-  #waits(h: number): boolean {
-    const x = Atomics.load(this.v, LAPS + (h & MASK));
-    const off = (x - h) & MASK;
-    const lap = lapAfter(x, h, off);
-    if (lap < 0) return true; // it wrote nothing yet
-    const depth = (off / 3) | 0;
-    return depth > 0 && off % 3 === WAITING && lap === depth * RING;
-  }
-
-  /**
-   * Invariant 3, for a head `h` that does not wait (taken, given up, burned) yet stood still: moves
-   * the line on past it, as the thread that died on the way would have. False if h waits, or
-   * SERVING is no longer h.
-   */
-  #unstick(h: number): boolean {
-    const v = this.v;
-    const slot = LAPS + (h & MASK);
-    for (;;) {
-      if (Atomics.load(v, SERVING) !== h) return false;
-      const x = Atomics.load(v, slot);
-      const off = (x - h) & MASK;
-      const lap = lapAfter(x, h, off);
-      if (lap < 0) return false;
-      const depth = (off / 3) | 0;
-      if (lap === depth * RING) {
-        const k = off - 3 * depth;
-        if (k === WAITING && depth > 0) return false;
-        // given up, its owner gone before it settled it: take it, as the head would
-        if (k === UNSETTLED && Atomics.compareExchange(v, slot, x, (x + 1) | 0) !== x) continue;
-      }
-      // A burn recorded by a thread that died before it moved NEXT past it.
-      if (lap === 0 && Atomics.load(v, NEXT) === h) Atomics.compareExchange(v, NEXT, h, (h + 1) | 0);
-      this.#advance(h);
-      return true;
-    }
-  }
-
-  /** Gives back permits taken for a ticket whose claim then failed (invariant 2). */
-  #giveBack(n: number): void {
-    Atomics.add(this.v, AVAILABLE, n);
-    notifyAll(this.#moved);
-  }
-
   /**
    * Invariant 3: a waiter not at the head watches it, and passes a head that stood still for
-   * GATE_STALL_MS while it could have taken its permits, or while it did not wait at all.
+   * GATE_STALL_MS while it could have taken its permits.
    */
   #watchHead(w: HeadWatch): void {
     const v = this.v;
     const h = Atomics.load(v, SERVING);
-    if (
-      h === Atomics.load(v, NEXT) ||
-      (this.#waits(h) && Atomics.load(v, AVAILABLE) < Atomics.load(v, NEED + (h & MASK)))
-    ) {
+    if (h === Atomics.load(v, NEXT) || Atomics.load(v, AVAILABLE) < Atomics.load(v, NEED + (h & MASK))) {
       w.since = -1;
       return;
     }
@@ -421,7 +361,7 @@ export class TicketGate {
       w.head = h;
       w.seq = seq;
       w.since = t;
-    } else if (t - w.since >= GATE_STALL_MS && (this.#abandon(h) || this.#unstick(h))) {
+    } else if (t - w.since >= GATE_STALL_MS && this.#abandon(h)) {
       gateStats.passedDead++;
       w.since = -1;
     }
@@ -432,12 +372,9 @@ export class TicketGate {
     const v = this.v;
     const s = Atomics.load(v, SERVING);
     if (Atomics.compareExchange(v, NEXT, s, (s + 1) | 0) !== s) return false;
+    if (!this.#claim(s)) return false; // passed over meanwhile (stalled a second): it advanced
     const ok = Atomics.load(v, AVAILABLE) >= n;
-    if (ok) Atomics.sub(v, AVAILABLE, n); // before the claim (invariant 2)
-    if (!this.#claim(s)) {
-      if (ok) this.#giveBack(n);
-      return false; // passed over meanwhile (stalled a second): it advanced
-    }
+    if (ok) Atomics.sub(v, AVAILABLE, n);
     this.#advance(s);
     return ok;
   }
@@ -485,13 +422,12 @@ export class TicketGate {
           if (Atomics.load(v, AVAILABLE) < n) return undefined;
           const t = ticket;
           ticket = undefined;
-          Atomics.sub(v, AVAILABLE, n); // before the claim (invariant 2)
           if (!this.#claim(t)) {
-            this.#giveBack(n);
             taker.requeued = true; // passed over as dead (invariant 3), or burned (5): line up again
             continue;
           }
           if (stepHook !== undefined) stepHook(Step.GateClaimed);
+          Atomics.sub(v, AVAILABLE, n);
           this.#advance(t);
           return true;
         }
