@@ -67,13 +67,6 @@ export const Step = {
    * a waiter that did not take the work (a test counts these; the task waited for this re-check).
    */
   PoolWakeMissed: 13,
-  /**
-   * Ticket gate gate.ts #advance: SERVING moved on to a ticket s, s's slot not yet read (the head
-   * has not yet looked whether s waits or is to be passed).
-   */
-  GateAdvanced: 14,
-  /** Ticket gate gate.ts: a waiter at the head claimed its ticket (its slot CAS won), SERVING not yet moved on. */
-  GateClaimed: 15,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

@@ -68,7 +68,6 @@
  */
 import { deadlineFor, now } from '../../memory/clock.js';
 import { CorruptMemoryError, TimeoutError } from '../../memory/errors.js';
-import { Step, stepHook } from '../../memory/step-hook.js';
 import { integer } from '../../memory/validate.js';
 import {
   abortError,
@@ -190,7 +189,6 @@ export class TicketGate {
       // Stored once per ticket: storing s again after a lost CAS below could move SERVING back
       // past the winner, which advanced it already.
       Atomics.store(v, SERVING, s);
-      if (stepHook !== undefined) stepHook(Step.GateAdvanced);
       const slot = LAPS + (s & MASK);
       for (;;) {
         const x = Atomics.load(v, slot);
@@ -426,7 +424,6 @@ export class TicketGate {
             taker.requeued = true; // passed over as dead (invariant 3), or burned (5): line up again
             continue;
           }
-          if (stepHook !== undefined) stepHook(Step.GateClaimed);
           Atomics.sub(v, AVAILABLE, n);
           this.#advance(t);
           return true;
