@@ -35,14 +35,6 @@ export class Fifo<T> {
     return x;
   }
 
-  /** Keeps only the items for which `keep` is true, in order: O(length). */
-  retain(keep: (x: T) => boolean): void {
-    const a: (T | undefined)[] = [];
-    for (let i = this.#h; i < this.#a.length; i++) if (keep(this.#a[i] as T)) a.push(this.#a[i]);
-    this.#a = a;
-    this.#h = 0;
-  }
-
   clear(): void {
     this.#a = [];
     this.#h = 0;

@@ -15,9 +15,7 @@
  *
  * The deadlines are in a heap: the pump sleeps until the earliest and times out only those past
  * theirs, O(log n) each (it used to walk every waiter of the thread at each deadline, O(n) per
- * wake-up, so waiters with spread-out timeouts behind many others cost O(n^2)). Settled waiters
- * behind a live one in the line are swept out once they are half of the waiters listed: a line
- * can grow far past a live head that cannot go on (gate.ts, invariant 5).
+ * wake-up, so waiters with spread-out timeouts behind many others cost O(n^2)).
  */
 import { now } from '../../memory/clock.js';
 import {
@@ -57,11 +55,9 @@ export class GateSleeper {
   readonly #words: WaitWord[];
   // This thread's async waiters: those holding tickets, in ticket order, then those still waiting
   // for room in the line, in arrival order. Served and given-up waiters are marked done and
-  // dropped when they reach the front, or all at once when they are half of the waiters listed.
+  // dropped when they reach the front.
   #inLine = new Fifo<AsyncWaiter>();
   #forRoom = new Fifo<AsyncWaiter>();
-  /** Settled waiters still in #inLine or #forRoom. */
-  #stale = 0;
   #pumping = false;
   /** Wakes the sleeping pump (a waiter gave up, or one with an earlier deadline came). */
   readonly #kick: Interrupt = { wake: undefined };
@@ -103,7 +99,6 @@ export class GateSleeper {
         done: false,
         settle: (err?: Error) => {
           w.done = true;
-          this.#stale++;
           this.#deadlines.remove(w);
           unwatch?.();
           if (err) reject(err);
@@ -169,12 +164,6 @@ export class GateSleeper {
   /** Times out the waiters past their deadline, then serves, in order, those that can go now. */
   #serve(): void {
     if (this.#deadlines.next <= now()) this.#expire();
-    if (this.#stale > 64 && this.#stale * 2 > this.#inLine.length + this.#forRoom.length) {
-      const live = (w: AsyncWaiter): boolean => !w.done;
-      this.#inLine.retain(live);
-      this.#forRoom.retain(live);
-      this.#stale = 0;
-    }
     const line = this.#inLine;
     while (line.length > 0) {
       const w = line.first()!;
@@ -195,8 +184,7 @@ export class GateSleeper {
         if (!ok) break; // not its turn (or too few permits): nor anyone's behind it
         w.settle();
       }
-      line.shift(); // a settled waiter
-      this.#stale--;
+      line.shift();
     }
     const room = this.#forRoom;
     while (room.length > 0) {
@@ -208,7 +196,6 @@ export class GateSleeper {
         else line.push(w); // its ticket is later than every ticket already in `line`
       }
       room.shift();
-      if (w.done) this.#stale--;
     }
   }
 
