@@ -3,7 +3,6 @@
  * O(log n) for 'priority') whatever the number of sources: scanning every source per item made
  * merging 100k sources quadratic.
  */
-import { DeadlineHeap, type Timed } from '../../memory/deadline-heap.js';
 import { Fifo } from '../../memory/fifo.js';
 
 /** The ready sources of a merge, by source index. */
@@ -51,15 +50,38 @@ class ArrivalQueue extends BaseQueue {
   }
 }
 
-/** The lowest-index ready source: the memory layer's min-heap, each source keyed by its index. */
+/** The lowest-index ready source: a binary min-heap of indices. */
 class PriorityQueue extends BaseQueue {
-  readonly #heap = new DeadlineHeap<Timed>();
-  readonly #keys: Timed[] = [];
+  readonly #h: number[] = [];
   add(i: number): void {
-    this.#heap.push((this.#keys[i] ??= { deadline: i, heapAt: -1 }));
+    const h = this.#h;
+    let k = h.push(i) - 1;
+    while (k > 0) {
+      const up = (k - 1) >> 1;
+      if (h[up] <= i) break;
+      h[k] = h[up];
+      k = up;
+    }
+    h[k] = i;
   }
   override take(): number {
-    return this.#heap.pop()?.deadline ?? -1;
+    const h = this.#h;
+    if (h.length === 0) return -1;
+    const top = h[0];
+    const last = h.pop() as number;
+    if (h.length > 0) {
+      let k = 0;
+      for (;;) {
+        let c = 2 * k + 1;
+        if (c >= h.length) break;
+        if (c + 1 < h.length && h[c + 1] < h[c]) c++;
+        if (h[c] >= last) break;
+        h[k] = h[c];
+        k = c;
+      }
+      h[k] = last;
+    }
+    return top;
   }
 }
 
