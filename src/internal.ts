@@ -14,7 +14,6 @@ export * from './observe/index.js';
 export { BreakerMemory } from './resilience/circuit-breaker-state.js';
 export { TaskControls, taskAborted, taskProgress } from './pool/worker/worker-context.js';
 export { setStepHook, Step, StepGate, stepHook } from './memory/step-hook.js';
-export { DeadlineHeap } from './memory/deadline-heap.js';
 export { createRing, ResultRingReader, ResultRingWriter, TaskRingReader, TaskRingWriter } from './pool/shared/index.js';
 export { stallLimits } from './sync/channel/cut.js';
 export { decodeBatchFrame, decodeResultsFrame, encodeBatchFrame, encodeResultsFrame } from './flow/pipeline/batch-frame.js';

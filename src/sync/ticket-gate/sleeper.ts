@@ -12,10 +12,6 @@
  * sleeps through the wait module's one async sleep, which holds the event loop meanwhile. A waiter
  * that gives up, or one with an earlier deadline, interrupts that sleep. Nothing here touches the
  * gate's other slots: each waiter brings its own `attempt` and `giveUp` (gate.ts).
- *
- * The deadlines are in a heap: the pump sleeps until the earliest and times out only those past
- * theirs, O(log n) each (it used to walk every waiter of the thread at each deadline, O(n) per
- * wake-up, so waiters with spread-out timeouts behind many others cost O(n^2)).
  */
 import { now } from '../../memory/clock.js';
 import {
@@ -27,7 +23,6 @@ import {
   type WaitWord,
   watchAbort,
 } from '../../memory/wait/index.js';
-import { DeadlineHeap, type Timed } from '../../memory/deadline-heap.js';
 import { Fifo } from '../../memory/fifo.js';
 
 /** What a waiter brings from its gate: one try at its permits, and how to leave the line. */
@@ -42,7 +37,8 @@ export interface Taker {
 }
 
 /** An async waiter of this thread. */
-interface AsyncWaiter extends Taker, Timed {
+interface AsyncWaiter extends Taker {
+  deadline: number;
   timeoutError: () => Error;
   /** Resolves (no error) or rejects the waiter's promise; once. */
   settle: (err?: Error) => void;
@@ -61,8 +57,8 @@ export class GateSleeper {
   #pumping = false;
   /** Wakes the sleeping pump (a waiter gave up, or one with an earlier deadline came). */
   readonly #kick: Interrupt = { wake: undefined };
-  /** The unsettled waiters that have a deadline, earliest first. */
-  readonly #deadlines = new DeadlineHeap<AsyncWaiter>();
+  /** No waiter's deadline comes before this (it may be earlier than needed: then a spare wake-up). */
+  #nextDeadline = Number.POSITIVE_INFINITY;
   /** Longest sleep: the first in line watches the gate's head for standing still. */
   #pollMs = Number.POSITIVE_INFINITY;
 
@@ -94,12 +90,10 @@ export class GateSleeper {
       // and #serve must see that flag (a spread copy kept `requeued: false` for good).
       const w: AsyncWaiter = Object.assign(taker, {
         deadline,
-        heapAt: -1,
         timeoutError,
         done: false,
         settle: (err?: Error) => {
           w.done = true;
-          this.#deadlines.remove(w);
           unwatch?.();
           if (err) reject(err);
           else resolve();
@@ -114,10 +108,9 @@ export class GateSleeper {
         });
       }
       (taker.hasTicket() ? this.#inLine : this.#forRoom).push(w);
-      if (deadline !== Number.POSITIVE_INFINITY && !w.done) {
-        const earliest = deadline < this.#deadlines.next;
-        this.#deadlines.push(w);
-        if (earliest) this.#kick.wake?.(); // the pump sleeps with a later timeout: make it re-arm
+      if (deadline < this.#nextDeadline) {
+        this.#nextDeadline = deadline;
+        this.#kick.wake?.(); // the pump sleeps with a later timeout: make it re-arm
       }
       void this.#pump();
     });
@@ -144,14 +137,12 @@ export class GateSleeper {
           unregister(this.#moved);
           return;
         }
-        // Whole milliseconds, rounded up: a sleep of a fraction of one ends at once, and the
-        // pump spun through thousands of them before each deadline.
-        const left = Math.min(this.#deadlines.next - now(), this.#pollMs);
+        const left = Math.min(this.#nextDeadline - now(), this.#pollMs);
         seens[0] = seen;
         await sleepAsync(
           this.#words,
           seens,
-          left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, Math.ceil(left)),
+          left === Number.POSITIVE_INFINITY ? undefined : Math.max(0, left),
           undefined,
           this.#kick,
         );
@@ -163,7 +154,7 @@ export class GateSleeper {
 
   /** Times out the waiters past their deadline, then serves, in order, those that can go now. */
   #serve(): void {
-    if (this.#deadlines.next <= now()) this.#expire();
+    if (this.#nextDeadline <= now()) this.#expire();
     const line = this.#inLine;
     while (line.length > 0) {
       const w = line.first()!;
@@ -199,13 +190,20 @@ export class GateSleeper {
     }
   }
 
-  /** Times out the waiters past their deadline: O(log n) each, none for the others. */
   #expire(): void {
     const t = now();
-    for (let w = this.#deadlines.peek(); w !== undefined && w.deadline <= t; w = this.#deadlines.peek()) {
-      this.#deadlines.pop();
-      w.giveUp();
-      w.settle(w.timeoutError());
+    let next = Number.POSITIVE_INFINITY;
+    for (const list of [this.#inLine, this.#forRoom]) {
+      for (const w of list) {
+        if (w.done) continue;
+        if (w.deadline <= t) {
+          w.giveUp();
+          w.settle(w.timeoutError());
+        } else if (w.deadline < next) {
+          next = w.deadline;
+        }
+      }
     }
+    this.#nextDeadline = next;
   }
 }
