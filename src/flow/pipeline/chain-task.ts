@@ -52,6 +52,10 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
   const from = (i: number): unknown => {
     for (; i < batch.b.length; i++) {
       if (taskAborted(ctx as TaskContext)) throw (ctx as TaskContext).signal.reason;
+      // An item done (whichever way) is progress: a batch of items slower than their estimate may
+      // outlast the pool's unhealthyAfter while each item is quick enough (getHealthStatus,
+      // restartUnhealthyWorkers).
+      if (i > 0) taskProgress(ctx as TaskContext);
       const it = batch.b[i];
       let r: unknown;
       try {
@@ -65,20 +69,15 @@ registerBuiltinTask(CHAIN_BATCH_FN, (input, ctx) => {
         return Promise.resolve(r).then(
           (v) => {
             out.push([1, v]);
-            taskProgress(ctx as TaskContext);
             return from(next);
           },
           (err: unknown) => {
             failed(err);
-            taskProgress(ctx as TaskContext);
             return from(next);
           },
         );
       }
       out.push([1, r]);
-      // An item done is progress: a batch of items slower than their estimate may outlast the
-      // pool's unhealthyAfter while each item is quick enough (getHealthStatus, restartUnhealthyWorkers).
-      taskProgress(ctx as TaskContext);
     }
     return answer();
   };

@@ -158,18 +158,20 @@ export class PoolSegment extends Segment {
     // ~800, and the CPU of the whole run fell ~14% (bench/pipeline.ts, skein-two-pools, Node 20).
     // None of that when no more items can come to this run's batch (a `process()` call's one item):
     // holding it back would only delay it.
-    if (want < limit && more && !urgent) return 0; // downstream's progress pumps again
-    if (want < limit && more && !runDry && this.#pool.getQueueLength() > 0) {
-      // A worker may take the queued tasks without any of this segment's tasks ending (several
-      // tasks per worker, some of them long): look again soon rather than wait for a release (the
-      // run waiting longest; the others when a release comes).
-      if (this.#recheck === undefined) {
-        this.#recheck = setTimeout(() => {
-          this.#recheck = undefined;
-          this.wakeFirst();
-        }, 1);
+    if (want < limit && more) {
+      if (!urgent) return 0; // downstream's progress pumps again
+      if (!runDry && this.#pool.getQueueLength() > 0) {
+        // A worker may take the queued tasks without any of this segment's tasks ending (several
+        // tasks per worker, some of them long): look again soon rather than wait for a release (the
+        // run waiting longest; the others when a release comes).
+        if (this.#recheck === undefined) {
+          this.#recheck = setTimeout(() => {
+            this.#recheck = undefined;
+            this.wakeFirst();
+          }, 1);
+        }
+        return 0;
       }
-      return 0;
     }
     if (free >= want) return want;
     return runDry ? free : 0;

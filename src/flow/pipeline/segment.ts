@@ -55,7 +55,7 @@ export abstract class Segment {
    * How many of `queued` items to start now as one task ({@link batchSize}), their slots taken and
    * returned; none when it is better to wait, and `wake` is then called once a slot frees.
    */
-  admit(queued: number, wake: () => void, urgent = true, more = false): number[] {
+  admit(queued: number, wake: () => void, urgent: boolean, more: boolean): number[] {
     // A lowered limit (setLimit) leaves fewer slots usable than are free.
     const usable = this.#usable();
     const n = usable > 0 ? Math.min(this.batchSize(queued, usable, urgent, more), usable) : 0;
