@@ -5,6 +5,7 @@ import {
   decodeResultsFrame,
   encodeBatchFrame,
   encodeResultsFrame,
+  FrameValue,
   Semaphore,
 } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
@@ -72,6 +73,31 @@ describe('chain batch frames (batch-frame.ts)', () => {
         });
       }),
     );
+  });
+
+  it('hands outputs on in their bytes: a batch frame of them decodes as the outputs themselves (property)', () => {
+    // Between two pool segments the main thread keeps each output as it arrived (FrameValue) and
+    // copies it into the next batch as it is: the worker must see what decoding and encoding would give.
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 40 }), (outs) => {
+        const results = decodeResultsFrame(encodeResultsFrame(outs.map((v) => [1, v])) as Uint8Array, true);
+        for (const [ok, v] of results) {
+          expect(ok).toBe(1);
+          expect(v).toBeInstanceOf(FrameValue);
+        }
+        const items = results.map(([, v], i) => ({ v, k: 1, t: i, g: 7 }));
+        const back = decodeBatchFrame(encodeBatchFrame(items, 3, 'next') as Uint8Array);
+        back.b.forEach((it, i) => sameAsClone(it.v, outs[i]));
+        results.forEach(([, v], i) => sameAsClone((v as InstanceType<typeof FrameValue>).decode(), outs[i]));
+      }),
+    );
+  });
+
+  it('decodes error records even when outputs are kept in their bytes', () => {
+    const [[ok0, err], [ok1, out]] = decodeResultsFrame(encodeResultsFrame([[0, { message: 'boom' }], [1, 'x']]) as Uint8Array, true);
+    expect([ok0, err]).toEqual([0, { message: 'boom' }]);
+    expect(ok1).toBe(1);
+    expect((out as InstanceType<typeof FrameValue>).decode()).toBe('x');
   });
 
   it('gives every decoded buffer memory of its own, not a view into the frame', () => {

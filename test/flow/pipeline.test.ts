@@ -3,6 +3,7 @@
 import {
   InvalidArgumentError,
   Pipeline,
+  RetryPolicy,
   StageFailedError,
   UnhandledDeadLettersError,
   type DeadLetter,
@@ -75,6 +76,38 @@ describe('Pipeline', () => {
     const out = await u.processBatch(range(100));
     expect(out).not.toEqual(range(100).map((x) => x + 1)); // some overtook others
     expect([...out].sort((x, y) => x - y)).toEqual(range(100).map((x) => x + 1));
+  });
+
+  it('between two pools, outputs of every shape reach the next pool as they left the first (handed on in their bytes)', async () => {
+    const { kindOf, variety } = await import('../fixtures/flow-tasks.mjs');
+    const a = bag.make();
+    const b = bag.make();
+    const p = new Pipeline<number>().stage('shape', { pool: a, fn: 'variety' }).stage<string>('describe', { pool: b, fn: 'kindOf' });
+    // Twice: the first window's batches carry the chain's spec (the object form), later ones go as bytes.
+    for (let round = 0; round < 2; round++) {
+      expect(await p.processBatch(range(400))).toEqual(range(400).map((i) => kindOf(variety(i))));
+    }
+  });
+
+  it('between two pools, a retried or rerun item of the second pool gets its value again', async () => {
+    const tries = new Int32Array(new SharedArrayBuffer(4 * 8 * 65536)); // fault counts, kept across a crash
+    const a = bag.make();
+    const b = bag.make(1, { workerData: { tries } });
+    const retry = new RetryPolicy({ maxAttempts: 3, initialDelay: 1 });
+    const p = new Pipeline<unknown>()
+      .stage('s0', { pool: a, fn: 's0' })
+      .stage('s1', { pool: b, fn: 's1' }, { retry })
+      .stage('s2', { pool: b, fn: 's2' });
+    const ids = range(200).map((i) => i + 50_000);
+    // The first try of s1 throws for every 3rd item (a retry resumes with s1's input), and one item
+    // crashes s1's only worker once (its batch's other items run again from s1's start).
+    const inputs = ids.map((id, i) => ({
+      id,
+      faults: { 1: i % 3 === 0 ? { times: 1, fault: 'throw' } : i === 100 ? { times: 1, fault: 'crash' } : undefined },
+    }));
+    const out = (await p.processBatch(inputs)) as { id: number; path: number[] }[];
+    expect(out.map((o) => o.id)).toEqual(ids);
+    for (const o of out) expect(o.path).toEqual([0, 1, 2]);
   });
 
   it('takes an async source and works as a Readable source', async () => {

@@ -17,6 +17,11 @@
  *
  * Decoding copies every value out of the frame (a Buffer output is a Buffer of its own), and a
  * frame that is cut short or names a tag no encoder writes throws CorruptMemoryError.
+ *
+ * Between two pool segments (stages on different pools) an item's value need not be decoded on the
+ * main thread at all: the results frame can hand each output over as a {@link FrameValue}, its tag
+ * and bytes as they arrived, which the next segment's batch frame copies in as they are. The main
+ * thread then routes a batch's bytes, not its values (see pool-segment.ts `passOn`).
  */
 import { decode, encodeTransient, newEncoded, payloadLength, Tag } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
@@ -56,6 +61,19 @@ function u32(v: number): void {
 
 /** Writes one value; false when it holds shared memory (no frame can carry it). */
 function value(v: unknown): boolean {
+  if (v instanceof FrameValue) {
+    // Written as it was read: the tag, then its payload in the layout the tag has (see the top).
+    const n = v.bytes.length;
+    room(5 + n);
+    scratch[pos++] = v.tag;
+    if (v.tag > Tag.False && v.tag !== Tag.Int32 && v.tag !== Tag.Float64) {
+      scratch.writeUInt32LE(n, pos);
+      pos += 4;
+    }
+    scratch.set(v.bytes, pos);
+    pos += n;
+    return true;
+  }
   if (typeof v === 'string' && (v as unknown as { isWellFormed(): boolean }).isWellFormed()) {
     room(5 + v.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
     scratch[pos] = Tag.String;
@@ -148,6 +166,54 @@ export function isFrame(x: unknown): x is Uint8Array {
   return x instanceof Uint8Array;
 }
 
+/** One value of a frame at `from` (`n` payload bytes, in the layout its tag has), decoded into memory of its own. */
+function decodeValue(tag: number, buf: Buffer, from: number, n: number): unknown {
+  switch (tag) {
+    case Tag.Int32:
+      return buf.readInt32LE(from);
+    case Tag.Float64:
+      return buf.readDoubleLE(from);
+    case Tag.String:
+      return buf.toString('utf8', from, from + n);
+    case Tag.Buffer: {
+      const b = Buffer.allocUnsafe(n); // a copy (small ones from Node's pool)
+      buf.copy(b, 0, from, from + n);
+      return b;
+    }
+    case Tag.Bytes: {
+      const u = new Uint8Array(n);
+      u.set(buf.subarray(from, from + n));
+      return u;
+    }
+    case Tag.ArrayBuffer:
+      return buf.buffer.slice(buf.byteOffset + from, buf.byteOffset + from + n);
+    default:
+      return decode(tag, buf.subarray(from, from + n));
+  }
+}
+
+/**
+ * A value still in the bytes a results frame brought it in: its codec tag and payload (a view into
+ * that frame). Only pool segments see one: a batch frame copies it in as it is ({@link value}), and
+ * anything else takes {@link FrameValue.decode}.
+ */
+export class FrameValue {
+  constructor(
+    readonly tag: number,
+    readonly bytes: Buffer,
+  ) {}
+
+  /** The value itself, decoded into memory of its own (each call decodes again). */
+  decode(): unknown {
+    return decodeValue(this.tag, this.bytes, 0, this.bytes.length);
+  }
+}
+
+/** `v` itself: a {@link FrameValue} decoded, anything else as it is. */
+export function valueOf(v: unknown): unknown {
+  return v instanceof FrameValue ? v.decode() : v;
+}
+
 class Reader {
   at = 0;
   readonly buf: Buffer;
@@ -171,41 +237,20 @@ class Reader {
     return v;
   }
 
-  value(): unknown {
+  /** The next value, decoded; or, with `keep`, left in its bytes as a {@link FrameValue}. */
+  value(keep = false): unknown {
     const tag = this.u8();
-    if (tag <= Tag.False) return decode(tag, this.buf.subarray(0, 0));
-    if (tag === Tag.Int32 || tag === Tag.Float64) {
-      const n = tag === Tag.Int32 ? 4 : 8;
-      this.need(n);
-      const v = tag === Tag.Int32 ? this.buf.readInt32LE(this.at) : this.buf.readDoubleLE(this.at);
-      this.at += n;
-      return v;
-    }
-    const n = this.u32();
+    let n = 0;
+    if (tag === Tag.Int32 || tag === Tag.Float64) n = tag === Tag.Int32 ? 4 : 8;
+    else if (tag > Tag.False) n = this.u32();
     this.need(n);
     const from = this.at;
     this.at += n;
-    switch (tag) {
-      case Tag.String:
-        return this.buf.toString('utf8', from, from + n);
-      case Tag.Buffer: {
-        const b = Buffer.allocUnsafe(n); // a copy (small ones from Node's pool)
-        this.buf.copy(b, 0, from, from + n);
-        return b;
-      }
-      case Tag.Bytes: {
-        const u = new Uint8Array(n);
-        u.set(this.buf.subarray(from, from + n));
-        return u;
-      }
-      case Tag.ArrayBuffer:
-        return this.buf.buffer.slice(this.buf.byteOffset + from, this.buf.byteOffset + from + n);
-      case Tag.V8Shared:
-      case Tag.PlainShared:
-        throw new CorruptMemoryError(`chain frame holds a value with shared memory (tag ${tag})`);
-      default:
-        return decode(tag, this.buf.subarray(from, from + n));
+    if (tag === Tag.V8Shared || tag === Tag.PlainShared) {
+      throw new CorruptMemoryError(`chain frame holds a value with shared memory (tag ${tag})`);
     }
+    if (keep) return new FrameValue(tag, this.buf.subarray(from, from + n));
+    return decodeValue(tag, this.buf, from, n);
   }
 
   end(): void {
@@ -236,8 +281,11 @@ export function decodeBatchFrame(bytes: Uint8Array): ChainBatch {
   return { b, e, id };
 }
 
-/** The results a frame holds. */
-export function decodeResultsFrame(bytes: Uint8Array): ChainItemResult[] {
+/**
+ * The results a frame holds. With `keep`, each output stays in its bytes as a {@link FrameValue}
+ * (for a next pool segment to send on as it is); error records are always decoded.
+ */
+export function decodeResultsFrame(bytes: Uint8Array, keep = false): ChainItemResult[] {
   const r = new Reader(bytes);
   if (r.u8() !== RESULTS) throw new CorruptMemoryError('not a chain results frame');
   const n = r.u32();
@@ -245,7 +293,7 @@ export function decodeResultsFrame(bytes: Uint8Array): ChainItemResult[] {
   for (let i = 0; i < n; i++) {
     const ok = r.u8();
     if (ok > 1) throw new CorruptMemoryError(`chain results frame: item ${i} has status ${ok}`);
-    out.push([ok as 0 | 1, r.value()]);
+    out.push([ok as 0 | 1, r.value(keep && ok === 1)]);
   }
   r.end();
   return out;

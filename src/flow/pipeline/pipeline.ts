@@ -330,7 +330,8 @@ export class Pipeline<I, O = I> {
     let base = 0;
     const segments = groups.map(([s, e]): Segment => {
       if (defs[s].kind === 'pool') {
-        const seg = new PoolSegment(s, e, defs, stats, base);
+        // Outputs that go straight on to another pool segment stay in their bytes (batch-frame.ts FrameValue).
+        const seg = new PoolSegment(s, e, defs, stats, base, e < defs.length && defs[e].kind === 'pool');
         base += seg.concurrency;
         for (let j = s; j < e; j++) fused[j] = e - s > 1;
         return seg;

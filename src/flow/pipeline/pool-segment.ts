@@ -19,7 +19,7 @@ import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 // errors module registers its classes when loaded (memory/error-codec.ts).
 import '../../resilience/errors.js';
 import { Semaphore } from '../../sync/semaphore.js';
-import { decodeResultsFrame, encodeBatchFrame, isFrame } from './batch-frame.js';
+import { decodeResultsFrame, encodeBatchFrame, isFrame, valueOf } from './batch-frame.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import { ProgressWords } from './progress-words.js';
 import { failure, type Outcome, Segment } from './segment.js';
@@ -60,11 +60,19 @@ export class PoolSegment extends Segment {
   /** A look again at part batches held back while the pool had tasks queued (batchSize). */
   #recheck: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(start: number, end: number, defs: readonly StageDef[], stats: PipelineStats, ticketBase: number) {
+  /**
+   * Its outputs go on to another pool segment: they stay in the bytes they came back in (FrameValue)
+   * and that segment's batch frames copy them in as they are, so the main thread hands a batch's
+   * bytes from pool to pool without decoding and encoding each item's value.
+   */
+  readonly #passOn: boolean;
+
+  constructor(start: number, end: number, defs: readonly StageDef[], stats: PipelineStats, ticketBase: number, passOn = false) {
     const group = defs.slice(start, end);
     const concurrency = Math.max(...group.map((d) => d.concurrency));
     super(start, end, concurrency, defs[start].buffer, ticketBase);
     this.#pool = defs[start].pool as WorkerPool;
+    this.#passOn = passOn;
     const n = defs.length;
     const inGroup = (j: number): boolean => j >= start && j < end;
     this.#spec = {
@@ -100,7 +108,7 @@ export class PoolSegment extends Segment {
     const held = this.#progress.held(t);
     if (held) await held; // a retry on a ticket whose last runner still runs (P6)
     const g = this.#progress.begin(t, from);
-    const task: ChainTask = { v: value, k: from, e: this.end, id: this.#spec.id, t, g };
+    const task: ChainTask = { v: valueOf(value), k: from, e: this.end, id: this.#spec.id, t, g };
     if (!this.#specOut) task.s = this.#spec;
     const timeout = this.#timeouts[from];
     const opts = timeout > 0 ? { fn: CHAIN_FN, signal, timeout } : { fn: CHAIN_FN, signal };
@@ -217,11 +225,13 @@ export class PoolSegment extends Segment {
     try {
       for (;;) {
         try {
-          // As bytes (batch-frame.ts) unless the spec must ride along or a value holds shared memory.
-          const input = batch.s ? batch : (encodeBatchFrame(batch.b, batch.e, batch.id) ?? batch);
-          const answer = (await this.#pool.submit(input, opts)) as ChainItemResult[] | Uint8Array;
+          // As bytes (batch-frame.ts) unless the spec must ride along or a value holds shared memory;
+          // the object form carries values, not the bytes a previous pool segment left them in.
+          const frame = batch.s ? null : encodeBatchFrame(batch.b, batch.e, batch.id);
+          if (!frame) for (const it of batch.b) it.v = valueOf(it.v);
+          const answer = (await this.#pool.submit(frame ?? batch, opts)) as ChainItemResult[] | Uint8Array;
           this.#specOut = true;
-          const res = isFrame(answer) ? decodeResultsFrame(answer) : answer;
+          const res = isFrame(answer) ? decodeResultsFrame(answer, this.#passOn) : answer;
           const outcomes: Outcome[] = new Array<Outcome>(res.length);
           for (let i = 0; i < res.length; i++) {
             const r = res[i];
