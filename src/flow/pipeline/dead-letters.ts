@@ -7,7 +7,8 @@
  *    output first and the dead letters after cannot deadlock). The iteration ends when the queue is
  *    empty and no run is active, once a run has been made: one that begins before the first run
  *    waits for it (start the reader, then the run, then await both). A run made and never read
- *    keeps the iteration open, as it keeps its letters to come. An iterator that is stopped
+ *    keeps the iteration open, as it keeps its letters to come, until it is garbage-collected (one
+ *    its consumer dropped, never read or left mid-way: it has no letters to come). An iterator that is stopped
  *    (`return()`: a `break` out of its `for await`) ends; once every iterator made has been stopped
  *    so, later letters follow rule 3 again until the getter is read anew (a reader that left must not
  *    leave every later failure queued for nobody). After `close()` the iteration ends once the
@@ -62,7 +63,8 @@ export class DeadLetterSink {
 
   /**
    * The pipeline was closed: its runs stop at once and deliver no more letters (one made but never
-   * read, or left mid-way without return(), never ends), so iterators end once the queue is empty.
+   * read, or left mid-way without return(), ends only once collected), so iterators end once the
+   * queue is empty.
    */
   closed(): void {
     this.#closed = true;

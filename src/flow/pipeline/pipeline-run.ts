@@ -9,7 +9,7 @@
  * source.
  */
 import { AbortError } from '../../memory/errors.js';
-import { watchAbort } from '../../memory/wait/index.js';
+import { SignalWatcher, unwatchSignal, watchSignal } from '../../memory/signal-watch.js';
 import { DEAD } from './chain.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
@@ -32,10 +32,95 @@ export interface RunShape {
   signal?: AbortSignal;
   /** Aborted by Pipeline.close(): stops the run as `signal` does. */
   closer: AbortSignal;
-  /** Told when the run starts (its first `next()`) and when it lets go: Pipeline.close() waits on started runs. */
-  started: (run: PipelineRun<unknown>) => void;
-  ended: (run: PipelineRun<unknown>) => void;
+  /**
+   * Told when the run starts (its first `next()`) and when it lets go: Pipeline.close() waits on
+   * started runs. The pipeline holds them weakly, so a run its consumer dropped can be collected.
+   */
+  started: (run: WeakRef<PipelineRun<unknown>>) => void;
+  ended: (run: WeakRef<PipelineRun<unknown>>) => void;
 }
+
+/** How a signal watch reaches the run it holds weakly (set in PipelineRun's static block). */
+let heard: (run: PipelineRun<unknown>, closed: boolean) => void;
+
+/** A run's watch on the caller's signal or on its pipeline's close: it holds the run only weakly. */
+class RunWatch extends SignalWatcher {
+  constructor(
+    readonly run: WeakRef<PipelineRun<unknown>>,
+    readonly closed: boolean,
+  ) {
+    super();
+  }
+
+  onAbort(): void {
+    const run = this.run.deref();
+    if (run) heard(run, this.closed);
+  }
+}
+
+/**
+ * What a run holds in things that outlive it: its watches on the caller's signal and on its
+ * pipeline's close, its place among the pipeline's started runs, its items counted in the
+ * pipeline's `inFlight`, and its count in the dead-letter sink. Kept apart from the run (which
+ * holds this; this holds the run only weakly), so that a run its consumer dropped without `return()`
+ * (never read, or left mid-way) is let go when it is collected, as #close lets go of one that ends:
+ * the caller's signal, often one for the whole process, is not left with a listener and a run per
+ * dropped run. A run that can be collected has nothing in flight (every try in flight, pending pull
+ * and segment waiting to admit it reaches it), so nothing is lost with it.
+ */
+class RunTies {
+  /** Items taken from the source, and those counted out of `inFlight` since (given out, or skipped). */
+  pulled = 0;
+  released = 0;
+  #user: RunWatch | undefined;
+  #close: RunWatch | undefined;
+  #known = false;
+  #untied = false;
+
+  constructor(
+    readonly x: RunShape,
+    readonly run: WeakRef<PipelineRun<unknown>>,
+  ) {}
+
+  /** Listens to the caller's signal (the run has started; the caller checked it has not aborted). */
+  watchUser(signal: AbortSignal): void {
+    watchSignal(signal, (this.#user = new RunWatch(this.run, false)));
+  }
+
+  /** Stops listening to the caller's signal (the run stopped or ended: an abort means nothing to it now). */
+  unwatchUser(): void {
+    if (this.#user) unwatchSignal(this.#user);
+    this.#user = undefined;
+  }
+
+  /** Joins the pipeline's started runs and listens to its close. */
+  join(): void {
+    this.#known = true;
+    watchSignal(this.x.closer, (this.#close = new RunWatch(this.run, true)));
+    this.x.started(this.run);
+  }
+
+  /** The run ended, or was collected: undoes everything above, once. */
+  untie(): void {
+    if (this.#untied) return;
+    this.#untied = true;
+    // Items that never reached the consumer (a stopped or dropped run): no longer inside the pipeline.
+    this.x.stats.inFlight -= this.pulled - this.released;
+    this.released = this.pulled;
+    this.unwatchUser();
+    this.x.sink.runEnded();
+    if (!this.#known) return;
+    if (this.#close) unwatchSignal(this.#close);
+    this.x.ended(this.run);
+  }
+}
+
+/**
+ * Lets go of what a run dropped before it ended held. Its queues are empty then: a stopped run closes
+ * itself once its tries settle (#stop), and a live one with items queued has tries in flight or waits
+ * in a segment for a slot, so it is not collected.
+ */
+const dropped = new FinalizationRegistry<RunTies>((ties) => ties.untie());
 
 export class PipelineRun<O> implements AsyncIterableIterator<O> {
   readonly #x: RunShape;
@@ -44,15 +129,12 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   /** Aborts every in-flight try when the run stops (each task watching it costs O(1): memory/signal-watch.ts). */
   readonly #ctl = new AbortController();
   readonly #out: RunOutput<O>;
-  #pulled = 0;
-  #released = 0;
+  readonly #ties: RunTies;
   #started = false;
   #stopping = false;
   #closed = false;
   /** Why the run stopped; `reported` once next() has thrown it (or when there is nothing to throw: a consumer's stop). */
   #failure: { error: unknown; reported: boolean } | undefined;
-  /** Known to its pipeline (started, listening to Pipeline.close) until #close. */
-  #known = false;
   /** next() calls not yet settled (the fast path in next() needs none). */
   #nexts = 0;
   /** next() calls made before the last settled wait their turn, as an async generator's do. */
@@ -60,18 +142,14 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #unhandled = 0;
   #firstUnhandled: DeadLetter | undefined;
   #consumer: (() => void) | undefined;
-  readonly #onAbort = (): void => this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason }));
-  readonly #onClose = (): void => this.#fail(new AbortError('the pipeline was closed'));
-  /**
-   * Every run of a pipeline watches the same two signals (the user's, the pipeline's close): through
-   * watchAbort, one listener per signal in all (a listener per run printed Node's
-   * MaxListenersExceededWarning at 11 concurrent `process()` calls).
-   */
-  #unwatchAbort: (() => void) | undefined;
-  #unwatchClose: (() => void) | undefined;
+
+  static {
+    heard = (run, closed) => (closed ? run.#onClose() : run.#onAbort());
+  }
 
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
+    this.#ties = new RunTies(shape, new WeakRef(this as PipelineRun<unknown>));
     this.#source = new RunSource(source, {
       value: (v) => this.#accept(v),
       failed: (err) => this.#fail(err),
@@ -87,14 +165,27 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
         if (this.#ended()) this.#wakeConsumer();
       },
     });
-    // Its dead letters are awaited from now on (a deadLetters reader ends once it has ended), and it
-    // listens to the user's signal; its pipeline's close() reaches it once it has started (#begin).
+    // Its dead letters are awaited from now on (a deadLetters reader ends once it has ended, or once
+    // it is collected unread). The user's signal and its pipeline's close() reach it once it has
+    // started (#begin): one never read runs nothing and holds no listener (it was watched from here,
+    // so every run made and dropped unread left a listener and itself on the user's signal).
     shape.sink.runMade();
+    dropped.register(this, this.#ties, this.#ties);
     if (shape.signal?.aborted) this.#onAbort();
-    else {
-      if (shape.signal) this.#unwatchAbort = watchAbort(shape.signal, this.#onAbort);
-      if (shape.closer.aborted) this.#onClose();
-    }
+    else if (shape.closer.aborted) this.#onClose();
+  }
+
+  /**
+   * Every run of a pipeline watches the same two signals (the user's, the pipeline's close) through
+   * memory/signal-watch.ts, one listener per signal in all (a listener per run printed Node's
+   * MaxListenersExceededWarning at 11 concurrent `process()` calls).
+   */
+  #onAbort(): void {
+    this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason }));
+  }
+
+  #onClose(): void {
+    this.#fail(new AbortError('the pipeline was closed'));
   }
 
   /**
@@ -140,16 +231,19 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     return { value, done: false };
   }
 
-  /** Starts the run: only a started run is known to its pipeline (close() waits on it; one never read runs nothing). */
+  /**
+   * Starts the run: only a started run listens to the user's signal and is known to its pipeline
+   * (close() waits on it); one never read runs nothing.
+   */
   #begin(): void {
     this.#started = true;
     if (this.#closed || this.#failure) return;
     const x = this.#x;
-    if (x.closer.aborted) this.#onClose();
+    if (x.signal?.aborted) this.#onAbort();
+    else if (x.closer.aborted) this.#onClose();
     else {
-      this.#known = true;
-      this.#unwatchClose = watchAbort(x.closer, this.#onClose);
-      x.started(this as PipelineRun<unknown>);
+      if (x.signal) this.#ties.watchUser(x.signal);
+      this.#ties.join();
     }
     this.#stages.pump();
   }
@@ -205,7 +299,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   /** Pulls what the source gives at once while there is room; true if it took any. */
   #pull(): boolean {
     let took = false;
-    while (!this.#stopping && this.#stages.room(0) && this.#pulled - this.#released < this.#stages.window) {
+    const t = this.#ties;
+    while (!this.#stopping && this.#stages.room(0) && t.pulled - t.released < this.#stages.window) {
       if (!this.#source.pull()) break;
       took = true;
     }
@@ -216,7 +311,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     const stats = this.#x.stats;
     stats.started();
     stats.inFlight++;
-    this.#stages.enqueue(0, { seq: this.#pulled++, input: value, value });
+    this.#stages.enqueue(0, { seq: this.#ties.pulled++, input: value, value });
   }
 
   #finish(s: number, item: Item, r: SegmentResult): void {
@@ -260,7 +355,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
 
   #release(): void {
     if (this.#closed) return; // #close already counted it out
-    this.#released++;
+    this.#ties.released++;
     this.#x.stats.inFlight--;
   }
 
@@ -281,8 +376,12 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #stop(reason: unknown): void {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#ties.unwatchUser(); // whatever stopped it, the user's signal has nothing more to stop
     this.#ctl.abort(reason);
     this.#source.close();
+    // Lets go once its tries have settled, whether or not its consumer reads again (one that failed
+    // or was closed while nobody read it held its place in the pipeline until then).
+    void this.#settle();
   }
 
   /** Waits for every in-flight try to settle, then lets go of the run. */
@@ -294,15 +393,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const stats = this.#x.stats;
-    // Items that never reached the consumer (a stopped run): no longer inside the pipeline.
-    stats.inFlight -= this.#pulled - this.#released;
-    this.#released = this.#pulled;
     this.#stages.uncount();
-    this.#unwatchAbort?.();
-    this.#x.sink.runEnded();
-    if (!this.#known) return;
-    this.#unwatchClose?.();
-    this.#x.ended(this as PipelineRun<unknown>);
+    dropped.unregister(this.#ties);
+    this.#ties.untie();
   }
 }

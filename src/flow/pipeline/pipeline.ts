@@ -90,8 +90,11 @@ export class Pipeline<I, O = I> {
   /** Lowered stage concurrencies (setStageConcurrency), by stage index. */
   readonly #limits: (number | undefined)[] = [];
   #compiled: { segments: Segment[]; stats: PipelineStats; fused: boolean[] } | undefined;
-  /** Runs started and not yet let go; close() stops them and waits for them. */
-  readonly #runs = new Set<PipelineRun<unknown>>();
+  /**
+   * Runs started and not yet let go; close() stops them and waits for them. Held weakly: a run its
+   * consumer dropped without return() leaves this set when it is collected (pipeline-run.ts RunTies).
+   */
+  readonly #runs = new Set<WeakRef<PipelineRun<unknown>>>();
   readonly #closer = new AbortController();
 
   constructor(opts: PipelineOptions<I> = {}) {
@@ -215,7 +218,7 @@ export class Pipeline<I, O = I> {
   async close(): Promise<void> {
     this.#closer.abort();
     this.#sink.closed(); // every run has stopped: a deadLetters reader ends once it has read the queue
-    await Promise.all([...this.#runs].map((r) => r.drained()));
+    await Promise.all([...this.#runs].map((r) => r.deref()?.drained()));
   }
 
   /** Dead letters as they happen (see the class notes for when they are queued and when it ends). */
