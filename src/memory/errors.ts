@@ -10,10 +10,24 @@ export class SkeinError extends Error {
   }
 }
 
+/**
+ * Turns `err`'s captured stack trace into its string now. Until `stack` is first read, V8 keeps the
+ * trace as it captured it: for every frame, its receiver and its function (with the closure's
+ * variables). Abort and timeout errors are made deep inside skein, in frames whose receivers and
+ * closures hold a pool's core, a waiter's state, a pipeline run; a caller who kept such an error (a
+ * log, a list of failures) kept all of that alive, a closed pool's shared memory included. Once
+ * formatted, the error holds its message, name, cause, stack string and own fields, nothing else.
+ * Costs ~1.5 µs per error on Node 20.
+ */
+function formatStackNow(err: Error): void {
+  void err.stack;
+}
+
 /** A wait ran past its `timeout` (milliseconds). */
 export class TimeoutError extends SkeinError {
   constructor(message = 'the operation timed out', options?: { cause?: unknown }) {
     super(message, options);
+    formatStackNow(this);
   }
 }
 
@@ -21,6 +35,7 @@ export class TimeoutError extends SkeinError {
 export class AbortError extends SkeinError {
   constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
     super(message, options);
+    formatStackNow(this);
   }
 }
 

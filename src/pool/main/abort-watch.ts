@@ -47,9 +47,9 @@ class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
   onAbort(): void {
     const { mem, settlement, workers } = this.core;
     const err = new AbortError('the task was aborted', { cause: this.signal.reason });
-    // The error's stack trace, until something reads it, holds this ticket (the receiver of this
-    // frame), and the caller may keep the error: let go of the buffers to move, which no path needs
-    // after an abort (a task posted with them has moved them already; a queued one never will).
+    // (AbortError formats its stack at once, so the error does not hold this ticket, the receiver of
+    // this frame, and the pool's core through it.) Let go of the buffers to move, which no path
+    // needs after an abort (a task posted with them has moved them already; a queued one never will).
     this.transfer = undefined;
     const s = this.slot;
     if (s < 0 || mem.slots.extras[s] !== this) {
