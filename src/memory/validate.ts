@@ -139,17 +139,66 @@ export function object<T extends object>(v: unknown, name: string): T {
 }
 
 /**
- * An object with no own keys but `keys` (its symbol keys are not looked at): a misspelt or made-up
- * option (`close({ timeout: 5000 })`) would otherwise be ignored without a word. Throws
- * `<name> take only 'force', got 'timeout'`; `name` is plural (`'close options'`).
+ * An object with no own keys but `keys` (its symbol keys are not looked at, nor keys whose value is
+ * `undefined`: an option left undefined is as if not given): a misspelt or made-up option
+ * (`close({ timeout: 5000 })`, `new WorkerPool({ maxWorker: 4 })`) would otherwise be ignored
+ * without a word. Throws `<name> take only 'force', got 'timeout'`, adding `(did you mean 'x'?)`
+ * when an unknown key is a near miss of a known one; `name` is plural (`'close options'`). Allocates
+ * nothing when every key is known (submit options are checked per task).
  */
 export function onlyKeys<T extends object>(v: T, name: string, keys: readonly string[]): T {
-  const unknown = Object.keys(v).filter((k) => !keys.includes(k));
-  if (unknown.length > 0) {
-    const q = (ks: readonly string[]): string => ks.map((k) => `'${k}'`).join(', ');
-    throw new InvalidArgumentError(`${name} take only ${q(keys)}, got ${q(unknown)}`);
+  for (const k in v) {
+    if (!keys.includes(k) && Object.hasOwn(v, k) && (v as Record<string, unknown>)[k] !== undefined) unknownKeys(v, name, keys);
   }
   return v;
+}
+
+function unknownKeys(v: object, name: string, keys: readonly string[]): never {
+  const unknown = Object.keys(v).filter((k) => !keys.includes(k) && (v as Record<string, unknown>)[k] !== undefined);
+  const q = (ks: readonly string[]): string => ks.map((k) => `'${k}'`).join(', ');
+  const near = unknown.map((k) => [k, nearest(k, keys)] as const).filter(([, n]) => n !== undefined);
+  const hint =
+    near.length === 0
+      ? ''
+      : unknown.length === 1
+        ? ` (did you mean '${near[0][1]}'?)`
+        : ` (did you mean ${near.map(([k, n]) => `'${n}' for '${k}'`).join(', ')}?)`;
+  throw new InvalidArgumentError(`${name} take only ${q(keys)}, got ${q(unknown)}${hint}`);
+}
+
+/** The known key `k` is most likely a slip of: same letters but for case, or at most 2 edits away (a third of its length). */
+function nearest(k: string, keys: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.min(2, Math.floor(k.length / 3));
+  for (const key of keys) {
+    const d = key.toLowerCase() === k.toLowerCase() ? 0 : editDistance(k, key);
+    if (d <= bestD && (best === undefined || d < bestD)) {
+      best = key;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The keys of an options type, for {@link onlyKeys}, checked by the compiler both ways: a key the
+ * type has and the list lacks, or one the type does not have, fails to compile, so the list cannot
+ * drift from the interface (`allKeys<WorkerPoolOptions>({ filename: true, ... })`).
+ */
+export function allKeys<T>(keys: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(keys);
 }
 
 /** An optional options argument: undefined, or an object. */

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../memory/errors.js';
-import type { WorkerPoolOptions } from './main/index.js';
+import { checkPoolKeys, POOL_OPTION_KEYS, type WorkerPoolOptions } from './main/index.js';
 import type { UntypedModule } from './task-types.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -18,6 +18,10 @@ export class FixedWorkerPool<M = UntypedModule> extends WorkerPool<M> {
   constructor(n: number, options: Omit<WorkerPoolOptions, 'minWorkers' | 'maxWorkers'>) {
     if (!Number.isInteger(n) || n < 1)
       throw new InvalidArgumentError(`FixedWorkerPool needs n >= 1 workers, got ${String(n)}`);
+    // Its size is `n`: a minWorkers or maxWorkers among its options was overridden without a word.
+    if (typeof options === 'object' && options !== null) checkPoolKeys(options, 'FixedWorkerPool options', FIXED_KEYS);
     super({ ...options, minWorkers: n, maxWorkers: n }, false);
   }
 }
+
+const FIXED_KEYS = POOL_OPTION_KEYS.filter((k) => k !== 'minWorkers' && k !== 'maxWorkers');

@@ -4,15 +4,17 @@
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
 import { InvalidArgumentError } from '../memory/errors.js';
-import { boolean, describeValue, integer, invalid, onlyKeys, optionsObject } from '../memory/validate.js';
+import { boolean, describeValue, integer, invalid, object, onlyKeys, optionsObject } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { DrainEvents } from './drain-events.js';
 import { PoolClosedError } from './errors.js';
 import {
   BatchCollector,
+  checkSubmitKeys,
   type HealthStatus,
   intake,
   isStuck,
+  MAP_KEYS,
   mapThroughPool,
   PoolCore,
   type PoolMetrics,
@@ -121,7 +123,7 @@ export class WorkerPool<M = UntypedModule> {
   /** @internal `dynamic` picks DynamicWorkerPool's defaults; users construct that subclass instead. */
   constructor(options: WorkerPoolOptions, dynamic: boolean);
   constructor(options: WorkerPoolOptions, dynamic = false) {
-    const core = new PoolCore(resolveOptions(options, dynamic));
+    const core = new PoolCore(resolveOptions(options, dynamic, `${new.target.name} options`));
     this.#core = core;
     this.#drain = new DrainEvents(
       () => this.getQueueLength(),
@@ -236,12 +238,19 @@ export class WorkerPool<M = UntypedModule> {
     const o = this.#core.o;
     // Checked at the call: a window below 1 (or not a number) submitted nothing and waited for ever.
     if (!isIterable(inputs) && !isAsyncIterable(inputs)) invalid('map inputs', 'an iterable or an async iterable', inputs);
+    if (opts !== undefined) checkSubmitKeys(object(opts, 'map options'), 'map options', MAP_KEYS);
     if (opts?.ordered !== undefined && typeof opts.ordered !== 'boolean') invalid('ordered', 'a boolean', opts.ordered);
     const window =
       opts?.window === undefined
         ? Math.max(64, o.maxWorkers * o.concurrency * 32)
         : integer(opts.window, 'window', { min: 1, infinity: true });
     const core = this.#core;
+    // Each task gets the submit options alone (a submit refuses `ordered` and `window`).
+    let each: SubmitOptions | undefined = opts;
+    if (opts !== undefined && (opts.ordered !== undefined || opts.window !== undefined)) {
+      const { ordered: _ordered, window: _window, ...rest } = opts;
+      each = rest;
+    }
     const room =
       o.maxQueue === Infinity
         ? undefined
@@ -251,7 +260,7 @@ export class WorkerPool<M = UntypedModule> {
       opts?.ordered ?? true,
       window,
       (input, c, i) => {
-        intake(core, input, opts, c, i, room === undefined);
+        intake(core, input, each, c, i, room === undefined);
         this.#drain.arm();
       },
       room,

@@ -10,7 +10,7 @@ import {
   type Policy,
   type PolicyContext,
 } from './policy.js';
-import { integer, object } from '../memory/validate.js';
+import { integer, object, onlyKeys } from '../memory/validate.js';
 
 /** Options of a {@link Bulkhead}. */
 export interface BulkheadOptions {
@@ -63,7 +63,7 @@ export class Bulkhead implements Policy<PolicyContext> {
   #tail: Waiter | undefined;
 
   constructor(opts: BulkheadOptions) {
-    object(opts, 'Bulkhead options');
+    onlyKeys(object(opts, 'Bulkhead options'), 'Bulkhead options', ['maxConcurrent', 'maxQueue', 'maxWait']);
     this.#maxConcurrent = integer(opts.maxConcurrent, 'maxConcurrent', { min: 1 });
     // A queue in this thread's memory: Infinity (no bound) is legitimate (memory/validate.ts).
     this.#maxQueue = integer(opts.maxQueue ?? 0, 'maxQueue', { min: 0, infinity: true });

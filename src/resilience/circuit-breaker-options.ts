@@ -3,7 +3,7 @@
  * of {@link resolveBreakerOptions} is plain data (no functions), so it travels in the breaker's
  * handle and a breaker rebuilt in another thread has the same configuration.
  */
-import { callable, fraction, integer, invalid, millis, number, object, oneOf } from '../memory/validate.js';
+import { allKeys, callable, fraction, integer, invalid, millis, number, object, oneOf, onlyKeys } from '../memory/validate.js';
 
 /** The states a breaker reports. `forced-closed` (after `forceClose()`) admits every call. */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'forced-open' | 'forced-closed';
@@ -100,12 +100,27 @@ export interface BreakerConfig {
 
 /** Longest count window: its ring takes 4 bytes per call of shared memory. */
 export const MAX_COUNT_WINDOW = 100_000;
+
+const BREAKER_KEYS = allKeys<CircuitBreakerOptions>({
+  failureThreshold: true,
+  failureRateThreshold: true,
+  window: true,
+  minimumCalls: true,
+  slowCallDuration: true,
+  slowCallRateThreshold: true,
+  resetTimeout: true,
+  resetBackoff: true,
+  halfOpenMaxCalls: true,
+  halfOpenTimeout: true,
+  isFailure: true,
+  fallback: true,
+});
 /** Most probes half-open may admit. */
 const MAX_PROBES = 1 << 20;
 
 /** Validates options (InvalidArgumentError naming the bad one) and fills in the defaults. */
 export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
-  object(o, 'CircuitBreaker options');
+  onlyKeys(object(o, 'CircuitBreaker options'), 'CircuitBreaker options', BREAKER_KEYS);
   if (o.isFailure !== undefined) callable(o.isFailure, 'isFailure');
   if (o.fallback !== undefined) callable(o.fallback, 'fallback');
   const failureRateThreshold =
@@ -131,7 +146,7 @@ export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
         : 5
       : integer(o.failureThreshold, 'failureThreshold', { min: 1, max: 2 ** 30 });
   const w = o.window ?? { kind: 'count', size: 100 };
-  object(w, 'window');
+  onlyKeys(object(w, 'window'), 'CircuitBreaker window options', ['kind', 'size']);
   oneOf(w.kind, 'window.kind', ['count', 'time']);
   const windowSize =
     w.kind === 'count'
@@ -148,7 +163,7 @@ export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
   let backoffMaxDelay = resetTimeout;
   if (o.resetBackoff !== undefined) {
     const b = o.resetBackoff;
-    object(b, 'resetBackoff');
+    onlyKeys(object(b, 'resetBackoff'), 'CircuitBreaker resetBackoff options', ['multiplier', 'maxDelay']);
     backoffMultiplier = number(b.multiplier ?? 2, 'resetBackoff.multiplier', { min: 1 });
     backoffMaxDelay =
       b.maxDelay === undefined

@@ -1,7 +1,7 @@
 import type { HistogramSummary } from '../memory/histogram.js';
 import type { WaitOptions } from '../memory/wait/index.js';
 import { MAX_PERMITS, MAX_QUEUE } from './concurrency-manager-layout.js';
-import { boolean, integer, millis, object } from '../memory/validate.js';
+import { allKeys, boolean, integer, millis, object, onlyKeys } from '../memory/validate.js';
 
 /** Options of a {@link ConcurrencyManager}. Every time is in milliseconds. */
 export interface ConcurrencyManagerOptions {
@@ -75,9 +75,23 @@ export interface ManagerConfig {
   lease: number;
 }
 
+const MANAGER_KEYS = allKeys<ConcurrencyManagerOptions>({
+  maxConcurrency: true,
+  queueLimit: true,
+  acquireTimeout: true,
+  fair: true,
+  agingInterval: true,
+  lease: true,
+});
+
+/** What an acquire takes (a tryAcquire: `priority` and `lease` only). */
+export const ACQUIRE_KEYS = allKeys<ConcurrencyAcquireOptions>({ priority: true, lease: true, signal: true, timeout: true });
+export const TRY_ACQUIRE_KEYS: readonly string[] = ['priority', 'lease'];
+
 /** Checks a manager's options object (named errors at the call site) and fills in the defaults. */
 export function managerConfig(options: unknown): ManagerConfig {
   const o = object<ConcurrencyManagerOptions>(options, 'ConcurrencyManager options');
+  onlyKeys(o, 'ConcurrencyManager options', MANAGER_KEYS);
   return {
     maxConcurrency: integer(o.maxConcurrency, 'maxConcurrency', { min: 1, max: MAX_PERMITS }),
     queueLimit: integer(o.queueLimit ?? 1024, 'queueLimit', { min: 0, max: MAX_QUEUE }),

@@ -5,16 +5,18 @@ import { HISTOGRAM_BYTES, SharedHistogram } from '../memory/histogram.js';
 import { defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import { Step, stepHook } from '../memory/step-hook.js';
-import { callable } from '../memory/validate.js';
+import { callable, onlyKeys } from '../memory/validate.js';
 import { abortError, checkWaitOptions, limitsOf, waitUntil } from '../memory/wait/index.js';
 import { ABORTED, IN_USE, LOCK, ManagerLayout, QUEUED, TIMED_OUT } from './concurrency-manager-layout.js';
 import {
+  ACQUIRE_KEYS,
   type ConcurrencyAcquireOptions,
   type ConcurrencyManagerEvents,
   type ConcurrencyManagerMetrics,
   type ConcurrencyManagerOptions,
   type ManagerConfig,
   managerConfig,
+  TRY_ACQUIRE_KEYS,
 } from './concurrency-manager-options.js';
 import { ConcurrencyPermit, permitHooks } from './concurrency-manager-permit.js';
 import { ConcurrencyQueueFullError } from './errors.js';
@@ -138,10 +140,15 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     for (const e of expired) this.#emit('leaseExpired', e);
   }
 
-  #check(opts: ConcurrencyAcquireOptions | undefined): { priority: number; lease: number; timeout: number } {
+  #check(
+    opts: ConcurrencyAcquireOptions | undefined,
+    keys = ACQUIRE_KEYS,
+    what = 'acquire options',
+  ): { priority: number; lease: number; timeout: number } {
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
       throw new InvalidArgumentError('acquire options must be an object');
     }
+    if (opts !== undefined) onlyKeys(opts, what, keys);
     checkWaitOptions(opts);
     const priority = checkInt(opts?.priority ?? 5, 'priority', 1, 10);
     const lease = opts?.lease === undefined ? this.#lease : checkMs(opts.lease, 'lease', false);
@@ -161,7 +168,7 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
 
   /** Takes a permit if one is free now and nobody waits; `undefined` otherwise. */
   tryAcquire(opts?: Pick<ConcurrencyAcquireOptions, 'priority' | 'lease'>): ConcurrencyPermit | undefined {
-    const { priority, lease } = this.#check(opts);
+    const { priority, lease } = this.#check(opts, TRY_ACQUIRE_KEYS, 'tryAcquire options');
     const v = this.#v;
     const expired: ExpiredLease[] = [];
     const t = now();

@@ -36,7 +36,7 @@
 import { InvalidArgumentError } from '../memory/errors.js';
 import type { SharedObject } from '../memory/handle.js';
 import { defineSharedKind, type Reopen, type SharedKind } from '../memory/shared-object.js';
-import { integer, object, positive } from '../memory/validate.js';
+import { integer, object, onlyKeys, positive } from '../memory/validate.js';
 import { nowNs, sleepUntilNs } from './limiter-util.js';
 
 const TAT = 0;
@@ -67,6 +67,7 @@ export function checkGcraOptions<R extends string>(
   options: unknown,
 ): GcraConfig<R> {
   const o = object<Record<string, unknown>>(options, `${name} options`);
+  onlyKeys(o, `${name} options`, ['capacity', rateName]);
   const capacity = integer(o.capacity, `${name} capacity`, { min: 1, max: MAX_CAPACITY });
   const rate = positive(o[rateName], `${name} ${rateName}`);
   // A rate so small that 1e9 / rate overflows to Infinity is too long a span too (not a RangeError).

@@ -7,7 +7,7 @@
  * where one is given) out of whichever of these it gets, so policies of every kind nest.
  */
 import { abortError, watchAbort } from '../memory/wait/index.js';
-import { callable, invalid, object } from '../memory/validate.js';
+import { callable, invalid, object, onlyKeys } from '../memory/validate.js';
 
 /** Options of every `execute`. */
 export interface ExecuteOptions {
@@ -81,7 +81,7 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
 /** Validates `execute` options at the call site. */
 export function checkExecuteOptions(opts: ExecuteOptions | undefined, what: string): void {
   if (opts === undefined) return;
-  object(opts, `${what} options`);
+  onlyKeys(object(opts, `${what} options`), `${what} options`, ['signal']);
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
     invalid(`${what} signal`, 'an AbortSignal', opts.signal);
   }

@@ -10,7 +10,7 @@ import {
   NEVER_ABORTED,
   type Policy,
 } from './policy.js';
-import { integer, object } from '../memory/validate.js';
+import { allKeys, integer, object, onlyKeys } from '../memory/validate.js';
 
 /** What a {@link RetryPolicy} passes to each try. */
 export interface RetryContext {
@@ -27,6 +27,16 @@ export interface RetryOptions extends BackoffOptions {
   /** Whether to retry after `err` (thrown by try number `attempt`). Default: retry every error. */
   retryIf?: (err: unknown, attempt: number) => boolean;
 }
+
+const RETRY_KEYS = allKeys<RetryOptions>({
+  maxAttempts: true,
+  retryIf: true,
+  backoff: true,
+  initialDelay: true,
+  maxDelay: true,
+  multiplier: true,
+  jitter: true,
+});
 
 
 /**
@@ -67,7 +77,7 @@ export class RetryPolicy implements Policy<RetryContext> {
   readonly #retryIf: ((err: unknown, attempt: number) => boolean) | undefined;
 
   constructor(opts: RetryOptions = {}) {
-    object(opts, 'RetryPolicy options');
+    onlyKeys(object(opts, 'RetryPolicy options'), 'RetryPolicy options', RETRY_KEYS);
     // Infinity: retry until retryIf says no or the caller aborts.
     const max = integer(opts.maxAttempts ?? 3, 'maxAttempts', { min: 1, infinity: true });
     if (opts.retryIf !== undefined) checkFunction(opts.retryIf, 'retryIf');

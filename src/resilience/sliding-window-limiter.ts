@@ -1,7 +1,7 @@
 import { Fifo } from '../memory/fifo.js';
 import { TimeoutError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
-import { integer, object, positive } from '../memory/validate.js';
+import { integer, object, onlyKeys, positive } from '../memory/validate.js';
 import { abortError, type WaitOptions, watchExit } from '../memory/wait/index.js';
 import {
   beginWait,
@@ -59,6 +59,7 @@ type SlidingWindowConfig = Readonly<SlidingWindowLimiterOptions>;
 
 function config(options: unknown): SlidingWindowConfig {
   const o = object<SlidingWindowLimiterOptions>(options, 'SlidingWindowLimiter options');
+  onlyKeys(o, 'SlidingWindowLimiter options', ['windowMs', 'limit']);
   return {
     windowMs: positive(o.windowMs, 'SlidingWindowLimiter windowMs'),
     limit: integer(o.limit, 'SlidingWindowLimiter limit', { min: 1, max: MAX_LIMIT }),

@@ -5,7 +5,7 @@
  * runs; one with a `next()` still pending is asked to close but not waited for).
  */
 import { InvalidArgumentError } from '../../memory/errors.js';
-import { object } from '../../memory/validate.js';
+import { object, onlyKeys } from '../../memory/validate.js';
 import { openSource } from '../source.js';
 import { readyQueue } from './ready-queue.js';
 
@@ -54,7 +54,7 @@ export function fanIn<T>(
   opts: FanInOptions<T> = {},
 ): AsyncIterableIterator<T> {
   if (!Array.isArray(sources)) throw new InvalidArgumentError('fanIn needs an array of sources');
-  object(opts, 'fanIn options');
+  onlyKeys(object(opts, 'fanIn options'), 'fanIn options', ['strategy']);
   const strategy = opts.strategy ?? 'arrival';
   if (typeof strategy !== 'function' && !['arrival', 'round-robin', 'priority'].includes(strategy)) {
     throw new InvalidArgumentError(`Expected strategy to be 'arrival', 'round-robin', 'priority' or a function, got ${String(strategy)}`);

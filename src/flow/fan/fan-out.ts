@@ -9,7 +9,7 @@
  * pending or listening afterwards, whatever happened.
  */
 import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
-import { boolean, object } from '../../memory/validate.js';
+import { allKeys, boolean, object, onlyKeys } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import type { WorkerPool } from '../../pool/index.js';
 import { callSignal } from '../call-signal.js';
@@ -31,6 +31,16 @@ export interface FanOutOptions {
   /** Stops the call: nothing more starts, running calls see their signal abort, it rejects with AbortError. */
   signal?: AbortSignal;
 }
+
+/** Every option fanOut takes (FanPattern takes them too, but `allSettled`, besides its target). */
+export const FAN_OUT_KEYS = allKeys<FanOutOptions>({
+  fn: true,
+  concurrency: true,
+  batchSize: true,
+  ordered: true,
+  allSettled: true,
+  signal: true,
+});
 
 /** What the function given to {@link fanOut} receives besides its input. */
 export interface FanOutContext {
@@ -85,6 +95,7 @@ export function fanOutSettings(
   const pool = isPool(target) ? target : undefined;
   if (!pool && typeof target !== 'function') throw new InvalidArgumentError('fanOut needs a function or a WorkerPool');
   object(opts, 'fanOut options');
+  onlyKeys(opts, 'fanOut options', FAN_OUT_KEYS); // `{ concurency: 4 }` ran at the default concurrency
   if (opts.ordered !== undefined) boolean(opts.ordered, 'ordered');
   if (opts.allSettled !== undefined) boolean(opts.allSettled, 'allSettled');
   const cores = availableCores();

@@ -3,13 +3,16 @@
  * gathers every output, `processStream` yields them as they come, with a bounded window.
  */
 import type { WorkerPool } from '../../pool/index.js';
-import { object } from '../../memory/validate.js';
+import { object, onlyKeys } from '../../memory/validate.js';
 import { Pipeline } from '../pipeline/pipeline.js';
-import { callContext, type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
+import { callContext, FAN_OUT_KEYS, type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
 
 /** Options of a {@link FanPattern}: a pool (with `fn`) or a function, and fanOut's options. */
 export type FanPatternOptions<I, O> = Omit<FanOutOptions, 'allSettled'> &
   ({ pool: WorkerPool; run?: never } | { run: FanFunction<I, O>; pool?: never });
+
+/** Its target (`pool` or `run`) and fanOut's options but `allSettled` (processSettled gives every outcome). */
+const PATTERN_KEYS: readonly string[] = ['pool', 'run', ...FAN_OUT_KEYS.filter((k) => k !== 'allSettled')];
 
 /**
  * @example
@@ -24,6 +27,7 @@ export class FanPattern<I, O> {
 
   constructor(opts: FanPatternOptions<I, O>) {
     this.#o = object(opts, 'FanPattern options');
+    onlyKeys(opts, 'FanPattern options', PATTERN_KEYS);
     // Checked now, so bad options fail at the constructor (and nothing runs: an aborted signal is
     // not an error until a call).
     fanOutSettings(this.#target(), this.#fanOpts());

@@ -8,6 +8,7 @@
  */
 import { MAX_TIMER_MS } from '../../memory/clock.js';
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../memory/errors.js';
+import { allKeys, onlyKeys } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import { functionSource, PoolClosedError, QueueFullError, WorkerCrashedError, WorkerPool, workerLimit } from '../../pool/index.js';
 import { ParallelError } from '../errors.js';
@@ -122,6 +123,10 @@ function positiveInt(v: unknown, name: string): number {
   return v;
 }
 
+const PARALLEL_KEYS = allKeys<ParallelOptions>({ pool: true, chunk: true, parallelism: true, arg: true, signal: true, timeout: true });
+const MAP_KEYS: readonly string[] = [...PARALLEL_KEYS, 'out'];
+const REDUCE_KEYS: readonly string[] = [...PARALLEL_KEYS, 'identity', 'combine'];
+
 interface Plan {
   job: ParallelJob;
   participants: number;
@@ -136,6 +141,8 @@ function plan(
   extra: { out?: TypedArray; combine?: FunctionRef; identity?: number } = {},
 ): Plan {
   if (!o || !(o.pool instanceof WorkerPool)) throw new InvalidArgumentError(`${what} needs { pool }: a WorkerPool`);
+  // `{ chunks: 100 }`, `{ signl }` were ignored without a word.
+  onlyKeys(o, `${what} options`, kind === JobKind.Map ? MAP_KEYS : kind === JobKind.Reduce ? REDUCE_KEYS : PARALLEL_KEYS);
   const { start, end, data } = rangeOf(target, what);
   const body = fnRef(fn, `${what}'s function`);
   const n = end - start;

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../../memory/errors.js';
+import { allKeys, onlyKeys } from '../../memory/validate.js';
 import { type ChainSpec, MAX_CHAIN_STAGES } from './chain.js';
 import type { StageFunction } from './chain-runner.js';
 import { DeadLetterSink } from './dead-letters.js';
@@ -33,6 +34,8 @@ export interface PipelineOptions<I = unknown> {
   /** Receives each dead letter as it happens (then nothing is queued for `deadLetters`). */
   onDeadLetter?: (letter: DeadLetter<I>) => void;
 }
+
+const PIPELINE_KEYS = allKeys<PipelineOptions>({ ordered: true, signal: true, deadLetter: true, onDeadLetter: true });
 
 /**
  * A multi-stage pipeline: each input flows through the stages in turn, each stage with its own
@@ -99,6 +102,7 @@ export class Pipeline<I, O = I> {
 
   constructor(opts: PipelineOptions<I> = {}) {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('Pipeline options must be an object');
+    onlyKeys(opts, 'Pipeline options', PIPELINE_KEYS);
     if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
       throw new InvalidArgumentError('Expected signal to be an AbortSignal');
     }
@@ -151,6 +155,7 @@ export class Pipeline<I, O = I> {
   filter(pred: (item: O) => boolean | PromiseLike<boolean>, opts?: { concurrency?: number }): Pipeline<I, O> {
     this.#checkOpen();
     if (typeof pred !== 'function') throw new InvalidArgumentError('filter needs a predicate function');
+    if (opts !== undefined) onlyKeys(opts, 'filter options', ['concurrency']);
     const keep = (v: unknown): unknown => {
       const k = pred(v as O);
       return typeof (k as PromiseLike<boolean>)?.then === 'function'

@@ -10,6 +10,7 @@ import type { SlidingWindowLimiter } from '../../resilience/sliding-window-limit
 import { Timeout } from '../../resilience/timeout.js';
 import type { TokenBucket } from '../../resilience/token-bucket.js';
 import { availableCores } from '../../memory/cores.js';
+import { allKeys, onlyKeys } from '../../memory/validate.js';
 
 /** What a stage function gets besides its input. */
 export interface StageRunContext {
@@ -62,6 +63,10 @@ export interface StageOptions {
   limiter?: StageLimiter;
 }
 
+/** What a stage's options take; its target takes these too, besides `pool` and `fn`, or `run`. */
+const STAGE_KEYS = allKeys<StageOptions>({ concurrency: true, buffer: true, retry: true, breaker: true, timeout: true, limiter: true });
+const TARGET_KEYS: readonly string[] = ['pool', 'fn', 'run', ...STAGE_KEYS];
+
 /** A stage as the pipeline keeps it (not exported from the package root). */
 export interface StageDef {
   name: string;
@@ -101,6 +106,12 @@ export function resolveStage(
   if (taken(name)) throw new InvalidArgumentError(`the pipeline already has a stage named '${name}'`);
   if (typeof target !== 'object' || target === null) {
     throw new InvalidArgumentError(`stage '${name}' needs { pool, fn? } or { run }`);
+  }
+  // A misspelt key (`{ concurency: 4 }`, `{ retries: policy }`) was ignored without a word.
+  onlyKeys(target, `stage '${name}' targets`, TARGET_KEYS);
+  if (opts !== undefined) {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError(`stage '${name}' options must be an object`);
+    onlyKeys(opts, `stage '${name}' options`, STAGE_KEYS);
   }
   const t = target as Partial<PoolStage & RunStage<unknown, unknown>> & StageOptions;
   const o: StageOptions = { ...t, ...opts };

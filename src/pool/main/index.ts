@@ -4,7 +4,7 @@
  */
 export { BatchCollector, mapThroughPool } from './batch.js';
 export type { HealthStatus, PoolMetrics } from './metrics.js';
-export { resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './options.js';
+export { checkPoolKeys, checkSubmitKeys, MAP_KEYS, POOL_OPTION_KEYS, resolveOptions, type SubmitOptions, type WorkerPoolOptions } from './options.js';
 export { PoolCore } from './pool-core.js';
 export { isStuck } from './sweep.js';
 export { intake, queueFull } from './task-intake.js';

@@ -8,7 +8,7 @@ import { MAX_WORKER_INDEX } from '../shared/index.js';
 import { availableCores } from '../../memory/cores.js';
 import { AUTO_SPIN_MICROS } from './result-spin.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './task-queue.js';
-import { integer, invalid, millis } from '../../memory/validate.js';
+import { allKeys, integer, invalid, millis, onlyKeys } from '../../memory/validate.js';
 
 /** Options of a {@link WorkerPool}. Every time is in milliseconds. */
 export interface WorkerPoolOptions {
@@ -84,6 +84,30 @@ export interface WorkerPoolOptions {
   name?: string;
 }
 
+/** Every option a pool takes (a pool refuses any other key: a misspelt one was ignored without a word). */
+export const POOL_OPTION_KEYS = allKeys<WorkerPoolOptions>({
+  filename: true,
+  minWorkers: true,
+  maxWorkers: true,
+  idleTimeout: true,
+  maxQueue: true,
+  taskTimeout: true,
+  concurrentTasksPerWorker: true,
+  resourceLimits: true,
+  workerData: true,
+  maxInFlight: true,
+  spinMicros: true,
+  killGrace: true,
+  unhealthyAfter: true,
+  bootTimeout: true,
+  maxTasksPerWorker: true,
+  maxMemoryPerWorker: true,
+  env: true,
+  argv: true,
+  execArgv: true,
+  name: true,
+});
+
 /** Per-task options of `submit`. */
 export interface SubmitOptions {
   /** Name of the module's export to run; default: the default export. */
@@ -100,6 +124,8 @@ export interface SubmitOptions {
   /** ArrayBuffers (and ports) to move to the worker instead of copying. */
   transfer?: readonly TransferListItem[];
 }
+
+const SUBMIT_KEYS = allKeys<SubmitOptions>({ fn: true, priority: true, signal: true, timeout: true, transfer: true });
 
 export interface ResolvedOptions {
   filename: string;
@@ -172,14 +198,24 @@ function spinMicros(v: unknown): number {
   return v;
 }
 
-export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean): ResolvedOptions {
-  if (!o || (typeof o.filename !== 'string' && !(o.filename instanceof URL))) {
-    throw new InvalidArgumentError('WorkerPool needs { filename }: the path or file URL of a task module');
-  }
-  // piscina's and tinypool's names for the pool's size: ignored, they left it at the default size.
+/**
+ * Refuses a key a pool does not take, with piscina's and tinypool's size names called by ours: any
+ * such key was ignored without a word (`{ maxWorker: 4 }`, `{ maxThreads: 4 }` made a pool of the
+ * default size). `keys`: what this kind of pool takes.
+ */
+export function checkPoolKeys(o: object, what: string, keys: readonly string[]): void {
   const other = o as { minThreads?: unknown; maxThreads?: unknown };
   if (other.maxThreads !== undefined) throw new InvalidArgumentError("WorkerPool takes `maxWorkers`, not `maxThreads` (piscina's)");
   if (other.minThreads !== undefined) throw new InvalidArgumentError("WorkerPool takes `minWorkers`, not `minThreads` (piscina's)");
+  onlyKeys(o, what, keys);
+}
+
+/** `what` names the options in errors (`'DynamicWorkerPool options'`). */
+export function resolveOptions(o: WorkerPoolOptions, dynamic: boolean, what = 'WorkerPool options'): ResolvedOptions {
+  if (!o || (typeof o.filename !== 'string' && !(o.filename instanceof URL))) {
+    throw new InvalidArgumentError('WorkerPool needs { filename }: the path or file URL of a task module');
+  }
+  checkPoolKeys(o, what, POOL_OPTION_KEYS);
   const filename =
     o.filename instanceof URL || o.filename.startsWith('file:') ? fileURLToPath(o.filename) : o.filename;
   if (!existsSync(filename)) {
@@ -234,13 +270,25 @@ export function checkSubmit(o: SubmitOptions): number {
   if (o.timeout !== undefined) ms(o.timeout, 'timeout');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) invalid('signal', 'an AbortSignal', o.signal);
   if (o.transfer !== undefined && !Array.isArray(o.transfer)) invalid('transfer', 'an array', o.transfer);
-  // piscina's names for these options: taken silently, `name` ran the default export instead of the
-  // function named, and `transferList` copied what was meant to move.
+  checkSubmitKeys(o);
+  return p;
+}
+
+/**
+ * Refuses a key a submit does not take (`{ timout: 50 }` ran with no time limit), with piscina's
+ * names called by ours: taken silently, `name` ran the default export instead of the function
+ * named, and `transferList` copied what was meant to move. `what` and `keys`: for map(), which
+ * takes `ordered` and `window` besides.
+ */
+export function checkSubmitKeys(o: object, what = 'submit options', keys: readonly string[] = SUBMIT_KEYS): void {
   const other = o as { name?: unknown; transferList?: unknown; filename?: unknown };
   if (other.name !== undefined) throw new InvalidArgumentError("submit/run take the function's name as `fn`, not `name` (piscina's)");
   if (other.transferList !== undefined)
     throw new InvalidArgumentError("submit/run take the buffers to move as `transfer`, not `transferList` (piscina's)");
   if (other.filename !== undefined)
     throw new InvalidArgumentError('a task runs in its pool\'s task module: `filename` is a pool option, not a submit option');
-  return p;
+  onlyKeys(o, what, keys);
 }
+
+/** What map() takes: a submit's options, and its own. */
+export const MAP_KEYS: readonly string[] = [...SUBMIT_KEYS, 'ordered', 'window'];
