@@ -9,11 +9,15 @@ import {
   checkWaitOptions,
   InvalidArgumentError,
   limitsOf,
+  lingeringOf,
   notifyAll,
   now,
   pendingAsyncWaitCount,
+  register,
   ring as ringOn,
+  sleepersOf,
   TimeoutError,
+  unregister,
   type WaitOptions,
   waitUntil as waitUntilOn,
   wordAt,
@@ -36,6 +40,9 @@ function blockUntil<T>(v: Int32Array, at: number, attempt: () => T | undefined, 
 function wake(v: Int32Array, at: number): void {
   notifyAll(wordAt(v, at));
 }
+// SLEEPERS and LINGERING of the word at 0 (each a count beside an epoch: word.ts invariant 7).
+const sleepers = (v: Int32Array): number => sleepersOf(wordAt(v, 0));
+const lingering = (v: Int32Array): number => lingeringOf(wordAt(v, 0));
 
 describe('checkWaitOptions', () => {
   it.each([-1, Number.NaN, '5', null])('timeout %s is InvalidArgumentError', (timeout) => {
@@ -72,7 +79,7 @@ describe('waitUntil (async)', () => {
     expect(await p).toBe('yes');
     expect(await q).toBe('also');
     expect(pendingAsyncWaitCount()).toBe(0);
-    expect(Atomics.load(v, 1)).toBe(0); // no sleeper left counted
+    expect(sleepers(v)).toBe(0); // no sleeper left counted
   });
 
   it('returns at once without waiting when the first attempt succeeds', async () => {
@@ -105,7 +112,7 @@ describe('waitUntil (async)', () => {
     expect(err).toBeInstanceOf(AbortError);
     expect((err as AbortError).cause).toBe('enough');
     expect(pendingAsyncWaitCount()).toBe(0);
-    expect(Atomics.load(v, 1)).toBe(0);
+    expect(sleepers(v)).toBe(0);
   });
 
   it('an already aborted signal rejects before the first attempt', async () => {
@@ -303,7 +310,7 @@ describe('no lost wake-up between threads (word.ts invariant 3)', () => {
       }
       expect(await Promise.all(workers)).toEqual([rounds, rounds, rounds]);
       expect(Atomics.load(s, 0)).toBe(parties * rounds);
-      expect(Atomics.load(v, 1)).toBe(0); // SLEEPERS: every registration taken back
+      expect(sleepers(v)).toBe(0); // SLEEPERS: every registration taken back
       expect(pendingAsyncWaitCount()).toBe(0);
     });
   }
@@ -315,7 +322,7 @@ describe('lingering parks end once the word is idle (word.ts invariant 5)', () =
   // still registered and then left without a notify (timed out), the park stayed queued until some
   // writer notified the word, forever on an idle one: 20k aborted waits kept 65 MB of heap that way.
   async function abortedBehind(other: Promise<unknown>, v: Int32Array, n: number): Promise<void> {
-    await until(() => Atomics.load(v, 1) === 1, 10_000, 'the other waiter to register');
+    await until(() => sleepers(v) === 1, 10_000, 'the other waiter to register');
     for (let i = 0; i < n; i++) {
       const ac = new AbortController();
       const a = waitUntil(v, 0, () => undefined, { signal: ac.signal }).catch((e: unknown) => e);
@@ -323,10 +330,10 @@ describe('lingering parks end once the word is idle (word.ts invariant 5)', () =
       ac.abort();
       expect(await a).toBeInstanceOf(AbortError);
     }
-    expect(Atomics.load(v, 3)).toBe(n); // lingering while the other waiter is registered
+    expect(lingering(v)).toBe(n); // lingering while the other waiter is registered
     await other;
-    await until(() => Atomics.load(v, 3) === 0, 2000, 'the lingering parks to end').catch(() => {});
-    expect({ sleepers: Atomics.load(v, 1), lingering: Atomics.load(v, 3) }).toEqual({ sleepers: 0, lingering: 0 });
+    await until(() => lingering(v) === 0, 2000, 'the lingering parks to end').catch(() => {});
+    expect({ sleepers: sleepers(v), lingering: lingering(v) }).toEqual({ sleepers: 0, lingering: 0 });
     expect(pendingAsyncWaitCount()).toBe(0);
   }
 
@@ -342,5 +349,52 @@ describe('lingering parks end once the word is idle (word.ts invariant 5)', () =
     const other = runOp<{ error: string }>('blockTimeout', { word: v.buffer, timeout: 500 });
     await abortedBehind(other, v, 200);
     expect((await other).error).toBe('TimeoutError');
+  });
+});
+
+describe('a census (word.ts invariant 7)', () => {
+  // A notify that wakes no park while SLEEPERS counts some moves SLEEPERS to a new epoch with count
+  // 0 (a dead thread's registration is repaired so). A live waiter between its register() and its
+  // park is uncounted too; it must then take nothing back from the new epoch's count.
+  it('a take-back of a registration the census uncounted leaves the new epoch\'s count alone', async () => {
+    const v = word();
+    const w = wordAt(v, 0);
+    register(w); // A: registered, not parked
+    await sleep(2); // past this thread's last census (CENSUS_MIN_MS)
+    notifyAll(w); // wakes nobody while 1 is counted: a census
+    expect(sleepers(v)).toBe(0);
+    expect(Atomics.load(v, 1) >>> 16).toBe(1); // epoch 1
+    register(w); // B, counted in epoch 1
+    expect(sleepers(v)).toBe(1);
+    unregister(w); // one of the two goes: the uncounted one is taken back, B stays counted
+    expect(sleepers(v)).toBe(1);
+    unregister(w);
+    expect(sleepers(v)).toBe(0);
+    expect(Atomics.load(v, 1)).toBe(0x10000); // no borrow from the epoch
+  });
+
+  it('a parked waiter is woken by the census and registers again before it looks', async () => {
+    const v = word();
+    const w = wordAt(v, 0);
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    let looks = 0;
+    const p = waitUntilOn(w, () => (++looks, Atomics.load(flag, 0) === 1 ? 'yes' : undefined), limitsOf({ timeout: 5000 }, 't'));
+    await sleep(5);
+    register(w); // a registration no one will take back, as a dead thread's
+    expect(sleepers(v)).toBe(2);
+    await sleep(2);
+    const before = looks;
+    ringOn(w); // wakes the parked waiter: no census
+    await sleep(5);
+    expect(looks).toBe(before + 1);
+    expect(sleepers(v)).toBe(2);
+    Atomics.store(flag, 0, 1);
+    ringOn(w);
+    expect(await p).toBe('yes');
+    expect(sleepers(v)).toBe(1); // only the stale one is left
+    await sleep(2);
+    notifyAll(w); // wakes nobody while 1 is counted: a census
+    expect(sleepers(v)).toBe(0);
+    expect(pendingAsyncWaitCount()).toBe(0);
   });
 });

@@ -21,6 +21,8 @@ export { runAsync, runSync, type Wait } from './steps.js';
 export { blockUntil, waitUntil } from './until.js';
 export {
   bump,
+  CENSUS_MIN_MS,
+  lingeringOf,
   newWord,
   notifyAll,
   notifyCounted,

@@ -9,7 +9,11 @@
  *   [at + 3] LINGERING  async parks whose waiter stopped caring before the park ended (they stay in
  *                       V8's queue: see notifyCounted)
  *
- * Waiter (every waiter, sync or async, in every layer; sleep.ts, until.ts, any.ts):
+ * SLEEPERS and LINGERING each hold a count (low 16 bits) and an epoch (high 16 bits): a census
+ * (invariant 7) moves both to a new epoch with a count of 0. Read them with {@link sleepersOf} and
+ * {@link lingeringOf}; before any census (the usual case) the slot is the count itself.
+ *
+ * Waiter (every waiter, sync or async, in every layer; sleep.ts, until.ts, select-wait.ts):
  *   seen = register(w)      add(SLEEPERS, 1); seen = load(SEQ); ARMED = max(ARMED, seen)
  *   if (ready()) { unregister(w); stop }
  *   park while SEQ === seen (with a timeout); unregister(w)
@@ -24,7 +28,7 @@
  * 1. A waiter registers before it looks at the state it waits for, and arms with the SEQ it will
  *    park on. All accesses are sequentially consistent, so they fall in one total order.
  * 2. SEQ and ARMED only grow (mod 2^32); every bump of SEQ is followed by a notify from the same
- *    writer (ring) or by a notify whenever SLEEPERS > 0 (notifyAll). Not on a counted word
+ *    writer (ring, a census) or by a notify whenever SLEEPERS > 0 (notifyAll). Not on a counted word
  *    (bump + notifyCounted, the pool's task word): there a bump wakes at most n sleepers, none
  *    when n is 0, so 3 below holds for ring and notifyAll only; the pool's own protocol (a woken
  *    worker that finds more work passes the wake-up on, a spinning worker re-reads SEQ before it
@@ -39,6 +43,8 @@
  *    - notifyAll always bumps and then notifies (SLEEPERS > 0): W is woken or never parks.
  *    Atomics.wait and waitAsync compare SEQ with `seen` atomically with joining the queue, so a
  *    notify that lands between W's ready() and its park still makes the park return at once.
+ *    "X sees SLEEPERS > 0" holds while W's registration is counted; a census that takes it out of
+ *    the count comes after W's load of SEQ and bumps SEQ (7), so W is then in the first case.
  * 4. Notifies wake every sleeper (notifyAll, ring). An async park cannot leave V8's queue when its
  *    waiter stops early (abort, timeout of a raced wait, an interrupt), so a notify of "one" could
  *    pick that dead park and lose the wake-up.
@@ -49,6 +55,7 @@
  *    waiter left. Any waiter that takes SLEEPERS to 0 and then reads LINGERING > 0 notifies too:
  *    a park left while others were registered ends when the last of them leaves (its add to
  *    LINGERING precedes its own SLEEPERS decrement, so whoever takes SLEEPERS to 0 later sees it).
+ *    A waiter whose take-back is not counted (7) and that leaves a park lingering notifies as well.
  * 6. notifyCounted (the pool's task word, where waking every idle worker per task would cost a
  *    thundering herd): a notify of n wakes the first n queued parks, lingering ones included. So it
  *    adds LINGERING to n; and a waiter that stops early on such a word must look for work again
@@ -57,7 +64,36 @@
  *    on a counted word, nor may a waiter that would not take the work its wake-up announces: it
  *    would spend the wake-up, and the work would wait for another waiter's timeout. The pool's
  *    workers that claim nothing (running as many tasks as they may, recycling, asked to leave)
- *    sleep on a word of their own (pool/shared/layout.ts WAKE).
+ *    sleep on a word of their own (pool/shared/layout.ts WAKE). A census wakes every park of a
+ *    counted word: each woken worker looks for work and sleeps again, as after any wake-up.
+ * 7. A thread that dies while registered (terminated, crashed, out of memory) never takes its
+ *    registrations back, nor the LINGERING counts of its parks (V8 drops a dead thread's parks from
+ *    its queue, but not our counts): without a repair SLEEPERS stayed > 0 for good, every later
+ *    notifyAll paid an Atomics.notify, and the pool read a dead worker as a sleeping one. So a
+ *    census moves SLEEPERS and LINGERING to a new epoch with count 0, then bumps SEQ and notifies
+ *    every park. It is safe at any moment:
+ *    - register() reads SLEEPERS again after it reads SEQ and registers anew if the epoch moved.
+ *      So a census that uncounts a registration its waiter relies on comes after that waiter's
+ *      load of SEQ, and its bump and notify end the park (3's first case): the waiter wakes and
+ *      registers again before it looks again.
+ *    - unregister() takes back only a registration counted in the current epoch. Each thread keeps
+ *      a ledger per word: registrations it holds, and how many of them are counted (in which
+ *      epoch). It takes back an uncounted one first: one thread's registrations on one word are
+ *      interchangeable, since whichever stays registered is either counted or was woken by the
+ *      census that uncounted it.
+ *    - a park's LINGERING count is dropped only in the epoch it was added in; the census's notify
+ *      ended every park queued at that moment.
+ *    A writer holds a census when a notify it sends wakes no park while SLEEPERS (or LINGERING)
+ *    says some are there: every registered waiter is then between its register() and its park
+ *    (the census costs each one look more) or dead. At most one census per thread per
+ *    {@link CENSUS_MIN_MS}, so an epoch comes round again (2^16 censuses) only after a minute of
+ *    one thread's censuses back to back (a minute over the number of threads that census the
+ *    word): a registration held across all of them would be miscounted, and a census wakes every
+ *    parked registrant, so only a waiter whose thread stands still that long with its wake-up
+ *    unhandled could hold one.
+ * 8. A count that reaches 0xFFFF (65535 registrations, or lingering parks, on one word) is
+ *    saturated: registrations and take-backs leave it as it is until a census, and it reads as
+ *    65535, so writers notify. It never carries into the epoch.
  *
  * Why a brand: a wait word is only a word of the protocol it was made for. `WaitWord<P>` carries the
  * name of its protocol in its type, so a channel's DATA word cannot be passed where the pool's task
@@ -89,6 +125,30 @@ const SLEEPERS = 1;
 const ARMED = 2;
 const LINGERING = 3;
 
+// SLEEPERS and LINGERING: count in the low 16 bits (0xFFFF: saturated, invariant 8), epoch
+// in the high 16 (invariant 7).
+const COUNT = 0xffff;
+
+function countOf(x: number): number {
+  return x & COUNT;
+}
+
+function sameEpoch(a: number, b: number): boolean {
+  return (a ^ b) >>> 16 === 0;
+}
+
+/** The next epoch after `x`'s, with a count of 0 (wraps after 2^16 epochs). */
+function nextEpoch(x: number): number {
+  return ((x >>> 16) + 1) << 16;
+}
+
+/**
+ * Least time between two censuses by one thread (invariant 7). A dead thread's registration is
+ * repaired by the first notify that wakes nobody after it died, unless this thread held a census
+ * less than this long before: then by a later one.
+ */
+export const CENSUS_MIN_MS = 1;
+
 /** The wait word at `view[at .. at + WORD_SLOTS)`. */
 export function wordAt<P extends string>(view: Int32Array, at: number): WaitWord<P> {
   if (!Number.isInteger(at) || at < 0 || at + WORD_SLOTS > view.length) {
@@ -109,23 +169,63 @@ export function seqOf(w: WaitWord): number {
 
 /** Waiters registered on the word now (a hint: it may change at once). */
 export function sleepersOf(w: WaitWord): number {
-  return Atomics.load(w.view, w.at + SLEEPERS);
+  return countOf(Atomics.load(w.view, w.at + SLEEPERS));
+}
+
+/** Async parks counted as lingering on the word now (invariant 5; a hint). */
+export function lingeringOf(w: WaitWord): number {
+  return countOf(Atomics.load(w.view, w.at + LINGERING));
+}
+
+let lastCensus = Number.NEGATIVE_INFINITY;
+
+/** Holds a census of the word (invariant 7), unless this thread held one within CENSUS_MIN_MS. */
+function maybeCensus(v: Int32Array, at: number): void {
+  const t = performance.now();
+  if (t - lastCensus < CENSUS_MIN_MS) return;
+  lastCensus = t;
+  census(v, at);
+}
+
+function census(v: Int32Array, at: number): void {
+  newEpoch(v, at + SLEEPERS);
+  newEpoch(v, at + LINGERING);
+  Atomics.add(v, at + SEQ, 1);
+  Atomics.notify(v, at + SEQ);
+}
+
+function newEpoch(v: Int32Array, i: number): void {
+  for (;;) {
+    const x = Atomics.load(v, i);
+    if (Atomics.compareExchange(v, i, x, nextEpoch(x)) === x) return;
+  }
+}
+
+/** Notifies every park of the word; a census if it woke none though `expected` said some were there. */
+function notifyEvery(v: Int32Array, at: number, expected: number): void {
+  if (Atomics.notify(v, at + SEQ) === 0 && expected > 0) maybeCensus(v, at);
 }
 
 /** Writer: wakes whoever is registered on the word, bumping SEQ only when a waiter armed it (invariant 2, 3). */
 export function ring(w: WaitWord): void {
   const v = w.view;
   const at = w.at;
-  if (Atomics.load(v, at + SLEEPERS) > 0 && Atomics.load(v, at + SEQ) === Atomics.load(v, at + ARMED)) {
+  const s = countOf(Atomics.load(v, at + SLEEPERS));
+  if (s === 0) return;
+  if (Atomics.load(v, at + SEQ) === Atomics.load(v, at + ARMED)) {
     Atomics.add(v, at + SEQ, 1);
-    Atomics.notify(v, at + SEQ);
+    notifyEvery(v, at, s);
   }
 }
 
 /** Writer: bumps SEQ, then wakes every registered waiter if there is one (invariant 2, 3). */
 export function notifyAll(w: WaitWord): void {
-  Atomics.add(w.view, w.at + SEQ, 1);
-  if (Atomics.load(w.view, w.at + SLEEPERS) > 0) Atomics.notify(w.view, w.at + SEQ);
+  const v = w.view;
+  const at = w.at;
+  Atomics.add(v, at + SEQ, 1);
+  const s = countOf(Atomics.load(v, at + SLEEPERS));
+  if (s === 0) return;
+  notifyEvery(v, at, s);
 }
 
 /** Writer: bumps SEQ and wakes no one (the caller then decides how many: {@link notifyCounted}). */
@@ -140,19 +240,61 @@ export function bump(w: WaitWord): void {
 export function notifyCounted(w: WaitWord, n: number): void {
   const v = w.view;
   const at = w.at;
-  const lingering = Atomics.load(v, at + LINGERING);
-  if (n > 0 && Atomics.load(v, at + SLEEPERS) + lingering > 0) Atomics.notify(v, at + SEQ, n + lingering);
+  const lingering = countOf(Atomics.load(v, at + LINGERING));
+  const expected = countOf(Atomics.load(v, at + SLEEPERS)) + lingering;
+  if (n > 0 && expected > 0 && Atomics.notify(v, at + SEQ, n + lingering) === 0) maybeCensus(v, at);
 }
 
-/** Waiter: registers on the word and arms it (invariant 1); returns the SEQ to park on. */
+/**
+ * One thread's registrations on one word (invariant 7): `held` registrations not yet taken back, of
+ * which `counted` are counted in SLEEPERS in epoch `epoch` (the others a census uncounted, or a
+ * saturated count absorbed).
+ */
+interface Ledger {
+  epoch: number;
+  counted: number;
+  held: number;
+}
+
+const ledgers = new WeakMap<Int32Array, Map<number, Ledger>>();
+
+function ledgerOf(w: WaitWord): Ledger {
+  let byAt = ledgers.get(w.view);
+  if (byAt === undefined) ledgers.set(w.view, (byAt = new Map()));
+  let l = byAt.get(w.at);
+  if (l === undefined) byAt.set(w.at, (l = { epoch: 0, counted: 0, held: 0 }));
+  return l;
+}
+
+/** Brings the ledger to SLEEPERS's epoch: a census since uncounted every registration it counted. */
+function settle(l: Ledger, s: number): void {
+  const e = s >>> 16;
+  if (l.epoch !== e) {
+    l.epoch = e;
+    l.counted = 0;
+  }
+}
+
+/** Waiter: registers on the word and arms it (invariants 1, 7); returns the SEQ to park on. */
 export function register(w: WaitWord): number {
   const v = w.view;
   const at = w.at;
-  Atomics.add(v, at + SLEEPERS, 1);
-  const seen = Atomics.load(v, at + SEQ);
+  const l = ledgerOf(w);
+  l.held++;
   for (;;) {
-    const a = Atomics.load(v, at + ARMED);
-    if (((seen - a) | 0) <= 0 || Atomics.compareExchange(v, at + ARMED, a, seen) === a) return seen;
+    const s = Atomics.load(v, at + SLEEPERS);
+    settle(l, s);
+    if (countOf(s) !== COUNT) {
+      if (Atomics.compareExchange(v, at + SLEEPERS, s, s + 1) !== s) continue;
+      l.counted++;
+    }
+    const seen = Atomics.load(v, at + SEQ);
+    // A census since the add uncounted it, maybe before SEQ was read: register again (invariant 7).
+    if (!sameEpoch(Atomics.load(v, at + SLEEPERS), s)) continue;
+    for (;;) {
+      const a = Atomics.load(v, at + ARMED);
+      if (((seen - a) | 0) <= 0 || Atomics.compareExchange(v, at + ARMED, a, seen) === a) return seen;
+    }
   }
 }
 
@@ -164,12 +306,49 @@ export function register(w: WaitWord): number {
 export function unregister(w: WaitWord, lingering?: Promise<unknown>): void {
   const v = w.view;
   const at = w.at;
-  if (lingering === undefined) {
-    // The last one out ends parks left lingering by waiters that left before it (invariant 5).
-    if (Atomics.sub(v, at + SLEEPERS, 1) === 1 && Atomics.load(v, at + LINGERING) > 0) Atomics.notify(v, at + SEQ);
+  const l = ledgerOf(w);
+  let s = Atomics.load(v, at + SLEEPERS);
+  settle(l, s);
+  // A registration this thread holds uncounted is the one taken back (invariant 7).
+  const counted = l.held <= l.counted;
+  if (l.held > 0) l.held--;
+  if (lingering !== undefined) linger(v, at, lingering); // before SLEEPERS goes down (invariant 5)
+  if (!counted) {
+    if (lingering !== undefined) Atomics.notify(v, at + SEQ);
     return;
   }
-  Atomics.add(v, at + LINGERING, 1);
-  void lingering.then(() => Atomics.sub(v, at + LINGERING, 1));
-  if (Atomics.sub(v, at + SLEEPERS, 1) === 1) Atomics.notify(v, at + SEQ);
+  if (l.counted > 0) l.counted--;
+  for (;;) {
+    if (countOf(s) === COUNT || countOf(s) === 0) return; // saturated (invariant 8), or not ours to take
+    if (Atomics.compareExchange(v, at + SLEEPERS, s, s - 1) === s) break;
+    const now = Atomics.load(v, at + SLEEPERS);
+    if (!sameEpoch(now, s)) {
+      settle(l, now); // a census took it out meanwhile
+      return;
+    }
+    s = now;
+  }
+  if (countOf(s) !== 1) return;
+  // The last one out ends parks left lingering, its own or earlier waiters' (invariant 5).
+  const lingeringNow = countOf(Atomics.load(v, at + LINGERING));
+  if (lingering !== undefined || lingeringNow > 0) notifyEvery(v, at, lingeringNow);
+}
+
+/** Counts `park` in LINGERING until it settles, in the epoch it was added in (invariants 5, 7, 8). */
+function linger(v: Int32Array, at: number, park: Promise<unknown>): void {
+  const i = at + LINGERING;
+  for (;;) {
+    const x = Atomics.load(v, i);
+    if (countOf(x) === COUNT) return;
+    if (Atomics.compareExchange(v, i, x, x + 1) === x) {
+      void park.then(() => {
+        for (;;) {
+          const y = Atomics.load(v, i);
+          if (!sameEpoch(x, y) || countOf(y) === COUNT || countOf(y) === 0) return;
+          if (Atomics.compareExchange(v, i, y, y - 1) === y) return;
+        }
+      });
+      return;
+    }
+  }
 }

@@ -1,0 +1,102 @@
+// A thread terminated while it sleeps on a shared object never takes its registration on the wait
+// word back (memory/wait/word.ts invariant 7). Before the census, SLEEPERS stayed > 0 for good:
+// every later notifyAll paid an Atomics.notify and the pool read a dead worker as a sleeping one.
+// Now the first notify that wakes nobody moves the count to a new epoch, and the object keeps
+// working for the threads that are left.
+import { Worker } from 'node:worker_threads';
+import {
+  Channel,
+  channelRing,
+  lingeringOf,
+  pendingAsyncWaitCount,
+  sleepersOf,
+  WaitGroup,
+  type WaitWord,
+  wordAt,
+} from 'skein/internal';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sleep, until } from '../fixtures/sync-run.js';
+
+const DEAD = new URL('../fixtures/dead-waiter.mjs', import.meta.url);
+const started: Worker[] = [];
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((w) => w.terminate()));
+});
+
+/** Starts `op` of dead-waiter.mjs; `result` settles with what it got once what it waits for comes. */
+function start(op: string, data: Record<string, unknown>): { worker: Worker; result: Promise<unknown> } {
+  const worker = new Worker(DEAD, { workerData: { op, ...data } });
+  started.push(worker);
+  const result = new Promise((resolve, reject) => {
+    worker.once('message', (m: { value: unknown }) => resolve(m.value));
+    worker.once('error', reject);
+  });
+  return { worker, result };
+}
+
+/** Starts `op` and waits until it is registered on `word` and parked; then terminates it. */
+async function killAsleep(word: WaitWord, op: string, data: Record<string, unknown>): Promise<void> {
+  const before = sleepersOf(word);
+  const { worker } = start(op, data);
+  await until(() => sleepersOf(word) > before, 10_000, `${op} to register`);
+  await sleep(50); // past its spin, parked
+  await worker.terminate();
+}
+
+const wgWord = (wg: WaitGroup): WaitWord => wordAt(new Int32Array(wg.handle.sab), 1); // COUNT, then the word
+const chWord = (ch: Channel, at: number): WaitWord =>
+  wordAt(new Int32Array(ch.handle.sab, 0, channelRing.CLW + 8), at);
+
+describe('a waiter terminated while asleep does not stay counted (word.ts invariant 7)', () => {
+  it('WaitGroup: a blocking and an async waiter killed; done() repairs the count; the group still works', async () => {
+    const wg = new WaitGroup();
+    wg.add(1);
+    const word = wgWord(wg);
+    await killAsleep(word, 'wgWaitSync', { obj: wg });
+    await killAsleep(word, 'wgWait', { obj: wg });
+    expect(sleepersOf(word)).toBe(2); // both dead, both still counted: nothing has been notified yet
+    wg.done(); // a notify that wakes nobody while two are counted: a census
+    expect({ sleepers: sleepersOf(word), lingering: lingeringOf(word) }).toEqual({ sleepers: 0, lingering: 0 });
+
+    // The group still works for a live waiter, which takes its registration back when woken.
+    wg.add(1);
+    const live = start('wgWaitSync', { obj: wg });
+    await until(() => sleepersOf(word) === 1, 10_000, 'the live waiter to register');
+    await sleep(20);
+    wg.done();
+    expect(await live.result).toBe(null);
+    await until(() => sleepersOf(word) === 0, 5000, 'the live waiter to leave');
+    expect(lingeringOf(word)).toBe(0);
+  });
+
+  it('Channel: receivers and a sender killed while asleep; the next send or receive repairs DATA and ROOM', async () => {
+    const ch = new Channel<string>({ capacity: 1 });
+    const data = chWord(ch, channelRing.DATA);
+    const room = chWord(ch, channelRing.ROOM);
+    await killAsleep(data, 'recvSync', { obj: ch });
+    await killAsleep(data, 'recv', { obj: ch });
+    expect(sleepersOf(data)).toBe(2);
+    expect(ch.trySend('a')).toBe(true); // rings DATA: wakes nobody, so a census
+    expect(sleepersOf(data)).toBe(0);
+
+    // The ring is full ('a'): a sender blocks on ROOM and is killed there.
+    await killAsleep(room, 'sendSync', { obj: ch, value: 'lost' });
+    expect(sleepersOf(room)).toBe(1);
+    expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 'a' }); // rings ROOM
+    expect(sleepersOf(room)).toBe(0);
+
+    // Live threads still meet on it: a receiver that sleeps is woken by the next send.
+    const live = start('recvSync', { obj: ch });
+    await until(() => sleepersOf(data) === 1, 10_000, 'the live receiver to register');
+    await sleep(20);
+    await ch.send('b', { timeout: 1000 });
+    expect(await live.result).toEqual({ ok: true, value: 'b' });
+    await until(() => sleepersOf(data) === 0, 5000, 'the live receiver to leave');
+    expect({ data: lingeringOf(data), room: lingeringOf(room), pending: pendingAsyncWaitCount() }).toEqual({
+      data: 0,
+      room: 0,
+      pending: 0,
+    });
+  });
+});
