@@ -5,11 +5,13 @@
 // working for the threads that are left.
 import { Worker } from 'node:worker_threads';
 import {
+  belledOf,
   Channel,
   channelRing,
   lingeringOf,
   pendingAsyncWaitCount,
   sleepersOf,
+  threadBell,
   WaitGroup,
   type WaitWord,
   wordAt,
@@ -45,8 +47,9 @@ async function killAsleep(word: WaitWord, op: string, data: Record<string, unkno
 }
 
 const wgWord = (wg: WaitGroup): WaitWord => wordAt(new Int32Array(wg.handle.sab), 1); // COUNT, then the word
+// A channel's words are belled (word.ts invariant 9): BELLED follows each.
 const chWord = (ch: Channel, at: number): WaitWord =>
-  wordAt(new Int32Array(ch.handle.sab, 0, channelRing.CLW + 8), at);
+  wordAt(new Int32Array(ch.handle.sab, 0, channelRing.CLW + 8), at, threadBell().word);
 
 describe('a waiter terminated while asleep does not stay counted (word.ts invariant 7)', () => {
   it('WaitGroup: a blocking and an async waiter killed; done() repairs the count; the group still works', async () => {
@@ -98,5 +101,39 @@ describe('a waiter terminated while asleep does not stay counted (word.ts invari
       room: 0,
       pending: 0,
     });
+  });
+
+  it('selectSync: a select asleep on the bell killed; sends repair the bell, BELLED and the words', async () => {
+    const chs = [0, 1].map(() => new Channel<number>({ capacity: 4 }));
+    const datas = chs.map((c) => chWord(c, channelRing.DATA));
+    const bell = threadBell().word;
+    const bellBefore = sleepersOf(bell);
+    await killAsleep(datas[1], 'selectSync', { objs: chs });
+    expect(datas.map((w) => [sleepersOf(w), belledOf(w)])).toEqual([
+      [1, 1],
+      [1, 1],
+    ]);
+    expect(sleepersOf(bell)).toBe(bellBefore + 1);
+    // Writes on both channels: the bell's census, then BELLED and each word (one census per
+    // thread per millisecond: until() polls every millisecond or so).
+    await until(
+      () => {
+        for (const c of chs) {
+          c.trySend(0);
+          c.tryRecv();
+        }
+        return datas.every((w) => sleepersOf(w) === 0 && belledOf(w) === 0) && sleepersOf(bell) === bellBefore;
+      },
+      5000,
+      'the counts to come back',
+    );
+
+    // A live select still sleeps on the bell and wakes for a send.
+    const live = start('selectSync', { objs: chs });
+    await until(() => belledOf(datas[0]) === 1 && belledOf(datas[1]) === 1, 10_000, 'the live select to sleep');
+    await sleep(20);
+    chs[0].trySend(7);
+    expect(await live.result).toEqual({ index: 0, ok: true, value: 7 });
+    await until(() => datas.every((w) => sleepersOf(w) === 0 && belledOf(w) === 0), 5000, 'the live select to leave');
   });
 });

@@ -1,19 +1,28 @@
 import {
   AbortError,
+  BELL_SLICE_MS,
+  belledOf,
   Channel,
   ChannelClosedError,
+  channelRing,
   defaultCase,
   InvalidArgumentError,
+  now,
   pendingAsyncWaitCount,
   recv,
   SerializationError,
   select,
   selectSync,
   send,
+  sleepersOf,
+  threadBell,
   TimeoutError,
+  wordAt,
 } from 'skein/internal';
+import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { runOp, sleep } from '../fixtures/channel-helpers.js';
+import { until } from '../fixtures/sync-run.js';
 
 function filled(n: number): Channel<number> {
   const ch = new Channel<number>({ capacity: n });
@@ -208,5 +217,72 @@ describe('select', () => {
     const picks = await sender;
     expect(picks[0] + picks[1]).toBe(400);
     expect(seen.sort((x, y) => x - y)).toEqual(Array.from({ length: 400 }, (_, i) => i));
+  });
+});
+
+describe('an idle selectSync sleeps in the kernel (select-wait.ts, word.ts invariant 9)', () => {
+  // A thread parks on one address, so selectSync used to block on the cases' words in turn, 1 ms
+  // each: idle over two empty channels it woke ~900 times a second and took ~3% of a core. It now
+  // sleeps on the bell, which the writers of its channels' words ring, and a send on either
+  // channel wakes it at once (not at its 1 s backstop).
+  it('two empty channels, idle 1.5 s each round: < 1% of a core, and a send on either wakes it', async () => {
+    const chs = [0, 1].map(() => new Channel<number>({ capacity: 4 }));
+    const datas = chs.map((c) => wordAt(new Int32Array(c.handle.sab, 0, channelRing.CLW + 8), channelRing.DATA));
+    const worker = runOp<{ index: number; value: number; at: number; wallMs: number; cpuMs: number | null }[]>(
+      'selectIdle',
+      { chs, rounds: 2 },
+    );
+    const sentAt: number[] = [];
+    for (const k of [1, 0]) {
+      await until(() => datas.every((w) => sleepersOf(w) === 1), 10_000, 'the select to register');
+      await sleep(1500);
+      sentAt.push(now());
+      chs[k].trySend(10 + k);
+    }
+    const got = await worker;
+    expect(got.map((r) => [r.index, r.value])).toEqual([
+      [1, 11],
+      [0, 10],
+    ]);
+    got.forEach((r, k) => {
+      expect(r.at - sentAt[k]).toBeLessThan(250); // woken by the send, not by its backstop
+      if (r.cpuMs !== null) expect(r.cpuMs / r.wallMs).toBeLessThan(0.01);
+    });
+  });
+
+  it('a channel opened by a thread with another bell: the select finds out by its backstop, then takes turns', async () => {
+    // The bell crosses to workers started after skein loaded (memory/wait/bell.ts); a thread started
+    // without it makes its own, does not ring this one, and marks the channels it opens FOREIGN.
+    const [x, y] = [0, 1].map(() => new Channel<number>({ capacity: 4 }));
+    const ctl = new Channel<number>({ capacity: 4 });
+    const xData = wordAt(new Int32Array(x.handle.sab, 0, channelRing.CLW + 8), channelRing.DATA, threadBell().word);
+    const selects = runOp<{ index: number; value: number; at: number }[]>('selectIdle', { chs: [x, y], rounds: 3 });
+    await until(() => belledOf(xData) === 1, 10_000, 'the select to sleep on the bell');
+    const bell = getEnvironmentData('skein.wait.bell');
+    setEnvironmentData('skein.wait.bell', undefined);
+    const relay = runOp<number>('relay', { to: x, ctl }); // a thread with a bell of its own
+    setEnvironmentData('skein.wait.bell', bell as SharedArrayBuffer);
+    const sentAt = [now()];
+    await ctl.send(1); // the relay opens x (FOREIGN) and sends 1 there, ringing no bell
+    const received = (): number => Atomics.load(new Int32Array(x.handle.sab, 0, channelRing.CLW), channelRing.RECVD);
+    await until(() => received() === 1, 10_000, 'the first value to be taken');
+    await sleep(200);
+    sentAt.push(now());
+    await ctl.send(2); // the select now takes turns over the words: the relay's send wakes it
+    await until(() => received() === 2, 10_000, 'the second value to be taken');
+    await sleep(200);
+    sentAt.push(now());
+    y.trySend(3);
+    const got = await selects;
+    ctl.close();
+    expect(await relay).toBe(2);
+    expect(got.map((r) => [r.index, r.value])).toEqual([
+      [0, 1],
+      [0, 2],
+      [1, 3],
+    ]);
+    expect(got[0].at - sentAt[0]).toBeLessThan(BELL_SLICE_MS + 2000);
+    expect(got[1].at - sentAt[1]).toBeLessThan(250);
+    expect(got[2].at - sentAt[2]).toBeLessThan(250);
   });
 });

@@ -111,3 +111,26 @@ export function sleepAnySync(
     for (let i = 0; i < words.length; i++) unregister(words[i]);
   }
 }
+
+/**
+ * Blocking sleep on several words through the bell (word.ts invariant 9): the caller registered on
+ * `bell` (its SEQ then was `bellSeen`), then on each of `words` (`seens`) counting itself in their
+ * BELLED, and found nothing ready. Spins watching every word and the bell, then parks on the bell
+ * for at most `ms` (undefined: no limit). Takes nothing back: the caller leaves the words' BELLED,
+ * unregisters from the words, then from the bell.
+ */
+export function sleepBelledSync(
+  bell: WaitWord,
+  bellSeen: number,
+  words: readonly WaitWord[],
+  seens: readonly number[],
+  ms: number | undefined,
+  spins: number,
+): void {
+  for (let k = 0; k < spins; k++) {
+    if (Atomics.load(bell.view, bell.at) !== bellSeen) return;
+    for (let i = 0; i < words.length; i++) if (Atomics.load(words[i].view, words[i].at) !== seens[i]) return;
+    cpuRelax();
+  }
+  parkSync(bell.view, bell.at, bellSeen, ms);
+}

@@ -13,6 +13,11 @@
  * (invariant 7) moves both to a new epoch with a count of 0. Read them with {@link sleepersOf} and
  * {@link lingeringOf}; before any census (the usual case) the slot is the count itself.
  *
+ * A belled word (made by {@link wordAt} with a bell) takes one slot more, [at + 4] BELLED: sync
+ * waiters registered on it that sleep on the bell (another wait word, shared by every thread that
+ * may write the word: bell.ts) instead of on the word itself, so that one thread can sleep on
+ * several words at once (a thread parks on one address). BELLED is a count and an epoch too.
+ *
  * Waiter (every waiter, sync or async, in every layer; sleep.ts, until.ts, select-wait.ts):
  *   seen = register(w)      add(SLEEPERS, 1); seen = load(SEQ); ARMED = max(ARMED, seen)
  *   if (ready()) { unregister(w); stop }
@@ -85,15 +90,39 @@
  *      ended every park queued at that moment.
  *    A writer holds a census when a notify it sends wakes no park while SLEEPERS (or LINGERING)
  *    says some are there: every registered waiter is then between its register() and its park
- *    (the census costs each one look more) or dead. At most one census per thread per
+ *    (the census costs each one look more) or dead. At most one census of a word per thread per
  *    {@link CENSUS_MIN_MS}, so an epoch comes round again (2^16 censuses) only after a minute of
  *    one thread's censuses back to back (a minute over the number of threads that census the
  *    word): a registration held across all of them would be miscounted, and a census wakes every
  *    parked registrant, so only a waiter whose thread stands still that long with its wake-up
- *    unhandled could hold one.
+ *    unhandled could hold one. A ring() word whose count a dead waiter keeps up costs its writers
+ *    one notify: after it SEQ !== ARMED, and they skip until a waiter arms the word again; the
+ *    first notify after the last live one leaves then holds the census.
+    A census of a belled word also rings its bell (9), which ends the parks of its bell sleepers.
+    A sync waiter registered on several words parks on one at a time, for at most SYNC_SLICE_MS
+    (sleep.ts sleepAnySync, a selectSync taking turns): a census of another of its words uncounts
+    it without waking it, and it looks at every word again when its slice ends, as it would have
+    for a change of that word anyway. (Its notify woke nobody, so such waiters also make writers
+    of the words they do not park on hold censuses, at most one per word per thread per ms.)
  * 8. A count that reaches 0xFFFF (65535 registrations, or lingering parks, on one word) is
  *    saturated: registrations and take-backs leave it as it is until a census, and it reads as
  *    65535, so writers notify. It never carries into the epoch.
+ * 9. A bell sleeper registers on the bell, then on each word with BELLED + 1 after its
+ *    registration there, then looks (1); it takes back in the reverse order. A belled word's
+ *    writer, after its ring() or notifyAll() of the word (whether or not that notified), loads
+ *    BELLED and rings the bell when it is > 0. So a writer whose change a bell sleeper's look did
+ *    not see loads BELLED > 0 and then rings a bell the sleeper is registered on and armed: 3 on
+ *    the bell. The bell's own writer skips nothing the word's did: it runs while the word counts a
+ *    sleeper, and the sleeper is counted on the word from before its + 1 to after its - 1, unless
+ *    a census of the word uncounted it, and that census rang the bell. Bell sleepers do not count
+ *    as parks the word's notify should have woken (7): the census test subtracts BELLED. BELLED
+ *    is repaired like SLEEPERS: a sleeper takes its + 1 back only in the epoch it added it in,
+ *    and a writer that finds BELLED > 0 while the bell counts no sleeper moves BELLED to a new
+ *    epoch (CAS from the value it read: a sleeper that came since is left counted) and holds a
+ *    census of the word, whose SLEEPERS then counts a dead bell sleeper too. A live bell
+ *    sleeper is counted on the bell the whole time, unless a census of the bell uncounted it and
+ *    so woke it. Bell sleepers wake for a change of any word whose BELLED counts one of them
+ *    (every sleeper on the bell does), and look again.
  *
  * Why a brand: a wait word is only a word of the protocol it was made for. `WaitWord<P>` carries the
  * name of its protocol in its type, so a channel's DATA word cannot be passed where the pool's task
@@ -115,17 +144,20 @@ declare const protocol: unique symbol;
 export interface WaitWord<P extends string = string> {
   readonly view: Int32Array;
   readonly at: number;
+  /** The bell its writers ring for bell sleepers (invariant 9), or undefined. */
+  readonly bell: WaitWord | undefined;
   readonly [protocol]: P;
 }
 
-/** Int32 slots one wait word takes. */
+/** Int32 slots one wait word takes (a belled word takes one more: BELLED). */
 export const WORD_SLOTS = 4;
 const SEQ = 0;
 const SLEEPERS = 1;
 const ARMED = 2;
 const LINGERING = 3;
+const BELLED = WORD_SLOTS;
 
-// SLEEPERS and LINGERING: count in the low 16 bits (0xFFFF: saturated, invariant 8), epoch
+// SLEEPERS, LINGERING and BELLED: count in the low 16 bits (0xFFFF: saturated, invariant 8), epoch
 // in the high 16 (invariant 7).
 const COUNT = 0xffff;
 
@@ -143,18 +175,22 @@ function nextEpoch(x: number): number {
 }
 
 /**
- * Least time between two censuses by one thread (invariant 7). A dead thread's registration is
- * repaired by the first notify that wakes nobody after it died, unless this thread held a census
- * less than this long before: then by a later one.
+ * Least time between two censuses of one word by one thread (invariant 7). A dead thread's
+ * registration is repaired by the first notify that wakes nobody after it died, unless this thread
+ * held a census of that word less than this long before: then by a later one.
  */
 export const CENSUS_MIN_MS = 1;
 
-/** The wait word at `view[at .. at + WORD_SLOTS)`. */
-export function wordAt<P extends string>(view: Int32Array, at: number): WaitWord<P> {
-  if (!Number.isInteger(at) || at < 0 || at + WORD_SLOTS > view.length) {
-    throw new InvalidArgumentError(`a wait word needs slots ${at}..${at + WORD_SLOTS - 1} of a view of ${view.length}`);
+/**
+ * The wait word at `view[at .. at + WORD_SLOTS)`; with a `bell`, a belled word whose BELLED is
+ * `view[at + WORD_SLOTS]` (invariant 9).
+ */
+export function wordAt<P extends string>(view: Int32Array, at: number, bell?: WaitWord): WaitWord<P> {
+  const slots = bell === undefined ? WORD_SLOTS : WORD_SLOTS + 1;
+  if (!Number.isInteger(at) || at < 0 || at + slots > view.length) {
+    throw new InvalidArgumentError(`a wait word needs slots ${at}..${at + slots - 1} of a view of ${view.length}`);
   }
-  return { view, at } as WaitWord<P>;
+  return { view, at, bell } as WaitWord<P>;
 }
 
 /** A wait word in memory of its own. */
@@ -177,21 +213,24 @@ export function lingeringOf(w: WaitWord): number {
   return countOf(Atomics.load(w.view, w.at + LINGERING));
 }
 
-let lastCensus = Number.NEGATIVE_INFINITY;
-
-/** Holds a census of the word (invariant 7), unless this thread held one within CENSUS_MIN_MS. */
-function maybeCensus(v: Int32Array, at: number): void {
-  const t = performance.now();
-  if (t - lastCensus < CENSUS_MIN_MS) return;
-  lastCensus = t;
-  census(v, at);
+/** Bell sleepers counted on a belled word now (invariant 9; a hint; 0 for a word with no bell). */
+export function belledOf(w: WaitWord): number {
+  return w.bell === undefined ? 0 : countOf(Atomics.load(w.view, w.at + BELLED));
 }
 
-function census(v: Int32Array, at: number): void {
+/** Holds a census of the word (invariant 7), unless this thread held one of it within CENSUS_MIN_MS. */
+function maybeCensus(w: WaitWord): void {
+  const t = performance.now();
+  const l = ledgerOf(w);
+  if (t - l.census < CENSUS_MIN_MS) return;
+  l.census = t;
+  const v = w.view;
+  const at = w.at;
   newEpoch(v, at + SLEEPERS);
   newEpoch(v, at + LINGERING);
   Atomics.add(v, at + SEQ, 1);
   Atomics.notify(v, at + SEQ);
+  if (w.bell !== undefined) ringBell(w, w.bell, false);
 }
 
 function newEpoch(v: Int32Array, i: number): void {
@@ -201,9 +240,26 @@ function newEpoch(v: Int32Array, i: number): void {
   }
 }
 
-/** Notifies every park of the word; a census if it woke none though `expected` said some were there. */
-function notifyEvery(v: Int32Array, at: number, expected: number): void {
-  if (Atomics.notify(v, at + SEQ) === 0 && expected > 0) maybeCensus(v, at);
+/**
+ * Notifies every park of the word; a census if it woke none though `expected` were counted as
+ * parked here (registered waiters less bell sleepers, or lingering parks: invariants 7, 9).
+ */
+function notifyEvery(w: WaitWord, expected: number): void {
+  if (Atomics.notify(w.view, w.at + SEQ) === 0 && expected > 0) maybeCensus(w);
+}
+
+/** A belled word's writer: rings the bell for its bell sleepers (invariant 9). */
+function ringBell(w: WaitWord, bell: WaitWord, mayCensus: boolean): void {
+  const v = w.view;
+  const i = w.at + BELLED;
+  const b = Atomics.load(v, i);
+  if (countOf(b) === 0) return;
+  if (sleepersOf(bell) > 0) {
+    ring(bell);
+    return;
+  }
+  // No bell sleeper is counted: these are stale (a dead one's, or one a census of the bell woke).
+  if (Atomics.compareExchange(v, i, b, nextEpoch(b)) === b && mayCensus) maybeCensus(w);
 }
 
 /** Writer: wakes whoever is registered on the word, bumping SEQ only when a waiter armed it (invariant 2, 3). */
@@ -214,8 +270,9 @@ export function ring(w: WaitWord): void {
   if (s === 0) return;
   if (Atomics.load(v, at + SEQ) === Atomics.load(v, at + ARMED)) {
     Atomics.add(v, at + SEQ, 1);
-    notifyEvery(v, at, s);
+    notifyEvery(w, s - belledOf(w));
   }
+  if (w.bell !== undefined) ringBell(w, w.bell, true);
 }
 
 /** Writer: bumps SEQ, then wakes every registered waiter if there is one (invariant 2, 3). */
@@ -225,7 +282,8 @@ export function notifyAll(w: WaitWord): void {
   Atomics.add(v, at + SEQ, 1);
   const s = countOf(Atomics.load(v, at + SLEEPERS));
   if (s === 0) return;
-  notifyEvery(v, at, s);
+  notifyEvery(w, s - belledOf(w));
+  if (w.bell !== undefined) ringBell(w, w.bell, true);
 }
 
 /** Writer: bumps SEQ and wakes no one (the caller then decides how many: {@link notifyCounted}). */
@@ -242,18 +300,19 @@ export function notifyCounted(w: WaitWord, n: number): void {
   const at = w.at;
   const lingering = countOf(Atomics.load(v, at + LINGERING));
   const expected = countOf(Atomics.load(v, at + SLEEPERS)) + lingering;
-  if (n > 0 && expected > 0 && Atomics.notify(v, at + SEQ, n + lingering) === 0) maybeCensus(v, at);
+  if (n > 0 && expected > 0 && Atomics.notify(v, at + SEQ, n + lingering) === 0) maybeCensus(w);
 }
 
 /**
  * One thread's registrations on one word (invariant 7): `held` registrations not yet taken back, of
  * which `counted` are counted in SLEEPERS in epoch `epoch` (the others a census uncounted, or a
- * saturated count absorbed).
+ * saturated count absorbed); and when this thread last held a census of it.
  */
 interface Ledger {
   epoch: number;
   counted: number;
   held: number;
+  census: number;
 }
 
 const ledgers = new WeakMap<Int32Array, Map<number, Ledger>>();
@@ -262,7 +321,7 @@ function ledgerOf(w: WaitWord): Ledger {
   let byAt = ledgers.get(w.view);
   if (byAt === undefined) ledgers.set(w.view, (byAt = new Map()));
   let l = byAt.get(w.at);
-  if (l === undefined) byAt.set(w.at, (l = { epoch: 0, counted: 0, held: 0 }));
+  if (l === undefined) byAt.set(w.at, (l = { epoch: 0, counted: 0, held: 0, census: Number.NEGATIVE_INFINITY }));
   return l;
 }
 
@@ -331,7 +390,7 @@ export function unregister(w: WaitWord, lingering?: Promise<unknown>): void {
   if (countOf(s) !== 1) return;
   // The last one out ends parks left lingering, its own or earlier waiters' (invariant 5).
   const lingeringNow = countOf(Atomics.load(v, at + LINGERING));
-  if (lingering !== undefined || lingeringNow > 0) notifyEvery(v, at, lingeringNow);
+  if (lingering !== undefined || lingeringNow > 0) notifyEvery(w, lingeringNow);
 }
 
 /** Counts `park` in LINGERING until it settles, in the epoch it was added in (invariants 5, 7, 8). */
@@ -350,5 +409,31 @@ function linger(v: Int32Array, at: number, park: Promise<unknown>): void {
       });
       return;
     }
+  }
+}
+
+/**
+ * Bell sleeper: counts itself in a belled word's BELLED (invariant 9), after it registered on the
+ * bell and on the word and before it looks. Returns what {@link leaveBelled} takes.
+ */
+export function enterBelled(w: WaitWord): number {
+  const v = w.view;
+  const i = w.at + BELLED;
+  for (;;) {
+    const b = Atomics.load(v, i);
+    if (countOf(b) === COUNT) return -1; // saturated (invariant 8): stays so until moved on
+    if (Atomics.compareExchange(v, i, b, b + 1) === b) return b;
+  }
+}
+
+/** Bell sleeper: takes back what {@link enterBelled} added, in its epoch only (invariant 9). */
+export function leaveBelled(w: WaitWord, entered: number): void {
+  if (entered === -1) return;
+  const v = w.view;
+  const i = w.at + BELLED;
+  for (;;) {
+    const b = Atomics.load(v, i);
+    if (!sameEpoch(b, entered) || countOf(b) === COUNT || countOf(b) === 0) return;
+    if (Atomics.compareExchange(v, i, b, b - 1) === b) return;
   }
 }

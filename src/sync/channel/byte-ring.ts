@@ -11,6 +11,9 @@
  *     1  USER_CAP   capacity as given (0 = rendezvous)
  *     2  SIZE       ring bytes (power of two)
  *     3  WAITING    receivers now waiting in recv/select (a rendezvous send is ready only then)
+ *     4  BELL       id of the bell (memory/wait/bell.ts) of the thread that made the channel
+ *     5  FOREIGN    1 once a thread with another bell has opened the channel (never cleared): its
+ *                   writes do not ring the bell, so a selectSync must not sleep on it (select-wait.ts)
  *   line 1: published by the producer, polled by consumers
  *     32 TAIL       byte position after the last published record (u32, wraps)
  *   line 2: published by the consumer, read by producers when they seem full
@@ -24,7 +27,8 @@
  *     98 STREAM_AT  byte position of the FIRST chunk of the stream being sent (or last sent)
  *   line 4: consumers only
  *     128 CLOCK     1 while a consumer owns HEAD/RECVD
- *   wait words (memory/wait/word.ts: four slots each, writers ring()), one line each
+ *   wait words (memory/wait/word.ts: belled words, five slots each, the fifth BELLED; writers
+ *   ring()), one line each
  *     160 DATA      rung by producers: record published, stream given up, close
  *     192 ROOM      rung by consumers: record consumed; also close, a receiver starting to wait
  *     224 PLW       rung when a producer releases PLOCK (and on close)
@@ -94,6 +98,8 @@ export const CAP = 0;
 export const USER_CAP = 1;
 export const SIZE = 2;
 export const WAITING = 3;
+export const BELL = 4;
+export const FOREIGN = 5;
 export const TAIL = 32;
 export const HEAD = 64;
 export const RECVD = 65;
@@ -167,11 +173,12 @@ export function ringBytes(size: number): number {
 }
 
 /** Initializes a new channel's (zeroed) memory. */
-export function initRing(sab: SharedArrayBuffer, capacity: number, size: number): void {
+export function initRing(sab: SharedArrayBuffer, capacity: number, size: number, bell = 0): void {
   const c = new Int32Array(sab, 0, DATA_OFFSET / 4);
   c[USER_CAP] = capacity;
   c[CAP] = capacity === 0 ? 1 : capacity;
   c[SIZE] = size;
+  c[BELL] = bell;
 }
 
 /** The fixed words of a channel's memory: capacity as given, and ring bytes. */

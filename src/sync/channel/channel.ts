@@ -2,7 +2,7 @@ import { type Encoded, newEncoded, ownEncoded } from '../../memory/codec.js';
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../../memory/shared-object.js';
 import { integer, object } from '../../memory/validate.js';
-import { checkAborted, checkWaitOptions, runAsync, runSync, type WaitOptions } from '../../memory/wait/index.js';
+import { checkAborted, checkWaitOptions, runAsync, runSync, threadBell, type WaitOptions } from '../../memory/wait/index.js';
 import { initRing, MAX_RING, MIN_RING, ringBytes, ringShape, ringSizeFor } from './byte-ring.js';
 import { ChannelCore } from './core.js';
 import type { ChannelConsumer } from './consumer.js';
@@ -58,7 +58,7 @@ function checkCapacity(opts: ChannelOptions | undefined): ChannelConfig {
 const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
   name: 'Channel',
   tag: 4,
-  layout: 1,
+  layout: 2,
   checkConfig: (c) => {
     const { capacity, bytes } = checkCapacity(c as ChannelOptions);
     if (bytes !== (c as ChannelConfig).bytes) {
@@ -67,7 +67,7 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
     return { capacity, bytes };
   },
   bodyBytes: (c) => ringBytes(c.bytes),
-  init: (sab, c) => initRing(sab, c.capacity, c.bytes),
+  init: (sab, c) => initRing(sab, c.capacity, c.bytes, threadBell().id),
   checkBody: (sab, c) => {
     const m = ringShape(sab);
     if (m.capacity !== c.capacity || m.cap !== (c.capacity || 1) || m.size !== c.bytes) {

@@ -18,7 +18,7 @@
  * The send path is producer.ts, the receive path consumer.ts, a rendezvous
  * channel's hand-off rendezvous.ts; this file holds what both sides share, and close.
  */
-import { ring, type WaitWord, wordAt } from '../../memory/wait/index.js';
+import { ring, threadBell, type WaitWord, wordAt } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import { ChannelConsumer } from './consumer.js';
 import { ChannelProducer } from './producer.js';
@@ -36,6 +36,12 @@ export class ChannelCore {
   readonly side: SabSideChannel;
   readonly producer: ChannelProducer;
   readonly consumer: ChannelConsumer;
+  /**
+   * This thread's bell when the channel was made by a thread that shares it; then the wait words
+   * are belled (memory/wait/word.ts invariant 9) and a selectSync over several such channels sleeps
+   * on the bell. Undefined in a thread with another bell (it marks the channel FOREIGN).
+   */
+  readonly bell: WaitWord | undefined;
   /** Wait words (byte-ring.ts): rung when data appears, room appears, PLOCK or CLOCK is released. */
   readonly data: WaitWord<'channel.data'>;
   readonly room: WaitWord<'channel.room'>;
@@ -47,10 +53,13 @@ export class ChannelCore {
     this.c = this.r.c;
     this.cap = this.c[R.CAP];
     this.rendezvous = this.c[R.USER_CAP] === 0;
-    this.data = wordAt(this.c, R.DATA);
-    this.room = wordAt(this.c, R.ROOM);
-    this.plw = wordAt(this.c, R.PLW);
-    this.clw = wordAt(this.c, R.CLW);
+    const bell = threadBell();
+    this.bell = Atomics.load(this.c, R.BELL) === bell.id ? bell.word : undefined;
+    if (this.bell === undefined && Atomics.load(this.c, R.FOREIGN) === 0) Atomics.store(this.c, R.FOREIGN, 1);
+    this.data = wordAt(this.c, R.DATA, this.bell);
+    this.room = wordAt(this.c, R.ROOM, this.bell);
+    this.plw = wordAt(this.c, R.PLW, this.bell);
+    this.clw = wordAt(this.c, R.CLW, this.bell);
     this.side = new SabSideChannel(`skein.channel.${id}`, () => Atomics.load(this.c, R.RECVD), owner);
     this.producer = new ChannelProducer(this);
     this.consumer = new ChannelConsumer(this);

@@ -3,7 +3,7 @@
  */
 import { type Encoded, newEncoded, ownEncoded, payloadLength } from '../../memory/codec.js';
 import { InvalidArgumentError } from '../../memory/errors.js';
-import { checkAborted, checkWaitOptions, type WaitOptions } from '../../memory/wait/index.js';
+import { checkAborted, checkWaitOptions, type WaitOptions, type WaitWord } from '../../memory/wait/index.js';
 import { type Channel, coreOf } from './channel.js';
 import type { ChannelCore } from './core.js';
 import * as R from './byte-ring.js';
@@ -73,6 +73,15 @@ export interface Prepared {
   /** Words of case i this select is registered on: bit 0 data/room, bit 1 the lock word. */
   reg: Uint8Array;
   /**
+   * A selectSync's bell (select-wait.ts), when it sleeps on it: then each registration on a word
+   * also counts in the word's BELLED, what enterBelled returned in `entered` (as `seen`), and the
+   * select registers on the bell first (`bellReg`, `bellSeen`).
+   */
+  bell: WaitWord | undefined;
+  entered: Int32Array;
+  bellReg: boolean;
+  bellSeen: number;
+  /**
    * Rendezvous send cases whose message fits the ring and whose channel this select does not also
    * receive from: while the select sleeps, one of them is offered (left in the ring for any
    * receiver to take; {@link offer}), instead of being tried by a 0.2 ms spin each round.
@@ -98,6 +107,10 @@ export function prepare(cases: readonly SelectCase[], opts: WaitOptions | undefi
     seen: new Int32Array(cases.length * 2),
     pick: new Uint8Array(cases.length),
     reg: new Uint8Array(cases.length),
+    bell: undefined,
+    entered: new Int32Array(cases.length * 2),
+    bellReg: false,
+    bellSeen: 0,
     offerable: [],
     offered: -1,
     offeredSeq: 0,

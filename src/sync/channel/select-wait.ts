@@ -1,17 +1,58 @@
 /**
  * How a `select` (select.ts) waits on several channels at once: it registers on the wait words of
  * its cases (protocol: memory/wait/word.ts), then sleeps until one of them changes through the wait
- * module's sleep on several words: async, one park per word raced in one sleep; sync, spinning over
- * all of them and then blocking on one word at a time.
+ * module's sleep on several words: async, one park per word raced in one sleep; sync, on the bell
+ * (memory/wait/bell.ts, word.ts invariant 9) that every channel of its cases rings, or, when some
+ * channel may be written by a thread that does not ring it, blocking on one word at a time.
  */
 import { now } from '../../memory/clock.js';
 import { WORKER_SPIN } from '../../memory/spin.js';
-import { register, sleepAnySync, sleepAsync, unregister, type WaitWord } from '../../memory/wait/index.js';
+import {
+  enterBelled,
+  leaveBelled,
+  register,
+  sleepAnySync,
+  sleepAsync,
+  sleepBelledSync,
+  unregister,
+  type WaitWord,
+} from '../../memory/wait/index.js';
+import * as R from './byte-ring.js';
 import { type Committed, offer, type Prepared, type SelectResult, tryAll, tryOne } from './select-cases.js';
 
 /** Longest single async wait before every case is tried again (a backstop; wake-ups are exact). */
 export const ASYNC_SLICE_MS = 1000;
 export { SYNC_SLICE_MS } from '../../memory/wait/index.js';
+
+/**
+ * Longest single sync wait on the bell before every case is tried again. A backstop: wake-ups are
+ * exact, but for a thread with another bell that opens one of the channels while the select
+ * sleeps (it marks the channel FOREIGN, byte-ring.ts, and its writes do not ring the bell): the
+ * select sees the mark this late at most, and then blocks on one word at a time.
+ */
+export const BELL_SLICE_MS = 1000;
+
+/**
+ * Turns (of about SYNC_SLICE_MS each) a selectSync takes over its words before it sleeps on the
+ * bell: a select still waiting after ~10 ms is idle, and then costs nothing while it waits.
+ */
+export const BELL_AFTER_TURNS = 10;
+
+/**
+ * The bell a selectSync sleeps on: this thread's, when it has two cases or more and every case's
+ * channel rings it (made by a thread with this bell, and no thread with another has opened it);
+ * else undefined (one word at a time).
+ */
+export function bellFor(p: Prepared): WaitWord | undefined {
+  if (p.order.length < 2) return undefined;
+  let bell: WaitWord | undefined;
+  for (const i of p.order) {
+    const core = p.cores[i];
+    if (core.bell === undefined || Atomics.load(core.c, R.FOREIGN) !== 0) return undefined;
+    bell = core.bell;
+  }
+  return bell;
+}
 
 /** The two words a case may wait on: [data-or-room, lock]. */
 function words(p: Prepared, i: number): [WaitWord, WaitWord] {
@@ -19,9 +60,14 @@ function words(p: Prepared, i: number): [WaitWord, WaitWord] {
   return p.encs[i] ? [core.room, core.plw] : [core.data, core.clw];
 }
 
-/** Registers on word `bit` of case `i` (0: data or room, 1: its lock word) and snapshots it. */
+/**
+ * Registers on word `bit` of case `i` (0: data or room, 1: its lock word) and snapshots it; with a
+ * bell, counts itself in the word's BELLED too (word.ts invariant 9).
+ */
 function registerOn(p: Prepared, i: number, bit: 0 | 1): void {
-  p.seen[2 * i + bit] = register(words(p, i)[bit]);
+  const w = words(p, i)[bit];
+  p.seen[2 * i + bit] = register(w);
+  if (p.bell !== undefined) p.entered[2 * i + bit] = enterBelled(w);
   p.reg[i] |= 1 << bit;
 }
 
@@ -31,9 +77,14 @@ function registerOn(p: Prepared, i: number, bit: 0 | 1): void {
  * rings its own case's data word, but it does ring the lock word it took and released, so this
  * select registers on a case's lock word only when that case found the lock busy, and then tries
  * that case once more. Returns a result, or undefined after which the caller sleeps on the
- * registered words; either way it then calls {@link unregister}.
+ * registered words; either way it then calls {@link unregisterAll}. A select with a bell registers
+ * on the bell before anything else.
  */
 export function prepareWait(p: Prepared): SelectResult | Committed | undefined {
+  if (p.bell !== undefined) {
+    p.bellSeen = register(p.bell);
+    p.bellReg = true;
+  }
   for (const i of p.order) registerOn(p, i, 0);
   const r = tryAll(p, true);
   if (r) return r;
@@ -73,13 +124,26 @@ function handOver(p: Prepared, prefer: number): { ws: WaitWord[]; seens: number[
   return { ws, seens, at };
 }
 
-/** Takes back the registrations still held (a round that found a result or threw). */
+/**
+ * Takes back the registrations still held (a round that found a result or threw, or slept on the
+ * bell): each word's BELLED and registration, then the bell's (word.ts invariant 9).
+ */
 export function unregisterAll(p: Prepared): void {
   for (const i of p.order) {
     const [a, b] = words(p, i);
-    if (p.reg[i] & 1) unregister(a);
-    if (p.reg[i] & 2) unregister(b);
+    if (p.reg[i] & 1) {
+      if (p.bell !== undefined) leaveBelled(a, p.entered[2 * i]);
+      unregister(a);
+    }
+    if (p.reg[i] & 2) {
+      if (p.bell !== undefined) leaveBelled(b, p.entered[2 * i + 1]);
+      unregister(b);
+    }
     p.reg[i] = 0;
+  }
+  if (p.bellReg) {
+    p.bellReg = false;
+    unregister(p.bell as WaitWord);
   }
 }
 
@@ -94,11 +158,41 @@ export async function waitAny(p: Prepared, deadline: number, signal: AbortSignal
 }
 
 /**
- * Sync, registered and snapshotted: on the first turn spins watching every word, then blocks on one
- * case's word (in turn) for at most SYNC_SLICE_MS, or until the deadline when there is only that
- * word. Later turns do not spin again: a spin per 1 ms slice kept an idle selectSync at ~10% of a core.
+ * Sync, registered and snapshotted: on the first turn spins watching every word, then sleeps.
+ * With a bell, on the bell until a word changes, for at most BELL_SLICE_MS (the registrations stay
+ * for {@link unregisterAll}); a channel found FOREIGN now ends the round at once, and the select
+ * blocks on one word at a time from then on. Without, blocks on one case's word (in turn) for at
+ * most SYNC_SLICE_MS, or until the deadline when there is only that word: an idle selectSync over
+ * two channels woke ~900 times a second that way for as long as it waited and took 3% of a core,
+ * which is why the bell once idle. Later turns do not spin again: a spin per 1 ms slice took ~10%.
  */
 export function waitOneSync(p: Prepared, deadline: number, turn: number): void {
+  const spins = turn === 0 ? WORKER_SPIN : 0;
+  if (p.bell !== undefined) {
+    for (const i of p.order) {
+      if (Atomics.load(p.cores[i].c, R.FOREIGN) !== 0) {
+        unregisterAll(p); // (while p.bell is set: it takes back BELLED and the bell)
+        p.bell = undefined;
+        return;
+      }
+    }
+    const ws: WaitWord[] = [];
+    const seens: number[] = [];
+    for (const i of p.order) {
+      const [a, b] = words(p, i);
+      if (p.reg[i] & 1) {
+        ws.push(a);
+        seens.push(p.seen[2 * i]);
+      }
+      if (p.reg[i] & 2) {
+        ws.push(b);
+        seens.push(p.seen[2 * i + 1]);
+      }
+    }
+    const ms = Math.min(Math.max(0, deadline - now()), BELL_SLICE_MS);
+    sleepBelledSync(p.bell, p.bellSeen, ws, seens, ms, spins);
+    return;
+  }
   const { ws, seens, at } = handOver(p, p.order[turn % p.order.length]);
-  sleepAnySync(ws, seens, Math.max(0, deadline - now()), at, turn === 0 ? WORKER_SPIN : 0);
+  sleepAnySync(ws, seens, Math.max(0, deadline - now()), at, spins);
 }

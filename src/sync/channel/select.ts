@@ -13,9 +13,17 @@
  *   park per word in one sleep, which holds the loop and is bounded to {@link ASYNC_SLICE_MS}). The
  *   parks on words that did not fire linger until their word is notified: word.ts invariant 5.
  * - sync (workers): registers on every word and spins a little watching them all; a thread can then
- *   block on one word only, so it blocks on the cases' words in turn for at most {@link SYNC_SLICE_MS}
- *   each, re-trying every case in between: a change on another channel is seen at most that late.
- *   With a single case it blocks until that case's word changes.
+ *   block on one address only. So it blocks on the cases' words in turn for at most
+ *   {@link SYNC_SLICE_MS} each, re-trying every case in between (a change on another channel is
+ *   seen at most that late); with a single case, until that case's word changes. A select with
+ *   several cases still waiting after {@link BELL_AFTER_TURNS} turns is idle: it then registers on
+ *   the bell first (memory/wait/bell.ts: one wait word every thread of the process shares) and
+ *   counts itself in each word's BELLED, and blocks on the bell, which the writers of those words
+ *   ring (word.ts invariant 9): it sleeps in the kernel until a change, or {@link BELL_SLICE_MS}.
+ *   Not at once: every sleeper on the bell wakes for a change of any word one of them counts in,
+ *   so busy selects that share channels would all wake for every message; taking turns, a select
+ *   wakes for changes of the word it blocks on. Nor over a channel a thread with another bell
+ *   has opened (FOREIGN, byte-ring.ts): its writes do not ring the bell.
  *
  * A send case on a rendezvous channel cannot be tried by a look alone (a receiver must take the
  * message). While the select sleeps it leaves the message of one such case in its ring, where a
@@ -36,7 +44,7 @@ import {
   withdraw,
 } from './select-cases.js';
 import { handoff } from './rendezvous.js';
-import { prepareWait, unregisterAll, waitAny, waitOneSync } from './select-wait.js';
+import { BELL_AFTER_TURNS, bellFor, prepareWait, unregisterAll, waitAny, waitOneSync } from './select-wait.js';
 
 export {
   type DefaultCase,
@@ -48,7 +56,7 @@ export {
   type SendCase,
   send,
 } from './select-cases.js';
-export { ASYNC_SLICE_MS, SYNC_SLICE_MS } from './select-wait.js';
+export { ASYNC_SLICE_MS, BELL_AFTER_TURNS, BELL_SLICE_MS, SYNC_SLICE_MS } from './select-wait.js';
 
 /** The rest of a committed case's stream (a rendezvous send's then waits for its taker). */
 function steps(p: Prepared, c: Committed): Generator<Wait, unknown, undefined> {
@@ -136,6 +144,7 @@ export function selectSync<V = unknown>(cases: readonly SelectCase[], opts?: Wai
         r = withdraw(p);
         if (r) break;
         checkRound(p, deadline, opts, 'selectSync');
+        if (turn === BELL_AFTER_TURNS) p.bell = bellFor(p);
         try {
           r = prepareWait(p);
           if (!r) waitOneSync(p, deadline, turn);
