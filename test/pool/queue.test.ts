@@ -66,6 +66,21 @@ describe('maxQueue and drain', () => {
     expect(await pool.submit(2)).toBe(2);
   });
 
+  it('room is maxQueue plus what the workers can still take: busy slots count, idle ones do not', async () => {
+    // queueFull sums the workers' tasks in flight only near the limit (task-intake.ts); this pins
+    // the limit itself: 2 workers x 2 tasks, 1 running, so 3 free and 2 + 3 may wait.
+    const pool = make({ minWorkers: 2, maxWorkers: 2, concurrentTasksPerWorker: 2, maxQueue: 2 });
+    await Promise.all([0, 1, 2, 3].map((i) => pool.submit(i)));
+    const blocker = pool.submit(400, { fn: 'spin' });
+    await until(() => pool.metrics().busy === 1, 10_000);
+    const burst = Array.from({ length: 7 }, () => pool.submit(20, { fn: 'spin' }).then(() => 'ok', (e: unknown) => e));
+    const got = await Promise.all(burst);
+    expect(got.slice(0, 5)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(got[5]).toBeInstanceOf(QueueFullError);
+    expect(got[6]).toBeInstanceOf(QueueFullError);
+    expect(await blocker).toBe(400);
+  });
+
   it('a producer that awaits drain() between chunks never sees QueueFullError', async () => {
     const pool = make({ maxWorkers: 2, maxQueue: 50 });
     const all: Promise<unknown>[] = [];

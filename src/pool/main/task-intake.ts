@@ -84,12 +84,30 @@ function ownBytes(e: Encoded): Encoded {
   return e;
 }
 
-/** Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now. */
+/**
+ * Whether a new task would overflow `maxQueue`: tasks waiting beyond what idle workers can take now,
+ * that is `waiting >= maxQueue + free` with `free = max(0, maxWorkers * concurrency - running)`.
+ * The tasks running are a sum over the workers' words, which only the workers write (a count of
+ * their own kept by the main thread would lag a task's end by its result's trip back, and a
+ * shared one would be a line every worker writes twice per task); so it is summed only when it
+ * decides: not while fewer than `maxQueue` wait (room whoever runs), nor once `maxQueue` plus every
+ * worker's room wait (full whoever runs), and then only until it has decided. Submits to a pool
+ * far from its limit, or over it, cost O(1); before, every submit summed every worker's word.
+ */
 export function queueFull(core: PoolCore): boolean {
   const { o, mem } = core;
   if (o.maxQueue === Infinity) return false;
+  const waiting = mem.queue.length + core.dispatch.ringBacklog();
+  if (waiting < o.maxQueue) return false;
+  // Room needed for one more: free >= need. free is at most `capacity`, and below need once
+  // running > capacity - need.
+  const need = waiting - o.maxQueue + 1;
+  const capacity = core.workers.maxWorkers * o.concurrency;
+  const enough = capacity - need;
+  if (enough < 0) return true;
   let running = 0;
-  for (const e of core.workers.entries) if (e) running += mem.workerWord(e.index, W_INFLIGHT);
-  const free = Math.max(0, core.workers.maxWorkers * o.concurrency - running);
-  return mem.queue.length + core.dispatch.ringBacklog() >= o.maxQueue + free;
+  for (const e of core.workers.entries) {
+    if (e && (running += mem.workerWord(e.index, W_INFLIGHT)) > enough) return true;
+  }
+  return false;
 }
