@@ -1,4 +1,5 @@
 import type { NoConfig, Reopen } from '../memory/shared-object.js';
+import { now } from '../memory/clock.js';
 import { callable } from '../memory/validate.js';
 import { blockUntil, checkAborted, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
 import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
@@ -6,30 +7,47 @@ import { Guard } from './guard.js';
 
 // Layout (Int32):
 //   0 STATE     readers holding the lock (>= 0), or WRITER (-1) while a writer holds it
-//   1 WRITERS   writers waiting; while > 0 no new reader enters (writers are not starved)
-//   2..5 CHANGED  the wait word (memory/wait/word.ts) every waiter sleeps on
+//   1 WRITERS   writers waiting; while > 0 (and BEAT is fresh) no new reader enters
+//   2 BEAT      when a waiting writer last looked at the lock (ms on memory/clock.ts `now`, as int32)
+//   3..  CHANGED  the wait word (memory/wait/word.ts) every waiter sleeps on
 //
-// Invariants (cited as R1..R4):
+// Invariants (cited as R1..R5):
 //   R1. STATE changes only by compare-exchange from a value the change was checked against: a
 //       reader enters by STATE s -> s + 1 only from s >= 0, a writer by 0 -> WRITER; so a writer
 //       never holds the lock with a reader, nor two writers together.
-//   R2. A reader enters only while WRITERS reads 0 (checked before its CAS). A writer that is
-//       already waiting has counted itself in WRITERS first, so once it waits the readers drain.
+//   R2. A reader enters only while WRITERS reads 0 or BEAT is stale (R5) (checked before its CAS).
+//       A writer that is already waiting has counted itself in WRITERS first, so once it waits the
+//       readers drain.
 //   R3. Every change that can let a waiter in is followed by notifyAll(CHANGED): the last reader
 //       leaving (STATE -> 0), a writer leaving (WRITER -> 0), and a waiting writer giving up that
 //       takes WRITERS to 0 (readers held back by R2 may enter). Waiters re-check after every wake-up
 //       (word.ts invariant 3: no wake-up is lost).
 //   R4. WRITERS is incremented once by each write()/writeSync() before it waits and decremented
 //       once when it stops waiting (acquired, timed out or aborted), in a finally.
+//   R5. A writer terminated while it waits (worker.terminate(), a crash, out of memory) never runs
+//       that finally: WRITERS stays raised for good. So a waiting writer stores BEAT before it
+//       counts itself (a reader that sees its count sees its beat) and again at each look, at least
+//       every WRITER_LOOK_MS; a reader held back only by WRITERS looks again every READER_LOOK_MS,
+//       and once BEAT is older than STALE_MS it takes the waiting writers for gone and enters. A
+//       live writer whose thread stalls longer (a blocked event loop) only loses its preference
+//       until it looks again.
 const STATE = 0;
 const WRITERS = 1;
-const CHANGED = 2;
+const BEAT = 2;
+const CHANGED = 3;
 const WRITER = -1;
+/** How often a waiting writer looks at the lock (and beats), and when readers take its beat for stale (R5). */
+const WRITER_LOOK_MS = 50;
+const READER_LOOK_MS = 100;
+const STALE_MS = 500;
+
+/** The shared clock as int32 milliseconds; differences are taken modulo 2^32 (R5). */
+const beatNow = (): number => Math.floor(now()) | 0;
 
 const RW_LOCK = defineWordKind<NoConfig, RwLock>({
   name: 'RwLock',
   tag: 10,
-  layout: 1,
+  layout: 2,
   stateWords: CHANGED,
   damage: (v) =>
     v[STATE] < WRITER
@@ -84,7 +102,7 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
   #enterRead = (): Guard | undefined => {
     const v = this.v;
     for (;;) {
-      if (Atomics.load(v, WRITERS) > 0) return undefined;
+      if (Atomics.load(v, WRITERS) > 0 && ((beatNow() - Atomics.load(v, BEAT)) | 0) <= STALE_MS) return undefined; // R2, R5
       const s = Atomics.load(v, STATE);
       if (s < 0) return undefined;
       if (Atomics.compareExchange(v, STATE, s, s + 1) === s) return new Guard(() => this.#leaveRead());
@@ -93,6 +111,18 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
 
   #enterWrite = (): Guard | undefined =>
     Atomics.compareExchange(this.v, STATE, 0, WRITER) === 0 ? new Guard(() => this.#leaveWrite()) : undefined;
+
+  /** A waiting writer's attempt: it beats first (R5). */
+  #waitingWrite = (): Guard | undefined => {
+    Atomics.store(this.v, BEAT, beatNow());
+    return this.#enterWrite();
+  };
+
+  /** R4, R5: beat, then count this writer in as waiting. */
+  #startWaitingToWrite(): void {
+    Atomics.store(this.v, BEAT, beatNow());
+    Atomics.add(this.v, WRITERS, 1);
+  }
 
   #leaveRead(): void {
     if (Atomics.sub(this.v, STATE, 1) === 1) notifyAll(this.word); // R3: the last reader left
@@ -120,13 +150,13 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
   /** Waits for a read lock. Rejects with TimeoutError or AbortError without holding it. */
   async read(opts?: WaitOptions): Promise<Guard> {
     checkWaitOptions(opts);
-    return waitUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.read'));
+    return waitUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.read'), undefined, READER_LOOK_MS);
   }
 
   /** Blocking form of {@link read}, for worker threads. */
   readSync(opts?: WaitOptions): Guard {
     checkWaitOptions(opts);
-    return blockUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.readSync'));
+    return blockUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.readSync'), READER_LOOK_MS);
   }
 
   /** Waits for the write lock. Rejects with TimeoutError or AbortError without holding it. */
@@ -135,9 +165,9 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
     checkAborted(opts); // as read() and every other wait: an aborted call takes nothing
     const fast = this.#enterWrite();
     if (fast) return fast;
-    Atomics.add(this.v, WRITERS, 1); // R4
+    this.#startWaitingToWrite();
     try {
-      return await waitUntil(this.word, this.#enterWrite, limitsOf(opts, 'RwLock.write'));
+      return await waitUntil(this.word, this.#waitingWrite, limitsOf(opts, 'RwLock.write'), undefined, WRITER_LOOK_MS);
     } finally {
       this.#stopWaitingToWrite();
     }
@@ -149,9 +179,9 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
     checkAborted(opts); // as read() and every other wait: an aborted call takes nothing
     const fast = this.#enterWrite();
     if (fast) return fast;
-    Atomics.add(this.v, WRITERS, 1); // R4
+    this.#startWaitingToWrite();
     try {
-      return blockUntil(this.word, this.#enterWrite, limitsOf(opts, 'RwLock.writeSync'));
+      return blockUntil(this.word, this.#waitingWrite, limitsOf(opts, 'RwLock.writeSync'), WRITER_LOOK_MS);
     } finally {
       this.#stopWaitingToWrite();
     }

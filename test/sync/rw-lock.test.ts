@@ -2,11 +2,38 @@
 // usable; a fast-check model of its try-operations and waiting writers; real workers hammering it.
 import fc from 'fast-check';
 import { AbortError, FixedWorkerPool, type Guard, RwLock, TimeoutError } from 'skein';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { until } from '../fixtures/sync-run.js';
 
 const TASKS = new URL('../fixtures/sync-locks-tasks.mjs', import.meta.url);
 
 describe('RwLock', () => {
+  it('a writer terminated while it waits holds readers back only until its beat is stale (R5)', async () => {
+    const l = new RwLock();
+    const held = await l.read();
+    const worker = new Worker(new URL('../fixtures/dead-waiter.mjs', import.meta.url), { workerData: { op: 'rwWriteSync', obj: l } });
+    try {
+      // Waiting: it counts itself in WRITERS, so a new reader is held back.
+      await until(() => {
+        const g = l.tryRead();
+        g?.release();
+        return g === undefined;
+      }, 10_000, 'the writer to wait');
+      const waiting = l.read({ timeout: 5000 }); // held back by the writer, looks again while it waits
+      await worker.terminate(); // never takes its count back
+      const t0 = performance.now();
+      (await waiting).release();
+      // Before R5 this read timed out: WRITERS stayed 1 for good and no reader ever entered again.
+      expect(performance.now() - t0).toBeLessThan(3000);
+      held.release();
+      (await l.read({ timeout: 3000 })).release();
+      (await l.write({ timeout: 3000 })).release(); // writers are not affected
+    } finally {
+      await worker.terminate();
+    }
+  });
+
   it('lets readers in together and a writer in alone', async () => {
     const l = new RwLock();
     const r1 = await l.read();
