@@ -139,11 +139,12 @@ describe('Semaphore under stress', () => {
     await expectAtRest(sem);
   });
 
-  // retry: this test failed in 2 of 8 CI suite runs on 2026-12-04 (Node 20 and 24, the gate as
-  // it has been since before that day): a waiter of a stalled worker timed out at 7 s with the
-  // permits free. A rare liveness fault in the gate is suspected and open (see that day's note);
-  // until it is found, a failure must repeat three times to fail the suite.
-  it('workers whose event loops stall past GATE_STALL_MS while their waiters queue: all served, none over', { retry: 2, timeout: 30_000 }, async () => {
+  // Each staller awaits its two acquires in call order. Until gate invariant 5 a staller whose first
+  // waiter was passed over got the permit of its second first and held it while the first waited
+  // behind everyone; when both stallers did so they held both permits until a 7 s timeout (2 of 8
+  // CI suite runs; 5 of 35 runs of this scenario alone on Node 20, 0 of 90 after the fix).
+  // test/sync/gate-passed-over.test.ts has the exact interleaving.
+  it('workers whose event loops stall past GATE_STALL_MS while their waiters queue: all served, none over', { timeout: 30_000 }, async () => {
     const sem = new Semaphore(2);
     const stats = new SharedArrayBuffer(16);
     const st = new Int32Array(stats);

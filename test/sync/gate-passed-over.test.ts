@@ -42,7 +42,13 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     expect(queued(sem)).toBe(0);
   }, 20_000);
 
-  it('a thread with two async waiters, the first passed and the second now at the head: the second goes first', async () => {
+  // Gate invariant 5: a thread's async waiters are served in call order, even when the first was
+  // passed over. Before the fix the first took a new ticket at the back of the line while the second
+  // kept its place at the head and went first (order 2, 3, 1). Code that awaits its acquires in call
+  // order then held the second's permit while the first waited behind everyone: two such threads on
+  // a Semaphore(2) held both permits and waited for each other until their timeouts (the stress test
+  // 'workers whose event loops stall past GATE_STALL_MS', test/stress/semaphore.test.ts).
+  it('a thread with two async waiters, the first passed and the second now at the head: the first goes first, in the place the second held', async () => {
     const sem = new Semaphore(1);
     const held = sem.tryAcquire()!;
     const log = new SharedArrayBuffer(64);
@@ -56,11 +62,67 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     const other = runOp('acquireLog', { sem, log, id: 3, timeout: 8000 }); // ticket 3
     await until(() => queued(sem) === 3, 10_000, 'the worker to line up');
     held.release();
-    // The worker passes ticket 1 after ~1 s; ticket 2 (b) is then the head, and we resume well
-    // before it could stand still another second: b is first in line and must be served at once.
+    // The worker passes ticket 1 after ~1 s; ticket 2 is then the head, and we resume well before it
+    // could stand still another second: this thread keeps that place, and gives it to its first call.
     blockLoop(1500);
     await Promise.all([a, b, other]);
-    expect(logOf(log)).toEqual([2, 3, 1]);
+    expect(logOf(log)).toEqual([1, 3, 2]);
+    expect(sem.available).toBe(1);
+    expect(queued(sem)).toBe(0);
+  }, 20_000);
+
+  it('two workers that await their acquires in call order, each stalled while its first was passed, do not hold a Semaphore(2) between them', async () => {
+    const sem = new Semaphore(2);
+    const held = sem.tryAcquire(2)!;
+    const stats = new SharedArrayBuffer(16);
+    // In line: worker A's two waiters, worker B's two, then ours. Each worker stalls its loop right
+    // after lining up, A for 1.6 s and B for 3.2 s. Our waiter passes A's first after ~1 s, and A
+    // comes back with its second at the head; then ours passes B's first, and B comes back with its
+    // second at the head. Before the fix A and B each took a permit on their second ticket and
+    // awaited their first, lined up again behind ours: both permits held, three waiters waiting,
+    // until the timeouts (A's first timed out at 6 s).
+    const stall = (stallMs: number) =>
+      runOp<{ ok: number; timeouts: number }>('semStall', { sem, stats, rounds: 1, stallMs, timeout: 6000, phase: 0 });
+    const a = stall(1600);
+    await until(() => queued(sem) === 2, 10_000, 'worker A to line up');
+    const b = stall(3200);
+    await until(() => queued(sem) === 4, 10_000, 'worker B to line up');
+    const mine = sem.acquire(1, { timeout: 7000 }).then(
+      (g) => (g.release(), 'acquired'),
+      (err: Error) => err.name,
+    );
+    held.release(); // both permits
+    expect(await Promise.all([a, b, mine])).toEqual([
+      { ok: 2, timeouts: 0 },
+      { ok: 2, timeouts: 0 },
+      'acquired',
+    ]);
+    expect(Atomics.load(new Int32Array(stats), 2)).toBe(0); // never more than 2 in use
+    expect(sem.available).toBe(2);
+    expect(queued(sem)).toBe(0);
+  }, 20_000);
+
+  it('a newcomer made after the loop comes back does not go before an earlier waiter that was passed', async () => {
+    const sem = new Semaphore(1);
+    const held = sem.tryAcquire()!;
+    const log = new SharedArrayBuffer(64);
+    const l = new Int32Array(log);
+    const record = (id: number) => (g: { release(): void }) => {
+      l[1 + Atomics.add(l, 0, 1)] = id;
+      g.release();
+    };
+    const a = sem.acquire(1, { timeout: 8000 }).then(record(1)); // ticket 1
+    const other = runOp('acquireLog', { sem, log, id: 3, timeout: 8000 }); // ticket 2
+    await until(() => queued(sem) === 2, 10_000, 'the worker to line up');
+    held.release();
+    // The worker passes ticket 1 after ~1 s, takes the permit and gives it back: the line is empty
+    // and the permit free when this thread's loop comes back, before its sleeper has looked again.
+    blockLoop(3000);
+    expect(logOf(log)).toEqual([3]);
+    // Before the fix this call took the free permit at once, ahead of a (order 3, 2, 1).
+    const b = sem.acquire(1, { timeout: 8000 }).then(record(2));
+    await Promise.all([a, b, other]);
+    expect(logOf(log)).toEqual([3, 1, 2]);
     expect(sem.available).toBe(1);
     expect(queued(sem)).toBe(0);
   }, 20_000);

@@ -37,6 +37,16 @@
  *    A live owner that was merely stalled that long loses its place (invariant 2), never a permit.
  * 4. Giving up is the same CAS for the owner (timeout, abort) and for another thread (invariant 3),
  *    so exactly one of them passes the ticket, and no ticket is passed twice.
+ * 5. One thread's async waiters on a gate hold their tickets, and so take their permits, in the order
+ *    of their calls (sleeper.ts). Only the first of them can find its ticket passed (invariant 3;
+ *    SERVING passes tickets in order). It then takes the ticket of the waiter behind it, that one
+ *    the next one's, and the last a new ticket (`hand`, which writes NEED for the ticket's new
+ *    owner): the thread loses one place per ticket passed, and its calls keep their order. A
+ *    newcomer takes its ticket only after its thread's earlier waiters have been served once (a
+ *    passed one has its new place by then). Before this rule the first lined up again behind its
+ *    own later call, which went first; code that awaits its acquires in call order then held the
+ *    later permit while it waited for the earlier, and two such threads held a Semaphore(2)
+ *    between them until their timeouts.
  *
  * Waiting: a blocking waiter (`takeSync`) sleeps on MOVED itself (memory/wait/until.ts). The async
  * waiters of one thread share one sleep on MOVED (sleeper.ts), which serves them in ticket order.
@@ -208,6 +218,7 @@ export class TicketGate {
         // far ahead of NEXT made every new ticket look passed over, and this loop never ended).
         let passedFresh = 0;
         let fresh = false;
+        taker.requeued = false;
         for (;;) {
           if (ticket === undefined) {
             const t = Atomics.load(v, NEXT);
@@ -262,6 +273,12 @@ export class TicketGate {
         }
       },
       hasTicket: () => ticket !== undefined,
+      hand: (t) => {
+        const held = ticket;
+        ticket = t;
+        if (t !== undefined) Atomics.store(v, NEED + (t & MASK), n);
+        return held;
+      },
       requeued: false,
     };
     return taker;
@@ -285,7 +302,10 @@ export class TicketGate {
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const t = this.#taker(n);
-    // Behind this thread's own waiters for room, a newcomer must not take a ticket before them.
+    // This thread's earlier waiters first (invariant 5): one passed over while the thread was stalled
+    // lines up again before the newcomer takes a ticket. Behind its waiters for room, a newcomer
+    // must not take a ticket before them.
+    this.#sleeper.serveNow();
     if (!this.#sleeper.waitingForRoom && t.attempt()) return Promise.resolve();
     const deadline = deadlineFor(opts?.timeout);
     const timeoutError = () => new TimeoutError(`${what} timed out after ${opts?.timeout} ms`);

@@ -11,7 +11,12 @@
  * The pump is one waiter of the word (memory/wait/word.ts): it registers before it serves and
  * sleeps through the wait module's one async sleep, which holds the event loop meanwhile. A waiter
  * that gives up, or one with an earlier deadline, interrupts that sleep. Nothing here touches the
- * gate's other slots: each waiter brings its own `attempt` and `giveUp` (gate.ts).
+ * gate's other slots: each waiter brings its own `attempt`, `giveUp` and `hand` (gate.ts).
+ *
+ * The waiters are served in the order of their calls (gate.ts invariant 5): the line holds them in
+ * ticket order, which is call order, and a first waiter passed over while this thread was stalled
+ * takes over the place of the one behind it (#lineUpAgain). Before a newcomer takes its ticket,
+ * the line is served once (serveNow), so that such a waiter has lined up again ahead of it.
  */
 import { now } from '../../memory/clock.js';
 import {
@@ -32,7 +37,12 @@ export interface Taker {
   /** Gives up the ticket, if it holds one, leaving no hole in the line. */
   giveUp: () => void;
   hasTicket: () => boolean;
-  /** Set by attempt() when the waiter was passed over as dead and lined up again (gate.ts invariant 3). */
+  /**
+   * Takes ticket `t` (or none) in place of the one it holds, which it returns: how a thread's
+   * waiters pass their tickets down their line (gate.ts invariant 5).
+   */
+  hand: (t: number | undefined) => number | undefined;
+  /** Set by attempt() when, in that call, the waiter found its ticket passed over and took a new one (gate.ts invariant 3). */
   requeued: boolean;
 }
 
@@ -50,8 +60,8 @@ export class GateSleeper {
   readonly #moved: WaitWord<'TicketGate.moved'>;
   readonly #words: WaitWord[];
   // This thread's async waiters: those holding tickets, in ticket order, then those still waiting
-  // for room in the line, in arrival order. Served and given-up waiters are marked done and
-  // dropped when they reach the front.
+  // for room in the line; both in call order (gate.ts invariant 5). Served and given-up waiters are
+  // marked done and dropped when they reach the front.
   #inLine = new Fifo<AsyncWaiter>();
   #forRoom = new Fifo<AsyncWaiter>();
   #pumping = false;
@@ -70,6 +80,16 @@ export class GateSleeper {
   /** Whether waiters of this thread wait for room in the line: a newcomer must not pass them. */
   get waitingForRoom(): boolean {
     return this.#forRoom.length > 0;
+  }
+
+  /**
+   * Serves this thread's waiters now, before a newcomer takes its ticket (gate.ts invariant 5): a
+   * first waiter passed over while the thread was stalled lines up again first, so the newcomer's
+   * ticket comes after every earlier waiter's. The pump, if it sleeps, registered before it last
+   * served (word.ts invariant 1), so whatever this changes in the gate wakes it.
+   */
+  serveNow(): void {
+    if (this.#inLine.length > 0) this.#serve();
   }
 
   /**
@@ -161,15 +181,7 @@ export class GateSleeper {
       if (!w.done) {
         const ok = w.attempt();
         if (!ok && w.requeued) {
-          // Passed over as dead while this thread was stalled: its new ticket is the latest.
-          w.requeued = false;
-          line.shift();
-          if (!w.hasTicket()) {
-            this.#forRoom.push(w); // no room in the line for its new ticket yet
-            continue;
-          }
-          line.push(w);
-          if (line.first() === w) break;
+          this.#lineUpAgain();
           continue;
         }
         if (!ok) break; // not its turn (or too few permits): nor anyone's behind it
@@ -188,6 +200,24 @@ export class GateSleeper {
       }
       room.shift();
     }
+  }
+
+  /**
+   * The first waiter was passed over while this thread was stalled (gate.ts invariant 3) and took a
+   * new ticket, the latest (or none: no room). Each waiter of the line takes the ticket of the one
+   * behind it, and the last that new one, so the line stays in call order (gate.ts invariant 5). A
+   * waiter left without a ticket goes before those already waiting for room, which came later.
+   */
+  #lineUpAgain(): void {
+    const live: AsyncWaiter[] = [];
+    for (const x of this.#inLine) if (!x.done) live.push(x);
+    let t = live[0].hand(undefined);
+    for (let i = live.length - 1; i >= 0; i--) t = live[i].hand(t);
+    const room = [...this.#forRoom];
+    this.#inLine.clear();
+    this.#forRoom.clear();
+    for (const x of live) (x.hasTicket() ? this.#inLine : this.#forRoom).push(x);
+    for (const x of room) this.#forRoom.push(x);
   }
 
   #expire(): void {
