@@ -5,16 +5,22 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import {
   AbortError,
+  belledOf,
   blockUntil as blockUntilOn,
   checkWaitOptions,
+  enterBelled,
   InvalidArgumentError,
+  leaveBelled,
   limitsOf,
   lingeringOf,
+  newWord,
   notifyAll,
   now,
   pendingAsyncWaitCount,
   register,
   ring as ringOn,
+  seqOf,
+  sleepBelledSync,
   sleepersOf,
   TimeoutError,
   unregister,
@@ -396,5 +402,33 @@ describe('a census (word.ts invariant 7)', () => {
     notifyAll(w); // wakes nobody while 1 is counted: a census
     expect(sleepers(v)).toBe(0);
     expect(pendingAsyncWaitCount()).toBe(0);
+  });
+});
+
+describe('a bell sleeper (word.ts invariant 9)', () => {
+  // A selectSync gone idle registers on the bell, then on each word, then counts itself in the
+  // word's BELLED. A census of the word in between uncounts it without ringing the bell (BELLED
+  // does not count it yet); a later write then finds SLEEPERS 0 and skips the bell too. Before the
+  // sleeper looked at the words' SEQ once before parking, it slept through that write until its
+  // backstop (BELL_SLICE_MS, 1 s).
+  it('a census of a word between its registration and its BELLED + 1 does not hide the next write', () => {
+    const bell = newWord();
+    const a = wordAt(new Int32Array(new SharedArrayBuffer(5 * 4)), 0, bell);
+    const bellSeen = register(bell);
+    const seen = register(a);
+    ringOn(a); // a write (another receiver takes its message): wakes no park while 1 is counted, a census
+    expect({ sleepers: sleepersOf(a), belled: belledOf(a) }).toEqual({ sleepers: 0, belled: 0 });
+    const entered = enterBelled(a);
+    // It looks, finds nothing, and sleeps on the bell; a write after its look must wake it.
+    ringOn(a);
+    expect(seqOf(bell)).toBe(bellSeen); // the writer skipped the bell (SLEEPERS 0)
+    const t0 = performance.now();
+    sleepBelledSync(bell, bellSeen, [a], [seen], 500, 0);
+    const slept = performance.now() - t0;
+    leaveBelled(a, entered);
+    unregister(a);
+    unregister(bell);
+    expect(slept).toBeLessThan(250);
+    expect({ a: sleepersOf(a), belled: belledOf(a), bell: sleepersOf(bell) }).toEqual({ a: 0, belled: 0, bell: 0 });
   });
 });

@@ -115,9 +115,12 @@ export function sleepAnySync(
 /**
  * Blocking sleep on several words through the bell (word.ts invariant 9): the caller registered on
  * `bell` (its SEQ then was `bellSeen`), then on each of `words` (`seens`) counting itself in their
- * BELLED, and found nothing ready. Spins watching every word and the bell, then parks on the bell
- * for at most `ms` (undefined: no limit). Takes nothing back: the caller leaves the words' BELLED,
- * unregisters from the words, then from the bell.
+ * BELLED, and found nothing ready. Looks at every word and the bell once, and spins so `spins` times
+ * more, then parks on the bell for at most `ms` (undefined: no limit). The look before the park is
+ * not optional: a census of a word between the caller's registration there and its BELLED + 1
+ * uncounts it without ringing the bell (BELLED did not count it yet), and the census's bump of the
+ * word's SEQ is then the only trace of it (invariant 9). Takes nothing back: the caller leaves the
+ * words' BELLED, unregisters from the words, then from the bell.
  */
 export function sleepBelledSync(
   bell: WaitWord,
@@ -127,9 +130,10 @@ export function sleepBelledSync(
   ms: number | undefined,
   spins: number,
 ): void {
-  for (let k = 0; k < spins; k++) {
+  for (let k = 0; ; k++) {
     if (Atomics.load(bell.view, bell.at) !== bellSeen) return;
     for (let i = 0; i < words.length; i++) if (Atomics.load(words[i].view, words[i].at) !== seens[i]) return;
+    if (k >= spins) break;
     cpuRelax();
   }
   parkSync(bell.view, bell.at, bellSeen, ms);

@@ -98,12 +98,12 @@
  *    unhandled could hold one. A ring() word whose count a dead waiter keeps up costs its writers
  *    one notify: after it SEQ !== ARMED, and they skip until a waiter arms the word again; the
  *    first notify after the last live one leaves then holds the census.
-    A census of a belled word also rings its bell (9), which ends the parks of its bell sleepers.
-    A sync waiter registered on several words parks on one at a time, for at most SYNC_SLICE_MS
-    (sleep.ts sleepAnySync, a selectSync taking turns): a census of another of its words uncounts
-    it without waking it, and it looks at every word again when its slice ends, as it would have
-    for a change of that word anyway. (Its notify woke nobody, so such waiters also make writers
-    of the words they do not park on hold censuses, at most one per word per thread per ms.)
+ *    A census of a belled word also rings its bell (9), which ends the parks of its bell sleepers.
+ *    A sync waiter registered on several words parks on one at a time, for at most SYNC_SLICE_MS
+ *    (sleep.ts sleepAnySync, a selectSync taking turns): a census of another of its words uncounts
+ *    it without waking it, and it looks at every word again when its slice ends, as it would have
+ *    for a change of that word anyway. (Its notify woke nobody, so such waiters also make writers
+ *    of the words they do not park on hold censuses, at most one per word per thread per ms.)
  * 8. A count that reaches 0xFFFF (65535 registrations, or lingering parks, on one word) is
  *    saturated: registrations and take-backs leave it as it is until a census, and it reads as
  *    65535, so writers notify. It never carries into the epoch.
@@ -114,7 +114,11 @@
  *    not see loads BELLED > 0 and then rings a bell the sleeper is registered on and armed: 3 on
  *    the bell. The bell's own writer skips nothing the word's did: it runs while the word counts a
  *    sleeper, and the sleeper is counted on the word from before its + 1 to after its - 1, unless
- *    a census of the word uncounted it, and that census rang the bell. Bell sleepers do not count
+ *    a census of the word uncounted it. A census after its + 1 rang the bell. One between its
+ *    registration on the word and its + 1 did not (BELLED did not count it), and later writers of
+ *    the word may then skip the bell (SLEEPERS 0). So the sleeper loads every word's SEQ after its
+ *    last BELLED + 1 and before it parks (sleep.ts sleepBelledSync): it sees that census's bump,
+ *    or the census bumped after the load, so after the + 1, and rang the bell. Bell sleepers do not count
  *    as parks the word's notify should have woken (7): the census test subtracts BELLED. BELLED
  *    is repaired like SLEEPERS: a sleeper takes its + 1 back only in the epoch it added it in,
  *    and a writer that finds BELLED > 0 while the bell counts no sleeper moves BELLED to a new
