@@ -14,7 +14,6 @@
  *
  * Layout (Int32): [0, 4) the bell's wait word (word.ts); [4] ID, a random non-zero number.
  */
-import { randomInt } from 'node:crypto';
 import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
 import { type WaitWord, WORD_SLOTS, wordAt } from './word.js';
 
@@ -37,7 +36,8 @@ function inherited(): Int32Array | undefined {
 
 function made(): Int32Array {
   const v = new Int32Array(new SharedArrayBuffer(BYTES));
-  Atomics.store(v, ID, randomInt(1, 0x7fffffff));
+  // Only told apart from other bells of this process: Math.random will do (node:crypto is not loaded for it).
+  Atomics.store(v, ID, 1 + Math.floor(Math.random() * 0x7ffffffe));
   setEnvironmentData(KEY, v.buffer as SharedArrayBuffer);
   return v;
 }
