@@ -4,18 +4,10 @@
 import { DynamicWorkerPool, FixedWorkerPool, InvalidArgumentError, WorkerPool } from 'skein';
 import { describe, expect, it } from 'vitest';
 import { rejection, TASKS, trackPools } from '../fixtures/pool-helpers.js';
+import { failure } from '../fixtures/failure.js';
 
 const track = trackPools();
 
-/** What `f` throws, or the rejection of the promise it returns. */
-async function failure(f: () => unknown): Promise<Error> {
-  try {
-    await f();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('unknown option keys of the pool layer', () => {
   it('WorkerPool, DynamicWorkerPool and FixedWorkerPool options: named, with the keys they take', () => {

@@ -14,16 +14,8 @@ import {
   TokenBucket,
 } from 'skein';
 import { describe, expect, it } from 'vitest';
+import { failure } from '../fixtures/failure.js';
 
-/** What `f` throws, or the rejection of the promise it returns. */
-async function failure(f: () => unknown): Promise<Error> {
-  try {
-    await f();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('unknown option keys of the resilience policies', () => {
   it.each([

@@ -105,6 +105,16 @@ export function prepareWait(p: Prepared): SelectResult | Committed | undefined {
  * the case whose word a sync sleep blocks on.
  */
 function handOver(p: Prepared, prefer: number): { ws: WaitWord[]; seens: number[]; at: number } {
+  const r = registered(p, prefer);
+  for (const i of p.order) p.reg[i] = 0;
+  return r;
+}
+
+/**
+ * The words the cases are registered on, in case order, with the SEQ each was registered at; `at`
+ * is the index of case `prefer`'s word (its second word when it picked that one and holds both).
+ */
+function registered(p: Prepared, prefer = -1): { ws: WaitWord[]; seens: number[]; at: number } {
   const ws: WaitWord[] = [];
   const seens: number[] = [];
   let at = 0;
@@ -119,7 +129,6 @@ function handOver(p: Prepared, prefer: number): { ws: WaitWord[]; seens: number[
       ws.push(b);
       seens.push(p.seen[2 * i + 1]);
     }
-    p.reg[i] = 0;
   }
   return { ws, seens, at };
 }
@@ -176,19 +185,7 @@ export function waitOneSync(p: Prepared, deadline: number, turn: number): void {
         return;
       }
     }
-    const ws: WaitWord[] = [];
-    const seens: number[] = [];
-    for (const i of p.order) {
-      const [a, b] = words(p, i);
-      if (p.reg[i] & 1) {
-        ws.push(a);
-        seens.push(p.seen[2 * i]);
-      }
-      if (p.reg[i] & 2) {
-        ws.push(b);
-        seens.push(p.seen[2 * i + 1]);
-      }
-    }
+    const { ws, seens } = registered(p);
     const ms = Math.min(Math.max(0, deadline - now()), BELL_SLICE_MS);
     sleepBelledSync(p.bell, p.bellSeen, ws, seens, ms, spins);
     return;
