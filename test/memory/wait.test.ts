@@ -217,6 +217,18 @@ describe('waitUntil (async)', () => {
 });
 
 describe('blockUntil (sync, in a worker)', () => {
+  it('looks again within its backstop even if a wake-up is lost (nobody rings its word)', async () => {
+    const flag = new SharedArrayBuffer(8);
+    const f = new Int32Array(flag);
+    const done = runOp<{ error: string; ms: number }>('blockUnrung', { word: new SharedArrayBuffer(16), flag, timeout: 20_000 });
+    await until(() => Atomics.load(f, 1) === 1, 10_000, 'the waiter to block');
+    await sleep(100);
+    Atomics.store(f, 0, 1); // what it waits for, with the wake-up lost: no notify
+    const r = await done;
+    expect(r.error).toBe('none'); // without the backstop: TimeoutError at 20 s
+    expect(r.ms).toBeLessThan(5000);
+  });
+
   it('throws TimeoutError on time', async () => {
     const r = await runOp<{ error: string; ms: number }>('blockTimeout', {
       word: new SharedArrayBuffer(16),

@@ -20,6 +20,15 @@ import { register, unregister, type WaitWord } from './word.js';
 import { WORKER_SPIN } from '../spin.js';
 
 /**
+ * A blocked thread looks again at least this often, even if its word never moved. Defence in depth
+ * for the one miscount word.ts invariant 7 leaves possible (a registration held across a full turn
+ * of the census epoch, by a thread that stood still a minute or more): a wake-up lost so costs a
+ * blocked waiter at most this long, never the rest of its life. A blocked thread runs nothing else,
+ * so one look a second is free; async waits have no such backstop (a timer per waiter).
+ */
+const SYNC_BACKSTOP_MS = 1000;
+
+/**
  * The timeout of the next sleep (undefined: none), at most `pollMs`; throws TimeoutError once past
  * the deadline.
  */
@@ -67,7 +76,7 @@ export function blockUntil<T>(w: WaitWord, attempt: () => T | undefined, lim: Li
     if (r !== undefined) return r;
     let ms: number | undefined;
     try {
-      ms = sleepMs(lim, pollMs);
+      ms = sleepMs(lim, pollMs ?? SYNC_BACKSTOP_MS);
     } catch (err) {
       unregister(w);
       throw err;
