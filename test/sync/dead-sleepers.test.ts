@@ -10,6 +10,7 @@ import {
   channelRing,
   lingeringOf,
   pendingAsyncWaitCount,
+  seqOf,
   sleepersOf,
   threadBell,
   WaitGroup,
@@ -135,5 +136,54 @@ describe('a waiter terminated while asleep does not stay counted (word.ts invari
     chs[0].trySend(7);
     expect(await live.result).toEqual({ index: 0, ok: true, value: 7 });
     await until(() => datas.every((w) => sleepersOf(w) === 0 && belledOf(w) === 0), 5000, 'the live select to leave');
+  });
+
+  it('selectSync: a select killed on the bell is repaired while another select sleeps on the bell', async () => {
+    // The live select keeps the bell's count up; before the fix, the killed select's BELLED on A0
+    // was repaired only while the bell counted no sleeper, so A0's counts stayed at 1 and every
+    // write on A0 rang the bell and woke the live select, an unrelated thread (word.ts invariant 9).
+    const cs = [0, 1].map(() => new Channel<number>({ capacity: 4 }));
+    const as = [0, 1].map(() => new Channel<number>({ capacity: 4 }));
+    const cDatas = cs.map((c) => chWord(c, channelRing.DATA));
+    const aDatas = as.map((c) => chWord(c, channelRing.DATA));
+    const bell = threadBell().word;
+    const bellBefore = sleepersOf(bell);
+    const live = start('selectSync', { objs: cs });
+    await until(() => cDatas.every((w) => belledOf(w) === 1), 10_000, 'the live select to sleep on the bell');
+    const doomed = start('selectSync', { objs: as });
+    await until(() => aDatas.every((w) => belledOf(w) === 1), 10_000, 'the doomed select to sleep on the bell');
+    await sleep(50); // parked on the bell
+    await doomed.worker.terminate();
+    expect(sleepersOf(bell)).toBe(bellBefore + 2);
+    expect([sleepersOf(aDatas[0]), belledOf(aDatas[0])]).toEqual([1, 1]);
+
+    const write = (): void => {
+      as[0].trySend(0);
+      as[0].tryRecv();
+    };
+    // A few writes on A0, a millisecond or more apart (one census per word per thread per ms).
+    for (let k = 0; k < 20; k++) {
+      write();
+      await sleep(2);
+    }
+    // Repaired: writes on A0 no longer ring the bell, and the bell counts the live select only.
+    const seq = seqOf(bell);
+    for (let k = 0; k < 200; k++) {
+      write();
+      if (k % 2 === 0) await sleep(1); // time for a woken select to arm the bell again
+    }
+    const bumps = (seqOf(bell) - seq) | 0;
+    expect({ a0: [sleepersOf(aDatas[0]), belledOf(aDatas[0])], bell: sleepersOf(bell) }).toEqual({
+      a0: [0, 0],
+      bell: bellBefore + 1,
+    });
+    expect(bumps).toBeLessThan(10); // ~130 before the fix (each write after the select re-armed)
+
+    // The live select still sleeps on the bell and wakes for a send.
+    await until(() => cDatas.every((w) => belledOf(w) === 1), 10_000, 'the live select to sleep again');
+    await sleep(20);
+    cs[1].trySend(9);
+    expect(await live.result).toEqual({ index: 1, ok: true, value: 9 });
+    await until(() => cDatas.every((w) => sleepersOf(w) === 0 && belledOf(w) === 0), 5000, 'the live select to leave');
   });
 });

@@ -16,7 +16,8 @@
  * A belled word (made by {@link wordAt} with a bell) takes one slot more, [at + 4] BELLED: sync
  * waiters registered on it that sleep on the bell (another wait word, shared by every thread that
  * may write the word: bell.ts) instead of on the word itself, so that one thread can sleep on
- * several words at once (a thread parks on one address). BELLED is a count and an epoch too.
+ * several words at once (a thread parks on one address). BELLED is a count and an epoch too: the
+ * bell's epoch (invariant 9).
  *
  * Waiter (every waiter, sync or async, in every layer; sleep.ts, until.ts, select-wait.ts):
  *   seen = register(w)      add(SLEEPERS, 1); seen = load(SEQ); ARMED = max(ARMED, seen)
@@ -110,23 +111,39 @@
  * 9. A bell sleeper registers on the bell, then on each word with BELLED + 1 after its
  *    registration there, then looks (1); it takes back in the reverse order. A belled word's
  *    writer, after its ring() or notifyAll() of the word (whether or not that notified), loads
- *    BELLED and rings the bell when it is > 0. So a writer whose change a bell sleeper's look did
- *    not see loads BELLED > 0 and then rings a bell the sleeper is registered on and armed: 3 on
- *    the bell. The bell's own writer skips nothing the word's did: it runs while the word counts a
- *    sleeper, and the sleeper is counted on the word from before its + 1 to after its - 1, unless
- *    a census of the word uncounted it. A census after its + 1 rang the bell. One between its
- *    registration on the word and its + 1 did not (BELLED did not count it), and later writers of
- *    the word may then skip the bell (SLEEPERS 0). So the sleeper loads every word's SEQ after its
- *    last BELLED + 1 and before it parks (sleep.ts sleepBelledSync): it sees that census's bump,
- *    or the census bumped after the load, so after the + 1, and rang the bell. Bell sleepers do not count
- *    as parks the word's notify should have woken (7): the census test subtracts BELLED. BELLED
- *    is repaired like SLEEPERS: a sleeper takes its + 1 back only in the epoch it added it in,
- *    and a writer that finds BELLED > 0 while the bell counts no sleeper moves BELLED to a new
- *    epoch (CAS from the value it read: a sleeper that came since is left counted) and holds a
- *    census of the word, whose SLEEPERS then counts a dead bell sleeper too. A live bell
- *    sleeper is counted on the bell the whole time, unless a census of the bell uncounted it and
- *    so woke it. Bell sleepers wake for a change of any word whose BELLED counts one of them
- *    (every sleeper on the bell does), and look again.
+ *    BELLED and rings the bell when it is > 0 (unless its entries are stale: below). So a writer
+ *    whose change a bell sleeper's look did not see loads BELLED > 0 and then rings a bell the
+ *    sleeper is registered on and armed: 3 on the bell. The bell's own writer skips nothing the
+ *    word's did: it runs while the word counts a sleeper, and the sleeper is counted on the word
+ *    from before its + 1 to after its - 1, unless a census of the word uncounted it. A census after
+ *    its + 1 rang the bell. One between its registration on the word and its + 1 did not (BELLED
+ *    did not count it), and later writers of the word may then skip the bell (SLEEPERS 0). So the
+ *    sleeper loads every word's SEQ after its last BELLED + 1 and before it parks (sleep.ts
+ *    sleepBelledSync): it sees that census's bump, or the census bumped after the load, so after
+ *    the + 1, and rang the bell. Bell sleepers do not count as parks the word's notify should have
+ *    woken (7): the census test subtracts BELLED.
+ *    Repair. BELLED's epoch is the bell's: a sleeper's + 1 carries the epoch of the bell's SLEEPERS
+ *    as it reads it then (after its registration on the bell: that registration's epoch or a later
+ *    one), and starts BELLED afresh (count 1) when BELLED holds an older one; it takes its + 1
+ *    back only in the epoch it added it in. An entry of an epoch the bell has left is stale: the
+ *    census of the bell that left it came after the sleeper read that epoch, so after it read the
+ *    bell's SEQ, and woke it (3's first case, on the bell; it looks and registers again), or the
+ *    sleeper is dead. So is an entry of the bell's epoch while the bell counts no sleeper: a live
+ *    sleeper counted on the bell in its entry's epoch stays counted there until after its - 1,
+ *    so this one was uncounted (and woken) by a census before it read the epoch, or is dead; the
+ *    writer then holds a census of the bell, after which the entry is stale. A writer that finds
+ *    stale entries, instead of ringing the bell, moves BELLED to the bell's epoch with count 0
+ *    (CAS from the value it read: a sleeper that entered since wrote the newer epoch and the CAS
+ *    fails, or read the older one and was woken like the rest) and holds a census of the word,
+ *    whose SLEEPERS counts a dead bell sleeper too. A dead bell sleeper stays counted on the bell,
+ *    and while a live one is parked there a ring of the bell wakes someone, so 7's rule (a notify
+ *    that wakes none) never censuses the bell, and the dead one's entries kept ringing it, waking
+ *    every live bell sleeper at each write of their words. So a ring of the bell holds a census
+ *    when it wakes fewer parks than the bell counts (every bell sleeper parks sync, and notify
+ *    counts it): as safe as any census (7), and more than rare only while bell sleepers are awake
+ *    between their registration and their park (at most one per thread per CENSUS_MIN_MS). The
+ *    bell's epochs come round as any word's do (7). Bell sleepers wake for a change of any word
+ *    whose BELLED counts one of them (every sleeper on the bell does), and look again.
  *
  * Why a brand: a wait word is only a word of the protocol it was made for. `WaitWord<P>` carries the
  * name of its protocol in its type, so a channel's DATA word cannot be passed where the pool's task
@@ -252,18 +269,50 @@ function notifyEvery(w: WaitWord, expected: number): void {
   if (Atomics.notify(w.view, w.at + SEQ) === 0 && expected > 0) maybeCensus(w);
 }
 
-/** A belled word's writer: rings the bell for its bell sleepers (invariant 9). */
+/** The epoch of a SLEEPERS, LINGERING or BELLED value, with a count of 0. */
+function epochOf(x: number): number {
+  return x & ~COUNT;
+}
+
+/**
+ * A belled word's writer: rings the bell for its bell sleepers (invariant 9). BELLED counts them in
+ * the bell's epoch: entries of an older one are stale (each sleeper was woken by the census of the
+ * bell that moved it on, or is dead), and are dropped, the word then held to a census.
+ */
 function ringBell(w: WaitWord, bell: WaitWord, mayCensus: boolean): void {
   const v = w.view;
   const i = w.at + BELLED;
   const b = Atomics.load(v, i);
   if (countOf(b) === 0) return;
-  if (sleepersOf(bell) > 0) {
-    ring(bell);
-    return;
+  let s = Atomics.load(bell.view, bell.at + SLEEPERS);
+  if (sameEpoch(b, s)) {
+    if (countOf(s) > 0) {
+      ringTheBell(bell);
+      return;
+    }
+    // Counted here, yet the bell counts no sleeper in this epoch: each entry's sleeper was
+    // uncounted there by a census before it entered (and so woken), or is dead. A census of the
+    // bell moves its epoch on, which makes them stale.
+    maybeCensus(bell);
+    s = Atomics.load(bell.view, bell.at + SLEEPERS);
+    if (sameEpoch(b, s)) return; // this thread held one within CENSUS_MIN_MS: a later writer will
   }
-  // No bell sleeper is counted: these are stale (a dead one's, or one a census of the bell woke).
-  if (Atomics.compareExchange(v, i, b, nextEpoch(b)) === b && mayCensus) maybeCensus(w);
+  // Stale (CAS from the value read: a sleeper that entered since wrote the newer epoch, kept).
+  if (Atomics.compareExchange(v, i, b, epochOf(s)) === b && mayCensus) maybeCensus(w);
+}
+
+/**
+ * Rings the bell: as {@link ring}, and a census when the notify wakes fewer parks than the bell
+ * counts sleepers (invariant 9: a dead bell sleeper stays counted while live ones are parked, and
+ * only the parks' count tells). Every bell sleeper parks sync: notify's count includes it.
+ */
+function ringTheBell(bell: WaitWord): void {
+  const v = bell.view;
+  const at = bell.at;
+  const s = countOf(Atomics.load(v, at + SLEEPERS));
+  if (s === 0 || Atomics.load(v, at + SEQ) !== Atomics.load(v, at + ARMED)) return;
+  Atomics.add(v, at + SEQ, 1);
+  if (Atomics.notify(v, at + SEQ) < s) maybeCensus(bell);
 }
 
 /** Writer: wakes whoever is registered on the word, bumping SEQ only when a waiter armed it (invariant 2, 3). */
@@ -417,14 +466,24 @@ function linger(v: Int32Array, at: number, park: Promise<unknown>): void {
 }
 
 /**
- * Bell sleeper: counts itself in a belled word's BELLED (invariant 9), after it registered on the
- * bell and on the word and before it looks. Returns what {@link leaveBelled} takes.
+ * Bell sleeper: counts itself in a belled word's BELLED, in the bell's epoch (invariant 9), after
+ * it registered on the bell and on the word and before it looks. Returns what {@link leaveBelled}
+ * takes.
  */
 export function enterBelled(w: WaitWord): number {
   const v = w.view;
   const i = w.at + BELLED;
+  const bell = w.bell;
+  if (bell === undefined) return -1; // not a belled word: nothing to count
   for (;;) {
     const b = Atomics.load(v, i);
+    // The bell's epoch, read after b: b's is the same or older (entries write the epoch they read).
+    const e = epochOf(Atomics.load(bell.view, bell.at + SLEEPERS));
+    if (!sameEpoch(b, e)) {
+      // b counts stale entries only (invariant 9): this one starts the bell's epoch afresh.
+      if (Atomics.compareExchange(v, i, b, e + 1) === b) return e;
+      continue;
+    }
     if (countOf(b) === COUNT) return -1; // saturated (invariant 8): stays so until moved on
     if (Atomics.compareExchange(v, i, b, b + 1) === b) return b;
   }
