@@ -17,6 +17,15 @@ function logOf(log: SharedArrayBuffer): number[] {
   return Array.from(l.subarray(1, 1 + Atomics.load(l, 0)));
 }
 
+/** Releases a permit as it comes, writing `id` to `log` in the order they came (read with logOf). */
+function recorder(log: SharedArrayBuffer): (id: number) => (g: { release(): void }) => void {
+  const l = new Int32Array(log);
+  return (id) => (g) => {
+    l[1 + Atomics.add(l, 0, 1)] = id;
+    g.release();
+  };
+}
+
 describe('a waiter passed over while its thread was busy lines up again', () => {
   it('an async acquire whose loop stalled past GATE_STALL_MS still gets the permit', async () => {
     const sem = new Semaphore(1);
@@ -52,11 +61,7 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     const sem = new Semaphore(1);
     const held = sem.tryAcquire()!;
     const log = new SharedArrayBuffer(64);
-    const l = new Int32Array(log);
-    const record = (id: number) => (g: { release(): void }) => {
-      l[1 + Atomics.add(l, 0, 1)] = id;
-      g.release();
-    };
+    const record = recorder(log);
     const a = sem.acquire(1, { timeout: 8000 }).then(record(1)); // ticket 1
     const b = sem.acquire(1, { timeout: 8000 }).then(record(2)); // ticket 2
     const other = runOp('acquireLog', { sem, log, id: 3, timeout: 8000 }); // ticket 3
@@ -106,11 +111,7 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     const sem = new Semaphore(1);
     const held = sem.tryAcquire()!;
     const log = new SharedArrayBuffer(64);
-    const l = new Int32Array(log);
-    const record = (id: number) => (g: { release(): void }) => {
-      l[1 + Atomics.add(l, 0, 1)] = id;
-      g.release();
-    };
+    const record = recorder(log);
     const a = sem.acquire(1, { timeout: 8000 }).then(record(1)); // ticket 1
     const other = runOp('acquireLog', { sem, log, id: 3, timeout: 8000 }); // ticket 2
     await until(() => queued(sem) === 2, 10_000, 'the worker to line up');
