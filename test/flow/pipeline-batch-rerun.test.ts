@@ -15,10 +15,10 @@ const bag = new PoolBag();
 afterEach(() => bag.closeAll());
 
 describe('Pipeline: a batch item rerun alone while its old runner entered it', () => {
-  // Retried: on a heavily loaded machine (CI runs files side by side on 2 cores) the two items of the
-  // second processBatch were sometimes sent as two one-item tasks (both dead-lettered at the
-  // one-item limit of 350 ms), so the batch this test needs never formed; not yet understood, noted
-  // for the pipeline's batching. A failure must repeat to fail the suite.
+  // Retried: on a heavily loaded machine (CI runs files side by side on 2 cores) item a was sometimes
+  // judged not started when the batch's limit passed (its worker starved of CPU), so both items
+  // were rerun alone and dead-lettered at the one-item limit (350 ms): the situation this test
+  // needs never formed. A failure must repeat to fail the suite.
   it('waits for the old runner to leave before the rerun starts', { retry: 2 }, async () => {
     const gauges = new Int32Array(new SharedArrayBuffer(4 * 9));
     const pool = new WorkerPool({
