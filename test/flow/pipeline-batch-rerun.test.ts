@@ -15,10 +15,10 @@ const bag = new PoolBag();
 afterEach(() => bag.closeAll());
 
 describe('Pipeline: a batch item rerun alone while its old runner entered it', () => {
-  // Retried: on a heavily loaded machine (CI runs files side by side on 2 cores) item a was sometimes
-  // judged not started when the batch's limit passed (its worker starved of CPU), so both items
-  // were rerun alone and dead-lettered at the one-item limit (350 ms): the situation this test
-  // needs never formed. A failure must repeat to fail the suite.
+  // Timings are wide for loaded CI machines (files run side by side on 2 cores): with a 700 ms
+  // batch limit, a worker starved of CPU had sometimes not entered item a when the limit passed, so
+  // both items were rerun alone and dead-lettered at the one-item limit, and the situation this
+  // test needs never formed. Retried as well: a failure must repeat to fail the suite.
   it('waits for the old runner to leave before the rerun starts', { retry: 2 }, async () => {
     const gauges = new Int32Array(new SharedArrayBuffer(4 * 9));
     const pool = new WorkerPool({
@@ -30,11 +30,11 @@ describe('Pipeline: a batch item rerun alone while its old runner entered it', (
     });
     bag.pools.push(pool);
     const letters: DeadLetter[] = [];
-    // A stage timeout (100 ms) gives the chain task a pool time limit: (100 + 250) ms per item.
+    // A stage timeout (500 ms) gives the chain task a pool time limit: (500 + 250) ms per item.
     const p = new Pipeline<{ slot: number; ms: number; again?: number }>({ onDeadLetter: (d) => letters.push(d) }).stage(
       'spin',
       { pool, fn: 'gaugeSpin' },
-      { timeout: 100, concurrency: 8 },
+      { timeout: 500, concurrency: 8 },
     );
     // Once the stage's cost is known, two queued items go as one batch task (2 per worker at 8).
     await p.processBatch([{ slot: 2, ms: 1 }, { slot: 2, ms: 1 }]);
@@ -42,22 +42,20 @@ describe('Pipeline: a batch item rerun alone while its old runner entered it', (
     const gate = new StepGate();
     gate.install();
     gate.arm(Step.PipelineBatchJudged);
-    // Holds the paused main thread 1.2 s: the worker meanwhile finishes item a (1.5 s, past the
-    // batch's 700 ms limit) and enters item b, which the main thread judged "not started". (With a
-    // at 900 ms, a main thread whose timer fired 200 ms late under a loaded CI run judged b already
-    // entered: b then failed with the batch, and no rerun was left to test.)
+    // Holds the paused main thread 1.8 s: the worker meanwhile finishes item a (2.5 s, past the
+    // batch's 1.5 s limit) and enters item b, which the main thread judged "not started".
     const releaser = new Worker(new URL('../fixtures/gate-releaser.mjs', import.meta.url), {
-      workerData: { gate: gate.sab, holdMs: 1200 },
+      workerData: { gate: gate.sab, holdMs: 1800 },
     });
     const released = once(releaser, 'message');
     try {
       const out = await p.processBatch([
-        { slot: 1, ms: 1500 },
-        { slot: 0, ms: 2_000, again: 1 },
+        { slot: 1, ms: 2500 },
+        { slot: 0, ms: 3_000, again: 1 },
       ]);
       expect(await released).toEqual(['released']);
-      expect(out).toEqual([{ slot: 0, ms: 2_000, again: 1 }]); // b's rerun; a timed out
-      expect(letters.map((d) => d.input)).toEqual([{ slot: 1, ms: 1500 }]);
+      expect(out).toEqual([{ slot: 0, ms: 3_000, again: 1 }]); // b's rerun; a timed out
+      expect(letters.map((d) => d.input)).toEqual([{ slot: 1, ms: 2500 }]);
       expect(Atomics.load(gauges, 2), 'item b was tried twice').toBe(2);
       expect(Atomics.load(gauges, 1), 'tries of item b at once').toBe(1); // was 2
     } finally {
