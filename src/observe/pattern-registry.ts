@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { MAX_TIMER_MS } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
-import { millis, object, optionsObject } from '../memory/validate.js';
+import { allKeys, millis, object, onlyKeys } from '../memory/validate.js';
 import { Pipeline } from '../flow/index.js';
 import { WorkerPool } from '../pool/index.js';
 import { CircuitBreaker, ConcurrencyManager } from '../resilience/index.js';
@@ -55,6 +55,11 @@ function kindOf(x: object): RegisteredKind {
   return 'other';
 }
 
+const REGISTRY_KEYS = allKeys<NonNullable<ConstructorParameters<typeof PatternRegistry>[0]>>({ protective: true });
+const PROTECTIVE_KEYS = allKeys<ProtectiveOptions>({ openBreakers: true, keep: true });
+const REGISTER_KEYS = allKeys<RegisterOptions>({ name: true, guards: true });
+const SHUTDOWN_KEYS = allKeys<NonNullable<Parameters<PatternRegistry['shutdownAll']>[0]>>({ timeout: true });
+
 const ORDER: RegisteredKind[] = ['pipeline', 'other', 'pool', 'manager', 'breaker', 'limiter'];
 
 /**
@@ -79,8 +84,10 @@ export class PatternRegistry extends EventEmitter {
 
   constructor(opts: { protective?: ProtectiveOptions } = {}) {
     super();
+    onlyKeys(object(opts, 'PatternRegistry options'), 'PatternRegistry options', REGISTRY_KEYS);
     const p = opts.protective;
     if (p !== undefined) {
+      onlyKeys(object(p, 'protective'), 'PatternRegistry protective options', PROTECTIVE_KEYS); // `{ openBreaker: 2 }`
       if (!Number.isInteger(p.openBreakers) || p.openBreakers < 1) {
         throw new InvalidArgumentError(`Expected protective.openBreakers to be an integer >= 1, got ${String(p.openBreakers)}`);
       }
@@ -93,7 +100,7 @@ export class PatternRegistry extends EventEmitter {
   /** Adds `target` under a name (returned). */
   register(target: Registrable, opts: RegisterOptions = {}): string {
     if (typeof target !== 'object' || target === null) throw new InvalidArgumentError('register needs an object');
-    object(opts, 'register options');
+    onlyKeys(object(opts, 'register options'), 'register options', REGISTER_KEYS); // `{ guard: [...] }` guarded nothing
     for (const e of this.#entries.values()) {
       if (e.target === target) throw new InvalidArgumentError(`this object is registered already, as '${e.name}'`);
     }
@@ -173,7 +180,7 @@ export class PatternRegistry extends EventEmitter {
    * For one hard deadline, race it against your own timer.
    */
   async shutdownAll(opts: { timeout?: number } = {}): Promise<ShutdownReport> {
-    optionsObject(opts, 'shutdownAll options');
+    onlyKeys(object(opts, 'shutdownAll options'), 'shutdownAll options', SHUTDOWN_KEYS);
     const timeout = millis(opts.timeout ?? 10_000, 'shutdownAll timeout', { infinity: true });
     const report: ShutdownReport = { closed: [], timedOut: [], failed: [] };
     for (const kind of ORDER) {

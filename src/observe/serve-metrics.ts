@@ -7,7 +7,7 @@
 // imports the package root.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { integer, invalid, optionsObject } from '../memory/validate.js';
+import { allKeys, integer, invalid, object, onlyKeys } from '../memory/validate.js';
 import { poolPhase, WorkerPool } from '../pool/index.js';
 import { CircuitBreaker } from '../resilience/index.js';
 import { traceBreaker, tracePool } from './diagnostics.js';
@@ -26,6 +26,8 @@ export interface ServeMetricsOptions {
    */
   objects?: Observed | (() => Observed);
 }
+
+const SERVE_KEYS = allKeys<ServeMetricsOptions>({ port: true, host: true, objects: true });
 
 /** A running metrics endpoint. */
 export interface MetricsServer {
@@ -92,7 +94,8 @@ function health(objects: Observed): HealthReport {
  * ```
  */
 export async function serveMetrics(opts: ServeMetricsOptions = {}): Promise<MetricsServer> {
-  const { port = 9464, host = '127.0.0.1', objects = {} } = optionsObject(opts, 'serveMetrics options') ?? {};
+  onlyKeys(object(opts, 'serveMetrics options'), 'serveMetrics options', SERVE_KEYS); // `{ Port: 0 }` bound 9464
+  const { port = 9464, host = '127.0.0.1', objects = {} } = opts;
   // Checked here: node:http's own checks throw a bare RangeError (ERR_SOCKET_BAD_PORT) or TypeError.
   integer(port, 'serveMetrics port', { min: 0, max: 65535 });
   if (typeof host !== 'string' || host === '') invalid('serveMetrics host', 'a non-empty string', host);

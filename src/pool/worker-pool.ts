@@ -351,7 +351,7 @@ export class WorkerPool<M = UntypedModule> {
    * stay queued and run).
    */
   async drain(opts?: WaitOptions): Promise<void> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'drain options');
     return this.#core.settlement.waitFor(() => this.getQueueLength() === 0, opts, 'WorkerPool.drain');
   }
 

@@ -86,7 +86,7 @@ const MANAGER_KEYS = allKeys<ConcurrencyManagerOptions>({
 
 /** What an acquire takes (a tryAcquire: `priority` and `lease` only). */
 export const ACQUIRE_KEYS = allKeys<ConcurrencyAcquireOptions>({ priority: true, lease: true, signal: true, timeout: true });
-export const TRY_ACQUIRE_KEYS: readonly string[] = ['priority', 'lease'];
+export const TRY_ACQUIRE_KEYS = allKeys<Pick<ConcurrencyAcquireOptions, 'priority' | 'lease'>>({ priority: true, lease: true });
 
 /** Checks a manager's options object (named errors at the call site) and fills in the defaults. */
 export function managerConfig(options: unknown): ManagerConfig {

@@ -5,7 +5,7 @@ import { HISTOGRAM_BYTES, SharedHistogram } from '../memory/histogram.js';
 import { defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { spinLock, spinUnlock } from '../memory/spin-lock.js';
 import { Step, stepHook } from '../memory/step-hook.js';
-import { callable, onlyKeys } from '../memory/validate.js';
+import { callable } from '../memory/validate.js';
 import { abortError, checkWaitOptions, limitsOf, waitUntil } from '../memory/wait/index.js';
 import { ABORTED, IN_USE, LOCK, ManagerLayout, QUEUED, TIMED_OUT } from './concurrency-manager-layout.js';
 import {
@@ -148,8 +148,7 @@ export class ConcurrencyManager extends SharedObjectBase<ManagerConfig> {
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
       throw new InvalidArgumentError('acquire options must be an object');
     }
-    if (opts !== undefined) onlyKeys(opts, what, keys);
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, what, keys); // wait options and the keys of this call (priority, lease)
     const priority = checkInt(opts?.priority ?? 5, 'priority', 1, 10);
     const lease = opts?.lease === undefined ? this.#lease : checkMs(opts.lease, 'lease', false);
     return { priority, lease, timeout: opts?.timeout ?? this.#timeout };

@@ -104,7 +104,7 @@ export class LeakyBucket extends SharedObjectBase<LeakyBucketConfig> {
    */
   async acquire(opts?: WaitOptions): Promise<void> {
     const b = this.#bucket;
-    const signal = beginWait(opts);
+    const signal = beginWait(opts, 'LeakyBucket.acquire options');
     const inc = b.period;
     const t = nowNs();
     // The booking ends one interval after the slot: room for `capacity` waiting calls means the

@@ -14,10 +14,10 @@ import { delay } from './policy.js';
 
 /**
  * The start of every waiting acquire: checks the wait options at the call site and returns the
- * signal, or throws {@link AbortError} if it has already aborted.
+ * signal, or throws {@link AbortError} if it has already aborted. `what` names the options in errors.
  */
-export function beginWait(opts: WaitOptions | undefined): AbortSignal | undefined {
-  checkWaitOptions(opts);
+export function beginWait(opts: WaitOptions | undefined, what: string): AbortSignal | undefined {
+  checkWaitOptions(opts, what);
   const signal = opts?.signal;
   if (signal?.aborted) throw abortError(signal);
   return signal;

@@ -175,7 +175,7 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
    * `timeout` (the window frees no slot before then), or with AbortError; a refused call takes nothing.
    */
   async acquire(opts?: WaitOptions): Promise<void> {
-    const signal = beginWait(opts);
+    const signal = beginWait(opts, 'SlidingWindowLimiter.acquire options');
     // No timeout (or one past NO_LIMIT, 146 years): no deadline at all. A deadline of now + NO_LIMIT
     // refused every wait of a window longer than that with TimeoutError, though none was asked.
     const limit = timeoutNs(opts);

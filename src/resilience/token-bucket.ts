@@ -102,7 +102,7 @@ export class TokenBucket extends SharedObjectBase<TokenBucketConfig> {
   async acquire(n?: number, opts?: WaitOptions): Promise<void> {
     const b = this.#bucket;
     const inc = this.#cost(n);
-    const signal = beginWait(opts);
+    const signal = beginWait(opts, 'TokenBucket.acquire options');
     const t = nowNs();
     const next = b.reserve(t, inc, b.tau + timeoutNs(opts));
     if (next < 0n) {

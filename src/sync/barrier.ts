@@ -128,7 +128,7 @@ export class Barrier extends WordObjectBase<BarrierConfig, 'Barrier.tripped'> {
    * arrival is withdrawn (the round still waits for `parties`), unless the round tripped meanwhile.
    */
   async wait(opts?: WaitOptions): Promise<BarrierResult> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Barrier.wait options');
     checkAborted(opts); // an aborted call never arrives
     const lim = limitsOf(opts, 'Barrier.wait');
     const gen = this.#arrive();
@@ -143,7 +143,7 @@ export class Barrier extends WordObjectBase<BarrierConfig, 'Barrier.tripped'> {
 
   /** Blocking form of {@link wait}, for worker threads. */
   waitSync(opts?: WaitOptions): BarrierResult {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Barrier.waitSync options');
     checkAborted(opts);
     const lim = limitsOf(opts, 'Barrier.waitSync');
     const gen = this.#arrive();

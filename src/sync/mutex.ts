@@ -69,7 +69,7 @@ export class Mutex extends SharedObjectBase<NoConfig> {
 
   /** Waits for the lock. Rejects with TimeoutError or AbortError without holding it. */
   async lock(opts?: WaitOptions): Promise<Guard> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Mutex.lock options');
     await this.#gate.take(1, opts, 'Mutex.lock');
     return this.#guard();
   }
@@ -81,7 +81,7 @@ export class Mutex extends SharedObjectBase<NoConfig> {
 
   /** Blocking form of {@link lock}, for worker threads. */
   lockSync(opts?: WaitOptions): Guard {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Mutex.lockSync options');
     this.#gate.takeSync(1, opts, 'Mutex.lockSync');
     return this.#guard();
   }

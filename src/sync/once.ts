@@ -81,7 +81,7 @@ export class Once extends WordObjectBase<NoConfig, 'Once.settled'> {
    * Rejects with fn's error (and leaves it to run again), TimeoutError or AbortError.
    */
   async do(fn: () => unknown, opts?: WaitOptions): Promise<boolean> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Once.do options');
     callable(fn, 'fn');
     const r = await waitUntil(this.word, this.#look, limitsOf(opts, 'Once.do'));
     if (r === 'done') return false;
@@ -97,7 +97,7 @@ export class Once extends WordObjectBase<NoConfig, 'Once.settled'> {
 
   /** Blocking form of {@link do}, for worker threads (`fn` must be synchronous). */
   doSync(fn: () => unknown, opts?: WaitOptions): boolean {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Once.doSync options');
     callable(fn, 'fn');
     const r = blockUntil(this.word, this.#look, limitsOf(opts, 'Once.doSync'));
     if (r === 'done') return false;

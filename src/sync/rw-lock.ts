@@ -149,19 +149,19 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
 
   /** Waits for a read lock. Rejects with TimeoutError or AbortError without holding it. */
   async read(opts?: WaitOptions): Promise<Guard> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'RwLock.read options');
     return waitUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.read'), undefined, READER_LOOK_MS);
   }
 
   /** Blocking form of {@link read}, for worker threads. */
   readSync(opts?: WaitOptions): Guard {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'RwLock.readSync options');
     return blockUntil(this.word, this.#enterRead, limitsOf(opts, 'RwLock.readSync'), READER_LOOK_MS);
   }
 
   /** Waits for the write lock. Rejects with TimeoutError or AbortError without holding it. */
   async write(opts?: WaitOptions): Promise<Guard> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'RwLock.write options');
     checkAborted(opts); // as read() and every other wait: an aborted call takes nothing
     const fast = this.#enterWrite();
     if (fast) return fast;
@@ -175,7 +175,7 @@ export class RwLock extends WordObjectBase<NoConfig, 'RwLock.changed'> {
 
   /** Blocking form of {@link write}, for worker threads. */
   writeSync(opts?: WaitOptions): Guard {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'RwLock.writeSync options');
     checkAborted(opts); // as read() and every other wait: an aborted call takes nothing
     const fast = this.#enterWrite();
     if (fast) return fast;

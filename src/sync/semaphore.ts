@@ -81,7 +81,7 @@ export class Semaphore extends SharedObjectBase<SemaphoreConfig> {
   /** Waits for `n` permits (default 1). Rejects with TimeoutError or AbortError, holding nothing. */
   async acquire(n?: number, opts?: WaitOptions): Promise<Guard> {
     const c = this.#count(n);
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Semaphore.acquire options');
     await this.#gate.take(c, opts, 'Semaphore.acquire');
     return this.#guard(c);
   }
@@ -95,7 +95,7 @@ export class Semaphore extends SharedObjectBase<SemaphoreConfig> {
   /** Blocking form of {@link acquire}, for worker threads. Throws TimeoutError. */
   acquireSync(n?: number, opts?: WaitOptions): Guard {
     const c = this.#count(n);
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Semaphore.acquireSync options');
     this.#gate.takeSync(c, opts, 'Semaphore.acquireSync');
     return this.#guard(c);
   }

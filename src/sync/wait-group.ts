@@ -84,13 +84,13 @@ export class WaitGroup extends WordObjectBase<NoConfig, 'WaitGroup.zero'> {
 
   /** Resolves when the count is zero. */
   async wait(opts?: WaitOptions): Promise<void> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'WaitGroup.wait options');
     await waitUntil(this.word, this.#zero, limitsOf(opts, 'WaitGroup.wait'));
   }
 
   /** Blocks (workers) until the count is zero. */
   waitSync(opts?: WaitOptions): void {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'WaitGroup.waitSync options');
     blockUntil(this.word, this.#zero, limitsOf(opts, 'WaitGroup.waitSync'));
   }
 }

@@ -86,6 +86,11 @@ describe('unknown option keys of the pool layer', () => {
     // piscina's names keep their own message; a key left undefined is no mistake.
     expect((await rejection(pool.submit(1, { transferList: [] } as never))).message).toMatch(/not `transferList`/);
     expect(await pool.submit(5, { fn: 'double', timout: undefined } as never)).toBe(10);
+    // drain() takes wait options: `{ timout: 50 }` waited with no time limit.
+    const drain = await rejection(pool.drain({ timout: 50 } as never));
+    expect(drain).toBeInstanceOf(InvalidArgumentError);
+    expect(drain.message).toBe("drain options take only 'signal', 'timeout', got 'timout' (did you mean 'timeout'?)");
+    await pool.drain({ signal: new AbortController().signal, timeout: 1000, extra: undefined } as never);
     // close() refused unknown keys already, with the same wording.
     expect(await rejection(pool.close({ forse: true } as never))).toBeInstanceOf(InvalidArgumentError);
   });

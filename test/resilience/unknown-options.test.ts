@@ -46,6 +46,21 @@ describe('unknown option keys of the resilience policies', () => {
     expect((await failure(() => m.run(() => 1, { leese: 5 } as never))).message).toMatch(/got 'leese' \(did you mean 'lease'\?\)$/);
     // tryAcquire never waits: a timeout or a signal given to it was ignored.
     expect(() => m.tryAcquire({ timeout: 5 } as never)).toThrow(/^tryAcquire options take only 'priority', 'lease', got 'timeout'$/);
+    // The limiters' acquire takes wait options only: `{ timout: 50 }` waited with no time limit.
+    const wait = { timout: 50 } as never;
+    for (const [what, acquire] of [
+      ['TokenBucket', () => new TokenBucket({ capacity: 1, refillPerSecond: 1 }).acquire(1, wait)],
+      ['LeakyBucket', () => new LeakyBucket({ capacity: 1, leakPerSecond: 1 }).acquire(wait)],
+      ['SlidingWindowLimiter', () => new SlidingWindowLimiter({ windowMs: 100, limit: 1 }).acquire(wait)],
+    ] as const) {
+      const err = await failure(acquire);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err.message).toBe(`${what}.acquire options take only 'signal', 'timeout', got 'timout' (did you mean 'timeout'?)`);
+    }
+    const wo = { signal: new AbortController().signal, timeout: 1000, extra: undefined } as never;
+    await new TokenBucket({ capacity: 1, refillPerSecond: 1 }).acquire(1, wo);
+    await new LeakyBucket({ capacity: 1, leakPerSecond: 1 }).acquire(wo);
+    await new SlidingWindowLimiter({ windowMs: 100, limit: 1 }).acquire(wo);
     // Every documented key is taken.
     const permit = await m.acquire({ priority: 7, lease: 1000, signal: new AbortController().signal, timeout: 1000 });
     permit.release();

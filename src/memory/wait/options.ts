@@ -1,7 +1,7 @@
 /** What a wait may spend: the options every waiting operation takes, and the limits made of them. */
 import { deadlineFor } from '../clock.js';
 import { TimeoutError } from '../errors.js';
-import { invalid, millis } from '../validate.js';
+import { allKeys, invalid, millis, onlyKeys } from '../validate.js';
 import { abortError } from './abort.js';
 
 /** Options every waiting operation takes. */
@@ -12,10 +12,20 @@ export interface WaitOptions {
   timeout?: number;
 }
 
-/** Validates wait options at the call site, so a bad timeout fails there and not deep in a loop. */
-export function checkWaitOptions(opts: WaitOptions | undefined): void {
+/** The keys of {@link WaitOptions}, what a wait that takes nothing else takes. */
+export const WAIT_KEYS = allKeys<WaitOptions>({ signal: true, timeout: true });
+
+/**
+ * Validates wait options at the call site, so a bad timeout fails there and not deep in a loop. A
+ * key not in `keys` is InvalidArgumentError naming it (`Mutex.lock options take only 'signal',
+ * 'timeout', got 'timout' (did you mean 'timeout'?)`), not a wait with no limit; `name` names the
+ * options in errors (a literal: nothing is allocated when the options are right, as this runs per
+ * wait). An operation that takes more than wait options (a priority, a lease) passes its own keys.
+ */
+export function checkWaitOptions(opts: WaitOptions | undefined, name = 'wait options', keys: readonly string[] = WAIT_KEYS): void {
   if (!opts) return;
-  if (typeof opts !== 'object') invalid('wait options', 'an object', opts);
+  if (typeof opts !== 'object') invalid(name, 'an object', opts);
+  onlyKeys(opts, name, keys);
   if (opts.timeout !== undefined) millis(opts.timeout, 'timeout', { infinity: true });
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
     invalid('signal', 'an AbortSignal', opts.signal);

@@ -1,7 +1,7 @@
 import { type Encoded, newEncoded, ownEncoded } from '../../memory/codec.js';
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../../memory/shared-object.js';
-import { integer, object } from '../../memory/validate.js';
+import { allKeys, integer, object, onlyKeys } from '../../memory/validate.js';
 import { checkAborted, checkWaitOptions, runAsync, runSync, threadBell, type WaitOptions } from '../../memory/wait/index.js';
 import { initRing, MAX_RING, MIN_RING, ringBytes, ringShape, ringSizeFor } from './byte-ring.js';
 import { ChannelCore } from './core.js';
@@ -45,8 +45,11 @@ interface ChannelConfig {
   readonly bytes: number;
 }
 
+const CHANNEL_KEYS = allKeys<ChannelOptions>({ capacity: true, bytes: true });
+
 function checkCapacity(opts: ChannelOptions | undefined): ChannelConfig {
   const o = object<ChannelOptions>(opts, 'Channel options');
+  onlyKeys(o, 'Channel options', CHANNEL_KEYS); // `{ capacity: 8, byte: 1 << 20 }` got the default ring
   const capacity = integer(o.capacity, 'Channel capacity', { min: 0, max: MAX_CAPACITY });
   let bytes = o.bytes;
   if (bytes === undefined) bytes = Math.min(Math.max(capacity * 1024, 128 * 1024), 1024 * 1024);
@@ -170,7 +173,7 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
    * timeout or abort in the middle cuts it, and a receiver that had begun it drops its part.
    */
   async send(value: T, opts?: WaitOptions): Promise<void> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Channel.send options');
     checkAborted(opts);
     const p = this.#p;
     const e = this.#encode(value);
@@ -180,7 +183,7 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
 
   /** Blocking form of {@link send}, for worker threads. */
   sendSync(value: T, opts?: WaitOptions): void {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Channel.sendSync options');
     checkAborted(opts);
     const p = this.#p;
     const e = this.#encode(value);
@@ -210,7 +213,7 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
    * channel is closed and drained. Rejects with TimeoutError or AbortError (then nothing was taken).
    */
   async recv(opts?: WaitOptions): Promise<RecvResult<T>> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Channel.recv options');
     checkAborted(opts);
     const q = this.#q;
     const r = q.tryTake<T>(false);
@@ -220,7 +223,7 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
 
   /** Blocking form of {@link recv}, for worker threads. */
   recvSync(opts?: WaitOptions): RecvResult<T> {
-    checkWaitOptions(opts);
+    checkWaitOptions(opts, 'Channel.recvSync options');
     checkAborted(opts);
     const q = this.#q;
     const r = q.tryTake<T>(false);

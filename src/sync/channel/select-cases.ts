@@ -93,8 +93,12 @@ export interface Prepared {
 }
 
 /** Checks the options and the cases (throws at the call site) and encodes the send values. */
-export function prepare(cases: readonly SelectCase[], opts: WaitOptions | undefined): Prepared {
-  checkWaitOptions(opts);
+export function prepare(
+  cases: readonly SelectCase[],
+  opts: WaitOptions | undefined,
+  what: 'select options' | 'selectSync options',
+): Prepared {
+  checkWaitOptions(opts, what);
   checkAborted(opts);
   if (!Array.isArray(cases) || cases.length === 0) {
     throw new InvalidArgumentError('select() needs an array of at least one case');

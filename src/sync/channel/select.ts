@@ -101,7 +101,7 @@ export async function select<V = unknown>(
   cases: readonly SelectCase[],
   opts?: WaitOptions,
 ): Promise<SelectResult<V>> {
-  const p = prepare(cases, opts);
+  const p = prepare(cases, opts, 'select options');
   let r = tryAll(p);
   if (r && !('stream' in r)) return r as SelectResult<V>;
   const deadline = deadlineFor(opts?.timeout);
@@ -133,7 +133,7 @@ export async function select<V = unknown>(
 
 /** Blocking form of {@link select}, for worker threads. */
 export function selectSync<V = unknown>(cases: readonly SelectCase[], opts?: WaitOptions): SelectResult<V> {
-  const p = prepare(cases, opts);
+  const p = prepare(cases, opts, 'selectSync options');
   let r = tryAll(p);
   if (r && !('stream' in r)) return r as SelectResult<V>;
   const deadline = deadlineFor(opts?.timeout);
