@@ -84,6 +84,8 @@ describe('a burst while idle workers are leaving', () => {
       10_000,
       'the burst',
     );
-    expect(new Set(ids).size).toBe(2);
+    // Two workers at least (one before the fix). Under a loaded CI run a worker of the burst may sit
+    // idle past the 50 ms idleTimeout between two tasks, leave, and be replaced: a third id.
+    expect(new Set(ids).size).toBeGreaterThanOrEqual(2);
   });
 });
