@@ -27,8 +27,9 @@ import { Guard } from './guard.js';
 //   R5. A writer terminated while it waits (worker.terminate(), a crash, out of memory) never runs
 //       that finally: WRITERS stays raised for good. So a waiting writer stores BEAT before it
 //       counts itself (a reader that sees its count sees its beat) and again at each look, at least
-//       every WRITER_LOOK_MS; a reader held back only by WRITERS looks again every READER_LOOK_MS,
-//       and once BEAT is older than STALE_MS it takes the waiting writers for gone and enters. A
+//       every WRITER_LOOK_MS; a waiting reader looks again every READER_LOOK_MS (whatever holds it
+//       back: one poll period for all its waits), and once BEAT is older than STALE_MS it takes the
+//       waiting writers for gone and enters if STATE lets it. A
 //       live writer whose thread stalls longer (a blocked event loop) only loses its preference
 //       until it looks again.
 const STATE = 0;
