@@ -18,8 +18,10 @@
  *    (`resourceLimits: { maxYoungGenerationSizeMb: 12 }`; V8's default lets it grow to 48 MiB on
  *    Node 20, 192 on Node 24): what that knob does to peak RSS and speed (for reading, not a target).
  *
- * Items/s over the whole run (pool start-up included for all), peak RSS (maxRSS of the process), and
- * CPU per item: every thread of the process (main, workers, V8's compiler and GC threads) over the run.
+ * Items/s from before the pool (or the workers) is made to the last output (start-up timed for all,
+ * teardown for none: the floor lets its workers go unawaited, so a pool's close() is not timed
+ * either), peak RSS (maxRSS of the process), and CPU per item: every thread of the process (main,
+ * workers, V8's compiler and GC threads) over that timed part.
  *
  * ```sh
  * npm run bench:pipeline                       # node dist/bench/pipeline.js
@@ -51,6 +53,15 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
   const cpu0 = process.cpuUsage();
   let count = 0;
   const extra: Record<string, unknown> = {};
+  // The clock stops at the last output, before any pool is closed: the floor's workers are let go
+  // untimed (terminate, not awaited), so no row times its teardown (a pool's close() waits ~25 ms
+  // for its threads to exit here, ~1.5% of a 20k-line run).
+  let tEnd = 0;
+  let cpu: NodeJS.CpuUsage | undefined;
+  const stop = (): void => {
+    tEnd = performance.now();
+    cpu = process.cpuUsage(cpu0); // every thread of the process, over the timed run
+  };
   if (impl === 'one-thread') {
     for (const l of input) {
       all(l);
@@ -71,6 +82,7 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
       }),
     );
     count = parts.reduce((s, p) => s + p.length, 0);
+    stop();
   } else if (impl === 'piscina+p-limit') {
     const { Piscina } = await import('piscina');
     const { default: pLimit } = await import('p-limit');
@@ -84,6 +96,7 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
         count++;
       }),
     );
+    stop();
     await pool.destroy();
   } else if (impl === 'streams+piscina') {
     const { Piscina } = await import('piscina');
@@ -94,6 +107,7 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
       .map((r: unknown) => pool.run(r, { name: 'enrich' }), { concurrency })
       .map((e: unknown) => pool.run(e, { name: 'pack' }), { concurrency });
     for await (const _ of s) count++;
+    stop();
     await pool.destroy();
   } else if (impl === 'skein-two-pools') {
     const { FixedWorkerPool, Pipeline } = await import('../src/index.js');
@@ -104,6 +118,7 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
       .stage('enrich', { pool: b, fn: 'enrich' })
       .stage('pack', { pool: b, fn: 'pack' });
     for await (const _ of p.processStream(input)) count++;
+    stop();
     extra.fused = p.metrics().stages.map((s) => s.fused);
     await Promise.all([a.close(), b.close()]);
   } else if (impl === 'skein' || impl === 'skein-stream' || impl === 'skein-warm' || impl === 'skein-young-12') {
@@ -134,13 +149,14 @@ async function runImpl(impl: string, n: number, threads: number): Promise<Record
       }
       extra.rssSamplesMiB = samples;
     }
+    stop();
     extra.fused = p.metrics().stages.every((s) => s.fused);
     await pool.close();
   }
-  const secs = (performance.now() - t0) / 1000;
+  if (tEnd === 0) stop(); // one-thread: nothing to close
+  const secs = (tEnd - t0) / 1000;
   if (count !== n) throw new Error(`${impl}: ${count} outputs for ${n} inputs`);
-  const cpu = process.cpuUsage(cpu0); // every thread of the process, over the timed run
-  const cpuUsPerItem = Math.round((cpu.user + cpu.system) / count);
+  const cpuUsPerItem = Math.round(((cpu as NodeJS.CpuUsage).user + (cpu as NodeJS.CpuUsage).system) / count);
   return { impl, items: count, itemsPerSec: Math.round(count / secs), peakRssMiB: peakRss(), cpuUsPerItem, ...extra };
 }
 
