@@ -2,8 +2,8 @@
 // whose worker runs on (a synchronous batch reads no abort until it returns), and the items it had
 // not started are rerun alone. One of them may be entered by that worker right after the batch was
 // judged and before the main thread takes its counts back: the main thread is paused exactly there
-// (StepGate, released from another thread) while the worker enters it. Its ticket must then be held
-// until that runner leaves; it was not, and the rerun ran beside it (two tries of one item at once).
+// (StepGate, released from another thread once the worker has entered it). Its ticket must then be
+// held until that runner leaves; it was not, and the rerun ran beside it (two tries of one item at once).
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { type DeadLetter, Pipeline, WorkerPool } from 'skein';
@@ -18,8 +18,9 @@ describe('Pipeline: a batch item rerun alone while its old runner entered it', (
   // Timings are wide for loaded CI machines (files run side by side on 2 cores): with a 700 ms
   // batch limit, a worker starved of CPU had sometimes not entered item a when the limit passed, so
   // both items were rerun alone and dead-lettered at the one-item limit, and the situation this
-  // test needs never formed. Retried as well: a failure must repeat to fail the suite.
-  it('waits for the old runner to leave before the rerun starts', { retry: 2 }, async () => {
+  // test needs never formed. The pause ends when the worker has entered item b, not after a fixed
+  // hold (a starved worker had sometimes not reached it within 1.8 s).
+  it('waits for the old runner to leave before the rerun starts', async () => {
     const gauges = new Int32Array(new SharedArrayBuffer(4 * 9));
     const pool = new WorkerPool({
       filename: new URL('../fixtures/gauge-tasks.mjs', import.meta.url),
@@ -42,10 +43,11 @@ describe('Pipeline: a batch item rerun alone while its old runner entered it', (
     const gate = new StepGate();
     gate.install();
     gate.arm(Step.PipelineBatchJudged);
-    // Holds the paused main thread 1.8 s: the worker meanwhile finishes item a (2.5 s, past the
-    // batch's 1.5 s limit) and enters item b, which the main thread judged "not started".
+    // Holds the paused main thread until the worker, which meanwhile finishes item a (2.5 s, past
+    // the batch's 1.5 s limit), has entered item b (its tries gauge, [2], reads 1), which the main
+    // thread judged "not started".
     const releaser = new Worker(new URL('../fixtures/gate-releaser.mjs', import.meta.url), {
-      workerData: { gate: gate.sab, holdMs: 1800 },
+      workerData: { gate: gate.sab, until: { view: gauges, index: 2, atLeast: 1 } },
     });
     const released = once(releaser, 'message');
     try {

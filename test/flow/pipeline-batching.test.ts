@@ -1,4 +1,4 @@
-// How a pool stage's items go to its workers several to a task once their cost is known (about 8 ms
+// How a pool stage's items go to its workers several to a task once their cost is known (about 16 ms
 // of work per task), and what that must not cost:
 // - Items slower than the estimate made such a task outlast the pool's `unhealthyAfter`, though
 //   each item ended in time: getHealthStatus() read the worker as stuck, and a watchdog calling
