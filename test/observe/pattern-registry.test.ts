@@ -29,7 +29,10 @@ describe('PatternRegistry', () => {
     expect(r.get('pool')).toBe(pool);
     const m = r.getGlobalMetrics();
     expect((m.pipe.metrics as { stages: { done: number }[] }).stages[0].done).toBe(3);
-    expect((m.pool.metrics as { completed: number }).completed).toBeGreaterThanOrEqual(3);
+    // The pool ran the pipeline's three items: a task each, or fewer once they went in batches.
+    const completed = (m.pool.metrics as { completed: number }).completed;
+    expect(completed).toBeGreaterThanOrEqual(1);
+    expect(completed).toBeLessThanOrEqual(3);
     expect((m['limiter-1'].metrics as { available: number }).available).toBeGreaterThan(4);
     r.register({ close: () => new Promise(() => {}) }, { name: 'stuck' });
     const report = await r.shutdownAll({ timeout: 200 });
