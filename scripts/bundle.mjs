@@ -27,7 +27,6 @@ const ENTRIES = [
   'index.js',
   'internal.js',
   'worker-preload.js',
-  'worker-kinds.js',
   'pool/worker/worker-main.js',
   'cli/main.js',
   'cli/demo.js',

@@ -8,7 +8,6 @@
  * any other is rebuilt as a subclass of Error with the same name, so `err.name`,
  * `err.constructor.name` and `String(err)` read as they did in the worker.
  */
-import { loadLazyKinds } from './lazy-kinds.js';
 import { inspect, types } from 'node:util';
 import v8 from 'node:v8';
 import * as memoryErrors from './errors.js';
@@ -260,7 +259,7 @@ export function isErrorRecord(x: unknown): x is ErrorRecord {
 
 const synthetic = new Map<string, ErrorClass>();
 function classFor(name: string): ErrorClass {
-  const known = classes.get(name) ?? (loadLazyKinds() ? classes.get(name) : undefined);
+  const known = classes.get(name);
   if (known) return known;
   let C = synthetic.get(name);
   if (!C) {

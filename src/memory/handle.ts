@@ -11,7 +11,6 @@
  * Within one thread, reviving the same `id` twice returns the same object, so event listeners and
  * local caches attached to it are shared by every copy that arrives.
  */
-import { loadLazyKinds } from './lazy-kinds.js';
 import { someIndex } from './sparse.js';
 
 /** What travels between threads for a shared object. */
@@ -74,14 +73,9 @@ export function isHandle(x: unknown): x is SharedHandle {
   );
 }
 
-/** The reviver of `kind`, loading the kinds not loaded yet on a miss (lazy-kinds.ts). */
-function reviverOf(kind: string): Reviver | undefined {
-  return revivers.get(kind) ?? (loadLazyKinds() ? revivers.get(kind) : undefined);
-}
-
 /** Rebuilds one handle through its registered kind (which checks it); unknown kinds give undefined. */
 export function reviveHandle(handle: SharedHandle): SharedObject | undefined {
-  return reviverOf(handle.kind)?.(handle);
+  return revivers.get(handle.kind)?.(handle);
 }
 
 /** Whether `x` is a shared object or its clone: `handle` (a valid handle) is its only own key. */
@@ -92,7 +86,7 @@ export function isSharedObjectClone(x: object): boolean {
 /** Whether `x` is (the clone of) a shared object whose kind this thread knows. */
 function asShared(x: object): SharedObject | undefined {
   const h = (x as { handle?: unknown }).handle;
-  if (!isHandle(h) || reviverOf(h.kind) === undefined) return undefined;
+  if (!isHandle(h) || !revivers.has(h.kind)) return undefined;
   const keys = Object.keys(x);
   return keys.length === 1 ? reviveHandle(h) : undefined;
 }

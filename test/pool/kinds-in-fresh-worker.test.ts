@@ -1,8 +1,11 @@
-// A pool worker loads the shared kinds and error classes of the memory, sync and resilience layers
-// only when the first one arrives (src/worker-preload.ts, src/memory/lazy-kinds.ts, on a Node with
-// require(esm)), so a pipeline that never sends one starts sooner. What arrives must be what
-// arrived when they were loaded up front: the task module here imports nothing of skein, so only
-// that load can make these live.
+// A pool worker registers the shared kinds and error classes of every layer before its task
+// module (src/worker-preload.ts), so what arrives in a fresh worker's first task is live even when
+// the task module imports nothing of skein: a shared object as its class, skein's errors as their
+// own classes (not stand-ins of their names). Also under tsx, whose require hook turned a
+// synchronous require() of skein's modules into a second copy of them (a lazy loading of the kinds
+// was dropped for that).
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { BrokenCircuitError, FixedWorkerPool, RwLock, WaitGroup } from 'skein';
 import { describe, expect, it } from 'vitest';
 import { TASKS, trackPools } from '../fixtures/pool-helpers.js';
@@ -10,6 +13,13 @@ import { TASKS, trackPools } from '../fixtures/pool-helpers.js';
 const track = trackPools();
 
 describe('shared kinds and error classes in a fresh worker', () => {
+  it('arrive live under tsx too', () => {
+    const fixture = fileURLToPath(new URL('../fixtures/kinds-under-tsx.mjs', import.meta.url));
+    const out = execFileSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
+    expect(out.trim()).toBe(JSON.stringify(['Semaphore < SharedObjectBase', 'BrokenCircuitError < SkeinError']));
+  }, 70_000);
+
+
   it('a shared object in the first task input arrives live', async () => {
     const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
     const wg = new WaitGroup();
@@ -28,7 +38,7 @@ describe('shared kinds and error classes in a fresh worker', () => {
     ]);
   });
 
-  it('kinds of every layer arrive live once the first has loaded them', async () => {
+  it('kinds of several layers arrive live one after another', async () => {
     const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
     expect(await pool.submit(new BrokenCircuitError('first'), { fn: 'errorClassOf' })).toEqual([
       'BrokenCircuitError < SkeinError',
