@@ -55,4 +55,20 @@ describe('Pipeline: a process() call on a busy pool stage', () => {
     await p.close();
     await Promise.all([...held, third]);
   });
+
+  it('sends it at once also while the stage cost is not known yet (items then go one by one)', async () => {
+    const counters = new Int32Array(new SharedArrayBuffer(8)); // [1] items holding
+    const pool = bag.make(1, { workerData: { counters } });
+    await pool.submit({ id: 0 }, { fn: 'holdIf' }); // the worker is up; the pipeline has run nothing
+    const p = new Pipeline<{ id: number; hold?: boolean }>().stage('s', { pool, fn: 'holdIf' });
+    const held = [1, 2].map((id) => p.process({ id, hold: true }).catch(() => undefined));
+    await until(() => Atomics.load(counters, 1) === 1 && pool.getQueueLength() === 1, 10_000, 'a backlog');
+    // Before the cost is known, items wait for the first results while the pool has a backlog
+    // (so a run's first window does not queue up as one-item tasks), but not this one: nothing
+    // more can come to its run. (It was held until the backlog cleared, here never.)
+    const third = p.process({ id: 3 }).catch(() => undefined);
+    await until(() => pool.getQueueLength() === 2, 5_000, 'the third item in the pool queue');
+    await p.close();
+    await Promise.all([...held, third]);
+  });
 });

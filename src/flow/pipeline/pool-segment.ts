@@ -54,8 +54,8 @@ export class PoolSegment extends Segment {
   #tasksOut = 0;
   /**
    * A task of this segment has come back, so its spec has reached a worker. Until then every task
-   * carries the spec: without it, a run's whole first window (up to 64 tasks per core, sent as the
-   * workers start) was answered ChainSpecMissingError by workers that had not seen it, and sent again.
+   * carries the spec: without it, a run's whole first window (then up to 64 tasks per core, sent as
+   * the workers start) was answered ChainSpecMissingError by workers that had not seen it, and sent again.
    * After, tasks go without it; a worker that still lacks it answers so, and that task is sent again
    * with it.
    */
@@ -163,8 +163,9 @@ export class PoolSegment extends Segment {
     // this segment has a task out per worker, the rest wait for the first results and then go in
     // batches. Sent one by one, the whole first window (the stage's concurrency: 256 items on 2
     // cores) queued up as one-item tasks while the workers started, each costing a task's overhead.
+    // Not an item that no more can join (a `process()` call's one item): it goes now, as below.
     if (limit === 0) {
-      if (this.#tasksOut < workers || this.#pool.getQueueLength() === 0) return 1;
+      if (!more || this.#tasksOut < workers || this.#pool.getQueueLength() === 0) return 1;
       this.#lookAgainSoon();
       return 0;
     }
