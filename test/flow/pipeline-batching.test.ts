@@ -38,37 +38,34 @@ describe('Pipeline: a batch of items slower than estimated is not a stuck worker
 });
 
 describe('Pipeline: a process() call on a busy pool stage', () => {
-  it('sends its one item to the pool at once, not held back for a fuller batch that cannot come', async () => {
+  /**
+   * Two held items keep the one worker busy and one task waiting in the pool (a backlog); a third
+   * process() call has one item and nothing more to come: it must reach the pool now. `warm`
+   * runs quick items through the pipeline first, so the stage's cost is known.
+   */
+  async function thirdReachesThePool(warm: boolean): Promise<void> {
     const counters = new Int32Array(new SharedArrayBuffer(8)); // [1] items holding
     const pool = bag.make(1, { workerData: { counters } });
     const p = new Pipeline<{ id: number; hold?: boolean }>().stage('s', { pool, fn: 'holdIf' });
-    // Quick items first: the stage's cost is known and small, so its items would go in batches.
-    await p.processBatch([...Array(200).keys()].map((id) => ({ id })));
-    // Two held items keep the worker busy and one task waiting in the pool: a backlog.
+    if (warm) await p.processBatch([...Array(200).keys()].map((id) => ({ id })));
+    else await pool.submit({ id: 0 }, { fn: 'holdIf' }); // the worker is up; the pipeline has run nothing
     const held = [1, 2].map((id) => p.process({ id, hold: true }).catch(() => undefined));
     await until(() => Atomics.load(counters, 1) === 1 && pool.getQueueLength() === 1, 10_000, 'a backlog');
-    // A third call has one item and nothing more to come: it must reach the pool now. (Held back
-    // for a batch, it stayed out of the queue until the backlog cleared, here never, and every
-    // call waiting so was woken each millisecond: 4000 such calls took 3.4 s instead of 0.5.)
     const third = p.process({ id: 3 }).catch(() => undefined);
     await until(() => pool.getQueueLength() === 2, 5_000, 'the third item in the pool queue');
     await p.close();
     await Promise.all([...held, third]);
-  });
+  }
 
-  it('sends it at once also while the stage cost is not known yet (items then go one by one)', async () => {
-    const counters = new Int32Array(new SharedArrayBuffer(8)); // [1] items holding
-    const pool = bag.make(1, { workerData: { counters } });
-    await pool.submit({ id: 0 }, { fn: 'holdIf' }); // the worker is up; the pipeline has run nothing
-    const p = new Pipeline<{ id: number; hold?: boolean }>().stage('s', { pool, fn: 'holdIf' });
-    const held = [1, 2].map((id) => p.process({ id, hold: true }).catch(() => undefined));
-    await until(() => Atomics.load(counters, 1) === 1 && pool.getQueueLength() === 1, 10_000, 'a backlog');
-    // Before the cost is known, items wait for the first results while the pool has a backlog
-    // (so a run's first window does not queue up as one-item tasks), but not this one: nothing
-    // more can come to its run. (It was held until the backlog cleared, here never.)
-    const third = p.process({ id: 3 }).catch(() => undefined);
-    await until(() => pool.getQueueLength() === 2, 5_000, 'the third item in the pool queue');
-    await p.close();
-    await Promise.all([...held, third]);
-  });
+  // Known cost: its items would go in batches. Held back for a batch, the third stayed out of the
+  // queue until the backlog cleared, here never, and every call waiting so was woken each
+  // millisecond: 4000 such calls took 3.4 s instead of 0.5.
+  it('sends its one item to the pool at once, not held back for a fuller batch that cannot come', () =>
+    thirdReachesThePool(true));
+
+  // Unknown cost: items go one by one, and wait for the first results while the pool has a backlog
+  // (so a run's first window does not queue up as one-item tasks), but not this one: nothing more
+  // can come to its run. (It was held until the backlog cleared, here never.)
+  it('sends it at once also while the stage cost is not known yet (items then go one by one)', () =>
+    thirdReachesThePool(false));
 });
