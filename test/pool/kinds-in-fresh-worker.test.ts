@@ -31,7 +31,7 @@ describe('shared kinds and error classes in a fresh worker', () => {
   it('an error of a resilience class in the first task input arrives as that class', async () => {
     const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
     // Its real class (under SkeinError), not a stand-in of its name made directly under Error.
-    expect(await pool.submit(new BrokenCircuitError('open'), { fn: 'errorClassOf' })).toEqual([
+    expect(await pool.submit(new BrokenCircuitError('open'), { fn: 'classesOf' })).toEqual([
       'BrokenCircuitError < SkeinError',
       true,
       'open',
@@ -40,12 +40,12 @@ describe('shared kinds and error classes in a fresh worker', () => {
 
   it('kinds of several layers arrive live one after another', async () => {
     const pool = track(new FixedWorkerPool(1, { filename: TASKS }));
-    expect(await pool.submit(new BrokenCircuitError('first'), { fn: 'errorClassOf' })).toEqual([
+    expect(await pool.submit(new BrokenCircuitError('first'), { fn: 'classesOf' })).toEqual([
       'BrokenCircuitError < SkeinError',
       true,
       'first',
     ]);
-    expect(await pool.submit(new RwLock(), { fn: 'errorClassOf' })).toEqual(['RwLock < WordObjectBase < SharedObjectBase', false, undefined]);
+    expect(await pool.submit(new RwLock(), { fn: 'classesOf' })).toEqual(['RwLock < WordObjectBase < SharedObjectBase', false, undefined]);
     const wg = new WaitGroup();
     wg.add(1);
     expect(await pool.submit(wg, { fn: 'wgDone' })).toBe('WaitGroup');
