@@ -128,22 +128,18 @@ export class PatternRegistry extends EventEmitter {
 
   /**
    * Removes `name`; false if there was none. A pool or pipeline that protective mode lowered is
-   * restored first (the registry lets go of it); a breaker no longer counts.
+   * restored first (the registry lets go of it; a 'restored' event says so); a breaker no longer counts.
    */
   unregister(name: string): boolean {
     const e = this.#entries.get(name);
     if (!e) return false;
     if (e.listener) (e.target as CircuitBreaker).off('stateChange', e.listener);
     this.#entries.delete(name);
-    const a = this.#active;
-    if (a) {
-      for (const lowered of [a.pools, a.stages]) {
-        for (const [key, x] of lowered) {
-          if (x.target !== e.target) continue;
-          x.restore();
-          lowered.delete(key);
-        }
-      }
+    // Said with a 'restored' event, as a breaker's closing is: a listener that saw it lowered
+    // would otherwise take it for lowered still ('off' later names only what it restores then).
+    const restored = this.#restore((_, x) => x.target === e.target);
+    if (restored.pools.length + restored.stages.length > 0) {
+      this.emit('protective', { state: 'restored', open: this.#open().map((b) => b.name), ...restored } satisfies ProtectiveEvent);
     }
     this.#review();
     return true;
@@ -157,15 +153,23 @@ export class PatternRegistry extends EventEmitter {
     return [...this.#entries.values()].map(({ name, kind }) => ({ name, kind }));
   }
 
-  /** Every registered object's metrics (or state), by name. */
-  getGlobalMetrics(): Record<string, { kind: RegisteredKind; metrics: unknown }> {
-    const out: Record<string, { kind: RegisteredKind; metrics: unknown }> = {};
+  /**
+   * Every registered object's metrics (or state), by name. One whose `metrics()` throws (an object
+   * of the caller's that refuses once closed) gets `metrics: undefined` and the `error`; the others
+   * are still reported.
+   */
+  getGlobalMetrics(): Record<string, { kind: RegisteredKind; metrics: unknown; error?: unknown }> {
+    const out: Record<string, { kind: RegisteredKind; metrics: unknown; error?: unknown }> = {};
     for (const e of this.#entries.values()) {
       const t = e.target as { metrics?: () => unknown; available?: number; state?: unknown };
-      let metrics: unknown;
-      if (typeof t.metrics === 'function') metrics = t.metrics();
-      else if (e.kind === 'limiter') metrics = { available: t.available };
-      out[e.name] = { kind: e.kind, metrics };
+      try {
+        let metrics: unknown;
+        if (typeof t.metrics === 'function') metrics = t.metrics();
+        else if (e.kind === 'limiter') metrics = { available: t.available };
+        out[e.name] = { kind: e.kind, metrics };
+      } catch (error) {
+        out[e.name] = { kind: e.kind, metrics: undefined, error };
+      }
     }
     return out;
   }
@@ -230,8 +234,7 @@ export class PatternRegistry extends EventEmitter {
   #review(): void {
     const p = this.#protective;
     if (!p) return;
-    const breakers = [...this.#entries.values()].filter((e) => e.kind === 'breaker');
-    const openEntries = breakers.filter((e) => isOpen((e.target as CircuitBreaker).state));
+    const openEntries = this.#open();
     const open = openEntries.map((e) => e.name);
     if (!this.#active) {
       if (open.length < p.openBreakers) return;
@@ -257,6 +260,11 @@ export class PatternRegistry extends EventEmitter {
         this.emit('protective', { state: 'restored', open, ...restored } satisfies ProtectiveEvent);
       }
     }
+  }
+
+  /** The registered breakers open now. */
+  #open(): Entry[] {
+    return [...this.#entries.values()].filter((e) => e.kind === 'breaker' && isOpen((e.target as CircuitBreaker).state));
   }
 
   /** Lowers what `open` breakers guard that the mode has not lowered yet; returns those changes. */
@@ -286,10 +294,15 @@ export class PatternRegistry extends EventEmitter {
   /** Restores what the mode lowered that no open breaker guards any more (its breakers closed). */
   #restoreUnguarded(open: Entry[]): { pools: Change[]; stages: Change[] } {
     const guarded = new Set(open.flatMap((e) => e.guards));
+    return this.#restore((name) => !guarded.has(name));
+  }
+
+  /** Restores what the mode lowered that `pick` chooses; returns those changes. */
+  #restore(pick: (name: string, x: Lowered) => boolean): { pools: Change[]; stages: Change[] } {
     const back = (lowered: Map<string, Lowered>): Change[] => {
       const changes: Change[] = [];
       for (const [name, x] of lowered) {
-        if (guarded.has(name)) continue;
+        if (!pick(name, x)) continue;
         lowered.delete(name);
         const from = x.current();
         changes.push({ name, from, to: x.restore() });
@@ -300,18 +313,22 @@ export class PatternRegistry extends EventEmitter {
     return a ? { pools: back(a.pools), stages: back(a.stages) } : { pools: [], stages: [] };
   }
 
-  /** `'<pipeline>/<stage>'` of a registered pipeline that has that stage. */
+  /**
+   * `'<pipeline>/<stage>'` of a registered pipeline that has that stage. Either name may hold a
+   * slash itself ('etl/v2/parse'): each split is tried, the first that names a pipeline's stage wins.
+   */
   #stageOf(name: string): { pipeline: Pipeline<never, unknown>; stage: string } | undefined {
-    const slash = name.indexOf('/');
-    if (slash < 0) return undefined;
-    const pipeline = this.#entries.get(name.slice(0, slash))?.target;
-    const stage = name.slice(slash + 1);
-    if (!(pipeline instanceof Pipeline)) return undefined;
-    try {
-      pipeline.stageConcurrency(stage);
-    } catch {
-      return undefined;
+    for (let slash = name.indexOf('/'); slash >= 0; slash = name.indexOf('/', slash + 1)) {
+      const pipeline = this.#entries.get(name.slice(0, slash))?.target;
+      const stage = name.slice(slash + 1);
+      if (!(pipeline instanceof Pipeline)) continue;
+      try {
+        pipeline.stageConcurrency(stage);
+      } catch {
+        continue;
+      }
+      return { pipeline: pipeline as Pipeline<never, unknown>, stage };
     }
-    return { pipeline: pipeline as Pipeline<never, unknown>, stage };
+    return undefined;
   }
 }

@@ -24,8 +24,8 @@ export interface ProtectiveOptions {
 
 /**
  * A `protective` event: the mode turned on or off, or, while it is on, lowered what a breaker that
- * opened guards ('lowered') or restored what no open breaker guards any more ('restored'); and
- * what it changed.
+ * opened guards ('lowered') or restored what no open breaker guards any more, or what was
+ * unregistered ('restored'); and what it changed.
  */
 export interface ProtectiveEvent {
   state: 'on' | 'lowered' | 'restored' | 'off';

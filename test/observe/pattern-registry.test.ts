@@ -135,11 +135,12 @@ describe('PatternRegistry', () => {
     await load();
     expect(pool.metrics().peakWorkers).toBe(2);
     r.unregister('work'); // the registry lets go of it: no cap any more
+    expect(events[1]).toMatchObject({ state: 'restored', pools: [{ name: 'work' }] });
     await load();
     expect(pool.metrics().peakWorkers).toBe(4);
     cb.forceClose();
-    await until(() => events.length === 2);
-    expect(events[1]).toMatchObject({ state: 'off', pools: [] });
+    await until(() => events.length === 3);
+    expect(events[2]).toMatchObject({ state: 'off', pools: [] });
     r.unregister('cb');
   });
 });

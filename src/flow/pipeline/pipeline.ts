@@ -247,7 +247,9 @@ export class Pipeline<I, O = I> {
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`Expected concurrency to be an integer >= 1, got ${String(n)}`);
     const j = this.#stageIndex(name);
     this.#limits[j] = Math.min(n, this.#defs[j].concurrency);
-    this.#applyLimits();
+    // Not compiled yet: the limit waits for #compile (compiling here fixed the stages, so that a
+    // pipeline lowered by protective mode while being built refused its next stage()).
+    if (this.#compiled) this.#applyLimits();
   }
 
   /** Stage `name`'s configured concurrency and the limit in force now. */
@@ -359,6 +361,7 @@ export class Pipeline<I, O = I> {
       return new LocalSegment(s, defs[s], spec, fns);
     });
     this.#compiled = { segments, stats, fused };
+    this.#applyLimits(); // what setStageConcurrency set before the first run
     return this.#compiled;
   }
 }
