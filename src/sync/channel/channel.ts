@@ -6,6 +6,7 @@ import { checkAborted, checkWaitOptions, runAsync, runSync, threadBell, type Wai
 import { initRing, MAX_RING, MIN_RING, ringBytes, ringShape, ringSizeFor } from './byte-ring.js';
 import { ChannelCore } from './core.js';
 import type { ChannelConsumer } from './consumer.js';
+import { ChannelIterator } from './iterator.js';
 import { ASYNC_POLL_SPIN, closedError, encodeMessage, PUT_OK, type RecvResult } from './message.js';
 import type { ChannelProducer } from './producer.js';
 import { tryHandoff } from './rendezvous.js';
@@ -246,13 +247,12 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
     this.#core.close();
   }
 
-  /** Yields every message until the channel is closed and drained. */
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      const r = await this.recv();
-      if (!r.ok) return;
-      yield r.value;
-    }
+  /**
+   * Yields every message until the channel is closed and drained. Its `return()` (a `break`, or a
+   * merge such as fanIn closing its sources) also ends a receive still waiting: nothing is taken.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return new ChannelIterator(this);
   }
 }
 
