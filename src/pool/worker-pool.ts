@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../memory/errors.js';
 import { boolean, describeValue, integer, invalid, object, onlyKeys, optionsObject } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { DrainEvents } from './drain-events.js';
-import { PoolClosedError } from './errors.js';
+import { PoolClosedError, QueueFullError } from './errors.js';
 import {
   BatchCollector,
   checkSubmitKeys,
@@ -65,6 +65,29 @@ export type PoolPhase = 'open' | 'broken' | 'closing' | 'closed';
 /** The {@link PoolPhase} of `pool` (what serveMetrics' `/health` reports for it). */
 export function poolPhase(pool: WorkerPool): PoolPhase {
   return phaseOf(pool);
+}
+
+/**
+ * `pool.submit` for a caller that bounds its own window (fanOut): with a `maxQueue`, the task waits
+ * for room in the queue, as map()'s do, instead of failing with QueueFullError. `skein/internal`
+ * only, not the package root.
+ */
+export function submitWhenRoom<R>(pool: WorkerPool, input: unknown, opts: SubmitOptions): Promise<R> {
+  const core = coreOf(pool);
+  const submit = (): Promise<R> => pool.submit<R>(input, opts as TypedSubmitOptions<UntypedModule, string>);
+  if (core.o.maxQueue === Infinity) return submit();
+  // A broken pool refuses the task with its own error, which says more than a wait would.
+  const sent =
+    queueFull(core) && !core.workers.broken
+      ? core.settlement.waitFor(() => !queueFull(core), opts.signal ? { signal: opts.signal } : undefined, 'queue room').then(submit)
+      : submit();
+  // queueFull reads counts that the workers change meanwhile (a task being claimed may count as
+  // waiting and as running at once), so a submit judged to have room can still be refused: it
+  // tries again on the next turn.
+  return sent.catch((err: unknown) => {
+    if (!(err instanceof QueueFullError)) throw err;
+    return new Promise<void>((r) => setImmediate(r)).then(() => submitWhenRoom<R>(pool, input, opts));
+  });
 }
 
 /** The size cap of `pool` (see {@link WorkerLimit}). */
