@@ -105,6 +105,8 @@ export function fanOutSettings(
   if (opts.fn !== undefined && typeof opts.fn !== 'string') {
     throw new InvalidArgumentError(`Expected fn to be the name of an export, got ${String(opts.fn)}`);
   }
+  // As a pipeline stage refuses it: beside a function, fn was ignored without a word.
+  if (opts.fn !== undefined && !pool) throw new InvalidArgumentError("fn names an export of a pool's task module; fanOut was given a function");
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('Expected signal to be an AbortSignal');
   }

@@ -3,6 +3,7 @@
  * gathers every output, `processStream` yields them as they come, with a bounded window.
  */
 import type { WorkerPool } from '../../pool/index.js';
+import { InvalidArgumentError } from '../../memory/errors.js';
 import { object, onlyKeys } from '../../memory/validate.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { callContext, FAN_OUT_KEYS, type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
@@ -28,6 +29,14 @@ export class FanPattern<I, O> {
   constructor(opts: FanPatternOptions<I, O>) {
     this.#o = object(opts, 'FanPattern options');
     onlyKeys(opts, 'FanPattern options', PATTERN_KEYS);
+    // As a pipeline stage checks its target: with both, the pool was used and run ignored, and a
+    // pool given as run (or a function as pool) ran in process() but failed in processStream().
+    const { pool, run } = opts as { pool?: unknown; run?: unknown };
+    if ((pool === undefined) === (run === undefined)) throw new InvalidArgumentError('FanPattern needs exactly one of pool and run');
+    if (pool !== undefined && typeof (pool as { submit?: unknown }).submit !== 'function') {
+      throw new InvalidArgumentError('FanPattern: pool must be a WorkerPool');
+    }
+    if (run !== undefined && typeof run !== 'function') throw new InvalidArgumentError('FanPattern: run must be a function');
     // Checked now, so bad options fail at the constructor (and nothing runs: an aborted signal is
     // not an error until a call).
     fanOutSettings(this.#target(), this.#fanOpts());
