@@ -76,15 +76,18 @@ export function submitWhenRoom<R>(pool: WorkerPool, input: unknown, opts: Submit
   const core = coreOf(pool);
   const submit = (): Promise<R> => pool.submit<R>(input, opts as TypedSubmitOptions<UntypedModule, string>);
   if (core.o.maxQueue === Infinity) return submit();
-  // A broken pool refuses the task with its own error, which says more than a wait would.
-  const sent =
-    queueFull(core) && !core.workers.broken
-      ? core.settlement.waitFor(() => !queueFull(core), opts.signal ? { signal: opts.signal } : undefined, 'queue room').then(submit)
-      : submit();
+  // Room now, or a pool past 'open' (closed, broken), which refuses the task with its own error: a
+  // wait would not end there, as the counts of workers closed with force stay as they were.
+  const room = (): boolean => !queueFull(core) || phaseOf(pool) !== 'open';
+  if (!room()) {
+    // Checked again once woken: every waiter wakes when one place frees.
+    const wait = opts.signal ? { signal: opts.signal } : undefined;
+    return core.settlement.waitFor(room, wait, 'queue room').then(() => submitWhenRoom<R>(pool, input, opts));
+  }
   // queueFull reads counts that the workers change meanwhile (a task being claimed may count as
   // waiting and as running at once), so a submit judged to have room can still be refused: it
   // tries again on the next turn.
-  return sent.catch((err: unknown) => {
+  return submit().catch((err: unknown) => {
     if (!(err instanceof QueueFullError)) throw err;
     return new Promise<void>((r) => setImmediate(r)).then(() => submitWhenRoom<R>(pool, input, opts));
   });
