@@ -19,27 +19,44 @@ export class ChannelIterator<T> implements AsyncIterableIterator<T> {
   /** Made when a receive first has to wait; aborted by `return()`. */
   #stop: AbortController | undefined;
   #over = false;
+  /** next() calls not yet settled, and the last of them: a next() made meanwhile waits its turn. */
+  #inFlight = 0;
+  #last: Promise<IteratorResult<T>> | undefined;
 
   constructor(ch: Receiver<T>) {
     this.#ch = ch;
   }
 
-  async next(): Promise<IteratorResult<T>> {
-    if (this.#over) return { value: undefined, done: true };
-    // The signal only for a receive that waits: a message already there is taken as recv() would.
-    let r = this.#ch.tryRecv();
-    if (r === undefined) {
-      const stop = (this.#stop ??= new AbortController());
-      try {
-        r = await this.#ch.recv({ signal: stop.signal });
-      } catch (err) {
-        if (stop.signal.aborted) return { value: undefined, done: true }; // return() ended the wait
-        throw err;
+  /** The next message; calls made before the last one settled take theirs in call order, as a generator's do. */
+  next(): Promise<IteratorResult<T>> {
+    const take = (): Promise<IteratorResult<T>> => this.#take();
+    const last = this.#inFlight > 0 ? this.#last : undefined;
+    this.#inFlight++;
+    const p = last ? last.then(take, take) : take();
+    this.#last = p;
+    return p;
+  }
+
+  async #take(): Promise<IteratorResult<T>> {
+    try {
+      if (this.#over) return { value: undefined, done: true };
+      // The signal only for a receive that waits: a message already there is taken as recv() would.
+      let r = this.#ch.tryRecv();
+      if (r === undefined) {
+        const stop = (this.#stop ??= new AbortController());
+        try {
+          r = await this.#ch.recv({ signal: stop.signal });
+        } catch (err) {
+          if (stop.signal.aborted) return { value: undefined, done: true }; // return() ended the wait
+          throw err;
+        }
       }
+      if (r.ok) return { value: r.value, done: false };
+      this.#over = true;
+      return { value: undefined, done: true };
+    } finally {
+      this.#inFlight--;
     }
-    if (r.ok) return { value: r.value, done: false };
-    this.#over = true;
-    return { value: undefined, done: true };
   }
 
   return(): Promise<IteratorResult<T>> {
