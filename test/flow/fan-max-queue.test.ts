@@ -38,6 +38,13 @@ describe('fanOut on a pool with a maxQueue', () => {
     expect(await new FanPattern<number, number>({ pool, fn: 'later', concurrency: 6 }).process(range(30))).toEqual(range(30).map((x) => x + 1));
   });
 
+  it('FanPattern.processStream (a pipeline stage) waits for room too', async () => {
+    const pool = bag.make(1, { maxQueue: 0 });
+    const out: number[] = [];
+    for await (const x of new FanPattern<number, number>({ pool, fn: 'later' }).processStream(range(300))) out.push(x);
+    expect(out).toEqual(range(300).map((x) => x + 1));
+  });
+
   it('maxQueue 0 (no queue): each task waits for a free worker', async () => {
     const pool = bag.make(2, { maxQueue: 0 });
     const out = await fanOut(range(40), pool, { fn: 'later', concurrency: 8, allSettled: true });

@@ -13,7 +13,7 @@ import {
   type ChainSpec,
   type ChainTask,
 } from './chain.js';
-import { type ErrorRecord, recordToError, type WorkerPool } from '../../pool/index.js';
+import { type ErrorRecord, recordToError, type SubmitOptions, submitWhenRoom, WorkerPool } from '../../pool/index.js';
 import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 // Errors a stage's policies throw in a worker arrive here as their own classes: each layer's
 // errors module registers its classes when loaded (memory/error-codec.ts).
@@ -106,6 +106,16 @@ export class PoolSegment extends Segment {
     }
   }
 
+  /**
+   * A task to the pool. One with a `maxQueue` may hold fewer tasks than the stage's window: they
+   * wait for room, as pool.map's do, instead of failing the item with QueueFullError. (A pool of
+   * another copy of skein is no WorkerPool here: its tasks go as they come.)
+   */
+  #submit(input: unknown, opts: SubmitOptions): Promise<unknown> {
+    const pool = this.#pool;
+    return pool instanceof WorkerPool ? submitWhenRoom(pool, input, opts) : (pool as WorkerPool).submit(input, opts);
+  }
+
   async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
     const t = this.ticketBase + ticket;
     const held = this.#progress.held(t);
@@ -119,7 +129,7 @@ export class PoolSegment extends Segment {
     try {
       for (;;) {
         try {
-          const out = await this.#pool.submit(task, opts);
+          const out = await this.#submit(task, opts);
           this.#specOut = true;
           return { ok: true, value: out, stage: -1, error: undefined, hasValue: false, from, input: value };
         } catch (err) {
@@ -248,7 +258,7 @@ export class PoolSegment extends Segment {
           // the object form carries values, not the bytes a previous pool segment left them in.
           const frame = batch.s ? null : encodeBatchFrame(batch.b, batch.e, batch.id);
           if (!frame) for (const it of batch.b) it.v = valueOf(it.v);
-          const answer = (await this.#pool.submit(frame ?? batch, opts)) as ChainItemResult[] | Uint8Array;
+          const answer = (await this.#submit(frame ?? batch, opts)) as ChainItemResult[] | Uint8Array;
           this.#specOut = true;
           const res = isFrame(answer) ? decodeResultsFrame(answer, this.#passOn) : answer;
           const outcomes: Outcome[] = new Array<Outcome>(res.length);
