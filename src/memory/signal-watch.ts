@@ -6,8 +6,8 @@
  * and the one to remove), so n tasks on one signal cost O(n^2), and past 10 listeners Node prints a
  * MaxListenersExceededWarning. Here each signal gets one listener and an intrusive doubly-linked
  * list of watchers: add and remove are O(1) and allocate nothing (no hash table to grow), the abort
- * calls every watcher once, and the listener is removed when the last watcher leaves, so a signal
- * that outlives its watchers holds nothing of ours.
+ * calls every watcher once (the newest first), and the listener is removed when the last watcher
+ * leaves, so a signal that outlives its watchers holds nothing of ours.
  * Internal (not exported from the package root).
  */
 
@@ -21,7 +21,7 @@ export abstract class SignalWatcher {
   abstract onAbort(): void;
 }
 
-/** A signal's watchers, in the order they began watching. */
+/** A signal's watchers, in the order they began watching (called newest first). */
 class WatchList {
   first: SignalWatcher | undefined = undefined;
   last: SignalWatcher | undefined = undefined;
@@ -31,8 +31,11 @@ class WatchList {
 
   #fire(): void {
     // Unlink each before calling it: a watcher that unwatches (or watches anew) meanwhile is safe.
+    // Newest first: of the tasks of a batch that share one signal, the queued ones (the newer) are
+    // cancelled before the running ones (the older) are aborted, so a worker that an abort frees
+    // does not start a task whose own cancellation is still to come (pool/main/abort-watch.ts).
     let failure: { err: unknown } | undefined;
-    for (let w = this.first; w !== undefined; w = this.first) {
+    for (let w = this.last; w !== undefined; w = this.last) {
       unlink(this, w);
       try {
         w.onAbort();

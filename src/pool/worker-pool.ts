@@ -3,13 +3,14 @@
  */
 import { fastNow as now } from '../memory/clock.js';
 import { summarize } from '../memory/histogram.js';
-import { InvalidArgumentError } from '../memory/errors.js';
+import { AbortError, InvalidArgumentError } from '../memory/errors.js';
 import { boolean, describeValue, integer, invalid, object, onlyKeys, optionsObject } from '../memory/validate.js';
 import { checkWaitOptions, type WaitOptions } from '../memory/wait/index.js';
 import { DrainEvents } from './drain-events.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
 import {
   BatchCollector,
+  cancelTasksOf,
   checkSubmitKeys,
   type HealthStatus,
   intake,
@@ -256,6 +257,8 @@ export class WorkerPool<M = UntypedModule> {
    * Runs every input of a (possibly endless, possibly async) iterable with at most `window` in
    * flight, yielding outputs in input order (`ordered: true`, the default) or as they finish. With a
    * `maxQueue`, it waits for room in the queue before each input rather than failing with QueueFullError.
+   * A map that ends early (a `break`, a task's failure) cancels its tasks still in the pool: the
+   * queued ones never run, running ones see `ctx.signal` fire.
    */
   map<R = unknown, K extends SubmitName<M> = DefaultName<M>>(
     inputs: Iterable<SubmitInput<M, K>> | AsyncIterable<SubmitInput<M, K>>,
@@ -290,6 +293,7 @@ export class WorkerPool<M = UntypedModule> {
         this.#drain.arm();
       },
       room,
+      (c) => cancelTasksOf(core, c, new AbortError('pool.map ended before its last output')),
     );
   }
 

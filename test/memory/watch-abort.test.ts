@@ -1,7 +1,9 @@
 // watchAbort (memory/wait/abort.ts over memory/signal-watch.ts) against a model: a set of active
 // watchers per signal. Whatever the order of watch, unwatch (repeated, or after the abort) and abort,
-// every watcher active at the abort is called exactly once and no other, and the signal holds one
-// 'abort' listener of ours exactly while it has an active watcher (none after the last unwatch).
+// every watcher active at the abort is called exactly once and no other, the newest first (so a
+// pool cancels a batch's queued tasks before it aborts its running ones: pool/main/abort-watch.ts),
+// and the signal holds one 'abort' listener of ours exactly while it has an active watcher (none
+// after the last unwatch).
 import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { watchAbort } from 'skein/internal';
@@ -22,17 +24,21 @@ interface W {
 }
 
 describe('watchAbort against a model', () => {
-  it('calls exactly the active watchers once; one listener while any is active, none after', () => {
+  it('calls exactly the active watchers once, newest first; one listener while any is active, none after', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
         const acs = [new AbortController(), new AbortController()];
         const ws: W[] = [];
+        const called: W[] = [];
         const active = [new Set<W>(), new Set<W>()];
         const aborted = [false, false];
         for (const o of ops) {
           if (o.t === 'watch') {
             const w: W = { signal: o.s, unwatch: () => {}, calls: 0 };
-            w.unwatch = watchAbort(acs[o.s].signal, () => w.calls++);
+            w.unwatch = watchAbort(acs[o.s].signal, () => {
+              w.calls++;
+              called.push(w);
+            });
             ws.push(w);
             // An aborted signal never fires again: the model keeps such a watcher active (never called).
             active[o.s].add(w);
@@ -45,9 +51,11 @@ describe('watchAbort against a model', () => {
             if (aborted[o.s]) continue;
             const expected = new Set(active[o.s]);
             const before = new Map(ws.map((w) => [w, w.calls]));
+            called.length = 0;
             acs[o.s].abort();
             aborted[o.s] = true;
             for (const w of ws) expect(w.calls - before.get(w)!).toBe(expected.has(w) ? 1 : 0);
+            expect(called).toEqual([...expected].reverse()); // a Set keeps the order they began watching
             active[o.s].clear();
           }
           for (const s of [0, 1]) {
@@ -79,7 +87,8 @@ describe('watchAbort against a model', () => {
           );
         }
         ac.abort();
-        for (let k = 0; k < n; k++) expect(calls[k]).toBe(j > i && k === j ? 0 : 1);
+        // Called newest first: watcher j is not called if i unwatched it before its turn (j older).
+        for (let k = 0; k < n; k++) expect(calls[k]).toBe(j < i && k === j ? 0 : 1);
         for (const u of un) u();
         for (const u of un) u();
         expect(getEventListeners(ac.signal, 'abort').length).toBe(0);

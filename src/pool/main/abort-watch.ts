@@ -18,7 +18,7 @@ import { AbortError } from '../../memory/errors.js';
 import { SignalWatcher, watchSignal } from '../../memory/signal-watch.js';
 import { SlotState } from '../shared/index.js';
 import type { PoolCore } from './pool-core.js';
-import type { TaskExtras, TaskTicket } from './task-queue.js';
+import type { Target, TaskExtras, TaskTicket } from './task-queue.js';
 
 /**
  * The extras of a task with a signal, which are also its watch on that signal and its abort state:
@@ -45,7 +45,7 @@ class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
   }
 
   onAbort(): void {
-    const { mem, settlement, workers } = this.core;
+    const { mem, settlement } = this.core;
     const err = new AbortError('the task was aborted', { cause: this.signal.reason });
     // (AbortError formats its stack at once, so the error does not hold this ticket, the receiver of
     // this frame, and the pool's core through it.) Let go of the buffers to move, which no path
@@ -56,28 +56,56 @@ class AbortTicket extends SignalWatcher implements TaskExtras, TaskTicket {
       mem.queue.cancel(this.prio, this.seq, (target, aux) => settlement.failUnplaced(target, aux, err));
       return;
     }
-    const at = mem.L.slotState + s; // claim C7: this CAS or the worker's CLAIMED -> RUNNING wins
-    const wasQueued =
-      Atomics.compareExchange(mem.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued;
-    const wasClaimed =
-      !wasQueued &&
-      Atomics.compareExchange(mem.ctl, at, SlotState.Claimed, SlotState.Cancelled) === SlotState.Claimed;
-    if (wasClaimed) mem.slots.cancelledAfterClaim[s] = 1;
-    else if (wasQueued) {
-      mem.slots.cancelledQueued[s] = 1;
-      mem.slots.cancelledInRing++;
-    }
-    const notStarted = wasQueued || wasClaimed;
-    // Ran to its end already (claim C8): its outcome is written, or being written, and the main
-    // thread has not read it yet. The work is done, so the caller gets that outcome, not an
-    // AbortError with the result thrown away; it settles once, when the result is read (or with
-    // WorkerCrashedError if its worker dies before writing it, C9). FINISHED is only ever left by
-    // the main thread, so this read cannot go stale before then.
-    if (!notStarted && Atomics.load(mem.ctl, at) === SlotState.Finished) return;
-    settlement.settleEarly(s, err);
-    if (!notStarted) workers.abortRunning(s);
+    if (!cancelUnstarted(this.core, s, err)) abortStarted(this.core, s, err);
   }
+}
 
+/**
+ * The task in slot `s`, if it has not started, never will: claim C7's CAS (QUEUED or CLAIMED ->
+ * CANCELLED) wins before its worker's CLAIMED -> RUNNING, the worker then skips it, and its caller
+ * gets `err` now. False if the worker won (it is running, or ran).
+ */
+function cancelUnstarted(core: PoolCore, s: number, err: Error): boolean {
+  const { mem, settlement } = core;
+  const at = mem.L.slotState + s;
+  const wasQueued = Atomics.compareExchange(mem.ctl, at, SlotState.Queued, SlotState.Cancelled) === SlotState.Queued;
+  const wasClaimed =
+    !wasQueued && Atomics.compareExchange(mem.ctl, at, SlotState.Claimed, SlotState.Cancelled) === SlotState.Claimed;
+  if (wasClaimed) mem.slots.cancelledAfterClaim[s] = 1;
+  else if (wasQueued) {
+    mem.slots.cancelledQueued[s] = 1;
+    mem.slots.cancelledInRing++;
+  } else return false;
+  settlement.settleEarly(s, err);
+  return true;
+}
+
+/** The task in slot `s` started: its caller gets `err` now and its signal aborts, unless it ran to its end. */
+function abortStarted(core: PoolCore, s: number, err: Error): void {
+  // Ran to its end already (claim C8): its outcome is written, or being written, and the main
+  // thread has not read it yet. The work is done, so the caller gets that outcome, not an
+  // AbortError with the result thrown away; it settles once, when the result is read (or with
+  // WorkerCrashedError if its worker dies before writing it, C9). FINISHED is only ever left by
+  // the main thread, so this read cannot go stale before then.
+  if (Atomics.load(core.mem.ctl, core.mem.L.slotState + s) === SlotState.Finished) return;
+  core.settlement.settleEarly(s, err);
+  core.workers.abortRunning(s);
+}
+
+/**
+ * Cancels every task that settles into `target`, whose caller no longer wants any of them (a
+ * `map` whose consumer broke off, or that failed): the queued ones and those in slots not yet
+ * started first, then the running ones are aborted, so a worker that an abort frees never starts
+ * one of them. O(queue + slots), once per call; nothing per task.
+ */
+export function cancelTasksOf(core: PoolCore, target: Target, err: Error): void {
+  const { mem, settlement } = core;
+  mem.queue.cancelTarget(target, (aux, extras) => settlement.failQueued(target, aux, extras, err));
+  const started: number[] = [];
+  for (let s = 0; s < mem.slots.size; s++) {
+    if (mem.slots.target[s] === target && !cancelUnstarted(core, s, err)) started.push(s);
+  }
+  for (const s of started) if (mem.slots.target[s] === target) abortStarted(core, s, err);
 }
 
 /** The extras of a task of priority `prio` with `signal` (not watched yet: see {@link watchAbort}). */

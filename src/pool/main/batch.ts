@@ -67,7 +67,14 @@ export async function* mapThroughPool<R>(
   submit: (input: unknown, c: Collector, index: number) => void,
   /** Before each submit: a promise to wait on while the pool has no room (maxQueue), else undefined. */
   room?: () => Promise<void> | undefined,
+  /**
+   * The map ended before its last output (the consumer broke off, a task failed): its tasks still
+   * out settle into `c`, and nobody reads them. The pool cancels them rather than running the rest
+   * of the window for nothing (and `close()` waiting for them).
+   */
+  endedEarly?: (c: Collector) => void,
 ): AsyncGenerator<R> {
+  let finished = false;
   const c = new MapCollector(ordered);
   const it =
     Symbol.asyncIterator in (inputs as object)
@@ -90,7 +97,10 @@ export async function* mapThroughPool<R>(
         for (let wait = room?.(); wait; wait = room?.()) await wait;
         submit(r.value, c, submitted++);
       }
-      if (exhausted && yielded === submitted) return;
+      if (exhausted && yielded === submitted) {
+        finished = true;
+        return;
+      }
       let index: number;
       if (ordered) {
         index = yielded;
@@ -110,6 +120,7 @@ export async function* mapThroughPool<R>(
       yield got.value as R;
     }
   } finally {
+    if (!finished) endedEarly?.(c);
     // The consumer broke off (or a task failed): close the input, as for-of would.
     if (!exhausted) await it.return?.();
   }

@@ -127,6 +127,12 @@ export class Settlement implements Settler {
     settle(target, aux, false, err);
   }
 
+  /** A task taken out of the queue by its caller (not by its own signal): it stops watching that too. */
+  failQueued(target: Target, aux: Aux, extras: TaskExtras | undefined, err: unknown): void {
+    unwatch(extras);
+    this.failUnplaced(target, aux, err);
+  }
+
   failUnplaced(target: Target, aux: Aux, err: unknown): void {
     this.#failed++;
     settle(target, aux, false, err);

@@ -182,6 +182,26 @@ export class TaskQueue {
     return true;
   }
 
+  /**
+   * Tombstones every queued task that settles into `target` (as {@link cancel} does one), handing
+   * `each` its aux and extras. O(queue length): for a caller whose consumer left (a map ended early).
+   */
+  cancelTarget(target: Target, each: (aux: Aux, extras: TaskExtras | undefined) => void): void {
+    for (let p = MAX_PRIORITY; p >= MIN_PRIORITY; p--) {
+      const d = this.#q[p];
+      for (let seq = d.head; seq < d.tail; seq++) {
+        const i = seq & d.mask;
+        if (d.target[i] !== target) continue;
+        const extras = d.extras?.[i];
+        d.target[i] = undefined;
+        d.input[i] = undefined;
+        if (d.extras) d.extras[i] = undefined;
+        this.length--;
+        each(d.aux[i], extras);
+      }
+    }
+  }
+
   /** Removes every live task, calling `each` with its target, aux and extras. */
   clear(each: (target: Target, aux: Aux, extras: TaskExtras | undefined) => void): void {
     for (let p = MAX_PRIORITY; p >= MIN_PRIORITY; p--) {
