@@ -116,7 +116,9 @@ export function delays(o: ResolvedBackoff): () => number {
       prevCurve = curve;
     }
     d = Math.min(d, maxDelay);
-    if (jitter > 0) d -= Math.random() * jitter * d;
+    // Not off an unbounded delay (maxDelay Infinity): Infinity - Infinity is NaN, which a timer
+    // takes as 1 ms, so "wait as long as you can" became a retry at once.
+    if (jitter > 0 && d !== Number.POSITIVE_INFINITY) d -= Math.random() * jitter * d;
     last = d;
     return d;
   };

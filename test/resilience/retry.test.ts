@@ -117,6 +117,23 @@ describe('RetryPolicy', () => {
     expect(await gaps({ maxAttempts: 2, backoff: 'fixed', initialDelay: 100, jitter: 0.5 })).toEqual([75]);
   });
 
+  it('jitter on an unbounded delay (maxDelay Infinity) waits the longest timer, not NaN (a 1 ms retry)', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const longest = 2 ** 31 - 1; // what one setTimeout holds
+    // A backoff function that says "never again soon", and an exponential one whose growth overflows.
+    expect(await gaps({ maxAttempts: 3, backoff: () => Infinity, maxDelay: Infinity, jitter: 0.5 })).toEqual([
+      longest,
+      longest,
+    ]);
+    const policy = new RetryPolicy({ maxAttempts: 4, initialDelay: 1, multiplier: 1e200, maxDelay: Infinity, jitter: true });
+    const waits: number[] = [];
+    policy.onRetry(({ delay }) => waits.push(delay));
+    const settled = policy.execute(() => Promise.reject(new Error('again'))).catch(() => {});
+    await vi.runAllTimersAsync();
+    await settled;
+    expect(waits).toEqual([0.5, longest, longest]);
+  });
+
   it('gives up by rethrowing the last error itself, cause chain intact', async () => {
     const root = new Error('root');
     let last: Error | undefined;
