@@ -1,10 +1,12 @@
 import { Fifo } from '../memory/fifo.js';
 import { TimeoutError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import { SPIN_LOCK_STEAL_MS } from '../memory/spin-lock.js';
 import { integer, object, onlyKeys, positive } from '../memory/validate.js';
 import { abortError, type WaitOptions, watchExit } from '../memory/wait/index.js';
 import {
   beginWait,
+  minBig,
   msToNs,
   NO_LIMIT,
   nowNs,
@@ -26,6 +28,7 @@ export interface SlidingWindowLimiterOptions {
 //   Int32[1]        unused (pads the ring to 8 bytes)
 //   BigInt64[1 + s] RING[s]  for s < limit: 2 * t + p, the clock reading t (ns) of the latest
 //                            admission that claimed slot s, and p the parity of its round
+//   BigInt64[1 + limit] HOLD 0, or the instant (ns) until which tryAcquire defers to a waiting acquire
 //
 // Admission number k uses slot s = k mod limit, in round floor(k / limit) (parity p = k >= limit).
 // Slot s holds the admission `limit` before, so admitting at t needs its time <= t - window.
@@ -40,12 +43,24 @@ export interface SlidingWindowLimiterOptions {
 // at most one admission per slot: at most `limit`. A slot's time only grows, so its value never
 // returns to one seen before (no ABA). Initial slots hold EMPTY, time -2^61 with parity 1 (round
 // -1), and are free whatever the window.
+//
+// HOLD: an acquire that must wait sleeps on a timer until the next slot frees and claims it then; a
+// tryAcquire looping in another thread claimed that slot microseconds after it freed, every time,
+// so the acquire starved (0 of 10 acquires within 300 ms against a tryAcquire loop, where the window
+// freed 12 slots). So a waiting acquire holds the slot it waits for: before it sleeps it raises HOLD
+// to that slot's instant plus a grace, and tryAcquire refuses while the clock is before HOLD (as a
+// TokenBucket's tryAcquire refuses while acquires wait). Acquires of any thread claim regardless.
+// The waiter lowers HOLD back to 0 when it is done (if HOLD is still its own value); the grace bounds
+// how long a waiter whose thread was terminated, or whose event loop stalls, holds tryAcquire off.
+// HOLD only ever refuses more, so the exactness argument above is untouched.
 const CURSOR = 0;
 const RING = 1;
 const MAX_LIMIT = 1 << 20;
 const EMPTY = -(1n << 62n) + 1n;
 /** What the claim returns on success (a refusal returns the instant a slot frees, >= 0). */
 const ADMITTED = -1n;
+/** How long past its slot's instant a waiting acquire holds tryAcquire off (ns): ConcurrencyManager's pickup grace. */
+const HOLD_GRACE = BigInt(SPIN_LOCK_STEAL_MS) * 1_000_000n;
 
 /** A waiting acquire of this thread behind the one that claims: `go` makes it the claimer. */
 interface LineWaiter {
@@ -69,9 +84,9 @@ function config(options: unknown): SlidingWindowConfig {
 const KIND = defineSharedKind<SlidingWindowConfig, SlidingWindowLimiter>({
   name: 'SlidingWindowLimiter',
   tag: 8,
-  layout: 1,
+  layout: 2,
   checkConfig: config,
-  bodyBytes: (c) => 8 * (RING + c.limit),
+  bodyBytes: (c) => 8 * (RING + c.limit + 1),
   init: (sab, c) => {
     new BigInt64Array(sab, 0, RING + c.limit).fill(EMPTY, RING);
   },
@@ -89,7 +104,9 @@ const KIND = defineSharedKind<SlidingWindowConfig, SlidingWindowLimiter>({
  * times, not an estimate) and lock-free. Waiting acquires sleep on a timer until the oldest
  * admission leaves the window. Across threads they are not queued in order; within one thread (one
  * limiter object) they are: only the first sleeps and claims, the others wait their turn, so N
- * waiting acquires cost O(N) wake-ups, not O(N^2).
+ * waiting acquires cost O(N) wake-ups, not O(N^2). `tryAcquire` does not take the slot a waiting
+ * acquire sleeps for: it refuses from then until that acquire has claimed (or until a second past
+ * the slot's instant, if that acquire never comes for it: its thread was terminated).
  *
  * @example
  * ```ts
@@ -103,6 +120,8 @@ const KIND = defineSharedKind<SlidingWindowConfig, SlidingWindowLimiter>({
 export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> {
   readonly #cursor: Int32Array;
   readonly #ring: BigInt64Array;
+  /** HOLD's index in #ring. */
+  readonly #hold: number;
   readonly #limit: number;
   readonly #windowMs: number;
   readonly #window: bigint;
@@ -121,7 +140,8 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
     this.#limit = c.limit;
     this.#window = msToNs(c.windowMs);
     this.#cursor = new Int32Array(this.handle.sab, 0, 2);
-    this.#ring = new BigInt64Array(this.handle.sab, 0, RING + c.limit);
+    this.#ring = new BigInt64Array(this.handle.sab, 0, RING + c.limit + 1);
+    this.#hold = RING + c.limit;
   }
 
   /** The live limiter for what arrived from another thread (the clone of one, or its `handle`). */
@@ -165,9 +185,31 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
     }
   }
 
-  /** Admits now if fewer than `limit` admissions lie in the last `windowMs`; returns whether it did. */
+  /**
+   * Admits now if fewer than `limit` admissions lie in the last `windowMs` and no acquire waits for
+   * the slot that freed; returns whether it did.
+   */
   tryAcquire(): boolean {
-    return this.#claim(nowNs()) === ADMITTED;
+    const t = nowNs();
+    if (t < Atomics.load(this.#ring, this.#hold)) return false;
+    return this.#claim(t) === ADMITTED;
+  }
+
+  /** Raises HOLD to `until` (never lowers it); returns `until`, what {@link #unhold} lowers later. */
+  #holdUntil(until: bigint): bigint {
+    const ring = this.#ring;
+    let old = Atomics.load(ring, this.#hold);
+    while (old < until) {
+      const seen = Atomics.compareExchange(ring, this.#hold, old, until);
+      if (seen === old) break;
+      old = seen;
+    }
+    return until;
+  }
+
+  /** Lowers HOLD to 0 if it still is `mine` (another waiter's higher hold stays). */
+  #unhold(mine: bigint): void {
+    if (mine !== 0n) Atomics.compareExchange(this.#ring, this.#hold, mine, 0n);
   }
 
   /**
@@ -186,15 +228,19 @@ export class SlidingWindowLimiter extends SharedObjectBase<SlidingWindowConfig> 
     // woke together, one won and the rest slept again, so N waiters cost N^2 / 2 timer wake-ups.
     if (this.#claiming) await this.#waitTurn(signal, deadline, timedOut);
     else this.#claiming = true;
+    let held = 0n;
     try {
       for (;;) {
         if (signal?.aborted) throw abortError(signal);
         const free = this.#claim(nowNs());
         if (free === ADMITTED) return;
         if (deadline !== undefined && free > deadline) throw timedOut();
+        // At most NO_LIMIT: a slot of a window over 146 years frees past what a BigInt64 holds.
+        held = this.#holdUntil(minBig(free + HOLD_GRACE, NO_LIMIT));
         await sleepUntilNs(free, signal);
       }
     } finally {
+      this.#unhold(held);
       this.#passTurn();
     }
   }

@@ -97,6 +97,21 @@ describe('SlidingWindowLimiter shared by worker threads', () => {
     expect(r.admitted).toBeGreaterThan(1000); // the window slid (a rate bound would flake when CI starves the workers)
   });
 
+  it('a tryAcquire loop in a worker does not starve acquires of the main thread', async () => {
+    // Two slots free every 50 ms. A waiting acquire wakes on a timer when its slot frees; a worker
+    // looping on tryAcquire took every freed slot first, so no acquire got one within its timeout.
+    const limiter = new SlidingWindowLimiter({ windowMs: 50, limit: 2 });
+    const looping = hammer(limiter, { workers: 1, ms: 1500, mode: 'try', burst: 2, perMs: 2 / 50 });
+    await new Promise((r) => setTimeout(r, 300)); // the worker is looping, the window full
+    const outcomes: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      outcomes.push(await limiter.acquire({ timeout: 1000 }).then(() => 'admitted', (err: Error) => err.name));
+    }
+    const r = await looping;
+    expect(outcomes).toEqual(['admitted', 'admitted', 'admitted', 'admitted']);
+    expect(r.violations).toBe(0);
+  });
+
   it('acquire from two workers fills each window and no more', async () => {
     const limiter = new SlidingWindowLimiter({ windowMs: 20, limit: 4 });
     const r = await hammer(limiter, { workers: 2, ms: 300, mode: 'acquire', burst: 4, perMs: 0.2 });
