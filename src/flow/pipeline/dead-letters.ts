@@ -1,7 +1,10 @@
 /**
  * Where a pipeline's dead letters go. The rules (also in Pipeline's TSDoc):
  *
- * 1. `onDeadLetter` given: each dead letter is passed to it at once; nothing is kept.
+ * 1. `onDeadLetter` given: each dead letter is passed to it at once; nothing is kept. If it returns a
+ *    promise, its run ends only once that has settled, and fails with its rejection as with a throw
+ *    (the promise was dropped: a rejection crashed the process as unhandled, and a run could end
+ *    while a letter was still being saved).
  * 2. Otherwise, once `pipeline.deadLetters` has been read (the getter, before or during a run), dead
  *    letters are queued for its iterators until read, never blocking the pipeline (so reading the
  *    output first and the dead letters after cannot deadlock). The iteration ends when the queue is
@@ -18,10 +21,11 @@
  *    lost silently and never held in memory.
  */
 import { Fifo } from '../../memory/fifo.js';
+import { isThenable } from '../../memory/thenable.js';
 import type { DeadLetter } from '../errors.js';
 
 export class DeadLetterSink {
-  readonly #onDeadLetter: ((letter: DeadLetter) => void) | undefined;
+  readonly #onDeadLetter: ((letter: DeadLetter) => unknown) | undefined;
   #wanted = false;
   readonly #queue = new Fifo<DeadLetter>();
   #waiters: (() => void)[] = [];
@@ -33,15 +37,18 @@ export class DeadLetterSink {
   /** Iterators made and neither stopped nor ended. */
   #readers = 0;
 
-  constructor(onDeadLetter?: (letter: DeadLetter) => void) {
+  constructor(onDeadLetter?: (letter: DeadLetter) => unknown) {
     this.#onDeadLetter = onDeadLetter;
   }
 
-  /** Delivers `letter`; false if nobody receives dead letters (rule 3). May throw what the callback threw. */
-  deliver(letter: DeadLetter): boolean {
+  /**
+   * Delivers `letter`: true if received, false if nobody receives dead letters (rule 3), or the
+   * promise `onDeadLetter` returned (rule 1: the run waits for it). May throw what the callback threw.
+   */
+  deliver(letter: DeadLetter): boolean | PromiseLike<unknown> {
     if (this.#onDeadLetter) {
-      this.#onDeadLetter(letter);
-      return true;
+      const r = this.#onDeadLetter(letter);
+      return isThenable(r) ? r : true;
     }
     if (!this.#wanted) return false;
     this.#queue.push(letter);

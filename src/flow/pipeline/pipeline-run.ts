@@ -141,6 +141,8 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   #turn: Promise<unknown> = Promise.resolve();
   #unhandled = 0;
   #firstUnhandled: DeadLetter | undefined;
+  /** Promises an async onDeadLetter returned that have not settled: the run has not ended before they do. */
+  #delivering = 0;
   #consumer: (() => void) | undefined;
 
   static {
@@ -293,7 +295,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   }
 
   #ended(): boolean {
-    return this.#source.done && !this.#source.pulling && this.#stages.idle && !this.#out.waiting;
+    return this.#source.done && !this.#source.pulling && this.#stages.idle && !this.#out.waiting && this.#delivering === 0;
   }
 
   /** Pulls what the source gives at once while there is room; true if it took any. */
@@ -325,17 +327,17 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
         return;
       }
       stats.add(r.stage, DEAD);
-      let handled: boolean;
+      let handled: boolean | PromiseLike<unknown>;
       try {
         handled = this.#x.sink.deliver(letter);
       } catch (err) {
         this.#fail(err); // onDeadLetter threw: stop, as a failing consumer would
         return;
       }
-      if (!handled) {
+      if (handled === false) {
         this.#unhandled++;
         this.#firstUnhandled ??= letter;
-      }
+      } else if (handled !== true) this.#delivered(handled);
       this.#emit(item, SKIP);
       return;
     }
@@ -346,6 +348,24 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
     item.value = r.value;
     if (s === this.#stages.last) this.#emit(item, r.value);
     else this.#stages.forward(s, item);
+  }
+
+  /**
+   * An async onDeadLetter is saving a letter: the run ends only after it has (nothing lost), and its
+   * rejection stops the run as a throw does (dropped, it crashed the process as unhandled).
+   */
+  #delivered(p: PromiseLike<unknown>): void {
+    this.#delivering++;
+    Promise.resolve(p).then(
+      () => {
+        this.#delivering--;
+        this.#wakeConsumer(); // the run may have ended
+      },
+      (err: unknown) => {
+        this.#delivering--;
+        this.#fail(err);
+      },
+    );
   }
 
   #emit(item: Item, v: unknown): void {

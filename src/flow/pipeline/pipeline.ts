@@ -31,8 +31,12 @@ export interface PipelineOptions<I = unknown> {
    * `false`: the first such failure stops the run, which rejects with StageFailedError.
    */
   deadLetter?: boolean;
-  /** Receives each dead letter as it happens (then nothing is queued for `deadLetters`). */
-  onDeadLetter?: (letter: DeadLetter<I>) => void;
+  /**
+   * Receives each dead letter as it happens (then nothing is queued for `deadLetters`). If it returns
+   * a promise (it saves the letter somewhere), the run ends only once that has settled, and a
+   * rejection stops the run with its error, as a throw does.
+   */
+  onDeadLetter?: (letter: DeadLetter<I>) => void; // void: `(l) => list.push(l)` and async functions both fit
 }
 
 const PIPELINE_KEYS = allKeys<PipelineOptions>({ ordered: true, signal: true, deadLetter: true, onDeadLetter: true });
@@ -116,7 +120,7 @@ export class Pipeline<I, O = I> {
     }
     // Letters carry the inputs as they entered, so `DeadLetter<I>` is what the callback gets.
     this.#opts = { ...opts } as PipelineOptions;
-    this.#sink = new DeadLetterSink(opts.onDeadLetter as ((letter: DeadLetter) => void) | undefined);
+    this.#sink = new DeadLetterSink(opts.onDeadLetter as ((letter: DeadLetter) => unknown) | undefined);
   }
 
   /**
