@@ -83,9 +83,18 @@ export interface StageDef {
   limiter?: StageLimiter;
 }
 
-function count(v: unknown, name: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new InvalidArgumentError(`Expected ${name} to be an integer >= ${min}, got ${String(v)}`);
+/**
+ * Most slots a stage may have. Its slots are made when the pipeline first runs (a free list, and for
+ * a pool stage two shared words each): `concurrency: 1e9` ended the process there with a fatal
+ * out-of-memory error, and Number.MAX_SAFE_INTEGER threw a RangeError from processStream. 2^20 is
+ * 8x the default of 128 x cores on a 1024-core machine.
+ */
+export const MAX_STAGE_CONCURRENCY = 2 ** 20;
+
+function count(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidArgumentError(`Expected ${name} to be an integer ${range}, got ${String(v)}`);
   }
   return v;
 }
@@ -127,7 +136,12 @@ export function resolveStage(
     throw new InvalidArgumentError(`stage '${name}': fn must name an export of the pool's task module`);
   }
   const cores = availableCores();
-  const concurrency = count(o.concurrency ?? (hasPool ? 128 * cores : cores), `stage '${name}' concurrency`, 1);
+  const concurrency = count(
+    o.concurrency ?? Math.min(hasPool ? 128 * cores : cores, MAX_STAGE_CONCURRENCY),
+    `stage '${name}' concurrency`,
+    1,
+    MAX_STAGE_CONCURRENCY,
+  );
   const buffer = count(o.buffer ?? concurrency, `stage '${name}' buffer`, 0);
   if (o.retry !== undefined && typeof (o.retry as { execute?: unknown }).execute !== 'function') {
     throw new InvalidArgumentError(`stage '${name}': retry must be a RetryPolicy`);
