@@ -13,6 +13,8 @@ interface StageShape {
   on: 'A' | 'B' | 'run';
   retry: boolean;
   timeout: boolean;
+  /** Concurrency 1, below its neighbours': fused with them, it runs behind a gate in the workers (chain.ts P7). */
+  narrow: boolean;
 }
 interface Input {
   id: number;
@@ -38,6 +40,7 @@ const stageArb: fc.Arbitrary<StageShape> = fc.record({
   on: fc.constantFrom<StageShape['on']>('A', 'A', 'B', 'run'),
   retry: fc.boolean(),
   timeout: fc.boolean(),
+  narrow: fc.boolean(),
 });
 
 /**
@@ -112,7 +115,7 @@ async function runCase(
   const letters: DeadLetter<Input>[] = [];
   const p = new Pipeline<Input>({ ordered, onDeadLetter: (d) => letters.push(d as DeadLetter<Input>) });
   shape.forEach((s, j) => {
-    const opts: StageOptions = { concurrency, buffer: 2 };
+    const opts: StageOptions = { concurrency: s.narrow ? 1 : concurrency, buffer: 2 };
     if (s.retry) opts.retry = new RetryPolicy({ maxAttempts: 2, initialDelay: 1 });
     if (s.timeout) opts.timeout = 400;
     if (s.on === 'run') p.stage(`s${j}`, { run: (x: Input, ctx) => local[`s${j}`](x, ctx) }, opts);

@@ -61,6 +61,16 @@
  *      timeout fired, or a breaker without callNow that rejects on abort) leaves at once, while a
  *      function that ignores its signal may run on; that is the documented meaning of a stage timeout
  *      (README), not a breach of P6.
+ *  P7. A stage with a gate (a shared Semaphore, when its concurrency is below its segment's) is run
+ *      holding one permit: the runner takes it before its P2 CAS and gives it back after its P3 (or
+ *      P6) CAS, in a finally. A runner whose worker dies inside the stage (a crash, out of memory, the
+ *      pool's kill) never gives it back, and the stage would run one item fewer at a time for good.
+ *      So when a P6 hold ends because the owner's worker is gone and the word still lacks LEFT_MARK,
+ *      the main thread gives that permit back, once. The runner sets LEFT_MARK before it gives its
+ *      permit back, and the main thread reads the word after it has seen the worker gone (its exit),
+ *      so a word without the mark then means the permit was never given back. (A worker that dies in
+ *      the few synchronous steps between taking the permit and P2, or between LEFT_MARK or P3 and
+ *      giving it back, still loses it.)
  */
 
 /** The builtin task (pool/worker/builtin-tasks.ts) that runs a chain. */

@@ -78,6 +78,8 @@ export class PoolSegment extends Segment {
     this.#passOn = passOn;
     const n = defs.length;
     const inGroup = (j: number): boolean => j >= start && j < end;
+    // A stage allowed fewer items than its segment runs at once gets a shared gate in the workers.
+    const gates = defs.map((d, j) => (inGroup(j) && d.concurrency < concurrency ? new Semaphore(d.concurrency) : null));
     this.#spec = {
       id: newSharedId(),
       fns: defs.map((d, j) => (inGroup(j) ? d.fn : '')),
@@ -85,14 +87,25 @@ export class PoolSegment extends Segment {
       hists: stats.hists,
       breakers: defs.map((d, j) => (inGroup(j) && d.breaker ? d.breaker : null)),
       limiters: defs.map((d, j) => (inGroup(j) && d.limiter ? d.limiter : null)),
-      // A stage allowed fewer items than its segment runs at once gets a shared gate in the workers.
-      gates: defs.map((d, j) => (inGroup(j) && d.concurrency < concurrency ? new Semaphore(d.concurrency) : null)),
+      gates,
       timeouts: defs.map((d, j) => (inGroup(j) ? d.timeout : 0)),
     };
     this.#hists = stats.hists.slice(start, end).map((sab) => new SharedHistogram(sab));
     const pool = this.#pool;
-    this.#progress = new ProgressWords(stats.words, n, end, (id) =>
-      pool.getHealthStatus().some((h) => h.workerId === id && h.alive),
+    this.#progress = new ProgressWords(
+      stats.words,
+      n,
+      end,
+      (id) => pool.getHealthStatus().some((h) => h.workerId === id && h.alive),
+      (j) => {
+        // P7: the permit a runner took with it when its worker died inside stage j. (One the gate
+        // refuses, as past its permits, was given back after all: nothing is owed.)
+        try {
+          gates[j]?.release();
+        } catch {
+          /* nothing owed */
+        }
+      },
     );
     // A pool-level limit backs the stages' own timers only when it cannot cut a slow wait short:
     // every stage has a timeout and none waits for a gate or a limiter. It stops a stuck synchronous task.

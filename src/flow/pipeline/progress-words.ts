@@ -1,8 +1,9 @@
 /**
  * The main thread's side of the progress protocol (chain.ts P1-P6) for one pool segment: a
  * generation per submitted try (P1), the verdict on a try that settled without its runner's (P4),
- * taking back the counts of an item that reruns after its batch died (P5), and holding a ticket
- * while a runner given up inside a stage may still run it (P6). Ticket numbers here are indexes into
+ * taking back the counts of an item that reruns after its batch died (P5), holding a ticket
+ * while a runner given up inside a stage may still run it (P6), and giving back a gate's permit
+ * that a runner took with it when its worker died inside the stage (P7). Ticket numbers here are indexes into
  * the stats buffer's progress words (the segment's ticketBase already added).
  */
 import {
@@ -32,17 +33,26 @@ export class ProgressWords {
   readonly #end: number;
   /** Whether the pool worker with this id is alive (P6: a held ticket's runner died with it otherwise). */
   readonly #alive: (workerId: number) => boolean;
+  /** P7: a runner died inside stage j without leaving it: give back what it held for j (a gate's permit). */
+  readonly #lost: (stage: number) => void;
   /** Tickets held until a runner the main thread gave up on has left its stage (P6). */
   readonly #held = new Map<number, Promise<void>>();
   /** Generation of the last try begun (P1). */
   #gen = 0;
 
-  constructor(words: Int32Array, stages: number, end: number, alive: (workerId: number) => boolean) {
+  constructor(
+    words: Int32Array,
+    stages: number,
+    end: number,
+    alive: (workerId: number) => boolean,
+    lost: (stage: number) => void = () => {},
+  ) {
     this.#w = words;
     this.#p0 = progressAt(stages);
     this.#o0 = ownerAt(stages, words.length);
     this.#end = end;
     this.#alive = alive;
+    this.#lost = lost;
   }
 
   /** P1: a new generation for ticket t's try, its word written at stage `from`; returns it. */
@@ -87,7 +97,7 @@ export class ProgressWords {
       if (Atomics.compareExchange(w, word, v, g * STATE_SPAN + 2 * j + FAILED_MARK) !== v) continue;
       if (state % 2 === 1) {
         Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
-        this.#hold(t, g);
+        this.#hold(t, g, j);
       }
       // Past the last stage (2 * end): the runner counted DONE there, but the try's result never came
       // back; it is judged a failure of that stage, so that count is taken back.
@@ -120,7 +130,7 @@ export class ProgressWords {
       if (Atomics.compareExchange(w, word, v, inside ? g * STATE_SPAN + 2 * j + FAILED_MARK : 0) !== v) continue;
       if (inside) {
         Atomics.sub(w, j * STAGE_WORDS + INFLIGHT, 1);
-        this.#hold(t, g);
+        this.#hold(t, g, j);
       }
       for (let s = from; s < j; s++) Atomics.sub(w, s * STAGE_WORDS + DONE, 1);
       if (markedFailed(v) && j < this.#end) Atomics.sub(w, j * STAGE_WORDS + FAILED, 1);
@@ -129,25 +139,31 @@ export class ProgressWords {
   }
 
   /**
-   * P6: keeps ticket t until its runner, taken over inside a stage (P4), has left it (the mark) or
-   * its worker is gone; then frees the word.
+   * P6: keeps ticket t until its runner, taken over inside stage j (P4), has left it (the mark) or
+   * its worker is gone; then frees the word. P7: gone without leaving, the runner never gave back
+   * what it held for stage j, so this thread does (the word is read again after the death is seen).
    */
-  #hold(t: number, g: number): void {
+  #hold(t: number, g: number, j: number): void {
     if (this.#held.has(t)) return;
     const w = this.#w;
     const word = this.#p0 + t;
     const owner = Atomics.load(w, this.#o0 + t) - 1;
-    const gone = (): boolean => {
+    const left = (): boolean => {
       const v = Atomics.load(w, word);
-      return genOf(v) !== g || markedLeft(v) || !this.#alive(owner);
+      return genOf(v) !== g || markedLeft(v);
     };
+    const gone = (): boolean => left() || !this.#alive(owner);
     // Its worker already gone (a crash): nothing to wait for, and the caller clears the word. (A hold
     // that ended before it was recorded left the ticket marked held for good.)
-    if (gone()) return;
+    if (gone()) {
+      if (!left()) this.#lost(j);
+      return;
+    }
     const held = (async () => {
       // A timer, not a park: someone may await this (a retry), and a park holds no event loop open.
       do await new Promise((r) => setTimeout(r, HOLD_POLL_MS));
       while (!gone());
+      if (!left()) this.#lost(j);
       this.#held.delete(t);
       if (genOf(Atomics.load(w, word)) === g) Atomics.store(w, word, 0);
     })();
