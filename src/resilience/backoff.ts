@@ -20,7 +20,7 @@ export type BackoffFn = (attempt: number, lastDelay: number) => number;
 export interface BackoffOptions {
   /** Default `'exponential'`. */
   backoff?: BackoffKind | BackoffFn;
-  /** First delay; for `'decorrelated'`, the median first delay. Default 100. */
+  /** First delay; for `'decorrelated'`, the median first delay. Default 100, or `maxDelay` if that is less. */
   initialDelay?: number;
   /** No delay exceeds this. Default 30 000. */
   maxDelay?: number;
@@ -54,8 +54,10 @@ export function resolveBackoff(o: BackoffOptions): ResolvedBackoff {
   if (typeof backoff !== 'function' && !KINDS.includes(backoff)) {
     invalid('backoff', `one of ${KINDS.map((k) => `'${k}'`).join(', ')} or a function`, backoff);
   }
-  const initialDelay = ms(o.initialDelay, 'initialDelay', 100);
   const maxDelay = ms(o.maxDelay, 'maxDelay', 30_000);
+  // The default first delay gives way to a smaller maxDelay: `{ maxDelay: 50 }` alone was refused
+  // as below an initialDelay of 100 that the caller never set.
+  const initialDelay = ms(o.initialDelay, 'initialDelay', Math.min(100, maxDelay));
   if (maxDelay < initialDelay && o.maxDelay !== undefined) {
     invalid('maxDelay', `>= initialDelay (${initialDelay})`, maxDelay);
   }

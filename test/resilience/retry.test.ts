@@ -56,6 +56,10 @@ describe('RetryPolicy', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('a maxDelay below the default initialDelay (100) is taken, and the delays start at it', async () => {
+    expect(await gaps({ maxAttempts: 3, backoff: 'fixed', maxDelay: 50 })).toEqual([50, 50]);
+  });
+
   it('waits as the backoff says, capped at maxDelay', async () => {
     expect(await gaps({ maxAttempts: 4, backoff: 'fixed', initialDelay: 100 })).toEqual([100, 100, 100]);
     expect(await gaps({ maxAttempts: 5, backoff: 'exponential', initialDelay: 100 })).toEqual([
