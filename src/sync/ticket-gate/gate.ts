@@ -120,6 +120,14 @@ export class TicketGate {
   readonly #moved: WaitWord<'TicketGate.moved'>;
   /** This thread's async waiters on this gate. */
   readonly #sleeper: GateSleeper;
+  /**
+   * What this thread saw of the head (invariant 3), kept across calls: a watch per call started
+   * afresh with each one, so callers whose timeouts (or tryTake polls) were shorter than
+   * GATE_STALL_MS never passed a dead head, and the line stayed stuck for them for good. Sound
+   * across calls: the watch holds only while the word's SEQ stands still, and every release and
+   * every move of the line bumps it.
+   */
+  readonly #watch: HeadWatch = { head: 0, seq: 0, since: -1 };
 
   /** Views a gate's memory (checked by its owner's kind, memory/shared-object.ts). */
   constructor(sab: SharedArrayBuffer) {
@@ -197,7 +205,10 @@ export class TicketGate {
   tryTake(n: number): boolean {
     const v = this.v;
     const s = Atomics.load(v, SERVING);
-    if (Atomics.compareExchange(v, NEXT, s, (s + 1) | 0) !== s) return false;
+    if (Atomics.compareExchange(v, NEXT, s, (s + 1) | 0) !== s) {
+      this.#watchHead(this.#watch); // someone waits: pass a head that died there (invariant 3)
+      return false;
+    }
     if (!this.#claim(s)) return false; // passed over meanwhile (stalled a second): it advanced
     const ok = Atomics.load(v, AVAILABLE) >= n;
     if (ok) Atomics.sub(v, AVAILABLE, n);
@@ -209,7 +220,7 @@ export class TicketGate {
   #taker(n: number): Taker {
     const v = this.v;
     let ticket: number | undefined;
-    const watch: HeadWatch = { head: 0, seq: 0, since: -1 };
+    const watch = this.#watch;
     const taker: Taker = {
       attempt: () => {
         // Tickets taken in this call that SERVING was already past. SERVING moves only through issued
