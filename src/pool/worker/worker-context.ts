@@ -28,6 +28,15 @@ export class TaskControls {
   readonly #abortedEarly: Uint8Array;
   /** Per slot: the time limit (ms) that task ran past, when that was why it was aborted (0: an abort). */
   readonly #timedOut: Float64Array;
+  /** Per slot: 1 while its running task was asked to abort and has not ended yet. */
+  readonly #abortedLive: Uint8Array;
+  /**
+   * Running tasks asked to abort (a timeout, a caller's signal) that have not ended yet. Their
+   * callers were answered already, and the main thread terminates this worker if one still runs
+   * at the end of its kill grace (sweep.ts): the worker claims nothing new meanwhile, or a task
+   * started now would die with it (WorkerCrashedError) though it had nothing to do with the abort.
+   */
+  detached = 0;
 
   constructor(
     readonly workerId: number,
@@ -39,6 +48,7 @@ export class TaskControls {
     this.#gen = new Int32Array(slots);
     this.#abortedEarly = new Uint8Array(slots);
     this.#timedOut = new Float64Array(slots);
+    this.#abortedLive = new Uint8Array(slots);
   }
 
   /** The task of generation `gen` starts running in `slot`. */
@@ -82,6 +92,10 @@ export class TaskControls {
    */
   abort(slot: number, gen: number, timedOut?: number): void {
     if (!this.#runs(slot, gen)) return;
+    if (this.#abortedLive[slot] === 0) {
+      this.#abortedLive[slot] = 1;
+      this.detached++;
+    }
     this.#timedOut[slot] = timedOut ?? 0;
     const c = this.#controllers.get(slot);
     if (c) c.abort(this.#reason(slot));
@@ -105,6 +119,10 @@ export class TaskControls {
     this.#abortedEarly[slot] = 0;
     this.#timedOut[slot] = 0;
     this.#controllers.delete(slot);
+    if (this.#abortedLive[slot] === 1) {
+      this.#abortedLive[slot] = 0;
+      this.detached--;
+    }
   }
 }
 

@@ -414,8 +414,11 @@ async function loop(): Promise<void> {
     // Asked to leave (scaleDown, the size cap, idle shrink, recycling): nothing more from the rings,
     // only what was posted to us; claiming on while a task ran kept a busy worker from ever leaving.
     const retiring = Atomics.load(ctl, me + W_RETIRE) !== 0;
-    // Recycling, not yet told to leave: nothing more from the rings either (Recycling.room()).
-    const claiming = !retiring && (!recycling.active || recycling.room() > 0);
+    // Recycling, not yet told to leave: nothing more from the rings either (Recycling.room()). Nor
+    // while a task asked to abort still runs: this worker may be terminated for it at the end of its
+    // kill grace, and tasks it started meanwhile would die with it (TaskControls.detached). One
+    // that gives up in time lets it claim again; the other workers claim all along.
+    const claiming = !retiring && controls.detached === 0 && (!recycling.active || recycling.room() > 0);
     if (retiring && inflight === 0 && direct.length === 0) {
       // The main thread raises a task's MAIL flag before it stops posting to us and sets RETIRE, so a
       // task posted before RETIRE shows here even if MAIL was still down at the top of this turn.
