@@ -47,12 +47,12 @@ and never stop the batch unless --fail-fast. A worker that crashes or runs out o
 only the item it was running (the other lines of its batch run again). A progress bar with rate
 and ETA is drawn on stderr when stderr is a terminal.
 
-Ctrl-C (SIGINT) or SIGTERM stops reading input, finishes the items already started, flushes and
-exits 130 (143 for SIGTERM); a second Ctrl-C stops at once. With --output FILE, a job log
-(FILE.joblog, or --joblog) records finished lines; --resume then runs only the lines not yet done,
-appending to the same files, so every line ends up exactly once in the output or the errors.
-With --ordered the whole output stays in input order across runs: with a job log, results that
-wait behind an item a second Ctrl-C cut off are left for --resume, and a log from a run without
+Ctrl-C (SIGINT) or SIGTERM stops reading input, finishes the items already running (those still
+queued are left undone), flushes and exits 130 (143 for SIGTERM); a second Ctrl-C stops at once.
+With --output FILE, a job log (FILE.joblog, or --joblog) records finished lines; --resume then runs
+only the lines not yet done, appending to the same files, so every line ends up exactly once in
+the output or the errors. With --ordered the whole output stays in input order across runs: with a
+job log, results that wait behind an item left undone are left for --resume, and a log from a run without
 --ordered is refused (exit 2; its output cannot be put in order).
 
 Exit status:

@@ -9,7 +9,7 @@
  */
 import type { WorkerPool } from '../pool/index.js';
 import { type LineBatch, lineOf } from './jsonl-reader.js';
-import type { BatchResult, LineFailure, LineResult } from './run-worker.js';
+import type { BatchResult, LineFailure, LineResult, NotRun } from './run-worker.js';
 
 /** What a batch came to: its result, and how many tries each retried line had. */
 export interface Settled {
@@ -20,11 +20,16 @@ export interface Settled {
 export interface RunTasks {
   /**
    * One try of a batch; a failure of the task as a whole (timeout, crash) fails each of its lines.
-   * Rejects when the pool cannot start ({@link poolCannotStart}); so does retryFailed.
+   * Undefined when the run was stopping (run-worker.ts `NotRun`) before the batch, or a line of it
+   * run alone, started: the batch is left for --resume. Rejects when the pool cannot start
+   * ({@link poolCannotStart}); so does retryFailed.
    */
-  run(b: LineBatch): Promise<Settled>;
-  /** Tries the failed lines of `s` again, one task each, under --retries; updates `s`. */
-  retryFailed(b: LineBatch, s: Settled): Promise<void>;
+  run(b: LineBatch): Promise<Settled | undefined>;
+  /**
+   * Tries the failed lines of `s` again, one task each, under --retries; updates `s`. False when
+   * a retry did not start because the run was stopping: the batch is then left for --resume.
+   */
+  retryFailed(b: LineBatch, s: Settled): Promise<boolean>;
   /**
    * Waits for the --rate limiter's next token (at once without --rate); returns early, without
    * one, once `signal` aborts (a stop must not wait out the rate).
@@ -82,14 +87,18 @@ class LineFailed extends Error {
   }
 }
 
-/** A one-line batch's result as that line's result. */
-function oneLine(r: BatchResult): LineResult {
+/** Thrown inside a retry whose try did not start because the run was stopping. */
+class NotStarted extends Error {}
+
+/** A one-line batch's result as that line's result; undefined when it did not run. */
+function oneLine(r: BatchResult | NotRun): LineResult | undefined {
+  if (r === null) return undefined;
   return typeof r === 'string' ? r.slice(0, -1) : r[0];
 }
 
 export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunTasks> {
   const submitOpts = o.timeout ? { timeout: o.timeout } : undefined;
-  let once: (text: string) => Promise<BatchResult> = (text) => pool.submit<BatchResult>(text, submitOpts);
+  let once: (text: string) => Promise<BatchResult | NotRun> = (text) => pool.submit<BatchResult | NotRun>(text, submitOpts);
   if (o.fns.length > 1 && !o.timeout && o.stagesVia === 'pipeline') {
     // The pipeline runs one try per batch: a line's failure is kept in the batch's result (a stage
     // sees its lines one by one), so a stage as a whole fails only when its worker does. Order is
@@ -102,7 +111,7 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
       seen.add(name);
       pipeline = pipeline.stage(name, { pool, fn: 'stage' }, { concurrency: 1024 });
     }
-    once = (text) => pipeline.process(text) as Promise<BatchResult>;
+    once = (text) => pipeline.process(text) as Promise<BatchResult | NotRun>;
   }
   const resilience = o.retries > 0 || o.rate ? await import('../resilience/index.js') : undefined;
   // Retries after a line's first try (made inside its batch), one line per task.
@@ -115,24 +124,26 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
       ? new resilience.TokenBucket({ capacity: Math.max(1, Math.ceil(o.rate / 10)), refillPerSecond: o.rate })
       : undefined;
 
-  const retryLine = async (text: string): Promise<{ r: LineResult; attempts: number }> => {
+  const retryLine = async (text: string): Promise<{ r: LineResult | undefined; attempts: number }> => {
     let attempts = 1;
     try {
       const r = await retry!.execute(async ({ attempt }) => {
         attempts = attempt + 1;
-        const one = oneLine(await pool.submit<BatchResult>(text, submitOpts));
+        const one = oneLine(await pool.submit<BatchResult | NotRun>(text, submitOpts));
+        if (one === undefined) throw new NotStarted();
         if (typeof one === 'object' && one !== null) throw new LineFailed(one);
         return one;
       });
       return { r, attempts };
     } catch (err) {
       if (poolCannotStart(err)) throw err;
+      if (err instanceof NotStarted) return { r: undefined, attempts };
       return { r: err instanceof LineFailed ? err.fail : taskFailure(err), attempts };
     }
   };
 
   /** One line of a batch that failed as a whole, as its own task. */
-  const alone = async (text: string): Promise<LineResult> => {
+  const alone = async (text: string): Promise<LineResult | undefined> => {
     if (text.trim() === '') return null;
     try {
       return oneLine(await once(text));
@@ -145,13 +156,17 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
   return {
     async run(b) {
       try {
-        return { res: await once(b.text) };
+        const res = await once(b.text);
+        return res === null ? undefined : { res };
       } catch (err) {
         if (poolCannotStart(err)) throw err;
         // A crash (or a worker out of memory) takes the whole batch with it, though only the line
         // its worker was running caused it: each line runs again as its own task, so that only
         // that line fails. Not when the pool is closing: that is a forced stop, left for --resume.
-        if (b.count > 1 && !stopping(err)) return { res: await Promise.all(Array.from({ length: b.count }, (_, i) => alone(lineOf(b, i)))) };
+        if (b.count > 1 && !stopping(err)) {
+          const res = await Promise.all(Array.from({ length: b.count }, (_, i) => alone(lineOf(b, i))));
+          return res.includes(undefined) ? undefined : { res: res as LineResult[] };
+        }
         const fail = taskFailure(err);
         const res: LineResult[] = [];
         for (let i = 0; i < b.count; i++) res.push(lineOf(b, i).trim() === '' ? null : fail);
@@ -160,19 +175,22 @@ export async function startTasks(pool: WorkerPool, o: TaskOptions): Promise<RunT
     },
     async retryFailed(b, s) {
       const res = s.res;
-      if (!retry || typeof res === 'string') return;
+      if (!retry || typeof res === 'string') return true;
+      let started = true;
       const again: Promise<void>[] = [];
       for (let i = 0; i < res.length; i++) {
         const r = res[i];
         if (typeof r !== 'object' || r === null || r.malformed) continue;
         again.push(
           retryLine(lineOf(b, i)).then(({ r: now, attempts }) => {
-            res[i] = now;
+            if (now === undefined) started = false;
+            else res[i] = now;
             (s.attempts ??= new Map()).set(i, attempts);
           }),
         );
       }
       await Promise.all(again);
+      return started;
     },
     async pace(signal) {
       if (!bucket || signal?.aborted) return;

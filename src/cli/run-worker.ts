@@ -21,12 +21,26 @@ import { lifeCycleHook, loadTaskModule } from '../pool/worker-api.js';
 
 /** What `skein run` puts in each worker's `workerData`. */
 export interface RunWorkerData {
-  skeinRun: { module: string; fns: string[] };
+  /**
+   * `stop` (an Int32Array's memory, one cell) reads 1 once the run is stopping (a signal,
+   * --fail-fast): a batch that starts after that is not run (see {@link NOT_RUN}).
+   */
+  skeinRun: { module: string; fns: string[]; stop?: SharedArrayBuffer };
 }
+
+/**
+ * What a task returns for a batch it did not run because the run was stopping when it started: a
+ * batch still queued in the pool when Ctrl-C came is left for --resume, as the lines not yet read
+ * are (only the batches already running finish). (A type: run.ts must not import this module.)
+ */
+export type NotRun = null;
+const NOT_RUN: NotRun = null;
 
 type StageFn = (input: unknown, ctx: unknown) => unknown;
 
-const { module, fns } = (workerData as RunWorkerData).skeinRun;
+const { module, fns, stop: stopMem } = (workerData as RunWorkerData).skeinRun;
+const stop = stopMem ? new Int32Array(stopMem) : undefined;
+const stopping = (): boolean => stop !== undefined && Atomics.load(stop, 0) === 1;
 // As a pool's worker loads a task module: a .ts file too, under tsx on a Node whose workers miss tsx's hooks.
 const mod = await loadTaskModule(module);
 const names = fns.length > 0 ? fns : [''];
@@ -187,7 +201,11 @@ function stringify(v: unknown): string | undefined | LineFailure {
  * One Pipeline stage over a batch: the first call takes the batch's text, the last returns its
  * {@link BatchResult}; in between the {@link BatchState} stays in this worker (a fused chain).
  */
-export function stage(input: string | BatchState, ctx: unknown): BatchState | BatchResult | Promise<BatchState | BatchResult> {
+export function stage(
+  input: string | BatchState | typeof NOT_RUN,
+  ctx: unknown,
+): BatchState | BatchResult | typeof NOT_RUN | Promise<BatchState | BatchResult> {
+  if (input === NOT_RUN || (typeof input === 'string' && stopping())) return NOT_RUN;
   const s = typeof input === 'string' ? parse(input) : input;
   const done = (): BatchState | BatchResult => (s.next === stages.length ? output(s) : s);
   const p = runStage(s, ctx);
@@ -195,7 +213,8 @@ export function stage(input: string | BatchState, ctx: unknown): BatchState | Ba
 }
 
 /** A batch through every stage (one task per batch). */
-export default function runLines(text: string, ctx: unknown): BatchResult | Promise<BatchResult> {
+export default function runLines(text: string, ctx: unknown): BatchResult | typeof NOT_RUN | Promise<BatchResult> {
+  if (stopping()) return NOT_RUN;
   const s = parse(text);
   const loop = (): BatchResult | Promise<BatchResult> => {
     while (s.next < stages.length) {

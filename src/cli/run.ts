@@ -78,8 +78,14 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   let wake: (() => void) | undefined;
   // Aborts once reading is to stop, so that a wait for the --rate limiter ends then too.
   const halt = new AbortController();
+  // Set once the run stops, so that the workers do not start the batches still queued in the pool
+  // (run-worker.ts NotRun): they are left for --resume with the lines not yet read.
+  const stopMem = new SharedArrayBuffer(4);
   const poke = (): void => {
-    if (stopped) halt.abort();
+    if (stopped) {
+      halt.abort();
+      Atomics.store(new Int32Array(stopMem), 0, 1);
+    }
     const w = wake;
     wake = undefined;
     w?.();
@@ -115,7 +121,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     onOutputError,
   );
   // The workers boot (load their modules) while this thread sets up the rest.
-  const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns } };
+  const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns, stop: stopMem } };
   const pool = new FixedWorkerPool(cfg.workers, { filename: WORKER, workerData });
   let tasks: RunTasks;
   let progress: Progress;
@@ -216,7 +222,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   const settle = (seqNo: number, b: Batch, s: Settled | undefined): void => {
     inFlight--;
     if (!s) {
-      // Cut off by a second signal: left for --resume.
+      // Not run (the run was stopping) or cut off by a second signal: left for --resume.
       outLines -= b.count;
       outBytes -= b.text.length;
     } else if (!cfg.ordered) record(b, s);
@@ -231,12 +237,14 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   };
   const runTask = async (b: Batch): Promise<Settled | undefined> => {
     if (b.notUtf8) return { res: [{ class: 'SyntaxError', message: `line ${b.first} is not valid UTF-8`, stage: 'parse', malformed: true }] };
-    let s: Settled;
+    let s: Settled | undefined;
     try {
       s = await tasks.run(b);
+      // Not run: the run was stopping when it came to the batch.
+      if (!s) return undefined;
       sizer.done(b.count, performance.now());
       if (typeof s.res === 'string') return s;
-      if (!forced) await tasks.retryFailed(b, s);
+      if (!forced && !(await tasks.retryFailed(b, s))) return undefined;
     } catch (err) {
       // The workers cannot load the task module: a usage error, not each line's failure. The
       // batch is left for --resume, once the module is mended.
