@@ -35,8 +35,13 @@ export class Progress {
     const format = this.#sized
       ? `${label}{bar} {percentage}% | {items} items | {rate}/s | {failed} failed | ETA {eta_formatted}`
       : `${label}{items} items | {rate}/s | {failed} failed | {duration_formatted}`;
+    // An ETA that cli-progress cannot tell (nothing done yet, a stall) is 'INF' or 'NULL' to it, which
+    // its time format cut to "NFs" / "LLs" on the bar: shown as "--" instead.
+    const time = cliProgress.Format.TimeFormat;
+    const formatTime = (t: unknown, o: cliProgress.Options, round: number): string =>
+      typeof t === 'number' ? time(t, o, round) : '--';
     this.#bar = new cliProgress.SingleBar(
-      { format, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 8 },
+      { format, formatTime, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 8 },
       cliProgress.Presets.shades_classic,
     );
     this.#bar.start(this.#sized ? (total as number) : 1, 0, { items: 0, rate: 0, failed: 0 });
