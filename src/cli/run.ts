@@ -39,6 +39,8 @@ const WORKER = new URL('./run-worker.js', import.meta.url);
 /** Lines out at once at least, and bytes out at most (a batch is always let out). */
 const MIN_WINDOW = 512;
 const MAX_WINDOW_BYTES = 32 * 1024 * 1024;
+/** How long writes still go on after a second Ctrl-C before the run stops waiting for them. */
+const FORCED_WRITE_GRACE_MS = 500;
 
 /** A failure as written to the errors file: the input parsed back when it is JSON. */
 function errorRecord(b: Batch, i: number, fail: LineFailure, attempts: number): ErrorRecord {
@@ -75,6 +77,9 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   // The output's reader went away (EPIPE): nothing more can be written (see onOutputError).
   let outputClosed = false;
   let forced = false;
+  // Resolves at a second Ctrl-C: waits on the output end then (see untilForced).
+  let onForced: () => void = () => {};
+  const forcedStop = new Promise<void>((r) => (onForced = r));
   let wake: (() => void) | undefined;
   // Aborts once reading is to stop, so that a wait for the --rate limiter ends then too.
   const halt = new AbortController();
@@ -167,11 +172,21 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
       forced = true;
       process.stderr.write(`\nskein: ${sig} again, stopping now\n`);
       void pool.close({ force: true });
+      onForced();
     } else {
       stopped ??= sig;
       files.input.destroy();
       poke();
     }
+  };
+  /**
+   * `p` (a wait on the output), given up shortly after a second Ctrl-C: an output whose reader does
+   * not read (`| less` left open, a stuck FIFO) never takes the writes, and the run must still stop.
+   * What was not written is not logged either (BatchWriter logs after the write), so --resume runs it.
+   */
+  const untilForced = (p: Promise<void>): Promise<void> => {
+    const grace = (): Promise<void> => new Promise((r) => setTimeout(r, FORCED_WRITE_GRACE_MS).unref());
+    return Promise.race([p, forced ? grace() : forcedStop.then(grace)]);
   };
   const onInt = onSignal('SIGINT');
   const onTerm = onSignal('SIGTERM');
@@ -284,7 +299,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
       for (let b = cutter.take(sizer.size, skip); b; b = cutter.take(sizer.size, skip)) {
         const window = Math.max(MIN_WINDOW, cfg.workers * 4 * sizer.size);
         while ((outLines >= window || outBytes >= MAX_WINDOW_BYTES) && !stopped) await sleep();
-        if (writer.full) await writer.flush();
+        if (writer.full) await untilForced(writer.flush());
         await tasks.pace(halt.signal);
         if (stopped) break reading;
         start(b);
@@ -308,7 +323,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   // will resume: they are written as they are, in order, gaps and all.
   if (!files.log) for (const k of [...held.keys()].sort((x, y) => x - y)) record(held.get(k)!.b, held.get(k)!.s);
   try {
-    await writer.flush();
+    await untilForced(writer.flush());
   } catch (err) {
     // The output's reader went away (heard by onOutputError, or first here): no failure of the run.
     if (outputGone(err)) onOutputError(err as Error);
@@ -317,7 +332,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   progress.update({ items, failed, value: stopped ? doneBytes : bytes });
   progress.stop();
   await pool.close();
-  await files.close();
+  await untilForced(files.close());
   if (files.input !== process.stdin) files.input.destroy();
   else process.stdin.pause();
   return finish({ stopped, fatal, items, failed, cfg, logPath: files.logPath });

@@ -1,9 +1,10 @@
 // `skein run` stopped by a signal: it finishes what is running, not all that is queued.
+import { spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { jsonLines, RECORDS, skein, start, tmp } from '../fixtures/cli-helpers.js';
+import { jsonLines, numbered, RECORDS, ROOT, SKEIN, skein, start, tmp } from '../fixtures/cli-helpers.js';
 
 describe('skein run stopped by a signal', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)(
@@ -41,4 +42,27 @@ describe('skein run stopped by a signal', () => {
     },
     30_000,
   );
+
+  it('a second Ctrl-C stops at once even when the output is a pipe that nobody reads (its writes never finish)', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, numbered(100_000));
+    // stdout is a pipe this test never reads: it fills, and the command's writes to it hang.
+    const child = spawn(process.execPath, [SKEIN, 'run', RECORDS, '--fn', 'double', '-i', input, '-w', '2'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await delay(1500);
+    child.kill('SIGINT');
+    await delay(300);
+    child.kill('SIGINT');
+    const code = await Promise.race([closed, delay(10_000).then(() => 'hung' as const)]);
+    if (code === 'hung') child.kill('SIGKILL');
+    child.stdout.destroy();
+    expect(code).toBe(130);
+    expect(stderr).toContain('SIGINT again, stopping now');
+  }, 20_000);
 });
