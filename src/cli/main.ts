@@ -52,8 +52,8 @@ queued are left undone), flushes and exits 130 (143 for SIGTERM); a second Ctrl-
 With --output FILE, a job log (FILE.joblog, or --joblog) records finished lines; --resume then runs
 only the lines not yet done, appending to the same files, so every line ends up exactly once in
 the output or the errors. With --ordered the whole output stays in input order across runs: with a
-job log, results that wait behind an item left undone are left for --resume, and a log from a run without
---ordered is refused (exit 2; its output cannot be put in order).
+job log, results that wait behind an item left undone are left for --resume, and a log from a run
+without --ordered is refused (exit 2; its output cannot be put in order).
 
 Exit status:
   0    every line was read and every item succeeded
