@@ -240,14 +240,25 @@ export function describeValue(value: unknown): string {
  */
 export function serializeV8(given: unknown, label = 'value'): { bytes: Buffer; sabs: SharedArrayBuffer[] | null } {
   const notes: CloneNotes = { errors: false };
-  const problem = findCloneProblem(given, '', new Set(), notes);
+  let problem: ReturnType<typeof findCloneProblem>;
+  try {
+    problem = findCloneProblem(given, '', new Set(), notes);
+  } catch (err) {
+    // The check recurses: a value nested thousands deep overflows the stack here. It must still be
+    // the named error (a bare RangeError says nothing of which value, or why).
+    if (!(err instanceof RangeError && /call stack/.test(err.message))) throw err;
+    throw new SerializationError(
+      `${label} cannot be copied to another thread: it is nested too deeply (${err.message}); top-level type: ${describeValue(given)}`,
+      { cause: err },
+    );
+  }
   if (problem) {
     throw new SerializationError(`${label}${problem.path} cannot be copied to another thread: it is ${problem.what}`, {
       path: problem.path,
     });
   }
-  const value = notes.errors ? { [ERR_WRAP]: replaceErrors(given) } : given;
   try {
+    const value = notes.errors ? { [ERR_WRAP]: replaceErrors(given) } : given;
     try {
       // A value that visibly holds shared memory at its top level (a task input `{ i, sem }`)
       // skips the attempt that would only abort on it: the common shared-input case pays one pass.
