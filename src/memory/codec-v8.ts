@@ -278,7 +278,8 @@ export function serializeV8(given: unknown, label = 'value'): { bytes: Buffer; s
 
 /**
  * Reads what {@link serializeV8} wrote; `shared`: the value held SABs, which `sabs` brings back
- * (shared objects among them are revived). Throws {@link CorruptMemoryError} for bytes it cannot read.
+ * (shared objects among them are revived). Throws {@link CorruptMemoryError} for bytes it cannot read,
+ * and {@link SerializationError} for a value nested too deeply for this thread's stack.
  */
 export function deserializeV8(
   bytes: Uint8Array,
@@ -294,6 +295,13 @@ export function deserializeV8(
     return unwrapErrors(reviveDeep(restoreSabs(value, sabs)));
   } catch (err) {
     if (err instanceof CorruptMemoryError) throw err;
+    // A value this thread's stack cannot rebuild (nested thousands deep: a thread with a bigger
+    // stack wrote it) is a value that cannot be copied here, not corrupt memory.
+    if (err instanceof RangeError && /call stack/.test(err.message)) {
+      throw new SerializationError(`value cannot be read in this thread: it is nested too deeply (${err.message})`, {
+        cause: err,
+      });
+    }
     throw new CorruptMemoryError(
       `serialized value in shared memory cannot be read: ${(err as Error).message}`,
       {

@@ -21,4 +21,14 @@ describe('deeply nested values', () => {
     expect(err.message).toMatch(/^task input cannot be copied to another thread: it is nested too deeply/);
     expect(await pool.submit(nestedArrays(3), { fn: 'identity' })).toEqual([[[[]]]]);
   });
+
+  it('a result the worker wrote but this thread cannot rebuild is a SerializationError, not corrupt memory', async () => {
+    // (the worker's stack is larger than the main thread's: 8000 objects deep serialize there and
+    // overflow the main thread's deserializer)
+    const pool = track(new WorkerPool({ filename: TASKS, maxWorkers: 1 }));
+    const err = await rejection(pool.submit(8000, { fn: 'nestedObjects' }));
+    expect(err).toBeInstanceOf(SerializationError);
+    expect(err.message).toMatch(/nested too deeply/);
+    expect(await pool.submit(2, { fn: 'nestedObjects' })).toEqual({ d: { d: {} } });
+  });
 });
