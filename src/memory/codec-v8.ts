@@ -184,6 +184,26 @@ function restoreSabs(value: unknown, sabs: readonly SharedArrayBuffer[]): unknow
   });
 }
 
+const viewSlice = Object.getPrototypeOf(Uint8Array.prototype).slice as (this: ArrayBufferView) => ArrayBufferView;
+
+/**
+ * Node's deserializer makes a typed array a view into the bytes it reads (or into Node's shared
+ * 8 KiB Buffer pool): `view.buffer` would be those bytes, other values' included, and
+ * `new Float64Array(result.buffer)` would read them. Each view gets a buffer of its own instead, as
+ * structured clone gives a typed array that owned its buffer.
+ */
+class OwnBufferDeserializer extends v8.DefaultDeserializer {
+  _readHostObject(): unknown {
+    const view = (
+      v8.DefaultDeserializer.prototype as unknown as { _readHostObject(): ArrayBufferView }
+    )._readHostObject.call(this);
+    if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) return view;
+    if (view instanceof DataView)
+      return new DataView((view.buffer as ArrayBuffer).slice(view.byteOffset, view.byteOffset + view.byteLength));
+    return viewSlice.call(view); // (TypedArray#slice copies; Buffer#slice would be a view)
+  }
+}
+
 function writeV8(value: unknown): Buffer {
   const s = new SabDetectingSerializer();
   s.writeHeader();
@@ -287,7 +307,7 @@ export function deserializeV8(
   sabs: readonly SharedArrayBuffer[] | null | undefined,
 ): unknown {
   try {
-    const d = new v8.DefaultDeserializer(bytes as Buffer);
+    const d = new OwnBufferDeserializer(bytes as Buffer);
     d.readHeader();
     const value = d.readValue();
     if (!shared) return unwrapErrors(value);
