@@ -74,12 +74,12 @@ export function poolPhase(pool: WorkerPool): PoolPhase {
  * only, not the package root.
  */
 export function submitWhenRoom<R>(pool: WorkerPool, input: unknown, opts: SubmitOptions): Promise<R> {
-  const core = coreOf(pool);
   const submit = (): Promise<R> => pool.submit<R>(input, opts as TypedSubmitOptions<UntypedModule, string>);
+  // A pool of another copy of skein is no WorkerPool here: its tasks are submitted as they come.
+  if (!(pool instanceof WorkerPool)) return submit();
+  const core = coreOf(pool);
   if (core.o.maxQueue === Infinity) return submit();
-  // Room now, or a pool past 'open' (closed, broken), which refuses the task with its own error: a
-  // wait would not end there, as the counts of workers closed with force stay as they were.
-  const room = (): boolean => !queueFull(core) || phaseOf(pool) !== 'open';
+  const room = (): boolean => takesTask(pool, core);
   if (!room()) {
     // Checked again once woken: every waiter wakes when one place frees.
     const wait = opts.signal ? { signal: opts.signal } : undefined;
@@ -92,6 +92,15 @@ export function submitWhenRoom<R>(pool: WorkerPool, input: unknown, opts: Submit
     if (!(err instanceof QueueFullError)) throw err;
     return new Promise<void>((r) => setImmediate(r)).then(() => submitWhenRoom<R>(pool, input, opts));
   });
+}
+
+/**
+ * Whether `pool` takes a task now: room in its queue (maxQueue), or past 'open' (closed, broken),
+ * where it refuses the task with its own error. A wait for room must end there too: the counts of
+ * workers closed with force stay as they were, so the queue reads full for good.
+ */
+function takesTask(pool: WorkerPool, core: PoolCore): boolean {
+  return !queueFull(core) || phaseOf(pool) !== 'open';
 }
 
 /** The size cap of `pool` (see {@link WorkerLimit}). */

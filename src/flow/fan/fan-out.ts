@@ -11,7 +11,7 @@
 import { AbortError, InvalidArgumentError } from '../../memory/errors.js';
 import { allKeys, boolean, object, onlyKeys } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
-import { submitWhenRoom, WorkerPool } from '../../pool/index.js';
+import { submitWhenRoom, type WorkerPool } from '../../pool/index.js';
 import { callSignal } from '../call-signal.js';
 import { openSource } from '../source.js';
 import { availableCores } from '../../memory/cores.js';
@@ -149,11 +149,8 @@ export function fanOut<I, O>(
   const source = openSource(inputs, 'fanOut');
   const call: (x: I, i: number, signal: AbortSignal) => Promise<O> = pool
     ? // A pool's maxQueue may hold fewer than the window (the default window is 4 x cores): its tasks
-      // wait for room, as pool.map's do; one refused with QueueFullError failed the whole call. (A
-      // pool of another copy of skein is no WorkerPool here: its tasks are submitted as they come.)
-      pool instanceof WorkerPool
-      ? (x, _i, signal) => submitWhenRoom<O>(pool, x, { fn: opts.fn, signal })
-      : (x, _i, signal) => (pool as WorkerPool).submit<O>(x, { fn: opts.fn, signal })
+      // wait for room, as pool.map's do; one refused with QueueFullError failed the whole call.
+      (x, _i, signal) => submitWhenRoom<O>(pool, x, { fn: opts.fn, signal })
     : async (x, index, signal) => {
         const ctx = callContext(signal, index);
         try {

@@ -13,7 +13,7 @@ import {
   type ChainSpec,
   type ChainTask,
 } from './chain.js';
-import { type ErrorRecord, recordToError, type SubmitOptions, submitWhenRoom, WorkerPool } from '../../pool/index.js';
+import { type ErrorRecord, recordToError, type SubmitOptions, submitWhenRoom, type WorkerPool } from '../../pool/index.js';
 import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 // Errors a stage's policies throw in a worker arrive here as their own classes: each layer's
 // errors module registers its classes when loaded (memory/error-codec.ts).
@@ -121,12 +121,10 @@ export class PoolSegment extends Segment {
 
   /**
    * A task to the pool. One with a `maxQueue` may hold fewer tasks than the stage's window: they
-   * wait for room, as pool.map's do, instead of failing the item with QueueFullError. (A pool of
-   * another copy of skein is no WorkerPool here: its tasks go as they come.)
+   * wait for room, as pool.map's do, instead of failing the item with QueueFullError.
    */
   #submit(input: unknown, opts: SubmitOptions): Promise<unknown> {
-    const pool = this.#pool;
-    return pool instanceof WorkerPool ? submitWhenRoom(pool, input, opts) : (pool as WorkerPool).submit(input, opts);
+    return submitWhenRoom(this.#pool, input, opts);
   }
 
   async exec(from: number, value: unknown, ticket: number, signal: AbortSignal): Promise<Outcome> {
