@@ -265,9 +265,11 @@ export class WorkerPool<M = UntypedModule> {
   /**
    * Runs every input of a (possibly endless, possibly async) iterable with at most `window` in
    * flight, yielding outputs in input order (`ordered: true`, the default) or as they finish. With a
-   * `maxQueue`, it waits for room in the queue before each input rather than failing with QueueFullError.
-   * A map that ends early (a `break`, a task's failure) cancels its tasks still in the pool: the
-   * queued ones never run, running ones see `ctx.signal` fire.
+   * `maxQueue`, it waits for room in the queue before each input rather than failing with
+   * QueueFullError; a close ends that wait (the map rejects with PoolClosedError), as its `signal`
+   * does (AbortError). It takes no more inputs once one of its tasks failed, since it ends at that
+   * error. A map that ends early (a `break`, a task's failure) cancels its tasks still in the pool:
+   * the queued ones never run, running ones see `ctx.signal` fire.
    */
   map<R = unknown, K extends SubmitName<M> = DefaultName<M>>(
     inputs: Iterable<SubmitInput<M, K>> | AsyncIterable<SubmitInput<M, K>>,
@@ -289,10 +291,18 @@ export class WorkerPool<M = UntypedModule> {
       const { ordered: _ordered, window: _window, ...rest } = opts;
       each = rest;
     }
+    // With a maxQueue, each input waits for room. The wait ends too once the pool leaves 'open'
+    // (the input then fails with the pool's error): a forced close leaves the counts full for good,
+    // and a wait on !queueFull alone hung the map for ever. The map's signal ends it with AbortError:
+    // a running task deaf to its signal held the wait (and the map) until it ended or its worker was
+    // killed, killGrace later. An invalid signal is left to the submit, which refuses it. The signal
+    // gets a watcher only while a wait lasts: nothing per task.
+    const signal = opts?.signal instanceof AbortSignal ? { signal: opts.signal } : undefined;
+    const takes = (): boolean => takesTask(this, core);
     const room =
       o.maxQueue === Infinity
         ? undefined
-        : () => (queueFull(core) ? core.settlement.waitFor(() => !queueFull(core)) : undefined);
+        : () => (takes() ? undefined : core.settlement.waitFor(takes, signal, 'pool.map queue room'));
     return mapThroughPool<SubmitResult<M, K, R>>(
       inputs,
       opts?.ordered ?? true,

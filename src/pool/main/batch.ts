@@ -41,12 +41,15 @@ export class BatchCollector implements Collector {
 class MapCollector implements Collector {
   readonly values = new Map<number, { ok: boolean; value: unknown }>();
   readonly arrivals: number[] = [];
+  /** Some task failed: the map ends at its error, so no input after it is worth submitting. */
+  failed = false;
   #wake: (() => void) | undefined;
 
   constructor(private readonly ordered: boolean) {}
 
   settle(index: number, ok: boolean, value: unknown): void {
     this.values.set(index, { ok, value });
+    if (!ok) this.failed = true;
     if (!this.ordered) this.arrivals.push(index);
     const w = this.#wake;
     this.#wake = undefined;
@@ -86,7 +89,10 @@ export async function* mapThroughPool<R>(
   let arrivalRead = 0;
   try {
     for (;;) {
-      while (!exhausted && submitted - yielded < window) {
+      // Fed until a task fails: the map throws at that error, so what would come after it only
+      // delayed the error (a slow input pulled for the rest of the window first) and was cancelled.
+      // A forced close fails every task at once, so the map rejects without pulling more input.
+      while (!exhausted && !c.failed && submitted - yielded < window) {
         const r = await it.next();
         if (r.done) {
           exhausted = true;
@@ -95,6 +101,7 @@ export async function* mapThroughPool<R>(
         // A full queue (maxQueue) is waited out, not failed: the window paces the input, not the pool.
         // Looked at again after each wait: the room seen when the wait ended may be gone by now.
         for (let wait = room?.(); wait; wait = room?.()) await wait;
+        if (c.failed) break; // a task failed during the wait (it.return() in finally closes the input)
         submit(r.value, c, submitted++);
       }
       if (exhausted && yielded === submitted) {
