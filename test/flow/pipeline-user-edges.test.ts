@@ -59,6 +59,49 @@ describe('Pipeline: a deadLetters reader that stops', () => {
   });
 });
 
+describe('Pipeline: a deadLetters reader that ends by itself (its loop ran out after the run)', () => {
+  it('later failures are reported by the run, not queued for nobody, as after a break', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const letters = collect(p.deadLetters);
+    expect(await p.processBatch([0, 1, 2])).toEqual([0, 2]);
+    expect((await letters).map((d) => d.input)).toEqual([1]); // the run ended: so did the loop
+    // Nobody reads dead letters any more: these failures must neither pile up unread nor vanish.
+    for (const batch of [[4, 5, 6], [7, 8]]) {
+      const err = await p.processBatch(batch).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(UnhandledDeadLettersError);
+      expect((err as UnhandledDeadLettersError).first.input).toBe(batch.find((n) => n % 2 === 1));
+    }
+    // A reader begun now ends at once (no run is active): nothing was queued for it.
+    expect(await collect(p.deadLetters)).toEqual([]);
+  });
+
+  it('the same holds for the documented order: getter, output, then the letters', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const letters = p.deadLetters;
+    expect(await p.processBatch([0, 1])).toEqual([0]);
+    expect((await collect(letters)).map((d) => d.input)).toEqual([1]);
+    await expect(p.processBatch([3])).rejects.toThrow(UnhandledDeadLettersError);
+    // Reading the getter again before the next run keeps its letters for a reader again.
+    const again = p.deadLetters;
+    expect(await p.processBatch([4, 5])).toEqual([4]);
+    expect((await collect(again)).map((d) => d.input)).toEqual([5]);
+  });
+
+  it('a getter read while an earlier reader is still open keeps letters for it after that reader ends', async () => {
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage<number>('even', { pool, fn: 'failIfOdd' });
+    const first = collect(p.deadLetters);
+    const run = p.processBatch([0, 1]);
+    const later = p.deadLetters; // read for the next run, iterated only after it
+    expect(await run).toEqual([0]);
+    expect((await first).map((d) => d.input)).toEqual([1]);
+    expect(await p.processBatch([2, 3])).toEqual([2]); // no UnhandledDeadLettersError: 3 is kept for `later`
+    expect((await collect(later)).map((d) => d.input)).toEqual([3]);
+  });
+});
+
 describe('Pipeline: the documented way to read output, then dead letters', () => {
   it('reading the getter before the run, the letters after it, loses nothing and throws nothing', async () => {
     const pool = bag.make(1);

@@ -11,10 +11,12 @@
  *    empty and no run is active, once a run has been made: one that begins before the first run
  *    waits for it (start the reader, then the run, then await both). A run made and never read
  *    keeps the iteration open, as it keeps its letters to come, until it is garbage-collected (one
- *    its consumer dropped, never read or left mid-way: it has no letters to come). An iterator that is stopped
- *    (`return()`: a `break` out of its `for await`) ends; once every iterator made has been stopped
- *    so, later letters follow rule 3 again until the getter is read anew (a reader that left must not
- *    leave every later failure queued for nobody). After `close()` the iteration ends once the
+ *    its consumer dropped, never read or left mid-way: it has no letters to come). An iterator
+ *    that is stopped (`return()`: a `break` out of its `for await`) ends. Once every iterator made
+ *    has ended, stopped so or run out (its loop finished after the runs ended), later letters
+ *    follow rule 3 again until the getter is read anew or an iterator is made again (a reader that
+ *    left must not leave every later failure queued for nobody); a getter read that no iterator
+ *    has been made from yet keeps them queued for it. After `close()` the iteration ends once the
  *    queue is empty, whatever runs were made.
  * 3. Otherwise nobody receives them: the run counts them and keeps only the first, and its output
  *    iteration throws UnhandledDeadLettersError after the last output. Unread failures are never
@@ -36,6 +38,8 @@ export class DeadLetterSink {
   #closed = false;
   /** Iterators made and neither stopped nor ended. */
   #readers = 0;
+  /** The getter was read since the last iterator was made: someone means to read, keep queuing. */
+  #unclaimed = false;
 
   constructor(onDeadLetter?: (letter: DeadLetter) => unknown) {
     this.#onDeadLetter = onDeadLetter;
@@ -86,14 +90,21 @@ export class DeadLetterSink {
 
   iterable(): AsyncIterable<DeadLetter> {
     this.#wanted = true;
+    this.#unclaimed = true;
     return {
       [Symbol.asyncIterator]: (): AsyncIterator<DeadLetter> => {
         this.#readers++;
+        this.#wanted = true; // an iterable kept from an earlier getter read is read again
+        this.#unclaimed = false;
         let over = false;
+        // The reader ended (stopped or ran out): once no reader is left and no getter read waits
+        // for its iterator, letters go back to their runs (rule 3) rather than into a queue nobody
+        // reads.
         const finish = (): void => {
           if (over) return;
           over = true;
           this.#readers--;
+          if (this.#readers === 0 && !this.#unclaimed) this.#wanted = false;
         };
         return {
           next: async (): Promise<IteratorResult<DeadLetter>> => {
@@ -107,12 +118,10 @@ export class DeadLetterSink {
               await new Promise<void>((r) => this.#waiters.push(r));
             }
           },
-          // The reader left: it ends (a next() of it still waiting too), and once no reader is left,
-          // letters go back to their runs (rule 3) rather than into a queue nobody reads.
+          // The reader left: it ends (a next() of it still waiting too).
           return: async (): Promise<IteratorResult<DeadLetter>> => {
             if (!over) {
               finish();
-              if (this.#readers === 0) this.#wanted = false;
               this.#wake();
             }
             return { value: undefined, done: true };

@@ -71,7 +71,11 @@ const PIPELINE_KEYS = allKeys<PipelineOptions>({ ordered: true, signal: true, de
  * been read (queued until read, never blocking the pipeline, so output and dead letters can be read
  * one after the other or side by side); else the run's output iteration throws
  * UnhandledDeadLettersError after its last output (keeping only a count and the first), so a user who
- * reads only the output neither leaks memory nor loses a failure silently.
+ * reads only the output neither leaks memory nor loses a failure silently. A `deadLetters` iteration
+ * ends once no run is active and its queue is empty; once every iteration made has ended (run out,
+ * or left with `break`), later runs' letters are no longer queued but thrown as for a user who never
+ * read them, until `deadLetters` is read again (read it before each later run whose letters you
+ * want, as in the example).
  *
  * **Stopping.** The `signal` option, a failure with `deadLetter: false`, or a consumer that leaves its
  * `for await` early cancels in-flight work (the tasks' `ctx.signal` aborts) and stops pulling the source;
