@@ -25,3 +25,48 @@ describe('fanOut and FanPattern targets', () => {
     expect(await new FanPattern<number, number>({ run: double, pool: undefined } as never).process([1, 2])).toEqual([2, 4]);
   });
 });
+
+// FanPattern's errors named fanOut (its process() runs on fanOut) or "the pipeline" (its
+// processStream() runs on a Pipeline): a user of FanPattern never called either.
+describe("FanPattern's errors name FanPattern and the method", () => {
+  const failure = async (f: () => unknown): Promise<Error> => {
+    try {
+      const r = await f();
+      if (r && typeof r === 'object' && Symbol.asyncIterator in r) for await (const _ of r as AsyncIterable<unknown>);
+    } catch (err) {
+      return err as Error;
+    }
+    throw new Error('it did not fail');
+  };
+  const badNext = { [Symbol.iterator]: () => ({ next: () => 3 }) } as unknown as Iterable<number>;
+
+  it('a bad option at the constructor', () => {
+    expect(() => new FanPattern<number, number>({ run: double, fn: 'double' })).toThrow(
+      "fn names an export of a pool's task module; FanPattern was given a function",
+    );
+  });
+
+  it('a source that is not iterable, a source whose next() is broken, an aborted signal', async () => {
+    const pool = bag.make(1);
+    const ac = new AbortController();
+    ac.abort();
+    for (const target of [{ run: double }, { pool, fn: 'double' }] as const) {
+      const fan = new FanPattern<number, number>(target);
+      const stopped = new FanPattern<number, number>({ ...target, signal: ac.signal });
+      for (const m of ['process', 'processSettled', 'processStream'] as const) {
+        const notIterable = await failure(() => fan[m](5 as never));
+        expect(notIterable).toBeInstanceOf(InvalidArgumentError);
+        expect(notIterable.message).toBe(`FanPattern.${m} needs an Iterable or an AsyncIterable of inputs`);
+        const broken = await failure(() => fan[m](badNext));
+        expect(broken).toBeInstanceOf(TypeError);
+        expect(broken.message).toBe(`FanPattern.${m}'s source: next() gave 3, not an iterator result object`);
+        const aborted = await failure(() => stopped[m]([1]));
+        expect(aborted.name).toBe('AbortError');
+        expect(aborted.message).toBe(`FanPattern.${m} was aborted`);
+      }
+    }
+    // fanOut and Pipeline keep their own words.
+    expect(() => fanOut(5 as never, double)).toThrow('fanOut needs an Iterable or an AsyncIterable of inputs');
+    expect(() => fanOut([1], double, { fn: 'double' })).toThrow('fanOut was given a function');
+  });
+});

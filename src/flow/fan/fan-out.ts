@@ -78,24 +78,29 @@ export function callContext(parent: AbortSignal, index: number): FanOutContext &
   };
 }
 
-/** The TypeError `for await` throws for a next() that gives something other than an object; undefined if it is one. */
-function notResult(res: unknown): TypeError | undefined {
+/**
+ * The TypeError `for await` throws for a next() that gives something other than an object; undefined
+ * if it is one. `who` names the call whose source it is.
+ */
+function notResult(res: unknown, who: string): TypeError | undefined {
   if (typeof res === 'object' && res !== null) return undefined;
-  return new TypeError(`fanOut's source: next() gave ${String(res)}, not an iterator result object`);
+  return new TypeError(`${who}'s source: next() gave ${String(res)}, not an iterator result object`);
 }
 
 /**
  * fanOut's target and options checked (InvalidArgumentError for a bad one), with their defaults.
- * Internal: FanPattern checks its options with it at construction.
+ * Internal: FanPattern checks its options with it at construction; `who` names the caller in the
+ * errors that name one.
  */
 export function fanOutSettings(
   target: unknown,
   opts: FanOutOptions,
+  who = 'fanOut',
 ): { pool: WorkerPool | undefined; concurrency: number; batch: number } {
   const pool = isPool(target) ? target : undefined;
-  if (!pool && typeof target !== 'function') throw new InvalidArgumentError('fanOut needs a function or a WorkerPool');
-  object(opts, 'fanOut options');
-  onlyKeys(opts, 'fanOut options', FAN_OUT_KEYS); // `{ concurency: 4 }` ran at the default concurrency
+  if (!pool && typeof target !== 'function') throw new InvalidArgumentError(`${who} needs a function or a WorkerPool`);
+  object(opts, `${who} options`);
+  onlyKeys(opts, `${who} options`, FAN_OUT_KEYS); // `{ concurency: 4 }` ran at the default concurrency
   if (opts.ordered !== undefined) boolean(opts.ordered, 'ordered');
   if (opts.allSettled !== undefined) boolean(opts.allSettled, 'allSettled');
   const cores = availableCores();
@@ -106,7 +111,7 @@ export function fanOutSettings(
     throw new InvalidArgumentError(`Expected fn to be the name of an export, got ${String(opts.fn)}`);
   }
   // As a pipeline stage refuses it: beside a function, fn was ignored without a word.
-  if (opts.fn !== undefined && !pool) throw new InvalidArgumentError("fn names an export of a pool's task module; fanOut was given a function");
+  if (opts.fn !== undefined && !pool) throw new InvalidArgumentError(`fn names an export of a pool's task module; ${who} was given a function`);
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('Expected signal to be an AbortSignal');
   }
@@ -145,8 +150,21 @@ export function fanOut<I, O>(
   target: FanFunction<I, O> | WorkerPool,
   opts: FanOutOptions = {},
 ): Promise<O[] | PromiseSettledResult<O>[]> {
-  const { pool, concurrency, batch } = fanOutSettings(target, opts);
-  const source = openSource(inputs, 'fanOut');
+  return fanOutAs('fanOut', inputs, target, opts);
+}
+
+/**
+ * fanOut, with `who` naming the caller in its errors (a bad source, an abort). Internal:
+ * FanPattern.process and processSettled run on it under their own names.
+ */
+export function fanOutAs<I, O>(
+  who: string,
+  inputs: Iterable<I> | AsyncIterable<I>,
+  target: FanFunction<I, O> | WorkerPool,
+  opts: FanOutOptions,
+): Promise<O[] | PromiseSettledResult<O>[]> {
+  const { pool, concurrency, batch } = fanOutSettings(target, opts, who);
+  const source = openSource(inputs, who);
   const call: (x: I, i: number, signal: AbortSignal) => Promise<O> = pool
     ? // A pool's maxQueue may hold fewer than the window (the default window is 4 x cores): its tasks
       // wait for room, as pool.map's do; one refused with QueueFullError failed the whole call.
@@ -175,7 +193,7 @@ export function fanOut<I, O>(
     let owed = 0;
     let done = false;
     let failed: { error: unknown } | undefined;
-    const onAbort = (): void => fail(new AbortError('fanOut was aborted', { cause: outer?.reason }));
+    const onAbort = (): void => fail(new AbortError(`${who} was aborted`, { cause: outer?.reason }));
     let unwatch: (() => void) | undefined;
     // A failed call does not wait for a pending pull of the source (it may never come): its result is
     // dropped when it does. It waits for running calls, which see their signal abort.
@@ -246,7 +264,8 @@ export function fanOut<I, O>(
           (r as Promise<IteratorResult<I>>).then(
             (res) => {
               pulling = false;
-              if (notResult(res)) fail(notResult(res), true);
+              const wrong = notResult(res, who);
+              if (wrong) fail(wrong, true);
               else if (res.done) done = true;
               else if (!failed) {
                 owed--;
@@ -262,7 +281,7 @@ export function fanOut<I, O>(
           return;
         }
         const res = r as IteratorResult<I>;
-        const wrong = notResult(res);
+        const wrong = notResult(res, who);
         if (wrong) {
           fail(wrong, true);
           break;

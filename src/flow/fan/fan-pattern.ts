@@ -5,8 +5,8 @@
 import type { WorkerPool } from '../../pool/index.js';
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { object, onlyKeys } from '../../memory/validate.js';
-import { Pipeline } from '../pipeline/pipeline.js';
-import { callContext, FAN_OUT_KEYS, type FanFunction, fanOut, type FanOutOptions, fanOutSettings } from './fan-out.js';
+import { nameRuns, Pipeline } from '../pipeline/pipeline.js';
+import { callContext, FAN_OUT_KEYS, type FanFunction, fanOutAs, type FanOutOptions, fanOutSettings } from './fan-out.js';
 
 /** Options of a {@link FanPattern}: a pool (with `fn`) or a function, and fanOut's options. */
 export type FanPatternOptions<I, O> = Omit<FanOutOptions, 'allSettled'> &
@@ -38,8 +38,8 @@ export class FanPattern<I, O> {
     }
     if (run !== undefined && typeof run !== 'function') throw new InvalidArgumentError('FanPattern: run must be a function');
     // Checked now, so bad options fail at the constructor (and nothing runs: an aborted signal is
-    // not an error until a call).
-    fanOutSettings(this.#target(), this.#fanOpts());
+    // not an error until a call). Its errors, and its methods', name FanPattern, not what it runs on.
+    fanOutSettings(this.#target(), this.#fanOpts(), 'FanPattern');
   }
 
   #target(): FanFunction<I, O> | WorkerPool {
@@ -53,12 +53,14 @@ export class FanPattern<I, O> {
 
   /** Every output, in input order unless `ordered: false`; rejects with the first failure. */
   process(inputs: Iterable<I> | AsyncIterable<I>): Promise<O[]> {
-    return fanOut<I, O>(inputs, this.#target(), this.#fanOpts());
+    return fanOutAs<I, O>('FanPattern.process', inputs, this.#target(), this.#fanOpts()) as Promise<O[]>;
   }
 
   /** Every outcome, in input order, as `PromiseSettledResult`s. */
   processSettled(inputs: Iterable<I> | AsyncIterable<I>): Promise<PromiseSettledResult<O>[]> {
-    return fanOut<I, O>(inputs, this.#target(), { ...this.#fanOpts(), allSettled: true });
+    return fanOutAs<I, O>('FanPattern.processSettled', inputs, this.#target(), { ...this.#fanOpts(), allSettled: true }) as Promise<
+      PromiseSettledResult<O>[]
+    >;
   }
 
   /**
@@ -69,9 +71,9 @@ export class FanPattern<I, O> {
    */
   processStream(inputs: Iterable<I> | AsyncIterable<I>): AsyncIterableIterator<O> {
     const o = this.#o;
-    const p = new Pipeline<I>({ ordered: o.ordered, signal: o.signal, deadLetter: false });
+    const p = nameRuns(new Pipeline<I>({ ordered: o.ordered, signal: o.signal, deadLetter: false }), 'FanPattern.processStream');
     // The same window as process(): fanOut's default concurrency, not a pipeline stage's.
-    const opts = { concurrency: fanOutSettings(this.#target(), this.#fanOpts()).concurrency };
+    const opts = { concurrency: fanOutSettings(this.#target(), this.#fanOpts(), 'FanPattern').concurrency };
     const run = o.run as FanFunction<I, O>;
     // The one stage starts its inputs in source order, once each (no retries here): the n-th call
     // is the n-th input.

@@ -30,6 +30,8 @@ export interface RunShape {
   ordered: boolean;
   deadLetter: boolean;
   signal?: AbortSignal;
+  /** Who runs it, in its errors (FanPattern.processStream runs on a pipeline); undefined: "the pipeline". */
+  caller?: string;
   /** Aborted by Pipeline.close(): stops the run as `signal` does. */
   closer: AbortSignal;
   /**
@@ -152,11 +154,15 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
     this.#ties = new RunTies(shape, new WeakRef(this as PipelineRun<unknown>));
-    this.#source = new RunSource(source, {
-      value: (v) => this.#accept(v),
-      failed: (err) => this.#fail(err),
-      resumed: () => this.#stages.pump(),
-    });
+    this.#source = new RunSource(
+      source,
+      {
+        value: (v) => this.#accept(v),
+        failed: (err) => this.#fail(err),
+        resumed: () => this.#stages.pump(),
+      },
+      shape.caller,
+    );
     this.#out = new RunOutput<O>(shape.ordered, () => this.#release());
     this.#stages = new RunStages(shape.segments, shape.defs, shape.stats, this.#ctl.signal, {
       active: () => this.#started && !this.#stopping,
@@ -183,7 +189,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
    * MaxListenersExceededWarning at 11 concurrent `process()` calls).
    */
   #onAbort(): void {
-    this.#fail(new AbortError('the pipeline was aborted', { cause: this.#x.signal?.reason }));
+    this.#fail(new AbortError(`${this.#x.caller ?? 'the pipeline'} was aborted`, { cause: this.#x.signal?.reason }));
   }
 
   #onClose(): void {

@@ -41,6 +41,18 @@ export interface PipelineOptions<I = unknown> {
 
 const PIPELINE_KEYS = allKeys<PipelineOptions>({ ordered: true, signal: true, deadLetter: true, onDeadLetter: true });
 
+let setCaller: (p: Pipeline<unknown, unknown>, caller: string) => void;
+
+/**
+ * Names `caller` instead of "the pipeline" in the errors of `p`'s runs (a source that is not
+ * iterable or whose next() is broken, an abort). Internal: FanPattern.processStream runs on a
+ * pipeline, and its user called FanPattern, not Pipeline.
+ */
+export function nameRuns<I, O>(p: Pipeline<I, O>, caller: string): Pipeline<I, O> {
+  setCaller(p as unknown as Pipeline<unknown, unknown>, caller);
+  return p;
+}
+
 /**
  * A multi-stage pipeline: each input flows through the stages in turn, each stage with its own
  * concurrency, input buffer and policies (retry, breaker, timeout, limiter).
@@ -107,6 +119,12 @@ export class Pipeline<I, O = I> {
    */
   readonly #runs = new Set<WeakRef<PipelineRun<unknown>>>();
   readonly #closer = new AbortController();
+  /** Who runs it, in its runs' errors (set by {@link nameRuns}); undefined: "the pipeline". */
+  #caller: string | undefined;
+
+  static {
+    setCaller = (p, caller) => (p.#caller = caller);
+  }
 
   constructor(opts: PipelineOptions<I> = {}) {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('Pipeline options must be an object');
@@ -322,6 +340,7 @@ export class Pipeline<I, O = I> {
       ordered: this.#opts.ordered ?? true,
       deadLetter: this.#opts.deadLetter ?? true,
       signal: this.#opts.signal,
+      caller: this.#caller,
       closer: this.#closer.signal,
       started: (run) => this.#runs.add(run),
       ended: (run) => this.#runs.delete(run),

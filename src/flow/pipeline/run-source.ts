@@ -19,12 +19,15 @@ export interface SourceSink {
 export class RunSource {
   readonly #src: Source;
   readonly #sink: SourceSink;
+  /** Who runs it, in its errors (FanPattern.processStream runs on a pipeline); undefined: the pipeline. */
+  readonly #caller: string | undefined;
   #pulling = false;
   #done = false;
 
-  constructor(source: unknown, sink: SourceSink) {
-    this.#src = openSource(source);
+  constructor(source: unknown, sink: SourceSink, caller?: string) {
+    this.#src = openSource(source, caller);
     this.#sink = sink;
+    this.#caller = caller;
   }
 
   /** Ended, threw, or closed: it is asked nothing more. */
@@ -90,7 +93,8 @@ export class RunSource {
     if (typeof res !== 'object' || res === null) {
       // As for await does: a TypeError, and the source is not closed.
       this.#done = true;
-      this.#sink.failed(new TypeError(`the source's next() gave ${String(res)}, not an iterator result object`));
+      const whose = this.#caller === undefined ? "the source's" : `${this.#caller}'s source:`;
+      this.#sink.failed(new TypeError(`${whose} next() gave ${String(res)}, not an iterator result object`));
       return;
     }
     if (res.done) {
