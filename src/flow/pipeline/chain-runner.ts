@@ -51,6 +51,19 @@ function callThrough(breaker: ChainBreaker, ms: number, fn: StageFunction, v: un
   return (breaker.callNow as NonNullable<ChainBreaker['callNow']>)(() => (ms > 0 ? callTimed(ms, ctx, fn, v) : fn(v, ctx)));
 }
 
+/**
+ * One try of a main-thread stage (LocalSegment), playing the part a progress word plays for a pool
+ * try (chain.ts P2-P4), on one thread: where its runner is, and whether the main thread gave the
+ * try up ({@link ChainRunner.abandon}). A given-up call that ends later counts nothing: the try was
+ * counted once, when it was given up.
+ */
+export class LocalTry {
+  /** Not yet in its stage; in it (INFLIGHT counts it); left it, counted DONE or FAILED; given up. */
+  state: 'before' | 'in' | 'done' | 'failed' | 'given-up' = 'before';
+  /** The stage it entered (-1: none yet). */
+  stage = -1;
+}
+
 export class ChainRunner {
   readonly spec: ChainSpec;
   readonly #fns: StageFunction[];
@@ -77,22 +90,39 @@ export class ChainRunner {
    * Runs stages [k, e) on `v`. Returns the last stage's output (or a promise of it); throws (or
    * rejects with) ChainStageError naming the stage that failed, or ChainAbandonedError (P2, P3).
    */
-  run(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): unknown {
+  run(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext, local?: LocalTry): unknown {
     // P6: before any P2 CAS, and only while the ticket is still this try's: the rest of a batch runs
     // on after the main thread gave the batch up (its worker reads the abort only between tasks), and
     // its runner must not name itself owner of a ticket that a rerun of the item now runs on.
     if (t >= 0 && Atomics.load(this.#stats, this.#p0 + t) === g * STATE_SPAN + 2 * k) {
       Atomics.store(this.#stats, this.#o0 + t, ctx.workerId + 1);
     }
-    return this.#from(v, k, e, t, g, ctx);
+    return this.#from(v, k, e, t, g, ctx, local);
+  }
+
+  /**
+   * The main thread gives up `local`'s try of stage j (its run stopped while the call still runs),
+   * as P4 gives up a pool try: the try counts as failed now, once (an INFLIGHT it held is taken back,
+   * a DONE it was counted is taken back, as its output never reaches the run; one its runner
+   * already counted failed is left), and its runner counts nothing more when the call ends.
+   */
+  abandon(local: LocalTry, j: number): void {
+    const was = local.state;
+    if (was === 'given-up') return;
+    local.state = 'given-up';
+    if (was === 'failed') return;
+    const at = local.stage >= 0 ? local.stage : j;
+    if (was === 'in') Atomics.sub(this.#stats, at * STAGE_WORDS + INFLIGHT, 1);
+    if (was === 'done') Atomics.sub(this.#stats, at * STAGE_WORDS + DONE, 1);
+    Atomics.add(this.#stats, at * STAGE_WORDS + FAILED, 1);
   }
 
   /** Stages [k, e) of a try already begun (run() named its owner once). */
-  #from(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): unknown {
+  #from(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext, local?: LocalTry): unknown {
     for (let j = k; j < e; j++) {
       const ms = this.#direct[j];
-      if (ms < 0) return this.#runAsync(v, j, e, t, g, ctx);
-      this.#enter(j, t, g);
+      if (ms < 0) return this.#runAsync(v, j, e, t, g, ctx, local);
+      this.#enter(j, t, g, local);
       const t0 = now();
       let r: unknown;
       let later: boolean;
@@ -102,10 +132,10 @@ export class ChainRunner {
         else r = ms > 0 ? callTimed(ms, ctx, this.#fns[j], v) : this.#fns[j](v, ctx);
         later = isThenable(r);
       } catch (err) {
-        throw this.#fail(j, t, g, t0, v, err);
+        throw this.#fail(j, t, g, t0, v, err, local);
       }
-      if (later) return this.#settleThen(r as PromiseLike<unknown>, v, j, e, t, g, t0, ctx);
-      this.#succeed(j, t, g, t0);
+      if (later) return this.#settleThen(r as PromiseLike<unknown>, v, j, e, t, g, t0, ctx, local);
+      this.#succeed(j, t, g, t0, local);
       v = r;
     }
     return v;
@@ -120,23 +150,24 @@ export class ChainRunner {
     g: number,
     t0: number,
     ctx: StageContext,
+    local: LocalTry | undefined,
   ): Promise<unknown> {
     let v: unknown;
     try {
       v = await p;
     } catch (err) {
-      throw this.#fail(j, t, g, t0, input, err);
+      throw this.#fail(j, t, g, t0, input, err, local);
     }
-    this.#succeed(j, t, g, t0);
-    return this.#from(v, j + 1, e, t, g, ctx);
+    this.#succeed(j, t, g, t0, local);
+    return this.#from(v, j + 1, e, t, g, ctx, local);
   }
 
-  async #runAsync(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext): Promise<unknown> {
-    for (let j = k; j < e; j++) v = await this.#stage(v, j, t, g, ctx);
+  async #runAsync(v: unknown, k: number, e: number, t: number, g: number, ctx: StageContext, local?: LocalTry): Promise<unknown> {
+    for (let j = k; j < e; j++) v = await this.#stage(v, j, t, g, ctx, local);
     return v;
   }
 
-  async #stage(v: unknown, j: number, t: number, g: number, ctx: StageContext): Promise<unknown> {
+  async #stage(v: unknown, j: number, t: number, g: number, ctx: StageContext, local?: LocalTry): Promise<unknown> {
     const spec = this.spec;
     const gate = spec.gates[j];
     const limiter = spec.limiters[j];
@@ -149,14 +180,14 @@ export class ChainRunner {
         if (limiter) await acquire(limiter, ctx.signal);
       } catch (err) {
         permit?.release();
-        this.#enter(j, t, g);
-        throw this.#fail(j, t, g, now(), v, err);
+        this.#enter(j, t, g, local);
+        throw this.#fail(j, t, g, now(), v, err, local);
       } finally {
         if (t < 0) Atomics.sub(this.#stats, j * STAGE_WORDS + QUEUED, 1);
       }
     }
     try {
-      this.#enter(j, t, g);
+      this.#enter(j, t, g, local);
       const t0 = now();
       const fn = this.#fns[j];
       const ms = spec.timeouts[j];
@@ -170,17 +201,22 @@ export class ChainRunner {
             })
           : call(ctx));
       } catch (err) {
-        throw this.#fail(j, t, g, t0, v, err);
+        throw this.#fail(j, t, g, t0, v, err, local);
       }
-      this.#succeed(j, t, g, t0);
+      this.#succeed(j, t, g, t0, local);
       return out;
     } finally {
       permit?.release();
     }
   }
 
-  /** P2: enter stage j (count it in flight). */
-  #enter(j: number, t: number, g: number): void {
+  /** P2: enter stage j (count it in flight); a given-up local try enters nothing. */
+  #enter(j: number, t: number, g: number, local?: LocalTry): void {
+    if (local) {
+      if (local.state === 'given-up') throw new ChainAbandonedError('the try was given up by the pipeline');
+      local.state = 'in';
+      local.stage = j;
+    }
     if (t >= 0) {
       const base = g * STATE_SPAN;
       const w = this.#p0 + t;
@@ -192,7 +228,12 @@ export class ChainRunner {
   }
 
   /** P3: leave stage j (on failure marked, P5); false if the main thread took the task over meanwhile (P4). */
-  #leave(j: number, t: number, g: number, ok: boolean): boolean {
+  #leave(j: number, t: number, g: number, ok: boolean, local?: LocalTry): boolean {
+    if (local) {
+      // Given up meanwhile (abandon): the try was counted then, and INFLIGHT taken back.
+      if (local.state === 'given-up') return false;
+      local.state = ok ? 'done' : 'failed';
+    }
     if (t >= 0) {
       const base = g * STATE_SPAN;
       const next = ok ? base + 2 * j + 2 : base + 2 * j + FAILED_MARK;
@@ -208,16 +249,16 @@ export class ChainRunner {
     return true;
   }
 
-  #succeed(j: number, t: number, g: number, t0: number): void {
+  #succeed(j: number, t: number, g: number, t0: number, local?: LocalTry): void {
     this.#hists[j].record(now() - t0);
-    if (!this.#leave(j, t, g, true)) throw new ChainAbandonedError('the chain task was given up by the main thread');
+    if (!this.#leave(j, t, g, true, local)) throw new ChainAbandonedError('the chain task was given up by the main thread');
     Atomics.add(this.#stats, j * STAGE_WORDS + DONE, 1);
   }
 
-  #fail(j: number, t: number, g: number, t0: number, input: unknown, err: unknown): Error {
+  #fail(j: number, t: number, g: number, t0: number, input: unknown, err: unknown, local?: LocalTry): Error {
     this.#hists[j].record(now() - t0);
-    // The main thread counts the failure itself when it took the task over (P4).
-    if (!this.#leave(j, t, g, false)) return new ChainAbandonedError('the chain task was given up by the main thread');
+    // The main thread counts the failure itself when it took the task over (P4) or gave the local try up.
+    if (!this.#leave(j, t, g, false, local)) return new ChainAbandonedError('the chain task was given up by the main thread');
     Atomics.add(this.#stats, j * STAGE_WORDS + FAILED, 1);
     // A cause that cannot be copied would make the wrapper arrive as UncloneableTaskError, and the
     // dead letter name the segment's first stage and an internal class (travellingCause).

@@ -7,7 +7,7 @@
  * A segment owns `concurrency` slots (its tickets), shared by every run of the pipeline, so a stage's
  * concurrency holds across concurrent `process` calls too.
  */
-import { ChainRunner, type StageFunction } from './chain-runner.js';
+import { ChainRunner, LocalTry, type StageFunction } from './chain-runner.js';
 import type { ChainSpec } from './chain.js';
 import { callSignal } from '../call-signal.js';
 import { ChainStageError } from '../errors.js';
@@ -171,6 +171,8 @@ export function failure(err: unknown, from: number, input: unknown, stage: numbe
  * task is: a function that ignores its signal (a database call that takes no signal) would
  * otherwise hold the consumer's `break` and `Pipeline.close()` until it returned, or forever. Its
  * slot stays taken until the call has really ended, so a later run never exceeds the concurrency.
+ * It counts once in the stage's metrics, as a failed try when it is given up (as a pool stage's
+ * aborted task does, chain.ts P4): its end, however late, counts nothing.
  */
 export class LocalSegment extends Segment {
   readonly #runner: ChainRunner;
@@ -194,9 +196,10 @@ export class LocalSegment extends Segment {
         },
         workerId: 0,
       };
+      const local = new LocalTry();
       let out: unknown;
       try {
-        out = this.#runner.run(value, from, this.end, -1, 0, ctx);
+        out = this.#runner.run(value, from, this.end, -1, 0, ctx, local);
       } catch (err) {
         own.end();
         throw err;
@@ -204,7 +207,7 @@ export class LocalSegment extends Segment {
       if (isThenable(out)) {
         const call = Promise.resolve(out);
         void call.then(own.end, own.end);
-        out = await this.#untilAborted(call, ticket, signal);
+        out = await this.#untilAborted(call, ticket, signal, () => this.#runner.abandon(local, from));
       } else own.end();
       return { ok: true, value: out, stage: -1, error: undefined, hasValue: false, from, input: value };
     } catch (err) {
@@ -212,9 +215,13 @@ export class LocalSegment extends Segment {
     }
   }
 
-  /** `call`'s outcome, or the abort's reason as soon as `signal` aborts (the slot then stays held until `call` ends). */
-  #untilAborted(ended: Promise<unknown>, ticket: number, signal: AbortSignal): Promise<unknown> {
+  /**
+   * `call`'s outcome, or the abort's reason as soon as `signal` aborts (`abandon` then counts the
+   * try, and the slot stays held until `call` ends).
+   */
+  #untilAborted(ended: Promise<unknown>, ticket: number, signal: AbortSignal, abandon: () => void): Promise<unknown> {
     const giveUp = (): Promise<never> => {
+      abandon();
       this.#held.set(
         ticket,
         ended.then(
