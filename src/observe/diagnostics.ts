@@ -3,8 +3,8 @@
  *
  * | channel | message | published when |
  * |---|---|---|
- * | `skein:task:start` | `{ pool, fn, id }` | a traced pool's `submit` (or `submitBatch`, with `count`) starts |
- * | `skein:task:end` | `{ pool, fn, id, ok, durationMs, error? }` | that task settles (value or error) |
+ * | `skein:task:start` | `{ pool, fn, id }` | a traced pool's `submit` (or `run`, `exec`, a `proxy()` method; or a `submitBatch` or a `map`, with `count`) starts |
+ * | `skein:task:end` | `{ pool, fn, id, ok, durationMs, error? }` | that task settles (value or error; a map: its last output, an early stop, or its error) |
  * | `skein:breaker:state` | `{ breaker, from, to }` | a traced breaker changes state (seen in this thread) |
  *
  * Pools and breakers given to {@link serveMetrics} are traced; {@link tracePool} and
@@ -30,7 +30,7 @@ export interface TaskStartMessage {
   pool: string;
   fn: string;
   id: number;
-  /** Tasks in a `submitBatch` (absent for one `submit`). */
+  /** Tasks in a `submitBatch`, or in a `map` over an array (absent for one `submit`). */
   count?: number;
 }
 
@@ -67,9 +67,31 @@ function traceCall<R>(pool: string, fn: string, count: number | undefined, run: 
   );
 }
 
+/** One start/end pair around a whole `map` run: from its first pull to its end (done, stopped, failed). */
+function traceMap<R>(pool: string, fn: string, count: number | undefined, out: AsyncIterable<R>): AsyncIterable<R> {
+  if (!taskStart.hasSubscribers && !taskEnd.hasSubscribers) return out;
+  return (async function* traced(): AsyncGenerator<R, void, undefined> {
+    const id = nextId++;
+    const base: TaskStartMessage = count === undefined ? { pool, fn, id } : { pool, fn, id, count };
+    taskStart.publish(base);
+    const t0 = performance.now();
+    let failed = false;
+    try {
+      yield* out;
+    } catch (error) {
+      failed = true;
+      taskEnd.publish({ ...base, ok: false, durationMs: performance.now() - t0, error } satisfies TaskEndMessage);
+      throw error;
+    } finally {
+      if (!failed) taskEnd.publish({ ...base, ok: true, durationMs: performance.now() - t0 } satisfies TaskEndMessage);
+    }
+  })();
+}
+
 /**
- * Makes `pool.submit` and `pool.submitBatch` publish `skein:task:start` / `skein:task:end` (on the
- * main thread, from submit to settle). Idempotent; returns the pool.
+ * Makes `pool.submit` (and so `run`, `exec` and `proxy()` methods), `pool.submitBatch` and
+ * `pool.map` publish `skein:task:start` / `skein:task:end` (on the main thread, from submit to
+ * settle; a map once for its whole run). Idempotent; returns the pool.
  *
  * @example
  * ```ts
@@ -82,6 +104,7 @@ export function tracePool<P extends WorkerPool>(pool: P, name: string): P {
   traced.add(pool);
   const submit = pool.submit.bind(pool);
   const submitBatch = pool.submitBatch.bind(pool);
+  const map = pool.map.bind(pool);
   Object.defineProperty(pool, 'submit', {
     configurable: true,
     value: <R>(input: unknown, opts?: SubmitOptions): Promise<R> =>
@@ -90,9 +113,16 @@ export function tracePool<P extends WorkerPool>(pool: P, name: string): P {
   Object.defineProperty(pool, 'submitBatch', {
     configurable: true,
     value: <R>(inputs: Iterable<unknown>, opts?: SubmitOptions): Promise<R[]> => {
+      // Not an iterable: submitBatch's own InvalidArgumentError rejection, not spreading's TypeError thrown here.
+      if (typeof (inputs as Partial<Iterable<unknown>> | null | undefined)?.[Symbol.iterator] !== 'function') return submitBatch<R>(inputs, opts);
       const items = Array.isArray(inputs) ? inputs : [...inputs];
       return traceCall(name, opts?.fn ?? 'default', items.length, () => submitBatch<R>(items, opts));
     },
+  });
+  Object.defineProperty(pool, 'map', {
+    configurable: true,
+    value: <R>(inputs: Iterable<unknown> | AsyncIterable<unknown>, opts?: SubmitOptions): AsyncIterable<R> =>
+      traceMap(name, opts?.fn ?? 'default', Array.isArray(inputs) ? inputs.length : undefined, map<R>(inputs, opts)),
   });
   return pool;
 }

@@ -213,7 +213,9 @@ export class WorkerPool<M = UntypedModule> {
    * ```
    */
   proxy<T = M>(): PoolProxy<T> {
-    return createProxy<T>((input, opts) => this.#submit(input, opts));
+    // Through the public submit, so a pool whose submit is traced (tracePool, serveMetrics) traces
+    // these calls too: they published nothing.
+    return createProxy<T>((input, opts) => this.submit(input as never, opts as never));
   }
 
   /** `submit` under piscina's name: runs `input` through the module's function `opts.fn`. */
@@ -242,7 +244,7 @@ export class WorkerPool<M = UntypedModule> {
       return Promise.reject(err);
     }
     const input: ExecInput = { source, args };
-    return this.#submit(input, { fn: EXEC_TASK }) as Promise<Awaited<ReturnType<F>>>;
+    return this.submit(input as never, { fn: EXEC_TASK } as never) as Promise<Awaited<ReturnType<F>>>;
   }
 
   /** Runs every input; resolves to the outputs in input order, or rejects with the first error. */
