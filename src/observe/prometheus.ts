@@ -219,6 +219,9 @@ export function createPrometheusExport(objects: Observed | (() => Observed)): Pr
       help,
       type,
       get: () => ({ name, help, type, values: current().get(name) ?? [], aggregator: 'sum' }),
+      // Registry.resetMetrics() (of this registry or of a merge of it) calls every metric's reset():
+      // it threw a TypeError here. The figures are the objects' own, read at each scrape: nothing to reset.
+      reset: () => {},
     } as unknown as Parameters<typeof registry.registerMetric>[0]);
   }
   return {

@@ -159,3 +159,16 @@ describe('serveMetrics under scrapers', () => {
     await new Promise((resolve) => probe.close(resolve));
   });
 });
+
+describe('createPrometheusExport, as prom-client registries use it', () => {
+  it('resetMetrics() of its registry, or of a merge of it, does not throw and scrapes go on', async () => {
+    const client = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+    const bucket = new TokenBucket({ capacity: 5, refillPerSecond: 0.001 });
+    const prom = createPrometheusExport({ api: bucket });
+    const registry = prom.registry as unknown as import('prom-client').Registry;
+    const merged = client.Registry.merge([new client.Registry(), registry]);
+    expect(() => registry.resetMetrics()).not.toThrow(); // TypeError: this._metrics[metric].reset is not a function
+    expect(() => merged.resetMetrics()).not.toThrow();
+    expect(await merged.metrics()).toContain('skein_limiter_available{limiter="api"} 5');
+  });
+});
