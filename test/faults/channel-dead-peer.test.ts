@@ -1,7 +1,8 @@
 // Channel waits with a timeout settle by it whatever happened to the other side, and the channel
 // recovers afterwards (issue 14: a sender killed while it streams a large message; issue 17:
 // timed sends of messages larger than the ring, and a dead rendezvous receiver; issue 10: a thread
-// killed while it holds the channel's producer lock).
+// killed while it holds the channel's producer lock; byte-ring.ts invariant 7: one killed while it
+// holds the consumer lock).
 import { Worker } from 'node:worker_threads';
 import { Channel, select, send, TimeoutError } from 'skein';
 import { stallLimits } from 'skein/internal';
@@ -11,6 +12,7 @@ import { until } from '../fixtures/sync-run.js';
 const OPS = new URL('../fixtures/channel-ops.mjs', import.meta.url);
 const SENT = 97; // control-block slots (src/sync/channel/byte-ring.ts): messages published,
 const PLOCK = 96; // the producer lock word (HELD = 1, STREAMING = 8)
+const CLOCK = 128; // the consumer lock word (the holder's id, CLOCK_STREAM = 1 << 30 while it reads a stream)
 
 /** Settles with the promise's outcome, or 'pending' if it has not settled within `ms`. */
 async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown } | 'pending'> {
@@ -128,5 +130,82 @@ describe('a channel whose peer died, or never came', () => {
     const r = await within(ch.send('y'.repeat(100_000), { timeout: 300 }), 3000);
     expect(r).not.toBe('pending');
     expect((r as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+  });
+
+  it('a receiver killed while it decodes a message leaves the consumer lock held: other receivers free it after HELD_STALL_MS and get every message left', async () => {
+    // Before byte-ring.ts invariant 7 the lock stayed held for good: recv() below timed out with 4
+    // messages buffered (10 runs out of 10), and every later receive on every thread did too.
+    const saved = stallLimits.heldMs;
+    stallLimits.heldMs = 1000; // 30 s in earnest
+    try {
+      const big = Array.from({ length: 20_000 }, (_, i) => ({ i, at: new Date(i) })); // v8.deserialize: ms under the lock
+      const ch = new Channel<unknown>({ capacity: 4, bytes: 1 << 22 });
+      const c = new Int32Array(ch.handle.sab, 0, 512);
+      for (let attempt = 0; attempt < 5 && Atomics.load(c, CLOCK) === 0; attempt++) {
+        const w = new Worker(OPS, { workerData: { op: 'consume', ch, sync: true } });
+        w.on('error', () => {});
+        const t0 = Date.now();
+        while (Date.now() - t0 < 100 + 50 * attempt) {
+          try {
+            await ch.send(big, { timeout: 50 });
+          } catch (err) {
+            if (!(err instanceof TimeoutError)) throw err;
+          }
+        }
+        await w.terminate();
+      }
+      expect(Atomics.load(c, CLOCK), 'a receiver killed inside its copy').not.toBe(0);
+      const left = ch.length;
+      expect(left).toBeGreaterThan(0);
+      const t0 = Date.now();
+      const first = await within(ch.recv({ timeout: 8000 }), 10_000);
+      expect((first as { value?: { ok: boolean } }).value?.ok).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+      for (let k = 1; k < left; k++) expect((await ch.recv({ timeout: 1000 })).ok).toBe(true);
+      expect(ch.length).toBe(0);
+      expect(Atomics.load(c, CLOCK)).toBe(0);
+      expect(ch.trySend(7)).toBe(true);
+      expect(ch.tryRecv()).toEqual({ ok: true, value: 7 });
+    } finally {
+      stallLimits.heldMs = saved;
+    }
+  });
+
+  it('a rendezvous send that gives up behind a dead receiver\'s consumer lock takes its message back, and does not block its thread for good', async () => {
+    // Before: retract() waited for the lock with no limit, blocking the main thread for good.
+    const saved = stallLimits.heldMs;
+    stallLimits.heldMs = 1000;
+    try {
+      const ch = new Channel<unknown>({ capacity: 0, bytes: 4096 });
+      const c = new Int32Array(ch.handle.sab, 0, 512);
+      Atomics.store(c, CLOCK, 0x12345); // what a receiver killed inside its copy leaves
+      const t0 = Date.now();
+      const r = await within(ch.send(1, { timeout: 200 }), 6000);
+      expect((r as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+      expect(Atomics.load(c, CLOCK)).toBe(0);
+      expect(ch.length).toBe(0);
+      expect(ch.tryRecv()).toBeUndefined(); // taken back: nothing left to receive
+    } finally {
+      stallLimits.heldMs = saved;
+    }
+  });
+
+  it('a consumer lock held by a receiver of a stream is not taken for dead (it may wait for chunks, or have timed out in one)', async () => {
+    const saved = stallLimits.heldMs;
+    stallLimits.heldMs = 500;
+    try {
+      const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+      const c = new Int32Array(ch.handle.sab, 0, 512);
+      await ch.send(1);
+      Atomics.store(c, CLOCK, (1 << 30) | 0x12345);
+      const r = await within(ch.recv({ timeout: 1500 }), 5000);
+      expect((r as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+      expect(Atomics.load(c, CLOCK)).toBe((1 << 30) | 0x12345);
+      Atomics.store(c, CLOCK, 0); // the stream's receiver ends it
+      expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 1 });
+    } finally {
+      stallLimits.heldMs = saved;
+    }
   });
 });

@@ -26,7 +26,8 @@
  *     97 SENT       messages published (u32, wraps); also the sequence number of the next one
  *     98 STREAM_AT  byte position of the FIRST chunk of the stream being sent (or last sent)
  *   line 4: consumers only
- *     128 CLOCK     1 while a consumer owns HEAD/RECVD
+ *     128 CLOCK     0 free, else the id of the consumer that owns HEAD/RECVD (its thread's
+ *                   threadId + 1), with bit 30 CLOCK_STREAM set while it receives a stream
  *   wait words (memory/wait/word.ts: belled words, five slots each, the fifth BELLED; writers
  *   ring()), one line each
  *     160 DATA      rung by producers: record published, stream given up, close
@@ -75,6 +76,20 @@
  *    read and CUT, and moving HEAD to TAIL would drop them too.
  * 6. close() sets CLOSED and rings every word; a sender waiting for room sees CLOSED and cuts its
  *    stream as in 4 (ChannelClosedError); a receiver mid-stream drops its part as in 5.
+ * 7. A consumer that is not receiving a stream holds CLOCK only for the few steps of one record
+ *    (copy, decode, HEAD, RECVD) and never waits while holding it. One terminated inside them (a
+ *    pool kills a stuck worker anywhere; decoding a large message takes milliseconds) left CLOCK
+ *    held for good: every receive on every thread waited out its timeout, or forever, with
+ *    messages buffered, and a rendezvous sender taking its message back (rendezvous.ts retract)
+ *    blocked its thread for good. So a thread waiting for CLOCK watches its holder: the same
+ *    holder word (no CLOCK_STREAM) with HEAD and RECVD unchanged and a record unread (TAIL !=
+ *    HEAD) for HELD_STALL_MS is taken for dead, and freed by one CAS from that word. The record it
+ *    was reading is still at HEAD (it never consumed it), so the next receiver reads it: the dead
+ *    thread delivered nothing, so nothing is lost or doubled. A holder releases CLOCK only by a
+ *    CAS from its own word, so a live holder taken for dead (stalled that long inside one record)
+ *    never frees the next holder's lock. A stream's receiver (CLOCK_STREAM) is never freed this
+ *    way: it may hold CLOCK legitimately while it waits for chunks or after a timeout (the limit
+ *    channel.ts documents).
  *
  * Producer and consumer meet only through TAIL/HEAD: the producer writes a record with plain stores
  * and then publishes it with Atomics.store(TAIL); the consumer Atomics.load(TAIL)s and only then
@@ -107,6 +122,8 @@ export const PLOCK = 96;
 export const SENT = 97;
 export const STREAM_AT = 98;
 export const CLOCK = 128;
+/** Set in CLOCK, beside the holder's id, while the holder receives a stream (invariant 7). */
+export const CLOCK_STREAM = 0x40000000;
 export const DATA = 160;
 export const ROOM = 192;
 export const PLW = 224;
@@ -130,7 +147,8 @@ export const PLOCK_BITS = HELD | CLOSED | CUT | STREAMING;
  */
 export const STREAM_STALL_MS = 2000;
 /**
- * How long a holder that is not streaming may stand still before it is cut: it only copies one
+ * How long a holder that is not streaming may stand still before it is cut (and a consumer that
+ * is not receiving a stream, before its CLOCK is freed: invariant 7): it only copies one
  * record under the lock, so standing still this long means it was terminated there (a pool kills a
  * stuck worker anywhere). Long, so that a live one descheduled inside a few microseconds of stores
  * is practically never taken for dead; finite, so that a dead one does not block the channel for

@@ -109,7 +109,9 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
  * corrupt the ring when it resumes: the limit is set far above such stalls).
  * A sender terminated in the microseconds it holds the producer lock to copy one whole message is
  * cut the same way after HELD_STALL_MS (30 s): it cannot be told from a live one, so the limit is
- * long. Limits: a receiver terminated in the middle of a stream
+ * long; a receiver terminated while it copies one message is likewise freed after HELD_STALL_MS
+ * (byte-ring.ts invariant 7), and the message goes to the next receiver. Limits: a receiver
+ * terminated in the middle of a stream
  * leaves the consumer side blocked (waits time out), and a receiver that times out in the middle
  * keeps the consumer lock until its thread receives again. Shared objects travel beside the bytes on a BroadcastChannel; a thread
  * that rebuilt the channel only after such a message was sent gets its buffers from the sending

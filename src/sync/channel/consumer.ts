@@ -9,6 +9,7 @@
 import { carriesSabs, decode, Tag } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
 import { decodePlain } from '../../memory/plain-decode.js';
+import { threadId } from 'node:worker_threads';
 import { pause, ring, type Wait } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import type { ChannelCore } from './core.js';
@@ -22,9 +23,12 @@ import {
   uninitialized,
 } from './message.js';
 import { countWaiting } from './rendezvous.js';
-import { dropCut } from './cut.js';
+import { ClockWatch, dropCut, STALL_POLL_MS } from './cut.js';
 import { Step, stepHook } from '../../memory/step-hook.js';
 import { StreamIn } from './stream.js';
+
+/** What this thread's consumers store in CLOCK while they hold it (byte-ring.ts invariant 7). */
+export const CONSUMER_ID = ((threadId + 1) & (R.CLOCK_STREAM - 1)) || 1;
 
 /** This thread's receiving side of one channel. */
 export class ChannelConsumer {
@@ -43,14 +47,29 @@ export class ChannelConsumer {
     this.c = core.c;
   }
 
+  /** Watches CLOCK's holder while this thread cannot take it (byte-ring.ts invariant 7). */
+  readonly watch = new ClockWatch();
+
   /** Takes CLOCK: true, or false when another consumer holds it. */
   lock(): boolean {
-    return Atomics.compareExchange(this.c, R.CLOCK, 0, 1) === 0;
+    return Atomics.compareExchange(this.c, R.CLOCK, 0, CONSUMER_ID) === 0;
   }
 
+  /**
+   * Releases CLOCK, only if this thread still holds it: one taken for dead after standing still
+   * (invariant 7) must not free the next holder's lock when it resumes.
+   */
   unlock(): void {
-    Atomics.store(this.c, R.CLOCK, 0);
+    const w = Atomics.load(this.c, R.CLOCK);
+    if ((w & ~R.CLOCK_STREAM) === CONSUMER_ID) Atomics.compareExchange(this.c, R.CLOCK, w, 0);
     ring(this.core.clw);
+  }
+
+  /** Whether CLOCK is free now; else watches its holder, and frees it if it stood still (invariant 7). */
+  clockFree(): boolean {
+    if (Atomics.load(this.c, R.CLOCK) === 0) return true;
+    this.watch.check(this.core, CONSUMER_ID);
+    return Atomics.load(this.c, R.CLOCK) === 0;
   }
 
   /** Under CLOCK: HEAD, with TAIL re-read if another consumer moved HEAD or all seemed read. */
@@ -83,7 +102,10 @@ export class ChannelConsumer {
    */
   tryTake<T>(stream: boolean): RecvResult<T> | number {
     const c = this.c;
-    if (!this.lock()) return TAKE_BUSY;
+    if (!this.lock()) {
+      this.watch.check(this.core, CONSUMER_ID); // tryRecv polls and select rounds watch the holder too
+      return TAKE_BUSY;
+    }
     let streaming = false;
     try {
       const head = this.head();
@@ -155,10 +177,10 @@ export class ChannelConsumer {
 
   /** The steps of a blocking receive. */
   *takeSteps<T>(): Generator<Wait, RecvResult<T>, undefined> {
-    const c = this.c;
-    // CLOCK free, or held by a stream of this thread that no receive is reading now
+    // CLOCK free (or freed from a holder that stood still: byte-ring.ts invariant 7), or held by a
+    // stream of this thread that no receive is reading now
     const cFree = (): true | undefined =>
-      Atomics.load(c, R.CLOCK) === 0 || (this.in !== undefined && !this.in.driving) ? true : undefined;
+      (this.in !== undefined && !this.in.driving) || this.clockFree() ? true : undefined;
     const data = (): true | undefined => (this.dataHint() ? true : undefined);
     const rendezvous = this.core.rendezvous;
     if (rendezvous) countWaiting(this.core, 1);
@@ -183,7 +205,7 @@ export class ChannelConsumer {
           continue;
         }
         yield res === TAKE_BUSY
-          ? { word: this.core.clw, ready: cFree, timed: true }
+          ? { word: this.core.clw, ready: cFree, timed: true, pollMs: STALL_POLL_MS }
           : { word: this.core.data, ready: data, timed: true };
       }
     } finally {

@@ -1,7 +1,8 @@
 /**
  * Streams cut short (byte-ring.ts invariants 4 and 5): by their sender on a timeout or an abort,
  * or by a waiting thread that sees the sender stand still for STREAM_STALL_MS (it was terminated
- * while streaming, or holds PLOCK without progress); and the dropping of what they left.
+ * while streaming, or holds PLOCK without progress); and the dropping of what they left. Also the
+ * consumer lock of a receiver that stood still inside one record (invariant 7).
  */
 import { now } from '../../memory/clock.js';
 import { ring } from '../../memory/wait/index.js';
@@ -9,8 +10,11 @@ import * as R from './byte-ring.js';
 import type { ChannelConsumer } from './consumer.js';
 import type { ChannelCore } from './core.js';
 
-/** Producer-lock holders (streaming or not) this thread cut because they stood still. */
-export const cutStats = { stalled: 0 };
+/**
+ * Producer-lock holders (streaming or not) this thread cut because they stood still, and consumer
+ * locks it freed from a holder that stood still (invariant 7).
+ */
+export const cutStats = { stalled: 0, clockFreed: 0 };
 
 /**
  * Whether PLOCK word `w` is held by the stream whose FIRST chunk is at `at`: HELD and STREAMING set,
@@ -104,6 +108,44 @@ export class StallWatch {
       cutStats.stalled++;
       this.#since = -1;
       tryDropCut(core);
+    }
+  }
+}
+
+/**
+ * What a thread waiting for CLOCK saw of its holder (byte-ring.ts invariant 7): the holder's word,
+ * HEAD and RECVD, and since when (its own clock). The same holder, not receiving a stream, with a
+ * record unread and no progress for HELD_STALL_MS was terminated inside that record: CLOCK is
+ * freed, by a CAS from the word seen.
+ */
+export class ClockWatch {
+  #word = 0;
+  #head = 0;
+  #recvd = 0;
+  #since = -1;
+
+  /** `self`: this thread's consumer id (its own hold is never taken for dead). */
+  check(core: ChannelCore, self: number): void {
+    const c = core.c;
+    const w = Atomics.load(c, R.CLOCK);
+    const head = Atomics.load(c, R.HEAD);
+    if (w === 0 || w === self || (w & R.CLOCK_STREAM) !== 0 || Atomics.load(c, R.TAIL) === head) {
+      this.#since = -1;
+      return;
+    }
+    const recvd = Atomics.load(c, R.RECVD);
+    const t = now();
+    if (this.#since < 0 || w !== this.#word || head !== this.#head || recvd !== this.#recvd) {
+      this.#word = w;
+      this.#head = head;
+      this.#recvd = recvd;
+      this.#since = t;
+      return;
+    }
+    if (t - this.#since >= stallLimits.heldMs && Atomics.compareExchange(c, R.CLOCK, w, 0) === w) {
+      cutStats.clockFreed++;
+      this.#since = -1;
+      ring(core.clw);
     }
   }
 }

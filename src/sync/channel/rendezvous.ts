@@ -16,6 +16,7 @@ import * as R from './byte-ring.js';
 import { closedError, PUT_OK } from './message.js';
 import type { ChannelCore } from './core.js';
 import type { ChannelProducer } from './producer.js';
+import { STALL_POLL_MS } from './cut.js';
 
 /** How long a rendezvous trySend waits for a waiting receiver to take its message. */
 const HANDOFF_SPIN_MS = 0.2;
@@ -65,7 +66,8 @@ export function tryHandoff(p: ChannelProducer, enc: Encoded): boolean {
  * Takes back message `seq` if no receiver has taken it; returns whether it did. With CAP = 1 and
  * `seq` not received, that message is the only record in the ring, so under CLOCK moving HEAD to
  * TAIL and counting it received removes exactly it. CLOCK is held by receivers only while they
- * copy a record, so waiting for it is short.
+ * copy a record, so waiting for it is short (a receiver terminated there is freed after
+ * HELD_STALL_MS: byte-ring.ts invariant 7).
  */
 export function retract(p: ChannelProducer, seq: number): boolean {
   const c = p.c;
@@ -83,7 +85,8 @@ export function retract(p: ChannelProducer, seq: number): boolean {
       ring(p.core.room);
       return mine;
     }
-    const free = (): true | undefined => (Atomics.load(c, R.CLOCK) === 0 || taken(c, seq) ? true : undefined);
-    blockUntil(p.core.clw, free, unlimited('Channel.retract'));
+    // A receiver terminated inside a record is freed after HELD_STALL_MS (byte-ring.ts invariant 7).
+    const free = (): true | undefined => (taken(c, seq) || consumer.clockFree() ? true : undefined);
+    blockUntil(p.core.clw, free, unlimited('Channel.retract'), STALL_POLL_MS);
   }
 }

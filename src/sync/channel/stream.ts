@@ -199,6 +199,8 @@ export class StreamIn {
       throw corrupt(`first chunk of ${len} bytes announces a message of ${total} bytes`);
     }
     this.#bytes = uninitialized(total);
+    // A stream's receiver may hold CLOCK for long: never taken for dead (byte-ring.ts invariant 7).
+    Atomics.or(q.c, R.CLOCK, R.CLOCK_STREAM);
     r.get((head + R.HEADER + R.STREAM_PREFIX) | 0, this.#bytes, 0, n);
     this.#got = n;
     q.consume((head + R.recordBytes(len)) | 0, 0);
