@@ -4,7 +4,7 @@
 // killed while it holds the channel's producer lock; byte-ring.ts invariant 7: one killed while it
 // holds the consumer lock).
 import { Worker } from 'node:worker_threads';
-import { Channel, select, send, TimeoutError } from 'skein';
+import { Channel, recv, select, send, TimeoutError } from 'skein';
 import { stallLimits } from 'skein/internal';
 import { describe, expect, it } from 'vitest';
 import { until } from '../fixtures/sync-run.js';
@@ -204,6 +204,41 @@ describe('a channel whose peer died, or never came', () => {
       expect(Atomics.load(c, CLOCK)).toBe((1 << 30) | 0x12345);
       Atomics.store(c, CLOCK, 0); // the stream's receiver ends it
       expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 1 });
+    } finally {
+      stallLimits.heldMs = saved;
+    }
+  });
+
+  it('select and tryRecv polls watch a dead lock holder too: a select send gets past a dead producer, a select receive and a poll past a dead receiver', async () => {
+    // Before, only send() and recv() watched: select([send(ch, v)]) behind a producer killed while it
+    // copied one message timed out however long it waited, and so did select([recv(ch)]) or a
+    // tryRecv() loop behind a dead receiver.
+    const saved = stallLimits.heldMs;
+    stallLimits.heldMs = 1000;
+    try {
+      const a = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+      const ca = new Int32Array(a.handle.sab, 0, 512);
+      Atomics.store(ca, PLOCK, 1); // HELD, not streaming: killed while copying one message
+      const sent = await within(select([send(a, 'x')], { timeout: 6000 }), 8000);
+      expect(sent).toEqual({ value: { index: 0, ok: true } });
+      expect(await a.recv({ timeout: 1000 })).toEqual({ ok: true, value: 'x' });
+
+      const b = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+      const cb = new Int32Array(b.handle.sab, 0, 512);
+      await b.send(1);
+      await b.send(2);
+      Atomics.store(cb, CLOCK, 0x12345); // killed while copying one message
+      const got = await within(select([recv(b)], { timeout: 6000 }), 8000);
+      expect(got).toEqual({ value: { index: 0, ok: true, value: 1 } });
+
+      Atomics.store(cb, CLOCK, 0x12345);
+      const t0 = Date.now();
+      let polled: unknown;
+      while (polled === undefined && Date.now() - t0 < 6000) {
+        polled = b.tryRecv();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(polled).toEqual({ ok: true, value: 2 });
     } finally {
       stallLimits.heldMs = saved;
     }

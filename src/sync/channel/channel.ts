@@ -7,7 +7,7 @@ import { initRing, MAX_RING, MIN_RING, ringBytes, ringShape, ringSizeFor } from 
 import { ChannelCore } from './core.js';
 import type { ChannelConsumer } from './consumer.js';
 import { ChannelIterator } from './iterator.js';
-import { ASYNC_POLL_SPIN, closedError, encodeMessage, PUT_OK, type RecvResult } from './message.js';
+import { ASYNC_POLL_SPIN, closedError, encodeMessage, PUT_OK, type RecvResult, TAKE_BUSY } from './message.js';
 import type { ChannelProducer } from './producer.js';
 import { tryHandoff } from './rendezvous.js';
 
@@ -241,6 +241,7 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
    */
   tryRecv(): RecvResult<T> | undefined {
     const r = this.#q.tryTake<T>(false);
+    if (r === TAKE_BUSY) this.#q.watchHolder(); // a poll frees a dead receiver's lock too (byte-ring.ts invariant 7)
     return typeof r === 'number' ? undefined : r;
   }
 

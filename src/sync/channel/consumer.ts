@@ -65,10 +65,18 @@ export class ChannelConsumer {
     ring(this.core.clw);
   }
 
+  /**
+   * After a try found CLOCK busy, where the caller will not wait in {@link takeSteps} (tryRecv,
+   * select): watches the holder, and frees CLOCK if it stood still (invariant 7).
+   */
+  watchHolder(): void {
+    this.watch.check(this.core, CONSUMER_ID);
+  }
+
   /** Whether CLOCK is free now; else watches its holder, and frees it if it stood still (invariant 7). */
   clockFree(): boolean {
     if (Atomics.load(this.c, R.CLOCK) === 0) return true;
-    this.watch.check(this.core, CONSUMER_ID);
+    this.watchHolder();
     return Atomics.load(this.c, R.CLOCK) === 0;
   }
 
@@ -102,10 +110,7 @@ export class ChannelConsumer {
    */
   tryTake<T>(stream: boolean): RecvResult<T> | number {
     const c = this.c;
-    if (!this.lock()) {
-      this.watch.check(this.core, CONSUMER_ID); // tryRecv polls and select rounds watch the holder too
-      return TAKE_BUSY;
-    }
+    if (!this.lock()) return TAKE_BUSY;
     let streaming = false;
     try {
       const head = this.head();

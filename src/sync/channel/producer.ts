@@ -27,6 +27,8 @@ export class ChannelProducer {
   #myTail = -1;
   #headSeen = 0;
   #recvdSeen = 0;
+  /** Watches PLOCK's holder for {@link watchHolder}. */
+  readonly #watch = new StallWatch();
   /** Sequence number of the last message this thread published. */
   lastSeq = 0;
   /** The stream this thread is sending (at most one: it holds PLOCK). */
@@ -79,6 +81,16 @@ export class ChannelProducer {
       this.#released(w);
       return true;
     }
+  }
+
+  /**
+   * After a try found PLOCK held, where the caller does not wait in {@link putSteps} (select):
+   * watches the holder and cuts it if it stood still, and drops a cut stream it can (byte-ring.ts
+   * invariants 4, 5), as putSteps's wait does.
+   */
+  watchHolder(): void {
+    this.#watch.check(this.core);
+    tryDropCut(this.core);
   }
 
   /** Under PLOCK: TAIL, with the caches reloaded if another producer moved it. */

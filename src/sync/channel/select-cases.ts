@@ -171,6 +171,7 @@ export function tryOne(p: Prepared, i: number, waiting = false): SelectResult | 
         const r = pr.tryPut(enc, true);
         if (r === PUT_STREAM) return { index: i, stream: pr.out as StreamOut, seq: pr.lastSeq };
         p.pick[i] = r === PUT_BUSY ? 1 : 0;
+        if (r === PUT_BUSY) pr.watchHolder(); // a holder that stood still is cut (byte-ring.ts invariant 4)
         return undefined;
       }
       if (waiting && p.offerable.includes(i)) {
@@ -184,6 +185,7 @@ export function tryOne(p: Prepared, i: number, waiting = false): SelectResult | 
     if (r === PUT_OK) return { index: i, ok: true };
     if (r === PUT_STREAM) return { index: i, stream: core.producer.out as StreamOut };
     p.pick[i] = r === PUT_BUSY ? 1 : 0;
+    if (r === PUT_BUSY) core.producer.watchHolder(); // a holder that stood still is cut (byte-ring.ts invariant 4)
     return undefined;
   }
   const inn = core.consumer.in;
@@ -198,6 +200,7 @@ export function tryOne(p: Prepared, i: number, waiting = false): SelectResult | 
   if (typeof r === 'object') return { index: i, ok: r.ok, value: r.ok ? r.value : undefined };
   if (r === TAKE_STREAM) return { index: i, stream: core.consumer.in as StreamIn };
   p.pick[i] = r === TAKE_BUSY ? 1 : 0;
+  if (r === TAKE_BUSY) core.consumer.watchHolder(); // one that stood still is freed (byte-ring.ts invariant 7)
   return undefined;
 }
 
