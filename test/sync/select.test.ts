@@ -38,6 +38,11 @@ describe('select', () => {
     await expect(select([defaultCase(), defaultCase()])).rejects.toThrow(InvalidArgumentError);
     expect(() => recv({} as never)).toThrow(InvalidArgumentError);
     expect(() => selectSync(null as never)).toThrow(InvalidArgumentError);
+    // holes of a sparse array are not cases: before, [, recv(ch)] threw a TypeError and
+    // new Array(2) made a select that never settled
+    await expect(select([, recv(ch)] as never, { timeout: 1000 })).rejects.toThrow(/case 0 was not made by recv/);
+    await expect(select(new Array(2), { timeout: 1000 })).rejects.toThrow(InvalidArgumentError);
+    expect(() => selectSync(new Array(1), { timeout: 1000 })).toThrow(InvalidArgumentError);
   });
 
   it('does the ready case: a receive gives its value, a send puts it', async () => {

@@ -119,7 +119,11 @@ export function prepare(
     offered: -1,
     offeredSeq: 0,
   };
-  cases.forEach((k, i) => {
+  // An index loop, not forEach: forEach skips the holes of a sparse array (`[, recv(ch)]`, or
+  // `new Array(2)`), which then shifted every case's channel (TypeError) or left no case at all (a
+  // select that never settled, and a process that exited under the pending await).
+  for (let i = 0; i < cases.length; i++) {
+    const k = cases[i];
     const kind = (k as { [KIND]?: string } | null)?.[KIND];
     if (kind === 'default') {
       if (p.dflt >= 0) throw new InvalidArgumentError('select() takes at most one default case');
@@ -134,7 +138,7 @@ export function prepare(
     if (kind === 'send') {
       p.encs[i] = ownEncoded(encodeMessage((k as SendCase).value, newEncoded()));
     }
-  });
+  }
   for (const i of p.order) {
     const core = p.cores[i];
     const enc = p.encs[i];
