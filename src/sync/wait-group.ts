@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../memory/errors.js';
+import { describeValue } from '../memory/validate.js';
 import type { NoConfig, Reopen } from '../memory/shared-object.js';
 import { blockUntil, checkWaitOptions, limitsOf, notifyAll, type WaitOptions, waitUntil } from '../memory/wait/index.js';
 import { defineWordKind, WordObjectBase } from '../memory/word-object.js';
@@ -62,7 +63,7 @@ export class WaitGroup extends WordObjectBase<NoConfig, 'WaitGroup.zero'> {
    */
   add(n = 1): void {
     if (!Number.isInteger(n) || Math.abs(n) > MAX_COUNT)
-      throw new InvalidArgumentError(`WaitGroup.add needs an int32 integer, got ${String(n)}`);
+      throw new InvalidArgumentError(`WaitGroup.add needs an int32 integer, got ${describeValue(n)}`);
     const v = this.v;
     for (;;) {
       const cur = Atomics.load(v, COUNT);

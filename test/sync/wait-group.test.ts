@@ -70,6 +70,14 @@ describe('WaitGroup', () => {
     },
   );
 
+  it('add() names a bad value as it is: a string in quotes, and a null-prototype object without a TypeError', () => {
+    // String(n) made add('2') say "got 2", and threw TypeError (no toString) for Object.create(null)
+    const wg = new WaitGroup();
+    expect(() => wg.add('2' as never)).toThrow('WaitGroup.add needs an int32 integer, got "2"');
+    expect(() => wg.add(Object.create(null) as never)).toThrow(InvalidArgumentError);
+    expect(wg.count).toBe(0);
+  });
+
   it('a count that would pass the int32 range is InvalidArgumentError, not a wrap-around', () => {
     const wg = new WaitGroup();
     wg.add(2 ** 31 - 2);
