@@ -125,6 +125,29 @@ describe('Channel across worker threads', () => {
     expect(ch.length).toBe(0);
   });
 
+  it('an iterator closed while its receive is in the middle of a large message finishes it: the channel is not left locked', async () => {
+    // Before, return() aborted the receive there; it kept the consumer lock and its part for this
+    // thread's next receive, which never came: the worker's receive below timed out, and the
+    // sender waited for room for good.
+    const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
+    const c = new Int32Array(ch.handle.sab, 0, 512);
+    const size = 64 << 20;
+    const sender = runOp('sendBig', { ch, size, sync: true });
+    const it = ch[Symbol.asyncIterator]();
+    expect(await it.next()).toEqual({ value: 'before', done: false });
+    const pending = it.next();
+    while (Atomics.load(c, 97) < 2) await new Promise((r) => setTimeout(r, 1)); // SENT: the big one began
+    await new Promise((r) => setTimeout(r, 10));
+    expect(Atomics.load(c, 128) & (1 << 30), 'the receive is inside the stream (CLOCK_STREAM)').not.toBe(0);
+    await it.return?.();
+    const r = await pending;
+    expect(r.done).toBe(false);
+    expect((r.value as Uint8Array).length).toBe(size);
+    expect(await sender).toBe(size);
+    expect(await runOp('recvTimeout', { ch, timeout: 5000 })).toEqual({ ok: true, value: 'after' });
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
   it('a Semaphore inside a message arrives in the worker as the same live Semaphore', async () => {
     const ch = new Channel<{ sem: Semaphore }>({ capacity: 2 });
     const sem = new Semaphore(5);

@@ -255,7 +255,20 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
    * merge such as fanIn closing its sources) also ends a receive still waiting: nothing is taken.
    */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return new ChannelIterator(this);
+    return new ChannelIterator(this, () => this.#finishStream());
+  }
+
+  /**
+   * The rest of a message larger than the ring that a receive of this thread stopped in (it keeps
+   * the consumer lock and its part: stream.ts), read without taking any other message: its
+   * result, or undefined when there is none, another receive of this thread carries it on, or its
+   * sender gave it up. Not limited: a live sender goes on as room appears, and a dead one is cut
+   * after STREAM_STALL_MS (byte-ring.ts invariant 4).
+   */
+  async #finishStream(): Promise<RecvResult<T> | undefined> {
+    const inn = this.#q.in;
+    if (inn === undefined || inn.driving) return undefined;
+    return runAsync(inn.steps<T>(), undefined, 'Channel.recv');
   }
 }
 
