@@ -253,6 +253,8 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
   /**
    * Yields every message until the channel is closed and drained. Its `return()` (a `break`, or a
    * merge such as fanIn closing its sources) also ends a receive still waiting: nothing is taken.
+   * A receive already inside a message larger than the ring finishes it instead, and its `next()`
+   * yields it (stopped there, it would hold the channel's receive side for good: iterator.ts).
    */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return new ChannelIterator(this, () => this.#finishStream());
