@@ -153,6 +153,16 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
     return b;
   }
 
+  /**
+   * Whether this thread's instance holds `isFailure` or `fallback`: functions that a copy of it in
+   * another thread (a pool stage's, run in the workers) lacks.
+   * Internal (skein's flow layer), not part of the public API.
+   * @internal
+   */
+  get hasFunctions(): boolean {
+    return this.#isFailure !== undefined || this.#fallback !== undefined;
+  }
+
   /** The configuration, with defaults filled in (the same in every thread). */
   get config(): BreakerConfig {
     return this.#config;

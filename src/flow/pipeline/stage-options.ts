@@ -50,8 +50,10 @@ export interface StageOptions {
   /** Tries a failed item again (backoff and `retryIf` as configured). */
   retry?: RetryPolicy;
   /**
-   * Refuses items while open; shared by every worker that runs the stage. What its `fallback`
-   * returns for an item is that item's output from the stage.
+   * Refuses items while open; shared by every worker that runs the stage. On a `run` stage, what its
+   * `fallback` returns for an item is that item's output from the stage, and its `isFailure` judges
+   * the stage's errors. A pool stage's breaker runs in the workers, where those functions cannot go
+   * (they stay in the thread that made them), so a pool stage refuses a breaker that has them.
    */
   breaker?: CircuitBreaker<unknown>;
   /**
@@ -154,6 +156,15 @@ export function resolveStage(
     if (v !== undefined && !isShared(v)) {
       throw new InvalidArgumentError(`stage '${name}': ${key} must be a skein ${key === 'breaker' ? 'CircuitBreaker' : 'TokenBucket, LeakyBucket or SlidingWindowLimiter'}`);
     }
+  }
+  // Its copy in the workers would lack them: a fallback never called (items dead-lettered with
+  // BrokenCircuitError instead), errors isFailure ignores counted against the breaker.
+  if (hasPool && (o.breaker as { hasFunctions?: boolean } | undefined)?.hasFunctions === true) {
+    throw new InvalidArgumentError(
+      `stage '${name}': a pool stage's breaker runs in the pool's workers, where its fallback and isFailure cannot go ` +
+        '(functions stay in the thread that made them): give it a breaker without them, or make it a { run } stage ' +
+        'that calls pool.submit through breaker.execute',
+    );
   }
   let timeout = 0;
   if (o.timeout instanceof Timeout) timeout = o.timeout.ms;
