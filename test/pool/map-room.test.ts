@@ -38,7 +38,7 @@ function* counted(values: unknown[], pulled: { n: number }): Generator<unknown> 
 
 /** The map is waiting for room: its first task runs, its second input is pulled and held. */
 async function waitingForRoom(p: WorkerPool, pulled: { n: number }): Promise<void> {
-  await until(() => pulled.n === 2 && p.getQueueLength() === 0 && !p.isIdle(), 3000, 'the map waits for room');
+  await until(() => pulled.n === 2 && p.getQueueLength() === 0 && !p.isIdle(), 15_000, 'the map waits for room');
   await sleep(30);
   expect(pulled.n).toBe(2);
 }
@@ -51,9 +51,9 @@ describe('pool.map waiting for queue room (maxQueue)', () => {
       const out: unknown[] = [];
       const run = rejection(drain(p.map(counted([5000, 5000, 5000, 5000], pulled), { fn: 'sleep', ordered }), out));
       await waitingForRoom(p, pulled);
-      await within(p.close({ force: true }), 2000, 'the forced close');
+      await within(p.close({ force: true }), 5000, 'the forced close');
       // As a submit's task sees: the first input's task was running and was rejected by the close.
-      const err = await within(run, 2000, "the map's rejection");
+      const err = await within(run, 5000, "the map's rejection");
       expect(err).toBeInstanceOf(PoolClosedError);
       expect(err.message).toMatch(/closed with force/);
       expect(out).toEqual([]);
@@ -73,23 +73,23 @@ describe('pool.map waiting for queue room (maxQueue)', () => {
       await new Promise(() => {}); // never another input
     }
     const run = rejection(drain(p.map(quiet(), { fn: 'sleep' })));
-    await until(() => pulled === 2 && !p.isIdle(), 3000, 'the map waits for room');
+    await until(() => pulled === 2 && !p.isIdle(), 15_000, 'the map waits for room');
     await sleep(30);
-    await within(p.close({ force: true }), 2000, 'the forced close');
-    expect(await within(run, 2000, "the map's rejection")).toBeInstanceOf(PoolClosedError);
+    await within(p.close({ force: true }), 5000, 'the forced close');
+    expect(await within(run, 5000, "the map's rejection")).toBeInstanceOf(PoolClosedError);
     expect(pulled).toBe(2);
   });
 
   it('rejects with PoolClosedError when the pool is closed with force while only others fill it', async () => {
     const p = onePlace();
     const busy = rejection(p.submit(5000, { fn: 'sleep' }));
-    await until(() => !p.isIdle() && p.getQueueLength() === 0, 3000, 'the task runs');
+    await until(() => !p.isIdle() && p.getQueueLength() === 0, 15_000, 'the task runs');
     const run = rejection(drain(p.map([1, 2], { fn: 'sleep' })));
     await sleep(50);
-    await within(p.close({ force: true }), 2000, 'the forced close');
-    expect(await within(busy, 2000, "the submit's rejection")).toBeInstanceOf(PoolClosedError);
+    await within(p.close({ force: true }), 5000, 'the forced close');
+    expect(await within(busy, 5000, "the submit's rejection")).toBeInstanceOf(PoolClosedError);
     // Its input never reached the pool: it fails as a submit to a closed pool does.
-    const err = await within(run, 2000, "the map's rejection");
+    const err = await within(run, 5000, "the map's rejection");
     expect(err).toBeInstanceOf(PoolClosedError);
     expect(err.message).toMatch(/the pool is closed/);
   });
@@ -101,11 +101,11 @@ describe('pool.map waiting for queue room (maxQueue)', () => {
     const run = rejection(drain(p.map(counted([300, 300, 300, 300], pulled), { fn: 'sleep' }), out));
     await waitingForRoom(p, pulled);
     const closed = p.close();
-    const err = await within(run, 2000, "the map's rejection");
+    const err = await within(run, 5000, "the map's rejection");
     expect(err).toBeInstanceOf(PoolClosedError);
     expect(out).toEqual([300]); // the output of the task it had in the pool, in order, then the error
     expect(pulled.n).toBe(2);
-    await within(closed, 2000, 'the graceful close');
+    await within(closed, 5000, 'the graceful close');
   });
 
   it("the map's signal ends the wait with AbortError though the running task cannot see it", async () => {
@@ -117,7 +117,7 @@ describe('pool.map waiting for queue room (maxQueue)', () => {
     const run = rejection(drain(p.map(counted([20_000, 20_000, 20_000], pulled), { fn: 'spin', signal: ac.signal })));
     await waitingForRoom(p, pulled);
     ac.abort();
-    expect(await within(run, 2000, "the map's rejection")).toBeInstanceOf(AbortError);
+    expect(await within(run, 5000, "the map's rejection")).toBeInstanceOf(AbortError);
     expect(pulled.n).toBe(2);
   });
 
