@@ -39,11 +39,12 @@ function* counted(values: unknown[], pulled: { n: number }): Generator<unknown> 
 /**
  * The map is waiting for room: its first task runs, and the input after its last task in the pool
  * is pulled and held. Resolves to how many inputs it pulled: 2, or 3 when a second task got in
- * while the first was claimed by the worker but not yet counted running (a moment in which
- * `maxQueue` sees room: task-intake.ts queueFull, dispatch.ts ringBacklog).
+ * while the first was claimed by the worker but not yet counted running (`maxQueue` sees room in
+ * that moment: task-intake.ts queueFull, dispatch.ts ringBacklog; under load it lasted tens of ms).
+ * Once the first task counts as running (metrics().busy), no room comes until it ends.
  */
 async function waitingForRoom(p: WorkerPool, pulled: { n: number }): Promise<number> {
-  await until(() => pulled.n >= 2 && !p.isIdle(), 15_000, 'the map waits for room');
+  await until(() => pulled.n >= 2 && p.metrics().busy === 1, 15_000, 'the map waits for room');
   await sleep(30);
   const n = pulled.n;
   await sleep(20);
