@@ -73,7 +73,9 @@
  *     is impossible, or runs past t, means HEAD moved (reload it and rescan) or, if HEAD is still h,
  *     corrupt memory (CorruptMemoryError). A scan that looked sane is settled by C4's CAS.
  * C4. Claiming (worker). The claimer sets its CLAIMING word, then CASes HEAD h -> pos: the winner
- *     owns the records in [h, pos) alone; a loser rescans (C3). CLAIMED += n right after the CAS.
+ *     owns the records in [h, pos) alone; a loser rescans (C3). Right after the CAS it adds n to
+ *     its W_INFLIGHT, then CLAIMED += n: a claimed task counts in flight until it finishes (C8) or
+ *     is skipped (C5, C7), so no moment counts it neither waiting nor in flight (maxQueue).
  *     CLAIMING stays set until every record it took is marked CONSUMED (C5).
  * C5. Copying (worker, per claimed record): copy the value out, store SLOT_OWNER = its index, mark
  *     the record CONSUMED, then CAS SLOT_STATE QUEUED -> CLAIMED. A failed CAS means the main thread
@@ -135,6 +137,7 @@ export const W_STATE = 1;
 export const W_DONE = 2;
 export const W_FAILED = 3;
 export const W_RETIRE = 4;
+/** Tasks the worker claimed and has not finished or skipped: running, or claimed and not yet started (C4). */
 export const W_INFLIGHT = 5;
 export const W_CLAIMING = 6;
 /** First of the four slots of the worker's own wait word (WAKE above). */

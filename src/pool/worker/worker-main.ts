@@ -152,6 +152,16 @@ function pullMail(): void {
 }
 
 let inflight = 0;
+/**
+ * Tasks claimed (claim C4) and not yet started or skipped. W_INFLIGHT counts them with the running
+ * ones, from the claim on: between the claim (CLAIMED, so no longer in the ring's backlog) and the
+ * start, a task counted nowhere let `maxQueue` see room that was not there (task-intake.ts
+ * queueFull).
+ */
+let pending = 0;
+function publishInflight(): void {
+  Atomics.store(ctl, me + W_INFLIGHT, inflight + pending);
+}
 let settled: (() => void) | undefined;
 
 // Waking the main thread (an Atomics.notify) costs more than a short task. So results are published
@@ -218,7 +228,7 @@ function finish(slot: number, t0: number, ok: boolean, value: unknown): void {
   times[L.active + init.index] = t1;
   times[L.busy + init.index] += t1 - t0;
   inflight--;
-  Atomics.store(ctl, me + W_INFLIGHT, inflight);
+  publishInflight();
   Atomics.add(ctl, me + (ok ? W_DONE : W_FAILED), 1);
   // claim C8: the task's time ends here, not when the main thread reads the result.
   Atomics.store(ctl, L.slotState + slot, SlotState.Finished);
@@ -247,6 +257,7 @@ function start(slot: number, fnId: number, input: unknown): void {
     Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Claimed, SlotState.Running) !==
     SlotState.Claimed
   ) {
+    publishInflight(); // a claimed one (its pending count already taken off) that will not run
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
@@ -256,7 +267,7 @@ function start(slot: number, fnId: number, input: unknown): void {
   recycling.started();
   waitHist.record(t0 - times[L.enq + slot]);
   inflight++;
-  Atomics.store(ctl, me + W_INFLIGHT, inflight);
+  publishInflight();
   if (fnId < 0) {
     finish(slot, t0, false, input); // the input could not be decoded: `input` is that error
     return;
@@ -304,6 +315,8 @@ function take(slot: number, fnId: number, value: unknown): void {
     Atomics.compareExchange(ctl, L.slotState + slot, SlotState.Queued, SlotState.Claimed) !== SlotState.Queued
   ) {
     if (stepHook !== undefined) stepHook(Step.PoolTaskSkipped);
+    pending--;
+    publishInflight();
     writeResult(slot, ResultStatus.Skipped, undefined);
     return;
   }
@@ -336,6 +349,7 @@ function claimAndRun(room: number): number {
   const t0 = now();
   const count = bLen;
   for (let i = 0; i < count; i++) {
+    pending--; // start() publishes it with the task counted running, or as skipped
     start(bSlot[i], bFn[i], bInput[i]);
     bInput[i] = undefined;
   }
@@ -363,7 +377,10 @@ function hasWork(): boolean {
 }
 
 /** Counted at the HEAD CAS, so the main thread's backlog never counts a claimed record twice. */
+// claim C4: counted in flight before they leave the backlog, so no moment counts them in neither.
 const countClaimed = (n: number): void => {
+  pending += n;
+  publishInflight();
   Atomics.add(ctl, CLAIMED, n);
 };
 
