@@ -62,6 +62,23 @@ const SHUTDOWN_KEYS = allKeys<NonNullable<Parameters<PatternRegistry['shutdownAl
 
 const ORDER: RegisteredKind[] = ['pipeline', 'other', 'pool', 'manager', 'breaker', 'limiter'];
 
+/** What each limiter kind can tell without a metrics(): the figures it has of these. */
+const LIMITER_FIGURES = ['available', 'capacity', 'refillPerSecond', 'level', 'leakPerSecond', 'limit', 'windowMs'] as const;
+
+/**
+ * A limiter's figures: a TokenBucket's tokens `available`, a LeakyBucket's `level`, a
+ * SlidingWindowLimiter's `limit` and `windowMs`, and their sizes and rates (each only `available`
+ * before, so two of the three read `{ available: undefined }`).
+ */
+function limiterFigures(t: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of LIMITER_FIGURES) {
+    const v = t[k];
+    if (typeof v === 'number') out[k] = v;
+  }
+  return out;
+}
+
 /**
  * @example
  * ```ts
@@ -161,11 +178,11 @@ export class PatternRegistry extends EventEmitter {
   getGlobalMetrics(): Record<string, { kind: RegisteredKind; metrics: unknown; error?: unknown }> {
     const out: Record<string, { kind: RegisteredKind; metrics: unknown; error?: unknown }> = {};
     for (const e of this.#entries.values()) {
-      const t = e.target as { metrics?: () => unknown; available?: number; state?: unknown };
+      const t = e.target as { metrics?: () => unknown };
       try {
         let metrics: unknown;
         if (typeof t.metrics === 'function') metrics = t.metrics();
-        else if (e.kind === 'limiter') metrics = { available: t.available };
+        else if (e.kind === 'limiter') metrics = limiterFigures(e.target as Record<string, unknown>);
         out[e.name] = { kind: e.kind, metrics };
       } catch (error) {
         out[e.name] = { kind: e.kind, metrics: undefined, error };

@@ -1,5 +1,5 @@
 // PatternRegistry: cases found by a review (helper-reg), each failed before its fix.
-import { CircuitBreaker, PatternRegistry, Pipeline, type ProtectiveEvent } from 'skein';
+import { CircuitBreaker, LeakyBucket, PatternRegistry, Pipeline, type ProtectiveEvent, SlidingWindowLimiter, TokenBucket } from 'skein';
 import { describe, expect, it } from 'vitest';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -88,5 +88,26 @@ describe('PatternRegistry.getGlobalMetrics', () => {
     const m = r.getGlobalMetrics(); // threw 'connection closed'
     expect(m.cb.metrics).toMatchObject({ failureRate: 0 });
     expect(m.conn).toMatchObject({ kind: 'other', metrics: undefined, error: { message: 'connection closed' } });
+  });
+});
+
+describe('PatternRegistry.getGlobalMetrics for limiters', () => {
+  it("reports each limiter kind's own figures (LeakyBucket and SlidingWindowLimiter read available: undefined)", () => {
+    const r = new PatternRegistry();
+    const token = new TokenBucket({ capacity: 5, refillPerSecond: 10 });
+    const leaky = new LeakyBucket({ capacity: 4, leakPerSecond: 2 });
+    const window = new SlidingWindowLimiter({ limit: 3, windowMs: 1000 });
+    r.register(token, { name: 'token' });
+    r.register(leaky, { name: 'leaky' });
+    r.register(window, { name: 'window' });
+    expect(r.list().map((e) => e.kind)).toEqual(['limiter', 'limiter', 'limiter']);
+    expect(leaky.tryAcquire()).toBe(true);
+    const m = r.getGlobalMetrics();
+    expect(m.token.metrics).toMatchObject({ capacity: 5, refillPerSecond: 10 });
+    expect((m.token.metrics as { available: number }).available).toBeGreaterThan(4);
+    expect(m.leaky.metrics).toMatchObject({ capacity: 4, leakPerSecond: 2 });
+    expect((m.leaky.metrics as { level: number }).level).toBeGreaterThan(0.5);
+    expect(m.window.metrics).toEqual({ limit: 3, windowMs: 1000 });
+    for (const k of ['leaky', 'window']) expect(m[k].metrics).not.toHaveProperty('available');
   });
 });
