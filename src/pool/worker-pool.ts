@@ -85,9 +85,9 @@ export function submitWhenRoom<R>(pool: WorkerPool, input: unknown, opts: Submit
     const wait = opts.signal ? { signal: opts.signal } : undefined;
     return core.settlement.waitFor(room, wait, 'queue room').then(() => submitWhenRoom<R>(pool, input, opts));
   }
-  // queueFull reads counts that the workers change meanwhile: a task claimed but not yet started
-  // counts neither as waiting nor as running, so room can be seen that is gone once it starts, and
-  // the submit is refused (rightly). It tries again on the next turn.
+  // queueFull reads counts that the workers change meanwhile: a task being claimed counts neither as
+  // waiting nor as running between the worker's two stores (claim C4), so room can be seen that is
+  // gone a moment later, and the submit is refused (rightly). It tries again on the next turn.
   return submit().catch((err: unknown) => {
     if (!(err instanceof QueueFullError)) throw err;
     return new Promise<void>((r) => setImmediate(r)).then(() => submitWhenRoom<R>(pool, input, opts));

@@ -73,9 +73,10 @@
  *     is impossible, or runs past t, means HEAD moved (reload it and rescan) or, if HEAD is still h,
  *     corrupt memory (CorruptMemoryError). A scan that looked sane is settled by C4's CAS.
  * C4. Claiming (worker). The claimer sets its CLAIMING word, then CASes HEAD h -> pos: the winner
- *     owns the records in [h, pos) alone; a loser rescans (C3). Right after the CAS it adds n to
- *     its W_INFLIGHT, then CLAIMED += n: a claimed task counts in flight until it finishes (C8) or
- *     is skipped (C5, C7), so no moment counts it neither waiting nor in flight (maxQueue).
+ *     owns the records in [h, pos) alone; a loser rescans (C3). Right after the CAS, CLAIMED += n,
+ *     then it adds n to its W_INFLIGHT: a claimed task counts in flight until it finishes (C8) or
+ *     is skipped (C5, C7). A reader of both counts sees it in one, or in neither only between those
+ *     two stores, never in both (maybeGrow reads W_INFLIGHT first for that; maxQueue errs open).
  *     CLAIMING stays set until every record it took is marked CONSUMED (C5).
  * C5. Copying (worker, per claimed record): copy the value out, store SLOT_OWNER = its index, mark
  *     the record CONSUMED, then CAS SLOT_STATE QUEUED -> CLAIMED. A failed CAS means the main thread

@@ -154,9 +154,9 @@ function pullMail(): void {
 let inflight = 0;
 /**
  * Tasks claimed (claim C4) and not yet started or skipped. W_INFLIGHT counts them with the running
- * ones, from the claim on: between the claim (CLAIMED, so no longer in the ring's backlog) and the
- * start, a task counted nowhere let `maxQueue` see room that was not there (task-intake.ts
- * queueFull).
+ * ones, from the claim on: counted only from the start, a claimed task (no longer in the ring's
+ * backlog) counted nowhere while its input was copied out, and `maxQueue` saw room that was not
+ * there (task-intake.ts queueFull).
  */
 let pending = 0;
 function publishInflight(): void {
@@ -377,11 +377,11 @@ function hasWork(): boolean {
 }
 
 /** Counted at the HEAD CAS, so the main thread's backlog never counts a claimed record twice. */
-// claim C4: counted in flight before they leave the backlog, so no moment counts them in neither.
+// claim C4: out of the backlog, then in flight at once: never counted in both (maybeGrow, queueFull).
 const countClaimed = (n: number): void => {
+  Atomics.add(ctl, CLAIMED, n);
   pending += n;
   publishInflight();
-  Atomics.add(ctl, CLAIMED, n);
 };
 
 /** Ends the async wait below early when an async task settles. */
