@@ -49,19 +49,28 @@ export interface BreakerStateMessage extends StateChangeEvent {
 const traced = new WeakSet<object>();
 let nextId = 1;
 
-function traceCall<R>(pool: string, fn: string, count: number | undefined, run: () => Promise<R>): Promise<R> {
-  if (!taskStart.hasSubscribers && !taskEnd.hasSubscribers) return run();
+/** Publishes a task's start; the function it returns publishes that task's end. */
+function startTask(pool: string, fn: string, count: number | undefined): (ok: boolean, error?: unknown) => void {
   const id = nextId++;
   const base: TaskStartMessage = count === undefined ? { pool, fn, id } : { pool, fn, id, count };
   taskStart.publish(base);
   const t0 = performance.now();
+  return (ok, error) => {
+    const durationMs = performance.now() - t0;
+    taskEnd.publish((ok ? { ...base, ok, durationMs } : { ...base, ok, durationMs, error }) satisfies TaskEndMessage);
+  };
+}
+
+function traceCall<R>(pool: string, fn: string, count: number | undefined, run: () => Promise<R>): Promise<R> {
+  if (!taskStart.hasSubscribers && !taskEnd.hasSubscribers) return run();
+  const end = startTask(pool, fn, count);
   return run().then(
     (v) => {
-      taskEnd.publish({ ...base, ok: true, durationMs: performance.now() - t0 } satisfies TaskEndMessage);
+      end(true);
       return v;
     },
     (error: unknown) => {
-      taskEnd.publish({ ...base, ok: false, durationMs: performance.now() - t0, error } satisfies TaskEndMessage);
+      end(false, error);
       throw error;
     },
   );
@@ -71,19 +80,16 @@ function traceCall<R>(pool: string, fn: string, count: number | undefined, run: 
 function traceMap<R>(pool: string, fn: string, count: number | undefined, out: AsyncIterable<R>): AsyncIterable<R> {
   if (!taskStart.hasSubscribers && !taskEnd.hasSubscribers) return out;
   return (async function* traced(): AsyncGenerator<R, void, undefined> {
-    const id = nextId++;
-    const base: TaskStartMessage = count === undefined ? { pool, fn, id } : { pool, fn, id, count };
-    taskStart.publish(base);
-    const t0 = performance.now();
+    const end = startTask(pool, fn, count);
     let failed = false;
     try {
       yield* out;
     } catch (error) {
       failed = true;
-      taskEnd.publish({ ...base, ok: false, durationMs: performance.now() - t0, error } satisfies TaskEndMessage);
+      end(false, error);
       throw error;
     } finally {
-      if (!failed) taskEnd.publish({ ...base, ok: true, durationMs: performance.now() - t0 } satisfies TaskEndMessage);
+      if (!failed) end(true);
     }
   })();
 }
