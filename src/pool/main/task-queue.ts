@@ -174,12 +174,17 @@ export class TaskQueue {
     const i = seq & d.mask;
     const t = d.target[i];
     if (t === undefined) return false;
+    this.#tombstone(d, i);
+    each(t, d.aux[i]);
+    return true;
+  }
+
+  /** Turns cell `i` of `d` into a tombstone: its task leaves the queue, its input and extras are let go. */
+  #tombstone(d: Deque, i: number): void {
     d.target[i] = undefined;
     d.input[i] = undefined;
     if (d.extras) d.extras[i] = undefined;
     this.length--;
-    each(t, d.aux[i]);
-    return true;
   }
 
   /**
@@ -193,10 +198,7 @@ export class TaskQueue {
         const i = seq & d.mask;
         if (d.target[i] !== target) continue;
         const extras = d.extras?.[i];
-        d.target[i] = undefined;
-        d.input[i] = undefined;
-        if (d.extras) d.extras[i] = undefined;
-        this.length--;
+        this.#tombstone(d, i);
         each(d.aux[i], extras);
       }
     }
