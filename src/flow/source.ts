@@ -9,10 +9,18 @@ export type Source = Iterator<unknown> | AsyncIterator<unknown>;
 
 /** The iterator of `src` (async first); `what` names the caller in the error for anything else. */
 export function openSource(src: unknown, what = 'the pipeline'): Source {
+  return openSourceKind(src, what).it;
+}
+
+/**
+ * As {@link openSource}, and whether the iterator is a sync one: `for await` awaits an element of a
+ * sync source that is a promise (so do the flow calls), never a value an async source gives.
+ */
+export function openSourceKind(src: unknown, what = 'the pipeline'): { it: Source; sync: boolean } {
   const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null;
   const a = s?.[Symbol.asyncIterator];
-  if (typeof a === 'function') return a.call(s);
+  if (typeof a === 'function') return { it: a.call(s), sync: false };
   const i = s?.[Symbol.iterator];
-  if (typeof i === 'function') return i.call(s);
+  if (typeof i === 'function') return { it: i.call(s), sync: true };
   throw new InvalidArgumentError(`${what} needs an Iterable or an AsyncIterable of inputs`);
 }

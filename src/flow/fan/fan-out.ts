@@ -13,7 +13,8 @@ import { allKeys, boolean, object, onlyKeys } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import { submitWhenRoom, type WorkerPool } from '../../pool/index.js';
 import { callSignal } from '../call-signal.js';
-import { openSource } from '../source.js';
+import { openSourceKind } from '../source.js';
+import { isThenable } from '../../memory/thenable.js';
 import { availableCores } from '../../memory/cores.js';
 
 /** Options of {@link fanOut}. */
@@ -123,6 +124,13 @@ export function fanOutSettings(
  * with `allSettled: true` to every outcome in input order. Without `allSettled`, the first failure
  * stops it: nothing more starts, running calls are aborted, and it rejects with that error.
  *
+ * An element of a sync iterable that is a promise (`[fetchA(), fetchB()]`) is awaited before its
+ * call starts, as `for await` and p-map await it (it takes its place in the window while awaited);
+ * a value an async iterable gives is passed as it is. An element that rejects is that input's
+ * failure, as a call that throws is: without `allSettled` it stops the call, which rejects with the
+ * reason; with it, that input's outcome is `{ status: 'rejected', reason }`. Elements not read once
+ * the call has stopped are never awaited, as `for await` leaves them.
+ *
  * @example
  * ```ts
  * const digests = await fanOut(files, pool, { fn: 'sha256', concurrency: 8 });
@@ -130,23 +138,23 @@ export function fanOutSettings(
  * ```
  */
 export function fanOut<I, O>(
-  inputs: Iterable<I> | AsyncIterable<I>,
+  inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>,
   target: FanFunction<I, O> | WorkerPool,
   opts: FanOutOptions & { allSettled: true },
 ): Promise<PromiseSettledResult<O>[]>;
 export function fanOut<I, O>(
-  inputs: Iterable<I> | AsyncIterable<I>,
+  inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>,
   target: FanFunction<I, O> | WorkerPool,
   opts?: FanOutOptions & { allSettled?: false },
 ): Promise<O[]>;
 /** With `allSettled` known only at run time (a `boolean`), either shape may come back. */
 export function fanOut<I, O>(
-  inputs: Iterable<I> | AsyncIterable<I>,
+  inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>,
   target: FanFunction<I, O> | WorkerPool,
   opts?: FanOutOptions,
 ): Promise<O[] | PromiseSettledResult<O>[]>;
 export function fanOut<I, O>(
-  inputs: Iterable<I> | AsyncIterable<I>,
+  inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>,
   target: FanFunction<I, O> | WorkerPool,
   opts: FanOutOptions = {},
 ): Promise<O[] | PromiseSettledResult<O>[]> {
@@ -159,12 +167,12 @@ export function fanOut<I, O>(
  */
 export function fanOutAs<I, O>(
   who: string,
-  inputs: Iterable<I> | AsyncIterable<I>,
+  inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>,
   target: FanFunction<I, O> | WorkerPool,
   opts: FanOutOptions,
 ): Promise<O[] | PromiseSettledResult<O>[]> {
   const { pool, concurrency, batch } = fanOutSettings(target, opts, who);
-  const source = openSource(inputs, who);
+  const { it: source, sync } = openSourceKind(inputs, who);
   const call: (x: I, i: number, signal: AbortSignal) => Promise<O> = pool
     ? // A pool's maxQueue may hold fewer than the window (the default window is 4 x cores): its tasks
       // wait for room, as pool.map's do; one refused with QueueFullError failed the whole call.
@@ -220,12 +228,19 @@ export function fanOutAs<I, O>(
       }
       finish();
     }
-    const start = (x: I): void => {
+    /** Starts input `x`; `element`: it came from a sync source, so a promise is awaited first (as for await does). */
+    const start = (x: unknown, element: boolean): void => {
       const i = next++;
       running++;
       let p: Promise<O>;
       try {
-        p = call(x, i, ctl.signal);
+        p =
+          element && isThenable(x)
+            ? Promise.resolve(x).then((v) => {
+                ctl.signal.throwIfAborted(); // the call stopped while the element was awaited: nothing starts
+                return call(v as I, i, ctl.signal);
+              })
+            : call(x as I, i, ctl.signal);
       } catch (err) {
         p = Promise.reject(err);
       }
@@ -269,7 +284,7 @@ export function fanOutAs<I, O>(
               else if (res.done) done = true;
               else if (!failed) {
                 owed--;
-                start(res.value);
+                start(res.value, false);
               }
               pump();
             },
@@ -289,7 +304,7 @@ export function fanOutAs<I, O>(
         if (res.done) done = true;
         else {
           owed--;
-          start(res.value);
+          start(res.value, sync);
         }
       }
       finish();

@@ -51,13 +51,20 @@ export class FanPattern<I, O> {
     return { fn, concurrency, batchSize, ordered, signal };
   }
 
-  /** Every output, in input order unless `ordered: false`; rejects with the first failure. */
-  process(inputs: Iterable<I> | AsyncIterable<I>): Promise<O[]> {
+  /**
+   * Every output, in input order unless `ordered: false`; rejects with the first failure. Elements of
+   * a sync iterable that are promises are awaited first; one that rejects is that input's failure
+   * (see {@link fanOut}).
+   */
+  process(inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>): Promise<O[]> {
     return fanOutAs<I, O>('FanPattern.process', inputs, this.#target(), this.#fanOpts()) as Promise<O[]>;
   }
 
-  /** Every outcome, in input order, as `PromiseSettledResult`s. */
-  processSettled(inputs: Iterable<I> | AsyncIterable<I>): Promise<PromiseSettledResult<O>[]> {
+  /**
+   * Every outcome, in input order, as `PromiseSettledResult`s. An element of a sync iterable that is a
+   * promise is awaited first; one that rejects is that input's `{ status: 'rejected', reason }`.
+   */
+  processSettled(inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>): Promise<PromiseSettledResult<O>[]> {
     return fanOutAs<I, O>('FanPattern.processSettled', inputs, this.#target(), { ...this.#fanOpts(), allSettled: true }) as Promise<
       PromiseSettledResult<O>[]
     >;
@@ -67,9 +74,10 @@ export class FanPattern<I, O> {
    * The outputs as they come (in input order unless `ordered: false`), pulling the source only as
    * fast as the consumer reads; the first failure ends it with a StageFailedError. `batchSize` does
    * not apply here: a pool's inputs go to the workers in batches sized by their measured run time,
-   * as a pipeline stage's do.
+   * as a pipeline stage's do. An element of a sync iterable that is a promise is awaited first, in
+   * source order; one that rejects ends it with its reason (see {@link Pipeline.processStream}).
    */
-  processStream(inputs: Iterable<I> | AsyncIterable<I>): AsyncIterableIterator<O> {
+  processStream(inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>): AsyncIterableIterator<O> {
     const o = this.#o;
     const p = nameRuns(new Pipeline<I>({ ordered: o.ordered, signal: o.signal, deadLetter: false }), 'FanPattern.processStream');
     // The same window as process(): fanOut's default concurrency, not a pipeline stage's.

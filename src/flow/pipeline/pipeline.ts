@@ -199,13 +199,26 @@ export class Pipeline<I, O = I> {
     return this;
   }
 
-  /** Runs every input of a (possibly endless, possibly async) iterable; yields the outputs. */
-  processStream(inputs: Iterable<I> | AsyncIterable<I>): AsyncIterableIterator<O> {
+  /**
+   * Runs every input of a (possibly endless, possibly async) iterable; yields the outputs.
+   *
+   * As `for await` does, an element of a sync iterable that is a promise (`[fetchA(), fetchB()]`) is
+   * awaited before it enters the first stage, one at a time in source order (the source is not read
+   * further meanwhile); a value an async iterable gives enters as it is. An element that rejects
+   * fails the run as a source whose `next()` throws does: the output iteration throws its reason
+   * (it is no dead letter: it never entered a stage), in-flight work is cancelled and the source is
+   * closed. Elements not read by then are never awaited, as `for await` leaves them.
+   */
+  processStream(inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>): AsyncIterableIterator<O> {
     return new PipelineRun<O>(this.#shape(), inputs);
   }
 
-  /** Runs all `inputs`; resolves to the outputs (in input order unless `ordered: false`). */
-  async processBatch(inputs: Iterable<I> | AsyncIterable<I>): Promise<O[]> {
+  /**
+   * Runs all `inputs`; resolves to the outputs (in input order unless `ordered: false`). Elements of
+   * a sync iterable that are promises are awaited first; one that rejects rejects the call with its
+   * reason (see {@link Pipeline.processStream}).
+   */
+  async processBatch(inputs: Iterable<I | PromiseLike<I>> | AsyncIterable<I>): Promise<O[]> {
     const out: O[] = [];
     for await (const o of this.processStream(inputs)) out.push(o);
     return out;
