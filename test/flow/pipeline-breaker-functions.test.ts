@@ -43,3 +43,51 @@ describe('Pipeline: a stage breaker with fallback or isFailure', () => {
     expect(letters.map((l) => l.error instanceof BrokenCircuitError)).toEqual([true, true]);
   });
 });
+
+// A pool stage's breaker is rebuilt in the workers from its handle as the one shared kind, a plain
+// CircuitBreaker: a subclass's execute (logging, metrics, its own verdicts) never ran for the stage's
+// items, without a word. Such a breaker is refused when the stage is added, as one with functions is.
+describe('Pipeline: a stage breaker whose class overrides execute', () => {
+  class Logged extends CircuitBreaker {
+    readonly calls: number[] = [];
+    override execute<T>(...args: Parameters<CircuitBreaker['execute']>): Promise<T> {
+      this.calls.push(1);
+      return super.execute(...args) as Promise<T>;
+    }
+  }
+  class Quiet extends CircuitBreaker {
+    /** A method of its own, and an override of one the workers never call: nothing is lost there. */
+    opened(): boolean {
+      return this.state === 'open';
+    }
+    override reset(): void {
+      super.reset();
+    }
+  }
+
+  it('a pool stage, alone or fused, refuses it at stage(), naming the override and the way out', () => {
+    const pool = bag.make(1);
+    expect(() => new Pipeline<number>().stage('a', { pool, fn: 'inc' }, { breaker: new Logged() })).toThrow(InvalidArgumentError);
+    expect(() => new Pipeline<number>().stage('a', { pool, fn: 'inc', breaker: new Logged() })).toThrow(
+      /stage 'a': a pool stage's breaker runs in the pool's workers as a plain CircuitBreaker, so the execute override of Logged would never run there: give it a plain CircuitBreaker .*or make it a \{ run \} stage/,
+    );
+    expect(() =>
+      new Pipeline<number>().stage('a', { pool, fn: 'inc' }).stage('b', { pool, fn: 'inc' }, { breaker: new Logged() }),
+    ).toThrow(/stage 'b': .*execute override of Logged/);
+    // An execute set on the object itself is lost the same way.
+    const own = new CircuitBreaker();
+    const base = own.execute.bind(own);
+    Object.defineProperty(own, 'execute', { value: (fn: () => unknown) => base(fn) });
+    expect(() => new Pipeline<number>().stage('a', { pool, fn: 'inc' }, { breaker: own })).toThrow(/execute override/);
+  });
+
+  it('a pool stage takes a subclass that overrides nothing the workers run; a run stage runs the override', async () => {
+    const pool = bag.make(1);
+    const quiet = new Quiet();
+    expect(await new Pipeline<number>().stage<number>('a', { pool, fn: 'inc' }, { breaker: quiet }).processBatch([1, 2])).toEqual([2, 3]);
+    expect(quiet.metrics().successes).toBe(2);
+    const logged = new Logged();
+    expect(await new Pipeline<number>().stage('a', { run: (x: number) => x + 1 }, { breaker: logged }).processBatch([1, 2])).toEqual([2, 3]);
+    expect(logged.calls.length).toBe(2);
+  });
+});

@@ -3,7 +3,7 @@
  */
 import { InvalidArgumentError } from '../../memory/errors.js';
 import type { WorkerPool } from '../../pool/index.js';
-import type { CircuitBreaker } from '../../resilience/circuit-breaker.js';
+import { CircuitBreaker } from '../../resilience/circuit-breaker.js';
 import type { LeakyBucket } from '../../resilience/leaky-bucket.js';
 import type { RetryPolicy } from '../../resilience/retry.js';
 import type { SlidingWindowLimiter } from '../../resilience/sliding-window-limiter.js';
@@ -53,7 +53,9 @@ export interface StageOptions {
    * Refuses items while open; shared by every worker that runs the stage. On a `run` stage, what its
    * `fallback` returns for an item is that item's output from the stage, and its `isFailure` judges
    * the stage's errors. A pool stage's breaker runs in the workers, where those functions cannot go
-   * (they stay in the thread that made them), so a pool stage refuses a breaker that has them.
+   * (they stay in the thread that made them), so a pool stage refuses a breaker that has them. The
+   * workers rebuild it as a plain CircuitBreaker, so a pool stage also refuses a subclass that
+   * overrides `execute` (its override would not run there); a `run` stage runs either as it is.
    */
   breaker?: CircuitBreaker<unknown>;
   /**
@@ -99,6 +101,21 @@ function count(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTE
     throw new InvalidArgumentError(`Expected ${name} to be an integer ${range}, got ${String(v)}`);
   }
   return v;
+}
+
+/** The methods a pool stage's breaker runs in the workers (chain-runner.ts: callNow, or execute). */
+const WORKER_BREAKER_METHODS = ['execute', 'callNow'] as const;
+
+/**
+ * The first of those that `b` (a CircuitBreaker) does not take from CircuitBreaker.prototype: a
+ * subclass's override anywhere on its prototype chain, or one set on the object itself.
+ */
+function overriddenBreakerMethod(b: unknown): string | undefined {
+  if (!(b instanceof CircuitBreaker)) return undefined;
+  for (const k of WORKER_BREAKER_METHODS) {
+    if (b[k] !== CircuitBreaker.prototype[k]) return k;
+  }
+  return undefined;
 }
 
 function isShared(x: unknown): boolean {
@@ -164,6 +181,17 @@ export function resolveStage(
       `stage '${name}': a pool stage's breaker runs in the pool's workers, where its fallback and isFailure cannot go ` +
         '(functions stay in the thread that made them): give it a breaker without them, or make it a { run } stage ' +
         'that calls pool.submit through breaker.execute',
+    );
+  }
+  // The workers rebuild it from its handle as the one shared kind, a plain CircuitBreaker: a
+  // subclass's execute (logging, metrics, a changed verdict) never ran for a pool stage's items.
+  const overridden = hasPool ? overriddenBreakerMethod(o.breaker) : undefined;
+  if (overridden !== undefined) {
+    const cls = (o.breaker as object).constructor?.name || 'its class';
+    throw new InvalidArgumentError(
+      `stage '${name}': a pool stage's breaker runs in the pool's workers as a plain CircuitBreaker, so the ` +
+        `${overridden} override of ${cls} would never run there: give it a plain CircuitBreaker (new CircuitBreaker(...)), ` +
+        'or make it a { run } stage that calls pool.submit through breaker.execute',
     );
   }
   let timeout = 0;
