@@ -98,6 +98,8 @@ export class PatternRegistry extends EventEmitter {
   #active: { pools: Map<string, Lowered>; stages: Map<string, Lowered> } | undefined;
   /** While on, breakers are also looked at every 250 ms: a listener may miss a transition. */
   #poll: ReturnType<typeof setInterval> | undefined;
+  /** shutdownAll calls under way: protective mode stays off meanwhile (#review does nothing). */
+  #shuttingDown = 0;
 
   constructor(opts: { protective?: ProtectiveOptions } = {}) {
     super();
@@ -199,10 +201,25 @@ export class PatternRegistry extends EventEmitter {
    * its own `timeout`, so that pools still close gracefully after a stuck pipeline: the call takes
    * at most `timeout` for each step that has something stuck (pipelines, then pools: usually 2x).
    * For one hard deadline, race it against your own timer.
+   *
+   * Protective mode ends first, before anything is closed: if it is on, one `protective` event
+   * `{ state: 'off', pools: [], stages: [] }` says so, restoring nothing (what it lowered is about to
+   * close as it is; a restored pool would start workers only to stop them), and it stays off until
+   * the call ends, whatever the breakers do meanwhile: no event names a target it has closed.
    */
   async shutdownAll(opts: { timeout?: number } = {}): Promise<ShutdownReport> {
     onlyKeys(object(opts, 'shutdownAll options'), 'shutdownAll options', SHUTDOWN_KEYS);
     const timeout = millis(opts.timeout ?? 10_000, 'shutdownAll timeout', { infinity: true });
+    this.#shuttingDown++;
+    try {
+      this.#endProtective();
+      return await this.#closeAll(timeout);
+    } finally {
+      this.#shuttingDown--;
+    }
+  }
+
+  async #closeAll(timeout: number): Promise<ShutdownReport> {
     const report: ShutdownReport = { closed: [], timedOut: [], failed: [] };
     for (const kind of ORDER) {
       const group = [...this.#entries.values()].filter((e) => e.kind === kind);
@@ -250,7 +267,7 @@ export class PatternRegistry extends EventEmitter {
    */
   #review(): void {
     const p = this.#protective;
-    if (!p) return;
+    if (!p || this.#shuttingDown > 0) return;
     const openEntries = this.#open();
     const open = openEntries.map((e) => e.name);
     if (!this.#active) {
@@ -277,6 +294,18 @@ export class PatternRegistry extends EventEmitter {
         this.emit('protective', { state: 'restored', open, ...restored } satisfies ProtectiveEvent);
       }
     }
+  }
+
+  /**
+   * Turns protective mode off for shutdownAll without restoring what it lowered (all of it is about
+   * to close): an 'off' event with no changes, if it was on.
+   */
+  #endProtective(): void {
+    if (!this.#active) return;
+    this.#active = undefined;
+    clearInterval(this.#poll);
+    this.#poll = undefined;
+    this.emit('protective', { state: 'off', open: this.#open().map((e) => e.name), pools: [], stages: [] } satisfies ProtectiveEvent);
   }
 
   /** The registered breakers open now. */

@@ -25,7 +25,8 @@ export interface ProtectiveOptions {
 /**
  * A `protective` event: the mode turned on or off, or, while it is on, lowered what a breaker that
  * opened guards ('lowered') or restored what no open breaker guards any more, or what was
- * unregistered ('restored'); and what it changed.
+ * unregistered ('restored'); and what it changed. `shutdownAll` turns it off before it closes
+ * anything, restoring nothing (an 'off' event with empty `pools` and `stages`).
  */
 export interface ProtectiveEvent {
   state: 'on' | 'lowered' | 'restored' | 'off';

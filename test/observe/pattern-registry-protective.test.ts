@@ -137,3 +137,50 @@ describe('PatternRegistry.shutdownAll', () => {
     await expect(r.shutdownAll({ timeout: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
+
+// shutdownAll closed each pipeline and pool, then unregistered it, and unregistering a lowered target
+// restored it with a 'restored' event: a listener heard of a pool it had just closed being restored
+// (and a closed pipeline's stage), and the pool's cap was lifted after close. Now protective mode ends
+// first, with one 'off' event that restores nothing (everything is about to close), and stays off
+// while shutdownAll runs.
+describe('PatternRegistry.shutdownAll in protective mode', () => {
+  it('no event names a target already closed; one "off" comes first, restoring nothing', async () => {
+    const pool = bag.make(4);
+    await until(() => pool.getWorkerCount() === 4);
+    const run = { run: (x: number) => x };
+    const p = new Pipeline<number>().stage<number>('a', run, { concurrency: 8 });
+    const { r, events } = setup(1);
+    const closed = new Set<string>();
+    // Marks each target closed as shutdownAll's close() of it returns.
+    for (const [name, t] of [['work', pool], ['pipe', p]] as const) {
+      const close = t.close.bind(t) as (o?: unknown) => Promise<void>;
+      Object.defineProperty(t, 'close', { configurable: true, value: async (o?: unknown) => (await close(o), closed.add(name)) });
+    }
+    const named: { state: string; names: string[]; closed: string[] }[] = [];
+    r.on('protective', (e: ProtectiveEvent) =>
+      named.push({ state: e.state, names: [...e.pools, ...e.stages].map((c) => c.name), closed: [...closed] }),
+    );
+    r.register(pool, { name: 'work' });
+    r.register(p, { name: 'pipe' });
+    const cb = new CircuitBreaker();
+    r.register(cb, { name: 'cb', guards: ['work', 'pipe/a'] });
+    cb.forceOpen();
+    await until(() => events.length === 1);
+    expect(events[0]).toMatchObject({ state: 'on', pools: [{ name: 'work', to: 2 }], stages: [{ name: 'pipe/a', to: 4 }] });
+    const report = await r.shutdownAll({ timeout: 5000 });
+    expect(report).toEqual({ closed: ['pipe', 'work', 'cb'], timedOut: [], failed: [] });
+    await sleep(300); // a poll or a breaker's late stateChange would show here
+    for (const n of named) {
+      for (const name of n.names) expect(n.closed, `${n.state} event names ${name}`).not.toContain(name.split('/')[0]);
+    }
+    expect(events.map((e) => e.state)).toEqual(['on', 'off']);
+    expect(events[1]).toEqual({ state: 'off', open: ['cb'], pools: [], stages: [] });
+    expect(named[1].closed).toEqual([]); // said before anything closed
+    // The registry works on afterwards: protective mode turns on again.
+    const again = new CircuitBreaker();
+    again.forceOpen();
+    r.register(again, { name: 'again' });
+    expect(events.map((e) => e.state)).toEqual(['on', 'off', 'on']);
+    r.unregister('again');
+  });
+});
