@@ -34,7 +34,9 @@ export {
   WORKERS_AT,
   WorkerState,
 } from './layout.js';
-export { createRing, ResultRingReader, ResultRingWriter, sabPrefix, TaskRingReader, TaskRingWriter } from './ring.js';
+export { ResultRingReader, ResultRingWriter } from './result-ring.js';
+export { createRing, sabPrefix } from './ring.js';
+export { TaskRingReader, TaskRingWriter } from './task-ring.js';
 export {
   closureError,
   compileFunction,
