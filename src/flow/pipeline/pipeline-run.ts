@@ -9,13 +9,13 @@
  * source.
  */
 import { AbortError } from '../../memory/errors.js';
-import { SignalWatcher, unwatchSignal, watchSignal } from '../../memory/signal-watch.js';
 import { DEAD } from './chain.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { type DeadLetter, StageFailedError, UnhandledDeadLettersError } from '../errors.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import { RunOutput, SKIP } from './run-output.js';
 import { RunSource } from './run-source.js';
+import { RunTies } from './run-ties.js';
 import { type Item, RunStages } from './run-stages.js';
 import { DROPPED, type Segment } from './segment.js';
 import type { SegmentResult } from './segment-tries.js';
@@ -45,84 +45,12 @@ export interface RunShape {
 /** How a signal watch reaches the run it holds weakly (set in PipelineRun's static block). */
 let heard: (run: PipelineRun<unknown>, closed: boolean) => void;
 
-/** A run's watch on the caller's signal or on its pipeline's close: it holds the run only weakly. */
-class RunWatch extends SignalWatcher {
-  constructor(
-    readonly run: WeakRef<PipelineRun<unknown>>,
-    readonly closed: boolean,
-  ) {
-    super();
-  }
-
-  onAbort(): void {
-    const run = this.run.deref();
-    if (run) heard(run, this.closed);
-  }
-}
-
-/**
- * What a run holds in things that outlive it: its watches on the caller's signal and on its
- * pipeline's close, its place among the pipeline's started runs, its items counted in the
- * pipeline's `inFlight`, and its count in the dead-letter sink. Kept apart from the run (which
- * holds this; this holds the run only weakly), so that a run its consumer dropped without `return()`
- * (never read, or left mid-way) is let go when it is collected, as #close lets go of one that ends:
- * the caller's signal, often one for the whole process, is not left with a listener and a run per
- * dropped run. A run that can be collected has nothing in flight (every try in flight, pending pull
- * and segment waiting to admit it reaches it), so nothing is lost with it.
- */
-class RunTies {
-  /** Items taken from the source, and those counted out of `inFlight` since (given out, or skipped). */
-  pulled = 0;
-  released = 0;
-  #user: RunWatch | undefined;
-  #close: RunWatch | undefined;
-  #known = false;
-  #untied = false;
-
-  constructor(
-    readonly x: RunShape,
-    readonly run: WeakRef<PipelineRun<unknown>>,
-  ) {}
-
-  /** Listens to the caller's signal (the run has started; the caller checked it has not aborted). */
-  watchUser(signal: AbortSignal): void {
-    watchSignal(signal, (this.#user = new RunWatch(this.run, false)));
-  }
-
-  /** Stops listening to the caller's signal (the run stopped or ended: an abort means nothing to it now). */
-  unwatchUser(): void {
-    if (this.#user) unwatchSignal(this.#user);
-    this.#user = undefined;
-  }
-
-  /** Joins the pipeline's started runs and listens to its close. */
-  join(): void {
-    this.#known = true;
-    watchSignal(this.x.closer, (this.#close = new RunWatch(this.run, true)));
-    this.x.started(this.run);
-  }
-
-  /** The run ended, or was collected: undoes everything above, once. */
-  untie(): void {
-    if (this.#untied) return;
-    this.#untied = true;
-    // Items that never reached the consumer (a stopped or dropped run): no longer inside the pipeline.
-    this.x.stats.inFlight -= this.pulled - this.released;
-    this.released = this.pulled;
-    this.unwatchUser();
-    this.x.sink.runEnded();
-    if (!this.#known) return;
-    if (this.#close) unwatchSignal(this.#close);
-    this.x.ended(this.run);
-  }
-}
-
 /**
  * Lets go of what a run dropped before it ended held. Its queues are empty then: a stopped run closes
  * itself once its tries settle (#stop), and a live one with items queued has tries in flight or waits
  * in a segment for a slot, so it is not collected.
  */
-const dropped = new FinalizationRegistry<RunTies>((ties) => ties.untie());
+const dropped = new FinalizationRegistry<RunTies<PipelineRun<unknown>>>((ties) => ties.untie());
 
 export class PipelineRun<O> implements AsyncIterableIterator<O> {
   readonly #x: RunShape;
@@ -131,7 +59,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
   /** Aborts every in-flight try when the run stops (each task watching it costs O(1): memory/signal-watch.ts). */
   readonly #ctl = new AbortController();
   readonly #out: RunOutput<O>;
-  readonly #ties: RunTies;
+  readonly #ties: RunTies<PipelineRun<unknown>>;
   #started = false;
   #stopping = false;
   #closed = false;
@@ -156,7 +84,7 @@ export class PipelineRun<O> implements AsyncIterableIterator<O> {
 
   constructor(shape: RunShape, source: unknown) {
     this.#x = shape;
-    this.#ties = new RunTies(shape, new WeakRef(this as PipelineRun<unknown>));
+    this.#ties = new RunTies(shape, new WeakRef(this as PipelineRun<unknown>), heard);
     this.#source = new RunSource(
       source,
       {
