@@ -2,7 +2,7 @@ import { now } from '../memory/clock.js';
 import { InvalidArgumentError } from '../memory/errors.js';
 import { corrupt, defineSharedKind, isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
 import { isThenable } from '../memory/thenable.js';
-import { abortError, parkAsync } from '../memory/wait/index.js';
+import { abortError } from '../memory/wait/index.js';
 import {
   breakerBytes,
   CLOSED,
@@ -16,7 +16,6 @@ import {
   STATE,
   STATE_NAMES,
   SUCCESS,
-  WATCHERS,
 } from './circuit-breaker-layout.js';
 import {
   type BreakerConfig,
@@ -26,6 +25,7 @@ import {
   type FailureVerdict,
   resolveBreakerOptions,
 } from './circuit-breaker-options.js';
+import { BreakerListeners } from './circuit-breaker-listeners.js';
 import { BreakerMemory, type BreakerSnapshot, type Transition } from './circuit-breaker-state.js';
 import { BrokenCircuitError } from './errors.js';
 import { type Subscription } from './events.js';
@@ -116,10 +116,7 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
   readonly #timed: boolean;
   #isFailure: BreakerFunctions['isFailure'];
   #fallback: BreakerFunctions<F>['fallback'];
-  #listeners: Set<(e: StateChangeEvent) => void> | undefined;
-  /** The STATE word up to which this thread's listeners have been told. */
-  #seen = 0;
-  #watching = false;
+  readonly #listeners: BreakerListeners;
 
   constructor(opts?: CircuitBreakerOptions<F>);
   /** @internal rebuilds over checked memory; use {@link CircuitBreaker.from}. */
@@ -132,6 +129,7 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
       this.#fallback = opts.fallback;
     }
     this.#mem = new BreakerMemory(this.handle.sab, this.#config);
+    this.#listeners = new BreakerListeners(this.#mem);
     this.#timed = this.#config.slowCallDuration !== Number.POSITIVE_INFINITY;
   }
 
@@ -207,12 +205,12 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
     const ticket = mem.admit();
     if (ticket === REFUSED) {
       mem.refused();
-      this.#notice();
+      this.#listeners.notice();
       const err = new BrokenCircuitError(`the circuit breaker is ${this.state}; call refused`);
       if (this.#fallback !== undefined) return this.#fallback(err) as F | Promise<F>;
       throw err;
     }
-    this.#notice();
+    this.#listeners.notice();
     const t0 = this.#timed ? now() : 0;
     let r: T | PromiseLike<T>;
     let later: boolean;
@@ -237,7 +235,7 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
 
   #succeeded<T>(ticket: number, t0: number, value: T): T {
     this.#mem.settle(ticket, SUCCESS, this.#slow(t0));
-    this.#notice();
+    this.#listeners.notice();
     return value;
   }
 
@@ -245,7 +243,7 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
   #failed(ticket: number, t0: number, err: unknown): F | Promise<F> {
     const verdict = this.#classify(err);
     this.#mem.settle(ticket, verdict, this.#slow(t0));
-    this.#notice();
+    this.#listeners.notice();
     if (this.#fallback !== undefined && (verdict === FAILURE || verdict === PERMANENT)) {
       return this.#fallback(err) as F | Promise<F>;
     }
@@ -271,19 +269,19 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
   /** Opens the circuit until `forceClose()` or `reset()`: every call is refused. */
   forceOpen(): void {
     this.#mem.force(FORCED_OPEN);
-    this.#notice();
+    this.#listeners.notice();
   }
 
   /** Holds the circuit closed until `forceOpen()` or `reset()`: every call is admitted, nothing counted. */
   forceClose(): void {
     this.#mem.force(FORCED_CLOSED);
-    this.#notice();
+    this.#listeners.notice();
   }
 
   /** Back to closed with empty counters and no backoff, from any state. */
   reset(): void {
     this.#mem.force(CLOSED);
-    this.#notice();
+    this.#listeners.notice();
   }
 
   /** Counts of the window and lifetime totals, summed over all threads. */
@@ -302,12 +300,7 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
     if (event !== 'stateChange')
       throw new InvalidArgumentError(`CircuitBreaker has no '${String(event)}' event`);
     checkFunction(listener, 'listener');
-    if (this.#listeners === undefined) {
-      this.#listeners = new Set();
-      this.#seen = Atomics.load(this.#mem.v, STATE);
-    }
     this.#listeners.add(listener);
-    void this.#watch();
     return this;
   }
 
@@ -351,60 +344,7 @@ export class CircuitBreaker<F = never> extends SharedObjectBase<BreakerConfig> i
   off(event: 'stateChange', listener: (e: StateChangeEvent) => void): this {
     if (event !== 'stateChange')
       throw new InvalidArgumentError(`CircuitBreaker has no '${String(event)}' event`);
-    const ls = this.#listeners;
-    if (ls?.delete(listener) && ls.size === 0) {
-      this.#listeners = undefined;
-      // Wake this thread's watcher so that it ends (watchers of other threads wake, find no news and sleep again).
-      Atomics.notify(this.#mem.v, STATE);
-    }
+    this.#listeners.remove(listener);
     return this;
   }
-
-  /** Tells this thread's listeners about transitions they have not heard of yet. */
-  #notice(): void {
-    if (this.#listeners === undefined || Atomics.load(this.#mem.v, STATE) === this.#seen) return;
-    const { word, changes } = this.#mem.since(this.#seen);
-    this.#seen = word;
-    for (const change of changes) {
-      for (const l of [...(this.#listeners ?? [])]) {
-        try {
-          l(change);
-        } catch (err) {
-          // Like an EventEmitter listener's throw, but never into the call that noticed the change.
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
-      }
-    }
-  }
-
-  /**
-   * This thread's watcher: sleeps on the STATE word while there are listeners. Wake-ups are not lost:
-   * it registers in WATCHERS before `waitAsync` compares STATE with what it has seen, and a writer
-   * stores STATE before it reads WATCHERS (all sequentially consistent), so either the wait sees the
-   * new word or the writer sees the watcher and notifies.
-   */
-  async #watch(): Promise<void> {
-    if (this.#watching) return;
-    this.#watching = true;
-    const v = this.#mem.v;
-    try {
-      while (this.#listeners !== undefined) {
-        Atomics.add(v, WATCHERS, 1);
-        try {
-          // Parks on STATE itself (a value word, like the spin lock's): it holds no ref'd handle on
-          // purpose, since listeners must not keep a process alive.
-          const w = parkAsync(v, STATE, this.#seen, undefined);
-          if (w.async) await w.value;
-        } finally {
-          Atomics.sub(v, WATCHERS, 1);
-        }
-        this.#notice();
-      }
-    } finally {
-      this.#watching = false;
-    }
-  }
 }
-
