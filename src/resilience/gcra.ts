@@ -1,5 +1,6 @@
 /**
- * A lock-free GCRA bucket: the core of `TokenBucket` and `LeakyBucket`, all that they share.
+ * A lock-free GCRA bucket: the core of `TokenBucket` and `LeakyBucket` (their common class is
+ * gcra-limiter.ts).
  *
  * GCRA ("generic cell rate algorithm") keeps one number, TAT, the theoretical arrival time: the
  * instant (BigInt ns on the shared clock) at which the bucket would be empty again if nothing more
@@ -49,7 +50,7 @@ export type GcraOptions<R extends string> = { capacity: number } & { [k in R]: n
 /** What a GCRA limiter's handle carries besides its memory: `{ capacity, [rateName] }`. */
 export type GcraConfig<R extends string> = Readonly<GcraOptions<R>>;
 
-/** The kind of a GCRA limiter, for {@link gcraKind}. */
+/** What a GCRA limiter says about its kind, for {@link gcraKind}. */
 export interface GcraKindSpec<R extends string, T extends SharedObject> {
   readonly name: string;
   readonly tag: number;
@@ -58,6 +59,9 @@ export interface GcraKindSpec<R extends string, T extends SharedObject> {
   readonly maxTau: bigint;
   readonly make: (r: Reopen<GcraConfig<R>>) => T;
 }
+
+/** The kind of a GCRA limiter: a shared kind that also names its rate option. */
+export type GcraKind<R extends string, T extends SharedObject> = SharedKind<GcraConfig<R>, T> & { readonly rateName: R };
 
 /** Checks a GCRA limiter's options (the user's, or a handle's config): named errors at the call site. */
 export function checkGcraOptions<R extends string>(
@@ -88,10 +92,8 @@ function periodOf(rate: number): bigint {
  * the tag block. Every TAT is a valid state (a far-future one only refuses for a while), so there is
  * no fixed word to check.
  */
-export function gcraKind<R extends string, T extends SharedObject>(
-  k: GcraKindSpec<R, T>,
-): SharedKind<GcraConfig<R>, T> {
-  return defineSharedKind<GcraConfig<R>, T>({
+export function gcraKind<R extends string, T extends SharedObject>(k: GcraKindSpec<R, T>): GcraKind<R, T> {
+  const kind = defineSharedKind<GcraConfig<R>, T>({
     name: k.name,
     tag: k.tag,
     layout: 1,
@@ -99,6 +101,7 @@ export function gcraKind<R extends string, T extends SharedObject>(
     bodyBytes: () => 8,
     make: k.make,
   });
+  return { ...kind, rateName: k.rateName };
 }
 
 export class GcraBucket {

@@ -1,8 +1,9 @@
 import { TimeoutError } from '../memory/errors.js';
-import { isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import type { Reopen } from '../memory/shared-object.js';
 import type { WaitOptions } from '../memory/wait/index.js';
 import { LeakyBucketFullError } from './errors.js';
-import { checkGcraOptions, GcraBucket, type GcraConfig, gcraKind } from './gcra.js';
+import { type GcraConfig, gcraKind } from './gcra.js';
+import { GcraLimiterBase } from './gcra-limiter.js';
 import { beginWait, minBig, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';
 
 /** Options of a {@link LeakyBucket}. */
@@ -54,19 +55,12 @@ const KIND = gcraKind({
  * if (bucket.tryAcquire()) logSample();   // only when there is room now
  * ```
  */
-export class LeakyBucket extends SharedObjectBase<LeakyBucketConfig> {
-  readonly #bucket: GcraBucket;
-
+export class LeakyBucket extends GcraLimiterBase<'leakPerSecond'> {
   constructor(options: LeakyBucketOptions);
   /** @internal rebuilds over checked memory; use {@link LeakyBucket.from}. */
   constructor(options: LeakyBucketOptions | Reopen<LeakyBucketConfig>);
   constructor(options: LeakyBucketOptions | Reopen<LeakyBucketConfig>) {
-    super(
-      KIND,
-      isReopen(options) ? options : checkGcraOptions('LeakyBucket', 'leakPerSecond', MAX_TAU, options),
-    );
-    const c = this.handle.config;
-    this.#bucket = new GcraBucket(this.handle.sab, c.capacity, c.leakPerSecond);
+    super(KIND, options);
   }
 
   /** The live LeakyBucket for what arrived from another thread (the clone of one, or its `handle`). */
@@ -74,14 +68,9 @@ export class LeakyBucket extends SharedObjectBase<LeakyBucketConfig> {
     return KIND.open(received);
   }
 
-  /** Most calls the bucket holds. */
-  get capacity(): number {
-    return this.#bucket.capacity;
-  }
-
   /** Calls let through per second. */
   get leakPerSecond(): number {
-    return this.#bucket.rate;
+    return this.bucket.rate;
   }
 
   /**
@@ -89,12 +78,12 @@ export class LeakyBucket extends SharedObjectBase<LeakyBucketConfig> {
    * call that passed less than one interval ago.
    */
   get level(): number {
-    return this.#bucket.level();
+    return this.bucket.level();
   }
 
   /** Passes at once if the bucket has room for one more drop; returns whether it did. */
   tryAcquire(): boolean {
-    return this.#bucket.tryTake(this.#bucket.period);
+    return this.bucket.tryTake(this.bucket.period);
   }
 
   /**
@@ -103,7 +92,7 @@ export class LeakyBucket extends SharedObjectBase<LeakyBucketConfig> {
    * an abort rejects with AbortError and gives the slot back. A refused call takes nothing.
    */
   async acquire(opts?: WaitOptions): Promise<void> {
-    const b = this.#bucket;
+    const b = this.bucket;
     const signal = beginWait(opts, 'LeakyBucket.acquire options');
     const inc = b.period;
     const t = nowNs();

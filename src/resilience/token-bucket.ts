@@ -1,7 +1,8 @@
 import { TimeoutError } from '../memory/errors.js';
-import { isReopen, type Reopen, SharedObjectBase } from '../memory/shared-object.js';
+import type { Reopen } from '../memory/shared-object.js';
 import type { WaitOptions } from '../memory/wait/index.js';
-import { checkGcraOptions, GcraBucket, type GcraConfig, gcraKind } from './gcra.js';
+import { type GcraConfig, gcraKind } from './gcra.js';
+import { GcraLimiterBase } from './gcra-limiter.js';
 import { beginWait, checkInt, NO_LIMIT, nowNs, timeoutNs } from './limiter-util.js';
 
 /** Options of a {@link TokenBucket}. */
@@ -50,19 +51,12 @@ const KIND = gcraKind({
  * pool.submit({ bucket });                      // arrives in the worker as the same bucket
  * ```
  */
-export class TokenBucket extends SharedObjectBase<TokenBucketConfig> {
-  readonly #bucket: GcraBucket;
-
+export class TokenBucket extends GcraLimiterBase<'refillPerSecond'> {
   constructor(options: TokenBucketOptions);
   /** @internal rebuilds over checked memory; use {@link TokenBucket.from}. */
   constructor(options: TokenBucketOptions | Reopen<TokenBucketConfig>);
   constructor(options: TokenBucketOptions | Reopen<TokenBucketConfig>) {
-    super(
-      KIND,
-      isReopen(options) ? options : checkGcraOptions('TokenBucket', 'refillPerSecond', MAX_TAU, options),
-    );
-    const c = this.handle.config;
-    this.#bucket = new GcraBucket(this.handle.sab, c.capacity, c.refillPerSecond);
+    super(KIND, options);
   }
 
   /** The live TokenBucket for what arrived from another thread (the clone of one, or its `handle`). */
@@ -70,28 +64,23 @@ export class TokenBucket extends SharedObjectBase<TokenBucketConfig> {
     return KIND.open(received);
   }
 
-  /** Most tokens the bucket holds. */
-  get capacity(): number {
-    return this.#bucket.capacity;
-  }
-
   /** Tokens added per second. */
   get refillPerSecond(): number {
-    return this.#bucket.rate;
+    return this.bucket.rate;
   }
 
   /** Tokens available now (fractional: the bucket refills continuously); 0 while acquires wait. */
   get available(): number {
-    return Math.max(0, this.#bucket.capacity - this.#bucket.level());
+    return Math.max(0, this.bucket.capacity - this.bucket.level());
   }
 
   #cost(n: number | undefined): bigint {
-    return this.#bucket.cost(checkInt(n ?? 1, 'token count', 1, this.#bucket.capacity));
+    return this.bucket.cost(checkInt(n ?? 1, 'token count', 1, this.bucket.capacity));
   }
 
   /** Takes `n` tokens (default 1) if they are there now and no acquire is waiting; returns whether it did. */
   tryAcquire(n?: number): boolean {
-    return this.#bucket.tryTake(n === undefined ? this.#bucket.period : this.#cost(n));
+    return this.bucket.tryTake(n === undefined ? this.bucket.period : this.#cost(n));
   }
 
   /**
@@ -100,7 +89,7 @@ export class TokenBucket extends SharedObjectBase<TokenBucketConfig> {
    * AbortError and gives the booking back. Either way nothing is taken.
    */
   async acquire(n?: number, opts?: WaitOptions): Promise<void> {
-    const b = this.#bucket;
+    const b = this.bucket;
     const inc = this.#cost(n);
     const signal = beginWait(opts, 'TokenBucket.acquire options');
     const t = nowNs();
