@@ -81,32 +81,56 @@ export function tryDropCut(core: ChannelCore): void {
 export const STALL_POLL_MS = R.STREAM_STALL_MS / 4;
 
 /**
+ * Since when a snapshot of up to three shared words has stood still, on this thread's clock: the
+ * bookkeeping of {@link StallWatch} and {@link ClockWatch}, which differ in the words they read and
+ * in what they do to a holder that stood still. A base class, not a field: a blocking send makes a
+ * StallWatch per call, and this adds no second object to it.
+ */
+class Stillness {
+  #a = 0;
+  #b = 0;
+  #c = 0;
+  #since = -1;
+
+  /** Forgets the snapshot: what is watched now cannot stall, or was just acted on. */
+  protected forget(): void {
+    this.#since = -1;
+  }
+
+  /**
+   * Whether the snapshot (a, b, c), read before `t`, is the one held and has stood still for
+   * `limitMs` by `t`. A different one (or the first) is held from `t` on, and is not still yet.
+   */
+  protected stoodStill(t: number, limitMs: number, a: number, b: number, c: number): boolean {
+    if (this.#since < 0 || a !== this.#a || b !== this.#b || c !== this.#c) {
+      this.#a = a;
+      this.#b = b;
+      this.#c = c;
+      this.#since = t;
+      return false;
+    }
+    return t - this.#since >= limitMs;
+  }
+}
+
+/**
  * What a waiting thread saw of PLOCK's holder: TAIL, and since when (its own clock). A holder with
  * the ring empty and TAIL unchanged for STREAM_STALL_MS (streaming) or HELD_STALL_MS (copying one
  * record) is dead or stuck: it is cut (invariant 4).
  */
-export class StallWatch {
-  #tail = 0;
-  #since = -1;
-
+export class StallWatch extends Stillness {
   check(core: ChannelCore): void {
     const c = core.c;
     const w = Atomics.load(c, R.PLOCK);
     const tail = Atomics.load(c, R.TAIL);
     if ((w & R.HELD) === 0 || tail !== Atomics.load(c, R.HEAD)) {
-      this.#since = -1;
-      return;
-    }
-    const t = now();
-    if (this.#since < 0 || tail !== this.#tail) {
-      this.#tail = tail;
-      this.#since = t;
+      this.forget();
       return;
     }
     const limit = (w & R.STREAMING) !== 0 ? stallLimits.streamMs : stallLimits.heldMs;
-    if (t - this.#since >= limit && cutStream(core, w)) {
+    if (this.stoodStill(now(), limit, tail, 0, 0) && cutStream(core, w)) {
       cutStats.stalled++;
-      this.#since = -1;
+      this.forget();
       tryDropCut(core);
     }
   }
@@ -118,33 +142,20 @@ export class StallWatch {
  * record unread and no progress for HELD_STALL_MS was terminated inside that record: CLOCK is
  * freed, by a CAS from the word seen.
  */
-export class ClockWatch {
-  #word = 0;
-  #head = 0;
-  #recvd = 0;
-  #since = -1;
-
+export class ClockWatch extends Stillness {
   /** `self`: this thread's consumer id (its own hold is never taken for dead). */
   check(core: ChannelCore, self: number): void {
     const c = core.c;
     const w = Atomics.load(c, R.CLOCK);
     const head = Atomics.load(c, R.HEAD);
     if (w === 0 || w === self || (w & R.CLOCK_STREAM) !== 0 || Atomics.load(c, R.TAIL) === head) {
-      this.#since = -1;
+      this.forget();
       return;
     }
     const recvd = Atomics.load(c, R.RECVD);
-    const t = now();
-    if (this.#since < 0 || w !== this.#word || head !== this.#head || recvd !== this.#recvd) {
-      this.#word = w;
-      this.#head = head;
-      this.#recvd = recvd;
-      this.#since = t;
-      return;
-    }
-    if (t - this.#since >= stallLimits.heldMs && Atomics.compareExchange(c, R.CLOCK, w, 0) === w) {
+    if (this.stoodStill(now(), stallLimits.heldMs, w, head, recvd) && Atomics.compareExchange(c, R.CLOCK, w, 0) === w) {
       cutStats.clockFreed++;
-      this.#since = -1;
+      this.forget();
       ring(core.clw);
     }
   }
