@@ -14,12 +14,7 @@ export class ResultRingWriter extends Ring {
     const used = (this.#write - Atomics.load(this.ctl, HEAD)) | 0;
     const { pad, len } = this.fit(this.#write, plen, used);
     if (used + pad + len > this.size) return false;
-    if (pad > 0) {
-      this.writePad(this.#write, pad);
-      this.#write = (this.#write + pad) | 0;
-    }
-    this.put(this.#write, slot, status, e, plen, sabIds);
-    this.#write = (this.#write + len) | 0;
+    this.#write = this.append(this.#write, pad, len, slot, status, e, plen, sabIds);
     return true;
   }
 

@@ -189,8 +189,26 @@ export class Ring {
     return { pad, len };
   }
 
-  /** A PAD record of `pad` bytes at `pos`, unmarked: its reader marks it (task rings) or passes it. */
-  writePad(pos: number, pad: number): void {
-    this.i32[(pos & this.mask) >> 2] = pad | PAD;
+  /**
+   * Writes at `pos` the pad `fit` asked for (if any; a PAD record, unmarked: its reader marks it,
+   * task rings, or passes it) and then the record; returns the position after them. The caller has
+   * checked the room and publishes later.
+   */
+  append(
+    pos: number,
+    pad: number,
+    len: number,
+    slot: number,
+    meta: number,
+    e: Encoded,
+    plen: number,
+    sabIds?: readonly number[],
+  ): number {
+    if (pad > 0) {
+      this.i32[(pos & this.mask) >> 2] = pad | PAD;
+      pos = (pos + pad) | 0;
+    }
+    this.put(pos, slot, meta, e, plen, sabIds);
+    return (pos + len) | 0;
   }
 }

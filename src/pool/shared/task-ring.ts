@@ -43,14 +43,10 @@ export class TaskRingWriter extends Ring {
       this.#reclaimSpace();
       if (((this.#write - this.#reclaim) | 0) + pad + len > this.size) return false;
     }
-    if (pad > 0) {
-      // Not CONSUMED: the claimer whose run covers it reads its length after its CAS, so its space
-      // is reclaimed only once that claimer marks it, as for a record (claim C5, C6).
-      this.writePad(this.#write, pad);
-      this.#write = (this.#write + pad) | 0;
-    }
-    this.put(this.#write, slot, fnId, e, plen, sabIds);
-    this.#write = (this.#write + len) | 0;
+    // A pad is written unmarked (not CONSUMED): the claimer whose run covers it reads its length
+    // after its CAS, so its space is reclaimed only once that claimer marks it, as for a record
+    // (claim C5, C6).
+    this.#write = this.append(this.#write, pad, len, slot, fnId, e, plen, sabIds);
     return true;
   }
 
