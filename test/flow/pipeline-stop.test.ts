@@ -92,6 +92,15 @@ describe('Pipeline stopping and backpressure', () => {
     expect(await pool.submit(1, { fn: 'inc' })).toBe(2); // the pool is not the pipeline's to close
   });
 
+  it('Symbol.asyncDispose closes the pipeline as close() does, and leaves its pool open', async () => {
+    const pool = bag.make(1, KILL_GRACE);
+    const p = new Pipeline<number>().stage('inc', { pool, fn: 'inc' });
+    expect(await p.processBatch([1, 2])).toEqual([2, 3]);
+    await p[Symbol.asyncDispose]();
+    await expect(p.process(1)).rejects.toBeInstanceOf(AbortError);
+    expect(await pool.submit(1, { fn: 'inc' })).toBe(2);
+  });
+
   // chain.ts P4/P5: an abort settles the tasks at once while their runners go on; each try is still
   // counted once, by the runner or by the main thread, in the stages the runners reach after it too.
   it('an abort counts each try once, in every stage of a fused chain', async () => {

@@ -265,6 +265,11 @@ export class Pipeline<I, O = I> {
     await Promise.all([...this.#runs].map((r) => r.deref()?.drained()));
   }
 
+  /** `await using pipeline = new Pipeline()` closes it at scope end, as {@link close} does (its pools stay open). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** Dead letters as they happen (see the class notes for when they are queued and when it ends). */
   get deadLetters(): AsyncIterable<DeadLetter<I>> {
     return this.#sink.iterable() as AsyncIterable<DeadLetter<I>>;
