@@ -61,7 +61,9 @@ export interface BreakerSnapshot {
   windowSlowCalls: number;
   halfOpenProbes: number;
   backoffLevel: number;
+  /** When the circuit last opened, in epoch ms (`Date.now()`'s clock); `undefined` unless open. */
   openedAt: number | undefined;
+  /** When the first call may go through as a probe, in epoch ms (`Date.now()`'s clock); `undefined` unless open. */
   nextAttemptAt: number | undefined;
   successes: number;
   failures: number;
@@ -308,6 +310,10 @@ export class BreakerMemory {
       if (this.#c.windowKind === 'time') this.#win?.sweep();
       const code = v[STATE] & 7;
       const open = code === OPEN;
+      // The instants are kept on the shared monotonic clock (the same in every thread), which no
+      // public API reads: reported as is, they were milliseconds since boot that a user could not
+      // compare with anything. Moved to Date.now()'s clock here.
+      const toWall = Date.now() - now();
       return {
         state: STATE_NAMES[code],
         consecutiveFailures: Atomics.load(v, CONSEC),
@@ -316,8 +322,8 @@ export class BreakerMemory {
         windowSlowCalls: v[W_SLOW],
         halfOpenProbes: code === HALF_OPEN ? v[PROBES] : 0,
         backoffLevel: v[LEVEL],
-        openedAt: open ? f[F_OPENED_AT] : undefined,
-        nextAttemptAt: open ? f[F_OPEN_UNTIL] : undefined,
+        openedAt: open ? f[F_OPENED_AT] + toWall : undefined,
+        nextAttemptAt: open ? f[F_OPEN_UNTIL] + toWall : undefined,
         successes: this.#total(T_SUCCESS),
         failures: this.#total(T_FAILURE),
         ignored: this.#total(T_IGNORED),

@@ -56,6 +56,10 @@ describe('CircuitBreaker across threads', () => {
 
     expect(await w1.rpc('fail', { n: 3 })).toBe('open');
     expect(b.state).toBe('open');
+    // Opened in the worker, read here in epoch ms (Date.now()'s clock), as a user reads them.
+    const { openedAt, nextAttemptAt } = b.metrics();
+    expect(Math.abs((openedAt ?? 0) - Date.now())).toBeLessThan(5000);
+    expect(nextAttemptAt! - openedAt!).toBeCloseTo(60_000, 3);
     // The main thread's watcher (Atomics.waitAsync on the state word) reports it before any call here.
     await vi.waitFor(() => expect(mainEvents).toEqual([{ from: 'closed', to: 'open' }]), { timeout: 5000 });
     await vi.waitFor(() => expect(w2.events).toEqual([{ from: 'closed', to: 'open' }]), { timeout: 5000 });
