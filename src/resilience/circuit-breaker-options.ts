@@ -39,11 +39,14 @@ export interface CircuitBreakerOptions<F = unknown> {
   failureThreshold?: number;
   /** Opens when failures / calls in the window reach this fraction, in (0, 1]. Off by default. */
   failureRateThreshold?: number;
-  /** The window of the rate checks. Default `{ kind: 'count', size: 100 }`. */
+  /**
+   * The window of the rate checks. Default `{ kind: 'count', size: 100 }`. Given only with
+   * `failureRateThreshold` or `slowCallDuration` (InvalidArgumentError otherwise).
+   */
   window?: BreakerWindow;
   /**
    * Calls the window must hold before a rate is judged (an integer >= 1). Default: `window.size`
-   * for a count window (at most size), 10 for a time window.
+   * for a count window (at most size), 10 for a time window. Given only with a rate, as `window`.
    */
   minimumCalls?: number;
   /** A call at least this long is slow. Off by default. */
@@ -158,6 +161,15 @@ export function resolveBreakerOptions(o: CircuitBreakerOptions): BreakerConfig {
         ? windowSize
         : 10
       : integer(o.minimumCalls, 'minimumCalls', { min: 1, max: w.kind === 'count' ? windowSize : 2 ** 30 });
+  // The window and minimumCalls serve the rate checks only (consecutive failures count across the
+  // whole closed epoch): without a rate they were silently ignored, so a breaker written as
+  // `{ failureThreshold: 5, window: { kind: 'time', size: 10_000 } }` opened after 5 failures spread
+  // over any length of time. Refused, as slowCallRateThreshold without slowCallDuration is.
+  if (!anyRate) {
+    const need = 'given together with failureRateThreshold or slowCallDuration (it serves the rate checks only)';
+    if (o.window !== undefined) invalid('window', need, o.window);
+    if (o.minimumCalls !== undefined) invalid('minimumCalls', need, o.minimumCalls);
+  }
   const resetTimeout = o.resetTimeout === undefined ? 30_000 : millis(o.resetTimeout, 'resetTimeout');
   let backoffMultiplier = 1;
   let backoffMaxDelay = resetTimeout;

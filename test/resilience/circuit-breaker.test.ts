@@ -59,6 +59,23 @@ describe('CircuitBreaker options', () => {
     expect(() => new CircuitBreaker(opts as never)).toThrow(InvalidArgumentError);
   });
 
+  it('refuses a window or minimumCalls without a rate to judge over them, naming the option', () => {
+    // Consecutive failures count over the whole closed epoch: such a window was silently ignored,
+    // and this breaker opened after 3 failures an hour apart.
+    expect(() => new CircuitBreaker({ failureThreshold: 3, window: { kind: 'time', size: 10_000 } })).toThrow(
+      /^Expected window to be given together with failureRateThreshold or slowCallDuration/,
+    );
+    expect(() => new CircuitBreaker({ minimumCalls: 10 })).toThrow(
+      /^Expected minimumCalls to be given together with failureRateThreshold or slowCallDuration/,
+    );
+    expect(() => new CircuitBreaker({ minimumCalls: 10 })).toThrow(InvalidArgumentError);
+    // With a rate (failures, or slow calls) both are what they were.
+    expect(new CircuitBreaker({ failureThreshold: 3, failureRateThreshold: 0.5, window: { kind: 'time', size: 10_000 } }).config)
+      .toMatchObject({ failureThreshold: 3, windowKind: 'time', windowSize: 10_000, minimumCalls: 10 });
+    expect(new CircuitBreaker({ slowCallDuration: 100, window: { kind: 'count', size: 20 }, minimumCalls: 5 }).config)
+      .toMatchObject({ windowKind: 'count', windowSize: 20, minimumCalls: 5 });
+  });
+
   it('fills in defaults: consecutive mode with 5 failures, 30 s reset, one probe', () => {
     const c = new CircuitBreaker().config;
     expect(c).toMatchObject({
