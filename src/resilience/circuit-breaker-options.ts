@@ -49,7 +49,7 @@ export interface CircuitBreakerOptions<F = unknown> {
    * for a count window (at most size), 10 for a time window. Given only with a rate, as `window`.
    */
   minimumCalls?: number;
-  /** A call at least this long is slow. Off by default. */
+  /** A call at least this long is slow. Off by default. A slow probe in half-open counts as a failed one. */
   slowCallDuration?: number;
   /** Opens when slow calls / calls in the window reach this fraction, in (0, 1]. Default 1 when `slowCallDuration` is set. */
   slowCallRateThreshold?: number;
@@ -61,7 +61,7 @@ export interface CircuitBreakerOptions<F = unknown> {
    * `multiplier` defaults to 2 and `maxDelay` to 300 000 (or `resetTimeout`, if longer).
    */
   resetBackoff?: { multiplier?: number; maxDelay?: number };
-  /** Probes half-open admits (an integer >= 1); all must succeed to close it. Default 1. */
+  /** Probes half-open admits (an integer >= 1); all must succeed, none of them slow, to close it. Default 1. */
   halfOpenMaxCalls?: number;
   /**
    * Longest half-open stays (ms, > 0, or Infinity: no limit). Probes that have not all reported by

@@ -79,7 +79,8 @@ const KIND = defineSharedKind<BreakerConfig, CircuitBreaker<unknown>>({
  * window holds `minimumCalls`. Open, it refuses calls with {@link BrokenCircuitError} for
  * `resetTimeout` ms (growing by `resetBackoff` after each failed probe); the first call after that
  * moves it to half-open (lazily: there is no timer, so `state` reads `'open'` until a call comes).
- * Half-open admits `halfOpenMaxCalls` probes: all succeed, it closes; one fails, it opens again.
+ * Half-open admits `halfOpenMaxCalls` probes: all succeed, it closes; one fails, it opens again
+ * (with `slowCallDuration` set, so does one that succeeds but is slow, whatever `slowCallRateThreshold`).
  * Probes that have not all reported within `halfOpenTimeout` (one hangs, or ran on a thread that was
  * terminated) count as a failed probe and it opens again; bound the calls
  * (`compose(breaker, new Timeout(ms))`) to learn sooner.

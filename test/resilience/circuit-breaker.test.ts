@@ -280,6 +280,30 @@ describe('CircuitBreaker, failure rate', () => {
     expect(b.state).toBe('open');
     expect(b.metrics()).toMatchObject({ slowCalls: 2, windowSlowCalls: 2, slowCallRate: 0.5 });
   });
+
+  it('a probe that succeeds but is slow reopens it, whatever the rate threshold (as documented)', async () => {
+    // slowCallRateThreshold defaults to 1: in closed, only a window of slow calls opens it.
+    const b = new CircuitBreaker({
+      slowCallDuration: 100,
+      window: { kind: 'count', size: 2 },
+      resetTimeout: 50,
+      halfOpenMaxCalls: 2,
+    });
+    const call = async (ms: number) => {
+      const p = b.execute(() => new Promise((r) => setTimeout(r, ms)));
+      await vi.advanceTimersByTimeAsync(ms);
+      await p;
+    };
+    await call(150);
+    await call(150);
+    expect(b.state).toBe('open');
+    vi.advanceTimersByTime(50);
+    await call(10); // probe 1: quick
+    expect(b.state).toBe('half-open');
+    await call(150); // probe 2: succeeds, but slow
+    expect(b.state).toBe('open');
+    expect(b.metrics()).toMatchObject({ backoffLevel: 1, successes: 4, failures: 0 });
+  });
 });
 
 describe('CircuitBreaker, isFailure, fallback, forcing', () => {
