@@ -38,20 +38,6 @@ const RETRY_KEYS = allKeys<RetryOptions>({
   jitter: true,
 });
 
-
-/**
- * Runs a function again when it fails, waiting between tries as `backoff` says. When it gives up
- * (tries used up, or `retryIf` said no) it rethrows the last error itself, its `cause` chain intact.
- * An abort of `execute`'s signal stops it at once, during a try or during a wait: it rejects with
- * `AbortError` and clears the pending timer. No timer outlives an `execute`.
- *
- * @example
- * ```ts
- * const retry = new RetryPolicy({ maxAttempts: 5, backoff: 'decorrelated', initialDelay: 50,
- *                                 retryIf: (err) => !(err instanceof BrokenCircuitError) });
- * const body = await retry.execute(({ attempt, signal }) => fetchJson(url, { signal }));
- * ```
- */
 /** `onRetry`: a try failed and another follows after `delay` ms. */
 export interface RetryEvent {
   /** The try that failed (1 for the first). */
@@ -69,6 +55,19 @@ export interface GiveUpEvent {
   readonly reason: 'attempts' | 'retryIf';
 }
 
+/**
+ * Runs a function again when it fails, waiting between tries as `backoff` says. When it gives up
+ * (tries used up, or `retryIf` said no) it rethrows the last error itself, its `cause` chain intact.
+ * An abort of `execute`'s signal stops it at once, during a try or during a wait: it rejects with
+ * `AbortError` and clears the pending timer. No timer outlives an `execute`.
+ *
+ * @example
+ * ```ts
+ * const retry = new RetryPolicy({ maxAttempts: 5, backoff: 'decorrelated', initialDelay: 50,
+ *                                 retryIf: (err) => !(err instanceof BrokenCircuitError) });
+ * const body = await retry.execute(({ attempt, signal }) => fetchJson(url, { signal }));
+ * ```
+ */
 export class RetryPolicy implements Policy<RetryContext> {
   readonly #retried = new PolicyEvent<RetryEvent>();
   readonly #gaveUp = new PolicyEvent<GiveUpEvent>();
