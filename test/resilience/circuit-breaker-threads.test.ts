@@ -138,6 +138,37 @@ describe('CircuitBreaker across threads', () => {
     expect(b.state).toBe('closed');
   });
 
+  it('half-open admits exactly halfOpenMaxCalls probes among all threads racing for them', async () => {
+    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 30, halfOpenMaxCalls: 2 });
+    const flags = new SharedArrayBuffer(8);
+    const f = new Int32Array(flags);
+    const peers = await Promise.all([spawn(b, flags), spawn(b, flags), spawn(b, flags)]);
+    await b.execute(() => Promise.reject(new Error('x'))).catch(() => {});
+    await sleep(50);
+    const results = peers.map((p) => p.send('race'));
+    await sleep(20); // all three workers asleep on flags[0]
+    Atomics.store(f, 0, 1);
+    Atomics.notify(f, 0);
+    const mine = b
+      .execute(async () => {
+        const w = Atomics.waitAsync(f, 1, 0);
+        if (w.async) await w.value;
+      })
+      .then(
+        () => 'admitted',
+        (err: Error) => err.name,
+      );
+    // Four racers for two probe slots: the two refused answer at once, the probes wait for flags[1].
+    await vi.waitFor(() => expect(b.metrics().rejected).toBe(2), { timeout: 5000 });
+    expect(b.metrics().halfOpenProbes).toBe(2);
+    Atomics.store(f, 1, 1);
+    Atomics.notify(f, 1);
+    const all = await Promise.all([...results, mine]);
+    expect(all.filter((r) => r === 'admitted')).toHaveLength(2);
+    expect(all.filter((r) => r === 'BrokenCircuitError')).toHaveLength(2);
+    expect(b.state).toBe('closed'); // both probes succeeded
+  });
+
   it('functions stay in their thread: a worker may give its own isFailure through from()', async () => {
     const b = new CircuitBreaker({ failureThreshold: 2 });
     const w = await spawn(b);
