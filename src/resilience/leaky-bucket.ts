@@ -88,8 +88,12 @@ export class LeakyBucket extends GcraLimiterBase<'leakPerSecond'> {
 
   /**
    * Waits for this call's slot in the steady outflow. Rejects at once with LeakyBucketFullError
-   * when `capacity` calls already wait, or with TimeoutError when the slot lies past `timeout`;
-   * an abort rejects with AbortError and gives the slot back. A refused call takes nothing.
+   * when `capacity` calls already wait, or with TimeoutError when the slot lies past `timeout`
+   * (then nothing is booked). An abort rejects with AbortError and gives the slot back if no call
+   * booked a later slot meanwhile; otherwise the slot goes unused (lowering the booking under
+   * later ones would let two calls out in one interval), so calls aborted in the order they asked
+   * (each with its own `AbortSignal.timeout(ms)`) leave their slots idle. To bound a wait, prefer
+   * the `timeout` option: a slot past it is never booked.
    */
   async acquire(opts?: WaitOptions): Promise<void> {
     const b = this.bucket;

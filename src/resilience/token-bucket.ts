@@ -85,8 +85,10 @@ export class TokenBucket extends GcraLimiterBase<'refillPerSecond'> {
 
   /**
    * Waits until `n` tokens (default 1) are taken. A `timeout` the wait cannot meet rejects with
-   * TimeoutError at once (the wait is known when the tokens are booked); an abort rejects with
-   * AbortError and gives the booking back. Either way nothing is taken.
+   * TimeoutError at once (the wait is known when the tokens are booked), booking nothing; an abort
+   * rejects with AbortError and gives the booking back if no acquire booked behind it meanwhile
+   * (otherwise those tokens are lost: the bucket hands out less, never more). Either way the
+   * caller gets no tokens. To bound a wait, prefer the `timeout` option to a deadline signal.
    */
   async acquire(n?: number, opts?: WaitOptions): Promise<void> {
     const b = this.bucket;
