@@ -305,15 +305,15 @@ export class BreakerMemory {
   snapshot(): BreakerSnapshot {
     const v = this.v;
     const f = this.#f;
+    // The instants are kept on the shared monotonic clock (the same in every thread), which no
+    // public API reads: reported as is, they were milliseconds since boot that a user could not
+    // compare with anything. Moved to Date.now()'s clock (the offset is read before LOCK is taken).
+    const toWall = Date.now() - now();
     spinLock(this.v, LOCK);
     try {
       if (this.#c.windowKind === 'time') this.#win?.sweep();
       const code = v[STATE] & 7;
       const open = code === OPEN;
-      // The instants are kept on the shared monotonic clock (the same in every thread), which no
-      // public API reads: reported as is, they were milliseconds since boot that a user could not
-      // compare with anything. Moved to Date.now()'s clock here.
-      const toWall = Date.now() - now();
       return {
         state: STATE_NAMES[code],
         consecutiveFailures: Atomics.load(v, CONSEC),
