@@ -125,6 +125,16 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     },
     onOutputError,
   );
+  // Listened to before the pool starts: each worker pipes its stdout and stderr into the process's,
+  // an 'error' listener each that Node adds without a warning; one more added after 9 or more workers
+  // (the default on a machine with that many cores) printed a MaxListenersExceededWarning every run.
+  process.stdout.on('error', onOutputError);
+  // Without --errors FILE the errors go to stderr: one that cannot be written (closed: EPIPE) stops
+  // the run as an output that cannot be written does, not in an uncaught error that exits 1 as if
+  // all was written. Otherwise stderr carries only messages (main.ts lets their loss pass).
+  // When stderr is the output's own pipe (`2>&1 | head`), its EPIPE is the output's reader gone.
+  const stderrIsOutput = files.errToStderr && files.out === process.stdout && stdoutIsStderr();
+  if (files.errToStderr) process.stderr.on('error', stderrIsOutput ? onOutputError : onFatal);
   // The workers boot (load their modules) while this thread sets up the rest.
   const workerData: RunWorkerData = { skeinRun: { module, fns: cfg.fns, stop: stopMem } };
   const pool = new FixedWorkerPool(cfg.workers, { filename: WORKER, workerData });
@@ -138,13 +148,6 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     await files.close();
     throw err;
   }
-  process.stdout.on('error', onOutputError);
-  // Without --errors FILE the errors go to stderr: one that cannot be written (closed: EPIPE) stops
-  // the run as an output that cannot be written does, not in an uncaught error that exits 1 as if
-  // all was written. Otherwise stderr carries only messages (main.ts lets their loss pass).
-  // When stderr is the output's own pipe (`2>&1 | head`), its EPIPE is the output's reader gone.
-  const stderrIsOutput = files.errToStderr && files.out === process.stdout && stdoutIsStderr();
-  if (files.errToStderr) process.stderr.on('error', stderrIsOutput ? onOutputError : onFatal);
   /**
    * Whether a flush failed because the output's reader went away: an EPIPE that the output stream
    * (or stderr, when it is the output's own pipe) failed with. A write's callback hears it before

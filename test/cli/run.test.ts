@@ -19,6 +19,14 @@ describe('skein run', () => {
     expect(ns(lines(r.stdout))).toEqual(range(1, 200).map((n) => n * 2));
   });
 
+  it('prints no MaxListenersExceededWarning with more than 8 workers (the default on a 9+ core machine)', async () => {
+    // Each worker pipes its stdout and stderr into the process's, one 'error' listener each.
+    const r = await skein(['run', RECORDS, '--fn', 'double', '--workers', '12'], numbered(20));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(ns(lines(r.stdout))).toEqual(range(1, 20).map((n) => n * 2));
+  }, 30_000);
+
   it('runs several --fn names as stages, each output the next input', async () => {
     const r = await skein(['run', RECORDS, '--fn', 'double,double,double'], numbered(50));
     expect(r.code).toBe(0);
