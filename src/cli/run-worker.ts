@@ -15,7 +15,7 @@
  * Its configuration arrives as `workerData.skeinRun` (see {@link RunWorkerData}).
  */
 import { workerData } from 'node:worker_threads';
-import { findFunction } from './task-functions.js';
+import { findFunction, stdoutToStderr } from './task-functions.js';
 import { isThenable } from '../memory/thenable.js';
 import { lifeCycleHook, loadTaskModule } from '../pool/worker-api.js';
 
@@ -41,6 +41,8 @@ type StageFn = (input: unknown, ctx: unknown) => unknown;
 const { module, fns, stop: stopMem } = (workerData as RunWorkerData).skeinRun;
 const stop = stopMem ? new Int32Array(stopMem) : undefined;
 const stopping = (): boolean => stop !== undefined && Atomics.load(stop, 0) === 1;
+// The module's own prints go to stderr: stdout carries the results only.
+stdoutToStderr();
 // As a pool's worker loads a task module: a .ts file too, under tsx on a Node whose workers miss tsx's hooks.
 const mod = await loadTaskModule(module);
 const names = fns.length > 0 ? fns : [''];

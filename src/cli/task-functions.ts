@@ -7,6 +7,20 @@ import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { findTaskFunction, loadTaskModule } from '../pool/worker-api.js';
 
+/**
+ * Points `process.stdout` at this thread's stderr until the returned function is called: `skein
+ * run`'s stdout carries results only, and a task module's own console.log or stdout writes (a debug
+ * print, a "model loaded") put lines there that are not JSON, or went out with the results. Each
+ * worker calls it before it loads the module (the global console takes `process.stdout` at its
+ * first use) and keeps it; the main thread calls it around its own load of the module.
+ */
+export function stdoutToStderr(): () => void {
+  const was = Object.getOwnPropertyDescriptor(process, 'stdout');
+  if (!was) return () => {};
+  Object.defineProperty(process, 'stdout', { configurable: true, enumerable: was.enumerable, get: () => process.stderr });
+  return () => Object.defineProperty(process, 'stdout', was);
+}
+
 /** The names of a module's functions: its function exports and those of an object default export. */
 function functionNames(mod: Record<string, unknown>): string[] {
   const names = Object.keys(mod).filter((k) => k !== 'default' && typeof mod[k] === 'function');
@@ -50,6 +64,7 @@ export async function checkTaskModule(spec: string, fns: string[]): Promise<stri
     onIdle = () => reject(new Error('its top-level await never settles (nothing is left that could settle it)'));
     process.once('beforeExit', onIdle);
   });
+  const restoreStdout = stdoutToStderr();
   try {
     mod = await Promise.race([loadTaskModule(file), idle]);
   } catch (err) {
@@ -58,6 +73,7 @@ export async function checkTaskModule(spec: string, fns: string[]): Promise<stri
     throw new UsageError(why, { cause: err });
   } finally {
     process.off('beforeExit', onIdle!);
+    restoreStdout();
   }
   for (const name of fns.length > 0 ? fns : ['']) findFunction(mod, name, spec);
   return file;

@@ -153,6 +153,18 @@ describe('skein run', () => {
     expect(ns(lines(inst.stdout))).toEqual([3, 6, 9]);
   });
 
+  it("writes only results on stdout: a task module's console.log and stdout writes (at load, in setup(), per item) go to stderr", async () => {
+    const r = await skein(['run', join(ROOT, 'test/fixtures/cli-logs.mjs'), '-w', '2'], numbered(20));
+    expect(r.code).toBe(0);
+    expect(ns(lines(r.stdout))).toEqual(range(1, 20));
+    const said = r.stderr.split('\n');
+    for (let n = 1; n <= 20; n++) expect(said).toContain(`item ${n}`);
+    expect(said).toContain('raw 7');
+    expect(said.filter((l) => l === 'module loaded').length).toBeGreaterThanOrEqual(2);
+    expect(said.filter((l) => l === 'setup')).toHaveLength(2);
+    expect(said.filter((l) => l === 'teardown')).toHaveLength(2);
+  });
+
   it('stops with a usage error naming setup() when it fails in the workers; no line is logged as done', async () => {
     const dir = tmp();
     const out = join(dir, 'out.jsonl');
