@@ -64,9 +64,20 @@ export class BatchWriter {
     this.#pending += text.length;
   }
 
-  /** A failed line's record. */
-  fail(rec: ErrorRecord): void {
-    const s = `${JSON.stringify(rec)}\n`;
+  /**
+   * A failed line's record. `text`, the line as read, stands in for `rec.input` when that cannot
+   * be written as JSON: JSON.parse reads any depth, JSON.stringify overflows its stack on a value
+   * nested a few thousand deep (and the uncaught RangeError crashed the command).
+   */
+  fail(rec: ErrorRecord, text?: string): void {
+    let json: string;
+    try {
+      json = JSON.stringify(rec);
+    } catch (err) {
+      if (text === undefined || typeof rec.input === 'string') throw err;
+      json = JSON.stringify({ ...rec, input: text });
+    }
+    const s = `${json}\n`;
     this.#err.push(s);
     this.#pending += s.length;
   }

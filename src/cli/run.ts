@@ -229,7 +229,7 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
         if (typeof r === 'string') out += `${r}\n`;
         else if (r !== 0) {
           failed++;
-          writer.fail(errorRecord(b, i, r, s.attempts?.get(i) ?? 1));
+          writer.fail(errorRecord(b, i, r, s.attempts?.get(i) ?? 1), lineOf(b, i));
           if (cfg.failFast) stopped ??= 'fail-fast';
         }
       }

@@ -107,6 +107,19 @@ describe('skein run', () => {
     for (const e of errs) expect(e.error.class).toBe('TypeError');
   });
 
+  it('a line of JSON nested too deep to write back fails alone, its input kept as text; the run goes on (it crashed the command)', async () => {
+    const dir = tmp();
+    const errors = join(dir, 'e.jsonl');
+    // JSON.parse reads any depth; JSON.stringify overflows the stack on it, in the worker and in
+    // the main thread writing the line's error record.
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const r = await skein(['run', RECORDS, '--fn', 'maybeFail', '-e', errors, '-w', '1'], `${deep}\n{"n":2}\n`);
+    expect(r.stdout).toBe('{"n":2}\n');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('1 of 2 items failed');
+    expect(jsonLines(errors)).toEqual([{ line: 1, input: deep, stage: null, error: { class: 'RangeError', message: expect.any(String) } }]);
+  });
+
   it('handles empty input (and blank lines only): no output, exit 0', async () => {
     expect(await skein(['run', RECORDS, '--fn', 'double'], '')).toMatchObject({ code: 0, stdout: '' });
     expect(await skein(['run', RECORDS, '--fn', 'double'], '\n\n  \n')).toMatchObject({ code: 0, stdout: '' });
