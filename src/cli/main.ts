@@ -33,6 +33,12 @@ function fnList(v: string): string[] {
   return names;
 }
 
+function threadList(v: string): string {
+  const counts = v.split(',').map((s) => s.trim());
+  if (counts.some((s) => !/^\d+$/.test(s) || Number(s) < 1)) throw new BadArg(`expected thread counts such as 2,4,8, got '${v}'`);
+  return counts.join(',');
+}
+
 const RUN_HELP = `
 Each input line is one JSON value. It is parsed in a worker, passed to the module's function (the
 default export unless --fn names others; several names run as stages, each one's output the next
@@ -126,7 +132,7 @@ export function program(): Command {
     .description('run the pool benchmarks with peers side by side: a table, and an SVG chart')
     .argument('[scenario...]', `scenarios (default: all): ${BENCH_SCENARIOS.join(', ')}`)
     .option('--vs <peers>', `peers to compare with: ${BENCH_PEERS.join(',')}`, fnList, BENCH_PEERS)
-    .option('--threads <list>', 'thread counts, e.g. 2,4 (default: the cores)')
+    .option('--threads <list>', 'thread counts, e.g. 2,4 (default: the cores)', threadList)
     .option('--quick', 'fewer tasks per run')
     .option('--out <dir>', 'where pool.json and pool.svg go', 'bench/out')
     .addHelpText('after', '\nExamples:\n  skein bench cpu20us --vs piscina,poolifier\n  skein bench --quick\n')

@@ -31,4 +31,13 @@ describe('bench chart', () => {
     expect(p.code).toBe(2);
     expect(p.stderr).toContain("unknown peer 'fastpool'");
   });
+
+  it('skein bench refuses a bad --threads list with a usage message; exit 2 (it was a stack trace from the bench, exit 1)', async () => {
+    for (const bad of ['abc', '2,0', '4,', '1.5']) {
+      const r = await skein(['bench', 'trivial', '--threads', bad]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`option '--threads <list>' argument '${bad}' is invalid`);
+      expect(r.stderr).not.toContain('    at ');
+    }
+  });
 });
