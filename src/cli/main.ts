@@ -55,7 +55,8 @@ only the item it was running (the other lines of its batch run again). A progres
 and ETA is drawn on stderr when stderr is a terminal.
 
 Ctrl-C (SIGINT) or SIGTERM stops reading input, finishes the items already running (those still
-queued are left undone), flushes and exits 130 (143 for SIGTERM); a second Ctrl-C stops at once.
+queued are left undone), flushes and exits 130 (143 for SIGTERM); a second Ctrl-C stops at once,
+as does one while --fail-fast is stopping the run.
 With --output FILE, a job log (FILE.joblog, or --joblog) records finished lines; --resume then runs
 only the lines not yet done, appending to the same files, so every line ends up exactly once in
 the output or the errors. With --ordered the whole output stays in input order across runs: with a

@@ -170,14 +170,17 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   });
 
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (): void => {
-    if (stopped === 'SIGINT' || stopped === 'SIGTERM') {
-      // A second signal: stop at once. Items still out are not logged, so --resume runs them again.
+    if (stopped) {
+      // A second signal, or one while the run already stops (--fail-fast, a failed output) and
+      // waits on what is running: stop at once (that wait ignored every signal: a stuck item held
+      // the run until SIGKILL). Items still out are not logged, so --resume runs them again.
+      const again = stopped === 'SIGINT' || stopped === 'SIGTERM' ? ' again' : '';
       forced = true;
-      process.stderr.write(`\nskein: ${sig} again, stopping now\n`);
+      process.stderr.write(`\nskein: ${sig}${again}, stopping now\n`);
       void pool.close({ force: true });
       onForced();
     } else {
-      stopped ??= sig;
+      stopped = sig;
       files.input.destroy();
       poke();
     }

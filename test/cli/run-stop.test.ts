@@ -43,6 +43,27 @@ describe('skein run stopped by a signal', () => {
     30_000,
   );
 
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s stops at once a run that --fail-fast already stopped while an item still runs (the signal was ignored: only SIGKILL ended it)',
+    async (sig) => {
+      // --rate makes each line its own task: line 2 fails (the run stops) while line 1 runs 60 s.
+      const input = `${JSON.stringify({ n: 1, ms: 60_000 })}\n${JSON.stringify({ n: 2, fail: true })}\n`;
+      const run = start(['run', RECORDS, '--fn', 'maybeFail,slow', '--fail-fast', '--rate', '1000', '-w', '2'], input);
+      let stderr = '';
+      run.child.stderr!.on('data', (d: string) => (stderr += d));
+      for (let t = 0; t < 400 && !stderr.includes('asked to fail'); t++) await delay(25);
+      expect(stderr).toContain('item 2 asked to fail');
+      const t0 = Date.now();
+      run.child.kill(sig);
+      const r = await Promise.race([run.done, delay(10_000).then(() => 'hung' as const)]);
+      if (r === 'hung') run.child.kill('SIGKILL');
+      expect(r).not.toBe('hung');
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(r).toMatchObject({ code: 3, stdout: '' });
+    },
+    30_000,
+  );
+
   it('a second Ctrl-C stops at once even when the output is a pipe that nobody reads (its writes never finish)', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
