@@ -182,6 +182,12 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     } else {
       stopped = sig;
       files.input.destroy();
+      // Said at once, as GNU parallel does: what the run now waits for, and how not to (a stuck
+      // or long item holds it; nothing on the screen told why Ctrl-C seemed to do nothing).
+      if (inFlight > 0) {
+        progress.clearLine();
+        process.stderr.write(`skein: ${sig}: no more input is read; waiting for the items running (${sig} again to stop now)\n`);
+      }
       poke();
     }
   };

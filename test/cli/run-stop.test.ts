@@ -64,6 +64,20 @@ describe('skein run stopped by a signal', () => {
     30_000,
   );
 
+  it('the first Ctrl-C says at once that it waits for the items running, and how to stop now', async () => {
+    const run = start(['run', RECORDS, '--fn', 'slow', '-w', '2'], `${JSON.stringify({ n: 1, ms: 60_000 })}\n`);
+    let stderr = '';
+    run.child.stderr!.on('data', (d: string) => (stderr += d));
+    await delay(1500);
+    run.child.kill('SIGINT');
+    for (let t = 0; t < 200 && !stderr.includes('again to stop now'); t++) await delay(25);
+    expect(stderr).toContain('skein: SIGINT: no more input is read; waiting for the items running (SIGINT again to stop now)');
+    run.child.kill('SIGINT');
+    const r = await Promise.race([run.done, delay(10_000).then(() => 'hung' as const)]);
+    if (r === 'hung') run.child.kill('SIGKILL');
+    expect(r).toMatchObject({ code: 130, stdout: '' });
+  }, 30_000);
+
   it('a second Ctrl-C stops at once even when the output is a pipe that nobody reads (its writes never finish)', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
