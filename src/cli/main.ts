@@ -167,8 +167,16 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = ExitCode.Fatal;
     }
   }
-  // Everything is flushed and closed by now; if some handle still holds the loop, do not hang.
-  setTimeout(() => process.exit(), 2000).unref();
+  // Everything is flushed and closed by now; a handle that still holds the loop (a timer or socket
+  // the task module opened when this thread loaded it to check it) must not hold the exit: once
+  // stdout and stderr have taken what was written (2 s at most), exit (it waited 2 s each run).
+  const until = performance.now() + 2000;
+  const exit = (): void => {
+    const pending = process.stdout.writableLength + process.stderr.writableLength;
+    if (pending > 0 && performance.now() < until) setTimeout(exit, 10).unref();
+    else process.exit();
+  };
+  setTimeout(exit, 10).unref();
 }
 
 await main(process.argv);

@@ -178,6 +178,19 @@ describe('skein run', () => {
     expect(said.filter((l) => l === 'teardown')).toHaveLength(2);
   });
 
+  it('exits as soon as it is done when the task module left a timer running in the main thread (it waited 2 s more)', async () => {
+    const timed = async (...how: string[]): Promise<number> => {
+      const t0 = performance.now();
+      const r = await skein(['run', ...how, '-w', '1'], numbered(3));
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(ns(lines(r.stdout))).toEqual([1, 2, 3]);
+      return performance.now() - t0;
+    };
+    const plain = await timed(RECORDS, '--fn', 'maybeFail');
+    const timer = await timed(join(ROOT, 'test/fixtures/cli-timer.mjs'));
+    expect(timer - plain).toBeLessThan(1000);
+  });
+
   it('stops with a usage error naming setup() when it fails in the workers; no line is logged as done', async () => {
     const dir = tmp();
     const out = join(dir, 'out.jsonl');
