@@ -9,6 +9,7 @@
  * flow `Pipeline` by default; `--stages-via pipeline` runs them as one).
  */
 import { fstatSync } from 'node:fs';
+import { addAbortSignal } from 'node:stream';
 import { FixedWorkerPool } from '../pool/index.js';
 import { BatchWriter, type ErrorRecord } from './batch-writer.js';
 import { ExitCode, UsageError } from './errors.js';
@@ -125,6 +126,9 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     },
     onOutputError,
   );
+  // Once the run stops, for whatever reason, reading stops too: a read still waiting on an input
+  // that stays open (`tail -f log | skein run --fail-fast`) held the stop until the next line came.
+  addAbortSignal(halt.signal, files.input);
   // Listened to before the pool starts: each worker pipes its stdout and stderr into the process's,
   // an 'error' listener each that Node adds without a warning; one more added after 9 or more workers
   // (the default on a machine with that many cores) printed a MaxListenersExceededWarning every run.

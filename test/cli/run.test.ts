@@ -303,6 +303,24 @@ describe('skein run', () => {
     expect(r.stderr).toContain('ENOSPC');
   });
 
+  it('--fail-fast stops at once while the input stays open (tail -f | skein run): it waited for the next line', async () => {
+    const child = spawn(process.execPath, [SKEIN, 'run', RECORDS, '--fn', 'maybeFail', '--fail-fast'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout.resume();
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.stdin.on('error', () => {});
+    child.stdin.write('{"n":1}\n{"n":2,"fail":true}\n'); // and no end: the producer is still there
+    const code = await Promise.race([closed, delay(10_000).then(() => 'hung' as const)]);
+    if (code === 'hung') child.kill('SIGKILL');
+    child.stdin.destroy();
+    expect(code).toBe(3);
+    expect(stderr).toContain('--fail-fast: stopped at the first failure');
+  }, 20_000);
+
   it('errors going to a stderr that closes mid-run (EPIPE) stop the run with exit 4, not a crash that exits 1 as if all was written', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
