@@ -152,8 +152,11 @@ export function program(): Command {
 
 async function main(argv: string[]): Promise<void> {
   // A stderr that is closed (EPIPE) loses the messages, and must not crash the command for it
-  // (`skein run` stops when its errors file is stderr).
+  // (`skein run` stops when its errors file is stderr). Nor a stdout whose reader went away before
+  // the help or version was written (`skein run --help | head -1`: an EPIPE stack trace, exit 1);
+  // `skein run` hears its own output's errors (run.ts onOutputError).
   process.stderr.on('error', () => {});
+  process.stdout.on('error', () => {});
   try {
     await program().parseAsync(argv);
   } catch (err) {

@@ -633,6 +633,18 @@ export default async (x) => {
     for (const l of results) expect(l).toMatch(/^\{"n":\d+,"ms":60\}$/);
   });
 
+  it('--help into a reader that goes away (skein run --help | head -1) ends quietly, not with an EPIPE stack trace', async () => {
+    for (const args of [['--help'], ['run', '--help']]) {
+      const child = spawn(process.execPath, [SKEIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy(); // the reader is gone before the help is written
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    }
+  });
+
   it('--help reads like a manual: usage, options, exit status, examples', async () => {
     const top = await skein(['--help']);
     expect(top.code).toBe(0);
