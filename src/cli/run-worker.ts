@@ -86,16 +86,21 @@ export type LineResult = string | 0 | LineFailure | null;
 /**
  * A batch's result: when every line was an item that succeeded with an output, those outputs as
  * one string, each line ending in '\n' (the common case: one string back, written as it is);
- * otherwise one {@link LineResult} per line.
+ * otherwise one {@link LineResult} per line. That array is shorter than the batch when the run
+ * was stopping as the batch ran: the lines after it were not run (left for --resume).
  */
 export type BatchResult = string | LineResult[];
 
-/** A batch between stages: `next` is the stage to run; res[i] is set once line i is settled early. */
+/**
+ * A batch between stages: `next` is the stage to run; res[i] is set once line i is settled early;
+ * lines from `cut` on are not run (the run was stopping when a stage came to the first of them).
+ */
 export interface BatchState {
   next: number;
   vals: unknown[];
   res: (LineFailure | null | undefined)[];
   settled: number;
+  cut: number;
 }
 
 function failure(err: unknown, stage: string | null): LineFailure {
@@ -110,7 +115,7 @@ function failure(err: unknown, stage: string | null): LineFailure {
 /** Splits and parses a batch: blank lines and malformed ones are settled at once. */
 function parse(text: string): BatchState {
   const lines = text.split('\n');
-  const s: BatchState = { next: 0, vals: new Array<unknown>(lines.length), res: new Array(lines.length), settled: 0 };
+  const s: BatchState = { next: 0, vals: new Array<unknown>(lines.length), res: new Array(lines.length), settled: 0, cut: lines.length };
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i];
     if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
@@ -129,12 +134,20 @@ function parse(text: string): BatchState {
   return s;
 }
 
-/** Runs stage `s.next` on every unsettled line; stays synchronous while the stage does. */
+/**
+ * Runs stage `s.next` on every unsettled line; stays synchronous while the stage does. Once the run
+ * is stopping, it starts no further line: a stop waits for the line running, not for the rest of
+ * its batch (up to thousands of lines; 8 at first, however long each takes).
+ */
 function runStage(s: BatchState, ctx: unknown): void | Promise<void> {
   const j = s.next++;
   const f = stages[j];
-  for (let i = 0; i < s.vals.length; i++) {
+  for (let i = 0; i < s.cut; i++) {
     if (s.res[i] !== undefined) continue;
+    if (stopping()) {
+      s.cut = i;
+      return;
+    }
     let v: unknown;
     try {
       v = f(s.vals[i], ctx);
@@ -151,8 +164,12 @@ function runStage(s: BatchState, ctx: unknown): void | Promise<void> {
 /** The rest of stage `j` once line `i` returned a promise: lines one after another, as before. */
 async function finishStage(s: BatchState, j: number, i: number, first: PromiseLike<unknown>, ctx: unknown): Promise<void> {
   const f = stages[j];
-  for (let k = i; k < s.vals.length; k++) {
+  for (let k = i; k < s.cut; k++) {
     if (s.res[k] !== undefined) continue;
+    if (k !== i && stopping()) {
+      s.cut = k;
+      return;
+    }
     try {
       s.vals[k] = await (k === i ? first : f(s.vals[k], ctx));
     } catch (err) {
@@ -162,9 +179,10 @@ async function finishStage(s: BatchState, j: number, i: number, first: PromiseLi
   }
 }
 
-/** The batch's result once every stage ran (see {@link BatchResult}). */
-function output(s: BatchState): BatchResult {
-  if (s.settled === 0) {
+/** The batch's result once every stage ran (see {@link BatchResult}); NOT_RUN when no line was. */
+function output(s: BatchState): BatchResult | typeof NOT_RUN {
+  if (s.cut === 0) return NOT_RUN;
+  if (s.settled === 0 && s.cut === s.vals.length) {
     let out = '';
     let i = 0;
     for (; i < s.vals.length; i++) {
@@ -174,8 +192,8 @@ function output(s: BatchState): BatchResult {
     }
     if (i === s.vals.length) return out;
   }
-  const res: LineResult[] = new Array<LineResult>(s.vals.length);
-  for (let i = 0; i < s.vals.length; i++) {
+  const res: LineResult[] = new Array<LineResult>(s.cut);
+  for (let i = 0; i < s.cut; i++) {
     const r = s.res[i];
     res[i] = r !== undefined ? r : (stringify(s.vals[i]) ?? 0);
   }
@@ -206,19 +224,19 @@ function stringify(v: unknown): string | undefined | LineFailure {
 export function stage(
   input: string | BatchState | typeof NOT_RUN,
   ctx: unknown,
-): BatchState | BatchResult | typeof NOT_RUN | Promise<BatchState | BatchResult> {
+): BatchState | BatchResult | typeof NOT_RUN | Promise<BatchState | BatchResult | typeof NOT_RUN> {
   if (input === NOT_RUN || (typeof input === 'string' && stopping())) return NOT_RUN;
   const s = typeof input === 'string' ? parse(input) : input;
-  const done = (): BatchState | BatchResult => (s.next === stages.length ? output(s) : s);
+  const done = (): BatchState | BatchResult | typeof NOT_RUN => (s.next === stages.length ? output(s) : s);
   const p = runStage(s, ctx);
   return p ? p.then(done) : done();
 }
 
 /** A batch through every stage (one task per batch). */
-export default function runLines(text: string, ctx: unknown): BatchResult | typeof NOT_RUN | Promise<BatchResult> {
+export default function runLines(text: string, ctx: unknown): BatchResult | typeof NOT_RUN | Promise<BatchResult | typeof NOT_RUN> {
   if (stopping()) return NOT_RUN;
   const s = parse(text);
-  const loop = (): BatchResult | Promise<BatchResult> => {
+  const loop = (): BatchResult | typeof NOT_RUN | Promise<BatchResult | typeof NOT_RUN> => {
     while (s.next < stages.length) {
       const p = runStage(s, ctx);
       if (p) return p.then(loop);

@@ -215,6 +215,8 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   const held = new Map<number, { b: Batch; s: Settled }>();
   let seq = 0;
   let nextWrite = 0;
+  // With --ordered: a batch was written cut short (the run stopping as it ran).
+  let cutShort = false;
   let outLines = 0;
   let outBytes = 0;
   let inFlight = 0;
@@ -225,7 +227,11 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
   // Bytes read run ahead of them by up to the window: a small file is read whole at once.
   let doneBytes = 0;
 
-  const record = (b: Batch, s: Settled): void => {
+  /**
+   * Writes a batch's results and logs its lines as finished; false when the run was stopping as
+   * the batch ran and the lines after its first ones were not run (left for --resume).
+   */
+  const record = (b: Batch, s: Settled): boolean => {
     doneBytes += b.bytes;
     outLines -= b.count;
     outBytes -= b.text.length;
@@ -233,22 +239,24 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     if (typeof res === 'string') {
       items += b.count;
       writer.out(res);
-    } else {
-      let out = '';
-      for (let i = 0; i < res.length; i++) {
-        const r = res[i];
-        if (r === null) continue;
-        items++;
-        if (typeof r === 'string') out += `${r}\n`;
-        else if (r !== 0) {
-          failed++;
-          writer.fail(errorRecord(b, i, r, s.attempts?.get(i) ?? 1), lineOf(b, i));
-          if (cfg.failFast) stopped ??= 'fail-fast';
-        }
-      }
-      writer.out(out);
+      writer.finished(b.first, b.count);
+      return true;
     }
-    writer.finished(b.first, b.count);
+    let out = '';
+    for (let i = 0; i < res.length; i++) {
+      const r = res[i];
+      if (r === null) continue;
+      items++;
+      if (typeof r === 'string') out += `${r}\n`;
+      else if (r !== 0) {
+        failed++;
+        writer.fail(errorRecord(b, i, r, s.attempts?.get(i) ?? 1), lineOf(b, i));
+        if (cfg.failFast) stopped ??= 'fail-fast';
+      }
+    }
+    writer.out(out);
+    if (res.length > 0) writer.finished(b.first, res.length);
+    return res.length === b.count;
   };
   const settle = (seqNo: number, b: Batch, s: Settled | undefined): void => {
     inFlight--;
@@ -259,9 +267,10 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     } else if (!cfg.ordered) record(b, s);
     else {
       held.set(seqNo, { b, s });
-      for (let h = held.get(nextWrite); h; h = held.get(nextWrite)) {
+      // A batch cut short is a gap, as one not run is: what follows it waits (see the end).
+      for (let h = held.get(nextWrite); h && !cutShort; h = held.get(nextWrite)) {
         held.delete(nextWrite++);
-        record(h.b, h.s);
+        cutShort = !record(h.b, h.s);
       }
     }
     poke();

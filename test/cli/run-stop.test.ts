@@ -78,6 +78,38 @@ describe('skein run stopped by a signal', () => {
     expect(r).toMatchObject({ code: 130, stdout: '' });
   }, 30_000);
 
+  it.each([{ opts: [] as string[] }, { opts: ['--ordered'] }])('Ctrl-C waits for the items running only, not for the rest of their batches (it ran up to 8 more per worker), options $opts', async ({ opts }) => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    const N = 20;
+    let text = '';
+    for (let i = 1; i <= N; i++) text += `${JSON.stringify({ n: i, ms: 400 })}\n`;
+    writeFileSync(input, text);
+    const out = join(dir, 'out.jsonl');
+    const args = ['run', join(ROOT, 'test/fixtures/cli-slow-start.mjs'), '-i', input, '-o', out, '-w', '2', ...opts];
+    const first = start(args);
+    let stderr = '';
+    first.child.stderr!.on('data', (d: string) => (stderr += d));
+    // Both workers run their first batch (lines 1-8 and 9-16) when the signal comes.
+    for (let t = 0; t < 600 && !(stderr.includes('start 1\n') && stderr.includes('start 9\n')); t++) await delay(25);
+    const t0 = Date.now();
+    first.child.kill('SIGINT');
+    const r1 = await first.done;
+    const took = Date.now() - t0;
+    expect(r1.code).toBe(130);
+    // The first batches hold 8 lines each: finishing them took 8 x 400 ms after the signal.
+    const done1 = jsonLines(out).length;
+    expect(done1).toBeLessThanOrEqual(4);
+    expect(took).toBeLessThan(2000);
+    expect(r1.stderr).toContain(`stopped after ${done1} items`);
+    const r2 = await skein([...args, '--resume']);
+    expect(r2.code).toBe(0);
+    const got = (jsonLines(out) as { n: number }[]).map((x) => x.n);
+    // --ordered: the batch written cut short is a gap that the batches after it wait behind.
+    if (opts.length === 0) got.sort((a, b) => a - b);
+    expect(got).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+  }, 30_000);
+
   it('a second Ctrl-C stops at once even when the output is a pipe that nobody reads (its writes never finish)', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
