@@ -65,10 +65,10 @@ describe('skein run stopped by a signal', () => {
   );
 
   it('the first Ctrl-C says at once that it waits for the items running, and how to stop now', async () => {
-    const run = start(['run', RECORDS, '--fn', 'slow', '-w', '2'], `${JSON.stringify({ n: 1, ms: 60_000 })}\n`);
+    const run = start(['run', join(ROOT, 'test/fixtures/cli-slow-start.mjs'), '-w', '2'], `${JSON.stringify({ n: 1, ms: 60_000 })}\n`);
     let stderr = '';
     run.child.stderr!.on('data', (d: string) => (stderr += d));
-    await delay(1500);
+    for (let t = 0; t < 600 && !stderr.includes('start 1\n'); t++) await delay(25);
     run.child.kill('SIGINT');
     for (let t = 0; t < 200 && !stderr.includes('again to stop now'); t++) await delay(25);
     expect(stderr).toContain('skein: SIGINT: no more input is read; waiting for the items running (SIGINT again to stop now)');
