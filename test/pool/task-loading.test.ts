@@ -1,9 +1,13 @@
 // How task modules load as users write them: tsc's CommonJS output, TypeScript under tsx (Node 20
 // registers tsx's hooks on the main thread only), and a relative filename that does not resolve.
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamicWorkerPool, InvalidArgumentError, TaskFunctionNotFoundError, WorkerBootError, WorkerPool } from 'skein';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
 const pools: WorkerPool[] = [];
@@ -95,5 +99,69 @@ describe('task module loading', () => {
     const msg = (err as Error).message;
     expect(msg).toContain(process.cwd());
     expect(msg).toContain("new URL('./no-such-task.js', import.meta.url)");
+  });
+
+  describe('TypeScript task modules in a folder with no tsx of its own (npx tsx, a global tsx, tsx from the cwd)', () => {
+    // Workers on Node 20 get none of tsx's hooks and asked for tsx next to the task module, so a
+    // main thread that ran the .ts fine saw its workers fail with "Cannot find module 'tsx/cjs/api'".
+    const require = createRequire(import.meta.url);
+    const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+    const tsxLoader = require.resolve('tsx'); // .../tsx/dist/loader.mjs, what the tsx command runs
+    const tsxCli = require.resolve('tsx/cli');
+    let dir = '';
+    beforeAll(() => {
+      dir = mkdtempSync(join(os.tmpdir(), 'skein ts tasks-')); // outside the repo, and a space in the path
+      mkdirSync(join(dir, 'esm'));
+      const files: Record<string, string> = {
+        'b.ts': 'export const factor: number = 3;\n',
+        'a.ts': "import { factor } from './b.js';\nexport default (x: number): number => x * factor;\n",
+        'm.mts': 'export const add = (x: number): number => x + 1;\n',
+        'c.cts': 'function sub(x: number): number { return x - 1; }\nmodule.exports = { sub };\n',
+        'esm/package.json': '{ "type": "module" }\n',
+        'esm/e.ts': "import { factor } from '../b.js';\nexport const mul = (x: number): number => x * factor;\n",
+        'main.mjs': `import { WorkerPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/index.js')).href)};
+if (process.argv[2]) process.chdir(process.argv[2]);
+const run = async (file, input, fn) => {
+  const pool = new WorkerPool({ filename: new URL(file, import.meta.url), maxWorkers: 1 });
+  try { return await pool.submit(input, fn ? { fn } : {}); } catch (e) { return e.name + ': ' + e.message; } finally { await pool.close(); }
+};
+console.log(JSON.stringify([await run('./a.ts', 2, ''), await run('./m.mts', 2, 'add'), await run('./c.cts', 2, 'sub'), await run('./esm/e.ts', 2, 'mul')]));
+`,
+      };
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    const node = (args: string[], cwd: string) =>
+      JSON.parse(execFileSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } })) as unknown[];
+
+    it('node --import /abs/tsx (a global or npx tsx), run from the task folder', () => {
+      expect(node(['--import', tsxLoader, join(dir, 'main.mjs')], dir)).toEqual([6, 3, 1, 6]);
+    }, 70_000);
+
+    it('the tsx command (it names its loader by absolute path)', () => {
+      expect(node([tsxCli, join(dir, 'main.mjs')], dir)).toEqual([6, 3, 1, 6]);
+    }, 70_000);
+
+    it('node --import tsx run from a project folder that has tsx, with the task module elsewhere', () => {
+      expect(node(['--import', 'tsx', join(dir, 'main.mjs')], ROOT)).toEqual([6, 3, 1, 6]);
+    }, 70_000);
+
+    const [major, minor] = process.versions.node.split('.').map(Number);
+    it.runIf(major < 22 || (major === 22 && minor < 18))(
+      'where no tsx can be found from a worker, a WorkerModuleError says how to make one findable',
+      () => {
+        // A process under a tsx loader whose package no worker can resolve: this one imports the
+        // repo's tsx by absolute path from a folder named tsx outside the repo.
+        mkdirSync(join(dir, 'tsx'), { recursive: true });
+        writeFileSync(join(dir, 'tsx', 'loader.mjs'), `import ${JSON.stringify(pathToFileURL(tsxLoader).href)};\n`);
+        const out = node(['--import', join(dir, 'tsx', 'loader.mjs'), join(dir, 'main.mjs')], dir);
+        expect(out).toHaveLength(4);
+        expect(out[0]).toMatch(/^WorkerModuleError: cannot load task module .*a\.ts: .*found no tsx package from /);
+        expect(out[0]).toContain('npm i -D tsx');
+        expect(out[0]).not.toContain("Cannot find module 'tsx/cjs/api'");
+      },
+      70_000,
+    );
   });
 });

@@ -9,7 +9,8 @@
  * ERR_UNKNOWN_FILE_EXTENSION.
  */
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TaskFunctionNotFoundError, WorkerModuleError } from '../errors.js';
 
 export type TaskFunction = (input: unknown, ctx: unknown) => unknown;
@@ -17,17 +18,61 @@ export type TaskModule = Record<string, unknown>;
 
 const TS = /\.[mc]?ts$/;
 
+const TSX = /(^|[\s/\\=])tsx([\s/\\]|$)/;
+
+/** What this process was started with: execArgv and NODE_OPTIONS (workers inherit both). */
+function startArgs(): string[] {
+  const opts = (process.env.NODE_OPTIONS ?? '').match(/"[^"]*"|'[^']*'|\S+/g) ?? [];
+  return [...process.execArgv, ...opts.map((o) => o.replace(/^(["'])(.*)\1$/, '$2'))];
+}
+
 /** Whether this process was started under tsx (workers inherit execArgv and the environment). */
 function underTsx(): boolean {
-  return /(^|[\s/\\=])tsx([\s/\\]|$)/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '));
+  return TSX.test(startArgs().join(' '));
+}
+
+/**
+ * Where to look for tsx: next to the task module; at the tsx loader this process was started with
+ * (`tsx main.ts`, `npx tsx`, a global tsx and `--import /abs/tsx/...` name it by absolute path or
+ * file URL); and the working directory, from which Node resolved a bare `--import tsx`.
+ */
+function tsxSearchFrom(filename: string): string[] {
+  const from = [filename];
+  for (const arg of startArgs()) {
+    const spec = arg.replace(/^--[\w-]+=/, '');
+    if (!TSX.test(spec)) continue;
+    if (spec.startsWith('file:')) {
+      try {
+        from.push(fileURLToPath(spec));
+      } catch {
+        // not a file URL this platform can read
+      }
+    } else if (isAbsolute(spec)) from.push(spec);
+  }
+  from.push(join(process.cwd(), 'noop.js'));
+  return from;
 }
 
 /** Loads a TypeScript file through tsx's require hook (tsx compiles import/export to CommonJS). */
 async function requireThroughTsx(filename: string): Promise<TaskModule> {
-  const req = createRequire(filename);
-  const api = (await import(pathToFileURL(req.resolve('tsx/cjs/api')).href)) as { register(): unknown };
+  const from = tsxSearchFrom(filename);
+  let apiPath: string | undefined;
+  for (const f of from) {
+    try {
+      apiPath = createRequire(f).resolve('tsx/cjs/api');
+      break;
+    } catch {
+      // not from here
+    }
+  }
+  if (apiPath === undefined) {
+    throw new WorkerModuleError(
+      `cannot load task module ${filename}: the process runs under tsx, but tsx's hooks do not reach worker threads on Node ${process.versions.node} and a worker found no tsx package from ${from.join(', ')}. Install tsx where the task module resolves it (\`npm i -D tsx\` in its project), start node with --import naming tsx's loader by absolute path, use Node >= 22.18 (which strips types), or point the pool at the compiled .js`,
+    );
+  }
+  const api = (await import(pathToFileURL(apiPath).href)) as { register(): unknown };
   api.register();
-  return req(filename) as TaskModule;
+  return createRequire(filename)(filename) as TaskModule;
 }
 
 export async function loadTaskModule(filename: string): Promise<TaskModule> {
@@ -52,6 +97,7 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
         try {
           return await requireThroughTsx(filename);
         } catch (tsxErr) {
+          if (tsxErr instanceof WorkerModuleError) throw tsxErr;
           throw new WorkerModuleError(`cannot load task module ${filename} through tsx: ${(tsxErr as Error).message}`, {
             cause: tsxErr,
           });
