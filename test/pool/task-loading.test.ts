@@ -127,13 +127,24 @@ const run = async (file, input, fn) => {
 };
 console.log(JSON.stringify([await run('./a.ts', 2, ''), await run('./m.mts', 2, 'add'), await run('./c.cts', 2, 'sub'), await run('./esm/e.ts', 2, 'mul')]));
 `,
+        // Pools whose own execArgv / env leave their workers no trace of the tsx the process runs under.
+        'own-options.mjs': `import { WorkerPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/index.js')).href)};
+const out = [];
+for (const opts of [{ execArgv: [] }, { execArgv: ['--enable-source-maps'] }, { env: { SKEIN_TEST: '1' } }]) {
+  const pool = new WorkerPool({ filename: new URL('./m.mts', import.meta.url), maxWorkers: 1, ...opts });
+  try { out.push(await pool.submit(2, { fn: 'add' })); } catch (e) { out.push(e.name + ': ' + e.message); } finally { await pool.close(); }
+}
+console.log(JSON.stringify(out));
+`,
       };
       for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    const node = (args: string[], cwd: string) =>
-      JSON.parse(execFileSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } })) as unknown[];
+    const node = (args: string[], cwd: string, nodeOptions = '') =>
+      JSON.parse(
+        execFileSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: nodeOptions } }),
+      ) as unknown[];
 
     it('node --import /abs/tsx (a global or npx tsx), run from the task folder', () => {
       expect(node(['--import', tsxLoader, join(dir, 'main.mjs')], dir)).toEqual([6, 3, 1, 6]);
@@ -145,6 +156,11 @@ console.log(JSON.stringify([await run('./a.ts', 2, ''), await run('./m.mts', 2, 
 
     it('node --import tsx run from a project folder that has tsx, with the task module elsewhere', () => {
       expect(node(['--import', 'tsx', join(dir, 'main.mjs')], ROOT)).toEqual([6, 3, 1, 6]);
+    }, 70_000);
+
+    it("a pool's own execArgv or env does not hide the process's tsx from its workers (they said: install tsx and run under it)", () => {
+      expect(node([tsxCli, join(dir, 'own-options.mjs')], dir)).toEqual([3, 3, 3]);
+      expect(node([join(dir, 'own-options.mjs')], dir, `--import "${tsxLoader}"`)).toEqual([3, 3, 3]);
     }, 70_000);
 
     const [major, minor] = process.versions.node.split('.').map(Number);

@@ -23,6 +23,8 @@ import {
   SPINNER,
   STOP,
   taskWord,
+  TS_FILE,
+  tsxStartedFrom,
   W_DONE,
   W_FAILED,
   W_INFLIGHT,
@@ -238,6 +240,8 @@ export class WorkerLifecycle implements WorkerView {
       runHist: im.runHist.sab,
       fnNames: this.#placer.fnNamesNow(),
       preload: [...preload],
+      // A pool's own execArgv or env can hide the tsx this process runs under from its workers.
+      ...(TS_FILE.test(o.filename) && { tsx: tsxStartedFrom() }),
       ...this.#placer.sabsForInit(),
       maxTasks: o.maxTasksPerWorker,
       maxMemoryMiB: o.maxMemoryPerWorker,

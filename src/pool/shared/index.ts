@@ -44,3 +44,4 @@ export {
   type ExecInput,
   functionSource,
 } from './self-contained.js';
+export { TS_FILE, tsxStartedFrom } from './tsx.js';

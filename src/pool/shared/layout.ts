@@ -227,6 +227,8 @@ export interface WorkerInit {
   fnNames: string[];
   /** Modules to import before the task module (see `setWorkerPreload`). */
   preload: string[];
+  /** Where the main thread, running under tsx, found it (a TypeScript task module only; see shared/tsx.ts). */
+  tsx?: string[];
   /** The shared buffers the pool has shipped so far, with their ids (main/sab-shipper.ts). */
   sabIds: number[];
   sabs: SharedArrayBuffer[];

@@ -5,57 +5,25 @@
  * `.js`, `.mjs` and `.cjs` load everywhere. `.ts`/`.mts`/`.cts` load on a Node that strips types
  * (22.18+), or when the process runs under tsx (`node --import tsx`, `tsx main.ts`): on Node 20 tsx
  * registers its ESM hooks on the main thread only, so a worker that cannot import the file asks tsx's
- * require hook for it instead. Otherwise the error names both routes instead of Node's bare
+ * require hook for it instead, from a tsx package found next to the file or where the process (its
+ * own execArgv and NODE_OPTIONS, or the main thread's, which a pool's execArgv or env can replace)
+ * got tsx (shared/tsx.ts). Otherwise the error names both routes instead of Node's bare
  * ERR_UNKNOWN_FILE_EXTENSION.
  */
 import { createRequire } from 'node:module';
-import { isAbsolute, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { TaskFunctionNotFoundError, WorkerModuleError } from '../errors.js';
+import { TS_FILE, tsxStartedFrom } from '../shared/tsx.js';
 
 export type TaskFunction = (input: unknown, ctx: unknown) => unknown;
 export type TaskModule = Record<string, unknown>;
 
-const TS = /\.[mc]?ts$/;
-
-const TSX = /(^|[\s/\\=])tsx([\s/\\]|$)/;
-
-/** What this process was started with: execArgv and NODE_OPTIONS (workers inherit both). */
-function startArgs(): string[] {
-  const opts = (process.env.NODE_OPTIONS ?? '').match(/"[^"]*"|'[^']*'|\S+/g) ?? [];
-  return [...process.execArgv, ...opts.map((o) => o.replace(/^(["'])(.*)\1$/, '$2'))];
-}
-
-/** Whether this process was started under tsx (workers inherit execArgv and the environment). */
-function underTsx(): boolean {
-  return TSX.test(startArgs().join(' '));
-}
-
 /**
- * Where to look for tsx: next to the task module; at the tsx loader this process was started with
- * (`tsx main.ts`, `npx tsx`, a global tsx and `--import /abs/tsx/...` name it by absolute path or
- * file URL); and the working directory, from which Node resolved a bare `--import tsx`.
+ * Loads a TypeScript file through tsx's require hook (tsx compiles import/export to CommonJS), with
+ * the first tsx package found from the task module or from the places `from` names.
  */
-function tsxSearchFrom(filename: string): string[] {
-  const from = [filename];
-  for (const arg of startArgs()) {
-    const spec = arg.replace(/^--[\w-]+=/, '');
-    if (!TSX.test(spec)) continue;
-    if (spec.startsWith('file:')) {
-      try {
-        from.push(fileURLToPath(spec));
-      } catch {
-        // not a file URL this platform can read
-      }
-    } else if (isAbsolute(spec)) from.push(spec);
-  }
-  from.push(join(process.cwd(), 'noop.js'));
-  return from;
-}
-
-/** Loads a TypeScript file through tsx's require hook (tsx compiles import/export to CommonJS). */
-async function requireThroughTsx(filename: string): Promise<TaskModule> {
-  const from = tsxSearchFrom(filename);
+async function requireThroughTsx(filename: string, tsxFrom: readonly string[]): Promise<TaskModule> {
+  const from = [...new Set([filename, ...tsxFrom])];
   let apiPath: string | undefined;
   for (const f of from) {
     try {
@@ -75,7 +43,11 @@ async function requireThroughTsx(filename: string): Promise<TaskModule> {
   return createRequire(filename)(filename) as TaskModule;
 }
 
-export async function loadTaskModule(filename: string): Promise<TaskModule> {
+/**
+ * Imports a task module. `hostTsx`: where the pool's main thread, if it runs under tsx, found tsx
+ * (`tsxStartedFrom()` there), for a worker whose own execArgv and environment the pool replaced.
+ */
+export async function loadTaskModule(filename: string, hostTsx?: readonly string[]): Promise<TaskModule> {
   try {
     return (await import(pathToFileURL(filename).href)) as TaskModule;
   } catch (err) {
@@ -90,12 +62,13 @@ export async function loadTaskModule(filename: string): Promise<TaskModule> {
     }
     let hint = '';
     if (
-      TS.test(filename) &&
+      TS_FILE.test(filename) &&
       (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING')
     ) {
-      if (underTsx()) {
+      const ownTsx = tsxStartedFrom();
+      if (ownTsx || hostTsx) {
         try {
-          return await requireThroughTsx(filename);
+          return await requireThroughTsx(filename, [...(ownTsx ?? []), ...(hostTsx ?? [])]);
         } catch (tsxErr) {
           if (tsxErr instanceof WorkerModuleError) throw tsxErr;
           throw new WorkerModuleError(`cannot load task module ${filename} through tsx: ${(tsxErr as Error).message}`, {

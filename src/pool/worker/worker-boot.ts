@@ -26,7 +26,7 @@ export async function boot(port: MessagePort): Promise<{ init: WorkerInit; mod: 
   try {
     // Modules that register shared kinds (the package root), so shared objects in inputs arrive live.
     for (const url of init.preload) await import(url);
-    const mod = await loadTaskModule(init.filename);
+    const mod = await loadTaskModule(init.filename, init.tsx);
     // From here a boot timeout is setup()'s, and the main thread names it so.
     if (lifeCycleHook(mod, 'setup')) port.postMessage({ type: 'setup' });
     await runSetup(mod, init.filename, { workerId: init.workerId, workerData: init.workerData });
