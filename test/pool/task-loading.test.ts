@@ -117,6 +117,7 @@ describe('task module loading', () => {
         'a.ts': "import { factor } from './b.js';\nexport default (x: number): number => x * factor;\n",
         'm.mts': 'export const add = (x: number): number => x + 1;\n',
         'c.cts': 'function sub(x: number): number { return x - 1; }\nmodule.exports = { sub };\n',
+        'en.ts': 'enum Op { Add = 1 }\nexport const op = (x: number): number => x + Op.Add;\n',
         'esm/package.json': '{ "type": "module" }\n',
         'esm/e.ts': "import { factor } from '../b.js';\nexport const mul = (x: number): number => x * factor;\n",
         'main.mjs': `import { WorkerPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/index.js')).href)};
@@ -131,8 +132,11 @@ console.log(JSON.stringify([await run('./a.ts', 2, ''), await run('./m.mts', 2, 
         'own-options.mjs': `import { WorkerPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/index.js')).href)};
 const out = [];
 for (const opts of [{ execArgv: [] }, { execArgv: ['--enable-source-maps'] }, { env: { SKEIN_TEST: '1' } }]) {
-  const pool = new WorkerPool({ filename: new URL('./m.mts', import.meta.url), maxWorkers: 1, ...opts });
-  try { out.push(await pool.submit(2, { fn: 'add' })); } catch (e) { out.push(e.name + ': ' + e.message); } finally { await pool.close(); }
+  for (const [file, fn] of [['./m.mts', 'add'], ['./a.ts', undefined], ['./en.ts', 'op']]) {
+    // a.ts imports './b.js' and en.ts has an enum: tsx runs both, Node's type stripping neither.
+    const pool = new WorkerPool({ filename: new URL(file, import.meta.url), maxWorkers: 1, ...opts });
+    try { out.push(await pool.submit(2, fn ? { fn } : {})); } catch (e) { out.push(e.name + ': ' + e.message); } finally { await pool.close(); }
+  }
 }
 console.log(JSON.stringify(out));
 `,
@@ -159,8 +163,9 @@ console.log(JSON.stringify(out));
     }, 70_000);
 
     it("a pool's own execArgv or env does not hide the process's tsx from its workers (they said: install tsx and run under it)", () => {
-      expect(node([tsxCli, join(dir, 'own-options.mjs')], dir)).toEqual([3, 3, 3]);
-      expect(node([join(dir, 'own-options.mjs')], dir, `--import "${tsxLoader}"`)).toEqual([3, 3, 3]);
+      const all = [3, 6, 3, 3, 6, 3, 3, 6, 3];
+      expect(node([tsxCli, join(dir, 'own-options.mjs')], dir)).toEqual(all);
+      expect(node([join(dir, 'own-options.mjs')], dir, `--import "${tsxLoader}"`)).toEqual(all);
     }, 70_000);
 
     const [major, minor] = process.versions.node.split('.').map(Number);

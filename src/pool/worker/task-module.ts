@@ -18,6 +18,14 @@ import { TS_FILE, tsxStartedFrom } from '../shared/tsx.js';
 export type TaskFunction = (input: unknown, ctx: unknown) => unknown;
 export type TaskModule = Record<string, unknown>;
 
+/** What Node's type stripping refuses in a module (or its imports) that tsx runs. */
+const TSX_ONLY = new Set([
+  'ERR_MODULE_NOT_FOUND',
+  'ERR_UNSUPPORTED_DIR_IMPORT',
+  'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX',
+  'ERR_INVALID_TYPESCRIPT_SYNTAX',
+]);
+
 /**
  * Loads a TypeScript file through tsx's require hook (tsx compiles import/export to CommonJS), with
  * the first tsx package found from the task module or from the places `from` names.
@@ -61,12 +69,13 @@ export async function loadTaskModule(filename: string, hostTsx?: readonly string
       why = 'it threw a value that cannot be read';
     }
     let hint = '';
-    if (
-      TS_FILE.test(filename) &&
-      (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING')
-    ) {
+    if (TS_FILE.test(filename)) {
+      const noTs = code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING';
       const ownTsx = tsxStartedFrom();
-      if (ownTsx || hostTsx) {
+      // A worker the pool's execArgv or env left without the tsx its main thread runs under: Node's
+      // type stripping refused what tsx runs (an enum, `import './b.js'` of b.ts), so tsx runs it.
+      const lostTsx = hostTsx !== undefined && ownTsx === undefined && typeof code === 'string' && TSX_ONLY.has(code);
+      if ((noTs && (ownTsx || hostTsx)) || lostTsx) {
         try {
           return await requireThroughTsx(filename, [...(ownTsx ?? []), ...(hostTsx ?? [])]);
         } catch (tsxErr) {
@@ -76,7 +85,8 @@ export async function loadTaskModule(filename: string, hostTsx?: readonly string
           });
         }
       }
-      hint = ` (Node ${process.versions.node} cannot run TypeScript by itself: use Node >= 22.18, which strips types, or install tsx and run under it, \`node --import tsx main.js\` or \`tsx main.ts\`; or point the pool at the compiled .js)`;
+      if (noTs)
+        hint = ` (Node ${process.versions.node} cannot run TypeScript by itself: use Node >= 22.18, which strips types, or install tsx and run under it, \`node --import tsx main.js\` or \`tsx main.ts\`; or point the pool at the compiled .js)`;
     }
     throw new WorkerModuleError(`cannot load task module ${filename}: ${why}${hint}`, {
       cause: err,
