@@ -118,6 +118,7 @@ describe('task module loading', () => {
         'm.mts': 'export const add = (x: number): number => x + 1;\n',
         'c.cts': 'function sub(x: number): number { return x - 1; }\nmodule.exports = { sub };\n',
         'en.ts': 'enum Op { Add = 1 }\nexport const op = (x: number): number => x + Op.Add;\n',
+        'tla.ts': 'const base: number = await Promise.resolve(5);\nexport const get = (): number => base;\n',
         'esm/package.json': '{ "type": "module" }\n',
         'esm/e.ts': "import { factor } from '../b.js';\nexport const mul = (x: number): number => x * factor;\n",
         'main.mjs': `import { WorkerPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/index.js')).href)};
@@ -169,6 +170,27 @@ console.log(JSON.stringify(out));
     }, 70_000);
 
     const [major, minor] = process.versions.node.split('.').map(Number);
+    it.runIf(major < 22 || (major === 22 && minor < 18))(
+      "a top-level await the worker's tsx cannot run gets a WorkerModuleError that says so and what to do (it spoke of a cjs output format)",
+      () => {
+        writeFileSync(
+          join(dir, 'tla-main.mjs'),
+          `import { WorkerPool } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/index.js')).href)};
+const pool = new WorkerPool({ filename: new URL('./tla.ts', import.meta.url), maxWorkers: 1 });
+try { console.log(await pool.submit(0, { fn: 'get' })); } catch (e) { console.log(e.name + ': ' + e.message); } finally { await pool.close(); }
+`,
+        );
+        const out = execFileSync(process.execPath, ['--import', tsxLoader, join(dir, 'tla-main.mjs')], {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: { ...process.env, NODE_OPTIONS: '' },
+        });
+        expect(out).toMatch(/^WorkerModuleError: .*tla\.ts through tsx: [^]*cannot run top-level await: move that work into an exported setup\(ctx\)/);
+      },
+      70_000,
+    );
+
     it.runIf(major < 22 || (major === 22 && minor < 18))(
       'where no tsx can be found from a worker, a WorkerModuleError says how to make one findable',
       () => {

@@ -80,7 +80,13 @@ export async function loadTaskModule(filename: string, hostTsx?: readonly string
           return await requireThroughTsx(filename, [...(ownTsx ?? []), ...(hostTsx ?? [])]);
         } catch (tsxErr) {
           if (tsxErr instanceof WorkerModuleError) throw tsxErr;
-          throw new WorkerModuleError(`cannot load task module ${filename} through tsx: ${(tsxErr as Error).message}`, {
+          const msg = String((tsxErr as Error)?.message);
+          // tsx's require hook compiles to CommonJS, which has no top-level await: its error speaks of a
+          // "cjs output format" the author never chose.
+          const tla = /top-level await/i.test(msg)
+            ? ` (a worker loads TypeScript through tsx's CommonJS hook, which cannot run top-level await: move that work into an exported setup(ctx), use Node >= 22.18, which strips types, or point the pool at the compiled .js)`
+            : '';
+          throw new WorkerModuleError(`cannot load task module ${filename} through tsx: ${msg}${tla}`, {
             cause: tsxErr,
           });
         }
