@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DynamicWorkerPool, InvalidArgumentError, TaskFunctionNotFoundError, WorkerBootError, WorkerPool } from 'skein';
+import { DynamicWorkerPool, InvalidArgumentError, TaskFunctionNotFoundError, WorkerBootError, WorkerModuleError, WorkerPool } from 'skein';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
@@ -189,6 +189,21 @@ try { console.log(await pool.submit(0, { fn: 'get' })); } catch (e) { console.lo
         expect(out).toMatch(/^WorkerModuleError: .*tla\.ts through tsx: [^]*cannot run top-level await: move that work into an exported setup\(ctx\)/);
       },
       70_000,
+    );
+
+    it.runIf(major > 22 || (major === 22 && minor >= 18))(
+      'a .ts under node_modules, which Node will not strip, gets advice that fits (it said: use Node >= 22.18, on Node 24)',
+      async () => {
+        mkdirSync(join(dir, 'node_modules', 'pkg'), { recursive: true });
+        writeFileSync(join(dir, 'node_modules', 'pkg', 'm.mts'), 'export const add = (x: number): number => x + 1;\n');
+        const pool = new WorkerPool({ filename: join(dir, 'node_modules', 'pkg', 'm.mts'), maxWorkers: 1 });
+        pools.push(pool);
+        const err = await pool.submit(1, { fn: 'add' }).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkerModuleError);
+        const msg = (err as Error).message;
+        expect(msg).toContain('Node strips types only outside node_modules: run under tsx');
+        expect(msg).not.toContain('use Node >= 22.18');
+      },
     );
 
     it.runIf(major < 22 || (major === 22 && minor < 18))(

@@ -91,7 +91,9 @@ export async function loadTaskModule(filename: string, hostTsx?: readonly string
           });
         }
       }
-      if (noTs)
+      if (code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING')
+        hint = ` (Node strips types only outside node_modules: run under tsx, \`node --import tsx main.js\` or \`tsx main.ts\`, or point the pool at the package's compiled .js)`;
+      else if (noTs)
         hint = ` (Node ${process.versions.node} cannot run TypeScript by itself: use Node >= 22.18, which strips types, or install tsx and run under it, \`node --import tsx main.js\` or \`tsx main.ts\`; or point the pool at the compiled .js)`;
     }
     throw new WorkerModuleError(`cannot load task module ${filename}: ${why}${hint}`, {
