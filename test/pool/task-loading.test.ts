@@ -80,6 +80,17 @@ describe('task module loading', () => {
     expect(() => new WorkerPool({ filename, maxWorkers: 1, execArgv: ['--no-such-flag'] })).toThrow(/--no-such-flag/);
   });
 
+  it('a program run as `node --input-type=module -e` starts its workers (each died of --input-type)', () => {
+    const main = `import { WorkerPool } from 'skein';
+const pool = new WorkerPool({ filename: ${JSON.stringify(fileURLToPath(fixture('pool-tasks.mjs')))}, maxWorkers: 1 });
+try { console.log(await pool.submit(21, { fn: 'double' })); } catch (e) { console.log(e.name + ': ' + e.message); } finally { await pool.close(); }
+`;
+    for (const flag of [['--input-type=module'], ['--input-type', 'module']]) {
+      const out = execFileSync(process.execPath, [...flag, '-e', main], { cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8', timeout: 60_000 });
+      expect(out.trim(), flag.join(' ')).toBe('42');
+    }
+  }, 70_000);
+
   it('runs a .ts task module when the process runs under tsx, on every Node', () => {
     const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(fixture('pool-under-tsx.mjs'))], {
       encoding: 'utf8',

@@ -10,6 +10,17 @@ import type { ResultRingReader } from '../shared/index.js';
 import { WORKER_MAIN_URL } from '../worker/index.js';
 import type { ResolvedOptions } from './options.js';
 
+/**
+ * The main thread's execArgv as its workers inherit it, less `--input-type` (of
+ * `node --input-type=module -e ...`), of which a worker dies: "--input-type can only be used with
+ * string input via --eval, --print, or STDIN". Undefined when there is none: a worker inherits as is.
+ */
+const INHERITED_EXEC_ARGV = ((): string[] | undefined => {
+  const argv = process.execArgv;
+  const i = argv.findIndex((a) => a === '--input-type' || a.startsWith('--input-type='));
+  return i < 0 ? undefined : argv.filter((_, k) => k !== i && !(k === i + 1 && argv[i] === '--input-type'));
+})();
+
 /** Per-index shared memory that survives a worker's replacement. */
 export interface IndexMemory {
   results: ResultRingReader;
@@ -55,7 +66,9 @@ export class WorkerEntry {
       name: `${options.name}-${id}`,
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.argv === undefined ? {} : { argv: [...options.argv] }),
-      ...(options.execArgv === undefined ? {} : { execArgv: [...options.execArgv] }),
+      ...(options.execArgv === undefined
+        ? INHERITED_EXEC_ARGV && { execArgv: [...INHERITED_EXEC_ARGV] }
+        : { execArgv: [...options.execArgv] }),
     });
   }
 
