@@ -106,15 +106,19 @@ describe('CircuitBreaker across threads', () => {
     expect(await w.rpc('call')).toBe('ok');
   });
 
-  it('half-open admits exactly one probe among all threads racing for it', async () => {
-    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 30 });
+  // Racers: `peers` workers and the main thread, for `probes` probe slots; the rest are refused.
+  it.each([
+    { probes: 1, peers: 2 },
+    { probes: 2, peers: 3 },
+  ])('half-open admits exactly $probes probe(s) among $peers workers and the main thread racing', async ({ probes, peers: n }) => {
+    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 30, halfOpenMaxCalls: probes });
     const flags = new SharedArrayBuffer(8);
     const f = new Int32Array(flags);
-    const peers = await Promise.all([spawn(b, flags), spawn(b, flags)]);
+    const peers = await Promise.all(Array.from({ length: n }, () => spawn(b, flags)));
     await b.execute(() => Promise.reject(new Error('x'))).catch(() => {});
     await sleep(50);
     const results = peers.map((p) => p.send('race'));
-    await sleep(20); // both workers asleep on flags[0]
+    await sleep(20); // every worker asleep on flags[0]
     Atomics.store(f, 0, 1);
     Atomics.notify(f, 0);
     const mine = b
@@ -126,47 +130,17 @@ describe('CircuitBreaker across threads', () => {
         () => 'admitted',
         (err: Error) => err.name,
       );
-    // Every refused racer answers at once; the admitted probe waits for flags[1].
-    await vi.waitFor(() => expect(b.metrics().rejected).toBe(2), { timeout: 5000 });
+    // Every refused racer answers at once; the admitted probes wait for flags[1].
+    const refused = n + 1 - probes;
+    await vi.waitFor(() => expect(b.metrics().rejected).toBe(refused), { timeout: 5000 });
     expect(b.state).toBe('half-open');
-    expect(b.metrics().halfOpenProbes).toBe(1);
+    expect(b.metrics().halfOpenProbes).toBe(probes);
     Atomics.store(f, 1, 1);
     Atomics.notify(f, 1);
     const all = await Promise.all([...results, mine]);
-    expect(all.filter((r) => r === 'admitted')).toHaveLength(1);
-    expect(all.filter((r) => r === 'BrokenCircuitError')).toHaveLength(2);
-    expect(b.state).toBe('closed');
-  });
-
-  it('half-open admits exactly halfOpenMaxCalls probes among all threads racing for them', async () => {
-    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 30, halfOpenMaxCalls: 2 });
-    const flags = new SharedArrayBuffer(8);
-    const f = new Int32Array(flags);
-    const peers = await Promise.all([spawn(b, flags), spawn(b, flags), spawn(b, flags)]);
-    await b.execute(() => Promise.reject(new Error('x'))).catch(() => {});
-    await sleep(50);
-    const results = peers.map((p) => p.send('race'));
-    await sleep(20); // all three workers asleep on flags[0]
-    Atomics.store(f, 0, 1);
-    Atomics.notify(f, 0);
-    const mine = b
-      .execute(async () => {
-        const w = Atomics.waitAsync(f, 1, 0);
-        if (w.async) await w.value;
-      })
-      .then(
-        () => 'admitted',
-        (err: Error) => err.name,
-      );
-    // Four racers for two probe slots: the two refused answer at once, the probes wait for flags[1].
-    await vi.waitFor(() => expect(b.metrics().rejected).toBe(2), { timeout: 5000 });
-    expect(b.metrics().halfOpenProbes).toBe(2);
-    Atomics.store(f, 1, 1);
-    Atomics.notify(f, 1);
-    const all = await Promise.all([...results, mine]);
-    expect(all.filter((r) => r === 'admitted')).toHaveLength(2);
-    expect(all.filter((r) => r === 'BrokenCircuitError')).toHaveLength(2);
-    expect(b.state).toBe('closed'); // both probes succeeded
+    expect(all.filter((r) => r === 'admitted')).toHaveLength(probes);
+    expect(all.filter((r) => r === 'BrokenCircuitError')).toHaveLength(refused);
+    expect(b.state).toBe('closed'); // every probe succeeded
   });
 
   it('functions stay in their thread: a worker may give its own isFailure through from()', async () => {
