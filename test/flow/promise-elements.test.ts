@@ -1,11 +1,11 @@
 // A sync iterable whose elements are promises (`[fetchA(), fetchB()]`), given to Pipeline.processBatch /
-// processStream, fanOut and FanPattern: each element is awaited before it enters, as `for await`,
+// processStream, fanOut, FanPattern and fanIn: each element is awaited before it enters, as `for await`,
 // p-map and Readable.from await it. Before, the promise itself became the stage input and ended as a
 // dead letter naming the promise (a pool stage could not even clone it). A rejected element is no
 // dead letter and crashes nothing: a pipeline run fails with its reason (as for a source whose next()
 // throws) and closes the source; fanOut treats it as that input's failure (rejects, or with
-// allSettled gives `{ status: 'rejected' }` in its place).
-import { FanPattern, fanOut, Pipeline, type DeadLetter } from 'skein';
+// allSettled gives `{ status: 'rejected' }` in its place); fanIn fails the merge with it.
+import { FanPattern, fanIn, fanOut, Pipeline, type DeadLetter } from 'skein';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { collect, PoolBag } from '../fixtures/flow-helpers.js';
 
@@ -152,5 +152,35 @@ describe('fanOut and FanPattern: promise elements of a sync source', () => {
     const pooled = new FanPattern<number, number>({ pool, fn: 'double' });
     expect(await pooled.process([Promise.resolve(3)])).toEqual([6]);
     expect(await collect(pooled.processStream([Promise.resolve(4)]))).toEqual([8]);
+  });
+});
+
+describe('fanIn: promise elements of a sync source', () => {
+  it('awaits them: a slow element holds only its own source, and an async source\'s values come as they are', async () => {
+    const slow = [later('s1', 60), later('s2', 10)];
+    const fast = [Promise.resolve('f1'), 'f2'];
+    // A value an async source gives is taken as it is (an async generator would await its yield).
+    let given = false;
+    const asyncSrc = (): AsyncIterableIterator<Promise<string>> => {
+      const it: AsyncIterableIterator<Promise<string>> = {
+        [Symbol.asyncIterator]: () => it,
+        next: async () => (given ? { value: undefined, done: true } : ((given = true), { value: Promise.resolve('a-promise'), done: false })),
+      };
+      return it;
+    };
+    const out = await collect(fanIn([slow, fast]));
+    expect(out.slice(0, 2)).toEqual(['f1', 'f2']); // the fast source went on while s1 was pending
+    expect(out.sort()).toEqual(['f1', 'f2', 's1', 's2']);
+    const [v] = await collect(fanIn([asyncSrc()]));
+    expect(v).toBeInstanceOf(Promise);
+    expectTypeOf(fanIn([slow, fast])).toEqualTypeOf<AsyncIterableIterator<string>>();
+  });
+
+  it('a rejected element fails the merge with its reason and closes the other sources', async () => {
+    const boom = new Error('element failed');
+    const other = closable([later(1, 2000)]); // still pending when the merge fails
+    const merged = fanIn([[failLater(boom, 5)], other.source], { strategy: 'priority' });
+    await expect(collect(merged)).rejects.toBe(boom);
+    expect(other.returns()).toBe(1);
   });
 });

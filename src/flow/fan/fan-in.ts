@@ -2,11 +2,14 @@
  * `fanIn`: merges several sources into one async iterable. Each source has at most one `next()`
  * outstanding and at most one item waiting, so a fast source cannot run ahead of the consumer. When
  * the consumer stops early, or a source or the strategy throws, every source is closed (its `return()`
- * runs; one with a `next()` still pending is asked to close but not waited for).
+ * runs; one with a `next()` still pending is asked to close but not waited for). An element of a sync
+ * source that is a promise is awaited before it is ready, as `for await` awaits it (and as the other
+ * flow calls do); one that rejects fails the merge, as a source that throws does.
  */
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { object, onlyKeys } from '../../memory/validate.js';
-import { openSource } from '../source.js';
+import { isThenable } from '../../memory/thenable.js';
+import { openSourceKind } from '../source.js';
 import { readyQueue } from './ready-queue.js';
 
 /** An item that is ready, and the index of the source it came from. */
@@ -29,8 +32,8 @@ export interface FanInOptions<T> {
 
 type Slot<T> = { state: 'idle' | 'pending' | 'ready' | 'done'; value?: T };
 
-/** The items a source gives: `T` for an `Iterable<T>` or an `AsyncIterable<T>`. */
-export type FanInItem<S> = S extends AsyncIterable<infer T> ? T : S extends Iterable<infer T> ? T : never;
+/** The items a source gives: `T` for an `AsyncIterable<T>`, or an `Iterable<T>` (its promises awaited). */
+export type FanInItem<S> = S extends AsyncIterable<infer T> ? T : S extends Iterable<infer T> ? Awaited<T> : never;
 
 /**
  * Merges `sources` into one async iterable, in the order the strategy says. The item type is the
@@ -48,9 +51,9 @@ export function fanIn<S extends readonly (Iterable<unknown> | AsyncIterable<unkn
   opts?: FanInOptions<FanInItem<S[number]>>,
 ): AsyncIterableIterator<FanInItem<S[number]>>;
 /** Merges `sources` of items `T` (the type given by hand). */
-export function fanIn<T>(sources: readonly (Iterable<T> | AsyncIterable<T>)[], opts?: FanInOptions<T>): AsyncIterableIterator<T>;
+export function fanIn<T>(sources: readonly (Iterable<T | PromiseLike<T>> | AsyncIterable<T>)[], opts?: FanInOptions<T>): AsyncIterableIterator<T>;
 export function fanIn<T>(
-  sources: readonly (Iterable<T> | AsyncIterable<T>)[],
+  sources: readonly (Iterable<T | PromiseLike<T>> | AsyncIterable<T>)[],
   opts: FanInOptions<T> = {},
 ): AsyncIterableIterator<T> {
   if (!Array.isArray(sources)) throw new InvalidArgumentError('fanIn needs an array of sources');
@@ -60,8 +63,14 @@ export function fanIn<T>(
     throw new InvalidArgumentError(`Expected strategy to be 'arrival', 'round-robin', 'priority' or a function, got ${String(strategy)}`);
   }
   const its: (AsyncIterator<T> | Iterator<T>)[] = [];
+  /** Sources that are sync iterators: their elements that are promises are awaited. */
+  const syncs: boolean[] = [];
   try {
-    for (const [k, s] of sources.entries()) its.push(openSource(s, `fanIn source ${k}`) as AsyncIterator<T> | Iterator<T>);
+    for (const [k, s] of sources.entries()) {
+      const { it, sync } = openSourceKind(s, `fanIn source ${k}`);
+      its.push(it as AsyncIterator<T> | Iterator<T>);
+      syncs.push(sync);
+    }
   } catch (err) {
     // Those opened before the bad one are closed, as if the consumer had stopped at once.
     for (const it of its) {
@@ -100,26 +109,43 @@ export function fanIn<T>(
       finish(i);
       return;
     }
-    const onResult = (res: IteratorResult<T>): void => {
-      if (typeof res !== 'object' || res === null) {
-        // As for await does: a TypeError, and that source is not closed.
-        failure ??= { error: new TypeError(`fanIn source ${i}'s next() gave ${String(res)}, not an iterator result object`) };
-        finish(i);
-      } else if (res.done) finish(i);
-      else {
-        s.state = 'ready';
-        s.value = res.value;
-        ready.add(i);
-      }
+    const failed = (err: unknown): void => {
+      failure ??= { error: err };
+      finish(i);
       wakeUp();
     };
-    if (r && typeof (r as Promise<unknown>).then === 'function') {
-      (r as Promise<IteratorResult<T>>).then(onResult, (err: unknown) => {
-        failure ??= { error: err };
+    const isReady = (value: T): void => {
+      s.state = 'ready';
+      s.value = value;
+      ready.add(i);
+      wakeUp();
+    };
+    const onResult = (res: IteratorResult<T>, fromSync: boolean): void => {
+      if (typeof res !== 'object' || res === null) {
+        // As for await does: a TypeError, and that source is not closed.
+        failed(new TypeError(`fanIn source ${i}'s next() gave ${String(res)}, not an iterator result object`));
+        return;
+      }
+      if (res.done) {
         finish(i);
         wakeUp();
-      });
-    } else onResult(r as IteratorResult<T>);
+        return;
+      }
+      const value = res.value;
+      let thenable = false;
+      try {
+        thenable = fromSync && isThenable(value); // a `then` getter that throws: as await would reject
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      // The source stays 'pending' (not asked again) until its element settles.
+      if (thenable) Promise.resolve(value).then(isReady, failed);
+      else isReady(value);
+    };
+    if (r && typeof (r as Promise<unknown>).then === 'function') {
+      (r as Promise<IteratorResult<T>>).then((res) => onResult(res, false), failed);
+    } else onResult(r as IteratorResult<T>, syncs[i]);
   };
 
   /** The slot to take now, -1 to wait, -2 when every source is done. */
