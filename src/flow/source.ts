@@ -7,16 +7,12 @@ import { InvalidArgumentError } from '../memory/errors.js';
 /** An opened source: a sync or an async iterator. */
 export type Source = Iterator<unknown> | AsyncIterator<unknown>;
 
-/** The iterator of `src` (async first); `what` names the caller in the error for anything else. */
-export function openSource(src: unknown, what = 'the pipeline'): Source {
-  return openSourceKind(src, what).it;
-}
-
 /**
- * As {@link openSource}, and whether the iterator is a sync one: `for await` awaits an element of a
- * sync source that is a promise (so do the flow calls), never a value an async source gives.
+ * The iterator of `src` (async first), and whether it is a sync one: `for await` awaits an element of
+ * a sync source that is a promise (so do the flow calls), never a value an async source gives.
+ * `what` names the caller in the error for anything else.
  */
-export function openSourceKind(src: unknown, what = 'the pipeline'): { it: Source; sync: boolean } {
+export function openSource(src: unknown, what = 'the pipeline'): { it: Source; sync: boolean } {
   const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null;
   const a = s?.[Symbol.asyncIterator];
   if (typeof a === 'function') return { it: a.call(s), sync: false };

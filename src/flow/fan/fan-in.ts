@@ -9,7 +9,7 @@
 import { InvalidArgumentError } from '../../memory/errors.js';
 import { object, onlyKeys } from '../../memory/validate.js';
 import { isThenable } from '../../memory/thenable.js';
-import { openSourceKind } from '../source.js';
+import { openSource } from '../source.js';
 import { readyQueue } from './ready-queue.js';
 
 /** An item that is ready, and the index of the source it came from. */
@@ -67,7 +67,7 @@ export function fanIn<T>(
   const syncs: boolean[] = [];
   try {
     for (const [k, s] of sources.entries()) {
-      const { it, sync } = openSourceKind(s, `fanIn source ${k}`);
+      const { it, sync } = openSource(s, `fanIn source ${k}`);
       its.push(it as AsyncIterator<T> | Iterator<T>);
       syncs.push(sync);
     }
@@ -114,7 +114,7 @@ export function fanIn<T>(
       finish(i);
       wakeUp();
     };
-    const isReady = (value: T): void => {
+    const setReady = (value: T): void => {
       s.state = 'ready';
       s.value = value;
       ready.add(i);
@@ -140,8 +140,8 @@ export function fanIn<T>(
         return;
       }
       // The source stays 'pending' (not asked again) until its element settles.
-      if (thenable) Promise.resolve(value).then(isReady, failed);
-      else isReady(value);
+      if (thenable) Promise.resolve(value).then(setReady, failed);
+      else setReady(value);
     };
     if (r && typeof (r as Promise<unknown>).then === 'function') {
       (r as Promise<IteratorResult<T>>).then((res) => onResult(res, false), failed);

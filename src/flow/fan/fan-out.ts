@@ -13,7 +13,7 @@ import { allKeys, boolean, object, onlyKeys } from '../../memory/validate.js';
 import { watchAbort } from '../../memory/wait/index.js';
 import { submitWhenRoom, type WorkerPool } from '../../pool/index.js';
 import { callSignal } from '../call-signal.js';
-import { openSourceKind } from '../source.js';
+import { openSource } from '../source.js';
 import { isThenable } from '../../memory/thenable.js';
 import { availableCores } from '../../memory/cores.js';
 
@@ -172,7 +172,7 @@ export function fanOutAs<I, O>(
   opts: FanOutOptions,
 ): Promise<O[] | PromiseSettledResult<O>[]> {
   const { pool, concurrency, batch } = fanOutSettings(target, opts, who);
-  const { it: source, sync } = openSourceKind(inputs, who);
+  const { it: source, sync } = openSource(inputs, who);
   const call: (x: I, i: number, signal: AbortSignal) => Promise<O> = pool
     ? // A pool's maxQueue may hold fewer than the window (the default window is 4 x cores): its tasks
       // wait for room, as pool.map's do; one refused with QueueFullError failed the whole call.

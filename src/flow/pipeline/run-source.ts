@@ -8,7 +8,7 @@
  * did not break itself). A value an async source gives is taken as it is, as `for await` takes it.
  */
 import { isThenable } from '../../memory/thenable.js';
-import { openSourceKind, type Source } from '../source.js';
+import { openSource, type Source } from '../source.js';
 
 /** What the run is told about each pull. */
 export interface SourceSink {
@@ -34,7 +34,7 @@ export class RunSource {
   #done = false;
 
   constructor(source: unknown, sink: SourceSink, caller?: string) {
-    const { it, sync } = openSourceKind(source, caller);
+    const { it, sync } = openSource(source, caller);
     this.#src = it;
     this.#sync = sync;
     this.#sink = sink;
