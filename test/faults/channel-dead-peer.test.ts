@@ -25,6 +25,17 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?
   }
 }
 
+/** Runs `fn` with the held-lock stall limit (byte-ring.ts invariant 7) at `ms`, then puts it back. */
+async function withHeldMs(ms: number, fn: () => Promise<void>): Promise<void> {
+  const saved = stallLimits.heldMs;
+  stallLimits.heldMs = ms;
+  try {
+    await fn();
+  } finally {
+    stallLimits.heldMs = saved;
+  }
+}
+
 /** A worker streaming 'before', a 4 MiB Buffer and 'after' into `ch`, terminated once the big one has begun. */
 async function killMidStream(ch: Channel<unknown>, recvBefore: boolean): Promise<void> {
   const w = new Worker(OPS, { workerData: { op: 'sendBig', ch, size: 4 << 20, sync: true } });
@@ -81,18 +92,14 @@ describe('a channel whose peer died, or never came', () => {
     const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
     const c = new Int32Array(ch.handle.sab, 0, 512);
     Atomics.store(c, PLOCK, 1);
-    const saved = stallLimits.heldMs;
-    stallLimits.heldMs = 3000; // 30 s in earnest
-    try {
+    await withHeldMs(3000, async () => { // 30 s in earnest
       const t0 = Date.now();
       const r = await within(ch.send(4, { timeout: 10_000 }), 12_000);
       expect(r).toEqual({ value: undefined });
       expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
       expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 4 });
       expect(Atomics.load(c, PLOCK)).toBe(0);
-    } finally {
-      stallLimits.heldMs = saved;
-    }
+    });
   });
 
   it('a streaming holder that stands still with the ring empty is cut, and the next sender gets through', async () => {
@@ -135,9 +142,7 @@ describe('a channel whose peer died, or never came', () => {
   it('a receiver killed while it decodes a message leaves the consumer lock held: other receivers free it after HELD_STALL_MS and get every message left', async () => {
     // Before byte-ring.ts invariant 7 the lock stayed held for good: recv() below timed out with 4
     // messages buffered (10 runs out of 10), and every later receive on every thread did too.
-    const saved = stallLimits.heldMs;
-    stallLimits.heldMs = 1000; // 30 s in earnest
-    try {
+    await withHeldMs(1000, async () => { // 30 s in earnest
       const big = Array.from({ length: 20_000 }, (_, i) => ({ i, at: new Date(i) })); // v8.deserialize: ms under the lock
       const ch = new Channel<unknown>({ capacity: 4, bytes: 1 << 22 });
       const c = new Int32Array(ch.handle.sab, 0, 512);
@@ -166,16 +171,12 @@ describe('a channel whose peer died, or never came', () => {
       expect(Atomics.load(c, CLOCK)).toBe(0);
       expect(ch.trySend(7)).toBe(true);
       expect(ch.tryRecv()).toEqual({ ok: true, value: 7 });
-    } finally {
-      stallLimits.heldMs = saved;
-    }
+    });
   });
 
   it('a rendezvous send that gives up behind a dead receiver\'s consumer lock takes its message back, and does not block its thread for good', async () => {
     // Before: retract() waited for the lock with no limit, blocking the main thread for good.
-    const saved = stallLimits.heldMs;
-    stallLimits.heldMs = 1000;
-    try {
+    await withHeldMs(1000, async () => {
       const ch = new Channel<unknown>({ capacity: 0, bytes: 4096 });
       const c = new Int32Array(ch.handle.sab, 0, 512);
       Atomics.store(c, CLOCK, 0x12345); // what a receiver killed inside its copy leaves
@@ -186,15 +187,11 @@ describe('a channel whose peer died, or never came', () => {
       expect(Atomics.load(c, CLOCK)).toBe(0);
       expect(ch.length).toBe(0);
       expect(ch.tryRecv()).toBeUndefined(); // taken back: nothing left to receive
-    } finally {
-      stallLimits.heldMs = saved;
-    }
+    });
   });
 
   it('a consumer lock held by a receiver of a stream is not taken for dead (it may wait for chunks, or have timed out in one)', async () => {
-    const saved = stallLimits.heldMs;
-    stallLimits.heldMs = 500;
-    try {
+    await withHeldMs(500, async () => {
       const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
       const c = new Int32Array(ch.handle.sab, 0, 512);
       await ch.send(1);
@@ -204,18 +201,14 @@ describe('a channel whose peer died, or never came', () => {
       expect(Atomics.load(c, CLOCK)).toBe((1 << 30) | 0x12345);
       Atomics.store(c, CLOCK, 0); // the stream's receiver ends it
       expect(await ch.recv({ timeout: 1000 })).toEqual({ ok: true, value: 1 });
-    } finally {
-      stallLimits.heldMs = saved;
-    }
+    });
   });
 
   it('select and tryRecv polls watch a dead lock holder too: a select send gets past a dead producer, a select receive and a poll past a dead receiver', async () => {
     // Before, only send() and recv() watched: select([send(ch, v)]) behind a producer killed while it
     // copied one message timed out however long it waited, and so did select([recv(ch)]) or a
     // tryRecv() loop behind a dead receiver.
-    const saved = stallLimits.heldMs;
-    stallLimits.heldMs = 1000;
-    try {
+    await withHeldMs(1000, async () => {
       const a = new Channel<unknown>({ capacity: 4, bytes: 4096 });
       const ca = new Int32Array(a.handle.sab, 0, 512);
       Atomics.store(ca, PLOCK, 1); // HELD, not streaming: killed while copying one message
@@ -239,8 +232,6 @@ describe('a channel whose peer died, or never came', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(polled).toEqual({ ok: true, value: 2 });
-    } finally {
-      stallLimits.heldMs = saved;
-    }
+    });
   });
 });
