@@ -13,9 +13,7 @@ describe('skein run stopped by a signal', () => {
       const dir = tmp();
       const input = join(dir, 'in.jsonl');
       const N = 120;
-      let text = '';
-      for (let i = 1; i <= N; i++) text += `${JSON.stringify({ n: i, ms: 100 })}\n`;
-      writeFileSync(input, text);
+      writeFileSync(input, numbered(N, { ms: 100 }));
       const out = join(dir, 'out.jsonl');
       const args = ['run', RECORDS, '--fn', 'slow', '-i', input, '-o', out, '-w', '2'];
       const first = start(args);
@@ -82,9 +80,7 @@ describe('skein run stopped by a signal', () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
     const N = 20;
-    let text = '';
-    for (let i = 1; i <= N; i++) text += `${JSON.stringify({ n: i, ms: 400 })}\n`;
-    writeFileSync(input, text);
+    writeFileSync(input, numbered(N, { ms: 400 }));
     const out = join(dir, 'out.jsonl');
     const args = ['run', join(ROOT, 'test/fixtures/cli-slow-start.mjs'), '-i', input, '-o', out, '-w', '2', ...opts];
     const first = start(args);
