@@ -33,6 +33,13 @@ async function call(b: CircuitBreaker, fails = false): Promise<'ok' | 'fail' | '
   }
 }
 
+/** One call of `b` that takes `ms` (fake timers: the clock is moved on by `ms` while it runs). */
+async function callLasting(b: CircuitBreaker, ms: number): Promise<void> {
+  const p = b.execute(() => new Promise((r) => setTimeout(r, ms)));
+  await vi.advanceTimersByTimeAsync(ms);
+  await p;
+}
+
 describe('CircuitBreaker options', () => {
   it.each([
     [{ failureThreshold: 0 }],
@@ -247,15 +254,10 @@ describe('CircuitBreaker, failure rate', () => {
       slowCallRateThreshold: 0.56,
       window: { kind: 'count', size: 25 },
     });
-    const run = async (ms: number) => {
-      const p = s.execute(() => new Promise((r) => setTimeout(r, ms)));
-      await vi.advanceTimersByTimeAsync(ms);
-      await p;
-    };
-    for (let i = 0; i < 11; i++) await run(1);
-    for (let i = 0; i < 13; i++) await run(100);
+    for (let i = 0; i < 11; i++) await callLasting(s, 1);
+    for (let i = 0; i < 13; i++) await callLasting(s, 100);
     expect(s.state).toBe('closed');
-    await run(100);
+    await callLasting(s, 100);
     expect(s.metrics().slowCallRate).toBe(0.56);
     expect(s.state).toBe('open');
   });
@@ -267,16 +269,11 @@ describe('CircuitBreaker, failure rate', () => {
       window: { kind: 'count', size: 4 },
       minimumCalls: 2,
     });
-    const slowCall = async (ms: number) => {
-      const p = b.execute(() => new Promise((r) => setTimeout(r, ms)));
-      await vi.advanceTimersByTimeAsync(ms);
-      await p;
-    };
-    await slowCall(10);
-    await slowCall(10);
-    await slowCall(150);
+    await callLasting(b, 10);
+    await callLasting(b, 10);
+    await callLasting(b, 150);
     expect(b.state).toBe('closed');
-    await slowCall(100);
+    await callLasting(b, 100);
     expect(b.state).toBe('open');
     expect(b.metrics()).toMatchObject({ slowCalls: 2, windowSlowCalls: 2, slowCallRate: 0.5 });
   });
@@ -289,18 +286,13 @@ describe('CircuitBreaker, failure rate', () => {
       resetTimeout: 50,
       halfOpenMaxCalls: 2,
     });
-    const call = async (ms: number) => {
-      const p = b.execute(() => new Promise((r) => setTimeout(r, ms)));
-      await vi.advanceTimersByTimeAsync(ms);
-      await p;
-    };
-    await call(150);
-    await call(150);
+    await callLasting(b, 150);
+    await callLasting(b, 150);
     expect(b.state).toBe('open');
     vi.advanceTimersByTime(50);
-    await call(10); // probe 1: quick
+    await callLasting(b, 10); // probe 1: quick
     expect(b.state).toBe('half-open');
-    await call(150); // probe 2: succeeds, but slow
+    await callLasting(b, 150); // probe 2: succeeds, but slow
     expect(b.state).toBe('open');
     expect(b.metrics()).toMatchObject({ backoffLevel: 1, successes: 4, failures: 0 });
   });
