@@ -16,7 +16,15 @@ export { TaskControls, taskAborted, taskProgress } from './pool/worker/worker-co
 export { setStepHook, Step, StepGate, stepHook } from './memory/step-hook.js';
 export { createRing, ResultRingReader, ResultRingWriter, TaskRingReader, TaskRingWriter } from './pool/shared/index.js';
 export { stallLimits } from './sync/channel/cut.js';
-export { decodeBatchFrame, decodeResultsFrame, encodeBatchFrame, encodeResultsFrame, FrameValue } from './flow/pipeline/batch-frame.js';
+export {
+  decodeBatchFrame,
+  decodeResultsFrame,
+  encodeBatchColumns,
+  encodeBatchFrame,
+  encodeResultsFrame,
+  forEachResult,
+  FrameValue,
+} from './flow/pipeline/batch-frame.js';
 export { callTimed } from './flow/pipeline/stage-timeout.js';
 export { pipelineStatsWords } from './flow/pipeline/pipeline-stats.js';
 export { DONE as STAGE_DONE, STAGE_WORDS } from './flow/pipeline/chain.js';

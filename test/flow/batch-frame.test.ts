@@ -3,8 +3,10 @@ import {
   CorruptMemoryError,
   decodeBatchFrame,
   decodeResultsFrame,
+  encodeBatchColumns,
   encodeBatchFrame,
   encodeResultsFrame,
+  forEachResult,
   FrameValue,
   Semaphore,
 } from 'skein/internal';
@@ -71,6 +73,34 @@ describe('chain batch frames (batch-frame.ts)', () => {
           expect(ok).toBe(results[i][0]);
           sameAsClone(v, results[i][1]);
         });
+      }),
+    );
+  });
+
+  it('writes a batch given as columns in the same bytes as one given as items (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(value, fc.nat(1 << 20), fc.integer({ min: 1, max: 0xffffff })), { maxLength: 40 }),
+        fc.nat(62),
+        (rows, k) => {
+          const items = rows.map(([v, t, g]) => ({ v, k, t, g }));
+          const cols = encodeBatchColumns(rows.map((r) => r[0]), k, rows.map((r) => r[1]), rows.map((r) => r[2]), 63, 'cols');
+          expect(cols).toEqual(encodeBatchFrame(items, 63, 'cols'));
+        },
+      ),
+    );
+  });
+
+  it('visits results in order as decodeResultsFrame returns them, and stops at a corrupt frame (property)', () => {
+    const result = fc.tuple(fc.constantFrom(0 as const, 1 as const), value);
+    fc.assert(
+      fc.property(fc.array(result, { maxLength: 40 }), (results) => {
+        const frame = encodeResultsFrame(results) as Uint8Array;
+        const seen: [boolean, unknown, number][] = [];
+        forEachResult(frame, false, (ok, v, i) => seen.push([ok, v, i]));
+        expect(seen.map(([ok, , i]) => [ok ? 1 : 0, i])).toEqual(results.map(([ok], i) => [ok, i]));
+        seen.forEach(([, v], i) => sameAsClone(v, results[i][1]));
+        if (frame.length > 5) expect(() => forEachResult(frame.subarray(0, frame.length - 1), false, () => {})).toThrow(CorruptMemoryError);
       }),
     );
   });

@@ -25,6 +25,7 @@
  */
 import { decode, encodeTransient, newEncoded, payloadLength, Tag } from '../../memory/codec.js';
 import { CorruptMemoryError } from '../../memory/errors.js';
+import { decodePlain } from '../../memory/plain-decode.js';
 import type { FastBuffer } from '../../memory/plain-format.js';
 import type { ChainBatch, ChainItem, ChainItemResult } from './chain.js';
 
@@ -124,25 +125,49 @@ function frame(write: () => boolean): Uint8Array | null {
 
 /** The batch as a frame, or null if some value holds shared memory. */
 export function encodeBatchFrame(items: readonly ChainItem[], e: number, id: string): Uint8Array | null {
+  return batchFrame(e, id, items.length, (i) => {
+    const it = items[i];
+    u32(it.k);
+    u32(it.t);
+    u32(it.g);
+    return value(it.v);
+  });
+}
+
+/**
+ * {@link encodeBatchFrame} for a batch given as columns, every item starting at stage `k`: the
+ * same bytes, without a ChainItem object per item on the main thread (pool-segment.ts).
+ */
+export function encodeBatchColumns(
+  values: readonly unknown[],
+  k: number,
+  ts: readonly number[],
+  gens: readonly number[],
+  e: number,
+  id: string,
+): Uint8Array | null {
+  return batchFrame(e, id, values.length, (i) => {
+    u32(k);
+    u32(ts[i]);
+    u32(gens[i]);
+    return value(values[i]);
+  });
+}
+
+function batchFrame(e: number, id: string, n: number, item: (i: number) => boolean): Uint8Array | null {
   const idBytes = Buffer.from(id, 'utf8');
   if (idBytes.length > 0xffff) return null;
   return frame(() => {
     u8(BATCH);
     u32(e);
-    u32(items.length);
+    u32(n);
     room(2 + idBytes.length);
     scratch.writeUInt16LE(idBytes.length, pos);
     scratch.set(idBytes, pos + 2);
     pos += 2 + idBytes.length;
     // Indexed loops here and below: this code runs once per batch, mostly before TurboFan, where a
     // for-of or a destructuring makes an iterator result per item.
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i];
-      u32(it.k);
-      u32(it.t);
-      u32(it.g);
-      if (!value(it.v)) return false;
-    }
+    for (let i = 0; i < n; i++) if (!item(i)) return false;
     return true;
   });
 }
@@ -187,6 +212,8 @@ function decodeValue(tag: number, buf: Buffer, from: number, n: number): unknown
     }
     case Tag.ArrayBuffer:
       return buf.buffer.slice(buf.byteOffset + from, buf.byteOffset + from + n);
+    case Tag.Plain:
+      return decodePlain(buf, from, n); // in place: no view objects per value (decode would make two)
     default:
       return decode(tag, buf.subarray(from, from + n));
   }
@@ -286,15 +313,26 @@ export function decodeBatchFrame(bytes: Uint8Array): ChainBatch {
  * (for a next pool segment to send on as it is); error records are always decoded.
  */
 export function decodeResultsFrame(bytes: Uint8Array, keep = false): ChainItemResult[] {
+  const out: ChainItemResult[] = [];
+  forEachResult(bytes, keep, (ok, v) => {
+    out.push([ok ? 1 : 0, v]);
+  });
+  return out;
+}
+
+/**
+ * Each result of a frame in order, as {@link decodeResultsFrame} decodes them, handed to `each`
+ * instead of collected as pairs (the main thread makes one object per item fewer). A corrupt frame
+ * throws CorruptMemoryError, after `each` has seen the values before the fault: collect, then act.
+ */
+export function forEachResult(bytes: Uint8Array, keep: boolean, each: (ok: boolean, v: unknown, i: number) => void): void {
   const r = new Reader(bytes);
   if (r.u8() !== RESULTS) throw new CorruptMemoryError('not a chain results frame');
   const n = r.u32();
-  const out: ChainItemResult[] = [];
   for (let i = 0; i < n; i++) {
     const ok = r.u8();
     if (ok > 1) throw new CorruptMemoryError(`chain results frame: item ${i} has status ${ok}`);
-    out.push([ok as 0 | 1, r.value(keep && ok === 1)]);
+    each(ok === 1, r.value(keep && ok === 1), i);
   }
   r.end();
-  return out;
 }

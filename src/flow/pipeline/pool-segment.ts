@@ -19,7 +19,7 @@ import { ChainSpecMissingError, ChainStageError } from '../errors.js';
 // errors module registers its classes when loaded (memory/error-codec.ts).
 import '../../resilience/errors.js';
 import { Semaphore } from '../../sync/semaphore.js';
-import { decodeResultsFrame, encodeBatchFrame, isFrame, valueOf } from './batch-frame.js';
+import { encodeBatchColumns, forEachResult, isFrame, valueOf } from './batch-frame.js';
 import type { PipelineStats } from './pipeline-stats.js';
 import { ProgressWords } from './progress-words.js';
 import { failure, type Outcome, Segment } from './segment.js';
@@ -247,43 +247,52 @@ export class PoolSegment extends Segment {
    */
   override async execBatch(values: readonly unknown[], tickets: readonly number[], signal: AbortSignal): Promise<Outcome[]> {
     const from = this.start;
-    const ts: number[] = [];
-    const gens: number[] = [];
-    const batch: ChainBatch = { b: [], e: this.end, id: this.#spec.id };
-    if (!this.#specOut) batch.s = this.#spec;
-    for (let i = 0; i < values.length; i++) {
+    const n = values.length;
+    const ts = new Array<number>(n);
+    const gens = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
       const t = this.ticketBase + tickets[i];
-      const g = this.#progress.begin(t, from);
-      ts.push(t);
-      gens.push(g);
-      batch.b.push({ v: values[i], k: from, t, g });
+      ts[i] = t;
+      gens[i] = this.#progress.begin(t, from);
     }
-    const timeout = this.#timeouts[from] * values.length;
+    // The object form (chain.ts ChainBatch), made only when the bytes cannot go: the spec rides
+    // along, or a value holds shared memory. It carries values, not the bytes a previous pool
+    // segment left them in.
+    let batch: ChainBatch | undefined;
+    const objectForm = (): ChainBatch =>
+      (batch ??= { b: values.map((v, i) => ({ v: valueOf(v), k: from, t: ts[i], g: gens[i] })), e: this.end, id: this.#spec.id });
+    let withSpec = !this.#specOut;
+    const timeout = this.#timeouts[from] * n;
     const opts = timeout > 0 ? { fn: CHAIN_BATCH_FN, signal, timeout } : { fn: CHAIN_BATCH_FN, signal };
     let outs: (Outcome | undefined)[];
     this.#tasksOut++;
     try {
       for (;;) {
         try {
-          // As bytes (batch-frame.ts) unless the spec must ride along or a value holds shared memory;
-          // the object form carries values, not the bytes a previous pool segment left them in.
-          const frame = batch.s ? null : encodeBatchFrame(batch.b, batch.e, batch.id);
-          if (!frame) for (const it of batch.b) it.v = valueOf(it.v);
-          const answer = (await this.#submit(frame ?? batch, opts)) as ChainItemResult[] | Uint8Array;
-          this.#specOut = true;
-          const res = isFrame(answer) ? decodeResultsFrame(answer, this.#passOn) : answer;
-          const outcomes: Outcome[] = new Array<Outcome>(res.length);
-          for (let i = 0; i < res.length; i++) {
-            const r = res[i];
-            outcomes[i] =
-              r[0] === 1
-                ? { ok: true, value: r[1], stage: -1, error: undefined, hasValue: false, from, input: values[i] }
-                : failure(recordToError(r[1] as ErrorRecord), from, values[i], from);
+          // As bytes (batch-frame.ts), one frame for the batch, unless the object form must go.
+          const frame = withSpec ? null : encodeBatchColumns(values, from, ts, gens, this.end, this.#spec.id);
+          let input: Uint8Array | ChainBatch;
+          if (frame) input = frame;
+          else {
+            input = objectForm();
+            if (withSpec) input.s = this.#spec;
           }
+          const answer = (await this.#submit(input, opts)) as ChainItemResult[] | Uint8Array;
+          this.#specOut = true;
+          const outcomes: Outcome[] = [];
+          const settle = (ok: boolean, v: unknown, i: number): void => {
+            outcomes.push(
+              ok
+                ? { ok: true, value: v, stage: -1, error: undefined, hasValue: false, from, input: values[i] }
+                : failure(recordToError(v as ErrorRecord), from, values[i], from),
+            );
+          };
+          if (isFrame(answer)) forEachResult(answer, this.#passOn, settle);
+          else for (let i = 0; i < answer.length; i++) settle(answer[i][0] === 1, answer[i][1], i);
           return outcomes;
         } catch (err) {
-          if (err instanceof ChainSpecMissingError && !batch.s) {
-            batch.s = this.#spec;
+          if (err instanceof ChainSpecMissingError && !withSpec) {
+            withSpec = true;
             continue;
           }
           // A lone item is the only suspect: judged as exec judges it (P4), not rerun uncounted.
