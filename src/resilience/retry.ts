@@ -47,17 +47,36 @@ export interface RetryEvent {
   readonly error: unknown;
 }
 
-/** `onGiveUp`: the policy rethrows `error` after `attempts` tries. */
+/**
+ * `onGiveUp`: the policy stops after `attempts` tries and rethrows `error`, or, when one of its
+ * callbacks threw, `callbackError` (see {@link RetryPolicy}).
+ */
 export interface GiveUpEvent {
   readonly attempts: number;
+  /** What the last try threw. */
   readonly error: unknown;
-  /** `'attempts'` when the tries ran out, `'retryIf'` when `retryIf` refused the error. */
-  readonly reason: 'attempts' | 'retryIf';
+  /**
+   * `'attempts'` when the tries ran out, `'retryIf'` when `retryIf` refused the error or threw,
+   * `'backoff'` when the backoff function threw (or returned no valid delay).
+   */
+  readonly reason: 'attempts' | 'retryIf' | 'backoff';
+  /**
+   * Only when `retryIf` or the backoff function threw: what it threw. The policy rethrows this in
+   * place of `error`, with `error` as its `cause` where it had none.
+   */
+  readonly callbackError?: unknown;
 }
 
 /**
  * Runs a function again when it fails, waiting between tries as `backoff` says. When it gives up
  * (tries used up, or `retryIf` said no) it rethrows the last error itself, its `cause` chain intact.
+ *
+ * When `retryIf` or a backoff function throws (a bug in it), the retries end there, as p-retry ends
+ * them when its callback throws: `onGiveUp` fires once (reason `'retryIf'` or `'backoff'`, with both
+ * errors), and the caller gets what the callback threw, which names the bug. The last try's error
+ * becomes its `cause` (non-enumerable, as `new Error(msg, { cause })` sets it) when it is an
+ * extensible object without a `cause` of its own; one that has a cause keeps it, and a thrown
+ * primitive stays as thrown: there the try's error is in the `onGiveUp` event only.
  * An abort of `execute`'s signal stops it at once, during a try or during a wait: it rejects with
  * `AbortError` and clears the pending timer. No timer outlives an `execute`.
  *
@@ -100,7 +119,10 @@ export class RetryPolicy implements Policy<RetryContext> {
     return this.#gaveUp.subscribe(listener, 'RetryPolicy.onGiveUp: listener');
   }
 
-  /** Runs `fn({ attempt, signal })` until it succeeds, the tries run out, or `retryIf` says no. */
+  /**
+   * Runs `fn({ attempt, signal })` until it succeeds, the tries run out, `retryIf` says no, or
+   * `retryIf` or the backoff function throws.
+   */
   async execute<T>(fn: (ctx: RetryContext) => T | PromiseLike<T>, opts?: ExecuteOptions): Promise<T> {
     checkFunction(fn, 'RetryPolicy.execute: fn');
     checkExecuteOptions(opts, 'RetryPolicy.execute');
@@ -114,16 +136,45 @@ export class RetryPolicy implements Policy<RetryContext> {
       } catch (err) {
         if (signal.aborted) throw abortError(signal);
         const outOfTries = attempt >= this.#maxAttempts;
-        if (outOfTries || (this.#retryIf !== undefined && !this.#retryIf(err, attempt))) {
+        let refused: boolean;
+        try {
+          refused = !outOfTries && this.#retryIf !== undefined && !this.#retryIf(err, attempt);
+        } catch (thrown) {
+          throw this.#callbackThrew(err, attempt, 'retryIf', thrown);
+        }
+        if (outOfTries || refused) {
           this.#gaveUp.emit({ attempts: attempt, error: err, reason: outOfTries ? 'attempts' : 'retryIf' });
           throw err;
         }
-        next ??= delays(this.#backoff);
-        const wait = Math.min(next(), MAX_TIMER_MS);
+        let wait: number;
+        try {
+          next ??= delays(this.#backoff);
+          wait = Math.min(next(), MAX_TIMER_MS);
+        } catch (thrown) {
+          throw this.#callbackThrew(err, attempt, 'backoff', thrown);
+        }
         this.#retried.emit({ attempt, delay: wait, error: err });
         await delay(wait, signal === NEVER_ABORTED ? undefined : signal);
       }
     }
+  }
+
+  /** Gives up on `err` because a callback threw `thrown`: returns what to rethrow. */
+  #callbackThrew(err: unknown, attempt: number, reason: 'retryIf' | 'backoff', thrown: unknown): unknown {
+    chainCause(thrown, err);
+    this.#gaveUp.emit({ attempts: attempt, error: err, reason, callbackError: thrown });
+    return thrown;
+  }
+}
+
+/** Sets `cause` on `thrown` where it is an extensible object that has none (the try stays reachable). */
+function chainCause(thrown: unknown, cause: unknown): void {
+  if (typeof thrown !== 'object' || thrown === null) return;
+  try {
+    if (Object.hasOwn(thrown, 'cause') || !Object.isExtensible(thrown)) return;
+    Object.defineProperty(thrown, 'cause', { value: cause, writable: true, enumerable: false, configurable: true });
+  } catch {
+    // A proxy that refuses: the error goes out unchanged, and the event still has the try's error.
   }
 }
 
