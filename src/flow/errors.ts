@@ -30,6 +30,8 @@ export interface DeadLetter<I = unknown> {
    * What that stage's last try threw (TimeoutError, BrokenCircuitError, WorkerCrashedError, ...), as
    * thrown: a string or a plain object stays one. A value that cannot be copied out of a worker (a
    * function, say) arrives as the Error `pool.submit` gives for it (`task threw a non-Error value: ...`).
+   * When the stage's RetryPolicy gave up because its `retryIf` or backoff function threw, it is what
+   * that threw, as the policy rethrows it (the try's error as its `cause`; see `RetryPolicy`).
    */
   readonly error: unknown;
   /** Tries of that stage, the first included. */
