@@ -127,4 +127,63 @@ describe('Channel under churn', () => {
     expect(total).toBeGreaterThan(50);
     expect(mainSent.length).toBeGreaterThan(0);
   });
+
+  it('receivers with short timeouts, some giving up for good, and large senders that stall mid-stream: each message once and intact', async () => {
+    // A receive whose timeout fell inside a streamed message kept the consumer lock and its part for
+    // a later receive of its thread; a thread that then gave up left the lock held for good, and
+    // every later receiver and sender waited out their limits. Now a receive that has begun a
+    // message takes it whole (byte-ring.ts invariant 8).
+    const ch = new Channel<Uint8Array>({ capacity: 8, bytes: 4096 });
+    const senders = 3;
+    const count = 40;
+    const sending = Array.from({ length: senders }, (_, k) =>
+      runOp<number>('sendPatterned', { ch, id: k + 1, count, stallEvery: 3 + k, stallMs: 15, timeout: 20_000 }),
+    );
+    const got: [number, number, boolean][] = [];
+    let closed = false;
+    const giveUpBy = Date.now() + 30_000; // bounded: a wedged channel fails below, it does not hang
+    // Three slots of worker receivers with 1-2 ms timeouts; one that gave up is replaced by a new thread.
+    const slots = [0, 1, 2].map(async (k) => {
+      while (!closed && Date.now() < giveUpBy) {
+        const r = await runOp<{ got: [number, number, boolean][]; closed: boolean }>('recvPatterned', {
+          ch,
+          timeout: 1 + (k % 2),
+          sync: k !== 1,
+          patience: 3,
+        });
+        got.push(...r.got);
+        if (r.closed) closed = true;
+      }
+    });
+    // main receives too: short timeouts, abort signals and selects
+    const main = (async () => {
+      for (let n = 0; !closed && Date.now() < giveUpBy; n++) {
+        try {
+          let r: { ok: boolean; value?: Uint8Array };
+          if (n % 3 === 0) r = await ch.recv({ timeout: 1 });
+          else if (n % 3 === 1) r = await ch.recv({ signal: AbortSignal.timeout(1) });
+          else r = await select<Uint8Array>([recv(ch)], { timeout: 1 });
+          if (!r.ok) return;
+          const v = r.value as Uint8Array;
+          const id = v[0];
+          const i = v[1] | (v[2] << 8);
+          let ok = v.length === (i % 3 === 0 ? 200 : 20_000 + i * 37);
+          for (let b = 3; ok && b < v.length; b++) if (v[b] !== ((id * 7 + i + b) & 255)) ok = false;
+          got.push([id, i, ok]);
+        } catch (e) {
+          if (!(e instanceof TimeoutError) && (e as Error).name !== 'AbortError') throw e;
+        }
+      }
+    })();
+    expect(await Promise.all(sending)).toEqual(Array.from({ length: senders }, () => count));
+    ch.close();
+    await Promise.all([...slots, main]);
+    expect(got.filter(([, , ok]) => !ok)).toEqual([]);
+    const keys = got.map(([p, i]) => `${p}:${i}`).sort();
+    const want = Array.from({ length: senders * count }, (_, n) => `${Math.floor(n / count) + 1}:${n % count}`).sort();
+    expect(keys).toEqual(want); // every message exactly once
+    const c = new Int32Array(ch.handle.sab, 0, 512);
+    expect(c[128]).toBe(0); // CLOCK free
+    expect(ch.length).toBe(0);
+  }, 60_000);
 });

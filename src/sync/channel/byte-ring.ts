@@ -88,8 +88,19 @@
  *    thread delivered nothing, so nothing is lost or doubled. A holder releases CLOCK only by a
  *    CAS from its own word, so a live holder taken for dead (stalled that long inside one record)
  *    never frees the next holder's lock. A stream's receiver (CLOCK_STREAM) is never freed this
- *    way: it may hold CLOCK legitimately while it waits for chunks or after a timeout (the limit
- *    channel.ts documents).
+ *    way: it holds CLOCK legitimately while it waits for chunks (a receiver terminated in the
+ *    middle of a stream is the limit channel.ts documents).
+ * 8. A message is received whole or not at all, by the receive that read its FIRST chunk. Once it
+ *    has read the FIRST (and consumed it: the chunks are larger than the ring together, so they
+ *    cannot stay in it, and the part read lives only in that thread's memory), the receive's
+ *    timeout and abort signal no longer apply: it reads on to the LAST and returns the message.
+ *    A receive that gave up there instead kept CLOCK (invariant 3) with nothing left to carry the
+ *    part on: every other receiver, on every thread, waited out its timeout or for good, the sender
+ *    waited for room until its own limit cut the stream, and the message was lost. The wait is
+ *    bounded by the sender, not by the receiver: a sender that times out, is aborted, finds the
+ *    channel closed, or stands still for STREAM_STALL_MS is cut (invariants 4, 6), and then the
+ *    receiver drops its part (invariant 5) and goes on waiting for a message within its own
+ *    limits, which, once spent, end it with TimeoutError or AbortError: nothing was taken.
  *
  * Producer and consumer meet only through TAIL/HEAD: the producer writes a record with plain stores
  * and then publishes it with Atomics.store(TAIL); the consumer Atomics.load(TAIL)s and only then

@@ -110,10 +110,8 @@ const CHANNEL = defineSharedKind<ChannelConfig, Channel<unknown>>({
  * A sender terminated in the microseconds it holds the producer lock to copy one whole message is
  * cut the same way after HELD_STALL_MS (30 s): it cannot be told from a live one, so the limit is
  * long; a receiver terminated while it copies one message is likewise freed after HELD_STALL_MS
- * (byte-ring.ts invariant 7), and the message goes to the next receiver. Limits: a receiver
- * terminated in the middle of a stream
- * leaves the consumer side blocked (waits time out), and a receiver that times out in the middle
- * keeps the consumer lock until its thread receives again. Shared objects travel beside the bytes on a BroadcastChannel; a thread
+ * (byte-ring.ts invariant 7), and the message goes to the next receiver. Limit: a receiver
+ * terminated in the middle of a stream leaves the consumer side blocked (waits time out). Shared objects travel beside the bytes on a BroadcastChannel; a thread
  * that rebuilt the channel only after such a message was sent gets its buffers from the sending
  * thread on request, which needs that thread alive and running its event loop (or sending again)
  * within 5 s, else the receive throws `SerializationError`.
@@ -214,6 +212,10 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
   /**
    * Receives the next message, waiting for one: `{ ok: true, value }`, or `{ ok: false }` once the
    * channel is closed and drained. Rejects with TimeoutError or AbortError (then nothing was taken).
+   * The timeout and signal apply until a message begins to arrive: a message larger than the ring
+   * that has begun streaming in is received whole, however long its sender takes (a sender that
+   * gives up or stands still for 2 s is cut, and then this receive waits on within its limits;
+   * byte-ring.ts invariant 8).
    */
   async recv(opts?: WaitOptions): Promise<RecvResult<T>> {
     checkWaitOptions(opts, 'Channel.recv options');
@@ -254,23 +256,10 @@ export class Channel<T = unknown> extends SharedObjectBase<ChannelConfig> implem
    * Yields every message until the channel is closed and drained. Its `return()` (a `break`, or a
    * merge such as fanIn closing its sources) also ends a receive still waiting: nothing is taken.
    * A receive already inside a message larger than the ring finishes it instead, and its `next()`
-   * yields it (stopped there, it would hold the channel's receive side for good: iterator.ts).
+   * yields it (byte-ring.ts invariant 8).
    */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return new ChannelIterator(this, () => this.#finishStream());
-  }
-
-  /**
-   * The rest of a message larger than the ring that a receive of this thread stopped in (it keeps
-   * the consumer lock and its part: stream.ts), read without taking any other message: its
-   * result, or undefined when there is none, another receive of this thread carries it on, or its
-   * sender gave it up. Not limited: a live sender goes on as room appears, and a dead one is cut
-   * after STREAM_STALL_MS (byte-ring.ts invariant 4).
-   */
-  async #finishStream(): Promise<RecvResult<T> | undefined> {
-    const inn = this.#q.in;
-    if (inn === undefined || inn.driving) return undefined;
-    return runAsync(inn.steps<T>(), undefined, 'Channel.recv');
+    return new ChannelIterator(this);
   }
 }
 

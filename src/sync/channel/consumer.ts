@@ -38,7 +38,11 @@ export class ChannelConsumer {
   // cache (valid while HEAD is where this thread left it)
   #myHead = -1;
   #tailSeen = 0;
-  /** The stream this thread is receiving (at most one: it holds CLOCK). */
+  /**
+   * The stream a receive of this thread is reading, from its FIRST chunk to its end (at most one:
+   * it holds CLOCK). Several async receives (recv, select) of one thread may wait at once; while
+   * one reads a stream the others wait for CLOCK's word, rung when it ends.
+   */
   in: StreamIn | undefined;
 
   constructor(core: ChannelCore) {
@@ -182,29 +186,23 @@ export class ChannelConsumer {
 
   /** The steps of a blocking receive. */
   *takeSteps<T>(): Generator<Wait, RecvResult<T>, undefined> {
-    // CLOCK free (or freed from a holder that stood still: byte-ring.ts invariant 7), or held by a
-    // stream of this thread that no receive is reading now
-    const cFree = (): true | undefined =>
-      (this.in !== undefined && !this.in.driving) || this.clockFree() ? true : undefined;
+    // CLOCK free (or freed from a holder that stood still: byte-ring.ts invariant 7)
+    const cFree = (): true | undefined => (this.clockFree() ? true : undefined);
     const data = (): true | undefined => (this.dataHint() ? true : undefined);
     const rendezvous = this.core.rendezvous;
     if (rendezvous) countWaiting(this.core, 1);
     try {
       for (;;) {
         if (this.in) {
-          if (this.in.driving) {
-            // another receive of this thread is reading it (async): wait for it to end or stop
-            yield { word: this.core.clw, ready: cFree, timed: true };
-            continue;
-          }
-          // A stream this thread began and timed out in: carry on with it.
-          const v = yield* this.in.steps<T>();
-          if (v) return v;
+          // Another receive of this thread (async) is reading a stream, to its end whatever its
+          // limits (byte-ring.ts invariant 8): this one has taken nothing yet, so it waits in its own.
+          yield { word: this.core.clw, ready: cFree, timed: true };
           continue;
         }
         const res = this.tryTake<T>(true);
         if (typeof res === 'object') return res;
         if (res === TAKE_STREAM) {
+          // From here the message is taken whole, beyond this receive's limits (invariant 8).
           const v = yield* (this.in as unknown as StreamIn).steps<T>();
           if (v) return v;
           continue;

@@ -7,9 +7,9 @@
  * held only while bytes move, never while waiting for room or data, so a send or receive that
  * times out or is aborted holds nothing and has written nothing. The exception is a message larger
  * than the ring: it streams as chunks while the sender holds PLOCK and the receiver holds CLOCK
- * (order is kept), and once its first chunk is written it completes without timeout; if the
- * channel is closed meanwhile the sender stops (ChannelClosedError) and the receiver drops the
- * partial message (stream.ts).
+ * (order is kept). The sender's timeout and signal still apply: one that gives up, or finds the
+ * channel closed, cuts its stream and the receiver drops the partial message. The receiver's do
+ * not: once it has read the FIRST chunk it takes the whole message (byte-ring.ts invariant 8).
  *
  * Each thread keeps lower bounds of the other side's counters (producer: HEAD and RECVD, consumer:
  * TAIL) and reloads them only when they say "full" or "empty", or when another thread of its own

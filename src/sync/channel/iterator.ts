@@ -5,11 +5,8 @@
  * Its ref'd wait kept the process alive, and it took (and dropped) the next message sent. Here
  * `return()` aborts the waiting receive, which then takes nothing, and that `next()` is done.
  *
- * A receive aborted in the middle of a message larger than the ring keeps the consumer lock and
- * the part it read, for this thread's next receive to carry on (stream.ts); after `return()` no
- * receive of the iterator comes, so the lock stayed held: every other receiver of the channel, on
- * every thread, waited out its timeout or for good, and the sender waited for room for good. So
- * that receive finishes the message (it needs no new one: `finish`), and its `next()` yields it.
+ * A receive already in the middle of a message larger than the ring when `return()` aborts it
+ * finishes that message (byte-ring.ts invariant 8), and its `next()` yields it.
  */
 import type { WaitOptions } from '../../memory/wait/index.js';
 import type { RecvResult } from './message.js';
@@ -20,12 +17,8 @@ interface Receiver<T> {
   recv(opts?: WaitOptions): Promise<RecvResult<T>>;
 }
 
-/** The rest of a message this thread stopped receiving in its middle, or undefined if none (or its sender gave it up). */
-type Finish<T> = () => Promise<RecvResult<T> | undefined>;
-
 export class ChannelIterator<T> implements AsyncIterableIterator<T> {
   readonly #ch: Receiver<T>;
-  readonly #finish: Finish<T>;
   /** Made when a receive first has to wait; aborted by `return()`. */
   #stop: AbortController | undefined;
   #over = false;
@@ -33,9 +26,8 @@ export class ChannelIterator<T> implements AsyncIterableIterator<T> {
   #inFlight = 0;
   #last: Promise<IteratorResult<T>> | undefined;
 
-  constructor(ch: Receiver<T>, finish: Finish<T> = () => Promise.resolve(undefined)) {
+  constructor(ch: Receiver<T>) {
     this.#ch = ch;
-    this.#finish = finish;
   }
 
   /** The next message; calls made before the last one settled take theirs in call order, as a generator's do. */
@@ -58,11 +50,7 @@ export class ChannelIterator<T> implements AsyncIterableIterator<T> {
         try {
           r = await this.#ch.recv({ signal: stop.signal });
         } catch (err) {
-          if (stop.signal.aborted) {
-            // return() ended the wait; one stopped inside a message finishes it, not to hold the channel
-            const rest = await this.#finish();
-            return rest?.ok ? { value: rest.value, done: false } : { value: undefined, done: true };
-          }
+          if (stop.signal.aborted) return { value: undefined, done: true }; // return() ended the wait
           throw err;
         }
       }

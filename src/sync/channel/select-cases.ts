@@ -192,17 +192,15 @@ export function tryOne(p: Prepared, i: number, waiting = false): SelectResult | 
     if (r === PUT_BUSY) core.producer.watchHolder(); // a holder that stood still is cut (byte-ring.ts invariant 4)
     return undefined;
   }
-  const inn = core.consumer.in;
-  if (inn) {
-    // This thread holds CLOCK for a stream it began: carry on with it, unless another receive of
-    // this thread is reading it now (then it is busy, and its end or stop rings CLOCK's word).
-    if (!inn.driving) return { index: i, stream: inn };
+  if (core.consumer.in) {
+    // Another receive of this thread is reading a stream to its end (byte-ring.ts invariant 8):
+    // busy, and its end rings CLOCK's word.
     p.pick[i] = 1;
     return undefined;
   }
   const r = core.consumer.tryTake<unknown>(true);
   if (typeof r === 'object') return { index: i, ok: r.ok, value: r.ok ? r.value : undefined };
-  if (r === TAKE_STREAM) return { index: i, stream: core.consumer.in as StreamIn };
+  if (r === TAKE_STREAM) return { index: i, stream: core.consumer.in as unknown as StreamIn };
   p.pick[i] = r === TAKE_BUSY ? 1 : 0;
   if (r === TAKE_BUSY) core.consumer.watchHolder(); // one that stood still is freed (byte-ring.ts invariant 7)
   return undefined;

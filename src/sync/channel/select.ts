@@ -87,8 +87,8 @@ function checkRound(p: Prepared, deadline: number, opts: WaitOptions | undefined
  * Waits until one case can go and does it; among cases ready at once, one at random.
  * Rejects with TimeoutError or AbortError (then no case went), ChannelClosedError when the send case
  * it picks is on a closed channel, SerializationError for an uncloneable send value. A message
- * larger than a channel's ring, once its case is picked, streams within what is left of the timeout
- * (see Channel.send).
+ * larger than a channel's ring, once its case is picked, streams: a send within what is left of the
+ * timeout (see Channel.send), a receive to its end (see Channel.recv; byte-ring.ts invariant 8).
  *
  * @example
  * ```ts

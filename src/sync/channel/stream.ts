@@ -6,14 +6,14 @@
  * written as room appears, at least a quarter of the ring at a time (or the rest of the message),
  * so a 16 MiB message crosses a 4 KiB ring in about 5000 chunks with both threads busy.
  *
- * Every wait here honours the caller's timeout and signal (byte-ring.ts invariants 3-6). A sender
- * that times out, is aborted, or finds the channel closed while it waits for room stops and cuts
- * its stream (CUT replaces HELD); a receiver that finds no more
- * chunks while PLOCK is not held knows the rest will never come and drops the partial message
- * (counting it as received, so the counts stay balanced), clearing CUT. A receiver that times out
- * in the middle keeps CLOCK and its part, and its thread's next receive carries on; while it waits
- * it watches the sender, and cuts a stream whose sender stood still for STREAM_STALL_MS (killed
- * while streaming).
+ * A sender's waits honour its timeout and signal (byte-ring.ts invariants 3-6): a sender that
+ * times out, is aborted, or finds the channel closed while it waits for room stops and cuts its
+ * stream (CUT replaces HELD). A receiver's waits do not: once it has read the FIRST chunk it takes
+ * the whole message (invariant 8), so its wait for chunks is bounded by the sender. A receiver
+ * that finds no more chunks while PLOCK is not held knows the rest will never come and drops the
+ * partial message (counting it as received, so the counts stay balanced), clearing CUT; while it
+ * waits it watches the sender, and cuts a stream whose sender stood still for STREAM_STALL_MS
+ * (killed while streaming).
  */
 
 import type { Encoded } from '../../memory/codec.js';
@@ -180,12 +180,6 @@ export class StreamIn {
   readonly #tag: number;
   readonly #bytes: Uint8Array;
   #got: number;
-  /**
-   * Whether a receive of this thread is running {@link steps} now. Several async receives (recv,
-   * select) of one thread may wait at once; only one may read the stream, the others wait for it
-   * to end or to stop (then CLOCK's word is rung) and the next carries on.
-   */
-  driving = false;
 
   /** Under CLOCK: reads the FIRST chunk (`len` payload bytes) at `head`. */
   constructor(q: ChannelConsumer, tag: number, head: number, len: number) {
@@ -243,13 +237,13 @@ export class StreamIn {
     }
   }
 
-  /** Watches the sender while this receiver waits for chunks (kept across receives). */
+  /** Watches the sender while this receiver waits for chunks (a dead one is cut: invariant 4). */
   readonly #watch = new StallWatch();
 
   /**
-   * The rest of the stream: its value, or undefined when the sender gave up (then CLOCK is released
-   * and CUT cleared: invariant 5). On a timeout or abort it keeps CLOCK and what it has, for this
-   * thread's next receive to carry on.
+   * The rest of the stream: its value, or undefined when the sender gave up (CUT cleared:
+   * invariant 5). Either way CLOCK is released. Its waits ignore the caller's timeout and signal
+   * (byte-ring.ts invariant 8): the sender's limits and the stall watch bound them.
    */
   *steps<T>(): Generator<Wait, RecvResult<T> | undefined, undefined> {
     const q = this.#q;
@@ -260,8 +254,6 @@ export class StreamIn {
       this.#watch.check(q.core);
       return (Atomics.load(c, R.PLOCK) & R.HELD) === 0 ? true : undefined;
     };
-    let keep = false;
-    this.driving = true;
     try {
       for (;;) {
         const res = this.#pump<T>();
@@ -274,21 +266,13 @@ export class StreamIn {
           }
           return undefined;
         }
-        try {
-          yield { word: q.core.data, ready: more, timed: true, pollMs: STALL_POLL_MS };
-        } catch (err) {
-          keep = true;
-          throw err;
-        }
+        // Untimed (invariant 8): the FIRST is consumed, so a receive that gave up here would hold
+        // CLOCK with a part no other receiver can read.
+        yield { word: q.core.data, ready: more, timed: false, pollMs: STALL_POLL_MS };
       }
     } finally {
-      this.driving = false;
-      if (!keep) {
-        q.in = undefined;
-        q.unlock();
-      } else {
-        ring(q.core.clw); // another receive of this thread may carry on
-      }
+      q.in = undefined;
+      q.unlock();
     }
   }
 }
