@@ -22,8 +22,6 @@ export interface WriterTargets {
   log?: Writable;
   outBytes?: number;
   errBytes?: number;
-  /** Called before failures are written (the progress bar clears its line when they go to stderr). */
-  beforeErrWrite?: () => void;
   /** Called before outputs are written (the bar clears its line when they go to its terminal). */
   beforeOutWrite?: () => void;
   /** The outputs come in input order (--ordered): the job log's records say so (joblog.ts). */
@@ -118,7 +116,6 @@ export class BatchWriter {
           writes.push(write(this.#t.out, out));
         }
         if (err) {
-          this.#t.beforeErrWrite?.();
           writes.push(write(this.#t.err, err));
         }
         await Promise.all(writes);

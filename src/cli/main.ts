@@ -46,7 +46,7 @@ one's input), and the result is written as one JSON line. A result of undefined 
 one JSON cannot write (a function, a symbol, a BigInt) fails its line.
 The module's setup(ctx) and teardown() exports, if it has them, run once in each worker: before
 its first line and at the end. What the module prints (console.log, process.stdout) goes to
-stderr: stdout carries the results only.
+stderr, above the progress bar when one is drawn: stdout carries the results only.
 
 Lines that are not JSON and items that throw go to the errors file, one JSON line each:
   {"line":7,"input":{...},"stage":"enrich","error":{"class":"TypeError","message":"..."}}

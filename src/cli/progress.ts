@@ -3,6 +3,7 @@
  * stderr is a terminal: piped or redirected, the command prints nothing but its results.
  */
 import type cliProgress from 'cli-progress';
+import { type AboveBar, writeAboveBar } from './above-bar.js';
 
 type CliProgress = typeof cliProgress;
 
@@ -15,6 +16,8 @@ export interface ProgressState {
 
 export class Progress {
   readonly #bar: cliProgress.SingleBar | undefined;
+  /** While the bar is drawn: what else is written to stderr comes out above it. */
+  #above: AboveBar | undefined;
   readonly #t0 = performance.now();
   readonly #sized: boolean;
 
@@ -40,8 +43,25 @@ export class Progress {
     const time = cliProgress.Format.TimeFormat;
     const formatTime = (t: unknown, o: cliProgress.Options, round: number): string =>
       typeof t === 'number' ? time(t, o, round) : '--';
+    const above = writeAboveBar(process.stderr, () => this.#bar?.render());
+    this.#above = above;
+    // The bar draws with stderr's own write (cli-progress's terminal.js uses only write, isTTY and
+    // columns), less the cursor save (ESC 7) at its start and restore (ESC 8) at its stop: that is
+    // the row it started on, which the lines written above it have moved it off (on a screen not
+    // yet scrolling, the restore put what follows the run back up there, over those lines).
+    const stream = {
+      get isTTY() {
+        return above.raw.isTTY;
+      },
+      get columns() {
+        return above.raw.columns;
+      },
+      write: (s: string) => s === '\x1b7' || s === '\x1b8' || above.raw.write(s),
+    };
     this.#bar = new cliProgress.SingleBar(
-      { format, formatTime, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 8 },
+      // forceRedraw: a bar cleared for a line written above it is drawn again though its text has
+      // not changed.
+      { format, formatTime, stream: stream as unknown as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 8, forceRedraw: true },
       cliProgress.Presets.shades_classic,
     );
     this.#bar.start(this.#sized ? (total as number) : 1, 0, { items: 0, rate: 0, failed: 0 });
@@ -58,12 +78,17 @@ export class Progress {
     this.#bar.update(this.#sized ? s.value : 0, { items: s.items, rate, failed: s.failed });
   }
 
-  /** Clears the bar's line so that other stderr output starts on a clean line (the bar redraws). */
+  /**
+   * Clears the bar's line so that output to another stream on the same terminal (results on
+   * stdout) starts on a clean line; the bar redraws. (What goes to stderr comes out above it.)
+   */
   clearLine(): void {
-    if (this.#bar) process.stderr.write('\r\x1b[K');
+    this.#above?.raw.write('\r\x1b[K');
   }
 
   stop(): void {
+    this.#above?.restore();
+    this.#above = undefined;
     this.#bar?.stop();
   }
 }

@@ -167,7 +167,6 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     log: files.log,
     outBytes: files.state.outBytes,
     errBytes: files.state.errBytes,
-    beforeErrWrite: files.errToStderr ? () => progress.clearLine() : undefined,
     // Results on the terminal the bar is drawn on would start after the bar, on its line.
     beforeOutWrite: files.out === process.stdout && process.stdout.isTTY ? () => progress.clearLine() : undefined,
     ordered: cfg.ordered,
@@ -189,7 +188,6 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
       // Said at once, as GNU parallel does: what the run now waits for, and how not to (a stuck
       // or long item holds it; nothing on the screen told why Ctrl-C seemed to do nothing).
       if (inFlight > 0) {
-        progress.clearLine();
         process.stderr.write(`skein: ${sig}: no more input is read; waiting for the items running (${sig} again to stop now)\n`);
       }
       poke();
@@ -355,8 +353,10 @@ export async function runBatch(cfg: RunConfig): Promise<number> {
     else if (!(outputClosed && (err as NodeJS.ErrnoException).code === 'EPIPE')) fatal ??= err as Error;
   }
   progress.update({ items, failed, value: stopped ? doneBytes : bytes });
-  progress.stop();
+  // The bar stops once the workers have left: what they printed last (a worker's prints reach this
+  // thread apart from its results, and may come after them; teardown()'s) is shown above it.
   await pool.close();
+  progress.stop();
   await untilForced(files.close());
   if (files.input !== process.stdin) files.input.destroy();
   else process.stdin.pause();

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { numbered, RECORDS, SKEIN, tmp } from '../fixtures/cli-helpers.js';
+import { numbered, RECORDS, ROOT, SKEIN, skein, tmp } from '../fixtures/cli-helpers.js';
 
 describe('skein run progress bar', () => {
   // `script` (util-linux) runs the command on a terminal, where the bar is drawn.
@@ -25,4 +25,42 @@ describe('skein run progress bar', () => {
     for (const eta of etas) expect(eta).toMatch(/^(--|\d+s|\d+m\d+s|\d+h\d+m)$/);
     expect(etas).toContain('--');
   }, 20_000);
+
+  it.skipIf(!existsSync('/usr/bin/script'))("shows the task module's prints as whole lines above the bar, not run into it", async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, numbered(12, { ms: 150 }));
+    const cmd = `${process.execPath} ${SKEIN} run ${LOGS} -i ${input} -o ${join(dir, 'out.jsonl')} -w 2`;
+    const screen = await new Promise<string>((resolve) => {
+      let text = '';
+      const child = spawn('/usr/bin/script', ['-qec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+      child.on('close', () => resolve(text));
+    });
+    expect(screen).toContain('items |'); // the bar was drawn
+    // What each terminal line shows at the end (the pty writes \r\n): the text after its last return to column 1.
+    const ESC = String.fromCharCode(27);
+    const col1 = new RegExp(`\r|${ESC}\\[1G`);
+    const control = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]|${ESC}[78]`, 'g');
+    const shown = screen.split(/\r?\n/).map((l) => l.split(col1).at(-1)!.replace(control, ''));
+    for (const word of ['item', 'warn', 'part']) {
+      const said = shown.filter((l) => l.includes(`${word} `));
+      expect(said.sort()).toEqual(Array.from({ length: 12 }, (_, i) => `${word} ${i + 1}`).sort());
+    }
+    // The bar is drawn again after the prints: the last line shown is the finished bar, and the
+    // cursor is not sent back to the row the bar started on (ESC 8), above the lines printed since.
+    expect(shown.filter((l) => l !== '').at(-1)).toMatch(/100% \| 12 items/);
+    expect(screen).not.toContain(`${ESC}8`);
+  }, 20_000);
+
+  it("passes the task module's prints through untouched when stderr is not a terminal (no bar)", async () => {
+    const r = await skein(['run', LOGS, '-w', '2'], numbered(5));
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain(String.fromCharCode(27));
+    const said = r.stderr.split('\n');
+    for (let n = 1; n <= 5; n++) for (const word of ['item', 'warn', 'part']) expect(said).toContain(`${word} ${n}`);
+    expect(said.filter((l) => l !== '')).toHaveLength(15);
+  });
 });
+
+const LOGS = join(ROOT, 'test/fixtures/cli-logs-slow.mjs');
