@@ -35,3 +35,19 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/**
+ * `--workers` over the command's limit ({@link TooManyWorkersError.limit}, main.ts says which):
+ * refused before the task module is loaded or a thread starts. (A typo's 200 started 200 threads;
+ * past a pool's most, 256, the pool refused it with a stack trace, exit 4.)
+ */
+export class TooManyWorkersError extends UsageError {
+  constructor(
+    readonly requested: number,
+    readonly limit: number,
+    why: string,
+  ) {
+    super(`--workers ${requested} is more than the limit of ${limit} worker threads (${why})`);
+    this.name = 'TooManyWorkersError';
+  }
+}

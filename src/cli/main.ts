@@ -5,10 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError as BadArg, Option } from 'commander';
-import { ExitCode, UsageError } from './errors.js';
+import { ExitCode, TooManyWorkersError, UsageError } from './errors.js';
 import { BENCH_PEERS, BENCH_SCENARIOS } from './bench-names.js';
 import type { RunConfig } from './run.js';
 import { availableCores } from '../memory/cores.js';
+import { MAX_WORKER_INDEX } from '../pool/shared/layout.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,6 +19,20 @@ function intAtLeast(min: number) {
     if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new BadArg(`expected an integer >= ${min}, got '${v}'`);
     return n;
   };
+}
+
+/**
+ * The most `--workers` that `skein run` takes: 16 per available core (threads beyond the cores pay
+ * off only for tasks that wait, on I/O say, and each has its own V8 heap), and never more than a
+ * pool holds.
+ */
+const WORKERS_PER_CORE = 16;
+function workersLimit(): { limit: number; why: string } {
+  const cores = availableCores();
+  const perCore = WORKERS_PER_CORE * cores;
+  return perCore <= MAX_WORKER_INDEX
+    ? { limit: perCore, why: `${WORKERS_PER_CORE} x the ${cores} available cores` }
+    : { limit: MAX_WORKER_INDEX, why: "a pool's most" };
 }
 
 function rate(v: string): number {
@@ -47,6 +62,7 @@ one JSON cannot write (a function, a symbol, a BigInt) fails its line.
 The module's setup(ctx) and teardown() exports, if it has them, run once in each worker: before
 its first line and at the end. What the module prints (console.log, process.stdout) goes to
 stderr, above the progress bar when one is drawn: stdout carries the results only.
+--workers defaults to the available cores; more than 16 per core is refused.
 
 Lines that are not JSON and items that throw go to the errors file, one JSON line each:
   {"line":7,"input":{...},"stage":"enrich","error":{"class":"TypeError","message":"..."}}
@@ -94,7 +110,7 @@ export function program(): Command {
     .option('-i, --input <file>', "JSONL input, '-' for stdin", '-')
     .option('-o, --output <file>', "where results go, '-' for stdout", '-')
     .option('-e, --errors <file>', "where failed and malformed lines go, '-' for stderr", '-')
-    .option('-w, --workers <n>', 'worker threads', intAtLeast(1), availableCores())
+    .option('-w, --workers <n>', `worker threads, at most ${WORKERS_PER_CORE} per available core (${workersLimit().limit})`, intAtLeast(1), availableCores())
     .option('-r, --retries <n>', 'retries of a failing item (with exponential backoff)', intAtLeast(0), 0)
     .option('-t, --timeout <ms>', 'fail an item that runs longer (its ctx.signal aborts; a worker still running it after the kill grace is replaced)', intAtLeast(1))
     .addOption(new Option('--rate <n/s>', 'start at most n items per second').argParser(rate))
@@ -107,6 +123,8 @@ export function program(): Command {
     .addOption(new Option('--stages-via <how>').choices(['pipeline', 'pool']).hideHelp())
     .addHelpText('after', RUN_HELP)
     .action(async (module: string, o: Record<string, unknown>) => {
+      const { limit, why } = workersLimit();
+      if ((o.workers as number) > limit) throw new TooManyWorkersError(o.workers as number, limit, why);
       const cfg: RunConfig = {
         module,
         fns: (o.fn as string[] | undefined) ?? [],

@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, lines, numbered, RECORDS, ROOT, SKEIN, skein, start, tmp } from '../fixtures/cli-helpers.js';
 import { until } from '../fixtures/pool-helpers.js';
+import { availableCores } from 'skein/internal';
 
 type N = { n: number };
 const ns = (xs: unknown[]): number[] => (xs as N[]).map((x) => x.n).sort((a, b) => a - b);
@@ -631,6 +632,21 @@ export default async (x) => {
     const results = shown.filter((l) => l.includes('{"n"'));
     expect(results).toHaveLength(30);
     for (const l of results) expect(l).toMatch(/^\{"n":\d+,"ms":60\}$/);
+  });
+
+  it('refuses --workers above 16 x the available cores with a usage error naming the limit, before any thread starts', async () => {
+    const limit = Math.min(16 * availableCores(), 256);
+    for (const n of [limit + 1, 100000]) {
+      const t0 = performance.now();
+      const r = await skein(['run', RECORDS, '--fn', 'double', '-w', String(n)], numbered(3));
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      const why = 16 * availableCores() <= 256 ? `16 x the ${availableCores()} available cores` : "a pool's most";
+      expect(r.stderr).toBe(`skein: --workers ${n} is more than the limit of ${limit} worker threads (${why})\n`);
+      expect(performance.now() - t0).toBeLessThan(5000);
+    }
+    const help = await skein(['run', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain(`--workers <n> worker threads, at most 16 per available core (${limit}) (default: ${availableCores()})`);
   });
 
   it('--help into a reader that goes away (skein run --help | head -1) ends quietly, not with an EPIPE stack trace', async () => {
