@@ -9,7 +9,7 @@ import { ExitCode, TooManyWorkersError, UsageError } from './errors.js';
 import { BENCH_PEERS, BENCH_SCENARIOS } from './bench-names.js';
 import type { RunConfig } from './run.js';
 import { availableCores } from '../memory/cores.js';
-import { MAX_WORKER_INDEX } from '../pool/shared/layout.js';
+import { MAX_WORKER_INDEX } from '../pool/index.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 

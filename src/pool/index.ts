@@ -11,6 +11,6 @@ export * from './worker-pool.js';
 
 // For the layers above (src/flow): what they build on besides the pool itself. They import the
 // pool only through this face (test/pool/structure.test.ts).
-export { closureError, compileFunction, errorToRecord, functionSource, recordToError } from './shared/index.js';
+export { closureError, compileFunction, errorToRecord, functionSource, MAX_WORKER_INDEX, recordToError } from './shared/index.js';
 export type { ErrorRecord } from './shared/index.js';
 export { registerBuiltinTask, taskFunction } from './worker/index.js';
