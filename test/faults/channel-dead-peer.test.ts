@@ -150,6 +150,17 @@ describe('a channel whose peer died, or never came', () => {
     const r = await within(ch.send('y'.repeat(100_000), { timeout: 300 }), 3000);
     expect(r).not.toBe('pending');
     expect((r as { error?: unknown }).error).toBeInstanceOf(TimeoutError);
+    // Its stream, begun for a counted receiver and never begun by one, held a census of WAITING
+    // (byte-ring.ts invariant 9): the dead receiver is no longer counted, so a select no longer
+    // commits to a large send case and takes its ready one.
+    expect(Atomics.load(c, 3) & 0xffff).toBe(0); // WAITING's count
+    const other = new Channel<number>({ capacity: 1 });
+    expect(other.trySend(7)).toBe(true);
+    expect(await select([send(ch, 'y'.repeat(100_000)), recv(other)], { timeout: 1000 })).toEqual({
+      index: 1,
+      ok: true,
+      value: 7,
+    });
   });
 
   it('a receiver killed while it decodes a message leaves the consumer lock held: other receivers free it after HELD_STALL_MS and get every message left', async () => {

@@ -10,7 +10,8 @@
  *     0  CAP        messages the ring may hold (1 for a rendezvous channel)
  *     1  USER_CAP   capacity as given (0 = rendezvous)
  *     2  SIZE       ring bytes (power of two)
- *     3  WAITING    receivers now waiting in recv/select (a rendezvous send is ready only then)
+ *     3  WAITING    receivers now waiting in recv/select (a rendezvous send is ready only then):
+ *                   a count (low 16 bits) and an epoch (high 16 bits), invariant 9
  *     4  BELL       id of the bell (memory/wait/bell.ts) of the thread that made the channel
  *     5  FOREIGN    1 once a thread with another bell has opened the channel (never cleared): its
  *                   writes do not ring the bell, so a selectSync must not sleep on it (select-wait.ts)
@@ -101,6 +102,39 @@
  *    channel closed, or stands still for STREAM_STALL_MS is cut (invariants 4, 6), and then the
  *    receiver drops its part (invariant 5) and goes on waiting for a message within its own
  *    limits, which, once spent, end it with TimeoutError or AbortError: nothing was taken.
+ * 9. WAITING (rendezvous channels; waiting.ts) counts the receives now waiting (recv, and select's
+ *    receive cases), as the wait words count sleepers (memory/wait/word.ts invariant 7): a count in
+ *    the low 16 bits, an epoch in the high 16. A receiver terminated while it waited never took
+ *    its count back, and nothing repaired it: senders took it for a live receiver for good, a
+ *    trySend offered and spun for a taker every time, and a send too large for the ring (a blocking
+ *    send, a select's send case) began streaming to no one (a select committed to it and timed
+ *    out, though another case was ready). So:
+ *    - a receive counts itself (+ 1) and remembers the epoch it counted in; it takes the count
+ *      back (- 1) only while WAITING is still in that epoch (a census has taken it out otherwise).
+ *      A count of 0xFFFF is saturated, left as it is until a census (word.ts invariant 8).
+ *    - a census moves WAITING to the next epoch with a count of 0 (one CAS), then rings DATA and
+ *      CLOCK's word (CLW). A waiting receive sleeps on one of them, and the ready() of its wait
+ *      tests the epoch besides data (or a free CLOCK): so a census that its ready() did not see
+ *      rings a word it is registered on and armed, and wakes it (word.ts invariant 3), and every
+ *      wake-up of a waiting receive, before it waits again, counts itself anew (+ 1, new epoch)
+ *      when the epoch moved. A select counts its rendezvous receive cases again each round after
+ *      it registered on their DATA words and before it looks (word.ts invariant 1), for the same
+ *      reason. A receive reading a stream is not re-counted until the stream ends: it could take no
+ *      other message meanwhile. So a census is safe at any moment: a live receive is uncounted only
+ *      from the census to its next wake-up, which the census itself causes; a dead one stays out.
+ *    - a sender holds a census when an offer to WAITING > 0 found no taker: a trySend (or a
+ *      select's send case tried so) took its message back after the handoff spin (rendezvous.ts
+ *      tryHandoff), or a stream (begun only while WAITING > 0) ended by its sender's timeout or
+ *      abort with its FIRST chunk never begun (stream.ts). Every counted receive is then dead, or between its count and its look, or on a
+ *      thread too busy to take it within the spin: a census costs those one look more. At most one
+ *      census of a channel per thread per CENSUS_MIN_MS (word.ts): its epochs come round (2^16
+ *      censuses) only after a minute of one thread's censuses back to back, and a receive whose
+ *      remembered epoch came round would then take back another's count; only one that stood
+ *      still that long with its wake-ups unhandled could. After the census a channel whose
+ *      receivers are all dead reads WAITING 0: a trySend returns false at once, and a large send
+ *      waits for a live receiver before it streams. (A large send, or a select's, that began
+ *      streaming to a dead count before any census waits within its own limits, as it would for
+ *      a live receiver slow to take it; the census comes when those limits end it.)
  *
  * Producer and consumer meet only through TAIL/HEAD: the producer writes a record with plain stores
  * and then publishes it with Atomics.store(TAIL); the consumer Atomics.load(TAIL)s and only then
@@ -124,6 +158,12 @@ export const CAP = 0;
 export const USER_CAP = 1;
 export const SIZE = 2;
 export const WAITING = 3;
+/** The count bits of WAITING (the high 16 are its epoch: invariant 9). */
+export const WAITING_COUNT = 0xffff;
+/** The count of receivers a WAITING value holds (invariant 9). */
+export function waitingCount(x: number): number {
+  return x & WAITING_COUNT;
+}
 export const BELL = 4;
 export const FOREIGN = 5;
 export const TAIL = 32;

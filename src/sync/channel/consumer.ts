@@ -22,7 +22,7 @@ import {
   TAKE_STREAM,
   uninitialized,
 } from './message.js';
-import { countWaiting } from './rendezvous.js';
+import { WaitingEntry } from './waiting.js';
 import { ClockWatch, dropCut, STALL_POLL_MS } from './cut.js';
 import { Step, stepHook } from '../../memory/step-hook.js';
 import { StreamIn } from './stream.js';
@@ -186,13 +186,17 @@ export class ChannelConsumer {
 
   /** The steps of a blocking receive. */
   *takeSteps<T>(): Generator<Wait, RecvResult<T>, undefined> {
+    // A rendezvous receive counts itself in WAITING while it waits; its waits end also when a
+    // census moved WAITING's epoch, and it counts itself again then (byte-ring.ts invariant 9).
+    const waiting = this.core.rendezvous ? new WaitingEntry(this.core) : undefined;
+    const moved = (): boolean => waiting !== undefined && waiting.moved();
     // CLOCK free (or freed from a holder that stood still: byte-ring.ts invariant 7)
-    const cFree = (): true | undefined => (this.clockFree() ? true : undefined);
-    const data = (): true | undefined => (this.dataHint() ? true : undefined);
-    const rendezvous = this.core.rendezvous;
-    if (rendezvous) countWaiting(this.core, 1);
+    const cFree = (): true | undefined => (this.clockFree() || moved() ? true : undefined);
+    const data = (): true | undefined => (this.dataHint() || moved() ? true : undefined);
+    waiting?.enter();
     try {
       for (;;) {
+        waiting?.recount();
         if (this.in) {
           // Another receive of this thread (async) is reading a stream, to its end whatever its
           // limits (byte-ring.ts invariant 8): this one has taken nothing yet, so it waits in its own.
@@ -212,7 +216,7 @@ export class ChannelConsumer {
           : { word: this.core.data, ready: data, timed: true };
       }
     } finally {
-      if (rendezvous) countWaiting(this.core, -1);
+      waiting?.leave();
     }
   }
 

@@ -2,11 +2,11 @@
  * A rendezvous channel (capacity 0): a ring of one message (CAP = 1) whose sender waits until a
  * receiver has taken it.
  *
- * Receivers announce themselves in WAITING while they wait (recv, and select's receive cases). A
- * blocking send of a message that fits the ring offers it at once and then waits for a taker; a
- * trySend, or a message that must stream, goes only to a receiver that is waiting now. A sender
- * that gives up (timeout, abort, close) takes its message back under CLOCK ({@link retract}), so
- * a send that fails was never received.
+ * Receivers announce themselves in WAITING while they wait (recv, and select's receive cases;
+ * waiting.ts, byte-ring.ts invariant 9). A blocking send of a message that fits the ring offers it
+ * at once and then waits for a taker; a trySend, or a message that must stream, goes only to a
+ * receiver that is waiting now. A sender that gives up (timeout, abort, close) takes its message
+ * back under CLOCK ({@link retract}), so a send that fails was never received.
  */
 import { now } from '../../memory/clock.js';
 import type { Encoded } from '../../memory/codec.js';
@@ -14,22 +14,16 @@ import { cpuRelax } from '../../memory/spin.js';
 import { blockUntil, ring, unlimited, type Wait } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
 import { closedError, PUT_OK } from './message.js';
-import type { ChannelCore } from './core.js';
 import type { ChannelProducer } from './producer.js';
 import { STALL_POLL_MS } from './cut.js';
+import { censusWaiting, waitingNow } from './waiting.js';
 
 /** How long a rendezvous trySend waits for a waiting receiver to take its message. */
 const HANDOFF_SPIN_MS = 0.2;
 
-/** Counts receivers waiting (`delta` 1 when one starts, -1 when it stops) and wakes senders. */
-export function countWaiting(core: ChannelCore, delta: number): void {
-  Atomics.add(core.c, R.WAITING, delta);
-  if (delta > 0) ring(core.room);
-}
-
 /** Whether a send of a `rec`-byte record may be offered now (`stream`: a blocking send). */
 export function offerable(p: ChannelProducer, rec: number, stream: boolean): boolean {
-  return (stream && rec <= p.r.size) || Atomics.load(p.c, R.WAITING) > 0;
+  return (stream && rec <= p.r.size) || waitingNow(p.c) > 0;
 }
 
 /** Whether message `seq` has been received (or taken back). */
@@ -50,13 +44,21 @@ export function* handoff(p: ChannelProducer, seq: number): Generator<Wait, void,
   if (!taken(c, seq) && retract(p, seq)) throw closedError();
 }
 
-/** trySend: offers to a waiting receiver and spins briefly for it to take the message. */
+/**
+ * trySend: offers to a waiting receiver and spins briefly for it to take the message. An offer no
+ * one took holds a census of WAITING, which uncounts receivers terminated while they waited
+ * (byte-ring.ts invariant 9).
+ */
 export function tryHandoff(p: ChannelProducer, enc: Encoded): boolean {
   if (p.tryPut(enc, false) !== PUT_OK) return false;
   const seq = p.lastSeq;
   const until = now() + HANDOFF_SPIN_MS;
   for (let i = 0; !taken(p.c, seq); i++) {
-    if ((i & 255) === 255 && now() > until) return !retract(p, seq);
+    if ((i & 255) === 255 && now() > until) {
+      if (!retract(p, seq)) return true;
+      censusWaiting(p.core);
+      return false;
+    }
     cpuRelax();
   }
   return true;

@@ -8,7 +8,8 @@ import { type Channel, coreOf } from './channel.js';
 import type { ChannelCore } from './core.js';
 import * as R from './byte-ring.js';
 import { closedError, encodeMessage, PUT_BUSY, PUT_OK, PUT_STREAM, TAKE_BUSY, TAKE_STREAM } from './message.js';
-import { countWaiting, retract, tryHandoff } from './rendezvous.js';
+import { retract, tryHandoff } from './rendezvous.js';
+import { WaitingEntry, waitingNow } from './waiting.js';
 import type { StreamIn, StreamOut } from './stream.js';
 
 const KIND = Symbol('skein.selectCase');
@@ -87,6 +88,8 @@ export interface Prepared {
    * receiver to take; {@link offer}), instead of being tried by a 0.2 ms spin each round.
    */
   offerable: number[];
+  /** Rendezvous receive case i's count in WAITING while the select waits (else undefined). */
+  waiting: (WaitingEntry | undefined)[];
   /** The case offered now (-1: none), and its message's sequence number. */
   offered: number;
   offeredSeq: number;
@@ -116,6 +119,7 @@ export function prepare(
     bellReg: false,
     bellSeen: 0,
     offerable: [],
+    waiting: [],
     offered: -1,
     offeredSeq: 0,
   };
@@ -168,7 +172,7 @@ export function tryOne(p: Prepared, i: number, waiting = false): SelectResult | 
       if (R.recordBytes(payloadLength(enc)) > core.r.size) {
         // Larger than the ring: it streams, once a receiver waits (then it is handed off as a
         // blocking send's would be, select.ts).
-        if (Atomics.load(core.c, R.WAITING) <= 0) {
+        if (waitingNow(core.c) <= 0) {
           if (core.closed) throw closedError();
           return undefined;
         }
@@ -222,12 +226,26 @@ export function tryAll(p: Prepared, waiting = false): SelectResult | Committed |
   return p.dflt >= 0 ? { index: p.dflt, ok: true } : undefined;
 }
 
-/** Rendezvous receive cases count as waiting receivers for the whole select. */
+/**
+ * Rendezvous receive cases count as waiting receivers for the whole select (`delta` 1 at its
+ * start, -1 at its end; byte-ring.ts invariant 9).
+ */
 export function markWaiting(p: Prepared, delta: number): void {
   for (const i of p.order) {
     const core = p.cores[i];
-    if (core.rendezvous && !p.encs[i]) countWaiting(core, delta);
+    if (!core.rendezvous || p.encs[i]) continue;
+    if (delta > 0) (p.waiting[i] = new WaitingEntry(core)).enter();
+    else p.waiting[i]?.leave();
   }
+}
+
+/**
+ * Each waiting round, registered on the cases' DATA words and before it looks: counts the
+ * rendezvous receive cases again where a census moved WAITING's epoch (byte-ring.ts invariant 9).
+ * A census after this rings DATA, which wakes the select for the next round.
+ */
+export function recountWaiting(p: Prepared): void {
+  for (const i of p.order) p.waiting[i]?.recount();
 }
 
 /** The result of committed case `c` once its stream ended with `v` (a RecvResult, or undefined). */
@@ -248,7 +266,7 @@ export function streamed(p: Prepared, c: Committed, v: unknown): SelectResult {
 export function offer(p: Prepared): void {
   const cands = p.offerable;
   if (cands.length === 0) return;
-  const waited = cands.filter((i) => Atomics.load(p.cores[i].c, R.WAITING) > 0);
+  const waited = cands.filter((i) => waitingNow(p.cores[i].c) > 0);
   const from = waited.length > 0 ? waited : cands;
   const i = from[Math.floor(Math.random() * from.length)];
   const pr = p.cores[i].producer;

@@ -18,7 +18,15 @@ import {
   type WaitWord,
 } from '../../memory/wait/index.js';
 import * as R from './byte-ring.js';
-import { type Committed, offer, type Prepared, type SelectResult, tryAll, tryOne } from './select-cases.js';
+import {
+  type Committed,
+  offer,
+  type Prepared,
+  recountWaiting,
+  type SelectResult,
+  tryAll,
+  tryOne,
+} from './select-cases.js';
 
 /** Longest single async wait before every case is tried again (a backstop; wake-ups are exact). */
 export const ASYNC_SLICE_MS = 1000;
@@ -86,6 +94,7 @@ export function prepareWait(p: Prepared): SelectResult | Committed | undefined {
     p.bellReg = true;
   }
   for (const i of p.order) registerOn(p, i, 0);
+  recountWaiting(p); // registered on DATA, before the look (byte-ring.ts invariant 9)
   const r = tryAll(p, true);
   if (r) return r;
   for (const i of p.order) {

@@ -26,6 +26,7 @@ import type { ChannelProducer } from './producer.js';
 import { ChannelClosedError, ChannelStreamCutError } from '../errors.js';
 import { cutOwnStream, ownsStream, STALL_POLL_MS, StallWatch } from './cut.js';
 import { ring } from '../../memory/wait/index.js';
+import { censusWaiting } from './waiting.js';
 import { Step, stepHook } from '../../memory/step-hook.js';
 
 const NEED = 0;
@@ -159,7 +160,12 @@ export class StreamOut {
           yield { word: p.core.room, ready: room, timed: true };
         } catch (err) {
           release = false;
+          // A rendezvous stream starts only while WAITING counts a receiver: one whose FIRST chunk
+          // no receiver began within the send's limits was offered to nobody live, and holds a
+          // census of WAITING (byte-ring.ts invariant 9).
+          const untaken = p.rendezvous && Atomics.load(p.c, R.HEAD) === this.#at;
           cutOwnStream(p.core, this.#at);
+          if (untaken) censusWaiting(p.core);
           throw err;
         }
       }
