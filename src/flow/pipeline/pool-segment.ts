@@ -277,7 +277,10 @@ export class PoolSegment extends Segment {
             input = objectForm();
             if (withSpec) input.s = this.#spec;
           }
-          const answer = (await this.#submit(input, opts)) as ChainItemResult[] | Uint8Array;
+          // The frame is ours alone: handed over (transfer), the pool takes it without a copy.
+          const answer = (await this.#submit(input, frame ? { ...opts, transfer: [frame.buffer as ArrayBuffer] } : opts)) as
+            | ChainItemResult[]
+            | Uint8Array;
           this.#specOut = true;
           const outcomes: Outcome[] = [];
           const settle = (ok: boolean, v: unknown, i: number): void => {

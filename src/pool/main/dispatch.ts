@@ -93,6 +93,11 @@ export class Dispatcher implements Placer {
     return this.#fnNames.slice();
   }
 
+  /** The largest input payload priority `p`'s ring takes as a record (larger ones are posted). */
+  maxPayload(p: number): number {
+    return this.#rings[p].maxPayload;
+  }
+
   ringSabs(): SharedArrayBuffer[] {
     return this.#rings.map((r) => r?.sab);
   }

@@ -121,7 +121,12 @@ export interface SubmitOptions {
   signal?: AbortSignal;
   /** Run-time limit for this task (overrides the pool's `taskTimeout`). */
   timeout?: number;
-  /** ArrayBuffers (and ports) to move to the worker instead of copying. */
+  /**
+   * ArrayBuffers (and ports) to move to the worker instead of copying; the caller's are detached,
+   * as with `postMessage`. A Uint8Array, Buffer or ArrayBuffer input whose list is just its own
+   * buffer, and which fits the task rings, moves to the pool and rides the rings like any input
+   * (no copy, no message; a Buffer arrives as a Buffer); anything else is posted with its list.
+   */
   transfer?: readonly TransferListItem[];
 }
 

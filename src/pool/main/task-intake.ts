@@ -5,6 +5,7 @@
  */
 
 import { type Encoded, encode, Tag } from '../../memory/codec.js';
+import type { TransferListItem } from 'node:worker_threads';
 import { AbortError } from '../../memory/errors.js';
 import { abortableExtras, watchAbort } from './abort-watch.js';
 import { newSubmitEncoded } from './encoded-input.js';
@@ -55,8 +56,17 @@ export function intake(
     }
     // Objects are encoded now, so an uncloneable input fails here, at the caller (a function or a
     // symbol too, so that its error names the task input).
-    if (((typeof input === 'object' && input !== null) || typeof input === 'function' || typeof input === 'symbol') && !extras?.transfer)
-      stored = ownBytes(encode(input, newSubmitEncoded(), 'task input'));
+    if ((typeof input === 'object' && input !== null) || typeof input === 'function' || typeof input === 'symbol') {
+      if (!extras?.transfer) stored = ownBytes(encode(input, newSubmitEncoded(), 'task input'));
+      else {
+        const moved = movedIn(input, extras.transfer, dispatch.maxPayload(priority));
+        if (moved) {
+          stored = moved;
+          extras.transfer = undefined;
+          if (!extras.ticket && !((extras.timeout ?? 0) > 0)) extras = undefined; // nothing left to carry
+        }
+      }
+    }
   } catch (err) {
     settle(target, aux, false, err);
     return;
@@ -81,6 +91,32 @@ export function intake(
 function ownBytes(e: Encoded): Encoded {
   if (e.bytes && (e.tag === Tag.Bytes || e.tag === Tag.Buffer || e.tag === Tag.ArrayBuffer))
     e.bytes = Uint8Array.prototype.slice.call(e.bytes); // TypedArray#slice copies (Buffer#slice is a view)
+  return e;
+}
+
+/**
+ * A Uint8Array, Buffer or ArrayBuffer input whose transfer list is its own buffer, and no more, and
+ * which fits the rings: its buffer moves to the pool (the caller's is detached, as postMessage
+ * would leave it) and it rides the rings as its bytes, as an input without a transfer list does,
+ * only not copied. The pool then owns the bytes, so a worker's crash can resend it. Undefined
+ * otherwise: it travels raw by postMessage with its transfer list (large inputs move zero-copy so).
+ * Called last at intake, once nothing can refuse the task: a refused one keeps its buffer.
+ */
+function movedIn(input: unknown, transfer: readonly TransferListItem[], max: number): Encoded | undefined {
+  if (transfer.length !== 1) return undefined;
+  const buf = input instanceof ArrayBuffer ? input : input instanceof Uint8Array ? input.buffer : undefined;
+  if (buf === undefined || buf !== transfer[0] || !(buf instanceof ArrayBuffer)) return undefined;
+  const e = encode(input, newSubmitEncoded(), 'task input');
+  if (!e.bytes || e.bytes.byteLength > max || (e.tag !== Tag.Bytes && e.tag !== Tag.Buffer && e.tag !== Tag.ArrayBuffer))
+    return undefined;
+  const { byteOffset, byteLength } = e.bytes;
+  let own: ArrayBuffer;
+  try {
+    own = structuredClone(buf, { transfer: [buf] }); // moves the memory, copies nothing
+  } catch {
+    return undefined; // not transferable (a slice of Node's Buffer pool): as postMessage would say
+  }
+  e.bytes = new Uint8Array(own, byteOffset, byteLength);
   return e;
 }
 
