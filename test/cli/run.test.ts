@@ -4,7 +4,7 @@ import { createReadStream, existsSync, readFileSync, statSync, unlinkSync, write
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { jsonLines, lines, numbered, RECORDS, ROOT, SKEIN, skein, start, tmp } from '../fixtures/cli-helpers.js';
+import { HAS_TERMINAL, jsonLines, lines, numbered, onTerminal, RECORDS, ROOT, shownLines, SKEIN, skein, start, tmp } from '../fixtures/cli-helpers.js';
 import { until } from '../fixtures/pool-helpers.js';
 import { availableCores } from 'skein/internal';
 
@@ -593,18 +593,13 @@ export default async (x) => {
   });
 
   // `script` (util-linux) runs the command on a terminal, where the bar is drawn.
-  it.skipIf(!existsSync('/usr/bin/script'))('the progress bar counts the lines done, not the bytes read ahead: half the items is not 100%', async () => {
+  it.skipIf(!HAS_TERMINAL)('the progress bar counts the lines done, not the bytes read ahead: half the items is not 100%', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
     // ~5 KB: read in one chunk at once; ~1.5 s of work on 2 workers.
     writeFileSync(input, numbered(200, { ms: 15 }));
     const cmd = `${process.execPath} ${SKEIN} run ${RECORDS} --fn slow -i ${input} -o ${join(dir, 'out.jsonl')} -w 2`;
-    const r = await new Promise<string>((resolve) => {
-      let text = '';
-      const child = spawn('/usr/bin/script', ['-qec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
-      child.on('close', () => resolve(text));
-    });
+    const r = await onTerminal(cmd);
     const frames = [...r.matchAll(/(\d+)% \| (\d+) items/g)].map((m) => ({ pct: Number(m[1]), items: Number(m[2]) }));
     const midway = frames.filter((f) => f.items > 0 && f.items <= 100);
     expect(midway.length).toBeGreaterThan(0);
@@ -612,23 +607,14 @@ export default async (x) => {
     expect(frames.at(-1)).toEqual({ pct: 100, items: 200 });
   });
 
-  it.skipIf(!existsSync('/usr/bin/script'))('results written to the terminal the bar is on start on a line of their own, not after the bar', async () => {
+  it.skipIf(!HAS_TERMINAL)('results written to the terminal the bar is on start on a line of their own, not after the bar', async () => {
     const dir = tmp();
     const input = join(dir, 'in.jsonl');
     writeFileSync(input, numbered(30, { ms: 60 }));
     const cmd = `${process.execPath} ${SKEIN} run ${RECORDS} --fn slow -i ${input} -w 2`;
-    const screen = await new Promise<string>((resolve) => {
-      let text = '';
-      const child = spawn('/usr/bin/script', ['-qec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
-      child.on('close', () => resolve(text));
-    });
+    const screen = await onTerminal(cmd);
     expect(screen).toContain('items |'); // the bar was drawn
-    // What each terminal line shows at the end (the pty writes \r\n): the text after its last return to column 1.
-    const ESC = String.fromCharCode(27);
-    const col1 = new RegExp(`\r|${ESC}\\[1G`);
-    const control = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]|${ESC}[78]`, 'g');
-    const shown = screen.split(/\r?\n/).map((l) => l.split(col1).at(-1)!.replace(control, ''));
+    const shown = shownLines(screen);
     const results = shown.filter((l) => l.includes('{"n"'));
     expect(results).toHaveLength(30);
     for (const l of results) expect(l).toMatch(/^\{"n":\d+,"ms":60\}$/);
