@@ -89,9 +89,13 @@ export function intake(
  * caller refills it; it must run on the bytes as they were at submit, as structured clone gives.
  */
 function ownBytes(e: Encoded): Encoded {
-  if (e.bytes && (e.tag === Tag.Bytes || e.tag === Tag.Buffer || e.tag === Tag.ArrayBuffer))
-    e.bytes = Uint8Array.prototype.slice.call(e.bytes); // TypedArray#slice copies (Buffer#slice is a view)
+  if (isCallerBytes(e)) e.bytes = Uint8Array.prototype.slice.call(e.bytes); // TypedArray#slice copies (Buffer#slice is a view)
   return e;
+}
+
+/** Whether `e` is encoded as the caller's own memory: a Uint8Array, Buffer or ArrayBuffer input. */
+function isCallerBytes(e: Encoded): e is Encoded & { bytes: Uint8Array } {
+  return e.bytes !== null && (e.tag === Tag.Bytes || e.tag === Tag.Buffer || e.tag === Tag.ArrayBuffer);
 }
 
 /**
@@ -107,8 +111,7 @@ function movedIn(input: unknown, transfer: readonly TransferListItem[], max: num
   const buf = input instanceof ArrayBuffer ? input : input instanceof Uint8Array ? input.buffer : undefined;
   if (buf === undefined || buf !== transfer[0] || !(buf instanceof ArrayBuffer)) return undefined;
   const e = encode(input, newSubmitEncoded(), 'task input');
-  if (!e.bytes || e.bytes.byteLength > max || (e.tag !== Tag.Bytes && e.tag !== Tag.Buffer && e.tag !== Tag.ArrayBuffer))
-    return undefined;
+  if (!isCallerBytes(e) || e.bytes.byteLength > max) return undefined;
   const { byteOffset, byteLength } = e.bytes;
   let own: ArrayBuffer;
   try {
