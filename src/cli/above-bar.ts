@@ -21,7 +21,8 @@ export interface AboveBar {
   restore(): void;
 }
 
-const CLEAR_LINE = '\r\x1b[K';
+/** Back to column 1, then erase to the end of the line. */
+export const CLEAR_LINE = '\r\x1b[K';
 const NEWLINE = 0x0a;
 
 /**

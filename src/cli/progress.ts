@@ -3,7 +3,7 @@
  * stderr is a terminal: piped or redirected, the command prints nothing but its results.
  */
 import type cliProgress from 'cli-progress';
-import { type AboveBar, writeAboveBar } from './above-bar.js';
+import { type AboveBar, CLEAR_LINE, writeAboveBar } from './above-bar.js';
 
 type CliProgress = typeof cliProgress;
 
@@ -83,7 +83,7 @@ export class Progress {
    * stdout) starts on a clean line; the bar redraws. (What goes to stderr comes out above it.)
    */
   clearLine(): void {
-    this.#above?.raw.write('\r\x1b[K');
+    this.#above?.raw.write(CLEAR_LINE);
   }
 
   stop(): void {
