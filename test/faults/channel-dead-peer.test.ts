@@ -25,25 +25,17 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?
   }
 }
 
-/** Runs `fn` with the held-lock stall limit (byte-ring.ts invariant 7) at `ms`, then puts it back. */
-async function withHeldMs(ms: number, fn: () => Promise<void>): Promise<void> {
-  const saved = stallLimits.heldMs;
-  stallLimits.heldMs = ms;
+/**
+ * Runs `fn` with one stall limit at `ms`, then puts it back: `heldMs` for a holder of a lock
+ * (byte-ring.ts invariant 7), `streamMs` for a streaming sender (invariant 4).
+ */
+async function withStallLimit(which: keyof typeof stallLimits, ms: number, fn: () => Promise<void>): Promise<void> {
+  const saved = stallLimits[which];
+  stallLimits[which] = ms;
   try {
     await fn();
   } finally {
-    stallLimits.heldMs = saved;
-  }
-}
-
-/** Runs `fn` with the streaming sender's stall limit (byte-ring.ts invariant 4) at `ms`, then puts it back. */
-async function withStreamMs(ms: number, fn: () => Promise<void>): Promise<void> {
-  const saved = stallLimits.streamMs;
-  stallLimits.streamMs = ms;
-  try {
-    await fn();
-  } finally {
-    stallLimits.streamMs = saved;
+    stallLimits[which] = saved;
   }
 }
 
@@ -62,7 +54,7 @@ describe('a channel whose peer died, or never came', () => {
   it('a receiver in the middle of a stream whose sender was killed is released by the stall limit: nothing taken, then the channel recovers', async () => {
     // It has read the FIRST chunk, so its own timeout no longer applies (byte-ring.ts invariant 8):
     // the stall watch cuts the dead sender, the receive drops the part and, its limit spent, times out.
-    await withStreamMs(800, async () => {
+    await withStallLimit('streamMs', 800, async () => {
       const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
       await killMidStream(ch, true);
       const t0 = Date.now();
@@ -105,7 +97,7 @@ describe('a channel whose peer died, or never came', () => {
     const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
     const c = new Int32Array(ch.handle.sab, 0, 512);
     Atomics.store(c, PLOCK, 1);
-    await withHeldMs(3000, async () => { // 30 s in earnest
+    await withStallLimit('heldMs', 3000, async () => { // 30 s in earnest
       const t0 = Date.now();
       const r = await within(ch.send(4, { timeout: 10_000 }), 12_000);
       expect(r).toEqual({ value: undefined });
@@ -166,7 +158,7 @@ describe('a channel whose peer died, or never came', () => {
   it('a receiver killed while it decodes a message leaves the consumer lock held: other receivers free it after HELD_STALL_MS and get every message left', async () => {
     // Before byte-ring.ts invariant 7 the lock stayed held for good: recv() below timed out with 4
     // messages buffered (10 runs out of 10), and every later receive on every thread did too.
-    await withHeldMs(1000, async () => { // 30 s in earnest
+    await withStallLimit('heldMs', 1000, async () => { // 30 s in earnest
       const big = Array.from({ length: 20_000 }, (_, i) => ({ i, at: new Date(i) })); // v8.deserialize: ms under the lock
       const ch = new Channel<unknown>({ capacity: 4, bytes: 1 << 22 });
       const c = new Int32Array(ch.handle.sab, 0, 512);
@@ -200,7 +192,7 @@ describe('a channel whose peer died, or never came', () => {
 
   it('a rendezvous send that gives up behind a dead receiver\'s consumer lock takes its message back, and does not block its thread for good', async () => {
     // Before: retract() waited for the lock with no limit, blocking the main thread for good.
-    await withHeldMs(1000, async () => {
+    await withStallLimit('heldMs', 1000, async () => {
       const ch = new Channel<unknown>({ capacity: 0, bytes: 4096 });
       const c = new Int32Array(ch.handle.sab, 0, 512);
       Atomics.store(c, CLOCK, 0x12345); // what a receiver killed inside its copy leaves
@@ -215,7 +207,7 @@ describe('a channel whose peer died, or never came', () => {
   });
 
   it('a consumer lock held by a receiver of a stream is not taken for dead (it may wait for chunks)', async () => {
-    await withHeldMs(500, async () => {
+    await withStallLimit('heldMs', 500, async () => {
       const ch = new Channel<unknown>({ capacity: 4, bytes: 4096 });
       const c = new Int32Array(ch.handle.sab, 0, 512);
       await ch.send(1);
@@ -232,7 +224,7 @@ describe('a channel whose peer died, or never came', () => {
     // Before, only send() and recv() watched: select([send(ch, v)]) behind a producer killed while it
     // copied one message timed out however long it waited, and so did select([recv(ch)]) or a
     // tryRecv() loop behind a dead receiver.
-    await withHeldMs(1000, async () => {
+    await withStallLimit('heldMs', 1000, async () => {
       const a = new Channel<unknown>({ capacity: 4, bytes: 4096 });
       const ca = new Int32Array(a.handle.sab, 0, 512);
       Atomics.store(ca, PLOCK, 1); // HELD, not streaming: killed while copying one message
