@@ -32,6 +32,9 @@ describe('pool.map ending early', () => {
     const p = pool as WorkerPool;
     for await (const id of p.map<number>(inputs, { fn: 'waitForAbort', ordered: false })) {
       expect(id).toBe('finished');
+      // Break only once a long task runs: on a loaded machine the second worker may still be
+      // starting when the quick task's result arrives, and then there is nothing running to abort.
+      await until(() => states(counters).slice(1).includes(STARTED), 5000, 'a long task running');
       break;
     }
     // The other worker was running a long task: it sees its signal fire.
