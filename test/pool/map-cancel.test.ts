@@ -55,7 +55,8 @@ describe('pool.map ending early', () => {
     const run = (async () => {
       for await (const v of p.map(inputs.slice(1), { fn: 'waitForAbort', signal: ac.signal })) seen.push(v);
     })();
-    await until(() => states(counters).filter((s) => s === STARTED).length === 2, 3000, 'two tasks running');
+    // A fresh pool: both workers must boot first, which a loaded machine can take seconds to do.
+    await until(() => states(counters).filter((s) => s === STARTED).length === 2, 15_000, 'two tasks running');
     ac.abort();
     expect(await rejection(run)).toBeInstanceOf(AbortError);
     await until(() => states(counters).filter((s) => s === STARTED).length === 0, 3000, 'running tasks aborted');
