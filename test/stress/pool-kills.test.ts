@@ -48,12 +48,14 @@ it('tasks survive workers killed mid-claim: all settle, drain() resolves, the ri
     for (const at of outstanding.values()) oldest = Math.max(oldest, Date.now() - at);
   }
   stop = true;
-  await within(Promise.all(loops), 5000, 'the last tasks');
+  // 15 s here and below: a kill can be the last event, so these waits may include a worker's boot,
+  // seconds on a loaded machine. A task lost in a dead claim never settles, however long we wait.
+  await within(Promise.all(loops), 15_000, 'the last tasks');
   // A task lost inside a dead worker's claim never settles; a stalled ring keeps its whole priority.
   expect(oldest).toBeLessThan(2500);
   expect(settled).toBe(next);
-  await within(pool.drain(), 2000, 'drain');
-  expect(await within(pool.submit(7), 2000, 'a task after the kills')).toBe(7);
+  await within(pool.drain(), 15_000, 'drain');
+  expect(await within(pool.submit(7), 15_000, 'a task after the kills')).toBe(7);
   expect(pool.metrics().inFlight).toBe(0);
   await within(pool.close(), 3000, 'close');
-}, 20_000);
+}, 60_000);
