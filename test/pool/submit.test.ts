@@ -11,7 +11,7 @@ import {
   WorkerPool,
 } from 'skein';
 import { describe, expect, it } from 'vitest';
-import { rejection, sleep, TASKS, trackPools, within } from '../fixtures/pool-helpers.js';
+import { rejection, sleep, TASKS, trackPools, until, within } from '../fixtures/pool-helpers.js';
 
 const fixture = (name: string): URL => new URL(`../fixtures/${name}`, import.meta.url);
 
@@ -219,9 +219,14 @@ describe('named errors for a bad module or function', () => {
     await sleep(300);
     const late = await within(rejection(pool.submit(1)), 1000, 'late submit');
     expect(late).toBeInstanceOf(WorkerModuleError);
+    // The second worker may still have been booting when the pool gave up: its forced exit can come
+    // late on a loaded machine. Wait for it, then check that nothing new starts.
+    await until(() => pool.getWorkerCount() === 0, 5000, 'the workers gone');
+    const peak = pool.metrics().peakWorkers;
+    expect(peak).toBeLessThanOrEqual(2);
     await sleep(200);
     expect(pool.getWorkerCount()).toBe(0);
-    expect(pool.metrics().peakWorkers).toBeLessThanOrEqual(2);
+    expect(pool.metrics().peakWorkers).toBe(peak);
     await within(pool.close(), 3000, 'close');
     expect(await rejection(pool.submit(1))).toBeInstanceOf(Error);
   });
