@@ -17,16 +17,17 @@ describe('pool liveness', () => {
     // Keeps one async task in flight: a worker that waited only for it would leave the rest 30 s.
     const long = pool.submit(30_000, { fn: 'sleep' }).catch(() => undefined);
     let stalls = 0;
-    const end = Date.now() + 1500;
+    const end = Date.now() + 3000;
     for (let i = 0; Date.now() < end; i++) {
       const t0 = Date.now();
       // A parked worker would leave a task for the whole 30 s.
       await within(pool.submit(i, { fn: 'double' }), 2000, `task ${i}`);
       if (Date.now() - t0 >= 45) stalls++;
     }
-    // A lost wake-up costs a 50 ms wait timeout, once every ~100 ms when it was broken; a loaded
-    // machine may stall a few tasks on its own.
-    expect(stalls).toBeLessThanOrEqual(4);
+    // A lost wake-up costs a 50 ms wait timeout, once every ~100 ms when it was broken: ~30 stalls
+    // in these 3 s. A loaded machine stalls a few tasks on its own (0-2 in 1.5 s with two busy
+    // loops on 2 cores); 3 s rather than 1.5 s widens the gap between the two.
+    expect(stalls).toBeLessThanOrEqual(10);
     await pool.close({ force: true });
     await long;
   });
@@ -53,7 +54,8 @@ describe('pool liveness', () => {
     const counters = sharedCounters(16);
     pool = new WorkerPool({ filename: TASKS, maxWorkers: 1, workerData: { counters } });
     await pool.submit(1);
-    const spin = rejection(pool.submit(300, { fn: 'spin' }));
+    // Still spinning at the forced close however slow the machine (the close terminates it).
+    const spin = rejection(pool.submit(5000, { fn: 'spin' }));
     const queued = Array.from({ length: 10 }, (_, i) =>
       rejection(pool?.submit({ id: i + 1, ms: 50 }, { fn: 'markThenSleep' }) as Promise<unknown>),
     );
@@ -122,7 +124,8 @@ describe('pool liveness', () => {
     const big = pool.submit('y'.repeat(400_000));
     const small = pool.submit(7);
     expect((await stuck).name).toBe('TimeoutError');
-    expect(((await within(big, 3000, 'the big task')) as string).length).toBe(400_000);
+    // Includes the replacement worker's boot.
+    expect(((await within(big, 15_000, 'the big task')) as string).length).toBe(400_000);
     expect(await small).toBe(7);
   });
 });
