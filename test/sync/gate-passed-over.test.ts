@@ -12,6 +12,20 @@ function blockLoop(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * Blocks this thread's event loop until `cond()` holds (looking every 10 ms), as blockLoop does, but
+ * for as long as the worker takes to pass our head: a fixed block raced the worker's stall clock
+ * (GATE_STALL_MS plus up to a poll), and on a loaded machine the loop came back first. Throws after
+ * `capMs`: by then the waiters behind a stalled head never passed it (invariant 3 broken).
+ */
+function blockLoopUntil(cond: () => boolean, what: string, capMs = 5000): void {
+  const end = Date.now() + capMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`loop blocked ${capMs} ms and still no ${what}`);
+    blockLoop(10);
+  }
+}
+
 function logOf(log: SharedArrayBuffer): number[] {
   const l = new Int32Array(log);
   return Array.from(l.subarray(1, 1 + Atomics.load(l, 0)));
@@ -35,7 +49,8 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     const other = runOp('acquireLog', { sem, log, id: 2, timeout: 8000 }); // ticket 2, behind it
     await until(() => queued(sem) === 2, 10_000, 'the worker to line up');
     held.release();
-    blockLoop(1800); // the worker passes our head (ticket 1) after ~1 s, takes its permit, releases
+    // The worker passes our head (ticket 1) after ~1 s, takes its permit, records, releases.
+    blockLoopUntil(() => logOf(log).length === 1 && sem.available === 1, 'pass of our head');
     expect(await other).toBe('ok');
     const t0 = Date.now();
     let g;
@@ -67,9 +82,10 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     const other = runOp('acquireLog', { sem, log, id: 3, timeout: 8000 }); // ticket 3
     await until(() => queued(sem) === 3, 10_000, 'the worker to line up');
     held.release();
-    // The worker passes ticket 1 after ~1 s; ticket 2 is then the head, and we resume well before it
-    // could stand still another second: this thread keeps that place, and gives it to its first call.
-    blockLoop(1500);
+    // The worker passes ticket 1 after ~1 s (3 in line, then 2); ticket 2 is then the head, and we
+    // resume within 10 ms, well before it could stand still another second: this thread keeps that
+    // place, and gives it to its first call.
+    blockLoopUntil(() => queued(sem) === 2, 'pass of ticket 1');
     await Promise.all([a, b, other]);
     expect(logOf(log)).toEqual([1, 3, 2]);
     expect(sem.available).toBe(1);
@@ -118,7 +134,7 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     held.release();
     // The worker passes ticket 1 after ~1 s, takes the permit and gives it back: the line is empty
     // and the permit free when this thread's loop comes back, before its sleeper has looked again.
-    blockLoop(3000);
+    blockLoopUntil(() => logOf(log).length === 1 && sem.available === 1, 'pass of ticket 1');
     expect(logOf(log)).toEqual([3]);
     // Before the fix this call took the free permit at once, ahead of a (order 3, 2, 1).
     const b = sem.acquire(1, { timeout: 8000 }).then(record(2));
@@ -139,7 +155,8 @@ describe('a waiter passed over while its thread was busy lines up again', () => 
     const other = runOp('acquireLog', { sem, log, id: 2, timeout: 8000 });
     await until(() => queued(sem) === 2, 10_000, 'the worker to line up');
     held.release();
-    blockLoop(1800); // passed, and past its own deadline when the loop comes back
+    blockLoop(1800); // past its own deadline when the loop comes back...
+    blockLoopUntil(() => logOf(log).length === 1 && sem.available === 1, 'pass of our head'); // ...and passed
     expect(await other).toBe('ok');
     expect(await mine).toBeInstanceOf(TimeoutError);
     expect(sem.available).toBe(1);
