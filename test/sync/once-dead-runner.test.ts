@@ -14,21 +14,30 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((w) => w.terminate()));
 });
 
-/** A worker running `op` of once-runner.mjs on `once`; `result` is what its call returned. */
-function start(op: string, once: Once, flag: Int32Array, ms = 0): { worker: Worker; result: Promise<unknown> } {
+interface Started {
+  worker: Worker;
+  /** What its call returned. */
+  result: Promise<unknown>;
+  /** Its exit code. Listened for from the start: an exit while the caller awaited something else is not missed. */
+  exited: Promise<number>;
+}
+
+/** A worker running `op` of once-runner.mjs on `once`. */
+function start(op: string, once: Once, flag: Int32Array, ms = 0): Started {
   const worker = new Worker(RUNNER, { workerData: { op, obj: once, flag, ms } });
   started.push(worker);
   const result = new Promise((resolve, reject) => {
     worker.once('message', (m: { value: unknown }) => resolve(m.value));
     worker.once('error', reject);
   });
-  return { worker, result };
+  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+  return { worker, result, exited };
 }
 
 const newFlag = (): Int32Array => new Int32Array(new SharedArrayBuffer(8));
 
 /** Starts `op` as the runner and waits until its fn has begun. */
-async function runner(op: string, once: Once, flag: Int32Array, ms = 0): Promise<{ worker: Worker; result: Promise<unknown> }> {
+async function runner(op: string, once: Once, flag: Int32Array, ms = 0): Promise<Started> {
   const r = start(op, once, flag, ms);
   await until(() => Atomics.load(flag, 0) === 1, 10_000, `${op} to begin its run`);
   return r;
@@ -73,8 +82,7 @@ describe('a Once whose runner dies mid-run is taken over by a waiter (O4)', () =
   it('process.exit in the runner\'s worker mid-run: the main thread\'s waiting do() runs fn', async () => {
     const once = new Once();
     const flag = newFlag();
-    const { worker } = await runner('asyncExit', once, flag, 500);
-    const exited = new Promise<number>((r) => worker.once('exit', r));
+    const { exited } = await runner('asyncExit', once, flag, 500);
     let ran = 0;
     const waiting = once.do(() => void ran++, { timeout: 8000 });
     expect(await exited).toBe(7);
