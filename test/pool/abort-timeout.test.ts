@@ -25,7 +25,9 @@ describe('AbortSignal', () => {
   it('a queued task (in the shared rings) that is aborted never runs and rejects AbortError', async () => {
     const { pool, counters } = make();
     await pool.submit(0);
-    const blocker = pool.submit(250, { fn: 'spin' });
+    // Long enough to still be running at the abort below however slow the machine: once it ends,
+    // the worker would claim the queued task before the abort could take it back.
+    const blocker = pool.submit(1000, { fn: 'spin' });
     await until(() => pool.metrics().busy === 1, 10_000);
     const ac = new AbortController();
     const reason = new Error('user went away');
@@ -36,7 +38,7 @@ describe('AbortSignal', () => {
     const err = await within(rejection(queued), 500, 'abort of a queued task');
     expect(err).toBeInstanceOf(AbortError);
     expect(err.cause).toBe(reason);
-    expect(await blocker).toBe(250);
+    expect(await blocker).toBe(1000);
     expect(await kept).toBe(6);
     await pool.submit(7, { fn: 'mark' });
     expect(counters[5]).toBe(0);
@@ -110,7 +112,8 @@ describe('AbortSignal', () => {
     ac.abort();
     expect(await within(rejection(stuck), 2500, 'abort of a stuck task')).toBeInstanceOf(AbortError);
     await until(() => workerIds(pool).length === 1 && workerIds(pool)[0] !== before[0], 10_000);
-    expect(await within(pool.submit(4, { fn: 'double' }), 3000, 'task after abort')).toBe(8);
+    // The replacement was spawned, not necessarily booted: its boot counts here.
+    expect(await within(pool.submit(4, { fn: 'double' }), 15_000, 'task after abort')).toBe(8);
   });
 
   // Regression: the kill used to wait for the sweep's idle period (~1 s), not killGrace.
@@ -162,7 +165,8 @@ describe('AbortSignal', () => {
     await until(() => pool.metrics().busy === 1, 10_000);
     ac.abort();
     await rejection(stuck);
-    expect(await within(pool.submit(4, { fn: 'double' }), 3000, 'task after abort')).toBe(8);
+    // Runs on the replacement: its boot counts here.
+    expect(await within(pool.submit(4, { fn: 'double' }), 15_000, 'task after abort')).toBe(8);
   });
 
   it('aborting after the task settled changes nothing', async () => {
@@ -182,7 +186,8 @@ describe('timeouts', () => {
     const { pool } = make({ maxWorkers: 2, minWorkers: 2 });
     const before = workerIds(pool);
     const t0 = Date.now();
-    const err = await within(rejection(pool.submit(null, { fn: 'forever', timeout: 200 })), 3000, 'timeout');
+    // A fresh pool: the two workers' boot counts here.
+    const err = await within(rejection(pool.submit(null, { fn: 'forever', timeout: 200 })), 15_000, 'timeout');
     expect(err).toBeInstanceOf(TimeoutError);
     expect(err.message).toContain('200');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
@@ -205,7 +210,7 @@ describe('timeouts', () => {
     await rejection(pool.submit(null, { fn: 'forever', timeout: 100 }));
     const out = await within(
       Promise.all([1, 2, 3].map((i) => pool.submit(i, { fn: 'double' }))),
-      3000,
+      15_000, // they run on the replacement: its boot counts here
       'after timeout',
     );
     expect(out).toEqual([2, 4, 6]);
