@@ -107,13 +107,14 @@ describe('pool.map waiting for queue room (maxQueue)', () => {
     const p = onePlace();
     const pulled = { n: 0 };
     const out: unknown[] = [];
-    const run = rejection(drain(p.map(counted([300, 300, 300, 300], pulled), { fn: 'sleep' }), out));
+    // 1000 ms tasks: the first still runs through waitingForRoom's checks however slow the machine.
+    const run = rejection(drain(p.map(counted([1000, 1000, 1000, 1000], pulled), { fn: 'sleep' }), out));
     const held = await waitingForRoom(p, pulled);
     const closed = p.close();
     const err = await within(run, 5000, "the map's rejection");
     expect(err).toBeInstanceOf(PoolClosedError);
     // The outputs of the tasks it had in the pool, in order, then the error.
-    expect(out).toEqual(Array.from({ length: held - 1 }, () => 300));
+    expect(out).toEqual(Array.from({ length: held - 1 }, () => 1000));
     expect(pulled.n).toBe(held);
     await within(closed, 5000, 'the graceful close');
   });
