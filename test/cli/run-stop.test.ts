@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, numbered, RECORDS, ROOT, SKEIN, skein, start, tmp } from '../fixtures/cli-helpers.js';
+import { until } from '../fixtures/pool-helpers.js';
 
 describe('skein run stopped by a signal', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)(
@@ -123,8 +124,14 @@ describe('skein run stopped by a signal', () => {
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await delay(1500);
+    // Results on stdout mean the run has started and its Ctrl-C handler is in place (a SIGINT
+    // before that ends the process by Node's default: no exit code). This side buffers them up to
+    // its high-water mark and then reads no more; the pipe behind it fills soon after.
+    await until(() => child.stdout.readableLength >= child.stdout.readableHighWaterMark, 15_000, 'stdout buffered full');
+    await delay(1000);
     child.kill('SIGINT');
+    // Nothing to wait for in between: with no item running (the run waits on the output) the first
+    // says nothing, and each signal delivered runs the handler, handled or not the one before.
     await delay(300);
     child.kill('SIGINT');
     const code = await Promise.race([closed, delay(10_000).then(() => 'hung' as const)]);
@@ -132,5 +139,5 @@ describe('skein run stopped by a signal', () => {
     child.stdout.destroy();
     expect(code).toBe(130);
     expect(stderr).toContain('SIGINT again, stopping now');
-  }, 20_000);
+  }, 30_000);
 });
