@@ -16,6 +16,7 @@ export { TaskControls, taskAborted, taskProgress } from './pool/worker/worker-co
 export { setStepHook, Step, StepGate, stepHook } from './memory/step-hook.js';
 export { createRing, ResultRingReader, ResultRingWriter, TaskRingReader, TaskRingWriter } from './pool/shared/index.js';
 export { stallLimits } from './sync/channel/cut.js';
+export { pinNodeOptions } from './pool/main/inherited-args.js';
 export {
   decodeBatchFrame,
   decodeResultsFrame,

@@ -8,18 +8,8 @@ import type { SharedHistogram } from '../../memory/histogram.js';
 import type { WaitWord } from '../../memory/wait/index.js';
 import type { ResultRingReader } from '../shared/index.js';
 import { WORKER_MAIN_URL } from '../worker/index.js';
+import { inheritedWorkerArgs } from './inherited-args.js';
 import type { ResolvedOptions } from './options.js';
-
-/**
- * The main thread's execArgv as its workers inherit it, less `--input-type` (of
- * `node --input-type=module -e ...`), of which a worker dies: "--input-type can only be used with
- * string input via --eval, --print, or STDIN". Undefined when there is none: a worker inherits as is.
- */
-const INHERITED_EXEC_ARGV = ((): string[] | undefined => {
-  const argv = process.execArgv;
-  const i = argv.findIndex((a) => a === '--input-type' || a.startsWith('--input-type='));
-  return i < 0 ? undefined : argv.filter((_, k) => k !== i && !(k === i + 1 && argv[i] === '--input-type'));
-})();
 
 /** Per-index shared memory that survives a worker's replacement. */
 export interface IndexMemory {
@@ -64,11 +54,10 @@ export class WorkerEntry {
       workerData: options.workerData,
       resourceLimits: options.resourceLimits,
       name: `${options.name}-${id}`,
+      ...inheritedWorkerArgs({ execArgv: options.execArgv !== undefined, env: options.env !== undefined }),
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.argv === undefined ? {} : { argv: [...options.argv] }),
-      ...(options.execArgv === undefined
-        ? INHERITED_EXEC_ARGV && { execArgv: [...INHERITED_EXEC_ARGV] }
-        : { execArgv: [...options.execArgv] }),
+      ...(options.execArgv === undefined ? {} : { execArgv: [...options.execArgv] }),
     });
   }
 

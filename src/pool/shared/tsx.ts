@@ -12,6 +12,9 @@ export const TS_FILE = /\.[mc]?ts$/;
 
 const TSX = /(^|[\s/\\=])tsx([\s/\\]|$)/;
 
+/** The directory a bare `--import tsx` was resolved from at start (a later process.chdir moves the current one). */
+const START_CWD = process.cwd();
+
 /** What this thread was started with: execArgv and NODE_OPTIONS. */
 function startArgs(): string[] {
   const opts = (process.env.NODE_OPTIONS ?? '').match(/"[^"]*"|'[^']*'|\S+/g) ?? [];
@@ -21,7 +24,8 @@ function startArgs(): string[] {
 /**
  * Where a tsx package can be resolved from, when this thread runs under tsx: the tsx loaders it was
  * started with (the tsx command, `npx tsx` and `--import /abs/tsx/...` name them by absolute path
- * or file URL), and the working directory, from which Node resolved a bare `--import tsx`.
+ * or file URL), and the directory the process started in, from which Node resolved a bare
+ * `--import tsx` (then the current one, if the program moved).
  * Undefined when this thread does not run under tsx.
  */
 export function tsxStartedFrom(): string[] | undefined {
@@ -39,6 +43,7 @@ export function tsxStartedFrom(): string[] | undefined {
       }
     } else if (isAbsolute(spec)) from.push(spec);
   }
-  from.push(join(process.cwd(), 'noop.js'));
+  from.push(join(START_CWD, 'noop.js'));
+  if (process.cwd() !== START_CWD) from.push(join(process.cwd(), 'noop.js'));
   return from;
 }
