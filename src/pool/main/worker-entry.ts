@@ -2,13 +2,13 @@
  * The main thread's record of one worker: the thread, its index in the shared layout, its result
  * ring and histograms (which outlive it and pass to its replacement), and what health reports need.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { fastNow as now } from '../../memory/clock.js';
 import type { SharedHistogram } from '../../memory/histogram.js';
 import type { WaitWord } from '../../memory/wait/index.js';
 import type { ResultRingReader } from '../shared/index.js';
 import { WORKER_MAIN_URL } from '../worker/index.js';
-import { inheritedWorkerArgs } from './inherited-args.js';
+import { startWorker } from './inherited-args.js';
 import type { ResolvedOptions } from './options.js';
 
 /** Per-index shared memory that survives a worker's replacement. */
@@ -50,11 +50,11 @@ export class WorkerEntry {
     readonly wake: WaitWord<'pool.worker'>,
     options: Pick<ResolvedOptions, 'workerData' | 'resourceLimits' | 'env' | 'argv' | 'execArgv' | 'name'>,
   ) {
-    this.worker = new Worker(WORKER_MAIN_URL, {
+    // What the pool leaves unset of execArgv and env, the worker inherits (inherited-args.ts).
+    this.worker = startWorker(WORKER_MAIN_URL, {
       workerData: options.workerData,
       resourceLimits: options.resourceLimits,
       name: `${options.name}-${id}`,
-      ...inheritedWorkerArgs({ execArgv: options.execArgv !== undefined, env: options.env !== undefined }),
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.argv === undefined ? {} : { argv: [...options.argv] }),
       ...(options.execArgv === undefined ? {} : { execArgv: [...options.execArgv] }),
