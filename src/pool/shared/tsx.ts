@@ -13,7 +13,13 @@ export const TS_FILE = /\.[mc]?ts$/;
 const TSX = /(^|[\s/\\=])tsx([\s/\\]|$)/;
 
 /** The directory a bare `--import tsx` was resolved from at start (a later process.chdir moves the current one). */
-const START_CWD = process.cwd();
+const START_CWD = ((): string | undefined => {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined; // the directory was removed
+  }
+})();
 
 /** What this thread was started with: execArgv and NODE_OPTIONS. */
 function startArgs(): string[] {
@@ -43,7 +49,11 @@ export function tsxStartedFrom(): string[] | undefined {
       }
     } else if (isAbsolute(spec)) from.push(spec);
   }
-  from.push(join(START_CWD, 'noop.js'));
-  if (process.cwd() !== START_CWD) from.push(join(process.cwd(), 'noop.js'));
+  if (START_CWD !== undefined) from.push(join(START_CWD, 'noop.js'));
+  try {
+    if (process.cwd() !== START_CWD) from.push(join(process.cwd(), 'noop.js'));
+  } catch {
+    // the directory was removed: nothing to find there
+  }
   return from;
 }
