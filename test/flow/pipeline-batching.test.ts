@@ -5,6 +5,8 @@
 //   restartUnhealthyWorkers() killed the batch. Each item done is now progress for the health check.
 // - A part batch waits for more items while the pool has a backlog, but not when no more can come
 //   (a `process()` call's one item).
+// - Until the cost is known, items beyond one per worker wait for the first results rather than
+//   queue as one-item tasks, also when no more can come (a `processBatch` that fits the window).
 import { Pipeline } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PoolBag } from '../fixtures/flow-helpers.js';
@@ -34,6 +36,18 @@ describe('Pipeline: a batch of items slower than estimated is not a stuck worker
     const out = await run;
     expect(out).toHaveLength(200);
     expect({ unhealthy, restarted }).toEqual({ unhealthy: 0, restarted: 0 });
+  });
+});
+
+describe('Pipeline: a processBatch whose inputs all fit the window', () => {
+  it('goes in batches once the first results give the cost, not one task per item', async () => {
+    // Its source is read whole at once, so no more items can come; until 0ef564e's rule was narrowed
+    // to a lone item, every one of them went as a one-item task while the cost was unknown.
+    const pool = bag.make(2);
+    const p = new Pipeline<{ id: number; ms: number }>({ ordered: false }).stage('s', { pool, fn: 'sleepy' });
+    const out = await p.processBatch([...Array(200).keys()].map((id) => ({ id, ms: 0 })));
+    expect(out).toHaveLength(200);
+    expect(pool.metrics().completed).toBeLessThan(50);
   });
 });
 

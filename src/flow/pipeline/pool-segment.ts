@@ -184,9 +184,11 @@ export class PoolSegment extends Segment {
     // this segment has a task out per worker, the rest wait for the first results and then go in
     // batches. Sent one by one, the whole first window (the stage's concurrency: 256 items on 2
     // cores) queued up as one-item tasks while the workers started, each costing a task's overhead.
-    // Not an item that no more can join (a `process()` call's one item): it goes now, as below.
+    // Not a lone item that no more can join (a `process()` call's one item): it goes now, as below.
+    // Many queued with no more to come (a `processBatch` whose inputs all fit the window) still wait:
+    // sent one by one they were the very backlog this hold is for.
     if (limit === 0) {
-      if (!more || this.#tasksOut < workers || this.#pool.getQueueLength() === 0) return 1;
+      if ((!more && queued <= 1) || this.#tasksOut < workers || this.#pool.getQueueLength() === 0) return 1;
       this.#lookAgainSoon();
       return 0;
     }
