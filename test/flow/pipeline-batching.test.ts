@@ -83,3 +83,18 @@ describe('Pipeline: a process() call on a busy pool stage', () => {
   it('sends it at once also while the stage cost is not known yet (items then go one by one)', () =>
     thirdReachesThePool(false));
 });
+
+describe('Pipeline: a batch of items slower than estimated, on a stage with a timeout', () => {
+  it('is given the pool-level time of all its items, so none fails that ended within its own timeout', async () => {
+    // Every stage has a timeout, so the pool's own time limit backs them (pool-segment.ts): one
+    // item's timeout + 250 ms per item of the task. Given for a whole batch, the batch of slow
+    // items below (each 100 ms, its timeout 200 ms) was killed and its running item failed.
+    const pool = bag.make(1);
+    const p = new Pipeline<{ id: number; ms: number }>({ ordered: false }).stage('s', { pool, fn: 'sleepy' }, { timeout: 200 });
+    const inputs = [...Array(172).keys()].map((id) => ({ id, ms: id < 160 ? 0 : 100 }));
+    const out = await p.processBatch(inputs);
+    expect(out).toHaveLength(172);
+    // The slow items did go several to a task (else this guards nothing).
+    expect(pool.metrics().completed).toBeLessThan(150);
+  });
+});
