@@ -62,6 +62,17 @@ describe('Pipeline', () => {
     expect(p.metrics().stages.map((s) => s.done)).toEqual([320, 320]);
   });
 
+  it('a lone item whose task failed with no stage running is judged by that failure, not sent again', async () => {
+    // A one-item batch has one suspect: when its task fails (here its output cannot be copied back,
+    // after the stage ended) the item fails as exec's try would (P4). Only a batch's other items run
+    // again uncounted; a lone item so ran its stage twice for one try.
+    const pool = bag.make(1);
+    const p = new Pipeline<number>().stage('u', { pool, fn: 'unclonable' });
+    await expect(p.process(1)).rejects.toMatchObject({ stage: 'u' });
+    const m = pool.metrics();
+    expect(m.completed + m.failed).toBe(1);
+  });
+
   it('stages on two pools hand items over and keep order; ordered: false yields all', async () => {
     const a = bag.make(1);
     const b = bag.make(1);
