@@ -396,3 +396,30 @@ describe('deadLetters after a run that never starts', () => {
     expect(await within(letters, 2_000)).toEqual([]);
   });
 });
+
+describe('Pipeline.setStageConcurrency', () => {
+  it('holds the stage to the lowered limit, not only reports it, and restoring it lifts it', async () => {
+    // Protective mode's back-off: a limit reported but not enforced takes no load off the stage.
+    let now = 0;
+    let most = 0;
+    const p = new Pipeline<number>().stage(
+      's',
+      {
+        run: async (x: number) => {
+          most = Math.max(most, ++now);
+          await new Promise((r) => setTimeout(r, 2));
+          now--;
+          return x;
+        },
+      },
+      { concurrency: 8 },
+    );
+    p.setStageConcurrency('s', 2);
+    expect(await p.processBatch(range(40))).toEqual(range(40));
+    expect(most).toBe(2);
+    p.setStageConcurrency('s', 8);
+    most = 0;
+    expect(await p.processBatch(range(40))).toEqual(range(40));
+    expect(most).toBe(8);
+  });
+});
