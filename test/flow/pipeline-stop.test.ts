@@ -175,3 +175,35 @@ describe('Pipeline stopping and backpressure', () => {
     expect(maxAhead).toBeGreaterThan(0);
   });
 });
+
+describe('Pipeline flow control, to the item', () => {
+  it('a stuck stage holds exactly its concurrency + buffer items, and the source is pulled no further', async () => {
+    // run-stages.ts: a segment holds at most `concurrency + buffer` items of a run. The looser test
+    // above (a bound over a whole run) passed with every stage holding one item more.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered = 0;
+    const p = new Pipeline<number>()
+      .stage<number>(
+        'stuck',
+        {
+          run: async (x: number) => {
+            entered++;
+            await gate;
+            return x;
+          },
+        },
+        { concurrency: 2, buffer: 3 },
+      )
+      .stage<number>('next', { run: (x: number) => x }, { concurrency: 1, buffer: 0 });
+    const src = countingSource(100);
+    const it = p.processStream(src.source)[Symbol.asyncIterator]();
+    const first = it.next();
+    await until(() => entered === 2, 5_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(src.pulled()).toBe(2 + 3);
+    release();
+    expect((await first).value).toBe(0);
+    await it.return?.();
+  });
+});
