@@ -422,4 +422,16 @@ describe('Pipeline.setStageConcurrency', () => {
     expect(await p.processBatch(range(40))).toEqual(range(40));
     expect(most).toBe(8);
   });
+
+  it('holds the stages fused with it to the lowered limit too (they run as one task)', async () => {
+    const gauges = new Int32Array(new SharedArrayBuffer(16));
+    const pool = bag.make(2, { concurrentTasksPerWorker: 4, workerData: { gauges } });
+    const p = new Pipeline<number>()
+      .stage<number>('a', { pool, fn: 'gauge0' }, { concurrency: 6 })
+      .stage<number>('b', { pool, fn: 'gauge1' }, { concurrency: 6 });
+    p.setStageConcurrency('b', 2);
+    expect(await p.processBatch(range(60))).toEqual(range(60));
+    expect(p.metrics().stages.map((s) => s.fused)).toEqual([true, true]);
+    expect([Atomics.load(gauges, 1), Atomics.load(gauges, 3)]).toEqual([2, 2]);
+  });
 });
