@@ -4,7 +4,7 @@ import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { AbortError, InvalidArgumentError, Pipeline } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collect, countingSource, PoolBag } from '../fixtures/flow-helpers.js';
+import { collect, concurrencyProbe, countingSource, PoolBag } from '../fixtures/flow-helpers.js';
 import { watchWarnings } from '../fixtures/warnings.js';
 
 const bag = new PoolBag();
@@ -400,27 +400,15 @@ describe('deadLetters after a run that never starts', () => {
 describe('Pipeline.setStageConcurrency', () => {
   it('holds the stage to the lowered limit, not only reports it, and restoring it lifts it', async () => {
     // Protective mode's back-off: a limit reported but not enforced takes no load off the stage.
-    let now = 0;
-    let most = 0;
-    const p = new Pipeline<number>().stage(
-      's',
-      {
-        run: async (x: number) => {
-          most = Math.max(most, ++now);
-          await new Promise((r) => setTimeout(r, 2));
-          now--;
-          return x;
-        },
-      },
-      { concurrency: 8 },
-    );
+    const probe = concurrencyProbe();
+    const p = new Pipeline<number>().stage('s', { run: probe.run }, { concurrency: 8 });
     p.setStageConcurrency('s', 2);
     expect(await p.processBatch(range(40))).toEqual(range(40));
-    expect(most).toBe(2);
+    expect(probe.most()).toBe(2);
     p.setStageConcurrency('s', 8);
-    most = 0;
+    probe.reset();
     expect(await p.processBatch(range(40))).toEqual(range(40));
-    expect(most).toBe(8);
+    expect(probe.most()).toBe(8);
   });
 
   it('holds the stages fused with it to the lowered limit too (they run as one task)', async () => {

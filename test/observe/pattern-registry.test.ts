@@ -2,7 +2,7 @@
 // protective mode shrinking the pools that open breakers guard (and restoring them), with events.
 import { CircuitBreaker, DynamicWorkerPool, InvalidArgumentError, PatternRegistry, Pipeline, type ProtectiveEvent, TokenBucket } from 'skein';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FLOW_TASKS, PoolBag } from '../fixtures/flow-helpers.js';
+import { concurrencyProbe, FLOW_TASKS, PoolBag } from '../fixtures/flow-helpers.js';
 import { sleep, until } from '../fixtures/pool-helpers.js';
 
 const bag = new PoolBag();
@@ -70,21 +70,9 @@ describe('PatternRegistry', () => {
 
   it('protective mode lowers the concurrency of guarded pipeline stages, and restores it', async () => {
     const pool = bag.make(2);
-    let now = 0;
-    let most = 0;
+    const probe = concurrencyProbe();
     const p = new Pipeline<number>()
-      .stage<number>(
-        'call',
-        {
-          run: async (x: number) => {
-            most = Math.max(most, ++now);
-            await new Promise((res) => setTimeout(res, 2));
-            now--;
-            return x;
-          },
-        },
-        { concurrency: 8 },
-      )
+      .stage<number>('call', { run: probe.run }, { concurrency: 8 })
       .stage<number>('inc', { pool, fn: 'inc' }, { concurrency: 8 });
     const r = new PatternRegistry({ protective: { openBreakers: 1, keep: 0.25 } });
     const events: ProtectiveEvent[] = [];
@@ -95,7 +83,7 @@ describe('PatternRegistry', () => {
     const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
     expect(await p.processBatch(range(64))).toEqual(range(64).map((i) => i + 1));
-    expect(most).toBe(8); // the stage ran at its full concurrency
+    expect(probe.most()).toBe(8); // the stage ran at its full concurrency
 
     cb.forceOpen();
     await until(() => events.length === 1);
@@ -104,17 +92,17 @@ describe('PatternRegistry', () => {
       { name: 'pipe/inc', from: 8, to: 2 },
     ]);
     expect(p.stageConcurrency('call')).toEqual({ configured: 8, current: 2 });
-    most = 0;
+    probe.reset();
     expect(await p.processBatch(range(64))).toEqual(range(64).map((i) => i + 1));
-    expect(most).toBe(2); // throttled, and nothing lost
+    expect(probe.most()).toBe(2); // throttled, and nothing lost
     expect(p.metrics().stages[1].done).toBe(128);
 
     cb.forceClose();
     await until(() => events.length === 2);
     expect(events[1]).toMatchObject({ state: 'off', stages: [{ name: 'pipe/call', from: 2, to: 8 }, { name: 'pipe/inc', from: 2, to: 8 }] });
-    most = 0;
+    probe.reset();
     await p.processBatch(range(64));
-    expect(most).toBe(8);
+    expect(probe.most()).toBe(8);
     expect(() => p.setStageConcurrency('nope', 1)).toThrow(InvalidArgumentError);
     expect(() => p.setStageConcurrency('call', 0)).toThrow(InvalidArgumentError);
     r.unregister('cb');
