@@ -18,17 +18,7 @@ import { createRequire, isBuiltin } from 'node:module';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-
-/** The directory the process's preloads were resolved from (as near as a module can know it). */
-const START_CWD = currentDir();
-
-function currentDir(): string | undefined {
-  try {
-    return process.cwd();
-  } catch {
-    return undefined; // the directory was removed: nothing to pin against
-  }
-}
+import { currentDir, nodeOptionTokens, START_DIR } from '../shared/index.js';
 
 /** Flags whose value names a module to preload: ESM ones take a URL, CommonJS ones a path. */
 const ESM_FLAGS = new Set(['--import', '--loader', '--experimental-loader']);
@@ -48,16 +38,16 @@ function lookup(spec: string, dir: string): string | undefined {
  * still resolves from there (left to Node, as before), or when it did not resolve at start either.
  */
 function pinned(flag: string, spec: string, cwd: string): string | undefined {
-  if (START_CWD === undefined || isAbsolute(spec) || isBuiltin(spec) || /^[a-z][a-z\d+.-]*:/i.test(spec)) return undefined;
+  if (START_DIR === undefined || isAbsolute(spec) || isBuiltin(spec) || /^[a-z][a-z\d+.-]*:/i.test(spec)) return undefined;
   const esm = ESM_FLAGS.has(flag);
   if (esm && /^\.\.?([/\\]|$)/.test(spec)) {
-    const file = resolvePath(START_CWD, spec); // ESM adds no extension
+    const file = resolvePath(START_DIR, spec); // ESM adds no extension
     return existsSync(resolvePath(cwd, spec)) || !existsSync(file) ? undefined : pathToFileURL(file).href;
   }
   // A bare name, or a CommonJS relative one. Dual packages: this lookup takes the `require` entry of
   // their exports where Node's --import takes the `import` one; only a preload that would fail is pinned.
   if (lookup(spec, cwd) !== undefined) return undefined;
-  const file = lookup(spec, START_CWD);
+  const file = lookup(spec, START_DIR);
   if (file === undefined) return undefined;
   return esm ? pathToFileURL(file).href : file;
 }
@@ -81,18 +71,6 @@ function pinArgs(args: readonly string[], cwd: string): string[] | undefined {
     changed = true;
   }
   return changed ? out : undefined;
-}
-
-/**
- * NODE_OPTIONS split as Node splits it: on spaces (U+0020 only) outside double quotes, where a
- * backslash escapes the next character. `raw` is the token as written, `value` as Node reads it.
- */
-function nodeOptionTokens(text: string): { raw: string; value: string }[] {
-  const tokens = text.match(/(?:[^ "]+|"(?:[^"\\]|\\.)*"?)+/g) ?? [];
-  return tokens.map((raw) => ({
-    raw,
-    value: raw.replace(/"((?:[^"\\]|\\.)*)"?/g, (_, q: string) => q.replace(/\\(.)/g, '$1')),
-  }));
 }
 
 /** NODE_OPTIONS with its preloads pinned as {@link pinArgs} does; undefined when none needs it. */
@@ -123,7 +101,7 @@ function withoutInputType(argv: readonly string[]): string[] | undefined {
 /** The execArgv and env this module supplies for a pool that left them unset (`own` says which it set). */
 function supplied(own: { execArgv: boolean; env: boolean }): { execArgv?: string[]; env?: NodeJS.ProcessEnv } {
   const cwd = currentDir();
-  const moved = cwd !== undefined && START_CWD !== undefined && cwd !== START_CWD;
+  const moved = cwd !== undefined && START_DIR !== undefined && cwd !== START_DIR;
   const out: { execArgv?: string[]; env?: NodeJS.ProcessEnv } = {};
   if (!own.execArgv) {
     const base = withoutInputType(process.execArgv);

@@ -35,6 +35,7 @@ export {
   WorkerState,
 } from './layout.js';
 export { ResultRingReader, ResultRingWriter } from './result-ring.js';
+export { currentDir, nodeOptionTokens, START_DIR } from './process-start.js';
 export { createRing, sabPrefix } from './ring.js';
 export { TaskRingReader, TaskRingWriter } from './task-ring.js';
 export {

@@ -6,25 +6,16 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { currentDir, nodeOptionTokens, START_DIR } from './process-start.js';
 
 /** A file name TypeScript (tsx, or a Node that strips types) runs. */
 export const TS_FILE = /\.[mc]?ts$/;
 
 const TSX = /(^|[\s/\\=])tsx([\s/\\]|$)/;
 
-/** The directory a bare `--import tsx` was resolved from at start (a later process.chdir moves the current one). */
-const START_CWD = ((): string | undefined => {
-  try {
-    return process.cwd();
-  } catch {
-    return undefined; // the directory was removed
-  }
-})();
-
-/** What this thread was started with: execArgv and NODE_OPTIONS. */
+/** What this thread was started with: execArgv and NODE_OPTIONS (as Node reads it). */
 function startArgs(): string[] {
-  const opts = (process.env.NODE_OPTIONS ?? '').match(/"[^"]*"|'[^']*'|\S+/g) ?? [];
-  return [...process.execArgv, ...opts.map((o) => o.replace(/^(["'])(.*)\1$/, '$2'))];
+  return [...process.execArgv, ...nodeOptionTokens(process.env.NODE_OPTIONS ?? '').map((t) => t.value)];
 }
 
 /**
@@ -49,11 +40,8 @@ export function tsxStartedFrom(): string[] | undefined {
       }
     } else if (isAbsolute(spec)) from.push(spec);
   }
-  if (START_CWD !== undefined) from.push(join(START_CWD, 'noop.js'));
-  try {
-    if (process.cwd() !== START_CWD) from.push(join(process.cwd(), 'noop.js'));
-  } catch {
-    // the directory was removed: nothing to find there
-  }
+  if (START_DIR !== undefined) from.push(join(START_DIR, 'noop.js'));
+  const cwd = currentDir();
+  if (cwd !== undefined && cwd !== START_DIR) from.push(join(cwd, 'noop.js'));
   return from;
 }
